@@ -1,0 +1,60 @@
+using JobService.Data;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.EntityFrameworkCore;
+
+namespace JobService.Api;
+
+/// <summary>
+/// POST /jobs. With an Idempotency-Key, the same key and body return the first job (200),
+/// never a second one; the same key with another body is a 422. The unique index on the key
+/// settles a race between two identical requests.
+/// </summary>
+public static class CreateJob
+{
+    public static async Task<Results<Created<JobResponse>, Ok<JobResponse>, ValidationProblem, ProblemHttpResult>> Handle(
+        CreateJobRequest request,
+        [FromHeader(Name = "Idempotency-Key")] string? idempotencyKey,
+        [AsParameters] JobsServices s,
+        CancellationToken ct)
+    {
+        if (idempotencyKey is not null && (idempotencyKey.Length is 0 or > JobSubmission.MaxIdempotencyKeyLength || idempotencyKey.Any(char.IsControl)))
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]>
+            {
+                ["Idempotency-Key"] = [$"The Idempotency-Key header must be 1 to {JobSubmission.MaxIdempotencyKeyLength} printable characters."],
+            });
+
+        var (job, errors) = JobSubmission.Validate(request, s.Registry, s.Now);
+        if (job is null) return TypedResults.ValidationProblem(errors, title: "The job request is invalid");
+        job.IdempotencyKey = idempotencyKey;
+
+        if (idempotencyKey is not null && await Replay(s.Db, job, ct) is { } replay) return replay;
+        try
+        {
+            await using var tx = await s.Db.Database.BeginTransactionAsync(ct);
+            s.Db.Jobs.Add(job);
+            await s.Db.SaveChangesAsync(ct);
+            await s.Signals.NotifyJobsAvailableAsync(s.Db, ct);
+            await tx.CommitAsync(ct); // acknowledged from here on: the row is durable
+        }
+        catch (DbUpdateException) when (idempotencyKey is not null)
+        {
+            // Another request with the same key committed first: answer with its job.
+            s.Db.ChangeTracker.Clear();
+            if (await Replay(s.Db, job, ct) is { } raced) return raced;
+            throw;
+        }
+        s.Signals.Committed();
+        return TypedResults.Created($"/jobs/{job.Id}", JobResponse.From(job));
+    }
+
+    static async Task<Results<Created<JobResponse>, Ok<JobResponse>, ValidationProblem, ProblemHttpResult>?> Replay(
+        JobsDbContext db, Job candidate, CancellationToken ct)
+    {
+        var first = await db.Jobs.AsNoTracking().FirstOrDefaultAsync(j => j.IdempotencyKey == candidate.IdempotencyKey, ct);
+        if (first is null) return null;
+        return first.RequestHash == candidate.RequestHash
+            ? TypedResults.Ok(JobResponse.From(first))
+            : JobProblems.IdempotencyMismatch(candidate.IdempotencyKey!, first.Id);
+    }
+}

@@ -1,0 +1,16 @@
+using System.ComponentModel;
+using System.Text.Json;
+
+namespace JobService.Api;
+
+/// <summary>
+/// The body of <c>POST /jobs</c>. Fields are nullable so that a missing one is reported as a
+/// field error with its name, not as an unreadable body.
+/// </summary>
+public sealed record CreateJobRequest(
+    [property: Description("A registered job type; GET /job-types lists them.")] string? Type,
+    [property: Description("The job's input: a JSON object valid against the type's payload schema.")] JsonElement? Payload = null,
+    [property: Description("Higher runs first. Default 0, from -1000 to 1000.")] int? Priority = null,
+    [property: Description("Not before this time (ISO 8601). Default: now.")] DateTimeOffset? RunAt = null,
+    [property: Description("Attempts allowed, 1 to 100. Default: the type's.")] int? MaxAttempts = null,
+    [property: Description("An absolute http(s) URL stored with the job.")] string? CallbackUrl = null);

@@ -1,0 +1,27 @@
+using JobService.Data;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace JobService.Api;
+
+/// <summary>The ProblemDetails the jobs API answers with, worded once.</summary>
+public static class JobProblems
+{
+    public static ProblemHttpResult NotFound(Guid id) =>
+        TypedResults.Problem(title: "Job not found", detail: $"There is no job with id {id}.", statusCode: StatusCodes.Status404NotFound);
+
+    /// <summary>409 naming the job's current status: "Cannot cancel a completed job."</summary>
+    public static ProblemHttpResult Conflict(JobStatus current, string action, string allowed) =>
+        TypedResults.Problem(
+            title: "Transition not allowed",
+            detail: $"Cannot {action} a {current.ToName()} job: its status is '{current.ToName()}', and {action} is allowed only for {allowed} jobs.",
+            statusCode: StatusCodes.Status409Conflict,
+            extensions: new Dictionary<string, object?> { ["current_status"] = current.ToName() });
+
+    public static ProblemHttpResult IdempotencyMismatch(string key, Guid existing) =>
+        TypedResults.Problem(
+            title: "Idempotency key reused",
+            detail: $"The Idempotency-Key '{key}' was first used for job {existing} with a different request body; " +
+                    "send the same body to get that job back, or use a new key.",
+            statusCode: StatusCodes.Status422UnprocessableEntity,
+            extensions: new Dictionary<string, object?> { ["job_id"] = existing });
+}

@@ -1,0 +1,101 @@
+using JobService.Data;
+using JobService.Handlers;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.EntityFrameworkCore;
+
+namespace JobService.Api;
+
+/// <summary>
+/// The read side of /jobs: listing, logs and stats. Filtering, paging and counting all run in
+/// SQL; nothing pages a table in memory.
+/// </summary>
+public static class JobQueries
+{
+    public const int DefaultLimit = 50;
+    public const int MaxLimit = 500;
+    /// <summary>Deep OFFSETs scan every skipped row; past this, narrow with created_before.</summary>
+    public const int MaxOffset = 100_000;
+
+    public static async Task<Results<Ok<JobPage>, ValidationProblem>> List(
+        [FromQuery(Name = "status")] string[]? status,
+        [FromQuery(Name = "type")] string? type,
+        [FromQuery(Name = "created_after")] DateTimeOffset? createdAfter,
+        [FromQuery(Name = "created_before")] DateTimeOffset? createdBefore,
+        [FromQuery(Name = "limit")] int? limit,
+        [FromQuery(Name = "offset")] int? offset,
+        JobsDbContext db,
+        CancellationToken ct)
+    {
+        var errors = new Dictionary<string, string[]>();
+        var statuses = new List<JobStatus>();
+        foreach (var name in (status ?? []).SelectMany(s => s.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)))
+        {
+            if (JobStatusNames.TryParse(name, out var parsed)) statuses.Add(parsed);
+            else errors["status"] = [$"Unknown status '{Clip(name)}'. Use one or more of: {string.Join(", ", JobStatusNames.All)}."];
+        }
+        if (type is not null && !JobTypeName.IsValid(type))
+            errors["type"] = [$"'{Clip(type)}' is not a job type name ({JobTypeName.Rule})."];
+        if (limit is < 1 or > MaxLimit) errors["limit"] = [$"limit must be between 1 and {MaxLimit}."];
+        if (offset is < 0 or > MaxOffset) errors["offset"] = [$"offset must be between 0 and {MaxOffset}; filter with created_before to go further back."];
+        if (createdAfter > createdBefore) errors["created_after"] = ["created_after must not be later than created_before."];
+        if (errors.Count > 0) return TypedResults.ValidationProblem(errors, title: "The query is invalid");
+
+        var query = db.Jobs.AsNoTracking();
+        if (statuses.Count > 0) query = query.Where(j => statuses.Contains(j.Status));
+        if (type is not null) query = query.Where(j => j.Type == type);
+        if (createdAfter is { } after) { var t = after.UtcDateTime; query = query.Where(j => j.CreatedAt >= t); }
+        if (createdBefore is { } before) { var t = before.UtcDateTime; query = query.Where(j => j.CreatedAt < t); }
+
+        int take = limit ?? DefaultLimit, skip = offset ?? 0;
+        var total = await query.CountAsync(ct);
+        var rows = await query.OrderByDescending(j => j.CreatedAt).ThenByDescending(j => j.Id).Skip(skip).Take(take).ToListAsync(ct);
+        return TypedResults.Ok(new JobPage(rows.Select(JobResponse.From).ToList(), total, take, skip));
+    }
+
+    public static async Task<Results<Ok<JobLogPage>, ValidationProblem, ProblemHttpResult>> Logs(
+        Guid id,
+        [FromQuery(Name = "after")] long? after,
+        [FromQuery(Name = "limit")] int? limit,
+        JobsDbContext db,
+        CancellationToken ct)
+    {
+        if (limit is < 1 or > 1000 || after is < 0)
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]>
+            {
+                ["limit"] = ["limit must be between 1 and 1000; after must be a sequence number of 0 or more."],
+            });
+        if (!await db.Jobs.AnyAsync(j => j.Id == id, ct)) return JobProblems.NotFound(id);
+        var from = after ?? 0;
+        var take = limit ?? 100;
+        var lines = await db.JobLogs.AsNoTracking()
+            .Where(l => l.JobId == id && l.Id > from)
+            .OrderBy(l => l.Id).Take(take)
+            .Select(l => new JobLogResponse(l.Id, l.Time, l.Level, l.Message, l.Attempt))
+            .ToListAsync(ct);
+        return TypedResults.Ok(new JobLogPage(lines, lines.Count == take ? lines[^1].Seq : null));
+    }
+
+    /// <summary>Counts by status and by type, from one GROUP BY over (type, status).</summary>
+    public static async Task<Ok<JobStatsResponse>> Stats(JobsDbContext db, CancellationToken ct)
+    {
+        var groups = await db.Jobs.AsNoTracking()
+            .GroupBy(j => new { j.Type, j.Status })
+            .Select(g => new { g.Key.Type, g.Key.Status, Count = g.Count() })
+            .ToListAsync(ct);
+        var byStatus = JobStatusNames.All.ToDictionary(s => s, s => 0);
+        var byType = new SortedDictionary<string, Dictionary<string, int>>(StringComparer.Ordinal);
+        foreach (var g in groups)
+        {
+            byStatus[g.Status.ToName()] += g.Count;
+            if (!byType.TryGetValue(g.Type, out var counts)) byType[g.Type] = counts = JobStatusNames.All.ToDictionary(s => s, s => 0);
+            counts[g.Status.ToName()] += g.Count;
+        }
+        return TypedResults.Ok(new JobStatsResponse(
+            byStatus,
+            byType.ToDictionary(t => t.Key, t => new TypeStats(t.Value.Values.Sum(), t.Value)),
+            byStatus.Values.Sum()));
+    }
+
+    static string Clip(string s) => s.Length <= 50 ? s : s[..50] + "…";
+}

@@ -1,0 +1,75 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using JobService.Data;
+using JobService.Handlers;
+
+namespace JobService.Api;
+
+/// <summary>
+/// Turns a <see cref="CreateJobRequest"/> into a new <see cref="Job"/> row, or into field
+/// errors: the type must be registered and the payload valid for it, so that a bad job is a
+/// 400 at submit time rather than a failed job later.
+/// </summary>
+public static class JobSubmission
+{
+    public const int MaxPriority = 1000;
+    public const int MaxAttemptsLimit = 100;
+    public const int MaxIdempotencyKeyLength = 200;
+    const int MaxUrlLength = 2000;
+
+    public static (Job? Job, Dictionary<string, string[]> Errors) Validate(
+        CreateJobRequest request, JobTypeRegistry registry, DateTime now, string prefix = "")
+    {
+        var errors = new Dictionary<string, string[]>();
+        void Add(string field, string message) => errors[prefix + field] = [message];
+
+        JobTypeDefinition? type = null;
+        if (string.IsNullOrWhiteSpace(request.Type))
+            Add("type", $"The job type is required. Known types: {string.Join(", ", registry.Names)}.");
+        else if ((type = registry.Find(request.Type)) is null)
+            Add("type", $"Unknown job type '{Truncate(request.Type)}'. Known types: {string.Join(", ", registry.Names)}.");
+
+        var payload = request.Payload ?? JsonDocument.Parse("{}").RootElement;
+        if (type is not null)
+            foreach (var (field, messages) in type.ValidatePayload(payload))
+                errors[prefix + field] = messages;
+
+        if (request.Priority is < -MaxPriority or > MaxPriority)
+            Add("priority", $"The priority must be between -{MaxPriority} and {MaxPriority}.");
+        if (request.MaxAttempts is < 1 or > MaxAttemptsLimit)
+            Add("max_attempts", $"max_attempts must be between 1 and {MaxAttemptsLimit}.");
+        if (request.CallbackUrl is { } url && !IsHttpUrl(url))
+            Add("callback_url", $"callback_url must be an absolute http or https URL of at most {MaxUrlLength} characters.");
+
+        if (errors.Count > 0 || type is null) return (null, errors);
+        var job = new Job
+        {
+            Id = Guid.CreateVersion7(),
+            Type = type.Name,
+            Status = JobStatus.Pending,
+            Payload = payload.GetRawText(),
+            Priority = request.Priority ?? 0,
+            MaxAttempts = request.MaxAttempts ?? type.MaxAttempts,
+            RunAt = request.RunAt?.UtcDateTime ?? now,
+            CallbackUrl = request.CallbackUrl,
+            Message = "Waiting for a worker",
+            CreatedAt = now,
+            UpdatedAt = now,
+            RequestHash = Hash(request),
+        };
+        return (job, errors);
+    }
+
+    /// <summary>What "the same request" means for an Idempotency-Key: the same fields, compactly serialized.</summary>
+    static string Hash(CreateJobRequest request)
+    {
+        var canonical = JsonSerializer.Serialize(request, JobJson.Options);
+        return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(canonical)));
+    }
+
+    static bool IsHttpUrl(string url) =>
+        url.Length <= MaxUrlLength && Uri.TryCreate(url, UriKind.Absolute, out var uri) && (uri.Scheme == "http" || uri.Scheme == "https");
+
+    static string Truncate(string s) => s.Length <= 100 ? s : s[..100] + "…";
+}

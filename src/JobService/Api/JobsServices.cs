@@ -1,0 +1,10 @@
+using JobService.Data;
+using JobService.Handlers;
+
+namespace JobService.Api;
+
+/// <summary>What the /jobs endpoints need, bound as one parameter.</summary>
+public sealed record JobsServices(JobsDbContext Db, JobTypeRegistry Registry, TimeProvider Time, JobService.Worker.IJobSignals Signals)
+{
+    public DateTime Now => Time.GetUtcNow().UtcDateTime;
+}

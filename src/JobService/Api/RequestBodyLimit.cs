@@ -1,0 +1,64 @@
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Options;
+
+namespace JobService.Api;
+
+/// <summary>
+/// Refuses bodies over <see cref="ApiOptions.MaxRequestBodyBytes"/> with a 413 ProblemDetails
+/// before any handler runs. Kestrel's own limit is set too, but a chunked body is only caught
+/// by Kestrel mid-read, where the JSON binder reports it as a broken body; so a body without
+/// Content-Length is read here up to the limit first (it is at most that big in memory).
+/// </summary>
+public sealed class RequestBodyLimit(RequestDelegate next, IOptions<ApiOptions> options, IProblemDetailsService problems)
+{
+    public async Task InvokeAsync(HttpContext http)
+    {
+        var limit = options.Value.MaxRequestBodyBytes;
+        if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } feature)
+            feature.MaxRequestBodySize = limit + 1L; // never hit first: the checks below answer with a clear 413
+
+        var length = http.Request.ContentLength;
+        if (length > limit)
+        {
+            await TooLarge(http, limit);
+            return;
+        }
+        if (length is null && HasBody(http.Request))
+        {
+            var buffer = new MemoryStream();
+            var chunk = new byte[16 * 1024];
+            int read;
+            while ((read = await http.Request.Body.ReadAsync(chunk, http.RequestAborted)) > 0)
+            {
+                if (buffer.Length + read > limit)
+                {
+                    await TooLarge(http, limit);
+                    return;
+                }
+                buffer.Write(chunk, 0, read);
+            }
+            buffer.Position = 0;
+            http.Request.Body = buffer;
+            http.Request.ContentLength = buffer.Length;
+        }
+        await next(http);
+    }
+
+    static bool HasBody(HttpRequest request) =>
+        HttpMethods.IsPost(request.Method) || HttpMethods.IsPut(request.Method) || HttpMethods.IsPatch(request.Method);
+
+    Task TooLarge(HttpContext http, int limit)
+    {
+        http.Response.StatusCode = StatusCodes.Status413PayloadTooLarge;
+        return problems.WriteAsync(new ProblemDetailsContext
+        {
+            HttpContext = http,
+            ProblemDetails =
+            {
+                Status = StatusCodes.Status413PayloadTooLarge,
+                Title = "Request body too large",
+                Detail = $"The request body is larger than the limit of {limit} bytes (Api:MaxRequestBodyBytes).",
+            },
+        }).AsTask();
+    }
+}

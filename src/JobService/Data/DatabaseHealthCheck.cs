@@ -1,0 +1,25 @@
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+
+namespace JobService.Data;
+
+/// <summary>Ready means the database answers and no migration is pending.</summary>
+public sealed class DatabaseHealthCheck(JobsDbContext db) : IHealthCheck
+{
+    public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            if (!await db.Database.CanConnectAsync(cancellationToken))
+                return HealthCheckResult.Unhealthy("The database cannot be reached.");
+            var pending = (await db.Database.GetPendingMigrationsAsync(cancellationToken)).ToList();
+            return pending.Count == 0
+                ? HealthCheckResult.Healthy("The database is reachable and migrated.")
+                : HealthCheckResult.Unhealthy($"Migrations not applied: {string.Join(", ", pending)}.");
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            return HealthCheckResult.Unhealthy("The database cannot be reached.", e);
+        }
+    }
+}

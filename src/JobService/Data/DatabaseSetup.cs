@@ -1,0 +1,76 @@
+using System.Data.Common;
+using Microsoft.Data.Sqlite;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Diagnostics;
+using Microsoft.Extensions.Options;
+
+namespace JobService.Data;
+
+public static class DatabaseSetup
+{
+    public const string DefaultSqliteConnection = "Data Source=data/jobs.db";
+
+    public static IServiceCollection AddJobsDatabase(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<DatabaseOptions>().BindConfiguration(DatabaseOptions.Section)
+            .ValidateDataAnnotations().ValidateOnStart();
+
+        services.AddDbContextPool<JobsDbContext>((sp, db) =>
+        {
+            var options = sp.GetRequiredService<IOptions<DatabaseOptions>>().Value;
+            var connection = configuration.GetConnectionString("Jobs");
+            if (options.IsPostgres)
+            {
+                if (string.IsNullOrWhiteSpace(connection))
+                    throw new OptionsValidationException("ConnectionStrings:Jobs", typeof(DatabaseOptions),
+                        ["ConnectionStrings:Jobs is required when Database:Provider is 'postgres'."]);
+                db.UseNpgsql(connection);
+            }
+            else
+            {
+                db.UseSqlite(PrepareSqlite(connection ?? DefaultSqliteConnection))
+                    .AddInterceptors(new SqlitePragmas(options.SqliteBusyTimeoutMs));
+            }
+        });
+        services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database", tags: ["ready"]);
+        return services;
+    }
+
+    /// <summary>Creates the folder of a file database so that a fresh clone runs with nothing prepared.</summary>
+    static string PrepareSqlite(string connectionString)
+    {
+        var builder = new SqliteConnectionStringBuilder(connectionString);
+        var path = builder.DataSource;
+        if (!string.IsNullOrEmpty(path) && path != ":memory:" && builder.Mode != SqliteOpenMode.Memory)
+        {
+            var folder = Path.GetDirectoryName(Path.GetFullPath(path));
+            if (!string.IsNullOrEmpty(folder)) Directory.CreateDirectory(folder);
+        }
+        return builder.ToString();
+    }
+
+    /// <summary>
+    /// WAL lets readers (GET /jobs) run while a worker writes; the busy timeout makes a writer
+    /// wait for the lock instead of failing at once. Both are per connection or per file, so
+    /// they are set on every open.
+    /// </summary>
+    sealed class SqlitePragmas(int busyTimeoutMs) : DbConnectionInterceptor
+    {
+        string Sql => $"PRAGMA journal_mode=WAL; PRAGMA busy_timeout={busyTimeoutMs};";
+
+        public override void ConnectionOpened(DbConnection connection, ConnectionEndEventData eventData)
+        {
+            using var command = connection.CreateCommand();
+            command.CommandText = Sql;
+            command.ExecuteNonQuery();
+        }
+
+        public override async Task ConnectionOpenedAsync(DbConnection connection, ConnectionEndEventData eventData,
+            CancellationToken cancellationToken = default)
+        {
+            await using var command = connection.CreateCommand();
+            command.CommandText = Sql;
+            await command.ExecuteNonQueryAsync(cancellationToken);
+        }
+    }
+}

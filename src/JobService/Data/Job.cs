@@ -1,0 +1,43 @@
+namespace JobService.Data;
+
+/// <summary>
+/// One row of the <c>jobs</c> table. Times are UTC <see cref="DateTime"/> so that SQLite can
+/// sort and compare them in SQL. JSON documents (payload, result) are stored as text so that
+/// one migration set serves SQLite and PostgreSQL alike.
+/// </summary>
+public sealed class Job
+{
+    public Guid Id { get; set; }
+    public required string Type { get; set; }
+    public JobStatus Status { get; set; }
+    /// <summary>0 to 100, never 0 to 1; 100 only when completed.</summary>
+    public int Progress { get; set; }
+    public string? Message { get; set; }
+    public required string Payload { get; set; }
+    public string? Result { get; set; }
+    public string? Error { get; set; }
+    public int Priority { get; set; }
+    public int Attempt { get; set; }
+    public int MaxAttempts { get; set; }
+    public DateTime RunAt { get; set; }
+    public bool CancelRequested { get; set; }
+    public string? CallbackUrl { get; set; }
+    public DateTime CreatedAt { get; set; }
+    public DateTime UpdatedAt { get; set; }
+    public DateTime? StartedAt { get; set; }
+    public DateTime? CompletedAt { get; set; }
+
+    // LLM usage, null until a handler records some.
+    public int? PromptTokens { get; set; }
+    public int? CompletionTokens { get; set; }
+    public int? TotalTokens { get; set; }
+    public double? CostUsd { get; set; }
+
+    // Idempotency: the client's key and a hash of the request it came with.
+    public string? IdempotencyKey { get; set; }
+    public string? RequestHash { get; set; }
+
+    // The lease held by the worker running the job; every worker write is fenced on it.
+    public string? LockedBy { get; set; }
+    public DateTime? LockedUntil { get; set; }
+}

@@ -1,0 +1,45 @@
+using System.Text.Json;
+
+namespace JobService.Handlers;
+
+/// <summary>
+/// What a running job sees of the service. Every write it makes is fenced on the worker's
+/// lease for this attempt: once the lease is lost, writes change nothing and
+/// <see cref="CancellationToken"/> fires.
+/// </summary>
+public interface IJobContext
+{
+    Guid JobId { get; }
+    string Type { get; }
+    /// <summary>1 on the first attempt.</summary>
+    int Attempt { get; }
+    int MaxAttempts { get; }
+    /// <summary>The payload as submitted.</summary>
+    JsonElement Payload { get; }
+
+    /// <summary>
+    /// Fires when the job is cancelled, times out, loses its lease, or the worker shuts down.
+    /// Pass it to every awaited call.
+    /// </summary>
+    CancellationToken CancellationToken { get; }
+
+    /// <summary>
+    /// Reports progress on the 0–100 scale (never 0–1) and an optional status line. A lower
+    /// value than already reported is ignored, values are capped at 99 (100 means completed),
+    /// and writes are coalesced, so calling this on every token is fine.
+    /// </summary>
+    ValueTask ReportProgressAsync(double percent, string? message = null);
+
+    /// <summary>Writes a line to the job's log (<c>GET /jobs/{id}/logs</c>).</summary>
+    ValueTask LogAsync(JobLogLevel level, string message);
+
+    /// <summary>Adds LLM token usage and cost to the job's totals.</summary>
+    ValueTask RecordUsageAsync(int promptTokens, int completionTokens, double costUsd);
+}
+
+public enum JobLogLevel
+{
+    Info,
+    Warning,
+    Error,
+}

@@ -1,0 +1,56 @@
+using System.Reflection;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace JobService.Handlers;
+
+/// <summary>
+/// Everything the service knows about a job type: its name, defaults, payload schema, how to
+/// validate a payload at submit time, and how to make a handler for one run.
+/// </summary>
+public sealed record JobTypeDefinition(
+    string Name,
+    string? Description,
+    JsonObject PayloadSchema,
+    Func<JsonElement, IDictionary<string, string[]>> ValidatePayload,
+    Func<IServiceProvider, IJobHandler> CreateHandler)
+{
+    public const int DefaultTimeoutSeconds = 300;
+    public const int DefaultMaxAttempts = 3;
+
+    public int TimeoutSeconds { get; init; } = DefaultTimeoutSeconds;
+    public int MaxAttempts { get; init; } = DefaultMaxAttempts;
+    /// <summary>0: no per-type limit beyond the worker's own.</summary>
+    public int Concurrency { get; init; }
+
+    /// <summary>The definition of a C# handler, from its <see cref="JobTypeAttribute"/> and payload record.</summary>
+    public static JobTypeDefinition For(Type handlerType)
+    {
+        for (var t = handlerType; t is not null; t = t.BaseType)
+        {
+            if (t.IsGenericType && t.GetGenericTypeDefinition() == typeof(JobHandler<>))
+                return (JobTypeDefinition)typeof(JobTypeDefinition).GetMethod(nameof(ForHandler), BindingFlags.NonPublic | BindingFlags.Static)!
+                    .MakeGenericMethod(handlerType, t.GetGenericArguments()[0]).Invoke(null, null)!;
+        }
+        throw new InvalidOperationException($"{handlerType.Name} must derive from JobHandler<TPayload>.");
+    }
+
+    static JobTypeDefinition ForHandler<THandler, TPayload>()
+        where THandler : JobHandler<TPayload> where TPayload : class
+    {
+        var attribute = typeof(THandler).GetCustomAttributes(typeof(JobTypeAttribute), false)
+            .OfType<JobTypeAttribute>().SingleOrDefault()
+            ?? throw new InvalidOperationException($"{typeof(THandler).Name} has no [JobType(\"name\")] attribute.");
+        return new JobTypeDefinition(
+            attribute.Name,
+            attribute.Description,
+            Handlers.PayloadSchema.For<TPayload>(),
+            PayloadValidator.Validate<TPayload>,
+            sp => ActivatorUtilities.CreateInstance<THandler>(sp))
+        {
+            TimeoutSeconds = attribute.TimeoutSeconds,
+            MaxAttempts = attribute.MaxAttempts,
+            Concurrency = attribute.Concurrency,
+        };
+    }
+}

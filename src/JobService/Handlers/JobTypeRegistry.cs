@@ -1,0 +1,44 @@
+namespace JobService.Handlers;
+
+/// <summary>
+/// The registered job types by name. Built once at start-up from every
+/// <see cref="JobTypeDefinition"/> in DI; two types with one name stop the start-up.
+/// </summary>
+public sealed class JobTypeRegistry
+{
+    readonly Dictionary<string, JobTypeDefinition> _types;
+
+    public JobTypeRegistry(IEnumerable<JobTypeDefinition> definitions, IConfiguration configuration)
+    {
+        _types = new Dictionary<string, JobTypeDefinition>(StringComparer.Ordinal);
+        foreach (var declared in definitions)
+        {
+            var definition = WithOverrides(declared, configuration.GetSection($"Jobs:Types:{declared.Name}"));
+            if (!_types.TryAdd(definition.Name, definition))
+                throw new InvalidOperationException(
+                    $"Two job handlers declare the type '{definition.Name}'. Each type name must be registered once.");
+        }
+    }
+
+    /// <summary>Configuration (<c>Jobs:Types:{name}:TimeoutSeconds</c> and so on) wins over the code's defaults.</summary>
+    static JobTypeDefinition WithOverrides(JobTypeDefinition d, IConfigurationSection section)
+    {
+        var result = d with
+        {
+            TimeoutSeconds = section.GetValue(nameof(d.TimeoutSeconds), d.TimeoutSeconds),
+            MaxAttempts = section.GetValue(nameof(d.MaxAttempts), d.MaxAttempts),
+            Concurrency = section.GetValue(nameof(d.Concurrency), d.Concurrency),
+        };
+        if (result.TimeoutSeconds < 1 || result.MaxAttempts < 1 || result.Concurrency < 0)
+            throw new InvalidOperationException(
+                $"{section.Path}: TimeoutSeconds and MaxAttempts must be at least 1 and Concurrency at least 0 " +
+                $"(got {result.TimeoutSeconds}, {result.MaxAttempts}, {result.Concurrency}).");
+        return result;
+    }
+
+    public IReadOnlyCollection<JobTypeDefinition> All => _types.Values;
+
+    public IEnumerable<string> Names => _types.Keys.Order(StringComparer.Ordinal);
+
+    public JobTypeDefinition? Find(string name) => _types.GetValueOrDefault(name);
+}

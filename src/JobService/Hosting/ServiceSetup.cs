@@ -1,0 +1,86 @@
+using JobService.Api;
+using JobService.BuiltIn;
+using JobService.Data;
+using JobService.Handlers;
+using JobService.Worker;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Configuration.Json;
+using Microsoft.Extensions.FileProviders;
+using Microsoft.OpenApi;
+
+namespace JobService.Hosting;
+
+/// <summary>Wires the service: Program.cs calls <see cref="AddJobService"/> then <see cref="MapJobService"/>.</summary>
+public static class ServiceSetup
+{
+    public static WebApplicationBuilder AddJobService(this WebApplicationBuilder builder)
+    {
+        // The repository's appsettings.json is copied beside the binary: read it first, so that
+        // the service runs from any folder, and let the content root's file, environment
+        // variables (Database__Provider=postgres) and the command line override it.
+        builder.Configuration.Sources.Insert(0, new JsonConfigurationSource
+        {
+            Path = "appsettings.json",
+            Optional = true,
+            FileProvider = new PhysicalFileProvider(AppContext.BaseDirectory),
+        });
+        builder.AddJobServiceLogging();
+
+        var services = builder.Services;
+        services.AddSingleton(TimeProvider.System);
+        services.AddJobsDatabase(builder.Configuration);
+        services.AddOptions<ApiOptions>().BindConfiguration(ApiOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+
+        services.AddSingleton<JobTypeRegistry>();
+        services.AddJobHandler<EchoHandler>();
+
+        services.AddSingleton<JobWakeup>();
+        services.AddSingleton<IJobSignals, LocalJobSignals>();
+
+        services.ConfigureHttpJsonOptions(o => JobJson.Configure(o.SerializerOptions));
+        services.Configure<Microsoft.AspNetCore.Mvc.JsonOptions>(o => JobJson.Configure(o.JsonSerializerOptions));
+        services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true); // so binding errors reach ProblemExceptionHandler
+        services.AddProblemDetails(o => o.CustomizeProblemDetails = c => c.ProblemDetails.Detail ??= DefaultDetail(c.HttpContext));
+        services.AddExceptionHandler<ProblemExceptionHandler>();
+
+        services.AddEndpointsApiExplorer();
+        services.AddSwaggerGen(o =>
+        {
+            o.SwaggerDoc("v1", new OpenApiInfo
+            {
+                Title = "JobService",
+                Version = "v1",
+                Description = "Long-running LLM generation jobs: submit, poll progress (0–100), read logs, cancel, retry.",
+            });
+            o.SupportNonNullableReferenceTypes();
+        });
+        return builder;
+    }
+
+    /// <summary>Answers that ASP.NET produces without a word (status-code pages) still say what was wrong.</summary>
+    static string? DefaultDetail(HttpContext http) => http.Response.StatusCode switch
+    {
+        StatusCodes.Status404NotFound => $"There is nothing at {http.Request.Path}. The API is described at /swagger.",
+        StatusCodes.Status405MethodNotAllowed => $"{http.Request.Method} is not allowed on {http.Request.Path}.",
+        StatusCodes.Status415UnsupportedMediaType => "The request body must be JSON, sent with Content-Type: application/json.",
+        _ => null,
+    };
+
+    public static WebApplication MapJobService(this WebApplication app)
+    {
+        app.UseMiddleware<RequestLogging>();
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+        app.UseMiddleware<RequestBodyLimit>();
+
+        app.UseSwagger();
+        app.UseSwaggerUI(o => o.DocumentTitle = "JobService");
+        app.MapGet("/", () => Results.Redirect("/swagger")).ExcludeFromDescription();
+
+        app.MapJobsApi();
+        app.MapJobTypesApi();
+        app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false }).WithTags("Health");
+        app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = c => c.Tags.Contains("ready") }).WithTags("Health");
+        return app;
+    }
+}

@@ -1,0 +1,112 @@
+using System.Net;
+using System.Text;
+using JobService.Tests.Infrastructure;
+
+namespace JobService.Tests.Api;
+
+/// <summary>
+/// Malformed and hostile requests: each gets a 4xx ProblemDetails (never a 500) and leaves no
+/// row behind. Bodies starting with '@' are generated (too long to write inline).
+/// </summary>
+public abstract class BadInputContract(TestApp app) : IAsyncLifetime
+{
+    const string Json = "application/json";
+    static readonly string SomeId = Guid.CreateVersion7().ToString();
+
+    public static TheoryData<string, string, string, string?, string?, int> Cases => new()
+    {
+        { "broken JSON", "POST", "/jobs", Json, "{\"type\": \"greet\",", 400 },
+        { "not JSON at all", "POST", "/jobs", Json, "hello there", 400 },
+        { "empty body", "POST", "/jobs", Json, "", 400 },
+        { "JSON null body", "POST", "/jobs", Json, "null", 400 },
+        { "array body", "POST", "/jobs", Json, "[]", 400 },
+        { "string body", "POST", "/jobs", Json, "\"greet\"", 400 },
+        { "type is a number", "POST", "/jobs", Json, "{\"type\": 42}", 400 },
+        { "type missing", "POST", "/jobs", Json, "{\"payload\": {\"name\": \"a\"}}", 400 },
+        { "payload is a string", "POST", "/jobs", Json, "{\"type\": \"greet\", \"payload\": \"Ada\"}", 400 },
+        { "priority is a string", "POST", "/jobs", Json, "{\"type\": \"greet\", \"payload\": {\"name\": \"a\"}, \"priority\": \"high\"}", 400 },
+        { "priority overflows", "POST", "/jobs", Json, "{\"type\": \"greet\", \"payload\": {\"name\": \"a\"}, \"priority\": 1e20}", 400 },
+        { "max_attempts zero", "POST", "/jobs", Json, "{\"type\": \"greet\", \"payload\": {\"name\": \"a\"}, \"max_attempts\": 0}", 400 },
+        { "max_attempts negative", "POST", "/jobs", Json, "{\"type\": \"greet\", \"payload\": {\"name\": \"a\"}, \"max_attempts\": -3}", 400 },
+        { "run_at not a date", "POST", "/jobs", Json, "{\"type\": \"greet\", \"payload\": {\"name\": \"a\"}, \"run_at\": \"tomorrow\"}", 400 },
+        { "run_at impossible date", "POST", "/jobs", Json, "{\"type\": \"greet\", \"payload\": {\"name\": \"a\"}, \"run_at\": \"2026-02-30T00:00:00Z\"}", 400 },
+        { "unknown top-level field", "POST", "/jobs", Json, "{\"type\": \"greet\", \"payload\": {\"name\": \"a\"}, \"colour\": \"red\"}", 400 },
+        { "unknown payload field", "POST", "/jobs", Json, "{\"type\": \"greet\", \"payload\": {\"name\": \"a\", \"admin\": true}}", 400 },
+        { "deeply nested payload", "POST", "/jobs", Json, "@deep", 400 },
+        { "huge type name", "POST", "/jobs", Json, "@hugetype", 400 },
+        { "huge payload string", "POST", "/jobs", Json, "@hugename", 400 },
+        { "body over the size limit", "POST", "/jobs", Json, "@toolarge", 413 },
+        { "text/plain content type", "POST", "/jobs", "text/plain", "{\"type\": \"greet\", \"payload\": {\"name\": \"a\"}}", 415 },
+        { "no content type", "POST", "/jobs", null, "{\"type\": \"greet\", \"payload\": {\"name\": \"a\"}}", 415 },
+        { "form content type", "POST", "/jobs", "application/x-www-form-urlencoded", "type=greet", 415 },
+        { "javascript callback URL", "POST", "/jobs", Json, "{\"type\": \"greet\", \"payload\": {\"name\": \"a\"}, \"callback_url\": \"javascript:alert(1)\"}", 400 },
+        { "SQL in the type", "POST", "/jobs", Json, "{\"type\": \"greet'; DROP TABLE jobs;--\", \"payload\": {}}", 400 },
+        { "NUL in the type", "POST", "/jobs", Json, "{\"type\": \"gr\\u0000eet\", \"payload\": {\"name\": \"a\"}}", 400 },
+        { "invalid UTF-8", "POST", "/jobs", Json, "@badutf8", 400 },
+        { "Idempotency-Key too long", "POST", "/jobs", Json, "@longkey", 400 },
+        { "SQL in the status filter", "GET", "/jobs?status=pending'%20OR%20'1'='1", null, null, 400 },
+        { "SQL in the type filter", "GET", "/jobs?type=x'%20OR%201=1--", null, null, 400 },
+        { "upper-case status filter", "GET", "/jobs?status=FAILED", null, null, 400 },
+        { "negative limit", "GET", "/jobs?limit=-1", null, null, 400 },
+        { "huge limit", "GET", "/jobs?limit=100000", null, null, 400 },
+        { "limit not a number", "GET", "/jobs?limit=abc", null, null, 400 },
+        { "negative offset", "GET", "/jobs?offset=-5", null, null, 400 },
+        { "offset past int", "GET", "/jobs?offset=99999999999999", null, null, 400 },
+        { "created_after not a date", "GET", "/jobs?created_after=not-a-date", null, null, 400 },
+        { "created_before impossible", "GET", "/jobs?created_before=2026-13-45", null, null, 400 },
+        { "id not a UUID", "GET", "/jobs/not-a-uuid", null, null, 400 },
+        { "id blank", "GET", "/jobs/%20", null, null, 400 },
+        { "id with SQL", "GET", "/jobs/1'%20OR%20'1'='1", null, null, 400 },
+        { "cancel non-UUID", "POST", "/jobs/123/cancel", null, null, 400 },
+        { "retry non-UUID", "POST", "/jobs/abc/retry", null, null, 400 },
+        { "delete non-UUID", "DELETE", "/jobs/zzz", null, null, 400 },
+        { "logs with negative after", "GET", $"/jobs/{SomeId}/logs?after=-1", null, null, 400 },
+        { "logs with zero limit", "GET", $"/jobs/{SomeId}/logs?limit=0", null, null, 400 },
+        { "method not allowed", "PUT", "/jobs", Json, "{}", 405 },
+    };
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public async Task HostileRequestGets4xxProblemDetailsAndWritesNothing(
+        string name, string method, string path, string? contentType, string? body, int expected)
+    {
+        var client = app.EnsureAvailable().CreateClient();
+        var request = new HttpRequestMessage(new HttpMethod(method), path);
+        if (body is not null)
+        {
+            var bytes = Body(body);
+            request.Content = new ByteArrayContent(bytes);
+            if (contentType is not null) request.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue(contentType);
+        }
+        if (body == "@longkey") request.Headers.Add("Idempotency-Key", new string('k', 300));
+
+        var response = await client.SendAsync(request);
+
+        var problem = await response.ShouldBeProblemAsync((HttpStatusCode)expected);
+        Assert.True(problem.TryGetProperty("detail", out _) || problem.TryGetProperty("errors", out _), $"{name}: no detail or errors");
+        Assert.Equal(0, await app.RowCountsAsync());
+    }
+
+    static byte[] Body(string body) => body switch
+    {
+        "@deep" => Encoding.UTF8.GetBytes("{\"type\": \"greet\", \"payload\": {\"name\": \"a\", \"tags\": " +
+            string.Concat(Enumerable.Repeat("[", 200)) + string.Concat(Enumerable.Repeat("]", 200)) + "}}"),
+        "@hugetype" => Encoding.UTF8.GetBytes($"{{\"type\": \"{new string('t', 10_000)}\", \"payload\": {{}}}}"),
+        "@hugename" => Encoding.UTF8.GetBytes($"{{\"type\": \"greet\", \"payload\": {{\"name\": \"{new string('n', 500_000)}\"}}}}"),
+        "@toolarge" => Encoding.UTF8.GetBytes($"{{\"type\": \"greet\", \"payload\": {{\"name\": \"{new string('x', 2_000_000)}\"}}}}"),
+        "@badutf8" => [.. Encoding.UTF8.GetBytes("{\"type\": \"gr"), 0xC3, 0x28, 0xFF, .. Encoding.UTF8.GetBytes("eet\"}")],
+        "@longkey" => Encoding.UTF8.GetBytes("{\"type\": \"greet\", \"payload\": {\"name\": \"a\"}}"),
+        _ => Encoding.UTF8.GetBytes(body),
+    };
+
+    public async ValueTask InitializeAsync()
+    {
+        if (app.IsAvailable) await app.ResetAsync();
+    }
+
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+}
+
+public sealed class SqliteBadInputTests(SqliteApp app) : BadInputContract(app), IClassFixture<SqliteApp>;
+
+public sealed class PostgresBadInputTests(PostgresApp app) : BadInputContract(app), IClassFixture<PostgresApp>;

@@ -1,0 +1,384 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using JobService.Data;
+using JobService.Tests.Infrastructure;
+using Microsoft.EntityFrameworkCore;
+
+namespace JobService.Tests.Api;
+
+/// <summary>The HTTP contract of SPEC.md, run against each provider by the subclasses.</summary>
+public abstract class JobsApiContract(TestApp app) : IAsyncLifetime
+{
+    public async ValueTask InitializeAsync()
+    {
+        if (app.IsAvailable) await app.ResetAsync();
+    }
+
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+
+    protected TestApp App => app.EnsureAvailable();
+    HttpClient? _client;
+    protected HttpClient Client => _client ??= App.CreateClient();
+
+    [Fact]
+    public async Task PostingAValidJobReturns201WithLocationAndTheJobInSnakeCase()
+    {
+        var response = await Client.PostAsJsonAsync("/jobs", new { type = "greet", payload = new { name = "Ada", times = 2 }, priority = 5 });
+
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        var job = await response.ReadJsonAsync();
+        Assert.Equal($"/jobs/{job.Id()}", response.Headers.Location?.ToString());
+        Assert.Equal(7, Guid.Parse(job.Str("id")).Version);
+        Assert.Equal("greet", job.Str("type"));
+        Assert.Equal("pending", job.Str("status"));
+        Assert.Equal(0, job.GetProperty("progress").GetInt32());
+        Assert.Equal("Ada", job.GetProperty("payload").GetProperty("name").GetString());
+        Assert.Equal(JsonValueKind.Null, job.GetProperty("result").ValueKind);
+        Assert.Equal(JsonValueKind.Null, job.GetProperty("error").ValueKind);
+        Assert.Equal(5, job.GetProperty("priority").GetInt32());
+        Assert.Equal(0, job.GetProperty("attempt").GetInt32());
+        Assert.Equal(4, job.GetProperty("max_attempts").GetInt32()); // the type's default
+        Assert.False(job.GetProperty("cancel_requested").GetBoolean());
+        Assert.EndsWith("Z", job.Str("created_at"));
+        Assert.EndsWith("Z", job.Str("run_at"));
+        foreach (var field in new[] { "message", "updated_at", "started_at", "completed_at", "usage", "callback_url" })
+            Assert.True(job.TryGetProperty(field, out _), $"missing field {field}");
+    }
+
+    [Fact]
+    public async Task GettingAJobReturnsWhatWasStored()
+    {
+        var created = await App.CreateJobAsync(new { type = "greet", payload = new { name = "Lin" }, run_at = "2030-01-01T10:00:00+02:00" }, Client);
+
+        var job = await (await Client.GetAsync($"/jobs/{created.Id()}")).ReadJsonAsync();
+
+        Assert.Equal(created.Id(), job.Id());
+        Assert.Equal("2030-01-01T08:00:00Z", job.Str("run_at"));
+        Assert.Equal("pending", job.Str("status"));
+        Assert.Equal("Lin", job.GetProperty("payload").GetProperty("name").GetString());
+    }
+
+    [Fact]
+    public async Task GettingAnUnknownJobReturns404ProblemDetails()
+    {
+        var id = Guid.CreateVersion7();
+        var problem = await (await Client.GetAsync($"/jobs/{id}")).ShouldBeProblemAsync(HttpStatusCode.NotFound);
+        Assert.Contains(id.ToString(), problem.Str("detail"));
+    }
+
+    [Fact]
+    public async Task GettingANonUuidIdReturns400ProblemDetails()
+    {
+        var problem = await (await Client.GetAsync("/jobs/not-a-uuid")).ShouldBeProblemAsync(HttpStatusCode.BadRequest);
+        Assert.Contains("not a UUID", problem.Str("detail"));
+    }
+
+    [Fact]
+    public async Task PostingAnUnknownTypeReturnsProblemDetailsListingKnownTypes()
+    {
+        var response = await Client.PostAsJsonAsync("/jobs", new { type = "summon_dragon", payload = new { } });
+
+        var problem = await response.ShouldBeProblemAsync(HttpStatusCode.BadRequest);
+        var message = problem.GetProperty("errors").GetProperty("type")[0].GetString()!;
+        Assert.Contains("summon_dragon", message);
+        Assert.Contains("greet", message);
+        Assert.Contains("echo", message);
+        Assert.Equal(0, await App.RowCountsAsync());
+    }
+
+    [Fact]
+    public async Task PostingAnInvalidPayloadReturnsFieldErrors()
+    {
+        var response = await Client.PostAsJsonAsync("/jobs", new { type = "greet", payload = new { name = "", times = 99 } });
+
+        var errors = (await response.ShouldBeProblemAsync(HttpStatusCode.BadRequest)).GetProperty("errors");
+        Assert.True(errors.TryGetProperty("payload.name", out _), errors.ToString());
+        Assert.True(errors.TryGetProperty("payload.times", out _), errors.ToString());
+    }
+
+    [Theory]
+    [InlineData("{\"times\": 2}", "payload.name")]
+    [InlineData("{\"name\": \"x\", \"times\": \"two\"}", "payload.times")]
+    [InlineData("{\"name\": \"x\", \"colour\": \"red\"}", "payload.colour")]
+    [InlineData("[1, 2]", "payload")]
+    public async Task PayloadErrorsNameTheField(string payload, string field)
+    {
+        var response = await Client.PostAsync("/jobs", Http.Json($"{{\"type\": \"greet\", \"payload\": {payload}}}"));
+
+        var errors = (await response.ShouldBeProblemAsync(HttpStatusCode.BadRequest)).GetProperty("errors");
+        Assert.True(errors.TryGetProperty(field, out _), errors.ToString());
+        Assert.Equal(0, await App.RowCountsAsync());
+    }
+
+    [Fact]
+    public async Task TheSameIdempotencyKeyReturnsTheFirstJobNotASecond()
+    {
+        var body = new { type = "greet", payload = new { name = "Once" } };
+        var first = await Send(body, "key-1");
+        var second = await Send(body, "key-1");
+
+        Assert.Equal(HttpStatusCode.Created, first.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, second.StatusCode);
+        Assert.Equal((await first.ReadJsonAsync()).Id(), (await second.ReadJsonAsync()).Id());
+        Assert.Equal(1, await App.WithDbAsync(db => db.Jobs.CountAsync(j => j.IdempotencyKey == "key-1")));
+    }
+
+    [Fact]
+    public async Task AnIdempotencyKeyReusedWithAnotherBodyIs422()
+    {
+        var first = await (await Send(new { type = "greet", payload = new { name = "A" } }, "key-2")).ReadJsonAsync();
+
+        var response = await Send(new { type = "greet", payload = new { name = "B" } }, "key-2");
+
+        var problem = await response.ShouldBeProblemAsync(HttpStatusCode.UnprocessableEntity);
+        Assert.Equal(first.Id(), problem.GetProperty("job_id").GetGuid());
+        Assert.Contains("key-2", problem.Str("detail"));
+    }
+
+    [Fact]
+    public async Task ConcurrentRequestsWithOneIdempotencyKeyCreateOneJob()
+    {
+        var body = new { type = "greet", payload = new { name = "Race" } };
+        var responses = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Send(body, "key-race")));
+
+        Assert.All(responses, r => Assert.True(r.StatusCode is HttpStatusCode.Created or HttpStatusCode.OK, r.StatusCode.ToString()));
+        Assert.Single(responses, r => r.StatusCode == HttpStatusCode.Created);
+        var ids = await Task.WhenAll(responses.Select(async r => (await r.ReadJsonAsync()).Id()));
+        Assert.Single(ids.Distinct());
+    }
+
+    Task<HttpResponseMessage> Send(object body, string key)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, "/jobs") { Content = JsonContent.Create(body) };
+        request.Headers.Add("Idempotency-Key", key);
+        return Client.SendAsync(request);
+    }
+
+    [Fact]
+    public async Task ListingFiltersAndPagesInSqlNewestFirst()
+    {
+        var ids = new List<Guid>();
+        for (var i = 0; i < 5; i++) ids.Add((await App.CreateJobAsync(new { type = "greet", payload = new { name = $"n{i}" } }, Client)).Id());
+        ids.Add((await App.CreateJobAsync(new { type = "echo", payload = new { text = "e" } }, Client)).Id());
+        await SetStatus(ids[0], JobStatus.Failed);
+        await SetStatus(ids[1], JobStatus.Completed);
+
+        var all = await (await Client.GetAsync("/jobs?limit=4")).ReadJsonAsync();
+        Assert.Equal(6, all.GetProperty("total").GetInt32());
+        Assert.Equal(4, all.GetProperty("limit").GetInt32());
+        Assert.Equal(0, all.GetProperty("offset").GetInt32());
+        Assert.Equal(ids.AsEnumerable().Reverse().Take(4), all.GetProperty("items").EnumerateArray().Select(j => j.Id()));
+
+        var page2 = await (await Client.GetAsync("/jobs?limit=4&offset=4")).ReadJsonAsync();
+        Assert.Equal([ids[1], ids[0]], page2.GetProperty("items").EnumerateArray().Select(j => j.Id()));
+
+        var finished = await (await Client.GetAsync("/jobs?status=failed&status=completed")).ReadJsonAsync();
+        Assert.Equal(2, finished.GetProperty("total").GetInt32());
+        var comma = await (await Client.GetAsync("/jobs?status=failed,completed&type=greet")).ReadJsonAsync();
+        Assert.Equal(2, comma.GetProperty("total").GetInt32());
+
+        var echo = await (await Client.GetAsync("/jobs?type=echo")).ReadJsonAsync();
+        Assert.Equal([ids[5]], echo.GetProperty("items").EnumerateArray().Select(j => j.Id()));
+
+        var future = DateTime.UtcNow.AddMinutes(5).ToString("O");
+        var none = await (await Client.GetAsync($"/jobs?created_after={Uri.EscapeDataString(future)}")).ReadJsonAsync();
+        Assert.Equal(0, none.GetProperty("total").GetInt32());
+        var before = await (await Client.GetAsync($"/jobs?created_before={Uri.EscapeDataString(future)}&status=pending")).ReadJsonAsync();
+        Assert.Equal(4, before.GetProperty("total").GetInt32());
+    }
+
+    [Fact]
+    public async Task ListingWithAnUnknownStatusNamesTheValidOnes()
+    {
+        var problem = await (await Client.GetAsync("/jobs?status=PENDING")).ShouldBeProblemAsync(HttpStatusCode.BadRequest);
+        var message = problem.GetProperty("errors").GetProperty("status")[0].GetString()!;
+        Assert.Contains("pending, running, completed, failed, cancelled", message);
+    }
+
+    [Fact]
+    public async Task LogsComeOldestFirstAndPageWithAfter()
+    {
+        var id = (await App.CreateJobAsync(new { type = "greet", payload = new { name = "Log" } }, Client)).Id();
+        await App.WithDbAsync(async db =>
+        {
+            for (var i = 1; i <= 5; i++)
+                db.JobLogs.Add(new JobLog { JobId = id, Time = DateTime.UtcNow, Level = "info", Message = $"line {i}", Attempt = 1 });
+            return await db.SaveChangesAsync();
+        });
+
+        var first = await (await Client.GetAsync($"/jobs/{id}/logs?limit=3")).ReadJsonAsync();
+        var items = first.GetProperty("items").EnumerateArray().ToList();
+        Assert.Equal(["line 1", "line 2", "line 3"], items.Select(l => l.Str("message")));
+        Assert.Equal("info", items[0].Str("level"));
+        Assert.Equal(1, items[0].GetProperty("attempt").GetInt32());
+        var after = first.GetProperty("next_after").GetInt64();
+
+        var rest = await (await Client.GetAsync($"/jobs/{id}/logs?after={after}")).ReadJsonAsync();
+        Assert.Equal(["line 4", "line 5"], rest.GetProperty("items").EnumerateArray().Select(l => l.Str("message")));
+        Assert.Equal(JsonValueKind.Null, rest.GetProperty("next_after").ValueKind);
+    }
+
+    [Fact]
+    public async Task LogsOfAnUnknownJobAre404()
+    {
+        await (await Client.GetAsync($"/jobs/{Guid.CreateVersion7()}/logs")).ShouldBeProblemAsync(HttpStatusCode.NotFound);
+    }
+
+    [Fact]
+    public async Task CancellingAPendingJobCancelsItAtOnce()
+    {
+        var id = (await App.CreateJobAsync(new { type = "greet", payload = new { name = "C" } }, Client)).Id();
+
+        var job = await (await Client.PostAsync($"/jobs/{id}/cancel", null)).ReadJsonAsync();
+
+        Assert.Equal("cancelled", job.Str("status"));
+        Assert.NotEqual(JsonValueKind.Null, job.GetProperty("completed_at").ValueKind);
+    }
+
+    [Fact]
+    public async Task CancellingARunningJobSetsTheFlagForItsWorker()
+    {
+        var id = (await App.CreateJobAsync(new { type = "greet", payload = new { name = "R" } }, Client)).Id();
+        await SetStatus(id, JobStatus.Running);
+
+        var job = await (await Client.PostAsync($"/jobs/{id}/cancel", null)).ReadJsonAsync();
+
+        Assert.Equal("running", job.Str("status"));
+        Assert.True(job.GetProperty("cancel_requested").GetBoolean());
+    }
+
+    [Fact]
+    public async Task CancellingACompletedJobIs409NamingItsStatus()
+    {
+        var id = (await App.CreateJobAsync(new { type = "greet", payload = new { name = "D" } }, Client)).Id();
+        await SetStatus(id, JobStatus.Completed);
+
+        var problem = await (await Client.PostAsync($"/jobs/{id}/cancel", null)).ShouldBeProblemAsync(HttpStatusCode.Conflict);
+
+        Assert.Equal("completed", problem.Str("current_status"));
+        Assert.Contains("completed", problem.Str("detail"));
+    }
+
+    [Fact]
+    public async Task RetryingAFailedJobPutsItBackToPendingWithFreshAttempts()
+    {
+        var id = (await App.CreateJobAsync(new { type = "greet", payload = new { name = "F" } }, Client)).Id();
+        await App.WithDbAsync(db => db.Jobs.Where(j => j.Id == id).ExecuteUpdateAsync(u => u
+            .SetProperty(j => j.Status, JobStatus.Failed).SetProperty(j => j.Attempt, 4)
+            .SetProperty(j => j.Error, "boom").SetProperty(j => j.Progress, 40)));
+
+        var job = await (await Client.PostAsync($"/jobs/{id}/retry", null)).ReadJsonAsync();
+
+        Assert.Equal("pending", job.Str("status"));
+        Assert.Equal(0, job.GetProperty("attempt").GetInt32());
+        Assert.Equal(0, job.GetProperty("progress").GetInt32());
+        Assert.Equal(JsonValueKind.Null, job.GetProperty("error").ValueKind);
+    }
+
+    [Theory]
+    [InlineData(JobStatus.Running)]
+    [InlineData(JobStatus.Pending)]
+    [InlineData(JobStatus.Completed)]
+    public async Task RetryingAJobThatHasNotFailedIs409(JobStatus status)
+    {
+        var id = (await App.CreateJobAsync(new { type = "greet", payload = new { name = "G" } }, Client)).Id();
+        await SetStatus(id, status);
+
+        var problem = await (await Client.PostAsync($"/jobs/{id}/retry", null)).ShouldBeProblemAsync(HttpStatusCode.Conflict);
+
+        Assert.Equal(status.ToName(), problem.Str("current_status"));
+    }
+
+    [Fact]
+    public async Task DeletingAFinishedJobRemovesItAndItsLogs()
+    {
+        var id = (await App.CreateJobAsync(new { type = "greet", payload = new { name = "Del" } }, Client)).Id();
+        await SetStatus(id, JobStatus.Completed);
+        await App.WithDbAsync(async db =>
+        {
+            db.JobLogs.Add(new JobLog { JobId = id, Time = DateTime.UtcNow, Level = "info", Message = "x", Attempt = 1 });
+            return await db.SaveChangesAsync();
+        });
+
+        Assert.Equal(HttpStatusCode.NoContent, (await Client.DeleteAsync($"/jobs/{id}")).StatusCode);
+        await (await Client.GetAsync($"/jobs/{id}")).ShouldBeProblemAsync(HttpStatusCode.NotFound);
+        Assert.Equal(0, await App.RowCountsAsync());
+    }
+
+    [Theory]
+    [InlineData(JobStatus.Running)]
+    [InlineData(JobStatus.Pending)]
+    public async Task DeletingAnUnfinishedJobIs409(JobStatus status)
+    {
+        var id = (await App.CreateJobAsync(new { type = "greet", payload = new { name = "H" } }, Client)).Id();
+        await SetStatus(id, status);
+
+        var problem = await (await Client.DeleteAsync($"/jobs/{id}")).ShouldBeProblemAsync(HttpStatusCode.Conflict);
+
+        Assert.Equal(status.ToName(), problem.Str("current_status"));
+        Assert.Equal(HttpStatusCode.OK, (await Client.GetAsync($"/jobs/{id}")).StatusCode);
+    }
+
+    [Fact]
+    public async Task TransitionsOnUnknownJobsAre404()
+    {
+        var id = Guid.CreateVersion7();
+        await (await Client.PostAsync($"/jobs/{id}/cancel", null)).ShouldBeProblemAsync(HttpStatusCode.NotFound);
+        await (await Client.PostAsync($"/jobs/{id}/retry", null)).ShouldBeProblemAsync(HttpStatusCode.NotFound);
+        await (await Client.DeleteAsync($"/jobs/{id}")).ShouldBeProblemAsync(HttpStatusCode.NotFound);
+    }
+
+    [Fact]
+    public async Task StatsCountByStatusAndByType()
+    {
+        var a = (await App.CreateJobAsync(new { type = "greet", payload = new { name = "a" } }, Client)).Id();
+        await App.CreateJobAsync(new { type = "greet", payload = new { name = "b" } }, Client);
+        await App.CreateJobAsync(new { type = "echo", payload = new { } }, Client);
+        await SetStatus(a, JobStatus.Failed);
+
+        var stats = await (await Client.GetAsync("/jobs/stats")).ReadJsonAsync();
+
+        Assert.Equal(3, stats.GetProperty("total").GetInt32());
+        Assert.Equal(2, stats.GetProperty("by_status").GetProperty("pending").GetInt32());
+        Assert.Equal(1, stats.GetProperty("by_status").GetProperty("failed").GetInt32());
+        Assert.Equal(0, stats.GetProperty("by_status").GetProperty("running").GetInt32());
+        var greet = stats.GetProperty("by_type").GetProperty("greet");
+        Assert.Equal(2, greet.GetProperty("total").GetInt32());
+        Assert.Equal(1, greet.GetProperty("by_status").GetProperty("failed").GetInt32());
+        Assert.Equal(1, stats.GetProperty("by_type").GetProperty("echo").GetProperty("total").GetInt32());
+    }
+
+    [Fact]
+    public async Task JobTypesPublishEachPayloadSchemaAndDefaults()
+    {
+        var types = await (await Client.GetAsync("/job-types")).ReadJsonAsync();
+
+        var greet = types.EnumerateArray().Single(t => t.Str("type") == "greet");
+        Assert.Equal(60, greet.GetProperty("timeout_seconds").GetInt32());
+        Assert.Equal(4, greet.GetProperty("max_attempts").GetInt32());
+        Assert.Equal(2, greet.GetProperty("concurrency").GetInt32());
+        var schema = greet.GetProperty("payload_schema");
+        Assert.Equal(["name"], schema.GetProperty("required").EnumerateArray().Select(n => n.GetString()));
+        Assert.Equal(10, schema.GetProperty("properties").GetProperty("times").GetProperty("maximum").GetInt32());
+        Assert.Equal(1, schema.GetProperty("properties").GetProperty("times").GetProperty("default").GetInt32());
+        Assert.Equal(50, schema.GetProperty("properties").GetProperty("name").GetProperty("maxLength").GetInt32());
+        Assert.False(schema.GetProperty("additionalProperties").GetBoolean());
+    }
+
+    [Fact]
+    public async Task HealthEndpointsReportLiveAndReadyWithTheDatabase()
+    {
+        Assert.Equal(HttpStatusCode.OK, (await Client.GetAsync("/health/live")).StatusCode);
+        var ready = await Client.GetAsync("/health/ready");
+        Assert.Equal(HttpStatusCode.OK, ready.StatusCode);
+        Assert.Equal("Healthy", await ready.Content.ReadAsStringAsync());
+    }
+
+    protected Task<int> SetStatus(Guid id, JobStatus status) =>
+        App.WithDbAsync(db => db.Jobs.Where(j => j.Id == id).ExecuteUpdateAsync(u => u.SetProperty(j => j.Status, status)));
+}
+
+public sealed class SqliteJobsApiTests(SqliteApp app) : JobsApiContract(app), IClassFixture<SqliteApp>;
+
+public sealed class PostgresJobsApiTests(PostgresApp app) : JobsApiContract(app), IClassFixture<PostgresApp>;

@@ -1,0 +1,57 @@
+using JobService.Handlers;
+using JobService.Tests.Infrastructure;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.AspNetCore.TestHost;
+using Microsoft.Extensions.Options;
+
+namespace JobService.Tests.Hosting;
+
+/// <summary>A bad registry or a bad setting stops the start-up with a message naming the cause.</summary>
+public sealed class StartupTests
+{
+    [Fact]
+    public async Task TwoHandlersWithOneTypeNameFailTheStartUp()
+    {
+        await using var database = TestDatabase.Sqlite();
+        await using var app = new WebApplicationFactory<Program>().WithWebHostBuilder(b =>
+        {
+            b.UseSetting("ConnectionStrings:Jobs", database.ConnectionString);
+            b.ConfigureTestServices(s => s.AddJobHandler<GreetHandler>().AddJobHandler<GreetHandler>());
+        });
+
+        var error = Assert.Throws<InvalidOperationException>(() => app.CreateClient());
+        Assert.Contains("'greet'", error.Message);
+    }
+
+    [Theory]
+    [InlineData("Database:Provider", "oracle", "Database:Provider")]
+    [InlineData("Api:MaxRequestBodyBytes", "10", "Api:MaxRequestBodyBytes")]
+    [InlineData("Jobs:Types:echo:MaxAttempts", "0", "Jobs:Types:echo")]
+    [InlineData("Logs:Format", "xml", "Logs:Format")]
+    public async Task ABadSettingFailsTheStartUpNamingTheKey(string key, string value, string named)
+    {
+        await using var database = TestDatabase.Sqlite();
+        await using var app = new WebApplicationFactory<Program>().WithWebHostBuilder(b =>
+        {
+            b.UseSetting("ConnectionStrings:Jobs", database.ConnectionString);
+            b.UseSetting(key, value);
+        });
+
+        var error = Assert.ThrowsAny<Exception>(() => app.CreateClient());
+        Assert.Contains(named, error is OptionsValidationException o ? string.Join(" ", o.Failures) : error.Message);
+    }
+
+    [Fact]
+    public async Task PostgresWithoutAConnectionStringFailsTheStartUpNamingTheKey()
+    {
+        await using var app = new WebApplicationFactory<Program>().WithWebHostBuilder(b =>
+        {
+            b.UseSetting("Database:Provider", "postgres");
+            b.UseSetting("ConnectionStrings:Jobs", "");
+        });
+
+        var error = Assert.ThrowsAny<Exception>(() => app.CreateClient());
+        Assert.Contains("ConnectionStrings:Jobs", error.ToString());
+    }
+}

@@ -1,0 +1,71 @@
+using Npgsql;
+
+namespace JobService.Tests.Infrastructure;
+
+/// <summary>
+/// A database of its own for one test class: a SQLite file in a temporary folder, or a fresh
+/// PostgreSQL database on the server named by <c>JOBSERVICE_TEST_POSTGRES</c>. Without that
+/// variable the PostgreSQL tests are skipped on a developer's machine, and fail under CI
+/// (<c>CI=true</c>), where a missing PostgreSQL is a broken pipeline, not a reason to skip.
+/// </summary>
+public sealed class TestDatabase : IAsyncDisposable
+{
+    public const string PostgresVariable = "JOBSERVICE_TEST_POSTGRES";
+
+    public string Provider { get; }
+    public string ConnectionString { get; }
+    readonly Func<ValueTask> _drop;
+
+    TestDatabase(string provider, string connectionString, Func<ValueTask> drop)
+    {
+        Provider = provider;
+        ConnectionString = connectionString;
+        _drop = drop;
+    }
+
+    public static TestDatabase Sqlite()
+    {
+        var folder = Path.Combine(Path.GetTempPath(), "jobservice-tests", Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(folder);
+        return new TestDatabase("sqlite", $"Data Source={Path.Combine(folder, "jobs.db")}", () =>
+        {
+            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+            try { Directory.Delete(folder, recursive: true); } catch (IOException) { }
+            return ValueTask.CompletedTask;
+        });
+    }
+
+    /// <summary>The server's base connection string, or null (with the reason) when there is none to use.</summary>
+    public static string? PostgresServer(out string reason)
+    {
+        var server = Environment.GetEnvironmentVariable(PostgresVariable);
+        reason = $"{PostgresVariable} is not set: PostgreSQL tests need a server (bash .ci/run starts one).";
+        if (!string.IsNullOrWhiteSpace(server)) return server;
+        if (IsCi) throw new InvalidOperationException($"CI=true but {PostgresVariable} is not set: the PostgreSQL suite must run in CI.");
+        return null;
+    }
+
+    public static bool IsCi => string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase);
+
+    public static async Task<TestDatabase> PostgresAsync(string server)
+    {
+        var name = "jobs_test_" + Guid.NewGuid().ToString("N")[..16];
+        await using (var admin = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(server) { Database = "postgres" }.ConnectionString))
+        {
+            await admin.OpenAsync();
+            await using var create = new NpgsqlCommand($"CREATE DATABASE {name}", admin);
+            await create.ExecuteNonQueryAsync();
+        }
+        var connection = new NpgsqlConnectionStringBuilder(server) { Database = name }.ConnectionString;
+        return new TestDatabase("postgres", connection, async () =>
+        {
+            NpgsqlConnection.ClearAllPools();
+            await using var admin = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(server) { Database = "postgres" }.ConnectionString);
+            await admin.OpenAsync();
+            await using var drop = new NpgsqlCommand($"DROP DATABASE IF EXISTS {name} WITH (FORCE)", admin);
+            await drop.ExecuteNonQueryAsync();
+        });
+    }
+
+    public ValueTask DisposeAsync() => _drop();
+}
