@@ -19,13 +19,13 @@ while (exec 3<>"/dev/tcp/127.0.0.1/$PG_PORT") 2>/dev/null; do PG_PORT=$((PG_PORT
 
 PG_DIR=$(mktemp -d /tmp/jobservice-pg.XXXXXX)
 chown postgres "$PG_DIR"
-su postgres -c "$PG_BIN/initdb -D $PG_DIR/data --auth=trust -U postgres" >/dev/null
-su postgres -c "$PG_BIN/pg_ctl -D $PG_DIR/data -l $PG_DIR/log -o '-c listen_addresses=127.0.0.1 -p $PG_PORT -k $PG_DIR -c max_connections=300 -c fsync=on' -w start" >/dev/null
+(cd / && su postgres -c "$PG_BIN/initdb -D $PG_DIR/data --auth=trust -U postgres") >/dev/null
+(cd / && su postgres -c "$PG_BIN/pg_ctl -D $PG_DIR/data -l $PG_DIR/log -o '-c listen_addresses=127.0.0.1 -p $PG_PORT -k $PG_DIR -c max_connections=300 -c fsync=on' -w start") >/dev/null
 echo "PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$PG_PORT (data in $PG_DIR)"
 
 export JOBSERVICE_TEST_POSTGRES="Host=127.0.0.1;Port=$PG_PORT;Username=postgres;Database=postgres"
 
 stop_postgres() {
-  su postgres -c "$PG_BIN/pg_ctl -D $PG_DIR/data -m fast stop" >/dev/null 2>&1 || true
+  (cd / && su postgres -c "$PG_BIN/pg_ctl -D $PG_DIR/data -m fast stop") >/dev/null 2>&1 || true
   rm -rf "$PG_DIR"
 }
