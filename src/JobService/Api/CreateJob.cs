@@ -44,7 +44,7 @@ public static class CreateJob
             if (await Replay(s.Db, job, ct) is { } raced) return raced;
             throw;
         }
-        s.Signals.Committed();
+        s.Signals.JobsAvailableCommitted();
         return TypedResults.Created($"/jobs/{job.Id}", JobResponse.From(job));
     }
 

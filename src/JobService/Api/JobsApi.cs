@@ -15,6 +15,7 @@ public static class JobsApi
     {
         var jobs = app.MapGroup("/jobs").WithTags("Jobs");
         jobs.MapPost("/", CreateJob.Handle).WithName("CreateJob").ProducesProblems(400, 413, 415, 422);
+        jobs.MapPost("/batch", CreateJobBatch.Handle).WithName("CreateJobBatch").ProducesProblems(400, 413, 415);
         jobs.MapGet("/", JobQueries.List).WithName("ListJobs").ProducesProblems(400);
         jobs.MapGet("/stats", JobQueries.Stats).WithName("GetJobStats");
         jobs.MapGet("/{id}", GetJob).WithName("GetJob").ProducesProblems(400, 404);
@@ -53,7 +54,7 @@ public static class JobsApi
             if (changed > 0) await s.Signals.NotifyCancelRequestedAsync(s.Db, id, ct);
         }
         await tx.CommitAsync(ct);
-        if (changed > 0) s.Signals.Committed();
+        if (changed > 0) s.Signals.CancelCommitted(id);
         return await Outcome(s.Db, id, changed, "cancel", "pending or running", ct);
     }
 
@@ -80,7 +81,7 @@ public static class JobsApi
                 .SetProperty(j => j.UpdatedAt, now), ct);
         if (changed > 0) await s.Signals.NotifyJobsAvailableAsync(s.Db, ct);
         await tx.CommitAsync(ct);
-        if (changed > 0) s.Signals.Committed();
+        if (changed > 0) s.Signals.JobsAvailableCommitted();
         return await Outcome(s.Db, id, changed, "retry", "failed or cancelled", ct);
     }
 

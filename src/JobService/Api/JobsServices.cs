@@ -4,7 +4,7 @@ using JobService.Handlers;
 namespace JobService.Api;
 
 /// <summary>What the /jobs endpoints need, bound as one parameter.</summary>
-public sealed record JobsServices(JobsDbContext Db, JobTypeRegistry Registry, TimeProvider Time, JobService.Worker.IJobSignals Signals)
+public sealed record JobsServices(JobsDbContext Db, JobTypeRegistry Registry, TimeProvider Time, JobService.Worker.JobSignals Signals)
 {
     public DateTime Now => Time.GetUtcNow().UtcDateTime;
 }

@@ -15,7 +15,9 @@ public static class DatabaseSetup
         services.AddOptions<DatabaseOptions>().BindConfiguration(DatabaseOptions.Section)
             .ValidateDataAnnotations().ValidateOnStart();
 
-        services.AddDbContextPool<JobsDbContext>((sp, db) =>
+        // A pooled factory serves the workers (one short-lived context per operation, from many
+        // threads); requests get a scoped context from the same pool.
+        services.AddPooledDbContextFactory<JobsDbContext>((sp, db) =>
         {
             var options = sp.GetRequiredService<IOptions<DatabaseOptions>>().Value;
             var connection = configuration.GetConnectionString("Jobs");
@@ -32,6 +34,7 @@ public static class DatabaseSetup
                     .AddInterceptors(new SqlitePragmas(options.SqliteBusyTimeoutMs));
             }
         });
+        services.AddScoped(sp => sp.GetRequiredService<IDbContextFactory<JobsDbContext>>().CreateDbContext());
         services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database", tags: ["ready"]);
         return services;
     }

@@ -6,6 +6,7 @@ using JobService.Worker;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Configuration.Json;
 using Microsoft.Extensions.FileProviders;
+using Microsoft.Extensions.Options;
 using Microsoft.OpenApi;
 
 namespace JobService.Hosting;
@@ -34,8 +35,11 @@ public static class ServiceSetup
         services.AddSingleton<JobTypeRegistry>();
         services.AddJobHandler<EchoHandler>();
 
-        services.AddSingleton<JobWakeup>();
-        services.AddSingleton<IJobSignals, LocalJobSignals>();
+        services.AddOptions<ServiceOptions>().BindConfiguration(ServiceOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddJobSignals();
+        var role = builder.Configuration.GetSection(ServiceOptions.Section).Get<ServiceOptions>() ?? new ServiceOptions();
+        if (role.RunsWorkers)
+            services.AddJobWorkers(postgres: builder.Configuration["Database:Provider"] == "postgres");
 
         services.ConfigureHttpJsonOptions(o => JobJson.Configure(o.SerializerOptions));
         services.Configure<Microsoft.AspNetCore.Mvc.JsonOptions>(o => JobJson.Configure(o.JsonSerializerOptions));
@@ -77,8 +81,11 @@ public static class ServiceSetup
         app.UseSwaggerUI(o => o.DocumentTitle = "JobService");
         app.MapGet("/", () => Results.Redirect("/swagger")).ExcludeFromDescription();
 
-        app.MapJobsApi();
-        app.MapJobTypesApi();
+        if (app.Services.GetRequiredService<IOptions<ServiceOptions>>().Value.RunsApi)
+        {
+            app.MapJobsApi();
+            app.MapJobTypesApi();
+        }
         app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false }).WithTags("Health");
         app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = c => c.Tags.Contains("ready") }).WithTags("Health");
         return app;

@@ -45,6 +45,7 @@ public abstract class TestApp : WebApplicationFactory<Program>, IAsyncLifetime
         builder.UseSetting("Database:Provider", Database.Provider);
         builder.UseSetting("ConnectionStrings:Jobs", Database.ConnectionString);
         builder.UseSetting("Serilog:MinimumLevel", "Warning");
+        builder.UseSetting("Service:Role", "api"); // API suites see jobs as they left the API; worker suites ask for "all"
         foreach (var (key, value) in Settings) builder.UseSetting(key, value);
         builder.ConfigureTestServices(TestHandlers.Register);
     }

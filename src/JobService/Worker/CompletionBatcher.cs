@@ -1,0 +1,47 @@
+using System.Threading.Channels;
+
+namespace JobService.Worker;
+
+/// <summary>
+/// Writes completions in batches: whatever finished while the previous batch was being
+/// written goes out in the next single statement. Under load that is one write for many jobs;
+/// when idle a lone completion is written at once. Each row keeps its own lease fence.
+/// </summary>
+public sealed class CompletionBatcher(IQueueDriver driver, TimeProvider time, ILogger<CompletionBatcher> log)
+{
+    const int MaxBatch = 1_000;
+    readonly Channel<(Completion Completion, TaskCompletionSource<bool> Written)> _queue =
+        Channel.CreateUnbounded<(Completion, TaskCompletionSource<bool>)>(new UnboundedChannelOptions { SingleReader = true });
+
+    /// <summary>True when written; false when the lease was lost first (nothing was written).</summary>
+    public Task<bool> CompleteAsync(Completion completion)
+    {
+        var written = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (!_queue.Writer.TryWrite((completion, written)))
+            written.SetException(new InvalidOperationException("The worker has stopped writing completions."));
+        return written.Task;
+    }
+
+    /// <summary>Runs until <see cref="Stop"/> and the queue is empty.</summary>
+    public async Task RunAsync()
+    {
+        var batch = new List<(Completion Completion, TaskCompletionSource<bool> Written)>();
+        while (await _queue.Reader.WaitToReadAsync())
+        {
+            batch.Clear();
+            while (batch.Count < MaxBatch && _queue.Reader.TryRead(out var item)) batch.Add(item);
+            try
+            {
+                var written = await driver.CompleteAsync(batch.Select(b => b.Completion).ToList(), time.GetUtcNow().UtcDateTime, CancellationToken.None);
+                foreach (var (completion, done) in batch) done.TrySetResult(written.Contains(completion.Lease.JobId));
+            }
+            catch (Exception e)
+            {
+                log.LogWarning(e, "Writing {Count} completions failed", batch.Count);
+                foreach (var (_, done) in batch) done.TrySetException(e);
+            }
+        }
+    }
+
+    public void Stop() => _queue.Writer.TryComplete();
+}

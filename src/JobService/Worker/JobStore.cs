@@ -1,0 +1,171 @@
+using System.Diagnostics.Metrics;
+using JobService.Data;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Query;
+
+namespace JobService.Worker;
+
+/// <summary>
+/// The worker's writes that read the same in both dialects. Every one is fenced: it changes
+/// the job only while this worker still holds it for this attempt (status running, same
+/// attempt, same lease owner), and reports whether it did. A false answer means the lease was
+/// lost (expired and rescued, or the job was deleted): the caller must stop, not retry.
+/// </summary>
+public sealed class JobStore(IDbContextFactory<JobsDbContext> contexts, TimeProvider time)
+{
+    static readonly Meter Meter = new("JobService.Worker");
+    static readonly Counter<long> ProgressWritesCounter = Meter.CreateCounter<long>("jobservice.progress_writes");
+    long _progressWrites;
+
+    /// <summary>Progress rows written by this process: the denominator of the coalescing ratio.</summary>
+    public long ProgressWrites => Interlocked.Read(ref _progressWrites);
+
+    DateTime Now => time.GetUtcNow().UtcDateTime;
+
+    static IQueryable<Job> Held(JobsDbContext db, JobLease l) => db.Jobs.Where(j =>
+        j.Id == l.JobId && j.Status == JobStatus.Running && j.Attempt == l.Attempt && j.LockedBy == l.WorkerId);
+
+    public async Task<bool> UpdateProgressAsync(JobLease lease, int progress, string? message, CancellationToken ct)
+    {
+        await using var db = await contexts.CreateDbContextAsync(ct);
+        var now = Now;
+        // GREATEST in SQL too: a late flush never moves the bar back.
+        var written = await Held(db, lease).ExecuteUpdateAsync(u => u
+            .SetProperty(j => j.Progress, j => j.Progress > progress ? j.Progress : progress)
+            .SetProperty(j => j.Message, j => message ?? j.Message)
+            .SetProperty(j => j.UpdatedAt, now), ct);
+        Interlocked.Increment(ref _progressWrites);
+        ProgressWritesCounter.Add(1);
+        return written == 1;
+    }
+
+    public async Task<bool> AppendLogAsync(JobLease lease, string level, string message, CancellationToken ct)
+    {
+        await using var db = await contexts.CreateDbContextAsync(ct);
+        var now = Now;
+        var written = await db.Database.ExecuteSqlAsync($"""
+            INSERT INTO job_logs (job_id, time, level, message, attempt)
+            SELECT {lease.JobId}, {now}, {level}, {message}, {lease.Attempt}
+            WHERE EXISTS (SELECT 1 FROM jobs WHERE id = {lease.JobId} AND status = 'running'
+                          AND attempt = {lease.Attempt} AND locked_by = {lease.WorkerId})
+            """, ct);
+        return written == 1;
+    }
+
+    /// <summary>Ends the attempt as failed or cancelled, keeping its progress and adding its usage.</summary>
+    public async Task<bool> FinishAsync(JobLease lease, JobStatus status, string message, string? error, int progress,
+        JobUsage? usage, CancellationToken ct)
+    {
+        await using var db = await contexts.CreateDbContextAsync(ct);
+        var now = Now;
+        var written = await Held(db, lease).ExecuteUpdateAsync(u => AddUsage(u, usage)
+            .SetProperty(j => j.Status, status)
+            .SetProperty(j => j.Message, message)
+            .SetProperty(j => j.Error, error)
+            .SetProperty(j => j.Progress, j => j.Progress > progress ? j.Progress : progress)
+            .SetProperty(j => j.CompletedAt, now)
+            .SetProperty(j => j.UpdatedAt, now)
+            .SetProperty(j => j.LockedBy, (string?)null)
+            .SetProperty(j => j.LockedUntil, (DateTime?)null), ct);
+        return written == 1;
+    }
+
+    /// <summary>Back to pending, to run again at <paramref name="runAt"/>; the attempt stays spent.</summary>
+    public async Task<bool> RetryLaterAsync(JobLease lease, DateTime runAt, string message, string error, JobUsage? usage,
+        CancellationToken ct)
+    {
+        await using var db = await contexts.CreateDbContextAsync(ct);
+        var now = Now;
+        var written = await Held(db, lease).ExecuteUpdateAsync(u => AddUsage(u, usage)
+            .SetProperty(j => j.Status, JobStatus.Pending)
+            .SetProperty(j => j.Message, message)
+            .SetProperty(j => j.Error, error)
+            .SetProperty(j => j.RunAt, runAt)
+            .SetProperty(j => j.UpdatedAt, now)
+            .SetProperty(j => j.LockedBy, (string?)null)
+            .SetProperty(j => j.LockedUntil, (DateTime?)null), ct);
+        return written == 1;
+    }
+
+    /// <summary>Shutdown: back to pending at once, and the attempt is given back (it was not the job's fault).</summary>
+    public async Task<bool> HandBackAsync(JobLease lease, JobUsage? usage, CancellationToken ct)
+    {
+        await using var db = await contexts.CreateDbContextAsync(ct);
+        var now = Now;
+        var written = await Held(db, lease).ExecuteUpdateAsync(u => AddUsage(u, usage)
+            .SetProperty(j => j.Status, JobStatus.Pending)
+            .SetProperty(j => j.Attempt, j => j.Attempt - 1)
+            .SetProperty(j => j.Progress, 0)
+            .SetProperty(j => j.Message, "Handed back by a worker that was shutting down")
+            .SetProperty(j => j.RunAt, now)
+            .SetProperty(j => j.UpdatedAt, now)
+            .SetProperty(j => j.LockedBy, (string?)null)
+            .SetProperty(j => j.LockedUntil, (DateTime?)null), ct);
+        return written == 1;
+    }
+
+    /// <summary>
+    /// Extends this worker's leases on every running job it holds, in one statement, and
+    /// returns those jobs with their cancel flags (how a cancel reaches a SQLite worker).
+    /// </summary>
+    public async Task<IReadOnlyList<HeldJob>> RenewLeasesAsync(string workerId, DateTime until, CancellationToken ct)
+    {
+        await using var db = await contexts.CreateDbContextAsync(ct);
+        return await db.Database.SqlQuery<HeldJob>($"""
+            UPDATE jobs SET locked_until = {until}
+            WHERE locked_by = {workerId} AND status = 'running'
+            RETURNING id AS "Id", attempt AS "Attempt", cancel_requested AS "CancelRequested"
+            """).ToListAsync(ct);
+    }
+
+    /// <summary>
+    /// Rescues up to 100 jobs whose lease expired: back to pending after a backoff, or failed when
+    /// no attempt is left. Each update repeats the expiry it saw in its WHERE, so a renewal or a
+    /// rescue by another node in between wins and this one changes nothing.
+    /// </summary>
+    public async Task<int> RescueExpiredAsync(RetryBackoff backoff, CancellationToken ct)
+    {
+        await using var db = await contexts.CreateDbContextAsync(ct);
+        var now = Now;
+        var expired = await db.Jobs.AsNoTracking()
+            .Where(j => j.Status == JobStatus.Running && j.LockedUntil < now)
+            .OrderBy(j => j.LockedUntil).Take(100)
+            .Select(j => new { j.Id, j.Attempt, j.MaxAttempts, j.LockedBy })
+            .ToListAsync(ct);
+        var rescued = 0;
+        foreach (var job in expired)
+        {
+            var exhausted = job.Attempt >= job.MaxAttempts;
+            var delay = backoff.After(job.Attempt);
+            var why = $"The lease of attempt {job.Attempt} expired: worker {job.LockedBy} stopped renewing it (crashed, killed or cut off).";
+            var next = exhausted ? $"No attempts left ({job.Attempt} of {job.MaxAttempts}): failed." : $"Runs again in {delay.TotalSeconds:0.#} s.";
+            await using var tx = await db.Database.BeginTransactionAsync(ct);
+            var written = await db.Jobs
+                .Where(j => j.Id == job.Id && j.Status == JobStatus.Running && j.Attempt == job.Attempt && j.LockedUntil < now)
+                .ExecuteUpdateAsync(u => u
+                    .SetProperty(j => j.Status, exhausted ? JobStatus.Failed : JobStatus.Pending)
+                    .SetProperty(j => j.Error, why)
+                    .SetProperty(j => j.Message, exhausted ? "Failed: its worker stopped" : "Waiting to run again: its worker stopped")
+                    .SetProperty(j => j.RunAt, exhausted ? now : now + delay)
+                    .SetProperty(j => j.CompletedAt, exhausted ? now : null)
+                    .SetProperty(j => j.UpdatedAt, now)
+                    .SetProperty(j => j.LockedBy, (string?)null)
+                    .SetProperty(j => j.LockedUntil, (DateTime?)null), ct);
+            if (written == 0) continue;
+            db.JobLogs.Add(new JobLog { JobId = job.Id, Time = now, Level = "warning", Message = $"{why} {next}", Attempt = job.Attempt });
+            await db.SaveChangesAsync(ct);
+            await tx.CommitAsync(ct);
+            rescued++;
+        }
+        return rescued;
+    }
+
+    static UpdateSettersBuilder<Job> AddUsage(UpdateSettersBuilder<Job> u, JobUsage? usage)
+    {
+        if (usage is null) return u;
+        return u.SetProperty(j => j.PromptTokens, j => (j.PromptTokens ?? 0) + usage.PromptTokens)
+            .SetProperty(j => j.CompletionTokens, j => (j.CompletionTokens ?? 0) + usage.CompletionTokens)
+            .SetProperty(j => j.TotalTokens, j => (j.TotalTokens ?? 0) + usage.TotalTokens)
+            .SetProperty(j => j.CostUsd, j => (j.CostUsd ?? 0) + usage.CostUsd);
+    }
+}

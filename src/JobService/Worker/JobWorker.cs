@@ -1,0 +1,201 @@
+using JobService.Handlers;
+using Microsoft.Extensions.Options;
+
+namespace JobService.Worker;
+
+/// <summary>
+/// One worker process's loop: claim as many due jobs as it has free slots (one statement),
+/// run each, and wait for a wake-up, a freed slot or the poll interval. Beside it, on timers
+/// that do not depend on any handler: the heartbeat renews every lease it holds, and the
+/// progress flusher writes coalesced progress. On stop it claims nothing new, gives running
+/// jobs the grace period, then hands back what is left.
+/// </summary>
+public sealed class JobWorker(
+    IQueueDriver driver,
+    JobStore store,
+    JobRunner runner,
+    CompletionBatcher completions,
+    RunningJobs running,
+    JobWakeup wakeup,
+    JobTypeRegistry registry,
+    TimeProvider time,
+    IOptions<WorkerOptions> options,
+    ILogger<JobWorker> log) : BackgroundService
+{
+    readonly WorkerOptions _options = options.Value;
+    readonly JobWakeup _slotFreed = new();
+    readonly Dictionary<Guid, Task> _tasks = new();
+
+    /// <summary>Unique per process start: a restarted worker never mistakes its old leases for its own.</summary>
+    public string WorkerId { get; } = $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid().ToString("N")[..8]}";
+
+    protected override async Task ExecuteAsync(CancellationToken stopping)
+    {
+        await Task.Yield();
+        log.LogInformation("Worker {WorkerId} started: {Concurrency} slots, types {Types}", WorkerId, _options.Concurrency, registry.Names);
+        using var background = new CancellationTokenSource();
+        var batcher = completions.RunAsync();
+        var heartbeat = EveryAsync(TimeSpan.FromSeconds(_options.HeartbeatSeconds), HeartbeatAsync, background.Token);
+        var flusher = EveryAsync(TimeSpan.FromMilliseconds(_options.ProgressIntervalMs), FlushProgressAsync, background.Token);
+        try
+        {
+            await ClaimLoopAsync(stopping);
+        }
+        finally
+        {
+            await DrainAsync();
+            completions.Stop();
+            await batcher;
+            await background.CancelAsync();
+            await Task.WhenAll(heartbeat, flusher);
+            log.LogInformation("Worker {WorkerId} stopped", WorkerId);
+        }
+    }
+
+    async Task ClaimLoopAsync(CancellationToken stopping)
+    {
+        // Jitter the first claim so that a fleet restarted together does not claim in lockstep.
+        await Delay(TimeSpan.FromMilliseconds(Random.Shared.Next(0, 50)), stopping);
+        var failures = 0;
+        while (!stopping.IsCancellationRequested)
+        {
+            // Taken before looking for work, so that a signal sent after the look is not lost.
+            var woken = wakeup.Next;
+            var freed = _slotFreed.Next;
+            var free = _options.Concurrency - running.Count;
+            var claimed = 0;
+            if (free > 0)
+            {
+                try
+                {
+                    claimed = await ClaimAndStartAsync(free, stopping);
+                    failures = 0;
+                }
+                catch (Exception e) when (!stopping.IsCancellationRequested)
+                {
+                    // The database is away: back off (up to 30 s) instead of hammering it.
+                    failures++;
+                    var wait = TimeSpan.FromMilliseconds(Math.Min(30_000, 250 * Math.Pow(2, Math.Min(failures, 10))));
+                    log.LogWarning(e, "Claiming failed ({Failures} in a row); next try in {Wait}", failures, wait);
+                    await Delay(wait, stopping);
+                    continue;
+                }
+            }
+            if (free > 0 && claimed == free) continue; // a full batch: there may be more waiting now
+            await Task.WhenAny(woken, freed, Delay(TimeSpan.FromMilliseconds(_options.PollIntervalMs), stopping));
+        }
+    }
+
+    async Task<int> ClaimAndStartAsync(int free, CancellationToken stopping)
+    {
+        var quotas = Quotas();
+        if (quotas.Count == 0) return 0;
+        var now = time.GetUtcNow().UtcDateTime;
+        var jobs = await driver.ClaimAsync(
+            new ClaimRequest(WorkerId, free, quotas, now, now.AddSeconds(_options.LeaseSeconds)), stopping);
+        foreach (var job in jobs)
+        {
+            var run = new RunningJob(job, WorkerId);
+            running.Add(run);
+            lock (_tasks) _tasks[job.Id] = RunAndReleaseAsync(run);
+        }
+        return jobs.Count;
+    }
+
+    /// <summary>Unlimited types in one quota; each type with a per-worker limit in its own, sized by its free slots.</summary>
+    List<TypeQuota> Quotas()
+    {
+        var quotas = new List<TypeQuota>();
+        var unlimited = registry.All.Where(t => t.Concurrency == 0).Select(t => t.Name).ToList();
+        if (unlimited.Count > 0) quotas.Add(new TypeQuota(unlimited, _options.Concurrency));
+        foreach (var type in registry.All.Where(t => t.Concurrency > 0))
+        {
+            var free = type.Concurrency - running.CountOfType(type.Name);
+            if (free > 0) quotas.Add(new TypeQuota([type.Name], free));
+        }
+        return quotas;
+    }
+
+    async Task RunAndReleaseAsync(RunningJob run)
+    {
+        await Task.Yield(); // the claim loop goes on while this runs
+        try
+        {
+            await runner.RunAsync(run);
+        }
+        catch (Exception e)
+        {
+            log.LogError(e, "Job {JobId} ended with an error in the worker itself", run.Job.Id);
+        }
+        finally
+        {
+            running.Remove(run);
+            lock (_tasks) _tasks.Remove(run.Job.Id);
+            _slotFreed.Signal();
+        }
+    }
+
+    /// <summary>
+    /// Renews every lease this worker holds in one statement. A job missing from the answer
+    /// was lost (rescued after a long pause, or deleted): its handler is stopped. A job whose
+    /// cancel flag is set is stopped as cancelled (the only way a cancel reaches a worker
+    /// without NOTIFY).
+    /// </summary>
+    async Task HeartbeatAsync(CancellationToken ct)
+    {
+        var before = running.All.ToList(); // only jobs claimed before the renewal can be judged by it
+        if (before.Count == 0) return;
+        var held = (await store.RenewLeasesAsync(WorkerId, time.GetUtcNow().UtcDateTime.AddSeconds(_options.LeaseSeconds), ct))
+            .ToDictionary(h => h.Id);
+        foreach (var run in before)
+        {
+            if (!held.TryGetValue(run.Job.Id, out var h) || h.Attempt != run.Job.Attempt) run.Stop(StopReason.LeaseLost);
+            else if (h.CancelRequested) run.Stop(StopReason.Cancelled);
+        }
+    }
+
+    Task FlushProgressAsync(CancellationToken ct) =>
+        Task.WhenAll(running.All.Select(r => r.Context?.FlushAsync() ?? Task.CompletedTask));
+
+    /// <summary>Stop: wait up to the grace period for running jobs, then stop them to be handed back.</summary>
+    async Task DrainAsync()
+    {
+        Task all;
+        lock (_tasks) all = Task.WhenAll(_tasks.Values.ToList());
+        if (all.IsCompleted) return;
+        log.LogInformation("Stopping: {Count} running job(s) get {Grace} s to finish", running.Count, _options.ShutdownGraceSeconds);
+        var grace = Delay(TimeSpan.FromSeconds(_options.ShutdownGraceSeconds), CancellationToken.None);
+        if (await Task.WhenAny(all, grace) != all)
+        {
+            log.LogWarning("Grace period over: handing back {Count} job(s) without spending their attempt", running.Count);
+            foreach (var run in running.All) run.Stop(StopReason.Shutdown);
+        }
+        lock (_tasks) all = Task.WhenAll(_tasks.Values.ToList());
+        await all;
+    }
+
+    async Task EveryAsync(TimeSpan interval, Func<CancellationToken, Task> work, CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            await Delay(interval, ct);
+            if (ct.IsCancellationRequested) return;
+            try
+            {
+                await work(ct);
+            }
+            catch (Exception e) when (!ct.IsCancellationRequested)
+            {
+                log.LogWarning(e, "Worker {WorkerId}: periodic {Work} failed; next try in {Interval}", WorkerId, work.Method.Name, interval);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>A delay on the injected clock that ends quietly when cancelled.</summary>
+    Task Delay(TimeSpan delay, CancellationToken ct) =>
+        Task.Delay(delay, time, ct).ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+}

@@ -1,0 +1,56 @@
+using JobService.Data;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+
+namespace JobService.Worker;
+
+/// <summary>
+/// Deletes finished jobs (and their logs) older than their status's retention, in batches,
+/// oldest first. Safe on every node: deleting a deleted row does nothing.
+/// </summary>
+public sealed class RetentionCleaner(
+    IDbContextFactory<JobsDbContext> contexts, TimeProvider time, IOptions<RetentionOptions> options, ILogger<RetentionCleaner> log)
+    : BackgroundService
+{
+    public async Task<int> CleanOnceAsync(CancellationToken ct)
+    {
+        var o = options.Value;
+        var deleted = 0;
+        foreach (var (status, hours) in new[] { (JobStatus.Completed, o.CompletedHours), (JobStatus.Failed, o.FailedHours), (JobStatus.Cancelled, o.CancelledHours) })
+        {
+            if (hours <= 0) continue;
+            var cutoff = time.GetUtcNow().UtcDateTime.AddHours(-hours);
+            while (!ct.IsCancellationRequested)
+            {
+                await using var db = await contexts.CreateDbContextAsync(ct);
+                var ids = await db.Jobs.Where(j => j.Status == status && j.CompletedAt < cutoff)
+                    .OrderBy(j => j.CompletedAt).Take(o.BatchSize).Select(j => j.Id).ToListAsync(ct);
+                if (ids.Count == 0) break;
+                await using var tx = await db.Database.BeginTransactionAsync(ct);
+                await db.JobLogs.Where(l => ids.Contains(l.JobId)).ExecuteDeleteAsync(ct);
+                deleted += await db.Jobs.Where(j => ids.Contains(j.Id) && j.Status == status).ExecuteDeleteAsync(ct);
+                await tx.CommitAsync(ct);
+                if (ids.Count < o.BatchSize) break;
+            }
+        }
+        return deleted;
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stopping)
+    {
+        while (!stopping.IsCancellationRequested)
+        {
+            try
+            {
+                var deleted = await CleanOnceAsync(stopping);
+                if (deleted > 0) log.LogInformation("Retention deleted {Count} finished job(s)", deleted);
+            }
+            catch (Exception e) when (!stopping.IsCancellationRequested)
+            {
+                log.LogWarning(e, "Retention cleaning failed; trying again later");
+            }
+            try { await Task.Delay(TimeSpan.FromSeconds(options.Value.IntervalSeconds), time, stopping); }
+            catch (OperationCanceledException) { return; }
+        }
+    }
+}
