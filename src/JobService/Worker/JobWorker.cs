@@ -55,7 +55,8 @@ public sealed class JobWorker(
     async Task ClaimLoopAsync(CancellationToken stopping)
     {
         // Jitter the first claim so that a fleet restarted together does not claim in lockstep.
-        await Delay(TimeSpan.FromMilliseconds(Random.Shared.Next(0, 50)), stopping);
+        // Pacing like this (and the error backoff below) is wall-clock time, not the job clock.
+        await Task.Delay(Random.Shared.Next(0, 50), CancellationToken.None);
         var failures = 0;
         while (!stopping.IsCancellationRequested)
         {
@@ -77,7 +78,7 @@ public sealed class JobWorker(
                     failures++;
                     var wait = TimeSpan.FromMilliseconds(Math.Min(30_000, 250 * Math.Pow(2, Math.Min(failures, 10))));
                     log.LogWarning(e, "Claiming failed ({Failures} in a row); next try in {Wait}", failures, wait);
-                    await Delay(wait, stopping);
+                    await Task.WhenAny(Task.Delay(wait, stopping));
                     continue;
                 }
             }

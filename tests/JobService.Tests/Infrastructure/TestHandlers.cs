@@ -10,6 +10,7 @@ public static class TestHandlers
     public static void Register(IServiceCollection services)
     {
         services.AddJobHandler<GreetHandler>();
+        services.AddJobHandler<ScriptedHandler>();
     }
 }
 

@@ -1,0 +1,117 @@
+using System.Net.Http.Json;
+using System.Text.Json;
+using JobService.Data;
+using JobService.Worker;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.TestHost;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
+
+namespace JobService.Tests.Infrastructure;
+
+/// <summary>
+/// The whole service (API and workers) on a fake clock: leases, heartbeats, backoff and
+/// timeouts move only when a test advances <see cref="Time"/>, so nothing sleeps to wait for time.
+/// </summary>
+public sealed class WorkerApp(TestDatabase database, Dictionary<string, string?>? settings = null) : IAsyncDisposable
+{
+    public FakeTimeProvider Time { get; } = new(DateTimeOffset.UtcNow);
+    public TestDatabase Database => database;
+    public static readonly Dictionary<string, string?> Defaults = new()
+    {
+        ["Worker:Concurrency"] = "4",
+        ["Worker:LeaseSeconds"] = "10",
+        ["Worker:HeartbeatSeconds"] = "2",
+        ["Worker:RescueIntervalSeconds"] = "1",
+        ["Worker:ProgressIntervalMs"] = "500",
+        ["Worker:PollIntervalMs"] = "1000",
+        ["Worker:ShutdownGraceSeconds"] = "0",
+        ["Worker:RetryBaseSeconds"] = "2",
+        ["Worker:RetryMaxSeconds"] = "60",
+    };
+
+    Factory? _factory;
+    HttpClient? _client;
+
+    Factory App => _factory ??= new Factory(this, settings);
+    public HttpClient Client => _client ??= App.CreateClient();
+    public IServiceProvider Services => App.Services;
+    public T Get<T>() where T : notnull => Services.GetRequiredService<T>();
+
+    public async Task<Guid> SubmitAsync(object body)
+    {
+        var response = await Client.PostAsJsonAsync("/jobs", body);
+        response.EnsureSuccessStatusCode();
+        return (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetGuid();
+    }
+
+    public async Task<Job> JobAsync(Guid id)
+    {
+        await using var db = await Get<IDbContextFactory<JobsDbContext>>().CreateDbContextAsync();
+        return await db.Jobs.AsNoTracking().SingleAsync(j => j.Id == id);
+    }
+
+    public async Task<List<JobLog>> LogsAsync(Guid id)
+    {
+        await using var db = await Get<IDbContextFactory<JobsDbContext>>().CreateDbContextAsync();
+        return await db.JobLogs.AsNoTracking().Where(l => l.JobId == id).OrderBy(l => l.Id).ToListAsync();
+    }
+
+    /// <summary>Waits (on the real clock, for the worker's async work) until the job matches; fails after 15 s.</summary>
+    public async Task<Job> WaitForAsync(Guid id, Func<Job, bool> condition, string what)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        while (true)
+        {
+            var job = await JobAsync(id);
+            if (condition(job)) return job;
+            if (DateTime.UtcNow > deadline)
+                Assert.Fail($"Job {id} never became {what}: status {job.Status.ToName()}, attempt {job.Attempt}, error {job.Error}");
+            await Task.Delay(10);
+        }
+    }
+
+    public Task<Job> WaitForStatusAsync(Guid id, JobStatus status) => WaitForAsync(id, j => j.Status == status, status.ToName());
+
+    /// <summary>Advances the fake clock in steps, letting the worker's timers run between them.</summary>
+    public async Task AdvanceAsync(TimeSpan total, TimeSpan step)
+    {
+        for (var t = TimeSpan.Zero; t < total; t += step)
+        {
+            Time.Advance(step);
+            await Task.Delay(20);
+        }
+    }
+
+    /// <summary>Stops the host as a deploy would (SIGTERM): the worker drains and hands back.</summary>
+    public async Task StopAsync()
+    {
+        if (_factory is not null) await _factory.DisposeAsync();
+        _factory = null;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync();
+        await database.DisposeAsync();
+    }
+
+    sealed class Factory(WorkerApp owner, Dictionary<string, string?>? settings) : Microsoft.AspNetCore.Mvc.Testing.WebApplicationFactory<Program>
+    {
+        protected override void ConfigureWebHost(IWebHostBuilder builder)
+        {
+            builder.UseSetting("Database:Provider", owner.Database.Provider);
+            builder.UseSetting("ConnectionStrings:Jobs", owner.Database.ConnectionString);
+            builder.UseSetting("Serilog:MinimumLevel", "Warning");
+            builder.UseSetting("Service:Role", "all");
+            foreach (var (key, value) in Defaults) builder.UseSetting(key, value);
+            foreach (var (key, value) in settings ?? []) builder.UseSetting(key, value);
+            builder.ConfigureTestServices(services =>
+            {
+                TestHandlers.Register(services);
+                services.AddSingleton<TimeProvider>(owner.Time);
+            });
+        }
+    }
+}

@@ -1,0 +1,414 @@
+using JobService.Data;
+using JobService.Handlers;
+using JobService.Tests.Infrastructure;
+using JobService.Worker;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace JobService.Tests.Worker;
+
+/// <summary>
+/// The worker guarantees of SPEC.md, end to end through the API and the hosted workers, on a
+/// fake clock: retries, timeouts, cancellation, leases, shutdown and progress.
+/// </summary>
+public abstract class WorkerContract
+{
+    protected abstract Task<TestDatabase> CreateDatabaseAsync();
+
+    protected async Task<WorkerApp> StartAsync(Dictionary<string, string?>? settings = null)
+    {
+        var app = new WorkerApp(await CreateDatabaseAsync(), settings);
+        _ = app.Client; // start the host, and so the workers
+        return app;
+    }
+
+    [Fact]
+    public async Task AJobRunsToCompletionWithProgress100AndItsResult()
+    {
+        await using var app = await StartAsync();
+        var key = Scripts.Add(async ctx =>
+        {
+            await ctx.ReportProgressAsync(30, "Thinking…");
+            return new { answer = 42, attempt = ctx.Attempt };
+        });
+
+        var id = await app.SubmitAsync(Scripts.Job(key));
+        var job = await app.WaitForStatusAsync(id, JobStatus.Completed);
+
+        Assert.Equal(100, job.Progress);
+        Assert.Equal("{\"answer\":42,\"attempt\":1}", job.Result);
+        Assert.Equal(1, job.Attempt);
+        Assert.Null(job.LockedBy);
+        Assert.NotNull(job.CompletedAt);
+    }
+
+    [Fact]
+    public async Task AFailingJobIsRetriedWithBackoffUntilItsAttemptsAreUsedUp()
+    {
+        await using var app = await StartAsync();
+        var key = Scripts.Add(ctx => throw new InvalidOperationException($"model unavailable (attempt {ctx.Attempt})"));
+
+        var id = await app.SubmitAsync(Scripts.Job(key, maxAttempts: 3));
+
+        var first = await app.WaitForAsync(id, j => j.Status == JobStatus.Pending && j.Attempt == 1, "retrying after attempt 1");
+        Assert.InRange((first.RunAt - first.UpdatedAt).TotalSeconds, 1.6, 2.4); // 2 s ± 20% after the failure
+        Assert.Equal("model unavailable (attempt 1)", first.Error);
+        Assert.Equal(1, Scripts.RunsOf(key));
+
+        await app.AdvanceAsync(TimeSpan.FromSeconds(3), TimeSpan.FromSeconds(1));
+        var second = await app.WaitForAsync(id, j => j.Status == JobStatus.Pending && j.Attempt == 2, "retrying after attempt 2");
+        Assert.InRange((second.RunAt - second.UpdatedAt).TotalSeconds, 3.2, 4.8); // 4 s ± 20%
+
+        await app.AdvanceAsync(TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(1));
+        var failed = await app.WaitForStatusAsync(id, JobStatus.Failed);
+        Assert.Equal(3, failed.Attempt);
+        Assert.Equal("model unavailable (attempt 3)", failed.Error);
+        Assert.Equal(3, Scripts.RunsOf(key));
+        var logs = await app.LogsAsync(id);
+        Assert.Equal(["warning", "warning", "error"], logs.Select(l => l.Level));
+        Assert.Equal([1, 2, 3], logs.Select(l => l.Attempt));
+    }
+
+    [Fact]
+    public async Task ANonRetryableErrorFailsAtOnce()
+    {
+        await using var app = await StartAsync();
+        var key = Scripts.Add(_ => throw new NonRetryableJobException("The API key was refused."));
+
+        var id = await app.SubmitAsync(Scripts.Job(key, maxAttempts: 5));
+        var job = await app.WaitForStatusAsync(id, JobStatus.Failed);
+
+        Assert.Equal(1, job.Attempt);
+        Assert.Equal("The API key was refused.", job.Error);
+        Assert.Equal(1, Scripts.RunsOf(key));
+    }
+
+    [Fact]
+    public async Task AnAttemptThatOutlivesItsTimeoutFailsAsTimedOutAndIsRetried()
+    {
+        await using var app = await StartAsync();
+        var key = Scripts.Add(async ctx =>
+        {
+            await Task.Delay(Timeout.Infinite, ctx.CancellationToken);
+            return null;
+        });
+
+        var id = await app.SubmitAsync(Scripts.Job(key));
+        await app.WaitForStatusAsync(id, JobStatus.Running);
+        await app.AdvanceAsync(TimeSpan.FromSeconds(61), TimeSpan.FromSeconds(1)); // the scripted type's timeout is 60 s
+
+        var job = await app.WaitForAsync(id, j => j.Status == JobStatus.Pending && j.Attempt == 1, "retrying after a timeout");
+        Assert.Equal("Timed out after 60 s.", job.Error);
+    }
+
+    [Fact]
+    public async Task AHandlerThatIgnoresItsTokenStillLosesTheJobAtTheTimeout()
+    {
+        await using var app = await StartAsync();
+        var never = new TaskCompletionSource<object?>();
+        var key = Scripts.Add(_ => never.Task);
+
+        var id = await app.SubmitAsync(Scripts.Job(key, maxAttempts: 1));
+        await app.WaitForStatusAsync(id, JobStatus.Running);
+        await app.AdvanceAsync(TimeSpan.FromSeconds(61), TimeSpan.FromSeconds(1));
+
+        var job = await app.WaitForStatusAsync(id, JobStatus.Failed);
+        Assert.Equal("Timed out after 60 s.", job.Error);
+    }
+
+    [Fact]
+    public async Task CancellingARunningJobFiresItsTokenAndEndsItCancelledWithoutWaitingForAHeartbeat()
+    {
+        await using var app = await StartAsync();
+        var started = new TaskCompletionSource();
+        var key = Scripts.Add(async ctx =>
+        {
+            await ctx.ReportProgressAsync(20, "Generating…");
+            started.SetResult();
+            await Task.Delay(Timeout.Infinite, ctx.CancellationToken);
+            return null;
+        });
+        var id = await app.SubmitAsync(Scripts.Job(key));
+        await started.Task.WaitAsync(TimeSpan.FromSeconds(10));
+
+        var response = await app.Client.PostAsync($"/jobs/{id}/cancel", null);
+        response.EnsureSuccessStatusCode();
+
+        // The fake clock does not move: no heartbeat runs, so the signal itself carried the cancel.
+        var job = await app.WaitForStatusAsync(id, JobStatus.Cancelled);
+        Assert.Null(job.Error);
+        Assert.Equal(20, job.Progress);
+        Assert.Equal(1, Scripts.RunsOf(key));
+    }
+
+    [Fact]
+    public async Task ACancelFlagSetElsewhereReachesTheHandlerWithinOneHeartbeat()
+    {
+        await using var app = await StartAsync();
+        var key = Scripts.Add(async ctx =>
+        {
+            await Task.Delay(Timeout.Infinite, ctx.CancellationToken);
+            return null;
+        });
+        var id = await app.SubmitAsync(Scripts.Job(key));
+        await app.WaitForStatusAsync(id, JobStatus.Running);
+
+        // As another API instance would: the flag only, no signal to this process.
+        await using (var db = await app.Get<IDbContextFactory<JobsDbContext>>().CreateDbContextAsync())
+            await db.Jobs.Where(j => j.Id == id).ExecuteUpdateAsync(u => u.SetProperty(j => j.CancelRequested, true));
+        await Task.Delay(200);
+        Assert.Equal(JobStatus.Running, (await app.JobAsync(id)).Status);
+
+        await app.AdvanceAsync(TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(2)); // one heartbeat
+        await app.WaitForStatusAsync(id, JobStatus.Cancelled);
+    }
+
+    [Fact]
+    public async Task TheHeartbeatKeepsASilentLongJobAlivePastSeveralLeaseLengths()
+    {
+        await using var app = await StartAsync();
+        var release = new TaskCompletionSource();
+        var key = Scripts.Add(async ctx =>
+        {
+            await release.Task.WaitAsync(ctx.CancellationToken); // a model thinking, with no progress at all
+            return new { answer = "late but fine" };
+        });
+        var id = await app.SubmitAsync(Scripts.Job(key));
+        await app.WaitForStatusAsync(id, JobStatus.Running);
+
+        // 50 s is five 10 s leases; the rescuer runs every second of it.
+        for (var i = 0; i < 100; i++)
+        {
+            app.Time.Advance(TimeSpan.FromMilliseconds(500));
+            await Task.Delay(20); // let the heartbeat and the rescuer run on the real clock
+        }
+        var alive = await app.JobAsync(id);
+        Assert.Equal(JobStatus.Running, alive.Status);
+        Assert.True(alive.LockedUntil > app.Time.GetUtcNow().UtcDateTime, "the lease should still be in the future");
+        release.SetResult();
+
+        var job = await app.WaitForStatusAsync(id, JobStatus.Completed);
+        Assert.Equal(1, job.Attempt);
+        Assert.Equal(1, Scripts.RunsOf(key));
+        Assert.Empty(await app.LogsAsync(id));
+    }
+
+    [Fact]
+    public async Task AWorkerThatLosesItsLeaseStopsTheHandlerAndWritesNothing()
+    {
+        await using var app = await StartAsync();
+        var stopped = new TaskCompletionSource();
+        var key = Scripts.Add(async ctx =>
+        {
+            try { await Task.Delay(Timeout.Infinite, ctx.CancellationToken); }
+            catch (OperationCanceledException) { stopped.SetResult(); throw; }
+            return null;
+        });
+        var id = await app.SubmitAsync(Scripts.Job(key));
+        await app.WaitForStatusAsync(id, JobStatus.Running);
+
+        // Another node's rescuer took the job and gave it to another worker.
+        await using (var db = await app.Get<IDbContextFactory<JobsDbContext>>().CreateDbContextAsync())
+            await db.Jobs.Where(j => j.Id == id).ExecuteUpdateAsync(u => u.SetProperty(j => j.LockedBy, "another-worker").SetProperty(j => j.Attempt, 2));
+        await app.AdvanceAsync(TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(2));
+
+        await stopped.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        await Task.Delay(200);
+        var job = await app.JobAsync(id);
+        Assert.Equal(JobStatus.Running, job.Status);
+        Assert.Equal("another-worker", job.LockedBy);
+        Assert.Empty(await app.LogsAsync(id));
+    }
+
+    [Fact]
+    public async Task ShutdownHandsRunningJobsBackWithoutSpendingAnAttempt()
+    {
+        var app = await StartAsync();
+        await using var _ = app;
+        var started = new TaskCompletionSource();
+        var key = Scripts.Add(async ctx =>
+        {
+            started.TrySetResult();
+            await Task.Delay(Timeout.Infinite, ctx.CancellationToken);
+            return null;
+        });
+        var id = await app.SubmitAsync(Scripts.Job(key));
+        await started.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(1, (await app.JobAsync(id)).Attempt);
+        var database = app.Database;
+
+        await app.StopAsync(); // grace 0 s in these tests
+
+        await using var db = new JobsDbContext(Options(database));
+        var job = await db.Jobs.AsNoTracking().SingleAsync(j => j.Id == id);
+        Assert.Equal(JobStatus.Pending, job.Status);
+        Assert.Equal(0, job.Attempt);
+        Assert.Null(job.LockedBy);
+        Assert.Contains("shutting down", job.Message);
+    }
+
+    [Fact]
+    public async Task ProgressOnEveryTokenIsCoalescedAndNeverGoesDown()
+    {
+        await using var app = await StartAsync();
+        var store = app.Get<JobStore>();
+        var halfway = new TaskCompletionSource();
+        var resume = new TaskCompletionSource();
+        var key = Scripts.Add(async ctx =>
+        {
+            for (var token = 1; token <= 1000; token++)
+                await ctx.ReportProgressAsync(token * 50.0 / 1000, $"Generating… {token} tokens");
+            await ctx.ReportProgressAsync(10, "going back?"); // ignored: never down
+            halfway.SetResult();
+            await resume.Task;
+            await ctx.ReportProgressAsync(250); // capped: 100 belongs to completion
+            return new { tokens = 1000 };
+        });
+        var writesBefore = store.ProgressWrites;
+
+        var id = await app.SubmitAsync(Scripts.Job(key));
+        await halfway.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        var duringBurst = store.ProgressWrites - writesBefore;
+        app.Time.Advance(TimeSpan.FromMilliseconds(500)); // one flush interval
+        var flushed = await app.WaitForAsync(id, j => j.Progress == 50, "flushed at 50");
+        Assert.Equal("going back?", flushed.Message);
+        resume.SetResult();
+        var done = await app.WaitForStatusAsync(id, JobStatus.Completed);
+
+        Assert.InRange(duringBurst, 1, 2); // 1,001 reports in one interval: the first write, no more
+        Assert.Equal(100, done.Progress);
+        Assert.InRange(store.ProgressWrites - writesBefore, 2, 4);
+    }
+
+    [Fact]
+    public async Task AFailedJobRetriedByHandRunsAgainOnTheWorker()
+    {
+        await using var app = await StartAsync();
+        var key = Scripts.Add(ctx => Scripts.RunsOf(ctx.Payload.GetProperty("key").GetString()!) == 1
+            ? throw new NonRetryableJobException("first run fails")
+            : Task.FromResult<object?>(new { ok = true }));
+        var id = await app.SubmitAsync(Scripts.Job(key));
+        await app.WaitForStatusAsync(id, JobStatus.Failed);
+
+        (await app.Client.PostAsync($"/jobs/{id}/retry", null)).EnsureSuccessStatusCode();
+
+        var job = await app.WaitForStatusAsync(id, JobStatus.Completed);
+        Assert.Equal(1, job.Attempt);
+        Assert.Null(job.Error);
+        Assert.Equal(2, Scripts.RunsOf(key));
+    }
+
+    [Fact]
+    public async Task PerTypeConcurrencyLimitsHowManyRunAtOnce()
+    {
+        await using var app = await StartAsync(new() { ["Worker:Concurrency"] = "8", ["Jobs:Types:scripted:Concurrency"] = "2" });
+        var running = 0;
+        var peak = 0;
+        var release = new TaskCompletionSource();
+        var key = Scripts.Add(async ctx =>
+        {
+            var now = Interlocked.Increment(ref running);
+            InterlockedMax(ref peak, now);
+            await release.Task;
+            Interlocked.Decrement(ref running);
+            return null;
+        });
+        var ids = new List<Guid>();
+        for (var i = 0; i < 6; i++) ids.Add(await app.SubmitAsync(Scripts.Job(key)));
+        await app.WaitForAsync(ids[0], _ => Volatile.Read(ref running) == 2, "two running");
+        await Task.Delay(300);
+        Assert.Equal(2, Volatile.Read(ref peak));
+
+        release.SetResult();
+        foreach (var id in ids) await app.WaitForStatusAsync(id, JobStatus.Completed);
+        Assert.Equal(2, peak);
+    }
+
+    [Fact]
+    public async Task RetentionDeletesOldFinishedJobsAndTheirLogsInBatches()
+    {
+        await using var app = await StartAsync(new() { ["Retention:BatchSize"] = "2", ["Retention:CompletedHours"] = "1", ["Retention:IntervalSeconds"] = "86400" });
+        var key = Scripts.Add(async ctx => { await ctx.LogAsync(JobLogLevel.Info, "hello"); return null; });
+        var old = new List<Guid>();
+        for (var i = 0; i < 5; i++) old.Add(await app.SubmitAsync(Scripts.Job(key)));
+        foreach (var id in old) await app.WaitForStatusAsync(id, JobStatus.Completed);
+        app.Time.Advance(TimeSpan.FromHours(2));
+        var fresh = await app.SubmitAsync(Scripts.Job(key));
+        await app.WaitForStatusAsync(fresh, JobStatus.Completed);
+        var pending = await app.SubmitAsync(new { type = "greet", payload = new { name = "x" }, run_at = DateTime.UtcNow.AddDays(30) });
+
+        var deleted = await app.Get<RetentionCleaner>().CleanOnceAsync(default);
+
+        Assert.Equal(5, deleted);
+        await using var db = await app.Get<IDbContextFactory<JobsDbContext>>().CreateDbContextAsync();
+        Assert.Equal(new[] { fresh, pending }.Order(), (await db.Jobs.Select(j => j.Id).ToListAsync()).Order());
+        Assert.All(await db.JobLogs.ToListAsync(), l => Assert.Equal(fresh, l.JobId));
+    }
+
+    static void InterlockedMax(ref int target, int value)
+    {
+        int current;
+        while ((current = Volatile.Read(ref target)) < value && Interlocked.CompareExchange(ref target, value, current) != current) { }
+    }
+
+    static Microsoft.EntityFrameworkCore.DbContextOptions<JobsDbContext> Options(TestDatabase database)
+    {
+        var options = new DbContextOptionsBuilder<JobsDbContext>();
+        if (database.Provider == "postgres") options.UseNpgsql(database.ConnectionString);
+        else options.UseSqlite(database.ConnectionString);
+        return options.Options;
+    }
+}
+
+public sealed class SqliteWorkerTests : WorkerContract
+{
+    protected override Task<TestDatabase> CreateDatabaseAsync() => Task.FromResult(TestDatabase.Sqlite());
+}
+
+public sealed class PostgresWorkerTests : WorkerContract
+{
+    protected override async Task<TestDatabase> CreateDatabaseAsync()
+    {
+        var server = TestDatabase.PostgresServer(out var reason);
+        if (server is null) Assert.Skip(reason);
+        return await TestDatabase.PostgresAsync(server);
+    }
+
+    [Fact]
+    public async Task ANotifyFromAnotherInstanceWakesAnIdleWorkerWithoutPolling()
+    {
+        await using var app = await StartAsync(new() { ["Worker:PollIntervalMs"] = "600000" });
+        var key = Scripts.Add(_ => Task.FromResult<object?>(null));
+        await Task.Delay(300); // the listener connects
+        var id = Guid.CreateVersion7();
+        await using (var db = await app.Get<IDbContextFactory<JobsDbContext>>().CreateDbContextAsync())
+        {
+            var now = app.Time.GetUtcNow().UtcDateTime;
+            db.Jobs.Add(new Job { Id = id, Type = "scripted", Payload = $"{{\"key\":\"{key}\"}}", MaxAttempts = 1, RunAt = now, CreatedAt = now, UpdatedAt = now });
+            await db.SaveChangesAsync();
+            await db.Database.ExecuteSqlAsync($"SELECT pg_notify({JobSignals.JobsChannel}, '')");
+        }
+
+        await app.WaitForStatusAsync(id, JobStatus.Completed);
+    }
+
+    [Fact]
+    public async Task ACancelNotifiedByAnotherInstanceReachesTheHandlerWithoutAHeartbeat()
+    {
+        await using var app = await StartAsync();
+        var key = Scripts.Add(async ctx => { await Task.Delay(Timeout.Infinite, ctx.CancellationToken); return null; });
+        var id = await app.SubmitAsync(Scripts.Job(key));
+        await app.WaitForStatusAsync(id, JobStatus.Running);
+
+        await using (var db = await app.Get<IDbContextFactory<JobsDbContext>>().CreateDbContextAsync())
+        {
+            await using var tx = await db.Database.BeginTransactionAsync();
+            await db.Jobs.Where(j => j.Id == id).ExecuteUpdateAsync(u => u.SetProperty(j => j.CancelRequested, true));
+            await db.Database.ExecuteSqlAsync($"SELECT pg_notify({JobSignals.CancelChannel}, {id.ToString()})");
+            await tx.CommitAsync();
+        }
+
+        // The fake clock stands still, so no heartbeat runs: only the NOTIFY can deliver this.
+        await app.WaitForStatusAsync(id, JobStatus.Cancelled);
+    }
+}
