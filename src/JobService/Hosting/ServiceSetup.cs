@@ -70,6 +70,18 @@ public static class ServiceSetup
         _ => null,
     };
 
+    /// <summary>
+    /// Checks the registry (two handlers with one type name stop the start-up here), applies
+    /// migrations unless a deployment runs them as a step, and maps the endpoints.
+    /// </summary>
+    public static async Task PrepareJobServiceAsync(this WebApplication app)
+    {
+        app.Services.GetRequiredService<JobTypeRegistry>();
+        if (app.Services.GetRequiredService<IOptions<DatabaseOptions>>().Value.MigrateOnStartup)
+            await app.Services.MigrateJobsDatabaseAsync();
+        app.MapJobService();
+    }
+
     public static WebApplication MapJobService(this WebApplication app)
     {
         app.UseMiddleware<RequestLogging>();

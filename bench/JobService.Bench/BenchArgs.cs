@@ -1,0 +1,24 @@
+namespace JobService.Bench;
+
+/// <summary><c>command --key value …</c>; the database from --provider (sqlite|postgres) and --connection.</summary>
+public sealed class BenchArgs
+{
+    readonly Dictionary<string, string> _values = new();
+
+    public string Command { get; }
+    public string Provider => Get("provider", "sqlite");
+    public string Connection => Get("connection", "Data Source=bench.db");
+    public int N => int.Parse(Get("n", "1000"));
+
+    public BenchArgs(string[] args)
+    {
+        Command = args.FirstOrDefault() ?? "help";
+        for (var i = 1; i + 1 < args.Length; i += 2)
+        {
+            if (!args[i].StartsWith("--", StringComparison.Ordinal)) throw new ArgumentException($"Expected --key, got '{args[i]}'.");
+            _values[args[i][2..]] = args[i + 1];
+        }
+    }
+
+    public string Get(string key, string fallback) => _values.GetValueOrDefault(key, fallback);
+}

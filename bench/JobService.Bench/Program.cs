@@ -1,0 +1,149 @@
+using System.Diagnostics;
+using System.Net.Http.Json;
+using System.Text.Json;
+using JobService.Bench;
+using JobService.Data;
+using JobService.Worker;
+using Microsoft.EntityFrameworkCore;
+
+// The benchmark tool. Each subcommand prints one JSON object as its last line.
+//   enqueue  --n N            N no-op jobs through POST /jobs/batch (1,000 a request), timed
+//   work     --n N            this process is one worker: run until N distinct jobs ran, stop gracefully
+//   latency  --n 200 --interval-ms 20   one job at a time into an idle worker: commit → handler start
+//   progress --tokens 5000 --token-ms 1 a handler reporting on every token: reports vs rows written
+//   run-worker --record FILE  a worker until killed, appending each run's job id to FILE (tests)
+// Common: --provider sqlite|postgres --connection "<connection string>" --concurrency 200
+var a = new BenchArgs(args);
+var result = a.Command switch
+{
+    "enqueue" => await Enqueue(a),
+    "work" => await Work(a),
+    "latency" => await Latency(a),
+    "progress" => await Progress(a),
+    "run-worker" => await RunWorker(a),
+    _ => throw new ArgumentException("Commands: enqueue, work, latency, progress, run-worker. See bench/README.md."),
+};
+Console.WriteLine(JsonSerializer.Serialize(result));
+return 0;
+
+static async Task<object> Enqueue(BenchArgs a)
+{
+    await using var app = await BenchHost.StartAsync(a, "api");
+    using var http = BenchHost.Client(app);
+    var hold = int.Parse(a.Get("hold-ms", "0"));
+    var started = Stopwatch.GetTimestamp();
+    for (var done = 0; done < a.N; done += 1000)
+    {
+        var jobs = Enumerable.Range(0, Math.Min(1000, a.N - done)).Select(_ => new { type = "bench_noop", payload = new { hold_ms = hold } });
+        (await http.PostAsJsonAsync("/jobs/batch", new { jobs })).EnsureSuccessStatusCode();
+    }
+    var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+    return new { command = "enqueue", provider = a.Provider, n = a.N, seconds, jobs_per_second = a.N / seconds };
+}
+
+static async Task<object> Work(BenchArgs a)
+{
+    var enough = new TaskCompletionSource();
+    NoopHandler.OnRun = _ => { if (Volatile.Read(ref NoopHandler.Distinct) >= a.N) enough.TrySetResult(); };
+    var startedAt = DateTime.UtcNow;
+    var started = Stopwatch.GetTimestamp();
+    var app = await BenchHost.StartAsync(a, "worker", "--Worker:ShutdownGraceSeconds=30");
+    await enough.Task;
+    var finished = Stopwatch.GetTimestamp();
+    var finishedAt = DateTime.UtcNow;
+    // Throughput from the first job's start to the Nth: the host's own start-up is not the queue's speed.
+    var handled = (finished - NoopHandler.StartedAt.Values.Min()) / (double)Stopwatch.Frequency;
+    await app.StopAsync(); // graceful: in-flight completions are written before this returns
+    var stopped = Stopwatch.GetElapsedTime(started).TotalSeconds;
+    int completed;
+    await using (var scope = app.Services.CreateAsyncScope())
+        completed = await scope.ServiceProvider.GetRequiredService<JobsDbContext>().Jobs.CountAsync(j => j.Status == JobStatus.Completed);
+    await app.DisposeAsync();
+    return new
+    {
+        command = "work", provider = a.Provider, n = a.N, concurrency = int.Parse(a.Get("concurrency", "200")),
+        started_at = startedAt, finished_at = finishedAt, seconds = handled, jobs_per_second = a.N / handled,
+        seconds_with_startup = Stopwatch.GetElapsedTime(started, finished).TotalSeconds,
+        seconds_until_stopped = stopped, completed_in_database = completed,
+        ran_twice = NoopHandler.Runs.Count(r => r.Value > 1),
+    };
+}
+
+static async Task<object> Latency(BenchArgs a)
+{
+    await using var app = await BenchHost.StartAsync(a, "all", "--Worker:Concurrency=10");
+    var signals = app.Services.GetRequiredService<JobSignals>();
+    var contexts = app.Services.GetRequiredService<IDbContextFactory<JobsDbContext>>();
+    var interval = int.Parse(a.Get("interval-ms", "20"));
+    var samples = new List<double>();
+    await Task.Delay(500); // the listener and the worker are up and idle
+    for (var i = 0; i < a.N; i++)
+    {
+        var id = Guid.CreateVersion7();
+        var now = DateTime.UtcNow;
+        await using (var db = await contexts.CreateDbContextAsync())
+        await using (var tx = await db.Database.BeginTransactionAsync())
+        {
+            db.Jobs.Add(new Job { Id = id, Type = "bench_noop", Payload = "{}", MaxAttempts = 1, RunAt = now, CreatedAt = now, UpdatedAt = now });
+            await db.SaveChangesAsync();
+            await signals.NotifyJobsAvailableAsync(db, default);
+            await tx.CommitAsync();
+        }
+        var committed = Stopwatch.GetTimestamp();
+        // PostgreSQL: as an API in another process would, only the NOTIFY wakes the worker.
+        if (a.Provider == "sqlite") signals.JobsAvailableCommitted();
+        long startedAt;
+        var deadline = Stopwatch.GetTimestamp() + Stopwatch.Frequency * 10;
+        while (!NoopHandler.StartedAt.TryGetValue(id, out startedAt))
+        {
+            if (Stopwatch.GetTimestamp() > deadline) throw new TimeoutException($"Job {id} was not picked up within 10 s.");
+            Thread.SpinWait(50);
+        }
+        samples.Add(Math.Max(0, (startedAt - committed) * 1000.0 / Stopwatch.Frequency));
+        await Task.Delay(interval);
+    }
+    samples.Sort();
+    double P(double q) => samples[(int)Math.Min(samples.Count - 1, Math.Ceiling(q * samples.Count) - 1)];
+    return new { command = "latency", provider = a.Provider, n = a.N, p50_ms = P(0.50), p95_ms = P(0.95), p99_ms = P(0.99), max_ms = samples[^1] };
+}
+
+static async Task<object> Progress(BenchArgs a)
+{
+    await using var app = await BenchHost.StartAsync(a, "all");
+    var store = app.Services.GetRequiredService<JobStore>();
+    using var http = BenchHost.Client(app);
+    var tokens = int.Parse(a.Get("tokens", "5000"));
+    var before = store.ProgressWrites;
+    var response = await http.PostAsJsonAsync("/jobs", new { type = "bench_tokens", payload = new { tokens, token_ms = double.Parse(a.Get("token-ms", "1")) } });
+    var id = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetGuid();
+    var started = Stopwatch.GetTimestamp();
+    var seen = new SortedSet<int>();
+    while (true)
+    {
+        var job = await http.GetFromJsonAsync<JsonElement>($"/jobs/{id}");
+        seen.Add(job.GetProperty("progress").GetInt32());
+        if (job.GetProperty("status").GetString() is "completed" or "failed") break;
+        await Task.Delay(100); // a frontend polling 10 times a second
+    }
+    var rows = store.ProgressWrites - before;
+    return new
+    {
+        command = "progress", provider = a.Provider, tokens_reported = tokens, progress_rows_written = rows,
+        reports_per_row = (double)tokens / rows, seconds = Stopwatch.GetElapsedTime(started).TotalSeconds,
+        distinct_progress_values_seen_by_poller = seen.Count,
+    };
+}
+
+static async Task<object> RunWorker(BenchArgs a)
+{
+    var record = a.Get("record", "runs.log");
+    var writer = new StreamWriter(record, append: true) { AutoFlush = true };
+    var gate = new Lock();
+    NoopHandler.OnRun = id => { lock (gate) writer.WriteLine(id); }; // flushed per line: a SIGKILL keeps every line
+    var app = await BenchHost.StartAsync(a, "worker",
+        $"--Worker:LeaseSeconds={a.Get("lease-seconds", "4")}", $"--Worker:HeartbeatSeconds={a.Get("heartbeat-seconds", "1")}",
+        $"--Worker:RescueIntervalSeconds=1", "--Worker:RetryBaseSeconds=0.1", "--Worker:PollIntervalMs=200");
+    Console.WriteLine("ready");
+    await app.WaitForShutdownAsync();
+    return new { command = "run-worker", runs = NoopHandler.Runs.Values.Sum() };
+}

@@ -1,0 +1,133 @@
+using System.Diagnostics;
+using JobService.Data;
+using JobService.Tests.Infrastructure;
+using JobService.Worker;
+using Microsoft.EntityFrameworkCore;
+
+namespace JobService.Tests.Worker;
+
+/// <summary>
+/// The real service as three worker processes on one PostgreSQL database. One is SIGKILLed
+/// mid-run: every job still completes, nothing stays running, and the only jobs that ran
+/// twice are the ones the killed worker held when it died.
+/// </summary>
+public sealed class MultiProcessWorkerTests
+{
+    const int Jobs = 1000;
+
+    [Fact]
+    public async Task KillingOneOfThreeWorkerProcessesLosesNoJobAndOnlyItsHeldJobsRunTwice()
+    {
+        var server = TestDatabase.PostgresServer(out var reason);
+        if (server is null) Assert.Skip(reason);
+        await using var database = await TestDatabase.PostgresAsync(server);
+        var options = new DbContextOptionsBuilder<JobsDbContext>().UseNpgsql(database.ConnectionString).Options;
+        await using (var db = new JobsDbContext(options)) await db.Database.MigrateAsync();
+        var folder = Directory.CreateTempSubdirectory("jobservice-multiprocess").FullName;
+        var workers = new List<Process>();
+        try
+        {
+            for (var i = 0; i < 3; i++) workers.Add(await StartWorkerAsync(database.ConnectionString, Path.Combine(folder, $"w{i}.log")));
+            await SubmitAsync(options);
+
+            // Kill the first worker once the run is well under way, while it holds jobs.
+            await WaitUntilAsync(() => RunCount(folder) >= Jobs / 4, "a quarter of the jobs started");
+            var victim = workers[0];
+            victim.Kill();
+            await victim.WaitForExitAsync();
+            List<Guid> heldByVictim;
+            await using (var db = new JobsDbContext(options))
+                heldByVictim = await db.Jobs.Where(j => j.Status == JobStatus.Running && j.LockedBy!.Contains($"/{victim.Id}/"))
+                    .Select(j => j.Id).ToListAsync();
+
+            await WaitUntilAsync(async () =>
+            {
+                await using var db = new JobsDbContext(options);
+                return await db.Jobs.CountAsync(j => j.Status == JobStatus.Completed) == Jobs;
+            }, "every job completed");
+
+            await using (var db = new JobsDbContext(options))
+            {
+                Assert.Equal(0, await db.Jobs.CountAsync(j => j.Status != JobStatus.Completed));
+                Assert.All(await db.Jobs.Where(j => heldByVictim.Contains(j.Id)).ToListAsync(), j => Assert.Equal(2, j.Attempt));
+            }
+            var runs = Runs(folder);
+            Assert.Equal(Jobs, runs.Count);
+            var victimRuns = File.ReadAllLines(Path.Combine(folder, "w0.log")).Select(Guid.Parse).ToHashSet();
+            var twice = runs.Where(r => r.Value > 1).Select(r => r.Key).ToList();
+            // Ran twice: exactly the jobs the victim held and had started (a held job it had
+            // claimed but not yet started ran once, elsewhere).
+            Assert.Equal(heldByVictim.Where(victimRuns.Contains).Order(), twice.Order());
+            Assert.All(runs.Values, count => Assert.InRange(count, 1, 2));
+            Assert.NotEmpty(victimRuns);
+            Assert.NotEmpty(heldByVictim); // it died holding jobs, so the rescue was exercised
+        }
+        finally
+        {
+            foreach (var worker in workers.Where(w => !w.HasExited)) { worker.Kill(); await worker.WaitForExitAsync(); }
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    static async Task<Process> StartWorkerAsync(string connection, string record)
+    {
+        var start = new ProcessStartInfo("dotnet",
+        [
+            BenchDll(), "run-worker", "--provider", "postgres", "--connection", connection, "--record", record,
+            "--concurrency", "8", "--lease-seconds", "4", "--heartbeat-seconds", "1",
+        ])
+        { RedirectStandardOutput = true, RedirectStandardError = true };
+        var process = Process.Start(start)!;
+        var ready = new TaskCompletionSource();
+        process.OutputDataReceived += (_, e) => { if (e.Data == "ready") ready.TrySetResult(); };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        await ready.Task.WaitAsync(TimeSpan.FromSeconds(60));
+        return process;
+    }
+
+    /// <summary>1,000 jobs that each hold their worker 30 ms, in one transaction with the NOTIFY, as the API would.</summary>
+    static async Task SubmitAsync(DbContextOptions<JobsDbContext> options)
+    {
+        await using var db = new JobsDbContext(options);
+        await using var tx = await db.Database.BeginTransactionAsync();
+        var now = DateTime.UtcNow;
+        db.Jobs.AddRange(Enumerable.Range(0, Jobs).Select(_ => new Job
+        {
+            Id = Guid.CreateVersion7(), Type = "bench_noop", Payload = "{\"hold_ms\":30}", MaxAttempts = 5,
+            RunAt = now, CreatedAt = now, UpdatedAt = now,
+        }));
+        await db.SaveChangesAsync();
+        await db.Database.ExecuteSqlAsync($"SELECT pg_notify({JobSignals.JobsChannel}, '')");
+        await tx.CommitAsync();
+    }
+
+    static Dictionary<Guid, int> Runs(string folder) => Directory.GetFiles(folder, "*.log")
+        .SelectMany(File.ReadAllLines).Where(l => l.Length > 0).Select(Guid.Parse)
+        .GroupBy(id => id).ToDictionary(g => g.Key, g => g.Count());
+
+    static int RunCount(string folder) => Directory.GetFiles(folder, "*.log").Sum(f => File.ReadAllLines(f).Length);
+
+    static Task WaitUntilAsync(Func<bool> condition, string what) => WaitUntilAsync(() => Task.FromResult(condition()), what);
+
+    static async Task WaitUntilAsync(Func<Task<bool>> condition, string what)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(90);
+        while (!await condition())
+        {
+            if (DateTime.UtcNow > deadline) Assert.Fail($"Timed out waiting until {what}.");
+            await Task.Delay(50);
+        }
+    }
+
+    /// <summary>The benchmark tool hosts the real worker; it is built beside this test project.</summary>
+    static string BenchDll()
+    {
+        var here = AppContext.BaseDirectory; // …/tests/JobService.Tests/bin/{Configuration}/net10.0/
+        var configuration = new DirectoryInfo(here).Parent!.Name;
+        var root = Path.GetFullPath(Path.Combine(here, "../../../../.."));
+        var dll = Path.Combine(root, "bench/JobService.Bench/bin", configuration, "net10.0/JobService.Bench.dll");
+        Assert.True(File.Exists(dll), $"{dll} is missing: build the solution first.");
+        return dll;
+    }
+}
