@@ -35,6 +35,13 @@ public sealed record JobTypeDefinition(
         throw new InvalidOperationException($"{handlerType.Name} must derive from JobHandler<TPayload>.");
     }
 
+    /// <summary>Resolves the handler's constructor once, not per job.</summary>
+    static Func<IServiceProvider, IJobHandler> CreateFactory<THandler>() where THandler : IJobHandler
+    {
+        var factory = ActivatorUtilities.CreateFactory<THandler>([]);
+        return sp => factory(sp, null);
+    }
+
     static JobTypeDefinition ForHandler<THandler, TPayload>()
         where THandler : JobHandler<TPayload> where TPayload : class
     {
@@ -46,7 +53,7 @@ public sealed record JobTypeDefinition(
             attribute.Description,
             Handlers.PayloadSchema.For<TPayload>(),
             PayloadValidator.Validate<TPayload>,
-            sp => ActivatorUtilities.CreateInstance<THandler>(sp))
+            CreateFactory<THandler>())
         {
             TimeoutSeconds = attribute.TimeoutSeconds,
             MaxAttempts = attribute.MaxAttempts,
