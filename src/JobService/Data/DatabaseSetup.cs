@@ -26,7 +26,7 @@ public static class DatabaseSetup
                 if (string.IsNullOrWhiteSpace(connection))
                     throw new OptionsValidationException("ConnectionStrings:Jobs", typeof(DatabaseOptions),
                         ["ConnectionStrings:Jobs is required when Database:Provider is 'postgres'."]);
-                db.UseNpgsql(connection);
+                db.UseNpgsql(WithAutoPrepare(connection));
             }
             else
             {
@@ -37,6 +37,17 @@ public static class DatabaseSetup
         services.AddScoped(sp => sp.GetRequiredService<IDbContextFactory<JobsDbContext>>().CreateDbContext());
         services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database", tags: ["ready"]);
         return services;
+    }
+
+    /// <summary>
+    /// The worker runs the same few statements thousands of times a second (claim, complete,
+    /// renew); prepared once, PostgreSQL skips planning them each time. An explicit setting wins.
+    /// </summary>
+    static string WithAutoPrepare(string connectionString)
+    {
+        var builder = new Npgsql.NpgsqlConnectionStringBuilder(connectionString);
+        if (!connectionString.Contains("Auto Prepare", StringComparison.OrdinalIgnoreCase)) builder.MaxAutoPrepare = 32;
+        return builder.ConnectionString;
     }
 
     /// <summary>Creates the folder of a file database so that a fresh clone runs with nothing prepared.</summary>

@@ -32,7 +32,7 @@ static class ClaimSql
             if (i > 0) sql.Append(unionSeparator);
             sql.Append(group($"{{{parameters.Count}}}", $"{{{parameters.Count + 1}}}").Replace("{i}", i.ToString()));
             parameters.Add(typesParameter(request.Quotas[i].Types.ToArray()));
-            parameters.Add(request.Quotas[i].Limit);
+            parameters.Add(Math.Min(request.Quotas[i].Limit, request.Limit)); // no quota takes more than the free slots
         }
         return (sql.ToString(), parameters.ToArray());
     }

@@ -21,10 +21,14 @@ public sealed class PostgresQueueDriver(IDbContextFactory<JobsDbContext> context
                 {ClaimSql.Order} LIMIT {limit}
                 FOR UPDATE SKIP LOCKED)
             """, ",\n");
+        // One quota (no per-type limits, the usual case) needs no merge: its CTE is the pick.
         var union = string.Join(" UNION ALL ", request.Quotas.Select((_, i) => $"SELECT * FROM g{i}"));
+        var picked = request.Quotas.Count == 1
+            ? "picked AS (SELECT id FROM g0)"
+            : $"picked AS (SELECT id FROM ({union}) AS candidates {ClaimSql.Order} LIMIT {{3}})";
         var sql = $"""
             WITH {groups},
-            picked AS (SELECT id FROM ({union}) AS candidates {ClaimSql.Order} LIMIT {"{3}"})
+            {picked}
             UPDATE jobs SET {ClaimSql.MarkRunning}
             FROM picked WHERE jobs.id = picked.id
             {ClaimSql.Returning("jobs.")}
