@@ -12,6 +12,7 @@ using Microsoft.EntityFrameworkCore;
 //   latency  --n 200 --interval-ms 20   one job at a time into an idle worker: commit → handler start
 //   progress --tokens 5000 --token-ms 1 a handler reporting on every token: reports vs rows written
 //   run-worker --record FILE  a worker until killed, appending each run's job id to FILE (tests)
+//   drop-create               PostgreSQL: a fresh jobservice_bench database (bench/run-all.sh)
 // Common: --provider sqlite|postgres --connection "<connection string>" --concurrency 200
 var a = new BenchArgs(args);
 var result = a.Command switch
@@ -21,6 +22,7 @@ var result = a.Command switch
     "latency" => await Latency(a),
     "progress" => await Progress(a),
     "run-worker" => await RunWorker(a),
+    "drop-create" => await DropCreate(a),
     _ => throw new ArgumentException("Commands: enqueue, work, latency, progress, run-worker. See bench/README.md."),
 };
 Console.WriteLine(JsonSerializer.Serialize(result));
@@ -130,6 +132,16 @@ static async Task<object> Progress(BenchArgs a)
         reports_per_row = (double)tokens / rows, seconds = Stopwatch.GetElapsedTime(started).TotalSeconds,
         distinct_progress_values_seen_by_poller = seen.Count,
     };
+}
+
+/// <summary>PostgreSQL: a new, empty jobservice_bench database on the server of --connection.</summary>
+static async Task<object> DropCreate(BenchArgs a)
+{
+    await using var admin = new Npgsql.NpgsqlConnection(a.Connection);
+    await admin.OpenAsync();
+    foreach (var sql in new[] { "DROP DATABASE IF EXISTS jobservice_bench WITH (FORCE)", "CREATE DATABASE jobservice_bench" })
+        await new Npgsql.NpgsqlCommand(sql, admin).ExecuteNonQueryAsync();
+    return new { command = "drop-create", database = "jobservice_bench" };
 }
 
 static async Task<object> RunWorker(BenchArgs a)

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using JobService.Data;
+using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
 
 namespace JobService.Worker;
@@ -7,8 +8,8 @@ namespace JobService.Worker;
 /// <summary>
 /// SQLite: one UPDATE over a subquery. No row locks are needed: an UPDATE takes the database's
 /// single write lock before it reads, so two claims run one after the other and the second
-/// sees the first's rows as running. Lists travel as JSON arrays (json_each), since SQLite
-/// has no array parameters.
+/// sees the first's rows as running. The type list travels as a JSON array (json_each), since
+/// SQLite has no array parameters.
 /// </summary>
 public sealed class SqliteQueueDriver(IDbContextFactory<JobsDbContext> contexts) : IQueueDriver
 {
@@ -31,35 +32,49 @@ public sealed class SqliteQueueDriver(IDbContextFactory<JobsDbContext> contexts)
         return rows.Select(r => r.ToJob()).ToList();
     }
 
+    /// <summary>
+    /// One prepared UPDATE per row inside one transaction: a single commit (one fsync) for the
+    /// batch. A single UPDATE … FROM json_each would join every running job against the whole
+    /// list (SQLite plans it from the jobs side), which grows with the square of the batch.
+    /// </summary>
     public async Task<IReadOnlySet<Guid>> CompleteAsync(IReadOnlyList<Completion> completions, DateTime now, CancellationToken ct)
     {
-        if (completions.Count == 0) return new HashSet<Guid>();
-        var worker = completions[0].Lease.WorkerId;
-        // EF stores a Guid in SQLite as upper-case text: match that format in the JSON list.
-        var rows = JsonSerializer.Serialize(completions.Select(c => new
-        {
-            id = c.Lease.JobId.ToString().ToUpperInvariant(),
-            attempt = c.Lease.Attempt,
-            result = c.Result,
-            pt = c.Usage?.PromptTokens,
-            ct = c.Usage?.CompletionTokens,
-            cost = c.Usage?.CostUsd,
-        }));
-        const string sql = """
-            UPDATE jobs SET status = 'completed', progress = 100, message = 'Completed', result = v.result,
-                error = NULL, completed_at = {0}, updated_at = {0}, locked_by = NULL, locked_until = NULL,
-                prompt_tokens = CASE WHEN v.pt IS NULL THEN jobs.prompt_tokens ELSE COALESCE(jobs.prompt_tokens, 0) + v.pt END,
-                completion_tokens = CASE WHEN v.ct IS NULL THEN jobs.completion_tokens ELSE COALESCE(jobs.completion_tokens, 0) + v.ct END,
-                total_tokens = CASE WHEN v.pt IS NULL THEN jobs.total_tokens ELSE COALESCE(jobs.total_tokens, 0) + v.pt + v.ct END,
-                cost_usd = CASE WHEN v.cost IS NULL THEN jobs.cost_usd ELSE COALESCE(jobs.cost_usd, 0) + v.cost END
-            FROM (SELECT json_extract(value, '$.id') AS id, json_extract(value, '$.attempt') AS attempt,
-                         json_extract(value, '$.result') AS result, json_extract(value, '$.pt') AS pt,
-                         json_extract(value, '$.ct') AS ct, json_extract(value, '$.cost') AS cost
-                  FROM json_each({2})) AS v
-            WHERE jobs.id = v.id AND jobs.attempt = v.attempt AND jobs.locked_by = {1} AND jobs.status = 'running'
-            RETURNING id AS "Value"
-            """;
+        var written = new HashSet<Guid>();
+        if (completions.Count == 0) return written;
         await using var db = await contexts.CreateDbContextAsync(ct);
-        return (await db.Database.SqlQueryRaw<Guid>(sql, now, worker, rows).ToListAsync(ct)).ToHashSet();
+        var connection = (SqliteConnection)db.Database.GetDbConnection();
+        await connection.OpenAsync(ct);
+        await using var tx = (SqliteTransaction)await connection.BeginTransactionAsync(ct);
+        await using var update = connection.CreateCommand();
+        update.Transaction = tx;
+        update.CommandText = """
+            UPDATE jobs SET status = 'completed', progress = 100, message = 'Completed', result = $result,
+                error = NULL, completed_at = $now, updated_at = $now, locked_by = NULL, locked_until = NULL,
+                prompt_tokens = CASE WHEN $pt IS NULL THEN prompt_tokens ELSE COALESCE(prompt_tokens, 0) + $pt END,
+                completion_tokens = CASE WHEN $ct IS NULL THEN completion_tokens ELSE COALESCE(completion_tokens, 0) + $ct END,
+                total_tokens = CASE WHEN $pt IS NULL THEN total_tokens ELSE COALESCE(total_tokens, 0) + $pt + $ct END,
+                cost_usd = CASE WHEN $cost IS NULL THEN cost_usd ELSE COALESCE(cost_usd, 0) + $cost END
+            WHERE id = $id AND attempt = $attempt AND locked_by = $worker AND status = 'running'
+            """;
+        var p = new Dictionary<string, SqliteParameter>();
+        foreach (var name in new[] { "$result", "$now", "$pt", "$ct", "$cost", "$id", "$attempt", "$worker" })
+            p[name] = update.Parameters.Add(new SqliteParameter { ParameterName = name });
+        // The same text formats EF Core writes: a Guid as upper-case text, a DateTime as 'yyyy-MM-dd HH:mm:ss.FFFFFFF'.
+        p["$now"].Value = now.ToString("yyyy-MM-dd HH:mm:ss.FFFFFFF", System.Globalization.CultureInfo.InvariantCulture);
+        p["$worker"].Value = completions[0].Lease.WorkerId;
+        update.Prepare();
+        foreach (var c in completions)
+        {
+            p["$id"].Value = c.Lease.JobId.ToString().ToUpperInvariant();
+            p["$attempt"].Value = c.Lease.Attempt;
+            p["$worker"].Value = c.Lease.WorkerId;
+            p["$result"].Value = (object?)c.Result ?? DBNull.Value;
+            p["$pt"].Value = (object?)c.Usage?.PromptTokens ?? DBNull.Value;
+            p["$ct"].Value = (object?)c.Usage?.CompletionTokens ?? DBNull.Value;
+            p["$cost"].Value = (object?)c.Usage?.CostUsd ?? DBNull.Value;
+            if (await update.ExecuteNonQueryAsync(ct) == 1) written.Add(c.Lease.JobId);
+        }
+        await tx.CommitAsync(ct);
+        return written;
     }
 }
