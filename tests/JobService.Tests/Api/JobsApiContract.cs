@@ -375,6 +375,61 @@ public abstract class JobsApiContract(TestApp app) : IAsyncLifetime
         Assert.Equal("Healthy", await ready.Content.ReadAsStringAsync());
     }
 
+    [Fact]
+    public async Task ABatchCreatesEveryJobInOneGo()
+    {
+        var jobs = Enumerable.Range(0, 250).Select(i => new { type = "greet", payload = new { name = $"n{i}" }, priority = i % 3 }).ToList();
+
+        var response = await Client.PostAsJsonAsync("/jobs/batch", new { jobs });
+
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        var items = (await response.ReadJsonAsync()).GetProperty("items").EnumerateArray().ToList();
+        Assert.Equal(250, items.Count);
+        Assert.All(items, j => Assert.Equal("pending", j.Str("status")));
+        Assert.Equal("n7", items[7].GetProperty("payload").GetProperty("name").GetString());
+        Assert.Equal(250, await App.WithDbAsync(db => db.Jobs.CountAsync()));
+    }
+
+    [Fact]
+    public async Task ABatchWithOneBadJobCreatesNoneAndNamesTheItem()
+    {
+        var body = new { jobs = new object[] { new { type = "greet", payload = new { name = "ok" } }, new { type = "greet", payload = new { times = 2 } }, new { type = "nope" } } };
+
+        var response = await Client.PostAsJsonAsync("/jobs/batch", body);
+
+        var errors = (await response.ShouldBeProblemAsync(HttpStatusCode.BadRequest)).GetProperty("errors");
+        Assert.True(errors.TryGetProperty("jobs[1].payload.name", out _), errors.ToString());
+        Assert.True(errors.TryGetProperty("jobs[2].type", out _), errors.ToString());
+        Assert.False(errors.TryGetProperty("jobs[0].type", out _));
+        Assert.Equal(0, await App.RowCountsAsync());
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1001)]
+    public async Task ABatchMustHoldOneToAThousandJobs(int count)
+    {
+        var jobs = Enumerable.Range(0, count).Select(_ => new { type = "echo" }).ToList();
+
+        var response = await Client.PostAsJsonAsync("/jobs/batch", new { jobs });
+
+        var errors = (await response.ShouldBeProblemAsync(HttpStatusCode.BadRequest)).GetProperty("errors");
+        Assert.Contains("1 to 1000", errors.GetProperty("jobs")[0].GetString());
+        Assert.Equal(0, await App.RowCountsAsync());
+    }
+
+    [Fact]
+    public async Task ABatchRefusesAnIdempotencyKey()
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, "/jobs/batch") { Content = JsonContent.Create(new { jobs = new[] { new { type = "echo" } } }) };
+        request.Headers.Add("Idempotency-Key", "k");
+
+        var response = await Client.SendAsync(request);
+
+        await response.ShouldBeProblemAsync(HttpStatusCode.BadRequest);
+        Assert.Equal(0, await App.RowCountsAsync());
+    }
+
     protected Task<int> SetStatus(Guid id, JobStatus status) =>
         App.WithDbAsync(db => db.Jobs.Where(j => j.Id == id).ExecuteUpdateAsync(u => u.SetProperty(j => j.Status, status)));
 }

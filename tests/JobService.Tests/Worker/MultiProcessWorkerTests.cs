@@ -31,8 +31,13 @@ public sealed class MultiProcessWorkerTests
             await SubmitAsync(options);
 
             // Kill the first worker once the run is well under way, while it holds jobs.
-            await WaitUntilAsync(() => RunCount(folder) >= Jobs / 4, "a quarter of the jobs started");
             var victim = workers[0];
+            await WaitUntilAsync(async () =>
+            {
+                if (RunCount(folder) < Jobs / 4) return false;
+                await using var db = new JobsDbContext(options);
+                return await db.Jobs.CountAsync(j => j.Status == JobStatus.Running && j.LockedBy!.Contains($"/{victim.Id}/")) >= 4;
+            }, "a quarter of the jobs started and the first worker holding jobs");
             victim.Kill();
             await victim.WaitForExitAsync();
             List<Guid> heldByVictim;

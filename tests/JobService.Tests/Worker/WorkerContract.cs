@@ -345,6 +345,31 @@ public abstract class WorkerContract
         Assert.All(await db.JobLogs.ToListAsync(), l => Assert.Equal(fresh, l.JobId));
     }
 
+    [Fact]
+    public async Task AnApiOnlyInstanceRunsNoWorker()
+    {
+        await using var app = await StartAsync(new() { ["Service:Role"] = "api" });
+
+        Assert.Null(app.Services.GetService<JobWorker>());
+        Assert.DoesNotContain(app.Services.GetServices<Microsoft.Extensions.Hosting.IHostedService>(), s => s is JobWorker or LeaseRescuer);
+        var id = await app.SubmitAsync(new { type = "echo" });
+        Assert.Equal(JobStatus.Pending, (await app.JobAsync(id)).Status);
+    }
+
+    [Fact]
+    public async Task AWorkerOnlyInstanceRunsJobsAndServesOnlyHealth()
+    {
+        await using var api = await StartAsync(new() { ["Service:Role"] = "api" });
+        var id = await api.SubmitAsync(new { type = "echo", payload = new { text = "from the api" } });
+        await using var worker = new WorkerApp(api.Database, new() { ["Service:Role"] = "worker", ["Database:MigrateOnStartup"] = "false" });
+
+        Assert.Equal(System.Net.HttpStatusCode.NotFound, (await worker.Client.GetAsync("/jobs")).StatusCode);
+        Assert.Equal(System.Net.HttpStatusCode.OK, (await worker.Client.GetAsync("/health/ready")).StatusCode);
+        await worker.AdvanceAsync(TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(1)); // its poll finds the job
+        var job = await worker.WaitForStatusAsync(id, JobStatus.Completed);
+        Assert.Equal("{\"text\":\"from the api\"}", job.Result);
+    }
+
     static void InterlockedMax(ref int target, int value)
     {
         int current;
@@ -367,6 +392,40 @@ public sealed class SqliteWorkerTests : WorkerContract
 
 public sealed class PostgresWorkerTests : WorkerContract
 {
+    [Fact]
+    public async Task TheListenerReconnectsAfterItsConnectionIsKilled()
+    {
+        await using var app = await StartAsync(new() { ["Worker:PollIntervalMs"] = "600000" });
+        var contexts = app.Get<IDbContextFactory<JobsDbContext>>();
+        async Task<int?> ListenerPid()
+        {
+            await using var db = await contexts.CreateDbContextAsync();
+            return (await db.Database.SqlQuery<int>($"SELECT pid AS \"Value\" FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'").ToListAsync()).Cast<int?>().FirstOrDefault();
+        }
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        int? first;
+        while ((first = await ListenerPid()) is null && DateTime.UtcNow < deadline) await Task.Delay(50);
+        Assert.NotNull(first);
+
+        await using (var db = await contexts.CreateDbContextAsync())
+            await db.Database.ExecuteSqlAsync($"SELECT pg_terminate_backend({first.Value})");
+        int? second;
+        while (((second = await ListenerPid()) is null || second == first) && DateTime.UtcNow < deadline) await Task.Delay(50);
+        Assert.NotNull(second);
+        Assert.NotEqual(first, second);
+
+        var key = Scripts.Add(_ => Task.FromResult<object?>(null));
+        var id = Guid.CreateVersion7();
+        await using (var db = await contexts.CreateDbContextAsync())
+        {
+            var now = app.Time.GetUtcNow().UtcDateTime;
+            db.Jobs.Add(new Job { Id = id, Type = "scripted", Payload = $"{{\"key\":\"{key}\"}}", MaxAttempts = 1, RunAt = now, CreatedAt = now, UpdatedAt = now });
+            await db.SaveChangesAsync();
+            await db.Database.ExecuteSqlAsync($"SELECT pg_notify({JobSignals.JobsChannel}, '')");
+        }
+        await app.WaitForStatusAsync(id, JobStatus.Completed); // woken by the new connection: polling is ten minutes away
+    }
+
     protected override async Task<TestDatabase> CreateDatabaseAsync()
     {
         var server = TestDatabase.PostgresServer(out var reason);
