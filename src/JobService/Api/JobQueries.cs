@@ -76,12 +76,17 @@ public static class JobQueries
         return TypedResults.Ok(new JobLogPage(lines, lines.Count == take ? lines[^1].Seq : null));
     }
 
-    /// <summary>Counts by status and by type, from one GROUP BY over (type, status).</summary>
+    /// <summary>Counts and LLM usage (tokens, cost) by status and by type, from one GROUP BY over (type, status).</summary>
     public static async Task<Ok<JobStatsResponse>> Stats(JobsDbContext db, CancellationToken ct)
     {
         var groups = await db.Jobs.AsNoTracking()
             .GroupBy(j => new { j.Type, j.Status })
-            .Select(g => new { g.Key.Type, g.Key.Status, Count = g.Count() })
+            .Select(g => new
+            {
+                g.Key.Type, g.Key.Status, Count = g.Count(),
+                Prompt = g.Sum(j => (long?)j.PromptTokens) ?? 0, Completion = g.Sum(j => (long?)j.CompletionTokens) ?? 0,
+                Cost = g.Sum(j => j.CostUsd) ?? 0,
+            })
             .ToListAsync(ct);
         var byStatus = JobStatusNames.All.ToDictionary(s => s, s => 0);
         var byType = new SortedDictionary<string, Dictionary<string, int>>(StringComparer.Ordinal);
@@ -91,10 +96,14 @@ public static class JobQueries
             if (!byType.TryGetValue(g.Type, out var counts)) byType[g.Type] = counts = JobStatusNames.All.ToDictionary(s => s, s => 0);
             counts[g.Status.ToName()] += g.Count;
         }
+        UsageTotals Usage(string? type) => groups.Where(g => type is null || g.Type == type).Aggregate(new UsageTotals(0, 0, 0, 0),
+            (sum, g) => new UsageTotals(sum.PromptTokens + g.Prompt, sum.CompletionTokens + g.Completion,
+                sum.TotalTokens + g.Prompt + g.Completion, sum.CostUsd + g.Cost));
         return TypedResults.Ok(new JobStatsResponse(
             byStatus,
-            byType.ToDictionary(t => t.Key, t => new TypeStats(t.Value.Values.Sum(), t.Value)),
-            byStatus.Values.Sum()));
+            byType.ToDictionary(t => t.Key, t => new TypeStats(t.Value.Values.Sum(), t.Value, Usage(t.Key))),
+            byStatus.Values.Sum(),
+            Usage(null)));
     }
 
     static string Clip(string s) => s.Length <= 50 ? s : s[..50] + "…";

@@ -42,9 +42,13 @@ public sealed record JobLogResponse(long Seq, DateTime Time, string Level, strin
 
 public sealed record JobLogPage(IReadOnlyList<JobLogResponse> Items, long? NextAfter);
 
-public sealed record JobStatsResponse(IReadOnlyDictionary<string, int> ByStatus, IReadOnlyDictionary<string, TypeStats> ByType, int Total);
+public sealed record JobStatsResponse(IReadOnlyDictionary<string, int> ByStatus, IReadOnlyDictionary<string, TypeStats> ByType, int Total,
+    UsageTotals Usage);
 
-public sealed record TypeStats(int Total, IReadOnlyDictionary<string, int> ByStatus);
+public sealed record TypeStats(int Total, IReadOnlyDictionary<string, int> ByStatus, UsageTotals Usage);
+
+/// <summary>LLM usage summed over jobs: tokens and cost in USD.</summary>
+public sealed record UsageTotals(long PromptTokens, long CompletionTokens, long TotalTokens, double CostUsd);
 
 public sealed record JobTypeResponse(string Type, string? Description, int TimeoutSeconds, int MaxAttempts, int Concurrency,
     JsonElement PayloadSchema);

@@ -2,6 +2,7 @@ using JobService.Api;
 using JobService.BuiltIn;
 using JobService.Data;
 using JobService.Handlers;
+using JobService.Llm;
 using JobService.Worker;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Configuration.Json;
@@ -34,6 +35,7 @@ public static class ServiceSetup
 
         services.AddSingleton<JobTypeRegistry>();
         services.AddJobHandler<EchoHandler>();
+        services.AddLlmJobTypes(builder.Configuration);
 
         services.AddOptions<ServiceOptions>().BindConfiguration(ServiceOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddJobSignals();
@@ -77,6 +79,7 @@ public static class ServiceSetup
     public static async Task PrepareJobServiceAsync(this WebApplication app)
     {
         app.Services.GetRequiredService<JobTypeRegistry>();
+        app.Services.LogLlmProviders();
         if (app.Services.GetRequiredService<IOptions<DatabaseOptions>>().Value.MigrateOnStartup)
             await app.Services.MigrateJobsDatabaseAsync();
         app.MapJobService();

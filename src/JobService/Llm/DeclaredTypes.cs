@@ -1,0 +1,93 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using JobService.Handlers;
+
+namespace JobService.Llm;
+
+/// <summary>One step of a declared type or pipeline: a prompt template and, for JSON, an output schema.</summary>
+public sealed record DeclaredStep(string Name, string Prompt, string? System, string? OutputSchemaTemplate, int? MaxTokens);
+
+/// <summary>
+/// A job type declared in configuration (<c>Llm:Types:{name}</c>, or <c>Llm:Pipelines:{name}</c>
+/// with several steps): its payload schema validates submissions, its prompt templates are
+/// filled from the payload (and, in a pipeline, from earlier steps as <c>{steps.name}</c>).
+/// </summary>
+public sealed record DeclaredType(
+    string Name, string? Description, JsonObject PayloadSchema, IReadOnlyList<DeclaredStep> Steps,
+    string? Model, string? Provider, double? Temperature, int TimeoutSeconds, int MaxAttempts)
+{
+    public static IEnumerable<DeclaredType> FromConfiguration(IConfiguration configuration)
+    {
+        foreach (var section in configuration.GetSection("Llm:Types").GetChildren())
+            yield return Read(section, [Step(section, section.Key)]);
+        foreach (var section in configuration.GetSection("Llm:Pipelines").GetChildren())
+            yield return Read(section, section.GetSection("Steps").GetChildren().Select(s => Step(s, s["Name"] ?? s.Key)).ToList());
+    }
+
+    static DeclaredType Read(IConfigurationSection s, IReadOnlyList<DeclaredStep> steps)
+    {
+        if (steps.Count == 0 || steps.Any(step => string.IsNullOrWhiteSpace(step.Prompt)))
+            throw new InvalidOperationException($"{s.Path}: every step needs a Prompt.");
+        var schema = ConfigJson.ToObject(s.GetSection("PayloadSchema")) ?? new JsonObject { ["type"] = "object" };
+        return new DeclaredType(s.Key, s["Description"], schema, steps, s["Model"], s["Provider"],
+            s.GetValue<double?>("Temperature"), s.GetValue("TimeoutSeconds", 900), s.GetValue("MaxAttempts", 3));
+    }
+
+    static DeclaredStep Step(IConfigurationSection s, string name) =>
+        new(name, s["Prompt"] ?? "", s["System"], ConfigJson.ToObject(s.GetSection("OutputSchema"))?.ToJsonString(), s.GetValue<int?>("MaxTokens"));
+
+    public JobTypeDefinition ToDefinition() => new(
+        Name, Description, PayloadSchema,
+        payload => JsonSchemaValidator.Validate(JsonNode.Parse(payload.GetRawText()), PayloadSchema, "payload"),
+        sp => new DeclaredTypeHandler(this, sp.GetRequiredService<LlmClient>(), sp.GetRequiredService<StructuredGenerator>()))
+    {
+        TimeoutSeconds = TimeoutSeconds,
+        MaxAttempts = MaxAttempts,
+    };
+}
+
+/// <summary>Runs a declared type: its steps in order, each step's output available to the next, progress weighted by step.</summary>
+public sealed class DeclaredTypeHandler(DeclaredType type, LlmClient llm, StructuredGenerator structured) : IJobHandler
+{
+    public async Task<JsonNode?> ExecuteAsync(IJobContext context)
+    {
+        var fields = ConfigJson.Fields(context.Payload, type.PayloadSchema);
+        var outputs = new JsonObject();
+        ChatResult? last = null;
+        var pipeline = type.Steps.Count > 1;
+        for (var i = 0; i < type.Steps.Count; i++)
+        {
+            var step = type.Steps[i];
+            var label = pipeline ? $"Step {i + 1} of {type.Steps.Count}: {step.Name}. " : "";
+            var span = new ProgressSpan(99.0 * i / type.Steps.Count, 99.0 * (i + 1) / type.Steps.Count, label);
+            var messages = new List<ChatMessageSpec>();
+            if (step.System is not null) messages.Add(new("system", ConfigJson.Fill(step.System, fields)));
+            messages.Add(new("user", ConfigJson.Fill(step.Prompt, fields)));
+            var request = new ChatRequest(messages) { Model = type.Model, Provider = type.Provider, Temperature = type.Temperature, MaxTokens = step.MaxTokens };
+            if (pipeline) await context.LogAsync(JobLogLevel.Info, $"Step {i + 1} of {type.Steps.Count}: {step.Name}");
+
+            JsonNode output;
+            if (step.OutputSchemaTemplate is { } template)
+            {
+                var schema = JsonNode.Parse(ConfigJson.FillJson(template, fields))!.AsObject();
+                var result = await structured.GenerateAsync(request, schema, context, span);
+                (output, last) = (result.Data, result.Call);
+            }
+            else
+            {
+                last = await llm.CompleteAsync(request, context, span);
+                output = JsonValue.Create(last.Text)!;
+            }
+            outputs[step.Name] = output;
+            fields[$"steps.{step.Name}"] = output.DeepClone();
+            if (pipeline) await context.LogAsync(JobLogLevel.Info, $"Step {i + 1} of {type.Steps.Count} ({step.Name}) done: {last.CompletionTokens} tokens");
+        }
+        var data = pipeline ? outputs : outputs[type.Steps[0].Name]!.DeepClone();
+        return new JsonObject
+        {
+            [pipeline ? "steps" : "data"] = pipeline ? outputs.DeepClone() : data,
+            ["model"] = last!.Model,
+            ["provider"] = last.Provider,
+        };
+    }
+}
