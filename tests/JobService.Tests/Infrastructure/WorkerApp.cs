@@ -14,8 +14,10 @@ namespace JobService.Tests.Infrastructure;
 /// The whole service (API and workers) on a fake clock: leases, heartbeats, backoff and
 /// timeouts move only when a test advances <see cref="Time"/>, so nothing sleeps to wait for time.
 /// </summary>
-public sealed class WorkerApp(TestDatabase database, Dictionary<string, string?>? settings = null) : IAsyncDisposable
+public sealed class WorkerApp(TestDatabase database, Dictionary<string, string?>? settings = null, bool realClock = false) : IAsyncDisposable
 {
+    /// <summary>The real clock, for tests whose time is spent on real I/O (an HTTP server streaming).</summary>
+    public bool RealClock => realClock;
     public FakeTimeProvider Time { get; } = new(DateTimeOffset.UtcNow);
     public TestDatabase Database => database;
     public static readonly Dictionary<string, string?> Defaults = new()
@@ -110,7 +112,7 @@ public sealed class WorkerApp(TestDatabase database, Dictionary<string, string?>
             builder.ConfigureTestServices(services =>
             {
                 TestHandlers.Register(services);
-                services.AddSingleton<TimeProvider>(owner.Time);
+                if (!owner.RealClock) services.AddSingleton<TimeProvider>(owner.Time);
             });
         }
     }

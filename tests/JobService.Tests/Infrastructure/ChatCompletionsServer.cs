@@ -1,0 +1,142 @@
+using System.Collections.Concurrent;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace JobService.Tests.Infrastructure;
+
+/// <summary>What the server answers to one request.</summary>
+public sealed record ChatReply
+{
+    public int Status { get; init; } = 200;
+    public string? RetryAfter { get; init; }
+    public string ErrorMessage { get; init; } = "error";
+    public IReadOnlyList<string> Chunks { get; init; } = ["Hello", " there", "."];
+    /// <summary>Silence before the first byte of the answer (a model thinking).</summary>
+    public TimeSpan FirstDelay { get; init; }
+    public TimeSpan ChunkDelay { get; init; }
+    /// <summary>The usage chunk; null sends none (some servers do not).</summary>
+    public (int Prompt, int Completion)? Usage { get; init; } = (10, 3);
+
+    public static ChatReply Json(string json) => new() { Chunks = Split(json, 7), Usage = (20, 10) };
+
+    public static IReadOnlyList<string> Split(string text, int size) =>
+        Enumerable.Range(0, (text.Length + size - 1) / size).Select(i => text.Substring(i * size, Math.Min(size, text.Length - i * size))).ToList();
+}
+
+/// <summary>A request as the server saw it.</summary>
+public sealed class SeenRequest(JsonElement body, DateTime at)
+{
+    public JsonElement Body { get; } = body;
+    public DateTime At { get; } = at;
+    public TaskCompletionSource Aborted { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+}
+
+/// <summary>
+/// A local server that speaks the OpenAI chat-completions wire protocol over real HTTP:
+/// POST /v1/chat/completions, streamed as Server-Sent Events (role chunk, content chunks, a
+/// finish chunk, the usage chunk, data: [DONE]) or as one JSON body, and errors in OpenAI's
+/// shape with status codes and Retry-After. Tests queue the replies and read the requests.
+/// </summary>
+public sealed class ChatCompletionsServer : IAsyncDisposable
+{
+    readonly WebApplication _app;
+    readonly ConcurrentQueue<ChatReply> _replies = new();
+    public ConcurrentQueue<SeenRequest> Requests { get; } = new();
+    public string BaseUrl { get; }
+
+    ChatCompletionsServer(WebApplication app)
+    {
+        _app = app;
+        BaseUrl = app.Urls.First() + "/v1";
+    }
+
+    public static async Task<ChatCompletionsServer> StartAsync()
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.Logging.ClearProviders();
+        var app = builder.Build();
+        ChatCompletionsServer? server = null;
+        app.MapPost("/v1/chat/completions", (HttpContext http) => server!.Answer(http));
+        await app.StartAsync();
+        return server = new ChatCompletionsServer(app);
+    }
+
+    public void Enqueue(params ChatReply[] replies)
+    {
+        foreach (var reply in replies) _replies.Enqueue(reply);
+    }
+
+    async Task Answer(HttpContext http)
+    {
+        var body = await JsonSerializer.DeserializeAsync<JsonElement>(http.Request.Body);
+        var seen = new SeenRequest(body, DateTime.UtcNow);
+        Requests.Enqueue(seen);
+        http.RequestAborted.Register(() => seen.Aborted.TrySetResult());
+        var reply = _replies.TryDequeue(out var next) ? next : new ChatReply();
+        var model = body.TryGetProperty("model", out var m) ? m.GetString() : "unknown";
+
+        if (reply.Status != 200)
+        {
+            http.Response.StatusCode = reply.Status;
+            if (reply.RetryAfter is not null) http.Response.Headers.RetryAfter = reply.RetryAfter;
+            await http.Response.WriteAsJsonAsync(new { error = new { message = reply.ErrorMessage, type = "test_error", code = reply.Status.ToString() } });
+            return;
+        }
+        try
+        {
+            if (reply.FirstDelay > TimeSpan.Zero) await Task.Delay(reply.FirstDelay, http.RequestAborted);
+            if (!(body.TryGetProperty("stream", out var s) && s.GetBoolean()))
+            {
+                await http.Response.WriteAsJsonAsync(new
+                {
+                    id = "chatcmpl-test", @object = "chat.completion", created = 1_700_000_000, model,
+                    choices = new[] { new { index = 0, message = new { role = "assistant", content = string.Concat(reply.Chunks) }, finish_reason = "stop" } },
+                    usage = new { prompt_tokens = reply.Usage?.Prompt ?? 0, completion_tokens = reply.Usage?.Completion ?? 0, total_tokens = (reply.Usage?.Prompt ?? 0) + (reply.Usage?.Completion ?? 0) },
+                });
+                return;
+            }
+            http.Response.ContentType = "text/event-stream";
+            await Event(http, Chunk(model, new { role = "assistant", content = "" }, null));
+            foreach (var piece in reply.Chunks)
+            {
+                if (reply.ChunkDelay > TimeSpan.Zero) await Task.Delay(reply.ChunkDelay, http.RequestAborted);
+                await Event(http, Chunk(model, new { content = piece }, null));
+            }
+            await Event(http, Chunk(model, new { }, "stop"));
+            if (reply.Usage is { } u)
+                await Event(http, new
+                {
+                    id = "chatcmpl-test", @object = "chat.completion.chunk", created = 1_700_000_000, model, choices = Array.Empty<object>(),
+                    usage = new { prompt_tokens = u.Prompt, completion_tokens = u.Completion, total_tokens = u.Prompt + u.Completion },
+                });
+            await http.Response.WriteAsync("data: [DONE]\n\n", http.RequestAborted);
+        }
+        catch (OperationCanceledException) when (http.RequestAborted.IsCancellationRequested)
+        {
+            // The client went away mid-answer: recorded in seen.Aborted.
+        }
+    }
+
+    static object Chunk(string? model, object delta, string? finish) => new
+    {
+        id = "chatcmpl-test", @object = "chat.completion.chunk", created = 1_700_000_000, model,
+        choices = new[] { new { index = 0, delta, finish_reason = finish } },
+    };
+
+    static async Task Event(HttpContext http, object data)
+    {
+        await http.Response.WriteAsync("data: " + JsonSerializer.Serialize(data) + "\n\n", http.RequestAborted);
+        await http.Response.Body.FlushAsync(http.RequestAborted);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+}

@@ -1,0 +1,272 @@
+using System.Net.Http.Json;
+using System.Text.Json;
+using JobService.Data;
+using JobService.Tests.Infrastructure;
+
+namespace JobService.Tests.Llm;
+
+/// <summary>
+/// The LLM job types through the real OpenAI SDK against a local server that speaks the
+/// chat-completions wire protocol, streaming included; the service and its workers run for
+/// real on SQLite, on the real clock.
+/// </summary>
+public sealed class LlmJobTests : IAsyncLifetime
+{
+    ChatCompletionsServer _server = null!;
+    WorkerApp _app = null!;
+
+    public async ValueTask InitializeAsync()
+    {
+        _server = await ChatCompletionsServer.StartAsync();
+        _app = Start(new());
+    }
+
+    WorkerApp Start(Dictionary<string, string?> extra)
+    {
+        var settings = new Dictionary<string, string?>
+        {
+            ["Llm:Providers:test:BaseUrl"] = _server.BaseUrl,
+            ["Llm:Providers:test:ApiKey"] = "sk-test-secret",
+            ["Llm:Providers:test:DefaultModel"] = "test-model",
+            ["Llm:Prices:test-model:InputPerMillion"] = "1",
+            ["Llm:Prices:test-model:OutputPerMillion"] = "2",
+            ["Llm:RetryBaseSeconds"] = "0.05",
+            ["Worker:ProgressIntervalMs"] = "50",
+        };
+        foreach (var (k, v) in extra) settings[k] = v;
+        var app = new WorkerApp(TestDatabase.Sqlite(), settings, realClock: true);
+        _ = app.Client;
+        return app;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.DisposeAsync();
+        await _server.DisposeAsync();
+    }
+
+    async Task<JsonElement> GetAsync(Guid id) => await (await _app.Client.GetAsync($"/jobs/{id}")).Content.ReadFromJsonAsync<JsonElement>();
+
+    [Fact]
+    public async Task StreamingMovesProgressThroughSeveralValuesAndReaches100OnlyAtCompletion()
+    {
+        var chunks = Enumerable.Range(1, 40).Select(i => $"w{i} ").ToList();
+        _server.Enqueue(new ChatReply { Chunks = chunks, ChunkDelay = TimeSpan.FromMilliseconds(50), Usage = (11, 40) });
+
+        var id = await _app.SubmitAsync(new { type = "text_generation", payload = new { prompt = "Tell a story", system = "Be brief", max_tokens = 40 } });
+        var seen = new List<(string Status, int Progress)>();
+        JsonElement job;
+        do
+        {
+            job = await GetAsync(id);
+            seen.Add((job.GetProperty("status").GetString()!, job.GetProperty("progress").GetInt32()));
+            await Task.Delay(25);
+        } while (job.GetProperty("status").GetString() is "pending" or "running");
+
+        Assert.Equal("completed", job.GetProperty("status").GetString());
+        var running = seen.Where(s => s.Status == "running").Select(s => s.Progress).ToList();
+        Assert.True(running.Distinct().Count(p => p > 0) >= 4, $"progress seen while running: {string.Join(",", running)}");
+        Assert.All(running, p => Assert.InRange(p, 0, 99));
+        Assert.Equal(seen.Select(s => s.Progress).Order(), seen.Select(s => s.Progress)); // never down
+        Assert.Equal(100, job.GetProperty("progress").GetInt32());
+        var result = job.GetProperty("result");
+        Assert.Equal(string.Concat(chunks), result.GetProperty("text").GetString());
+        Assert.Equal("test-model", result.GetProperty("model").GetString());
+        var usage = job.GetProperty("usage");
+        Assert.Equal(11, usage.GetProperty("prompt_tokens").GetInt32());
+        Assert.Equal(40, usage.GetProperty("completion_tokens").GetInt32());
+        Assert.Equal(51, usage.GetProperty("total_tokens").GetInt32());
+        Assert.Equal(11 / 1e6 * 1 + 40 / 1e6 * 2, usage.GetProperty("cost_usd").GetDouble(), 12);
+
+        var request = Assert.Single(_server.Requests).Body;
+        Assert.Equal("test-model", request.GetProperty("model").GetString());
+        Assert.True(request.GetProperty("stream").GetBoolean());
+        var messages = request.GetProperty("messages").EnumerateArray().ToList();
+        Assert.Equal(["system", "user"], messages.Select(m => m.GetProperty("role").GetString()));
+        Assert.Equal("Tell a story", messages[1].GetProperty("content").GetString());
+    }
+
+    [Fact]
+    public async Task UsageAndCostAreSummedInStats()
+    {
+        _server.Enqueue(new ChatReply { Usage = (100, 50) }, new ChatReply { Usage = (200, 25) });
+        foreach (var prompt in new[] { "a", "b" })
+            await _app.WaitForStatusAsync(await _app.SubmitAsync(new { type = "text_generation", payload = new { prompt } }), JobStatus.Completed);
+
+        var stats = await (await _app.Client.GetAsync("/jobs/stats")).Content.ReadFromJsonAsync<JsonElement>();
+
+        var usage = stats.GetProperty("usage");
+        Assert.Equal(300, usage.GetProperty("prompt_tokens").GetInt64());
+        Assert.Equal(75, usage.GetProperty("completion_tokens").GetInt64());
+        Assert.Equal(375, usage.GetProperty("total_tokens").GetInt64());
+        Assert.Equal(300 / 1e6 + 75 / 1e6 * 2, usage.GetProperty("cost_usd").GetDouble(), 12);
+        Assert.Equal(375, stats.GetProperty("by_type").GetProperty("text_generation").GetProperty("usage").GetProperty("total_tokens").GetInt64());
+    }
+
+    [Fact]
+    public async Task ARateLimitWithRetryAfterIsWaitedOutAndTheJobCompletes()
+    {
+        _server.Enqueue(new ChatReply { Status = 429, RetryAfter = "1", ErrorMessage = "Rate limit reached" }, new ChatReply());
+
+        var id = await _app.SubmitAsync(new { type = "text_generation", payload = new { prompt = "hi" } });
+        var job = await _app.WaitForStatusAsync(id, JobStatus.Completed);
+
+        Assert.Equal(1, job.Attempt);
+        var requests = _server.Requests.ToList();
+        Assert.Equal(2, requests.Count);
+        Assert.True(requests[1].At - requests[0].At >= TimeSpan.FromSeconds(0.95), $"retried after {(requests[1].At - requests[0].At).TotalSeconds:0.00} s, not after Retry-After: 1");
+        Assert.Contains(await _app.LogsAsync(id), l => l.Level == "warning" && l.Message.Contains("HTTP 429") && l.Message.Contains("in 1 s"));
+    }
+
+    [Fact]
+    public async Task AServerErrorIsRetriedWithinTheAttempt()
+    {
+        _server.Enqueue(new ChatReply { Status = 503 }, new ChatReply { Status = 500 }, new ChatReply { Chunks = ["fine"] });
+
+        var id = await _app.SubmitAsync(new { type = "text_generation", payload = new { prompt = "hi" } });
+        var job = await _app.WaitForStatusAsync(id, JobStatus.Completed);
+
+        Assert.Equal(1, job.Attempt);
+        Assert.Equal(3, _server.Requests.Count);
+        Assert.Contains("\"text\":\"fine\"", job.Result);
+    }
+
+    [Fact]
+    public async Task AnUnauthorizedAnswerFailsTheJobAtOnceWithTheProvidersMessage()
+    {
+        _server.Enqueue(new ChatReply { Status = 401, ErrorMessage = "Incorrect API key provided" });
+
+        var id = await _app.SubmitAsync(new { type = "text_generation", payload = new { prompt = "hi" } });
+        var job = await _app.WaitForStatusAsync(id, JobStatus.Failed);
+
+        Assert.Equal(1, job.Attempt);
+        Assert.Contains("401", job.Error);
+        Assert.Contains("Incorrect API key provided", job.Error);
+        Assert.Single(_server.Requests);
+    }
+
+    [Fact]
+    public async Task AModelSilentForSeveralLeaseLengthsStillCompletesInOneAttempt()
+    {
+        await _app.DisposeAsync();
+        _app = Start(new() { ["Worker:LeaseSeconds"] = "2", ["Worker:HeartbeatSeconds"] = "1", ["Worker:RescueIntervalSeconds"] = "1" });
+        _server.Enqueue(new ChatReply { FirstDelay = TimeSpan.FromSeconds(7), Chunks = ["after", " a", " long", " think"] });
+
+        var id = await _app.SubmitAsync(new { type = "text_generation", payload = new { prompt = "think hard" } });
+        var job = await _app.WaitForStatusAsync(id, JobStatus.Completed);
+
+        Assert.Equal(1, job.Attempt);
+        Assert.Contains("after a long think", job.Result);
+        Assert.Single(_server.Requests);
+        Assert.DoesNotContain(await _app.LogsAsync(id), l => l.Message.Contains("lease"));
+    }
+
+    [Fact]
+    public async Task CancellingMidStreamEndsTheJobCancelledAndClosesTheConnection()
+    {
+        _server.Enqueue(new ChatReply { Chunks = Enumerable.Repeat("tok ", 400).ToList(), ChunkDelay = TimeSpan.FromMilliseconds(25) });
+        var id = await _app.SubmitAsync(new { type = "text_generation", payload = new { prompt = "go on and on", max_tokens = 400 } });
+        await _app.WaitForAsync(id, j => j.Progress > 2, "streaming");
+
+        (await _app.Client.PostAsync($"/jobs/{id}/cancel", null)).EnsureSuccessStatusCode();
+
+        var job = await _app.WaitForStatusAsync(id, JobStatus.Cancelled);
+        Assert.InRange(job.Progress, 1, 99);
+        await Assert.Single(_server.Requests).Aborted.Task.WaitAsync(TimeSpan.FromSeconds(10));
+    }
+
+    static readonly object CitySchema = new
+    {
+        type = "object",
+        properties = new { city = new { type = "string" }, population = new { type = "integer", minimum = 1 } },
+        required = new[] { "city", "population" },
+    };
+
+    [Fact]
+    public async Task StructuredGenerationRepairsAnInvalidAnswer()
+    {
+        _server.Enqueue(ChatReply.Json("{\"city\": 5}"), ChatReply.Json("```json\n{\"city\": \"Oslo\", \"population\": 700000}\n```"));
+
+        var id = await _app.SubmitAsync(new { type = "structured_generation", payload = new { instructions = "A city", schema = CitySchema } });
+        var job = await _app.WaitForStatusAsync(id, JobStatus.Completed);
+
+        var result = JsonDocument.Parse(job.Result!).RootElement;
+        Assert.Equal("Oslo", result.GetProperty("data").GetProperty("city").GetString());
+        Assert.Equal(700000, result.GetProperty("data").GetProperty("population").GetInt32());
+        Assert.Equal(1, result.GetProperty("repairs").GetInt32());
+        var requests = _server.Requests.ToList();
+        Assert.Equal(2, requests.Count);
+        Assert.Equal("json_object", requests[0].Body.GetProperty("response_format").GetProperty("type").GetString());
+        var repair = requests[1].Body.GetProperty("messages").EnumerateArray().Last().GetProperty("content").GetString()!;
+        Assert.Contains("$.city must be of type string", repair);
+        Assert.Contains("$.population is required", repair);
+        Assert.Equal(40, job.PromptTokens); // usage adds up over both calls: 20 + 20
+        Assert.Equal(20, job.CompletionTokens);
+    }
+
+    [Fact]
+    public async Task StructuredGenerationFailsCleanlyAfterTooManyRepairs()
+    {
+        _server.Enqueue(ChatReply.Json("not json"), ChatReply.Json("{\"city\": 1}"), ChatReply.Json("[]"));
+
+        var id = await _app.SubmitAsync(new { type = "structured_generation", payload = new { instructions = "A city", schema = CitySchema } });
+        var job = await _app.WaitForStatusAsync(id, JobStatus.Failed);
+
+        Assert.Equal(1, job.Attempt); // not retried: the repairs were the retries
+        Assert.Contains("after 2 repair(s)", job.Error);
+        Assert.Contains("$ must be of type object, not array", job.Error);
+        Assert.Equal(3, _server.Requests.Count);
+    }
+
+    [Fact]
+    public async Task TheConfiguredGenerateCharactersTypeRunsEndToEnd()
+    {
+        _server.Enqueue(ChatReply.Json("""{"characters": [{"name": "Ayla", "description": "A ranger."}, {"name": "Borin", "description": "A smith."}, {"name": "Cyra", "description": "A seer."}]}"""));
+
+        var id = await _app.SubmitAsync(new { type = "generate_characters", payload = new { theme = "fantasy", count = 3 } });
+        var job = await _app.WaitForStatusAsync(id, JobStatus.Completed);
+
+        var characters = JsonDocument.Parse(job.Result!).RootElement.GetProperty("data").GetProperty("characters");
+        Assert.Equal(["Ayla", "Borin", "Cyra"], characters.EnumerateArray().Select(c => c.GetProperty("name").GetString()));
+        var prompt = _server.Requests.Single().Body.GetProperty("messages").EnumerateArray().Last().GetProperty("content").GetString();
+        Assert.Contains("Create 3 original characters for a fantasy setting", prompt);
+    }
+
+    [Fact]
+    public async Task TheConfiguredTypesPayloadIsValidatedAtSubmit()
+    {
+        var response = await _app.Client.PostAsJsonAsync("/jobs", new { type = "generate_characters", payload = new { theme = "", count = 50 } });
+
+        Assert.Equal(System.Net.HttpStatusCode.BadRequest, response.StatusCode);
+        var errors = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("errors");
+        Assert.True(errors.TryGetProperty("payload.theme", out _), errors.ToString());
+        Assert.True(errors.TryGetProperty("payload.count", out _), errors.ToString());
+    }
+
+    [Fact]
+    public async Task TheCreateWorldPipelineRunsItsStepsInOrderEachSeeingTheLast()
+    {
+        _server.Enqueue(
+            new ChatReply { Chunks = ["A drowned ", "archipelago."] },
+            ChatReply.Json("""{"factions": [{"name": "Tide", "goal": "rule"}, {"name": "Salt", "goal": "trade"}, {"name": "Reef", "goal": "hide"}]}"""),
+            ChatReply.Json("""{"characters": [{"name": "Io", "faction": "Tide", "description": "d"}, {"name": "Ka", "faction": "Salt", "description": "d"}, {"name": "Ru", "faction": "Reef", "description": "d"}]}"""),
+            new ChatReply { Chunks = ["Once, ", "the tide turned."] });
+
+        var id = await _app.SubmitAsync(new { type = "create_world", payload = new { theme = "ocean" } });
+        var job = await _app.WaitForStatusAsync(id, JobStatus.Completed);
+
+        var steps = JsonDocument.Parse(job.Result!).RootElement.GetProperty("steps");
+        Assert.Equal("A drowned archipelago.", steps.GetProperty("setting").GetString());
+        Assert.Equal(3, steps.GetProperty("factions").GetProperty("factions").GetArrayLength());
+        Assert.Equal("Io", steps.GetProperty("characters").GetProperty("characters")[0].GetProperty("name").GetString());
+        Assert.Equal("Once, the tide turned.", steps.GetProperty("story").GetString());
+        var prompts = _server.Requests.Select(r => r.Body.GetProperty("messages").EnumerateArray().Last().GetProperty("content").GetString()!).ToList();
+        Assert.Contains("ocean", prompts[0]);
+        Assert.Contains("A drowned archipelago.", prompts[1]);
+        Assert.Contains("\"Tide\"", prompts[2]);
+        Assert.Contains("\"Io\"", prompts[3]);
+        var logs = (await _app.LogsAsync(id)).Select(l => l.Message).ToList();
+        Assert.Contains("Step 2 of 4: factions", logs);
+        Assert.Contains(logs, l => l.StartsWith("Step 4 of 4 (story) done"));
+    }
+}
