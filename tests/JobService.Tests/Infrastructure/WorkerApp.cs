@@ -14,8 +14,10 @@ namespace JobService.Tests.Infrastructure;
 /// The whole service (API and workers) on a fake clock: leases, heartbeats, backoff and
 /// timeouts move only when a test advances <see cref="Time"/>, so nothing sleeps to wait for time.
 /// </summary>
-public sealed class WorkerApp(TestDatabase database, Dictionary<string, string?>? settings = null, bool realClock = false) : IAsyncDisposable
+public sealed class WorkerApp(TestDatabase database, Dictionary<string, string?>? settings = null, bool realClock = false,
+    Action<IServiceCollection>? configure = null) : IAsyncDisposable
 {
+    internal Action<IServiceCollection>? Configure => configure;
     /// <summary>The real clock, for tests whose time is spent on real I/O (an HTTP server streaming).</summary>
     public bool RealClock => realClock;
     public FakeTimeProvider Time { get; } = new(DateTimeOffset.UtcNow);
@@ -113,6 +115,7 @@ public sealed class WorkerApp(TestDatabase database, Dictionary<string, string?>
             {
                 TestHandlers.Register(services);
                 if (!owner.RealClock) services.AddSingleton<TimeProvider>(owner.Time);
+                owner.Configure?.Invoke(services);
             });
         }
     }

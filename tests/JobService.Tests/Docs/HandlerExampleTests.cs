@@ -1,0 +1,42 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using JobService.Data;
+using JobService.Handlers;
+using JobService.Tests.Infrastructure;
+
+namespace JobService.Tests.Docs;
+
+/// <summary>The example in docs/handlers.md works as the page says.</summary>
+public sealed class HandlerExampleTests
+{
+    [Fact]
+    public async Task TheDocumentedSummarizeHandlerRunsEndToEnd()
+    {
+        await using var server = await ChatCompletionsServer.StartAsync();
+        server.Enqueue(new ChatReply { Chunks = ["Queues ", "hold ", "work."] });
+        await using var app = new WorkerApp(TestDatabase.Sqlite(), new()
+        {
+            ["Llm:Providers:test:BaseUrl"] = server.BaseUrl,
+            ["Llm:Providers:test:DefaultModel"] = "test-model",
+        }, realClock: true, configure: s => s.AddJobHandler<SummarizeHandler>());
+
+        var types = await app.Client.GetFromJsonAsync<JsonElement>("/job-types");
+        var summarize = types.EnumerateArray().Single(t => t.GetProperty("type").GetString() == "summarize");
+        Assert.Equal(4, summarize.GetProperty("concurrency").GetInt32());
+        Assert.Equal(["text"], summarize.GetProperty("payload_schema").GetProperty("required").EnumerateArray().Select(r => r.GetString()));
+
+        var bad = await app.Client.PostAsJsonAsync("/jobs", new { type = "summarize", payload = new { sentences = 50 } });
+        Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+
+        var id = await app.SubmitAsync(new { type = "summarize", payload = new { text = new string('x', 200), sentences = 1 } });
+        var job = await app.WaitForStatusAsync(id, JobStatus.Completed);
+        Assert.Equal("{\"summary\":\"Queues hold work.\",\"model\":\"test-model\"}", job.Result);
+        Assert.Equal("Summarising 200 characters", (await app.LogsAsync(id))[0].Message);
+
+        var shortText = await app.SubmitAsync(new { type = "summarize", payload = new { text = "too short" } });
+        var failed = await app.WaitForStatusAsync(shortText, JobStatus.Failed);
+        Assert.Equal(1, failed.Attempt);
+        Assert.Equal("The text is too short to summarise.", failed.Error);
+    }
+}
