@@ -1,4 +1,6 @@
 using Serilog;
+using Serilog.Core;
+using Serilog.Events;
 using Serilog.Formatting.Json;
 
 namespace JobService.Hosting;
@@ -11,8 +13,22 @@ namespace JobService.Hosting;
 /// </summary>
 public static class LoggingSetup
 {
+    /// <summary>Readable text lines show which job wrote them: " [job 0197… text_generation #2]".</summary>
+    sealed class JobTagEnricher : ILogEventEnricher
+    {
+        public void Enrich(LogEvent e, ILogEventPropertyFactory factory)
+        {
+            var tag = e.Properties.TryGetValue("JobId", out var id)
+                ? $" [job {Plain(id)} {Plain(e.Properties.GetValueOrDefault("JobType"))} #{Plain(e.Properties.GetValueOrDefault("Attempt"))}]"
+                : "";
+            e.AddPropertyIfAbsent(factory.CreateProperty("JobTag", tag));
+        }
+
+        static string Plain(LogEventPropertyValue? v) => v is ScalarValue { Value: { } x } ? x.ToString() ?? "" : "";
+    }
+
     const string TextTemplate =
-        "[{Timestamp:HH:mm:ss} {Level:u3}] {Message:lj}{NewLine}{Exception}";
+        "[{Timestamp:HH:mm:ss} {Level:u3}]{JobTag} {Message:lj}{NewLine}{Exception}";
 
     public static WebApplicationBuilder AddJobServiceLogging(this WebApplicationBuilder builder)
     {
@@ -22,7 +38,8 @@ public static class LoggingSetup
 
         var config = new LoggerConfiguration()
             .ReadFrom.Configuration(builder.Configuration)
-            .Enrich.FromLogContext();
+            .Enrich.FromLogContext()
+            .Enrich.With<JobTagEnricher>();
         config = format == "json"
             ? config.WriteTo.Console(new JsonFormatter(renderMessage: true))
             : config.WriteTo.Console(outputTemplate: TextTemplate);

@@ -18,15 +18,13 @@ public sealed class LlmClient
 {
     readonly LlmOptions _options;
     readonly TimeProvider _time;
-    readonly ILogger<LlmClient> _log;
     readonly Dictionary<string, OpenAiChatBackend> _providers;
     readonly OfflineChatBackend _offline;
 
-    public LlmClient(IOptions<LlmOptions> options, TimeProvider time, ILogger<LlmClient> log)
+    public LlmClient(IOptions<LlmOptions> options, TimeProvider time)
     {
         _options = options.Value;
         _time = time;
-        _log = log;
         _providers = _options.Providers.ToDictionary(p => p.Key, p => new OpenAiChatBackend(p.Key, p.Value), StringComparer.Ordinal);
         _offline = new OfflineChatBackend(_options.Offline, time);
     }
@@ -112,10 +110,11 @@ public sealed class LlmClient
                 DelayGenerator = args => ValueTask.FromResult(RetryAfter(args.Outcome.Exception)),
                 OnRetry = async args =>
                 {
-                    var why = args.Outcome.Exception is ClientResultException { Status: > 0 } e ? $"HTTP {e.Status}" : args.Outcome.Exception?.GetType().Name;
-                    var message = $"The provider answered {why}; retry {args.AttemptNumber + 1} in {args.RetryDelay.TotalSeconds:0.#} s";
-                    _log.LogWarning("{Message}", message);
-                    await job.LogAsync(JobLogLevel.Warning, message);
+                    var why = args.Outcome.Exception is ClientResultException { Status: > 0 } e
+                        ? $"The provider answered HTTP {e.Status}"
+                        : $"The request failed ({args.Outcome.Exception?.Message})";
+                    // The job's log line also goes to the service log, with the job's id.
+                    await job.LogAsync(JobLogLevel.Warning, $"{why}; retry {args.AttemptNumber + 1} in {args.RetryDelay.TotalSeconds:0.##} s");
                 },
             })
             .Build();
