@@ -30,7 +30,12 @@ public sealed record JobResponse(
         j.CreatedAt, j.UpdatedAt, j.StartedAt, j.CompletedAt,
         j.TotalTokens is null ? null : new UsageResponse(j.PromptTokens ?? 0, j.CompletionTokens ?? 0, j.TotalTokens.Value, j.CostUsd ?? 0));
 
-    static JsonElement? Parse(string? json) => json is null ? null : JsonDocument.Parse(json).RootElement.Clone();
+    static JsonElement? Parse(string? json)
+    {
+        if (json is null) return null;
+        using var document = JsonDocument.Parse(json);
+        return document.RootElement.Clone();
+    }
 }
 
 /// <summary>LLM usage of a job: tokens and cost in USD.</summary>

@@ -35,7 +35,8 @@ public sealed class JobContext : IJobContext
         _interval = interval;
         _log = log;
         CancellationToken = token;
-        Payload = JsonDocument.Parse(running.Job.Payload).RootElement;
+        using var payload = JsonDocument.Parse(running.Job.Payload);
+        Payload = payload.RootElement.Clone(); // detached, so the document's pooled buffers go back now
         _lastWrite = time.GetTimestamp() - (long)(interval.TotalSeconds * time.TimestampFrequency) - 1;
     }
 

@@ -105,17 +105,21 @@ public sealed class JobStore(IDbContextFactory<JobsDbContext> contexts, TimeProv
     }
 
     /// <summary>
-    /// Extends this worker's leases on every running job it holds, in one statement, and
-    /// returns those jobs with their cancel flags (how a cancel reaches a SQLite worker).
+    /// Extends the leases of the jobs this worker is running (<paramref name="ids"/>) and returns
+    /// those it still holds, with their cancel flags (how a cancel reaches a SQLite worker).
+    /// Only the listed jobs are renewed: a row claimed by a statement whose answer never
+    /// arrived (a dropped connection) is not kept alive, so its lease runs out and it is rescued.
     /// </summary>
-    public async Task<IReadOnlyList<HeldJob>> RenewLeasesAsync(string workerId, DateTime until, CancellationToken ct)
+    public async Task<IReadOnlyList<HeldJob>> RenewLeasesAsync(string workerId, IReadOnlyCollection<Guid> ids, DateTime until, CancellationToken ct)
     {
+        if (ids.Count == 0) return [];
         await using var db = await contexts.CreateDbContextAsync(ct);
-        return await db.Database.SqlQuery<HeldJob>($"""
-            UPDATE jobs SET locked_until = {until}
-            WHERE locked_by = {workerId} AND status = 'running'
-            RETURNING id AS "Id", attempt AS "Attempt", cancel_requested AS "CancelRequested"
-            """).ToListAsync(ct);
+        await db.Jobs.Where(j => ids.Contains(j.Id) && j.LockedBy == workerId && j.Status == JobStatus.Running)
+            .ExecuteUpdateAsync(u => u.SetProperty(j => j.LockedUntil, until), ct);
+        return await db.Jobs.AsNoTracking()
+            .Where(j => ids.Contains(j.Id) && j.LockedBy == workerId && j.Status == JobStatus.Running)
+            .Select(j => new HeldJob(j.Id, j.Attempt, j.CancelRequested))
+            .ToListAsync(ct);
     }
 
     /// <summary>

@@ -70,7 +70,7 @@ public sealed class JobWorker(
             {
                 try
                 {
-                    claimed = await ClaimAndStartAsync(free, stopping);
+                    claimed = await ClaimAndStartAsync(free);
                     failures = 0;
                 }
                 catch (Exception e) when (!stopping.IsCancellationRequested)
@@ -91,13 +91,15 @@ public sealed class JobWorker(
         }
     }
 
-    async Task<int> ClaimAndStartAsync(int free, CancellationToken stopping)
+    async Task<int> ClaimAndStartAsync(int free)
     {
         var quotas = Quotas();
         if (quotas.Count == 0) return 0;
         var now = time.GetUtcNow().UtcDateTime;
+        // Not cancelled by the stop: a claim cut off after its commit would leave rows this
+        // worker holds without knowing it. What it returns runs, or is handed back by the drain.
         var jobs = await driver.ClaimAsync(
-            new ClaimRequest(WorkerId, free, quotas, now, now.AddSeconds(_options.LeaseSeconds)), stopping);
+            new ClaimRequest(WorkerId, free, quotas, now, now.AddSeconds(_options.LeaseSeconds)), CancellationToken.None);
         foreach (var job in jobs)
         {
             var run = new RunningJob(job, WorkerId);
@@ -150,8 +152,8 @@ public sealed class JobWorker(
     {
         var before = running.All.ToList(); // only jobs claimed before the renewal can be judged by it
         if (before.Count == 0) return;
-        var held = (await store.RenewLeasesAsync(WorkerId, time.GetUtcNow().UtcDateTime.AddSeconds(_options.LeaseSeconds), ct))
-            .ToDictionary(h => h.Id);
+        var held = (await store.RenewLeasesAsync(WorkerId, before.Select(r => r.Job.Id).ToList(),
+            time.GetUtcNow().UtcDateTime.AddSeconds(_options.LeaseSeconds), ct)).ToDictionary(h => h.Id);
         foreach (var run in before)
         {
             if (!held.TryGetValue(run.Job.Id, out var h) || h.Attempt != run.Job.Attempt) run.Stop(StopReason.LeaseLost);

@@ -166,7 +166,7 @@ public abstract class QueueContract(TestApp app) : IAsyncLifetime
         Assert.False(await Store.RetryLaterAsync(stale, Now, "stale", "stale", null, default));
         Assert.False(await Store.HandBackAsync(stale, null, default));
         Assert.Empty(await Driver.CompleteAsync([new Completion(stale, "\"stale\"", null)], Now, default));
-        Assert.Empty(await Store.RenewLeasesAsync("old", Now.AddHours(1), default));
+        Assert.Empty(await Store.RenewLeasesAsync("old", [id], Now.AddHours(1), default));
 
         var after = await LoadAsync(id);
         Assert.Equal(JobStatus.Running, after.Status);
@@ -210,11 +210,28 @@ public abstract class QueueContract(TestApp app) : IAsyncLifetime
         await using (var db = await Contexts.CreateDbContextAsync())
             await db.Jobs.Where(j => j.Id == mine[0].Id).ExecuteUpdateAsync(u => u.SetProperty(j => j.CancelRequested, true));
 
-        var held = await Store.RenewLeasesAsync("w1", Now.AddMinutes(5), default);
+        var held = await Store.RenewLeasesAsync("w1", [mine[0].Id, theirs[0].Id], Now.AddMinutes(5), default);
 
         Assert.Equal([new HeldJob(mine[0].Id, 1, true)], held);
         Assert.Equal(Now.AddMinutes(5), (await LoadAsync(mine[0].Id)).LockedUntil);
         Assert.Equal(Now.AddSeconds(30), (await LoadAsync(theirs[0].Id)).LockedUntil);
+    }
+
+    [Fact]
+    public async Task RenewingLeavesAJobTheWorkerDoesNotKnowItHoldsToExpire()
+    {
+        await InsertAsync(2);
+        var claimed = await Driver.ClaimAsync(Claim("w1", 2), default);
+        var known = claimed[0].Id;
+        var orphan = claimed[1].Id; // as if the claim's answer had been lost on the way back
+
+        await Store.RenewLeasesAsync("w1", [known], Now.AddMinutes(5), default);
+
+        Assert.Equal(Now.AddMinutes(5), (await LoadAsync(known)).LockedUntil);
+        Assert.Equal(Now.AddSeconds(30), (await LoadAsync(orphan)).LockedUntil);
+        _time.Advance(TimeSpan.FromSeconds(31));
+        Assert.Equal(1, await Store.RescueExpiredAsync(new RetryBackoff(1, 1), default));
+        Assert.Equal(JobStatus.Pending, (await LoadAsync(orphan)).Status);
     }
 
     [Fact]
