@@ -13,6 +13,8 @@ public sealed class JobTypeRegistry
         _types = new Dictionary<string, JobTypeDefinition>(StringComparer.Ordinal);
         foreach (var declared in definitions)
         {
+            if (!JobTypeName.IsValid(declared.Name))
+                throw new InvalidOperationException($"'{declared.Name}' is not a valid job type name: {JobTypeName.Rule}.");
             var definition = WithOverrides(declared, configuration.GetSection($"Jobs:Types:{declared.Name}"));
             if (!_types.TryAdd(definition.Name, definition))
                 throw new InvalidOperationException(

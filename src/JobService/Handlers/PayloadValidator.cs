@@ -29,14 +29,46 @@ public static class PayloadValidator
         }
         if (value is null) return Error("payload", "The payload must be a JSON object.");
 
-        var results = new List<ValidationResult>();
-        if (Validator.TryValidateObject(value, new ValidationContext(value), results, validateAllProperties: true))
-            return new Dictionary<string, string[]>();
-        return results
-            .SelectMany(r => (r.MemberNames.Any() ? r.MemberNames : [""]).Select(m => (Field: FieldOf(m), r.ErrorMessage)))
-            .GroupBy(e => e.Field)
-            .ToDictionary(g => g.Key, g => g.Select(e => e.ErrorMessage ?? "Invalid value.").ToArray());
+        var errors = new List<(string Field, string Message)>();
+        ValidateDeep(value, "payload", errors, depth: 0);
+        return errors.GroupBy(e => e.Field).ToDictionary(g => g.Key, g => g.Select(e => e.Message).ToArray());
     }
+
+    /// <summary>
+    /// DataAnnotations checks one object only; records inside the payload (a list of messages)
+    /// are checked too, with their path: <c>payload.messages[1].role</c>.
+    /// </summary>
+    static void ValidateDeep(object value, string path, List<(string, string)> errors, int depth)
+    {
+        var results = new List<ValidationResult>();
+        Validator.TryValidateObject(value, new ValidationContext(value), results, validateAllProperties: true);
+        foreach (var r in results)
+            foreach (var member in r.MemberNames.DefaultIfEmpty(""))
+                errors.Add((member.Length == 0 ? path : $"{path}.{JsonNamingPolicy.SnakeCaseLower.ConvertName(member)}", r.ErrorMessage ?? "Invalid value."));
+        if (depth >= 8) return;
+        foreach (var property in value.GetType().GetProperties(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Instance))
+        {
+            if (property.GetIndexParameters().Length > 0) continue;
+            var name = $"{path}.{JsonNamingPolicy.SnakeCaseLower.ConvertName(property.Name)}";
+            switch (property.GetValue(value))
+            {
+                case System.Collections.IEnumerable items and not string:
+                    var i = 0;
+                    foreach (var item in items)
+                    {
+                        if (item is not null && IsRecord(item.GetType())) ValidateDeep(item, $"{name}[{i}]", errors, depth + 1);
+                        i++;
+                    }
+                    break;
+                case { } child when IsRecord(child.GetType()):
+                    ValidateDeep(child, name, errors, depth + 1);
+                    break;
+            }
+        }
+    }
+
+    /// <summary>A payload's own types, not .NET's (strings, JSON nodes, collections).</summary>
+    static bool IsRecord(Type t) => t.IsClass && !t.IsArray && t != typeof(string) && !(t.Namespace ?? "").StartsWith("System", StringComparison.Ordinal);
 
     static class Schema<TPayload>
     {

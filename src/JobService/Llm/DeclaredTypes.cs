@@ -36,9 +36,22 @@ public sealed record DeclaredType(
     static DeclaredStep Step(IConfigurationSection s, string name) =>
         new(name, s["Prompt"] ?? "", s["System"], ConfigJson.ToObject(s.GetSection("OutputSchema"))?.ToJsonString(), s.GetValue<int?>("MaxTokens"));
 
+    IDictionary<string, string[]> ValidatePayload(JsonElement payload)
+    {
+        try
+        {
+            var node = JsonNode.Parse(payload.GetRawText(), documentOptions: new JsonDocumentOptions { AllowDuplicateProperties = false });
+            return JsonSchemaValidator.Validate(node, PayloadSchema, "payload");
+        }
+        catch (JsonException e)
+        {
+            return new Dictionary<string, string[]> { ["payload"] = [e.Message] };
+        }
+    }
+
     public JobTypeDefinition ToDefinition() => new(
         Name, Description, PayloadSchema,
-        payload => JsonSchemaValidator.Validate(JsonNode.Parse(payload.GetRawText()), PayloadSchema, "payload"),
+        ValidatePayload,
         sp => new DeclaredTypeHandler(this, sp.GetRequiredService<LlmClient>(), sp.GetRequiredService<StructuredGenerator>()))
     {
         TimeoutSeconds = TimeoutSeconds,

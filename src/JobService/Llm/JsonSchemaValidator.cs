@@ -11,11 +11,56 @@ namespace JobService.Llm;
 /// </summary>
 public static class JsonSchemaValidator
 {
+    public const int MaxItems = 1_000;
+    public const int MaxLength = 100_000;
+    static readonly string[] Types = ["object", "array", "string", "integer", "number", "boolean", "null"];
+
     public static Dictionary<string, string[]> Validate(JsonNode? value, JsonObject schema, string path = "$")
     {
         var errors = new Dictionary<string, List<string>>();
-        Check(value, schema, path, errors);
+        try
+        {
+            Check(value, schema, path, errors);
+        }
+        catch (Exception e) when (e is InvalidOperationException or FormatException or ArgumentException)
+        {
+            // A keyword of the wrong form ("minItems": "2") or a duplicate key: say so, never throw.
+            (errors.TryGetValue(path, out var l) ? l : errors[path] = []).Add($"could not be checked: {e.Message}");
+        }
         return errors.ToDictionary(e => e.Key, e => e.Value.ToArray());
+    }
+
+    /// <summary>
+    /// Checks a schema a client sent (structured_generation) before it is stored: keywords of
+    /// the right form, known types, and sizes the offline provider and a model can produce.
+    /// </summary>
+    public static List<string> CheckSchema(JsonNode? schema, string path = "schema", int depth = 0)
+    {
+        var errors = new List<string>();
+        if (schema is not JsonObject s) return [$"{path} must be a JSON object"];
+        if (depth > 16) return [$"{path} nests too deeply"];
+        if (s["type"] is { } type)
+        {
+            var names = type is JsonArray a ? a.Select(t => t is JsonValue v && v.TryGetValue<string>(out var n) ? n : null).ToList()
+                : [type is JsonValue v && v.TryGetValue<string>(out var n) ? n : null];
+            if (names.Any(n => n is null || !Types.Contains(n))) errors.Add($"{path}.type must be one of {string.Join(", ", Types)}");
+        }
+        foreach (var (keyword, limit) in new[] { ("minItems", MaxItems), ("maxItems", MaxItems), ("minLength", MaxLength), ("maxLength", MaxLength) })
+            if (s[keyword] is { } n && !(n is JsonValue v && v.TryGetValue<double>(out var d) && d >= 0 && d <= limit && d == Math.Floor(d)))
+                errors.Add($"{path}.{keyword} must be a whole number from 0 to {limit}");
+        foreach (var keyword in new[] { "minimum", "maximum" })
+            if (s[keyword] is { } n && !(n is JsonValue v && v.TryGetValue<double>(out _)))
+                errors.Add($"{path}.{keyword} must be a number");
+        if (s["required"] is { } r && !(r is JsonArray ra && ra.All(x => x is JsonValue v && v.TryGetValue<string>(out _))))
+            errors.Add($"{path}.required must be an array of field names");
+        if (s["enum"] is { } e && e is not JsonArray) errors.Add($"{path}.enum must be an array");
+        if (s["items"] is { } items) errors.AddRange(CheckSchema(items, $"{path}.items", depth + 1));
+        if (s["properties"] is { } properties)
+        {
+            if (properties is not JsonObject po) errors.Add($"{path}.properties must be an object");
+            else foreach (var (name, p) in po) errors.AddRange(CheckSchema(p, $"{path}.properties.{name}", depth + 1));
+        }
+        return errors;
     }
 
     static void Check(JsonNode? value, JsonObject schema, string path, Dictionary<string, List<string>> errors)

@@ -37,7 +37,7 @@ public static class OfflineJson
     {
         var min = (int?)schema["minItems"]?.GetValue<double>() ?? 1;
         var max = (int?)schema["maxItems"]?.GetValue<double>() ?? Math.Max(min, 3);
-        var count = Math.Clamp(3, min, max);
+        var count = Math.Min(Math.Clamp(3, min, Math.Max(min, max)), JsonSchemaValidator.MaxItems);
         var items = schema["items"] as JsonObject ?? new JsonObject { ["type"] = "string" };
         var array = new JsonArray();
         for (var i = 0; i < count; i++) array.Add(For(items, random, name));
@@ -59,7 +59,9 @@ public static class OfflineJson
             : $"The {Words[random.Next(Words.Length)]} {Nouns[random.Next(Nouns.Length)]}, bound to the {Words[random.Next(Words.Length)]} {Nouns[random.Next(Nouns.Length)]}.";
         var min = (int?)schema["minLength"]?.GetValue<double>() ?? 0;
         var max = (int?)schema["maxLength"]?.GetValue<double>() ?? int.MaxValue;
-        while (text.Length < min) text += " " + Nouns[random.Next(Nouns.Length)];
+        var words = new System.Text.StringBuilder(text);
+        while (words.Length < Math.Min(min, JsonSchemaValidator.MaxLength)) words.Append(' ').Append(Nouns[random.Next(Nouns.Length)]);
+        text = words.ToString();
         return text.Length > max ? text[..max] : text;
     }
 

@@ -12,7 +12,11 @@ public sealed record StructuredGenerationPayload(
     string? Model = null,
     string? Provider = null,
     [property: Range(1, 200_000)] int? MaxTokens = null,
-    [property: Range(0.0, 2.0)] double? Temperature = null);
+    [property: Range(0.0, 2.0)] double? Temperature = null) : IValidatableObject
+{
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext) =>
+        JsonSchemaValidator.CheckSchema(Schema).Select(e => new ValidationResult(e, [nameof(Schema)]));
+}
 
 /// <summary>structured_generation: instructions plus a JSON Schema to JSON that validates, with repairs.</summary>
 [JobType("structured_generation", Description = "Instructions plus a JSON Schema to JSON that validates against it; invalid answers are repaired.",

@@ -76,9 +76,11 @@ public sealed class JobStore(IDbContextFactory<JobsDbContext> contexts, TimeProv
     {
         await using var db = await contexts.CreateDbContextAsync(ct);
         var now = Now;
+        // A cancel asked for meanwhile wins: the job ends cancelled rather than running again.
         var written = await Held(db, lease).ExecuteUpdateAsync(u => AddUsage(u, usage)
-            .SetProperty(j => j.Status, JobStatus.Pending)
-            .SetProperty(j => j.Message, message)
+            .SetProperty(j => j.Status, j => j.CancelRequested ? JobStatus.Cancelled : JobStatus.Pending)
+            .SetProperty(j => j.CompletedAt, j => j.CancelRequested ? now : (DateTime?)null)
+            .SetProperty(j => j.Message, j => j.CancelRequested ? "Cancelled" : message)
             .SetProperty(j => j.Error, error)
             .SetProperty(j => j.RunAt, runAt)
             .SetProperty(j => j.UpdatedAt, now)
@@ -93,10 +95,11 @@ public sealed class JobStore(IDbContextFactory<JobsDbContext> contexts, TimeProv
         await using var db = await contexts.CreateDbContextAsync(ct);
         var now = Now;
         var written = await Held(db, lease).ExecuteUpdateAsync(u => AddUsage(u, usage)
-            .SetProperty(j => j.Status, JobStatus.Pending)
+            .SetProperty(j => j.Status, j => j.CancelRequested ? JobStatus.Cancelled : JobStatus.Pending)
+            .SetProperty(j => j.CompletedAt, j => j.CancelRequested ? now : (DateTime?)null)
             .SetProperty(j => j.Attempt, j => j.Attempt - 1)
             .SetProperty(j => j.Progress, 0)
-            .SetProperty(j => j.Message, "Handed back by a worker that was shutting down")
+            .SetProperty(j => j.Message, j => j.CancelRequested ? "Cancelled" : "Handed back by a worker that was shutting down")
             .SetProperty(j => j.RunAt, now)
             .SetProperty(j => j.UpdatedAt, now)
             .SetProperty(j => j.LockedBy, (string?)null)
@@ -134,7 +137,7 @@ public sealed class JobStore(IDbContextFactory<JobsDbContext> contexts, TimeProv
         var expired = await db.Jobs.AsNoTracking()
             .Where(j => j.Status == JobStatus.Running && j.LockedUntil < now)
             .OrderBy(j => j.LockedUntil).Take(100)
-            .Select(j => new { j.Id, j.Attempt, j.MaxAttempts, j.LockedBy })
+            .Select(j => new { j.Id, j.Attempt, j.MaxAttempts, j.LockedBy, j.CancelRequested })
             .ToListAsync(ct);
         var rescued = 0;
         foreach (var job in expired)
@@ -142,16 +145,21 @@ public sealed class JobStore(IDbContextFactory<JobsDbContext> contexts, TimeProv
             var exhausted = job.Attempt >= job.MaxAttempts;
             var delay = backoff.After(job.Attempt);
             var why = $"The lease of attempt {job.Attempt} expired: worker {job.LockedBy} stopped renewing it (crashed, killed or cut off).";
-            var next = exhausted ? $"No attempts left ({job.Attempt} of {job.MaxAttempts}): failed." : $"Runs again in {delay.TotalSeconds:0.#} s.";
+            var next = job.CancelRequested ? "A cancel was asked for: cancelled."
+                : exhausted ? $"No attempts left ({job.Attempt} of {job.MaxAttempts}): failed." : $"Runs again in {delay.TotalSeconds:0.#} s.";
+            var (status, message) = job.CancelRequested ? (JobStatus.Cancelled, "Cancelled (its worker had stopped)")
+                : exhausted ? (JobStatus.Failed, "Failed: its worker stopped") : (JobStatus.Pending, "Waiting to run again: its worker stopped");
+            var finished = status != JobStatus.Pending;
             await using var tx = await db.Database.BeginTransactionAsync(ct);
             var written = await db.Jobs
-                .Where(j => j.Id == job.Id && j.Status == JobStatus.Running && j.Attempt == job.Attempt && j.LockedUntil < now)
+                .Where(j => j.Id == job.Id && j.Status == JobStatus.Running && j.Attempt == job.Attempt && j.LockedUntil < now
+                            && j.CancelRequested == job.CancelRequested)
                 .ExecuteUpdateAsync(u => u
-                    .SetProperty(j => j.Status, exhausted ? JobStatus.Failed : JobStatus.Pending)
-                    .SetProperty(j => j.Error, why)
-                    .SetProperty(j => j.Message, exhausted ? "Failed: its worker stopped" : "Waiting to run again: its worker stopped")
-                    .SetProperty(j => j.RunAt, exhausted ? now : now + delay)
-                    .SetProperty(j => j.CompletedAt, exhausted ? now : null)
+                    .SetProperty(j => j.Status, status)
+                    .SetProperty(j => j.Error, job.CancelRequested ? null : why)
+                    .SetProperty(j => j.Message, message)
+                    .SetProperty(j => j.RunAt, finished ? now : now + delay)
+                    .SetProperty(j => j.CompletedAt, finished ? now : null)
                     .SetProperty(j => j.UpdatedAt, now)
                     .SetProperty(j => j.LockedBy, (string?)null)
                     .SetProperty(j => j.LockedUntil, (DateTime?)null), ct);

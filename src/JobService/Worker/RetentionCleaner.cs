@@ -27,8 +27,10 @@ public sealed class RetentionCleaner(
                     .OrderBy(j => j.CompletedAt).Take(o.BatchSize).Select(j => j.Id).ToListAsync(ct);
                 if (ids.Count == 0) break;
                 await using var tx = await db.Database.BeginTransactionAsync(ct);
-                await db.JobLogs.Where(l => ids.Contains(l.JobId)).ExecuteDeleteAsync(ct);
-                deleted += await db.Jobs.Where(j => ids.Contains(j.Id) && j.Status == status).ExecuteDeleteAsync(ct);
+                // The job delete repeats the status and age: a job retried meanwhile stays, with its
+                // logs; then only the logs of jobs that are really gone go with them.
+                deleted += await db.Jobs.Where(j => ids.Contains(j.Id) && j.Status == status && j.CompletedAt < cutoff).ExecuteDeleteAsync(ct);
+                await db.JobLogs.Where(l => ids.Contains(l.JobId) && !db.Jobs.Any(j => j.Id == l.JobId)).ExecuteDeleteAsync(ct);
                 await tx.CommitAsync(ct);
                 if (ids.Count < o.BatchSize) break;
             }

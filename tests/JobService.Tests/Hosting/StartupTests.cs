@@ -24,6 +24,20 @@ public sealed class StartupTests
         Assert.Contains("'greet'", error.Message);
     }
 
+    [Fact]
+    public async Task ATypeNameThatIsNotAnIdentifierFailsTheStartUp()
+    {
+        await using var database = TestDatabase.Sqlite();
+        await using var app = new WebApplicationFactory<Program>().WithWebHostBuilder(b =>
+        {
+            b.UseSetting("ConnectionStrings:Jobs", database.ConnectionString);
+            b.UseSetting("Llm:Types:SendEmail:Prompt", "Write an email about {topic}");
+        });
+
+        var error = Assert.Throws<InvalidOperationException>(() => app.CreateClient());
+        Assert.Contains("'SendEmail' is not a valid job type name", error.Message);
+    }
+
     [Theory]
     [InlineData("Database:Provider", "oracle", "Database:Provider")]
     [InlineData("Api:MaxRequestBodyBytes", "10", "Api:MaxRequestBodyBytes")]

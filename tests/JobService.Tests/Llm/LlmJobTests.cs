@@ -243,6 +243,22 @@ public sealed class LlmJobTests : IAsyncLifetime
         Assert.True(errors.TryGetProperty("payload.count", out _), errors.ToString());
     }
 
+    [Theory]
+    [InlineData("""{"type": "generate_characters", "payload": {"theme": "a", "theme": "b"}}""", "payload")]
+    [InlineData("""{"type": "structured_generation", "payload": {"instructions": "x", "schema": {"type": "array", "minItems": 1000000000}}}""", "payload.schema")]
+    [InlineData("""{"type": "structured_generation", "payload": {"instructions": "x", "schema": {"type": 5}}}""", "payload.schema")]
+    [InlineData("""{"type": "structured_generation", "payload": {"instructions": "x", "schema": {"type": "object", "properties": {"n": {"minItems": "2"}}}}}""", "payload.schema")]
+    [InlineData("""{"type": "text_generation", "payload": {"messages": [{"role": "robot", "content": "hi"}]}}""", "payload.messages[0].role")]
+    [InlineData("""{"type": "text_generation", "payload": {"system": "only a system prompt"}}""", "payload.prompt")]
+    public async Task BadLlmPayloadsAreRefusedAtSubmitNamingTheField(string body, string field)
+    {
+        var response = await _app.Client.PostAsync("/jobs", Http.Json(body));
+
+        var problem = await response.ShouldBeProblemAsync(System.Net.HttpStatusCode.BadRequest);
+        Assert.True(problem.GetProperty("errors").TryGetProperty(field, out _), problem.ToString());
+        Assert.Empty(_server.Requests);
+    }
+
     [Fact]
     public async Task TheCreateWorldPipelineRunsItsStepsInOrderEachSeeingTheLast()
     {

@@ -149,6 +149,23 @@ public abstract class QueueContract(TestApp app) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AJobCancelledWhileItsWorkerWasDeadEndsCancelledNotRunAgain()
+    {
+        var id = (await InsertAsync(1))[0];
+        await Driver.ClaimAsync(Claim("crashed", 1), default);
+        await using (var db = await Contexts.CreateDbContextAsync())
+            await db.Jobs.Where(j => j.Id == id).ExecuteUpdateAsync(u => u.SetProperty(j => j.CancelRequested, true));
+        _time.Advance(TimeSpan.FromMinutes(1));
+
+        Assert.Equal(1, await Store.RescueExpiredAsync(new RetryBackoff(2, 60), default));
+
+        var job = await LoadAsync(id);
+        Assert.Equal(JobStatus.Cancelled, job.Status);
+        Assert.NotNull(job.CompletedAt);
+        Assert.Empty(await Driver.ClaimAsync(Claim("w2", 5), default));
+    }
+
+    [Fact]
     public async Task AWorkerThatLostItsLeaseChangesNothing()
     {
         var id = (await InsertAsync(1))[0];
