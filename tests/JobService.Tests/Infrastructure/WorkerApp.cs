@@ -62,10 +62,10 @@ public sealed class WorkerApp(TestDatabase database, Dictionary<string, string?>
         return await db.JobLogs.AsNoTracking().Where(l => l.JobId == id).OrderBy(l => l.Id).ToListAsync();
     }
 
-    /// <summary>Waits (on the real clock, for the worker's async work) until the job matches; fails after 15 s.</summary>
-    public async Task<Job> WaitForAsync(Guid id, Func<Job, bool> condition, string what)
+    /// <summary>Waits (on the real clock, for the worker's async work) until the job matches; fails after 15 s unless told.</summary>
+    public async Task<Job> WaitForAsync(Guid id, Func<Job, bool> condition, string what, TimeSpan? within = null)
     {
-        var deadline = DateTime.UtcNow.AddSeconds(15);
+        var deadline = DateTime.UtcNow + (within ?? TimeSpan.FromSeconds(15));
         while (true)
         {
             var job = await JobAsync(id);

@@ -146,22 +146,6 @@ public sealed class LlmJobTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task AModelSilentForSeveralLeaseLengthsStillCompletesInOneAttempt()
-    {
-        await _app.DisposeAsync();
-        _app = Start(new() { ["Worker:LeaseSeconds"] = "2", ["Worker:HeartbeatSeconds"] = "1", ["Worker:RescueIntervalSeconds"] = "1" });
-        _server.Enqueue(new ChatReply { FirstDelay = TimeSpan.FromSeconds(7), Chunks = ["after", " a", " long", " think"] });
-
-        var id = await _app.SubmitAsync(new { type = "text_generation", payload = new { prompt = "think hard" } });
-        var job = await _app.WaitForStatusAsync(id, JobStatus.Completed);
-
-        Assert.Equal(1, job.Attempt);
-        Assert.Contains("after a long think", job.Result);
-        Assert.Single(_server.Requests);
-        Assert.DoesNotContain(await _app.LogsAsync(id), l => l.Message.Contains("lease"));
-    }
-
-    [Fact]
     public async Task CancellingMidStreamEndsTheJobCancelledAndClosesTheConnection()
     {
         _server.Enqueue(new ChatReply { Chunks = Enumerable.Repeat("tok ", 400).ToList(), ChunkDelay = TimeSpan.FromMilliseconds(25) });

@@ -11,6 +11,7 @@ namespace JobService.Tests.Worker;
 /// mid-run: every job still completes, nothing stays running, and the only jobs that ran
 /// twice are the ones the killed worker held when it died.
 /// </summary>
+[Collection(SerialCollection.Name)]
 public sealed class MultiProcessWorkerTests
 {
     const int Jobs = 1000;
@@ -79,7 +80,9 @@ public sealed class MultiProcessWorkerTests
         var start = new ProcessStartInfo("dotnet",
         [
             BenchDll(), "run-worker", "--provider", "postgres", "--connection", connection, "--record", record,
-            "--concurrency", "8", "--lease-seconds", "4", "--heartbeat-seconds", "1",
+            // A lease of 8 heartbeats: a healthy worker starved of CPU for a few seconds must not
+            // lose its jobs, or they would run twice for a reason other than the kill.
+            "--concurrency", "8", "--lease-seconds", "8", "--heartbeat-seconds", "1",
         ])
         { RedirectStandardOutput = true, RedirectStandardError = true };
         var process = Process.Start(start)!;

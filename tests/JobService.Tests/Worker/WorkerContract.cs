@@ -86,7 +86,8 @@ public abstract class WorkerContract
     [Fact]
     public async Task AnAttemptThatOutlivesItsTimeoutFailsAsTimedOutAndIsRetried()
     {
-        await using var app = await StartAsync();
+        // A lease longer than the timeout: the 61 s jump must end in the timeout, never in a rescue.
+        await using var app = await StartAsync(new() { ["Worker:LeaseSeconds"] = "300" });
         var key = Scripts.Add(async ctx =>
         {
             await Task.Delay(Timeout.Infinite, ctx.CancellationToken);
@@ -104,7 +105,7 @@ public abstract class WorkerContract
     [Fact]
     public async Task AHandlerThatIgnoresItsTokenStillLosesTheJobAtTheTimeout()
     {
-        await using var app = await StartAsync();
+        await using var app = await StartAsync(new() { ["Worker:LeaseSeconds"] = "300" });
         var never = new TaskCompletionSource<object?>();
         var key = Scripts.Add(_ => never.Task);
 
@@ -176,11 +177,23 @@ public abstract class WorkerContract
         var id = await app.SubmitAsync(Scripts.Job(key));
         await app.WaitForStatusAsync(id, JobStatus.Running);
 
-        // 50 s is five 10 s leases; the rescuer runs every second of it.
-        for (var i = 0; i < 100; i++)
+        // 50 s is five 10 s leases; the rescuer runs every second of it. The fake clock never
+        // runs ahead of a renewal still on its way to the database (real time): while the lease
+        // has less than 6 s left it only creeps, so that a heartbeat armed late still fires.
+        var elapsed = TimeSpan.Zero;
+        while (elapsed < TimeSpan.FromSeconds(50))
         {
             app.Time.Advance(TimeSpan.FromMilliseconds(500));
-            await Task.Delay(20); // let the heartbeat and the rescuer run on the real clock
+            elapsed += TimeSpan.FromMilliseconds(500);
+            await Task.Delay(20);
+            var deadline = DateTime.UtcNow.AddSeconds(15);
+            while ((await app.JobAsync(id)).LockedUntil - app.Time.GetUtcNow().UtcDateTime < TimeSpan.FromSeconds(6))
+            {
+                Assert.True(DateTime.UtcNow < deadline, "the heartbeat stopped renewing the lease");
+                await Task.Delay(200);
+                app.Time.Advance(TimeSpan.FromMilliseconds(100));
+                elapsed += TimeSpan.FromMilliseconds(100);
+            }
         }
         var alive = await app.JobAsync(id);
         Assert.Equal(JobStatus.Running, alive.Status);
