@@ -57,6 +57,25 @@ public sealed class StartupTests
     }
 
     [Fact]
+    public async Task ReadinessIsUnhealthyUntilTheMigrationsAreApplied()
+    {
+        await using var database = TestDatabase.Sqlite();
+        await using var app = new WebApplicationFactory<Program>().WithWebHostBuilder(b =>
+        {
+            b.UseSetting("ConnectionStrings:Jobs", database.ConnectionString);
+            b.UseSetting("Database:MigrateOnStartup", "false");
+            b.UseSetting("Service:Role", "api");
+        });
+        var client = app.CreateClient();
+
+        var ready = await client.GetAsync("/health/ready");
+
+        Assert.Equal(System.Net.HttpStatusCode.ServiceUnavailable, ready.StatusCode);
+        Assert.Equal("Unhealthy", await ready.Content.ReadAsStringAsync());
+        Assert.Equal(System.Net.HttpStatusCode.OK, (await client.GetAsync("/health/live")).StatusCode);
+    }
+
+    [Fact]
     public async Task PostgresWithoutAConnectionStringFailsTheStartUpNamingTheKey()
     {
         await using var app = new WebApplicationFactory<Program>().WithWebHostBuilder(b =>
