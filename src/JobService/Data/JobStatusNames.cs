@@ -35,7 +35,4 @@ public static class JobStatusNames
             if (string.Equals(All[i], name, StringComparison.Ordinal)) return i;
         return -1;
     }
-
-    public static bool IsFinished(this JobStatus status) =>
-        status is JobStatus.Completed or JobStatus.Failed or JobStatus.Cancelled;
 }

@@ -426,7 +426,8 @@ public abstract class JobsApiContract(TestApp app) : IAsyncLifetime
 
         var response = await Client.SendAsync(request);
 
-        await response.ShouldBeProblemAsync(HttpStatusCode.BadRequest);
+        var errors = (await response.ShouldBeProblemAsync(HttpStatusCode.BadRequest)).GetProperty("errors");
+        Assert.Contains("not supported on /jobs/batch", errors.GetProperty("Idempotency-Key")[0].GetString());
         Assert.Equal(0, await App.RowCountsAsync());
     }
 

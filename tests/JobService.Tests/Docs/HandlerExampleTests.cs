@@ -15,11 +15,8 @@ public sealed class HandlerExampleTests
     {
         await using var server = await ChatCompletionsServer.StartAsync();
         server.Enqueue(new ChatReply { Chunks = ["Queues ", "hold ", "work."] });
-        await using var app = new WorkerApp(TestDatabase.Sqlite(), new()
-        {
-            ["Llm:Providers:test:BaseUrl"] = server.BaseUrl,
-            ["Llm:Providers:test:DefaultModel"] = "test-model",
-        }, realClock: true, configure: s => s.AddJobHandler<SummarizeHandler>());
+        await using var app = new WorkerApp(TestDatabase.Sqlite(), server.ProviderSettings(), realClock: true,
+            configure: s => s.AddJobHandler<SummarizeHandler>());
 
         var types = await app.Client.GetFromJsonAsync<JsonElement>("/job-types");
         var summarize = types.EnumerateArray().Single(t => t.GetProperty("type").GetString() == "summarize");

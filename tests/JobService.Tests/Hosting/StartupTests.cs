@@ -10,15 +10,21 @@ namespace JobService.Tests.Hosting;
 /// <summary>A bad registry or a bad setting stops the start-up with a message naming the cause.</summary>
 public sealed class StartupTests
 {
+    /// <summary>The service on its own SQLite file with these settings (and extra services), not yet started.</summary>
+    static WebApplicationFactory<Program> App(TestDatabase database, (string Key, string Value)[] settings,
+        Action<Microsoft.Extensions.DependencyInjection.IServiceCollection>? services = null) =>
+        new WebApplicationFactory<Program>().WithWebHostBuilder(b =>
+        {
+            b.UseSetting("ConnectionStrings:Jobs", database.ConnectionString);
+            foreach (var (key, value) in settings) b.UseSetting(key, value);
+            if (services is not null) b.ConfigureTestServices(services);
+        });
+
     [Fact]
     public async Task TwoHandlersWithOneTypeNameFailTheStartUp()
     {
         await using var database = TestDatabase.Sqlite();
-        await using var app = new WebApplicationFactory<Program>().WithWebHostBuilder(b =>
-        {
-            b.UseSetting("ConnectionStrings:Jobs", database.ConnectionString);
-            b.ConfigureTestServices(s => s.AddJobHandler<GreetHandler>().AddJobHandler<GreetHandler>());
-        });
+        await using var app = App(database, [], s => s.AddJobHandler<GreetHandler>().AddJobHandler<GreetHandler>());
 
         var error = Assert.Throws<InvalidOperationException>(() => app.CreateClient());
         Assert.Contains("'greet'", error.Message);
@@ -28,11 +34,7 @@ public sealed class StartupTests
     public async Task ATypeNameThatIsNotAnIdentifierFailsTheStartUp()
     {
         await using var database = TestDatabase.Sqlite();
-        await using var app = new WebApplicationFactory<Program>().WithWebHostBuilder(b =>
-        {
-            b.UseSetting("ConnectionStrings:Jobs", database.ConnectionString);
-            b.UseSetting("Llm:Types:SendEmail:Prompt", "Write an email about {topic}");
-        });
+        await using var app = App(database, [("Llm:Types:SendEmail:Prompt", "Write an email about {topic}")]);
 
         var error = Assert.Throws<InvalidOperationException>(() => app.CreateClient());
         Assert.Contains("'SendEmail' is not a valid job type name", error.Message);
@@ -46,11 +48,7 @@ public sealed class StartupTests
     public async Task ABadSettingFailsTheStartUpNamingTheKey(string key, string value, string named)
     {
         await using var database = TestDatabase.Sqlite();
-        await using var app = new WebApplicationFactory<Program>().WithWebHostBuilder(b =>
-        {
-            b.UseSetting("ConnectionStrings:Jobs", database.ConnectionString);
-            b.UseSetting(key, value);
-        });
+        await using var app = App(database, [(key, value)]);
 
         var error = Assert.ThrowsAny<Exception>(() => app.CreateClient());
         Assert.Contains(named, error is OptionsValidationException o ? string.Join(" ", o.Failures) : error.Message);
@@ -60,12 +58,7 @@ public sealed class StartupTests
     public async Task ReadinessIsUnhealthyUntilTheMigrationsAreApplied()
     {
         await using var database = TestDatabase.Sqlite();
-        await using var app = new WebApplicationFactory<Program>().WithWebHostBuilder(b =>
-        {
-            b.UseSetting("ConnectionStrings:Jobs", database.ConnectionString);
-            b.UseSetting("Database:MigrateOnStartup", "false");
-            b.UseSetting("Service:Role", "api");
-        });
+        await using var app = App(database, [("Database:MigrateOnStartup", "false"), ("Service:Role", "api")]);
         var client = app.CreateClient();
 
         var ready = await client.GetAsync("/health/ready");

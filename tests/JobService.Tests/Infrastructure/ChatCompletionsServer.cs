@@ -66,6 +66,22 @@ public sealed class ChatCompletionsServer : IAsyncDisposable
         return server = new ChatCompletionsServer(app);
     }
 
+    /// <summary>Settings that make the service use this server as its provider "test" (model "test-model", priced 1 and 2 USD per million tokens).</summary>
+    public Dictionary<string, string?> ProviderSettings(Dictionary<string, string?>? extra = null)
+    {
+        var settings = new Dictionary<string, string?>
+        {
+            ["Llm:Providers:test:BaseUrl"] = BaseUrl,
+            ["Llm:Providers:test:ApiKey"] = "sk-test-secret",
+            ["Llm:Providers:test:DefaultModel"] = "test-model",
+            ["Llm:Prices:test-model:InputPerMillion"] = "1",
+            ["Llm:Prices:test-model:OutputPerMillion"] = "2",
+            ["Llm:RetryBaseSeconds"] = "0.05",
+        };
+        foreach (var (key, value) in extra ?? []) settings[key] = value;
+        return settings;
+    }
+
     public void Enqueue(params ChatReply[] replies)
     {
         foreach (var reply in replies) _replies.Enqueue(reply);

@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Text.Json.Nodes;
 using JobService.Handlers;
 
 namespace JobService.Tests.Infrastructure;
@@ -41,5 +40,4 @@ public static class Scripts
         ? new { type = "scripted", payload = new { key } }
         : new { type = "scripted", payload = new { key }, max_attempts = maxAttempts };
 
-    public static JsonObject Done => new() { ["done"] = true };
 }

@@ -23,18 +23,8 @@ public sealed class LlmJobTests : IAsyncLifetime
 
     WorkerApp Start(Dictionary<string, string?> extra)
     {
-        var settings = new Dictionary<string, string?>
-        {
-            ["Llm:Providers:test:BaseUrl"] = _server.BaseUrl,
-            ["Llm:Providers:test:ApiKey"] = "sk-test-secret",
-            ["Llm:Providers:test:DefaultModel"] = "test-model",
-            ["Llm:Prices:test-model:InputPerMillion"] = "1",
-            ["Llm:Prices:test-model:OutputPerMillion"] = "2",
-            ["Llm:RetryBaseSeconds"] = "0.05",
-            ["Worker:ProgressIntervalMs"] = "50",
-        };
-        foreach (var (k, v) in extra) settings[k] = v;
-        var app = new WorkerApp(TestDatabase.Sqlite(), settings, realClock: true);
+        extra.TryAdd("Worker:ProgressIntervalMs", "50");
+        var app = new WorkerApp(TestDatabase.Sqlite(), _server.ProviderSettings(extra), realClock: true);
         _ = app.Client;
         return app;
     }

@@ -12,14 +12,12 @@ public sealed class SilentModelTests
     {
         await using var server = await ChatCompletionsServer.StartAsync();
         server.Enqueue(new ChatReply { FirstDelay = TimeSpan.FromSeconds(10), Chunks = ["after", " a", " long", " think"] });
-        await using var app = new WorkerApp(TestDatabase.Sqlite(), new()
+        await using var app = new WorkerApp(TestDatabase.Sqlite(), server.ProviderSettings(new()
         {
-            ["Llm:Providers:test:BaseUrl"] = server.BaseUrl,
-            ["Llm:Providers:test:DefaultModel"] = "test-model",
             ["Worker:LeaseSeconds"] = "3",
             ["Worker:HeartbeatSeconds"] = "1",
             ["Worker:RescueIntervalSeconds"] = "1",
-        }, realClock: true);
+        }), realClock: true);
 
         var id = await app.SubmitAsync(new { type = "text_generation", payload = new { prompt = "think hard" } });
         var job = await app.WaitForAsync(id, j => j.Status == JobStatus.Completed, "completed", TimeSpan.FromSeconds(40));
