@@ -12,6 +12,11 @@ namespace JobService.Worker;
 public sealed class PostgresListener(IConfiguration configuration, JobWakeup wakeup, RunningJobs running, ILogger<PostgresListener> log)
     : BackgroundService
 {
+    readonly TaskCompletionSource _listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Completes once the first LISTEN is in place: notifications sent before it are not delivered.</summary>
+    public Task Listening => _listening.Task;
+
     protected override async Task ExecuteAsync(CancellationToken stopping)
     {
         var connectionString = new NpgsqlConnectionStringBuilder(configuration.GetConnectionString("Jobs"))
@@ -30,6 +35,7 @@ public sealed class PostgresListener(IConfiguration configuration, JobWakeup wak
                 await using (var listen = new NpgsqlCommand($"LISTEN {JobSignals.JobsChannel}; LISTEN {JobSignals.CancelChannel};", connection))
                     await listen.ExecuteNonQueryAsync(stopping);
                 log.LogInformation("Listening for job notifications");
+                _listening.TrySetResult();
                 delay = TimeSpan.FromSeconds(1);
                 wakeup.Signal();
                 while (!stopping.IsCancellationRequested) await connection.WaitAsync(stopping);

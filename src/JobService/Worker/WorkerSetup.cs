@@ -31,7 +31,11 @@ public static class WorkerSetup
         services.AddHostedService(sp => sp.GetRequiredService<LeaseRescuer>());
         services.AddSingleton<RetentionCleaner>();
         services.AddHostedService(sp => sp.GetRequiredService<RetentionCleaner>());
-        if (postgres) services.AddHostedService<PostgresListener>();
+        if (postgres)
+        {
+            services.AddSingleton<PostgresListener>();
+            services.AddHostedService(sp => sp.GetRequiredService<PostgresListener>());
+        }
 
         // The host must wait longer than the workers' grace period, or it kills the hand-back.
         services.AddOptions<HostOptions>().Configure<IOptions<WorkerOptions>>((host, worker) =>

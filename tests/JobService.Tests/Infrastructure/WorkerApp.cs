@@ -76,6 +76,17 @@ public sealed class WorkerApp(TestDatabase database, Dictionary<string, string?>
         }
     }
 
+    /// <summary>Waits until this process's worker has registered the job among those it runs.</summary>
+    public async Task WaitForRunningHereAsync(Guid id)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
+        while (Get<RunningJobs>().Find(id) is null)
+        {
+            if (DateTime.UtcNow > deadline) Assert.Fail($"Job {id} never ran in this process");
+            await Task.Delay(10);
+        }
+    }
+
     public Task<Job> WaitForStatusAsync(Guid id, JobStatus status) => WaitForAsync(id, j => j.Status == status, status.ToName());
 
     /// <summary>Advances the fake clock in steps, letting the worker's timers run between them.</summary>

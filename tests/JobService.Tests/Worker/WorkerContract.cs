@@ -451,7 +451,7 @@ public sealed class PostgresWorkerTests : WorkerContract
     {
         await using var app = await StartAsync(new() { ["Worker:PollIntervalMs"] = "600000" });
         var key = Scripts.Add(_ => Task.FromResult<object?>(null));
-        await Task.Delay(300); // the listener connects
+        await app.Get<PostgresListener>().Listening.WaitAsync(TimeSpan.FromSeconds(15));
         var id = Guid.CreateVersion7();
         await using (var db = await app.Get<IDbContextFactory<JobsDbContext>>().CreateDbContextAsync())
         {
@@ -471,6 +471,10 @@ public sealed class PostgresWorkerTests : WorkerContract
         var key = Scripts.Add(async ctx => { await Task.Delay(Timeout.Infinite, ctx.CancellationToken); return null; });
         var id = await app.SubmitAsync(Scripts.Job(key));
         await app.WaitForStatusAsync(id, JobStatus.Running);
+        // A NOTIFY reaches only a process that listens and a job it has registered as running;
+        // the heartbeat covers both gaps in production, but this test's clock stands still.
+        await app.Get<PostgresListener>().Listening.WaitAsync(TimeSpan.FromSeconds(15));
+        await app.WaitForRunningHereAsync(id);
 
         await using (var db = await app.Get<IDbContextFactory<JobsDbContext>>().CreateDbContextAsync())
         {
