@@ -4,12 +4,13 @@ using JobService.Handlers;
 
 namespace JobService.Bench;
 
-public sealed record NoopPayload(int HoldMs = 0);
+public sealed record NoopPayload(int HoldMs = 0, string? Gate = null);
 
 /// <summary>
 /// The benchmark's job: records that it ran (how often, and when it started) and returns.
-/// <c>hold_ms</c> keeps the job for that long, so that a test can kill a worker while it holds
-/// jobs; the benchmarks leave it at 0 (no work at all: queue overhead only).
+/// <c>hold_ms</c> keeps the job for that long and <c>gate</c> keeps it until that file exists,
+/// so that a test can kill a worker while it certainly holds started jobs; the benchmarks use
+/// neither (no work at all: queue overhead only).
 /// </summary>
 [JobType("bench_noop", Description = "Benchmark no-op: records each run.", MaxAttempts = 5, TimeoutSeconds = 60)]
 public sealed class NoopHandler : JobHandler<NoopPayload>
@@ -25,6 +26,7 @@ public sealed class NoopHandler : JobHandler<NoopPayload>
         if (Runs.AddOrUpdate(context.JobId, 1, (_, n) => n + 1) == 1) Interlocked.Increment(ref Distinct);
         OnRun?.Invoke(context.JobId);
         if (payload.HoldMs > 0) await Task.Delay(payload.HoldMs, context.CancellationToken);
+        while (payload.Gate is not null && !File.Exists(payload.Gate)) await Task.Delay(20, context.CancellationToken);
         return null;
     }
 }

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Text.Json;
 using JobService.Data;
 using JobService.Tests.Infrastructure;
 using JobService.Worker;
@@ -29,18 +30,23 @@ public sealed class MultiProcessWorkerTests
         try
         {
             for (var i = 0; i < 3; i++) workers.Add(await StartWorkerAsync(database.ConnectionString, Path.Combine(folder, $"w{i}.log")));
-            await SubmitAsync(options);
+            var gate = Path.Combine(folder, "gate");
+            await SubmitAsync(options, gate);
 
-            // Kill the first worker once the run is well under way, while it holds jobs.
+            // The first quarter runs freely; the rest waits at the gate, so every worker ends up
+            // holding started jobs however slowly this machine runs. Kill the first worker then.
             var victim = workers[0];
             await WaitUntilAsync(async () =>
             {
                 if (RunCount(folder) < Jobs / 4) return false;
                 await using var db = new JobsDbContext(options);
-                return await db.Jobs.CountAsync(j => j.Status == JobStatus.Running && j.LockedBy!.Contains($"/{victim.Id}/")) >= 4;
-            }, "a quarter of the jobs started and the first worker holding jobs");
+                var held = await db.Jobs.Where(j => j.Status == JobStatus.Running && j.LockedBy!.Contains($"/{victim.Id}/")).Select(j => j.Id).ToListAsync();
+                var started = File.ReadAllLines(Path.Combine(folder, "w0.log")).Where(l => Guid.TryParse(l, out _)).Select(Guid.Parse).ToHashSet(); // a line may be half-written
+                return held.Count(started.Contains) >= 4;
+            }, "a quarter of the jobs ran and the first worker holds started jobs");
             victim.Kill();
             await victim.WaitForExitAsync();
+            File.WriteAllText(gate, "open");
             List<Guid> heldByVictim;
             await using (var db = new JobsDbContext(options))
                 heldByVictim = await db.Jobs.Where(j => j.Status == JobStatus.Running && j.LockedBy!.Contains($"/{victim.Id}/"))
@@ -94,16 +100,21 @@ public sealed class MultiProcessWorkerTests
         return process;
     }
 
-    /// <summary>1,000 jobs that each hold their worker 30 ms, in one transaction with the NOTIFY, as the API would.</summary>
-    static async Task SubmitAsync(DbContextOptions<JobsDbContext> options)
+    /// <summary>
+    /// 1,000 jobs that each hold their worker 30 ms, in one transaction with the NOTIFY, as the
+    /// API would. The first quarter has a higher priority, so it runs first; the rest also waits
+    /// until the gate file exists.
+    /// </summary>
+    static async Task SubmitAsync(DbContextOptions<JobsDbContext> options, string gate)
     {
         await using var db = new JobsDbContext(options);
         await using var tx = await db.Database.BeginTransactionAsync();
         var now = DateTime.UtcNow;
-        db.Jobs.AddRange(Enumerable.Range(0, Jobs).Select(_ => new Job
+        db.Jobs.AddRange(Enumerable.Range(0, Jobs).Select(i => new Job
         {
-            Id = Guid.CreateVersion7(), Type = "bench_noop", Payload = "{\"hold_ms\":30}", MaxAttempts = 5,
-            RunAt = now, CreatedAt = now, UpdatedAt = now,
+            Id = Guid.CreateVersion7(), Type = "bench_noop", MaxAttempts = 5, RunAt = now, CreatedAt = now, UpdatedAt = now,
+            Priority = i < Jobs / 4 ? 1 : 0,
+            Payload = JsonSerializer.Serialize(new { hold_ms = 30, gate = i < Jobs / 4 ? null : gate }),
         }));
         await db.SaveChangesAsync();
         await db.Database.ExecuteSqlAsync($"SELECT pg_notify({JobSignals.JobsChannel}, '')");
