@@ -79,7 +79,7 @@ public sealed class JobRunner(
             var message = $"Attempt {job.Attempt} of {job.MaxAttempts} failed; retrying in {delay.TotalSeconds:0.#} s";
             log.LogWarning(e, "{Message}: {Error}", message, error);
             await store.AppendLogAsync(running.Lease, "warning", $"{message}: {error}", CancellationToken.None);
-            return await store.RetryLaterAsync(running.Lease, time.GetUtcNow().UtcDateTime + delay, message, error, context.Usage, CancellationToken.None);
+            return await store.RetryLaterAsync(running.Lease, delay, message, error, context.Usage, CancellationToken.None);
         }
         var why = retryable ? $"Failed after {job.Attempt} of {job.MaxAttempts} attempts" : "Failed (not retryable)";
         log.LogError(e, "{Message}: {Error}", why, error);

@@ -71,11 +71,13 @@ public sealed class JobStore(IDbContextFactory<JobsDbContext> contexts, TimeProv
     }
 
     /// <summary>Back to pending, to run again at <paramref name="runAt"/>; the attempt stays spent.</summary>
-    public async Task<bool> RetryLaterAsync(JobLease lease, DateTime runAt, string message, string error, JobUsage? usage,
+    /// <summary>Back to pending, due <paramref name="delay"/> after the moment this failure is written.</summary>
+    public async Task<bool> RetryLaterAsync(JobLease lease, TimeSpan delay, string message, string error, JobUsage? usage,
         CancellationToken ct)
     {
         await using var db = await contexts.CreateDbContextAsync(ct);
         var now = Now;
+        var runAt = now + delay; // one clock reading: updated_at + delay is exactly run_at
         // A cancel asked for meanwhile wins: the job ends cancelled rather than running again.
         var written = await Held(db, lease).ExecuteUpdateAsync(u => AddUsage(u, usage)
             .SetProperty(j => j.Status, j => j.CancelRequested ? JobStatus.Cancelled : JobStatus.Pending)
