@@ -40,6 +40,7 @@ public sealed class RetentionCleaner(
 
     protected override async Task ExecuteAsync(CancellationToken stopping)
     {
+        if (!options.Value.Enabled) return;
         while (!stopping.IsCancellationRequested)
         {
             try

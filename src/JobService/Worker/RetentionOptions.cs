@@ -7,6 +7,8 @@ public sealed class RetentionOptions
 {
     public const string Section = "Retention";
 
+    /// <summary>False stops the background cleaner on this node (clean from fewer nodes, or with your own tooling).</summary>
+    public bool Enabled { get; set; } = true;
     [Range(0, 1_000_000)] public double CompletedHours { get; set; } = 24 * 7;
     [Range(0, 1_000_000)] public double FailedHours { get; set; } = 24 * 30;
     [Range(0, 1_000_000)] public double CancelledHours { get; set; } = 24 * 7;
