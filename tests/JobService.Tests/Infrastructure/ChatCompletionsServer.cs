@@ -15,9 +15,10 @@ public sealed record ChatReply
     public string? RetryAfter { get; init; }
     public string ErrorMessage { get; init; } = "error";
     public IReadOnlyList<string> Chunks { get; init; } = ["Hello", " there", "."];
-    /// <summary>Silence before the first byte of the answer (a model thinking).</summary>
-    public TimeSpan FirstDelay { get; init; }
-    public TimeSpan ChunkDelay { get; init; }
+    /// <summary>The server sends nothing until this completes (a model thinking in silence).</summary>
+    public Task? Silence { get; init; }
+    /// <summary>Awaited before content chunk i (from 0) is sent: a test holds the stream at a known point.</summary>
+    public Func<int, Task>? BeforeChunk { get; init; }
     /// <summary>The usage chunk; null sends none (some servers do not).</summary>
     public (int Prompt, int Completion)? Usage { get; init; } = (10, 3);
 
@@ -105,7 +106,7 @@ public sealed class ChatCompletionsServer : IAsyncDisposable
         }
         try
         {
-            if (reply.FirstDelay > TimeSpan.Zero) await Task.Delay(reply.FirstDelay, http.RequestAborted);
+            if (reply.Silence is not null) await reply.Silence.WaitAsync(http.RequestAborted);
             if (!(body.TryGetProperty("stream", out var s) && s.GetBoolean()))
             {
                 await http.Response.WriteAsJsonAsync(new
@@ -118,10 +119,10 @@ public sealed class ChatCompletionsServer : IAsyncDisposable
             }
             http.Response.ContentType = "text/event-stream";
             await Event(http, Chunk(model, new { role = "assistant", content = "" }, null));
-            foreach (var piece in reply.Chunks)
+            for (var i = 0; i < reply.Chunks.Count; i++)
             {
-                if (reply.ChunkDelay > TimeSpan.Zero) await Task.Delay(reply.ChunkDelay, http.RequestAborted);
-                await Event(http, Chunk(model, new { content = piece }, null));
+                if (reply.BeforeChunk is not null) await reply.BeforeChunk(i).WaitAsync(http.RequestAborted);
+                await Event(http, Chunk(model, new { content = reply.Chunks[i] }, null));
             }
             await Event(http, Chunk(model, new { }, "stop"));
             if (reply.Usage is { } u)

@@ -76,13 +76,18 @@ public sealed class WorkerApp(TestDatabase database, Dictionary<string, string?>
         }
     }
 
-    /// <summary>Waits until this process's worker has registered the job among those it runs.</summary>
-    public async Task WaitForRunningHereAsync(Guid id)
+    /// <summary>Waits until this process's worker has registered the job among those it runs (so a heartbeat sees it).</summary>
+    public Task WaitForRunningHereAsync(Guid id) => WaitUntilAsync(() => Get<RunningJobs>().Find(id) is not null, $"job {id} running in this process");
+
+    /// <summary>Waits until this process's worker is done with the job, its last write made or refused.</summary>
+    public Task WaitForGoneHereAsync(Guid id) => WaitUntilAsync(() => Get<RunningJobs>().Find(id) is null, $"job {id} let go by this process");
+
+    static async Task WaitUntilAsync(Func<bool> condition, string what)
     {
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
-        while (Get<RunningJobs>().Find(id) is null)
+        while (!condition())
         {
-            if (DateTime.UtcNow > deadline) Assert.Fail($"Job {id} never ran in this process");
+            if (DateTime.UtcNow > deadline) Assert.Fail($"Timed out waiting for {what}");
             await Task.Delay(10);
         }
     }
@@ -97,6 +102,38 @@ public sealed class WorkerApp(TestDatabase database, Dictionary<string, string?>
             Time.Advance(step);
             await Task.Delay(20);
         }
+    }
+
+    /// <summary>
+    /// Advances the fake clock by <paramref name="total"/> while job <paramref name="id"/> runs
+    /// here, never ahead of a lease renewal still on its way to the database (real time): while
+    /// the lease has less than 6 s left the clock only creeps, so that a heartbeat armed late
+    /// still fires before the lease is due. Fails if the heartbeat stops renewing.
+    /// </summary>
+    public async Task AdvanceRunningAsync(Guid id, TimeSpan total)
+    {
+        var elapsed = TimeSpan.Zero;
+        while (elapsed < total)
+        {
+            Time.Advance(TimeSpan.FromMilliseconds(500));
+            elapsed += TimeSpan.FromMilliseconds(500);
+            await Task.Delay(20);
+            var deadline = DateTime.UtcNow.AddSeconds(15);
+            while ((await JobAsync(id)).LockedUntil - Time.GetUtcNow().UtcDateTime < TimeSpan.FromSeconds(6))
+            {
+                Assert.True(DateTime.UtcNow < deadline, "the heartbeat stopped renewing the lease");
+                await Task.Delay(200);
+                Time.Advance(TimeSpan.FromMilliseconds(100));
+                elapsed += TimeSpan.FromMilliseconds(100);
+            }
+        }
+    }
+
+    /// <summary>Moves the fake clock at once and wakes the worker, which then claims whatever became due.</summary>
+    public void AdvanceAndWake(TimeSpan by)
+    {
+        Time.Advance(by);
+        Get<JobWakeup>().Signal();
     }
 
     /// <summary>Stops the host as a deploy would (SIGTERM): the worker drains and hands back.</summary>

@@ -24,6 +24,7 @@ public sealed class LlmJobTests : IAsyncLifetime
     WorkerApp Start(Dictionary<string, string?> extra)
     {
         extra.TryAdd("Worker:ProgressIntervalMs", "50");
+        extra.TryAdd("Worker:LeaseSeconds", "300"); // leases are not under test here: a stalled machine must not rescue a job
         var app = new WorkerApp(TestDatabase.Sqlite(), _server.ProviderSettings(extra), realClock: true);
         _ = app.Client;
         return app;
@@ -40,22 +41,40 @@ public sealed class LlmJobTests : IAsyncLifetime
     [Fact]
     public async Task StreamingMovesProgressThroughSeveralValuesAndReaches100OnlyAtCompletion()
     {
+        // The stream pauses after every 8th token until the test has seen the progress it must
+        // have caused, so the values seen do not hang on timing. Generation spans 0–99 (100 is
+        // the completion), so 8 of 40 expected tokens is 19.8, floored to 19.
         var chunks = Enumerable.Range(1, 40).Select(i => $"w{i} ").ToList();
-        _server.Enqueue(new ChatReply { Chunks = chunks, ChunkDelay = TimeSpan.FromMilliseconds(50), Usage = (11, 40) });
+        var pauses = Enumerable.Range(0, 4).Select(_ => new TaskCompletionSource()).ToArray();
+        _server.Enqueue(new ChatReply
+        {
+            Chunks = chunks, Usage = (11, 40),
+            BeforeChunk = i => i > 0 && i % 8 == 0 ? pauses[i / 8 - 1].Task : Task.CompletedTask,
+        });
 
         var id = await _app.SubmitAsync(new { type = "text_generation", payload = new { prompt = "Tell a story", system = "Be brief", max_tokens = 40 } });
         var seen = new List<(string Status, int Progress)>();
-        JsonElement job;
-        do
+        var sampling = Task.Run(async () =>
         {
-            job = await GetAsync(id);
-            seen.Add((job.GetProperty("status").GetString()!, job.GetProperty("progress").GetInt32()));
-            await Task.Delay(25);
-        } while (job.GetProperty("status").GetString() is "pending" or "running");
+            JsonElement sample;
+            do
+            {
+                sample = await GetAsync(id);
+                lock (seen) seen.Add((sample.GetProperty("status").GetString()!, sample.GetProperty("progress").GetInt32()));
+                await Task.Delay(25);
+            } while (sample.GetProperty("status").GetString() is "pending" or "running");
+            return sample;
+        });
+        for (var k = 1; k <= 4; k++)
+        {
+            var paused = await _app.WaitForAsync(id, j => j.Message == $"Generating… {8 * k} tokens", $"paused at {8 * k} tokens");
+            Assert.Equal((JobStatus.Running, (int)(99.0 * 8 * k / 40)), (paused.Status, paused.Progress)); // 19, 39, 59, 79
+            pauses[k - 1].SetResult();
+        }
+        var job = await sampling.WaitAsync(TimeSpan.FromSeconds(30));
 
         Assert.Equal("completed", job.GetProperty("status").GetString());
         var running = seen.Where(s => s.Status == "running").Select(s => s.Progress).ToList();
-        Assert.True(running.Distinct().Count(p => p > 0) >= 4, $"progress seen while running: {string.Join(",", running)}");
         Assert.All(running, p => Assert.InRange(p, 0, 99));
         Assert.Equal(seen.Select(s => s.Progress).Order(), seen.Select(s => s.Progress)); // never down
         Assert.Equal(100, job.GetProperty("progress").GetInt32());
@@ -138,15 +157,16 @@ public sealed class LlmJobTests : IAsyncLifetime
     [Fact]
     public async Task CancellingMidStreamEndsTheJobCancelledAndClosesTheConnection()
     {
-        _server.Enqueue(new ChatReply { Chunks = Enumerable.Repeat("tok ", 400).ToList(), ChunkDelay = TimeSpan.FromMilliseconds(25) });
+        var never = new TaskCompletionSource(); // the stream stops after 20 tokens until the client goes away
+        _server.Enqueue(new ChatReply { Chunks = Enumerable.Repeat("tok ", 400).ToList(), BeforeChunk = i => i == 20 ? never.Task : Task.CompletedTask });
         var id = await _app.SubmitAsync(new { type = "text_generation", payload = new { prompt = "go on and on", max_tokens = 400 } });
-        await _app.WaitForAsync(id, j => j.Progress > 2, "streaming");
+        await _app.WaitForAsync(id, j => j.Message == "Generating… 20 tokens", "streaming");
 
         (await _app.Client.PostAsync($"/jobs/{id}/cancel", null)).EnsureSuccessStatusCode();
 
         var job = await _app.WaitForStatusAsync(id, JobStatus.Cancelled);
-        Assert.InRange(job.Progress, 1, 99);
-        await Assert.Single(_server.Requests).Aborted.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(4, job.Progress); // 20 of 400 tokens on a 0–99 span: 4.95, floored
+        await Assert.Single(_server.Requests).Aborted.Task.WaitAsync(TimeSpan.FromSeconds(15));
     }
 
     static readonly object CitySchema = new

@@ -55,11 +55,12 @@ public abstract class WorkerContract
         Assert.Equal("model unavailable (attempt 1)", first.Error);
         Assert.Equal(1, Scripts.RunsOf(key));
 
-        await app.AdvanceAsync(TimeSpan.FromSeconds(3), TimeSpan.FromSeconds(1));
+        // The clock moves only between attempts, so each backoff is read exactly from its row.
+        app.AdvanceAndWake(TimeSpan.FromSeconds(2.5));
         var second = await app.WaitForAsync(id, j => j.Status == JobStatus.Pending && j.Attempt == 2, "retrying after attempt 2");
         Assert.InRange((second.RunAt - second.UpdatedAt).TotalSeconds, 3.2, 4.8); // 4 s ± 20%
 
-        await app.AdvanceAsync(TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(1));
+        app.AdvanceAndWake(TimeSpan.FromSeconds(5));
         var failed = await app.WaitForStatusAsync(id, JobStatus.Failed);
         Assert.Equal(3, failed.Attempt);
         Assert.Equal("model unavailable (attempt 3)", failed.Error);
@@ -88,14 +89,16 @@ public abstract class WorkerContract
     {
         // A lease longer than the timeout: the 61 s jump must end in the timeout, never in a rescue.
         await using var app = await StartAsync(new() { ["Worker:LeaseSeconds"] = "300" });
+        var started = new TaskCompletionSource();
         var key = Scripts.Add(async ctx =>
         {
+            started.SetResult(); // the timeout's timer is armed before the handler runs
             await Task.Delay(Timeout.Infinite, ctx.CancellationToken);
             return null;
         });
 
         var id = await app.SubmitAsync(Scripts.Job(key));
-        await app.WaitForStatusAsync(id, JobStatus.Running);
+        await started.Task.WaitAsync(TimeSpan.FromSeconds(15));
         await app.AdvanceAsync(TimeSpan.FromSeconds(61), TimeSpan.FromSeconds(1)); // the scripted type's timeout is 60 s
 
         var job = await app.WaitForAsync(id, j => j.Status == JobStatus.Pending && j.Attempt == 1, "retrying after a timeout");
@@ -107,10 +110,15 @@ public abstract class WorkerContract
     {
         await using var app = await StartAsync(new() { ["Worker:LeaseSeconds"] = "300" });
         var never = new TaskCompletionSource<object?>();
-        var key = Scripts.Add(_ => never.Task);
+        var started = new TaskCompletionSource();
+        var key = Scripts.Add(_ =>
+        {
+            started.SetResult(); // the timeout's timer is armed before the handler runs
+            return never.Task;
+        });
 
         var id = await app.SubmitAsync(Scripts.Job(key, maxAttempts: 1));
-        await app.WaitForStatusAsync(id, JobStatus.Running);
+        await started.Task.WaitAsync(TimeSpan.FromSeconds(15));
         await app.AdvanceAsync(TimeSpan.FromSeconds(61), TimeSpan.FromSeconds(1));
 
         var job = await app.WaitForStatusAsync(id, JobStatus.Failed);
@@ -130,7 +138,7 @@ public abstract class WorkerContract
             return null;
         });
         var id = await app.SubmitAsync(Scripts.Job(key));
-        await started.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        await started.Task.WaitAsync(TimeSpan.FromSeconds(15));
 
         var response = await app.Client.PostAsync($"/jobs/{id}/cancel", null);
         response.EnsureSuccessStatusCode();
@@ -152,7 +160,7 @@ public abstract class WorkerContract
             return null;
         });
         var id = await app.SubmitAsync(Scripts.Job(key));
-        await app.WaitForStatusAsync(id, JobStatus.Running);
+        await app.WaitForRunningHereAsync(id); // the one heartbeat below must see it
 
         // As another API instance would: the flag only, no signal to this process.
         await using (var db = await app.Get<IDbContextFactory<JobsDbContext>>().CreateDbContextAsync())
@@ -177,24 +185,7 @@ public abstract class WorkerContract
         var id = await app.SubmitAsync(Scripts.Job(key));
         await app.WaitForStatusAsync(id, JobStatus.Running);
 
-        // 50 s is five 10 s leases; the rescuer runs every second of it. The fake clock never
-        // runs ahead of a renewal still on its way to the database (real time): while the lease
-        // has less than 6 s left it only creeps, so that a heartbeat armed late still fires.
-        var elapsed = TimeSpan.Zero;
-        while (elapsed < TimeSpan.FromSeconds(50))
-        {
-            app.Time.Advance(TimeSpan.FromMilliseconds(500));
-            elapsed += TimeSpan.FromMilliseconds(500);
-            await Task.Delay(20);
-            var deadline = DateTime.UtcNow.AddSeconds(15);
-            while ((await app.JobAsync(id)).LockedUntil - app.Time.GetUtcNow().UtcDateTime < TimeSpan.FromSeconds(6))
-            {
-                Assert.True(DateTime.UtcNow < deadline, "the heartbeat stopped renewing the lease");
-                await Task.Delay(200);
-                app.Time.Advance(TimeSpan.FromMilliseconds(100));
-                elapsed += TimeSpan.FromMilliseconds(100);
-            }
-        }
+        await app.AdvanceRunningAsync(id, TimeSpan.FromSeconds(50)); // five 10 s leases; the rescuer runs every second of it
         var alive = await app.JobAsync(id);
         Assert.Equal(JobStatus.Running, alive.Status);
         Assert.True(alive.LockedUntil > app.Time.GetUtcNow().UtcDateTime, "the lease should still be in the future");
@@ -218,15 +209,15 @@ public abstract class WorkerContract
             return null;
         });
         var id = await app.SubmitAsync(Scripts.Job(key));
-        await app.WaitForStatusAsync(id, JobStatus.Running);
+        await app.WaitForRunningHereAsync(id); // the one heartbeat below must see it
 
         // Another node's rescuer took the job and gave it to another worker.
         await using (var db = await app.Get<IDbContextFactory<JobsDbContext>>().CreateDbContextAsync())
             await db.Jobs.Where(j => j.Id == id).ExecuteUpdateAsync(u => u.SetProperty(j => j.LockedBy, "another-worker").SetProperty(j => j.Attempt, 2));
         await app.AdvanceAsync(TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(2));
 
-        await stopped.Task.WaitAsync(TimeSpan.FromSeconds(10));
-        await Task.Delay(200);
+        await stopped.Task.WaitAsync(TimeSpan.FromSeconds(15));
+        await app.WaitForGoneHereAsync(id); // its outcome write was made, or refused
         var job = await app.JobAsync(id);
         Assert.Equal(JobStatus.Running, job.Status);
         Assert.Equal("another-worker", job.LockedBy);
@@ -246,7 +237,7 @@ public abstract class WorkerContract
             return null;
         });
         var id = await app.SubmitAsync(Scripts.Job(key));
-        await started.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        await started.Task.WaitAsync(TimeSpan.FromSeconds(15));
         Assert.Equal(1, (await app.JobAsync(id)).Attempt);
         var database = app.Database;
 
@@ -280,7 +271,7 @@ public abstract class WorkerContract
         var writesBefore = store.ProgressWrites;
 
         var id = await app.SubmitAsync(Scripts.Job(key));
-        await halfway.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        await halfway.Task.WaitAsync(TimeSpan.FromSeconds(15));
         var duringBurst = store.ProgressWrites - writesBefore;
         app.Time.Advance(TimeSpan.FromMilliseconds(500)); // one flush interval
         var flushed = await app.WaitForAsync(id, j => j.Progress == 50, "flushed at 50");
@@ -340,7 +331,8 @@ public abstract class WorkerContract
     [Fact]
     public async Task RetentionDeletesOldFinishedJobsAndTheirLogsInBatches()
     {
-        await using var app = await StartAsync(new() { ["Retention:BatchSize"] = "2", ["Retention:CompletedHours"] = "1", ["Retention:IntervalSeconds"] = "86400" });
+        // The background cleaner is off: this test runs the pass itself, at a known time.
+        await using var app = await StartAsync(new() { ["Retention:BatchSize"] = "2", ["Retention:CompletedHours"] = "1", ["Retention:Enabled"] = "false" });
         var key = Scripts.Add(async ctx => { await ctx.LogAsync(JobLogLevel.Info, "hello"); return null; });
         var old = new List<Guid>();
         for (var i = 0; i < 5; i++) old.Add(await app.SubmitAsync(Scripts.Job(key)));
