@@ -78,8 +78,8 @@ public sealed class JobRunner(
             var delay = _backoff.After(job.Attempt);
             var message = $"Attempt {job.Attempt} of {job.MaxAttempts} failed; retrying in {delay.TotalSeconds:0.#} s";
             log.LogWarning(e, "{Message}: {Error}", message, error);
-            await store.AppendLogAsync(running.Lease, "warning", $"{message}: {error}", CancellationToken.None);
-            return await store.RetryLaterAsync(running.Lease, delay, message, error, context.Usage, CancellationToken.None);
+            return await store.RetryLaterAsync(running.Lease, delay, message, error, context.Usage,
+                new OutcomeLog("warning", $"{message}: {error}"), CancellationToken.None);
         }
         var why = retryable ? $"Failed after {job.Attempt} of {job.MaxAttempts} attempts" : "Failed (not retryable)";
         log.LogError(e, "{Message}: {Error}", why, error);
@@ -88,9 +88,8 @@ public sealed class JobRunner(
 
     async Task<bool> Finish(RunningJob running, JobContext context, JobStatus status, string message, string? error)
     {
-        await store.AppendLogAsync(running.Lease, status == JobStatus.Failed ? "error" : "info",
-            error is null ? message : $"{message}: {error}", CancellationToken.None);
-        return await store.FinishAsync(running.Lease, status, message, error, context.Progress, context.Usage, CancellationToken.None);
+        var line = new OutcomeLog(status == JobStatus.Failed ? "error" : "info", error is null ? message : $"{message}: {error}");
+        return await store.FinishAsync(running.Lease, status, message, error, context.Progress, context.Usage, line, CancellationToken.None);
     }
 
     /// <summary>

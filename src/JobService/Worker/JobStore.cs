@@ -54,11 +54,11 @@ public sealed class JobStore(IDbContextFactory<JobsDbContext> contexts, TimeProv
 
     /// <summary>Ends the attempt as failed or cancelled, keeping its progress and adding its usage.</summary>
     public async Task<bool> FinishAsync(JobLease lease, JobStatus status, string message, string? error, int progress,
-        JobUsage? usage, CancellationToken ct)
+        JobUsage? usage, OutcomeLog log, CancellationToken ct)
     {
         await using var db = await contexts.CreateDbContextAsync(ct);
         var now = Now;
-        var written = await Held(db, lease).ExecuteUpdateAsync(u => AddUsage(u, usage)
+        return await UpdateAndLogAsync(db, lease.JobId, lease.Attempt, now, log, () => Held(db, lease).ExecuteUpdateAsync(u => AddUsage(u, usage)
             .SetProperty(j => j.Status, status)
             .SetProperty(j => j.Message, message)
             .SetProperty(j => j.Error, error)
@@ -66,20 +66,18 @@ public sealed class JobStore(IDbContextFactory<JobsDbContext> contexts, TimeProv
             .SetProperty(j => j.CompletedAt, now)
             .SetProperty(j => j.UpdatedAt, now)
             .SetProperty(j => j.LockedBy, (string?)null)
-            .SetProperty(j => j.LockedUntil, (DateTime?)null), ct);
-        return written == 1;
+            .SetProperty(j => j.LockedUntil, (DateTime?)null), ct), ct);
     }
 
-    /// <summary>Back to pending, to run again at <paramref name="runAt"/>; the attempt stays spent.</summary>
-    /// <summary>Back to pending, due <paramref name="delay"/> after the moment this failure is written.</summary>
+    /// <summary>Back to pending, due <paramref name="delay"/> after the moment this failure is written; the attempt stays spent.</summary>
     public async Task<bool> RetryLaterAsync(JobLease lease, TimeSpan delay, string message, string error, JobUsage? usage,
-        CancellationToken ct)
+        OutcomeLog log, CancellationToken ct)
     {
         await using var db = await contexts.CreateDbContextAsync(ct);
         var now = Now;
         var runAt = now + delay; // one clock reading: updated_at + delay is exactly run_at
         // A cancel asked for meanwhile wins: the job ends cancelled rather than running again.
-        var written = await Held(db, lease).ExecuteUpdateAsync(u => AddUsage(u, usage)
+        return await UpdateAndLogAsync(db, lease.JobId, lease.Attempt, now, log, () => Held(db, lease).ExecuteUpdateAsync(u => AddUsage(u, usage)
             .SetProperty(j => j.Status, j => j.CancelRequested ? JobStatus.Cancelled : JobStatus.Pending)
             .SetProperty(j => j.CompletedAt, j => j.CancelRequested ? now : (DateTime?)null)
             .SetProperty(j => j.Message, j => j.CancelRequested ? "Cancelled" : message)
@@ -87,8 +85,22 @@ public sealed class JobStore(IDbContextFactory<JobsDbContext> contexts, TimeProv
             .SetProperty(j => j.RunAt, runAt)
             .SetProperty(j => j.UpdatedAt, now)
             .SetProperty(j => j.LockedBy, (string?)null)
-            .SetProperty(j => j.LockedUntil, (DateTime?)null), ct);
-        return written == 1;
+            .SetProperty(j => j.LockedUntil, (DateTime?)null), ct), ct);
+    }
+
+    /// <summary>
+    /// A guarded update and the log line that explains it, in one transaction: both or neither,
+    /// so an outcome write retried after an error never logs twice.
+    /// </summary>
+    static async Task<bool> UpdateAndLogAsync(JobsDbContext db, Guid jobId, int attempt, DateTime now, OutcomeLog log,
+        Func<Task<int>> update, CancellationToken ct)
+    {
+        await using var tx = await db.Database.BeginTransactionAsync(ct);
+        if (await update() != 1) return false;
+        db.JobLogs.Add(new JobLog { JobId = jobId, Time = now, Level = log.Level, Message = log.Message, Attempt = attempt });
+        await db.SaveChangesAsync(ct);
+        await tx.CommitAsync(ct);
+        return true;
     }
 
     /// <summary>Shutdown: back to pending at once, and the attempt is given back (it was not the job's fault).</summary>
@@ -152,8 +164,7 @@ public sealed class JobStore(IDbContextFactory<JobsDbContext> contexts, TimeProv
             var (status, message) = job.CancelRequested ? (JobStatus.Cancelled, "Cancelled (its worker had stopped)")
                 : exhausted ? (JobStatus.Failed, "Failed: its worker stopped") : (JobStatus.Pending, "Waiting to run again: its worker stopped");
             var finished = status != JobStatus.Pending;
-            await using var tx = await db.Database.BeginTransactionAsync(ct);
-            var written = await db.Jobs
+            var written = await UpdateAndLogAsync(db, job.Id, job.Attempt, now, new OutcomeLog("warning", $"{why} {next}"), () => db.Jobs
                 .Where(j => j.Id == job.Id && j.Status == JobStatus.Running && j.Attempt == job.Attempt && j.LockedUntil < now
                             && j.CancelRequested == job.CancelRequested)
                 .ExecuteUpdateAsync(u => u
@@ -164,12 +175,8 @@ public sealed class JobStore(IDbContextFactory<JobsDbContext> contexts, TimeProv
                     .SetProperty(j => j.CompletedAt, finished ? now : null)
                     .SetProperty(j => j.UpdatedAt, now)
                     .SetProperty(j => j.LockedBy, (string?)null)
-                    .SetProperty(j => j.LockedUntil, (DateTime?)null), ct);
-            if (written == 0) continue;
-            db.JobLogs.Add(new JobLog { JobId = job.Id, Time = now, Level = "warning", Message = $"{why} {next}", Attempt = job.Attempt });
-            await db.SaveChangesAsync(ct);
-            await tx.CommitAsync(ct);
-            rescued++;
+                    .SetProperty(j => j.LockedUntil, (DateTime?)null), ct), ct);
+            if (written) rescued++;
         }
         return rescued;
     }

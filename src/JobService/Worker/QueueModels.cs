@@ -29,3 +29,6 @@ public sealed record Completion(JobLease Lease, string? Result, JobUsage? Usage)
 
 /// <summary>What a heartbeat learns of a job it still holds.</summary>
 public sealed record HeldJob(Guid Id, int Attempt, bool CancelRequested);
+
+/// <summary>A line for the job's log, written in the same transaction as the outcome it explains.</summary>
+public sealed record OutcomeLog(string Level, string Message);

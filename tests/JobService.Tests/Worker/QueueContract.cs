@@ -179,8 +179,8 @@ public abstract class QueueContract(TestApp app) : IAsyncLifetime
 
         Assert.False(await Store.UpdateProgressAsync(stale, 80, "stale", default));
         Assert.False(await Store.AppendLogAsync(stale, "info", "stale", default));
-        Assert.False(await Store.FinishAsync(stale, JobStatus.Failed, "stale", "stale", 80, null, default));
-        Assert.False(await Store.RetryLaterAsync(stale, TimeSpan.Zero, "stale", "stale", null, default));
+        Assert.False(await Store.FinishAsync(stale, JobStatus.Failed, "stale", "stale", 80, null, new("error", "stale"), default));
+        Assert.False(await Store.RetryLaterAsync(stale, TimeSpan.Zero, "stale", "stale", null, new("warning", "stale"), default));
         Assert.False(await Store.HandBackAsync(stale, null, default));
         Assert.Empty(await Driver.CompleteAsync([new Completion(stale, "\"stale\"", null)], Now, default));
         Assert.Empty(await Store.RenewLeasesAsync("old", [id], Now.AddHours(1), default));
