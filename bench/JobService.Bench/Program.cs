@@ -78,7 +78,8 @@ static async Task<object> Latency(BenchArgs a)
     var contexts = app.Services.GetRequiredService<IDbContextFactory<JobsDbContext>>();
     var interval = int.Parse(a.Get("interval-ms", "20"));
     var samples = new List<double>();
-    await Task.Delay(500); // the listener and the worker are up and idle
+    if (a.Provider == "postgres") await app.Services.GetRequiredService<PostgresListener>().Listening;
+    await Task.Delay(500); // the worker is up and idle
     var warmup = 20; // not measured: the first runs of each code path are JIT-compiled
     for (var i = -warmup; i < a.N; i++)
     {
@@ -96,7 +97,7 @@ static async Task<object> Latency(BenchArgs a)
         }
         var committed = Stopwatch.GetTimestamp();
         // PostgreSQL: as an API in another process would, only the NOTIFY wakes the worker.
-        if (a.Provider == "sqlite") signals.JobsAvailableCommitted();
+        if (a.Provider == "sqlite") app.Services.GetRequiredService<JobWakeup>().Signal();
         await started.Task.WaitAsync(TimeSpan.FromSeconds(10)); // no spinning: it would steal a core from the worker
         var startedAt = NoopHandler.StartedAt[id];
         if (i >= 0) samples.Add(Math.Max(0, (startedAt - committed) * 1000.0 / Stopwatch.Frequency));

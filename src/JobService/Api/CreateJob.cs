@@ -34,8 +34,7 @@ public static class CreateJob
             await using var tx = await s.Db.Database.BeginTransactionAsync(ct);
             s.Db.Jobs.Add(job);
             await s.Db.SaveChangesAsync(ct);
-            await s.Signals.NotifyJobsAvailableAsync(s.Db, ct);
-            await tx.CommitAsync(ct); // acknowledged from here on: the row is durable
+            await s.Signals.CommitJobsAvailableAsync(s.Db, tx, ct); // acknowledged from here on: the row is durable
         }
         catch (DbUpdateException) when (idempotencyKey is not null)
         {
@@ -44,7 +43,6 @@ public static class CreateJob
             if (await Replay(s.Db, job, ct) is { } raced) return raced;
             throw;
         }
-        s.Signals.JobsAvailableCommitted();
         return TypedResults.Created($"/jobs/{job.Id}", JobResponse.From(job));
     }
 

@@ -46,10 +46,8 @@ public static class CreateJobBatch
         {
             s.Db.Jobs.AddRange(jobs);
             await s.Db.SaveChangesAsync(ct);
-            await s.Signals.NotifyJobsAvailableAsync(s.Db, ct);
-            await tx.CommitAsync(ct);
+            await s.Signals.CommitJobsAvailableAsync(s.Db, tx, ct);
         }
-        s.Signals.JobsAvailableCommitted();
         return TypedResults.Created((string?)null, new JobBatchResponse(jobs.Select(JobResponse.From).ToList()));
     }
 

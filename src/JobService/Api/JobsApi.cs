@@ -46,15 +46,14 @@ public static class JobsApi
             .SetProperty(j => j.Message, "Cancelled before it started")
             .SetProperty(j => j.CompletedAt, now)
             .SetProperty(j => j.UpdatedAt, now), ct);
-        if (changed == 0)
+        if (changed > 0) await tx.CommitAsync(ct);
+        else
         {
             changed = await s.Db.Jobs.Where(j => j.Id == id && j.Status == JobStatus.Running).ExecuteUpdateAsync(u => u
                 .SetProperty(j => j.CancelRequested, true)
                 .SetProperty(j => j.UpdatedAt, now), ct);
-            if (changed > 0) await s.Signals.NotifyCancelRequestedAsync(s.Db, id, ct);
+            if (changed > 0) await s.Signals.CommitCancelRequestedAsync(s.Db, tx, id, ct);
         }
-        await tx.CommitAsync(ct);
-        if (changed > 0) s.Signals.CancelCommitted(id);
         return await Outcome(s.Db, id, changed, "cancel", "pending or running", ct);
     }
 
@@ -79,9 +78,7 @@ public static class JobsApi
                 .SetProperty(j => j.LockedBy, (string?)null)
                 .SetProperty(j => j.LockedUntil, (DateTime?)null)
                 .SetProperty(j => j.UpdatedAt, now), ct);
-        if (changed > 0) await s.Signals.NotifyJobsAvailableAsync(s.Db, ct);
-        await tx.CommitAsync(ct);
-        if (changed > 0) s.Signals.JobsAvailableCommitted();
+        if (changed > 0) await s.Signals.CommitJobsAvailableAsync(s.Db, tx, ct);
         return await Outcome(s.Db, id, changed, "retry", "failed or cancelled", ct);
     }
 

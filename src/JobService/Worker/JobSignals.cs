@@ -1,5 +1,6 @@
 using JobService.Data;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Storage;
 using Microsoft.Extensions.Options;
 
 namespace JobService.Worker;
@@ -17,21 +18,25 @@ public sealed class JobSignals(JobWakeup wakeup, RunningJobs running, IOptions<D
 
     bool Postgres => database.Value.IsPostgres;
 
-    /// <summary>Inside the transaction that inserted or re-queued jobs, before it commits.</summary>
+    /// <summary>Inside the transaction that inserted or re-queued jobs, before it commits: wakes every instance's workers.</summary>
     public async Task NotifyJobsAvailableAsync(JobsDbContext db, CancellationToken ct)
     {
         if (Postgres) await db.Database.ExecuteSqlAsync($"SELECT pg_notify({JobsChannel}, '')", ct);
     }
 
-    /// <summary>Inside the transaction that set a running job's cancel flag, before it commits.</summary>
-    public async Task NotifyCancelRequestedAsync(JobsDbContext db, Guid jobId, CancellationToken ct)
+    /// <summary>Commits a transaction that inserted or re-queued jobs, and wakes idle workers everywhere and here.</summary>
+    public async Task CommitJobsAvailableAsync(JobsDbContext db, IDbContextTransaction tx, CancellationToken ct)
     {
-        if (Postgres) await db.Database.ExecuteSqlAsync($"SELECT pg_notify({CancelChannel}, {jobId.ToString()})", ct);
+        await NotifyJobsAvailableAsync(db, ct);
+        await tx.CommitAsync(ct);
+        wakeup.Signal();
     }
 
-    /// <summary>After commit: wakes this process's idle workers at once.</summary>
-    public void JobsAvailableCommitted() => wakeup.Signal();
-
-    /// <summary>After commit: fires the token of the job's handler if this process runs it.</summary>
-    public void CancelCommitted(Guid jobId) => running.Cancel(jobId, StopReason.Cancelled);
+    /// <summary>Commits a transaction that set a running job's cancel flag, and fires its handler's token wherever it runs.</summary>
+    public async Task CommitCancelRequestedAsync(JobsDbContext db, IDbContextTransaction tx, Guid jobId, CancellationToken ct)
+    {
+        if (Postgres) await db.Database.ExecuteSqlAsync($"SELECT pg_notify({CancelChannel}, {jobId.ToString()})", ct);
+        await tx.CommitAsync(ct);
+        running.Cancel(jobId, StopReason.Cancelled);
+    }
 }
