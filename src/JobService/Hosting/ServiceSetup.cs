@@ -12,7 +12,7 @@ using Microsoft.OpenApi;
 
 namespace JobService.Hosting;
 
-/// <summary>Wires the service: Program.cs calls <see cref="AddJobService"/> then <see cref="MapJobService"/>.</summary>
+/// <summary>Wires the service: Program.cs calls <see cref="AddJobService"/>, builds, then <see cref="PrepareJobServiceAsync"/>.</summary>
 public static class ServiceSetup
 {
     public static WebApplicationBuilder AddJobService(this WebApplicationBuilder builder)
@@ -41,7 +41,7 @@ public static class ServiceSetup
         services.AddJobSignals();
         var role = builder.Configuration.GetSection(ServiceOptions.Section).Get<ServiceOptions>() ?? new ServiceOptions();
         if (role.RunsWorkers)
-            services.AddJobWorkers(postgres: builder.Configuration["Database:Provider"] == "postgres");
+            services.AddJobWorkers(postgres: (builder.Configuration.GetSection(DatabaseOptions.Section).Get<DatabaseOptions>() ?? new()).IsPostgres);
 
         services.ConfigureHttpJsonOptions(o => JobJson.Configure(o.SerializerOptions));
         services.Configure<Microsoft.AspNetCore.Mvc.JsonOptions>(o => JobJson.Configure(o.JsonSerializerOptions));
@@ -85,7 +85,7 @@ public static class ServiceSetup
         app.MapJobService();
     }
 
-    public static WebApplication MapJobService(this WebApplication app)
+    static WebApplication MapJobService(this WebApplication app)
     {
         app.UseMiddleware<RequestLogging>();
         app.UseExceptionHandler();
