@@ -32,10 +32,10 @@ public static class JobQueries
         foreach (var name in (status ?? []).SelectMany(s => s.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)))
         {
             if (JobStatusNames.TryParse(name, out var parsed)) statuses.Add(parsed);
-            else errors["status"] = [$"Unknown status '{Clip(name)}'. Use one or more of: {string.Join(", ", JobStatusNames.All)}."];
+            else errors["status"] = [$"Unknown status '{name.Clip(50)}'. Use one or more of: {string.Join(", ", JobStatusNames.All)}."];
         }
         if (type is not null && !JobTypeName.IsValid(type))
-            errors["type"] = [$"'{Clip(type)}' is not a job type name ({JobTypeName.Rule})."];
+            errors["type"] = [$"'{type.Clip(50)}' is not a job type name ({JobTypeName.Rule})."];
         if (limit is < 1 or > MaxLimit) errors["limit"] = [$"limit must be between 1 and {MaxLimit}."];
         if (offset is < 0 or > MaxOffset) errors["offset"] = [$"offset must be between 0 and {MaxOffset}; filter with created_before to go further back."];
         if (createdAfter > createdBefore) errors["created_after"] = ["created_after must not be later than created_before."];
@@ -105,6 +105,4 @@ public static class JobQueries
             byStatus.Values.Sum(),
             Usage(null)));
     }
-
-    static string Clip(string s) => s.Length <= 50 ? s : s[..50] + "…";
 }

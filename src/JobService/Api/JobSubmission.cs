@@ -28,7 +28,7 @@ public static class JobSubmission
         if (string.IsNullOrWhiteSpace(request.Type))
             Add("type", $"The job type is required. Known types: {string.Join(", ", registry.Names)}.");
         else if ((type = registry.Find(request.Type)) is null)
-            Add("type", $"Unknown job type '{Truncate(request.Type)}'. Known types: {string.Join(", ", registry.Names)}.");
+            Add("type", $"Unknown job type '{request.Type.Clip(100)}'. Known types: {string.Join(", ", registry.Names)}.");
 
         var payload = request.Payload ?? JsonDocument.Parse("{}").RootElement;
         if (type is not null)
@@ -71,5 +71,4 @@ public static class JobSubmission
     static bool IsHttpUrl(string url) =>
         url.Length <= MaxUrlLength && Uri.TryCreate(url, UriKind.Absolute, out var uri) && (uri.Scheme == "http" || uri.Scheme == "https");
 
-    static string Truncate(string s) => s.Length <= 100 ? s : s[..100] + "…";
 }
