@@ -64,19 +64,25 @@ public sealed class JobContext : IJobContext
         {
             if (value > _progress || (message is not null && message != _message)) _dirty = true;
             _progress = Math.Max(_progress, value);
-            if (message is not null) _message = Truncate(message, 500);
+            if (message is not null) _message = message.Clip(500);
         }
-        return _time.GetElapsedTime(Interlocked.Read(ref _lastWrite)) >= _interval ? new ValueTask(FlushAsync()) : ValueTask.CompletedTask;
+        return Due ? new ValueTask(FlushAsync()) : ValueTask.CompletedTask;
     }
 
-    /// <summary>Writes the latest progress if it changed; one write at a time per job.</summary>
+    /// <summary>No write for a whole interval: the next one may go.</summary>
+    bool Due => _time.GetElapsedTime(Interlocked.Read(ref _lastWrite)) >= _interval;
+
+    /// <summary>
+    /// Writes the latest progress if it changed and the interval since the last write is over
+    /// (the handler's reports and the worker's timer both come here); one write at a time per job.
+    /// </summary>
     public async Task FlushAsync()
     {
         int progress;
         string? message;
         lock (_gate)
         {
-            if (!_dirty || _closed) return;
+            if (!_dirty || _closed || !Due) return;
             if (Interlocked.Exchange(ref _writing, 1) == 1) return; // a write is under way; it or the next tick carries this
             (progress, message, _dirty) = (_progress, _message, false);
         }
@@ -103,7 +109,7 @@ public sealed class JobContext : IJobContext
         var name = level switch { JobLogLevel.Warning => "warning", JobLogLevel.Error => "error", _ => "info" };
         _log.Log(level switch { JobLogLevel.Warning => LogLevel.Warning, JobLogLevel.Error => LogLevel.Error, _ => LogLevel.Information },
             "Job log: {JobLogMessage}", message);
-        if (!await _store.AppendLogAsync(_running.Lease, name, Truncate(message, 10_000), CancellationToken.None))
+        if (!await _store.AppendLogAsync(_running.Lease, name, message.Clip(10_000), CancellationToken.None))
             _running.Stop(StopReason.LeaseLost);
     }
 
@@ -121,6 +127,4 @@ public sealed class JobContext : IJobContext
 
     /// <summary>The attempt is over: later calls from a handler that ignored its token change nothing.</summary>
     public void Close() => _closed = true;
-
-    static string Truncate(string s, int max) => s.Length <= max ? s : s[..(max - 1)] + "…";
 }
