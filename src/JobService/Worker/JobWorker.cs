@@ -24,7 +24,6 @@ public sealed class JobWorker(
 {
     readonly WorkerOptions _options = options.Value;
     readonly JobWakeup _slotFreed = new();
-    readonly Dictionary<Guid, Task> _tasks = new();
     static readonly TimeSpan BusyClaimPause = TimeSpan.FromMilliseconds(2);
 
     /// <summary>Unique per process start: a restarted worker never mistakes its old leases for its own.</summary>
@@ -104,7 +103,7 @@ public sealed class JobWorker(
         {
             var run = new RunningJob(job, WorkerId);
             running.Add(run);
-            lock (_tasks) _tasks[job.Id] = RunAndReleaseAsync(run);
+            run.Completion = RunAndReleaseAsync(run); // set before it can end: it yields first
         }
         return jobs.Count;
     }
@@ -137,7 +136,6 @@ public sealed class JobWorker(
         finally
         {
             running.Remove(run);
-            lock (_tasks) _tasks.Remove(run.Job.Id);
             _slotFreed.Signal();
         }
     }
@@ -167,8 +165,8 @@ public sealed class JobWorker(
     /// <summary>Stop: wait up to the grace period for running jobs, then stop them to be handed back.</summary>
     async Task DrainAsync()
     {
-        Task all;
-        lock (_tasks) all = Task.WhenAll(_tasks.Values.ToList());
+        // The claim loop has ended, so the set of running jobs only shrinks from here.
+        var all = Task.WhenAll(running.All.Select(r => r.Completion).ToList());
         if (all.IsCompleted) return;
         log.LogInformation("Stopping: {Count} running job(s) get {Grace} s to finish", running.Count, _options.ShutdownGraceSeconds);
         var grace = Delay(TimeSpan.FromSeconds(_options.ShutdownGraceSeconds), CancellationToken.None);
@@ -177,7 +175,6 @@ public sealed class JobWorker(
             log.LogWarning("Grace period over: handing back {Count} job(s) without spending their attempt", running.Count);
             foreach (var run in running.All) run.Stop(StopReason.Shutdown);
         }
-        lock (_tasks) all = Task.WhenAll(_tasks.Values.ToList());
         await all;
     }
 

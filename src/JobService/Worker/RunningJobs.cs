@@ -25,6 +25,8 @@ public sealed class RunningJob(ClaimedJob job, string workerId)
     public CancellationToken Token => _stop.Token;
     public StopReason Reason => (StopReason)Volatile.Read(ref _reason);
     public JobContext? Context { get; set; }
+    /// <summary>The attempt as the worker runs it, outcome write included; the drain awaits it.</summary>
+    public Task Completion { get; set; } = Task.CompletedTask;
 
     /// <summary>The first reason wins; later ones change nothing.</summary>
     public void Stop(StopReason reason)
