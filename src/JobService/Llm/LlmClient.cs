@@ -98,7 +98,7 @@ public sealed class LlmClient
         new ResiliencePipelineBuilder<OpenAI.Chat.ChatTokenUsage?> { TimeProvider = _time }
             .AddRetry(new RetryStrategyOptions<OpenAI.Chat.ChatTokenUsage?>
             {
-                MaxRetryAttempts = Math.Max(_options.MaxRetries, 1),
+                MaxRetryAttempts = _options.MaxRetries,
                 BackoffType = DelayBackoffType.Exponential,
                 UseJitter = true,
                 Delay = TimeSpan.FromSeconds(_options.RetryBaseSeconds),

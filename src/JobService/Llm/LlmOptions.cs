@@ -1,3 +1,5 @@
+using System.ComponentModel.DataAnnotations;
+
 namespace JobService.Llm;
 
 /// <summary>
@@ -5,7 +7,7 @@ namespace JobService.Llm;
 /// the job types declared in configuration. With no provider configured, every LLM job is
 /// answered by the offline provider.
 /// </summary>
-public sealed class LlmOptions
+public sealed class LlmOptions : IValidatableObject
 {
     public const string Section = "Llm";
 
@@ -21,18 +23,31 @@ public sealed class LlmOptions
     public OfflineOptions Offline { get; set; } = new();
 
     /// <summary>Retries of 429, 5xx and dropped connections within one attempt.</summary>
-    public int MaxRetries { get; set; } = 4;
+    [Range(1, 100)] public int MaxRetries { get; set; } = 4;
 
     /// <summary>First retry delay when the provider sends no Retry-After; doubles per retry, with jitter.</summary>
-    public double RetryBaseSeconds { get; set; } = 1;
+    [Range(0.001, 3_600)] public double RetryBaseSeconds { get; set; } = 1;
 
     /// <summary>How often structured generation asks again with the validation errors.</summary>
-    public int RepairAttempts { get; set; } = 2;
+    [Range(0, 20)] public int RepairAttempts { get; set; } = 2;
 
     /// <summary>Tokens expected when a request sets no max_tokens: the progress bar's 100 %.</summary>
-    public int DefaultExpectedTokens { get; set; } = 400;
+    [Range(1, 10_000_000)] public int DefaultExpectedTokens { get; set; } = 400;
 
     public bool UsesOffline => Providers.Count == 0;
+
+    /// <summary>What [Range] cannot reach: values inside the provider entries and the Offline section.</summary>
+    public IEnumerable<ValidationResult> Validate(ValidationContext context)
+    {
+        foreach (var (name, p) in Providers)
+        {
+            if (!Uri.TryCreate(p.BaseUrl, UriKind.Absolute, out _))
+                yield return new($"Llm:Providers:{name}:BaseUrl must be an absolute URL (for example https://api.openai.com/v1).");
+            if (p.TimeoutSeconds <= 0) yield return new($"Llm:Providers:{name}:TimeoutSeconds must be positive.");
+        }
+        if (!(Offline.TokensPerSecond > 0)) yield return new("Llm:Offline:TokensPerSecond must be positive.");
+        if (Offline.TextTokens < 1) yield return new("Llm:Offline:TextTokens must be at least 1.");
+    }
 }
 
 public sealed class LlmProviderOptions

@@ -8,9 +8,7 @@ public static class LlmSetup
     /// <summary>The LLM client, the built-in LLM job types, and the types declared in configuration.</summary>
     public static IServiceCollection AddLlmJobTypes(this IServiceCollection services, IConfiguration configuration)
     {
-        services.AddOptions<LlmOptions>().BindConfiguration(LlmOptions.Section).Validate(o =>
-            o.Providers.All(p => Uri.TryCreate(p.Value.BaseUrl, UriKind.Absolute, out _)),
-            "Every Llm:Providers:{name}:BaseUrl must be an absolute URL (for example https://api.openai.com/v1).").ValidateOnStart();
+        services.AddOptions<LlmOptions>().BindConfiguration(LlmOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<LlmClient>();
         services.AddSingleton<StructuredGenerator>();
         services.AddJobHandler<TextGenerationHandler>();

@@ -27,7 +27,7 @@ public sealed class OfflineChatBackend(OfflineOptions options, TimeProvider time
         var answer = request.JsonSchema is null
             ? Text(seed, request.MaxTokens ?? options.TextTokens, request.Messages[^1].Content)
             : OfflineJson.For(request.JsonSchema, seed).ToJsonString();
-        var pause = TimeSpan.FromSeconds(1 / Math.Max(options.TokensPerSecond, 0.001));
+        var pause = TimeSpan.FromSeconds(1 / options.TokensPerSecond);
         foreach (var token in Tokens(answer))
         {
             await Task.Delay(pause, time, ct); // the offline provider's pace: tokens arrive as from a model

@@ -45,6 +45,10 @@ public sealed class StartupTests
     [InlineData("Api:MaxRequestBodyBytes", "10", "Api:MaxRequestBodyBytes")]
     [InlineData("Jobs:Types:echo:MaxAttempts", "0", "Jobs:Types:echo")]
     [InlineData("Logs:Format", "xml", "Logs:Format")]
+    [InlineData("Llm:RepairAttempts", "-1", "RepairAttempts")]
+    [InlineData("Llm:MaxRetries", "0", "MaxRetries")]
+    [InlineData("Llm:Offline:TokensPerSecond", "0", "Llm:Offline:TokensPerSecond")]
+    [InlineData("Llm:Providers:local:BaseUrl", "not a url", "Llm:Providers:local:BaseUrl")]
     public async Task ABadSettingFailsTheStartUpNamingTheKey(string key, string value, string named)
     {
         await using var database = TestDatabase.Sqlite();
