@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
 
 namespace JobService.Llm;
 
@@ -9,7 +10,7 @@ namespace JobService.Llm;
 /// children keyed 0…n-1 are an array, "true"/"false" booleans, numbers numbers, the rest
 /// strings. Lets appsettings.json hold JSON Schemas for declared job types.
 /// </summary>
-public static class ConfigJson
+public static partial class ConfigJson
 {
     public static JsonObject? ToObject(IConfigurationSection section) =>
         section.Exists() ? JsonNode.Parse(ToNode(section)!.ToJsonString())!.AsObject() : null;
@@ -29,38 +30,42 @@ public static class ConfigJson
     {
         if (value is null) return null;
         if (value is "true" or "false") return JsonValue.Create(value == "true");
-        if (double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var n) && !value.StartsWith('+'))
-            return JsonNode.Parse(value.Contains('.') || value.Contains('e') ? n.ToString("R", CultureInfo.InvariantCulture) : value);
+        // Only a JSON number literal is a number: "007", "NaN" or "1,5" stay strings.
+        if (JsonNumber().IsMatch(value)) return JsonNode.Parse(value);
         return JsonValue.Create(value);
     }
 
-    /// <summary>Fills {field} from the payload (and {steps.name} from earlier steps); a string goes in as-is, anything else as JSON.</summary>
-    public static string Fill(string template, IReadOnlyDictionary<string, JsonNode?> values)
-    {
-        var result = template;
-        foreach (var (name, value) in values)
-        {
-            var text = value is JsonValue v && v.GetValueKind() == JsonValueKind.String ? v.GetValue<string>() : value?.ToJsonString() ?? "";
-            result = result.Replace("{" + name + "}", text, StringComparison.Ordinal);
-        }
-        return result;
-    }
+    [GeneratedRegex(@"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$")]
+    private static partial Regex JsonNumber();
 
     /// <summary>
-    /// Fills a JSON template (an output schema): a quoted "{field}" becomes the field's JSON value
-    /// (so "minItems": "{count}" becomes a number), and {field} inside a string is escaped text.
+    /// Fills {field} from the payload (and {steps.name} from earlier steps) in one pass: a string
+    /// goes in as-is, anything else as JSON, and text already filled in is never read again for
+    /// placeholders. An unknown {name} stays as written.
     /// </summary>
-    public static string FillJson(string template, IReadOnlyDictionary<string, JsonNode?> values)
-    {
-        var result = template;
-        foreach (var (name, value) in values)
+    public static string Fill(string template, IReadOnlyDictionary<string, JsonNode?> values) =>
+        Placeholder().Replace(template, m => values.TryGetValue(m.Groups["name"].Value, out var value) ? Text(value) : m.Value);
+
+    /// <summary>
+    /// Fills a JSON template (an output schema) in one pass: a quoted "{field}" becomes the field's
+    /// JSON value (so "minItems": "{count}" becomes a number), and {field} inside a string is
+    /// escaped text.
+    /// </summary>
+    public static string FillJson(string template, IReadOnlyDictionary<string, JsonNode?> values) =>
+        QuotedOrBarePlaceholder().Replace(template, m =>
         {
-            result = result.Replace($"\"{{{name}}}\"", value?.ToJsonString() ?? "null", StringComparison.Ordinal);
-            var text = value is JsonValue v && v.GetValueKind() == JsonValueKind.String ? v.GetValue<string>() : value?.ToJsonString() ?? "";
-            result = result.Replace("{" + name + "}", JsonSerializer.Serialize(text)[1..^1], StringComparison.Ordinal);
-        }
-        return result;
-    }
+            if (!values.TryGetValue(m.Groups["name"].Value, out var value)) return m.Value;
+            return m.Value.StartsWith('"') ? value?.ToJsonString() ?? "null" : JsonSerializer.Serialize(Text(value))[1..^1];
+        });
+
+    static string Text(JsonNode? value) =>
+        value is JsonValue v && v.GetValueKind() == JsonValueKind.String ? v.GetValue<string>() : value?.ToJsonString() ?? "";
+
+    [GeneratedRegex("""\{(?<name>[^{}"\s]+)\}""")]
+    private static partial Regex Placeholder();
+
+    [GeneratedRegex(@"""\{(?<name>[^{}""\s]+)\}""|\{(?<name>[^{}""\s]+)\}")]
+    private static partial Regex QuotedOrBarePlaceholder();
 
     /// <summary>The payload's fields, with the payload schema's defaults for the missing ones.</summary>
     public static Dictionary<string, JsonNode?> Fields(JsonElement payload, JsonObject? payloadSchema)
