@@ -19,6 +19,7 @@ public static class JobJson
         options.UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow;
         options.RespectNullableAnnotations = true;
         options.RespectRequiredConstructorParameters = true;
+        options.AllowDuplicateProperties = false; // {"name":"a","name":"b"} is ambiguous: refused (400), never last-wins
         options.Converters.Add(new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower, allowIntegerValues: false));
         options.TypeInfoResolver ??= new DefaultJsonTypeInfoResolver();
         return options;

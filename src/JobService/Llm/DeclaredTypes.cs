@@ -36,18 +36,9 @@ public sealed record DeclaredType(
     static DeclaredStep Step(IConfigurationSection s, string name) =>
         new(name, s["Prompt"] ?? "", s["System"], ConfigJson.ToObject(s.GetSection("OutputSchema"))?.ToJsonString(), s.GetValue<int?>("MaxTokens"));
 
-    IDictionary<string, string[]> ValidatePayload(JsonElement payload)
-    {
-        try
-        {
-            var node = JsonNode.Parse(payload.GetRawText(), documentOptions: new JsonDocumentOptions { AllowDuplicateProperties = false });
-            return JsonSchemaValidator.Validate(node, PayloadSchema, "payload");
-        }
-        catch (JsonException e)
-        {
-            return new Dictionary<string, string[]> { ["payload"] = [e.Message] };
-        }
-    }
+    // Duplicate keys never get here: JobJson refuses them when the request is read.
+    IDictionary<string, string[]> ValidatePayload(JsonElement payload) =>
+        JsonSchemaValidator.Validate(JsonSerializer.SerializeToNode(payload), PayloadSchema, "payload");
 
     public JobTypeDefinition ToDefinition() => new(
         Name, Description, PayloadSchema,

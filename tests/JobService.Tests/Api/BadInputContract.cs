@@ -32,6 +32,8 @@ public abstract class BadInputContract(TestApp app) : IAsyncLifetime
         { "run_at impossible date", "POST", "/jobs", Json, "{\"type\": \"greet\", \"payload\": {\"name\": \"a\"}, \"run_at\": \"2026-02-30T00:00:00Z\"}", 400 },
         { "unknown top-level field", "POST", "/jobs", Json, "{\"type\": \"greet\", \"payload\": {\"name\": \"a\"}, \"colour\": \"red\"}", 400 },
         { "unknown payload field", "POST", "/jobs", Json, "{\"type\": \"greet\", \"payload\": {\"name\": \"a\", \"admin\": true}}", 400 },
+        { "duplicate top-level key", "POST", "/jobs", Json, "{\"type\": \"greet\", \"payload\": {\"name\": \"a\"}, \"payload\": {\"name\": \"b\"}}", 400 },
+        { "duplicate payload key", "POST", "/jobs", Json, "{\"type\": \"greet\", \"payload\": {\"name\": \"a\", \"name\": \"b\"}}", 400 },
         { "deeply nested payload", "POST", "/jobs", Json, "@deep", 400 },
         { "huge type name", "POST", "/jobs", Json, "@hugetype", 400 },
         { "huge payload string", "POST", "/jobs", Json, "@hugename", 400 },

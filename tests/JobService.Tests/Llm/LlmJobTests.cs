@@ -237,8 +237,17 @@ public sealed class LlmJobTests : IAsyncLifetime
         Assert.True(errors.TryGetProperty("payload.count", out _), errors.ToString());
     }
 
+    [Fact]
+    public async Task ADuplicateKeyInADeclaredTypesPayloadIsRefusedNamingItsPlace()
+    {
+        var response = await _app.Client.PostAsync("/jobs", Http.Json("""{"type": "generate_characters", "payload": {"theme": "a", "theme": "b"}}"""));
+
+        var problem = await response.ShouldBeProblemAsync(System.Net.HttpStatusCode.BadRequest);
+        Assert.Contains("(at $.payload): Duplicate property 'theme'", problem.GetProperty("detail").GetString());
+        Assert.Empty(_server.Requests);
+    }
+
     [Theory]
-    [InlineData("""{"type": "generate_characters", "payload": {"theme": "a", "theme": "b"}}""", "payload")]
     [InlineData("""{"type": "structured_generation", "payload": {"instructions": "x", "schema": {"type": "array", "minItems": 1000000000}}}""", "payload.schema")]
     [InlineData("""{"type": "structured_generation", "payload": {"instructions": "x", "schema": {"type": 5}}}""", "payload.schema")]
     [InlineData("""{"type": "structured_generation", "payload": {"instructions": "x", "schema": {"type": "object", "properties": {"n": {"minItems": "2"}}}}}""", "payload.schema")]
