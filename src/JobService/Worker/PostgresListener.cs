@@ -35,9 +35,9 @@ public sealed class PostgresListener(IConfiguration configuration, JobWakeup wak
                 await using (var listen = new NpgsqlCommand($"LISTEN {JobSignals.JobsChannel}; LISTEN {JobSignals.CancelChannel};", connection))
                     await listen.ExecuteNonQueryAsync(stopping);
                 log.LogInformation("Listening for job notifications");
-                _listening.TrySetResult();
                 delay = TimeSpan.FromSeconds(1);
                 wakeup.Signal();
+                _listening.TrySetResult();
                 while (!stopping.IsCancellationRequested) await connection.WaitAsync(stopping);
             }
             catch (OperationCanceledException) when (stopping.IsCancellationRequested)

@@ -1,4 +1,5 @@
 using JobService.Handlers;
+using JobService.Hosting;
 using JobService.Tests.Infrastructure;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
@@ -70,6 +71,11 @@ public sealed class StartupTests
         Assert.Equal(System.Net.HttpStatusCode.ServiceUnavailable, ready.StatusCode);
         Assert.Equal("Unhealthy", await ready.Content.ReadAsStringAsync());
         Assert.Equal(System.Net.HttpStatusCode.OK, (await client.GetAsync("/health/live")).StatusCode);
+
+        await app.Services.MigrateJobsDatabaseAsync(); // as `-- migrate` would, from another process
+        ready = await client.GetAsync("/health/ready");
+        Assert.Equal(System.Net.HttpStatusCode.OK, ready.StatusCode);
+        Assert.Equal("Healthy", await ready.Content.ReadAsStringAsync());
     }
 
     [Fact]
