@@ -23,8 +23,12 @@ public sealed class HandlerExampleTests
         Assert.Equal(4, summarize.GetProperty("concurrency").GetInt32());
         Assert.Equal(["text"], summarize.GetProperty("payload_schema").GetProperty("required").EnumerateArray().Select(r => r.GetString()));
 
-        var bad = await app.Client.PostAsJsonAsync("/jobs", new { type = "summarize", payload = new { sentences = 50 } });
-        Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+        var noText = await app.Client.PostAsJsonAsync("/jobs", new { type = "summarize", payload = new { sentences = 2 } });
+        var errors = (await noText.ShouldBeProblemAsync(HttpStatusCode.BadRequest)).GetProperty("errors");
+        Assert.True(errors.TryGetProperty("payload.text", out _), errors.ToString()); // required
+        var tooMany = await app.Client.PostAsJsonAsync("/jobs", new { type = "summarize", payload = new { text = "x", sentences = 50 } });
+        errors = (await tooMany.ShouldBeProblemAsync(HttpStatusCode.BadRequest)).GetProperty("errors");
+        Assert.True(errors.TryGetProperty("payload.sentences", out _), errors.ToString()); // 1–10
 
         var id = await app.SubmitAsync(new { type = "summarize", payload = new { text = new string('x', 200), sentences = 1 } });
         var job = await app.WaitForStatusAsync(id, JobStatus.Completed);

@@ -231,10 +231,10 @@ public sealed class LlmJobTests : IAsyncLifetime
     {
         var response = await _app.Client.PostAsJsonAsync("/jobs", new { type = "generate_characters", payload = new { theme = "", count = 50 } });
 
-        Assert.Equal(System.Net.HttpStatusCode.BadRequest, response.StatusCode);
-        var errors = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("errors");
+        var errors = (await response.ShouldBeProblemAsync(System.Net.HttpStatusCode.BadRequest)).GetProperty("errors");
         Assert.True(errors.TryGetProperty("payload.theme", out _), errors.ToString());
         Assert.True(errors.TryGetProperty("payload.count", out _), errors.ToString());
+        Assert.Empty(_server.Requests);
     }
 
     [Fact]

@@ -258,6 +258,8 @@ public abstract class WorkerContract
         var store = app.Get<JobStore>();
         var halfway = new TaskCompletionSource();
         var resume = new TaskCompletionSource();
+        var capped = new TaskCompletionSource();
+        var finish = new TaskCompletionSource();
         var key = Scripts.Add(async ctx =>
         {
             for (var token = 1; token <= 1000; token++)
@@ -265,7 +267,9 @@ public abstract class WorkerContract
             await ctx.ReportProgressAsync(10, "going back?"); // ignored: never down
             halfway.SetResult();
             await resume.Task;
-            await ctx.ReportProgressAsync(250); // capped: 100 belongs to completion
+            await ctx.ReportProgressAsync(250, "almost"); // capped: 100 belongs to completion
+            capped.SetResult();
+            await finish.Task;
             return new { tokens = 1000 };
         });
         var writesBefore = store.ProgressWrites;
@@ -277,6 +281,10 @@ public abstract class WorkerContract
         var flushed = await app.WaitForAsync(id, j => j.Progress == 50, "flushed at 50");
         Assert.Equal("going back?", flushed.Message);
         resume.SetResult();
+        await capped.Task.WaitAsync(TimeSpan.FromSeconds(15));
+        app.Time.Advance(TimeSpan.FromMilliseconds(500));
+        await app.WaitForAsync(id, j => j.Progress == 99 && j.Message == "almost", "capped at 99 while running");
+        finish.SetResult();
         var done = await app.WaitForStatusAsync(id, JobStatus.Completed);
 
         Assert.InRange(duringBurst, 1, 2); // 1,001 reports in one interval: the first write, no more
