@@ -8,7 +8,7 @@ public sealed class BenchArgs
     public string Command { get; }
     public string Provider => Get("provider", "sqlite");
     public string Connection => Get("connection", "Data Source=bench.db");
-    public int N => int.Parse(Get("n", "1000"));
+    public int N { get; } // read once: the work command reads it for every job it runs
 
     public BenchArgs(string[] args)
     {
@@ -18,6 +18,7 @@ public sealed class BenchArgs
             if (!args[i].StartsWith("--", StringComparison.Ordinal)) throw new ArgumentException($"Expected --key, got '{args[i]}'.");
             _values[args[i][2..]] = args[i + 1];
         }
+        N = int.Parse(Get("n", "1000"));
     }
 
     public string Get(string key, string fallback) => _values.GetValueOrDefault(key, fallback);

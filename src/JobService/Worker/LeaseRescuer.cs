@@ -13,8 +13,6 @@ public sealed class LeaseRescuer(JobStore store, TimeProvider time, IOptions<Wor
 {
     readonly RetryBackoff _backoff = RetryBackoff.From(options.Value);
 
-    public Task<int> RescueOnceAsync(CancellationToken ct) => store.RescueExpiredAsync(_backoff, ct);
-
     protected override async Task ExecuteAsync(CancellationToken stopping)
     {
         var interval = TimeSpan.FromSeconds(options.Value.RescueIntervalSeconds);
@@ -22,7 +20,7 @@ public sealed class LeaseRescuer(JobStore store, TimeProvider time, IOptions<Wor
         {
             try
             {
-                var rescued = await RescueOnceAsync(stopping);
+                var rescued = await store.RescueExpiredAsync(_backoff, stopping);
                 if (rescued > 0) log.LogWarning("Rescued {Count} job(s) whose lease had expired", rescued);
             }
             catch (Exception e) when (!stopping.IsCancellationRequested)

@@ -61,7 +61,6 @@ public sealed class SqliteQueueDriver(IDbContextFactory<JobsDbContext> contexts)
             p[name] = update.Parameters.Add(new SqliteParameter { ParameterName = name });
         // The same text formats EF Core writes: a Guid as upper-case text, a DateTime as 'yyyy-MM-dd HH:mm:ss.FFFFFFF'.
         p["$now"].Value = now.ToString("yyyy-MM-dd HH:mm:ss.FFFFFFF", System.Globalization.CultureInfo.InvariantCulture);
-        p["$worker"].Value = completions[0].Lease.WorkerId;
         update.Prepare();
         foreach (var c in completions)
         {

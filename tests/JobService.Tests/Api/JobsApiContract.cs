@@ -400,7 +400,7 @@ public abstract class JobsApiContract(TestApp app) : IAsyncLifetime
         var errors = (await response.ShouldBeProblemAsync(HttpStatusCode.BadRequest)).GetProperty("errors");
         Assert.True(errors.TryGetProperty("jobs[1].payload.name", out _), errors.ToString());
         Assert.True(errors.TryGetProperty("jobs[2].type", out _), errors.ToString());
-        Assert.False(errors.TryGetProperty("jobs[0].type", out _));
+        Assert.DoesNotContain(errors.EnumerateObject(), e => e.Name.StartsWith("jobs[0]", StringComparison.Ordinal)); // the valid one
         Assert.Equal(0, await App.RowCountsAsync());
     }
 

@@ -50,7 +50,6 @@ public abstract class TestApp : WebApplicationFactory<Program>, IAsyncLifetime
         builder.ConfigureTestServices(TestHandlers.Register);
     }
 
-    public JobsDbContext CreateDbContext() => Services.CreateScope().ServiceProvider.GetRequiredService<JobsDbContext>();
 
     /// <summary>Runs a query or change on the service's own database, in a scope of its own.</summary>
     public async Task<T> WithDbAsync<T>(Func<JobsDbContext, Task<T>> work)

@@ -127,8 +127,6 @@ public sealed class MultiProcessWorkerTests
 
     static int RunCount(string folder) => Directory.GetFiles(folder, "*.log").Sum(f => File.ReadAllLines(f).Length);
 
-    static Task WaitUntilAsync(Func<bool> condition, string what) => WaitUntilAsync(() => Task.FromResult(condition()), what);
-
     static async Task WaitUntilAsync(Func<Task<bool>> condition, string what)
     {
         var deadline = DateTime.UtcNow.AddSeconds(90);
