@@ -35,8 +35,10 @@ public sealed class JobWorker(
         log.LogInformation("Worker {WorkerId} started: {Concurrency} slots, types {Types}", WorkerId, _options.Concurrency, registry.Names);
         using var background = new CancellationTokenSource();
         var batcher = completions.RunAsync();
-        var heartbeat = EveryAsync(TimeSpan.FromSeconds(_options.HeartbeatSeconds), HeartbeatAsync, background.Token);
-        var flusher = EveryAsync(TimeSpan.FromMilliseconds(_options.ProgressIntervalMs), FlushProgressAsync, background.Token);
+        var heartbeat = Periodic.RunAsync("The heartbeat", TimeSpan.FromSeconds(_options.HeartbeatSeconds), startAtOnce: false,
+            HeartbeatAsync, time, log, background.Token);
+        var flusher = Periodic.RunAsync("Writing progress", TimeSpan.FromMilliseconds(_options.ProgressIntervalMs), startAtOnce: false,
+            FlushProgressAsync, time, log, background.Token);
         try
         {
             await ClaimLoopAsync(stopping);
@@ -176,27 +178,6 @@ public sealed class JobWorker(
             foreach (var run in running.All) run.Stop(StopReason.Shutdown);
         }
         await all;
-    }
-
-    async Task EveryAsync(TimeSpan interval, Func<CancellationToken, Task> work, CancellationToken ct)
-    {
-        while (!ct.IsCancellationRequested)
-        {
-            await Delay(interval, ct);
-            if (ct.IsCancellationRequested) return;
-            try
-            {
-                await work(ct);
-            }
-            catch (Exception e) when (!ct.IsCancellationRequested)
-            {
-                log.LogWarning(e, "Worker {WorkerId}: periodic {Work} failed; next try in {Interval}", WorkerId, work.Method.Name, interval);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
-        }
     }
 
     /// <summary>A delay on the injected clock that ends quietly when cancelled.</summary>

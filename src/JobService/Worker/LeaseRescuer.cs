@@ -13,21 +13,10 @@ public sealed class LeaseRescuer(JobStore store, TimeProvider time, IOptions<Wor
 {
     readonly RetryBackoff _backoff = RetryBackoff.From(options.Value);
 
-    protected override async Task ExecuteAsync(CancellationToken stopping)
-    {
-        var interval = TimeSpan.FromSeconds(options.Value.RescueIntervalSeconds);
-        while (!stopping.IsCancellationRequested)
+    protected override Task ExecuteAsync(CancellationToken stopping) =>
+        Periodic.RunAsync("Looking for expired leases", TimeSpan.FromSeconds(options.Value.RescueIntervalSeconds), startAtOnce: true, async ct =>
         {
-            try
-            {
-                var rescued = await store.RescueExpiredAsync(_backoff, stopping);
-                if (rescued > 0) log.LogWarning("Rescued {Count} job(s) whose lease had expired", rescued);
-            }
-            catch (Exception e) when (!stopping.IsCancellationRequested)
-            {
-                log.LogWarning(e, "Looking for expired leases failed; next try in {Interval}", interval);
-            }
-            try { await Task.Delay(interval, time, stopping); } catch (OperationCanceledException) { return; }
-        }
-    }
+            var rescued = await store.RescueExpiredAsync(_backoff, ct);
+            if (rescued > 0) log.LogWarning("Rescued {Count} job(s) whose lease had expired", rescued);
+        }, time, log, stopping);
 }

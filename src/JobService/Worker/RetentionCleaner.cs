@@ -38,22 +38,10 @@ public sealed class RetentionCleaner(
         return deleted;
     }
 
-    protected override async Task ExecuteAsync(CancellationToken stopping)
-    {
-        if (!options.Value.Enabled) return;
-        while (!stopping.IsCancellationRequested)
+    protected override Task ExecuteAsync(CancellationToken stopping) => !options.Value.Enabled ? Task.CompletedTask :
+        Periodic.RunAsync("Retention cleaning", TimeSpan.FromSeconds(options.Value.IntervalSeconds), startAtOnce: true, async ct =>
         {
-            try
-            {
-                var deleted = await CleanOnceAsync(stopping);
-                if (deleted > 0) log.LogInformation("Retention deleted {Count} finished job(s)", deleted);
-            }
-            catch (Exception e) when (!stopping.IsCancellationRequested)
-            {
-                log.LogWarning(e, "Retention cleaning failed; trying again later");
-            }
-            try { await Task.Delay(TimeSpan.FromSeconds(options.Value.IntervalSeconds), time, stopping); }
-            catch (OperationCanceledException) { return; }
-        }
-    }
+            var deleted = await CleanOnceAsync(ct);
+            if (deleted > 0) log.LogInformation("Retention deleted {Count} finished job(s)", deleted);
+        }, time, log, stopping);
 }

@@ -1,0 +1,34 @@
+namespace JobService.Worker;
+
+/// <summary>The background loops' shared shape: work, then wait, on the injected clock, until stopped.</summary>
+public static class Periodic
+{
+    /// <summary>
+    /// Runs <paramref name="work"/> every <paramref name="interval"/> (first at once, or after one
+    /// interval); a failed round is logged and the next one goes ahead. Ends quietly when stopped.
+    /// </summary>
+    public static async Task RunAsync(string what, TimeSpan interval, bool startAtOnce, Func<CancellationToken, Task> work,
+        TimeProvider time, ILogger log, CancellationToken ct)
+    {
+        for (var wait = !startAtOnce; !ct.IsCancellationRequested; wait = true)
+        {
+            if (wait)
+            {
+                try { await Task.Delay(interval, time, ct); }
+                catch (OperationCanceledException) { return; }
+            }
+            try
+            {
+                await work(ct);
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                log.LogWarning(e, "{Work} failed; next try in {Interval}", what, interval);
+            }
+        }
+    }
+}
