@@ -11,6 +11,19 @@ namespace JobService.Tests.Docs;
 public sealed class HandlerExampleTests
 {
     [Fact]
+    public void TheCodeOnThePageIsTheCodeTestedHere()
+    {
+        var root = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "../../../../.."));
+        var page = File.ReadAllText(Path.Combine(root, "docs/handlers.md"));
+        var example = page.Split("```csharp\n")[1].Split("```")[0];
+        var tested = File.ReadAllText(Path.Combine(root, "tests/JobService.Tests/Docs/SummarizeHandler.cs"));
+
+        // Line by line, indentation and this file's doc comments aside.
+        static string Lines(string code) => string.Join("\n", code.Split('\n').Select(l => l.Trim()).Where(l => l.Length > 0 && !l.StartsWith("///")));
+        Assert.Contains(Lines(example), Lines(tested));
+    }
+
+    [Fact]
     public async Task TheDocumentedSummarizeHandlerRunsEndToEnd()
     {
         await using var server = await ChatCompletionsServer.StartAsync();
