@@ -31,7 +31,9 @@ public static class JobSubmission
             Add("type", $"Unknown job type '{request.Type.Clip(100)}'. Known types: {string.Join(", ", registry.Names)}.");
 
         var payload = request.Payload ?? JsonDocument.Parse("{}").RootElement;
-        if (type is not null)
+        if (JsonText.ContainsNul(payload))
+            Add("payload", JsonText.NulRule);
+        else if (type is not null)
             foreach (var (field, messages) in type.ValidatePayload(payload))
                 errors[prefix + field] = messages;
 

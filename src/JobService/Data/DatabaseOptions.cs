@@ -1,9 +1,11 @@
 using System.ComponentModel.DataAnnotations;
+using Microsoft.Data.Sqlite;
+using Npgsql;
 
 namespace JobService.Data;
 
-/// <summary>The <c>Database</c> section. The connection string is <c>ConnectionStrings:Jobs</c>.</summary>
-public sealed class DatabaseOptions
+/// <summary>The <c>Database</c> section, and the connection string <c>ConnectionStrings:Jobs</c>.</summary>
+public sealed class DatabaseOptions : IValidatableObject
 {
     public const string Section = "Database";
 
@@ -18,5 +20,34 @@ public sealed class DatabaseOptions
     [Range(0, 600_000)]
     public int SqliteBusyTimeoutMs { get; set; } = 5_000;
 
+    /// <summary>At start-up, how long to keep trying a database that does not answer before giving up (exit 1).</summary>
+    [Range(0, 3_600)]
+    public int StartupTimeoutSeconds { get; set; } = 60;
+
+    /// <summary>From <c>ConnectionStrings:Jobs</c>, not from this section.</summary>
+    public string ConnectionString { get; set; } = "";
+
     public bool IsPostgres => Provider == "postgres";
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext context)
+    {
+        if (IsPostgres && string.IsNullOrWhiteSpace(ConnectionString))
+        {
+            yield return new ValidationResult("ConnectionStrings:Jobs is required when Database:Provider is 'postgres' " +
+                "(for example Host=127.0.0.1;Username=jobs;Password=…;Database=jobs).");
+            yield break;
+        }
+        string? malformed = null;
+        try
+        {
+            if (IsPostgres) _ = new NpgsqlConnectionStringBuilder(ConnectionString);
+            else _ = new SqliteConnectionStringBuilder(ConnectionString);
+        }
+        catch (Exception e) when (e is ArgumentException or FormatException or KeyNotFoundException)
+        {
+            malformed = e.Message;
+        }
+        if (malformed is not null)
+            yield return new ValidationResult($"ConnectionStrings:Jobs is not a valid {Provider} connection string: {malformed}");
+    }
 }

@@ -13,28 +13,25 @@ public static class DatabaseSetup
     public static IServiceCollection AddJobsDatabase(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddOptions<DatabaseOptions>().BindConfiguration(DatabaseOptions.Section)
+            .Configure(o => o.ConnectionString = configuration.GetConnectionString("Jobs") ?? (o.IsPostgres ? "" : DefaultSqliteConnection))
             .ValidateDataAnnotations().ValidateOnStart();
 
         // A pooled factory serves the workers (one short-lived context per operation, from many
-        // threads); requests get a scoped context from the same pool.
-        services.AddPooledDbContextFactory<JobsDbContext>((sp, db) =>
+        // threads); requests get a scoped context from the same pool. Both providers' contexts are
+        // registered; the options pick which one JobsDbContext means, when first asked for.
+        services.AddPooledDbContextFactory<SqliteJobsDbContext>((sp, db) =>
         {
             var options = sp.GetRequiredService<IOptions<DatabaseOptions>>().Value;
-            var connection = configuration.GetConnectionString("Jobs");
-            if (options.IsPostgres)
-            {
-                if (string.IsNullOrWhiteSpace(connection))
-                    throw new OptionsValidationException("ConnectionStrings:Jobs", typeof(DatabaseOptions),
-                        ["ConnectionStrings:Jobs is required when Database:Provider is 'postgres'."]);
-                db.UseNpgsql(WithAutoPrepare(connection));
-            }
-            else
-            {
-                db.UseSqlite(PrepareSqlite(connection ?? DefaultSqliteConnection))
-                    .AddInterceptors(new SqlitePragmas(options.SqliteBusyTimeoutMs));
-            }
+            db.UseSqlite(PrepareSqlite(options.ConnectionString)).AddInterceptors(new SqlitePragmas(options.SqliteBusyTimeoutMs));
         });
+        services.AddPooledDbContextFactory<PostgresJobsDbContext>((sp, db) =>
+            db.UseNpgsql(WithAutoPrepare(sp.GetRequiredService<IOptions<DatabaseOptions>>().Value.ConnectionString)));
+        services.AddSingleton<IDbContextFactory<JobsDbContext>>(sp => sp.GetRequiredService<IOptions<DatabaseOptions>>().Value.IsPostgres
+            ? new JobsDbContextFactory<PostgresJobsDbContext>(sp.GetRequiredService<IDbContextFactory<PostgresJobsDbContext>>())
+            : new JobsDbContextFactory<SqliteJobsDbContext>(sp.GetRequiredService<IDbContextFactory<SqliteJobsDbContext>>()));
         services.AddScoped(sp => sp.GetRequiredService<IDbContextFactory<JobsDbContext>>().CreateDbContext());
+        services.AddSingleton<Hosting.DatabaseReady>();
+        services.AddHostedService<Hosting.DatabaseStartup>();
         services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database", tags: ["ready"]);
         return services;
     }
@@ -48,6 +45,13 @@ public static class DatabaseSetup
         var builder = new Npgsql.NpgsqlConnectionStringBuilder(connectionString);
         if (!connectionString.Contains("Auto Prepare", StringComparison.OrdinalIgnoreCase)) builder.MaxAutoPrepare = 32;
         return builder.ConnectionString;
+    }
+
+    /// <summary>Hands out the provider's own context as the <see cref="JobsDbContext"/> the rest of the code asks for.</summary>
+    sealed class JobsDbContextFactory<T>(IDbContextFactory<T> inner) : IDbContextFactory<JobsDbContext> where T : JobsDbContext
+    {
+        public JobsDbContext CreateDbContext() => inner.CreateDbContext();
+        public async Task<JobsDbContext> CreateDbContextAsync(CancellationToken ct = default) => await inner.CreateDbContextAsync(ct);
     }
 
     /// <summary>Creates the folder of a file database so that a fresh clone runs with nothing prepared.</summary>

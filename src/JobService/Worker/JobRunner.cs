@@ -40,7 +40,7 @@ public sealed class JobRunner(
             var handler = type.CreateHandler(scope.ServiceProvider);
             // WaitAsync: a handler that ignores its token still loses the job when the token fires.
             var result = await handler.ExecuteAsync(context).WaitAsync(token.Token);
-            var json = result?.ToJsonString(JobJson.Options);
+            var json = result is null ? null : JsonText.ForStorage(result);
             record = () => completions.CompleteAsync(new Completion(running.Lease, json, context.Usage));
         }
         catch (Exception e) when (token.IsCancellationRequested)

@@ -54,7 +54,7 @@ public sealed class PostgresQueueDriver(IDbContextFactory<JobsDbContext> context
             completions.Select(c => c.Usage?.CostUsd).ToArray(),
         ];
         const string sql = """
-            UPDATE jobs AS j SET status = 'completed', progress = 100, message = 'Completed', result = v.result,
+            UPDATE jobs AS j SET status = 'completed', progress = 100, message = 'Completed', result = v.result::jsonb,
                 error = NULL, completed_at = {0}, updated_at = {0}, locked_by = NULL, locked_until = NULL,
                 prompt_tokens = CASE WHEN v.pt IS NULL THEN j.prompt_tokens ELSE COALESCE(j.prompt_tokens, 0) + v.pt END,
                 completion_tokens = CASE WHEN v.ct IS NULL THEN j.completion_tokens ELSE COALESCE(j.completion_tokens, 0) + v.ct END,

@@ -44,6 +44,7 @@ public abstract class BadInputContract(TestApp app) : IAsyncLifetime
         { "javascript callback URL", "POST", "/jobs", Json, "{\"type\": \"greet\", \"payload\": {\"name\": \"a\"}, \"callback_url\": \"javascript:alert(1)\"}", 400 },
         { "SQL in the type", "POST", "/jobs", Json, "{\"type\": \"greet'; DROP TABLE jobs;--\", \"payload\": {}}", 400 },
         { "NUL in the type", "POST", "/jobs", Json, "{\"type\": \"gr\\u0000eet\", \"payload\": {\"name\": \"a\"}}", 400 },
+        { "NUL in a payload string", "POST", "/jobs", Json, "{\"type\": \"greet\", \"payload\": {\"name\": \"a\\u0000b\"}}", 400 },
         { "invalid UTF-8", "POST", "/jobs", Json, "@badutf8", 400 },
         { "Idempotency-Key too long", "POST", "/jobs", Json, "@longkey", 400 },
         { "SQL in the status filter", "GET", "/jobs?status=pending'%20OR%20'1'='1", null, null, 400 },

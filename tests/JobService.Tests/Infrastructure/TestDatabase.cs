@@ -1,3 +1,5 @@
+using JobService.Data;
+using Microsoft.EntityFrameworkCore;
 using Npgsql;
 
 namespace JobService.Tests.Infrastructure;
@@ -66,6 +68,11 @@ public sealed class TestDatabase : IAsyncDisposable
             await drop.ExecuteNonQueryAsync();
         });
     }
+
+    /// <summary>A context of the provider's own type, outside any service: for setting up and reading back.</summary>
+    public JobsDbContext CreateContext() => Provider == "postgres"
+        ? new PostgresJobsDbContext(new DbContextOptionsBuilder<PostgresJobsDbContext>().UseNpgsql(ConnectionString).Options)
+        : new SqliteJobsDbContext(new DbContextOptionsBuilder<SqliteJobsDbContext>().UseSqlite(ConnectionString).Options);
 
     public ValueTask DisposeAsync() => _drop();
 }

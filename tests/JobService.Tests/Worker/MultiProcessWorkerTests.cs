@@ -23,15 +23,14 @@ public sealed class MultiProcessWorkerTests
         var server = TestDatabase.PostgresServer(out var reason);
         if (server is null) Assert.Skip(reason);
         await using var database = await TestDatabase.PostgresAsync(server);
-        var options = new DbContextOptionsBuilder<JobsDbContext>().UseNpgsql(database.ConnectionString).Options;
-        await using (var db = new JobsDbContext(options)) await db.Database.MigrateAsync();
+        await using (var db = database.CreateContext()) await db.Database.MigrateAsync();
         var folder = Directory.CreateTempSubdirectory("jobservice-multiprocess").FullName;
         var workers = new List<Process>();
         try
         {
             for (var i = 0; i < 3; i++) workers.Add(await StartWorkerAsync(database.ConnectionString, Path.Combine(folder, $"w{i}.log")));
             var gate = Path.Combine(folder, "gate");
-            await SubmitAsync(options, gate);
+            await SubmitAsync(database, gate);
 
             // The first quarter runs freely; the rest waits at the gate, so every worker ends up
             // holding started jobs however slowly this machine runs. Kill the first worker then.
@@ -39,7 +38,7 @@ public sealed class MultiProcessWorkerTests
             await WaitUntilAsync(async () =>
             {
                 if (RunCount(folder) < Jobs / 4) return false;
-                await using var db = new JobsDbContext(options);
+                await using var db = database.CreateContext();
                 var held = await db.Jobs.Where(j => j.Status == JobStatus.Running && j.LockedBy!.Contains($"/{victim.Id}/")).Select(j => j.Id).ToListAsync();
                 var started = File.ReadAllLines(Path.Combine(folder, "w0.log")).Where(l => Guid.TryParse(l, out _)).Select(Guid.Parse).ToHashSet(); // a line may be half-written
                 return held.Count(started.Contains) >= 4;
@@ -48,17 +47,17 @@ public sealed class MultiProcessWorkerTests
             await victim.WaitForExitAsync();
             File.WriteAllText(gate, "open");
             List<Guid> heldByVictim;
-            await using (var db = new JobsDbContext(options))
+            await using (var db = database.CreateContext())
                 heldByVictim = await db.Jobs.Where(j => j.Status == JobStatus.Running && j.LockedBy!.Contains($"/{victim.Id}/"))
                     .Select(j => j.Id).ToListAsync();
 
             await WaitUntilAsync(async () =>
             {
-                await using var db = new JobsDbContext(options);
+                await using var db = database.CreateContext();
                 return await db.Jobs.CountAsync(j => j.Status == JobStatus.Completed) == Jobs;
             }, "every job completed");
 
-            await using (var db = new JobsDbContext(options))
+            await using (var db = database.CreateContext())
             {
                 Assert.Equal(0, await db.Jobs.CountAsync(j => j.Status != JobStatus.Completed));
                 Assert.All(await db.Jobs.Where(j => heldByVictim.Contains(j.Id)).ToListAsync(), j => Assert.Equal(2, j.Attempt));
@@ -105,9 +104,9 @@ public sealed class MultiProcessWorkerTests
     /// API would. The first quarter has a higher priority, so it runs first; the rest also waits
     /// until the gate file exists.
     /// </summary>
-    static async Task SubmitAsync(DbContextOptions<JobsDbContext> options, string gate)
+    static async Task SubmitAsync(TestDatabase database, string gate)
     {
-        await using var db = new JobsDbContext(options);
+        await using var db = database.CreateContext();
         await using var tx = await db.Database.BeginTransactionAsync();
         var now = DateTime.UtcNow;
         db.Jobs.AddRange(Enumerable.Range(0, Jobs).Select(i => new Job

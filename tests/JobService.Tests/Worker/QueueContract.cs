@@ -199,7 +199,7 @@ public abstract class QueueContract(TestApp app) : IAsyncLifetime
         var done = await LoadAsync(id);
         Assert.Equal(JobStatus.Completed, done.Status);
         Assert.Equal(100, done.Progress);
-        Assert.Equal("{\"ok\":true}", done.Result);
+        JsonAssert.Equal("{\"ok\":true}", done.Result);
         Assert.Equal(7, done.TotalTokens);
         Assert.Equal(0.5, done.CostUsd);
     }

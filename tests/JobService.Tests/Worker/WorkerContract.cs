@@ -22,6 +22,18 @@ public abstract class WorkerContract
         return app;
     }
 
+    /// <summary>PostgreSQL's jsonb refuses "\u0000": such a result is stored with U+FFFD, never failing the completion batch.</summary>
+    [Fact]
+    public async Task AResultWithANulCharacterCompletesWithItReplaced()
+    {
+        await using var app = await StartAsync();
+        var key = Scripts.Add(_ => Task.FromResult<object?>(new { text = "a\0b" }));
+
+        var job = await app.WaitForStatusAsync(await app.SubmitAsync(Scripts.Job(key)), JobStatus.Completed);
+
+        JsonAssert.Equal("{\"text\":\"a\uFFFDb\"}", job.Result);
+    }
+
     [Fact]
     public async Task AJobRunsToCompletionWithProgress100AndItsResult()
     {
@@ -36,7 +48,7 @@ public abstract class WorkerContract
         var job = await app.WaitForStatusAsync(id, JobStatus.Completed);
 
         Assert.Equal(100, job.Progress);
-        Assert.Equal("{\"answer\":42,\"attempt\":1}", job.Result);
+        JsonAssert.Equal("{\"answer\":42,\"attempt\":1}", job.Result);
         Assert.Equal(1, job.Attempt);
         Assert.Null(job.LockedBy);
         Assert.NotNull(job.CompletedAt);
@@ -243,7 +255,7 @@ public abstract class WorkerContract
 
         await app.StopAsync(); // grace 0 s in these tests
 
-        await using var db = new JobsDbContext(Options(database));
+        await using var db = database.CreateContext();
         var job = await db.Jobs.AsNoTracking().SingleAsync(j => j.Id == id);
         Assert.Equal(JobStatus.Pending, job.Status);
         Assert.Equal(0, job.Attempt);
@@ -379,7 +391,7 @@ public abstract class WorkerContract
         Assert.Equal(System.Net.HttpStatusCode.OK, (await worker.Client.GetAsync("/health/ready")).StatusCode);
         await worker.AdvanceAsync(TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(1)); // its poll finds the job
         var job = await worker.WaitForStatusAsync(id, JobStatus.Completed);
-        Assert.Equal("{\"text\":\"from the api\"}", job.Result);
+        JsonAssert.Equal("{\"text\":\"from the api\"}", job.Result);
     }
 
     static void InterlockedMax(ref int target, int value)
@@ -388,13 +400,6 @@ public abstract class WorkerContract
         while ((current = Volatile.Read(ref target)) < value && Interlocked.CompareExchange(ref target, value, current) != current) { }
     }
 
-    static Microsoft.EntityFrameworkCore.DbContextOptions<JobsDbContext> Options(TestDatabase database)
-    {
-        var options = new DbContextOptionsBuilder<JobsDbContext>();
-        if (database.Provider == "postgres") options.UseNpgsql(database.ConnectionString);
-        else options.UseSqlite(database.ConnectionString);
-        return options.Options;
-    }
 }
 
 public sealed class SqliteWorkerTests : WorkerContract

@@ -1,0 +1,37 @@
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Design;
+
+namespace JobService.Data;
+
+/// <summary>SQLite: JSON documents are TEXT, times are ISO text, ids are text.</summary>
+public sealed class SqliteJobsDbContext(DbContextOptions<SqliteJobsDbContext> options) : JobsDbContext(options);
+
+/// <summary>PostgreSQL: <c>uuid</c>, <c>timestamptz</c>, and <c>jsonb</c> for the JSON documents.</summary>
+public sealed class PostgresJobsDbContext(DbContextOptions<PostgresJobsDbContext> options) : JobsDbContext(options)
+{
+    protected override void OnModelCreating(ModelBuilder model)
+    {
+        base.OnModelCreating(model);
+        model.Entity<Job>(job =>
+        {
+            job.Property(j => j.Payload).HasColumnType("jsonb");
+            job.Property(j => j.Result).HasColumnType("jsonb");
+        });
+    }
+}
+
+/// <summary>
+/// What <c>dotnet ef migrations add … --context SqliteJobsDbContext</c> builds the model with:
+/// no connection is opened to write a migration.
+/// </summary>
+public sealed class SqliteDesignTimeFactory : IDesignTimeDbContextFactory<SqliteJobsDbContext>
+{
+    public SqliteJobsDbContext CreateDbContext(string[] args) =>
+        new(new DbContextOptionsBuilder<SqliteJobsDbContext>().UseSqlite(DatabaseSetup.DefaultSqliteConnection).Options);
+}
+
+public sealed class PostgresDesignTimeFactory : IDesignTimeDbContextFactory<PostgresJobsDbContext>
+{
+    public PostgresJobsDbContext CreateDbContext(string[] args) =>
+        new(new DbContextOptionsBuilder<PostgresJobsDbContext>().UseNpgsql("Host=localhost;Database=jobs").Options);
+}

@@ -1,0 +1,38 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace JobService;
+
+/// <summary>
+/// JSON as the database can store it. PostgreSQL's jsonb refuses the NUL character (<c>\u0000</c>)
+/// in any string: a payload carrying one is refused at submit (400), and a handler's result
+/// carrying one has it replaced by U+FFFD, so that one odd result never fails a batch of completions.
+/// </summary>
+public static class JsonText
+{
+    public const string NulRule = "NUL characters (\\u0000) are not accepted: the database cannot store them.";
+
+    public static bool ContainsNul(JsonElement e) => e.ValueKind switch
+    {
+        JsonValueKind.String => e.GetString()!.Contains('\0'),
+        JsonValueKind.Object => e.EnumerateObject().Any(p => p.Name.Contains('\0') || ContainsNul(p.Value)),
+        JsonValueKind.Array => e.EnumerateArray().Any(ContainsNul),
+        _ => false,
+    };
+
+    /// <summary>The node as JSON text, with every NUL in its strings replaced by U+FFFD.</summary>
+    public static string ForStorage(JsonNode node)
+    {
+        var json = node.ToJsonString(JobJson.Options);
+        using var document = JsonDocument.Parse(json);
+        return ContainsNul(document.RootElement) ? JsonSerializer.Serialize(Replace(document.RootElement), JobJson.Options) : json;
+    }
+
+    static JsonNode? Replace(JsonElement e) => e.ValueKind switch
+    {
+        JsonValueKind.String => JsonValue.Create(e.GetString()!.Replace('\0', '\uFFFD')),
+        JsonValueKind.Object => new JsonObject(e.EnumerateObject().Select(p => KeyValuePair.Create(p.Name.Replace('\0', '\uFFFD'), Replace(p.Value)))),
+        JsonValueKind.Array => new JsonArray(e.EnumerateArray().Select(Replace).ToArray()),
+        _ => JsonNode.Parse(e.GetRawText()),
+    };
+}
