@@ -4,18 +4,28 @@ using JobService.Hosting;
 if (args is ["healthcheck", ..])
     return await HealthProbe.RunAsync(args.Length > 1 ? args[1] : "http://127.0.0.1:8080/health/ready");
 
-var builder = WebApplication.CreateBuilder(args);
-builder.AddJobService();
-var app = builder.Build();
-
-if (args is ["migrate", ..])
+try
 {
-    await app.Services.MigrateJobsDatabaseAsync();
+    var builder = WebApplication.CreateBuilder(args);
+    builder.AddJobService();
+    var app = builder.Build();
+
+    if (args is ["migrate", ..])
+    {
+        await app.Services.WaitForDatabaseAsync();
+        await app.Services.MigrateJobsDatabaseAsync();
+        return 0;
+    }
+
+    await app.PrepareJobServiceAsync();
+    await app.RunAsync();
     return 0;
 }
-
-await app.PrepareJobServiceAsync();
-await app.RunAsync();
-return 0;
+catch (Exception e) when (StartupFailure.Describe(e) is { } line && StartupFailure.IsOwnProcess)
+{
+    // A setting or a database an operator must fix: one line that names it, not a stack trace.
+    Console.Error.WriteLine($"JobService could not start: {line}");
+    return 1;
+}
 
 public partial class Program;

@@ -19,7 +19,8 @@ public sealed class DatabaseHealthCheck(JobsDbContext db) : IHealthCheck
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            return HealthCheckResult.Unhealthy("The database cannot be reached.", e);
+            // The message, not the exception: a probe every few seconds must not print a stack trace each time.
+            return HealthCheckResult.Unhealthy($"The database cannot be reached: {e.GetBaseException().Message.ReplaceLineEndings(" ")}");
         }
     }
 }

@@ -1,15 +1,14 @@
 using Serilog;
 using Serilog.Core;
 using Serilog.Events;
-using Serilog.Formatting.Json;
+using Serilog.Formatting.Compact;
 
 namespace JobService.Hosting;
 
 /// <summary>
-/// Serilog as the logging provider (Serilog.AspNetCore cannot be restored here). Levels and
-/// enrichers come from the <c>Serilog</c> section; <c>Logs:Format</c> picks readable text or
-/// JSON lines on the console. Scopes become properties, so every line written while a job
-/// runs carries its JobId, JobType and Attempt.
+/// Serilog (Serilog.AspNetCore) as the logging provider. Levels come from the <c>Serilog</c>
+/// section; <c>Logs:Format</c> picks readable text or compact JSON lines on the console. Scopes
+/// become properties, so every line written while a job runs carries its JobId, JobType and Attempt.
 /// </summary>
 public static class LoggingSetup
 {
@@ -36,15 +35,35 @@ public static class LoggingSetup
         if (format is not ("text" or "json"))
             throw new InvalidOperationException($"Logs:Format must be 'text' or 'json', not '{format}'.");
 
-        var config = new LoggerConfiguration()
-            .ReadFrom.Configuration(builder.Configuration)
-            .Enrich.FromLogContext()
-            .Enrich.With<JobTagEnricher>();
-        config = format == "json"
-            ? config.WriteTo.Console(new JsonFormatter(renderMessage: true))
-            : config.WriteTo.Console(outputTemplate: TextTemplate);
-        builder.Logging.ClearProviders().AddSerilog(config.CreateLogger(), dispose: true);
-
+        builder.Services.AddSerilog(preserveStaticLogger: true, configureLogger: (services, config) =>
+        {
+            // EF Core logs every failed command at Error, including the expected ones (the
+            // migrations history table that does not exist yet on a first start, a lost
+            // Idempotency-Key race). Whoever handles the exception logs what matters; a
+            // setting under Serilog:MinimumLevel:Override still wins over this default.
+            config.MinimumLevel.Override("Microsoft.EntityFrameworkCore.Database.Command", LogEventLevel.Fatal)
+                .MinimumLevel.Override("Microsoft.EntityFrameworkCore.Update", LogEventLevel.Fatal)
+                // An unhealthy probe is in /health/ready's answer; logging it at Error on every probe is noise.
+                .MinimumLevel.Override("Microsoft.Extensions.Diagnostics.HealthChecks", LogEventLevel.Fatal)
+                .ReadFrom.Configuration(builder.Configuration)
+                .ReadFrom.Services(services)
+                .Enrich.FromLogContext()
+                .Enrich.With<JobTagEnricher>()
+                .Filter.ByExcluding(StartupFailure.IsToldByProgram);
+            if (format == "json") config.WriteTo.Console(new RenderedCompactJsonFormatter());
+            else config.WriteTo.Console(outputTemplate: TextTemplate);
+        });
         return builder;
     }
+
+    /// <summary>One line per request (method, path, status, milliseconds), logged after the exception handler chose the status.</summary>
+    public static IApplicationBuilder UseJobServiceRequestLogging(this IApplicationBuilder app) =>
+        app.UseSerilogRequestLogging(o =>
+        {
+            o.MessageTemplate = "HTTP {RequestMethod:l} {RequestPath:l} responded {StatusCode} in {Elapsed:0.0} ms";
+            // Probes come every few seconds and say nothing new; a real 5xx is an error.
+            o.GetLevel = (http, _, e) => http.Request.Path.StartsWithSegments("/health") ? LogEventLevel.Debug
+                : e is not null || http.Response.StatusCode >= 500 ? LogEventLevel.Error : LogEventLevel.Information;
+            o.Logger = app.ApplicationServices.GetRequiredService<Serilog.ILogger>(); // this host's logger, not the static one
+        });
 }

@@ -4,7 +4,6 @@ using JobService.Data;
 using JobService.Handlers;
 using JobService.Llm;
 using JobService.Worker;
-using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Configuration.Json;
 using Microsoft.Extensions.FileProviders;
 using Microsoft.Extensions.Options;
@@ -73,23 +72,25 @@ public static class ServiceSetup
     };
 
     /// <summary>
-    /// Checks the registry (two handlers with one type name stop the start-up here), applies
-    /// migrations unless a deployment runs them as a step, and maps the endpoints.
+    /// Checks the registry (two handlers with one type name stop the start-up here) and maps the
+    /// endpoints. The database is waited for and migrated when the host starts (<see cref="DatabaseStartup"/>).
     /// </summary>
-    public static async Task PrepareJobServiceAsync(this WebApplication app)
+    public static Task PrepareJobServiceAsync(this WebApplication app)
     {
+        // Settings are checked before the host starts: a bad one stops here with its key named.
+        app.Services.GetService<IStartupValidator>()?.Validate();
         app.Services.GetRequiredService<JobTypeRegistry>();
         app.Services.LogLlmProviders();
-        if (app.Services.GetRequiredService<IOptions<DatabaseOptions>>().Value.MigrateOnStartup)
-            await app.Services.MigrateJobsDatabaseAsync();
         app.MapJobService();
+        return Task.CompletedTask;
     }
 
     static WebApplication MapJobService(this WebApplication app)
     {
-        app.UseMiddleware<RequestLogging>();
+        app.UseJobServiceRequestLogging();
         app.UseExceptionHandler();
         app.UseStatusCodePages();
+        app.UseMiddleware<DatabaseNotReady>();
         app.UseMiddleware<RequestBodyLimit>();
 
         app.UseSwagger();
@@ -101,8 +102,7 @@ public static class ServiceSetup
             app.MapJobsApi();
             app.MapJobTypesApi();
         }
-        app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false }).WithTags("Health");
-        app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = c => c.Tags.Contains("ready") }).WithTags("Health");
+        app.MapHealthApi();
         return app;
     }
 }

@@ -1,4 +1,5 @@
 using JobService.Handlers;
+using JobService.Hosting;
 using Microsoft.Extensions.Options;
 
 namespace JobService.Worker;
@@ -19,6 +20,7 @@ public sealed class JobWorker(
     JobWakeup wakeup,
     JobTypeRegistry registry,
     TimeProvider time,
+    DatabaseReady database,
     IOptions<WorkerOptions> options,
     ILogger<JobWorker> log) : BackgroundService
 {
@@ -31,7 +33,7 @@ public sealed class JobWorker(
 
     protected override async Task ExecuteAsync(CancellationToken stopping)
     {
-        await Task.Yield();
+        if (!await database.WaitAsync(stopping)) return;
         log.LogInformation("Worker {WorkerId} started: {Concurrency} slots, types {Types}", WorkerId, _options.Concurrency, registry.Names);
         using var background = new CancellationTokenSource();
         var batcher = completions.RunAsync();

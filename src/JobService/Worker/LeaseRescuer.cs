@@ -1,3 +1,4 @@
+using JobService.Hosting;
 using Microsoft.Extensions.Options;
 
 namespace JobService.Worker;
@@ -8,15 +9,18 @@ namespace JobService.Worker;
 /// the job's log. Every write is guarded on the expired lease it saw, so any number of nodes
 /// can run this at once and a job is rescued once.
 /// </summary>
-public sealed class LeaseRescuer(JobStore store, TimeProvider time, IOptions<WorkerOptions> options, ILogger<LeaseRescuer> log)
+public sealed class LeaseRescuer(JobStore store, TimeProvider time, DatabaseReady database, IOptions<WorkerOptions> options, ILogger<LeaseRescuer> log)
     : BackgroundService
 {
     readonly RetryBackoff _backoff = RetryBackoff.From(options.Value);
 
-    protected override Task ExecuteAsync(CancellationToken stopping) =>
-        Periodic.RunAsync("Looking for expired leases", TimeSpan.FromSeconds(options.Value.RescueIntervalSeconds), startAtOnce: true, async ct =>
+    protected override async Task ExecuteAsync(CancellationToken stopping)
+    {
+        if (!await database.WaitAsync(stopping)) return;
+        await Periodic.RunAsync("Looking for expired leases", TimeSpan.FromSeconds(options.Value.RescueIntervalSeconds), startAtOnce: true, async ct =>
         {
             var rescued = await store.RescueExpiredAsync(_backoff, ct);
             if (rescued > 0) log.LogWarning("Rescued {Count} job(s) whose lease had expired", rescued);
         }, time, log, stopping);
+    }
 }

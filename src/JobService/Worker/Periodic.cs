@@ -25,6 +25,10 @@ public static class Periodic
             {
                 return;
             }
+            catch (Exception e) when (Data.DatabaseErrors.IsUnavailable(e))
+            {
+                log.LogWarning("{Work} failed, the database is away: {Error}; next try in {Interval}", what, Data.DatabaseErrors.OneLine(e), interval);
+            }
             catch (Exception e)
             {
                 log.LogWarning(e, "{Work} failed; next try in {Interval}", what, interval);

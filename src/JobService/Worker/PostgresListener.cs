@@ -46,7 +46,10 @@ public sealed class PostgresListener(IConfiguration configuration, JobWakeup wak
             }
             catch (Exception e)
             {
-                log.LogWarning(e, "The notification connection failed; reconnecting in {Delay}", delay);
+                if (JobService.Data.DatabaseErrors.IsUnavailable(e))
+                    log.LogWarning("The notification connection failed: {Error}; reconnecting in {Delay}", JobService.Data.DatabaseErrors.OneLine(e), delay);
+                else
+                    log.LogWarning(e, "The notification connection failed; reconnecting in {Delay}", delay);
                 try { await Task.Delay(delay, stopping); } catch (OperationCanceledException) { return; }
                 delay = TimeSpan.FromSeconds(Math.Min(delay.TotalSeconds * 2, 30));
             }

@@ -1,5 +1,6 @@
 using JobService.Data;
 using Microsoft.EntityFrameworkCore;
+using JobService.Hosting;
 using Microsoft.Extensions.Options;
 
 namespace JobService.Worker;
@@ -9,7 +10,8 @@ namespace JobService.Worker;
 /// oldest first. Safe on every node: deleting a deleted row does nothing.
 /// </summary>
 public sealed class RetentionCleaner(
-    IDbContextFactory<JobsDbContext> contexts, TimeProvider time, IOptions<RetentionOptions> options, ILogger<RetentionCleaner> log)
+    IDbContextFactory<JobsDbContext> contexts, TimeProvider time, DatabaseReady database, IOptions<RetentionOptions> options,
+    ILogger<RetentionCleaner> log)
     : BackgroundService
 {
     public async Task<int> CleanOnceAsync(CancellationToken ct)
@@ -38,10 +40,13 @@ public sealed class RetentionCleaner(
         return deleted;
     }
 
-    protected override Task ExecuteAsync(CancellationToken stopping) => !options.Value.Enabled ? Task.CompletedTask :
-        Periodic.RunAsync("Retention cleaning", TimeSpan.FromSeconds(options.Value.IntervalSeconds), startAtOnce: true, async ct =>
+    protected override async Task ExecuteAsync(CancellationToken stopping)
+    {
+        if (!options.Value.Enabled || !await database.WaitAsync(stopping)) return;
+        await Periodic.RunAsync("Retention cleaning", TimeSpan.FromSeconds(options.Value.IntervalSeconds), startAtOnce: true, async ct =>
         {
             var deleted = await CleanOnceAsync(ct);
             if (deleted > 0) log.LogInformation("Retention deleted {Count} finished job(s)", deleted);
         }, time, log, stopping);
+    }
 }

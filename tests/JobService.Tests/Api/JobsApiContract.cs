@@ -372,7 +372,9 @@ public abstract class JobsApiContract(TestApp app) : IAsyncLifetime
         Assert.Equal(HttpStatusCode.OK, (await Client.GetAsync("/health/live")).StatusCode);
         var ready = await Client.GetAsync("/health/ready");
         Assert.Equal(HttpStatusCode.OK, ready.StatusCode);
-        Assert.Equal("Healthy", await ready.Content.ReadAsStringAsync());
+        var report = await ready.ReadJsonAsync();
+        Assert.Equal("healthy", report.Str("status"));
+        Assert.Equal("The database is reachable and migrated.", report.GetProperty("checks").GetProperty("database").Str("description"));
     }
 
     [Fact]

@@ -69,13 +69,31 @@ public sealed class StartupTests
         var ready = await client.GetAsync("/health/ready");
 
         Assert.Equal(System.Net.HttpStatusCode.ServiceUnavailable, ready.StatusCode);
-        Assert.Equal("Unhealthy", await ready.Content.ReadAsStringAsync());
+        var report = System.Text.Json.JsonDocument.Parse(await ready.Content.ReadAsStringAsync()).RootElement;
+        Assert.Equal("unhealthy", report.GetProperty("status").GetString());
+        Assert.StartsWith("Migrations not applied", report.GetProperty("checks").GetProperty("database").GetProperty("description").GetString());
         Assert.Equal(System.Net.HttpStatusCode.OK, (await client.GetAsync("/health/live")).StatusCode);
 
         await app.Services.MigrateJobsDatabaseAsync(); // as `-- migrate` would, from another process
         ready = await client.GetAsync("/health/ready");
         Assert.Equal(System.Net.HttpStatusCode.OK, ready.StatusCode);
-        Assert.Equal("Healthy", await ready.Content.ReadAsStringAsync());
+        report = System.Text.Json.JsonDocument.Parse(await ready.Content.ReadAsStringAsync()).RootElement;
+        Assert.Equal("healthy", report.GetProperty("status").GetString());
+        Assert.True(report.GetProperty("checks").GetProperty("database").GetProperty("duration_ms").GetDouble() >= 0);
+    }
+
+    [Theory]
+    [InlineData("POST", "/health/ready")]
+    [InlineData("DELETE", "/health/live")]
+    public async Task HealthEndpointsAnswerOnlyGet(string method, string path)
+    {
+        await using var database = TestDatabase.Sqlite();
+        await using var app = App(database, [("Service:Role", "api")]);
+
+        var response = await app.CreateClient().SendAsync(new HttpRequestMessage(new HttpMethod(method), path));
+
+        var problem = await response.ShouldBeProblemAsync(System.Net.HttpStatusCode.MethodNotAllowed);
+        Assert.Contains(method, problem.Str("detail"));
     }
 
     [Fact]

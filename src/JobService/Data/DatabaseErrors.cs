@@ -1,0 +1,35 @@
+using System.Net.Sockets;
+using Microsoft.Data.Sqlite;
+using Npgsql;
+
+namespace JobService.Data;
+
+/// <summary>
+/// Tells "the database is away" (refused, reset, terminated, timed out, busy) from a bug, so
+/// that an outage is one warning line per try, and a request that met it gets a 503.
+/// </summary>
+public static class DatabaseErrors
+{
+    public static bool IsUnavailable(Exception e)
+    {
+        for (Exception? x = e; x is not null; x = x.InnerException)
+        {
+            switch (x)
+            {
+                case NpgsqlException { IsTransient: true }:
+                case PostgresException { SqlState: "57P01" or "57P02" or "57P03" or "53300" or "08006" or "08001" or "08004" }:
+                case SocketException or TimeoutException or EndOfStreamException:
+                case SqliteException { SqliteErrorCode: 5 or 6 }: // SQLITE_BUSY, SQLITE_LOCKED: the busy timeout ran out
+                    return true;
+            }
+        }
+        return false;
+    }
+
+    /// <summary>The innermost message, on one line: what went wrong, not the 23 frames of how.</summary>
+    public static string OneLine(Exception e)
+    {
+        while (e.InnerException is not null && e is NpgsqlException or InvalidOperationException or AggregateException) e = e.InnerException;
+        return e.Message.ReplaceLineEndings(" ");
+    }
+}

@@ -1,0 +1,112 @@
+using JobService.Data;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+
+namespace JobService.Hosting;
+
+/// <summary>
+/// Waits for the database at start-up, retrying with backoff for
+/// <see cref="DatabaseOptions.StartupTimeoutSeconds"/> with one log line per try, then applies
+/// migrations unless a deployment runs them as a step. It runs once every hosted service has
+/// started (<see cref="IHostedLifecycleService.StartedAsync"/>), so Kestrel already answers
+/// and /health/ready says unhealthy meanwhile; the background loops wait for
+/// <see cref="DatabaseReady"/> before they touch the database, and the host's start returns
+/// only once it is ready.
+/// </summary>
+public sealed class DatabaseStartup(IServiceProvider services, IOptions<DatabaseOptions> options, DatabaseReady ready) : IHostedLifecycleService
+{
+    public async Task StartedAsync(CancellationToken ct)
+    {
+        try
+        {
+            await services.WaitForDatabaseAsync(ct);
+            if (options.Value.MigrateOnStartup) await services.MigrateJobsDatabaseAsync(ct);
+            ready.Set();
+        }
+        catch (Exception e)
+        {
+            ready.Fail(e);
+            throw;
+        }
+    }
+
+    public Task StartingAsync(CancellationToken ct) => Task.CompletedTask;
+    public Task StartAsync(CancellationToken ct) => Task.CompletedTask;
+    public Task StopAsync(CancellationToken ct) => Task.CompletedTask;
+    public Task StoppingAsync(CancellationToken ct) => Task.CompletedTask;
+    public Task StoppedAsync(CancellationToken ct) => Task.CompletedTask;
+}
+
+/// <summary>Completes once the database answers and is migrated: what the background loops wait for before their first statement.</summary>
+public sealed class DatabaseReady
+{
+    readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public bool IsReady => _ready.Task.IsCompletedSuccessfully;
+    public void Set() => _ready.TrySetResult();
+    public void Fail(Exception e) => _ready.TrySetException(e);
+
+    /// <summary>True when ready; false when stopping first, or when the start-up failed (the host is stopping then too).</summary>
+    public async Task<bool> WaitAsync(CancellationToken ct)
+    {
+        try
+        {
+            await _ready.Task.WaitAsync(ct);
+            return true;
+        }
+        catch (Exception) when (ct.IsCancellationRequested || _ready.Task.IsFaulted)
+        {
+            return false;
+        }
+    }
+}
+
+/// <summary>The database did not answer within the start-up timeout; the message is the one line an operator reads.</summary>
+public sealed class DatabaseUnavailableException(string message) : Exception(message);
+
+public static class DatabaseWait
+{
+    /// <summary>Opens a connection until one succeeds, or throws <see cref="DatabaseUnavailableException"/> after the timeout.</summary>
+    public static async Task WaitForDatabaseAsync(this IServiceProvider services, CancellationToken ct = default)
+    {
+        var options = services.GetRequiredService<IOptions<DatabaseOptions>>().Value;
+        var log = services.GetRequiredService<ILoggerFactory>().CreateLogger("JobService.Database");
+        var where = Describe(options);
+        var deadline = DateTime.UtcNow.AddSeconds(options.StartupTimeoutSeconds);
+        var delay = TimeSpan.FromSeconds(1);
+        for (var attempt = 1; ; attempt++)
+        {
+            string error;
+            try
+            {
+                await using var scope = services.CreateAsyncScope();
+                var db = scope.ServiceProvider.GetRequiredService<JobsDbContext>();
+                await db.Database.OpenConnectionAsync(ct);
+                await db.Database.CloseConnectionAsync();
+                if (attempt > 1) log.LogInformation("The database at {Where} answers now", where);
+                return;
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+            {
+                error = DatabaseErrors.OneLine(e);
+            }
+            var left = deadline - DateTime.UtcNow;
+            if (left <= TimeSpan.Zero)
+                throw new DatabaseUnavailableException(
+                    $"The database at {where} did not answer within {options.StartupTimeoutSeconds} s " +
+                    $"(Database:StartupTimeoutSeconds): {error}");
+            var wait = delay < left ? delay : left;
+            log.LogWarning("The database at {Where} does not answer (try {Attempt}): {Error}; trying again in {Wait:0.#} s",
+                where, attempt, error, wait.TotalSeconds);
+            await Task.Delay(wait, ct);
+            delay = TimeSpan.FromSeconds(Math.Min(delay.TotalSeconds * 2, 10));
+        }
+    }
+
+    static string Describe(DatabaseOptions options)
+    {
+        if (!options.IsPostgres) return new Microsoft.Data.Sqlite.SqliteConnectionStringBuilder(options.ConnectionString).DataSource;
+        var pg = new Npgsql.NpgsqlConnectionStringBuilder(options.ConnectionString);
+        return $"{pg.Host}:{pg.Port}";
+    }
+}

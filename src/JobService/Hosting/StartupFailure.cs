@@ -1,0 +1,29 @@
+using Microsoft.Extensions.Options;
+
+namespace JobService.Hosting;
+
+/// <summary>The start-up failures an operator fixes by configuration, told in one line; anything else is a bug and keeps its stack trace.</summary>
+public static class StartupFailure
+{
+    public static string? Describe(Exception e) => e switch
+    {
+        OptionsValidationException o => string.Join(" ", o.Failures),
+        DatabaseUnavailableException d => d.Message,
+        AggregateException { InnerExceptions.Count: 1 } a => Describe(a.InnerException!),
+        _ => null,
+    };
+
+    /// <summary>
+    /// False when the service is hosted by a test (WebApplicationFactory runs Program.Main in the
+    /// test process): there the exception must reach the test rather than become an exit code.
+    /// </summary>
+    public static bool IsOwnProcess => System.Reflection.Assembly.GetEntryAssembly() == typeof(StartupFailure).Assembly;
+
+    /// <summary>
+    /// The host's own "Hosting failed to start" error for a failure Program.cs tells in one line:
+    /// left out of the log, so that an operator reads the line and not a stack trace.
+    /// </summary>
+    public static bool IsToldByProgram(Serilog.Events.LogEvent e) =>
+        e.Exception is not null && Describe(e.Exception) is not null
+        && e.Properties.TryGetValue("SourceContext", out var source) && source.ToString() == "\"Microsoft.Extensions.Hosting.Internal.Host\"";
+}

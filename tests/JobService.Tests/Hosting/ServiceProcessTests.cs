@@ -1,0 +1,100 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text.Json;
+using JobService.Tests.Infrastructure;
+
+namespace JobService.Tests.Hosting;
+
+/// <summary>The service binary as an operator runs it: what it prints, and how it exits when it cannot start.</summary>
+public sealed class ServiceProcessTests
+{
+    static readonly TimeSpan Within = TimeSpan.FromSeconds(60);
+
+    [Fact]
+    public async Task PostgresWithoutAConnectionStringExitsWithOneLineNamingTheKey()
+    {
+        await using var service = ServiceProcess.Start(new Dictionary<string, string> { ["Database__Provider"] = "postgres" });
+
+        Assert.Equal(1, await service.ExitCodeAsync(Within));
+        AssertOneLineNaming(service, "ConnectionStrings:Jobs");
+    }
+
+    [Fact]
+    public async Task AMalformedConnectionStringExitsWithOneLineNamingTheKey()
+    {
+        await using var service = ServiceProcess.Start(new Dictionary<string, string>
+        {
+            ["Database__Provider"] = "postgres",
+            ["ConnectionStrings__Jobs"] = "Host=127.0.0.1;Flavour=strawberry",
+        });
+
+        Assert.Equal(1, await service.ExitCodeAsync(Within));
+        AssertOneLineNaming(service, "ConnectionStrings:Jobs");
+    }
+
+    [Fact]
+    public async Task AnUnreachableDatabaseIsRetriedWhileReadinessSaysUnhealthyThenTheServiceExits()
+    {
+        var port = ClosedPort();
+        await using var service = ServiceProcess.Start(new Dictionary<string, string>
+        {
+            ["Database__Provider"] = "postgres",
+            ["ConnectionStrings__Jobs"] = $"Host=127.0.0.1;Port={port};Username=jobs;Database=jobs;Timeout=2",
+            ["Database__StartupTimeoutSeconds"] = "6",
+        });
+        await service.WaitForOutputAsync("(try 1)", Within);
+
+        using var http = new HttpClient { BaseAddress = new Uri(service.BaseUrl) };
+        var ready = await http.GetAsync("/health/ready");
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, ready.StatusCode);
+        var body = JsonDocument.Parse(await ready.Content.ReadAsStringAsync()).RootElement;
+        Assert.Equal("unhealthy", body.GetProperty("status").GetString());
+        Assert.Equal("unhealthy", body.GetProperty("checks").GetProperty("database").GetProperty("status").GetString());
+        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/health/live")).StatusCode);
+
+        Assert.Equal(1, await service.ExitCodeAsync(Within));
+        var tries = service.Output.Where(l => l.Contains("does not answer (try", StringComparison.Ordinal)).ToList();
+        Assert.True(tries.Count >= 2, service.AllText);
+        Assert.All(tries, l => Assert.Contains($"127.0.0.1:{port}", l));
+        AssertOneLineNaming(service, "Database:StartupTimeoutSeconds");
+    }
+
+    [Fact]
+    public async Task JsonLogsAreCompactJsonLinesWithOneLinePerRequest()
+    {
+        await using var database = TestDatabase.Sqlite();
+        await using var service = ServiceProcess.Start(new Dictionary<string, string>
+        {
+            ["Logs__Format"] = "json",
+            ["ConnectionStrings__Jobs"] = database.ConnectionString,
+            ["Service__Role"] = "api",
+        });
+        await service.WaitUntilReadyAsync(Within);
+        using var http = new HttpClient { BaseAddress = new Uri(service.BaseUrl) };
+
+        Assert.Equal(HttpStatusCode.NotFound, (await http.GetAsync($"/jobs/{Guid.CreateVersion7()}")).StatusCode);
+        await service.WaitForOutputAsync("responded 404", Within);
+
+        var lines = service.Output.Select(l => JsonDocument.Parse(l).RootElement).ToList(); // every line is one JSON object
+        Assert.All(lines, l => Assert.True(l.TryGetProperty("@t", out _) && l.TryGetProperty("@m", out _), l.ToString()));
+        var request = Assert.Single(lines, l => l.GetProperty("@m").GetString()!.StartsWith("HTTP GET /jobs/", StringComparison.Ordinal));
+        Assert.Equal(404, request.GetProperty("StatusCode").GetInt32());
+        Assert.Equal("Serilog.AspNetCore.RequestLoggingMiddleware", request.GetProperty("SourceContext").GetString());
+    }
+
+    /// <summary>Exactly one line on stderr, naming the setting to fix; no stack trace anywhere.</summary>
+    static void AssertOneLineNaming(ServiceProcess service, string key)
+    {
+        var line = Assert.Single(service.Errors);
+        Assert.StartsWith("JobService could not start: ", line);
+        Assert.Contains(key, line);
+        Assert.DoesNotContain(service.Output.Concat(service.Errors), l => l.TrimStart().StartsWith("at ", StringComparison.Ordinal));
+    }
+
+    static int ClosedPort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port; // closed again when disposed: connections are refused
+    }
+}

@@ -1,0 +1,106 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+
+namespace JobService.Tests.Infrastructure;
+
+/// <summary>
+/// The service's own binary as a real process (Kestrel on a free loopback port), for what only
+/// a process shows: exit codes, what it prints, start-up before the database answers.
+/// </summary>
+public sealed class ServiceProcess : IAsyncDisposable
+{
+    readonly Process _process;
+    readonly ConcurrentQueue<string> _out = new(), _err = new();
+
+    public int Port { get; }
+    public string BaseUrl => $"http://127.0.0.1:{Port}";
+    public IReadOnlyCollection<string> Output => _out;
+    public IReadOnlyCollection<string> Errors => _err;
+    public string AllText => string.Join("\n", _out) + "\n" + string.Join("\n", _err);
+
+    ServiceProcess(Process process, int port)
+    {
+        _process = process;
+        Port = port;
+    }
+
+    public static ServiceProcess Start(IReadOnlyDictionary<string, string> environment, params string[] args)
+    {
+        var port = FreePort();
+        var start = new ProcessStartInfo("dotnet", [typeof(Program).Assembly.Location, .. args, "--urls", $"http://127.0.0.1:{port}"])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            WorkingDirectory = Path.GetTempPath(),
+        };
+        start.Environment["DOTNET_ENVIRONMENT"] = "Production";
+        foreach (var (key, value) in environment) start.Environment[key] = value;
+        var process = new Process { StartInfo = start };
+        var service = new ServiceProcess(process, port);
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) service._out.Enqueue(e.Data); };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) service._err.Enqueue(e.Data); };
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return service;
+    }
+
+    /// <summary>Waits for the process to exit by itself and returns its exit code; fails after <paramref name="within"/>.</summary>
+    public async Task<int> ExitCodeAsync(TimeSpan within)
+    {
+        using var cts = new CancellationTokenSource(within);
+        try { await _process.WaitForExitAsync(cts.Token); }
+        catch (OperationCanceledException) { Assert.Fail($"The service did not exit within {within}:\n{AllText}"); }
+        _process.WaitForExit(); // drains the redirected streams
+        return _process.ExitCode;
+    }
+
+    /// <summary>Waits until a printed line contains <paramref name="text"/>.</summary>
+    public async Task WaitForOutputAsync(string text, TimeSpan within)
+    {
+        var deadline = DateTime.UtcNow + within;
+        while (!_out.Concat(_err).Any(l => l.Contains(text, StringComparison.Ordinal)))
+        {
+            if (_process.HasExited) Assert.Fail($"The service exited ({_process.ExitCode}) before printing '{text}':\n{AllText}");
+            if (DateTime.UtcNow > deadline) Assert.Fail($"The service never printed '{text}':\n{AllText}");
+            await Task.Delay(50);
+        }
+    }
+
+    /// <summary>Waits until /health/ready answers 200: the database answers and is migrated.</summary>
+    public async Task WaitUntilReadyAsync(TimeSpan within)
+    {
+        using var http = new HttpClient { BaseAddress = new Uri(BaseUrl) };
+        var deadline = DateTime.UtcNow + within;
+        while (true)
+        {
+            if (_process.HasExited) Assert.Fail($"The service exited ({_process.ExitCode}) before it was ready:\n{AllText}");
+            try
+            {
+                if ((await http.GetAsync("/health/ready")).IsSuccessStatusCode) return;
+            }
+            catch (HttpRequestException) { } // not listening yet
+            if (DateTime.UtcNow > deadline) Assert.Fail($"The service was not ready within {within}:\n{AllText}");
+            await Task.Delay(50);
+        }
+    }
+
+    static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+        _process.Dispose();
+    }
+}
