@@ -6,14 +6,12 @@ namespace JobService.Tests.Infrastructure;
 
 /// <summary>
 /// A database of its own for one test class: a SQLite file in a temporary folder, or a fresh
-/// PostgreSQL database on the server named by <c>JOBSERVICE_TEST_POSTGRES</c>. Without that
-/// variable the PostgreSQL tests are skipped on a developer's machine, and fail under CI
+/// PostgreSQL database on the test run's server (<see cref="LocalPostgres"/>). Where there is no
+/// PostgreSQL at all the PostgreSQL tests are skipped on a developer's machine, and fail under CI
 /// (<c>CI=true</c>), where a missing PostgreSQL is a broken pipeline, not a reason to skip.
 /// </summary>
 public sealed class TestDatabase : IAsyncDisposable
 {
-    public const string PostgresVariable = "JOBSERVICE_TEST_POSTGRES";
-
     public string Provider { get; }
     public string ConnectionString { get; }
     readonly Func<ValueTask> _drop;
@@ -37,14 +35,12 @@ public sealed class TestDatabase : IAsyncDisposable
         });
     }
 
-    /// <summary>The server's base connection string, or null (with the reason) when there is none to use.</summary>
+    /// <summary>The server's base connection string (see <see cref="LocalPostgres"/>), or null with the reason to skip; under CI a failure.</summary>
     public static string? PostgresServer(out string reason)
     {
-        var server = Environment.GetEnvironmentVariable(PostgresVariable);
-        reason = $"{PostgresVariable} is not set: PostgreSQL tests need a server (bash .ci/run starts one).";
-        if (!string.IsNullOrWhiteSpace(server)) return server;
-        if (IsCi) throw new InvalidOperationException($"CI=true but {PostgresVariable} is not set: the PostgreSQL suite must run in CI.");
-        return null;
+        (var server, reason) = LocalPostgres.Server;
+        if (server is null && IsCi) throw new InvalidOperationException($"CI=true: the PostgreSQL suite must run here. {reason}");
+        return server;
     }
 
     public static bool IsCi => string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase);
