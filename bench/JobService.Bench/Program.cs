@@ -3,7 +3,7 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using JobService.Bench;
 using JobService.Data;
-using JobService.Worker;
+using JobService.Transitions;
 using Microsoft.EntityFrameworkCore;
 
 // The benchmark tool. Each subcommand prints one JSON object as its last line.
@@ -74,11 +74,11 @@ static async Task<object> Work(BenchArgs a)
 static async Task<object> Latency(BenchArgs a)
 {
     await using var app = await BenchHost.StartAsync(a, "all", "--Worker:Concurrency=10");
-    var signals = app.Services.GetRequiredService<JobSignals>();
+    var transitions = app.Services.GetRequiredService<JobTransitions>();
     var contexts = app.Services.GetRequiredService<IDbContextFactory<JobsDbContext>>();
     var interval = int.Parse(a.Get("interval-ms", "20"));
     var samples = new List<double>();
-    if (a.Provider == "postgres") await app.Services.GetRequiredService<PostgresListener>().Listening;
+    await transitions.Driver.Notifier.Listening;
     await Task.Delay(500); // the worker is up and idle
     var warmup = 20; // not measured: the first runs of each code path are JIT-compiled
     for (var i = -warmup; i < a.N; i++)
@@ -88,16 +88,8 @@ static async Task<object> Latency(BenchArgs a)
         var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         NoopHandler.OnRun = ran => { if (ran == id) started.TrySetResult(); };
         await using (var db = await contexts.CreateDbContextAsync())
-        await using (var tx = await db.Database.BeginTransactionAsync())
-        {
-            db.Jobs.Add(new Job { Id = id, Type = "bench_noop", Payload = "{}", MaxAttempts = 1, RunAt = now, CreatedAt = now, UpdatedAt = now });
-            await db.SaveChangesAsync();
-            await signals.NotifyJobsAvailableAsync(db, default);
-            await tx.CommitAsync();
-        }
-        var committed = Stopwatch.GetTimestamp();
-        // PostgreSQL: as an API in another process would, only the NOTIFY wakes the worker.
-        if (a.Provider == "sqlite") app.Services.GetRequiredService<JobWakeup>().Signal();
+            await transitions.CreateAsync(db, [new Job { Id = id, Type = "bench_noop", Payload = "{}", MaxAttempts = 1, RunAt = now, CreatedAt = now, UpdatedAt = now }], "the bench", default);
+        var committed = Stopwatch.GetTimestamp(); // the commit announces the job, as POST /jobs does
         await started.Task.WaitAsync(TimeSpan.FromSeconds(10)); // no spinning: it would steal a core from the worker
         var startedAt = NoopHandler.StartedAt[id];
         if (i >= 0) samples.Add(Math.Max(0, (startedAt - committed) * 1000.0 / Stopwatch.Frequency));
@@ -111,10 +103,9 @@ static async Task<object> Latency(BenchArgs a)
 static async Task<object> Progress(BenchArgs a)
 {
     await using var app = await BenchHost.StartAsync(a, "all");
-    var store = app.Services.GetRequiredService<JobStore>();
+    var contexts = app.Services.GetRequiredService<IDbContextFactory<JobsDbContext>>();
     using var http = BenchHost.Client(app);
     var tokens = int.Parse(a.Get("tokens", "5000"));
-    var before = store.ProgressWrites;
     var response = await http.PostAsJsonAsync("/jobs", new { type = "bench_tokens", payload = new { tokens, token_ms = double.Parse(a.Get("token-ms", "1")) } });
     var id = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetGuid();
     var started = Stopwatch.GetTimestamp();
@@ -126,7 +117,9 @@ static async Task<object> Progress(BenchArgs a)
         if (job.GetProperty("status").GetString() is "completed" or "failed") break;
         await Task.Delay(100); // a frontend polling 10 times a second
     }
-    var rows = store.ProgressWrites - before;
+    int rows;
+    await using (var db = await contexts.CreateDbContextAsync())
+        rows = await db.JobEvents.CountAsync(e => e.JobId == id && e.Kind == "progress");
     return new
     {
         command = "progress", provider = a.Provider, tokens_reported = tokens, progress_rows_written = rows,

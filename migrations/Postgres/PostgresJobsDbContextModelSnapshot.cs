@@ -61,6 +61,10 @@ namespace JobService.Migrations.Postgres
                         .HasColumnType("text")
                         .HasColumnName("error");
 
+                    b.Property<long>("EventSeq")
+                        .HasColumnType("bigint")
+                        .HasColumnName("event_seq");
+
                     b.Property<string>("IdempotencyKey")
                         .HasMaxLength(200)
                         .HasColumnType("character varying(200)")
@@ -106,6 +110,10 @@ namespace JobService.Migrations.Postgres
                         .HasColumnType("character varying(64)")
                         .HasColumnName("request_hash");
 
+                    b.Property<int>("RescueCount")
+                        .HasColumnType("integer")
+                        .HasColumnName("rescue_count");
+
                     b.Property<string>("Result")
                         .HasColumnType("jsonb")
                         .HasColumnName("result");
@@ -138,6 +146,10 @@ namespace JobService.Migrations.Postgres
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("updated_at");
 
+                    b.Property<string>("UsageDetail")
+                        .HasColumnType("jsonb")
+                        .HasColumnName("usage_detail");
+
                     b.HasKey("Id")
                         .HasName("pk_jobs");
 
@@ -158,55 +170,56 @@ namespace JobService.Migrations.Postgres
                     b.ToTable("jobs", (string)null);
                 });
 
-            modelBuilder.Entity("JobService.Data.JobLog", b =>
+            modelBuilder.Entity("JobService.Data.JobEvent", b =>
                 {
-                    b.Property<long>("Id")
-                        .ValueGeneratedOnAdd()
-                        .HasColumnType("bigint")
-                        .HasColumnName("id");
-
-                    NpgsqlPropertyBuilderExtensions.UseIdentityByDefaultColumn(b.Property<long>("Id"));
-
-                    b.Property<int>("Attempt")
-                        .HasColumnType("integer")
-                        .HasColumnName("attempt");
-
                     b.Property<Guid>("JobId")
                         .HasColumnType("uuid")
                         .HasColumnName("job_id");
 
-                    b.Property<string>("Level")
+                    b.Property<long>("Seq")
+                        .HasColumnType("bigint")
+                        .HasColumnName("seq");
+
+                    b.Property<DateTime>("CreatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("created_at");
+
+                    b.Property<string>("Data")
+                        .HasColumnType("jsonb")
+                        .HasColumnName("data");
+
+                    b.Property<string>("Kind")
                         .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("kind");
+
+                    b.Property<string>("Level")
                         .HasMaxLength(16)
                         .HasColumnType("character varying(16)")
                         .HasColumnName("level");
 
                     b.Property<string>("Message")
-                        .IsRequired()
                         .HasColumnType("text")
                         .HasColumnName("message");
 
-                    b.Property<DateTime>("Time")
-                        .HasColumnType("timestamp with time zone")
-                        .HasColumnName("time");
+                    b.HasKey("JobId", "Seq")
+                        .HasName("pk_job_events");
 
-                    b.HasKey("Id")
-                        .HasName("pk_job_logs");
+                    b.HasIndex("CreatedAt")
+                        .HasDatabaseName("ix_job_events_created_at");
 
-                    b.HasIndex("JobId", "Id")
-                        .HasDatabaseName("ix_job_logs_job_id");
-
-                    b.ToTable("job_logs", (string)null);
+                    b.ToTable("job_events", (string)null);
                 });
 
-            modelBuilder.Entity("JobService.Data.JobLog", b =>
+            modelBuilder.Entity("JobService.Data.JobEvent", b =>
                 {
                     b.HasOne("JobService.Data.Job", null)
                         .WithMany()
                         .HasForeignKey("JobId")
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired()
-                        .HasConstraintName("fk_job_logs_jobs_job_id");
+                        .HasConstraintName("fk_job_events_jobs_job_id");
                 });
 #pragma warning restore 612, 618
         }

@@ -56,6 +56,10 @@ namespace JobService.Migrations.Sqlite
                         .HasColumnType("TEXT")
                         .HasColumnName("error");
 
+                    b.Property<long>("EventSeq")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("event_seq");
+
                     b.Property<string>("IdempotencyKey")
                         .HasMaxLength(200)
                         .HasColumnType("TEXT")
@@ -101,6 +105,10 @@ namespace JobService.Migrations.Sqlite
                         .HasColumnType("TEXT")
                         .HasColumnName("request_hash");
 
+                    b.Property<int>("RescueCount")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("rescue_count");
+
                     b.Property<string>("Result")
                         .HasColumnType("TEXT")
                         .HasColumnName("result");
@@ -133,6 +141,10 @@ namespace JobService.Migrations.Sqlite
                         .HasColumnType("TEXT")
                         .HasColumnName("updated_at");
 
+                    b.Property<string>("UsageDetail")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("usage_detail");
+
                     b.HasKey("Id")
                         .HasName("pk_jobs");
 
@@ -153,53 +165,56 @@ namespace JobService.Migrations.Sqlite
                     b.ToTable("jobs", (string)null);
                 });
 
-            modelBuilder.Entity("JobService.Data.JobLog", b =>
+            modelBuilder.Entity("JobService.Data.JobEvent", b =>
                 {
-                    b.Property<long>("Id")
-                        .ValueGeneratedOnAdd()
-                        .HasColumnType("INTEGER")
-                        .HasColumnName("id");
-
-                    b.Property<int>("Attempt")
-                        .HasColumnType("INTEGER")
-                        .HasColumnName("attempt");
-
                     b.Property<Guid>("JobId")
                         .HasColumnType("TEXT")
                         .HasColumnName("job_id");
 
-                    b.Property<string>("Level")
+                    b.Property<long>("Seq")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("seq");
+
+                    b.Property<DateTime>("CreatedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("created_at");
+
+                    b.Property<string>("Data")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("data");
+
+                    b.Property<string>("Kind")
                         .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("kind");
+
+                    b.Property<string>("Level")
                         .HasMaxLength(16)
                         .HasColumnType("TEXT")
                         .HasColumnName("level");
 
                     b.Property<string>("Message")
-                        .IsRequired()
                         .HasColumnType("TEXT")
                         .HasColumnName("message");
 
-                    b.Property<DateTime>("Time")
-                        .HasColumnType("TEXT")
-                        .HasColumnName("time");
+                    b.HasKey("JobId", "Seq")
+                        .HasName("pk_job_events");
 
-                    b.HasKey("Id")
-                        .HasName("pk_job_logs");
+                    b.HasIndex("CreatedAt")
+                        .HasDatabaseName("ix_job_events_created_at");
 
-                    b.HasIndex("JobId", "Id")
-                        .HasDatabaseName("ix_job_logs_job_id");
-
-                    b.ToTable("job_logs", (string)null);
+                    b.ToTable("job_events", (string)null);
                 });
 
-            modelBuilder.Entity("JobService.Data.JobLog", b =>
+            modelBuilder.Entity("JobService.Data.JobEvent", b =>
                 {
                     b.HasOne("JobService.Data.Job", null)
                         .WithMany()
                         .HasForeignKey("JobId")
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired()
-                        .HasConstraintName("fk_job_logs_jobs_job_id");
+                        .HasConstraintName("fk_job_events_jobs_job_id");
                 });
 #pragma warning restore 612, 618
         }

@@ -31,10 +31,7 @@ public static class CreateJob
         if (idempotencyKey is not null && await Replay(s.Db, job, ct) is { } replay) return replay;
         try
         {
-            await using var tx = await s.Db.Database.BeginTransactionAsync(ct);
-            s.Db.Jobs.Add(job);
-            await s.Db.SaveChangesAsync(ct);
-            await s.Signals.CommitJobsAvailableAsync(s.Db, tx, ct); // acknowledged from here on: the row is durable
+            await s.Transitions.CreateAsync(s.Db, [job], "POST /jobs", ct); // acknowledged from here on: the row is durable
         }
         catch (DbUpdateException) when (idempotencyKey is not null)
         {

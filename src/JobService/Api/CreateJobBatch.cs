@@ -42,12 +42,7 @@ public static class CreateJobBatch
         }
         if (errors.Count > 0) return TypedResults.ValidationProblem(errors, title: "Some jobs in the batch are invalid; none was created");
 
-        await using (var tx = await s.Db.Database.BeginTransactionAsync(ct))
-        {
-            s.Db.Jobs.AddRange(jobs);
-            await s.Db.SaveChangesAsync(ct);
-            await s.Signals.CommitJobsAvailableAsync(s.Db, tx, ct);
-        }
+        await s.Transitions.CreateAsync(s.Db, jobs, "POST /jobs/batch", ct);
         return TypedResults.Created((string?)null, new JobBatchResponse(jobs.Select(JobResponse.From).ToList()));
     }
 

@@ -68,12 +68,13 @@ public static class JobQueries
         if (!await db.Jobs.AnyAsync(j => j.Id == id, ct)) return JobProblems.NotFound(id);
         var from = after ?? 0;
         var take = limit ?? 100;
-        var lines = await db.JobLogs.AsNoTracking()
-            .Where(l => l.JobId == id && l.Id > from)
-            .OrderBy(l => l.Id).Take(take)
-            .Select(l => new JobLogResponse(l.Id, l.Time, l.Level, l.Message, l.Attempt))
+        // The job's log is every event that tells a line: log events, and the service's own story on lifecycle events.
+        var lines = await db.JobEvents.AsNoTracking()
+            .Where(e => e.JobId == id && e.Seq > from && e.Message != null)
+            .OrderBy(e => e.Seq).Take(take)
             .ToListAsync(ct);
-        return TypedResults.Ok(new JobLogPage(lines, lines.Count == take ? lines[^1].Seq : null));
+        var items = lines.Select(e => new JobLogResponse(e.Seq, e.CreatedAt, e.Level ?? "info", e.Message!, Events.EventJson.Attempt(e.Data))).ToList();
+        return TypedResults.Ok(new JobLogPage(items, items.Count == take ? items[^1].Seq : null));
     }
 
     /// <summary>Counts and LLM usage (tokens, cost) by status and by type, from one GROUP BY over (type, status).</summary>

@@ -1,3 +1,4 @@
+using System.ComponentModel;
 using System.Text.Json;
 using JobService.Data;
 
@@ -27,8 +28,7 @@ public sealed record JobResponse(
 {
     public static JobResponse From(Job j) => new(j.Id, j.Type, j.Status, j.Progress, j.Message, Parse(j.Payload)!.Value,
         Parse(j.Result), j.Error, j.Priority, j.Attempt, j.MaxAttempts, j.RunAt, j.CancelRequested, j.CallbackUrl,
-        j.CreatedAt, j.UpdatedAt, j.StartedAt, j.CompletedAt,
-        j.TotalTokens is null ? null : new UsageResponse(j.PromptTokens ?? 0, j.CompletionTokens ?? 0, j.TotalTokens.Value, j.CostUsd ?? 0));
+        j.CreatedAt, j.UpdatedAt, j.StartedAt, j.CompletedAt, UsageResponse.From(j));
 
     static JsonElement? Parse(string? json)
     {
@@ -38,8 +38,32 @@ public sealed record JobResponse(
     }
 }
 
-/// <summary>LLM usage of a job: tokens and cost in USD.</summary>
-public sealed record UsageResponse(int PromptTokens, int CompletionTokens, int TotalTokens, double CostUsd);
+/// <summary>
+/// LLM usage of a job: tokens and cost in USD summed over every attempt, and the latest
+/// attempt's detail: the model and provider, whether a count is estimated (a cancelled or
+/// broken stream reports no usage: its tokens were counted), how it finished, its repairs and
+/// each model call (a pipeline's steps).
+/// </summary>
+public sealed record UsageResponse(int PromptTokens, int CompletionTokens, int TotalTokens, double CostUsd,
+    string? Model = null, string? Provider = null, bool Estimated = false, string? FinishReason = null, int Repairs = 0,
+    IReadOnlyList<UsageStep>? Steps = null)
+{
+    public static UsageResponse? From(Job j)
+    {
+        if (j.TotalTokens is null && j.UsageDetail is null) return null;
+        var detail = j.UsageDetail is null ? null : JsonSerializer.Deserialize<StoredDetail>(j.UsageDetail, JobJson.Options);
+        return new UsageResponse(j.PromptTokens ?? 0, j.CompletionTokens ?? 0, j.TotalTokens ?? 0, j.CostUsd ?? 0,
+            detail?.Model, detail?.Provider, detail?.Estimated ?? false, detail?.FinishReason, detail?.Repairs ?? 0, detail?.Steps);
+    }
+
+    /// <summary>The stored detail, as <see cref="Worker.UsageDetail"/> writes it.</summary>
+    sealed record StoredDetail(string? Model = null, string? Provider = null, bool Estimated = false, string? FinishReason = null,
+        int Repairs = 0, IReadOnlyList<UsageStep>? Steps = null);
+}
+
+/// <summary>One model call of the latest attempt.</summary>
+public sealed record UsageStep(string? Step, string? Model, string? Provider, int PromptTokens, int CompletionTokens, double CostUsd,
+    bool Estimated, string? FinishReason, double? DurationMs);
 
 public sealed record JobPage(IReadOnlyList<JobResponse> Items, int Total, int Limit, int Offset);
 
@@ -55,5 +79,11 @@ public sealed record TypeStats(int Total, IReadOnlyDictionary<string, int> BySta
 /// <summary>LLM usage summed over jobs: tokens and cost in USD.</summary>
 public sealed record UsageTotals(long PromptTokens, long CompletionTokens, long TotalTokens, double CostUsd);
 
-public sealed record JobTypeResponse(string Type, string? Description, int TimeoutSeconds, int MaxAttempts, int Concurrency,
-    JsonElement PayloadSchema);
+/// <summary>A registered job type on the wire (GET /job-types).</summary>
+public sealed record JobTypeResponse(
+    [property: Description("The name to submit as a job's type.")] string Type,
+    [property: Description("What the type does, for people.")] string? Description,
+    [property: Description("Seconds one attempt may run before it is stopped and retried like a failure.")] int TimeoutSeconds,
+    [property: Description("Attempts a job gets by default (a submit may set its own max_attempts).")] int MaxAttempts,
+    [property: Description("Most jobs of this type one worker runs at once; 0 = no per-type limit beyond the worker's own slots (Worker:Concurrency).")] int Concurrency,
+    [property: Description("The JSON Schema a job's payload must validate against; POST /jobs refuses (400) what it refuses.")] JsonElement PayloadSchema);

@@ -6,8 +6,9 @@ using Microsoft.EntityFrameworkCore;
 namespace JobService.Api;
 
 /// <summary>
-/// The /jobs resource. State changes are single guarded UPDATEs (the allowed current status
-/// in the WHERE); "0 rows" is then told apart as 404 or 409 by reading the row.
+/// The /jobs resource. State changes go through the transition seam (a guarded statement with
+/// the allowed current status in its WHERE, and its event); "nothing changed" is then told apart
+/// as 404 or 409 by reading the row.
 /// </summary>
 public static class JobsApi
 {
@@ -33,79 +34,50 @@ public static class JobsApi
         return route;
     }
 
-    static async Task<Results<Ok<JobResponse>, ProblemHttpResult>> GetJob(Guid id, JobsDbContext db, CancellationToken ct) =>
-        await Find(db, id, ct) is { } job ? TypedResults.Ok(JobResponse.From(job)) : JobProblems.NotFound(id);
+    /// <summary>The job, with its event seq as ETag: a poller sending If-None-Match gets 304 while nothing changed.</summary>
+    static async Task<Results<Ok<JobResponse>, StatusCodeHttpResult, ProblemHttpResult>> GetJob(
+        Guid id, JobsDbContext db, HttpContext http, CancellationToken ct)
+    {
+        if (await Find(db, id, ct) is not { } job) return JobProblems.NotFound(id);
+        var etag = $"\"{job.EventSeq}\"";
+        http.Response.Headers.ETag = etag;
+        if (http.Request.Headers.IfNoneMatch.Any(v => v is not null && v.Split(',').Any(t => t.Trim() == etag || t.Trim() == "*")))
+            return TypedResults.StatusCode(StatusCodes.Status304NotModified);
+        return TypedResults.Ok(JobResponse.From(job));
+    }
 
     /// <summary>Pending: cancelled at once. Running: the flag is set and the worker holding it stops the handler.</summary>
     static async Task<Results<Ok<JobResponse>, ProblemHttpResult>> Cancel(Guid id, [AsParameters] JobsServices s, CancellationToken ct)
     {
-        var now = s.Now;
-        await using var tx = await s.Db.Database.BeginTransactionAsync(ct);
-        var changed = await s.Db.Jobs.Where(j => j.Id == id && j.Status == JobStatus.Pending).ExecuteUpdateAsync(u => u
-            .SetProperty(j => j.Status, JobStatus.Cancelled)
-            .SetProperty(j => j.Message, "Cancelled before it started")
-            .SetProperty(j => j.CompletedAt, now)
-            .SetProperty(j => j.UpdatedAt, now), ct);
-        if (changed > 0) await tx.CommitAsync(ct);
-        else
-        {
-            changed = await s.Db.Jobs.Where(j => j.Id == id && j.Status == JobStatus.Running).ExecuteUpdateAsync(u => u
-                .SetProperty(j => j.CancelRequested, true)
-                .SetProperty(j => j.UpdatedAt, now), ct);
-            if (changed > 0) await s.Signals.CommitCancelRequestedAsync(s.Db, tx, id, ct);
-        }
-        return await Outcome(s.Db, id, changed, "cancel", "pending or running", ct);
+        var changed = await s.Transitions.CancelAsync(s.Db, id, ct);
+        // A second cancel of a job already being stopped changes nothing and is answered like the first.
+        return await Outcome(s.Db, id, changed is not null, "cancel", "pending or running", ct,
+            alreadyDone: j => j.Status == JobStatus.Running && j.CancelRequested);
     }
 
     /// <summary>Failed or cancelled back to pending, with a fresh set of attempts.</summary>
     static async Task<Results<Ok<JobResponse>, ProblemHttpResult>> Retry(Guid id, [AsParameters] JobsServices s, CancellationToken ct)
     {
-        var now = s.Now;
-        await using var tx = await s.Db.Database.BeginTransactionAsync(ct);
-        var changed = await s.Db.Jobs
-            .Where(j => j.Id == id && (j.Status == JobStatus.Failed || j.Status == JobStatus.Cancelled))
-            .ExecuteUpdateAsync(u => u
-                .SetProperty(j => j.Status, JobStatus.Pending)
-                .SetProperty(j => j.Attempt, 0)
-                .SetProperty(j => j.Progress, 0)
-                .SetProperty(j => j.Message, "Queued for retry")
-                .SetProperty(j => j.Error, (string?)null)
-                .SetProperty(j => j.Result, (string?)null)
-                .SetProperty(j => j.CancelRequested, false)
-                .SetProperty(j => j.RunAt, now)
-                .SetProperty(j => j.StartedAt, (DateTime?)null)
-                .SetProperty(j => j.CompletedAt, (DateTime?)null)
-                .SetProperty(j => j.LockedBy, (string?)null)
-                .SetProperty(j => j.LockedUntil, (DateTime?)null)
-                .SetProperty(j => j.UpdatedAt, now), ct);
-        if (changed > 0) await s.Signals.CommitJobsAvailableAsync(s.Db, tx, ct);
-        return await Outcome(s.Db, id, changed, "retry", "failed or cancelled", ct);
+        var changed = await s.Transitions.RequeueAsync(s.Db, id, $"POST /jobs/{id}/retry", ct);
+        return await Outcome(s.Db, id, changed is not null, "retry", "failed or cancelled", ct);
     }
 
-    /// <summary>Deletes a finished job and its logs; a pending or running job must be cancelled first.</summary>
-    static async Task<Results<NoContent, ProblemHttpResult>> Delete(Guid id, JobsDbContext db, CancellationToken ct)
+    /// <summary>Deletes a finished job and its events; a pending or running job must be cancelled first.</summary>
+    static async Task<Results<NoContent, ProblemHttpResult>> Delete(Guid id, [AsParameters] JobsServices s, CancellationToken ct)
     {
-        await using var tx = await db.Database.BeginTransactionAsync(ct);
-        var deleted = await db.Jobs
-            .Where(j => j.Id == id && (j.Status == JobStatus.Completed || j.Status == JobStatus.Failed || j.Status == JobStatus.Cancelled))
-            .ExecuteDeleteAsync(ct);
-        if (deleted > 0)
-        {
-            await db.JobLogs.Where(l => l.JobId == id).ExecuteDeleteAsync(ct);
-            await tx.CommitAsync(ct);
-            return TypedResults.NoContent();
-        }
-        return await Find(db, id, ct) is { } job
+        if (await s.Transitions.DeleteAsync(s.Db, id, ct)) return TypedResults.NoContent();
+        return await Find(s.Db, id, ct) is { } job
             ? JobProblems.Conflict(job.Status, "delete", "completed, failed or cancelled")
             : JobProblems.NotFound(id);
     }
 
+    /// <summary>"Nothing changed" told apart: 404 when there is no such job, 409 naming its status when the transition is not allowed.</summary>
     static async Task<Results<Ok<JobResponse>, ProblemHttpResult>> Outcome(
-        JobsDbContext db, Guid id, int changed, string action, string allowed, CancellationToken ct)
+        JobsDbContext db, Guid id, bool changed, string action, string allowed, CancellationToken ct, Func<Job, bool>? alreadyDone = null)
     {
         var job = await Find(db, id, ct);
         if (job is null) return JobProblems.NotFound(id);
-        return changed > 0 ? TypedResults.Ok(JobResponse.From(job)) : JobProblems.Conflict(job.Status, action, allowed);
+        return changed || alreadyDone?.Invoke(job) == true ? TypedResults.Ok(JobResponse.From(job)) : JobProblems.Conflict(job.Status, action, allowed);
     }
 
     internal static Task<Job?> Find(JobsDbContext db, Guid id, CancellationToken ct) =>

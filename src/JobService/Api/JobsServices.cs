@@ -4,7 +4,7 @@ using JobService.Handlers;
 namespace JobService.Api;
 
 /// <summary>What the /jobs endpoints need, bound as one parameter.</summary>
-public sealed record JobsServices(JobsDbContext Db, JobTypeRegistry Registry, TimeProvider Time, JobService.Worker.JobSignals Signals)
+public sealed record JobsServices(JobsDbContext Db, JobTypeRegistry Registry, TimeProvider Time, JobService.Transitions.JobTransitions Transitions)
 {
     public DateTime Now => Time.GetUtcNow().UtcDateTime;
 }

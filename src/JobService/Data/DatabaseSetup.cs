@@ -24,8 +24,9 @@ public static class DatabaseSetup
             var options = sp.GetRequiredService<IOptions<DatabaseOptions>>().Value;
             db.UseSqlite(PrepareSqlite(options.ConnectionString)).AddInterceptors(new SqlitePragmas(options.SqliteBusyTimeoutMs));
         });
-        services.AddPooledDbContextFactory<PostgresJobsDbContext>((sp, db) =>
-            db.UseNpgsql(WithAutoPrepare(sp.GetRequiredService<IOptions<DatabaseOptions>>().Value.ConnectionString)));
+        // One data source serves EF Core and the notification connection (PostgreSQL only; built when first asked for).
+        services.AddSingleton(sp => DataSource(sp.GetRequiredService<IOptions<DatabaseOptions>>().Value.ConnectionString));
+        services.AddPooledDbContextFactory<PostgresJobsDbContext>((sp, db) => db.UseNpgsql(sp.GetRequiredService<Npgsql.NpgsqlDataSource>()));
         services.AddSingleton<IDbContextFactory<JobsDbContext>>(sp => sp.GetRequiredService<IOptions<DatabaseOptions>>().Value.IsPostgres
             ? new JobsDbContextFactory<PostgresJobsDbContext>(sp.GetRequiredService<IDbContextFactory<PostgresJobsDbContext>>())
             : new JobsDbContextFactory<SqliteJobsDbContext>(sp.GetRequiredService<IDbContextFactory<SqliteJobsDbContext>>()));
@@ -38,13 +39,15 @@ public static class DatabaseSetup
 
     /// <summary>
     /// The worker runs the same few statements thousands of times a second (claim, complete,
-    /// renew); prepared once, PostgreSQL skips planning them each time. An explicit setting wins.
+    /// renew); prepared once, PostgreSQL skips planning them each time. Keepalives notice a
+    /// silently dead connection (the listener's above all). An explicit setting wins.
     /// </summary>
-    static string WithAutoPrepare(string connectionString)
+    static Npgsql.NpgsqlDataSource DataSource(string connectionString)
     {
         var builder = new Npgsql.NpgsqlConnectionStringBuilder(connectionString);
         if (!connectionString.Contains("Auto Prepare", StringComparison.OrdinalIgnoreCase)) builder.MaxAutoPrepare = 32;
-        return builder.ConnectionString;
+        if (!connectionString.Contains("Keepalive", StringComparison.OrdinalIgnoreCase)) builder.KeepAlive = 15;
+        return new Npgsql.NpgsqlDataSourceBuilder(builder.ConnectionString).Build();
     }
 
     /// <summary>Hands out the provider's own context as the <see cref="JobsDbContext"/> the rest of the code asks for.</summary>

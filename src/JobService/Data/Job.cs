@@ -2,8 +2,8 @@ namespace JobService.Data;
 
 /// <summary>
 /// One row of the <c>jobs</c> table. Times are UTC <see cref="DateTime"/> so that SQLite can
-/// sort and compare them in SQL. JSON documents (payload, result) are stored as text so that
-/// one migration set serves SQLite and PostgreSQL alike.
+/// sort and compare them in SQL. JSON documents (payload, result, usage detail) are strings in
+/// C#: jsonb on PostgreSQL, text on SQLite. Only <see cref="Transitions.JobTransitions"/> writes it.
 /// </summary>
 public sealed class Job
 {
@@ -36,6 +36,15 @@ public sealed class Job
     // Idempotency: the client's key and a hash of the request it came with.
     public string? IdempotencyKey { get; set; }
     public string? RequestHash { get; set; }
+
+    /// <summary>How often the job lost its worker (an expired lease); past Worker:MaxRescues it fails.</summary>
+    public int RescueCount { get; set; }
+
+    /// <summary>The seq of the job's latest event: each transition adds one under the row's lock (also the ETag).</summary>
+    public long EventSeq { get; set; }
+
+    /// <summary>The latest attempt's LLM usage detail as JSON (model, provider, estimated, steps); totals are the columns above.</summary>
+    public string? UsageDetail { get; set; }
 
     // The lease held by the worker running the job; every worker write is fenced on it.
     public string? LockedBy { get; set; }

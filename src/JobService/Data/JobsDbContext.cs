@@ -13,7 +13,7 @@ namespace JobService.Data;
 public abstract class JobsDbContext(DbContextOptions options) : DbContext(options)
 {
     public DbSet<Job> Jobs => Set<Job>();
-    public DbSet<JobLog> JobLogs => Set<JobLog>();
+    public DbSet<JobEvent> JobEvents => Set<JobEvent>();
 
     protected override void ConfigureConventions(ModelConfigurationBuilder builder)
     {
@@ -54,6 +54,9 @@ public abstract class JobsDbContext(DbContextOptions options) : DbContext(option
             job.Property(j => j.CostUsd).HasColumnName("cost_usd");
             job.Property(j => j.IdempotencyKey).HasColumnName("idempotency_key").HasMaxLength(200);
             job.Property(j => j.RequestHash).HasColumnName("request_hash").HasMaxLength(64);
+            job.Property(j => j.EventSeq).HasColumnName("event_seq");
+            job.Property(j => j.RescueCount).HasColumnName("rescue_count");
+            job.Property(j => j.UsageDetail).HasColumnName("usage_detail");
             job.Property(j => j.LockedBy).HasColumnName("locked_by").HasMaxLength(200);
             job.Property(j => j.LockedUntil).HasColumnName("locked_until");
 
@@ -67,19 +70,21 @@ public abstract class JobsDbContext(DbContextOptions options) : DbContext(option
             job.HasIndex(j => j.IdempotencyKey).HasDatabaseName("ix_jobs_idempotency_key").IsUnique();
         });
 
-        model.Entity<JobLog>(log =>
+        model.Entity<JobEvent>(e =>
         {
-            log.ToTable("job_logs");
-            log.HasKey(l => l.Id).HasName("pk_job_logs");
-            log.Property(l => l.Id).HasColumnName("id").ValueGeneratedOnAdd();
-            log.Property(l => l.JobId).HasColumnName("job_id");
-            log.Property(l => l.Time).HasColumnName("time");
-            log.Property(l => l.Level).HasColumnName("level").HasMaxLength(16);
-            log.Property(l => l.Message).HasColumnName("message");
-            log.Property(l => l.Attempt).HasColumnName("attempt");
-            log.HasIndex(l => new { l.JobId, l.Id }).HasDatabaseName("ix_job_logs_job_id");
-            log.HasOne<Job>().WithMany().HasForeignKey(l => l.JobId)
-                .HasConstraintName("fk_job_logs_jobs_job_id").OnDelete(DeleteBehavior.Cascade);
+            e.ToTable("job_events");
+            e.HasKey(x => new { x.JobId, x.Seq }).HasName("pk_job_events");
+            e.Property(x => x.JobId).HasColumnName("job_id");
+            e.Property(x => x.Seq).HasColumnName("seq").ValueGeneratedNever();
+            e.Property(x => x.Kind).HasColumnName("kind").HasMaxLength(16);
+            e.Property(x => x.Level).HasColumnName("level").HasMaxLength(16);
+            e.Property(x => x.Message).HasColumnName("message");
+            e.Property(x => x.Data).HasColumnName("data");
+            e.Property(x => x.CreatedAt).HasColumnName("created_at");
+            // GET /events resumes by time across jobs.
+            e.HasIndex(x => x.CreatedAt).HasDatabaseName("ix_job_events_created_at");
+            e.HasOne<Job>().WithMany().HasForeignKey(x => x.JobId)
+                .HasConstraintName("fk_job_events_jobs_job_id").OnDelete(DeleteBehavior.Cascade);
         });
     }
 

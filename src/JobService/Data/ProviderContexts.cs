@@ -16,7 +16,9 @@ public sealed class PostgresJobsDbContext(DbContextOptions<PostgresJobsDbContext
         {
             job.Property(j => j.Payload).HasColumnType("jsonb");
             job.Property(j => j.Result).HasColumnType("jsonb");
+            job.Property(j => j.UsageDetail).HasColumnType("jsonb");
         });
+        model.Entity<JobEvent>().Property(e => e.Data).HasColumnType("jsonb");
     }
 }
 

@@ -34,7 +34,20 @@ public interface IJobContext
     ValueTask LogAsync(JobLogLevel level, string message);
 
     /// <summary>Adds LLM token usage and cost to the job's totals.</summary>
-    ValueTask RecordUsageAsync(int promptTokens, int completionTokens, double costUsd);
+    ValueTask RecordUsageAsync(int promptTokens, int completionTokens, double costUsd) =>
+        RecordUsageAsync(new UsageRecord(promptTokens, completionTokens, costUsd));
+
+    /// <summary>Records one model call: its tokens and cost are added to the job's totals, and the call is told in the job's log.</summary>
+    ValueTask RecordUsageAsync(UsageRecord usage);
+
+    /// <summary>
+    /// LLM work: the model's text as it streams, shown live to watchers of the job (output events),
+    /// never written per token. <paramref name="newCall"/> starts a new text (the next step, a repair).
+    /// </summary>
+    void StreamText(string piece, bool newCall = false) { }
+
+    /// <summary>LLM work: tokens received against tokens expected, sent with the next progress event.</summary>
+    void ReportTokens(int received, int expected) { }
 }
 
 public enum JobLogLevel

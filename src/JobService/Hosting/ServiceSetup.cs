@@ -3,6 +3,7 @@ using JobService.BuiltIn;
 using JobService.Data;
 using JobService.Handlers;
 using JobService.Llm;
+using JobService.Transitions;
 using JobService.Worker;
 using Microsoft.Extensions.Configuration.Json;
 using Microsoft.Extensions.FileProviders;
@@ -37,10 +38,9 @@ public static class ServiceSetup
         services.AddLlmJobTypes(builder.Configuration);
 
         services.AddOptions<ServiceOptions>().BindConfiguration(ServiceOptions.Section).ValidateDataAnnotations().ValidateOnStart();
-        services.AddJobSignals();
+        services.AddJobTransitions();
         var role = builder.Configuration.GetSection(ServiceOptions.Section).Get<ServiceOptions>() ?? new ServiceOptions();
-        if (role.RunsWorkers)
-            services.AddJobWorkers(postgres: (builder.Configuration.GetSection(DatabaseOptions.Section).Get<DatabaseOptions>() ?? new()).IsPostgres);
+        if (role.RunsWorkers) services.AddJobWorkers();
 
         services.ConfigureHttpJsonOptions(o => JobJson.Configure(o.SerializerOptions));
         services.Configure<Microsoft.AspNetCore.Mvc.JsonOptions>(o => JobJson.Configure(o.JsonSerializerOptions));

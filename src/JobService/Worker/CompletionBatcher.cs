@@ -1,4 +1,5 @@
 using System.Threading.Channels;
+using JobService.Transitions;
 
 namespace JobService.Worker;
 
@@ -7,13 +8,13 @@ namespace JobService.Worker;
 /// written goes out in the next single statement. Under load that is one write for many jobs;
 /// when idle a lone completion is written at once. Each row keeps its own lease fence.
 /// </summary>
-public sealed class CompletionBatcher(IQueueDriver driver, TimeProvider time, ILogger<CompletionBatcher> log)
+public sealed class CompletionBatcher(JobTransitions transitions, ILogger<CompletionBatcher> log)
 {
     const int MaxBatch = 1_000;
     readonly Channel<(Completion Completion, TaskCompletionSource<bool> Written)> _queue =
         Channel.CreateUnbounded<(Completion, TaskCompletionSource<bool>)>(new UnboundedChannelOptions { SingleReader = true });
 
-    /// <summary>True when written; false when the lease was lost first (nothing was written).</summary>
+    /// <summary>True when written; false when the lease was lost first (nothing was written). Throws when the write failed: the caller retries.</summary>
     public Task<bool> CompleteAsync(Completion completion)
     {
         var written = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -32,12 +33,12 @@ public sealed class CompletionBatcher(IQueueDriver driver, TimeProvider time, IL
             while (batch.Count < MaxBatch && _queue.Reader.TryRead(out var item)) batch.Add(item);
             try
             {
-                var written = await driver.CompleteAsync(batch.Select(b => b.Completion).ToList(), time.GetUtcNow().UtcDateTime, CancellationToken.None);
+                var written = await transitions.CompleteAsync(batch.Select(b => b.Completion).ToList(), CancellationToken.None);
                 foreach (var (completion, done) in batch) done.TrySetResult(written.Contains(completion.Lease.JobId));
             }
             catch (Exception e)
             {
-                log.LogWarning(e, "Writing {Count} completions failed", batch.Count);
+                log.LogWarning("Writing {Count} completions failed: {Error}", batch.Count, Data.DatabaseErrors.OneLine(e));
                 foreach (var (_, done) in batch) done.TrySetException(e);
             }
         }

@@ -1,43 +1,50 @@
+using System.Text;
 using System.Text.Json;
 using JobService.Handlers;
+using JobService.Transitions;
 
 namespace JobService.Worker;
 
 /// <summary>
-/// The handler's view of its job. Progress is kept in memory and written at most once per
-/// <see cref="WorkerOptions.ProgressIntervalMs"/> (the worker flushes what is left on its
-/// timer and with the outcome), so reporting on every token costs no write per token. Every
-/// write is fenced on the lease; a refused write means the lease is lost and stops the handler.
+/// The handler's view of its job. Progress and the model's partial text are kept in memory and
+/// written at most once per interval each (<see cref="WorkerOptions.ProgressIntervalMs"/>,
+/// Events:OutputFlushMs; the worker flushes what is left on its timer), so reporting on every
+/// token costs no write per token. Every write is fenced on the lease; a refused write means
+/// the lease is lost and stops the handler.
 /// </summary>
 public sealed class JobContext : IJobContext
 {
     readonly RunningJob _running;
-    readonly JobStore _store;
+    readonly JobTransitions _transitions;
     readonly TimeProvider _time;
-    readonly TimeSpan _interval;
+    readonly TimeSpan _progressInterval, _outputInterval;
     readonly ILogger _log;
     readonly Lock _gate = new();
+    readonly SemaphoreSlim _writing = new(1, 1); // one write at a time per job: events keep their order
     int _progress;
     string? _message;
+    (int Received, int Expected)? _tokens;
     bool _dirty;
-    int _writing;
-    long _lastWrite;
-    int _promptTokens, _completionTokens;
-    double _costUsd;
-    bool _hasUsage;
+    long _lastProgress, _lastOutput;
+    readonly StringBuilder _text = new();
+    int _textSent, _textGeneration;
+    bool _textRestarted;
+    readonly List<UsageRecord> _calls = [];
     volatile bool _closed;
 
-    public JobContext(RunningJob running, CancellationToken token, JobStore store, TimeProvider time, TimeSpan interval, ILogger log)
+    public JobContext(RunningJob running, CancellationToken token, JobTransitions transitions, TimeProvider time,
+        TimeSpan progressInterval, TimeSpan outputInterval, ILogger log)
     {
         _running = running;
-        _store = store;
+        _transitions = transitions;
         _time = time;
-        _interval = interval;
+        _progressInterval = progressInterval;
+        _outputInterval = outputInterval;
         _log = log;
         CancellationToken = token;
         using var payload = JsonDocument.Parse(running.Job.Payload);
         Payload = payload.RootElement.Clone(); // detached, so the document's pooled buffers go back now
-        _lastWrite = time.GetTimestamp() - (long)(interval.TotalSeconds * time.TimestampFrequency) - 1;
+        _lastProgress = _lastOutput = time.GetTimestamp() - (long)(Math.Max(progressInterval.TotalSeconds, outputInterval.TotalSeconds) * time.TimestampFrequency) - 1;
     }
 
     public Guid JobId => _running.Job.Id;
@@ -50,11 +57,6 @@ public sealed class JobContext : IJobContext
     /// <summary>The highest progress reported in this attempt, 0–99.</summary>
     public int Progress { get { lock (_gate) return _progress; } }
 
-    public JobUsage? Usage
-    {
-        get { lock (_gate) return _hasUsage ? new JobUsage(_promptTokens, _completionTokens, _costUsd) : null; }
-    }
-
     public ValueTask ReportProgressAsync(double percent, string? message = null)
     {
         if (_closed || double.IsNaN(percent)) return ValueTask.CompletedTask;
@@ -66,41 +68,98 @@ public sealed class JobContext : IJobContext
             _progress = Math.Max(_progress, value);
             if (message is not null) _message = message.Clip(500);
         }
-        return Due ? new ValueTask(FlushAsync()) : ValueTask.CompletedTask;
+        return Due(_lastProgress, _progressInterval) ? new ValueTask(FlushAsync()) : ValueTask.CompletedTask;
     }
 
-    /// <summary>No write for a whole interval: the next one may go.</summary>
-    bool Due => _time.GetElapsedTime(Interlocked.Read(ref _lastWrite)) >= _interval;
-
-    /// <summary>
-    /// Writes the latest progress if it changed and the interval since the last write is over
-    /// (the handler's reports and the worker's timer both come here); one write at a time per job.
-    /// </summary>
-    public async Task FlushAsync()
+    public void ReportTokens(int received, int expected)
     {
-        int progress;
-        string? message;
+        lock (_gate) _tokens = (received, expected);
+    }
+
+    public void StreamText(string piece, bool newCall = false)
+    {
+        if (_closed) return;
         lock (_gate)
         {
-            if (!_dirty || _closed || !Due) return;
-            if (Interlocked.Exchange(ref _writing, 1) == 1) return; // a write is under way; it or the next tick carries this
-            (progress, message, _dirty) = (_progress, _message, false);
+            if (newCall)
+            {
+                _text.Clear();
+                (_textSent, _textRestarted) = (0, true);
+                _textGeneration++;
+            }
+            _text.Append(piece);
         }
+    }
+
+    bool Due(long last, TimeSpan interval) => _time.GetElapsedTime(Interlocked.Read(ref last)) >= interval;
+
+    /// <summary>
+    /// Writes what changed and is due: the latest progress (one event per progress interval) and
+    /// the new partial text (one event per output interval). <paramref name="all"/> writes the
+    /// text whatever the interval: the attempt is ending and watchers should see all of it first.
+    /// </summary>
+    public async Task FlushAsync(bool all = false)
+    {
+        if (_closed && !all) return;
+        if (all) await _writing.WaitAsync();
+        else if (!await _writing.WaitAsync(0)) return; // a write is under way; it or the next tick carries this
         try
         {
-            Interlocked.Exchange(ref _lastWrite, _time.GetTimestamp());
-            if (!await _store.UpdateProgressAsync(_running.Lease, progress, message, CancellationToken.None))
-                _running.Stop(StopReason.LeaseLost);
+            await FlushProgressAsync();
+            await FlushOutputAsync(all);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            lock (_gate) _dirty = true; // keep it for the next tick
-            _log.LogWarning(e, "Could not write the progress of job {JobId}", JobId);
+            _log.LogWarning("Could not write the progress of job {JobId}: {Error}", JobId, Data.DatabaseErrors.OneLine(e)); // kept for the next tick
         }
         finally
         {
-            Interlocked.Exchange(ref _writing, 0);
+            _writing.Release();
         }
+    }
+
+    async Task FlushProgressAsync()
+    {
+        int progress;
+        string? message;
+        (int, int)? tokens;
+        lock (_gate)
+        {
+            if (!_dirty || _closed || !Due(_lastProgress, _progressInterval)) return;
+            (progress, message, tokens, _dirty) = (_progress, _message, _tokens, false);
+        }
+        Interlocked.Exchange(ref _lastProgress, _time.GetTimestamp());
+        try
+        {
+            if (!await _transitions.ReportProgressAsync(_running.Lease, progress, message, tokens, CancellationToken.None))
+                _running.Stop(StopReason.LeaseLost);
+        }
+        catch
+        {
+            lock (_gate) _dirty = true;
+            throw;
+        }
+    }
+
+    async Task FlushOutputAsync(bool all)
+    {
+        int offset, generation;
+        string text;
+        lock (_gate)
+        {
+            if ((_text.Length == _textSent && !_textRestarted) || (!all && !Due(_lastOutput, _outputInterval))) return;
+            offset = _textRestarted ? 0 : _textSent;
+            text = _text.ToString(offset, _text.Length - offset);
+            generation = _textGeneration;
+        }
+        Interlocked.Exchange(ref _lastOutput, _time.GetTimestamp());
+        if (!await _transitions.AppendOutputAsync(_running.Lease, offset, text, CancellationToken.None))
+        {
+            _running.Stop(StopReason.LeaseLost);
+            return;
+        }
+        lock (_gate)
+            if (generation == _textGeneration) (_textSent, _textRestarted) = (offset + text.Length, false); // else a new call began meanwhile: it goes from 0
     }
 
     public async ValueTask LogAsync(JobLogLevel level, string message)
@@ -109,20 +168,38 @@ public sealed class JobContext : IJobContext
         var name = level switch { JobLogLevel.Warning => "warning", JobLogLevel.Error => "error", _ => "info" };
         _log.Log(level switch { JobLogLevel.Warning => LogLevel.Warning, JobLogLevel.Error => LogLevel.Error, _ => LogLevel.Information },
             "Job log: {JobLogMessage}", message);
-        if (!await _store.AppendLogAsync(_running.Lease, name, message.Clip(10_000), CancellationToken.None))
-            _running.Stop(StopReason.LeaseLost);
+        await _writing.WaitAsync();
+        try
+        {
+            if (!await _transitions.AppendLogAsync(_running.Lease, name, message.Clip(10_000), CancellationToken.None))
+                _running.Stop(StopReason.LeaseLost);
+        }
+        finally
+        {
+            _writing.Release();
+        }
     }
 
-    public ValueTask RecordUsageAsync(int promptTokens, int completionTokens, double costUsd)
+    /// <summary>Written at once (a model call is seconds long): the totals grow while the job runs, and the call is told in the log.</summary>
+    public async ValueTask RecordUsageAsync(UsageRecord usage)
     {
+        if (_closed) return;
+        string detail;
         lock (_gate)
         {
-            _hasUsage = true;
-            _promptTokens += Math.Max(promptTokens, 0);
-            _completionTokens += Math.Max(completionTokens, 0);
-            _costUsd += Math.Max(costUsd, 0);
+            _calls.Add(usage);
+            detail = UsageDetail.ToJson(_calls);
         }
-        return ValueTask.CompletedTask;
+        await _writing.WaitAsync();
+        try
+        {
+            if (!await _transitions.RecordUsageAsync(_running.Lease, usage, detail, CancellationToken.None))
+                _running.Stop(StopReason.LeaseLost);
+        }
+        finally
+        {
+            _writing.Release();
+        }
     }
 
     /// <summary>The attempt is over: later calls from a handler that ignored its token change nothing.</summary>

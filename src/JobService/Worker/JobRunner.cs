@@ -1,6 +1,7 @@
-using System.Text.Json;
 using JobService.Data;
+using JobService.Events;
 using JobService.Handlers;
+using JobService.Transitions;
 using Microsoft.Extensions.Options;
 
 namespace JobService.Worker;
@@ -14,14 +15,19 @@ namespace JobService.Worker;
 public sealed class JobRunner(
     JobTypeRegistry registry,
     IServiceScopeFactory scopes,
-    JobStore store,
+    JobTransitions transitions,
     CompletionBatcher completions,
     TimeProvider time,
     IOptions<WorkerOptions> options,
+    IOptions<EventsOptions> events,
     ILogger<JobRunner> log)
 {
+    /// <summary>After its token fired, how long a handler gets to unwind (an LLM call records what it spent) before the outcome is written.</summary>
+    static readonly TimeSpan UnwindGrace = TimeSpan.FromSeconds(2);
+
     readonly RetryBackoff _backoff = RetryBackoff.From(options.Value);
     readonly TimeSpan _progressInterval = TimeSpan.FromMilliseconds(options.Value.ProgressIntervalMs);
+    readonly TimeSpan _outputInterval = TimeSpan.FromMilliseconds(events.Value.OutputFlushMs);
 
     public async Task RunAsync(RunningJob running)
     {
@@ -30,88 +36,97 @@ public sealed class JobRunner(
         var type = registry.Find(job.Type)!; // claims only ask for registered types
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(type.TimeoutSeconds), time);
         using var token = CancellationTokenSource.CreateLinkedTokenSource(running.Token, timeout.Token);
-        var context = new JobContext(running, token.Token, store, time, _progressInterval, log);
+        var context = new JobContext(running, token.Token, transitions, time, _progressInterval, _outputInterval, log);
         running.Context = context;
 
         Func<Task<bool>> record;
+        Task<System.Text.Json.Nodes.JsonNode?>? handling = null;
         try
         {
             await using var scope = scopes.CreateAsyncScope();
             var handler = type.CreateHandler(scope.ServiceProvider);
+            handling = handler.ExecuteAsync(context);
             // WaitAsync: a handler that ignores its token still loses the job when the token fires.
-            var result = await handler.ExecuteAsync(context).WaitAsync(token.Token);
+            var result = await handling.WaitAsync(token.Token);
             var json = result is null ? null : JsonText.ForStorage(result);
-            record = () => completions.CompleteAsync(new Completion(running.Lease, json, context.Usage));
+            await context.FlushAsync(all: true); // watchers see all of the text before the job completes
+            record = () => completions.CompleteAsync(new Completion(running.Lease, json));
         }
         catch (Exception e) when (token.IsCancellationRequested)
         {
+            if (handling is not null) await Task.WhenAny(handling, Task.Delay(UnwindGrace)); // what it spent gets recorded
             record = running.Reason switch
             {
-                StopReason.Cancelled => () => Finish(running, context, JobStatus.Cancelled, "Cancelled while running", null),
-                StopReason.Shutdown => () => store.HandBackAsync(running.Lease, context.Usage, CancellationToken.None),
+                StopReason.Cancelled => () => Finish(running, JobStatus.Cancelled, "Cancelled while running", null, "Cancelled while running: the handler stopped"),
+                StopReason.Shutdown => async () => await transitions.HandBackAsync(running.Lease, CancellationToken.None) is not null,
                 StopReason.LeaseLost => () => Task.FromResult(false),
-                _ => () => Failed(running, context, $"Timed out after {type.TimeoutSeconds} s.", retryable: true, e),
+                _ => () => Failed(running, $"Timed out after {type.TimeoutSeconds} s.", retryable: true, e),
             };
         }
         catch (NonRetryableJobException e)
         {
-            record = () => Failed(running, context, e.Message, retryable: false, e);
+            record = () => Failed(running, e.Message, retryable: false, e);
         }
         catch (Exception e)
         {
-            record = () => Failed(running, context, e.Message, retryable: true, e);
+            record = () => Failed(running, e.Message, retryable: true, e);
         }
         finally
         {
             context.Close();
         }
 
-        if (!await RecordAsync(record))
-            log.LogWarning("Job {JobId} attempt {Attempt}: the lease was lost, so its outcome was not written", job.Id, job.Attempt);
+        if (!await RecordAsync(running, record))
+            log.LogWarning("Job {JobId} attempt {Attempt}: this worker no longer holds it, so its outcome was not written", job.Id, job.Attempt);
     }
 
-    async Task<bool> Failed(RunningJob running, JobContext context, string error, bool retryable, Exception e)
+    async Task<bool> Failed(RunningJob running, string error, bool retryable, Exception e)
     {
         var job = running.Job;
         if (retryable && job.Attempt < job.MaxAttempts)
         {
             var delay = _backoff.After(job.Attempt);
-            var message = $"Attempt {job.Attempt} of {job.MaxAttempts} failed; retrying in {delay.TotalSeconds:0.#} s";
-            log.LogWarning(e, "{Message}: {Error}", message, error);
-            return await store.RetryLaterAsync(running.Lease, delay, message, error, context.Usage,
-                new OutcomeLog("warning", $"{message}: {error}"), CancellationToken.None);
+            log.LogWarning(e, "Attempt {Attempt} of {MaxAttempts} failed; retrying in {Delay:0.#} s: {Error}", job.Attempt, job.MaxAttempts, delay.TotalSeconds, error);
+            return await transitions.RetryLaterAsync(running.Lease, delay,
+                $"Attempt {job.Attempt} of {job.MaxAttempts} failed; retrying in {delay.TotalSeconds:0.#} s", error, CancellationToken.None) is not null;
         }
         var why = retryable ? $"Failed after {job.Attempt} of {job.MaxAttempts} attempts" : "Failed (not retryable)";
         log.LogError(e, "{Message}: {Error}", why, error);
-        return await Finish(running, context, JobStatus.Failed, why, error);
+        return await Finish(running, JobStatus.Failed, why, error, $"{why}: {error}");
     }
 
-    async Task<bool> Finish(RunningJob running, JobContext context, JobStatus status, string message, string? error)
-    {
-        var line = new OutcomeLog(status == JobStatus.Failed ? "error" : "info", error is null ? message : $"{message}: {error}");
-        return await store.FinishAsync(running.Lease, status, message, error, context.Progress, context.Usage, line, CancellationToken.None);
-    }
+    async Task<bool> Finish(RunningJob running, JobStatus status, string message, string? error, string line) =>
+        await transitions.FinishAsync(running.Lease, status, message, error, line, CancellationToken.None) is not null;
 
     /// <summary>
-    /// Retries the outcome write through a short database outage. If it still fails, the job is
-    /// let go: its lease expires and the rescuer runs it again (at least once, never lost).
+    /// Finished work is never thrown away: the outcome write is retried, with backoff, for as long
+    /// as the lease may still be this worker's (the heartbeat keeps renewing it meanwhile, through
+    /// a database outage too). Only once the lease has run out unrenewed is the job let go: then
+    /// the rescuer runs it again (at least once, never lost).
     /// </summary>
-    async Task<bool> RecordAsync(Func<Task<bool>> record)
+    async Task<bool> RecordAsync(RunningJob running, Func<Task<bool>> record)
     {
+        var wait = TimeSpan.FromMilliseconds(250);
         for (var attempt = 1; ; attempt++)
         {
             try
             {
                 return await record();
             }
-            catch (Exception e) when (attempt < 4)
+            catch (Exception e) when (running.LeaseUntil > time.GetUtcNow().UtcDateTime)
             {
-                log.LogWarning(e, "Writing a job's outcome failed (try {Try}); trying again", attempt);
-                await Task.Delay(TimeSpan.FromMilliseconds(250 * Math.Pow(2, attempt)));
+                if (DatabaseErrors.IsUnavailable(e))
+                    log.LogWarning("Writing the outcome of job {JobId} failed (try {Try}): {Error}; trying again in {Wait} while its lease lasts",
+                        running.Job.Id, attempt, DatabaseErrors.OneLine(e), wait);
+                else
+                    log.LogWarning(e, "Writing the outcome of job {JobId} failed (try {Try}); trying again in {Wait}", running.Job.Id, attempt, wait);
+                await Task.Delay(wait);
+                wait = TimeSpan.FromMilliseconds(Math.Min(wait.TotalMilliseconds * 2, 5_000));
             }
             catch (Exception e)
             {
-                log.LogError(e, "Writing a job's outcome failed; leaving it to the lease rescuer");
+                log.LogError("Writing the outcome of job {JobId} failed and its lease ran out unrenewed: leaving it to the rescuer ({Error})",
+                    running.Job.Id, DatabaseErrors.OneLine(e));
                 return false;
             }
         }

@@ -1,4 +1,7 @@
+using JobService.Data;
+using JobService.Events;
 using JobService.Handlers;
+using JobService.Transitions;
 using JobService.Hosting;
 using Microsoft.Extensions.Options;
 
@@ -12,8 +15,7 @@ namespace JobService.Worker;
 /// jobs the grace period, then hands back what is left.
 /// </summary>
 public sealed class JobWorker(
-    IQueueDriver driver,
-    JobStore store,
+    JobTransitions transitions,
     JobRunner runner,
     CompletionBatcher completions,
     RunningJobs running,
@@ -22,11 +24,14 @@ public sealed class JobWorker(
     TimeProvider time,
     DatabaseReady database,
     IOptions<WorkerOptions> options,
+    IOptions<EventsOptions> events,
     ILogger<JobWorker> log) : BackgroundService
 {
     readonly WorkerOptions _options = options.Value;
+    readonly EventsOptions _events = events.Value;
     readonly JobWakeup _slotFreed = new();
     static readonly TimeSpan BusyClaimPause = TimeSpan.FromMilliseconds(2);
+    const int MaxClaimBackoffMs = 2_000;
 
     /// <summary>Unique per process start: a restarted worker never mistakes its old leases for its own.</summary>
     public string WorkerId { get; } = $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid().ToString("N")[..8]}";
@@ -34,12 +39,13 @@ public sealed class JobWorker(
     protected override async Task ExecuteAsync(CancellationToken stopping)
     {
         if (!await database.WaitAsync(stopping)) return;
+        transitions.Driver.Notifier.Received += OnNotice;
         log.LogInformation("Worker {WorkerId} started: {Concurrency} slots, types {Types}", WorkerId, _options.Concurrency, registry.Names);
         using var background = new CancellationTokenSource();
         var batcher = completions.RunAsync();
         var heartbeat = Periodic.RunAsync("The heartbeat", TimeSpan.FromSeconds(_options.HeartbeatSeconds), startAtOnce: false,
             HeartbeatAsync, time, log, background.Token);
-        var flusher = Periodic.RunAsync("Writing progress", TimeSpan.FromMilliseconds(_options.ProgressIntervalMs), startAtOnce: false,
+        var flusher = Periodic.RunAsync("Writing progress", TimeSpan.FromMilliseconds(Math.Min(_options.ProgressIntervalMs, _events.OutputFlushMs)), startAtOnce: false,
             FlushProgressAsync, time, log, background.Token);
         try
         {
@@ -52,6 +58,7 @@ public sealed class JobWorker(
             await batcher;
             await background.CancelAsync();
             await Task.WhenAll(heartbeat, flusher);
+            transitions.Driver.Notifier.Received -= OnNotice;
             log.LogInformation("Worker {WorkerId} stopped", WorkerId);
         }
     }
@@ -78,11 +85,15 @@ public sealed class JobWorker(
                 }
                 catch (Exception e) when (!stopping.IsCancellationRequested)
                 {
-                    // The database is away: back off (up to 30 s) instead of hammering it.
+                    // The database is away: back off a little, but never for long (recovery must not wait
+                    // on this), and claim at once when a notification says it is back.
                     failures++;
-                    var wait = TimeSpan.FromMilliseconds(Math.Min(30_000, 250 * Math.Pow(2, Math.Min(failures, 10))));
-                    log.LogWarning(e, "Claiming failed ({Failures} in a row); next try in {Wait}", failures, wait);
-                    await Task.WhenAny(Task.Delay(wait, stopping));
+                    var wait = TimeSpan.FromMilliseconds(Math.Min(MaxClaimBackoffMs, 100 * Math.Pow(2, Math.Min(failures, 10))));
+                    if (DatabaseErrors.IsUnavailable(e))
+                        log.LogWarning("Claiming failed ({Failures} in a row): {Error}; next try in {Wait}", failures, DatabaseErrors.OneLine(e), wait);
+                    else
+                        log.LogWarning(e, "Claiming failed ({Failures} in a row); next try in {Wait}", failures, wait);
+                    await Task.WhenAny(Task.Delay(wait, stopping), woken);
                     continue;
                 }
             }
@@ -99,13 +110,13 @@ public sealed class JobWorker(
         var quotas = Quotas();
         if (quotas.Count == 0) return 0;
         var now = time.GetUtcNow().UtcDateTime;
+        var leaseUntil = now.AddSeconds(_options.LeaseSeconds);
         // Not cancelled by the stop: a claim cut off after its commit would leave rows this
         // worker holds without knowing it. What it returns runs, or is handed back by the drain.
-        var jobs = await driver.ClaimAsync(
-            new ClaimRequest(WorkerId, free, quotas, now, now.AddSeconds(_options.LeaseSeconds)), CancellationToken.None);
+        var jobs = await transitions.ClaimAsync(new ClaimRequest(WorkerId, free, quotas, now, leaseUntil), CancellationToken.None);
         foreach (var job in jobs)
         {
-            var run = new RunningJob(job, WorkerId);
+            var run = new RunningJob(job, WorkerId, leaseUntil);
             running.Add(run);
             run.Completion = RunAndReleaseAsync(run); // set before it can end: it yields first
         }
@@ -154,12 +165,26 @@ public sealed class JobWorker(
     {
         var before = running.All.ToList(); // only jobs claimed before the renewal can be judged by it
         if (before.Count == 0) return;
-        var held = (await store.RenewLeasesAsync(WorkerId, before.Select(r => r.Job.Id).ToList(),
-            time.GetUtcNow().UtcDateTime.AddSeconds(_options.LeaseSeconds), ct)).ToDictionary(h => h.Id);
+        var until = time.GetUtcNow().UtcDateTime.AddSeconds(_options.LeaseSeconds);
+        var held = (await transitions.RenewLeasesAsync(WorkerId, before.Select(r => r.Job.Id).ToList(), until, ct)).ToDictionary(h => h.Id);
         foreach (var run in before)
         {
             if (!held.TryGetValue(run.Job.Id, out var h) || h.Attempt != run.Job.Attempt) run.Stop(StopReason.LeaseLost);
-            else if (h.CancelRequested) run.Stop(StopReason.Cancelled);
+            else
+            {
+                run.LeaseUntil = until;
+                if (h.CancelRequested) run.Stop(StopReason.Cancelled);
+            }
+        }
+    }
+
+    /// <summary>Notices from every node: new work (or a listener back after an outage) wakes the claim loop; a cancel stops its handler here.</summary>
+    void OnNotice(Notice notice)
+    {
+        switch (notice)
+        {
+            case Notice.JobsAvailable or Notice.Reconnected: wakeup.Signal(); break;
+            case Notice.CancelRequested c: running.Cancel(c.JobId, StopReason.Cancelled); break;
         }
     }
 

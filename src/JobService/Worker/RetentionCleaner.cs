@@ -1,42 +1,35 @@
 using JobService.Data;
-using Microsoft.EntityFrameworkCore;
+using JobService.Events;
 using JobService.Hosting;
+using JobService.Transitions;
 using Microsoft.Extensions.Options;
 
 namespace JobService.Worker;
 
 /// <summary>
-/// Deletes finished jobs (and their logs) older than their status's retention, in batches,
-/// oldest first. Safe on every node: deleting a deleted row does nothing.
+/// Deletes finished jobs (with their events) older than their status's retention, in batches,
+/// oldest first, and compacts away the progress and output events of jobs finished a while ago.
+/// Safe on every node: deleting a deleted row does nothing.
 /// </summary>
 public sealed class RetentionCleaner(
-    IDbContextFactory<JobsDbContext> contexts, TimeProvider time, DatabaseReady database, IOptions<RetentionOptions> options,
-    ILogger<RetentionCleaner> log)
+    JobTransitions transitions, TimeProvider time, DatabaseReady database, IOptions<RetentionOptions> options,
+    IOptions<EventsOptions> events, ILogger<RetentionCleaner> log)
     : BackgroundService
 {
     public async Task<int> CleanOnceAsync(CancellationToken ct)
     {
         var o = options.Value;
+        var now = time.GetUtcNow().UtcDateTime;
         var deleted = 0;
         foreach (var (status, hours) in new[] { (JobStatus.Completed, o.CompletedHours), (JobStatus.Failed, o.FailedHours), (JobStatus.Cancelled, o.CancelledHours) })
         {
             if (hours <= 0) continue;
-            var cutoff = time.GetUtcNow().UtcDateTime.AddHours(-hours);
-            while (!ct.IsCancellationRequested)
-            {
-                await using var db = await contexts.CreateDbContextAsync(ct);
-                var ids = await db.Jobs.Where(j => j.Status == status && j.CompletedAt < cutoff)
-                    .OrderBy(j => j.CompletedAt).Take(o.BatchSize).Select(j => j.Id).ToListAsync(ct);
-                if (ids.Count == 0) break;
-                await using var tx = await db.Database.BeginTransactionAsync(ct);
-                // The job delete repeats the status and age: a job retried meanwhile stays, with its
-                // logs; then only the logs of jobs that are really gone go with them.
-                deleted += await db.Jobs.Where(j => ids.Contains(j.Id) && j.Status == status && j.CompletedAt < cutoff).ExecuteDeleteAsync(ct);
-                await db.JobLogs.Where(l => ids.Contains(l.JobId) && !db.Jobs.Any(j => j.Id == l.JobId)).ExecuteDeleteAsync(ct);
-                await tx.CommitAsync(ct);
-                if (ids.Count < o.BatchSize) break;
-            }
+            int batch;
+            do deleted += batch = await transitions.DeleteFinishedAsync(status, now.AddHours(-hours), o.BatchSize, ct);
+            while (batch == o.BatchSize && !ct.IsCancellationRequested);
         }
+        var compactBefore = now.AddMinutes(-events.Value.CompactAfterMinutes);
+        while (await transitions.CompactEventsAsync(compactBefore, o.BatchSize, ct) > 0 && !ct.IsCancellationRequested) { }
         return deleted;
     }
 

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using JobService.Transitions;
 
 namespace JobService.Worker;
 
@@ -15,8 +16,10 @@ public enum StopReason
 }
 
 /// <summary>One job this process is running: its lease and the token its handler watches.</summary>
-public sealed class RunningJob(ClaimedJob job, string workerId)
+public sealed class RunningJob(ClaimedJob job, string workerId, DateTime leaseUntil)
 {
+    long _leaseUntil = leaseUntil.Ticks;
+
     readonly CancellationTokenSource _stop = new();
     int _reason;
 
@@ -24,6 +27,13 @@ public sealed class RunningJob(ClaimedJob job, string workerId)
     public JobLease Lease { get; } = job.Lease(workerId);
     public CancellationToken Token => _stop.Token;
     public StopReason Reason => (StopReason)Volatile.Read(ref _reason);
+
+    /// <summary>Until when the lease is surely this worker's: the claim's, then each successful renewal's.</summary>
+    public DateTime LeaseUntil
+    {
+        get => new(Interlocked.Read(ref _leaseUntil), DateTimeKind.Utc);
+        set => Interlocked.Exchange(ref _leaseUntil, value.Ticks);
+    }
     public JobContext? Context { get; set; }
     /// <summary>The attempt as the worker runs it, outcome write included; the drain awaits it.</summary>
     public Task Completion { get; set; } = Task.CompletedTask;

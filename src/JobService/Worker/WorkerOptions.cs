@@ -33,6 +33,9 @@ public sealed class WorkerOptions : IValidatableObject
 
     [Range(0.001, 86_400)] public double RetryMaxSeconds { get; set; } = 600;
 
+    /// <summary>A job whose worker was lost more often than this fails: it is likely the job that kills its workers.</summary>
+    [Range(0, 1_000)] public int MaxRescues { get; set; } = 3;
+
     public IEnumerable<ValidationResult> Validate(ValidationContext context)
     {
         if (LeaseSeconds < 2 * HeartbeatSeconds)

@@ -202,20 +202,21 @@ public abstract class JobsApiContract(TestApp app) : IAsyncLifetime
         var id = (await App.CreateJobAsync(new { type = "greet", payload = new { name = "Log" } }, Client)).Id();
         await App.WithDbAsync(async db =>
         {
-            for (var i = 1; i <= 5; i++)
-                db.JobLogs.Add(new JobLog { JobId = id, Time = DateTime.UtcNow, Level = "info", Message = $"line {i}", Attempt = 1 });
+            for (var i = 1; i <= 5; i++) // seq 1 is the job's "created" line
+                db.JobEvents.Add(new JobEvent { JobId = id, Seq = 1 + i, Kind = "log", CreatedAt = DateTime.UtcNow, Level = "info", Message = $"line {i}", Data = "{\"attempt\":1}" });
             return await db.SaveChangesAsync();
         });
 
         var first = await (await Client.GetAsync($"/jobs/{id}/logs?limit=3")).ReadJsonAsync();
         var items = first.GetProperty("items").EnumerateArray().ToList();
-        Assert.Equal(["line 1", "line 2", "line 3"], items.Select(l => l.Str("message")));
-        Assert.Equal("info", items[0].Str("level"));
-        Assert.Equal(1, items[0].GetProperty("attempt").GetInt32());
+        Assert.Equal(["Created by POST /jobs", "line 1", "line 2"], items.Select(l => l.Str("message")));
+        Assert.Equal([1L, 2L, 3L], items.Select(l => l.GetProperty("seq").GetInt64()));
+        Assert.Equal("info", items[1].Str("level"));
+        Assert.Equal(1, items[1].GetProperty("attempt").GetInt32());
         var after = first.GetProperty("next_after").GetInt64();
 
         var rest = await (await Client.GetAsync($"/jobs/{id}/logs?after={after}")).ReadJsonAsync();
-        Assert.Equal(["line 4", "line 5"], rest.GetProperty("items").EnumerateArray().Select(l => l.Str("message")));
+        Assert.Equal(["line 3", "line 4", "line 5"], rest.GetProperty("items").EnumerateArray().Select(l => l.Str("message")));
         Assert.Equal(JsonValueKind.Null, rest.GetProperty("next_after").ValueKind);
     }
 
@@ -295,11 +296,7 @@ public abstract class JobsApiContract(TestApp app) : IAsyncLifetime
     {
         var id = (await App.CreateJobAsync(new { type = "greet", payload = new { name = "Del" } }, Client)).Id();
         await SetStatus(id, JobStatus.Completed);
-        await App.WithDbAsync(async db =>
-        {
-            db.JobLogs.Add(new JobLog { JobId = id, Time = DateTime.UtcNow, Level = "info", Message = "x", Attempt = 1 });
-            return await db.SaveChangesAsync();
-        });
+        Assert.True(await App.WithDbAsync(db => db.JobEvents.AnyAsync(e => e.JobId == id))); // its "created" line at least
 
         Assert.Equal(HttpStatusCode.NoContent, (await Client.DeleteAsync($"/jobs/{id}")).StatusCode);
         await (await Client.GetAsync($"/jobs/{id}")).ShouldBeProblemAsync(HttpStatusCode.NotFound);

@@ -98,9 +98,13 @@ public abstract class MigrationContract
         await AssertLogsKeptAsync(db, id);
     }
 
-    /// <summary>What became of the November job_logs row; the migrations that move logs say where it went.</summary>
-    protected virtual async Task AssertLogsKeptAsync(JobsDbContext db, Guid id) =>
-        Assert.Equal(["a line"], await db.JobLogs.Where(l => l.JobId == id).Select(l => l.Message).ToListAsync());
+    /// <summary>The November job_logs row is now the job's first log event, and the job's event seq counts it.</summary>
+    static async Task AssertLogsKeptAsync(JobsDbContext db, Guid id)
+    {
+        var line = Assert.Single(await db.JobEvents.Where(e => e.JobId == id).ToListAsync());
+        Assert.Equal((1L, "log", "info", "a line", 1), (line.Seq, line.Kind, line.Level, line.Message, JobService.Events.EventJson.Attempt(line.Data)));
+        Assert.Equal(1, (await db.Jobs.SingleAsync(j => j.Id == id)).EventSeq);
+    }
 
     [Fact]
     public async Task TheMigrateVerbMigratesAndExitsWithoutServing()

@@ -46,7 +46,7 @@ public sealed class HandlerExampleTests
         var id = await app.SubmitAsync(new { type = "summarize", payload = new { text = new string('x', 200), sentences = 1 } });
         var job = await app.WaitForStatusAsync(id, JobStatus.Completed);
         Assert.Equal("{\"summary\":\"Queues hold work.\",\"model\":\"test-model\"}", job.Result);
-        Assert.Equal("Summarising 200 characters", (await app.LogsAsync(id))[0].Message);
+        Assert.Equal("Summarising 200 characters", (await app.LogsAsync(id)).First(l => l.Kind == "log").Message);
 
         var shortText = await app.SubmitAsync(new { type = "summarize", payload = new { text = "too short" } });
         var failed = await app.WaitForStatusAsync(shortText, JobStatus.Failed);

@@ -31,7 +31,7 @@ public abstract class TestApp : WebApplicationFactory<Program>, IAsyncLifetime
     public bool IsAvailable => _skipReason is null;
 
     /// <summary>Empties the tables, so that each test starts from a clean database.</summary>
-    public Task ResetAsync() => WithDbAsync(async db => await db.JobLogs.ExecuteDeleteAsync() + await db.Jobs.ExecuteDeleteAsync());
+    public Task ResetAsync() => WithDbAsync(async db => await db.JobEvents.ExecuteDeleteAsync() + await db.Jobs.ExecuteDeleteAsync());
 
     /// <summary>Skips the calling test when this provider is not available here (never under CI).</summary>
     public TestApp EnsureAvailable()
@@ -58,7 +58,7 @@ public abstract class TestApp : WebApplicationFactory<Program>, IAsyncLifetime
         return await work(scope.ServiceProvider.GetRequiredService<JobsDbContext>());
     }
 
-    public Task<int> RowCountsAsync() => WithDbAsync(async db => await db.Jobs.CountAsync() + await db.JobLogs.CountAsync());
+    public Task<int> RowCountsAsync() => WithDbAsync(async db => await db.Jobs.CountAsync() + await db.JobEvents.CountAsync());
 
     public async Task<JsonElement> CreateJobAsync(object body, HttpClient? client = null)
     {

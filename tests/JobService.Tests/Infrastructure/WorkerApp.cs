@@ -56,10 +56,13 @@ public sealed class WorkerApp(TestDatabase database, Dictionary<string, string?>
         return await db.Jobs.AsNoTracking().SingleAsync(j => j.Id == id);
     }
 
-    public async Task<List<JobLog>> LogsAsync(Guid id)
+    /// <summary>The job's log lines: its events that tell one, in order.</summary>
+    public async Task<List<JobEvent>> LogsAsync(Guid id) => (await EventsAsync(id)).Where(e => e.Message is not null).ToList();
+
+    public async Task<List<JobEvent>> EventsAsync(Guid id)
     {
         await using var db = await Get<IDbContextFactory<JobsDbContext>>().CreateDbContextAsync();
-        return await db.JobLogs.AsNoTracking().Where(l => l.JobId == id).OrderBy(l => l.Id).ToListAsync();
+        return await db.JobEvents.AsNoTracking().Where(e => e.JobId == id).OrderBy(e => e.Seq).ToListAsync();
     }
 
     /// <summary>Waits (on the real clock, for the worker's async work) until the job matches; fails after 15 s unless told.</summary>

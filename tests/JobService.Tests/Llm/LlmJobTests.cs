@@ -124,7 +124,7 @@ public sealed class LlmJobTests : IAsyncLifetime
         var requests = _server.Requests.ToList();
         Assert.Equal(2, requests.Count);
         Assert.True(requests[1].At - requests[0].At >= TimeSpan.FromSeconds(0.95), $"retried after {(requests[1].At - requests[0].At).TotalSeconds:0.00} s, not after Retry-After: 1");
-        Assert.Contains(await _app.LogsAsync(id), l => l.Level == "warning" && l.Message.Contains("HTTP 429") && l.Message.Contains("in 1 s"));
+        Assert.Contains(await _app.LogsAsync(id), l => l.Level == "warning" && l.Message!.Contains("HTTP 429") && l.Message!.Contains("in 1 s"));
     }
 
     [Fact]
@@ -286,6 +286,6 @@ public sealed class LlmJobTests : IAsyncLifetime
         Assert.Contains("\"Io\"", prompts[3]);
         var logs = (await _app.LogsAsync(id)).Select(l => l.Message).ToList();
         Assert.Contains("Step 2 of 4: factions", logs);
-        Assert.Contains(logs, l => l.StartsWith("Step 4 of 4 (story) done"));
+        Assert.Contains(logs, l => l!.StartsWith("Step 4 of 4 (story) done"));
     }
 }

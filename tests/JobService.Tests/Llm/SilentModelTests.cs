@@ -24,6 +24,6 @@ public sealed class SilentModelTests
         Assert.Equal(1, job.Attempt);
         Assert.Contains("after a long think", job.Result);
         Assert.Single(server.Requests);
-        Assert.DoesNotContain(await app.LogsAsync(id), l => l.Message.Contains("lease"));
+        Assert.DoesNotContain(await app.LogsAsync(id), l => l.Message!.Contains("lease"));
     }
 }

@@ -116,7 +116,7 @@ public sealed class MultiProcessWorkerTests
             Payload = JsonSerializer.Serialize(new { hold_ms = 30, gate = i < Jobs / 4 ? null : gate }),
         }));
         await db.SaveChangesAsync();
-        await db.Database.ExecuteSqlAsync($"SELECT pg_notify({JobSignals.JobsChannel}, '')");
+        await db.Database.ExecuteSqlAsync($"SELECT pg_notify({JobService.Transitions.PostgresNotifier.JobsChannel}, '')");
         await tx.CommitAsync();
     }
 

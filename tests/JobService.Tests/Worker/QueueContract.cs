@@ -1,6 +1,7 @@
 using JobService.Data;
 using JobService.Tests.Infrastructure;
-using JobService.Worker;
+using JobService.Handlers;
+using JobService.Transitions;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
@@ -8,8 +9,9 @@ using Microsoft.Extensions.Time.Testing;
 namespace JobService.Tests.Worker;
 
 /// <summary>
-/// The queue's guarantees at the SQL seam, one suite for both providers (River's driver
-/// tests, in miniature): claims, order, quotas, rescue, fencing and concurrent claimers.
+/// The queue's guarantees at the transition seam, one suite for both providers (River's driver
+/// tests, in miniature): claims, order, quotas, rescue, fencing, concurrent claimers, and the
+/// per-job event log every transition appends to.
 /// </summary>
 public abstract class QueueContract(TestApp app) : IAsyncLifetime
 {
@@ -18,8 +20,7 @@ public abstract class QueueContract(TestApp app) : IAsyncLifetime
 
     TestApp App => app.EnsureAvailable();
     IDbContextFactory<JobsDbContext> Contexts => App.Services.GetRequiredService<IDbContextFactory<JobsDbContext>>();
-    IQueueDriver Driver => App.Database.Provider == "postgres" ? new PostgresQueueDriver(Contexts) : new SqliteQueueDriver(Contexts);
-    JobStore Store => new(Contexts, _time);
+    JobTransitions T => new(Contexts, App.Services.GetRequiredService<IJobDriver>(), [], _time);
     DateTime Now => _time.GetUtcNow().UtcDateTime;
 
     ClaimRequest Claim(string worker, int limit, params TypeQuota[] quotas) =>
@@ -33,9 +34,14 @@ public abstract class QueueContract(TestApp app) : IAsyncLifetime
             RunAt = Now + (delay ?? TimeSpan.Zero), CreatedAt = Now, UpdatedAt = Now,
         }).ToList();
         await using var db = await Contexts.CreateDbContextAsync();
-        db.Jobs.AddRange(jobs);
-        await db.SaveChangesAsync();
+        await T.CreateAsync(db, jobs, "a test", default);
         return jobs.Select(j => j.Id).ToList();
+    }
+
+    async Task<List<JobEvent>> EventsAsync(Guid id)
+    {
+        await using var db = await Contexts.CreateDbContextAsync();
+        return await db.JobEvents.AsNoTracking().Where(e => e.JobId == id).OrderBy(e => e.Seq).ToListAsync();
     }
 
     async Task<Job> LoadAsync(Guid id)
@@ -49,7 +55,7 @@ public abstract class QueueContract(TestApp app) : IAsyncLifetime
     {
         await InsertAsync(10);
 
-        var claimed = await Driver.ClaimAsync(Claim("w1", 3), default);
+        var claimed = await T.ClaimAsync(Claim("w1", 3), default);
 
         Assert.Equal(3, claimed.Count);
         Assert.All(claimed, j => Assert.Equal(1, j.Attempt));
@@ -67,9 +73,9 @@ public abstract class QueueContract(TestApp app) : IAsyncLifetime
     {
         var id = (await InsertAsync(1, delay: TimeSpan.FromMinutes(10)))[0];
 
-        Assert.Empty(await Driver.ClaimAsync(Claim("w1", 5), default));
+        Assert.Empty(await T.ClaimAsync(Claim("w1", 5), default));
         _time.Advance(TimeSpan.FromMinutes(10));
-        Assert.Equal([id], (await Driver.ClaimAsync(Claim("w1", 5), default)).Select(j => j.Id));
+        Assert.Equal([id], (await T.ClaimAsync(Claim("w1", 5), default)).Select(j => j.Id));
     }
 
     [Fact]
@@ -81,7 +87,7 @@ public abstract class QueueContract(TestApp app) : IAsyncLifetime
         var none = await InsertAsync(1, priority: 0);
 
         var order = new List<Guid>();
-        for (var i = 0; i < 5; i++) order.AddRange((await Driver.ClaimAsync(Claim("w1", 1), default)).Select(j => j.Id));
+        for (var i = 0; i < 5; i++) order.AddRange((await T.ClaimAsync(Claim("w1", 1), default)).Select(j => j.Id));
 
         // Equal priority and run_at: the id decides (ids made in one millisecond are not in creation order).
         Assert.Equal([.. top, .. first.OrderBy(g => g.ToString()), .. none, .. low], order);
@@ -93,7 +99,7 @@ public abstract class QueueContract(TestApp app) : IAsyncLifetime
         await InsertAsync(5, "greet", priority: 9);
         await InsertAsync(5, "echo");
 
-        var claimed = await Driver.ClaimAsync(Claim("w1", 10, new TypeQuota(["echo"], 10), new TypeQuota(["greet"], 2)), default);
+        var claimed = await T.ClaimAsync(Claim("w1", 10, new TypeQuota(["echo"], 10), new TypeQuota(["greet"], 2)), default);
 
         Assert.Equal(2, claimed.Count(j => j.Type == "greet"));
         Assert.Equal(5, claimed.Count(j => j.Type == "echo"));
@@ -105,42 +111,62 @@ public abstract class QueueContract(TestApp app) : IAsyncLifetime
         var greet = await InsertAsync(3, "greet", priority: 9);
         await InsertAsync(3, "echo");
 
-        var claimed = await Driver.ClaimAsync(Claim("w1", 4, new TypeQuota(["echo"], 4), new TypeQuota(["greet"], 4)), default);
+        var claimed = await T.ClaimAsync(Claim("w1", 4, new TypeQuota(["echo"], 4), new TypeQuota(["greet"], 4)), default);
 
         Assert.Equal(4, claimed.Count);
         Assert.Equal(greet.Order(), claimed.Where(j => j.Type == "greet").Select(j => j.Id).Order());
     }
 
+    /// <summary>Regression: a rescue used to set run_at = now + backoff, sending a job whose worker crashed to the back of the queue.</summary>
     [Fact]
-    public async Task AnExpiredLeaseIsRescuedToPendingWithBackoffAndALogLine()
+    public async Task AnExpiredLeaseIsRescuedToPendingKeepingItsPlaceWithALogLine()
     {
         var id = (await InsertAsync(1))[0];
-        await Driver.ClaimAsync(Claim("crashed", 1), default);
+        var runAt = (await LoadAsync(id)).RunAt;
+        await T.ClaimAsync(Claim("crashed", 1), default);
 
         _time.Advance(TimeSpan.FromSeconds(29));
-        Assert.Equal(0, await Store.RescueExpiredAsync(new RetryBackoff(2, 60), default));
+        Assert.Equal(0, await T.RescueExpiredAsync(3, default));
         _time.Advance(TimeSpan.FromSeconds(2));
-        Assert.Equal(1, await Store.RescueExpiredAsync(new RetryBackoff(2, 60), default));
+        Assert.Equal(1, await T.RescueExpiredAsync(3, default));
 
         var job = await LoadAsync(id);
         Assert.Equal(JobStatus.Pending, job.Status);
         Assert.Null(job.LockedBy);
-        Assert.InRange(job.RunAt, Now.AddSeconds(1.5), Now.AddSeconds(2.5));
+        Assert.Equal(runAt, job.RunAt);
+        Assert.Equal(1, job.RescueCount);
         Assert.Contains("crashed", job.Error);
-        await using var db = await Contexts.CreateDbContextAsync();
-        var log = await db.JobLogs.SingleAsync(l => l.JobId == id);
-        Assert.Equal("warning", log.Level);
-        Assert.Contains("lease", log.Message);
+        var rescue = (await EventsAsync(id)).Last();
+        Assert.Equal(("status", "warning"), (rescue.Kind, rescue.Level));
+        Assert.Contains("lease", rescue.Message);
+        Assert.Equal(job.EventSeq, rescue.Seq);
+    }
+
+    [Fact]
+    public async Task AJobThatKeepsLosingItsWorkerFailsAfterMaxRescues()
+    {
+        var id = (await InsertAsync(1, maxAttempts: 10))[0];
+        for (var i = 1; i <= 3; i++)
+        {
+            await T.ClaimAsync(Claim($"crashed{i}", 1), default);
+            _time.Advance(TimeSpan.FromMinutes(1));
+            Assert.Equal(1, await T.RescueExpiredAsync(maxRescues: 2, default));
+        }
+
+        var job = await LoadAsync(id);
+        Assert.Equal((JobStatus.Failed, 3, 3), (job.Status, job.RescueCount, job.Attempt));
+        Assert.Contains("lost its worker 3 times", job.Message);
+        Assert.Equal("failed", (await EventsAsync(id)).Last().Kind);
     }
 
     [Fact]
     public async Task AnExpiredLeaseOnTheLastAttemptFailsTheJob()
     {
         var id = (await InsertAsync(1, maxAttempts: 1))[0];
-        await Driver.ClaimAsync(Claim("crashed", 1), default);
+        await T.ClaimAsync(Claim("crashed", 1), default);
         _time.Advance(TimeSpan.FromMinutes(1));
 
-        Assert.Equal(1, await Store.RescueExpiredAsync(new RetryBackoff(2, 60), default));
+        Assert.Equal(1, await T.RescueExpiredAsync(3, default));
 
         var job = await LoadAsync(id);
         Assert.Equal(JobStatus.Failed, job.Status);
@@ -152,50 +178,55 @@ public abstract class QueueContract(TestApp app) : IAsyncLifetime
     public async Task AJobCancelledWhileItsWorkerWasDeadEndsCancelledNotRunAgain()
     {
         var id = (await InsertAsync(1))[0];
-        await Driver.ClaimAsync(Claim("crashed", 1), default);
+        await T.ClaimAsync(Claim("crashed", 1), default);
         await using (var db = await Contexts.CreateDbContextAsync())
             await db.Jobs.Where(j => j.Id == id).ExecuteUpdateAsync(u => u.SetProperty(j => j.CancelRequested, true));
         _time.Advance(TimeSpan.FromMinutes(1));
 
-        Assert.Equal(1, await Store.RescueExpiredAsync(new RetryBackoff(2, 60), default));
+        Assert.Equal(1, await T.RescueExpiredAsync(3, default));
 
         var job = await LoadAsync(id);
         Assert.Equal(JobStatus.Cancelled, job.Status);
         Assert.NotNull(job.CompletedAt);
-        Assert.Empty(await Driver.ClaimAsync(Claim("w2", 5), default));
+        Assert.Empty(await T.ClaimAsync(Claim("w2", 5), default));
     }
 
     [Fact]
     public async Task AWorkerThatLostItsLeaseChangesNothing()
     {
         var id = (await InsertAsync(1))[0];
-        var stale = (await Driver.ClaimAsync(Claim("old", 1), default))[0].Lease("old");
+        var stale = (await T.ClaimAsync(Claim("old", 1), default))[0].Lease("old");
         _time.Advance(TimeSpan.FromMinutes(1));
-        await Store.RescueExpiredAsync(new RetryBackoff(0.001, 0.001), default);
+        await T.RescueExpiredAsync(3, default);
         _time.Advance(TimeSpan.FromSeconds(1));
-        var current = (await Driver.ClaimAsync(Claim("new", 1), default))[0].Lease("new");
+        var current = (await T.ClaimAsync(Claim("new", 1), default))[0].Lease("new");
         Assert.Equal(2, current.Attempt);
         var before = await LoadAsync(id);
+        var eventsBefore = await EventsAsync(id);
 
-        Assert.False(await Store.UpdateProgressAsync(stale, 80, "stale", default));
-        Assert.False(await Store.AppendLogAsync(stale, "info", "stale", default));
-        Assert.False(await Store.FinishAsync(stale, JobStatus.Failed, "stale", "stale", 80, null, new("error", "stale"), default));
-        Assert.False(await Store.RetryLaterAsync(stale, TimeSpan.Zero, "stale", "stale", null, new("warning", "stale"), default));
-        Assert.False(await Store.HandBackAsync(stale, null, default));
-        Assert.Empty(await Driver.CompleteAsync([new Completion(stale, "\"stale\"", null)], Now, default));
-        Assert.Empty(await Store.RenewLeasesAsync("old", [id], Now.AddHours(1), default));
+        Assert.False(await T.ReportProgressAsync(stale, 80, "stale", null, default));
+        Assert.False(await T.AppendLogAsync(stale, "info", "stale", default));
+        Assert.False(await T.AppendOutputAsync(stale, 0, "stale", default));
+        Assert.False(await T.RecordUsageAsync(stale, new UsageRecord(1, 1, 1), "{}", default));
+        Assert.Null(await T.FinishAsync(stale, JobStatus.Failed, "stale", "stale", "stale", default));
+        Assert.Null(await T.RetryLaterAsync(stale, TimeSpan.Zero, "stale", "stale", default));
+        Assert.Null(await T.HandBackAsync(stale, default));
+        Assert.Empty(await T.CompleteAsync([new Completion(stale, "\"stale\"")], default));
+        Assert.Empty(await T.RenewLeasesAsync("old", [id], Now.AddHours(1), default));
 
         var after = await LoadAsync(id);
         Assert.Equal(JobStatus.Running, after.Status);
         Assert.Equal("new", after.LockedBy);
         Assert.Equal(before.LockedUntil, after.LockedUntil);
         Assert.Equal(before.Progress, after.Progress);
+        Assert.Equal(before.EventSeq, after.EventSeq);
         Assert.Null(after.Result);
-        await using var db = await Contexts.CreateDbContextAsync();
-        Assert.DoesNotContain(await db.JobLogs.Where(l => l.JobId == id).Select(l => l.Message).ToListAsync(), m => m == "stale");
+        Assert.Null(after.TotalTokens);
+        Assert.Equal(eventsBefore.Select(e => e.Seq), (await EventsAsync(id)).Select(e => e.Seq)); // not one event from the stale worker
 
-        Assert.True(await Store.UpdateProgressAsync(current, 40, "fresh", default));
-        Assert.Equal([id], await Driver.CompleteAsync([new Completion(current, "{\"ok\":true}", new JobUsage(3, 4, 0.5))], Now, default));
+        Assert.True(await T.ReportProgressAsync(current, 40, "fresh", null, default));
+        Assert.True(await T.RecordUsageAsync(current, new UsageRecord(3, 4, 0.5), "{\"model\":\"m\"}", default));
+        Assert.Equal([id], await T.CompleteAsync([new Completion(current, "{\"ok\":true}")], default));
         var done = await LoadAsync(id);
         Assert.Equal(JobStatus.Completed, done.Status);
         Assert.Equal(100, done.Progress);
@@ -208,10 +239,10 @@ public abstract class QueueContract(TestApp app) : IAsyncLifetime
     public async Task ABatchCompletionWritesOnlyTheRowsStillHeld()
     {
         await InsertAsync(3);
-        var claimed = (await Driver.ClaimAsync(Claim("w1", 3), default)).Select(j => j.Lease("w1")).ToList();
+        var claimed = (await T.ClaimAsync(Claim("w1", 3), default)).Select(j => j.Lease("w1")).ToList();
         var wrong = claimed[2] with { Attempt = 7 };
 
-        var written = await Driver.CompleteAsync([new Completion(claimed[0], "1", null), new Completion(claimed[1], null, null), new Completion(wrong, "3", null)], Now, default);
+        var written = await T.CompleteAsync([new Completion(claimed[0], "1"), new Completion(claimed[1], null), new Completion(wrong, "3")], default);
 
         Assert.Equal(new[] { claimed[0].JobId, claimed[1].JobId }.Order(), written.Order());
         Assert.Equal(JobStatus.Running, (await LoadAsync(claimed[2].JobId)).Status);
@@ -222,12 +253,12 @@ public abstract class QueueContract(TestApp app) : IAsyncLifetime
     public async Task RenewingExtendsOnlyThisWorkersLeasesAndReportsCancelFlags()
     {
         await InsertAsync(2);
-        var mine = await Driver.ClaimAsync(Claim("w1", 1), default);
-        var theirs = await Driver.ClaimAsync(Claim("w2", 1), default);
+        var mine = await T.ClaimAsync(Claim("w1", 1), default);
+        var theirs = await T.ClaimAsync(Claim("w2", 1), default);
         await using (var db = await Contexts.CreateDbContextAsync())
             await db.Jobs.Where(j => j.Id == mine[0].Id).ExecuteUpdateAsync(u => u.SetProperty(j => j.CancelRequested, true));
 
-        var held = await Store.RenewLeasesAsync("w1", [mine[0].Id, theirs[0].Id], Now.AddMinutes(5), default);
+        var held = await T.RenewLeasesAsync("w1", [mine[0].Id, theirs[0].Id], Now.AddMinutes(5), default);
 
         Assert.Equal([new HeldJob(mine[0].Id, 1, true)], held);
         Assert.Equal(Now.AddMinutes(5), (await LoadAsync(mine[0].Id)).LockedUntil);
@@ -238,16 +269,16 @@ public abstract class QueueContract(TestApp app) : IAsyncLifetime
     public async Task RenewingLeavesAJobTheWorkerDoesNotKnowItHoldsToExpire()
     {
         await InsertAsync(2);
-        var claimed = await Driver.ClaimAsync(Claim("w1", 2), default);
+        var claimed = await T.ClaimAsync(Claim("w1", 2), default);
         var known = claimed[0].Id;
         var orphan = claimed[1].Id; // as if the claim's answer had been lost on the way back
 
-        await Store.RenewLeasesAsync("w1", [known], Now.AddMinutes(5), default);
+        await T.RenewLeasesAsync("w1", [known], Now.AddMinutes(5), default);
 
         Assert.Equal(Now.AddMinutes(5), (await LoadAsync(known)).LockedUntil);
         Assert.Equal(Now.AddSeconds(30), (await LoadAsync(orphan)).LockedUntil);
         _time.Advance(TimeSpan.FromSeconds(31));
-        Assert.Equal(1, await Store.RescueExpiredAsync(new RetryBackoff(1, 1), default));
+        Assert.Equal(1, await T.RescueExpiredAsync(3, default));
         Assert.Equal(JobStatus.Pending, (await LoadAsync(orphan)).Status);
     }
 
@@ -265,7 +296,7 @@ public abstract class QueueContract(TestApp app) : IAsyncLifetime
             var mine = new List<Guid>();
             for (var round = 0; ; round++)
             {
-                var got = await Driver.ClaimAsync(Claim($"w{w}", 25), default);
+                var got = await T.ClaimAsync(Claim($"w{w}", 25), default);
                 if (round == 0 && Interlocked.Increment(ref arrived) == 8) allArrived.SetResult();
                 if (round == 0) await allArrived.Task;
                 if (got.Count == 0) return mine;
@@ -282,6 +313,72 @@ public abstract class QueueContract(TestApp app) : IAsyncLifetime
             foreach (var id in claims[w]) Assert.Equal($"w{w}", owners.Single(o => o.Id == id).LockedBy);
         Assert.All(owners, o => Assert.Equal(1, o.Attempt));
         Assert.All(claims, c => Assert.True(c.Count >= 25, "every claimer got its first batch"));
+    }
+
+    [Fact]
+    public async Task EveryTransitionReturnsTheStatusItLeftAndAppendsOneEventWithTheNextSeq()
+    {
+        var ids = await InsertAsync(3);
+        var leases = (await T.ClaimAsync(Claim("w1", 3), default)).ToDictionary(j => j.Id, j => j.Lease("w1"));
+        ids.AddRange(await InsertAsync(1)); // stays pending
+        var (a, b, c) = (leases[ids[0]], leases[ids[1]], leases[ids[2]]);
+        await using var db = await Contexts.CreateDbContextAsync();
+
+        Assert.Equal(JobStatus.Pending, (await T.RetryLaterAsync(a, TimeSpan.FromSeconds(5), "retry", "boom", default))!.Status);
+        Assert.Equal((JobStatus.Running, true), await T.CancelAsync(db, b.JobId, default) is { } r ? (r.Status, r.CancelRequested) : default);
+        Assert.Equal(JobStatus.Cancelled, (await T.RetryLaterAsync(b, TimeSpan.FromSeconds(5), "retry", "boom", default))!.Status); // a cancel wins
+        Assert.Equal(JobStatus.Pending, (await T.HandBackAsync(c, default))!.Status);
+        Assert.Equal(JobStatus.Cancelled, (await T.CancelAsync(db, ids[3], default))!.Status);
+        Assert.Equal(JobStatus.Pending, (await T.RequeueAsync(db, ids[3], "a test", default))!.Status);
+        Assert.Null(await T.RequeueAsync(db, ids[0], "a test", default)); // pending: not allowed, nothing changes
+
+        foreach (var id in ids)
+        {
+            var events = await EventsAsync(id);
+            Assert.Equal(Enumerable.Range(1, events.Count).Select(n => (long)n), events.Select(e => e.Seq)); // gap-free from 1
+            Assert.Equal((await LoadAsync(id)).EventSeq, events[^1].Seq);
+            Assert.Equal("created", events[0].Kind);
+            Assert.All(events, e => Assert.False(string.IsNullOrEmpty(e.Message), $"{e.Kind} tells no story"));
+        }
+        Assert.Equal(["created", "cancelled", "status"], (await EventsAsync(ids[3])).Select(e => e.Kind));
+        Assert.Equal(["created", "status", "status", "cancelled"], (await EventsAsync(ids[1])).Select(e => e.Kind));
+    }
+
+    /// <summary>Eight writers on one job at once: every event gets its own seq, gap-free, in commit order.</summary>
+    [Fact]
+    public async Task ConcurrentWritersOnOneJobGetGapFreeSequenceNumbers()
+    {
+        var id = (await InsertAsync(1))[0];
+        var lease = (await T.ClaimAsync(Claim("w1", 1), default))[0].Lease("w1");
+
+        await Task.WhenAll(Enumerable.Range(0, 8).Select(w => Task.Run(async () =>
+        {
+            for (var i = 0; i < 25; i++) Assert.True(await T.AppendLogAsync(lease, "info", $"writer {w} line {i}", default));
+        })));
+
+        var events = await EventsAsync(id);
+        Assert.Equal(Enumerable.Range(1, 2 + 200).Select(n => (long)n), events.Select(e => e.Seq));
+        for (var w = 0; w < 8; w++) // each writer's lines in the order it wrote them
+        {
+            var mine = events.Where(e => e.Message!.StartsWith($"writer {w} ")).Select(e => e.Message).ToList();
+            Assert.Equal(Enumerable.Range(0, 25).Select(i => $"writer {w} line {i}"), mine);
+        }
+    }
+
+    [Fact]
+    public async Task TheClaimStatementReadsAsSql()
+    {
+        var driver = App.Services.GetRequiredService<IJobDriver>();
+
+        var usual = driver.ClaimSql(Claim("w1", 10));
+        var quotas = driver.ClaimSql(Claim("w1", 10, new TypeQuota(["echo"], 10), new TypeQuota(["greet"], 2)));
+        TestContext.Current.TestOutputHelper?.WriteLine($"{App.Database.Provider} claim:\n{usual}\n\nwith a per-type limit:\n{quotas}");
+
+        Assert.Contains("ORDER BY priority DESC, run_at, id", usual);
+        Assert.Contains("UPDATE jobs SET status = 'running'", usual);
+        Assert.DoesNotContain("{", usual); // nothing left unformatted
+        Assert.Equal(App.Database.Provider == "postgres", usual.Contains("FOR UPDATE SKIP LOCKED"));
+        Assert.Contains("UNION ALL", quotas);
     }
 
     public async ValueTask InitializeAsync()

@@ -1,0 +1,44 @@
+using System.Data.Common;
+using JobService.Data;
+
+namespace JobService.Transitions;
+
+/// <summary>
+/// Everything that differs between SQLite and PostgreSQL, one implementation per provider
+/// (River's driver, in miniature): the statements whose SQL cannot be written once (the claim,
+/// the batched completion, lists of ids, the event insert), how values bind, and listen/notify.
+/// The statements that read the same in both dialects are in <see cref="JobTransitions"/>.
+/// </summary>
+public interface IJobDriver
+{
+    /// <summary>
+    /// Claims due pending jobs in one statement: marks them running with this worker's lease,
+    /// spends an attempt, takes one event seq, and returns them with their payload. No job is
+    /// ever returned to two claimers.
+    /// </summary>
+    Task<IReadOnlyList<(JobRow Row, string Payload)>> ClaimAsync(TransitionTx tx, ClaimRequest request, CancellationToken ct);
+
+    /// <summary>The claim statement as it runs for this request, for reading and for a test to print.</summary>
+    string ClaimSql(ClaimRequest request);
+
+    /// <summary>
+    /// Marks many jobs completed, each only if the lease in its <see cref="Completion"/> still
+    /// holds. Returns the rows actually written.
+    /// </summary>
+    Task<IReadOnlyList<JobRow>> CompleteAsync(TransitionTx tx, IReadOnlyList<Completion> completions, CancellationToken ct);
+
+    /// <summary>Extends the leases this worker holds among <paramref name="ids"/>; returns those it still holds.</summary>
+    Task<IReadOnlyList<HeldJob>> RenewLeasesAsync(TransitionTx tx, string workerId, IReadOnlyCollection<Guid> ids, DateTime until, CancellationToken ct);
+
+    /// <summary>Appends events in one statement (PostgreSQL) or one prepared statement per event (SQLite, in-process).</summary>
+    Task InsertEventsAsync(TransitionTx tx, IReadOnlyList<JobEvent> events, CancellationToken ct);
+
+    /// <summary>Binds a value as the column it is compared with expects (SQLite stores ids as upper-case text).</summary>
+    void Bind(DbCommand command, string name, object? value);
+
+    /// <summary>Binds JSON text for a JSON column (jsonb on PostgreSQL).</summary>
+    void BindJson(DbCommand command, string name, string? json);
+
+    /// <summary>Listen and notify: a real channel on PostgreSQL, in-process on SQLite.</summary>
+    IJobNotifier Notifier { get; }
+}

@@ -1,0 +1,36 @@
+namespace JobService.Transitions;
+
+/// <summary>What one node tells every node (or, on SQLite, itself): hints, never the truth, which is the table.</summary>
+public abstract record Notice
+{
+    /// <summary>Jobs became due: idle workers should claim.</summary>
+    public sealed record JobsAvailable : Notice;
+
+    /// <summary>A running job's cancel was asked for: its handler's token fires where it runs.</summary>
+    public sealed record CancelRequested(Guid JobId) : Notice;
+
+    /// <summary>Events up to <paramref name="Seq"/> were committed for the job.</summary>
+    public sealed record EventsAppended(Guid JobId, long Seq) : Notice;
+
+    /// <summary>Not sent: the listener (re)connected, so whatever was announced meanwhile may have been missed.</summary>
+    public sealed record Reconnected : Notice;
+}
+
+/// <summary>
+/// The driver's listen/notify. <see cref="Publish"/> is called after a commit and returns at
+/// once: PostgreSQL sends the notices outside the writing transaction (a NOTIFY inside it would
+/// serialise every commit), coalesced per node; SQLite hands them to this process's subscribers.
+/// </summary>
+public interface IJobNotifier
+{
+    void Publish(Notice notice);
+
+    /// <summary>Called with every notice this node hears, including its own.</summary>
+    event Action<Notice> Received;
+
+    /// <summary>Runs until stopped: the listening connection (PostgreSQL) and the sending loop.</summary>
+    Task RunAsync(CancellationToken ct);
+
+    /// <summary>Completes once notices are heard (PostgreSQL: the first LISTEN is in place).</summary>
+    Task Listening { get; }
+}

@@ -1,0 +1,16 @@
+namespace JobService.Transitions;
+
+/// <summary>A job a transition changed, as it now stands, with the event it appended (none for a delete).</summary>
+public sealed record AppliedChange(JobRow Row, Data.JobEvent? Event);
+
+/// <summary>
+/// Called inside the transaction where a transition was applied, after the rows changed and
+/// their events were appended (Hangfire's IApplyStateFilter): the place an outbox row, a metric
+/// or a notification hangs from, once, whatever the transition. Whatever it writes commits or
+/// rolls back with the change; work that must wait for the commit goes in
+/// <see cref="TransitionTx.AfterCommit"/>.
+/// </summary>
+public interface IJobTransitionHook
+{
+    Task OnAppliedAsync(TransitionTx tx, IReadOnlyList<AppliedChange> changes, CancellationToken ct);
+}

@@ -1,0 +1,35 @@
+using System.Data.Common;
+using JobService.Data;
+
+namespace JobService.Transitions;
+
+/// <summary>
+/// A job as a transition left it: what every transition's <c>RETURNING</c> hands back, so that
+/// C# always knows the resulting status (and <see cref="EventSeq"/>, the seq of the event the
+/// transition appended).
+/// </summary>
+public sealed record JobRow(
+    Guid Id, string Type, JobStatus Status, int Attempt, int MaxAttempts, long EventSeq, bool CancelRequested,
+    int Progress, string? Message, string? Error, DateTime RunAt, DateTime? StartedAt, DateTime? CompletedAt, string? LockedBy)
+{
+    /// <summary>The columns every transition returns, in the order <see cref="Read"/> reads them.</summary>
+    public const string Columns =
+        "id, type, status, attempt, max_attempts, event_seq, cancel_requested, progress, message, error, run_at, started_at, completed_at, locked_by";
+
+    /// <summary>The same columns named through a table alias, where a join makes the bare names ambiguous.</summary>
+    public static string ColumnsOf(string alias) => string.Join(", ", Columns.Split(", ").Select(c => $"{alias}.{c}"));
+
+    public const int ColumnCount = 14;
+
+    public static JobRow Read(DbDataReader r) => new(
+        r.GetGuid(0), r.GetString(1), ParseStatus(r.GetString(2)), r.GetInt32(3), r.GetInt32(4), r.GetInt64(5), r.GetBoolean(6),
+        r.GetInt32(7), r.IsDBNull(8) ? null : r.GetString(8), r.IsDBNull(9) ? null : r.GetString(9), Utc(r.GetDateTime(10)),
+        r.IsDBNull(11) ? null : Utc(r.GetDateTime(11)), r.IsDBNull(12) ? null : Utc(r.GetDateTime(12)), r.IsDBNull(13) ? null : r.GetString(13));
+
+    public bool IsFinished => Status is JobStatus.Completed or JobStatus.Failed or JobStatus.Cancelled;
+
+    static DateTime Utc(DateTime t) => DateTime.SpecifyKind(t, DateTimeKind.Utc); // SQLite hands text back without a kind
+
+    static JobStatus ParseStatus(string name) =>
+        JobStatusNames.TryParse(name, out var status) ? status : throw new InvalidOperationException($"Unknown job status '{name}' in the database.");
+}

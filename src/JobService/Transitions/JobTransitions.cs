@@ -1,0 +1,329 @@
+using JobService.Data;
+using JobService.Handlers;
+using Microsoft.EntityFrameworkCore;
+
+namespace JobService.Transitions;
+
+/// <summary>
+/// The one place a job changes: one method per transition. Each is a guarded statement (the
+/// status it may change from, and for a worker its lease: status running, same attempt, same
+/// owner) that takes the next event seq and returns the rows as they now stand; the events it
+/// describes are appended in the same transaction, the hooks run, and after the commit every
+/// node hears about it. A stale worker's write matches no row: it changes nothing and appends
+/// nothing. Statements that read the same in both dialects are here; the rest are the driver's.
+/// </summary>
+public sealed class JobTransitions(
+    IDbContextFactory<JobsDbContext> contexts, IJobDriver driver, IEnumerable<IJobTransitionHook> hooks, TimeProvider time)
+{
+    const string Fenced = "id = @id AND status = 'running' AND attempt = @attempt AND locked_by = @worker";
+    const string Finished = "status IN ('completed', 'failed', 'cancelled')";
+
+    /// <summary>"A cancel wins": a job whose cancel was asked for ends cancelled rather than running again. Written once.</summary>
+    static string CancelWins(string otherwise) => $"CASE WHEN cancel_requested THEN 'cancelled' ELSE {otherwise} END";
+    const string EndedIfCancelled = "completed_at = CASE WHEN cancel_requested THEN @now ELSE NULL END";
+
+    readonly IJobTransitionHook[] _hooks = hooks.ToArray();
+
+    public IJobDriver Driver => driver;
+    DateTime Now => time.GetUtcNow().UtcDateTime;
+
+    // ---- The API's transitions: on the request's context ----
+
+    /// <summary>Stores new jobs (one or a batch) with their created events. The caller handles an Idempotency-Key race (DbUpdateException).</summary>
+    public async Task CreateAsync(JobsDbContext db, IReadOnlyList<Job> jobs, string source, CancellationToken ct)
+    {
+        await using var tx = await TransitionTx.BeginAsync(db, driver, Now, ownsContext: false, ct);
+        foreach (var job in jobs) job.EventSeq = 1;
+        db.Jobs.AddRange(jobs);
+        await db.SaveChangesAsync(ct);
+        var priorities = jobs.ToDictionary(j => j.Id, j => j.Priority);
+        await ApplyAsync(tx, jobs.Select(JobRowOf).ToList(), r => Story.Created(r, source, priorities[r.Id], tx.Now), ct);
+        tx.AfterCommit(() => driver.Notifier.Publish(new Notice.JobsAvailable()));
+        await tx.CommitAsync(ct);
+    }
+
+    /// <summary>Pending: cancelled at once. Running: the cancel flag is set and the worker holding it stops the handler. Null when neither applies.</summary>
+    public async Task<JobRow?> CancelAsync(JobsDbContext db, Guid id, CancellationToken ct)
+    {
+        await using var tx = await TransitionTx.BeginAsync(db, driver, Now, ownsContext: false, ct);
+        var pending = await UpdateAsync(tx, $"""
+            UPDATE jobs SET status = 'cancelled', message = 'Cancelled before it started', completed_at = @now, updated_at = @now,
+                event_seq = event_seq + 1
+            WHERE id = @id AND status = 'pending'
+            RETURNING {JobRow.Columns}
+            """, ct, ("id", id));
+        if (pending.Count == 1)
+        {
+            await ApplyAsync(tx, pending, r => Story.CancelledPending(r, tx.Now), ct);
+            await tx.CommitAsync(ct);
+            return pending[0];
+        }
+        var running = await UpdateAsync(tx, $"""
+            UPDATE jobs SET cancel_requested = TRUE, updated_at = @now, event_seq = event_seq + 1
+            WHERE id = @id AND status = 'running' AND NOT cancel_requested
+            RETURNING {JobRow.Columns}
+            """, ct, ("id", id));
+        if (running.Count == 0) return null;
+        await ApplyAsync(tx, running, r => Story.CancelRequested(r, tx.Now), ct);
+        tx.AfterCommit(() => driver.Notifier.Publish(new Notice.CancelRequested(id)));
+        await tx.CommitAsync(ct);
+        return running[0];
+    }
+
+    /// <summary>Failed or cancelled back to pending, with a fresh set of attempts. Null when the job is in neither state.</summary>
+    public async Task<JobRow?> RequeueAsync(JobsDbContext db, Guid id, string source, CancellationToken ct)
+    {
+        await using var tx = await TransitionTx.BeginAsync(db, driver, Now, ownsContext: false, ct);
+        var rows = await UpdateAsync(tx, $"""
+            UPDATE jobs SET status = 'pending', attempt = 0, progress = 0, message = 'Queued for retry', error = NULL, result = NULL,
+                cancel_requested = FALSE, rescue_count = 0, run_at = @now, started_at = NULL, completed_at = NULL,
+                locked_by = NULL, locked_until = NULL, updated_at = @now, event_seq = event_seq + 1
+            WHERE id = @id AND status IN ('failed', 'cancelled')
+            RETURNING {JobRow.Columns}
+            """, ct, ("id", id));
+        if (rows.Count == 0) return null;
+        await ApplyAsync(tx, rows, r => Story.Requeued(r, tx.Now, source), ct);
+        tx.AfterCommit(() => driver.Notifier.Publish(new Notice.JobsAvailable()));
+        await tx.CommitAsync(ct);
+        return rows[0];
+    }
+
+    /// <summary>Deletes a finished job with its events. False when it is not finished (or not there).</summary>
+    public async Task<bool> DeleteAsync(JobsDbContext db, Guid id, CancellationToken ct)
+    {
+        await using var tx = await TransitionTx.BeginAsync(db, driver, Now, ownsContext: false, ct);
+        var rows = await UpdateAsync(tx, $"DELETE FROM jobs WHERE id = @id AND {Finished} RETURNING {JobRow.Columns}", ct, ("id", id));
+        if (rows.Count == 0) return false;
+        await ApplyAsync(tx, rows, _ => null, ct);
+        await tx.CommitAsync(ct);
+        return true;
+    }
+
+    // ---- The worker's transitions: each on a context of its own, fenced on the lease ----
+
+    public async Task<IReadOnlyList<ClaimedJob>> ClaimAsync(ClaimRequest request, CancellationToken ct)
+    {
+        if (request.Limit <= 0 || request.Quotas.Count == 0) return [];
+        await using var tx = await BeginAsync(request.Now, ct);
+        var claimed = await driver.ClaimAsync(tx, request, ct);
+        if (claimed.Count == 0) return [];
+        await ApplyAsync(tx, claimed.Select(c => c.Row).ToList(), r => Story.Claimed(r, request.WorkerId, tx.Now), ct);
+        await tx.CommitAsync(ct);
+        return claimed.Select(c => new ClaimedJob(c.Row.Id, c.Row.Type, c.Payload, c.Row.Attempt, c.Row.MaxAttempts)).ToList();
+    }
+
+    /// <summary>Writes many completions in one statement, each fenced on its own lease; returns the ids written.</summary>
+    public async Task<IReadOnlySet<Guid>> CompleteAsync(IReadOnlyList<Completion> completions, CancellationToken ct)
+    {
+        if (completions.Count == 0) return new HashSet<Guid>();
+        await using var tx = await BeginAsync(Now, ct);
+        var rows = await driver.CompleteAsync(tx, completions, ct);
+        await ApplyAsync(tx, rows, r => Story.Completed(r, tx.Now), ct);
+        await tx.CommitAsync(ct);
+        return rows.Select(r => r.Id).ToHashSet();
+    }
+
+    /// <summary>Progress only moves up within an attempt, in SQL too: a late write never moves the bar back.</summary>
+    public Task<bool> ReportProgressAsync(JobLease lease, int progress, string? message, (int, int)? tokens, CancellationToken ct) =>
+        FencedAsync(lease, """
+            progress = CASE WHEN progress > @progress THEN progress ELSE @progress END, message = COALESCE(@message, message), updated_at = @now
+            """, (r, now) => Story.Progress(r, now, tokens), ct, ("progress", progress), ("message", message));
+
+    public Task<bool> AppendLogAsync(JobLease lease, string level, string message, CancellationToken ct) =>
+        FencedAsync(lease, "updated_at = updated_at", (r, now) => Story.Log(r, now, level, message), ct);
+
+    public Task<bool> AppendOutputAsync(JobLease lease, int offset, string text, CancellationToken ct) =>
+        FencedAsync(lease, "updated_at = updated_at", (r, now) => Story.Output(r, now, offset, text), ct);
+
+    /// <summary>Adds a model call's tokens and cost to the totals, and keeps the attempt's usage detail (JSON).</summary>
+    public Task<bool> RecordUsageAsync(JobLease lease, UsageRecord usage, string detail, CancellationToken ct) =>
+        FencedAsync(lease, """
+            prompt_tokens = COALESCE(prompt_tokens, 0) + @prompt, completion_tokens = COALESCE(completion_tokens, 0) + @completion,
+            total_tokens = COALESCE(total_tokens, 0) + @prompt + @completion, cost_usd = COALESCE(cost_usd, 0) + @cost,
+            usage_detail = @detail, updated_at = @now
+            """, (r, now) => Story.Usage(r, now, usage), ct,
+            ("prompt", usage.PromptTokens), ("completion", usage.CompletionTokens), ("cost", usage.CostUsd), ("detail", new Json(detail)));
+
+    /// <summary>Ends the attempt failed or cancelled (a cancel honoured), keeping its progress.</summary>
+    public async Task<JobRow?> FinishAsync(JobLease lease, JobStatus status, string message, string? error, string line, CancellationToken ct)
+    {
+        var rows = await FencedRowsAsync(lease, Now, """
+            status = @status, message = @message, error = @error, completed_at = @now, updated_at = @now, locked_by = NULL, locked_until = NULL
+            """, (r, now) => Story.Finished(r, now, line), ct, ("status", status.ToName()), ("message", message), ("error", error));
+        return rows.SingleOrDefault();
+    }
+
+    /// <summary>Back to pending, due after <paramref name="delay"/>; the attempt stays spent. A cancel asked for meanwhile wins.</summary>
+    public async Task<JobRow?> RetryLaterAsync(JobLease lease, TimeSpan delay, string message, string error, CancellationToken ct)
+    {
+        var now = Now; // one clock reading: updated_at + delay is run_at
+        var rows = await FencedRowsAsync(lease, now, $"""
+            status = {CancelWins("'pending'")}, {EndedIfCancelled},
+            message = CASE WHEN cancel_requested THEN 'Cancelled' ELSE @message END,
+            error = @error, run_at = @run_at, updated_at = @now, locked_by = NULL, locked_until = NULL
+            """, (r, at) => Story.RetryScheduled(r, at, error), ct,
+            ("message", message), ("error", error), ("run_at", now + delay));
+        return rows.SingleOrDefault();
+    }
+
+    /// <summary>Shutdown: back to pending at once, and the attempt is given back (it was not the job's fault). A cancel wins.</summary>
+    public async Task<JobRow?> HandBackAsync(JobLease lease, CancellationToken ct)
+    {
+        var rows = await FencedRowsAsync(lease, Now, $"""
+            status = {CancelWins("'pending'")}, {EndedIfCancelled}, attempt = attempt - 1, progress = 0,
+            message = CASE WHEN cancel_requested THEN 'Cancelled' ELSE 'Handed back by a worker that was shutting down' END,
+            run_at = @now, updated_at = @now, locked_by = NULL, locked_until = NULL
+            """, (r, now) => Story.HandedBack(r, now, lease.WorkerId), ct);
+        return rows.SingleOrDefault();
+    }
+
+    /// <summary>
+    /// Extends the leases of the jobs this worker runs (<paramref name="ids"/>) and returns those
+    /// it still holds, with their cancel flags (how a cancel reaches a worker without a
+    /// notification). Only the listed jobs are renewed: a row claimed by a statement whose answer
+    /// never arrived (a dropped connection) is not kept alive, so its lease runs out and it is rescued.
+    /// </summary>
+    public async Task<IReadOnlyList<HeldJob>> RenewLeasesAsync(string workerId, IReadOnlyCollection<Guid> ids, DateTime until, CancellationToken ct)
+    {
+        if (ids.Count == 0) return [];
+        await using var tx = await BeginAsync(Now, ct);
+        var held = await driver.RenewLeasesAsync(tx, workerId, ids, until, ct);
+        await tx.CommitAsync(ct);
+        return held;
+    }
+
+    /// <summary>
+    /// Rescues up to 100 jobs whose lease expired. A job whose worker crashed is not to blame: it
+    /// goes back to pending keeping its place in the queue (its run_at); but one that has lost
+    /// its worker more than <paramref name="maxRescues"/> times is the job that keeps killing
+    /// workers, and fails, as does one with no attempt left. A cancel wins. Each update repeats
+    /// the expiry it saw, so a renewal or another node's rescue in between wins and this one changes nothing.
+    /// </summary>
+    public async Task<int> RescueExpiredAsync(int maxRescues, CancellationToken ct)
+    {
+        var now = Now;
+        List<(Guid Id, int Attempt, string? Worker)> expired;
+        await using (var db = await contexts.CreateDbContextAsync(ct))
+            expired = (await db.Jobs.AsNoTracking()
+                .Where(j => j.Status == JobStatus.Running && j.LockedUntil < now)
+                .OrderBy(j => j.LockedUntil).Take(100)
+                .Select(j => new { j.Id, j.Attempt, j.LockedBy }).ToListAsync(ct))
+                .Select(j => (j.Id, j.Attempt, j.LockedBy)).ToList();
+        var rescued = 0;
+        foreach (var (id, attempt, worker) in expired)
+        {
+            var why = $"The lease of attempt {attempt} expired: worker {worker} stopped renewing it (crashed, killed or cut off).";
+            await using var tx = await BeginAsync(now, ct);
+            var rows = await UpdateAsync(tx, $"""
+                UPDATE jobs SET
+                    status = {CancelWins("CASE WHEN rescue_count + 1 > @max_rescues OR attempt >= max_attempts THEN 'failed' ELSE 'pending' END")},
+                    rescue_count = rescue_count + 1,
+                    error = CASE WHEN cancel_requested THEN NULL ELSE @why END,
+                    message = CASE WHEN cancel_requested THEN 'Cancelled (its worker had stopped)'
+                        WHEN rescue_count + 1 > @max_rescues THEN 'Failed: it lost its worker ' || (rescue_count + 1) || ' times'
+                        WHEN attempt >= max_attempts THEN 'Failed: its worker stopped'
+                        ELSE 'Waiting to run again: its worker stopped' END,
+                    completed_at = CASE WHEN cancel_requested OR rescue_count + 1 > @max_rescues OR attempt >= max_attempts THEN @now ELSE NULL END,
+                    updated_at = @now, locked_by = NULL, locked_until = NULL, event_seq = event_seq + 1
+                WHERE id = @id AND status = 'running' AND attempt = @attempt AND locked_until < @now
+                RETURNING {JobRow.Columns}
+                """, ct, ("id", id), ("attempt", attempt), ("why", why), ("max_rescues", maxRescues));
+            if (rows.Count == 0) continue;
+            await ApplyAsync(tx, rows, r => Story.Rescued(r, tx.Now, $"{why} {r.Message}."), ct);
+            tx.AfterCommit(() => driver.Notifier.Publish(new Notice.JobsAvailable()));
+            await tx.CommitAsync(ct);
+            rescued++;
+        }
+        return rescued;
+    }
+
+    /// <summary>Retention: deletes up to <paramref name="batch"/> jobs finished with this status before the cutoff, oldest first, with their events.</summary>
+    public async Task<int> DeleteFinishedAsync(JobStatus status, DateTime cutoff, int batch, CancellationToken ct)
+    {
+        await using var tx = await BeginAsync(Now, ct);
+        var rows = await UpdateAsync(tx, $"""
+            DELETE FROM jobs WHERE id IN (
+                SELECT id FROM jobs WHERE status = @status AND completed_at < @cutoff ORDER BY completed_at LIMIT @batch)
+            AND status = @status
+            RETURNING {JobRow.Columns}
+            """, ct, ("status", status.ToName()), ("cutoff", cutoff), ("batch", batch));
+        await ApplyAsync(tx, rows, _ => null, ct);
+        await tx.CommitAsync(ct);
+        return rows.Count;
+    }
+
+    /// <summary>Drops the progress and output events of jobs that ended before the cutoff: the result holds the final text.</summary>
+    public async Task<int> CompactEventsAsync(DateTime cutoff, int batch, CancellationToken ct)
+    {
+        await using var tx = await BeginAsync(Now, ct);
+        await using var command = tx.Command($"""
+            DELETE FROM job_events WHERE kind IN ('progress', 'output') AND job_id IN (
+                SELECT id FROM jobs WHERE {Finished} AND completed_at < @cutoff ORDER BY completed_at LIMIT @batch)
+            """);
+        driver.Bind(command, "cutoff", cutoff);
+        driver.Bind(command, "batch", batch);
+        var deleted = await command.ExecuteNonQueryAsync(ct);
+        await tx.CommitAsync(ct);
+        return deleted;
+    }
+
+    // ---- The machinery ----
+
+    /// <summary>A JSON value to bind as the provider's JSON type.</summary>
+    readonly record struct Json(string? Text);
+
+    /// <summary>A transaction on a context of its own (the worker's transitions, maintenance).</summary>
+    async Task<TransitionTx> BeginAsync(DateTime now, CancellationToken ct)
+    {
+        var db = await contexts.CreateDbContextAsync(ct);
+        try { return await TransitionTx.BeginAsync(db, driver, now, ownsContext: true, ct); }
+        catch { await db.DisposeAsync(); throw; }
+    }
+
+    async Task<bool> FencedAsync(JobLease lease, string set, Func<JobRow, DateTime, JobEvent> describe, CancellationToken ct,
+        params (string Name, object? Value)[] parameters) =>
+        (await FencedRowsAsync(lease, Now, set, describe, ct, parameters)).Count == 1;
+
+    /// <summary>UPDATE … SET <paramref name="set"/> on a job this worker holds, taking the next event seq, and the event it describes.</summary>
+    async Task<IReadOnlyList<JobRow>> FencedRowsAsync(JobLease lease, DateTime now, string set, Func<JobRow, DateTime, JobEvent> describe,
+        CancellationToken ct, params (string Name, object? Value)[] parameters)
+    {
+        await using var tx = await BeginAsync(now, ct);
+        var rows = await UpdateAsync(tx, $"""
+            UPDATE jobs SET {set}, event_seq = event_seq + 1
+            WHERE {Fenced}
+            RETURNING {JobRow.Columns}
+            """, ct, [("id", lease.JobId), ("attempt", lease.Attempt), ("worker", lease.WorkerId), .. parameters]);
+        if (rows.Count == 0) return rows; // the lease is lost: nothing changed, nothing is told
+        await ApplyAsync(tx, rows, r => describe(r, tx.Now), ct);
+        await tx.CommitAsync(ct);
+        return rows;
+    }
+
+    async Task<List<JobRow>> UpdateAsync(TransitionTx tx, string sql, CancellationToken ct, params (string Name, object? Value)[] parameters)
+    {
+        await using var command = tx.Command(sql);
+        driver.Bind(command, "now", tx.Now);
+        foreach (var (name, value) in parameters)
+        {
+            if (value is Json json) driver.BindJson(command, name, json.Text);
+            else driver.Bind(command, name, value);
+        }
+        return await tx.RowsAsync(command, JobRow.Read, ct);
+    }
+
+    /// <summary>Appends the events describing the changed rows, runs the hooks, and tells every node after the commit.</summary>
+    async Task ApplyAsync(TransitionTx tx, IReadOnlyList<JobRow> rows, Func<JobRow, JobEvent?> describe, CancellationToken ct)
+    {
+        if (rows.Count == 0) return;
+        var changes = rows.Select(r => new AppliedChange(r, describe(r))).ToList();
+        var events = changes.Where(c => c.Event is not null).Select(c => c.Event!).ToList();
+        await driver.InsertEventsAsync(tx, events, ct);
+        foreach (var hook in _hooks) await hook.OnAppliedAsync(tx, changes, ct);
+        if (events.Count > 0)
+            tx.AfterCommit(() => { foreach (var e in events) driver.Notifier.Publish(new Notice.EventsAppended(e.JobId, e.Seq)); });
+    }
+
+    static JobRow JobRowOf(Job j) => new(j.Id, j.Type, j.Status, j.Attempt, j.MaxAttempts, j.EventSeq, j.CancelRequested, j.Progress,
+        j.Message, j.Error, j.RunAt, j.StartedAt, j.CompletedAt, j.LockedBy);
+}

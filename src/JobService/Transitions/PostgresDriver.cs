@@ -1,0 +1,117 @@
+using System.Data.Common;
+using JobService.Data;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace JobService.Transitions;
+
+/// <summary>
+/// PostgreSQL: lists travel as arrays (<c>= ANY</c>, <c>unnest</c>), the claim locks with
+/// <c>FOR UPDATE SKIP LOCKED</c> so that concurrent claimers pass over each other's rows instead
+/// of waiting, and JSON is <c>jsonb</c>.
+/// </summary>
+public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
+{
+    public IJobNotifier Notifier => notifier;
+
+    /// <summary>
+    /// The usual claim: every type without a per-type limit in one group. Each type with a limit
+    /// adds a group of the same shape (locking clauses are not allowed beside UNION, so each
+    /// group locks in a CTE of its own) and the groups are merged in queue order.
+    /// </summary>
+    const string Group = """
+        g{0} AS (
+            SELECT id, priority, run_at FROM jobs
+            WHERE status = 'pending' AND run_at <= @now AND type = ANY(@types{0})
+            ORDER BY priority DESC, run_at, id
+            LIMIT @limit{0}
+            FOR UPDATE SKIP LOCKED)
+        """;
+
+    const string MarkRunning = """
+        UPDATE jobs SET status = 'running', attempt = attempt + 1, locked_by = @worker, locked_until = @lease_until,
+            started_at = @now, updated_at = @now, progress = 0, message = 'Running', error = NULL, event_seq = event_seq + 1
+        FROM picked WHERE jobs.id = picked.id
+        RETURNING {0}, jobs.payload
+        """;
+
+    public string ClaimSql(ClaimRequest request)
+    {
+        var groups = string.Join(",\n", request.Quotas.Select((_, i) => string.Format(Group, i)));
+        var picked = request.Quotas.Count == 1
+            ? "picked AS (SELECT id FROM g0)"
+            : $"picked AS (SELECT id FROM ({string.Join(" UNION ALL ", request.Quotas.Select((_, i) => $"SELECT * FROM g{i}"))}) AS candidates\n" +
+              "    ORDER BY priority DESC, run_at, id LIMIT @limit)";
+        return $"WITH {groups},\n{picked}\n{string.Format(MarkRunning, JobRow.ColumnsOf("jobs"))}";
+    }
+
+    public async Task<IReadOnlyList<(JobRow Row, string Payload)>> ClaimAsync(TransitionTx tx, ClaimRequest request, CancellationToken ct)
+    {
+        if (request.Limit <= 0 || request.Quotas.Count == 0) return [];
+        await using var command = tx.Command(ClaimSql(request));
+        Bind(command, "now", request.Now);
+        Bind(command, "worker", request.WorkerId);
+        Bind(command, "lease_until", request.LeaseUntil);
+        Bind(command, "limit", request.Limit);
+        for (var i = 0; i < request.Quotas.Count; i++)
+        {
+            Bind(command, $"types{i}", request.Quotas[i].Types.ToArray());
+            Bind(command, $"limit{i}", Math.Min(request.Quotas[i].Limit, request.Limit)); // no quota takes more than the free slots
+        }
+        return await tx.RowsAsync(command, r => (JobRow.Read(r), r.GetString(JobRow.ColumnCount)), ct);
+    }
+
+    public async Task<IReadOnlyList<JobRow>> CompleteAsync(TransitionTx tx, IReadOnlyList<Completion> completions, CancellationToken ct)
+    {
+        if (completions.Count == 0) return [];
+        // Completions of one worker share its id; the fence is per row (id, attempt) plus the worker.
+        await using var command = tx.Command($"""
+            UPDATE jobs AS j SET status = 'completed', progress = 100, message = 'Completed', result = v.result::jsonb,
+                error = NULL, completed_at = @now, updated_at = @now, locked_by = NULL, locked_until = NULL, event_seq = j.event_seq + 1
+            FROM unnest(@ids, @attempts, @results) AS v(id, attempt, result)
+            WHERE j.id = v.id AND j.attempt = v.attempt AND j.locked_by = @worker AND j.status = 'running'
+            RETURNING {JobRow.ColumnsOf("j")}
+            """);
+        Bind(command, "now", tx.Now);
+        Bind(command, "worker", completions[0].Lease.WorkerId);
+        Bind(command, "ids", completions.Select(c => c.Lease.JobId).ToArray());
+        Bind(command, "attempts", completions.Select(c => c.Lease.Attempt).ToArray());
+        command.Parameters.Add(new NpgsqlParameter("results", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = completions.Select(c => (object?)c.Result ?? DBNull.Value).ToArray() });
+        return await tx.RowsAsync(command, JobRow.Read, ct);
+    }
+
+    public async Task<IReadOnlyList<HeldJob>> RenewLeasesAsync(TransitionTx tx, string workerId, IReadOnlyCollection<Guid> ids, DateTime until, CancellationToken ct)
+    {
+        await using var command = tx.Command("""
+            UPDATE jobs SET locked_until = @until
+            WHERE id = ANY(@ids) AND locked_by = @worker AND status = 'running'
+            RETURNING id, attempt, cancel_requested
+            """);
+        Bind(command, "until", until);
+        Bind(command, "ids", ids.ToArray());
+        Bind(command, "worker", workerId);
+        return await tx.RowsAsync(command, r => new HeldJob(r.GetGuid(0), r.GetInt32(1), r.GetBoolean(2)), ct);
+    }
+
+    public async Task InsertEventsAsync(TransitionTx tx, IReadOnlyList<JobEvent> events, CancellationToken ct)
+    {
+        if (events.Count == 0) return;
+        await using var command = tx.Command("""
+            INSERT INTO job_events (job_id, seq, kind, level, message, data, created_at)
+            SELECT * FROM unnest(@job_ids, @seqs, @kinds, @levels, @messages, @data::jsonb[], @created)
+            """);
+        Bind(command, "job_ids", events.Select(e => e.JobId).ToArray());
+        Bind(command, "seqs", events.Select(e => e.Seq).ToArray());
+        Bind(command, "kinds", events.Select(e => e.Kind).ToArray());
+        Bind(command, "created", events.Select(e => e.CreatedAt).ToArray());
+        foreach (var (name, values) in new[] { ("levels", events.Select(e => e.Level)), ("messages", events.Select(e => e.Message)), ("data", events.Select(e => e.Data)) })
+            command.Parameters.Add(new NpgsqlParameter(name, NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = values.Select(v => (object?)v ?? DBNull.Value).ToArray() });
+        await command.ExecuteNonQueryAsync(ct);
+    }
+
+    public void Bind(DbCommand command, string name, object? value) =>
+        command.Parameters.Add(new NpgsqlParameter(name, value ?? DBNull.Value));
+
+    public void BindJson(DbCommand command, string name, string? json) =>
+        command.Parameters.Add(new NpgsqlParameter(name, NpgsqlDbType.Jsonb) { Value = (object?)json ?? DBNull.Value });
+}

@@ -1,0 +1,149 @@
+using System.Text;
+using JobService.Data;
+using Npgsql;
+
+namespace JobService.Transitions;
+
+/// <summary>
+/// PostgreSQL LISTEN/NOTIFY for every node, API-only ones included. Sending: notices published
+/// after commits are coalesced (one wake-up, one cancel per job, the highest seq per job) and
+/// sent by one loop, outside any writing transaction, several to a NOTIFY payload (at most
+/// 8,000 bytes each). Listening: one connection from the shared data source; after every
+/// (re)connect subscribers hear <see cref="Notice.Reconnected"/>, since NOTIFY has no replay.
+/// </summary>
+public sealed class PostgresNotifier(NpgsqlDataSource dataSource, ILogger<PostgresNotifier> log) : IJobNotifier
+{
+    public const string JobsChannel = "jobservice_jobs";
+    public const string CancelChannel = "jobservice_cancel";
+    public const string EventsChannel = "jobservice_events";
+    const int MaxPayload = 7_900;
+
+    readonly Lock _gate = new();
+    readonly SemaphoreSlim _pending = new(0);
+    readonly TaskCompletionSource _listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    bool _jobsAvailable;
+    HashSet<Guid> _cancels = [];
+    Dictionary<Guid, long> _events = [];
+
+    public event Action<Notice>? Received;
+    public Task Listening => _listening.Task;
+
+    public void Publish(Notice notice)
+    {
+        lock (_gate)
+        {
+            switch (notice)
+            {
+                case Notice.JobsAvailable: _jobsAvailable = true; break;
+                case Notice.CancelRequested c: _cancels.Add(c.JobId); break;
+                case Notice.EventsAppended e: _events[e.JobId] = Math.Max(e.Seq, _events.GetValueOrDefault(e.JobId)); break;
+            }
+        }
+        if (_pending.CurrentCount == 0) _pending.Release();
+        // This node hears wake-ups and cancels at once, without the round trip through the server.
+        if (notice is Notice.JobsAvailable or Notice.CancelRequested) Received?.Invoke(notice);
+    }
+
+    public Task RunAsync(CancellationToken ct) => Task.WhenAll(SendLoopAsync(ct), ListenLoopAsync(ct));
+
+    async Task SendLoopAsync(CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            try { await _pending.WaitAsync(ct); }
+            catch (OperationCanceledException) { return; }
+            List<(string Channel, string Payload)> notes;
+            lock (_gate)
+            {
+                notes = Payloads();
+                (_jobsAvailable, _cancels, _events) = (false, [], []);
+            }
+            if (notes.Count == 0) continue;
+            try
+            {
+                await using var connection = await dataSource.OpenConnectionAsync(ct);
+                await using var command = connection.CreateCommand();
+                command.CommandText = "SELECT " + string.Join(", ", notes.Select((_, i) => $"pg_notify(@c{i}, @p{i})"));
+                for (var i = 0; i < notes.Count; i++)
+                {
+                    command.Parameters.AddWithValue($"c{i}", notes[i].Channel);
+                    command.Parameters.AddWithValue($"p{i}", notes[i].Payload);
+                }
+                await command.ExecuteNonQueryAsync(ct);
+            }
+            catch (Exception e) when (!ct.IsCancellationRequested)
+            {
+                // Hints only: listeners poll the table as a fallback, so a lost notice costs latency, never data.
+                log.LogWarning("Sending {Count} notification(s) failed: {Error}", notes.Count, DatabaseErrors.OneLine(e));
+            }
+        }
+    }
+
+    List<(string, string)> Payloads()
+    {
+        var notes = new List<(string, string)>();
+        if (_jobsAvailable) notes.Add((JobsChannel, ""));
+        notes.AddRange(_cancels.Select(id => (CancelChannel, id.ToString())));
+        var payload = new StringBuilder();
+        foreach (var (id, seq) in _events)
+        {
+            var item = $"{id}:{seq}";
+            if (payload.Length + item.Length + 1 > MaxPayload) { notes.Add((EventsChannel, payload.ToString())); payload.Clear(); }
+            if (payload.Length > 0) payload.Append(',');
+            payload.Append(item);
+        }
+        if (payload.Length > 0) notes.Add((EventsChannel, payload.ToString()));
+        return notes;
+    }
+
+    async Task ListenLoopAsync(CancellationToken ct)
+    {
+        var delay = TimeSpan.FromSeconds(1);
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                await using var connection = await dataSource.OpenConnectionAsync(ct);
+                connection.Notification += OnNotification;
+                await using (var listen = new NpgsqlCommand($"LISTEN {JobsChannel}; LISTEN {CancelChannel}; LISTEN {EventsChannel};", connection))
+                    await listen.ExecuteNonQueryAsync(ct);
+                log.LogInformation("Listening for job notifications");
+                delay = TimeSpan.FromSeconds(1);
+                Received?.Invoke(new Notice.Reconnected());
+                _listening.TrySetResult();
+                while (!ct.IsCancellationRequested) await connection.WaitAsync(ct);
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                if (DatabaseErrors.IsUnavailable(e))
+                    log.LogWarning("The notification connection failed: {Error}; reconnecting in {Delay}", DatabaseErrors.OneLine(e), delay);
+                else
+                    log.LogWarning(e, "The notification connection failed; reconnecting in {Delay}", delay);
+                try { await Task.Delay(delay, ct); } catch (OperationCanceledException) { return; }
+                delay = TimeSpan.FromSeconds(Math.Min(delay.TotalSeconds * 2, 30));
+            }
+        }
+    }
+
+    void OnNotification(object sender, NpgsqlNotificationEventArgs e)
+    {
+        switch (e.Channel)
+        {
+            case JobsChannel:
+                Received?.Invoke(new Notice.JobsAvailable());
+                break;
+            case CancelChannel when Guid.TryParse(e.Payload, out var id):
+                Received?.Invoke(new Notice.CancelRequested(id));
+                break;
+            case EventsChannel:
+                foreach (var item in e.Payload.Split(',', StringSplitOptions.RemoveEmptyEntries))
+                    if (item.Split(':') is [var job, var seq] && Guid.TryParse(job, out var jobId) && long.TryParse(seq, out var n))
+                        Received?.Invoke(new Notice.EventsAppended(jobId, n));
+                break;
+        }
+    }
+}

@@ -1,0 +1,140 @@
+using System.Data.Common;
+using System.Globalization;
+using System.Text.Json;
+using JobService.Data;
+using Microsoft.Data.Sqlite;
+
+namespace JobService.Transitions;
+
+/// <summary>
+/// SQLite: no row locks are needed for the claim: an UPDATE takes the database's single write
+/// lock before it reads, so two claims run one after the other and the second sees the first's
+/// rows as running. Lists travel as JSON arrays (<c>json_each</c>), since SQLite has no array
+/// parameters; ids are stored as upper-case text and times as text, as EF Core writes them.
+/// </summary>
+public sealed class SqliteDriver(InProcessNotifier notifier) : IJobDriver
+{
+    public IJobNotifier Notifier => notifier;
+
+    const string Group = """
+        SELECT * FROM (
+            SELECT id, priority, run_at FROM jobs
+            WHERE status = 'pending' AND run_at <= @now AND type IN (SELECT value FROM json_each(@types{0}))
+            ORDER BY priority DESC, run_at, id
+            LIMIT @limit{0})
+        """;
+
+    const string MarkRunning = """
+        UPDATE jobs SET status = 'running', attempt = attempt + 1, locked_by = @worker, locked_until = @lease_until,
+            started_at = @now, updated_at = @now, progress = 0, message = 'Running', error = NULL, event_seq = event_seq + 1
+        WHERE id IN ({0})
+        RETURNING {1}, payload
+        """;
+
+    public string ClaimSql(ClaimRequest request)
+    {
+        var picked = request.Quotas.Count == 1
+            ? "SELECT id FROM (" + string.Format(Group, 0) + ")"
+            : $"SELECT id FROM ({string.Join("\nUNION ALL\n", request.Quotas.Select((_, i) => string.Format(Group, i)))})\n" +
+              "ORDER BY priority DESC, run_at, id LIMIT @limit";
+        return string.Format(MarkRunning, picked, JobRow.Columns);
+    }
+
+    public async Task<IReadOnlyList<(JobRow Row, string Payload)>> ClaimAsync(TransitionTx tx, ClaimRequest request, CancellationToken ct)
+    {
+        if (request.Limit <= 0 || request.Quotas.Count == 0) return [];
+        await using var command = tx.Command(ClaimSql(request));
+        Bind(command, "now", request.Now);
+        Bind(command, "worker", request.WorkerId);
+        Bind(command, "lease_until", request.LeaseUntil);
+        Bind(command, "limit", request.Limit);
+        for (var i = 0; i < request.Quotas.Count; i++)
+        {
+            Bind(command, $"types{i}", JsonSerializer.Serialize(request.Quotas[i].Types));
+            Bind(command, $"limit{i}", Math.Min(request.Quotas[i].Limit, request.Limit)); // no quota takes more than the free slots
+        }
+        return await tx.RowsAsync(command, r => (JobRow.Read(r), r.GetString(JobRow.ColumnCount)), ct);
+    }
+
+    /// <summary>
+    /// One prepared UPDATE per row inside the caller's transaction: a single commit (one fsync)
+    /// for the batch. A single UPDATE … FROM json_each would join every running job against the
+    /// whole list (SQLite plans it from the jobs side), which grows with the square of the batch.
+    /// </summary>
+    public async Task<IReadOnlyList<JobRow>> CompleteAsync(TransitionTx tx, IReadOnlyList<Completion> completions, CancellationToken ct)
+    {
+        var rows = new List<JobRow>(completions.Count);
+        if (completions.Count == 0) return rows;
+        await using var update = tx.Command($"""
+            UPDATE jobs SET status = 'completed', progress = 100, message = 'Completed', result = @result,
+                error = NULL, completed_at = @now, updated_at = @now, locked_by = NULL, locked_until = NULL, event_seq = event_seq + 1
+            WHERE id = @id AND attempt = @attempt AND locked_by = @worker AND status = 'running'
+            RETURNING {JobRow.Columns}
+            """);
+        Bind(update, "now", tx.Now);
+        Bind(update, "worker", completions[0].Lease.WorkerId);
+        var id = Add(update, "id");
+        var attempt = Add(update, "attempt");
+        var result = Add(update, "result");
+        await update.PrepareAsync(ct);
+        foreach (var c in completions)
+        {
+            id.Value = Text(c.Lease.JobId);
+            attempt.Value = c.Lease.Attempt;
+            result.Value = (object?)c.Result ?? DBNull.Value;
+            rows.AddRange(await tx.RowsAsync(update, JobRow.Read, ct));
+        }
+        return rows;
+    }
+
+    public async Task<IReadOnlyList<HeldJob>> RenewLeasesAsync(TransitionTx tx, string workerId, IReadOnlyCollection<Guid> ids, DateTime until, CancellationToken ct)
+    {
+        await using var command = tx.Command("""
+            UPDATE jobs SET locked_until = @until
+            WHERE id IN (SELECT value FROM json_each(@ids)) AND locked_by = @worker AND status = 'running'
+            RETURNING id, attempt, cancel_requested
+            """);
+        Bind(command, "until", until);
+        Bind(command, "ids", JsonSerializer.Serialize(ids.Select(Text)));
+        Bind(command, "worker", workerId);
+        return await tx.RowsAsync(command, r => new HeldJob(r.GetGuid(0), r.GetInt32(1), r.GetBoolean(2)), ct);
+    }
+
+    public async Task InsertEventsAsync(TransitionTx tx, IReadOnlyList<JobEvent> events, CancellationToken ct)
+    {
+        if (events.Count == 0) return;
+        await using var insert = tx.Command("""
+            INSERT INTO job_events (job_id, seq, kind, level, message, data, created_at)
+            VALUES (@job_id, @seq, @kind, @level, @message, @data, @created)
+            """);
+        var p = new[] { "job_id", "seq", "kind", "level", "message", "data", "created" }.Select(n => Add(insert, n)).ToArray();
+        if (events.Count > 1) await insert.PrepareAsync(ct);
+        foreach (var e in events)
+        {
+            p[0].Value = Text(e.JobId);
+            p[1].Value = e.Seq;
+            p[2].Value = e.Kind;
+            p[3].Value = (object?)e.Level ?? DBNull.Value;
+            p[4].Value = (object?)e.Message ?? DBNull.Value;
+            p[5].Value = (object?)e.Data ?? DBNull.Value;
+            p[6].Value = Text(e.CreatedAt);
+            await insert.ExecuteNonQueryAsync(ct);
+        }
+    }
+
+    public void Bind(DbCommand command, string name, object? value) => Add(command, name).Value = value switch
+    {
+        null => DBNull.Value,
+        Guid g => Text(g),
+        DateTime t => Text(t),
+        _ => value,
+    };
+
+    public void BindJson(DbCommand command, string name, string? json) => Bind(command, name, json);
+
+    static SqliteParameter Add(DbCommand command, string name) => ((SqliteCommand)command).Parameters.Add(new SqliteParameter { ParameterName = name });
+
+    // The text formats EF Core writes: a Guid in upper case, a time as 'yyyy-MM-dd HH:mm:ss.FFFFFFF'.
+    static string Text(Guid id) => id.ToString().ToUpperInvariant();
+    static string Text(DateTime t) => t.ToString("yyyy-MM-dd HH:mm:ss.FFFFFFF", CultureInfo.InvariantCulture);
+}

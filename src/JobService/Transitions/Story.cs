@@ -1,0 +1,103 @@
+using System.Globalization;
+using System.Text.Json;
+using JobService.Data;
+using JobService.Handlers;
+
+namespace JobService.Transitions;
+
+/// <summary>
+/// The events each transition appends, worded in one place: their JSON data (what the stream
+/// sends) and the log line that tells the job's story, so that every job says what happened
+/// to it without its handler writing a word.
+/// </summary>
+public static class Story
+{
+    public static JobEvent Created(JobRow r, string source, int priority, DateTime now) =>
+        Event(r, JobEventKinds.Created, now, "info", $"Created by {source}",
+            new { status = "pending", type = r.Type, priority, run_at = r.RunAt, max_attempts = r.MaxAttempts });
+
+    public static JobEvent Claimed(JobRow r, string worker, DateTime now) =>
+        Event(r, JobEventKinds.Status, now, "info", $"Claimed by worker {worker} for attempt {r.Attempt} of {r.MaxAttempts}",
+            new { status = "running", attempt = r.Attempt, max_attempts = r.MaxAttempts, worker });
+
+    public static JobEvent Progress(JobRow r, DateTime now, (int Received, int Expected)? tokens) =>
+        Event(r, JobEventKinds.Progress, now, null, null, new
+        {
+            progress = r.Progress, message = r.Message,
+            tokens = tokens is { } t ? new { received = t.Received, expected = t.Expected } : null,
+        });
+
+    public static JobEvent Log(JobRow r, DateTime now, string level, string message) =>
+        Event(r, JobEventKinds.Log, now, level, message, new { attempt = r.Attempt });
+
+    public static JobEvent Output(JobRow r, DateTime now, int offset, string text) =>
+        Event(r, JobEventKinds.Output, now, null, null, new { attempt = r.Attempt, offset, text });
+
+    public static JobEvent Usage(JobRow r, DateTime now, UsageRecord u)
+    {
+        var line = $"Model call{(u.Step is null ? "" : $" ({u.Step})")}: {u.Model ?? "?"} via {u.Provider ?? "?"}, " +
+                   $"{u.PromptTokens} prompt + {u.CompletionTokens} completion tokens{(u.Estimated ? " (estimated)" : "")}" +
+                   (u.TimeToFirstTokenMs is { } ttft ? $", first token after {Seconds(ttft)}" : "") +
+                   (u.DurationMs is { } d ? $", {Seconds(d)} in all" : "") +
+                   $", ${u.CostUsd.ToString("0.######", CultureInfo.InvariantCulture)}, finish {u.FinishReason ?? "none (cut off)"}";
+        return Event(r, JobEventKinds.Usage, now, u.FinishReason == "length" || u.FinishReason is null ? "warning" : "info", line, new
+        {
+            attempt = r.Attempt, model = u.Model, provider = u.Provider, step = u.Step, prompt_tokens = u.PromptTokens,
+            completion_tokens = u.CompletionTokens, total_tokens = u.TotalTokens, cost_usd = u.CostUsd, estimated = u.Estimated,
+            finish_reason = u.FinishReason, duration_ms = u.DurationMs, time_to_first_token_ms = u.TimeToFirstTokenMs,
+        });
+    }
+
+    public static JobEvent Completed(JobRow r, DateTime now) =>
+        Terminal(r, now, "info", $"Completed in {Seconds(Elapsed(r, now))} (attempt {r.Attempt} of {r.MaxAttempts})");
+
+    /// <summary>A failed or cancelled end of a running attempt, as the runner worded it.</summary>
+    public static JobEvent Finished(JobRow r, DateTime now, string line) =>
+        Terminal(r, now, r.Status == JobStatus.Failed ? "error" : "info", $"{line} ({Seconds(Elapsed(r, now))} after it started)");
+
+    /// <summary>A retry scheduled after a failed attempt, unless a cancel asked for meanwhile won.</summary>
+    public static JobEvent RetryScheduled(JobRow r, DateTime now, string error) => r.Status == JobStatus.Cancelled
+        ? Terminal(r, now, "info", $"Attempt {r.Attempt} of {r.MaxAttempts} failed ({error}); a cancel was asked for, so it ends cancelled")
+        : Event(r, JobEventKinds.Status, now, "warning",
+            $"Attempt {r.Attempt} of {r.MaxAttempts} failed: {error}. Retrying in {Seconds((r.RunAt - now).TotalMilliseconds)}",
+            new { status = "pending", attempt = r.Attempt, max_attempts = r.MaxAttempts, run_at = r.RunAt, error });
+
+    public static JobEvent HandedBack(JobRow r, DateTime now, string worker) => r.Status == JobStatus.Cancelled
+        ? Terminal(r, now, "info", $"Worker {worker} stopped before the handler finished; a cancel was asked for, so it ends cancelled")
+        : Event(r, JobEventKinds.Status, now, "info",
+            $"Handed back by worker {worker}, which was shutting down; the attempt is not counted",
+            new { status = "pending", attempt = r.Attempt, max_attempts = r.MaxAttempts, run_at = r.RunAt });
+
+    public static JobEvent Rescued(JobRow r, DateTime now, string why) => r.Status == JobStatus.Pending
+        ? Event(r, JobEventKinds.Status, now, "warning", $"{why} It keeps its place in the queue.",
+            new { status = "pending", attempt = r.Attempt, max_attempts = r.MaxAttempts, run_at = r.RunAt, error = r.Error })
+        : Terminal(r, now, r.Status == JobStatus.Failed ? "error" : "info", why);
+
+    public static JobEvent CancelledPending(JobRow r, DateTime now) => Terminal(r, now, "info", "Cancelled before it started");
+
+    public static JobEvent CancelRequested(JobRow r, DateTime now) =>
+        Event(r, JobEventKinds.Status, now, "info", $"Cancel requested: the handler of attempt {r.Attempt} is being stopped",
+            new { status = "running", attempt = r.Attempt, cancel_requested = true });
+
+    public static JobEvent Requeued(JobRow r, DateTime now, string source) =>
+        Event(r, JobEventKinds.Status, now, "info", $"Queued again by {source}, with {r.MaxAttempts} attempt(s)",
+            new { status = "pending", attempt = 0, max_attempts = r.MaxAttempts, run_at = r.RunAt });
+
+    static JobEvent Terminal(JobRow r, DateTime now, string level, string line) =>
+        Event(r, JobEventKinds.Terminal(r.Status), now, level, line, new
+        {
+            status = r.Status.ToName(), attempt = r.Attempt, max_attempts = r.MaxAttempts, progress = r.Progress, message = r.Message, error = r.Error,
+        });
+
+    static JobEvent Event(JobRow r, string kind, DateTime now, string? level, string? message, object data) => new()
+    {
+        JobId = r.Id, Seq = r.EventSeq, Kind = kind, Level = level, Message = message?.Clip(10_000), CreatedAt = now,
+        Data = JsonSerializer.Serialize(data, JobJson.Options),
+    };
+
+    static double Elapsed(JobRow r, DateTime now) => r.StartedAt is { } started ? (now - started).TotalMilliseconds : 0;
+
+    static string Seconds(double ms) => ms < 1000
+        ? $"{ms.ToString("0", CultureInfo.InvariantCulture)} ms"
+        : $"{(ms / 1000).ToString("0.#", CultureInfo.InvariantCulture)} s";
+}
