@@ -1,12 +1,15 @@
 using System.ComponentModel.DataAnnotations;
 using System.Text.Json;
+using System.Text.Json.Nodes;
+using JobService.Llm;
 
 namespace JobService.Handlers;
 
 /// <summary>
 /// Validates a submitted payload against its record: first the shape (JSON types, required
-/// and unknown fields), then the record's validation attributes. Errors are keyed by the
-/// snake_case field path under <c>payload</c>, as a client wrote it.
+/// and unknown fields), then the record's validation attributes, last the JSON Schema that
+/// <c>GET /job-types</c> publishes for it. Errors are keyed by the snake_case field path under
+/// <c>payload</c>, as a client wrote it.
 /// </summary>
 public static class PayloadValidator
 {
@@ -31,7 +34,11 @@ public static class PayloadValidator
 
         var errors = new List<(string Field, string Message)>();
         ValidateDeep(value, "payload", errors, depth: 0);
-        return errors.GroupBy(e => e.Field).ToDictionary(g => g.Key, g => g.Select(e => e.Message).ToArray());
+        if (errors.Count > 0) return errors.GroupBy(e => e.Field).ToDictionary(g => g.Key, g => g.Select(e => e.Message).ToArray());
+        // What the record lets through and the published schema does not (a null inside an
+        // array, a digit outside 0-9 for an ECMA pattern's \d) is refused too: a client that
+        // validates against the published schema is never surprised by what runs.
+        return JsonSchemaValidator.Validate(JsonSerializer.SerializeToNode(payload), Schema<TPayload>.Published, "payload");
     }
 
     /// <summary>
@@ -72,7 +79,9 @@ public static class PayloadValidator
 
     static class Schema<TPayload>
     {
-        public static readonly string[] Required = PayloadSchema.For<TPayload>()["required"]?.AsArray()
+        public static readonly JsonObject Published = PayloadSchema.For<TPayload>();
+
+        public static readonly string[] Required = Published["required"]?.AsArray()
             .Select(n => n!.GetValue<string>()).ToArray() ?? [];
     }
 

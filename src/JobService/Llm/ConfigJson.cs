@@ -7,8 +7,9 @@ namespace JobService.Llm;
 
 /// <summary>
 /// Turns a configuration section back into JSON (configuration flattens it to strings):
-/// children keyed 0…n-1 are an array, "true"/"false" booleans, numbers numbers, the rest
-/// strings. Lets appsettings.json hold JSON Schemas for declared job types.
+/// children keyed 0…n-1 are an array, "true"/"false" in any case booleans, numbers numbers,
+/// the rest strings (configuration keeps no JSON types: a string "true" becomes a boolean
+/// too). Lets appsettings.json hold JSON Schemas for declared job types.
 /// </summary>
 public static partial class ConfigJson
 {
@@ -29,7 +30,10 @@ public static partial class ConfigJson
     static JsonNode? Scalar(string? value)
     {
         if (value is null) return null;
-        if (value is "true" or "false") return JsonValue.Create(value == "true");
+        // The JSON file provider stores a JSON boolean as "True"/"False" (bool.ToString), an
+        // environment variable as the user wrote it: both are booleans here.
+        if (value.Equals("true", StringComparison.OrdinalIgnoreCase)) return JsonValue.Create(true);
+        if (value.Equals("false", StringComparison.OrdinalIgnoreCase)) return JsonValue.Create(false);
         // Only a JSON number literal is a number: "007", "NaN" or "1,5" stay strings.
         if (JsonNumber().IsMatch(value)) return JsonNode.Parse(value);
         return JsonValue.Create(value);

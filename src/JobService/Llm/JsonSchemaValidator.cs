@@ -1,30 +1,47 @@
+using System.Globalization;
+using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
 
 namespace JobService.Llm;
 
 /// <summary>
 /// Validates JSON against the JSON Schema keywords the service's schemas use: type,
-/// properties, required, additionalProperties (false), items, minItems, maxItems, enum,
-/// minLength, maxLength, minimum, maximum. (JsonSchema.Net is not available here; this subset
-/// is what model answers and declared payloads need.) Errors are keyed by JSON path.
+/// properties, required, additionalProperties, items, minItems, maxItems, enum, minLength,
+/// maxLength, pattern, minimum, maximum, exclusiveMinimum, exclusiveMaximum, allOf, and the
+/// schemas true and false. (JsonSchema.Net is not available here; this subset is what model
+/// answers and payloads need.) Errors are keyed by JSON path. Lengths count UTF-16 code units,
+/// as .NET's own length attributes do.
 /// </summary>
 public static class JsonSchemaValidator
 {
     public const int MaxItems = 1_000;
     public const int MaxLength = 100_000;
+    const int MaxDepth = 16;
     static readonly string[] Types = ["object", "array", "string", "integer", "number", "boolean", "null"];
+    static readonly string[] Counts = ["minItems", "maxItems", "minLength", "maxLength"];
+    static readonly string[] Bounds = ["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"];
+
+    // A pattern runs on text a client sent: bounded, so that a catastrophic one cannot hold a request.
+    static readonly TimeSpan PatternTimeout = TimeSpan.FromMilliseconds(250);
+    const RegexOptions PatternOptions = RegexOptions.ECMAScript | RegexOptions.CultureInvariant;
 
     public static Dictionary<string, string[]> Validate(JsonNode? value, JsonObject schema, string path = "$")
     {
+        // A malformed keyword ("additionalProperties": "False") is the schema's fault: said once,
+        // never as an error on each value it would have been applied to.
         var errors = new Dictionary<string, List<string>>();
         try
         {
+            var problems = SchemaProblems(schema);
+            if (problems.Count > 0)
+                return new() { [path] = [.. problems.Select(p => $"could not be checked: the schema is invalid: {p}")] };
             Check(value, schema, path, errors);
         }
         catch (Exception e) when (e is InvalidOperationException or FormatException or ArgumentException)
         {
-            // A keyword of the wrong form ("minItems": "2") or a duplicate key: say so, never throw.
+            // A duplicate key in a parsed answer, or a form SchemaProblems does not know: say so, never throw.
             (errors.TryGetValue(path, out var l) ? l : errors[path] = []).Add($"could not be checked: {e.Message}");
         }
         return errors.ToDictionary(e => e.Key, e => e.Value.ToArray());
@@ -34,49 +51,87 @@ public static class JsonSchemaValidator
     /// Checks a schema a client sent (structured_generation) before it is stored: keywords of
     /// the right form, known types, and sizes the offline provider and a model can produce.
     /// </summary>
-    public static List<string> CheckSchema(JsonNode? schema, string path = "schema", int depth = 0)
+    public static List<string> CheckSchema(JsonNode? schema, string path = "schema")
     {
+        if (schema is not JsonObject) return [$"{path} must be a JSON object"];
         var errors = new List<string>();
-        if (schema is not JsonObject s) return [$"{path} must be a JSON object"];
-        if (depth > 16) return [$"{path} nests too deeply"];
-        if (s["type"] is { } type)
-        {
-            var names = type is JsonArray a ? a.Select(t => t is JsonValue v && v.TryGetValue<string>(out var n) ? n : null).ToList()
-                : [type is JsonValue v && v.TryGetValue<string>(out var n) ? n : null];
-            if (names.Any(n => n is null || !Types.Contains(n))) errors.Add($"{path}.type must be one of {string.Join(", ", Types)}");
-        }
-        foreach (var (keyword, limit) in new[] { ("minItems", MaxItems), ("maxItems", MaxItems), ("minLength", MaxLength), ("maxLength", MaxLength) })
-            if (s[keyword] is { } n && !(n is JsonValue v && v.TryGetValue<double>(out var d) && d >= 0 && d <= limit && d == Math.Floor(d)))
-                errors.Add($"{path}.{keyword} must be a whole number from 0 to {limit}");
-        foreach (var keyword in new[] { "minimum", "maximum" })
-            if (s[keyword] is { } n && !(n is JsonValue v && v.TryGetValue<double>(out _)))
-                errors.Add($"{path}.{keyword} must be a number");
-        if (s["required"] is { } r && !(r is JsonArray ra && ra.All(x => x is JsonValue v && v.TryGetValue<string>(out _))))
-            errors.Add($"{path}.required must be an array of field names");
-        if (s["enum"] is { } e && e is not JsonArray) errors.Add($"{path}.enum must be an array");
-        if (s["items"] is { } items) errors.AddRange(CheckSchema(items, $"{path}.items", depth + 1));
-        if (s["properties"] is { } properties)
-        {
-            if (properties is not JsonObject po) errors.Add($"{path}.properties must be an object");
-            else foreach (var (name, p) in po) errors.AddRange(CheckSchema(p, $"{path}.properties.{name}", depth + 1));
-        }
+        Problems(schema, path, 0, clientLimits: true, errors);
         return errors;
     }
 
-    static void Check(JsonNode? value, JsonObject schema, string path, Dictionary<string, List<string>> errors)
+    /// <summary>The keywords of a schema that are not of the form this validator reads; empty when it can be used.</summary>
+    public static List<string> SchemaProblems(JsonNode? schema, string path = "schema")
     {
-        void Add(string message) => (errors.TryGetValue(path, out var list) ? list : errors[path] = []).Add(message);
+        var errors = new List<string>();
+        Problems(schema, path, 0, clientLimits: false, errors);
+        return errors;
+    }
 
+    static void Problems(JsonNode? schema, string path, int depth, bool clientLimits, List<string> errors)
+    {
+        if (IsBoolean(schema)) return;
+        if (schema is not JsonObject s)
+        {
+            errors.Add(depth == 0 ? $"{path} must be a JSON object" : $"{path} must be a schema: a JSON object, true or false");
+            return;
+        }
+        if (depth > MaxDepth)
+        {
+            errors.Add($"{path} nests too deeply");
+            return;
+        }
+        if (s["type"] is { } type && !(TypeNames(type) is { } names && names.All(Types.Contains)))
+            errors.Add($"{path}.type must be one of {string.Join(", ", Types)}");
+        foreach (var keyword in Counts)
+        {
+            // Sizes are the client's business only in a client's schema: a model must be able to produce them.
+            int? limit = !clientLimits ? null : keyword.EndsWith("Items", StringComparison.Ordinal) ? MaxItems : MaxLength;
+            if (s[keyword] is { } n && !(Number(n) is { } d && d >= 0 && d <= (limit ?? double.MaxValue) && d == Math.Floor(d)))
+                errors.Add(limit is null ? $"{path}.{keyword} must be a whole number, 0 or more" : $"{path}.{keyword} must be a whole number from 0 to {limit}");
+        }
+        foreach (var keyword in Bounds)
+            if (s[keyword] is { } n && Number(n) is null)
+                errors.Add($"{path}.{keyword} must be a number");
+        if (s["required"] is { } r && !(r is JsonArray ra && ra.All(x => Text(x) is not null)))
+            errors.Add($"{path}.required must be an array of field names");
+        if (s["enum"] is { } e && e is not JsonArray) errors.Add($"{path}.enum must be an array");
+        if (s["pattern"] is { } p)
+        {
+            if (Text(p) is not { } pattern) errors.Add($"{path}.pattern must be a string");
+            else if (PatternError(pattern) is { } why) errors.Add($"{path}.pattern is not a regular expression: {why}");
+        }
+        if (s["additionalProperties"] is { } extra) Problems(extra, $"{path}.additionalProperties", depth + 1, clientLimits, errors);
+        if (s["items"] is { } items) Problems(items, $"{path}.items", depth + 1, clientLimits, errors);
+        if (s["properties"] is { } properties)
+        {
+            if (properties is not JsonObject po) errors.Add($"{path}.properties must be an object");
+            else foreach (var (name, child) in po) Problems(child, $"{path}.properties.{name}", depth + 1, clientLimits, errors);
+        }
+        if (s["allOf"] is { } allOf)
+        {
+            if (allOf is not JsonArray parts || parts.Count == 0) errors.Add($"{path}.allOf must be a non-empty array of schemas");
+            else for (var i = 0; i < parts.Count; i++) Problems(parts[i], $"{path}.allOf[{i}]", depth + 1, clientLimits, errors);
+        }
+    }
+
+    // Only called on a schema SchemaProblems accepted: every keyword read here has its form.
+    static void Check(JsonNode? value, JsonNode schemaNode, string path, Dictionary<string, List<string>> errors)
+    {
+        void AddAt(string at, string message) => (errors.TryGetValue(at, out var list) ? list : errors[at] = []).Add(message);
+        void Add(string message) => AddAt(path, message);
+
+        if (schemaNode is not JsonObject schema)
+        {
+            if (schemaNode.GetValueKind() == JsonValueKind.False) Add("is not allowed");
+            return;
+        }
+        if (schema["allOf"] is JsonArray allOf)
+            foreach (var part in allOf) Check(value, part!, path, errors);
         if (schema["enum"] is JsonArray options && !options.Any(o => JsonNode.DeepEquals(o, value)))
             Add($"must be one of {options.ToJsonString()}");
-        var types = schema["type"] switch
-        {
-            JsonValue v => [v.GetValue<string>()],
-            JsonArray a => a.Select(t => t!.GetValue<string>()).ToArray(),
-            _ => Array.Empty<string>(),
-        };
+        var types = schema["type"] is { } t ? TypeNames(t)! : [];
         var actual = Kind(value);
-        if (types.Length > 0 && !types.Any(t => t == actual || (t == "number" && actual == "integer")))
+        if (types.Count > 0 && !types.Any(type => type == actual || (type == "number" && actual == "integer")))
         {
             Add($"must be of type {string.Join(" or ", types)}, not {actual}");
             return;
@@ -85,33 +140,120 @@ public static class JsonSchemaValidator
         {
             case JsonObject obj:
                 var properties = schema["properties"] as JsonObject;
-                foreach (var required in (schema["required"] as JsonArray)?.Select(r => r!.GetValue<string>()) ?? [])
-                    if (!obj.ContainsKey(required)) (errors.TryGetValue($"{path}.{required}", out var l) ? l : errors[$"{path}.{required}"] = []).Add("is required");
+                foreach (var required in (schema["required"] as JsonArray ?? []).Select(Text))
+                    if (!obj.ContainsKey(required!)) AddAt($"{path}.{required}", "is required");
                 foreach (var (name, child) in obj)
                 {
-                    if (properties?[name] is JsonObject childSchema) Check(child, childSchema, $"{path}.{name}", errors);
-                    else if (schema["additionalProperties"] is JsonValue extra && !extra.GetValue<bool>())
-                        (errors.TryGetValue($"{path}.{name}", out var l) ? l : errors[$"{path}.{name}"] = []).Add("is not a known field");
+                    if (properties?[name] is { } childSchema) Check(child, childSchema, $"{path}.{name}", errors);
+                    else if (schema["additionalProperties"] is { } extra && extra.GetValueKind() == JsonValueKind.False) AddAt($"{path}.{name}", "is not a known field");
+                    else if (schema["additionalProperties"] is JsonObject extraSchema) Check(child, extraSchema, $"{path}.{name}", errors);
                 }
                 break;
             case JsonArray array:
-                if (schema["minItems"] is JsonValue minItems && array.Count < minItems.GetValue<double>()) Add($"must have at least {minItems} items");
-                if (schema["maxItems"] is JsonValue maxItems && array.Count > maxItems.GetValue<double>()) Add($"must have at most {maxItems} items");
-                if (schema["items"] is JsonObject items)
+                if (Number(schema["minItems"]) is { } minItems && array.Count < minItems) Add($"must have at least {Show(minItems)} items");
+                if (Number(schema["maxItems"]) is { } maxItems && array.Count > maxItems) Add($"must have at most {Show(maxItems)} items");
+                if (schema["items"] is { } items)
                     for (var i = 0; i < array.Count; i++) Check(array[i], items, $"{path}[{i}]", errors);
                 break;
             case JsonValue v when actual == "string":
                 var s = v.GetValue<string>();
-                if (schema["minLength"] is JsonValue minLength && s.Length < minLength.GetValue<double>()) Add($"must be at least {minLength} characters");
-                if (schema["maxLength"] is JsonValue maxLength && s.Length > maxLength.GetValue<double>()) Add($"must be at most {maxLength} characters");
+                if (Number(schema["minLength"]) is { } minLength && s.Length < minLength) Add($"must be at least {Show(minLength)} characters");
+                if (Number(schema["maxLength"]) is { } maxLength && s.Length > maxLength) Add($"must be at most {Show(maxLength)} characters");
+                if (Text(schema["pattern"]) is { } pattern)
+                {
+                    var matches = Matches(s, pattern);
+                    if (matches is null) Add("could not be checked: the pattern took too long on it");
+                    else if (matches is false) Add($"must match the pattern {pattern}");
+                }
                 break;
             case JsonValue v when actual is "number" or "integer":
-                var n = v.GetValue<double>();
-                if (schema["minimum"] is JsonValue minimum && n < minimum.GetValue<double>()) Add($"must be at least {minimum}");
-                if (schema["maximum"] is JsonValue maximum && n > maximum.GetValue<double>()) Add($"must be at most {maximum}");
+                // Not Number(): a literal beyond double's range is ±Infinity here, still above or below every bound.
+                var n = double.Parse(v.ToJsonString(), NumberStyles.Float, CultureInfo.InvariantCulture);
+                if (Number(schema["minimum"]) is { } minimum && n < minimum) Add($"must be at least {Show(minimum)}");
+                if (Number(schema["maximum"]) is { } maximum && n > maximum) Add($"must be at most {Show(maximum)}");
+                if (Number(schema["exclusiveMinimum"]) is { } above && n <= above) Add($"must be more than {Show(above)}");
+                if (Number(schema["exclusiveMaximum"]) is { } below && n >= below) Add($"must be less than {Show(below)}");
                 break;
         }
     }
+
+    /// <summary>
+    /// A JSON Schema pattern is ECMA-262 and unanchored (a search). .NET's ECMAScript option
+    /// gives ECMA's classes (\d is 0-9) but keeps .NET's <c>$</c>, which also matches before a
+    /// final "\n", so "user\n" would pass "^(user)$": outside a character class, <c>$</c>
+    /// becomes <c>\z</c>, ECMA's end of input.
+    /// </summary>
+    public static bool? Matches(string text, string pattern)
+    {
+        try
+        {
+            return Regex.IsMatch(text, ToDotNet(pattern), PatternOptions, PatternTimeout); // the static cache compiles a pattern once
+        }
+        catch (RegexMatchTimeoutException)
+        {
+            return null;
+        }
+    }
+
+    static string? PatternError(string pattern)
+    {
+        try
+        {
+            Regex.IsMatch("", ToDotNet(pattern), PatternOptions, PatternTimeout);
+            return null;
+        }
+        catch (RegexMatchTimeoutException)
+        {
+            return null; // it compiled
+        }
+        catch (ArgumentException e)
+        {
+            return e.Message;
+        }
+    }
+
+    static string ToDotNet(string pattern)
+    {
+        var result = new StringBuilder(pattern.Length + 2);
+        var inClass = false;
+        for (var i = 0; i < pattern.Length; i++)
+        {
+            var c = pattern[i];
+            if (c == '\\' && i + 1 < pattern.Length)
+            {
+                result.Append(c).Append(pattern[++i]); // an escaped \$ or \] is a character
+                continue;
+            }
+            if (inClass) inClass = c != ']';
+            else if (c == '[') inClass = true;
+            else if (c == '$')
+            {
+                result.Append(@"\z");
+                continue;
+            }
+            result.Append(c);
+        }
+        return result.ToString();
+    }
+
+    /// <summary>"string" or ["string", "null"] as a list; null when any entry is not a string.</summary>
+    static List<string>? TypeNames(JsonNode type)
+    {
+        var names = type is JsonArray a ? a.Select(Text).ToList() : [Text(type)];
+        return names.All(n => n is not null) ? names.OfType<string>().ToList() : null;
+    }
+
+    static string? Text(JsonNode? node) =>
+        node is JsonValue v && v.GetValueKind() == JsonValueKind.String ? v.GetValue<string>() : null;
+
+    // Read from the literal, so that a schema built in memory (an int) and one parsed (an element) read alike.
+    static double? Number(JsonNode? node) =>
+        node is JsonValue v && v.GetValueKind() == JsonValueKind.Number
+        && double.TryParse(v.ToJsonString(), NumberStyles.Float, CultureInfo.InvariantCulture, out var d) && double.IsFinite(d) ? d : null;
+
+    static string Show(double d) => d.ToString(CultureInfo.InvariantCulture);
+
+    static bool IsBoolean(JsonNode? node) => node is JsonValue v && v.GetValueKind() is JsonValueKind.True or JsonValueKind.False;
 
     static string Kind(JsonNode? value) => value switch
     {

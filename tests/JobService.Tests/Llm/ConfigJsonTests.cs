@@ -1,5 +1,7 @@
+using System.Text;
 using System.Text.Json.Nodes;
 using JobService.Llm;
+using JobService.Tests.Infrastructure;
 using Microsoft.Extensions.Configuration;
 
 namespace JobService.Tests.Llm;
@@ -42,5 +44,53 @@ public sealed class ConfigJsonTests
         var json = ConfigJson.ToObject(config.GetSection("S"))!;
 
         Assert.Equal("""{"exp":2e3,"flag":true,"inf":"Infinity","int":3,"nan":"NaN","negative":-4,"plus":"\u002B1","real":1.5,"zeros":"007"}""", json.ToJsonString());
+    }
+
+    [Fact]
+    public void BooleansOfAJsonSettingsFileStayBooleans()
+    {
+        // The JSON file provider stores false as "False": the schema must still say false.
+        var config = new ConfigurationBuilder().AddJsonStream(new MemoryStream(Encoding.UTF8.GetBytes(
+            """{"S": {"type": "object", "additionalProperties": false, "properties": {"theme": {"type": "string"}}, "nullable": true}}"""))).Build();
+        Assert.Equal("False", config["S:additionalProperties"]);
+
+        var schema = ConfigJson.ToObject(config.GetSection("S"))!;
+
+        JsonAssert.Equal("""{"type": "object", "additionalProperties": false, "properties": {"theme": {"type": "string"}}, "nullable": true}""", schema.ToJsonString());
+        Assert.Empty(JsonSchemaValidator.SchemaProblems(schema));
+        var errors = JsonSchemaValidator.Validate(JsonNode.Parse("""{"theme": "fantasy", "colour": "red"}"""), schema, "payload");
+        Assert.Equal(["is not a known field"], Assert.Single(errors, e => e.Key == "payload.colour").Value);
+        Assert.Single(errors);
+    }
+
+    [Theory]
+    [InlineData("""{"type": "object", "additionalProperties": "False"}""", "schema.additionalProperties must be a schema")]
+    [InlineData("""{"type": "object", "properties": {"count": {"type": "integer", "minimum": "1"}}}""", "schema.properties.count.minimum must be a number")]
+    [InlineData("""{"type": "object", "properties": {"role": {"type": "string", "pattern": "(user"}}}""", "schema.properties.role.pattern is not a regular expression")]
+    [InlineData("""{"type": "object", "properties": {"tags": {"type": "array", "items": {"maxLength": -1}}}}""", "schema.properties.tags.items.maxLength must be a whole number")]
+    public void AMalformedKeywordIsReportedAsASchemaProblemNeverAsAnErrorOfTheValue(string schema, string problem)
+    {
+        var errors = JsonSchemaValidator.Validate(JsonNode.Parse("""{"count": 2, "role": "user", "tags": ["a"], "extra": 1}"""), JsonNode.Parse(schema)!.AsObject(), "payload");
+
+        var (field, messages) = Assert.Single(errors);
+        Assert.Equal("payload", field);
+        var message = Assert.Single(messages);
+        Assert.StartsWith("could not be checked: the schema is invalid: " + problem, message);
+        Assert.DoesNotContain("System.", message); // never .NET's words about a conversion
+    }
+
+    [Fact]
+    public void ADeclaredTypeWhosePayloadSchemaCannotBeReadStopsTheStartUpNamingIt()
+    {
+        var config = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Llm:Types:tale:Prompt"] = "A tale of {theme}",
+            ["Llm:Types:tale:PayloadSchema:type"] = "object",
+            ["Llm:Types:tale:PayloadSchema:additionalProperties"] = "no",
+        }).Build();
+
+        var e = Assert.Throws<InvalidOperationException>(() => DeclaredType.FromConfiguration(config).ToList());
+
+        Assert.Equal("Llm:Types:tale: PayloadSchema.additionalProperties must be a schema: a JSON object, true or false.", e.Message);
     }
 }
