@@ -10,10 +10,21 @@ namespace JobService.Events;
 /// </summary>
 public static class EventJson
 {
-    public static string Data(JobEvent e)
+    /// <summary>The stored data with job_id, seq and at in front (and the job's type, on the stream over all jobs).</summary>
+    public static string Data(JobEvent e, string? type = null)
     {
-        var head = $"{{\"job_id\":\"{e.JobId}\",\"seq\":{e.Seq},\"at\":{JsonSerializer.Serialize(e.CreatedAt, JobJson.Options)}";
-        var body = e.Data?.Trim();
+        var head = $"{{\"job_id\":\"{e.JobId}\",\"seq\":{e.Seq},\"at\":{JsonSerializer.Serialize(e.CreatedAt, JobJson.Options)}" +
+                   (type is null ? "" : $",\"job_type\":{JsonSerializer.Serialize(type)}");
+        return Splice(head, e.Data);
+    }
+
+    /// <summary>The whole job as GET /jobs/{id} returns it, with job_id and seq in front: snapshots and terminal events.</summary>
+    public static string Job(Api.JobResponse job, long seq) =>
+        Splice($"{{\"job_id\":\"{job.Id}\",\"seq\":{seq}", JsonSerializer.Serialize(job, JobJson.Options));
+
+    static string Splice(string head, string? json)
+    {
+        var body = json?.Trim();
         return body is null or "{}" || body.Length < 2 ? head + "}" : head + "," + body[1..];
     }
 

@@ -1,6 +1,7 @@
 using JobService.Api;
 using JobService.BuiltIn;
 using JobService.Data;
+using JobService.Events;
 using JobService.Handlers;
 using JobService.Llm;
 using JobService.Transitions;
@@ -101,6 +102,7 @@ public static class ServiceSetup
         {
             app.MapJobsApi();
             app.MapJobTypesApi();
+            app.MapEventsApi();
         }
         app.MapHealthApi();
         return app;

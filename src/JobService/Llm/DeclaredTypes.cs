@@ -29,6 +29,9 @@ public sealed record DeclaredType(
         if (steps.Count == 0 || steps.Any(step => string.IsNullOrWhiteSpace(step.Prompt)))
             throw new InvalidOperationException($"{s.Path}: every step needs a Prompt.");
         var schema = ConfigJson.ToObject(s.GetSection("PayloadSchema")) ?? new JsonObject { ["type"] = "object" };
+        // Checked here, not at each submit: a schema the validator cannot read would refuse every job of the type.
+        if (JsonSchemaValidator.SchemaProblems(schema, "PayloadSchema") is { Count: > 0 } problems)
+            throw new InvalidOperationException($"{s.Path}: {string.Join("; ", problems)}.");
         return new DeclaredType(s.Key, s["Description"], schema, steps, s["Model"], s["Provider"],
             s.GetValue<double?>("Temperature"), s.GetValue("TimeoutSeconds", 900), s.GetValue("MaxAttempts", 3));
     }
@@ -67,7 +70,11 @@ public sealed class DeclaredTypeHandler(DeclaredType type, LlmClient llm, Struct
             var messages = new List<ChatMessageSpec>();
             if (step.System is not null) messages.Add(new("system", ConfigJson.Fill(step.System, fields)));
             messages.Add(new("user", ConfigJson.Fill(step.Prompt, fields)));
-            var request = new ChatRequest(messages) { Model = type.Model, Provider = type.Provider, Temperature = type.Temperature, MaxTokens = step.MaxTokens };
+            var request = new ChatRequest(messages)
+            {
+                Model = type.Model, Provider = type.Provider, Temperature = type.Temperature, MaxTokens = step.MaxTokens,
+                Step = pipeline ? step.Name : null,
+            };
             if (pipeline) await context.LogAsync(JobLogLevel.Info, $"Step {i + 1} of {type.Steps.Count}: {step.Name}");
 
             JsonNode output;
@@ -80,18 +87,14 @@ public sealed class DeclaredTypeHandler(DeclaredType type, LlmClient llm, Struct
             else
             {
                 last = await llm.CompleteAsync(request, context, span);
-                output = JsonValue.Create(last.Text)!;
+                output = pipeline ? JsonValue.Create(last.Text)! : JsonSerializer.SerializeToNode(LlmResults.Text(last), JobJson.Options)!;
             }
             outputs[step.Name] = output;
             fields[$"steps.{step.Name}"] = output.DeepClone();
             if (pipeline) await context.LogAsync(JobLogLevel.Info, $"Step {i + 1} of {type.Steps.Count} ({step.Name}) done: {last.CompletionTokens} tokens");
         }
-        var data = pipeline ? outputs : outputs[type.Steps[0].Name]!.DeepClone();
-        return new JsonObject
-        {
-            [pipeline ? "steps" : "data"] = pipeline ? outputs.DeepClone() : data,
-            ["model"] = last!.Model,
-            ["provider"] = last.Provider,
-        };
+        // The answer itself: a pipeline's outputs by step name, or the one step's. Model, provider and
+        // per-step usage are in the job's usage.
+        return pipeline ? outputs : outputs[type.Steps[0].Name]!.DeepClone();
     }
 }

@@ -1,84 +1,99 @@
 using System.ClientModel;
+using System.Diagnostics;
 using System.Text;
 using JobService.Handlers;
 using Microsoft.Extensions.Options;
-using Polly;
-using Polly.Retry;
 
 namespace JobService.Llm;
 
 /// <summary>
-/// Runs one chat completion for a job: picks the provider and model, streams the answer so
-/// that progress is real (tokens received against tokens expected, capped below 100 until the
-/// job completes), retries 429, 5xx and dropped connections with backoff that honours
-/// Retry-After, fails 400/401/403/404 at once, and records tokens and cost on the job.
-/// Cancelling the job cancels the HTTP request.
+/// Runs one chat completion for a job: picks the provider and model, streams the answer so that
+/// progress is real (tokens received against tokens expected, capped below 100 until the job
+/// completes) and watchers see the text grow, and records what the call spent, even when it was
+/// cancelled or broke (then counted and marked estimated). HTTP 429 and 5xx are retried by the
+/// HTTP client's resilience handler (Retry-After honoured); a stream that breaks after it began
+/// (no finish reason, an error event, a dropped connection, silence past the provider's timeout)
+/// is retried here like a 5xx. 400/401/403/404/422 fail the job at once. Each call and each retry
+/// is told in the job's log.
 /// </summary>
-public sealed class LlmClient
+public sealed class LlmClient(IOptions<LlmOptions> options, TimeProvider time, IHttpClientFactory http, ExpectedTokens expected)
 {
-    readonly LlmOptions _options;
-    readonly TimeProvider _time;
-    readonly Dictionary<string, OpenAiChatBackend> _providers;
-    readonly OfflineChatBackend _offline;
-
-    public LlmClient(IOptions<LlmOptions> options, TimeProvider time)
-    {
-        _options = options.Value;
-        _time = time;
-        _providers = _options.Providers.ToDictionary(p => p.Key, p => new OpenAiChatBackend(p.Key, p.Value), StringComparer.Ordinal);
-        _offline = new OfflineChatBackend(_options.Offline, time);
-    }
+    readonly LlmOptions _options = options.Value;
+    readonly Dictionary<string, OpenAiChatBackend> _providers = options.Value.Providers.ToDictionary(
+        p => p.Key, p => new OpenAiChatBackend(p.Key, p.Value, http), StringComparer.Ordinal);
+    readonly OfflineChatBackend _offline = new(options.Value.Offline, time);
 
     public async Task<ChatResult> CompleteAsync(ChatRequest request, IJobContext job, ProgressSpan span)
     {
         var ct = job.CancellationToken;
-        var text = new StringBuilder();
-        var chunks = 0;
-        var expected = Math.Max(request.MaxTokens ?? _options.DefaultExpectedTokens, 1);
-        async ValueTask OnText(string piece)
-        {
-            text.Append(piece);
-            chunks++; // one streamed chunk is one token for OpenAI-compatible servers
-            var share = Math.Min((double)chunks / expected, 0.99);
-            await job.ReportProgressAsync(span.From + (span.To - span.From) * share, $"{span.Prefix}Generating… {chunks} tokens");
-        }
+        var provider = Resolve(request);
+        var (providerName, model) = provider is null
+            ? ("offline", OfflineChatBackend.Model)
+            : (provider.Name, request.Model ?? provider.DefaultModel
+                ?? throw new NonRetryableJobException($"No model: the job names none and provider '{provider.Name}' has no DefaultModel."));
+        var expect = expected.For(job.Type, request.Step, model, request.MaxTokens, _options.DefaultExpectedTokens);
+        await job.LogAsync(JobLogLevel.Info, $"Calling {model} via {providerName}{(request.Step is null ? "" : $" ({request.Step})")}: " +
+                                            $"{request.Messages.Count} message(s), expecting about {expect} tokens");
+        await job.ReportProgressAsync(span.From, $"{span.Prefix}Waiting for {model}…");
 
-        string providerName, model;
-        int? promptTokens = null, completionTokens = null;
-        if (Resolve(request) is { } provider)
+        for (var retry = 0; ; retry++)
         {
-            providerName = provider.Name;
-            model = request.Model ?? provider.DefaultModel
-                ?? throw new NonRetryableJobException($"No model: the job names none and provider '{provider.Name}' has no DefaultModel.");
-            await job.ReportProgressAsync(span.From, $"{span.Prefix}Waiting for {model}…");
-            var usage = await Retrying(job).ExecuteAsync(async token =>
+            var call = new Call(this, request, job, span, expect, providerName, model);
+            try
             {
-                text.Clear();
-                chunks = 0;
-                try
-                {
-                    return await provider.StreamAsync(request, model, OnText, token);
-                }
-                catch (ClientResultException e) when (e.Status is 400 or 401 or 403 or 404 or 422)
-                {
-                    throw new NonRetryableJobException($"The provider '{provider.Name}' refused the request ({e.Status}): {e.Message}", e);
-                }
-            }, ct);
-            (promptTokens, completionTokens) = (usage?.InputTokenCount, usage?.OutputTokenCount);
+                var outcome = provider is null
+                    ? await _offline.StreamAsync(request, call.OnText, ct)
+                    : await Streaming(job, () => provider.StreamAsync(request, model, call.OnText, ct));
+                if (outcome.FinishReason is null)
+                    throw new BrokenStreamException($"The stream ended after {call.Chunks} tokens without a finish reason (cut off, or an error event)");
+                var result = await call.RecordAsync(outcome, estimated: outcome.CompletionTokens is null);
+                expected.Observe(job.Type, request.Step, model, result.CompletionTokens);
+                return result;
+            }
+            catch (ClientResultException e) when (e.Status is 400 or 401 or 403 or 404 or 422)
+            {
+                await call.RecordSpentAsync();
+                throw new NonRetryableJobException($"The provider '{providerName}' refused the request ({e.Status}): {e.Message}", e);
+            }
+            catch (Exception e) when (Broken(e, ct) && retry < _options.MaxRetries)
+            {
+                await call.RecordSpentAsync();
+                var delay = Backoff(retry);
+                await job.LogAsync(JobLogLevel.Warning, $"{Describe(e)} after {call.Chunks} token(s); retry {retry + 1} in {delay.TotalSeconds:0.##} s");
+                await Task.Delay(delay, time, ct);
+            }
+            catch
+            {
+                await call.RecordSpentAsync(); // cancelled, or out of retries: what it spent is still on the bill
+                throw;
+            }
         }
-        else
-        {
-            (providerName, model) = ("offline", OfflineChatBackend.Model);
-            await _offline.StreamAsync(request, OnText, ct);
-        }
-
-        // Without a usage chunk, count: ~4 characters a token for the prompt, chunks for the answer.
-        var prompt = promptTokens ?? request.Messages.Sum(m => m.Content.Length) / 4 + 1;
-        var completion = completionTokens ?? chunks;
-        var cost = Cost(model, prompt, completion);
-        await job.RecordUsageAsync(prompt, completion, cost);
-        return new ChatResult(text.ToString(), providerName, model, prompt, completion, cost);
     }
+
+    /// <summary>The HTTP client's retries log on this job (the handler has no other way to reach it).</summary>
+    static async Task<T> Streaming<T>(IJobContext job, Func<Task<T>> stream)
+    {
+        var outer = LlmRetryLog.Job.Value;
+        LlmRetryLog.Job.Value = job;
+        try { return await stream(); }
+        finally { LlmRetryLog.Job.Value = outer; }
+    }
+
+    /// <summary>The call broke after it was accepted (a 5xx-like failure the HTTP client could not retry), not cancelled by the job.</summary>
+    static bool Broken(Exception e, CancellationToken job) => !job.IsCancellationRequested && e is BrokenStreamException or IOException
+        or HttpRequestException or OperationCanceledException or ClientResultException { Status: 0 or 429 or >= 500 };
+
+    static string Describe(Exception e) => e switch
+    {
+        BrokenStreamException => "The stream broke",
+        ClientResultException { Status: > 0 } c => $"The provider answered HTTP {c.Status}",
+        OperationCanceledException => "The provider went silent past its timeout",
+        _ => $"The request failed ({e.Message})",
+    };
+
+    /// <summary>Doubling from Llm:RetryBaseSeconds, with ±20 % jitter.</summary>
+    TimeSpan Backoff(int retry) =>
+        TimeSpan.FromSeconds(_options.RetryBaseSeconds * Math.Pow(2, retry) * (0.8 + 0.4 * Random.Shared.NextDouble()));
 
     /// <summary>The provider a request resolves to, or null for the offline provider.</summary>
     OpenAiChatBackend? Resolve(ChatRequest request)
@@ -94,38 +109,49 @@ public sealed class LlmClient
             ? prompt / 1e6 * price.InputPerMillion + completion / 1e6 * price.OutputPerMillion
             : 0;
 
-    ResiliencePipeline<OpenAI.Chat.ChatTokenUsage?> Retrying(IJobContext job) =>
-        new ResiliencePipelineBuilder<OpenAI.Chat.ChatTokenUsage?> { TimeProvider = _time }
-            .AddRetry(new RetryStrategyOptions<OpenAI.Chat.ChatTokenUsage?>
-            {
-                MaxRetryAttempts = _options.MaxRetries,
-                BackoffType = DelayBackoffType.Exponential,
-                UseJitter = true,
-                Delay = TimeSpan.FromSeconds(_options.RetryBaseSeconds),
-                ShouldHandle = new PredicateBuilder<OpenAI.Chat.ChatTokenUsage?>()
-                    .Handle<ClientResultException>(e => e.Status is 429 or >= 500 or 0)
-                    .Handle<HttpRequestException>()
-                    .Handle<IOException>()
-                    .Handle<OperationCanceledException>(_ => !job.CancellationToken.IsCancellationRequested), // a network timeout
-                DelayGenerator = args => ValueTask.FromResult(RetryAfter(args.Outcome.Exception)),
-                OnRetry = async args =>
-                {
-                    var why = args.Outcome.Exception is ClientResultException { Status: > 0 } e
-                        ? $"The provider answered HTTP {e.Status}"
-                        : $"The request failed ({args.Outcome.Exception?.Message})";
-                    // The job's log line also goes to the service log, with the job's id.
-                    await job.LogAsync(JobLogLevel.Warning, $"{why}; retry {args.AttemptNumber + 1} in {args.RetryDelay.TotalSeconds:0.##} s");
-                },
-            })
-            .Build();
-
-    /// <summary>Retry-After in seconds or as an HTTP date; null lets Polly's backoff decide.</summary>
-    TimeSpan? RetryAfter(Exception? e)
+    /// <summary>One HTTP call of a completion: its text as it streams, and what it spent.</summary>
+    sealed class Call(LlmClient client, ChatRequest request, IJobContext job, ProgressSpan span, int expected, string provider, string model)
     {
-        if (e is not ClientResultException result || result.GetRawResponse() is not { } response) return null;
-        if (!response.Headers.TryGetValue("Retry-After", out var value) || value is null) return null;
-        if (double.TryParse(value, System.Globalization.CultureInfo.InvariantCulture, out var seconds)) return TimeSpan.FromSeconds(Math.Max(seconds, 0));
-        if (DateTimeOffset.TryParse(value, System.Globalization.CultureInfo.InvariantCulture, out var at)) return at - _time.GetUtcNow();
-        return null;
+        readonly StringBuilder _text = new();
+        readonly long _started = Stopwatch.GetTimestamp();
+        double? _firstToken;
+        bool _recorded;
+
+        public int Chunks { get; private set; }
+
+        public async ValueTask OnText(string piece)
+        {
+            _firstToken ??= Stopwatch.GetElapsedTime(_started).TotalMilliseconds;
+            job.StreamText(piece, newCall: Chunks == 0);
+            _text.Append(piece);
+            Chunks++; // one streamed chunk is one token for OpenAI-compatible servers
+            job.ReportTokens(Chunks, expected);
+            var share = Math.Min((double)Chunks / expected, 0.99);
+            await job.ReportProgressAsync(span.From + (span.To - span.From) * share, $"{span.Prefix}Generating… {Chunks} tokens");
+        }
+
+        public async Task<ChatResult> RecordAsync(StreamOutcome outcome, bool estimated)
+        {
+            // Without a usage chunk, count: ~4 characters a token for the prompt, chunks for the answer.
+            var prompt = outcome.PromptTokens ?? request.Messages.Sum(m => m.Content.Length) / 4 + 1;
+            var completion = outcome.CompletionTokens ?? Chunks;
+            var cost = client.Cost(model, prompt, completion);
+            _recorded = true;
+            await job.RecordUsageAsync(new UsageRecord(prompt, completion, cost)
+            {
+                Model = model, Provider = provider, Step = request.Step, Estimated = estimated, FinishReason = outcome.FinishReason,
+                Repairs = request.Repair > 0 ? 1 : 0,
+                DurationMs = Stopwatch.GetElapsedTime(_started).TotalMilliseconds, TimeToFirstTokenMs = _firstToken,
+            });
+            return new ChatResult(_text.ToString(), provider, model, prompt, completion, cost) { FinishReason = outcome.FinishReason };
+        }
+
+        /// <summary>A call that did not finish: its prompt was read and its tokens made, so they are recorded, estimated.</summary>
+        public async Task RecordSpentAsync()
+        {
+            if (_recorded || Chunks == 0) return;
+            try { await RecordAsync(new StreamOutcome(null, null, null), estimated: true); }
+            catch (Exception) { } // the lease may be gone: nothing more to say
+        }
     }
 }

@@ -1,15 +1,36 @@
 using JobService.Handlers;
+using Microsoft.Extensions.Http.Resilience;
 using Microsoft.Extensions.Options;
+using Polly;
 
 namespace JobService.Llm;
 
 public static class LlmSetup
 {
+    public const string HttpClientName = "llm";
+
     /// <summary>The LLM client, the built-in LLM job types, and the types declared in configuration.</summary>
     public static IServiceCollection AddLlmJobTypes(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddOptions<LlmOptions>().BindConfiguration(LlmOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<LlmClient>();
+        services.AddSingleton<ExpectedTokens>();
+        // The provider's HTTP client: 429, 5xx, 408 and connection failures retried with exponential backoff
+        // and jitter, Retry-After honoured (seconds or a date), every retry told in the job's log.
+        services.AddHttpClient(HttpClientName).ConfigureHttpClient(c => c.Timeout = Timeout.InfiniteTimeSpan) // the SDK times out silence
+            .AddResilienceHandler("llm-retries", (pipeline, context) =>
+            {
+                var o = context.ServiceProvider.GetRequiredService<IOptions<LlmOptions>>().Value;
+                pipeline.AddRetry(new HttpRetryStrategyOptions
+                {
+                    MaxRetryAttempts = o.MaxRetries,
+                    BackoffType = DelayBackoffType.Exponential,
+                    UseJitter = true,
+                    Delay = TimeSpan.FromSeconds(o.RetryBaseSeconds),
+                    ShouldRetryAfterHeader = true,
+                    OnRetry = LlmRetryLog.OnRetryAsync,
+                });
+            });
         services.AddSingleton<StructuredGenerator>();
         services.AddJobHandler<TextGenerationHandler>();
         services.AddJobHandler<StructuredGenerationHandler>();

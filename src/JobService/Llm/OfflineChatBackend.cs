@@ -21,18 +21,23 @@ public sealed class OfflineChatBackend(OfflineOptions options, TimeProvider time
         "saffron", "summit", "thistle", "tide", "umber", "valley", "willow", "zephyr",
     ];
 
-    public async Task StreamAsync(ChatRequest request, Func<string, ValueTask> onText, CancellationToken ct)
+    /// <summary>Streams the answer token by token; like a model, it stops at max_tokens (finish "length").</summary>
+    public async Task<StreamOutcome> StreamAsync(ChatRequest request, Func<string, ValueTask> onText, CancellationToken ct)
     {
         var seed = Seed(request);
         var answer = request.JsonSchema is null
             ? Text(seed, request.MaxTokens ?? options.TextTokens, request.Messages[^1].Content)
             : OfflineJson.For(request.JsonSchema, seed).ToJsonString();
+        var tokens = Tokens(answer).ToList();
+        var cut = request.MaxTokens is { } max && tokens.Count > max;
+        if (cut) tokens = tokens[..request.MaxTokens!.Value];
         var pause = TimeSpan.FromSeconds(1 / options.TokensPerSecond);
-        foreach (var token in Tokens(answer))
+        foreach (var token in tokens)
         {
             await Task.Delay(pause, time, ct); // the offline provider's pace: tokens arrive as from a model
             await onText(token);
         }
+        return new StreamOutcome(null, null, cut ? "length" : "stop");
     }
 
     /// <summary>Splits an answer into tokens that join back into it exactly.</summary>
@@ -50,7 +55,8 @@ public sealed class OfflineChatBackend(OfflineOptions options, TimeProvider time
     {
         var topic = prompt.Length <= 60 ? prompt : prompt[..60] + "…";
         var words = new StringBuilder($"(Offline answer to \"{topic}\".)");
-        for (var i = 0; i < Math.Max(tokens - 6, 1); i++)
+        var left = tokens - Tokens(words.ToString()).Count(); // each word below is one token: the answer fits max_tokens
+        for (var i = 0; i < Math.Max(left, 1); i++)
             words.Append(i % 12 == 11 ? ". " : " ").Append(Words[seed.Next(Words.Length)]);
         return words.Append('.').ToString();
     }

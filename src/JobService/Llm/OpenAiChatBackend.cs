@@ -5,40 +5,56 @@ using OpenAI.Chat;
 
 namespace JobService.Llm;
 
+/// <summary>How a stream ended: the provider's usage when it sent one, and its finish reason (null: it never said).</summary>
+public sealed record StreamOutcome(int? PromptTokens, int? CompletionTokens, string? FinishReason);
+
 /// <summary>
 /// Streams one chat completion from an OpenAI-compatible endpoint through the official OpenAI
-/// SDK. The SDK's own retries are off: <see cref="LlmClient"/> retries with Polly, honouring
-/// Retry-After, and reports each retry on the job.
+/// SDK. The SDK's own retries are off: its HTTP client comes from IHttpClientFactory with the
+/// resilience handler (Microsoft.Extensions.Http.Resilience) that retries 429 and 5xx,
+/// honouring Retry-After (see <see cref="LlmSetup"/>).
 /// </summary>
-public sealed class OpenAiChatBackend(string name, LlmProviderOptions provider)
+public sealed class OpenAiChatBackend(string name, LlmProviderOptions provider, IHttpClientFactory http)
 {
-    readonly OpenAIClient _client = new(
-        new ApiKeyCredential(string.IsNullOrEmpty(provider.ApiKey) ? "no-key" : provider.ApiKey),
-        new OpenAIClientOptions
-        {
-            Endpoint = new Uri(provider.BaseUrl),
-            NetworkTimeout = TimeSpan.FromSeconds(provider.TimeoutSeconds),
-            RetryPolicy = new ClientRetryPolicy(maxRetries: 0),
-        });
+    readonly ApiKeyCredential _key = new(string.IsNullOrEmpty(provider.ApiKey) ? "no-key" : provider.ApiKey);
 
     public string Name => name;
     public string? DefaultModel => provider.DefaultModel;
 
-    /// <summary>Calls <paramref name="onText"/> per content chunk; returns the server's usage when it sent one.</summary>
-    public async Task<ChatTokenUsage?> StreamAsync(ChatRequest request, string model, Func<string, ValueTask> onText, CancellationToken ct)
+    /// <summary>Calls <paramref name="onText"/> per content chunk.</summary>
+    public async Task<StreamOutcome> StreamAsync(ChatRequest request, string model, Func<string, ValueTask> onText, CancellationToken ct)
     {
-        var chat = _client.GetChatClient(model);
+        // A client per call: IHttpClientFactory rotates its handlers (DNS changes reach a long-running worker).
+        var client = new OpenAIClient(_key, new OpenAIClientOptions
+        {
+            Endpoint = new Uri(provider.BaseUrl),
+            NetworkTimeout = TimeSpan.FromSeconds(provider.TimeoutSeconds),
+            RetryPolicy = new ClientRetryPolicy(maxRetries: 0),
+            Transport = new HttpClientPipelineTransport(http.CreateClient(LlmSetup.HttpClientName)),
+        });
         var options = new ChatCompletionOptions { MaxOutputTokenCount = request.MaxTokens, Temperature = (float?)request.Temperature };
         if (request.JsonSchema is not null) options.ResponseFormat = ChatResponseFormat.CreateJsonObjectFormat();
         ChatTokenUsage? usage = null;
-        await foreach (var update in chat.CompleteChatStreamingAsync(request.Messages.Select(ToSdk), options, ct))
+        string? finish = null;
+        await foreach (var update in client.GetChatClient(model).CompleteChatStreamingAsync(request.Normalized().Select(ToSdk), options, ct))
         {
             foreach (var part in update.ContentUpdate)
                 if (!string.IsNullOrEmpty(part.Text)) await onText(part.Text);
+            if (update.FinishReason is { } reason) finish = Wire(reason);
             if (update.Usage is not null) usage = update.Usage;
         }
-        return usage;
+        return new StreamOutcome(usage?.InputTokenCount, usage?.OutputTokenCount, finish);
     }
+
+    static string Wire(ChatFinishReason reason) => reason switch
+    {
+        ChatFinishReason.Stop => "stop",
+        ChatFinishReason.Length => "length",
+        ChatFinishReason.ContentFilter => "content_filter",
+        ChatFinishReason.ToolCalls => "tool_calls",
+        ChatFinishReason.FunctionCall => "function_call",
+        _ => reason.ToString().ToLowerInvariant(),
+    };
 
     static ChatMessage ToSdk(ChatMessageSpec m) => m.Role switch
     {

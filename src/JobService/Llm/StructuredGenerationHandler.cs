@@ -31,6 +31,6 @@ public sealed class StructuredGenerationHandler(StructuredGenerator generator) :
         var output = await generator.GenerateAsync(
             new ChatRequest(messages) { Model = p.Model, Provider = p.Provider, MaxTokens = p.MaxTokens, Temperature = p.Temperature },
             p.Schema, context, ProgressSpan.Whole);
-        return LlmResults.Structured(output);
+        return output.Data; // the answer itself; the model, provider and repairs are in the job's usage
     }
 }

@@ -15,6 +15,7 @@ public sealed class StructuredGenerator(LlmClient llm, Microsoft.Extensions.Opti
 
     public async Task<Output> GenerateAsync(ChatRequest request, JsonObject schema, IJobContext job, ProgressSpan span)
     {
+        // One system message: the instruction goes first, merged with any the job gave (ChatRequest.Normalized).
         var messages = new List<ChatMessageSpec>
         {
             new("system", "Answer with one JSON object and nothing else. It must validate against this JSON Schema:\n" + schema.ToJsonString()),
@@ -27,7 +28,7 @@ public sealed class StructuredGenerator(LlmClient llm, Microsoft.Extensions.Opti
             var part = attempt == 0
                 ? span with { To = firstEnd }
                 : new ProgressSpan(firstEnd + (span.To - firstEnd) * (attempt - 1) / repairs, firstEnd + (span.To - firstEnd) * attempt / repairs, $"{span.Prefix}Repair {attempt}: ");
-            var call = await llm.CompleteAsync(request with { Messages = messages.ToList(), JsonSchema = schema }, job, part);
+            var call = await llm.CompleteAsync(request with { Messages = messages.ToList(), JsonSchema = schema, Repair = attempt }, job, part);
             var (data, errors) = Check(call.Text, schema);
             if (data is not null) return new Output(data, call, attempt);
             if (attempt == repairs)

@@ -47,14 +47,6 @@ public sealed class TextGenerationHandler(LlmClient llm) : JobHandler<TextGenera
 
 public static class LlmResults
 {
-    public static object Text(ChatResult call) => new
-    {
-        text = call.Text, model = call.Model, provider = call.Provider,
-        usage = new { prompt_tokens = call.PromptTokens, completion_tokens = call.CompletionTokens, cost_usd = call.CostUsd },
-    };
-
-    public static object Structured(StructuredGenerator.Output o) => new
-    {
-        data = o.Data, model = o.Call.Model, provider = o.Call.Provider, repairs = o.Repairs,
-    };
+    /// <summary>A text answer: the text, how it finished, and whether max_tokens cut it off. The model and usage are in the job's usage.</summary>
+    public static object Text(ChatResult call) => new { text = call.Text, finish_reason = call.FinishReason, truncated = call.Truncated };
 }

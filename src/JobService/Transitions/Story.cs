@@ -39,7 +39,8 @@ public static class Story
                    $"{u.PromptTokens} prompt + {u.CompletionTokens} completion tokens{(u.Estimated ? " (estimated)" : "")}" +
                    (u.TimeToFirstTokenMs is { } ttft ? $", first token after {Seconds(ttft)}" : "") +
                    (u.DurationMs is { } d ? $", {Seconds(d)} in all" : "") +
-                   $", ${u.CostUsd.ToString("0.######", CultureInfo.InvariantCulture)}, finish {u.FinishReason ?? "none (cut off)"}";
+                   $", ${u.CostUsd.ToString("0.######", CultureInfo.InvariantCulture)}, finish " +
+                   u.FinishReason switch { null => "none: the call did not finish", "length" => "length: cut off by max_tokens", var f => f };
         return Event(r, JobEventKinds.Usage, now, u.FinishReason == "length" || u.FinishReason is null ? "warning" : "info", line, new
         {
             attempt = r.Attempt, model = u.Model, provider = u.Provider, step = u.Step, prompt_tokens = u.PromptTokens,

@@ -21,6 +21,13 @@ public sealed record ChatReply
     public Func<int, Task>? BeforeChunk { get; init; }
     /// <summary>The usage chunk; null sends none (some servers do not).</summary>
     public (int Prompt, int Completion)? Usage { get; init; } = (10, 3);
+    /// <summary>The finish chunk's reason: "stop", "length" (cut off by max_tokens).</summary>
+    public string FinishReason { get; init; } = "stop";
+    /// <summary>
+    /// After this many content chunks the server sends an error event and closes the stream: no
+    /// finish chunk, no usage, no [DONE] (what llama-server sends when it fails mid-answer).
+    /// </summary>
+    public int? BreakAfter { get; init; }
 
     public static ChatReply Json(string json) => new() { Chunks = Split(json, 7), Usage = (20, 10) };
 
@@ -122,9 +129,14 @@ public sealed class ChatCompletionsServer : IAsyncDisposable
             for (var i = 0; i < reply.Chunks.Count; i++)
             {
                 if (reply.BeforeChunk is not null) await reply.BeforeChunk(i).WaitAsync(http.RequestAborted);
+                if (i == reply.BreakAfter)
+                {
+                    await Event(http, new { error = new { code = 500, message = "Context size has been exceeded.", type = "server_error" } });
+                    return;
+                }
                 await Event(http, Chunk(model, new { content = reply.Chunks[i] }, null));
             }
-            await Event(http, Chunk(model, new { }, "stop"));
+            await Event(http, Chunk(model, new { }, reply.FinishReason));
             if (reply.Usage is { } u)
                 await Event(http, new
                 {

@@ -78,14 +78,31 @@ public sealed class LlmJobTests : IAsyncLifetime
         Assert.All(running, p => Assert.InRange(p, 0, 99));
         Assert.Equal(seen.Select(s => s.Progress).Order(), seen.Select(s => s.Progress)); // never down
         Assert.Equal(100, job.GetProperty("progress").GetInt32());
-        var result = job.GetProperty("result");
+        var result = job.GetProperty("result"); // the answer itself
         Assert.Equal(string.Concat(chunks), result.GetProperty("text").GetString());
-        Assert.Equal("test-model", result.GetProperty("model").GetString());
-        var usage = job.GetProperty("usage");
+        Assert.Equal("stop", result.GetProperty("finish_reason").GetString());
+        Assert.False(result.GetProperty("truncated").GetBoolean());
+        var usage = job.GetProperty("usage"); // who answered, and what it cost
+        Assert.Equal("test-model", usage.GetProperty("model").GetString());
+        Assert.Equal("test", usage.GetProperty("provider").GetString());
+        Assert.False(usage.GetProperty("estimated").GetBoolean());
         Assert.Equal(11, usage.GetProperty("prompt_tokens").GetInt32());
         Assert.Equal(40, usage.GetProperty("completion_tokens").GetInt32());
         Assert.Equal(51, usage.GetProperty("total_tokens").GetInt32());
         Assert.Equal(11 / 1e6 * 1 + 40 / 1e6 * 2, usage.GetProperty("cost_usd").GetDouble(), 12);
+
+        // The text streamed live as output events: applied in order (buf = buf[..offset] + text) they make the answer.
+        var text = "";
+        foreach (var e in (await _app.EventsAsync(id)).Where(e => e.Kind == "output"))
+        {
+            var data = JsonDocument.Parse(e.Data!).RootElement;
+            text = text[..data.GetProperty("offset").GetInt32()] + data.GetProperty("text").GetString();
+        }
+        Assert.Equal(string.Concat(chunks), text);
+        // The story: the call announced, then told with its tokens, time and finish.
+        var story = (await _app.LogsAsync(id)).Select(l => l.Message!).ToList();
+        Assert.Contains(story, l => l.StartsWith("Calling test-model via test: 2 message(s), expecting about 40 tokens"));
+        Assert.Contains(story, l => l.StartsWith("Model call: test-model via test, 11 prompt + 40 completion tokens, first token after") && l.EndsWith("finish stop"));
 
         var request = Assert.Single(_server.Requests).Body;
         Assert.Equal("test-model", request.GetProperty("model").GetString());
@@ -167,6 +184,9 @@ public sealed class LlmJobTests : IAsyncLifetime
         var job = await _app.WaitForStatusAsync(id, JobStatus.Cancelled);
         Assert.Equal(4, job.Progress); // 20 of 400 tokens on a 0–99 span: 4.95, floored
         await Assert.Single(_server.Requests).Aborted.Task.WaitAsync(TimeSpan.FromSeconds(15));
+        // Regression: a cancelled call's tokens were lost (usage null). They were made, so they are counted, marked estimated.
+        Assert.Equal(20, job.CompletionTokens);
+        Assert.True(JobService.Api.JobResponse.From(job).Usage!.Estimated);
     }
 
     static readonly object CitySchema = new
@@ -184,10 +204,10 @@ public sealed class LlmJobTests : IAsyncLifetime
         var id = await _app.SubmitAsync(new { type = "structured_generation", payload = new { instructions = "A city", schema = CitySchema } });
         var job = await _app.WaitForStatusAsync(id, JobStatus.Completed);
 
-        var result = JsonDocument.Parse(job.Result!).RootElement;
-        Assert.Equal("Oslo", result.GetProperty("data").GetProperty("city").GetString());
-        Assert.Equal(700000, result.GetProperty("data").GetProperty("population").GetInt32());
-        Assert.Equal(1, result.GetProperty("repairs").GetInt32());
+        var result = JsonDocument.Parse(job.Result!).RootElement; // the validated answer itself
+        Assert.Equal("Oslo", result.GetProperty("city").GetString());
+        Assert.Equal(700000, result.GetProperty("population").GetInt32());
+        Assert.Equal(1, JobService.Api.JobResponse.From(job).Usage!.Repairs);
         var requests = _server.Requests.ToList();
         Assert.Equal(2, requests.Count);
         Assert.Equal("json_object", requests[0].Body.GetProperty("response_format").GetProperty("type").GetString());
@@ -220,10 +240,103 @@ public sealed class LlmJobTests : IAsyncLifetime
         var id = await _app.SubmitAsync(new { type = "generate_characters", payload = new { theme = "fantasy", count = 3 } });
         var job = await _app.WaitForStatusAsync(id, JobStatus.Completed);
 
-        var characters = JsonDocument.Parse(job.Result!).RootElement.GetProperty("data").GetProperty("characters");
+        var characters = JsonDocument.Parse(job.Result!).RootElement.GetProperty("characters");
         Assert.Equal(["Ayla", "Borin", "Cyra"], characters.EnumerateArray().Select(c => c.GetProperty("name").GetString()));
-        var prompt = _server.Requests.Single().Body.GetProperty("messages").EnumerateArray().Last().GetProperty("content").GetString();
-        Assert.Contains("Create 3 original characters for a fantasy setting", prompt);
+        var messages = _server.Requests.Single().Body.GetProperty("messages").EnumerateArray().ToList();
+        Assert.Contains("Create 3 original characters for a fantasy setting", messages[^1].GetProperty("content").GetString());
+        // Regression: the schema instruction went in as a second system message, which real chat templates refuse.
+        Assert.Equal(["system", "user"], messages.Select(m => m.GetProperty("role").GetString()));
+        Assert.StartsWith("Answer with one JSON object", messages[0].GetProperty("content").GetString());
+    }
+
+    /// <summary>Regression: a stream cut off by an error event was recorded as a success with the cut text.</summary>
+    [Fact]
+    public async Task AStreamThatBreaksMidwayIsRetriedAndWhatItSpentIsRecorded()
+    {
+        _server.Enqueue(new ChatReply { Chunks = ["one ", "two ", "three ", "four ", "five ", "six "], BreakAfter = 5 },
+            new ChatReply { Chunks = ["whole ", "answer."], Usage = (10, 2) });
+
+        var id = await _app.SubmitAsync(new { type = "text_generation", payload = new { prompt = "go" } });
+        var job = await _app.WaitForStatusAsync(id, JobStatus.Completed);
+
+        Assert.Equal(2, _server.Requests.Count);
+        Assert.Equal(1, job.Attempt); // retried within the attempt, like a 5xx
+        JsonAssert.Equal("""{"text": "whole answer.", "finish_reason": "stop", "truncated": false}""", job.Result);
+        Assert.Equal(5 + 2, job.CompletionTokens); // the broken call's 5 tokens were spent too
+        var usage = JobService.Api.JobResponse.From(job).Usage!;
+        Assert.True(usage.Estimated);
+        Assert.Equal([(true, (string?)null), (false, "stop")], usage.Steps!.Select(st => (st.Estimated, st.FinishReason)));
+        Assert.Contains(await _app.LogsAsync(id), l => l.Level == "warning" && l.Message!.StartsWith("The stream broke after 5 token(s); retry 1 in"));
+    }
+
+    [Fact]
+    public async Task AStreamThatKeepsBreakingFailsTheAttemptInsteadOfCompleting()
+    {
+        var extra = Start(new() { ["Llm:MaxRetries"] = "1" });
+        await using var _ = extra;
+        _server.Enqueue(new ChatReply { BreakAfter = 1 }, new ChatReply { BreakAfter = 2 });
+
+        var id = await extra.SubmitAsync(new { type = "text_generation", payload = new { prompt = "go" }, max_attempts = 1 });
+        var job = await extra.WaitForStatusAsync(id, JobStatus.Failed);
+
+        Assert.Contains("without a finish reason", job.Error);
+        Assert.Null(job.Result);
+        Assert.Equal(1 + 2, job.CompletionTokens);
+    }
+
+    /// <summary>Regression: finish_reason was dropped, so a text cut off by max_tokens looked finished.</summary>
+    [Fact]
+    public async Task AnAnswerCutOffByMaxTokensSaysSoInItsResultAndItsLog()
+    {
+        _server.Enqueue(new ChatReply { Chunks = ["a ", "b ", "c"], FinishReason = "length" });
+
+        var id = await _app.SubmitAsync(new { type = "text_generation", payload = new { prompt = "go", max_tokens = 3 } });
+        var job = await _app.WaitForStatusAsync(id, JobStatus.Completed);
+
+        JsonAssert.Equal("""{"text": "a b c", "finish_reason": "length", "truncated": true}""", job.Result);
+        Assert.Equal("length", JobService.Api.JobResponse.From(job).Usage!.FinishReason);
+        Assert.Contains(await _app.LogsAsync(id), l => l.Level == "warning" && l.Message!.EndsWith("finish length: cut off by max_tokens"));
+    }
+
+    [Fact]
+    public async Task EverySystemInstructionReachesTheModelAsOneSystemMessage()
+    {
+        _server.Enqueue(ChatReply.Json("""{"city": "Oslo", "population": 700000}"""));
+        var id = await _app.SubmitAsync(new
+        {
+            type = "structured_generation",
+            payload = new { instructions = "A city", system = "You are terse.", schema = CitySchema },
+        });
+        await _app.WaitForStatusAsync(id, JobStatus.Completed);
+
+        var messages = _server.Requests.Single().Body.GetProperty("messages").EnumerateArray().ToList();
+        Assert.Equal(["system", "user"], messages.Select(m => m.GetProperty("role").GetString()));
+        var system = messages[0].GetProperty("content").GetString()!;
+        Assert.StartsWith("Answer with one JSON object", system);
+        Assert.EndsWith("You are terse.", system);
+    }
+
+    /// <summary>
+    /// Regression: progress expected max_tokens (800 for generate_characters), so the bar crawled
+    /// to 22 % and jumped. It expects what earlier jobs of the type and model produced.
+    /// </summary>
+    [Fact]
+    public async Task ProgressExpectsAsManyTokensAsEarlierJobsOfTheTypeProduced()
+    {
+        _server.Enqueue(new ChatReply { Chunks = Enumerable.Repeat("t ", 20).ToList(), Usage = (5, 20) });
+        await _app.WaitForStatusAsync(await _app.SubmitAsync(new { type = "text_generation", payload = new { prompt = "first", max_tokens = 800 } }), JobStatus.Completed);
+        var pause = new TaskCompletionSource();
+        _server.Enqueue(new ChatReply { Chunks = Enumerable.Repeat("t ", 20).ToList(), BeforeChunk = i => i == 10 ? pause.Task : Task.CompletedTask });
+
+        var id = await _app.SubmitAsync(new { type = "text_generation", payload = new { prompt = "second", max_tokens = 800 } });
+        var paused = await _app.WaitForAsync(id, j => j.Message == "Generating… 10 tokens", "paused at 10 tokens");
+        pause.SetResult();
+
+        Assert.Equal((int)(99.0 * 10 / 20), paused.Progress); // half of the 20 the first job made, not 10 of 800
+        var tokens = (await _app.EventsAsync(id)).Where(e => e.Kind == "progress").Select(e => JsonDocument.Parse(e.Data!).RootElement.GetProperty("tokens"))
+            .Last(t => t.ValueKind == JsonValueKind.Object);
+        Assert.Equal(20, tokens.GetProperty("expected").GetInt32());
+        await _app.WaitForStatusAsync(id, JobStatus.Completed);
     }
 
     [Fact]
@@ -274,7 +387,8 @@ public sealed class LlmJobTests : IAsyncLifetime
         var id = await _app.SubmitAsync(new { type = "create_world", payload = new { theme = "ocean" } });
         var job = await _app.WaitForStatusAsync(id, JobStatus.Completed);
 
-        var steps = JsonDocument.Parse(job.Result!).RootElement.GetProperty("steps");
+        var steps = JsonDocument.Parse(job.Result!).RootElement; // each step's output, by name
+        Assert.Equal(["setting", "factions", "characters", "story"], JobService.Api.JobResponse.From(job).Usage!.Steps!.Select(st => st.Step));
         Assert.Equal("A drowned archipelago.", steps.GetProperty("setting").GetString());
         Assert.Equal(3, steps.GetProperty("factions").GetProperty("factions").GetArrayLength());
         Assert.Equal("Io", steps.GetProperty("characters").GetProperty("characters")[0].GetProperty("name").GetString());

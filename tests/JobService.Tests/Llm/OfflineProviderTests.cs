@@ -27,19 +27,18 @@ public sealed class OfflineProviderTests
         foreach (var (type, id) in jobs)
         {
             var job = await app.WaitForStatusAsync(id, JobStatus.Completed);
-            var result = JsonDocument.Parse(job.Result!).RootElement;
-            Assert.Equal(OfflineChatBackend.Model, result.GetProperty("model").GetString());
+            Assert.Equal(OfflineChatBackend.Model, JobService.Api.JobResponse.From(job).Usage!.Model); // the result is the answer; who answered is in usage
             Assert.Equal(100, job.Progress);
             Assert.True(job.TotalTokens > 0, $"{type} recorded no usage");
         }
-        var characters = JsonDocument.Parse((await app.JobAsync(jobs["generate_characters"])).Result!).RootElement.GetProperty("data").GetProperty("characters");
+        var characters = JsonDocument.Parse((await app.JobAsync(jobs["generate_characters"])).Result!).RootElement.GetProperty("characters");
         Assert.Equal(3, characters.GetArrayLength());
         Assert.All(characters.EnumerateArray(), c =>
         {
             Assert.False(string.IsNullOrWhiteSpace(c.GetProperty("name").GetString()));
             Assert.False(string.IsNullOrWhiteSpace(c.GetProperty("description").GetString()));
         });
-        var world = JsonDocument.Parse((await app.JobAsync(jobs["create_world"])).Result!).RootElement.GetProperty("steps");
+        var world = JsonDocument.Parse((await app.JobAsync(jobs["create_world"])).Result!).RootElement;
         Assert.Equal(["setting", "factions", "characters", "story"], world.EnumerateObject().Select(p => p.Name));
     }
 
@@ -54,5 +53,18 @@ public sealed class OfflineProviderTests
 
         Assert.Equal(first.Result, second.Result);
         Assert.Contains("Offline answer", first.Result);
+        Assert.Equal(20, first.CompletionTokens); // exactly max_tokens' worth, no more
+    }
+
+    [Fact]
+    public async Task TheOfflineProviderNeverWritesMoreThanMaxTokens()
+    {
+        await using var app = new WorkerApp(TestDatabase.Sqlite(), new() { ["Llm:Offline:TokensPerSecond"] = "4000" }, realClock: true);
+
+        foreach (var max in new[] { 1, 7, 60 })
+        {
+            var job = await app.WaitForStatusAsync(await app.SubmitAsync(new { type = "text_generation", payload = new { prompt = "A long and winding prompt about queues", max_tokens = max } }), JobStatus.Completed);
+            Assert.InRange(job.CompletionTokens!.Value, 1, max);
+        }
     }
 }

@@ -1,0 +1,119 @@
+using JobService.Api;
+using JobService.Data;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+
+namespace JobService.Events;
+
+/// <summary>What GET /events watches: job types, statuses, ids, and whether log and output events come too.</summary>
+public sealed record EventFilter(IReadOnlyList<string> Types, IReadOnlyList<JobStatus> Statuses, IReadOnlyList<Guid> JobIds, bool Logs, bool Output);
+
+/// <summary>
+/// GET /events as it runs: one stream for many jobs. Events are read by time across jobs, so its
+/// ids are a cursor (<c>t</c> + the event's time in ticks), not a seq. Commits do not come in
+/// time order, so each read also looks back <see cref="Grace"/> and drops what this stream sent
+/// already; a resumed stream replays from its cursor less that grace, and the client drops by
+/// (job_id, seq) what it had. A fresh stream, or a cursor older than Events:ReplayWindowMinutes,
+/// starts with a <c>snapshot-list</c> of the matching unfinished jobs.
+/// </summary>
+public sealed class AllEventsStream(EventFilter filter, DateTime? cursor, IDbContextFactory<JobsDbContext> contexts, EventHub hub,
+    IOptions<EventsOptions> options) : IResult
+{
+    public const string SnapshotList = "snapshot-list";
+    static readonly TimeSpan Grace = TimeSpan.FromSeconds(2);
+    const int Batch = 500;
+
+    public async Task ExecuteAsync(HttpContext http)
+    {
+        var o = options.Value;
+        var ct = http.RequestAborted;
+        using var watch = hub.WatchAll();
+        var sse = new SseWriter(http);
+        var ends = DateTime.UtcNow.AddSeconds(o.MaxStreamSeconds);
+        var sent = new Dictionary<(Guid, long), DateTime>();
+        try
+        {
+            await sse.RetryAsync(TimeSpan.FromMilliseconds(o.RetryMs));
+            var since = cursor ?? DateTime.MinValue;
+            if (cursor is null || cursor < DateTime.UtcNow.AddMinutes(-o.ReplayWindowMinutes))
+            {
+                since = DateTime.UtcNow;
+                await sse.EventAsync(SnapshotList, Cursor(since), await SnapshotAsync(ct));
+            }
+            since -= Grace;
+            while (DateTime.UtcNow < ends)
+            {
+                var rows = await ReadAsync(since, ct, Batch);
+                if (rows.Count == Batch && rows[^1].Event.CreatedAt == since)
+                    rows = await ReadAsync(since, ct, int.MaxValue, exactly: true); // a batch transition's events share one time
+                foreach (var (e, type) in rows)
+                {
+                    if (!sent.TryAdd((e.JobId, e.Seq), e.CreatedAt)) continue;
+                    await sse.EventAsync(e.Kind, Cursor(e.CreatedAt), EventJson.Data(e, type));
+                    if (e.Message is not null && filter.Logs) await sse.EventAsync(JobEventKinds.Log, Cursor(e.CreatedAt), EventJson.Log(e));
+                }
+                if (rows.Count >= Batch)
+                {
+                    // More to read: move on (events at the last time read again are dropped as sent).
+                    since = rows[^1].Event.CreatedAt == since ? since.AddTicks(1) : rows[^1].Event.CreatedAt;
+                    continue;
+                }
+                // Caught up: the next read looks back a grace period, for commits that came late.
+                if (rows.Count > 0) since = Max(since, rows[^1].Event.CreatedAt - Grace);
+                foreach (var old in sent.Where(x => x.Value < since).Select(x => x.Key).ToList()) sent.Remove(old);
+                if (!await watch.WaitAsync(JobEventStream.Until(ends, o), ct) && DateTime.UtcNow - sse.LastWrite >= TimeSpan.FromSeconds(o.HeartbeatSeconds))
+                    await sse.PingAsync();
+            }
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            // The client went away.
+        }
+    }
+
+    public static string Cursor(DateTime at) => "t" + at.Ticks;
+
+    public static bool TryParseCursor(string? text, out DateTime at)
+    {
+        at = default;
+        if (text is not ['t', .. var digits] || !long.TryParse(digits, out var ticks) || ticks < 0 || ticks > DateTime.MaxValue.Ticks) return false;
+        at = new DateTime(ticks, DateTimeKind.Utc);
+        return true;
+    }
+
+    async Task<List<(JobEvent Event, string Type)>> ReadAsync(DateTime since, CancellationToken ct, int take, bool exactly = false)
+    {
+        string[] kinds = [JobEventKinds.Created, JobEventKinds.Status, JobEventKinds.Progress, JobEventKinds.Usage,
+            JobEventKinds.Completed, JobEventKinds.Failed, JobEventKinds.Cancelled, .. filter.Logs ? [JobEventKinds.Log] : Array.Empty<string>(),
+            .. filter.Output ? [JobEventKinds.Output] : Array.Empty<string>()];
+        await using var db = await contexts.CreateDbContextAsync(ct);
+        var query = from e in db.JobEvents.AsNoTracking()
+                    join j in db.Jobs on e.JobId equals j.Id
+                    where kinds.Contains(e.Kind)
+                    select new { Event = e, j.Type, j.Status };
+        query = exactly ? query.Where(x => x.Event.CreatedAt == since) : query.Where(x => x.Event.CreatedAt >= since);
+        if (filter.Types.Count > 0) query = query.Where(x => filter.Types.Contains(x.Type));
+        if (filter.JobIds.Count > 0) query = query.Where(x => filter.JobIds.Contains(x.Event.JobId));
+        // A status filter matches jobs in those statuses now; a status change always passes, so that a list sees a job leave.
+        if (filter.Statuses.Count > 0) query = query.Where(x => filter.Statuses.Contains(x.Status) || StatusKinds.Contains(x.Event.Kind));
+        var rows = await query.OrderBy(x => x.Event.CreatedAt).ThenBy(x => x.Event.JobId).ThenBy(x => x.Event.Seq).Take(take).ToListAsync(ct);
+        return rows.Select(r => (r.Event, r.Type)).ToList();
+    }
+
+    static readonly string[] StatusKinds = [JobEventKinds.Created, JobEventKinds.Status, JobEventKinds.Completed, JobEventKinds.Failed, JobEventKinds.Cancelled];
+
+    /// <summary>The matching unfinished jobs, newest first (at most 500): where a list starts.</summary>
+    async Task<string> SnapshotAsync(CancellationToken ct)
+    {
+        await using var db = await contexts.CreateDbContextAsync(ct);
+        var query = db.Jobs.AsNoTracking().Where(j => j.Status == JobStatus.Pending || j.Status == JobStatus.Running);
+        if (filter.Types.Count > 0) query = query.Where(j => filter.Types.Contains(j.Type));
+        if (filter.JobIds.Count > 0) query = query.Where(j => filter.JobIds.Contains(j.Id));
+        if (filter.Statuses.Count > 0) query = query.Where(j => filter.Statuses.Contains(j.Status));
+        var total = await query.CountAsync(ct);
+        var jobs = await query.OrderByDescending(j => j.CreatedAt).ThenByDescending(j => j.Id).Take(500).ToListAsync(ct);
+        return System.Text.Json.JsonSerializer.Serialize(new { items = jobs.Select(JobResponse.From), total }, JobJson.Options);
+    }
+
+    static DateTime Max(DateTime a, DateTime b) => a > b ? a : b;
+}

@@ -1,0 +1,108 @@
+using JobService.Api;
+using JobService.Data;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+
+namespace JobService.Events;
+
+/// <summary>
+/// GET /jobs/{id}/events as it runs: <c>retry:</c>, then a <c>snapshot</c> (a fresh connection)
+/// or every event after Last-Event-ID from the table, then live events as the hub pokes it,
+/// a <c>: ping</c> on a quiet stream, and the end after the terminal event or after
+/// Events:MaxStreamSeconds (the browser resumes where it was). An event that tells a story line
+/// is followed by a <c>log</c> event with the same id.
+/// </summary>
+public sealed class JobEventStream(Guid id, long? lastEventId, IDbContextFactory<JobsDbContext> contexts, EventHub hub,
+    IOptions<EventsOptions> options) : IResult
+{
+    const int Batch = 500;
+    static readonly string[] StatusKinds = [JobEventKinds.Created, JobEventKinds.Status, JobEventKinds.Completed, JobEventKinds.Failed, JobEventKinds.Cancelled];
+
+    public async Task ExecuteAsync(HttpContext http)
+    {
+        var o = options.Value;
+        var ct = http.RequestAborted;
+        using var watch = hub.WatchJob(id); // before the first read: nothing committed after it is missed
+        var sse = new SseWriter(http);
+        var ends = DateTime.UtcNow.AddSeconds(o.MaxStreamSeconds);
+        try
+        {
+            await sse.RetryAsync(TimeSpan.FromMilliseconds(o.RetryMs));
+            var last = lastEventId ?? -1;
+            while (DateTime.UtcNow < ends)
+            {
+                var (events, job) = await ReadAsync(last, ct);
+                if (job is null) return; // deleted: nothing more will happen
+                // A fresh stream, or a resume into a range compacted away (a gap before the first event read),
+                // starts from the job as it stands.
+                if (last < 0 || (events.Count > 0 && events[0].Seq > last + 1))
+                {
+                    await sse.EventAsync(JobEventKinds.Snapshot, job.EventSeq.ToString(), EventJson.Job(JobResponse.From(job), job.EventSeq));
+                    last = job.EventSeq;
+                    if (JobRowIsFinished(job)) return;
+                    continue;
+                }
+                foreach (var e in events)
+                {
+                    if (await SendAsync(sse, e, ct)) return; // the terminal event: the stream ends
+                    last = e.Seq;
+                }
+                if (events.Count == Batch) continue;
+                if (!await watch.WaitAsync(Until(ends, o), ct) && DateTime.UtcNow - sse.LastWrite >= TimeSpan.FromSeconds(o.HeartbeatSeconds))
+                    await sse.PingAsync();
+            }
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            // The client went away.
+        }
+    }
+
+    async Task<(List<JobEvent> Events, Job? Job)> ReadAsync(long after, CancellationToken ct)
+    {
+        await using var db = await contexts.CreateDbContextAsync(ct);
+        var events = await db.JobEvents.AsNoTracking().Where(e => e.JobId == id && e.Seq > after).OrderBy(e => e.Seq).Take(Batch).ToListAsync(ct);
+        var job = await db.Jobs.AsNoTracking().FirstOrDefaultAsync(j => j.Id == id, ct); // read after the events: never older than them
+        return (events, job);
+    }
+
+    /// <summary>Sends one event (and its story line); true when it was the job's terminal event as the job now stands.</summary>
+    async Task<bool> SendAsync(SseWriter sse, JobEvent e, CancellationToken ct)
+    {
+        var id = e.Seq.ToString();
+        var ends = false;
+        if (JobEventKinds.IsTerminal(e.Kind))
+        {
+            var job = await CurrentTerminalAsync(e, ct);
+            if (job is not null)
+            {
+                await sse.EventAsync(e.Kind, id, EventJson.Job(JobResponse.From(job), e.Seq));
+                ends = true;
+            }
+            else await sse.EventAsync(JobEventKinds.Status, id, EventJson.Data(e)); // an earlier end, since retried: history
+        }
+        else if (e.Kind != JobEventKinds.Log) await sse.EventAsync(e.Kind, id, EventJson.Data(e));
+        if (e.Message is not null) await sse.EventAsync(JobEventKinds.Log, id, EventJson.Log(e));
+        return ends;
+    }
+
+    /// <summary>The job, when <paramref name="e"/> is how it ended and nothing has changed its status since (no retry).</summary>
+    async Task<Job?> CurrentTerminalAsync(JobEvent e, CancellationToken ct)
+    {
+        await using var db = await contexts.CreateDbContextAsync(ct);
+        var latest = await db.JobEvents.Where(x => x.JobId == id && StatusKinds.Contains(x.Kind)).MaxAsync(x => (long?)x.Seq, ct);
+        if (latest != e.Seq) return null;
+        var job = await db.Jobs.AsNoTracking().FirstOrDefaultAsync(j => j.Id == id, ct);
+        return job is not null && JobRowIsFinished(job) ? job : null;
+    }
+
+    static bool JobRowIsFinished(Job job) => job.Status is JobStatus.Completed or JobStatus.Failed or JobStatus.Cancelled;
+
+    /// <summary>How long to wait for a poke: the poll fallback or the next ping, whichever comes first, never past the stream's end.</summary>
+    internal static TimeSpan Until(DateTime ends, EventsOptions o)
+    {
+        var wait = TimeSpan.FromSeconds(Math.Min(o.PollFallbackSeconds, o.HeartbeatSeconds));
+        var left = ends - DateTime.UtcNow;
+        return left < TimeSpan.Zero ? TimeSpan.Zero : left < wait ? left : wait;
+    }
+}
