@@ -35,10 +35,13 @@ public sealed class AllEventsStream(EventFilter filter, DateTime? cursor, IDbCon
         {
             await sse.RetryAsync(TimeSpan.FromMilliseconds(o.RetryMs));
             var since = cursor ?? DateTime.MinValue;
+            var listed = new Dictionary<Guid, long>(); // what the snapshot-list showed, by job: its events up to then are not sent again
             if (cursor is null || cursor < DateTime.UtcNow.AddMinutes(-o.ReplayWindowMinutes))
             {
                 since = DateTime.UtcNow;
-                await sse.EventAsync(SnapshotList, Cursor(since), await SnapshotAsync(ct));
+                var (json, seqs) = await SnapshotAsync(ct);
+                listed = seqs;
+                await sse.EventAsync(SnapshotList, Cursor(since), json);
             }
             since -= Grace;
             while (DateTime.UtcNow < ends)
@@ -48,6 +51,7 @@ public sealed class AllEventsStream(EventFilter filter, DateTime? cursor, IDbCon
                     rows = await ReadAsync(since, ct, int.MaxValue, exactly: true); // a batch transition's events share one time
                 foreach (var (e, type) in rows)
                 {
+                    if (listed.TryGetValue(e.JobId, out var shown) && e.Seq <= shown) continue;
                     if (!sent.TryAdd((e.JobId, e.Seq), e.CreatedAt)) continue;
                     await sse.EventAsync(e.Kind, Cursor(e.CreatedAt), EventJson.Data(e, type));
                     if (e.Message is not null && filter.Logs) await sse.EventAsync(JobEventKinds.Log, Cursor(e.CreatedAt), EventJson.Log(e));
@@ -61,7 +65,7 @@ public sealed class AllEventsStream(EventFilter filter, DateTime? cursor, IDbCon
                 // Caught up: the next read looks back a grace period, for commits that came late.
                 if (rows.Count > 0) since = Max(since, rows[^1].Event.CreatedAt - Grace);
                 foreach (var old in sent.Where(x => x.Value < since).Select(x => x.Key).ToList()) sent.Remove(old);
-                if (!await watch.WaitAsync(JobEventStream.Until(ends, o), ct) && DateTime.UtcNow - sse.LastWrite >= TimeSpan.FromSeconds(o.HeartbeatSeconds))
+                if (!await watch.WaitAsync(JobEventStream.Until(ends, sse, o), ct) && DateTime.UtcNow - sse.LastWrite >= TimeSpan.FromSeconds(o.HeartbeatSeconds))
                     await sse.PingAsync();
             }
         }
@@ -102,8 +106,8 @@ public sealed class AllEventsStream(EventFilter filter, DateTime? cursor, IDbCon
 
     static readonly string[] StatusKinds = [JobEventKinds.Created, JobEventKinds.Status, JobEventKinds.Completed, JobEventKinds.Failed, JobEventKinds.Cancelled];
 
-    /// <summary>The matching unfinished jobs, newest first (at most 500): where a list starts.</summary>
-    async Task<string> SnapshotAsync(CancellationToken ct)
+    /// <summary>The matching unfinished jobs, newest first (at most 500), each with its seq: where a list starts.</summary>
+    async Task<(string Json, Dictionary<Guid, long> Seqs)> SnapshotAsync(CancellationToken ct)
     {
         await using var db = await contexts.CreateDbContextAsync(ct);
         var query = db.Jobs.AsNoTracking().Where(j => j.Status == JobStatus.Pending || j.Status == JobStatus.Running);
@@ -112,7 +116,8 @@ public sealed class AllEventsStream(EventFilter filter, DateTime? cursor, IDbCon
         if (filter.Statuses.Count > 0) query = query.Where(j => filter.Statuses.Contains(j.Status));
         var total = await query.CountAsync(ct);
         var jobs = await query.OrderByDescending(j => j.CreatedAt).ThenByDescending(j => j.Id).Take(500).ToListAsync(ct);
-        return System.Text.Json.JsonSerializer.Serialize(new { items = jobs.Select(JobResponse.From), total }, JobJson.Options);
+        var items = string.Join(",", jobs.Select(j => EventJson.Job(JobResponse.From(j), j.EventSeq)));
+        return ($"{{\"items\":[{items}],\"total\":{total}}}", jobs.ToDictionary(j => j.Id, j => j.EventSeq));
     }
 
     static DateTime Max(DateTime a, DateTime b) => a > b ? a : b;

@@ -18,9 +18,29 @@ public static class EventJson
         return Splice(head, e.Data);
     }
 
-    /// <summary>The whole job as GET /jobs/{id} returns it, with job_id and seq in front: snapshots and terminal events.</summary>
-    public static string Job(Api.JobResponse job, long seq) =>
-        Splice($"{{\"job_id\":\"{job.Id}\",\"seq\":{seq}", JsonSerializer.Serialize(job, JobJson.Options));
+    /// <summary>
+    /// The whole job as GET /jobs/{id} returns it, with job_id and seq in front: snapshots and
+    /// terminal events. A snapshot of a running job also carries <c>output</c>: the model's text so
+    /// far in this attempt, which later output events continue (their offsets count from it).
+    /// </summary>
+    public static string Job(Api.JobResponse job, long seq, string? output = null) =>
+        Splice($"{{\"job_id\":\"{job.Id}\",\"seq\":{seq}" + (output is null ? "" : $",\"output\":{JsonSerializer.Serialize(output, JobJson.Options)}"),
+            JsonSerializer.Serialize(job, JobJson.Options));
+
+    /// <summary>The text the output events of one attempt add up to: each is applied as text[..offset] + its text.</summary>
+    public static string? Output(IEnumerable<JobEvent> outputs, int attempt)
+    {
+        string? text = null;
+        foreach (var e in outputs)
+        {
+            using var data = JsonDocument.Parse(e.Data!);
+            var root = data.RootElement;
+            if (root.GetProperty("attempt").GetInt32() != attempt) continue;
+            var offset = root.GetProperty("offset").GetInt32();
+            text = (text ?? "")[..Math.Min(offset, (text ?? "").Length)] + root.GetProperty("text").GetString();
+        }
+        return text;
+    }
 
     static string Splice(string head, string? json)
     {

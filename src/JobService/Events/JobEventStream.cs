@@ -37,7 +37,8 @@ public sealed class JobEventStream(Guid id, long? lastEventId, IDbContextFactory
                 // starts from the job as it stands.
                 if (last < 0 || (events.Count > 0 && events[0].Seq > last + 1))
                 {
-                    await sse.EventAsync(JobEventKinds.Snapshot, job.EventSeq.ToString(), EventJson.Job(JobResponse.From(job), job.EventSeq));
+                    await sse.EventAsync(JobEventKinds.Snapshot, job.EventSeq.ToString(),
+                        EventJson.Job(JobResponse.From(job), job.EventSeq, job.Status == JobStatus.Running ? await OutputSoFarAsync(job, ct) : null));
                     last = job.EventSeq;
                     if (JobRowIsFinished(job)) return;
                     continue;
@@ -48,7 +49,7 @@ public sealed class JobEventStream(Guid id, long? lastEventId, IDbContextFactory
                     last = e.Seq;
                 }
                 if (events.Count == Batch) continue;
-                if (!await watch.WaitAsync(Until(ends, o), ct) && DateTime.UtcNow - sse.LastWrite >= TimeSpan.FromSeconds(o.HeartbeatSeconds))
+                if (!await watch.WaitAsync(Until(ends, sse, o), ct) && DateTime.UtcNow - sse.LastWrite >= TimeSpan.FromSeconds(o.HeartbeatSeconds))
                     await sse.PingAsync();
             }
         }
@@ -64,6 +65,15 @@ public sealed class JobEventStream(Guid id, long? lastEventId, IDbContextFactory
         var events = await db.JobEvents.AsNoTracking().Where(e => e.JobId == id && e.Seq > after).OrderBy(e => e.Seq).Take(Batch).ToListAsync(ct);
         var job = await db.Jobs.AsNoTracking().FirstOrDefaultAsync(j => j.Id == id, ct); // read after the events: never older than them
         return (events, job);
+    }
+
+    /// <summary>The running attempt's text so far, from its output events up to the snapshot.</summary>
+    async Task<string?> OutputSoFarAsync(Job job, CancellationToken ct)
+    {
+        await using var db = await contexts.CreateDbContextAsync(ct);
+        var outputs = await db.JobEvents.AsNoTracking()
+            .Where(e => e.JobId == id && e.Kind == JobEventKinds.Output && e.Seq <= job.EventSeq).OrderBy(e => e.Seq).ToListAsync(ct);
+        return EventJson.Output(outputs, job.Attempt);
     }
 
     /// <summary>Sends one event (and its story line); true when it was the job's terminal event as the job now stands.</summary>
@@ -98,11 +108,12 @@ public sealed class JobEventStream(Guid id, long? lastEventId, IDbContextFactory
 
     static bool JobRowIsFinished(Job job) => job.Status is JobStatus.Completed or JobStatus.Failed or JobStatus.Cancelled;
 
-    /// <summary>How long to wait for a poke: the poll fallback or the next ping, whichever comes first, never past the stream's end.</summary>
-    internal static TimeSpan Until(DateTime ends, EventsOptions o)
+    /// <summary>How long to wait for a poke: until the poll fallback, the next ping or the stream's end, whichever comes first.</summary>
+    internal static TimeSpan Until(DateTime ends, SseWriter sse, EventsOptions o)
     {
-        var wait = TimeSpan.FromSeconds(Math.Min(o.PollFallbackSeconds, o.HeartbeatSeconds));
-        var left = ends - DateTime.UtcNow;
-        return left < TimeSpan.Zero ? TimeSpan.Zero : left < wait ? left : wait;
+        var now = DateTime.UtcNow;
+        var ping = sse.LastWrite.AddSeconds(o.HeartbeatSeconds) - now;
+        var wait = new[] { TimeSpan.FromSeconds(o.PollFallbackSeconds), ping, ends - now }.Min();
+        return wait < TimeSpan.Zero ? TimeSpan.Zero : wait;
     }
 }

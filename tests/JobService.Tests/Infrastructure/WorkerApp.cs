@@ -15,7 +15,7 @@ namespace JobService.Tests.Infrastructure;
 /// timeouts move only when a test advances <see cref="Time"/>, so nothing sleeps to wait for time.
 /// </summary>
 public sealed class WorkerApp(TestDatabase database, Dictionary<string, string?>? settings = null, bool realClock = false,
-    Action<IServiceCollection>? configure = null) : IAsyncDisposable
+    Action<IServiceCollection>? configure = null, bool kestrel = false, bool ownsDatabase = true) : IAsyncDisposable
 {
     internal Action<IServiceCollection>? Configure => configure;
     /// <summary>The real clock, for tests whose time is spent on real I/O (an HTTP server streaming).</summary>
@@ -38,8 +38,18 @@ public sealed class WorkerApp(TestDatabase database, Dictionary<string, string?>
     Factory? _factory;
     HttpClient? _client;
 
-    Factory App => _factory ??= new Factory(this, settings);
+    Factory App => _factory ??= NewFactory();
     public HttpClient Client => _client ??= App.CreateClient();
+
+    /// <summary>With <c>kestrel</c>, the address a browser or a second process reaches the service at.</summary>
+    public Uri BaseAddress => Client.BaseAddress!;
+
+    Factory NewFactory()
+    {
+        var factory = new Factory(this, settings);
+        if (kestrel) factory.UseKestrel(0); // real HTTP on loopback: streaming, a browser
+        return factory;
+    }
     public IServiceProvider Services => App.Services;
     public T Get<T>() where T : notnull => Services.GetRequiredService<T>();
 
@@ -149,7 +159,7 @@ public sealed class WorkerApp(TestDatabase database, Dictionary<string, string?>
     public async ValueTask DisposeAsync()
     {
         await StopAsync();
-        await database.DisposeAsync();
+        if (ownsDatabase) await database.DisposeAsync();
     }
 
     sealed class Factory(WorkerApp owner, Dictionary<string, string?>? settings) : Microsoft.AspNetCore.Mvc.Testing.WebApplicationFactory<Program>

@@ -1,0 +1,251 @@
+using System.Net;
+using System.Text.Json;
+using JobService.Data;
+using JobService.Handlers;
+using JobService.Tests.Infrastructure;
+
+namespace JobService.Tests.Events;
+
+/// <summary>
+/// The live event streams through real HTTP (Kestrel on loopback), on each provider: resume
+/// without a gap or a duplicate after any event, 204 after the end, pings on a quiet stream,
+/// ProblemDetails before a stream starts, and the stream over many jobs.
+/// </summary>
+public abstract class EventStreamContract
+{
+    protected abstract Task<TestDatabase> CreateDatabaseAsync();
+
+    async Task<WorkerApp> StartAsync(Dictionary<string, string?>? settings = null)
+    {
+        var app = new WorkerApp(await CreateDatabaseAsync(), settings, realClock: true, kestrel: true);
+        _ = app.Client;
+        return app;
+    }
+
+    /// <summary>A job whose events are known: a progress report, two log lines, streamed text, a result.</summary>
+    protected static string StoryScript(Task? gate = null) => Scripts.Add(async ctx =>
+    {
+        await ctx.ReportProgressAsync(30, "Thinking…");
+        await ctx.LogAsync(JobLogLevel.Info, "one");
+        if (gate is not null) await gate;
+        await ctx.LogAsync(JobLogLevel.Warning, "two");
+        ctx.StreamText("Hello, ", newCall: true);
+        ctx.StreamText("world");
+        return new { answer = 42 };
+    });
+
+    /// <summary>What a stream must send for the stored events after <paramref name="after"/>: each event, and a log event with the same id for a story line.</summary>
+    protected static List<(string Event, string Id)> Expected(IEnumerable<JobEvent> events, long after) => events.Where(e => e.Seq > after)
+        .SelectMany(e => e.Kind == "log" ? [("log", e.Seq.ToString())]
+            : e.Message is null ? new[] { (e.Kind, e.Seq.ToString()) } : [(e.Kind, e.Seq.ToString()), ("log", e.Seq.ToString())])
+        .ToList();
+
+    [Fact]
+    public async Task ResumingAfterAnyEventOfARealJobYieldsExactlyTheEventsAfterIt()
+    {
+        await using var app = await StartAsync();
+        var id = await app.SubmitAsync(Scripts.Job(StoryScript()));
+        await app.WaitForStatusAsync(id, JobStatus.Completed);
+        var events = await app.EventsAsync(id);
+        Assert.Equal(["created", "status", "progress", "log", "log", "output", "completed"], events.Select(e => e.Kind));
+
+        for (long k = 0; k < events.Count; k++)
+        {
+            await using var stream = await SseClient.OpenAsync(app.Client, $"/jobs/{id}/events", k.ToString());
+            Assert.Equal(HttpStatusCode.OK, stream.Status);
+            Assert.Equal("text/event-stream", stream.Response.Content.Headers.ContentType?.MediaType);
+            Assert.Equal("no-cache", stream.Response.Headers.CacheControl?.ToString());
+            var got = await stream.ToEndAsync();
+
+            Assert.Equal(Expected(events, k), got.Select(e => (e.Event, e.Id!)).ToList());
+            Assert.Equal(3000, stream.RetryMs);
+            foreach (var e in got)
+            {
+                var data = JsonDocument.Parse(e.Data).RootElement;
+                Assert.Equal(id, data.GetProperty("job_id").GetGuid());
+                Assert.Equal(long.Parse(e.Id!), data.GetProperty("seq").GetInt64());
+            }
+            var end = JsonDocument.Parse(got[^2].Data).RootElement; // the terminal event carries the whole job
+            Assert.Equal("completed", got[^2].Event);
+            Assert.Equal("completed", end.GetProperty("status").GetString());
+            Assert.Equal(42, end.GetProperty("result").GetProperty("answer").GetInt32());
+            Assert.Equal(id, end.GetProperty("id").GetGuid());
+        }
+        var output = JsonDocument.Parse(events.Single(e => e.Kind == "output").Data!).RootElement;
+        Assert.Equal((0, "Hello, world"), (output.GetProperty("offset").GetInt32(), output.GetProperty("text").GetString()));
+
+        var after = await app.Client.SendAsync(new HttpRequestMessage(HttpMethod.Get, $"/jobs/{id}/events") { Headers = { { "Last-Event-ID", events[^1].Seq.ToString() } } });
+        Assert.Equal(HttpStatusCode.NoContent, after.StatusCode); // the browser stops reconnecting
+
+        await using var fresh = await SseClient.OpenAsync(app.Client, $"/jobs/{id}/events");
+        var snapshot = Assert.Single(await fresh.ToEndAsync());
+        Assert.Equal(("snapshot", events[^1].Seq.ToString()), (snapshot.Event, snapshot.Id!));
+        Assert.Equal("completed", JsonDocument.Parse(snapshot.Data).RootElement.GetProperty("status").GetString());
+
+        var query = await SseClient.OpenAsync(app.Client, $"/jobs/{id}/events?last_event_id=4"); // a reloaded page's stored id
+        Assert.Equal(Expected(events, 4), (await query.ToEndAsync()).Select(e => (e.Event, e.Id!)).ToList());
+    }
+
+    [Fact]
+    public async Task AStreamFollowsARunningJobLiveFromItsSnapshotToItsEnd()
+    {
+        await using var app = await StartAsync();
+        var gate = new TaskCompletionSource();
+        var id = await app.SubmitAsync(Scripts.Job(StoryScript(gate.Task)));
+        await app.WaitForAsync(id, j => j.EventSeq == 4, "running, at its first log line");
+
+        await using var stream = await SseClient.OpenAsync(app.Client, $"/jobs/{id}/events");
+        var snapshot = (await stream.NextAsync())!;
+        Assert.Equal(("snapshot", "4"), (snapshot.Event, snapshot.Id!));
+        Assert.Equal("running", JsonDocument.Parse(snapshot.Data).RootElement.GetProperty("status").GetString());
+        gate.SetResult();
+        var live = await stream.ToEndAsync();
+
+        Assert.Equal(Expected(await app.EventsAsync(id), 4), live.Select(e => (e.Event, e.Id!)).ToList());
+    }
+
+    [Fact]
+    public async Task AQuietStreamIsKeptOpenWithPings()
+    {
+        await using var app = await StartAsync(new() { ["Events:HeartbeatSeconds"] = "1" });
+        var id = await app.SubmitAsync(new { type = "greet", payload = new { name = "later" }, run_at = DateTime.UtcNow.AddDays(1) });
+
+        await using var stream = await SseClient.OpenAsync(app.Client, $"/jobs/{id}/events");
+        Assert.Equal("snapshot", (await stream.NextAsync())!.Event);
+        var ping = await stream.NextAsync(TimeSpan.FromSeconds(1 + 1), comments: true); // within HeartbeatSeconds + 1 of silence
+
+        Assert.Equal((":", "ping"), (ping!.Event, ping.Data));
+    }
+
+    [Fact]
+    public async Task AStreamEndsAfterMaxStreamSecondsAndTheClientResumesWithoutAGap()
+    {
+        await using var app = await StartAsync(new() { ["Events:MaxStreamSeconds"] = "1" });
+        var gate = new TaskCompletionSource();
+        var id = await app.SubmitAsync(Scripts.Job(StoryScript(gate.Task)));
+        await app.WaitForAsync(id, j => j.EventSeq == 4, "running, at its first log line");
+
+        await using var first = await SseClient.OpenAsync(app.Client, $"/jobs/{id}/events");
+        var before = await first.ToEndAsync(TimeSpan.FromSeconds(5)); // closed by the server after 1 s
+        Assert.Equal(["snapshot"], before.Select(e => e.Event));
+        gate.SetResult();
+        await app.WaitForStatusAsync(id, JobStatus.Completed);
+
+        await using var resumed = await SseClient.OpenAsync(app.Client, $"/jobs/{id}/events", before[^1].Id);
+        Assert.Equal(Expected(await app.EventsAsync(id), 4), (await resumed.ToEndAsync()).Select(e => (e.Event, e.Id!)).ToList());
+    }
+
+    [Theory]
+    [InlineData("/jobs/not-a-uuid/events", null, 400)]
+    [InlineData("/jobs/{unknown}/events", null, 404)]
+    [InlineData("/jobs/{job}/events", "seven", 400)]
+    [InlineData("/jobs/{job}/events", "-1", 400)]
+    [InlineData("/events?status=RUNNING", null, 400)]
+    [InlineData("/events?job_id=nope", null, 400)]
+    [InlineData("/events?include=log", null, 400)]
+    [InlineData("/events", "42", 400)]
+    public async Task WhatIsWrongBeforeAStreamStartsIsAProblemDetails(string path, string? lastEventId, int status)
+    {
+        await using var app = await StartAsync();
+        var job = await app.SubmitAsync(new { type = "greet", payload = new { name = "x" }, run_at = DateTime.UtcNow.AddDays(1) });
+        var request = new HttpRequestMessage(HttpMethod.Get, path.Replace("{unknown}", Guid.CreateVersion7().ToString()).Replace("{job}", job.ToString()));
+        if (lastEventId is not null) request.Headers.Add("Last-Event-ID", lastEventId);
+
+        var response = await app.Client.SendAsync(request);
+
+        var problem = await response.ShouldBeProblemAsync((HttpStatusCode)status);
+        Assert.True(problem.TryGetProperty("detail", out _) || problem.TryGetProperty("errors", out _), problem.ToString());
+    }
+
+    [Fact]
+    public async Task TheStreamOverManyJobsStartsWithASnapshotListAndResumesFromItsCursor()
+    {
+        await using var app = await StartAsync();
+        var waiting = await app.SubmitAsync(new { type = "greet", payload = new { name = "queued" }, run_at = DateTime.UtcNow.AddDays(1) });
+
+        await using var stream = await SseClient.OpenAsync(app.Client, "/events?type=scripted&type=greet");
+        var list = (await stream.NextAsync())!;
+        Assert.Equal("snapshot-list", list.Event);
+        Assert.Equal([waiting], JsonDocument.Parse(list.Data).RootElement.GetProperty("items").EnumerateArray().Select(j => j.GetProperty("id").GetGuid()));
+        var id = await app.SubmitAsync(Scripts.Job(StoryScript()));
+        var seen = new List<SseEvent>();
+        while (seen.LastOrDefault()?.Event != "completed") seen.Add((await stream.NextAsync())!);
+
+        Assert.Equal(["created", "status", "progress", "completed"], seen.Select(e => e.Event)); // no log or output unless asked for
+        Assert.All(seen, e => Assert.Equal(id, JsonDocument.Parse(e.Data).RootElement.GetProperty("job_id").GetGuid()));
+        Assert.All(seen, e => Assert.Equal("scripted", JsonDocument.Parse(e.Data).RootElement.GetProperty("job_type").GetString()));
+        Assert.All(seen, e => Assert.StartsWith("t", e.Id));
+
+        // Resumed from the first event's cursor: what came after is replayed (maybe with what came just before, to drop by job_id and seq).
+        await using var resumed = await SseClient.OpenAsync(app.Client, "/events?type=scripted", seen[0].Id);
+        var again = new List<(Guid, long)>();
+        while (!again.Contains((id, seen[^1] is { } last ? JsonDocument.Parse(last.Data).RootElement.GetProperty("seq").GetInt64() : 0)))
+        {
+            var e = JsonDocument.Parse((await resumed.NextAsync())!.Data).RootElement;
+            again.Add((e.GetProperty("job_id").GetGuid(), e.GetProperty("seq").GetInt64()));
+        }
+        Assert.Equal(seen.Skip(1).Select(e => (id, JsonDocument.Parse(e.Data).RootElement.GetProperty("seq").GetInt64())), again.SkipWhile(k => k.Item2 <= 1).Distinct());
+    }
+
+    [Fact]
+    public async Task EveryJobTellsItsStoryInItsLog()
+    {
+        await using var app = await StartAsync(new() { ["Llm:Offline:TokensPerSecond"] = "2000" });
+
+        var echo = await app.SubmitAsync(new { type = "echo", payload = new { text = "hi" } });
+        var world = await app.SubmitAsync(new { type = "create_world", payload = new { theme = "ocean" } });
+        await app.WaitForStatusAsync(echo, JobStatus.Completed);
+        await app.WaitForStatusAsync(world, JobStatus.Completed);
+
+        var echoLines = (await app.LogsAsync(echo)).Select(l => l.Message!).ToList();
+        Assert.Equal(3, echoLines.Count);
+        Assert.Equal("Created by POST /jobs", echoLines[0]);
+        Assert.Matches(@"^Claimed by worker \S+ for attempt 1 of 1$", echoLines[1]);
+        Assert.Matches(@"^Completed in \d+ ms \(attempt 1 of 1\)$", echoLines[2]);
+        var worldLines = (await app.LogsAsync(world)).Select(l => l.Message!).ToList();
+        foreach (var step in new[] { "setting", "factions", "characters", "story" })
+        {
+            Assert.Contains(worldLines, l => l.StartsWith($"Calling offline via offline ({step}): "));
+            Assert.Contains(worldLines, l => l.StartsWith($"Model call ({step}): offline via offline, ") && l.Contains(" completion tokens") && l.Contains(", $0, finish stop"));
+        }
+        Assert.Matches(@"^Completed in [\d.]+ m?s \(attempt 1 of \d+\)$", worldLines[^1]);
+    }
+}
+
+public sealed class SqliteEventStreamTests : EventStreamContract
+{
+    protected override Task<TestDatabase> CreateDatabaseAsync() => Task.FromResult(TestDatabase.Sqlite());
+}
+
+public sealed class PostgresEventStreamTests : EventStreamContract
+{
+    protected override async Task<TestDatabase> CreateDatabaseAsync()
+    {
+        var server = TestDatabase.PostgresServer(out var reason);
+        if (server is null) Assert.Skip(reason);
+        return await TestDatabase.PostgresAsync(server);
+    }
+
+    /// <summary>An API-only instance and a worker instance on one database: the client on the API sees the worker's events.</summary>
+    [Fact]
+    public async Task AClientOfAnApiInstanceSeesTheProgressAndEndOfAJobRunOnAWorkerInstance()
+    {
+        var database = await CreateDatabaseAsync();
+        await using var __ = database;
+        await using var api = new WorkerApp(database, new() { ["Service:Role"] = "api" }, realClock: true, kestrel: true, ownsDatabase: false);
+        await using var worker = new WorkerApp(database, new() { ["Service:Role"] = "worker" }, realClock: true, ownsDatabase: false);
+        _ = worker.Services; // started: it claims from the shared database
+        var gate = new TaskCompletionSource();
+        var id = await api.SubmitAsync(Scripts.Job(StoryScript(gate.Task)));
+        await api.WaitForAsync(id, j => j.EventSeq == 4, "running on the worker instance");
+        Assert.Null(api.Services.GetService(typeof(JobService.Worker.JobWorker))); // the API instance runs no worker
+
+        await using var stream = await SseClient.OpenAsync(api.Client, $"/jobs/{id}/events", "1");
+        gate.SetResult();
+        var got = await stream.ToEndAsync();
+
+        Assert.Equal(Expected(await api.EventsAsync(id), 1), got.Select(e => (e.Event, e.Id!)).ToList());
+        Assert.Contains(got, e => e.Event == "progress");
+        Assert.Equal("completed", JsonDocument.Parse(got.Single(e => e.Event == "completed").Data).RootElement.GetProperty("status").GetString());
+    }
+}
