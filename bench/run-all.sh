@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every benchmark 3 times on SQLite and PostgreSQL and prints the medians.
 # Needs a PostgreSQL: JOBSERVICE_BENCH_POSTGRES (a base connection string) or, if unset, a
-# throw-away one from .ci/postgres.sh. Usage: bash bench/run-all.sh [N] [runs]
+# throw-away one (bench/lib/postgres.sh). Usage: bash bench/run-all.sh [N] [runs]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-20000}
@@ -9,9 +9,10 @@ RUNS=${2:-3}
 dotnet build -c Release bench/JobService.Bench -v q -nologo >/dev/null
 B=bench/JobService.Bench/bin/Release/net10.0/JobService.Bench.dll
 if [ -z "${JOBSERVICE_BENCH_POSTGRES:-}" ]; then
-  source .ci/postgres.sh
+  source bench/lib/postgres.sh
+  start_postgres
   trap stop_postgres EXIT
-  JOBSERVICE_BENCH_POSTGRES="$JOBSERVICE_TEST_POSTGRES"
+  JOBSERVICE_BENCH_POSTGRES="$BENCH_PG"
 fi
 PG_ADMIN="$JOBSERVICE_BENCH_POSTGRES"
 OUT=$(mktemp)

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Before/after in one sitting: builds two commits of the service (git worktrees, Release) and
+# drains N no-op jobs with one worker process of each, alternating A, B, A, B…, on a fresh
+# database per run, on SQLite and PostgreSQL; prints every run and the medians.
+#   bash bench/compare.sh <rev-a> <rev-b> [runs=5] [N=20000] [concurrency=1000]
+# jobs/s is N over the worker process's whole life (host start to graceful stop, every
+# completion committed), the peer harness's definition; handler_jobs_per_second is first
+# handler start to the Nth. Machines here are shared: compare medians of one sitting only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+A=${1:?usage: compare.sh <rev-a> <rev-b> [runs] [N] [concurrency]}; B=${2:?}
+RUNS=${3:-5}; N=${4:-20000}; C=${5:-1000}
+source bench/lib/postgres.sh
+WORK=$(mktemp -d /tmp/jobservice-compare.XXXXXX)
+trap 'stop_postgres; git worktree remove --force "$WORK/a" 2>/dev/null; git worktree remove --force "$WORK/b" 2>/dev/null; rm -rf "$WORK"' EXIT
+for side in a b; do
+  rev=$([ $side = a ] && echo "$A" || echo "$B")
+  git worktree add --detach -q "$WORK/$side" "$rev"
+  dotnet build -c Release "$WORK/$side/bench/JobService.Bench" -v q -nologo >/dev/null
+done
+start_postgres
+OUT="$WORK/runs.jsonl"
+for provider in sqlite postgres; do
+  for run in $(seq "$RUNS"); do
+    for side in a b; do
+      dll="$WORK/$side/bench/JobService.Bench/bin/Release/net10.0/JobService.Bench.dll"
+      if [ $provider = postgres ]; then
+        dotnet "$dll" drop-create --provider postgres --connection "$BENCH_PG" >/dev/null
+        c="${BENCH_PG%;Database=*};Database=jobservice_bench"
+      else
+        rm -f "$WORK"/bench.db*; c="Data Source=$WORK/bench.db"
+      fi
+      dotnet "$dll" enqueue --provider $provider --connection "$c" --n "$N" >/dev/null 2>&1
+      load=$(cut -d' ' -f1 /proc/loadavg)
+      dotnet "$dll" work --provider $provider --connection "$c" --n "$N" --concurrency "$C" 2>/dev/null | tail -1 |
+        python3 -c "import json,sys; r=json.load(sys.stdin); r.update(side='$side', rev='$(git rev-parse --short "$([ $side = a ] && echo "$A" || echo "$B")")', run=$run, load=$load); print(json.dumps(r))" >>"$OUT"
+      tail -1 "$OUT"
+    done
+  done
+done
+python3 - "$OUT" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+for provider in ("sqlite", "postgres"):
+    med = {}
+    for side in ("a", "b"):
+        rs = [r for r in rows if r["provider"] == provider and r["side"] == side]
+        if not rs: continue
+        whole = statistics.median(r["n"] / r["seconds_until_stopped"] for r in rs)
+        handler = statistics.median(r["jobs_per_second"] for r in rs)
+        med[side] = whole
+        print(f"{provider} {side} {rs[0]['rev']}: median jobs/s {whole:,.0f} (host start to stop), {handler:,.0f} (first to Nth handler start); "
+              f"ran_twice {sum(r['ran_twice'] for r in rs)}, completed {min(r['completed_in_database'] for r in rs)}..{max(r['completed_in_database'] for r in rs)}")
+    if len(med) == 2: print(f"{provider} b/a = {med['b'] / med['a']:.3f}")
+PY
