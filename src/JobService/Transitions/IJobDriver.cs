@@ -39,6 +39,13 @@ public interface IJobDriver
     /// <summary>Binds JSON text for a JSON column (jsonb on PostgreSQL).</summary>
     void BindJson(DbCommand command, string name, string? json);
 
+    /// <summary>
+    /// Called before a transition's transaction begins; disposing the answer ends it. SQLite has
+    /// one writer: its driver queues this process's write transactions here, in memory, rather
+    /// than let them collide on the file lock and sleep in SQLite's busy handler.
+    /// </summary>
+    ValueTask<IDisposable?> BeginWriteAsync(CancellationToken ct);
+
     /// <summary>Listen and notify: a real channel on PostgreSQL, in-process on SQLite.</summary>
     IJobNotifier Notifier { get; }
 }

@@ -16,15 +16,21 @@ public sealed record JobRow(
     public const string Columns =
         "id, type, status, attempt, max_attempts, event_seq, cancel_requested, progress, message, error, run_at, started_at, completed_at, locked_by";
 
-    /// <summary>The same columns named through a table alias, where a join makes the bare names ambiguous.</summary>
-    public static string ColumnsOf(string alias) => string.Join(", ", Columns.Split(", ").Select(c => $"{alias}.{c}"));
-
     public const int ColumnCount = 14;
 
     public static JobRow Read(DbDataReader r) => new(
         r.GetGuid(0), r.GetString(1), ParseStatus(r.GetString(2)), r.GetInt32(3), r.GetInt32(4), r.GetInt64(5), r.GetBoolean(6),
         r.GetInt32(7), r.IsDBNull(8) ? null : r.GetString(8), r.IsDBNull(9) ? null : r.GetString(9), Utc(r.GetDateTime(10)),
         r.IsDBNull(11) ? null : Utc(r.GetDateTime(11)), r.IsDBNull(12) ? null : Utc(r.GetDateTime(12)), r.IsDBNull(13) ? null : r.GetString(13));
+
+    /// <summary>A job as a claim left it, from the few columns the claim returns (the rest it set itself).</summary>
+    public static JobRow Claimed(Guid id, string type, int attempt, int maxAttempts, long eventSeq, DateTime runAt, ClaimRequest claim) =>
+        new(id, type, JobStatus.Running, attempt, maxAttempts, eventSeq, false, 0, "Running", null, Utc(runAt), claim.Now, null, claim.WorkerId);
+
+    /// <summary>A job as a completion left it, from the few columns the completion returns.</summary>
+    public static JobRow Completed(JobLease lease, string type, int maxAttempts, long eventSeq, DateTime startedAt, DateTime now) =>
+        new(lease.JobId, type, JobStatus.Completed, lease.Attempt, maxAttempts, eventSeq, false, 100, "Completed", null, default,
+            Utc(startedAt), now, null);
 
     public bool IsFinished => Status is JobStatus.Completed or JobStatus.Failed or JobStatus.Cancelled;
 

@@ -14,6 +14,9 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
 {
     public IJobNotifier Notifier => notifier;
 
+    /// <summary>Row locks let writers run side by side: nothing to queue.</summary>
+    public ValueTask<IDisposable?> BeginWriteAsync(CancellationToken ct) => ValueTask.FromResult<IDisposable?>(null);
+
     /// <summary>
     /// The usual claim: every type without a per-type limit in one group. Each type with a limit
     /// adds a group of the same shape (locking clauses are not allowed beside UNION, so each
@@ -32,7 +35,7 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
         UPDATE jobs SET status = 'running', attempt = attempt + 1, locked_by = @worker, locked_until = @lease_until,
             started_at = @now, updated_at = @now, progress = 0, message = 'Running', error = NULL, event_seq = event_seq + 1
         FROM picked WHERE jobs.id = picked.id
-        RETURNING {0}, jobs.payload
+        RETURNING jobs.id, jobs.type, jobs.attempt, jobs.max_attempts, jobs.event_seq, jobs.run_at, jobs.payload
         """;
 
     public string ClaimSql(ClaimRequest request)
@@ -42,7 +45,7 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
             ? "picked AS (SELECT id FROM g0)"
             : $"picked AS (SELECT id FROM ({string.Join(" UNION ALL ", request.Quotas.Select((_, i) => $"SELECT * FROM g{i}"))}) AS candidates\n" +
               "    ORDER BY priority DESC, run_at, id LIMIT @limit)";
-        return $"WITH {groups},\n{picked}\n{string.Format(MarkRunning, JobRow.ColumnsOf("jobs"))}";
+        return $"WITH {groups},\n{picked}\n{MarkRunning}";
     }
 
     public async Task<IReadOnlyList<(JobRow Row, string Payload)>> ClaimAsync(TransitionTx tx, ClaimRequest request, CancellationToken ct)
@@ -58,7 +61,8 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
             Bind(command, $"types{i}", request.Quotas[i].Types.ToArray());
             Bind(command, $"limit{i}", Math.Min(request.Quotas[i].Limit, request.Limit)); // no quota takes more than the free slots
         }
-        return await tx.RowsAsync(command, r => (JobRow.Read(r), r.GetString(JobRow.ColumnCount)), ct);
+        return await tx.RowsAsync(command, r => (JobRow.Claimed(r.GetGuid(0), r.GetString(1), r.GetInt32(2), r.GetInt32(3), r.GetInt64(4),
+            r.GetDateTime(5), request), r.GetString(6)), ct);
     }
 
     public async Task<IReadOnlyList<JobRow>> CompleteAsync(TransitionTx tx, IReadOnlyList<Completion> completions, CancellationToken ct)
@@ -70,14 +74,15 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
                 error = NULL, completed_at = @now, updated_at = @now, locked_by = NULL, locked_until = NULL, event_seq = j.event_seq + 1
             FROM unnest(@ids, @attempts, @results) AS v(id, attempt, result)
             WHERE j.id = v.id AND j.attempt = v.attempt AND j.locked_by = @worker AND j.status = 'running'
-            RETURNING {JobRow.ColumnsOf("j")}
+            RETURNING j.id, j.attempt, j.type, j.max_attempts, j.event_seq, j.started_at
             """);
         Bind(command, "now", tx.Now);
         Bind(command, "worker", completions[0].Lease.WorkerId);
         Bind(command, "ids", completions.Select(c => c.Lease.JobId).ToArray());
         Bind(command, "attempts", completions.Select(c => c.Lease.Attempt).ToArray());
         command.Parameters.Add(new NpgsqlParameter("results", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = completions.Select(c => (object?)c.Result ?? DBNull.Value).ToArray() });
-        return await tx.RowsAsync(command, JobRow.Read, ct);
+        return await tx.RowsAsync(command, r => JobRow.Completed(new JobLease(r.GetGuid(0), r.GetInt32(1), completions[0].Lease.WorkerId),
+            r.GetString(2), r.GetInt32(3), r.GetInt64(4), r.GetDateTime(5), tx.Now), ct);
     }
 
     public async Task<IReadOnlyList<HeldJob>> RenewLeasesAsync(TransitionTx tx, string workerId, IReadOnlyCollection<Guid> ids, DateTime until, CancellationToken ct)

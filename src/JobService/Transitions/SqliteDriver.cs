@@ -16,6 +16,20 @@ public sealed class SqliteDriver(InProcessNotifier notifier) : IJobDriver
 {
     public IJobNotifier Notifier => notifier;
 
+    readonly SemaphoreSlim _writer = new(1, 1);
+
+    public async ValueTask<IDisposable?> BeginWriteAsync(CancellationToken ct)
+    {
+        await _writer.WaitAsync(ct);
+        return new Release(_writer);
+    }
+
+    sealed class Release(SemaphoreSlim writer) : IDisposable
+    {
+        int _done;
+        public void Dispose() { if (Interlocked.Exchange(ref _done, 1) == 0) writer.Release(); }
+    }
+
     const string Group = """
         SELECT * FROM (
             SELECT id, priority, run_at FROM jobs
@@ -28,7 +42,7 @@ public sealed class SqliteDriver(InProcessNotifier notifier) : IJobDriver
         UPDATE jobs SET status = 'running', attempt = attempt + 1, locked_by = @worker, locked_until = @lease_until,
             started_at = @now, updated_at = @now, progress = 0, message = 'Running', error = NULL, event_seq = event_seq + 1
         WHERE id IN ({0})
-        RETURNING {1}, payload
+        RETURNING id, type, attempt, max_attempts, event_seq, run_at, payload
         """;
 
     public string ClaimSql(ClaimRequest request)
@@ -37,7 +51,7 @@ public sealed class SqliteDriver(InProcessNotifier notifier) : IJobDriver
             ? "SELECT id FROM (" + string.Format(Group, 0) + ")"
             : $"SELECT id FROM ({string.Join("\nUNION ALL\n", request.Quotas.Select((_, i) => string.Format(Group, i)))})\n" +
               "ORDER BY priority DESC, run_at, id LIMIT @limit";
-        return string.Format(MarkRunning, picked, JobRow.Columns);
+        return string.Format(MarkRunning, picked);
     }
 
     public async Task<IReadOnlyList<(JobRow Row, string Payload)>> ClaimAsync(TransitionTx tx, ClaimRequest request, CancellationToken ct)
@@ -53,7 +67,8 @@ public sealed class SqliteDriver(InProcessNotifier notifier) : IJobDriver
             Bind(command, $"types{i}", JsonSerializer.Serialize(request.Quotas[i].Types));
             Bind(command, $"limit{i}", Math.Min(request.Quotas[i].Limit, request.Limit)); // no quota takes more than the free slots
         }
-        return await tx.RowsAsync(command, r => (JobRow.Read(r), r.GetString(JobRow.ColumnCount)), ct);
+        return await tx.RowsAsync(command, r => (JobRow.Claimed(r.GetGuid(0), r.GetString(1), r.GetInt32(2), r.GetInt32(3), r.GetInt64(4),
+            r.GetDateTime(5), request), r.GetString(6)), ct);
     }
 
     /// <summary>
@@ -69,7 +84,7 @@ public sealed class SqliteDriver(InProcessNotifier notifier) : IJobDriver
             UPDATE jobs SET status = 'completed', progress = 100, message = 'Completed', result = @result,
                 error = NULL, completed_at = @now, updated_at = @now, locked_by = NULL, locked_until = NULL, event_seq = event_seq + 1
             WHERE id = @id AND attempt = @attempt AND locked_by = @worker AND status = 'running'
-            RETURNING {JobRow.Columns}
+            RETURNING type, max_attempts, event_seq, started_at
             """);
         Bind(update, "now", tx.Now);
         Bind(update, "worker", completions[0].Lease.WorkerId);
@@ -82,7 +97,7 @@ public sealed class SqliteDriver(InProcessNotifier notifier) : IJobDriver
             id.Value = Text(c.Lease.JobId);
             attempt.Value = c.Lease.Attempt;
             result.Value = (object?)c.Result ?? DBNull.Value;
-            rows.AddRange(await tx.RowsAsync(update, JobRow.Read, ct));
+            rows.AddRange(await tx.RowsAsync(update, r => JobRow.Completed(c.Lease, r.GetString(0), r.GetInt32(1), r.GetInt64(2), r.GetDateTime(3), tx.Now), ct));
         }
         return rows;
     }
@@ -100,26 +115,44 @@ public sealed class SqliteDriver(InProcessNotifier notifier) : IJobDriver
         return await tx.RowsAsync(command, r => new HeldJob(r.GetGuid(0), r.GetInt32(1), r.GetBoolean(2)), ct);
     }
 
+    /// <summary>
+    /// One statement for the batch: the events travel as one JSON array and SQLite's json_each
+    /// unpacks them (binding seven parameters per row, row by row, cost more than the rows).
+    /// </summary>
     public async Task InsertEventsAsync(TransitionTx tx, IReadOnlyList<JobEvent> events, CancellationToken ct)
     {
         if (events.Count == 0) return;
         await using var insert = tx.Command("""
             INSERT INTO job_events (job_id, seq, kind, level, message, data, created_at)
-            VALUES (@job_id, @seq, @kind, @level, @message, @data, @created)
+            SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6
+            FROM json_each(@events)
             """);
-        var p = new[] { "job_id", "seq", "kind", "level", "message", "data", "created" }.Select(n => Add(insert, n)).ToArray();
-        if (events.Count > 1) await insert.PrepareAsync(ct);
-        foreach (var e in events)
+        Bind(insert, "events", EventsJson(events));
+        await insert.ExecuteNonQueryAsync(ct);
+    }
+
+    /// <summary>[[job_id, seq, kind, level, message, data, created_at], …] with ids and times in EF Core's text formats.</summary>
+    static string EventsJson(IReadOnlyList<JobEvent> events)
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(events.Count * 256);
+        using (var json = new Utf8JsonWriter(buffer))
         {
-            p[0].Value = Text(e.JobId);
-            p[1].Value = e.Seq;
-            p[2].Value = e.Kind;
-            p[3].Value = (object?)e.Level ?? DBNull.Value;
-            p[4].Value = (object?)e.Message ?? DBNull.Value;
-            p[5].Value = (object?)e.Data ?? DBNull.Value;
-            p[6].Value = Text(e.CreatedAt);
-            await insert.ExecuteNonQueryAsync(ct);
+            json.WriteStartArray();
+            foreach (var e in events)
+            {
+                json.WriteStartArray();
+                json.WriteStringValue(Text(e.JobId));
+                json.WriteNumberValue(e.Seq);
+                json.WriteStringValue(e.Kind);
+                json.WriteStringValue(e.Level);
+                json.WriteStringValue(e.Message);
+                json.WriteStringValue(e.Data);
+                json.WriteStringValue(Text(e.CreatedAt));
+                json.WriteEndArray();
+            }
+            json.WriteEndArray();
         }
+        return System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan);
     }
 
     public void Bind(DbCommand command, string name, object? value) => Add(command, name).Value = value switch

@@ -15,14 +15,16 @@ public sealed class TransitionTx : IAsyncDisposable
     readonly IDbContextTransaction _transaction;
     readonly List<Action> _afterCommit = [];
     readonly IAsyncDisposable? _ownedContext;
+    readonly IDisposable? _writing;
 
-    TransitionTx(JobsDbContext db, IDbContextTransaction transaction, IJobDriver driver, DateTime now, IAsyncDisposable? owned)
+    TransitionTx(JobsDbContext db, IDbContextTransaction transaction, IJobDriver driver, DateTime now, IAsyncDisposable? owned, IDisposable? writing)
     {
         Db = db;
         _transaction = transaction;
         Driver = driver;
         Now = now;
         _ownedContext = owned;
+        _writing = writing;
     }
 
     public JobsDbContext Db { get; }
@@ -33,8 +35,17 @@ public sealed class TransitionTx : IAsyncDisposable
 
     public static async Task<TransitionTx> BeginAsync(JobsDbContext db, IJobDriver driver, DateTime now, bool ownsContext, CancellationToken ct)
     {
-        var transaction = await db.Database.BeginTransactionAsync(ct);
-        return new TransitionTx(db, transaction, driver, now, ownsContext ? db : null);
+        var writing = await driver.BeginWriteAsync(ct);
+        try
+        {
+            var transaction = await db.Database.BeginTransactionAsync(ct);
+            return new TransitionTx(db, transaction, driver, now, ownsContext ? db : null, writing);
+        }
+        catch
+        {
+            writing?.Dispose();
+            throw;
+        }
     }
 
     public DbCommand Command(string sql)
@@ -60,12 +71,14 @@ public sealed class TransitionTx : IAsyncDisposable
     public async Task CommitAsync(CancellationToken ct)
     {
         await _transaction.CommitAsync(ct);
+        _writing?.Dispose(); // the next writer may go while the notices are sent
         foreach (var action in _afterCommit) action();
     }
 
     public async ValueTask DisposeAsync()
     {
         await _transaction.DisposeAsync();
+        _writing?.Dispose();
         if (_ownedContext is not null) await _ownedContext.DisposeAsync();
     }
 }
