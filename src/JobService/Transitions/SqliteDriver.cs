@@ -72,19 +72,19 @@ public sealed class SqliteDriver(InProcessNotifier notifier) : IJobDriver
     }
 
     /// <summary>
-    /// One prepared UPDATE per row inside the caller's transaction: a single commit (one fsync)
-    /// for the batch. A single UPDATE … FROM json_each would join every running job against the
-    /// whole list (SQLite plans it from the jobs side), which grows with the square of the batch.
+    /// One prepared UPDATE per row inside the caller's transaction (a single commit, one fsync,
+    /// for the batch), then one SELECT for what the events need: under SQLite's single writer
+    /// nothing changes the rows in between. (A single UPDATE … FROM json_each would join every
+    /// running job against the whole list: SQLite plans it from the jobs side, which grows with
+    /// the square of the batch; and RETURNING on each row costs a reader per row.)
     /// </summary>
     public async Task<IReadOnlyList<JobRow>> CompleteAsync(TransitionTx tx, IReadOnlyList<Completion> completions, CancellationToken ct)
     {
-        var rows = new List<JobRow>(completions.Count);
-        if (completions.Count == 0) return rows;
-        await using var update = tx.Command($"""
+        if (completions.Count == 0) return [];
+        await using var update = tx.Command("""
             UPDATE jobs SET status = 'completed', progress = 100, message = 'Completed', result = @result,
                 error = NULL, completed_at = @now, updated_at = @now, locked_by = NULL, locked_until = NULL, event_seq = event_seq + 1
             WHERE id = @id AND attempt = @attempt AND locked_by = @worker AND status = 'running'
-            RETURNING type, max_attempts, event_seq, started_at
             """);
         Bind(update, "now", tx.Now);
         Bind(update, "worker", completions[0].Lease.WorkerId);
@@ -92,14 +92,20 @@ public sealed class SqliteDriver(InProcessNotifier notifier) : IJobDriver
         var attempt = Add(update, "attempt");
         var result = Add(update, "result");
         await update.PrepareAsync(ct);
+        var written = new Dictionary<Guid, Completion>();
         foreach (var c in completions)
         {
             id.Value = Text(c.Lease.JobId);
             attempt.Value = c.Lease.Attempt;
             result.Value = (object?)c.Result ?? DBNull.Value;
-            rows.AddRange(await tx.RowsAsync(update, r => JobRow.Completed(c.Lease, r.GetString(0), r.GetInt32(1), r.GetInt64(2), r.GetDateTime(3), tx.Now), ct));
+            if (await update.ExecuteNonQueryAsync(ct) == 1) written[c.Lease.JobId] = c;
         }
-        return rows;
+        if (written.Count == 0) return [];
+        await using var read = tx.Command("""
+            SELECT id, type, max_attempts, event_seq, started_at FROM jobs WHERE id IN (SELECT value FROM json_each(@ids))
+            """);
+        Bind(read, "ids", JsonSerializer.Serialize(written.Keys.Select(Text)));
+        return await tx.RowsAsync(read, r => JobRow.Completed(written[r.GetGuid(0)].Lease, r.GetString(1), r.GetInt32(2), r.GetInt64(3), r.GetDateTime(4), tx.Now), ct);
     }
 
     public async Task<IReadOnlyList<HeldJob>> RenewLeasesAsync(TransitionTx tx, string workerId, IReadOnlyCollection<Guid> ids, DateTime until, CancellationToken ct)

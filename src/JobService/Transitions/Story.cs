@@ -14,24 +14,21 @@ public static class Story
 {
     public static JobEvent Created(JobRow r, string source, int priority, DateTime now) =>
         Event(r, JobEventKinds.Created, now, "info", $"Created by {source}",
-            new { status = "pending", type = r.Type, priority, run_at = r.RunAt, max_attempts = r.MaxAttempts });
+            Fields(("status", "pending"), ("type", r.Type), ("priority", priority), ("run_at", r.RunAt), ("max_attempts", r.MaxAttempts)));
 
     public static JobEvent Claimed(JobRow r, string worker, DateTime now) =>
         Event(r, JobEventKinds.Status, now, "info", $"Claimed by worker {worker} for attempt {r.Attempt} of {r.MaxAttempts}",
-            new { status = "running", attempt = r.Attempt, max_attempts = r.MaxAttempts, worker });
+            Fields(("status", "running"), ("attempt", r.Attempt), ("max_attempts", r.MaxAttempts), ("worker", worker)));
 
     public static JobEvent Progress(JobRow r, DateTime now, (int Received, int Expected)? tokens) =>
-        Event(r, JobEventKinds.Progress, now, null, null, new
-        {
-            progress = r.Progress, message = r.Message,
-            tokens = tokens is { } t ? new { received = t.Received, expected = t.Expected } : null,
-        });
+        Event(r, JobEventKinds.Progress, now, null, null, Fields(("progress", r.Progress), ("message", r.Message),
+            ("tokens", tokens is { } t ? new Nested(Fields(("received", t.Received), ("expected", t.Expected))) : null)));
 
     public static JobEvent Log(JobRow r, DateTime now, string level, string message) =>
-        Event(r, JobEventKinds.Log, now, level, message, new { attempt = r.Attempt });
+        Event(r, JobEventKinds.Log, now, level, message, Fields(("attempt", r.Attempt)));
 
     public static JobEvent Output(JobRow r, DateTime now, int offset, string text) =>
-        Event(r, JobEventKinds.Output, now, null, null, new { attempt = r.Attempt, offset, text });
+        Event(r, JobEventKinds.Output, now, null, null, Fields(("attempt", r.Attempt), ("offset", offset), ("text", text)));
 
     public static JobEvent Usage(JobRow r, DateTime now, UsageRecord u)
     {
@@ -41,12 +38,10 @@ public static class Story
                    (u.DurationMs is { } d ? $", {Seconds(d)} in all" : "") +
                    $", ${u.CostUsd.ToString("0.######", CultureInfo.InvariantCulture)}, finish " +
                    u.FinishReason switch { null => "none: the call did not finish", "length" => "length: cut off by max_tokens", var f => f };
-        return Event(r, JobEventKinds.Usage, now, u.FinishReason == "length" || u.FinishReason is null ? "warning" : "info", line, new
-        {
-            attempt = r.Attempt, model = u.Model, provider = u.Provider, step = u.Step, prompt_tokens = u.PromptTokens,
-            completion_tokens = u.CompletionTokens, total_tokens = u.TotalTokens, cost_usd = u.CostUsd, estimated = u.Estimated,
-            finish_reason = u.FinishReason, duration_ms = u.DurationMs, time_to_first_token_ms = u.TimeToFirstTokenMs,
-        });
+        return Event(r, JobEventKinds.Usage, now, u.FinishReason == "length" || u.FinishReason is null ? "warning" : "info", line, Fields(
+            ("attempt", r.Attempt), ("model", u.Model), ("provider", u.Provider), ("step", u.Step), ("prompt_tokens", u.PromptTokens),
+            ("completion_tokens", u.CompletionTokens), ("total_tokens", u.TotalTokens), ("cost_usd", u.CostUsd), ("estimated", u.Estimated),
+            ("finish_reason", u.FinishReason), ("duration_ms", u.DurationMs), ("time_to_first_token_ms", u.TimeToFirstTokenMs)));
     }
 
     public static JobEvent Completed(JobRow r, DateTime now) =>
@@ -61,40 +56,71 @@ public static class Story
         ? Terminal(r, now, "info", $"Attempt {r.Attempt} of {r.MaxAttempts} failed ({error}); a cancel was asked for, so it ends cancelled")
         : Event(r, JobEventKinds.Status, now, "warning",
             $"Attempt {r.Attempt} of {r.MaxAttempts} failed: {error}. Retrying in {Seconds((r.RunAt - now).TotalMilliseconds)}",
-            new { status = "pending", attempt = r.Attempt, max_attempts = r.MaxAttempts, run_at = r.RunAt, error });
+            Fields(("status", "pending"), ("attempt", r.Attempt), ("max_attempts", r.MaxAttempts), ("run_at", r.RunAt), ("error", error)));
 
     public static JobEvent HandedBack(JobRow r, DateTime now, string worker) => r.Status == JobStatus.Cancelled
         ? Terminal(r, now, "info", $"Worker {worker} stopped before the handler finished; a cancel was asked for, so it ends cancelled")
         : Event(r, JobEventKinds.Status, now, "info",
             $"Handed back by worker {worker}, which was shutting down; the attempt is not counted",
-            new { status = "pending", attempt = r.Attempt, max_attempts = r.MaxAttempts, run_at = r.RunAt });
+            Fields(("status", "pending"), ("attempt", r.Attempt), ("max_attempts", r.MaxAttempts), ("run_at", r.RunAt)));
 
     public static JobEvent Rescued(JobRow r, DateTime now, string why) => r.Status == JobStatus.Pending
         ? Event(r, JobEventKinds.Status, now, "warning", $"{why} It keeps its place in the queue.",
-            new { status = "pending", attempt = r.Attempt, max_attempts = r.MaxAttempts, run_at = r.RunAt, error = r.Error })
+            Fields(("status", "pending"), ("attempt", r.Attempt), ("max_attempts", r.MaxAttempts), ("run_at", r.RunAt), ("error", r.Error)))
         : Terminal(r, now, r.Status == JobStatus.Failed ? "error" : "info", why);
 
     public static JobEvent CancelledPending(JobRow r, DateTime now) => Terminal(r, now, "info", "Cancelled before it started");
 
     public static JobEvent CancelRequested(JobRow r, DateTime now) =>
         Event(r, JobEventKinds.Status, now, "info", $"Cancel requested: the handler of attempt {r.Attempt} is being stopped",
-            new { status = "running", attempt = r.Attempt, cancel_requested = true });
+            Fields(("status", "running"), ("attempt", r.Attempt), ("cancel_requested", true)));
 
     public static JobEvent Requeued(JobRow r, DateTime now, string source) =>
         Event(r, JobEventKinds.Status, now, "info", $"Queued again by {source}, with {r.MaxAttempts} attempt(s)",
-            new { status = "pending", attempt = 0, max_attempts = r.MaxAttempts, run_at = r.RunAt });
+            Fields(("status", "pending"), ("attempt", 0), ("max_attempts", r.MaxAttempts), ("run_at", r.RunAt)));
 
     static JobEvent Terminal(JobRow r, DateTime now, string level, string line) =>
-        Event(r, JobEventKinds.Terminal(r.Status), now, level, line, new
-        {
-            status = r.Status.ToName(), attempt = r.Attempt, max_attempts = r.MaxAttempts, progress = r.Progress, message = r.Message, error = r.Error,
-        });
+        Event(r, JobEventKinds.Terminal(r.Status), now, level, line, Fields(("status", r.Status.ToName()), ("attempt", r.Attempt),
+            ("max_attempts", r.MaxAttempts), ("progress", r.Progress), ("message", r.Message), ("error", r.Error)));
 
-    static JobEvent Event(JobRow r, string kind, DateTime now, string? level, string? message, object data) => new()
+    static JobEvent Event(JobRow r, string kind, DateTime now, string? level, string? message, string data) => new()
     {
-        JobId = r.Id, Seq = r.EventSeq, Kind = kind, Level = level, Message = message?.Clip(10_000), CreatedAt = now,
-        Data = JsonSerializer.Serialize(data, JobJson.Options),
+        JobId = r.Id, Seq = r.EventSeq, Kind = kind, Level = level, Message = message?.Clip(10_000), CreatedAt = now, Data = data,
     };
+
+    /// <summary>
+    /// A JSON object from name/value pairs, written directly: events are made for every job on the
+    /// hot path, where serializing anonymous types costs reflection and allocations.
+    /// </summary>
+    static string Fields(params (string Name, object? Value)[] fields)
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(256);
+        using (var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = JobJson.Options.Encoder }))
+        {
+            json.WriteStartObject();
+            foreach (var (name, value) in fields)
+            {
+                json.WritePropertyName(name);
+                switch (value)
+                {
+                    case null: json.WriteNullValue(); break;
+                    case Nested n: json.WriteRawValue(n.Json); break;
+                    case string t: json.WriteStringValue(t); break;
+                    case int i: json.WriteNumberValue(i); break;
+                    case long l: json.WriteNumberValue(l); break;
+                    case double d: json.WriteNumberValue(d); break;
+                    case bool b: json.WriteBooleanValue(b); break;
+                    case DateTime t: json.WriteStringValue(DateTime.SpecifyKind(t, DateTimeKind.Utc)); break;
+                    default: throw new ArgumentException($"Field {name}: {value.GetType().Name} is not a JSON scalar here.");
+                }
+            }
+            json.WriteEndObject();
+        }
+        return System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan);
+    }
+
+    /// <summary>An object made by <see cref="Fields"/>, nested in another.</summary>
+    readonly record struct Nested(string Json);
 
     static double Elapsed(JobRow r, DateTime now) => r.StartedAt is { } started ? (now - started).TotalMilliseconds : 0;
 

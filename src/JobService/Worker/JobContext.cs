@@ -101,6 +101,8 @@ public sealed class JobContext : IJobContext
     public async Task FlushAsync(bool all = false)
     {
         if (_closed && !all) return;
+        lock (_gate)
+            if (!_dirty && _text.Length == _textSent && !_textRestarted) return; // nothing to write: the usual case for a short job
         if (all) await _writing.WaitAsync();
         else if (!await _writing.WaitAsync(0)) return; // a write is under way; it or the next tick carries this
         try
