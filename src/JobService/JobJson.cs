@@ -20,6 +20,7 @@ public static class JobJson
         options.RespectNullableAnnotations = true;
         options.RespectRequiredConstructorParameters = true;
         options.AllowDuplicateProperties = false; // {"name":"a","name":"b"} is ambiguous: refused (400), never last-wins
+        options.NumberHandling = JsonNumberHandling.Strict; // "priority": "5" is a string: ASP.NET's web defaults would read it as 5
         options.Converters.Add(new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower, allowIntegerValues: false));
         options.TypeInfoResolver ??= new DefaultJsonTypeInfoResolver();
         return options;

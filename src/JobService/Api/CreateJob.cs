@@ -14,17 +14,15 @@ public static class CreateJob
 {
     public static async Task<Results<Created<JobResponse>, Ok<JobResponse>, ValidationProblem, ProblemHttpResult>> Handle(
         CreateJobRequest request,
-        [FromHeader(Name = "Idempotency-Key")] string? idempotencyKey,
+        [FromHeader(Name = Idempotency.Header)] string? idempotencyKeyHeader, // for the OpenAPI document; read below
+        HttpRequest http,
         [AsParameters] JobsServices s,
         CancellationToken ct)
     {
-        if (idempotencyKey is not null && (idempotencyKey.Length is 0 or > JobSubmission.MaxIdempotencyKeyLength || idempotencyKey.Any(char.IsControl)))
-            return TypedResults.ValidationProblem(new Dictionary<string, string[]>
-            {
-                ["Idempotency-Key"] = [$"The Idempotency-Key header must be 1 to {JobSubmission.MaxIdempotencyKeyLength} printable characters."],
-            });
+        var (idempotencyKey, keyProblem) = Idempotency.Read(http);
+        if (keyProblem is not null) return keyProblem;
 
-        var (job, errors) = JobSubmission.Validate(request, s.Registry, s.Now);
+        var (job, errors) = JobSubmission.Validate(request, s.Registry, s.Webhooks.Value, s.Now);
         if (job is null) return TypedResults.ValidationProblem(errors, title: "The job request is invalid");
         job.IdempotencyKey = idempotencyKey;
 

@@ -1,6 +1,7 @@
 using System.ComponentModel;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
+using Microsoft.EntityFrameworkCore;
 
 namespace JobService.Api;
 
@@ -12,21 +13,23 @@ public sealed record JobBatchResponse(IReadOnlyList<JobResponse> Items);
 
 /// <summary>
 /// POST /jobs/batch: up to 1,000 jobs in one transaction, all or nothing. Every item is
-/// validated first; errors name the item (<c>jobs[3].payload.name</c>). Idempotency keys are
-/// per job and so not taken here: the header is refused rather than silently ignored.
+/// validated first; errors name the item (<c>jobs[3].payload.name</c>). With an
+/// Idempotency-Key, the same key and body return the same jobs (200), so a client whose batch
+/// died in flight can send it again safely; the same key with another body is a 422.
 /// </summary>
 public static class CreateJobBatch
 {
     public const int MaxJobs = 1_000;
 
-    public static async Task<Results<Created<JobBatchResponse>, ValidationProblem>> Handle(
+    public static async Task<Results<Created<JobBatchResponse>, Ok<JobBatchResponse>, ValidationProblem, ProblemHttpResult>> Handle(
         CreateJobBatchRequest request,
-        [FromHeader(Name = "Idempotency-Key")] string? idempotencyKey,
+        [FromHeader(Name = Idempotency.Header)] string? idempotencyKeyHeader, // for the OpenAPI document; read below
+        HttpRequest http,
         [AsParameters] JobsServices s,
         CancellationToken ct)
     {
-        if (idempotencyKey is not null)
-            return Invalid("Idempotency-Key", "Idempotency-Key is not supported on /jobs/batch; submit the jobs one by one to use it.");
+        var (key, keyProblem) = Idempotency.Read(http);
+        if (keyProblem is not null) return keyProblem;
         if (request.Jobs is not { Count: > 0 and <= MaxJobs } items)
             return Invalid("jobs", $"jobs must hold 1 to {MaxJobs} jobs.");
 
@@ -36,14 +39,43 @@ public static class CreateJobBatch
         for (var i = 0; i < items.Count; i++)
         {
             if (items[i] is null) { errors[$"jobs[{i}]"] = ["The job must be an object."]; continue; }
-            var (job, itemErrors) = JobSubmission.Validate(items[i], s.Registry, now, $"jobs[{i}].");
+            var (job, itemErrors) = JobSubmission.Validate(items[i], s.Registry, s.Webhooks.Value, now, $"jobs[{i}].");
             foreach (var (field, messages) in itemErrors) errors[field] = messages;
             if (job is not null) jobs.Add(job);
         }
         if (errors.Count > 0) return TypedResults.ValidationProblem(errors, title: "Some jobs in the batch are invalid; none was created");
 
-        await s.Transitions.CreateAsync(s.Db, jobs, "POST /jobs/batch", ct);
+        if (key is not null)
+        {
+            var hash = JobSubmission.Hash(request); // the whole batch is "the same request", not each job
+            for (var i = 0; i < jobs.Count; i++) (jobs[i].IdempotencyKey, jobs[i].RequestHash) = (Idempotency.BatchItemKey(key, i), hash);
+            if (await Replay(s.Db, key, hash, jobs.Count, ct) is { } replay) return replay;
+        }
+        try
+        {
+            await s.Transitions.CreateAsync(s.Db, jobs, "POST /jobs/batch", ct);
+        }
+        catch (Microsoft.EntityFrameworkCore.DbUpdateException) when (key is not null)
+        {
+            // The same batch committed first from another request (a client retrying in flight): answer with its jobs.
+            s.Db.ChangeTracker.Clear();
+            if (await Replay(s.Db, key, jobs[0].RequestHash!, jobs.Count, ct) is { } raced) return raced;
+            throw;
+        }
         return TypedResults.Created((string?)null, new JobBatchResponse(jobs.Select(JobResponse.From).ToList()));
+    }
+
+    static async Task<Results<Created<JobBatchResponse>, Ok<JobBatchResponse>, ValidationProblem, ProblemHttpResult>?> Replay(
+        Data.JobsDbContext db, string key, string hash, int count, CancellationToken ct)
+    {
+        var firstKey = Idempotency.BatchItemKey(key, 0);
+        var first = await db.Jobs.AsNoTracking().FirstOrDefaultAsync(j => j.IdempotencyKey == firstKey, ct);
+        if (first is null) return null;
+        if (first.RequestHash != hash) return JobProblems.IdempotencyMismatch(key, first.Id);
+        var keys = Enumerable.Range(0, count).Select(i => Idempotency.BatchItemKey(key, i)).ToList();
+        var stored = await db.Jobs.AsNoTracking().Where(j => keys.Contains(j.IdempotencyKey!)).ToListAsync(ct);
+        var byKey = stored.ToDictionary(j => j.IdempotencyKey!);
+        return TypedResults.Ok(new JobBatchResponse(keys.Where(byKey.ContainsKey).Select(k => JobResponse.From(byKey[k])).ToList()));
     }
 
     static ValidationProblem Invalid(string field, string message) =>

@@ -1,5 +1,6 @@
 using JobService.Data;
 using JobService.Handlers;
+using JobService.Transitions;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.EntityFrameworkCore;
@@ -25,6 +26,7 @@ public static class JobQueries
         [FromQuery(Name = "limit")] int? limit,
         [FromQuery(Name = "offset")] int? offset,
         JobsDbContext db,
+        IJobDriver driver,
         CancellationToken ct)
     {
         var errors = new Dictionary<string, string[]>();
@@ -48,8 +50,9 @@ public static class JobQueries
         if (createdBefore is { } before) { var t = before.UtcDateTime; query = query.Where(j => j.CreatedAt < t); }
 
         int take = limit ?? DefaultLimit, skip = offset ?? 0;
-        var total = await query.CountAsync(ct);
-        var rows = await query.OrderByDescending(j => j.CreatedAt).ThenByDescending(j => j.Id).Skip(skip).Take(take).ToListAsync(ct);
+        var (total, rows) = await driver.Reads(db).ExecuteAsync(async token => (
+            await query.CountAsync(token),
+            await query.OrderByDescending(j => j.CreatedAt).ThenByDescending(j => j.Id).Skip(skip).Take(take).ToListAsync(token)), ct);
         return TypedResults.Ok(new JobPage(rows.Select(JobResponse.From).ToList(), total, take, skip));
     }
 
@@ -58,6 +61,7 @@ public static class JobQueries
         [FromQuery(Name = "after")] long? after,
         [FromQuery(Name = "limit")] int? limit,
         JobsDbContext db,
+        IJobDriver driver,
         CancellationToken ct)
     {
         if (limit is < 1 or > 1000 || after is < 0)
@@ -65,22 +69,22 @@ public static class JobQueries
             {
                 ["limit"] = ["limit must be between 1 and 1000; after must be a sequence number of 0 or more."],
             });
-        if (!await db.Jobs.AnyAsync(j => j.Id == id, ct)) return JobProblems.NotFound(id);
         var from = after ?? 0;
         var take = limit ?? 100;
         // The job's log is every event that tells a line: log events, and the service's own story on lifecycle events.
-        var lines = await db.JobEvents.AsNoTracking()
-            .Where(e => e.JobId == id && e.Seq > from && e.Message != null)
-            .OrderBy(e => e.Seq).Take(take)
-            .ToListAsync(ct);
+        var (exists, lines) = await driver.Reads(db).ExecuteAsync(async token => (
+            await db.Jobs.AnyAsync(j => j.Id == id, token),
+            await db.JobEvents.AsNoTracking().Where(e => e.JobId == id && e.Seq > from && e.Message != null)
+                .OrderBy(e => e.Seq).Take(take).ToListAsync(token)), ct);
+        if (!exists) return JobProblems.NotFound(id);
         var items = lines.Select(e => new JobLogResponse(e.Seq, e.CreatedAt, e.Level ?? "info", e.Message!, Events.EventJson.Attempt(e.Data))).ToList();
         return TypedResults.Ok(new JobLogPage(items, items.Count == take ? items[^1].Seq : null));
     }
 
     /// <summary>Counts and LLM usage (tokens, cost) by status and by type, from one GROUP BY over (type, status).</summary>
-    public static async Task<Ok<JobStatsResponse>> Stats(JobsDbContext db, CancellationToken ct)
+    public static async Task<Ok<JobStatsResponse>> Stats(JobsDbContext db, IJobDriver driver, CancellationToken ct)
     {
-        var groups = await db.Jobs.AsNoTracking()
+        var groups = await driver.Reads(db).ExecuteAsync(token => db.Jobs.AsNoTracking()
             .GroupBy(j => new { j.Type, j.Status })
             .Select(g => new
             {
@@ -88,7 +92,7 @@ public static class JobQueries
                 Prompt = g.Sum(j => (long?)j.PromptTokens) ?? 0, Completion = g.Sum(j => (long?)j.CompletionTokens) ?? 0,
                 Cost = g.Sum(j => j.CostUsd) ?? 0,
             })
-            .ToListAsync(ct);
+            .ToListAsync(token), ct);
         var byStatus = JobStatusNames.All.ToDictionary(s => s, s => 0);
         var byType = new SortedDictionary<string, Dictionary<string, int>>(StringComparer.Ordinal);
         foreach (var g in groups)

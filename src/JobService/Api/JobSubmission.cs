@@ -15,11 +15,9 @@ public static class JobSubmission
 {
     public const int MaxPriority = 1000;
     public const int MaxAttemptsLimit = 100;
-    public const int MaxIdempotencyKeyLength = 200;
-    const int MaxUrlLength = 2000;
 
     public static (Job? Job, Dictionary<string, string[]> Errors) Validate(
-        CreateJobRequest request, JobTypeRegistry registry, DateTime now, string prefix = "")
+        CreateJobRequest request, JobTypeRegistry registry, Webhooks.WebhooksOptions webhooks, DateTime now, string prefix = "")
     {
         var errors = new Dictionary<string, string[]>();
         void Add(string field, string message) => errors[prefix + field] = [message];
@@ -41,8 +39,8 @@ public static class JobSubmission
             Add("priority", $"The priority must be between -{MaxPriority} and {MaxPriority}.");
         if (request.MaxAttempts is < 1 or > MaxAttemptsLimit)
             Add("max_attempts", $"max_attempts must be between 1 and {MaxAttemptsLimit}.");
-        if (request.CallbackUrl is { } url && !IsHttpUrl(url))
-            Add("callback_url", $"callback_url must be an absolute http or https URL of at most {MaxUrlLength} characters.");
+        if (request.CallbackUrl is { } url && Webhooks.CallbackUrls.Problem(url, webhooks) is { } urlProblem)
+            Add("callback_url", urlProblem);
 
         if (errors.Count > 0 || type is null) return (null, errors);
         var job = new Job
@@ -64,13 +62,11 @@ public static class JobSubmission
     }
 
     /// <summary>What "the same request" means for an Idempotency-Key: the same fields, compactly serialized.</summary>
-    static string Hash(CreateJobRequest request)
+    public static string Hash(object request)
     {
         var canonical = JsonSerializer.Serialize(request, JobJson.Options);
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(canonical)));
     }
 
-    static bool IsHttpUrl(string url) =>
-        url.Length <= MaxUrlLength && Uri.TryCreate(url, UriKind.Absolute, out var uri) && (uri.Scheme == "http" || uri.Scheme == "https");
 
 }

@@ -36,9 +36,9 @@ public static class JobsApi
 
     /// <summary>The job, with its event seq as ETag: a poller sending If-None-Match gets 304 while nothing changed.</summary>
     static async Task<Results<Ok<JobResponse>, StatusCodeHttpResult, ProblemHttpResult>> GetJob(
-        Guid id, JobsDbContext db, HttpContext http, CancellationToken ct)
+        Guid id, JobsDbContext db, Transitions.IJobDriver driver, HttpContext http, CancellationToken ct)
     {
-        if (await Find(db, id, ct) is not { } job) return JobProblems.NotFound(id);
+        if (await driver.Reads(db).ExecuteAsync(token => Find(db, id, token), ct) is not { } job) return JobProblems.NotFound(id);
         var etag = $"\"{job.EventSeq}\"";
         http.Response.Headers.ETag = etag;
         if (http.Request.Headers.IfNoneMatch.Any(v => v is not null && v.Split(',').Any(t => t.Trim() == etag || t.Trim() == "*")))

@@ -17,10 +17,19 @@ public sealed partial class ProblemExceptionHandler(IProblemDetailsService probl
         var (status, title, detail) = exception switch
         {
             BadHttpRequestException bad => (bad.StatusCode, Title(bad.StatusCode), Describe(bad)),
+            _ when Data.DatabaseErrors.IsUnavailable(exception) => (StatusCodes.Status503ServiceUnavailable, "Database unavailable",
+                "The service cannot reach its database right now; nothing was changed by this request unless it says otherwise. Try again shortly."),
             _ => (StatusCodes.Status500InternalServerError, "Internal error",
                 "The service failed to handle the request. The error has been logged with the request's trace id."),
         };
-        if (status >= 500) log.LogError(exception, "Unhandled error on {Method} {Path}", http.Request.Method, http.Request.Path);
+        if (status == StatusCodes.Status503ServiceUnavailable)
+        {
+            // An outage is expected to pass: one line, not a stack trace per request.
+            log.LogWarning("{Method} {Path}: the database is unavailable ({Error}); answered 503", http.Request.Method, http.Request.Path,
+                Data.DatabaseErrors.OneLine(exception));
+            http.Response.Headers.RetryAfter = "5";
+        }
+        else if (status >= 500) log.LogError(exception, "Unhandled error on {Method} {Path}", http.Request.Method, http.Request.Path);
         else log.LogInformation("Rejected {Method} {Path}: {Status} {Detail}", http.Request.Method, http.Request.Path, status, detail);
 
         http.Response.StatusCode = status;

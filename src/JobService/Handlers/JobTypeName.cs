@@ -9,6 +9,7 @@ public static partial class JobTypeName
 
     public static bool IsValid(string name) => Pattern().IsMatch(name);
 
-    [GeneratedRegex("^[a-z][a-z0-9_.-]{0,99}$")]
+    // \z, not $: in .NET, $ also matches before a final newline, so "echo\n" would pass.
+    [GeneratedRegex(@"^[a-z][a-z0-9_.-]{0,99}\z")]
     private static partial Regex Pattern();
 }

@@ -31,8 +31,10 @@ public static class ServiceSetup
 
         var services = builder.Services;
         services.AddSingleton(TimeProvider.System);
+        services.AddSingleton<JobServiceMetrics>();
         services.AddJobsDatabase(builder.Configuration);
         services.AddOptions<ApiOptions>().BindConfiguration(ApiOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<Webhooks.WebhooksOptions>().BindConfiguration(Webhooks.WebhooksOptions.Section);
 
         services.AddSingleton<JobTypeRegistry>();
         services.AddJobHandler<EchoHandler>();
@@ -46,6 +48,7 @@ public static class ServiceSetup
         services.ConfigureHttpJsonOptions(o => JobJson.Configure(o.SerializerOptions));
         services.Configure<Microsoft.AspNetCore.Mvc.JsonOptions>(o => JobJson.Configure(o.JsonSerializerOptions));
         services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true); // so binding errors reach ProblemExceptionHandler
+        services.AddSingleton<IProblemDetailsWriter, ProblemJsonWriter>(); // before AddProblemDetails: tried first, always writes
         services.AddProblemDetails(o => o.CustomizeProblemDetails = c => c.ProblemDetails.Detail ??= DefaultDetail(c.HttpContext));
         services.AddExceptionHandler<ProblemExceptionHandler>();
 
@@ -93,6 +96,7 @@ public static class ServiceSetup
         app.UseStatusCodePages();
         app.UseMiddleware<DatabaseNotReady>();
         app.UseMiddleware<RequestBodyLimit>();
+        app.UseMiddleware<JsonCharset>();
 
         app.UseSwagger();
         app.UseSwaggerUI(o => o.DocumentTitle = "JobService");

@@ -46,6 +46,14 @@ public interface IJobDriver
     /// </summary>
     ValueTask<IDisposable?> BeginWriteAsync(CancellationToken ct);
 
+    /// <summary>
+    /// How reads (GET endpoints) survive a transient failure: EF Core's retrying execution
+    /// strategy for Npgsql (a reset connection, a terminated backend, a failover); SQLite has
+    /// its busy timeout instead. Writes are not retried blindly: one that fails on an outage is a
+    /// 503, since its commit may or may not have happened.
+    /// </summary>
+    Microsoft.EntityFrameworkCore.Storage.IExecutionStrategy Reads(Microsoft.EntityFrameworkCore.DbContext db);
+
     /// <summary>Listen and notify: a real channel on PostgreSQL, in-process on SQLite.</summary>
     IJobNotifier Notifier { get; }
 }

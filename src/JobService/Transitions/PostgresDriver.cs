@@ -14,6 +14,9 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
 {
     public IJobNotifier Notifier => notifier;
 
+    public Microsoft.EntityFrameworkCore.Storage.IExecutionStrategy Reads(Microsoft.EntityFrameworkCore.DbContext db) =>
+        new Npgsql.EntityFrameworkCore.PostgreSQL.NpgsqlRetryingExecutionStrategy(db, maxRetryCount: 3, maxRetryDelay: TimeSpan.FromSeconds(1), errorCodesToAdd: null);
+
     /// <summary>Row locks let writers run side by side: nothing to queue.</summary>
     public ValueTask<IDisposable?> BeginWriteAsync(CancellationToken ct) => ValueTask.FromResult<IDisposable?>(null);
 

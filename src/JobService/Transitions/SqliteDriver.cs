@@ -16,6 +16,9 @@ public sealed class SqliteDriver(InProcessNotifier notifier) : IJobDriver
 {
     public IJobNotifier Notifier => notifier;
 
+    public Microsoft.EntityFrameworkCore.Storage.IExecutionStrategy Reads(Microsoft.EntityFrameworkCore.DbContext db) =>
+        new Microsoft.EntityFrameworkCore.Storage.NonRetryingExecutionStrategy(db);
+
     readonly SemaphoreSlim _writer = new(1, 1);
 
     public async ValueTask<IDisposable?> BeginWriteAsync(CancellationToken ct)

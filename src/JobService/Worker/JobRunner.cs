@@ -20,6 +20,7 @@ public sealed class JobRunner(
     TimeProvider time,
     IOptions<WorkerOptions> options,
     IOptions<EventsOptions> events,
+    Hosting.JobServiceMetrics metrics,
     ILogger<JobRunner> log)
 {
     /// <summary>After its token fired, how long a handler gets to unwind (an LLM call records what it spent) before the outcome is written.</summary>
@@ -115,6 +116,7 @@ public sealed class JobRunner(
             }
             catch (Exception e) when (running.LeaseUntil > time.GetUtcNow().UtcDateTime)
             {
+                metrics.OutcomeWriteRetries.Add(1);
                 if (DatabaseErrors.IsUnavailable(e))
                     log.LogWarning("Writing the outcome of job {JobId} failed (try {Try}): {Error}; trying again in {Wait} while its lease lasts",
                         running.Job.Id, attempt, DatabaseErrors.OneLine(e), wait);

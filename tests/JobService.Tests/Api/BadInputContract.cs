@@ -66,6 +66,36 @@ public abstract class BadInputContract(TestApp app) : IAsyncLifetime
         { "logs with negative after", "GET", $"/jobs/{SomeId}/logs?after=-1", null, null, 400 },
         { "logs with zero limit", "GET", $"/jobs/{SomeId}/logs?limit=0", null, null, 400 },
         { "method not allowed", "PUT", "/jobs", Json, "{}", 405 },
+        // From the 550-request battery of the hostile-input issue:
+        { "unknown charset", "POST", "/jobs", "application/json; charset=bogus-charset", "{\"type\": \"greet\", \"payload\": {\"name\": \"a\"}}", 415 },
+        { "priority as a string", "POST", "/jobs", Json, "{\"type\": \"greet\", \"payload\": {\"name\": \"a\"}, \"priority\": \"5\"}", 400 },
+        { "max_attempts as a string", "POST", "/jobs", Json, "{\"type\": \"greet\", \"payload\": {\"name\": \"a\"}, \"max_attempts\": \"3\"}", 400 },
+        { "payload number as a string", "POST", "/jobs", Json, "{\"type\": \"greet\", \"payload\": {\"name\": \"a\", \"times\": \"2\"}}", 400 },
+        { "type filter with a newline", "GET", "/jobs?type=echo%0A", null, null, 400 },
+        { "two Idempotency-Key headers", "POST", "/jobs", Json, "@twokeys", 400 },
+        { "two Idempotency-Key headers on a batch", "POST", "/jobs/batch", Json, "@twokeysbatch", 400 },
+        { "callback to loopback", "POST", "/jobs", Json, "@callback:http://127.0.0.1:8080/hook", 400 },
+        { "callback to localhost", "POST", "/jobs", Json, "@callback:http://localhost/hook", 400 },
+        { "callback to a .localhost name", "POST", "/jobs", Json, "@callback:https://api.localhost./hook", 400 },
+        { "callback to cloud metadata", "POST", "/jobs", Json, "@callback:http://169.254.169.254/latest/meta-data/", 400 },
+        { "callback to IPv6 loopback", "POST", "/jobs", Json, "@callback:http://[::1]/", 400 },
+        { "callback to decimal 127.0.0.1", "POST", "/jobs", Json, "@callback:http://2130706433/", 400 },
+        { "callback to hex 127.0.0.1", "POST", "/jobs", Json, "@callback:http://0x7f000001/", 400 },
+        { "callback to short 127.1", "POST", "/jobs", Json, "@callback:http://127.1/", 400 },
+        { "callback to a private network", "POST", "/jobs", Json, "@callback:http://10.0.0.1/hook", 400 },
+        { "callback to 172.16/12", "POST", "/jobs", Json, "@callback:http://172.31.255.1/hook", 400 },
+        { "callback to 192.168/16", "POST", "/jobs", Json, "@callback:http://192.168.1.1/hook", 400 },
+        { "callback to carrier-grade NAT", "POST", "/jobs", Json, "@callback:http://100.64.0.1/hook", 400 },
+        { "callback to IPv4-mapped IPv6", "POST", "/jobs", Json, "@callback:http://[::ffff:127.0.0.1]/", 400 },
+        { "callback to IPv4-mapped metadata", "POST", "/jobs", Json, "@callback:http://[::ffff:a9fe:a9fe]/", 400 },
+        { "callback to unique-local IPv6", "POST", "/jobs", Json, "@callback:http://[fd00::1]/", 400 },
+        { "callback to link-local IPv6", "POST", "/jobs", Json, "@callback:http://[fe80::1]/", 400 },
+        { "callback to multicast", "POST", "/jobs", Json, "@callback:http://224.0.0.1/", 400 },
+        { "callback to 0.0.0.0", "POST", "/jobs", Json, "@callback:http://0.0.0.0/", 400 },
+        { "callback to the unspecified IPv6", "POST", "/jobs", Json, "@callback:http://[::]/", 400 },
+        { "callback to a documentation range", "POST", "/jobs", Json, "@callback:http://192.0.2.10/", 400 },
+        { "callback to NAT64 loopback", "POST", "/jobs", Json, "@callback:http://[64:ff9b::7f00:1]/", 400 },
+        { "callback with user info", "POST", "/jobs", Json, "@callback:https://user:secret@example.com/hook", 400 },
     };
 
     [Theory]
@@ -79,9 +109,10 @@ public abstract class BadInputContract(TestApp app) : IAsyncLifetime
         {
             var bytes = Body(body);
             request.Content = new ByteArrayContent(bytes);
-            if (contentType is not null) request.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue(contentType);
+            if (contentType is not null) request.Content.Headers.TryAddWithoutValidation("Content-Type", contentType);
         }
         if (body == "@longkey") request.Headers.Add("Idempotency-Key", new string('k', 300));
+        if (body?.StartsWith("@twokeys") == true) request.Headers.Add("Idempotency-Key", ["first", "second"]);
 
         var response = await client.SendAsync(request);
 
@@ -98,7 +129,10 @@ public abstract class BadInputContract(TestApp app) : IAsyncLifetime
         "@hugename" => Encoding.UTF8.GetBytes($"{{\"type\": \"greet\", \"payload\": {{\"name\": \"{new string('n', 500_000)}\"}}}}"),
         "@toolarge" => Encoding.UTF8.GetBytes($"{{\"type\": \"greet\", \"payload\": {{\"name\": \"{new string('x', 2_000_000)}\"}}}}"),
         "@badutf8" => [.. Encoding.UTF8.GetBytes("{\"type\": \"gr"), 0xC3, 0x28, 0xFF, .. Encoding.UTF8.GetBytes("eet\"}")],
-        "@longkey" => Encoding.UTF8.GetBytes("{\"type\": \"greet\", \"payload\": {\"name\": \"a\"}}"),
+        "@longkey" or "@twokeys" => Encoding.UTF8.GetBytes("{\"type\": \"greet\", \"payload\": {\"name\": \"a\"}}"),
+        "@twokeysbatch" => Encoding.UTF8.GetBytes("{\"jobs\": [{\"type\": \"greet\", \"payload\": {\"name\": \"a\"}}]}"),
+        _ when body.StartsWith("@callback:") => Encoding.UTF8.GetBytes(
+            $"{{\"type\": \"greet\", \"payload\": {{\"name\": \"a\"}}, \"callback_url\": \"{body["@callback:".Length..]}\"}}"),
         _ => Encoding.UTF8.GetBytes(body),
     };
 

@@ -82,6 +82,28 @@ public sealed class ServiceProcessTests
         Assert.Equal("Serilog.AspNetCore.RequestLoggingMiddleware", request.GetProperty("SourceContext").GetString());
     }
 
+    /// <summary>Regression: losing an Idempotency-Key race is an expected outcome, but it was logged as an error with a stack trace.</summary>
+    [Fact]
+    public async Task ALostIdempotencyRaceIsNotAnErrorInTheLog()
+    {
+        await using var database = TestDatabase.Sqlite();
+        await using var service = ServiceProcess.Start(new Dictionary<string, string> { ["ConnectionStrings__Jobs"] = database.ConnectionString });
+        await service.WaitUntilReadyAsync(Within);
+        using var http = new HttpClient { BaseAddress = new Uri(service.BaseUrl) };
+
+        var responses = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ =>
+        {
+            var request = new HttpRequestMessage(HttpMethod.Post, "/jobs") { Content = Http.Json("""{"type": "echo", "payload": {"text": "once"}}""") };
+            request.Headers.Add("Idempotency-Key", "race");
+            return http.SendAsync(request);
+        }));
+
+        Assert.Single(responses, r => r.StatusCode == HttpStatusCode.Created);
+        Assert.All(responses, r => Assert.True(r.StatusCode is HttpStatusCode.Created or HttpStatusCode.OK, r.StatusCode.ToString()));
+        await service.WaitForOutputAsync("responded 200", Within);
+        Assert.DoesNotContain(service.Output.Concat(service.Errors), l => l.Contains(" ERR]") || l.Contains("UNIQUE constraint"));
+    }
+
     /// <summary>Exactly one line on stderr, naming the setting to fix; no stack trace anywhere.</summary>
     static void AssertOneLineNaming(ServiceProcess service, string key)
     {

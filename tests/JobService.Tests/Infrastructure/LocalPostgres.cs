@@ -51,24 +51,66 @@ public static class LocalPostgres
 
     static string Start(string bin)
     {
-        var folder = Directory.CreateTempSubdirectory("jobservice-pg-").FullName;
-        var port = FreePort();
-        // initdb refuses to run as root: as root, the cluster belongs to the postgres user.
-        var asRoot = Environment.UserName == "root";
-        if (asRoot) Run("chown", "postgres", folder);
-        string[] As(string tool, params string[] args) => asRoot ? ["-u", "postgres", "--", Path.Combine(bin, tool), .. args] : args;
-        var tool = (string name) => asRoot ? "runuser" : Path.Combine(bin, name);
+        var cluster = new PostgresCluster(bin);
+        cluster.Start();
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => cluster.Dispose();
+        Console.Error.WriteLine($"PostgreSQL from {bin} started for this test run on 127.0.0.1:{cluster.Port} (data in {cluster.Folder})");
+        return cluster.Server;
+    }
 
-        Run(tool("initdb"), As("initdb", "-D", $"{folder}/data", "--auth=trust", "-U", "postgres", "--no-sync"));
-        Run(tool("pg_ctl"), As("pg_ctl", "-D", $"{folder}/data", "-l", $"{folder}/log", "-w", "start",
-            "-o", $"-c listen_addresses=127.0.0.1 -p {port} -k {folder} -c max_connections=300"));
-        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+    /// <summary>
+    /// A cluster of a test's own, which it may stop and start (an outage) without touching the
+    /// run's shared server. Skips (fails under CI) where there are no server binaries.
+    /// </summary>
+    public static PostgresCluster Private()
+    {
+        var bin = Binaries();
+        if (bin is null)
         {
-            try { Run(tool("pg_ctl"), As("pg_ctl", "-D", $"{folder}/data", "-m", "immediate", "-w", "stop")); } catch (InvalidOperationException) { }
-            try { Directory.Delete(folder, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-        };
-        Console.Error.WriteLine($"PostgreSQL from {bin} started for this test run on 127.0.0.1:{port} (data in {folder})");
-        return $"Host=127.0.0.1;Port={port};Username=postgres;Database=postgres";
+            if (TestDatabase.IsCi) throw new InvalidOperationException($"CI=true: the PostgreSQL fault tests must run here; {Install}.");
+            Assert.Skip($"No PostgreSQL server binaries here; {Install}.");
+        }
+        var cluster = new PostgresCluster(bin);
+        cluster.Start();
+        return cluster;
+    }
+
+    /// <summary>initdb, start and stop of one throw-away cluster on a free loopback port.</summary>
+    public sealed class PostgresCluster : IDisposable
+    {
+        readonly string _bin;
+        readonly bool _asRoot = Environment.UserName == "root"; // initdb refuses root: the cluster belongs to the postgres user
+
+        public PostgresCluster(string bin)
+        {
+            _bin = bin;
+            Folder = Directory.CreateTempSubdirectory("jobservice-pg-").FullName;
+            Port = FreePort();
+            if (_asRoot) Run("chown", "postgres", Folder);
+            Pg("initdb", "-D", $"{Folder}/data", "--auth=trust", "-U", "postgres", "--no-sync");
+        }
+
+        public string Folder { get; }
+        public int Port { get; }
+        public string Server => $"Host=127.0.0.1;Port={Port};Username=postgres;Database=postgres";
+
+        public void Start() => Pg("pg_ctl", "-D", $"{Folder}/data", "-l", $"{Folder}/log", "-w", "start",
+            "-o", $"-c listen_addresses=127.0.0.1 -p {Port} -k {Folder} -c max_connections=300");
+
+        /// <summary>Stops the server: <c>fast</c> as an operator would, <c>immediate</c> as a crash.</summary>
+        public void Stop(string mode = "fast") => Pg("pg_ctl", "-D", $"{Folder}/data", "-m", mode, "-w", "stop");
+
+        void Pg(string tool, params string[] args)
+        {
+            if (_asRoot) Run("runuser", ["-u", "postgres", "--", Path.Combine(_bin, tool), .. args]);
+            else Run(Path.Combine(_bin, tool), args);
+        }
+
+        public void Dispose()
+        {
+            try { Stop("immediate"); } catch (InvalidOperationException) { } // already stopped
+            try { Directory.Delete(Folder, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        }
     }
 
     static void Run(string file, params string[] args)

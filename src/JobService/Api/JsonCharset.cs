@@ -1,0 +1,35 @@
+using System.Text;
+using Microsoft.Net.Http.Headers;
+
+namespace JobService.Api;
+
+/// <summary>
+/// A JSON body whose Content-Type names a charset .NET does not know (<c>charset=bogus</c>) is a
+/// 415 ProblemDetails before any handler runs: reading it used to throw inside ASP.NET's JSON
+/// reader and answer 500.
+/// </summary>
+public sealed class JsonCharset(RequestDelegate next, IProblemDetailsService problems)
+{
+    public Task InvokeAsync(HttpContext http)
+    {
+        if (!MediaTypeHeaderValue.TryParse(http.Request.ContentType, out var type) || type.Charset.Length == 0 || Known(type.Charset.Value!))
+            return next(http);
+        http.Response.StatusCode = StatusCodes.Status415UnsupportedMediaType;
+        return problems.WriteAsync(new ProblemDetailsContext
+        {
+            HttpContext = http,
+            ProblemDetails =
+            {
+                Status = StatusCodes.Status415UnsupportedMediaType,
+                Title = "Unsupported media type",
+                Detail = $"The charset '{type.Charset.Value!.Clip(50)}' is not one this service reads; send JSON as UTF-8 (Content-Type: application/json).",
+            },
+        }).AsTask();
+    }
+
+    static bool Known(string charset)
+    {
+        try { return Encoding.GetEncoding(charset.Trim('"')) is not null; }
+        catch (ArgumentException) { return false; }
+    }
+}

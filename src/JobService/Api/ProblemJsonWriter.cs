@@ -1,0 +1,47 @@
+using System.Text.Json;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.WebUtilities;
+using Microsoft.Extensions.Options;
+
+namespace JobService.Api;
+
+/// <summary>
+/// Every error is a ProblemDetails in JSON, whatever the request's Accept header says: ASP.NET's
+/// own writer declines when a client accepts only text/html, which left an empty 400 (and an
+/// "unhandled exception" in the log). Registered first, it always writes.
+/// </summary>
+public sealed class ProblemJsonWriter(IOptions<ProblemDetailsOptions> options, IOptions<Microsoft.AspNetCore.Http.Json.JsonOptions> json)
+    : IProblemDetailsWriter
+{
+    /// <summary>The RFC 9110 (and 6585) sections ASP.NET's own writer links to, so that both write the same type.</summary>
+    static readonly Dictionary<int, string> Types = new()
+    {
+        [400] = "https://tools.ietf.org/html/rfc9110#section-15.5.1",
+        [401] = "https://tools.ietf.org/html/rfc9110#section-15.5.2",
+        [403] = "https://tools.ietf.org/html/rfc9110#section-15.5.4",
+        [404] = "https://tools.ietf.org/html/rfc9110#section-15.5.5",
+        [405] = "https://tools.ietf.org/html/rfc9110#section-15.5.6",
+        [406] = "https://tools.ietf.org/html/rfc9110#section-15.5.7",
+        [409] = "https://tools.ietf.org/html/rfc9110#section-15.5.10",
+        [413] = "https://tools.ietf.org/html/rfc9110#section-15.5.14",
+        [415] = "https://tools.ietf.org/html/rfc9110#section-15.5.16",
+        [422] = "https://tools.ietf.org/html/rfc9110#section-15.5.21",
+        [429] = "https://tools.ietf.org/html/rfc6585#section-4",
+        [500] = "https://tools.ietf.org/html/rfc9110#section-15.6.1",
+        [503] = "https://tools.ietf.org/html/rfc9110#section-15.6.4",
+    };
+
+    public bool CanWrite(ProblemDetailsContext context) => true;
+
+    public ValueTask WriteAsync(ProblemDetailsContext context)
+    {
+        var http = context.HttpContext;
+        var problem = context.ProblemDetails;
+        problem.Status ??= http.Response.StatusCode;
+        problem.Title ??= ReasonPhrases.GetReasonPhrase(problem.Status.Value);
+        problem.Type ??= Types.GetValueOrDefault(problem.Status.Value);
+        problem.Extensions.TryAdd("traceId", System.Diagnostics.Activity.Current?.Id ?? http.TraceIdentifier);
+        options.Value.CustomizeProblemDetails?.Invoke(context);
+        return new ValueTask(http.Response.WriteAsJsonAsync(problem, problem.GetType(), json.Value.SerializerOptions, "application/problem+json"));
+    }
+}

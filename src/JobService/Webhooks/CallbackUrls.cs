@@ -1,0 +1,27 @@
+using System.Net;
+
+namespace JobService.Webhooks;
+
+/// <summary>What a <c>callback_url</c> must be at submit; the connect-time check is the real boundary (DNS can point anywhere).</summary>
+public static class CallbackUrls
+{
+    public const int MaxLength = 2000;
+
+    /// <summary>Null when acceptable, else why not, in the client's terms.</summary>
+    public static string? Problem(string url, WebhooksOptions options)
+    {
+        if (url.Length > MaxLength || !Uri.TryCreate(url, UriKind.Absolute, out var uri) || (uri.Scheme != "http" && uri.Scheme != "https"))
+            return $"callback_url must be an absolute http or https URL of at most {MaxLength} characters.";
+        if (!string.IsNullOrEmpty(uri.UserInfo))
+            return "callback_url must not carry a user name or password.";
+        if (options.AllowPrivateNetworks) return null;
+        // Uri has already read numeric and shorthand forms (2130706433, 0x7f.1, 127.1) as the address they are.
+        if (uri.HostNameType is UriHostNameType.IPv4 or UriHostNameType.IPv6 && IPAddress.TryParse(uri.IdnHost.Trim('[', ']'), out var ip)
+            && BlockedNetworks.IsBlocked(ip))
+            return $"callback_url points at {ip}, an internal address (loopback, private, link-local, multicast or reserved); " +
+                   "set Webhooks:AllowPrivateNetworks=true to allow that on a LAN.";
+        if (BlockedNetworks.IsLocalName(uri.IdnHost))
+            return "callback_url points at localhost; set Webhooks:AllowPrivateNetworks=true to allow that.";
+        return null;
+    }
+}

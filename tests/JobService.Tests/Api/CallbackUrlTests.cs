@@ -1,0 +1,31 @@
+using System.Net;
+using System.Net.Http.Json;
+using JobService.Tests.Infrastructure;
+using JobService.Webhooks;
+
+namespace JobService.Tests.Api;
+
+/// <summary>callback_url at submit: internal addresses are refused (the bad-input table) unless a LAN deployment allows them.</summary>
+public sealed class CallbackUrlTests
+{
+    [Fact]
+    public async Task InternalCallbacksAreAcceptedWhereWebhooksAllowPrivateNetworks()
+    {
+        await using var app = new WorkerApp(TestDatabase.Sqlite(), new() { ["Service:Role"] = "api", ["Webhooks:AllowPrivateNetworks"] = "true" });
+
+        foreach (var url in new[] { "http://127.0.0.1:9000/hook", "http://localhost/hook", "http://10.1.2.3/hook" })
+            Assert.Equal(HttpStatusCode.Created, (await app.Client.PostAsJsonAsync("/jobs", new { type = "echo", callback_url = url })).StatusCode);
+    }
+
+    [Theory]
+    [InlineData("https://hooks.example.com/jobs", true)]
+    [InlineData("http://8.8.8.8/hook", true)]
+    [InlineData("http://[2606:4700::1111]/hook", true)]
+    [InlineData("http://169.254.169.254/", false)]
+    [InlineData("http://[::ffff:10.0.0.1]/", false)]
+    [InlineData("http://[::127.0.0.1]/", false)]
+    [InlineData("http://255.255.255.255/", false)]
+    [InlineData("http://198.18.0.1/", false)]
+    public void PublicAddressesPassAndInternalOnesDoNot(string url, bool allowed) =>
+        Assert.Equal(allowed, CallbackUrls.Problem(url, new WebhooksOptions()) is null);
+}

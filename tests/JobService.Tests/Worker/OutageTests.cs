@@ -1,0 +1,99 @@
+using System.Diagnostics.Metrics;
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using JobService.Data;
+using JobService.Hosting;
+using JobService.Tests.Infrastructure;
+using JobService.Worker;
+
+namespace JobService.Tests.Worker;
+
+/// <summary>
+/// PostgreSQL stopped and started under a running service (a cluster of the test's own): the API
+/// answers 503, not 500; finished work survives the outage; reads recover by themselves.
+/// </summary>
+public sealed class OutageTests
+{
+    [Fact]
+    public async Task WhileTheDatabaseIsDownTheApiAnswers503WithRetryAfterAndRecoversAfter()
+    {
+        using var cluster = LocalPostgres.Private();
+        await using var database = await TestDatabase.PostgresAsync(cluster.Server);
+        await using var app = new WorkerApp(database, new() { ["Service:Role"] = "api" }, realClock: true, ownsDatabase: false);
+        var id = await app.SubmitAsync(new { type = "greet", payload = new { name = "before" } });
+
+        cluster.Stop();
+        var list = await app.Client.GetAsync("/jobs");
+        var submit = await app.Client.PostAsJsonAsync("/jobs", new { type = "greet", payload = new { name = "during" } });
+        var ready = await app.Client.GetAsync("/health/ready");
+        cluster.Start();
+        var after = await app.Client.GetAsync($"/jobs/{id}"); // the pool's connections died: the read is retried on a new one
+
+        foreach (var response in new[] { list, submit })
+        {
+            var problem = await response.ShouldBeProblemAsync(HttpStatusCode.ServiceUnavailable);
+            Assert.Contains("cannot reach its database", problem.Str("detail"));
+            Assert.Equal("5", response.Headers.RetryAfter?.ToString());
+        }
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, ready.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, after.StatusCode);
+    }
+
+    /// <summary>
+    /// Regression: with PostgreSQL down for 8 s (less than the lease), a worker holding a finished
+    /// outcome gave up after about 3.5 s, stopped renewing, and the job ran again. It now keeps the
+    /// outcome and keeps trying while the lease may be its own; the job completes once.
+    /// </summary>
+    [Fact]
+    public async Task AnOutcomeHeldThroughAnOutageShorterThanTheLeaseIsWrittenOnceTheDatabaseIsBack()
+    {
+        using var cluster = LocalPostgres.Private();
+        var database = await TestDatabase.PostgresAsync(cluster.Server);
+        await using var app = new WorkerApp(database, new() { ["Worker:LeaseSeconds"] = "60", ["Worker:HeartbeatSeconds"] = "2" },
+            realClock: true, ownsDatabase: false);
+        var retries = 0;
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == JobServiceMetrics.MeterName && instrument.Name == "jobservice.worker.outcome_write_retries") l.EnableMeasurementEvents(instrument);
+        };
+        listener.SetMeasurementEventCallback<long>((_, value, _, _) => Interlocked.Add(ref retries, (int)value));
+        listener.Start();
+        var gate = new TaskCompletionSource();
+        var key = Scripts.Add(async ctx => { await gate.Task; return new { attempt = ctx.Attempt }; });
+        var id = await app.SubmitAsync(Scripts.Job(key));
+        await app.WaitForRunningHereAsync(id);
+
+        cluster.Stop();
+        gate.SetResult(); // finished while the database is away
+        // Five failed writes take 0.25 + 0.5 + 1 + 2 + 4 s: past the 3.5 s after which the outcome used to be dropped.
+        await WaitUntilAsync(() => Volatile.Read(ref retries) >= 5, "five failed outcome writes");
+        Assert.NotNull(app.Get<RunningJobs>().Find(id)); // still held, still renewed
+        cluster.Start();
+
+        var job = await app.WaitForAsync(id, j => j.Status == JobStatus.Completed, "completed", TimeSpan.FromSeconds(60));
+        Assert.Equal(1, job.Attempt);
+        Assert.Equal(1, Scripts.RunsOf(key));
+        JsonAssert.Equal("""{"attempt": 1}""", job.Result);
+        await app.StopAsync();
+        await database.DisposeAsync();
+    }
+
+    [Fact]
+    public void TheClaimBackoffNeverWaitsLongerThanTwoSeconds()
+    {
+        Assert.Equal([200, 400, 800, 1600, 2000, 2000], Enumerable.Range(1, 6).Select(n => JobWorker.ClaimBackoff(n).TotalMilliseconds));
+        Assert.Equal(2000, JobWorker.ClaimBackoff(1000).TotalMilliseconds);
+    }
+
+    static async Task WaitUntilAsync(Func<bool> condition, string what)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline) Assert.Fail($"Timed out waiting for {what}");
+            await Task.Delay(50);
+        }
+    }
+}
