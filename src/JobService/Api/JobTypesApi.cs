@@ -9,7 +9,10 @@ public static class JobTypesApi
 {
     public static IEndpointRouteBuilder MapJobTypesApi(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/job-types", List).WithTags("Job types").WithName("ListJobTypes");
+        app.MapGet("/job-types", List).WithTags("Job types").WithName("ListJobTypes")
+            .WithSummary("The job types this service runs")
+            .WithDescription("Each type with its timeout, attempts, per-worker concurrency and the JSON Schema its payload must validate " +
+                "against: what POST /jobs accepts and refuses, exactly.");
         return app;
     }
 

@@ -15,22 +15,52 @@ public static class JobsApi
     public static RouteGroupBuilder MapJobsApi(this IEndpointRouteBuilder app)
     {
         var jobs = app.MapGroup("/jobs").WithTags("Jobs");
-        jobs.MapPost("/", CreateJob.Handle).WithName("CreateJob").ProducesProblems(400, 413, 415, 422);
-        jobs.MapPost("/batch", CreateJobBatch.Handle).WithName("CreateJobBatch").ProducesProblems(400, 413, 415);
-        jobs.MapGet("/", JobQueries.List).WithName("ListJobs").ProducesProblems(400);
-        jobs.MapGet("/stats", JobQueries.Stats).WithName("GetJobStats");
-        jobs.MapGet("/{id}", GetJob).WithName("GetJob").ProducesProblems(400, 404);
-        jobs.MapGet("/{id}/logs", JobQueries.Logs).WithName("GetJobLogs").ProducesProblems(400, 404);
-        jobs.MapPost("/{id}/cancel", Cancel).WithName("CancelJob").ProducesProblems(400, 404, 409);
-        jobs.MapPost("/{id}/retry", Retry).WithName("RetryJob").ProducesProblems(400, 404, 409);
-        jobs.MapDelete("/{id}", Delete).WithName("DeleteJob").ProducesProblems(400, 404, 409);
+        jobs.MapPost("/", CreateJob.Handle).WithName("CreateJob").ProducesProblems(400, 413, 415, 422, 503)
+            .WithSummary("Submit a job")
+            .WithDescription("Stores the job and answers 201 with it (Location: /jobs/{id}); a worker picks it up at once. The payload is " +
+                "validated against its type's JSON Schema (GET /job-types): a bad one is a 400 naming each field. With an Idempotency-Key, " +
+                "the same key and body return the first job (200), never a second one; another body with the key is a 422.");
+        jobs.MapPost("/batch", CreateJobBatch.Handle).WithName("CreateJobBatch").ProducesProblems(400, 413, 415, 422, 503)
+            .WithSummary("Submit 1 to 1,000 jobs at once")
+            .WithDescription("One transaction, all or nothing: a bad item is a 400 naming it (jobs[3].payload.name) and nothing is stored. " +
+                "With an Idempotency-Key, the same key and body return the same jobs (200), so a batch that died in flight can be sent again.");
+        jobs.MapGet("/", JobQueries.List).WithName("ListJobs").ProducesProblems(400, 503)
+            .WithSummary("List jobs, newest first")
+            .WithDescription("Filtered by status, type and creation time, paged with limit and offset, all in SQL: {items, total, limit, offset}.");
+        jobs.MapGet("/stats", JobQueries.Stats).WithName("GetJobStats").ProducesProblems(503)
+            .WithSummary("Counts by status and by type, with LLM usage")
+            .WithDescription("Every status present (0 when none), and tokens and cost summed, from one SQL GROUP BY.");
+        jobs.MapGet("/{id}", GetJob).WithName("GetJob").ProducesProblems(400, 404, 503)
+            .WithSummary("A job: status, progress, message, result or error")
+            .WithDescription("Answers with ETag: the job's event seq. Send it back in If-None-Match to get 304 while nothing changed.");
+        jobs.MapGet("/{id}/logs", JobQueries.Logs).WithName("GetJobLogs").ProducesProblems(400, 404, 503)
+            .WithSummary("A job's log, oldest first")
+            .WithDescription("The handler's lines and the service's own story (created, claimed, each model call, retries, the outcome), " +
+                "paged by seq: after and limit; next_after is set when the page is full.");
+        jobs.MapPost("/{id}/cancel", Cancel).WithName("CancelJob").ProducesProblems(400, 404, 409, 503)
+            .WithSummary("Cancel a job")
+            .WithDescription("A pending job is cancelled at once; a running one gets cancel_requested and its handler is stopped wherever it runs. " +
+                "A finished job is a 409 naming its status.");
+        jobs.MapPost("/{id}/retry", Retry).WithName("RetryJob").ProducesProblems(400, 404, 409, 503)
+            .WithSummary("Run a failed or cancelled job again")
+            .WithDescription("Back to pending with a fresh set of attempts; any other status is a 409 naming it.");
+        jobs.MapDelete("/{id}", Delete).WithName("DeleteJob").ProducesProblems(400, 404, 409, 503)
+            .WithSummary("Delete a finished job")
+            .WithDescription("The job and its events go (204). A pending or running job is a 409: cancel it first.");
         return jobs;
     }
 
-    /// <summary>ProblemHttpResult carries no status of its own, so each route lists the errors it can answer with.</summary>
-    static RouteHandlerBuilder ProducesProblems(this RouteHandlerBuilder route, params int[] statuses)
+    /// <summary>
+    /// ProblemHttpResult carries no status of its own, so each route lists the errors it can answer
+    /// with; a 400 is a validation problem, whose schema has the per-field <c>errors</c>.
+    /// </summary>
+    internal static RouteHandlerBuilder ProducesProblems(this RouteHandlerBuilder route, params int[] statuses)
     {
-        foreach (var status in statuses) route.ProducesProblem(status);
+        foreach (var status in statuses)
+        {
+            if (status == StatusCodes.Status400BadRequest) route.ProducesValidationProblem();
+            else route.ProducesProblem(status);
+        }
         return route;
     }
 

@@ -30,14 +30,14 @@ public static class EventsApi
                 "`status`, `progress`, `log`, `usage` and `output` events and finally `completed`, `failed` or `cancelled` (the whole job), " +
                 "after which the stream ends. SSE ids are the job's event seq. A reconnect after the end gets 204. See docs/events.md.")
             .Produces(StatusCodes.Status200OK, contentType: "text/event-stream").Produces(StatusCodes.Status204NoContent)
-            .ProducesProblem(400).ProducesProblem(404);
+            .ProducesValidationProblem().ProducesProblem(404);
         app.MapGet("/events", AllEvents).WithTags("Events").WithName("StreamEvents")
             .WithSummary("Stream the events of many jobs (Server-Sent Events)")
             .WithDescription("One stream for a dashboard or a list: `created`, `status`, `progress`, `usage` and the terminal events of the " +
                 "jobs matching `type`, `status` and `job_id` (repeatable; at most 100 ids); `include=log,output` adds those with at most 20 ids. " +
                 "Ids are an opaque cursor: a resume replays what may have been missed (drop duplicates by job_id and seq). A fresh stream, or " +
                 "a cursor too old, starts with a `snapshot-list` of the matching unfinished jobs.")
-            .Produces(StatusCodes.Status200OK, contentType: "text/event-stream").ProducesProblem(400);
+            .Produces(StatusCodes.Status200OK, contentType: "text/event-stream").ProducesValidationProblem();
         return app;
     }
 

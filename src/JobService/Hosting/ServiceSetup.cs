@@ -9,7 +9,6 @@ using JobService.Worker;
 using Microsoft.Extensions.Configuration.Json;
 using Microsoft.Extensions.FileProviders;
 using Microsoft.Extensions.Options;
-using Microsoft.OpenApi;
 
 namespace JobService.Hosting;
 
@@ -52,17 +51,7 @@ public static class ServiceSetup
         services.AddProblemDetails(o => o.CustomizeProblemDetails = c => c.ProblemDetails.Detail ??= DefaultDetail(c.HttpContext));
         services.AddExceptionHandler<ProblemExceptionHandler>();
 
-        services.AddEndpointsApiExplorer();
-        services.AddSwaggerGen(o =>
-        {
-            o.SwaggerDoc("v1", new OpenApiInfo
-            {
-                Title = "JobService",
-                Version = "v1",
-                Description = "Long-running LLM generation jobs: submit, poll progress (0–100), read logs, cancel, retry.",
-            });
-            o.SupportNonNullableReferenceTypes();
-        });
+        services.AddJobServiceOpenApi();
         return builder;
     }
 

@@ -417,6 +417,24 @@ public abstract class JobsApiContract(TestApp app) : IAsyncLifetime
         Assert.Equal(0, await App.RowCountsAsync());
     }
 
+    [Fact]
+    public async Task APollerSendingTheETagBackGets304UntilTheJobChanges()
+    {
+        var id = (await App.CreateJobAsync(new { type = "greet", payload = new { name = "Poll" }, run_at = DateTime.UtcNow.AddDays(1) }, Client)).Id();
+        var first = await Client.GetAsync($"/jobs/{id}");
+        var etag = first.Headers.ETag!;
+        Assert.Equal("\"1\"", etag.Tag); // the job's event seq: its created event
+
+        var unchanged = new HttpRequestMessage(HttpMethod.Get, $"/jobs/{id}") { Headers = { IfNoneMatch = { etag } } };
+        Assert.Equal(HttpStatusCode.NotModified, (await Client.SendAsync(unchanged)).StatusCode);
+        (await Client.PostAsync($"/jobs/{id}/cancel", null)).EnsureSuccessStatusCode();
+        var changed = await Client.SendAsync(new HttpRequestMessage(HttpMethod.Get, $"/jobs/{id}") { Headers = { IfNoneMatch = { etag } } });
+
+        Assert.Equal(HttpStatusCode.OK, changed.StatusCode);
+        Assert.Equal("\"2\"", changed.Headers.ETag!.Tag);
+        Assert.Equal("cancelled", (await changed.ReadJsonAsync()).Str("status"));
+    }
+
     async Task<HttpResponseMessage> PostBatchAsync(object body, string key)
     {
         var request = new HttpRequestMessage(HttpMethod.Post, "/jobs/batch") { Content = JsonContent.Create(body) };

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text;
+using System.Text.Json;
 using JobService.Tests.Infrastructure;
 
 namespace JobService.Tests.Api;
@@ -33,6 +34,66 @@ public sealed class OpenApiTests(SqliteApp app) : IClassFixture<SqliteApp>
         var responses = operation.GetProperty("responses");
         foreach (var status in statuses.Split(' '))
             Assert.True(responses.TryGetProperty(status, out _), $"{method} {path} does not document {status}: {responses}");
+    }
+
+    async Task<JsonElement> DocumentAsync() => await (await app.CreateClient().GetAsync("/swagger/v1/swagger.json")).ReadJsonAsync();
+
+    static IEnumerable<(string Path, string Method, JsonElement Operation)> Operations(JsonElement document) =>
+        document.GetProperty("paths").EnumerateObject().SelectMany(path => path.Value.EnumerateObject()
+            .Where(m => m.Name is "get" or "post" or "put" or "delete" or "patch").Select(m => (path.Name, m.Name, m.Value)));
+
+    [Fact]
+    public async Task EveryOperationSaysWhatItDoesAndEveryParameterWhatItAccepts()
+    {
+        var document = await DocumentAsync();
+
+        var operations = Operations(document).ToList();
+        Assert.True(operations.Count >= 14, $"only {operations.Count} operations");
+        foreach (var (path, method, operation) in operations)
+        {
+            Assert.False(string.IsNullOrWhiteSpace(operation.TryGetProperty("summary", out var s) ? s.GetString() : null), $"{method} {path}: no summary");
+            Assert.False(string.IsNullOrWhiteSpace(operation.TryGetProperty("description", out var d) ? d.GetString() : null), $"{method} {path}: no description");
+            foreach (var parameter in operation.TryGetProperty("parameters", out var ps) ? ps.EnumerateArray() : Enumerable.Empty<JsonElement>())
+                Assert.False(string.IsNullOrWhiteSpace(parameter.TryGetProperty("description", out var pd) ? pd.GetString() : null),
+                    $"{method} {path}: parameter {parameter.GetProperty("name")} says nothing of what it accepts");
+        }
+        Assert.Contains(Operations(document), o => o.Path == "/health/ready");
+        var status = Operations(document).Single(o => o.Path == "/jobs" && o.Method == "get").Operation.GetProperty("parameters")
+            .EnumerateArray().Single(p => p.GetProperty("name").GetString() == "status");
+        Assert.Equal(["pending", "running", "completed", "failed", "cancelled"],
+            status.GetProperty("schema").GetProperty("items").GetProperty("enum").EnumerateArray().Select(v => v.GetString()));
+    }
+
+    /// <summary>Regression: Swagger UI offered "payload": "string" and "max_attempts": 0, which submit refuses.</summary>
+    [Fact]
+    public async Task EveryRequestBodyExampleSucceedsAsItIs()
+    {
+        var document = await DocumentAsync();
+        var client = app.CreateClient();
+        var sent = 0;
+
+        foreach (var (path, method, operation) in Operations(document))
+        {
+            if (!operation.TryGetProperty("requestBody", out var body)) continue;
+            var example = body.GetProperty("content").GetProperty("application/json").GetProperty("example");
+            var response = await client.SendAsync(new HttpRequestMessage(new HttpMethod(method), path) { Content = Http.Json(example.GetRawText()) });
+            Assert.True((int)response.StatusCode < 400, $"{method} {path}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
+            sent++;
+        }
+        Assert.Equal(2, sent); // POST /jobs and POST /jobs/batch
+    }
+
+    [Fact]
+    public async Task ValidationErrorsAreDocumentedWithTheirFieldErrors()
+    {
+        var document = await DocumentAsync();
+
+        var bad = document.GetProperty("paths").GetProperty("/jobs").GetProperty("post").GetProperty("responses").GetProperty("400")
+            .GetProperty("content").GetProperty("application/problem+json").GetProperty("schema").GetProperty("$ref").GetString()!;
+        var schema = document.GetProperty("components").GetProperty("schemas").GetProperty(bad.Split('/')[^1]);
+        Assert.True(schema.GetProperty("properties").TryGetProperty("errors", out _), schema.ToString());
+        var batch = document.GetProperty("paths").GetProperty("/jobs/batch").GetProperty("post").GetProperty("parameters");
+        Assert.Contains(batch.EnumerateArray(), p => p.GetProperty("name").GetString() == "Idempotency-Key");
     }
 
     [Fact]

@@ -145,6 +145,21 @@ public sealed class LlmJobTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ARetryAfterGivenAsAnHttpDateIsWaitedOut()
+    {
+        _server.Enqueue(new ChatReply { Status = 503, RetryAfter = DateTime.UtcNow.AddSeconds(2).ToString("R") }, new ChatReply());
+
+        var id = await _app.SubmitAsync(new { type = "text_generation", payload = new { prompt = "hi" } });
+        await _app.WaitForStatusAsync(id, JobStatus.Completed);
+
+        var requests = _server.Requests.ToList();
+        Assert.Equal(2, requests.Count);
+        // An HTTP date has whole seconds: at least one full second, never the 0.05 s base backoff.
+        Assert.True(requests[1].At - requests[0].At >= TimeSpan.FromSeconds(0.9), $"retried after {(requests[1].At - requests[0].At).TotalSeconds:0.00} s");
+        Assert.Contains(await _app.LogsAsync(id), l => l.Level == "warning" && l.Message!.Contains("HTTP 503"));
+    }
+
+    [Fact]
     public async Task AServerErrorIsRetriedWithinTheAttempt()
     {
         _server.Enqueue(new ChatReply { Status = 503 }, new ChatReply { Status = 500 }, new ChatReply { Chunks = ["fine"] });
