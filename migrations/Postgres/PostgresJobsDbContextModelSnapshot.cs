@@ -136,6 +136,11 @@ namespace JobService.Migrations.Postgres
                         .HasColumnType("integer")
                         .HasColumnName("total_tokens");
 
+                    b.Property<string>("TraceParent")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("trace_parent");
+
                     b.Property<string>("Type")
                         .IsRequired()
                         .HasMaxLength(100)

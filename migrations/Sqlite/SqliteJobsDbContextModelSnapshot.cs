@@ -131,6 +131,11 @@ namespace JobService.Migrations.Sqlite
                         .HasColumnType("INTEGER")
                         .HasColumnName("total_tokens");
 
+                    b.Property<string>("TraceParent")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("trace_parent");
+
                     b.Property<string>("Type")
                         .IsRequired()
                         .HasMaxLength(100)

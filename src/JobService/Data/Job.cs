@@ -37,6 +37,9 @@ public sealed class Job
     public string? IdempotencyKey { get; set; }
     public string? RequestHash { get; set; }
 
+    /// <summary>The W3C trace context (traceparent) of the request that created the job: the worker's span links to it.</summary>
+    public string? TraceParent { get; set; }
+
     /// <summary>How often the job lost its worker (an expired lease); past Worker:MaxRescues it fails.</summary>
     public int RescueCount { get; set; }
 

@@ -56,6 +56,7 @@ public abstract class JobsDbContext(DbContextOptions options) : DbContext(option
             job.Property(j => j.RequestHash).HasColumnName("request_hash").HasMaxLength(64);
             job.Property(j => j.EventSeq).HasColumnName("event_seq");
             job.Property(j => j.RescueCount).HasColumnName("rescue_count");
+            job.Property(j => j.TraceParent).HasColumnName("trace_parent").HasMaxLength(64);
             job.Property(j => j.UsageDetail).HasColumnName("usage_detail");
             job.Property(j => j.LockedBy).HasColumnName("locked_by").HasMaxLength(200);
             job.Property(j => j.LockedUntil).HasColumnName("locked_until");
