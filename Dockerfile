@@ -5,6 +5,14 @@
 #   docker run -p 8080:8080 -e Database__Provider=postgres \
 #     -e ConnectionStrings__Jobs="Host=db;Username=jobs;Password=...;Database=jobs" jobservice
 # Roles (PostgreSQL only): -e Service__Role=api or worker to scale them separately.
+# Auth (docs/security.md): the container listens beyond loopback, so it refuses to start with
+# auth off unless told which you mean. Turn auth on with a first admin key of your making
+# (jsk_ and 32 letters or digits, e.g. echo jsk_$(tr -dc A-Za-z0-9 </dev/urandom | head -c 32)):
+#   docker run -p 8080:8080 -v jobs-data:/app/data -e Auth__Enabled=true \
+#     -e Auth__BootstrapAdminKey=jsk_... jobservice
+# then make tenants' keys with it (POST /api-keys), or without HTTP:
+#   docker run --rm -v jobs-data:/app/data jobservice create-key --tenant acme --scopes jobs:read,jobs:write,events:read
+# Or serve it open on purpose, on a network you trust: -e Auth__AllowAnonymous=true
 
 FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build
 WORKDIR /src

@@ -88,7 +88,7 @@ static async Task<object> Latency(BenchArgs a)
         var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         NoopHandler.OnRun = ran => { if (ran == id) started.TrySetResult(); };
         await using (var db = await contexts.CreateDbContextAsync())
-            await transitions.CreateAsync(db, [new Job { Id = id, Type = "bench_noop", Payload = "{}", MaxAttempts = 1, RunAt = now, CreatedAt = now, UpdatedAt = now }], "the bench", default);
+            await transitions.CreateAsync(db, [new Job { Id = id, Type = "bench_noop", Payload = "{}", MaxAttempts = 1, RunAt = now, CreatedAt = now, UpdatedAt = now }], "the bench", maxActive: 0, default);
         var committed = Stopwatch.GetTimestamp(); // the commit announces the job, as POST /jobs does
         await started.Task.WaitAsync(TimeSpan.FromSeconds(10)); // no spinning: it would steal a core from the worker
         var startedAt = NoopHandler.StartedAt[id];

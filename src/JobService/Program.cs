@@ -17,6 +17,13 @@ try
         return 0;
     }
 
+    if (args is ["create-key", ..])
+    {
+        await app.Services.WaitForDatabaseAsync();
+        await app.Services.MigrateJobsDatabaseAsync();
+        return await JobService.Auth.ApiKeysApi.CreateFromCommandLineAsync(app.Services, args);
+    }
+
     await app.PrepareJobServiceAsync();
     await app.RunAsync();
     return 0;

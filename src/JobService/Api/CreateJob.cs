@@ -8,7 +8,7 @@ namespace JobService.Api;
 /// <summary>
 /// POST /jobs. With an Idempotency-Key, the same key and body return the first job (200),
 /// never a second one; the same key with another body is a 422. The unique index on the key
-/// settles a race between two identical requests.
+/// (per tenant) settles a race between two identical requests. The job belongs to the caller's tenant.
 /// </summary>
 public static class CreateJob
 {
@@ -25,11 +25,16 @@ public static class CreateJob
         var (job, errors) = JobSubmission.Validate(request, s.Registry, s.Webhooks.Value, s.Now);
         if (job is null) return TypedResults.ValidationProblem(errors, title: "The job request is invalid");
         job.IdempotencyKey = idempotencyKey;
+        job.TenantId = s.Caller.TenantId; // from the key, never from the body
 
         if (idempotencyKey is not null && await Replay(s.Db, job, ct) is { } replay) return replay;
         try
         {
-            await s.Transitions.CreateAsync(s.Db, [job], "POST /jobs", ct); // acknowledged from here on: the row is durable
+            await s.Transitions.CreateAsync(s.Db, [job], "POST /jobs", s.Tenants.Value.MaxActiveJobs, ct); // acknowledged from here on: the row is durable
+        }
+        catch (Transitions.JobTransitions.QuotaExceededException quota)
+        {
+            return JobProblems.QuotaExceeded(quota, http.HttpContext.Response);
         }
         catch (DbUpdateException) when (idempotencyKey is not null)
         {
@@ -44,7 +49,7 @@ public static class CreateJob
     static async Task<Results<Created<JobResponse>, Ok<JobResponse>, ValidationProblem, ProblemHttpResult>?> Replay(
         JobsDbContext db, Job candidate, CancellationToken ct)
     {
-        var first = await db.Jobs.AsNoTracking().FirstOrDefaultAsync(j => j.IdempotencyKey == candidate.IdempotencyKey, ct);
+        var first = await db.Jobs.AsNoTracking().FirstOrDefaultAsync(j => j.TenantId == candidate.TenantId && j.IdempotencyKey == candidate.IdempotencyKey, ct);
         if (first is null) return null;
         return first.RequestHash == candidate.RequestHash
             ? TypedResults.Ok(JobResponse.From(first))

@@ -41,39 +41,46 @@ public static class CreateJobBatch
             if (items[i] is null) { errors[$"jobs[{i}]"] = ["The job must be an object."]; continue; }
             var (job, itemErrors) = JobSubmission.Validate(items[i], s.Registry, s.Webhooks.Value, now, $"jobs[{i}].");
             foreach (var (field, messages) in itemErrors) errors[field] = messages;
-            if (job is not null) jobs.Add(job);
+            if (job is null) continue;
+            jobs.Add(job);
         }
         if (errors.Count > 0) return TypedResults.ValidationProblem(errors, title: "Some jobs in the batch are invalid; none was created");
+        var tenant = s.Caller.TenantId;
+        foreach (var job in jobs) job.TenantId = tenant;
 
         if (key is not null)
         {
             var hash = JobSubmission.Hash(request); // the whole batch is "the same request", not each job
             for (var i = 0; i < jobs.Count; i++) (jobs[i].IdempotencyKey, jobs[i].RequestHash) = (Idempotency.BatchItemKey(key, i), hash);
-            if (await Replay(s.Db, key, hash, jobs.Count, ct) is { } replay) return replay;
+            if (await Replay(s.Db, tenant, key, hash, jobs.Count, ct) is { } replay) return replay;
         }
         try
         {
-            await s.Transitions.CreateAsync(s.Db, jobs, "POST /jobs/batch", ct);
+            await s.Transitions.CreateAsync(s.Db, jobs, "POST /jobs/batch", s.Tenants.Value.MaxActiveJobs, ct);
+        }
+        catch (Transitions.JobTransitions.QuotaExceededException quota)
+        {
+            return JobProblems.QuotaExceeded(quota, http.HttpContext.Response); // the whole batch is refused
         }
         catch (Microsoft.EntityFrameworkCore.DbUpdateException) when (key is not null)
         {
             // The same batch committed first from another request (a client retrying in flight): answer with its jobs.
             s.Db.ChangeTracker.Clear();
-            if (await Replay(s.Db, key, jobs[0].RequestHash!, jobs.Count, ct) is { } raced) return raced;
+            if (await Replay(s.Db, tenant, key, jobs[0].RequestHash!, jobs.Count, ct) is { } raced) return raced;
             throw;
         }
         return TypedResults.Created((string?)null, new JobBatchResponse(jobs.Select(JobResponse.From).ToList()));
     }
 
     static async Task<Results<Created<JobBatchResponse>, Ok<JobBatchResponse>, ValidationProblem, ProblemHttpResult>?> Replay(
-        Data.JobsDbContext db, string key, string hash, int count, CancellationToken ct)
+        Data.JobsDbContext db, string tenant, string key, string hash, int count, CancellationToken ct)
     {
         var firstKey = Idempotency.BatchItemKey(key, 0);
-        var first = await db.Jobs.AsNoTracking().FirstOrDefaultAsync(j => j.IdempotencyKey == firstKey, ct);
+        var first = await db.Jobs.AsNoTracking().FirstOrDefaultAsync(j => j.TenantId == tenant && j.IdempotencyKey == firstKey, ct);
         if (first is null) return null;
         if (first.RequestHash != hash) return JobProblems.IdempotencyMismatch(key, first.Id);
         var keys = Enumerable.Range(0, count).Select(i => Idempotency.BatchItemKey(key, i)).ToList();
-        var stored = await db.Jobs.AsNoTracking().Where(j => keys.Contains(j.IdempotencyKey!)).ToListAsync(ct);
+        var stored = await db.Jobs.AsNoTracking().Where(j => j.TenantId == tenant && keys.Contains(j.IdempotencyKey!)).ToListAsync(ct);
         var byKey = stored.ToDictionary(j => j.IdempotencyKey!);
         return TypedResults.Ok(new JobBatchResponse(keys.Where(byKey.ContainsKey).Select(k => JobResponse.From(byKey[k])).ToList()));
     }

@@ -24,4 +24,27 @@ public static class JobProblems
                     "send the same body to get that job back, or use a new key.",
             statusCode: StatusCodes.Status422UnprocessableEntity,
             extensions: new Dictionary<string, object?> { ["job_id"] = existing });
+
+    /// <summary>
+    /// 429 of the quota type (not the rate limit's): the tenant has too many pending and running jobs
+    /// cluster-wide. Retry-After is a hint: room comes back as jobs finish.
+    /// </summary>
+    public static ProblemHttpResult QuotaExceeded(Transitions.JobTransitions.QuotaExceededException quota, HttpResponse response)
+    {
+        response.Headers.RetryAfter = "10";
+        return TypedResults.Problem(
+            type: Auth.RateLimited.QuotaType,
+            title: "Active job quota exceeded",
+            detail: quota.Message + " Nothing was stored; submit again when some jobs have finished.",
+            statusCode: StatusCodes.Status429TooManyRequests,
+            extensions: new Dictionary<string, object?> { ["active_jobs"] = quota.Active, ["max_active_jobs"] = quota.Max });
+    }
+
+    /// <summary>403 shaped like a missing scope's: another tenant's jobs are for admin keys.</summary>
+    public static ProblemHttpResult OtherTenant(string requested) =>
+        TypedResults.Problem(
+            title: "Forbidden",
+            detail: $"This API key lacks the scope '{Auth.Scope.Admin}', which tenant_id={requested.Clip(100)} needs: a key sees its own tenant's jobs.",
+            statusCode: StatusCodes.Status403Forbidden,
+            extensions: new Dictionary<string, object?> { ["missing_scope"] = Auth.Scope.Admin });
 }

@@ -4,6 +4,8 @@ using JobService.Transitions;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.EntityFrameworkCore;
+using System.Security.Claims;
+using JobService.Auth;
 
 namespace JobService.Api;
 
@@ -18,17 +20,21 @@ public static class JobQueries
     /// <summary>Deep OFFSETs scan every skipped row; past this, narrow with created_before.</summary>
     public const int MaxOffset = 100_000;
 
-    public static async Task<Results<Ok<JobPage>, ValidationProblem>> List(
+    public static async Task<Results<Ok<JobPage>, ValidationProblem, ProblemHttpResult>> List(
         [FromQuery(Name = "status")] string[]? status,
         [FromQuery(Name = "type")] string? type,
         [FromQuery(Name = "created_after")] DateTimeOffset? createdAfter,
         [FromQuery(Name = "created_before")] DateTimeOffset? createdBefore,
         [FromQuery(Name = "limit")] int? limit,
         [FromQuery(Name = "offset")] int? offset,
+        [FromQuery(Name = "tenant_id")] string? tenantId,
         JobsDbContext db,
         IJobDriver driver,
+        ClaimsPrincipal user,
         CancellationToken ct)
     {
+        var caller = Caller.From(user);
+        if (!caller.MayAsk(tenantId)) return JobProblems.OtherTenant(tenantId!);
         var errors = new Dictionary<string, string[]>();
         var statuses = new List<JobStatus>();
         foreach (var name in (status ?? []).SelectMany(s => s.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)))
@@ -43,7 +49,7 @@ public static class JobQueries
         if (createdAfter > createdBefore) errors["created_after"] = ["created_after must not be later than created_before."];
         if (errors.Count > 0) return TypedResults.ValidationProblem(errors, title: "The query is invalid");
 
-        var query = db.Jobs.AsNoTracking();
+        var query = Of(db, caller.TenantScope(tenantId));
         if (statuses.Count > 0) query = query.Where(j => statuses.Contains(j.Status));
         if (type is not null) query = query.Where(j => j.Type == type);
         if (createdAfter is { } after) { var t = after.UtcDateTime; query = query.Where(j => j.CreatedAt >= t); }
@@ -62,8 +68,10 @@ public static class JobQueries
         [FromQuery(Name = "limit")] int? limit,
         JobsDbContext db,
         IJobDriver driver,
+        ClaimsPrincipal user,
         CancellationToken ct)
     {
+        var tenant = Caller.From(user).JobTenant;
         if (limit is < 1 or > 1000 || after is < 0)
             return TypedResults.ValidationProblem(new Dictionary<string, string[]>
             {
@@ -73,7 +81,7 @@ public static class JobQueries
         var take = limit ?? 100;
         // The job's log is every event that tells a line: log events, and the service's own story on lifecycle events.
         var (exists, lines) = await driver.Reads(db).ExecuteAsync(async token => (
-            await db.Jobs.AnyAsync(j => j.Id == id, token),
+            await Of(db, tenant).AnyAsync(j => j.Id == id, token),
             await db.JobEvents.AsNoTracking().Where(e => e.JobId == id && e.Seq > from && e.Message != null)
                 .OrderBy(e => e.Seq).Take(take).ToListAsync(token)), ct);
         if (!exists) return JobProblems.NotFound(id);
@@ -82,9 +90,12 @@ public static class JobQueries
     }
 
     /// <summary>Counts and LLM usage (tokens, cost) by status and by type, from one GROUP BY over (type, status).</summary>
-    public static async Task<Ok<JobStatsResponse>> Stats(JobsDbContext db, IJobDriver driver, CancellationToken ct)
+    public static async Task<Results<Ok<JobStatsResponse>, ProblemHttpResult>> Stats(
+        [FromQuery(Name = "tenant_id")] string? tenantId, JobsDbContext db, IJobDriver driver, ClaimsPrincipal user, CancellationToken ct)
     {
-        var groups = await driver.Reads(db).ExecuteAsync(token => db.Jobs.AsNoTracking()
+        var caller = Caller.From(user);
+        if (!caller.MayAsk(tenantId)) return JobProblems.OtherTenant(tenantId!);
+        var groups = await driver.Reads(db).ExecuteAsync(token => Of(db, caller.TenantScope(tenantId))
             .GroupBy(j => new { j.Type, j.Status })
             .Select(g => new
             {
@@ -110,4 +121,8 @@ public static class JobQueries
             byStatus.Values.Sum(),
             Usage(null)));
     }
+
+    /// <summary>The jobs of one tenant, or of every tenant when null (an admin's explicit ask).</summary>
+    static IQueryable<Job> Of(JobsDbContext db, string? tenant) =>
+        tenant is null ? db.Jobs.AsNoTracking() : db.Jobs.AsNoTracking().Where(j => j.TenantId == tenant);
 }

@@ -12,7 +12,8 @@ public static class JobTypesApi
         app.MapGet("/job-types", List).WithTags("Job types").WithName("ListJobTypes")
             .WithSummary("The job types this service runs")
             .WithDescription("Each type with its timeout, attempts, per-worker concurrency and the JSON Schema its payload must validate " +
-                "against: what POST /jobs accepts and refuses, exactly.");
+                "against: what POST /jobs accepts and refuses, exactly.")
+            .ProducesProblems(401, 403, 429).Reads();
         return app;
     }
 

@@ -2,6 +2,7 @@ using JobService.Data;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.EntityFrameworkCore;
+using JobService.Auth;
 
 namespace JobService.Api;
 
@@ -14,37 +15,39 @@ public static class JobsApi
 {
     public static RouteGroupBuilder MapJobsApi(this IEndpointRouteBuilder app)
     {
-        var jobs = app.MapGroup("/jobs").WithTags("Jobs");
-        jobs.MapPost("/", CreateJob.Handle).WithName("CreateJob").ProducesProblems(400, 413, 415, 422, 503)
+        var jobs = app.MapGroup("/jobs").WithTags("Jobs").ProducesProblems(401, 403, 429);
+        jobs.MapPost("/", CreateJob.Handle).WithName("CreateJob").ProducesProblems(400, 413, 415, 422, 503).Writes(AuthSetup.SubmitLimit)
             .WithSummary("Submit a job")
             .WithDescription("Stores the job and answers 201 with it (Location: /jobs/{id}); a worker picks it up at once. The payload is " +
                 "validated against its type's JSON Schema (GET /job-types): a bad one is a 400 naming each field. With an Idempotency-Key, " +
                 "the same key and body return the first job (200), never a second one; another body with the key is a 422.");
-        jobs.MapPost("/batch", CreateJobBatch.Handle).WithName("CreateJobBatch").ProducesProblems(400, 413, 415, 422, 503)
+        jobs.MapPost("/batch", CreateJobBatch.Handle).WithName("CreateJobBatch").ProducesProblems(400, 413, 415, 422, 503).Writes(AuthSetup.SubmitLimit)
             .WithSummary("Submit 1 to 1,000 jobs at once")
             .WithDescription("One transaction, all or nothing: a bad item is a 400 naming it (jobs[3].payload.name) and nothing is stored. " +
                 "With an Idempotency-Key, the same key and body return the same jobs (200), so a batch that died in flight can be sent again.");
-        jobs.MapGet("/", JobQueries.List).WithName("ListJobs").ProducesProblems(400, 503)
+        jobs.MapGet("/", JobQueries.List).WithName("ListJobs").ProducesProblems(400, 503).Reads()
             .WithSummary("List jobs, newest first")
-            .WithDescription("Filtered by status, type and creation time, paged with limit and offset, all in SQL: {items, total, limit, offset}.");
-        jobs.MapGet("/stats", JobQueries.Stats).WithName("GetJobStats").ProducesProblems(503)
+            .WithDescription("The caller's tenant's jobs, filtered by status, type and creation time, paged with limit and offset, all in SQL: " +
+                "{items, total, limit, offset}. An admin key may name another tenant (tenant_id=acme) or every tenant (tenant_id=*).");
+        jobs.MapGet("/stats", JobQueries.Stats).WithName("GetJobStats").ProducesProblems(503).Reads()
             .WithSummary("Counts by status and by type, with LLM usage")
-            .WithDescription("Every status present (0 when none), and tokens and cost summed, from one SQL GROUP BY.");
-        jobs.MapGet("/{id}", GetJob).WithName("GetJob").ProducesProblems(400, 404, 503)
+            .WithDescription("The caller's tenant's jobs (an admin may pass tenant_id, or * for every tenant): every status present " +
+                "(0 when none), and tokens and cost summed, from one SQL GROUP BY.");
+        jobs.MapGet("/{id}", GetJob).WithName("GetJob").ProducesProblems(400, 404, 503).Reads()
             .WithSummary("A job: status, progress, message, result or error")
             .WithDescription("Answers with ETag: the job's event seq. Send it back in If-None-Match to get 304 while nothing changed.");
-        jobs.MapGet("/{id}/logs", JobQueries.Logs).WithName("GetJobLogs").ProducesProblems(400, 404, 503)
+        jobs.MapGet("/{id}/logs", JobQueries.Logs).WithName("GetJobLogs").ProducesProblems(400, 404, 503).Reads()
             .WithSummary("A job's log, oldest first")
             .WithDescription("The handler's lines and the service's own story (created, claimed, each model call, retries, the outcome), " +
                 "paged by seq: after and limit; next_after is set when the page is full.");
-        jobs.MapPost("/{id}/cancel", Cancel).WithName("CancelJob").ProducesProblems(400, 404, 409, 503)
+        jobs.MapPost("/{id}/cancel", Cancel).WithName("CancelJob").ProducesProblems(400, 404, 409, 503).Writes(AuthSetup.ReadLimit)
             .WithSummary("Cancel a job")
             .WithDescription("A pending job is cancelled at once; a running one gets cancel_requested and its handler is stopped wherever it runs. " +
                 "A finished job is a 409 naming its status.");
-        jobs.MapPost("/{id}/retry", Retry).WithName("RetryJob").ProducesProblems(400, 404, 409, 503)
+        jobs.MapPost("/{id}/retry", Retry).WithName("RetryJob").ProducesProblems(400, 404, 409, 503).Writes(AuthSetup.ReadLimit)
             .WithSummary("Run a failed or cancelled job again")
             .WithDescription("Back to pending with a fresh set of attempts; any other status is a 409 naming it.");
-        jobs.MapDelete("/{id}", Delete).WithName("DeleteJob").ProducesProblems(400, 404, 409, 503)
+        jobs.MapDelete("/{id}", Delete).WithName("DeleteJob").ProducesProblems(400, 404, 409, 503).Writes(AuthSetup.ReadLimit)
             .WithSummary("Delete a finished job")
             .WithDescription("The job and its events go (204). A pending or running job is a 409: cancel it first.");
         return jobs;
@@ -54,21 +57,30 @@ public static class JobsApi
     /// ProblemHttpResult carries no status of its own, so each route lists the errors it can answer
     /// with; a 400 is a validation problem, whose schema has the per-field <c>errors</c>.
     /// </summary>
-    internal static RouteHandlerBuilder ProducesProblems(this RouteHandlerBuilder route, params int[] statuses)
+    internal static TBuilder ProducesProblems<TBuilder>(this TBuilder route, params int[] statuses) where TBuilder : IEndpointConventionBuilder
     {
         foreach (var status in statuses)
         {
-            if (status == StatusCodes.Status400BadRequest) route.ProducesValidationProblem();
-            else route.ProducesProblem(status);
+            if (status == StatusCodes.Status400BadRequest) route.WithMetadata(new ProducesResponseTypeMetadata(status, typeof(HttpValidationProblemDetails), ["application/problem+json"]));
+            else route.WithMetadata(new ProducesResponseTypeMetadata(status, typeof(ProblemDetails), ["application/problem+json"]));
         }
         return route;
     }
+
+    /// <summary>A read of the caller's jobs: scope jobs:read, the read rate limit.</summary>
+    internal static TBuilder Reads<TBuilder>(this TBuilder route) where TBuilder : IEndpointConventionBuilder =>
+        route.RequireAuthorization(Scope.JobsRead).RequireRateLimiting(AuthSetup.ReadLimit);
+
+    /// <summary>A change to the caller's jobs: scope jobs:write, under the given rate limit (submits have their own bucket).</summary>
+    static RouteHandlerBuilder Writes(this RouteHandlerBuilder route, string limit) =>
+        route.RequireAuthorization(Scope.JobsWrite).RequireRateLimiting(limit);
 
     /// <summary>The job, with its event seq as ETag: a poller sending If-None-Match gets 304 while nothing changed.</summary>
     static async Task<Results<Ok<JobResponse>, StatusCodeHttpResult, ProblemHttpResult>> GetJob(
         Guid id, JobsDbContext db, Transitions.IJobDriver driver, HttpContext http, CancellationToken ct)
     {
-        if (await driver.Reads(db).ExecuteAsync(token => Find(db, id, token), ct) is not { } job) return JobProblems.NotFound(id);
+        var tenant = Caller.From(http.User).JobTenant;
+        if (await driver.Reads(db).ExecuteAsync(token => Find(db, id, tenant, token), ct) is not { } job) return JobProblems.NotFound(id);
         var etag = $"\"{job.EventSeq}\"";
         http.Response.Headers.ETag = etag;
         if (http.Request.Headers.IfNoneMatch.Any(v => v is not null && v.Split(',').Any(t => t.Trim() == etag || t.Trim() == "*")))
@@ -79,37 +91,46 @@ public static class JobsApi
     /// <summary>Pending: cancelled at once. Running: the flag is set and the worker holding it stops the handler.</summary>
     static async Task<Results<Ok<JobResponse>, ProblemHttpResult>> Cancel(Guid id, [AsParameters] JobsServices s, CancellationToken ct)
     {
+        if (await Find(s.Db, id, s.Caller.JobTenant, ct) is null) return JobProblems.NotFound(id); // another tenant's job does not exist
         var changed = await s.Transitions.CancelAsync(s.Db, id, ct);
         // A second cancel of a job already being stopped changes nothing and is answered like the first.
-        return await Outcome(s.Db, id, changed is not null, "cancel", "pending or running", ct,
+        return await Outcome(s, id, changed is not null, "cancel", "pending or running", ct,
             alreadyDone: j => j.Status == JobStatus.Running && j.CancelRequested);
     }
 
     /// <summary>Failed or cancelled back to pending, with a fresh set of attempts.</summary>
     static async Task<Results<Ok<JobResponse>, ProblemHttpResult>> Retry(Guid id, [AsParameters] JobsServices s, CancellationToken ct)
     {
+        if (await Find(s.Db, id, s.Caller.JobTenant, ct) is null) return JobProblems.NotFound(id);
         var changed = await s.Transitions.RequeueAsync(s.Db, id, $"POST /jobs/{id}/retry", ct);
-        return await Outcome(s.Db, id, changed is not null, "retry", "failed or cancelled", ct);
+        return await Outcome(s, id, changed is not null, "retry", "failed or cancelled", ct);
     }
 
     /// <summary>Deletes a finished job and its events; a pending or running job must be cancelled first.</summary>
     static async Task<Results<NoContent, ProblemHttpResult>> Delete(Guid id, [AsParameters] JobsServices s, CancellationToken ct)
     {
+        if (await Find(s.Db, id, s.Caller.JobTenant, ct) is null) return JobProblems.NotFound(id);
         if (await s.Transitions.DeleteAsync(s.Db, id, ct)) return TypedResults.NoContent();
-        return await Find(s.Db, id, ct) is { } job
+        return await Find(s.Db, id, s.Caller.JobTenant, ct) is { } job
             ? JobProblems.Conflict(job.Status, "delete", "completed, failed or cancelled")
             : JobProblems.NotFound(id);
     }
 
     /// <summary>"Nothing changed" told apart: 404 when there is no such job, 409 naming its status when the transition is not allowed.</summary>
     static async Task<Results<Ok<JobResponse>, ProblemHttpResult>> Outcome(
-        JobsDbContext db, Guid id, bool changed, string action, string allowed, CancellationToken ct, Func<Job, bool>? alreadyDone = null)
+        JobsServices s, Guid id, bool changed, string action, string allowed, CancellationToken ct, Func<Job, bool>? alreadyDone = null)
     {
-        var job = await Find(db, id, ct);
+        var job = await Find(s.Db, id, s.Caller.JobTenant, ct);
         if (job is null) return JobProblems.NotFound(id);
         return changed || alreadyDone?.Invoke(job) == true ? TypedResults.Ok(JobResponse.From(job)) : JobProblems.Conflict(job.Status, action, allowed);
     }
 
-    internal static Task<Job?> Find(JobsDbContext db, Guid id, CancellationToken ct) =>
-        db.Jobs.AsNoTracking().FirstOrDefaultAsync(j => j.Id == id, ct);
+    /// <summary>
+    /// The job if it belongs to <paramref name="tenant"/> (null: any tenant, for admin keys). Tenants
+    /// never change, so a write that found its job here may then change it by id.
+    /// </summary>
+    internal static Task<Job?> Find(JobsDbContext db, Guid id, string? tenant, CancellationToken ct) =>
+        tenant is null
+            ? db.Jobs.AsNoTracking().FirstOrDefaultAsync(j => j.Id == id, ct)
+            : db.Jobs.AsNoTracking().FirstOrDefaultAsync(j => j.Id == id && j.TenantId == tenant, ct);
 }

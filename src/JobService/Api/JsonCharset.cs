@@ -8,23 +8,14 @@ namespace JobService.Api;
 /// 415 ProblemDetails before any handler runs: reading it used to throw inside ASP.NET's JSON
 /// reader and answer 500.
 /// </summary>
-public sealed class JsonCharset(RequestDelegate next, IProblemDetailsService problems)
+public sealed class JsonCharset(RequestDelegate next)
 {
     public Task InvokeAsync(HttpContext http)
     {
         if (!MediaTypeHeaderValue.TryParse(http.Request.ContentType, out var type) || type.Charset.Length == 0 || Known(type.Charset.Value!))
             return next(http);
-        http.Response.StatusCode = StatusCodes.Status415UnsupportedMediaType;
-        return problems.WriteAsync(new ProblemDetailsContext
-        {
-            HttpContext = http,
-            ProblemDetails =
-            {
-                Status = StatusCodes.Status415UnsupportedMediaType,
-                Title = "Unsupported media type",
-                Detail = $"The charset '{type.Charset.Value!.Clip(50)}' is not one this service reads; send JSON as UTF-8 (Content-Type: application/json).",
-            },
-        }).AsTask();
+        return ProblemResponse.WriteAsync(http, StatusCodes.Status415UnsupportedMediaType, "Unsupported media type",
+            $"The charset '{type.Charset.Value!.Clip(50)}' is not one this service reads; send JSON as UTF-8 (Content-Type: application/json).");
     }
 
     static bool Known(string charset)

@@ -45,3 +45,17 @@ public sealed class ProblemJsonWriter(IOptions<ProblemDetailsOptions> options, I
         return new ValueTask(http.Response.WriteAsJsonAsync(problem, problem.GetType(), json.Value.SerializerOptions, "application/problem+json"));
     }
 }
+
+/// <summary>A ProblemDetails written from middleware (outside an endpoint's typed results), worded by the caller.</summary>
+public static class ProblemResponse
+{
+    public static Task WriteAsync(HttpContext http, int status, string title, string detail, string? type = null,
+        IReadOnlyDictionary<string, object?>? extensions = null)
+    {
+        http.Response.StatusCode = status;
+        var problem = new ProblemDetails { Status = status, Title = title, Detail = detail, Type = type };
+        foreach (var (key, value) in extensions ?? new Dictionary<string, object?>()) problem.Extensions[key] = value;
+        return http.RequestServices.GetRequiredService<IProblemDetailsService>()
+            .WriteAsync(new ProblemDetailsContext { HttpContext = http, ProblemDetails = problem }).AsTask();
+    }
+}

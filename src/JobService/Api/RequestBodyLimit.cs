@@ -9,7 +9,7 @@ namespace JobService.Api;
 /// by Kestrel mid-read, where the JSON binder reports it as a broken body; so a body without
 /// Content-Length is read here up to the limit first (it is at most that big in memory).
 /// </summary>
-public sealed class RequestBodyLimit(RequestDelegate next, IOptions<ApiOptions> options, IProblemDetailsService problems)
+public sealed class RequestBodyLimit(RequestDelegate next, IOptions<ApiOptions> options)
 {
     public async Task InvokeAsync(HttpContext http)
     {
@@ -49,16 +49,7 @@ public sealed class RequestBodyLimit(RequestDelegate next, IOptions<ApiOptions> 
 
     Task TooLarge(HttpContext http, int limit)
     {
-        http.Response.StatusCode = StatusCodes.Status413PayloadTooLarge;
-        return problems.WriteAsync(new ProblemDetailsContext
-        {
-            HttpContext = http,
-            ProblemDetails =
-            {
-                Status = StatusCodes.Status413PayloadTooLarge,
-                Title = "Request body too large",
-                Detail = $"The request body is larger than the limit of {limit} bytes (Api:MaxRequestBodyBytes).",
-            },
-        }).AsTask();
+        return ProblemResponse.WriteAsync(http, StatusCodes.Status413PayloadTooLarge, "Request body too large",
+            $"The request body is larger than the limit of {limit} bytes (Api:MaxRequestBodyBytes).");
     }
 }

@@ -8,6 +8,8 @@ namespace JobService.Data;
 public sealed class Job
 {
     public Guid Id { get; set; }
+    /// <summary>The tenant of the key that created it (never from the request body); "default" when auth is off.</summary>
+    public string TenantId { get; set; } = Auth.Caller.DefaultTenant;
     public required string Type { get; set; }
     public JobStatus Status { get; set; }
     /// <summary>0 to 100, never 0 to 1; 100 only when completed.</summary>

@@ -14,6 +14,8 @@ public abstract class JobsDbContext(DbContextOptions options) : DbContext(option
 {
     public DbSet<Job> Jobs => Set<Job>();
     public DbSet<JobEvent> JobEvents => Set<JobEvent>();
+    public DbSet<ApiKey> ApiKeys => Set<ApiKey>();
+    public DbSet<ServiceSecret> ServiceSecrets => Set<ServiceSecret>();
 
     protected override void ConfigureConventions(ModelConfigurationBuilder builder)
     {
@@ -30,6 +32,7 @@ public abstract class JobsDbContext(DbContextOptions options) : DbContext(option
             job.ToTable("jobs");
             job.HasKey(j => j.Id).HasName("pk_jobs");
             job.Property(j => j.Id).HasColumnName("id").ValueGeneratedNever();
+            job.Property(j => j.TenantId).HasColumnName("tenant_id").HasMaxLength(100).HasDefaultValue(Auth.Caller.DefaultTenant);
             job.Property(j => j.Type).HasColumnName("type").HasMaxLength(100);
             job.Property(j => j.Status).HasColumnName("status").HasMaxLength(16)
                 .HasConversion(s => s.ToName(), s => Parse(s));
@@ -61,14 +64,43 @@ public abstract class JobsDbContext(DbContextOptions options) : DbContext(option
             job.Property(j => j.LockedBy).HasColumnName("locked_by").HasMaxLength(200);
             job.Property(j => j.LockedUntil).HasColumnName("locked_until");
 
-            // The claim: WHERE status = 'pending' AND run_at <= now ORDER BY priority DESC, run_at, id.
-            job.HasIndex(j => new { j.Status, j.Priority, j.RunAt, j.Id })
-                .HasDatabaseName("ix_jobs_claim").IsDescending(false, true, false, false);
+            // The fair claim: walks the tenants with pending jobs (status, tenant_id), then takes each
+            // one's next jobs (... ORDER BY priority DESC, run_at, id); quotas count a tenant's active jobs.
+            job.HasIndex(j => new { j.Status, j.TenantId, j.Priority, j.RunAt, j.Id })
+                .HasDatabaseName("ix_jobs_claim").IsDescending(false, false, true, false, false);
             // The rescuer: running jobs whose lease expired.
             job.HasIndex(j => new { j.Status, j.LockedUntil }).HasDatabaseName("ix_jobs_lease");
             // Listing newest first, and retention by age.
             job.HasIndex(j => j.CreatedAt).HasDatabaseName("ix_jobs_created_at");
-            job.HasIndex(j => j.IdempotencyKey).HasDatabaseName("ix_jobs_idempotency_key").IsUnique();
+            // Idempotency keys are per tenant: two tenants' "order-42" are two jobs.
+            job.HasIndex(j => new { j.TenantId, j.IdempotencyKey }).HasDatabaseName("ix_jobs_tenant_idempotency_key").IsUnique();
+        });
+
+        model.Entity<ApiKey>(k =>
+        {
+            k.ToTable("api_keys");
+            k.HasKey(x => x.Id).HasName("pk_api_keys");
+            k.Property(x => x.Id).HasColumnName("id").ValueGeneratedNever();
+            k.Property(x => x.TenantId).HasColumnName("tenant_id").HasMaxLength(100);
+            k.Property(x => x.Name).HasColumnName("name").HasMaxLength(200);
+            k.Property(x => x.Prefix).HasColumnName("prefix").HasMaxLength(16);
+            k.Property(x => x.KeyHash).HasColumnName("key_hash").HasMaxLength(64);
+            k.Property(x => x.Scopes).HasColumnName("scopes").HasMaxLength(200);
+            k.Property(x => x.RateLimitPerMinute).HasColumnName("rate_limit_per_minute");
+            k.Property(x => x.CreatedAt).HasColumnName("created_at");
+            k.Property(x => x.LastUsedAt).HasColumnName("last_used_at");
+            k.Property(x => x.ExpiresAt).HasColumnName("expires_at");
+            k.Property(x => x.RevokedAt).HasColumnName("revoked_at");
+            k.HasIndex(x => x.Prefix).HasDatabaseName("ix_api_keys_prefix");
+        });
+
+        model.Entity<ServiceSecret>(x =>
+        {
+            x.ToTable("service_secrets");
+            x.HasKey(s => s.Name).HasName("pk_service_secrets");
+            x.Property(s => s.Name).HasColumnName("name").HasMaxLength(100);
+            x.Property(s => s.Value).HasColumnName("value").HasMaxLength(200);
+            x.Property(s => s.CreatedAt).HasColumnName("created_at");
         });
 
         model.Entity<JobEvent>(e =>

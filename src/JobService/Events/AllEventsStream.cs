@@ -5,8 +5,8 @@ using Microsoft.Extensions.Options;
 
 namespace JobService.Events;
 
-/// <summary>What GET /events watches: job types, statuses, ids, and whether log and output events come too.</summary>
-public sealed record EventFilter(IReadOnlyList<string> Types, IReadOnlyList<JobStatus> Statuses, IReadOnlyList<Guid> JobIds, bool Logs, bool Output);
+/// <summary>What GET /events watches: one tenant's jobs (null: every tenant, an admin's explicit ask), job types, statuses, ids, and whether log and output events come too.</summary>
+public sealed record EventFilter(string? Tenant, IReadOnlyList<string> Types, IReadOnlyList<JobStatus> Statuses, IReadOnlyList<Guid> JobIds, bool Logs, bool Output);
 
 /// <summary>
 /// GET /events as it runs: one stream for many jobs. Events are read by time across jobs, so its
@@ -94,7 +94,8 @@ public sealed class AllEventsStream(EventFilter filter, DateTime? cursor, IDbCon
         var query = from e in db.JobEvents.AsNoTracking()
                     join j in db.Jobs on e.JobId equals j.Id
                     where kinds.Contains(e.Kind)
-                    select new { Event = e, j.Type, j.Status };
+                    select new { Event = e, j.Type, j.Status, j.TenantId };
+        if (filter.Tenant is not null) query = query.Where(x => x.TenantId == filter.Tenant);
         query = exactly ? query.Where(x => x.Event.CreatedAt == since) : query.Where(x => x.Event.CreatedAt >= since);
         if (filter.Types.Count > 0) query = query.Where(x => filter.Types.Contains(x.Type));
         if (filter.JobIds.Count > 0) query = query.Where(x => filter.JobIds.Contains(x.Event.JobId));
@@ -111,6 +112,7 @@ public sealed class AllEventsStream(EventFilter filter, DateTime? cursor, IDbCon
     {
         await using var db = await contexts.CreateDbContextAsync(ct);
         var query = db.Jobs.AsNoTracking().Where(j => j.Status == JobStatus.Pending || j.Status == JobStatus.Running);
+        if (filter.Tenant is not null) query = query.Where(j => j.TenantId == filter.Tenant);
         if (filter.Types.Count > 0) query = query.Where(j => filter.Types.Contains(j.Type));
         if (filter.JobIds.Count > 0) query = query.Where(j => filter.JobIds.Contains(j.Id));
         if (filter.Statuses.Count > 0) query = query.Where(j => filter.Statuses.Contains(j.Status));

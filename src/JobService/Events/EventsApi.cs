@@ -1,4 +1,5 @@
 using JobService.Api;
+using JobService.Auth;
 using JobService.Data;
 using JobService.Handlers;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -9,13 +10,20 @@ using Microsoft.Extensions.Options;
 namespace JobService.Events;
 
 /// <summary>What the event endpoints need, bound as one parameter.</summary>
-public sealed record EventServices(IDbContextFactory<JobsDbContext> Contexts, EventHub Hub, IOptions<EventsOptions> Options);
+public sealed record EventServices(IDbContextFactory<JobsDbContext> Contexts, EventHub Hub, IOptions<EventsOptions> Options,
+    System.Security.Claims.ClaimsPrincipal User)
+{
+    public Caller Caller => Caller.From(User);
+}
 
 /// <summary>
 /// Server-Sent Events: GET /jobs/{id}/events (one job, resumable by seq) and GET /events (many
 /// jobs, for dashboards and lists). Everything that can go wrong before the stream starts is a
 /// ProblemDetails; once it started, the stream only ends.
 /// </summary>
+/// <summary>A stream token and the URL it opens.</summary>
+public sealed record StreamTokenResponse(string Token, DateTime ExpiresAt, string Url);
+
 public static class EventsApi
 {
     public const int MaxJobIds = 100;
@@ -30,14 +38,20 @@ public static class EventsApi
                 "`status`, `progress`, `log`, `usage` and `output` events and finally `completed`, `failed` or `cancelled` (the whole job), " +
                 "after which the stream ends. SSE ids are the job's event seq. A reconnect after the end gets 204. See docs/events.md.")
             .Produces(StatusCodes.Status200OK, contentType: "text/event-stream").Produces(StatusCodes.Status204NoContent)
-            .ProducesValidationProblem().ProducesProblem(404);
+            .ProducesProblems(400, 401, 403, 404, 429).Streams();
+        app.MapPost("/jobs/{id}/stream-token", StreamToken).WithTags("Events").WithName("CreateStreamToken")
+            .WithSummary("A short-lived token that opens this job's event stream from a browser")
+            .WithDescription("EventSource cannot send headers: pass the token as GET /jobs/{id}/events?access_token=…. It opens that one " +
+                "job's events and nothing else, and expires after Events:StreamTokenMinutes (an expired token is a 401: ask for a new one).")
+            .ProducesProblems(400, 401, 403, 404, 429).RequireAuthorization(Scope.EventsRead).RequireRateLimiting(AuthSetup.ReadLimit);
         app.MapGet("/events", AllEvents).WithTags("Events").WithName("StreamEvents")
             .WithSummary("Stream the events of many jobs (Server-Sent Events)")
             .WithDescription("One stream for a dashboard or a list: `created`, `status`, `progress`, `usage` and the terminal events of the " +
                 "jobs matching `type`, `status` and `job_id` (repeatable; at most 100 ids); `include=log,output` adds those with at most 20 ids. " +
                 "Ids are an opaque cursor: a resume replays what may have been missed (drop duplicates by job_id and seq). A fresh stream, or " +
-                "a cursor too old, starts with a `snapshot-list` of the matching unfinished jobs.")
-            .Produces(StatusCodes.Status200OK, contentType: "text/event-stream").ProducesValidationProblem();
+                "a cursor too old, starts with a `snapshot-list` of the matching unfinished jobs. The caller's tenant's jobs; an admin may " +
+                "pass tenant_id (or * for every tenant).")
+            .Produces(StatusCodes.Status200OK, contentType: "text/event-stream").ProducesProblems(400, 401, 403, 429).Streams();
         return app;
     }
 
@@ -57,7 +71,10 @@ public static class EventsApi
             lastEventId = n;
         }
         await using var db = await s.Contexts.CreateDbContextAsync(ct);
-        var job = await db.Jobs.AsNoTracking().Where(j => j.Id == id).Select(j => new { j.Status }).FirstOrDefaultAsync(ct);
+        var caller = s.Caller;
+        if (caller.OnlyJob is { } only && only != id) return JobProblems.NotFound(id); // a stream token opens its own job only
+        var owned = caller.JobTenant is { } tenant ? db.Jobs.Where(j => j.TenantId == tenant) : db.Jobs;
+        var job = await owned.AsNoTracking().Where(j => j.Id == id).Select(j => new { j.Status }).FirstOrDefaultAsync(ct);
         if (job is null) return JobProblems.NotFound(id);
         if (lastEventId is { } last && job.Status is JobStatus.Completed or JobStatus.Failed or JobStatus.Cancelled)
         {
@@ -68,7 +85,8 @@ public static class EventsApi
         return new JobEventStream(id, lastEventId, s.Contexts, s.Hub, s.Options);
     }
 
-    static Results<AllEventsStream, ValidationProblem> AllEvents(
+    static Results<AllEventsStream, ValidationProblem, ProblemHttpResult> AllEvents(
+        [FromQuery(Name = "tenant_id")] string? tenantId,
         [FromQuery(Name = "type")] string[]? type,
         [FromQuery(Name = "status")] string[]? status,
         [FromQuery(Name = "job_id")] string[]? jobId,
@@ -77,6 +95,7 @@ public static class EventsApi
         [FromQuery(Name = "last_event_id")] string? lastEventIdQuery,
         [AsParameters] EventServices s)
     {
+        if (!s.Caller.MayAsk(tenantId)) return JobProblems.OtherTenant(tenantId!);
         var errors = new Dictionary<string, string[]>();
         var types = Split(type);
         foreach (var t in types.Where(t => !JobTypeName.IsValid(t)))
@@ -105,9 +124,26 @@ public static class EventsApi
             else errors["Last-Event-ID"] = ["Last-Event-ID must be an id this stream sent (t followed by digits)."];
         }
         if (errors.Count > 0) return TypedResults.ValidationProblem(errors, title: "The event stream request is invalid");
-        var filter = new EventFilter(types, statuses, ids, included.Contains("log"), included.Contains("output"));
+        var filter = new EventFilter(s.Caller.TenantScope(tenantId), types, statuses, ids, included.Contains("log"), included.Contains("output"));
         return new AllEventsStream(filter, cursor, s.Contexts, s.Hub, s.Options);
     }
+
+    /// <summary>
+    /// POST /jobs/{id}/stream-token: for a job of the caller's tenant (another tenant's is a 404 like
+    /// any job that does not exist).
+    /// </summary>
+    static async Task<Results<Ok<StreamTokenResponse>, ProblemHttpResult>> StreamToken(
+        Guid id, JobsDbContext db, StreamTokens tokens, System.Security.Claims.ClaimsPrincipal user, CancellationToken ct)
+    {
+        var caller = Caller.From(user);
+        if (await JobsApi.Find(db, id, caller.JobTenant, ct) is not { } job) return JobProblems.NotFound(id);
+        var (token, expires) = await tokens.IssueAsync(id, job.TenantId, ct);
+        return TypedResults.Ok(new StreamTokenResponse(token, expires, $"/jobs/{id}/events?access_token={token}"));
+    }
+
+    /// <summary>Open event streams: scope events:read, and the per-key limit on open streams.</summary>
+    static RouteHandlerBuilder Streams(this RouteHandlerBuilder route) =>
+        route.RequireAuthorization(Scope.EventsRead).RequireRateLimiting(AuthSetup.StreamLimit);
 
     static List<string> Split(string[]? values) =>
         (values ?? []).SelectMany(v => v.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)).ToList();

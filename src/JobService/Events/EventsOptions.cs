@@ -25,6 +25,9 @@ public sealed class EventsOptions
     /// <summary>Progress and output events of jobs finished this long ago are compacted away (the result holds the final text).</summary>
     [Range(1, 1_000_000)] public int CompactAfterMinutes { get; set; } = 60;
 
+    /// <summary>How long a stream token (POST /jobs/{id}/stream-token) opens its job's stream.</summary>
+    [Range(1, 10_080)] public int StreamTokenMinutes { get; set; } = 60;
+
     /// <summary>How far back GET /events replays on resume before it sends a snapshot-list instead.</summary>
     [Range(1, 1_440)] public int ReplayWindowMinutes { get; set; } = 10;
 }

@@ -24,6 +24,13 @@ public static class OpenApiSetup
             });
             o.SupportNonNullableReferenceTypes();
             o.OperationFilter<ParameterDocs>();
+            // What Swagger UI's Authorize button sends: Authorization: Bearer <key> (when Auth:Enabled).
+            o.AddSecurityDefinition("Bearer", new OpenApiSecurityScheme
+            {
+                Type = SecuritySchemeType.Http, Scheme = "bearer", BearerFormat = "jsk_…",
+                Description = "An API key (jsk_ and 32 letters or digits), when Auth:Enabled. See docs/security.md.",
+            });
+            o.AddSecurityRequirement(document => new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference("Bearer", document)] = [] });
         });
         return services;
     }
@@ -83,6 +90,12 @@ public static class OpenApiSetup
                 case "job_id":
                     p.Description = "Only these jobs (UUIDs; repeat the parameter, at most 100).";
                     break;
+                case "tenant_id" when operation == "ListApiKeys":
+                    p.Description = "Only this tenant's keys.";
+                    break;
+                case "tenant_id":
+                    p.Description = "Admin keys only: another tenant's jobs (tenant_id=acme) or every tenant's (tenant_id=*). Without it, the key's own tenant; a key without admin naming another tenant gets 403.";
+                    break;
                 case "include":
                     p.Description = "log, output or log,output: add those kinds; needs 1 to 20 job_id values.";
                     break;
@@ -93,6 +106,7 @@ public static class OpenApiSetup
         static readonly Dictionary<string, string> Examples = new()
         {
             ["CreateJob"] = """{"type": "text_generation", "payload": {"prompt": "A haiku about queues", "max_tokens": 60}, "priority": 0}""",
+            ["CreateApiKey"] = """{"name": "acme frontend", "tenant_id": "acme", "scopes": ["jobs:read", "jobs:write", "events:read"]}""",
             ["CreateJobBatch"] = """{"jobs": [{"type": "echo", "payload": {"text": "first"}}, {"type": "echo", "payload": {"text": "second"}, "priority": 5}]}""",
         };
     }

@@ -1,4 +1,5 @@
 using JobService.Api;
+using JobService.Auth;
 using JobService.BuiltIn;
 using JobService.Data;
 using JobService.Events;
@@ -41,6 +42,7 @@ public static class ServiceSetup
 
         services.AddOptions<ServiceOptions>().BindConfiguration(ServiceOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddJobTransitions();
+        services.AddJobServiceAuth();
         var role = builder.Configuration.GetSection(ServiceOptions.Section).Get<ServiceOptions>() ?? new ServiceOptions();
         if (role.RunsWorkers) services.AddJobWorkers();
 
@@ -86,6 +88,7 @@ public static class ServiceSetup
         app.UseMiddleware<DatabaseNotReady>();
         app.UseMiddleware<RequestBodyLimit>();
         app.UseMiddleware<JsonCharset>();
+        app.UseJobServiceAuth();
 
         app.UseSwagger();
         app.UseSwaggerUI(o => o.DocumentTitle = "JobService");
@@ -96,6 +99,7 @@ public static class ServiceSetup
             app.MapJobsApi();
             app.MapJobTypesApi();
             app.MapEventsApi();
+            app.MapApiKeysApi();
         }
         app.MapHealthApi();
         return app;

@@ -3,12 +3,16 @@ using Microsoft.Extensions.Options;
 namespace JobService.Hosting;
 
 /// <summary>The start-up failures an operator fixes by configuration, told in one line; anything else is a bug and keeps its stack trace.</summary>
+/// <summary>A setting combination the service refuses to run with; the message names the keys.</summary>
+public sealed class StartupRefusedException(string message) : Exception(message);
+
 public static class StartupFailure
 {
     public static string? Describe(Exception e) => e switch
     {
         OptionsValidationException o => string.Join(" ", o.Failures),
         DatabaseUnavailableException d => d.Message,
+        StartupRefusedException r => r.Message,
         AggregateException { InnerExceptions.Count: 1 } a => Describe(a.InnerException!),
         _ => null,
     };

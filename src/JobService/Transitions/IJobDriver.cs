@@ -33,6 +33,12 @@ public interface IJobDriver
     /// <summary>Appends events in one statement (PostgreSQL) or one prepared statement per event (SQLite, in-process).</summary>
     Task InsertEventsAsync(TransitionTx tx, IReadOnlyList<JobEvent> events, CancellationToken ct);
 
+    /// <summary>
+    /// Serialises submits of one tenant until the transaction ends, so that counting its active
+    /// jobs and inserting new ones is one decision (the quota). SQLite has one writer already.
+    /// </summary>
+    Task LockTenantAsync(TransitionTx tx, string tenant, CancellationToken ct);
+
     /// <summary>Binds a value as the column it is compared with expects (SQLite stores ids as upper-case text).</summary>
     void Bind(DbCommand command, string name, object? value);
 

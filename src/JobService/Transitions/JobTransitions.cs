@@ -29,10 +29,16 @@ public sealed class JobTransitions(
 
     // ---- The API's transitions: on the request's context ----
 
-    /// <summary>Stores new jobs (one or a batch) with their created events. The caller handles an Idempotency-Key race (DbUpdateException).</summary>
-    public async Task CreateAsync(JobsDbContext db, IReadOnlyList<Job> jobs, string source, CancellationToken ct)
+    /// <summary>
+    /// Stores new jobs (one or a batch, of one tenant) with their created events. A tenant's pending
+    /// and running jobs are counted and the new ones inserted under a lock on the tenant, in one
+    /// transaction, so <paramref name="maxActive"/> holds across instances: past it, nothing is stored
+    /// (<see cref="QuotaExceededException"/>); 0 means no quota. The caller handles an Idempotency-Key race (DbUpdateException).
+    /// </summary>
+    public async Task CreateAsync(JobsDbContext db, IReadOnlyList<Job> jobs, string source, int maxActive, CancellationToken ct)
     {
         await using var tx = await TransitionTx.BeginAsync(db, driver, Now, ownsContext: false, ct);
+        if (maxActive > 0) await EnforceQuotaAsync(tx, jobs[0].TenantId, jobs.Count, maxActive, ct);
         foreach (var job in jobs) job.EventSeq = 1;
         db.Jobs.AddRange(jobs);
         await db.SaveChangesAsync(ct);
@@ -40,6 +46,19 @@ public sealed class JobTransitions(
         await ApplyAsync(tx, jobs.Select(JobRowOf).ToList(), r => Story.Created(r, source, priorities[r.Id], tx.Now), ct);
         tx.AfterCommit(() => driver.Notifier.Publish(new Notice.JobsAvailable()));
         await tx.CommitAsync(ct);
+    }
+
+    /// <summary>
+    /// Counts the tenant's pending and running jobs under a lock on the tenant (held to commit), so
+    /// two instances submitting for one tenant at once cannot both pass the quota.
+    /// </summary>
+    async Task EnforceQuotaAsync(TransitionTx tx, string tenant, int adding, int maxActive, CancellationToken ct)
+    {
+        await driver.LockTenantAsync(tx, tenant, ct);
+        await using var count = tx.Command("SELECT COUNT(*) FROM jobs WHERE tenant_id = @tenant AND status IN ('pending', 'running')");
+        driver.Bind(count, "tenant", tenant);
+        var active = Convert.ToInt64(await count.ExecuteScalarAsync(ct));
+        if (active + adding > maxActive) throw new QuotaExceededException(tenant, active, adding, maxActive);
     }
 
     /// <summary>Pending: cancelled at once. Running: the cancel flag is set and the worker holding it stops the handler. Null when neither applies.</summary>
@@ -268,6 +287,14 @@ public sealed class JobTransitions(
     }
 
     // ---- The machinery ----
+
+    /// <summary>A submit that would take a tenant past Tenants:MaxActiveJobs: nothing was stored.</summary>
+    public sealed class QuotaExceededException(string tenant, long active, int adding, int max)
+        : Exception($"Tenant '{tenant}' has {active} pending or running job(s); {adding} more would pass its quota of {max} (Tenants:MaxActiveJobs).")
+    {
+        public long Active => active;
+        public int Max => max;
+    }
 
     /// <summary>A JSON value to bind as the provider's JSON type.</summary>
     readonly record struct Json(string? Text);

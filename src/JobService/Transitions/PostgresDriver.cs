@@ -21,17 +21,18 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
     public ValueTask<IDisposable?> BeginWriteAsync(CancellationToken ct) => ValueTask.FromResult<IDisposable?>(null);
 
     /// <summary>
-    /// The usual claim: every type without a per-type limit in one group. Each type with a limit
-    /// adds a group of the same shape (locking clauses are not allowed beside UNION, so each
-    /// group locks in a CTE of its own) and the groups are merged in queue order.
+    /// Each per-type quota is a group of candidates: every tenant's next jobs of those types, locked
+    /// as they are read with SKIP LOCKED, so that concurrent claimers pass over each other's rows
+    /// (a locked candidate not picked is freed at commit). <see cref="FairClaim"/> picks among them.
     /// </summary>
     const string Group = """
         g{0} AS (
-            SELECT id, priority, run_at FROM jobs
-            WHERE status = 'pending' AND run_at <= @now AND type = ANY(@types{0})
-            ORDER BY priority DESC, run_at, id
-            LIMIT @limit{0}
-            FOR UPDATE SKIP LOCKED)
+            SELECT {0} AS quota, c.* FROM tenants AS t CROSS JOIN LATERAL (
+                SELECT id, tenant_id, priority, run_at FROM jobs
+                WHERE status = 'pending' AND tenant_id = t.tenant_id AND run_at <= @now AND type = ANY(@types{0})
+                ORDER BY priority DESC, run_at, id
+                LIMIT @limit{0}
+                FOR UPDATE SKIP LOCKED) AS c)
         """;
 
     const string MarkRunning = """
@@ -44,21 +45,25 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
     public string ClaimSql(ClaimRequest request)
     {
         var groups = string.Join(",\n", request.Quotas.Select((_, i) => string.Format(Group, i)));
-        var picked = request.Quotas.Count == 1
-            ? "picked AS (SELECT id FROM g0)"
-            : $"picked AS (SELECT id FROM ({string.Join(" UNION ALL ", request.Quotas.Select((_, i) => $"SELECT * FROM g{i}"))}) AS candidates\n" +
-              "    ORDER BY priority DESC, run_at, id LIMIT @limit)";
-        return $"WITH {groups},\n{picked}\n{MarkRunning}";
+        return $"WITH RECURSIVE {FairClaim.Tenants},\n{groups},\n{FairClaim.Picked(request)}\n{MarkRunning}";
     }
 
     public async Task<IReadOnlyList<(JobRow Row, string Payload)>> ClaimAsync(TransitionTx tx, ClaimRequest request, CancellationToken ct)
     {
         if (request.Limit <= 0 || request.Quotas.Count == 0) return [];
+        if (request.MaxRunningPerTenant > 0)
+        {
+            // Running counts are read at the statement's start: claims take turns, so that two
+            // workers cannot both see room for a tenant's last slot.
+            await using var turn = tx.Command("SELECT pg_advisory_xact_lock(hashtext('jobservice.claim'))");
+            await turn.ExecuteNonQueryAsync(ct);
+        }
         await using var command = tx.Command(ClaimSql(request));
         Bind(command, "now", request.Now);
         Bind(command, "worker", request.WorkerId);
         Bind(command, "lease_until", request.LeaseUntil);
         Bind(command, "limit", request.Limit);
+        if (request.MaxRunningPerTenant > 0) Bind(command, "max_running", (long)request.MaxRunningPerTenant);
         for (var i = 0; i < request.Quotas.Count; i++)
         {
             Bind(command, $"types{i}", request.Quotas[i].Types.ToArray());
@@ -114,6 +119,13 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
         Bind(command, "created", events.Select(e => e.CreatedAt).ToArray());
         foreach (var (name, values) in new[] { ("levels", events.Select(e => e.Level)), ("messages", events.Select(e => e.Message)), ("data", events.Select(e => e.Data)) })
             command.Parameters.Add(new NpgsqlParameter(name, NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = values.Select(v => (object?)v ?? DBNull.Value).ToArray() });
+        await command.ExecuteNonQueryAsync(ct);
+    }
+
+    public async Task LockTenantAsync(TransitionTx tx, string tenant, CancellationToken ct)
+    {
+        await using var command = tx.Command("SELECT pg_advisory_xact_lock(hashtextextended(@tenant, 7419))");
+        Bind(command, "tenant", tenant);
         await command.ExecuteNonQueryAsync(ct);
     }
 

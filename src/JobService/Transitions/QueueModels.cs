@@ -13,10 +13,12 @@ public sealed record ClaimedJob(Guid Id, string Type, string Payload, int Attemp
 public sealed record TypeQuota(IReadOnlyList<string> Types, int Limit);
 
 /// <summary>
-/// One claim: up to <paramref name="Limit"/> due pending jobs over all quotas, highest
-/// priority first, then run_at, then id.
+/// One claim: up to <paramref name="Limit"/> due pending jobs over all quotas, shared fairly
+/// between tenants (<see cref="FairClaim"/>), highest priority first within a tenant, then run_at,
+/// then id; a tenant's running jobs capped at <paramref name="MaxRunningPerTenant"/> when it is above 0.
 /// </summary>
-public sealed record ClaimRequest(string WorkerId, int Limit, IReadOnlyList<TypeQuota> Quotas, DateTime Now, DateTime LeaseUntil);
+public sealed record ClaimRequest(string WorkerId, int Limit, IReadOnlyList<TypeQuota> Quotas, DateTime Now, DateTime LeaseUntil,
+    int MaxRunningPerTenant = 0);
 
 /// <summary>A successful attempt, waiting to be written in a batch.</summary>
 public sealed record Completion(JobLease Lease, string? Result);

@@ -33,28 +33,32 @@ public sealed class SqliteDriver(InProcessNotifier notifier) : IJobDriver
         public void Dispose() { if (Interlocked.Exchange(ref _done, 1) == 0) writer.Release(); }
     }
 
+    /// <summary>
+    /// Each per-type quota is a group of candidates: every tenant's next jobs of those types.
+    /// SQLite has no LATERAL; <c>j.id IN (a subquery on t)</c> does the same, the subquery run once
+    /// per tenant. <see cref="FairClaim"/> picks among them.
+    /// </summary>
     const string Group = """
-        SELECT * FROM (
-            SELECT id, priority, run_at FROM jobs
-            WHERE status = 'pending' AND run_at <= @now AND type IN (SELECT value FROM json_each(@types{0}))
-            ORDER BY priority DESC, run_at, id
-            LIMIT @limit{0})
+        g{0} AS (
+            SELECT {0} AS quota, j.id, j.tenant_id, j.priority, j.run_at FROM tenants AS t JOIN jobs AS j ON j.id IN (
+                SELECT id FROM jobs
+                WHERE status = 'pending' AND tenant_id = t.tenant_id AND run_at <= @now
+                    AND type IN (SELECT value FROM json_each(@types{0}))
+                ORDER BY priority DESC, run_at, id
+                LIMIT @limit{0}))
         """;
 
     const string MarkRunning = """
         UPDATE jobs SET status = 'running', attempt = attempt + 1, locked_by = @worker, locked_until = @lease_until,
             started_at = @now, updated_at = @now, progress = 0, message = 'Running', error = NULL, event_seq = event_seq + 1
-        WHERE id IN ({0})
+        WHERE id IN (SELECT id FROM picked)
         RETURNING id, type, attempt, max_attempts, event_seq, run_at, payload
         """;
 
     public string ClaimSql(ClaimRequest request)
     {
-        var picked = request.Quotas.Count == 1
-            ? "SELECT id FROM (" + string.Format(Group, 0) + ")"
-            : $"SELECT id FROM ({string.Join("\nUNION ALL\n", request.Quotas.Select((_, i) => string.Format(Group, i)))})\n" +
-              "ORDER BY priority DESC, run_at, id LIMIT @limit";
-        return string.Format(MarkRunning, picked);
+        var groups = string.Join(",\n", request.Quotas.Select((_, i) => string.Format(Group, i)));
+        return $"WITH RECURSIVE {FairClaim.Tenants},\n{groups},\n{FairClaim.Picked(request)}\n{MarkRunning}";
     }
 
     public async Task<IReadOnlyList<(JobRow Row, string Payload)>> ClaimAsync(TransitionTx tx, ClaimRequest request, CancellationToken ct)
@@ -65,6 +69,7 @@ public sealed class SqliteDriver(InProcessNotifier notifier) : IJobDriver
         Bind(command, "worker", request.WorkerId);
         Bind(command, "lease_until", request.LeaseUntil);
         Bind(command, "limit", request.Limit);
+        if (request.MaxRunningPerTenant > 0) Bind(command, "max_running", request.MaxRunningPerTenant);
         for (var i = 0; i < request.Quotas.Count; i++)
         {
             Bind(command, $"types{i}", JsonSerializer.Serialize(request.Quotas[i].Types));
@@ -163,6 +168,8 @@ public sealed class SqliteDriver(InProcessNotifier notifier) : IJobDriver
         }
         return System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan);
     }
+
+    public Task LockTenantAsync(TransitionTx tx, string tenant, CancellationToken ct) => Task.CompletedTask; // one writer: BeginWriteAsync
 
     public void Bind(DbCommand command, string name, object? value) => Add(command, name).Value = value switch
     {

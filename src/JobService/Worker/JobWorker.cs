@@ -25,6 +25,7 @@ public sealed class JobWorker(
     DatabaseReady database,
     IOptions<WorkerOptions> options,
     IOptions<EventsOptions> events,
+    IOptions<Auth.TenantOptions> tenants,
     ILogger<JobWorker> log) : BackgroundService
 {
     readonly WorkerOptions _options = options.Value;
@@ -113,7 +114,7 @@ public sealed class JobWorker(
         var leaseUntil = now.AddSeconds(_options.LeaseSeconds);
         // Not cancelled by the stop: a claim cut off after its commit would leave rows this
         // worker holds without knowing it. What it returns runs, or is handed back by the drain.
-        var jobs = await transitions.ClaimAsync(new ClaimRequest(WorkerId, free, quotas, now, leaseUntil), CancellationToken.None);
+        var jobs = await transitions.ClaimAsync(new ClaimRequest(WorkerId, free, quotas, now, leaseUntil, tenants.Value.MaxRunningPerTenant), CancellationToken.None);
         foreach (var job in jobs)
         {
             var run = new RunningJob(job, WorkerId, leaseUntil);

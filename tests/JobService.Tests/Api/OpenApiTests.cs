@@ -80,7 +80,20 @@ public sealed class OpenApiTests(SqliteApp app) : IClassFixture<SqliteApp>
             Assert.True((int)response.StatusCode < 400, $"{method} {path}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
             sent++;
         }
-        Assert.Equal(2, sent); // POST /jobs and POST /jobs/batch
+        Assert.Equal(3, sent); // POST /jobs, POST /jobs/batch and POST /api-keys
+    }
+
+    /// <summary>Swagger UI's Authorize button: a Bearer scheme that every operation asks for, so "Try it out" sends the key.</summary>
+    [Fact]
+    public async Task TheDocumentDeclaresTheBearerSchemeForTheAuthorizeButton()
+    {
+        var document = await DocumentAsync();
+
+        var scheme = document.GetProperty("components").GetProperty("securitySchemes").GetProperty("Bearer");
+        Assert.Equal("http", scheme.Str("type"));
+        Assert.Equal("bearer", scheme.Str("scheme"));
+        var required = document.GetProperty("security").EnumerateArray().SelectMany(r => r.EnumerateObject()).Select(p => p.Name);
+        Assert.Contains("Bearer", required);
     }
 
     [Fact]

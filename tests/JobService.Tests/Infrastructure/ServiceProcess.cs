@@ -26,10 +26,14 @@ public sealed class ServiceProcess : IAsyncDisposable
         Port = port;
     }
 
-    public static ServiceProcess Start(IReadOnlyDictionary<string, string> environment, params string[] args)
+    public static ServiceProcess Start(IReadOnlyDictionary<string, string> environment, params string[] args) =>
+        StartOn("127.0.0.1", environment, args);
+
+    /// <summary>Listening on <paramref name="host"/> (0.0.0.0: every address, as a container does); reached at 127.0.0.1 either way.</summary>
+    public static ServiceProcess StartOn(string host, IReadOnlyDictionary<string, string> environment, params string[] args)
     {
         var port = FreePort();
-        var start = new ProcessStartInfo("dotnet", [typeof(Program).Assembly.Location, .. args, "--urls", $"http://127.0.0.1:{port}"])
+        var start = new ProcessStartInfo("dotnet", [typeof(Program).Assembly.Location, .. args, "--urls", $"http://{host}:{port}"])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,

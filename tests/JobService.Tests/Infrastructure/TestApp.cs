@@ -82,7 +82,10 @@ public sealed class SqliteApp : TestApp
 
 public sealed class PostgresApp : TestApp
 {
-    protected override async Task<TestDatabase?> CreateDatabaseAsync(Action<string> skip)
+    protected override Task<TestDatabase?> CreateDatabaseAsync(Action<string> skip) => PostgresOrSkipAsync(skip);
+
+    /// <summary>A database of its own on the test PostgreSQL, or a skip (never under CI) when there is none.</summary>
+    public static async Task<TestDatabase?> PostgresOrSkipAsync(Action<string> skip)
     {
         var server = TestDatabase.PostgresServer(out var reason);
         if (server is null)

@@ -26,15 +26,16 @@ public abstract class QueueContract(TestApp app) : IAsyncLifetime
     ClaimRequest Claim(string worker, int limit, params TypeQuota[] quotas) =>
         new(worker, limit, quotas.Length > 0 ? quotas : [new TypeQuota(Both, limit)], Now, Now.AddSeconds(30));
 
-    async Task<List<Guid>> InsertAsync(int count, string type = "echo", int priority = 0, TimeSpan? delay = null, int maxAttempts = 3)
+    async Task<List<Guid>> InsertAsync(int count, string type = "echo", int priority = 0, TimeSpan? delay = null, int maxAttempts = 3,
+        string tenant = "default", Func<int, int>? priorityOf = null)
     {
-        var jobs = Enumerable.Range(0, count).Select(_ => new Job
+        var jobs = Enumerable.Range(0, count).Select(i => new Job
         {
-            Id = Guid.CreateVersion7(), Type = type, Payload = "{}", Priority = priority, MaxAttempts = maxAttempts,
+            Id = Guid.CreateVersion7(), Type = type, Payload = "{}", Priority = priorityOf?.Invoke(i) ?? priority, MaxAttempts = maxAttempts, TenantId = tenant,
             RunAt = Now + (delay ?? TimeSpan.Zero), CreatedAt = Now, UpdatedAt = Now,
         }).ToList();
         await using var db = await Contexts.CreateDbContextAsync();
-        await T.CreateAsync(db, jobs, "a test", default);
+        await T.CreateAsync(db, jobs, "a test", maxActive: 0, default);
         return jobs.Select(j => j.Id).ToList();
     }
 
@@ -363,6 +364,70 @@ public abstract class QueueContract(TestApp app) : IAsyncLifetime
             var mine = events.Where(e => e.Message!.StartsWith($"writer {w} ")).Select(e => e.Message).ToList();
             Assert.Equal(Enumerable.Range(0, 25).Select(i => $"writer {w} line {i}"), mine);
         }
+    }
+
+    /// <summary>
+    /// Tenant A has 2,000 jobs waiting; B submits 10 afterwards. Claims of 4 share the slots:
+    /// B's jobs are all claimed within the first claims, and each tenant's jobs come in its own
+    /// priority order (then oldest first).
+    /// </summary>
+    [Fact]
+    public async Task ABigBacklogDoesNotStarveAnotherTenant()
+    {
+        await InsertAsync(2_000, tenant: "tenant-a", priorityOf: i => i % 3);
+        _time.Advance(TimeSpan.FromSeconds(1));
+        var b = await InsertAsync(10, tenant: "tenant-b", priorityOf: i => i % 2);
+
+        var claimOf = new Dictionary<Guid, int>(); // which of ten claims of 4 took each job
+        for (var claim = 0; claim < 10; claim++)
+            foreach (var job in await T.ClaimAsync(Claim("w1", 4), default)) claimOf[job.Id] = claim;
+        var order = claimOf.Keys.ToList();
+
+        Assert.Equal(40, order.Count);
+        var bClaims = b.Where(claimOf.ContainsKey).Select(id => claimOf[id]).Order().ToList();
+        Assert.Equal(10, bClaims.Count);
+        Assert.True(bClaims.Max() < 5, $"B's jobs came in claims {string.Join(", ", bClaims)} of 10: B waited behind A's backlog");
+        await using var db = await Contexts.CreateDbContextAsync();
+        var jobs = await db.Jobs.AsNoTracking().Where(j => order.Contains(j.Id)).ToDictionaryAsync(j => j.Id);
+        foreach (var tenant in new[] { "tenant-a", "tenant-b" })
+        {
+            // Claim by claim (a claim's rows come back in no particular order), each tenant's best jobs first.
+            var mine = order.Where(id => jobs[id].TenantId == tenant).Select(id => jobs[id])
+                .OrderBy(j => claimOf[j.Id]).ThenByDescending(j => j.Priority).ThenBy(j => j.RunAt).ToList();
+            var expected = mine.OrderByDescending(j => j.Priority).ThenBy(j => j.RunAt).Select(j => (j.Priority, j.RunAt));
+            Assert.Equal(expected, mine.Select(j => (j.Priority, j.RunAt)));
+        }
+        Assert.All(order.Where(id => jobs[id].TenantId == "tenant-a"), id => Assert.Equal(2, jobs[id].Priority)); // A's best first
+    }
+
+    /// <summary>A tenant with jobs running already goes after one with none, whatever its queue.</summary>
+    [Fact]
+    public async Task ATenantWithNothingRunningGoesFirst()
+    {
+        await InsertAsync(6, tenant: "busy", priority: 5);
+        Assert.Equal(3, (await T.ClaimAsync(Claim("w1", 3), default)).Count); // busy: 3 running
+        var idle = await InsertAsync(3, tenant: "idle");
+
+        var next = await T.ClaimAsync(Claim("w1", 3), default);
+
+        Assert.Equal(idle.Order(), next.Select(j => j.Id).Order()); // shares 1, 2, 3 against busy's 4, 5, 6, despite busy's priority
+    }
+
+    /// <summary>Tenants:MaxRunningPerTenant caps a tenant's running jobs, across claims.</summary>
+    [Fact]
+    public async Task MaxRunningPerTenantCapsATenantsRunningJobs()
+    {
+        await InsertAsync(10, tenant: "capped");
+        var other = await InsertAsync(2, tenant: "other");
+        ClaimRequest Capped(int limit) => Claim("w1", limit) with { MaxRunningPerTenant = 3 };
+
+        var first = await T.ClaimAsync(Capped(10), default);
+        Assert.Equal(5, first.Count); // 3 of capped's, both of other's
+        Assert.Superset(other.ToHashSet(), first.Select(j => j.Id).ToHashSet());
+        Assert.Empty(await T.ClaimAsync(Capped(10), default)); // capped is at its 3
+
+        await T.CompleteAsync([new Completion(first.First(j => !other.Contains(j.Id)).Lease("w1"), "{}")], default);
+        Assert.Single(await T.ClaimAsync(Capped(10), default)); // one finished, one more may run
     }
 
     [Fact]

@@ -1,0 +1,68 @@
+using System.Security.Claims;
+using System.Text.Encodings.Web;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.Extensions.Options;
+
+namespace JobService.Auth;
+
+/// <summary>
+/// Authenticates a request by its API key (<c>Authorization: Bearer jsk_…</c> or <c>X-API-Key</c>),
+/// or, on GET /jobs/{id}/events only, by a stream token in <c>?access_token=</c>. With auth off,
+/// every request is the default tenant with every scope. Failures are 401 ProblemDetails with
+/// <c>WWW-Authenticate: Bearer</c>; a missing scope is a 403 naming it (<see cref="ScopeDenied"/>).
+/// </summary>
+public sealed class ApiKeyAuthentication(
+    IOptionsMonitor<AuthenticationSchemeOptions> schemes, ILoggerFactory logger, UrlEncoder encoder,
+    IOptions<AuthOptions> auth, ApiKeyStore keys, StreamTokens streams)
+    : AuthenticationHandler<AuthenticationSchemeOptions>(schemes, logger, encoder)
+{
+    public const string SchemeName = "ApiKey";
+
+    protected override async Task<AuthenticateResult> HandleAuthenticateAsync()
+    {
+        if (!auth.Value.Enabled) return Success(Caller.DefaultTenant, Scope.All, keyId: null);
+
+        if (Request.Query["access_token"] is { Count: 1 } token && StreamPath(Request.Path) is { } jobId)
+        {
+            var grant = await streams.ReadAsync(token[0]!, Context.RequestAborted);
+            if (grant is null || grant.JobId != jobId) return AuthenticateResult.Fail("The stream token is not valid for this job.");
+            if (streams.IsExpired(grant)) return AuthenticateResult.Fail("The stream token has expired: ask POST /jobs/{id}/stream-token for a new one.");
+            return Success(grant.TenantId, [Scope.EventsRead], keyId: null, onlyJob: jobId);
+        }
+
+        var presented = Presented();
+        if (presented is null) return AuthenticateResult.NoResult();
+        var key = await keys.FindAsync(presented, Context.RequestAborted);
+        if (key is null) return AuthenticateResult.Fail("The API key is not valid (unknown, expired or revoked).");
+        return Success(key.TenantId, key.Scopes.Split(' ', StringSplitOptions.RemoveEmptyEntries), key.Id, rateLimit: key.RateLimitPerMinute);
+    }
+
+    string? Presented()
+    {
+        var header = Request.Headers.Authorization.ToString();
+        if (header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)) return header["Bearer ".Length..].Trim();
+        return Request.Headers["X-API-Key"] is { Count: 1 } x ? x[0] : null;
+    }
+
+    /// <summary>The job id of a GET /jobs/{id}/events path, the only place a stream token opens.</summary>
+    static Guid? StreamPath(PathString path) =>
+        path.Value?.Split('/') is ["", "jobs", var id, "events"] && Guid.TryParse(id, out var g) ? g : null;
+
+    AuthenticateResult Success(string tenant, IEnumerable<string> scopes, Guid? keyId, Guid? onlyJob = null, int? rateLimit = null)
+    {
+        var claims = new List<Claim> { new(Caller.ClaimTypes.Tenant, tenant) };
+        claims.AddRange(scopes.Select(s => new Claim(Caller.ClaimTypes.Scope, s)));
+        if (keyId is not null) claims.Add(new Claim(Caller.ClaimTypes.KeyId, keyId.Value.ToString()));
+        if (onlyJob is not null) claims.Add(new Claim(Caller.ClaimTypes.OnlyJob, onlyJob.Value.ToString()));
+        if (rateLimit is not null) claims.Add(new Claim(Caller.ClaimTypes.RateLimit, rateLimit.Value.ToString()));
+        return AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(new ClaimsIdentity(claims, SchemeName)), SchemeName));
+    }
+
+    protected override async Task HandleChallengeAsync(AuthenticationProperties properties)
+    {
+        var failure = (await HandleAuthenticateOnceSafeAsync()).Failure?.Message;
+        Response.Headers.WWWAuthenticate = "Bearer";
+        await Api.ProblemResponse.WriteAsync(Context, StatusCodes.Status401Unauthorized, "Unauthorized",
+            failure ?? "An API key is required: send Authorization: Bearer <key> (or X-API-Key).");
+    }
+}

@@ -1,0 +1,64 @@
+using System.Collections.Concurrent;
+using JobService.Data;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+
+namespace JobService.Auth;
+
+/// <summary>
+/// Finds the key a request presents: by its prefix in the database, then its hash compared in
+/// constant time. A valid key is remembered for <see cref="AuthOptions.KeyCacheSeconds"/>, so a
+/// revoke takes effect on every instance within that bound (at once on the instance that revoked
+/// it). Last use is written at most once a minute per key.
+/// </summary>
+public sealed class ApiKeyStore(IDbContextFactory<JobsDbContext> contexts, IOptions<AuthOptions> options, TimeProvider time,
+    ILogger<ApiKeyStore> log)
+{
+    const int MaxCached = 10_000;
+    readonly ConcurrentDictionary<string, (ApiKey? Key, DateTime Until)> _cache = new();
+    readonly ConcurrentDictionary<Guid, DateTime> _lastUseWritten = new();
+
+    /// <summary>The key, if the presented text is a valid, unexpired, unrevoked key.</summary>
+    public async Task<ApiKey?> FindAsync(string presented, CancellationToken ct)
+    {
+        if (!KeyMaterial.LooksLikeKey(presented)) return null;
+        var now = time.GetUtcNow().UtcDateTime;
+        var hash = KeyMaterial.Hash(presented);
+        ApiKey? key;
+        if (_cache.TryGetValue(hash, out var cached) && cached.Until > now) key = cached.Key;
+        else
+        {
+            var lookup = KeyMaterial.Lookup(presented);
+            await using var db = await contexts.CreateDbContextAsync(ct);
+            var candidates = await db.ApiKeys.AsNoTracking().Where(k => k.Prefix == lookup).ToListAsync(ct);
+            key = candidates.FirstOrDefault(k => KeyMaterial.Matches(presented, k.KeyHash));
+            // Only keys that exist are remembered: random guesses must not grow the cache.
+            if (key is not null)
+            {
+                if (_cache.Count >= MaxCached) _cache.Clear();
+                _cache[hash] = (key, now.AddSeconds(options.Value.KeyCacheSeconds));
+            }
+        }
+        if (key is null || key.RevokedAt is not null || key.ExpiresAt <= now) return null;
+        _ = TouchAsync(key.Id, now);
+        return key;
+    }
+
+    /// <summary>Forgets what this instance remembered, so a revoke or rotation here takes effect at once.</summary>
+    public void Forget() => _cache.Clear();
+
+    async Task TouchAsync(Guid id, DateTime now)
+    {
+        if (_lastUseWritten.TryGetValue(id, out var last) && now - last < TimeSpan.FromMinutes(1)) return;
+        _lastUseWritten[id] = now;
+        try
+        {
+            await using var db = await contexts.CreateDbContextAsync();
+            await db.ApiKeys.Where(k => k.Id == id).ExecuteUpdateAsync(u => u.SetProperty(k => k.LastUsedAt, now));
+        }
+        catch (Exception e)
+        {
+            log.LogDebug("Could not record the last use of key {KeyId}: {Error}", id, DatabaseErrors.OneLine(e)); // a hint, not worth failing a request
+        }
+    }
+}

@@ -1,0 +1,153 @@
+using System.ComponentModel;
+using JobService.Api;
+using JobService.Data;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.EntityFrameworkCore;
+
+namespace JobService.Auth;
+
+public sealed record CreateApiKeyRequest(
+    [property: Description("Who the key is for, for people.")] string? Name,
+    [property: Description("The tenant whose jobs the key creates and sees: letters, digits, '_', '.', '-'.")] string? TenantId,
+    [property: Description("Any of jobs:read, jobs:write, events:read, admin.")] IReadOnlyList<string>? Scopes,
+    [property: Description("Optional: the key stops working then (ISO 8601).")] DateTimeOffset? ExpiresAt = null,
+    [property: Description("Optional: submits per minute for this key, instead of RateLimits:SubmitPerMinute.")] int? RateLimitPerMinute = null);
+
+/// <summary>A key as listed: never the key itself nor its hash.</summary>
+public sealed record ApiKeyResponse(Guid Id, string Name, string TenantId, string Prefix, IReadOnlyList<string> Scopes, int? RateLimitPerMinute,
+    DateTime CreatedAt, DateTime? LastUsedAt, DateTime? ExpiresAt, DateTime? RevokedAt)
+{
+    public static ApiKeyResponse From(ApiKey k) => new(k.Id, k.Name, k.TenantId, k.Prefix, k.Scopes.Split(' ', StringSplitOptions.RemoveEmptyEntries),
+        k.RateLimitPerMinute, k.CreatedAt, k.LastUsedAt, k.ExpiresAt, k.RevokedAt);
+}
+
+/// <summary>A new key: the only time the key itself is shown.</summary>
+public sealed record NewApiKeyResponse(string Key, ApiKeyResponse Details);
+
+/// <summary>/api-keys: key management (scope admin). Keys are shown once, stored as their SHA-256.</summary>
+public static class ApiKeysApi
+{
+    public static IEndpointRouteBuilder MapApiKeysApi(this IEndpointRouteBuilder app)
+    {
+        var keys = app.MapGroup("/api-keys").WithTags("API keys").RequireAuthorization(Scope.Admin).RequireRateLimiting(AuthSetup.ReadLimit)
+            .ProducesProblems(401, 403, 429);
+        keys.MapPost("/", Create).WithName("CreateApiKey").ProducesProblems(400)
+            .WithSummary("Make an API key (shown once)")
+            .WithDescription("For a tenant, with scopes, an optional expiry and an optional per-key submit rate. The answer is the only time the key is shown.");
+        keys.MapGet("/", List).WithName("ListApiKeys").ProducesProblems(503)
+            .WithSummary("List API keys").WithDescription("Every key (or one tenant's, with tenant_id), never the key itself nor its hash.");
+        keys.MapDelete("/{id}", Revoke).WithName("RevokeApiKey").ProducesProblems(400, 404)
+            .WithSummary("Revoke an API key").WithDescription("At once on this instance; on others within Auth:KeyCacheSeconds.");
+        keys.MapPost("/{id}/rotate", Rotate).WithName("RotateApiKey").ProducesProblems(400, 404)
+            .WithSummary("Replace a key's secret").WithDescription("The same id, tenant and scopes with a new key (shown once); the old key stops working.");
+        return app;
+    }
+
+    static async Task<Results<Created<NewApiKeyResponse>, ValidationProblem>> Create(CreateApiKeyRequest request, JobsDbContext db,
+        TimeProvider time, CancellationToken ct)
+    {
+        var errors = new Dictionary<string, string[]>();
+        if (string.IsNullOrWhiteSpace(request.Name) || request.Name.Length > 200) errors["name"] = ["name is required, at most 200 characters."];
+        if (request.TenantId is null || !TenantName.IsValid(request.TenantId)) errors["tenant_id"] = [$"tenant_id is required: {TenantName.Rule}."];
+        var scopes = request.Scopes ?? [];
+        if (scopes.Count == 0 || scopes.Any(s => !Scope.All.Contains(s)))
+            errors["scopes"] = [$"scopes must name one or more of {string.Join(", ", Scope.All)}."];
+        if (request.RateLimitPerMinute is < 1) errors["rate_limit_per_minute"] = ["rate_limit_per_minute must be at least 1."];
+        if (request.ExpiresAt <= time.GetUtcNow()) errors["expires_at"] = ["expires_at must be in the future."];
+        if (errors.Count > 0) return TypedResults.ValidationProblem(errors, title: "The API key request is invalid");
+
+        var (key, row) = NewKey(request.Name!, request.TenantId!, scopes, time.GetUtcNow().UtcDateTime);
+        row.ExpiresAt = request.ExpiresAt?.UtcDateTime;
+        row.RateLimitPerMinute = request.RateLimitPerMinute;
+        db.ApiKeys.Add(row);
+        await db.SaveChangesAsync(ct);
+        return TypedResults.Created($"/api-keys/{row.Id}", new NewApiKeyResponse(key, ApiKeyResponse.From(row)));
+    }
+
+    static async Task<Ok<List<ApiKeyResponse>>> List([Microsoft.AspNetCore.Mvc.FromQuery(Name = "tenant_id")] string? tenantId, JobsDbContext db,
+        CancellationToken ct)
+    {
+        var query = db.ApiKeys.AsNoTracking();
+        if (tenantId is not null) query = query.Where(k => k.TenantId == tenantId);
+        return TypedResults.Ok((await query.OrderBy(k => k.CreatedAt).ToListAsync(ct)).Select(ApiKeyResponse.From).ToList());
+    }
+
+    static async Task<Results<NoContent, ProblemHttpResult>> Revoke(Guid id, JobsDbContext db, ApiKeyStore store, TimeProvider time, CancellationToken ct)
+    {
+        var now = time.GetUtcNow().UtcDateTime;
+        if (await db.ApiKeys.Where(k => k.Id == id).ExecuteUpdateAsync(u => u.SetProperty(k => k.RevokedAt, k => k.RevokedAt ?? now), ct) == 0)
+            return NotFound(id);
+        store.Forget();
+        return TypedResults.NoContent();
+    }
+
+    static async Task<Results<Ok<NewApiKeyResponse>, ProblemHttpResult>> Rotate(Guid id, JobsDbContext db, ApiKeyStore store, CancellationToken ct)
+    {
+        var row = await db.ApiKeys.FirstOrDefaultAsync(k => k.Id == id && k.RevokedAt == null, ct);
+        if (row is null) return NotFound(id);
+        var key = KeyMaterial.NewKey();
+        (row.Prefix, row.KeyHash) = (KeyMaterial.Lookup(key), KeyMaterial.Hash(key));
+        await db.SaveChangesAsync(ct);
+        store.Forget();
+        return TypedResults.Ok(new NewApiKeyResponse(key, ApiKeyResponse.From(row)));
+    }
+
+    static ProblemHttpResult NotFound(Guid id) =>
+        TypedResults.Problem(title: "API key not found", detail: $"There is no active API key with id {id}.", statusCode: StatusCodes.Status404NotFound);
+
+    static (string Key, ApiKey Row) NewKey(string name, string tenant, IEnumerable<string> scopes, DateTime now, string? key = null)
+    {
+        key ??= KeyMaterial.NewKey();
+        return (key, new ApiKey
+        {
+            Id = Guid.CreateVersion7(), Name = name, TenantId = tenant, Prefix = KeyMaterial.Lookup(key), KeyHash = KeyMaterial.Hash(key),
+            Scopes = string.Join(' ', scopes.Distinct()), CreatedAt = now,
+        });
+    }
+
+    /// <summary><c>create-key --tenant acme --scopes jobs:read,jobs:write [--name ops]</c>: a key for ops, without HTTP. Prints it once.</summary>
+    public static async Task<int> CreateFromCommandLineAsync(IServiceProvider services, string[] args)
+    {
+        string? Arg(string name) => args.SkipWhile(a => a != $"--{name}").Skip(1).FirstOrDefault();
+        var tenant = Arg("tenant");
+        var scopes = (Arg("scopes") ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (tenant is null || !TenantName.IsValid(tenant) || scopes.Length == 0 || scopes.Any(s => !Scope.All.Contains(s)))
+        {
+            Console.Error.WriteLine($"usage: create-key --tenant <tenant> --scopes <{string.Join("|", Scope.All)},…> [--name <name>]");
+            return 2;
+        }
+        await using var scope = services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<JobsDbContext>();
+        var (key, row) = NewKey(Arg("name") ?? "command line", tenant, scopes, DateTime.UtcNow);
+        db.ApiKeys.Add(row);
+        await db.SaveChangesAsync();
+        Console.WriteLine(key);
+        Console.Error.WriteLine($"Key {row.Prefix}… ({row.Id}) for tenant {tenant}, scopes {row.Scopes}. It is not shown again.");
+        return 0;
+    }
+
+    /// <summary>Keeps Auth:BootstrapAdminKey in the database as an admin key of the default tenant.</summary>
+    public static async Task KeepBootstrapKeyAsync(IServiceProvider services, string key, CancellationToken ct)
+    {
+        if (!KeyMaterial.LooksLikeKey(key))
+            throw new Hosting.StartupRefusedException($"Auth:BootstrapAdminKey must be a key of the form {KeyMaterial.KeyPrefix} and {KeyMaterial.RandomLength} letters or digits.");
+        await using var scope = services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<JobsDbContext>();
+        var hash = KeyMaterial.Hash(key);
+        if (await db.ApiKeys.AnyAsync(k => k.KeyHash == hash, ct)) return;
+        db.ApiKeys.Add(NewKey("bootstrap (Auth:BootstrapAdminKey)", Caller.DefaultTenant, Scope.All, DateTime.UtcNow, key).Row);
+        try { await db.SaveChangesAsync(ct); }
+        catch (DbUpdateException) { } // another instance stored it at the same moment
+    }
+}
+
+/// <summary>Tenant ids: identifiers, as type names are.</summary>
+public static partial class TenantName
+{
+    public const string Rule = "1 to 100 letters, digits, '_', '.' or '-'";
+
+    public static bool IsValid(string name) => Pattern().IsMatch(name);
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"^[A-Za-z0-9_.-]{1,100}\z")]
+    private static partial System.Text.RegularExpressions.Regex Pattern();
+}

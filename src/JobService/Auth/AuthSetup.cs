@@ -1,0 +1,109 @@
+using System.Net;
+using System.Threading.RateLimiting;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.RateLimiting;
+using Microsoft.Extensions.Options;
+
+namespace JobService.Auth;
+
+public static class AuthSetup
+{
+    /// <summary>Policy names of the rate limiter.</summary>
+    public const string SubmitLimit = "submit", ReadLimit = "read", StreamLimit = "streams";
+
+    public static IServiceCollection AddJobServiceAuth(this IServiceCollection services)
+    {
+        services.AddOptions<AuthOptions>().BindConfiguration(AuthOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<RateLimitOptions>().BindConfiguration(RateLimitOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<TenantOptions>().BindConfiguration(TenantOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<ApiKeyStore>();
+        services.AddSingleton<StreamTokens>();
+        services.AddAuthentication(ApiKeyAuthentication.SchemeName)
+            .AddScheme<Microsoft.AspNetCore.Authentication.AuthenticationSchemeOptions, ApiKeyAuthentication>(ApiKeyAuthentication.SchemeName, null);
+        services.AddSingleton<IAuthorizationHandler, ScopeHandler>();
+        services.AddSingleton<Microsoft.AspNetCore.Authorization.IAuthorizationMiddlewareResultHandler, ScopeDenied>();
+        services.AddAuthorization(o =>
+        {
+            foreach (var scope in Scope.All)
+                o.AddPolicy(scope, p => p.AddAuthenticationSchemes(ApiKeyAuthentication.SchemeName).RequireAuthenticatedUser()
+                    .AddRequirements(new ScopeRequirement(scope)));
+        });
+        services.AddRateLimiter(o =>
+        {
+            o.RejectionStatusCode = StatusCodes.Status429TooManyRequests; // the middleware's own default is 503
+            o.OnRejected = RateLimited.WriteAsync;
+            o.AddPolicy(SubmitLimit, http =>
+            {
+                var limits = http.RequestServices.GetRequiredService<IOptions<RateLimitOptions>>().Value;
+                var own = int.TryParse(http.User.FindFirst(Caller.ClaimTypes.RateLimit)?.Value, out var r) ? r : (int?)null;
+                var perMinute = own ?? limits.SubmitPerMinute; // a key's own rate wins
+                // Refilled a token at a time: every second at 60 a minute and above, less often below.
+                var (tokens, period) = perMinute >= 60 ? (perMinute / 60, TimeSpan.FromSeconds(1)) : (1, TimeSpan.FromMinutes(1) / perMinute);
+                return RateLimitPartition.GetTokenBucketLimiter($"{Partition(http)}|{perMinute}|{limits.SubmitBurst}", _ => new TokenBucketRateLimiterOptions
+                {
+                    TokenLimit = limits.SubmitBurst, TokensPerPeriod = tokens, ReplenishmentPeriod = period, QueueLimit = 0, AutoReplenishment = true,
+                });
+            });
+            o.AddPolicy(ReadLimit, http =>
+            {
+                var perMinute = http.RequestServices.GetRequiredService<IOptions<RateLimitOptions>>().Value.ReadsPerMinute;
+                return RateLimitPartition.GetSlidingWindowLimiter($"{Partition(http)}|{perMinute}", _ => new SlidingWindowRateLimiterOptions
+                {
+                    PermitLimit = perMinute, Window = TimeSpan.FromMinutes(1), SegmentsPerWindow = 6, QueueLimit = 0, AutoReplenishment = true,
+                });
+            });
+            o.AddPolicy(StreamLimit, http =>
+            {
+                var limit = http.RequestServices.GetRequiredService<IOptions<RateLimitOptions>>().Value.StreamsPerKey;
+                return RateLimitPartition.GetConcurrencyLimiter($"{Partition(http)}|{limit}", _ => new ConcurrencyLimiterOptions { PermitLimit = limit, QueueLimit = 0 });
+            });
+        });
+        services.AddHostedService<AuthStartup>();
+        return services;
+    }
+
+    /// <summary>Limits are per key, or per client IP when auth is off.</summary>
+    static string Partition(HttpContext http) =>
+        http.User.FindFirst(Caller.ClaimTypes.KeyId)?.Value is { } key ? $"key:{key}" : $"ip:{http.Connection.RemoteIpAddress}";
+
+    /// <summary>
+    /// Auth, rate limits, then (per endpoint) the scope each route needs. Authentication runs first
+    /// so that limits are per key.
+    /// </summary>
+    public static IApplicationBuilder UseJobServiceAuth(this IApplicationBuilder app) =>
+        app.UseAuthentication().UseRateLimiter().UseAuthorization();
+
+    /// <summary>
+    /// Refuses to serve with auth off on an address beyond loopback, unless Auth:AllowAnonymous
+    /// says so on purpose; and keeps the bootstrap admin key (Auth:BootstrapAdminKey) in the database.
+    /// </summary>
+    sealed class AuthStartup(IOptions<AuthOptions> options, IServer server, IServiceProvider services, Hosting.DatabaseReady database)
+        : IHostedLifecycleService
+    {
+        public async Task StartedAsync(CancellationToken ct)
+        {
+            var o = options.Value;
+            var exposed = server.Features.Get<IServerAddressesFeature>()?.Addresses.Where(a => !IsLoopback(a)).ToList() ?? [];
+            if (!o.Enabled && !o.AllowAnonymous && exposed.Count > 0)
+                throw new Hosting.StartupRefusedException(
+                    $"Auth:Enabled is false but the service listens on {string.Join(", ", exposed)}, beyond this machine: turn auth on " +
+                    "(Auth:Enabled=true, with Auth:BootstrapAdminKey for the first key) or set Auth:AllowAnonymous=true to serve it open on purpose.");
+            if (o.Enabled && !string.IsNullOrEmpty(o.BootstrapAdminKey) && await database.WaitAsync(ct))
+                await ApiKeysApi.KeepBootstrapKeyAsync(services, o.BootstrapAdminKey, ct);
+        }
+
+        static bool IsLoopback(string address)
+        {
+            if (!Uri.TryCreate(address.Replace("://+", "://0.0.0.0").Replace("://*", "://0.0.0.0"), UriKind.Absolute, out var uri)) return false;
+            return uri.IsLoopback || (IPAddress.TryParse(uri.Host.Trim('[', ']'), out var ip) && IPAddress.IsLoopback(ip));
+        }
+
+        public Task StartingAsync(CancellationToken ct) => Task.CompletedTask;
+        public Task StartAsync(CancellationToken ct) => Task.CompletedTask;
+        public Task StopAsync(CancellationToken ct) => Task.CompletedTask;
+        public Task StoppingAsync(CancellationToken ct) => Task.CompletedTask;
+        public Task StoppedAsync(CancellationToken ct) => Task.CompletedTask;
+    }
+}

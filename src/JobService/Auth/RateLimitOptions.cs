@@ -1,0 +1,38 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace JobService.Auth;
+
+/// <summary>
+/// The <c>RateLimits</c> section: per-instance HTTP limits, partitioned by API key (by client IP
+/// with auth off). Cluster-wide quotas are <see cref="TenantOptions"/>. The defaults are sized so
+/// that one busy frontend never meets them (with auth off every local client shares one
+/// partition); lower them per deployment.
+/// </summary>
+public sealed class RateLimitOptions
+{
+    public const string Section = "RateLimits";
+
+    /// <summary>Submits (POST /jobs, POST /jobs/batch) per minute per key, refilled continuously; a key's own rate_limit_per_minute overrides it.</summary>
+    [Range(1, 10_000_000)] public int SubmitPerMinute { get; set; } = 6_000;
+
+    /// <summary>How many submits a key may make at once before the rate applies.</summary>
+    [Range(1, 1_000_000)] public int SubmitBurst { get; set; } = 1_000;
+
+    /// <summary>Reads per minute per key, over a sliding window.</summary>
+    [Range(1, 10_000_000)] public int ReadsPerMinute { get; set; } = 60_000;
+
+    /// <summary>Event streams a key may hold open at once.</summary>
+    [Range(1, 100_000)] public int StreamsPerKey { get; set; } = 100;
+}
+
+/// <summary>The <c>Tenants</c> section: limits that hold across every instance (kept in the database).</summary>
+public sealed class TenantOptions
+{
+    public const string Section = "Tenants";
+
+    /// <summary>Pending and running jobs a tenant may have at once; a submit past it is a 429 (quota), the whole batch refused. 0: no quota.</summary>
+    [Range(0, 100_000_000)] public int MaxActiveJobs { get; set; } = 10_000;
+
+    /// <summary>Optional: running jobs a tenant may have at once across all workers (0: no limit beyond fair claiming).</summary>
+    [Range(0, 1_000_000)] public int MaxRunningPerTenant { get; set; }
+}

@@ -1,0 +1,24 @@
+using System.Globalization;
+using System.Threading.RateLimiting;
+using Microsoft.AspNetCore.RateLimiting;
+
+namespace JobService.Auth;
+
+/// <summary>
+/// The 429s, told apart by their ProblemDetails type: a rate limit (per instance, per key: wait
+/// Retry-After) or a tenant's quota of active jobs (cluster-wide: wait for jobs to finish).
+/// </summary>
+public static class RateLimited
+{
+    public const string RateLimitType = "https://jobservice.dev/problems/rate-limited";
+    public const string QuotaType = "https://jobservice.dev/problems/quota-exceeded";
+
+    public static async ValueTask WriteAsync(OnRejectedContext context, CancellationToken ct)
+    {
+        var http = context.HttpContext;
+        var wait = context.Lease.TryGetMetadata(MetadataName.RetryAfter, out var retryAfter) ? retryAfter : TimeSpan.FromSeconds(1);
+        http.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(wait.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
+        await Api.ProblemResponse.WriteAsync(http, StatusCodes.Status429TooManyRequests, "Too many requests",
+            "This key (or address) is over its request rate on this instance; try again after Retry-After seconds.", RateLimitType);
+    }
+}

@@ -1,0 +1,68 @@
+using System.Security.Cryptography;
+using System.Text;
+using JobService.Data;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+
+namespace JobService.Auth;
+
+/// <summary>
+/// Short-lived tokens that open one job's event stream from a browser, which cannot send headers
+/// with EventSource: <c>jst_</c> + base64url("job|tenant|expiry") + "." + base64url(HMAC-SHA256).
+/// The signing key is made once and kept in the database, so every instance accepts every
+/// instance's tokens. A token grants nothing but GET /jobs/{that id}/events until it expires.
+/// </summary>
+public sealed class StreamTokens(IDbContextFactory<JobsDbContext> contexts, IOptions<Events.EventsOptions> options, TimeProvider time)
+{
+    const string Prefix = "jst_";
+    const string SecretName = "stream-token-key";
+    byte[]? _key;
+
+    public sealed record Grant(Guid JobId, string TenantId, DateTime ExpiresAt);
+
+    public async Task<(string Token, DateTime ExpiresAt)> IssueAsync(Guid jobId, string tenant, CancellationToken ct)
+    {
+        var expires = time.GetUtcNow().UtcDateTime.AddMinutes(options.Value.StreamTokenMinutes);
+        var body = Base64Url(Encoding.UTF8.GetBytes($"{jobId}|{tenant}|{expires.Ticks}"));
+        return ($"{Prefix}{body}.{Base64Url(HMACSHA256.HashData(await KeyAsync(ct), Encoding.ASCII.GetBytes(body)))}", expires);
+    }
+
+    /// <summary>The grant if the token is genuine; <paramref name="expired"/> says when it is genuine but too old.</summary>
+    public async Task<Grant?> ReadAsync(string token, CancellationToken ct)
+    {
+        if (!token.StartsWith(Prefix, StringComparison.Ordinal) || token[Prefix.Length..].Split('.') is not [var body, var signature]) return null;
+        var expected = HMACSHA256.HashData(await KeyAsync(ct), Encoding.ASCII.GetBytes(body));
+        byte[] given;
+        try { given = FromBase64Url(signature); } catch (FormatException) { return null; }
+        if (!CryptographicOperations.FixedTimeEquals(expected, given)) return null;
+        var parts = Encoding.UTF8.GetString(FromBase64Url(body)).Split('|');
+        return parts is [var job, var tenant, var ticks] && Guid.TryParse(job, out var id) && long.TryParse(ticks, out var t)
+            ? new Grant(id, tenant, new DateTime(t, DateTimeKind.Utc))
+            : null;
+    }
+
+    public bool IsExpired(Grant grant) => grant.ExpiresAt <= time.GetUtcNow().UtcDateTime;
+
+    async Task<byte[]> KeyAsync(CancellationToken ct)
+    {
+        if (_key is not null) return _key;
+        await using var db = await contexts.CreateDbContextAsync(ct);
+        var stored = await db.ServiceSecrets.AsNoTracking().FirstOrDefaultAsync(s => s.Name == SecretName, ct);
+        if (stored is null)
+        {
+            db.ServiceSecrets.Add(new ServiceSecret { Name = SecretName, Value = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)), CreatedAt = time.GetUtcNow().UtcDateTime });
+            try { await db.SaveChangesAsync(ct); }
+            catch (DbUpdateException) { db.ChangeTracker.Clear(); } // another instance made it first: use theirs
+            stored = await db.ServiceSecrets.AsNoTracking().FirstAsync(s => s.Name == SecretName, ct);
+        }
+        return _key = Convert.FromBase64String(stored.Value);
+    }
+
+    static string Base64Url(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+
+    static byte[] FromBase64Url(string text)
+    {
+        var s = text.Replace('-', '+').Replace('_', '/');
+        return Convert.FromBase64String(s.PadRight(s.Length + (4 - s.Length % 4) % 4, '='));
+    }
+}

@@ -1,0 +1,53 @@
+namespace JobService.Transitions;
+
+/// <summary>
+/// The claim's SQL around each driver's candidate groups. A tenant with 10,000 pending jobs must
+/// not starve one with a single job, so tenants share the workers: each tenant with pending work
+/// offers its next jobs (priority, then run_at, then id), and a candidate's <c>share</c> is what
+/// its tenant's running count would be with it (running + its place in the tenant's line). The
+/// claim takes the lowest shares first, so a tenant with nothing running goes before one with
+/// ten, whatever their queues; priority orders a tenant's own jobs and breaks ties between
+/// tenants. With one tenant this is the plain priority order. Per-type quotas cap their group;
+/// Tenants:MaxRunningPerTenant, when set, is the highest share taken.
+/// </summary>
+public static class FairClaim
+{
+    /// <summary>
+    /// The tenants with pending jobs, one index probe each (a loose index scan on
+    /// ix_jobs_claim): two probes with one tenant, however many jobs it has.
+    /// </summary>
+    public const string Tenants = """
+        tenants(tenant_id) AS (
+            SELECT (SELECT tenant_id FROM jobs WHERE status = 'pending' ORDER BY tenant_id LIMIT 1)
+            UNION ALL
+            SELECT (SELECT j.tenant_id FROM jobs AS j WHERE j.status = 'pending' AND j.tenant_id > t.tenant_id ORDER BY j.tenant_id LIMIT 1)
+            FROM tenants AS t WHERE t.tenant_id IS NOT NULL)
+        """;
+
+    /// <summary>
+    /// <c>shares</c> places each candidate in its tenant's line; <c>picked</c> takes the lowest
+    /// shares (then priority), at most each quota's limit of its group and <c>@limit</c> in all.
+    /// </summary>
+    public static string Picked(ClaimRequest request)
+    {
+        var groups = string.Join(" UNION ALL ", request.Quotas.Select((_, i) => $"SELECT * FROM g{i}"));
+        var limits = string.Join(" ", request.Quotas.Select((_, i) => $"WHEN {i} THEN @limit{i}"));
+        var perTenant = request.MaxRunningPerTenant > 0 ? " AND share <= @max_running" : "";
+        return $"""
+            running AS (
+                SELECT tenant_id, COUNT(*) AS n FROM jobs WHERE status = 'running' GROUP BY tenant_id),
+            shares AS (
+                SELECT c.quota, c.id, c.priority, c.run_at, COALESCE(r.n, 0)
+                    + ROW_NUMBER() OVER (PARTITION BY c.tenant_id ORDER BY c.priority DESC, c.run_at, c.id) AS share
+                FROM ({groups}) AS c LEFT JOIN running AS r ON r.tenant_id = c.tenant_id),
+            picked AS (
+                SELECT id FROM (
+                    SELECT id, priority, run_at, share, quota,
+                        ROW_NUMBER() OVER (PARTITION BY quota ORDER BY share, priority DESC, run_at, id) AS nth
+                    FROM shares) AS ranked
+                WHERE nth <= CASE quota {limits} END{perTenant}
+                ORDER BY share, priority DESC, run_at, id
+                LIMIT @limit)
+            """;
+    }
+}

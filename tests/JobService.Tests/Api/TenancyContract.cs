@@ -1,0 +1,321 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using JobService.Auth;
+using JobService.Tests.Infrastructure;
+using Microsoft.EntityFrameworkCore;
+
+namespace JobService.Tests.Api;
+
+/// <summary>
+/// API keys, tenants and limits through the real pipeline, on both providers: nobody sees or
+/// touches another tenant's jobs (another's job is a 404 exactly like a job that does not exist),
+/// scopes are enforced with ProblemDetails, stream tokens open one job's events only, and the
+/// rate limits and the quota answer 429s a client can tell apart.
+/// </summary>
+public abstract class TenancyContract(AuthApp app)
+{
+    static readonly object Greet = new { type = "greet", payload = new { name = "Ada" } };
+    static readonly string[] Everything = [Scope.JobsRead, Scope.JobsWrite, Scope.EventsRead];
+
+    AuthApp App => (AuthApp)app.EnsureAvailable();
+
+    /// <summary>A tenant of this test's own, with a key holding <paramref name="scopes"/> (every job scope when none are named).</summary>
+    async Task<(string Tenant, HttpClient Client, Guid KeyId)> TenantAsync(params string[] scopes)
+    {
+        var tenant = $"t-{Guid.NewGuid():N}"[..20];
+        var (key, id) = await App.NewKeyAsync(tenant, scopes.Length > 0 ? scopes : Everything);
+        return (tenant, App.ClientWith(key), id);
+    }
+
+    static async Task<Guid> SubmitAsync(HttpClient client, object? body = null)
+    {
+        var response = await client.PostAsJsonAsync("/jobs", body ?? Greet);
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        return (await response.ReadJsonAsync()).Id();
+    }
+
+    [Fact]
+    public async Task OneTenantCannotSeeOrTouchAnothersJobs()
+    {
+        var (_, a, _) = await TenantAsync();
+        var (_, b, _) = await TenantAsync();
+        var mine = await SubmitAsync(a);
+        var theirs = await SubmitAsync(b);
+        var cancelled = await SubmitAsync(b);
+        (await b.PostAsync($"/jobs/{cancelled}/cancel", null)).EnsureSuccessStatusCode();
+        var nobodys = Guid.NewGuid();
+
+        // Every way of reaching B's jobs answers as if they did not exist: the same 404 as for an id nobody has.
+        var absent = await (await a.GetAsync($"/jobs/{nobodys}")).ShouldBeProblemAsync(HttpStatusCode.NotFound);
+        foreach (var (method, path) in new[]
+        {
+            ("GET", "/jobs/{0}"), ("GET", "/jobs/{0}/logs"), ("GET", "/jobs/{0}/events"), ("POST", "/jobs/{0}/cancel"),
+            ("POST", "/jobs/{0}/stream-token"), ("DELETE", "/jobs/{0}"),
+        })
+        {
+            foreach (var id in new[] { theirs, cancelled, nobodys })
+            {
+                var response = await a.SendAsync(new HttpRequestMessage(new HttpMethod(method), string.Format(path, id)));
+                var problem = await response.ShouldBeProblemAsync(HttpStatusCode.NotFound);
+                Assert.Equal(absent.Str("title"), problem.Str("title"));
+                Assert.Equal(absent.Str("detail").Replace(nobodys.ToString(), id.ToString()), problem.Str("detail"));
+                Assert.Equal(Names(absent), Names(problem));
+            }
+        }
+        await (await a.PostAsync($"/jobs/{cancelled}/retry", null)).ShouldBeProblemAsync(HttpStatusCode.NotFound);
+
+        // Lists, counts and streams leave them out.
+        var list = await (await a.GetAsync("/jobs")).ReadJsonAsync();
+        Assert.Equal([mine], list.GetProperty("items").EnumerateArray().Select(j => j.Id()));
+        Assert.Equal(1, list.GetProperty("total").GetInt32());
+        Assert.Equal(1, (await (await a.GetAsync("/jobs/stats")).ReadJsonAsync()).GetProperty("total").GetInt32());
+        await using (var stream = await SseClient.OpenAsync(a, "/events"))
+        {
+            var snapshot = await stream.NextAsync();
+            Assert.Equal("snapshot-list", snapshot!.Event);
+            var items = JsonDocument.Parse(snapshot.Data).RootElement.GetProperty("items").EnumerateArray().Select(j => j.Id()).ToList();
+            Assert.Equal([mine], items);
+        }
+
+        // And nothing A tried changed them.
+        var still = await (await b.GetAsync($"/jobs/{theirs}")).ReadJsonAsync();
+        Assert.Equal("pending", still.Str("status"));
+        Assert.Equal("cancelled", (await (await b.GetAsync($"/jobs/{cancelled}")).ReadJsonAsync()).Str("status"));
+    }
+
+    static List<string> Names(JsonElement problem) => problem.EnumerateObject().Select(p => p.Name).Where(n => n != "traceId").Order().ToList();
+
+    [Fact]
+    public async Task TheSameIdempotencyKeyInTwoTenantsMakesTwoJobs()
+    {
+        var (_, a, _) = await TenantAsync();
+        var (_, b, _) = await TenantAsync();
+        async Task<HttpResponseMessage> Post(HttpClient client)
+        {
+            var request = new HttpRequestMessage(HttpMethod.Post, "/jobs") { Content = JsonContent.Create(Greet) };
+            request.Headers.Add("Idempotency-Key", "order-42");
+            return await client.SendAsync(request);
+        }
+
+        var first = await Post(a);
+        var second = await Post(b);
+        var again = await Post(a);
+
+        Assert.Equal(HttpStatusCode.Created, first.StatusCode);
+        Assert.Equal(HttpStatusCode.Created, second.StatusCode); // B's order-42 is B's own
+        Assert.Equal(HttpStatusCode.OK, again.StatusCode); // A's replay is A's job
+        var (firstId, secondId, againId) = ((await first.ReadJsonAsync()).Id(), (await second.ReadJsonAsync()).Id(), (await again.ReadJsonAsync()).Id());
+        Assert.NotEqual(firstId, secondId);
+        Assert.Equal(firstId, againId);
+    }
+
+    [Fact]
+    public async Task AnAdminSeesOtherTenantsOnlyWhenItAsks()
+    {
+        var (tenantA, a, _) = await TenantAsync();
+        var (tenantB, b, _) = await TenantAsync();
+        var jobA = await SubmitAsync(a);
+        var jobB = await SubmitAsync(b);
+        var admin = App.ClientWith(AuthApp.AdminKey);
+
+        async Task<List<Guid>> Listed(string query) =>
+            (await (await admin.GetAsync($"/jobs?limit=500{query}")).ReadJsonAsync()).GetProperty("items").EnumerateArray().Select(j => j.Id()).ToList();
+
+        Assert.DoesNotContain(jobA, await Listed("")); // the admin's own tenant by default
+        Assert.Equal([jobA], await Listed($"&tenant_id={tenantA}"));
+        Assert.Superset(new HashSet<Guid> { jobA, jobB }, (await Listed("&tenant_id=*")).ToHashSet());
+        var stats = await (await admin.GetAsync($"/jobs/stats?tenant_id={tenantB}")).ReadJsonAsync();
+        Assert.Equal(1, stats.GetProperty("total").GetInt32());
+        Assert.Equal(HttpStatusCode.OK, (await admin.GetAsync($"/jobs/{jobB}")).StatusCode);
+
+        // A tenant's key naming another tenant is refused, naming the scope it lacks; naming its own is fine.
+        var refused = await (await a.GetAsync($"/jobs?tenant_id={tenantB}")).ShouldBeProblemAsync(HttpStatusCode.Forbidden);
+        Assert.Equal(Scope.Admin, refused.Str("missing_scope"));
+        await (await a.GetAsync("/jobs/stats?tenant_id=*")).ShouldBeProblemAsync(HttpStatusCode.Forbidden);
+        await (await a.GetAsync($"/events?tenant_id={tenantB}")).ShouldBeProblemAsync(HttpStatusCode.Forbidden);
+        Assert.Equal(HttpStatusCode.OK, (await a.GetAsync($"/jobs?tenant_id={tenantA}")).StatusCode);
+        await (await a.GetAsync("/api-keys")).ShouldBeProblemAsync(HttpStatusCode.Forbidden);
+    }
+
+    [Fact]
+    public async Task ARevokedKeyIsRefusedAtOnceHereAndWithinTheCacheBoundElsewhere()
+    {
+        var (tenant, client, keyId) = await TenantAsync(Scope.JobsRead);
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/jobs")).StatusCode); // remembered from here on
+
+        // Revoked by another instance (straight in the database): this one trusts its cache for at most KeyCacheSeconds.
+        await App.WithDbAsync(db => db.ApiKeys.Where(k => k.Id == keyId).ExecuteUpdateAsync(u => u.SetProperty(k => k.RevokedAt, DateTime.UtcNow)));
+        App.Time.Advance(TimeSpan.FromSeconds(AuthApp.KeyCacheSeconds + 1));
+        var refused = await (await client.GetAsync("/jobs")).ShouldBeProblemAsync(HttpStatusCode.Unauthorized);
+        Assert.Contains("revoked", refused.Str("detail"));
+
+        // Revoked through this instance: at once.
+        var (_, other, otherId) = await TenantAsync(Scope.JobsRead);
+        Assert.Equal(HttpStatusCode.OK, (await other.GetAsync("/jobs")).StatusCode);
+        Assert.Equal(HttpStatusCode.NoContent, (await App.ClientWith(AuthApp.AdminKey).DeleteAsync($"/api-keys/{otherId}")).StatusCode);
+        await (await other.GetAsync("/jobs")).ShouldBeProblemAsync(HttpStatusCode.Unauthorized);
+
+        var listed = await (await App.ClientWith(AuthApp.AdminKey).GetAsync($"/api-keys?tenant_id={tenant}")).Content.ReadAsStringAsync();
+        Assert.DoesNotContain("key_hash", listed);
+        Assert.Contains("revoked_at", listed);
+    }
+
+    [Fact]
+    public async Task AKeyWithoutJobsWriteGets403OnEveryWriteAndNothingChanges()
+    {
+        var (tenant, reader, _) = await TenantAsync(Scope.JobsRead, Scope.EventsRead);
+        var (key, _) = await App.NewKeyAsync(tenant, Scope.JobsWrite);
+        var id = await SubmitAsync(App.ClientWith(key));
+        var before = await App.RowCountsAsync();
+
+        foreach (var request in new Func<HttpRequestMessage>[]
+        {
+            () => new(HttpMethod.Post, "/jobs") { Content = JsonContent.Create(Greet) },
+            () => new(HttpMethod.Post, "/jobs/batch") { Content = JsonContent.Create(new { jobs = new[] { Greet } }) },
+            () => new(HttpMethod.Post, $"/jobs/{id}/cancel"),
+            () => new(HttpMethod.Post, $"/jobs/{id}/retry"),
+            () => new(HttpMethod.Delete, $"/jobs/{id}"),
+        })
+        {
+            var problem = await (await reader.SendAsync(request())).ShouldBeProblemAsync(HttpStatusCode.Forbidden);
+            Assert.Equal(Scope.JobsWrite, problem.Str("missing_scope"));
+            Assert.Contains("jobs:write", problem.Str("detail"));
+        }
+        Assert.Equal(before, await App.RowCountsAsync());
+
+        // Without events:read, no stream and no stream token.
+        var (_, noEvents, _) = await TenantAsync(Scope.JobsRead);
+        foreach (var (method, path) in new[] { ("GET", $"/jobs/{id}/events"), ("GET", "/events"), ("POST", $"/jobs/{id}/stream-token") })
+        {
+            var problem = await (await noEvents.SendAsync(new HttpRequestMessage(new HttpMethod(method), path))).ShouldBeProblemAsync(HttpStatusCode.Forbidden);
+            Assert.Equal(Scope.EventsRead, problem.Str("missing_scope"));
+        }
+    }
+
+    [Fact]
+    public async Task MissingOrBadKeysAre401sWithAChallenge()
+    {
+        var anonymous = App.ClientWith(null);
+        foreach (var client in new[]
+        {
+            anonymous, App.ClientWith("jsk_" + new string('x', 32)), App.ClientWith("not-a-key"), App.ClientWith("jst_forged.token"),
+        })
+        {
+            var response = await client.GetAsync("/jobs");
+            var problem = await response.ShouldBeProblemAsync(HttpStatusCode.Unauthorized);
+            Assert.Equal("Bearer", response.Headers.WwwAuthenticate.Single().Scheme);
+            Assert.False(string.IsNullOrEmpty(problem.Str("detail")));
+        }
+        var viaHeader = new HttpRequestMessage(HttpMethod.Get, "/jobs");
+        viaHeader.Headers.Add("X-API-Key", AuthApp.AdminKey);
+        Assert.Equal(HttpStatusCode.OK, (await anonymous.SendAsync(viaHeader)).StatusCode);
+        // What needs no key: health and the API's description.
+        Assert.Equal(HttpStatusCode.OK, (await anonymous.GetAsync("/health/live")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await anonymous.GetAsync("/swagger/v1/swagger.json")).StatusCode);
+    }
+
+    /// <summary>What Swagger UI's Authorize button does: read the document's scheme, send the key the way it says, "Try it out".</summary>
+    [Fact]
+    public async Task TheDocumentsBearerSchemeWithAKeyRunsTheExamples()
+    {
+        var anonymous = App.ClientWith(null);
+        var document = await (await anonymous.GetAsync("/swagger/v1/swagger.json")).ReadJsonAsync();
+        var scheme = document.GetProperty("components").GetProperty("securitySchemes").GetProperty("Bearer").Str("scheme");
+        var (key, _) = await App.NewKeyAsync($"swagger-{Guid.NewGuid():N}"[..20], Scope.JobsRead, Scope.JobsWrite);
+        var example = document.GetProperty("paths").GetProperty("/jobs").GetProperty("post").GetProperty("requestBody")
+            .GetProperty("content").GetProperty("application/json").GetProperty("example").GetRawText();
+
+        var tryItOut = new HttpRequestMessage(HttpMethod.Post, "/jobs") { Content = Http.Json(example) };
+        tryItOut.Headers.Authorization = new(char.ToUpperInvariant(scheme[0]) + scheme[1..], key);
+        Assert.Equal(HttpStatusCode.Created, (await anonymous.SendAsync(tryItOut)).StatusCode);
+        await (await anonymous.PostAsync("/jobs", Http.Json(example))).ShouldBeProblemAsync(HttpStatusCode.Unauthorized); // without it
+    }
+
+    [Fact]
+    public async Task AStreamTokenOpensOneJobsEventsAndNothingElseAndExpires()
+    {
+        var (_, client, _) = await TenantAsync();
+        var id = await SubmitAsync(client);
+        var other = await SubmitAsync(client);
+        var grant = await (await client.PostAsync($"/jobs/{id}/stream-token", null)).ReadJsonAsync();
+        var token = grant.Str("token");
+        Assert.StartsWith("jst_", token);
+        Assert.Equal($"/jobs/{id}/events?access_token={token}", grant.Str("url"));
+        var browser = App.ClientWith(null); // EventSource sends no headers
+
+        await using (var stream = await SseClient.OpenAsync(browser, grant.Str("url")))
+        {
+            Assert.Equal(HttpStatusCode.OK, stream.Status);
+            Assert.Equal("snapshot", (await stream.NextAsync())!.Event);
+        }
+        foreach (var path in new[] { $"/jobs/{other}/events", $"/jobs/{id}", $"/jobs/{id}/logs", "/events", "/jobs" })
+            await (await browser.GetAsync($"{path}?access_token={token}")).ShouldBeProblemAsync(HttpStatusCode.Unauthorized);
+        await (await App.ClientWith(token).GetAsync($"/jobs/{id}/events")).ShouldBeProblemAsync(HttpStatusCode.Unauthorized); // not a key
+        await (await browser.GetAsync($"/jobs/{id}/events?access_token={token[..^2]}xx")).ShouldBeProblemAsync(HttpStatusCode.Unauthorized);
+
+        App.Time.Advance(TimeSpan.FromMinutes(61));
+        var expired = await (await browser.GetAsync(grant.Str("url"))).ShouldBeProblemAsync(HttpStatusCode.Unauthorized);
+        Assert.Contains("expired", expired.Str("detail"));
+    }
+
+    [Fact]
+    public async Task TheSubmitBucketsBurstPlusOneIsA429WithRetryAfter()
+    {
+        var (_, client, _) = await TenantAsync();
+        var (_, neighbour, _) = await TenantAsync();
+        for (var i = 0; i < AuthApp.SubmitBurst; i++) await SubmitAsync(client);
+
+        var response = await client.PostAsJsonAsync("/jobs", Greet);
+
+        var problem = await response.ShouldBeProblemAsync(HttpStatusCode.TooManyRequests);
+        Assert.Equal(RateLimited.RateLimitType, problem.Str("type"));
+        Assert.True(response.Headers.RetryAfter?.Delta > TimeSpan.Zero, $"Retry-After: {response.Headers.RetryAfter}");
+        await SubmitAsync(neighbour); // limits are per key
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/jobs")).StatusCode); // reads have their own limit
+    }
+
+    [Fact]
+    public async Task AKeyMayHoldOnlySoManyStreamsOpen()
+    {
+        var (_, client, _) = await TenantAsync();
+        var open = new List<SseClient>();
+        for (var i = 0; i < AuthApp.StreamsPerKey; i++)
+        {
+            open.Add(await SseClient.OpenAsync(client, "/events"));
+            Assert.Equal("snapshot-list", (await open[^1].NextAsync())!.Event);
+        }
+
+        var refused = await client.GetAsync("/events", HttpCompletionOption.ResponseHeadersRead);
+
+        var problem = await refused.ShouldBeProblemAsync(HttpStatusCode.TooManyRequests);
+        Assert.Equal(RateLimited.RateLimitType, problem.Str("type"));
+        foreach (var stream in open) await stream.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task TheActiveJobQuotaIsA429OfItsOwnTypeAndRefusesABatchWhole()
+    {
+        var (_, client, _) = await TenantAsync();
+        object Batch(int n) => new { jobs = Enumerable.Repeat(Greet, n).ToArray() };
+
+        var tooMany = await client.PostAsJsonAsync("/jobs/batch", Batch(AuthApp.MaxActiveJobs + 1));
+        var problem = await tooMany.ShouldBeProblemAsync(HttpStatusCode.TooManyRequests);
+        Assert.Equal(RateLimited.QuotaType, problem.Str("type"));
+        Assert.NotEqual(RateLimited.RateLimitType, problem.Str("type"));
+        Assert.Equal(0, (await (await client.GetAsync("/jobs/stats")).ReadJsonAsync()).GetProperty("total").GetInt32()); // none stored
+
+        Assert.Equal(HttpStatusCode.Created, (await client.PostAsJsonAsync("/jobs/batch", Batch(AuthApp.MaxActiveJobs))).StatusCode);
+        var over = await client.PostAsJsonAsync("/jobs", Greet);
+        Assert.Equal(RateLimited.QuotaType, (await over.ShouldBeProblemAsync(HttpStatusCode.TooManyRequests)).Str("type"));
+        Assert.NotNull(over.Headers.RetryAfter);
+
+        var first = (await (await client.GetAsync("/jobs?limit=1")).ReadJsonAsync()).GetProperty("items")[0].Id();
+        (await client.PostAsync($"/jobs/{first}/cancel", null)).EnsureSuccessStatusCode(); // a finished job makes room
+        await SubmitAsync(client);
+    }
+}
+
+public sealed class SqliteTenancyTests(SqliteAuthApp app) : TenancyContract(app), IClassFixture<SqliteAuthApp>;
+
+public sealed class PostgresTenancyTests(PostgresAuthApp app) : TenancyContract(app), IClassFixture<PostgresAuthApp>;

@@ -1,0 +1,73 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using JobService.Tests.Infrastructure;
+
+namespace JobService.Tests.Hosting;
+
+/// <summary>Auth as an operator meets it: out of the box, refused when exposed, and turned on with a first key.</summary>
+public sealed class AuthProcessTests
+{
+    static readonly TimeSpan Within = TimeSpan.FromSeconds(60);
+    static readonly object Greet = new { type = "echo", payload = new { text = "hi" } };
+
+    static Dictionary<string, string> OwnDatabase(out string path)
+    {
+        path = Path.Combine(Path.GetTempPath(), $"jobservice-auth-{Guid.NewGuid():N}.db");
+        return new Dictionary<string, string> { ["ConnectionStrings__Jobs"] = $"Data Source={path}" };
+    }
+
+    /// <summary>The README's first command: auth off on loopback, and a job submitted with no key.</summary>
+    [Fact]
+    public async Task OutOfTheBoxNoKeyIsNeeded()
+    {
+        await using var service = ServiceProcess.Start(OwnDatabase(out _));
+        await service.WaitUntilReadyAsync(Within);
+        using var http = new HttpClient { BaseAddress = new Uri(service.BaseUrl) };
+
+        Assert.Equal(HttpStatusCode.Created, (await http.PostAsJsonAsync("/jobs", Greet)).StatusCode);
+    }
+
+    [Fact]
+    public async Task AuthOffOnAnAddressBeyondLoopbackIsRefusedNamingBothSettings()
+    {
+        await using var service = ServiceProcess.StartOn("0.0.0.0", OwnDatabase(out _));
+
+        Assert.Equal(1, await service.ExitCodeAsync(Within));
+        var line = Assert.Single(service.Errors);
+        Assert.StartsWith("JobService could not start: ", line);
+        Assert.Contains("Auth:Enabled", line);
+        Assert.Contains("Auth:AllowAnonymous", line);
+    }
+
+    [Fact]
+    public async Task AllowAnonymousServesOpenOnPurpose()
+    {
+        var environment = OwnDatabase(out _);
+        environment["Auth__AllowAnonymous"] = "true";
+        await using var service = ServiceProcess.StartOn("0.0.0.0", environment);
+
+        await service.WaitUntilReadyAsync(Within);
+    }
+
+    /// <summary>docs/security.md's steps: make a key with the command-line verb, turn auth on, use it.</summary>
+    [Fact]
+    public async Task AKeyFromTheCommandLineOpensTheServiceWithAuthOn()
+    {
+        var environment = OwnDatabase(out _);
+        await using var maker = ServiceProcess.Start(environment, "create-key", "--tenant", "acme", "--scopes", "jobs:read,jobs:write", "--name", "ci");
+        Assert.True(await maker.ExitCodeAsync(Within) == 0, maker.AllText);
+        var key = Assert.Single(maker.Output, l => l.StartsWith("jsk_", StringComparison.Ordinal));
+        Assert.Contains(maker.Errors, l => l.Contains("not shown again"));
+
+        environment["Auth__Enabled"] = "true";
+        await using var service = ServiceProcess.Start(environment);
+        await service.WaitUntilReadyAsync(Within);
+        using var http = new HttpClient { BaseAddress = new Uri(service.BaseUrl) };
+        Assert.Equal(HttpStatusCode.Unauthorized, (await http.GetAsync("/jobs")).StatusCode);
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
+        Assert.Equal(HttpStatusCode.Created, (await http.PostAsJsonAsync("/jobs", Greet)).StatusCode);
+        var listed = await (await http.GetAsync("/jobs")).Content.ReadFromJsonAsync<System.Text.Json.JsonElement>();
+        Assert.Equal(1, listed.GetProperty("total").GetInt32()); // acme's own job
+    }
+}
