@@ -20,6 +20,7 @@ public sealed record JobResponse(
     DateTime RunAt,
     bool CancelRequested,
     string? CallbackUrl,
+    IReadOnlyList<string>? CallbackEvents,
     DateTime CreatedAt,
     DateTime UpdatedAt,
     DateTime? StartedAt,
@@ -28,6 +29,7 @@ public sealed record JobResponse(
 {
     public static JobResponse From(Job j) => new(j.Id, j.Type, j.Status, j.Progress, j.Message, Parse(j.Payload)!.Value,
         Parse(j.Result), j.Error, j.Priority, j.Attempt, j.MaxAttempts, j.RunAt, j.CancelRequested, j.CallbackUrl,
+        j.CallbackUrl is null ? null : j.CallbackEvents?.Split(' ') ?? Webhooks.WebhookTypes.Terminal,
         j.CreatedAt, j.UpdatedAt, j.StartedAt, j.CompletedAt, UsageResponse.From(j));
 
     static JsonElement? Parse(string? json)

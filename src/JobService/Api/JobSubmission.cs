@@ -41,6 +41,12 @@ public static class JobSubmission
             Add("max_attempts", $"max_attempts must be between 1 and {MaxAttemptsLimit}.");
         if (request.CallbackUrl is { } url && Webhooks.CallbackUrls.Problem(url, webhooks) is { } urlProblem)
             Add("callback_url", urlProblem);
+        if (request.CallbackEvents is { } kinds)
+        {
+            if (request.CallbackUrl is null) Add("callback_events", "callback_events needs a callback_url to send them to.");
+            else if (kinds.Count == 0 || kinds.Any(k => !Webhooks.WebhookTypes.All.Contains(k)))
+                Add("callback_events", $"callback_events takes one or more of {string.Join(", ", Webhooks.WebhookTypes.All)}.");
+        }
 
         if (errors.Count > 0 || type is null) return (null, errors);
         var job = new Job
@@ -53,6 +59,7 @@ public static class JobSubmission
             MaxAttempts = request.MaxAttempts ?? type.MaxAttempts,
             RunAt = request.RunAt?.UtcDateTime ?? now,
             CallbackUrl = request.CallbackUrl,
+            CallbackEvents = request.CallbackEvents is { } events ? string.Join(' ', events.Distinct()) : null,
             Message = "Waiting for a worker",
             CreatedAt = now,
             UpdatedAt = now,

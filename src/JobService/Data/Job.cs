@@ -24,6 +24,8 @@ public sealed class Job
     public DateTime RunAt { get; set; }
     public bool CancelRequested { get; set; }
     public string? CallbackUrl { get; set; }
+    /// <summary>The webhook types to send to <see cref="CallbackUrl"/>, space-separated; null: the three terminal ones.</summary>
+    public string? CallbackEvents { get; set; }
     public DateTime CreatedAt { get; set; }
     public DateTime UpdatedAt { get; set; }
     public DateTime? StartedAt { get; set; }

@@ -14,6 +14,9 @@ public abstract class JobsDbContext(DbContextOptions options) : DbContext(option
 {
     public DbSet<Job> Jobs => Set<Job>();
     public DbSet<JobEvent> JobEvents => Set<JobEvent>();
+    public DbSet<WebhookDelivery> WebhookDeliveries => Set<WebhookDelivery>();
+    public DbSet<WebhookAttempt> WebhookAttempts => Set<WebhookAttempt>();
+    public DbSet<WebhookSecret> WebhookSecrets => Set<WebhookSecret>();
     public DbSet<ApiKey> ApiKeys => Set<ApiKey>();
     public DbSet<ServiceSecret> ServiceSecrets => Set<ServiceSecret>();
 
@@ -61,6 +64,7 @@ public abstract class JobsDbContext(DbContextOptions options) : DbContext(option
             job.Property(j => j.RescueCount).HasColumnName("rescue_count");
             job.Property(j => j.TraceParent).HasColumnName("trace_parent").HasMaxLength(64);
             job.Property(j => j.UsageDetail).HasColumnName("usage_detail");
+            job.Property(j => j.CallbackEvents).HasColumnName("callback_events").HasMaxLength(200);
             job.Property(j => j.LockedBy).HasColumnName("locked_by").HasMaxLength(200);
             job.Property(j => j.LockedUntil).HasColumnName("locked_until");
 
@@ -101,6 +105,58 @@ public abstract class JobsDbContext(DbContextOptions options) : DbContext(option
             x.Property(s => s.Name).HasColumnName("name").HasMaxLength(100);
             x.Property(s => s.Value).HasColumnName("value").HasMaxLength(200);
             x.Property(s => s.CreatedAt).HasColumnName("created_at");
+        });
+
+        model.Entity<WebhookDelivery>(d =>
+        {
+            d.ToTable("webhook_deliveries");
+            d.HasKey(x => x.Id).HasName("pk_webhook_deliveries");
+            d.Property(x => x.Id).HasColumnName("id").ValueGeneratedNever();
+            d.Property(x => x.JobId).HasColumnName("job_id");
+            d.Property(x => x.TenantId).HasColumnName("tenant_id").HasMaxLength(100);
+            d.Property(x => x.EventType).HasColumnName("event_type").HasMaxLength(32);
+            d.Property(x => x.Url).HasColumnName("url").HasMaxLength(2048);
+            d.Property(x => x.Body).HasColumnName("body");
+            d.Property(x => x.Status).HasColumnName("status").HasMaxLength(16);
+            d.Property(x => x.Attempts).HasColumnName("attempts");
+            d.Property(x => x.NextAttemptAt).HasColumnName("next_attempt_at");
+            d.Property(x => x.LockedBy).HasColumnName("locked_by").HasMaxLength(200);
+            d.Property(x => x.LastResponseStatus).HasColumnName("last_response_status");
+            d.Property(x => x.LastError).HasColumnName("last_error").HasMaxLength(1000);
+            d.Property(x => x.CreatedAt).HasColumnName("created_at");
+            d.Property(x => x.UpdatedAt).HasColumnName("updated_at");
+            // The dispatcher's claim: due pending deliveries, oldest first.
+            d.HasIndex(x => new { x.Status, x.NextAttemptAt }).HasDatabaseName("ix_webhook_deliveries_due");
+            d.HasIndex(x => x.JobId).HasDatabaseName("ix_webhook_deliveries_job_id");
+            // A job's deliveries go with it (retention, DELETE /jobs/{id}): none is left behind without its job.
+            d.HasOne<Job>().WithMany().HasForeignKey(x => x.JobId)
+                .HasConstraintName("fk_webhook_deliveries_jobs_job_id").OnDelete(DeleteBehavior.Cascade);
+        });
+
+        model.Entity<WebhookAttempt>(a =>
+        {
+            a.ToTable("webhook_attempts");
+            a.HasKey(x => new { x.DeliveryId, x.Number }).HasName("pk_webhook_attempts");
+            a.Property(x => x.DeliveryId).HasColumnName("delivery_id");
+            a.Property(x => x.Number).HasColumnName("number").ValueGeneratedNever();
+            a.Property(x => x.StartedAt).HasColumnName("started_at");
+            a.Property(x => x.DurationMs).HasColumnName("duration_ms");
+            a.Property(x => x.ResponseStatus).HasColumnName("response_status");
+            a.Property(x => x.Error).HasColumnName("error").HasMaxLength(1000);
+            a.Property(x => x.ResponseBody).HasColumnName("response_body").HasMaxLength(1024);
+            a.HasOne<WebhookDelivery>().WithMany().HasForeignKey(x => x.DeliveryId)
+                .HasConstraintName("fk_webhook_attempts_webhook_deliveries_delivery_id").OnDelete(DeleteBehavior.Cascade);
+        });
+
+        model.Entity<WebhookSecret>(w =>
+        {
+            w.ToTable("webhook_secrets");
+            w.HasKey(x => x.TenantId).HasName("pk_webhook_secrets");
+            w.Property(x => x.TenantId).HasColumnName("tenant_id").HasMaxLength(100);
+            w.Property(x => x.Secret).HasColumnName("secret").HasMaxLength(200);
+            w.Property(x => x.CreatedAt).HasColumnName("created_at");
+            w.Property(x => x.PreviousSecret).HasColumnName("previous_secret").HasMaxLength(200);
+            w.Property(x => x.PreviousUntil).HasColumnName("previous_until");
         });
 
         model.Entity<JobEvent>(e =>

@@ -6,6 +6,7 @@ using JobService.Events;
 using JobService.Handlers;
 using JobService.Llm;
 using JobService.Transitions;
+using JobService.Webhooks;
 using JobService.Worker;
 using Microsoft.Extensions.Configuration.Json;
 using Microsoft.Extensions.FileProviders;
@@ -34,7 +35,6 @@ public static class ServiceSetup
         services.AddSingleton<JobServiceMetrics>();
         services.AddJobsDatabase(builder.Configuration);
         services.AddOptions<ApiOptions>().BindConfiguration(ApiOptions.Section).ValidateDataAnnotations().ValidateOnStart();
-        services.AddOptions<Webhooks.WebhooksOptions>().BindConfiguration(Webhooks.WebhooksOptions.Section);
 
         services.AddSingleton<JobTypeRegistry>();
         services.AddJobHandler<EchoHandler>();
@@ -45,6 +45,7 @@ public static class ServiceSetup
         services.AddJobServiceAuth();
         var role = builder.Configuration.GetSection(ServiceOptions.Section).Get<ServiceOptions>() ?? new ServiceOptions();
         if (role.RunsWorkers) services.AddJobWorkers();
+        services.AddJobServiceWebhooks(role.RunsWorkers);
 
         services.ConfigureHttpJsonOptions(o => JobJson.Configure(o.SerializerOptions));
         services.Configure<Microsoft.AspNetCore.Mvc.JsonOptions>(o => JobJson.Configure(o.JsonSerializerOptions));
@@ -100,6 +101,7 @@ public static class ServiceSetup
             app.MapJobTypesApi();
             app.MapEventsApi();
             app.MapApiKeysApi();
+            app.MapWebhooksApi();
         }
         app.MapHealthApi();
         return app;

@@ -60,6 +60,13 @@ public interface IJobDriver
     /// </summary>
     Microsoft.EntityFrameworkCore.Storage.IExecutionStrategy Reads(Microsoft.EntityFrameworkCore.DbContext db);
 
+    /// <summary>
+    /// What a claim's inner SELECT ends with so that concurrent claimers pass over each other's
+    /// rows: <c>FOR UPDATE SKIP LOCKED</c> on PostgreSQL; nothing on SQLite, whose single writer
+    /// runs claims one after the other.
+    /// </summary>
+    string SkipLocked { get; }
+
     /// <summary>Listen and notify: a real channel on PostgreSQL, in-process on SQLite.</summary>
     IJobNotifier Notifier { get; }
 }

@@ -6,31 +6,32 @@ namespace JobService.Transitions;
 /// <summary>
 /// A job as a transition left it: what every transition's <c>RETURNING</c> hands back, so that
 /// C# always knows the resulting status (and <see cref="EventSeq"/>, the seq of the event the
-/// transition appended).
+/// transition appended), and whether it has a callback_url, so that webhooks cost nothing for jobs without one.
 /// </summary>
 public sealed record JobRow(
     Guid Id, string Type, JobStatus Status, int Attempt, int MaxAttempts, long EventSeq, bool CancelRequested,
-    int Progress, string? Message, string? Error, DateTime RunAt, DateTime? StartedAt, DateTime? CompletedAt, string? LockedBy)
+    int Progress, string? Message, string? Error, DateTime RunAt, DateTime? StartedAt, DateTime? CompletedAt, string? LockedBy,
+    bool HasCallback)
 {
     /// <summary>The columns every transition returns, in the order <see cref="Read"/> reads them.</summary>
     public const string Columns =
-        "id, type, status, attempt, max_attempts, event_seq, cancel_requested, progress, message, error, run_at, started_at, completed_at, locked_by";
-
-    public const int ColumnCount = 14;
+        "id, type, status, attempt, max_attempts, event_seq, cancel_requested, progress, message, error, run_at, started_at, completed_at, locked_by, " +
+        "callback_url IS NOT NULL";
 
     public static JobRow Read(DbDataReader r) => new(
         r.GetGuid(0), r.GetString(1), ParseStatus(r.GetString(2)), r.GetInt32(3), r.GetInt32(4), r.GetInt64(5), r.GetBoolean(6),
         r.GetInt32(7), r.IsDBNull(8) ? null : r.GetString(8), r.IsDBNull(9) ? null : r.GetString(9), Utc(r.GetDateTime(10)),
-        r.IsDBNull(11) ? null : Utc(r.GetDateTime(11)), r.IsDBNull(12) ? null : Utc(r.GetDateTime(12)), r.IsDBNull(13) ? null : r.GetString(13));
+        r.IsDBNull(11) ? null : Utc(r.GetDateTime(11)), r.IsDBNull(12) ? null : Utc(r.GetDateTime(12)), r.IsDBNull(13) ? null : r.GetString(13),
+        r.GetBoolean(14));
 
     /// <summary>A job as a claim left it, from the few columns the claim returns (the rest it set itself).</summary>
-    public static JobRow Claimed(Guid id, string type, int attempt, int maxAttempts, long eventSeq, DateTime runAt, ClaimRequest claim) =>
-        new(id, type, JobStatus.Running, attempt, maxAttempts, eventSeq, false, 0, "Running", null, Utc(runAt), claim.Now, null, claim.WorkerId);
+    public static JobRow Claimed(Guid id, string type, int attempt, int maxAttempts, long eventSeq, DateTime runAt, bool hasCallback, ClaimRequest claim) =>
+        new(id, type, JobStatus.Running, attempt, maxAttempts, eventSeq, false, 0, "Running", null, Utc(runAt), claim.Now, null, claim.WorkerId, hasCallback);
 
     /// <summary>A job as a completion left it, from the few columns the completion returns.</summary>
-    public static JobRow Completed(JobLease lease, string type, int maxAttempts, long eventSeq, DateTime startedAt, DateTime now) =>
+    public static JobRow Completed(JobLease lease, string type, int maxAttempts, long eventSeq, DateTime startedAt, bool hasCallback, DateTime now) =>
         new(lease.JobId, type, JobStatus.Completed, lease.Attempt, maxAttempts, eventSeq, false, 100, "Completed", null, default,
-            Utc(startedAt), now, null);
+            Utc(startedAt), now, null, hasCallback);
 
     public bool IsFinished => Status is JobStatus.Completed or JobStatus.Failed or JobStatus.Cancelled;
 

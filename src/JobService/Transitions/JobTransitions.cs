@@ -148,6 +148,22 @@ public sealed class JobTransitions(
             progress = CASE WHEN progress > @progress THEN progress ELSE @progress END, message = COALESCE(@message, message), updated_at = @now
             """, (r, now) => Story.Progress(r, now, tokens), ct, ("progress", progress), ("message", message));
 
+    /// <summary>
+    /// A line in a job's log from outside its run (a webhook delivered or given up), whatever its
+    /// status; false when the job is gone. Its events stream like any other.
+    /// </summary>
+    public async Task<bool> NoteAsync(Guid jobId, string level, string message, CancellationToken ct)
+    {
+        await using var tx = await BeginAsync(Now, ct);
+        var rows = await UpdateAsync(tx, $"""
+            UPDATE jobs SET event_seq = event_seq + 1 WHERE id = @id
+            RETURNING {JobRow.Columns}
+            """, ct, ("id", jobId));
+        await ApplyAsync(tx, rows, r => Story.Log(r, tx.Now, level, message), ct);
+        await tx.CommitAsync(ct);
+        return rows.Count == 1;
+    }
+
     public Task<bool> AppendLogAsync(JobLease lease, string level, string message, CancellationToken ct) =>
         FencedAsync(lease, "updated_at = updated_at", (r, now) => Story.Log(r, now, level, message), ct);
 
@@ -352,5 +368,5 @@ public sealed class JobTransitions(
     }
 
     static JobRow JobRowOf(Job j) => new(j.Id, j.Type, j.Status, j.Attempt, j.MaxAttempts, j.EventSeq, j.CancelRequested, j.Progress,
-        j.Message, j.Error, j.RunAt, j.StartedAt, j.CompletedAt, j.LockedBy);
+        j.Message, j.Error, j.RunAt, j.StartedAt, j.CompletedAt, j.LockedBy, j.CallbackUrl is not null);
 }

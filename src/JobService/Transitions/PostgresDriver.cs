@@ -14,6 +14,8 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
 {
     public IJobNotifier Notifier => notifier;
 
+    public string SkipLocked => "FOR UPDATE SKIP LOCKED";
+
     public Microsoft.EntityFrameworkCore.Storage.IExecutionStrategy Reads(Microsoft.EntityFrameworkCore.DbContext db) =>
         new Npgsql.EntityFrameworkCore.PostgreSQL.NpgsqlRetryingExecutionStrategy(db, maxRetryCount: 3, maxRetryDelay: TimeSpan.FromSeconds(1), errorCodesToAdd: null);
 
@@ -39,7 +41,7 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
         UPDATE jobs SET status = 'running', attempt = attempt + 1, locked_by = @worker, locked_until = @lease_until,
             started_at = @now, updated_at = @now, progress = 0, message = 'Running', error = NULL, event_seq = event_seq + 1
         FROM picked WHERE jobs.id = picked.id
-        RETURNING jobs.id, jobs.type, jobs.attempt, jobs.max_attempts, jobs.event_seq, jobs.run_at, jobs.payload
+        RETURNING jobs.id, jobs.type, jobs.attempt, jobs.max_attempts, jobs.event_seq, jobs.run_at, jobs.payload, jobs.callback_url IS NOT NULL
         """;
 
     public string ClaimSql(ClaimRequest request)
@@ -70,7 +72,7 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
             Bind(command, $"limit{i}", Math.Min(request.Quotas[i].Limit, request.Limit)); // no quota takes more than the free slots
         }
         return await tx.RowsAsync(command, r => (JobRow.Claimed(r.GetGuid(0), r.GetString(1), r.GetInt32(2), r.GetInt32(3), r.GetInt64(4),
-            r.GetDateTime(5), request), r.GetString(6)), ct);
+            r.GetDateTime(5), r.GetBoolean(7), request), r.GetString(6)), ct);
     }
 
     public async Task<IReadOnlyList<JobRow>> CompleteAsync(TransitionTx tx, IReadOnlyList<Completion> completions, CancellationToken ct)
@@ -82,7 +84,7 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
                 error = NULL, completed_at = @now, updated_at = @now, locked_by = NULL, locked_until = NULL, event_seq = j.event_seq + 1
             FROM unnest(@ids, @attempts, @results) AS v(id, attempt, result)
             WHERE j.id = v.id AND j.attempt = v.attempt AND j.locked_by = @worker AND j.status = 'running'
-            RETURNING j.id, j.attempt, j.type, j.max_attempts, j.event_seq, j.started_at
+            RETURNING j.id, j.attempt, j.type, j.max_attempts, j.event_seq, j.started_at, j.callback_url IS NOT NULL
             """);
         Bind(command, "now", tx.Now);
         Bind(command, "worker", completions[0].Lease.WorkerId);
@@ -90,7 +92,7 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
         Bind(command, "attempts", completions.Select(c => c.Lease.Attempt).ToArray());
         command.Parameters.Add(new NpgsqlParameter("results", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = completions.Select(c => (object?)c.Result ?? DBNull.Value).ToArray() });
         return await tx.RowsAsync(command, r => JobRow.Completed(new JobLease(r.GetGuid(0), r.GetInt32(1), completions[0].Lease.WorkerId),
-            r.GetString(2), r.GetInt32(3), r.GetInt64(4), r.GetDateTime(5), tx.Now), ct);
+            r.GetString(2), r.GetInt32(3), r.GetInt64(4), r.GetDateTime(5), r.GetBoolean(6), tx.Now), ct);
     }
 
     public async Task<IReadOnlyList<HeldJob>> RenewLeasesAsync(TransitionTx tx, string workerId, IReadOnlyCollection<Guid> ids, DateTime until, CancellationToken ct)

@@ -16,6 +16,8 @@ public sealed class SqliteDriver(InProcessNotifier notifier) : IJobDriver
 {
     public IJobNotifier Notifier => notifier;
 
+    public string SkipLocked => "";
+
     public Microsoft.EntityFrameworkCore.Storage.IExecutionStrategy Reads(Microsoft.EntityFrameworkCore.DbContext db) =>
         new Microsoft.EntityFrameworkCore.Storage.NonRetryingExecutionStrategy(db);
 
@@ -52,7 +54,7 @@ public sealed class SqliteDriver(InProcessNotifier notifier) : IJobDriver
         UPDATE jobs SET status = 'running', attempt = attempt + 1, locked_by = @worker, locked_until = @lease_until,
             started_at = @now, updated_at = @now, progress = 0, message = 'Running', error = NULL, event_seq = event_seq + 1
         WHERE id IN (SELECT id FROM picked)
-        RETURNING id, type, attempt, max_attempts, event_seq, run_at, payload
+        RETURNING id, type, attempt, max_attempts, event_seq, run_at, payload, callback_url IS NOT NULL
         """;
 
     public string ClaimSql(ClaimRequest request)
@@ -76,7 +78,7 @@ public sealed class SqliteDriver(InProcessNotifier notifier) : IJobDriver
             Bind(command, $"limit{i}", Math.Min(request.Quotas[i].Limit, request.Limit)); // no quota takes more than the free slots
         }
         return await tx.RowsAsync(command, r => (JobRow.Claimed(r.GetGuid(0), r.GetString(1), r.GetInt32(2), r.GetInt32(3), r.GetInt64(4),
-            r.GetDateTime(5), request), r.GetString(6)), ct);
+            r.GetDateTime(5), r.GetBoolean(7), request), r.GetString(6)), ct);
     }
 
     /// <summary>
@@ -110,10 +112,10 @@ public sealed class SqliteDriver(InProcessNotifier notifier) : IJobDriver
         }
         if (written.Count == 0) return [];
         await using var read = tx.Command("""
-            SELECT id, type, max_attempts, event_seq, started_at FROM jobs WHERE id IN (SELECT value FROM json_each(@ids))
+            SELECT id, type, max_attempts, event_seq, started_at, callback_url IS NOT NULL FROM jobs WHERE id IN (SELECT value FROM json_each(@ids))
             """);
         Bind(read, "ids", JsonSerializer.Serialize(written.Keys.Select(Text)));
-        return await tx.RowsAsync(read, r => JobRow.Completed(written[r.GetGuid(0)].Lease, r.GetString(1), r.GetInt32(2), r.GetInt64(3), r.GetDateTime(4), tx.Now), ct);
+        return await tx.RowsAsync(read, r => JobRow.Completed(written[r.GetGuid(0)].Lease, r.GetString(1), r.GetInt32(2), r.GetInt64(3), r.GetDateTime(4), r.GetBoolean(5), tx.Now), ct);
     }
 
     public async Task<IReadOnlyList<HeldJob>> RenewLeasesAsync(TransitionTx tx, string workerId, IReadOnlyCollection<Guid> ids, DateTime until, CancellationToken ct)

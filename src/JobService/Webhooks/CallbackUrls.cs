@@ -11,9 +11,15 @@ public static class CallbackUrls
     public static string? Problem(string url, WebhooksOptions options)
     {
         if (url.Length > MaxLength || !Uri.TryCreate(url, UriKind.Absolute, out var uri) || (uri.Scheme != "http" && uri.Scheme != "https"))
-            return $"callback_url must be an absolute http or https URL of at most {MaxLength} characters.";
+            return $"callback_url must be an absolute https URL of at most {MaxLength} characters.";
+        if (uri.Scheme == "http" && !options.AllowHttp)
+            return "callback_url must be https (Webhooks:AllowHttp is off).";
         if (!string.IsNullOrEmpty(uri.UserInfo))
             return "callback_url must not carry a user name or password.";
+        if (uri.Port is not (80 or 443) && !options.AllowedPorts.Contains(uri.Port))
+            return $"callback_url may use port 80 or 443{(options.AllowedPorts.Count > 0 ? $" or {string.Join(", ", options.AllowedPorts)}" : "")}, not {uri.Port} (Webhooks:AllowedPorts).";
+        if (!HostAllowed(uri.IdnHost, options))
+            return $"callback_url's host {uri.IdnHost.Clip(100)} is not in Webhooks:AllowedHosts.";
         if (options.AllowPrivateNetworks) return null;
         // Uri has already read numeric and shorthand forms (2130706433, 0x7f.1, 127.1) as the address they are.
         if (uri.HostNameType is UriHostNameType.IPv4 or UriHostNameType.IPv6 && IPAddress.TryParse(uri.IdnHost.Trim('[', ']'), out var ip)
@@ -23,5 +29,13 @@ public static class CallbackUrls
         if (BlockedNetworks.IsLocalName(uri.IdnHost))
             return "callback_url points at localhost; set Webhooks:AllowPrivateNetworks=true to allow that.";
         return null;
+    }
+
+    /// <summary>Webhooks:AllowedHosts, when set: the exact host, or a subdomain of an entry written ".example.com".</summary>
+    public static bool HostAllowed(string host, WebhooksOptions options)
+    {
+        if (options.AllowedHosts.Count == 0) return true;
+        var h = host.TrimEnd('.').ToLowerInvariant();
+        return options.AllowedHosts.Any(a => a.StartsWith('.') ? h.EndsWith(a.ToLowerInvariant(), StringComparison.Ordinal) : h == a.ToLowerInvariant());
     }
 }

@@ -96,6 +96,11 @@ public abstract class BadInputContract(TestApp app) : IAsyncLifetime
         { "callback to a documentation range", "POST", "/jobs", Json, "@callback:http://192.0.2.10/", 400 },
         { "callback to NAT64 loopback", "POST", "/jobs", Json, "@callback:http://[64:ff9b::7f00:1]/", 400 },
         { "callback with user info", "POST", "/jobs", Json, "@callback:https://user:secret@example.com/hook", 400 },
+        { "callback on a port not allowed", "POST", "/jobs", Json, "@callback:https://hooks.example.com:8443/hook", 400 },
+        { "callback URL too long", "POST", "/jobs", Json, "@callback:https://hooks.example.com/" + new string('a', 2_100), 400 },
+        { "callback_events without a callback_url", "POST", "/jobs", Json, "{\"type\": \"greet\", \"payload\": {\"name\": \"a\"}, \"callback_events\": [\"job.completed\"]}", 400 },
+        { "an unknown callback event", "POST", "/jobs", Json, "{\"type\": \"greet\", \"payload\": {\"name\": \"a\"}, \"callback_url\": \"https://hooks.example.com/\", \"callback_events\": [\"job.exploded\"]}", 400 },
+        { "no callback events at all", "POST", "/jobs", Json, "{\"type\": \"greet\", \"payload\": {\"name\": \"a\"}, \"callback_url\": \"https://hooks.example.com/\", \"callback_events\": []}", 400 },
     };
 
     [Theory]

@@ -11,7 +11,8 @@ public sealed class CallbackUrlTests
     [Fact]
     public async Task InternalCallbacksAreAcceptedWhereWebhooksAllowPrivateNetworks()
     {
-        await using var app = new WorkerApp(TestDatabase.Sqlite(), new() { ["Service:Role"] = "api", ["Webhooks:AllowPrivateNetworks"] = "true" });
+        await using var app = new WorkerApp(TestDatabase.Sqlite(),
+            new() { ["Service:Role"] = "api", ["Webhooks:AllowPrivateNetworks"] = "true", ["Webhooks:AllowedPorts:0"] = "9000" });
 
         foreach (var url in new[] { "http://127.0.0.1:9000/hook", "http://localhost/hook", "http://10.1.2.3/hook" })
             Assert.Equal(HttpStatusCode.Created, (await app.Client.PostAsJsonAsync("/jobs", new { type = "echo", callback_url = url })).StatusCode);
@@ -28,4 +29,13 @@ public sealed class CallbackUrlTests
     [InlineData("http://198.18.0.1/", false)]
     public void PublicAddressesPassAndInternalOnesDoNot(string url, bool allowed) =>
         Assert.Equal(allowed, CallbackUrls.Problem(url, new WebhooksOptions()) is null);
+
+    [Theory]
+    [InlineData("http://hooks.example.com/", false, null, false)] // Webhooks:AllowHttp off
+    [InlineData("https://hooks.example.com/", false, null, true)]
+    [InlineData("https://hooks.example.com/", true, ".example.com", true)]
+    [InlineData("https://example.com.evil.net/", true, ".example.com", false)] // Webhooks:AllowedHosts
+    [InlineData("https://api.partner.net/", true, "api.partner.net", true)]
+    public void HttpAndHostsFollowTheirSettings(string url, bool allowHttp, string? allowedHost, bool allowed) =>
+        Assert.Equal(allowed, CallbackUrls.Problem(url, new WebhooksOptions { AllowHttp = allowHttp, AllowedHosts = allowedHost is null ? [] : [allowedHost] }) is null);
 }

@@ -219,12 +219,7 @@ public sealed class SqliteEventStreamTests : EventStreamContract
 
 public sealed class PostgresEventStreamTests : EventStreamContract
 {
-    protected override async Task<TestDatabase> CreateDatabaseAsync()
-    {
-        var server = TestDatabase.PostgresServer(out var reason);
-        if (server is null) Assert.Skip(reason);
-        return await TestDatabase.PostgresAsync(server);
-    }
+    protected override Task<TestDatabase> CreateDatabaseAsync() => TestDatabase.PostgresOrSkipAsync();
 
     /// <summary>An API-only instance and a worker instance on one database: the client on the API sees the worker's events.</summary>
     [Fact]

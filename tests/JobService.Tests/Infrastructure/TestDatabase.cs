@@ -43,6 +43,14 @@ public sealed class TestDatabase : IAsyncDisposable
         return server;
     }
 
+    /// <summary>A database of its own on the test PostgreSQL, or the calling test skipped (never under CI) when there is none.</summary>
+    public static async Task<TestDatabase> PostgresOrSkipAsync()
+    {
+        var server = PostgresServer(out var reason);
+        if (server is null) Assert.Skip(reason);
+        return await PostgresAsync(server);
+    }
+
     public static bool IsCi => string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase);
 
     public static async Task<TestDatabase> PostgresAsync(string server)

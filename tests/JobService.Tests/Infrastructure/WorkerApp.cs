@@ -66,6 +66,13 @@ public sealed class WorkerApp(TestDatabase database, Dictionary<string, string?>
         return await db.Jobs.AsNoTracking().SingleAsync(j => j.Id == id);
     }
 
+    /// <summary>Runs a query or change on the service's own database.</summary>
+    public async Task<T> WithDbAsync<T>(Func<JobsDbContext, Task<T>> work)
+    {
+        await using var db = await Get<IDbContextFactory<JobsDbContext>>().CreateDbContextAsync();
+        return await work(db);
+    }
+
     /// <summary>The job's log lines: its events that tell one, in order.</summary>
     public async Task<List<JobEvent>> LogsAsync(Guid id) => (await EventsAsync(id)).Where(e => e.Message is not null).ToList();
 

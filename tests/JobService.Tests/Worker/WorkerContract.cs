@@ -437,12 +437,7 @@ public sealed class PostgresWorkerTests : WorkerContract
         await app.WaitForStatusAsync(id, JobStatus.Completed); // the NOTIFY came over the new connection: polling is ten minutes away
     }
 
-    protected override async Task<TestDatabase> CreateDatabaseAsync()
-    {
-        var server = TestDatabase.PostgresServer(out var reason);
-        if (server is null) Assert.Skip(reason);
-        return await TestDatabase.PostgresAsync(server);
-    }
+    protected override Task<TestDatabase> CreateDatabaseAsync() => TestDatabase.PostgresOrSkipAsync();
 
     [Fact]
     public async Task ANotifyFromAnotherInstanceWakesAnIdleWorkerWithoutPolling()

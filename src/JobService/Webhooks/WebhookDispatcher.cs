@@ -1,0 +1,101 @@
+using JobService.Data;
+using JobService.Hosting;
+using JobService.Transitions;
+using Microsoft.Extensions.Options;
+
+namespace JobService.Webhooks;
+
+/// <summary>
+/// Sends due deliveries on every worker node (Webhooks:DeliveryEnabled): claims as many as it
+/// has free senders, sends them side by side, and records each outcome: a 2xx succeeded; 410
+/// gone (stop); an internal address blocked (stop); anything else (a 3xx included: redirects
+/// are not followed), a timeout or a reset, the next wait of Webhooks:RetrySchedule ±10 %, or a
+/// 429/503's Retry-After if longer (at most a day); past the schedule, failed. Each outcome is
+/// also a line in the job's log.
+/// </summary>
+public sealed class WebhookDispatcher(
+    WebhookStore store, WebhookSender sender, WebhookSignal signal, JobTransitions transitions, DatabaseReady database,
+    IOptions<WebhooksOptions> options, TimeProvider time, ILogger<WebhookDispatcher> log) : BackgroundService
+{
+    static readonly TimeSpan MaxRetryAfter = TimeSpan.FromHours(24);
+    readonly string _sender = $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid().ToString("N")[..8]}";
+
+    protected override async Task ExecuteAsync(CancellationToken stopping)
+    {
+        var o = options.Value;
+        var schedule = o.Schedule();
+        if (!o.DeliveryEnabled || !await database.WaitAsync(stopping)) return;
+        // A send's lease: its timeout and a margin for writing the outcome.
+        var lease = TimeSpan.FromSeconds(o.TimeoutSeconds + o.ConnectTimeoutSeconds + 30);
+        var sending = new List<Task>();
+        while (!stopping.IsCancellationRequested)
+        {
+            var woken = signal.Next; // taken before looking, so a wake in between is not lost
+            sending.RemoveAll(t => t.IsCompleted);
+            var free = o.Concurrency - sending.Count;
+            var claimed = 0;
+            if (free > 0)
+            {
+                try
+                {
+                    var due = await store.ClaimAsync(_sender, free, lease, stopping);
+                    foreach (var delivery in due) sending.Add(SendAsync(delivery, schedule, stopping));
+                    claimed = due.Count;
+                }
+                catch (Exception e) when (!stopping.IsCancellationRequested)
+                {
+                    log.LogWarning("Claiming webhook deliveries failed: {Error}", DatabaseErrors.OneLine(e));
+                }
+            }
+            if (claimed > 0 && claimed == free) continue; // a full batch: there may be more due
+            var poll = Task.Delay(TimeSpan.FromMilliseconds(o.PollIntervalMs), time, stopping);
+            await Task.WhenAny([woken, poll, .. sending]).ContinueWith(_ => { }, CancellationToken.None);
+        }
+        await Task.WhenAll(sending); // each has its own timeout
+    }
+
+    async Task SendAsync(DueDelivery delivery, IReadOnlyList<TimeSpan> schedule, CancellationToken stopping)
+    {
+        try
+        {
+            var startedAt = time.GetUtcNow().UtcDateTime;
+            var sent = await sender.SendAsync(delivery, CancellationToken.None); // a send in flight finishes: its outcome must be written
+            var outcome = Decide(delivery, sent.Status, sent.Error, sent.Body, sent.RetryAfter, sent.Blocked, sent.DurationMs, schedule);
+            if (!await store.RecordAsync(_sender, delivery, startedAt, outcome, CancellationToken.None)) return; // redelivered meanwhile
+            var (level, line) = Line(delivery, outcome, schedule.Count);
+            await transitions.NoteAsync(delivery.JobId, level, line, CancellationToken.None);
+        }
+        catch (Exception e)
+        {
+            // The lease runs out and the delivery is sent again: at least once, the same webhook-id.
+            log.LogWarning("Webhook {DeliveryId} for job {JobId}: recording the attempt failed: {Error}", delivery.Id, delivery.JobId, DatabaseErrors.OneLine(e));
+        }
+    }
+
+    AttemptOutcome Decide(DueDelivery d, int? status, string? error, string? body, TimeSpan? retryAfter, bool blocked, int ms,
+        IReadOnlyList<TimeSpan> schedule)
+    {
+        if (blocked) return new(DeliveryStatus.Blocked, null, null, error, null, ms);
+        if (status is >= 200 and < 300) return new(DeliveryStatus.Succeeded, null, status, null, body, ms);
+        if (status == 410) return new(DeliveryStatus.Gone, null, status, "410 Gone: the receiver asked for no more", body, ms);
+        error ??= status is >= 300 and < 400 ? $"{status}: a redirect, not followed" : $"{status}";
+        if (d.Attempt >= schedule.Count) return new(DeliveryStatus.Failed, null, status, error, body, ms);
+        var wait = RetryDelays.Jittered(schedule[d.Attempt]);
+        if (status is 429 or 503 && retryAfter > wait) wait = retryAfter.Value < MaxRetryAfter ? retryAfter.Value : MaxRetryAfter;
+        return new(DeliveryStatus.Pending, time.GetUtcNow().UtcDateTime + wait, status, error, body, ms);
+    }
+
+    static (string Level, string Line) Line(DueDelivery d, AttemptOutcome o, int attempts)
+    {
+        var host = Uri.TryCreate(d.Url, UriKind.Absolute, out var uri) ? uri.Authority : "its callback_url";
+        var what = $"Webhook {d.EventType} ({d.Id}) to {host}";
+        return o.Status switch
+        {
+            DeliveryStatus.Succeeded => ("info", $"{what} delivered: {o.ResponseStatus}, {o.DurationMs} ms, attempt {d.Attempt}"),
+            DeliveryStatus.Gone => ("warning", $"{what} stopped: the receiver answered 410 Gone (attempt {d.Attempt})"),
+            DeliveryStatus.Blocked => ("error", $"{what} blocked, not sent: {o.Error}"),
+            DeliveryStatus.Failed => ("error", $"{what} given up after {d.Attempt} attempts: {o.Error}"),
+            _ => ("warning", $"{what} failed: {o.Error} (attempt {d.Attempt} of {attempts}); next attempt at {o.NextAttemptAt:u}"),
+        };
+    }
+}

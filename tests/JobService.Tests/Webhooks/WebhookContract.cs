@@ -1,0 +1,341 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using JobService.Data;
+using JobService.Tests.Infrastructure;
+using JobService.Transitions;
+using JobService.Webhooks;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using StandardWebhooks;
+using StandardWebhooks.Diagnostics;
+
+namespace JobService.Tests.Webhooks;
+
+/// <summary>
+/// Completion webhooks end to end, on both providers: the whole service on a fake clock sends to
+/// a real receiver on loopback, which checks every delivery with the StandardWebhooks library.
+/// </summary>
+public abstract class WebhookContract : IAsyncLifetime
+{
+    protected abstract Task<TestDatabase> CreateDatabaseAsync();
+
+    WebhookReceiver _receiver = null!;
+    readonly List<WorkerApp> _apps = [];
+
+    public async ValueTask InitializeAsync() => _receiver = await WebhookReceiver.StartAsync();
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var app in _apps) await app.DisposeAsync();
+        await _receiver.DisposeAsync();
+    }
+
+    /// <summary>The service with the receiver's port allowed; private networks allowed unless the test says otherwise.</summary>
+    async Task<WorkerApp> StartAsync(Dictionary<string, string?>? settings = null, Dictionary<string, string>? names = null)
+    {
+        var all = new Dictionary<string, string?>
+        {
+            ["Webhooks:AllowPrivateNetworks"] = "true", ["Webhooks:AllowedPorts:0"] = _receiver.Port.ToString(),
+        };
+        foreach (var (key, value) in settings ?? []) all[key] = value;
+        var app = new WorkerApp(await CreateDatabaseAsync(), all,
+            configure: names is null ? null : services => services.AddSingleton<IHostResolver>(new NamesResolver(names)));
+        _apps.Add(app);
+        _ = app.Client;
+        return app;
+    }
+
+    /// <summary>A test's own DNS: names that resolve where the test says.</summary>
+    sealed class NamesResolver(Dictionary<string, string> names) : IHostResolver
+    {
+        public Task<IPAddress[]> ResolveAsync(string host, CancellationToken ct) =>
+            Task.FromResult(names.TryGetValue(host, out var ip) ? new[] { IPAddress.Parse(ip) } : []);
+    }
+
+    static object Scripted(string key, string callback, string[]? events = null, int? maxAttempts = null) =>
+        new { type = "scripted", payload = new { key }, callback_url = callback, callback_events = events, max_attempts = maxAttempts };
+
+    static string Returns(object? result) => Scripts.Add(_ => Task.FromResult(result));
+
+    static async Task<string> RotateAsync(WorkerApp app) =>
+        (await (await app.Client.PostAsync("/webhook-secret/rotate", null)).ReadJsonAsync()).Str("secret");
+
+    static async Task<List<JsonElement>> DeliveriesAsync(WorkerApp app, Guid job)
+    {
+        var response = await app.Client.GetAsync($"/jobs/{job}/deliveries");
+        Assert.True(response.IsSuccessStatusCode, await response.Content.ReadAsStringAsync());
+        return (await response.ReadJsonAsync()).GetProperty("items").EnumerateArray().ToList();
+    }
+
+    /// <summary>Waits (real time) until the job's first delivery has this many attempts recorded, and returns it.</summary>
+    static async Task<JsonElement> DeliveryAfterAsync(WorkerApp app, Guid job, int attempts)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (true)
+        {
+            var items = await DeliveriesAsync(app, job);
+            if (items.Count > 0 && items[0].GetProperty("attempt_log").GetArrayLength() >= attempts) return items[0];
+            if (DateTime.UtcNow > deadline) Assert.Fail($"The delivery of job {job} never had {attempts} attempt(s) recorded: {string.Join(", ", items)}");
+            await Task.Delay(20);
+        }
+    }
+
+    /// <summary>Waits (real time) for a line in the job's log: delivery outcomes are written just after the attempt.</summary>
+    static async Task LogLineAsync(WorkerApp app, Guid job, Func<string, bool> matches)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (!(await app.LogsAsync(job)).Any(e => matches(e.Message!)))
+        {
+            if (DateTime.UtcNow > deadline) Assert.Fail($"Job {job}'s log never had the line: {string.Join(" | ", (await app.LogsAsync(job)).Select(e => e.Message))}");
+            await Task.Delay(20);
+        }
+    }
+
+    /// <summary>
+    /// Moves the fake clock past a delivery's next attempt and wakes the dispatcher: its poll is a
+    /// wait on this clock, and one armed just after the move would wait for a second that never comes.
+    /// </summary>
+    static void AdvanceTo(WorkerApp app, DateTime next)
+    {
+        app.Time.Advance(next - app.Time.GetUtcNow().UtcDateTime + TimeSpan.FromSeconds(1));
+        app.Get<WebhookSignal>().Wake();
+    }
+
+    static void Verify(string secret, ReceivedWebhook hook) => new StandardWebhook(secret).Verify(hook.Body, hook.Headers);
+
+    [Fact]
+    public async Task ACompletedJobsWebhookIsSignedAsStandardWebhooksSays()
+    {
+        var app = await StartAsync();
+        var secret = await RotateAsync(app);
+        Assert.StartsWith("whsec_", secret);
+        Assert.True(Convert.FromBase64String(secret["whsec_".Length..]).Length >= 24);
+
+        var id = await app.SubmitAsync(Scripted(Returns(new { text = "done" }), _receiver.Url.ToString()));
+        var hook = await _receiver.NextAsync();
+
+        Verify(secret, hook); // the spec's own library, not our code
+        Assert.StartsWith("JobService-Webhooks/", hook.UserAgent);
+        Assert.StartsWith("application/json", hook.ContentType);
+        var body = JsonDocument.Parse(hook.Body).RootElement;
+        Assert.Equal("job.completed", body.Str("type"));
+        Assert.True(DateTime.TryParse(body.Str("timestamp"), out _));
+        var job = body.GetProperty("data").GetProperty("job");
+        Assert.Equal(id, job.Id());
+        Assert.Equal("completed", job.Str("status"));
+        Assert.Equal("done", job.GetProperty("result").Str("text"));
+        Assert.False(job.GetProperty("result_truncated").GetBoolean());
+        Assert.False(job.TryGetProperty("payload", out _)); // Webhooks:IncludePayload is off
+        Assert.Throws<WebhookVerificationException>(() => Verify("whsec_" + Convert.ToBase64String(new byte[32]), hook));
+
+        var delivery = await DeliveryAfterAsync(app, id, 1);
+        Assert.Equal(hook.Id, delivery.Str("id"));
+        Assert.Equal("succeeded", delivery.Str("status"));
+        Assert.Equal(200, delivery.GetProperty("attempt_log")[0].GetProperty("response_status").GetInt32());
+        await LogLineAsync(app, id, line => line.Contains("job.completed") && line.Contains("delivered"));
+    }
+
+    [Fact]
+    public async Task DuringARotationBothSecretsSignAndEitherVerifies()
+    {
+        var app = await StartAsync();
+        var old = await RotateAsync(app);
+        var fresh = await RotateAsync(app);
+
+        await app.SubmitAsync(Scripted(Returns(null), _receiver.Url.ToString()));
+        var hook = await _receiver.NextAsync();
+
+        Assert.Equal(2, hook.Signature.Split(' ').Distinct().Count());
+        Verify(old, hook);
+        Verify(fresh, hook);
+        var shown = await (await app.Client.GetAsync("/webhook-secret")).ReadJsonAsync();
+        Assert.StartsWith(shown.Str("prefix").TrimEnd('…'), fresh);
+        Assert.NotEqual(JsonValueKind.Null, shown.GetProperty("previous_valid_until").ValueKind);
+    }
+
+    [Fact]
+    public async Task FailuresAreRetriedOnTheScheduleWithOneWebhookIdUntilA2xx()
+    {
+        var app = await StartAsync();
+        foreach (var _ in Enumerable.Range(0, 3)) _receiver.Answer(500);
+        var id = await app.SubmitAsync(Scripted(Returns(null), _receiver.Url.ToString()));
+        var waits = new[] { TimeSpan.FromSeconds(5), TimeSpan.FromMinutes(5), TimeSpan.FromMinutes(30) };
+        var ids = new List<string> { (await _receiver.NextAsync()).Id };
+
+        for (var attempt = 1; attempt <= 3; attempt++)
+        {
+            var delivery = await DeliveryAfterAsync(app, id, attempt);
+            Assert.Equal("pending", delivery.Str("status"));
+            var last = delivery.GetProperty("attempt_log")[attempt - 1];
+            Assert.Equal(500, last.GetProperty("response_status").GetInt32());
+            var next = delivery.GetProperty("next_attempt_at").GetDateTime().ToUniversalTime();
+            var wait = next - last.GetProperty("started_at").GetDateTime().ToUniversalTime();
+            Assert.InRange(wait, waits[attempt - 1] * 0.9, waits[attempt - 1] * 1.1 + TimeSpan.FromSeconds(1)); // ±10 % jitter
+            AdvanceTo(app, next);
+            ids.Add((await _receiver.NextAsync()).Id);
+        }
+
+        var done = await DeliveryAfterAsync(app, id, 4);
+        Assert.Equal("succeeded", done.Str("status"));
+        Assert.Equal([500, 500, 500, 200], done.GetProperty("attempt_log").EnumerateArray().Select(a => a.GetProperty("response_status").GetInt32()));
+        Assert.Single(ids.Distinct()); // the receiver's idempotency key holds across retries
+    }
+
+    [Fact]
+    public async Task A410StopsAtOnceAsGone()
+    {
+        var app = await StartAsync();
+        _receiver.Answer(410);
+        var id = await app.SubmitAsync(Scripted(Returns(null), _receiver.Url.ToString()));
+        await _receiver.NextAsync();
+
+        var delivery = await DeliveryAfterAsync(app, id, 1);
+
+        Assert.Equal("gone", delivery.Str("status"));
+        Assert.Equal(JsonValueKind.Null, delivery.GetProperty("next_attempt_at").ValueKind);
+        await LogLineAsync(app, id, line => line.Contains("410"));
+    }
+
+    [Fact]
+    public async Task A429sRetryAfterIsHonouredWhenLongerThanTheSchedule()
+    {
+        var app = await StartAsync();
+        _receiver.Answer(429, ("Retry-After", "600"));
+        var id = await app.SubmitAsync(Scripted(Returns(null), _receiver.Url.ToString()));
+        await _receiver.NextAsync();
+
+        var delivery = await DeliveryAfterAsync(app, id, 1);
+        var started = delivery.GetProperty("attempt_log")[0].GetProperty("started_at").GetDateTime().ToUniversalTime();
+        var next = delivery.GetProperty("next_attempt_at").GetDateTime().ToUniversalTime();
+        Assert.True(next - started >= TimeSpan.FromSeconds(600), $"next attempt {next - started} after the 429, not the 600 s it asked for");
+
+        AdvanceTo(app, next);
+        await _receiver.NextAsync();
+        var done = await DeliveryAfterAsync(app, id, 2);
+        Assert.True(done.Str("status") == "succeeded", done.ToString());
+    }
+
+    [Fact]
+    public async Task ARedirectIsAFailureAndIsNotFollowed()
+    {
+        var app = await StartAsync();
+        _receiver.Answer(302, ("Location", new Uri(_receiver.Url, "/elsewhere").ToString()));
+        var id = await app.SubmitAsync(Scripted(Returns(null), _receiver.Url.ToString()));
+        await _receiver.NextAsync();
+
+        var delivery = await DeliveryAfterAsync(app, id, 1);
+
+        Assert.Equal("pending", delivery.Str("status")); // retried later, like any failure
+        Assert.Equal(302, delivery.GetProperty("last_response_status").GetInt32());
+        Assert.Contains("redirect", delivery.Str("last_error"));
+        Assert.Single(_receiver.All); // /elsewhere was never asked for: the client would have followed before the outcome was written
+    }
+
+    /// <summary>With private networks off, names and literals that reach inside are refused when connecting: blocked, never sent, not retried.</summary>
+    [Fact]
+    public async Task InternalAddressesAreRefusedAtConnectTimeAndRecordedBlocked()
+    {
+        var app = await StartAsync(new() { ["Webhooks:AllowPrivateNetworks"] = "false" },
+            names: new() { ["rebind.test"] = "127.0.0.1", ["metadata.test"] = "169.254.169.254" });
+        var port = _receiver.Port;
+        // A literal the submit check refuses today, stored before that (or by a LAN deployment since reconfigured).
+        var later = await app.SubmitAsync(new { type = "scripted", payload = new { key = Returns(null) }, run_at = app.Time.GetUtcNow().AddMinutes(1),
+            callback_url = "https://hooks.example.com/" });
+        await app.WithDbAsync(db => db.Jobs.Where(j => j.Id == later).ExecuteUpdateAsync(u => u.SetProperty(j => j.CallbackUrl, $"http://[::ffff:127.0.0.1]:{port}/hook")));
+        var viaName = await app.SubmitAsync(Scripted(Returns(null), $"http://rebind.test:{port}/hook"));
+        var metadata = await app.SubmitAsync(Scripted(Returns(null), "http://metadata.test/latest/meta-data/"));
+        await DeliveryAfterAsync(app, viaName, 1);
+        await DeliveryAfterAsync(app, metadata, 1); // before the clock moves: a send in flight must not outlive its lease
+        app.AdvanceAndWake(TimeSpan.FromMinutes(2));
+
+        foreach (var id in new[] { viaName, metadata, later })
+        {
+            var delivery = await DeliveryAfterAsync(app, id, 1);
+            Assert.Equal("blocked", delivery.Str("status"));
+            Assert.Equal(1, delivery.GetProperty("attempts").GetInt32());
+            Assert.Contains("internal address", delivery.Str("last_error"));
+            await LogLineAsync(app, id, line => line.Contains("blocked"));
+        }
+        Assert.Empty(_receiver.All); // the receiver listens on 127.0.0.1 at that port: nothing reached it
+    }
+
+    [Fact]
+    public async Task RedeliverSendsAgainWithTheSameWebhookId()
+    {
+        var app = await StartAsync();
+        var id = await app.SubmitAsync(Scripted(Returns(null), _receiver.Url.ToString()));
+        var first = await _receiver.NextAsync();
+        var delivery = await DeliveryAfterAsync(app, id, 1);
+
+        var response = await app.Client.PostAsync($"/deliveries/{delivery.Str("id")}/redeliver", null);
+
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        Assert.Equal(first.Id, (await _receiver.NextAsync()).Id);
+        var again = await DeliveryAfterAsync(app, id, 2);
+        Assert.Equal("succeeded", again.Str("status"));
+        await (await app.Client.PostAsync($"/deliveries/{Guid.NewGuid()}/redeliver", null)).ShouldBeProblemAsync(HttpStatusCode.NotFound);
+    }
+
+    [Fact]
+    public async Task StartedAndRetryingAreSentWhenAskedFor()
+    {
+        var app = await StartAsync(new() { ["Worker:RetryBaseSeconds"] = "1" });
+        var runs = 0;
+        var key = Scripts.Add(_ => Interlocked.Increment(ref runs) == 1 ? throw new InvalidOperationException("first try fails") : Task.FromResult<object?>(null));
+        var id = await app.SubmitAsync(Scripted(key, _receiver.Url.ToString(), ["job.started", "job.retrying", "job.completed"], maxAttempts: 2));
+
+        // Deliveries go out side by side, so each attempt's pair may arrive in either order.
+        async Task<List<string>> TwoAsync() =>
+            [.. (await Task.WhenAll(_receiver.NextAsync(), _receiver.NextAsync())).Select(h => JsonDocument.Parse(h.Body).RootElement.Str("type")).Order()];
+        var first = await TwoAsync();
+        await app.WaitForAsync(id, j => j.Status == JobStatus.Pending && j.Attempt == 1, "waiting to retry");
+        app.AdvanceAndWake(TimeSpan.FromSeconds(5));
+        var second = await TwoAsync();
+
+        Assert.Equal(["job.retrying", "job.started"], first);
+        Assert.Equal(["job.completed", "job.started"], second);
+    }
+
+    [Fact]
+    public async Task ALargeResultIsLeftOutAndSaidSo()
+    {
+        var app = await StartAsync(new() { ["Webhooks:MaxResultBytes"] = "100" });
+        await app.SubmitAsync(Scripted(Returns(new { text = new string('x', 500) }), _receiver.Url.ToString()));
+
+        var job = JsonDocument.Parse((await _receiver.NextAsync()).Body).RootElement.GetProperty("data").GetProperty("job");
+
+        Assert.Equal(JsonValueKind.Null, job.GetProperty("result").ValueKind);
+        Assert.True(job.GetProperty("result_truncated").GetBoolean());
+    }
+
+    [Fact]
+    public async Task NoCallbackNoDeliveryAndADeletedJobTakesItsDeliveriesWithIt()
+    {
+        var app = await StartAsync();
+        var plain = await app.SubmitAsync(new { type = "scripted", payload = new { key = Returns(null) } });
+        await app.WaitForStatusAsync(plain, JobStatus.Completed);
+        Assert.Empty(await DeliveriesAsync(app, plain));
+
+        _receiver.Answer(500);
+        var failing = await app.SubmitAsync(Scripted(Returns(null), _receiver.Url.ToString()));
+        await _receiver.NextAsync();
+        Assert.Equal("pending", (await DeliveryAfterAsync(app, failing, 1)).Str("status")); // waiting for its retry
+
+        // Retention deletes the finished job: its delivery goes with it, none is left to retry.
+        await app.Get<JobTransitions>().DeleteFinishedAsync(JobStatus.Completed, app.Time.GetUtcNow().UtcDateTime.AddDays(1), 100, default);
+        Assert.Equal(0, await app.WithDbAsync(db => db.WebhookDeliveries.CountAsync()));
+        Assert.Equal(0, await app.WithDbAsync(db => db.WebhookAttempts.CountAsync()));
+        Assert.Single(_receiver.All);
+    }
+}
+
+public sealed class SqliteWebhookTests : WebhookContract
+{
+    protected override Task<TestDatabase> CreateDatabaseAsync() => Task.FromResult(TestDatabase.Sqlite());
+}
+
+public sealed class PostgresWebhookTests : WebhookContract
+{
+    protected override Task<TestDatabase> CreateDatabaseAsync() => TestDatabase.PostgresOrSkipAsync();
+}
