@@ -33,9 +33,12 @@ public static class FairClaim
         var groups = string.Join(" UNION ALL ", request.Quotas.Select((_, i) => $"SELECT * FROM g{i}"));
         var limits = string.Join(" ", request.Quotas.Select((_, i) => $"WHEN {i} THEN @limit{i}"));
         var perTenant = request.MaxRunningPerTenant > 0 ? " AND share <= @max_running" : "";
+        // Running counts only matter between tenants (or under a cap): with one tenant waiting the
+        // scan of every running job is skipped, and shares are just the tenant's own order.
+        var counted = request.MaxRunningPerTenant > 0 ? "" : " AND EXISTS (SELECT 1 FROM tenants WHERE tenant_id IS NOT NULL LIMIT 1 OFFSET 1)";
         return $"""
             running AS (
-                SELECT tenant_id, COUNT(*) AS n FROM jobs WHERE status = 'running' GROUP BY tenant_id),
+                SELECT tenant_id, COUNT(*) AS n FROM jobs WHERE status = 'running'{counted} GROUP BY tenant_id),
             shares AS (
                 SELECT c.quota, c.id, c.priority, c.run_at, COALESCE(r.n, 0)
                     + ROW_NUMBER() OVER (PARTITION BY c.tenant_id ORDER BY c.priority DESC, c.run_at, c.id) AS share
