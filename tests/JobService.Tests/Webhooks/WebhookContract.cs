@@ -158,6 +158,7 @@ public abstract class WebhookContract : IAsyncLifetime
     public async Task FailuresAreRetriedOnTheScheduleWithOneWebhookIdUntilA2xx()
     {
         var app = await StartAsync();
+        var secret = await RotateAsync(app);
         foreach (var _ in Enumerable.Range(0, 3)) _receiver.Answer(500);
         var id = await app.SubmitAsync(Scripted(Returns(null), _receiver.Url.ToString()));
         var waits = new[] { TimeSpan.FromSeconds(5), TimeSpan.FromMinutes(5), TimeSpan.FromMinutes(30) };
@@ -180,6 +181,8 @@ public abstract class WebhookContract : IAsyncLifetime
         Assert.Equal("succeeded", done.Str("status"));
         Assert.Equal([500, 500, 500, 200], done.GetProperty("attempt_log").EnumerateArray().Select(a => a.GetProperty("response_status").GetInt32()));
         Assert.Single(ids.Distinct()); // the receiver's idempotency key holds across retries
+        Assert.All(_receiver.All, hook => Verify(secret, hook)); // every attempt signed, each with its own timestamp
+        Assert.Single(_receiver.All.Select(h => h.Body).Distinct()); // the same bytes every time
     }
 
     [Fact]
