@@ -15,6 +15,8 @@ public static class BenchHost
             $"--Worker:Concurrency={a.Get("concurrency", "200")}",
             "--Retention:IntervalSeconds=86400",
         };
+        // --metrics off: no exporter, so no MeterProvider listens (the cost of metrics, measured by comparison).
+        if (a.Get("metrics", "on") == "off") args.Add("--Metrics:Prometheus:Enabled=false");
         args.AddRange(extra);
         var builder = WebApplication.CreateBuilder(args.ToArray());
         builder.AddJobService();

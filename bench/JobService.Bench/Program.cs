@@ -13,7 +13,7 @@ using Microsoft.EntityFrameworkCore;
 //   progress --tokens 5000 --token-ms 1 a handler reporting on every token: reports vs rows written
 //   run-worker --record FILE  a worker until killed, appending each run's job id to FILE (tests)
 //   drop-create               PostgreSQL: a fresh jobservice_bench database (bench/run-all.sh)
-// Common: --provider sqlite|postgres --connection "<connection string>" --concurrency 200
+// Common: --provider sqlite|postgres --connection "<connection string>" --concurrency 200 --metrics on|off
 var a = new BenchArgs(args);
 var result = a.Command switch
 {
@@ -51,7 +51,9 @@ static async Task<object> Work(BenchArgs a)
     var startedAt = DateTime.UtcNow;
     var started = Stopwatch.GetTimestamp();
     var app = await BenchHost.StartAsync(a, "worker", "--Worker:ShutdownGraceSeconds=30");
+    var cpuStarted = Process.GetCurrentProcess().TotalProcessorTime; // the drain's CPU, without the host's start-up
     await enough.Task;
+    var drainCpu = Process.GetCurrentProcess().TotalProcessorTime - cpuStarted;
     var finished = Stopwatch.GetTimestamp();
     var finishedAt = DateTime.UtcNow;
     // Throughput from the first job's start to the Nth: the host's own start-up is not the queue's speed.
@@ -69,6 +71,7 @@ static async Task<object> Work(BenchArgs a)
         seconds_with_startup = Stopwatch.GetElapsedTime(started, finished).TotalSeconds,
         seconds_until_stopped = stopped, completed_in_database = completed,
         ran_twice = NoopHandler.Runs.Count(r => r.Value > 1),
+        cpu_seconds = Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds, drain_cpu_seconds = drainCpu.TotalSeconds,
     };
 }
 

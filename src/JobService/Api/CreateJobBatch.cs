@@ -42,6 +42,7 @@ public static class CreateJobBatch
             var (job, itemErrors) = JobSubmission.Validate(items[i], s.Registry, s.Webhooks.Value, now, $"jobs[{i}].");
             foreach (var (field, messages) in itemErrors) errors[field] = messages;
             if (job is null) continue;
+            job.TraceParent = Observability.JobTracing.CurrentTraceParent(); // the worker's span links back to this request
             jobs.Add(job);
         }
         if (errors.Count > 0) return TypedResults.ValidationProblem(errors, title: "Some jobs in the batch are invalid; none was created");

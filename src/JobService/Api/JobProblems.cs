@@ -32,6 +32,7 @@ public static class JobProblems
     public static ProblemHttpResult QuotaExceeded(Transitions.JobTransitions.QuotaExceededException quota, HttpResponse response)
     {
         response.Headers.RetryAfter = "10";
+        response.HttpContext.RequestServices.GetRequiredService<Hosting.JobServiceMetrics>().RequestRateLimited(Auth.RateLimited.QuotaPolicy);
         return TypedResults.Problem(
             type: Auth.RateLimited.QuotaType,
             title: "Active job quota exceeded",

@@ -85,7 +85,7 @@ public static class JobQueries
             await db.JobEvents.AsNoTracking().Where(e => e.JobId == id && e.Seq > from && e.Message != null)
                 .OrderBy(e => e.Seq).Take(take).ToListAsync(token)), ct);
         if (!exists) return JobProblems.NotFound(id);
-        var items = lines.Select(e => new JobLogResponse(e.Seq, e.CreatedAt, e.Level ?? "info", e.Message!, Events.EventJson.Attempt(e.Data))).ToList();
+        var items = lines.Select(Events.EventJson.LogLine).ToList();
         return TypedResults.Ok(new JobLogPage(items, items.Count == take ? items[^1].Seq : null));
     }
 

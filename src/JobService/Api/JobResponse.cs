@@ -69,7 +69,9 @@ public sealed record UsageStep(string? Step, string? Model, string? Provider, in
 
 public sealed record JobPage(IReadOnlyList<JobResponse> Items, int Total, int Limit, int Offset);
 
-public sealed record JobLogResponse(long Seq, DateTime Time, string Level, string Message, int Attempt);
+public sealed record JobLogResponse(long Seq, DateTime Time, string Level, string Message, int Attempt,
+    [property: Description("The trace of the span that wrote the line (the attempt's process span, or the request's), when tracing is on.")] string? TraceId = null,
+    [property: Description("The span that wrote the line, when tracing is on: with trace_id, a link into the trace.")] string? SpanId = null);
 
 public sealed record JobLogPage(IReadOnlyList<JobLogResponse> Items, long? NextAfter);
 

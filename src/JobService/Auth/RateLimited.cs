@@ -12,10 +12,14 @@ public static class RateLimited
 {
     public const string RateLimitType = "https://jobservice.dev/problems/rate-limited";
     public const string QuotaType = "https://jobservice.dev/problems/quota-exceeded";
+    /// <summary>The quota's name in jobservice_rate_limited_total, beside the rate limits' policy names.</summary>
+    public const string QuotaPolicy = "active_jobs";
 
     public static async ValueTask WriteAsync(OnRejectedContext context, CancellationToken ct)
     {
         var http = context.HttpContext;
+        var policy = http.GetEndpoint()?.Metadata.GetMetadata<EnableRateLimitingAttribute>()?.PolicyName ?? "other";
+        http.RequestServices.GetRequiredService<Hosting.JobServiceMetrics>().RequestRateLimited(policy);
         var wait = context.Lease.TryGetMetadata(MetadataName.RetryAfter, out var retryAfter) ? retryAfter : TimeSpan.FromSeconds(1);
         http.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(wait.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
         await Api.ProblemResponse.WriteAsync(http, StatusCodes.Status429TooManyRequests, "Too many requests",

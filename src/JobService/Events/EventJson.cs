@@ -6,7 +6,7 @@ namespace JobService.Events;
 
 /// <summary>
 /// An event as the streams send it: the stored data with <c>job_id</c>, <c>seq</c> and <c>at</c>
-/// in front; a log line as <c>{job_id, seq, at, level, message, attempt}</c>.
+/// in front; a log line as <c>{job_id, seq, at, level, message, attempt, trace_id, span_id}</c>.
 /// </summary>
 public static class EventJson
 {
@@ -48,16 +48,31 @@ public static class EventJson
         return body is null or "{}" || body.Length < 2 ? head + "}" : head + "," + body[1..];
     }
 
-    public static string Log(JobEvent e) => JsonSerializer.Serialize(new
+    public static string Log(JobEvent e)
     {
-        job_id = e.JobId, seq = e.Seq, at = e.CreatedAt, level = e.Level ?? "info", message = e.Message, attempt = Attempt(e.Data),
-    }, JobJson.Options);
+        var line = LogLine(e);
+        return JsonSerializer.Serialize(new
+        {
+            job_id = e.JobId, seq = line.Seq, at = line.Time, level = line.Level, message = line.Message, attempt = line.Attempt,
+            trace_id = line.TraceId, span_id = line.SpanId,
+        }, JobJson.Options);
+    }
 
-    /// <summary>The attempt an event's data names, or 0.</summary>
-    public static int Attempt(string? data)
+    /// <summary>
+    /// A line of a job's log as GET /jobs/{id}/logs and the log events tell it: the attempt its data
+    /// names (0 for none), and the trace and span that wrote it when tracing was on.
+    /// </summary>
+    public static Api.JobLogResponse LogLine(JobEvent e)
     {
-        if (data is null) return 0;
-        using var document = JsonDocument.Parse(data);
-        return document.RootElement.TryGetProperty("attempt", out var a) && a.TryGetInt32(out var n) ? n : 0;
+        var (attempt, traceId, spanId) = (0, (string?)null, (string?)null);
+        if (e.Data is not null)
+        {
+            using var document = JsonDocument.Parse(e.Data);
+            var root = document.RootElement;
+            if (root.TryGetProperty("attempt", out var a) && a.TryGetInt32(out var n)) attempt = n;
+            if (root.TryGetProperty("trace_id", out var t)) traceId = t.GetString();
+            if (root.TryGetProperty("span_id", out var sp)) spanId = sp.GetString();
+        }
+        return new(e.Seq, e.CreatedAt, e.Level ?? "info", e.Message!, attempt, traceId, spanId);
     }
 }

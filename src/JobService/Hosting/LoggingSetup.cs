@@ -61,9 +61,9 @@ public static class LoggingSetup
         app.UseSerilogRequestLogging(o =>
         {
             o.MessageTemplate = "HTTP {RequestMethod:l} {RequestPath:l} responded {StatusCode} in {Elapsed:0.0} ms";
-            // Probes come every few seconds and say nothing new; a real 5xx is an error.
+            // Probes and scrapes come every few seconds and say nothing new; a real 5xx is an error.
             // A 503 (database away, or starting) has its own warning line already.
-            o.GetLevel = (http, _, e) => http.Request.Path.StartsWithSegments("/health") ? LogEventLevel.Debug
+            o.GetLevel = (http, _, e) => http.Request.Path.StartsWithSegments("/health") || http.Request.Path.StartsWithSegments("/metrics") ? LogEventLevel.Debug
                 : http.Response.StatusCode == 503 ? LogEventLevel.Warning
                 : e is not null || http.Response.StatusCode >= 500 ? LogEventLevel.Error : LogEventLevel.Information;
             o.Logger = app.ApplicationServices.GetRequiredService<Serilog.ILogger>(); // this host's logger, not the static one

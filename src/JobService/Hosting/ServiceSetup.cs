@@ -5,6 +5,7 @@ using JobService.Data;
 using JobService.Events;
 using JobService.Handlers;
 using JobService.Llm;
+using JobService.Observability;
 using JobService.Transitions;
 using JobService.Webhooks;
 using JobService.Worker;
@@ -33,6 +34,7 @@ public static class ServiceSetup
         var services = builder.Services;
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton<JobServiceMetrics>();
+        services.AddJobServiceObservability(builder.Configuration);
         services.AddJobsDatabase(builder.Configuration);
         services.AddOptions<ApiOptions>().BindConfiguration(ApiOptions.Section).ValidateDataAnnotations().ValidateOnStart();
 
@@ -104,6 +106,7 @@ public static class ServiceSetup
             app.MapWebhooksApi();
         }
         app.MapHealthApi();
+        app.MapJobServiceMetrics();
         return app;
     }
 }

@@ -16,7 +16,8 @@ namespace JobService.Llm;
 /// is retried here like a 5xx. 400/401/403/404/422 fail the job at once. Each call and each retry
 /// is told in the job's log.
 /// </summary>
-public sealed class LlmClient(IOptions<LlmOptions> options, TimeProvider time, IHttpClientFactory http, ExpectedTokens expected)
+public sealed class LlmClient(IOptions<LlmOptions> options, TimeProvider time, IHttpClientFactory http, ExpectedTokens expected,
+    Hosting.JobServiceMetrics metrics, Observability.ModelLabels models)
 {
     readonly LlmOptions _options = options.Value;
     readonly Dictionary<string, OpenAiChatBackend> _providers = options.Value.Providers.ToDictionary(
@@ -39,6 +40,7 @@ public sealed class LlmClient(IOptions<LlmOptions> options, TimeProvider time, I
         for (var retry = 0; ; retry++)
         {
             var call = new Call(this, request, job, span, expect, providerName, model);
+            using var observed = new Observability.ModelCallObservation(metrics, models, job.Type, providerName, model, request);
             try
             {
                 var outcome = provider is null
@@ -47,8 +49,13 @@ public sealed class LlmClient(IOptions<LlmOptions> options, TimeProvider time, I
                 if (outcome.FinishReason is null)
                     throw new BrokenStreamException($"The stream ended after {call.Chunks} tokens without a finish reason (cut off, or an error event)");
                 var result = await call.RecordAsync(outcome, estimated: outcome.CompletionTokens is null);
+                observed.Succeeded(result);
                 expected.Observe(job.Type, request.Step, model, result.CompletionTokens);
                 return result;
+            }
+            catch (Exception e) when (observed.Failed(e, ct)) // counts the call's outcome; never true, so never taken
+            {
+                throw;
             }
             catch (ClientResultException e) when (e.Status is 400 or 401 or 403 or 404 or 422)
             {

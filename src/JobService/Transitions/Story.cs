@@ -24,8 +24,11 @@ public static class Story
         Event(r, JobEventKinds.Progress, now, null, null, Fields(("progress", r.Progress), ("message", r.Message),
             ("tokens", tokens is { } t ? new Nested(Fields(("received", t.Received), ("expected", t.Expected))) : null)));
 
+    /// <summary>A log line; with the current span's ids when one is recorded (tracing on), so the line leads to its trace.</summary>
     public static JobEvent Log(JobRow r, DateTime now, string level, string message) =>
-        Event(r, JobEventKinds.Log, now, level, message, Fields(("attempt", r.Attempt)));
+        Event(r, JobEventKinds.Log, now, level, message, System.Diagnostics.Activity.Current is { IdFormat: System.Diagnostics.ActivityIdFormat.W3C, Recorded: true } span
+            ? Fields(("attempt", r.Attempt), ("trace_id", span.TraceId.ToHexString()), ("span_id", span.SpanId.ToHexString()))
+            : Fields(("attempt", r.Attempt)));
 
     public static JobEvent Output(JobRow r, DateTime now, int offset, string text) =>
         Event(r, JobEventKinds.Output, now, null, null, Fields(("attempt", r.Attempt), ("offset", offset), ("text", text)));

@@ -15,7 +15,7 @@ namespace JobService.Webhooks;
 /// </summary>
 public sealed class WebhookDispatcher(
     WebhookStore store, WebhookSender sender, WebhookSignal signal, JobTransitions transitions, DatabaseReady database,
-    IOptions<WebhooksOptions> options, TimeProvider time, ILogger<WebhookDispatcher> log) : BackgroundService
+    IOptions<WebhooksOptions> options, TimeProvider time, JobServiceMetrics metrics, ILogger<WebhookDispatcher> log) : BackgroundService
 {
     static readonly TimeSpan MaxRetryAfter = TimeSpan.FromHours(24);
     readonly string _sender = $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid().ToString("N")[..8]}";
@@ -62,6 +62,7 @@ public sealed class WebhookDispatcher(
             var sent = await sender.SendAsync(delivery, CancellationToken.None); // a send in flight finishes: its outcome must be written
             var outcome = Decide(delivery, sent.Status, sent.Error, sent.Body, sent.RetryAfter, sent.Blocked, sent.DurationMs, schedule);
             if (!await store.RecordAsync(_sender, delivery, startedAt, outcome, CancellationToken.None)) return; // redelivered meanwhile
+            metrics.WebhookDelivered(outcome.Status == DeliveryStatus.Pending ? "retrying" : outcome.Status);
             var (level, line) = Line(delivery, outcome, schedule.Count);
             await transitions.NoteAsync(delivery.JobId, level, line, CancellationToken.None);
         }

@@ -1,6 +1,7 @@
 using JobService.Data;
 using JobService.Events;
 using JobService.Handlers;
+using JobService.Observability;
 using JobService.Transitions;
 using Microsoft.Extensions.Options;
 
@@ -30,9 +31,11 @@ public sealed class JobRunner(
     readonly TimeSpan _progressInterval = TimeSpan.FromMilliseconds(options.Value.ProgressIntervalMs);
     readonly TimeSpan _outputInterval = TimeSpan.FromMilliseconds(events.Value.OutputFlushMs);
 
-    public async Task RunAsync(RunningJob running)
+    /// <summary>Runs the attempt in a <c>process {type}</c> span linked to <paramref name="traceParent"/>, the request that created the job.</summary>
+    public async Task RunAsync(RunningJob running, string? traceParent = null)
     {
         var job = running.Job;
+        using var activity = JobTracing.StartProcess(job, traceParent);
         using var logScope = log.BeginScope(new Dictionary<string, object> { ["JobId"] = job.Id, ["JobType"] = job.Type, ["Attempt"] = job.Attempt });
         var type = registry.Find(job.Type)!; // claims only ask for registered types
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(type.TimeoutSeconds), time);
@@ -61,15 +64,18 @@ public sealed class JobRunner(
                 StopReason.Cancelled => () => Finish(running, JobStatus.Cancelled, "Cancelled while running", null, "Cancelled while running: the handler stopped"),
                 StopReason.Shutdown => async () => await transitions.HandBackAsync(running.Lease, CancellationToken.None) is not null,
                 StopReason.LeaseLost => () => Task.FromResult(false),
-                _ => () => Failed(running, $"Timed out after {type.TimeoutSeconds} s.", retryable: true, e),
+                _ => () => AttemptOutcomes.TimedOutAsync(() => Failed(running, $"Timed out after {type.TimeoutSeconds} s.", retryable: true, e)),
             };
+            if (running.Reason is StopReason.None) JobTracing.Failed(activity, e, AttemptOutcomes.Timeout);
         }
         catch (NonRetryableJobException e)
         {
+            JobTracing.Failed(activity, e);
             record = () => Failed(running, e.Message, retryable: false, e);
         }
         catch (Exception e)
         {
+            JobTracing.Failed(activity, e);
             record = () => Failed(running, e.Message, retryable: true, e);
         }
         finally

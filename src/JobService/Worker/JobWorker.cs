@@ -26,6 +26,7 @@ public sealed class JobWorker(
     IOptions<WorkerOptions> options,
     IOptions<EventsOptions> events,
     IOptions<Auth.TenantOptions> tenants,
+    Observability.TraceParents traceParents,
     ILogger<JobWorker> log) : BackgroundService
 {
     readonly WorkerOptions _options = options.Value;
@@ -115,12 +116,11 @@ public sealed class JobWorker(
         // Not cancelled by the stop: a claim cut off after its commit would leave rows this
         // worker holds without knowing it. What it returns runs, or is handed back by the drain.
         var jobs = await transitions.ClaimAsync(new ClaimRequest(WorkerId, free, quotas, now, leaseUntil, tenants.Value.MaxRunningPerTenant), CancellationToken.None);
-        foreach (var job in jobs)
-        {
-            var run = new RunningJob(job, WorkerId, leaseUntil);
-            running.Add(run);
-            run.Completion = RunAndReleaseAsync(run); // set before it can end: it yields first
-        }
+        var runs = jobs.Select(job => new RunningJob(job, WorkerId, leaseUntil)).ToList();
+        foreach (var run in runs) running.Add(run); // held, and renewed by the heartbeat, before anything else is awaited
+        var links = await traceParents.ForAsync(jobs); // empty unless tracing is on; never throws
+        foreach (var run in runs)
+            run.Completion = RunAndReleaseAsync(run, links.GetValueOrDefault(run.Job.Id)); // set before it can end: it yields first
         return jobs.Count;
     }
 
@@ -138,12 +138,12 @@ public sealed class JobWorker(
         return quotas;
     }
 
-    async Task RunAndReleaseAsync(RunningJob run)
+    async Task RunAndReleaseAsync(RunningJob run, string? traceParent)
     {
         await Task.Yield(); // the claim loop goes on while this runs
         try
         {
-            await runner.RunAsync(run);
+            await runner.RunAsync(run, traceParent);
         }
         catch (Exception e)
         {

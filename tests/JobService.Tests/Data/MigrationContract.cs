@@ -102,7 +102,7 @@ public abstract class MigrationContract
     static async Task AssertLogsKeptAsync(JobsDbContext db, Guid id)
     {
         var line = Assert.Single(await db.JobEvents.Where(e => e.JobId == id).ToListAsync());
-        Assert.Equal((1L, "log", "info", "a line", 1), (line.Seq, line.Kind, line.Level, line.Message, JobService.Events.EventJson.Attempt(line.Data)));
+        Assert.Equal((1L, "log", "info", "a line", 1), (line.Seq, line.Kind, line.Level, line.Message, JobService.Events.EventJson.LogLine(line).Attempt));
         Assert.Equal(1, (await db.Jobs.SingleAsync(j => j.Id == id)).EventSeq);
     }
 

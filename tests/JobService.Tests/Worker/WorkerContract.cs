@@ -80,7 +80,7 @@ public abstract class WorkerContract
         Assert.Equal(3, Scripts.RunsOf(key));
         var logs = (await app.LogsAsync(id)).Where(l => l.Level != "info").ToList();
         Assert.Equal(["warning", "warning", "error"], logs.Select(l => l.Level));
-        Assert.Equal([1, 2, 3], logs.Select(l => JobService.Events.EventJson.Attempt(l.Data)));
+        Assert.Equal([1, 2, 3], logs.Select(l => JobService.Events.EventJson.LogLine(l).Attempt));
     }
 
     [Fact]

@@ -1,0 +1,71 @@
+using System.Diagnostics;
+using JobService.Data;
+using JobService.Hosting;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+
+namespace JobService.Observability;
+
+/// <summary>
+/// The jobs table in one GROUP BY (type, status): the counts, and per group the oldest moment a
+/// due job has been waiting since (the later of created_at and run_at). Read at most every
+/// Metrics:GaugeCacheSeconds, however many exporters collect, so scrapes cost the database one
+/// aggregate query per interval; while the database is not ready, or when the read fails, there
+/// is nothing to report (a gap, not a stale value an alert would trust).
+/// </summary>
+public sealed class QueueSnapshot(
+    IDbContextFactory<JobsDbContext> contexts, DatabaseReady database, TimeProvider time, IOptions<MetricsOptions> options, ILogger<QueueSnapshot> log)
+{
+    public sealed record Group(string Type, JobStatus Status, int Count, DateTime? OldestDueSince);
+
+    /// <summary>The groups and the clock reading they were read at.</summary>
+    public sealed record Snapshot(IReadOnlyList<Group> Groups, DateTime ReadAt)
+    {
+        public static readonly Snapshot Empty = new([], default);
+    }
+
+    readonly Lock _gate = new();
+    readonly long _maxAge = options.Value.GaugeCacheSeconds * Stopwatch.Frequency;
+    Snapshot _last = Snapshot.Empty;
+    long _readAt;
+    bool _failing;
+
+    /// <summary>Synchronous: gauges are collected in a callback. A read is one short query, at most once per cache interval.</summary>
+    public Snapshot Current()
+    {
+        lock (_gate)
+        {
+            if (_readAt != 0 && Stopwatch.GetTimestamp() - _readAt < _maxAge) return _last;
+            if (!database.IsReady) return Snapshot.Empty;
+            try
+            {
+                _last = Read();
+                _failing = false;
+            }
+            catch (Exception e)
+            {
+                if (!_failing) log.LogWarning("Reading the job counts for the gauges failed: {Error}", DatabaseErrors.OneLine(e));
+                _failing = true;
+                _last = Snapshot.Empty;
+            }
+            _readAt = Stopwatch.GetTimestamp();
+            return _last;
+        }
+    }
+
+    Snapshot Read()
+    {
+        var now = time.GetUtcNow().UtcDateTime;
+        using var db = contexts.CreateDbContext();
+        var groups = db.Jobs.AsNoTracking()
+            .GroupBy(j => new { j.Type, j.Status })
+            .Select(g => new
+            {
+                g.Key.Type, g.Key.Status, Count = g.Count(),
+                // Only the pending group's value is used: a due job waits since it was created or became due, whichever is later.
+                Oldest = g.Where(j => j.RunAt <= now).Min(j => (DateTime?)(j.RunAt > j.CreatedAt ? j.RunAt : j.CreatedAt)),
+            })
+            .ToList();
+        return new Snapshot(groups.Select(g => new Group(g.Type, g.Status, g.Count, g.Oldest)).ToList(), now);
+    }
+}
