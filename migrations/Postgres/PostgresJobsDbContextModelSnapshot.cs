@@ -236,8 +236,20 @@ namespace JobService.Migrations.Postgres
                     b.HasKey("Id")
                         .HasName("pk_jobs");
 
+                    b.HasIndex("CompletedAt")
+                        .HasDatabaseName("ix_jobs_completed_at");
+
                     b.HasIndex("CreatedAt")
                         .HasDatabaseName("ix_jobs_created_at");
+
+                    b.HasIndex("Payload")
+                        .HasDatabaseName("ix_jobs_payload");
+
+                    NpgsqlIndexBuilderExtensions.HasMethod(b.HasIndex("Payload"), "gin");
+                    NpgsqlIndexBuilderExtensions.HasOperators(b.HasIndex("Payload"), new[] { "jsonb_path_ops" });
+
+                    b.HasIndex("StartedAt")
+                        .HasDatabaseName("ix_jobs_started_at");
 
                     b.HasIndex("Status", "LockedUntil")
                         .HasDatabaseName("ix_jobs_lease");
@@ -293,6 +305,33 @@ namespace JobService.Migrations.Postgres
                         .HasDatabaseName("ix_job_events_created_at");
 
                     b.ToTable("job_events", (string)null);
+                });
+
+            modelBuilder.Entity("JobService.Data.JobTypePause", b =>
+                {
+                    b.Property<string>("Type")
+                        .HasMaxLength(100)
+                        .HasColumnType("character varying(100)")
+                        .HasColumnName("type");
+
+                    b.Property<DateTime>("PausedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("paused_at");
+
+                    b.Property<string>("PausedBy")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("paused_by");
+
+                    b.Property<DateTime?>("PausedUntil")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("paused_until");
+
+                    b.HasKey("Type")
+                        .HasName("pk_job_type_pauses");
+
+                    b.ToTable("job_type_pauses", (string)null);
                 });
 
             modelBuilder.Entity("JobService.Data.ServiceSecret", b =>
@@ -467,6 +506,63 @@ namespace JobService.Migrations.Postgres
                         .HasName("pk_webhook_secrets");
 
                     b.ToTable("webhook_secrets", (string)null);
+                });
+
+            modelBuilder.Entity("JobService.Data.WorkerInstance", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("id");
+
+                    b.Property<int>("Busy")
+                        .HasColumnType("integer")
+                        .HasColumnName("busy");
+
+                    b.Property<int>("HeartbeatSeconds")
+                        .HasColumnType("integer")
+                        .HasColumnName("heartbeat_seconds");
+
+                    b.Property<string>("Host")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("host");
+
+                    b.Property<DateTime>("LastSeenAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("last_seen_at");
+
+                    b.Property<string>("Role")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("role");
+
+                    b.Property<int>("Slots")
+                        .HasColumnType("integer")
+                        .HasColumnName("slots");
+
+                    b.Property<DateTime>("StartedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("started_at");
+
+                    b.Property<string>("State")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("state");
+
+                    b.Property<string>("Version")
+                        .IsRequired()
+                        .HasMaxLength(100)
+                        .HasColumnType("character varying(100)")
+                        .HasColumnName("version");
+
+                    b.HasKey("Id")
+                        .HasName("pk_workers");
+
+                    b.ToTable("workers", (string)null);
                 });
 
             modelBuilder.Entity("JobService.Data.JobEvent", b =>

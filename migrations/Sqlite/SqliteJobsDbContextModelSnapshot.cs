@@ -231,8 +231,14 @@ namespace JobService.Migrations.Sqlite
                     b.HasKey("Id")
                         .HasName("pk_jobs");
 
+                    b.HasIndex("CompletedAt")
+                        .HasDatabaseName("ix_jobs_completed_at");
+
                     b.HasIndex("CreatedAt")
                         .HasDatabaseName("ix_jobs_created_at");
+
+                    b.HasIndex("StartedAt")
+                        .HasDatabaseName("ix_jobs_started_at");
 
                     b.HasIndex("Status", "LockedUntil")
                         .HasDatabaseName("ix_jobs_lease");
@@ -288,6 +294,33 @@ namespace JobService.Migrations.Sqlite
                         .HasDatabaseName("ix_job_events_created_at");
 
                     b.ToTable("job_events", (string)null);
+                });
+
+            modelBuilder.Entity("JobService.Data.JobTypePause", b =>
+                {
+                    b.Property<string>("Type")
+                        .HasMaxLength(100)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("type");
+
+                    b.Property<DateTime>("PausedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("paused_at");
+
+                    b.Property<string>("PausedBy")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("paused_by");
+
+                    b.Property<DateTime?>("PausedUntil")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("paused_until");
+
+                    b.HasKey("Type")
+                        .HasName("pk_job_type_pauses");
+
+                    b.ToTable("job_type_pauses", (string)null);
                 });
 
             modelBuilder.Entity("JobService.Data.ServiceSecret", b =>
@@ -462,6 +495,63 @@ namespace JobService.Migrations.Sqlite
                         .HasName("pk_webhook_secrets");
 
                     b.ToTable("webhook_secrets", (string)null);
+                });
+
+            modelBuilder.Entity("JobService.Data.WorkerInstance", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("id");
+
+                    b.Property<int>("Busy")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("busy");
+
+                    b.Property<int>("HeartbeatSeconds")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("heartbeat_seconds");
+
+                    b.Property<string>("Host")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("host");
+
+                    b.Property<DateTime>("LastSeenAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("last_seen_at");
+
+                    b.Property<string>("Role")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("role");
+
+                    b.Property<int>("Slots")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("slots");
+
+                    b.Property<DateTime>("StartedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("started_at");
+
+                    b.Property<string>("State")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("state");
+
+                    b.Property<string>("Version")
+                        .IsRequired()
+                        .HasMaxLength(100)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("version");
+
+                    b.HasKey("Id")
+                        .HasName("pk_workers");
+
+                    b.ToTable("workers", (string)null);
                 });
 
             modelBuilder.Entity("JobService.Data.JobEvent", b =>

@@ -22,39 +22,31 @@ public static class JobQueries
 
     public static async Task<Results<Ok<JobPage>, ValidationProblem, ProblemHttpResult>> List(
         [FromQuery(Name = "status")] string[]? status,
-        [FromQuery(Name = "type")] string? type,
+        [FromQuery(Name = "type")] string[]? type,
         [FromQuery(Name = "created_after")] DateTimeOffset? createdAfter,
         [FromQuery(Name = "created_before")] DateTimeOffset? createdBefore,
+        [FromQuery(Name = "id_prefix")] string? idPrefix,
         [FromQuery(Name = "limit")] int? limit,
         [FromQuery(Name = "offset")] int? offset,
         [FromQuery(Name = "tenant_id")] string? tenantId,
         JobsDbContext db,
         IJobDriver driver,
-        ClaimsPrincipal user,
+        ReadDialect dialect,
+        HttpRequest request,
         CancellationToken ct)
     {
-        var caller = Caller.From(user);
+        var caller = Caller.From(request.HttpContext.User);
         if (!caller.MayAsk(tenantId)) return JobProblems.OtherTenant(tenantId!);
         var errors = new Dictionary<string, string[]>();
-        var statuses = new List<JobStatus>();
-        foreach (var name in (status ?? []).SelectMany(s => s.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)))
-        {
-            if (JobStatusNames.TryParse(name, out var parsed)) statuses.Add(parsed);
-            else errors["status"] = [$"Unknown status '{name.Clip(50)}'. Use one or more of: {string.Join(", ", JobStatusNames.All)}."];
-        }
-        if (type is not null && !JobTypeName.IsValid(type))
-            errors["type"] = [$"'{type.Clip(50)}' is not a job type name ({JobTypeName.Rule})."];
+        var payloadErrors = new List<string>();
+        var payload = PayloadFilter.FromQuery(request.Query, payloadErrors); // payload.theme=fantasy
+        if (payloadErrors.Count > 0) errors["payload"] = payloadErrors.ToArray();
+        var filter = JobFilter.Parse(status, type, createdAfter, createdBefore, idPrefix, payload, errors);
         if (limit is < 1 or > MaxLimit) errors["limit"] = [$"limit must be between 1 and {MaxLimit}."];
         if (offset is < 0 or > MaxOffset) errors["offset"] = [$"offset must be between 0 and {MaxOffset}; filter with created_before to go further back."];
-        if (createdAfter > createdBefore) errors["created_after"] = ["created_after must not be later than created_before."];
         if (errors.Count > 0) return TypedResults.ValidationProblem(errors, title: "The query is invalid");
 
-        var query = Of(db, caller.TenantScope(tenantId));
-        if (statuses.Count > 0) query = query.Where(j => statuses.Contains(j.Status));
-        if (type is not null) query = query.Where(j => j.Type == type);
-        if (createdAfter is { } after) { var t = after.UtcDateTime; query = query.Where(j => j.CreatedAt >= t); }
-        if (createdBefore is { } before) { var t = before.UtcDateTime; query = query.Where(j => j.CreatedAt < t); }
-
+        var query = filter.Apply(db, caller.TenantScope(tenantId), dialect);
         int take = limit ?? DefaultLimit, skip = offset ?? 0;
         var (total, rows) = await driver.Reads(db).ExecuteAsync(async token => (
             await query.CountAsync(token),
@@ -90,11 +82,24 @@ public static class JobQueries
     }
 
     /// <summary>Counts and LLM usage (tokens, cost) by status and by type, from one GROUP BY over (type, status).</summary>
-    public static async Task<Results<Ok<JobStatsResponse>, ProblemHttpResult>> Stats(
-        [FromQuery(Name = "tenant_id")] string? tenantId, JobsDbContext db, IJobDriver driver, ClaimsPrincipal user, CancellationToken ct)
+    public static async Task<Results<Ok<JobStatsResponse>, ValidationProblem, ProblemHttpResult>> Stats(
+        [FromQuery(Name = "tenant_id")] string? tenantId,
+        [FromQuery(Name = "window")] string? window,
+        [FromQuery(Name = "bucket")] string? bucket,
+        JobsDbContext db, IJobDriver driver, ReadDialect dialect, TimeProvider time, ClaimsPrincipal user, CancellationToken ct)
     {
         var caller = Caller.From(user);
         if (!caller.MayAsk(tenantId)) return JobProblems.OtherTenant(tenantId!);
+        var (span, step) = (window is null ? null : StatsTimelineQuery.ParseDuration(window), bucket is null ? null : StatsTimelineQuery.ParseDuration(bucket));
+        var problem = (window, bucket) switch
+        {
+            (null, null) => null,
+            (null, _) or (_, null) => "window and bucket go together: window=1h&bucket=1m.",
+            _ when span is null || step is null => "window and bucket are a whole number and a unit: 90s, 15m, 1h, 7d.",
+            _ => StatsTimelineQuery.Check(span!.Value, step!.Value),
+        };
+        if (problem is not null)
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { [window is null ? "window" : "bucket"] = [problem] }, title: "The query is invalid");
         var groups = await driver.Reads(db).ExecuteAsync(token => Of(db, caller.TenantScope(tenantId))
             .GroupBy(j => new { j.Type, j.Status })
             .Select(g => new
@@ -115,11 +120,14 @@ public static class JobQueries
         UsageTotals Usage(string? type) => groups.Where(g => type is null || g.Type == type).Aggregate(new UsageTotals(0, 0, 0, 0),
             (sum, g) => new UsageTotals(sum.PromptTokens + g.Prompt, sum.CompletionTokens + g.Completion,
                 sum.TotalTokens + g.Prompt + g.Completion, sum.CostUsd + g.Cost));
+        var timeline = span is null ? null : await StatsTimelineQuery.ReadAsync(db, driver, dialect, caller.TenantScope(tenantId),
+            window!, span.Value, bucket!, step!.Value, time.GetUtcNow().UtcDateTime, ct);
         return TypedResults.Ok(new JobStatsResponse(
             byStatus,
             byType.ToDictionary(t => t.Key, t => new TypeStats(t.Value.Values.Sum(), t.Value, Usage(t.Key))),
             byStatus.Values.Sum(),
-            Usage(null)));
+            Usage(null),
+            timeline));
     }
 
     /// <summary>The jobs of one tenant, or of every tenant when null (an admin's explicit ask).</summary>

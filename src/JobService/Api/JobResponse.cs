@@ -76,7 +76,8 @@ public sealed record JobLogResponse(long Seq, DateTime Time, string Level, strin
 public sealed record JobLogPage(IReadOnlyList<JobLogResponse> Items, long? NextAfter);
 
 public sealed record JobStatsResponse(IReadOnlyDictionary<string, int> ByStatus, IReadOnlyDictionary<string, TypeStats> ByType, int Total,
-    UsageTotals Usage);
+    UsageTotals Usage,
+    [property: Description("With ?window=…&bucket=…: the window's time series (null otherwise).")] StatsTimeline? Timeline = null);
 
 public sealed record TypeStats(int Total, IReadOnlyDictionary<string, int> ByStatus, UsageTotals Usage);
 
@@ -90,4 +91,5 @@ public sealed record JobTypeResponse(
     [property: Description("Seconds one attempt may run before it is stopped and retried like a failure.")] int TimeoutSeconds,
     [property: Description("Attempts a job gets by default (a submit may set its own max_attempts).")] int MaxAttempts,
     [property: Description("Most jobs of this type one worker runs at once; 0 = no per-type limit beyond the worker's own slots (Worker:Concurrency).")] int Concurrency,
-    [property: Description("The JSON Schema a job's payload must validate against; POST /jobs refuses (400) what it refuses.")] JsonElement PayloadSchema);
+    [property: Description("The JSON Schema a job's payload must validate against; POST /jobs refuses (400) what it refuses.")] JsonElement PayloadSchema,
+    [property: Description("Set while the type is paused: workers claim none of its jobs (POST /job-types/{type}/pause); null otherwise.")] JobTypePauseResponse? Paused = null);

@@ -6,17 +6,20 @@ using Microsoft.Extensions.Options;
 namespace JobService.Auth;
 
 /// <summary>
-/// Authenticates a request by its API key (<c>Authorization: Bearer jsk_…</c> or <c>X-API-Key</c>),
-/// or, on GET /jobs/{id}/events only, by a stream token in <c>?access_token=</c>. With auth off,
+/// Authenticates a request by its API key (<c>Authorization: Bearer jsk_…</c> or <c>X-API-Key</c>, or
+/// the dashboard's session cookie, which holds one), or, on GET /jobs/{id}/events only, by a stream
+/// token in <c>?access_token=</c>. With auth off,
 /// every request is the default tenant with every scope. Failures are 401 ProblemDetails with
 /// <c>WWW-Authenticate: Bearer</c>; a missing scope is a 403 naming it (<see cref="ScopeDenied"/>).
 /// </summary>
 public sealed class ApiKeyAuthentication(
     IOptionsMonitor<AuthenticationSchemeOptions> schemes, ILoggerFactory logger, UrlEncoder encoder,
-    IOptions<AuthOptions> auth, ApiKeyStore keys, StreamTokens streams)
+    IOptions<AuthOptions> auth, ApiKeyStore keys, StreamTokens streams, Dashboard.DashboardSession sessions)
     : AuthenticationHandler<AuthenticationSchemeOptions>(schemes, logger, encoder)
 {
     public const string SchemeName = "ApiKey";
+    /// <summary>A claim set when the dashboard's session cookie authenticated the request (changes then need its antiforgery token).</summary>
+    public const string SessionClaim = "session";
 
     protected override async Task<AuthenticateResult> HandleAuthenticateAsync()
     {
@@ -31,10 +34,19 @@ public sealed class ApiKeyAuthentication(
         }
 
         var presented = Presented();
+        var fromCookie = false;
+        if (presented is null && Request.Cookies[Dashboard.DashboardSession.CookieName] is { } cookie)
+        {
+            // The dashboard's sign-in: the same key, sealed in a cookie (Dashboard/DashboardSession.cs).
+            presented = await sessions.OpenAsync(cookie, Context.RequestAborted);
+            if (presented is null) return AuthenticateResult.Fail("The dashboard session has expired or is not valid: sign in again.");
+            fromCookie = true;
+        }
         if (presented is null) return AuthenticateResult.NoResult();
         var key = await keys.FindAsync(presented, Context.RequestAborted);
         if (key is null) return AuthenticateResult.Fail("The API key is not valid (unknown, expired or revoked).");
-        return Success(key.TenantId, key.Scopes.Split(' ', StringSplitOptions.RemoveEmptyEntries), key.Id, rateLimit: key.RateLimitPerMinute);
+        return Success(key.TenantId, key.Scopes.Split(' ', StringSplitOptions.RemoveEmptyEntries), key.Id, rateLimit: key.RateLimitPerMinute,
+            session: fromCookie);
     }
 
     string? Presented()
@@ -48,13 +60,15 @@ public sealed class ApiKeyAuthentication(
     static Guid? StreamPath(PathString path) =>
         path.Value?.Split('/') is ["", "jobs", var id, "events"] && Guid.TryParse(id, out var g) ? g : null;
 
-    AuthenticateResult Success(string tenant, IEnumerable<string> scopes, Guid? keyId, Guid? onlyJob = null, int? rateLimit = null)
+    AuthenticateResult Success(string tenant, IEnumerable<string> scopes, Guid? keyId, Guid? onlyJob = null, int? rateLimit = null,
+        bool session = false)
     {
         var claims = new List<Claim> { new(Caller.ClaimTypes.Tenant, tenant) };
         claims.AddRange(scopes.Select(s => new Claim(Caller.ClaimTypes.Scope, s)));
         if (keyId is not null) claims.Add(new Claim(Caller.ClaimTypes.KeyId, keyId.Value.ToString()));
         if (onlyJob is not null) claims.Add(new Claim(Caller.ClaimTypes.OnlyJob, onlyJob.Value.ToString()));
         if (rateLimit is not null) claims.Add(new Claim(Caller.ClaimTypes.RateLimit, rateLimit.Value.ToString()));
+        if (session) claims.Add(new Claim(SessionClaim, "cookie"));
         return AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(new ClaimsIdentity(claims, SchemeName)), SchemeName));
     }
 

@@ -1,8 +1,6 @@
-using System.Net;
 using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.RateLimiting;
 using Microsoft.Extensions.Options;
 
@@ -20,6 +18,7 @@ public static class AuthSetup
         services.AddOptions<TenantOptions>().BindConfiguration(TenantOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<ApiKeyStore>();
         services.AddSingleton<StreamTokens>();
+        services.AddSingleton<ServiceSecretStore>();
         services.AddAuthentication(ApiKeyAuthentication.SchemeName)
             .AddScheme<Microsoft.AspNetCore.Authentication.AuthenticationSchemeOptions, ApiKeyAuthentication>(ApiKeyAuthentication.SchemeName, null);
         services.AddSingleton<IAuthorizationHandler, ScopeHandler>();
@@ -85,19 +84,13 @@ public static class AuthSetup
         public async Task StartedAsync(CancellationToken ct)
         {
             var o = options.Value;
-            var exposed = server.Features.Get<IServerAddressesFeature>()?.Addresses.Where(a => !IsLoopback(a)).ToList() ?? [];
+            var exposed = Hosting.ListenAddresses.Exposed(server);
             if (!o.Enabled && !o.AllowAnonymous && exposed.Count > 0)
                 throw new Hosting.StartupRefusedException(
                     $"Auth:Enabled is false but the service listens on {string.Join(", ", exposed)}, beyond this machine: turn auth on " +
                     "(Auth:Enabled=true, with Auth:BootstrapAdminKey for the first key) or set Auth:AllowAnonymous=true to serve it open on purpose.");
             if (o.Enabled && !string.IsNullOrEmpty(o.BootstrapAdminKey) && await database.WaitAsync(ct))
                 await ApiKeysApi.KeepBootstrapKeyAsync(services, o.BootstrapAdminKey, ct);
-        }
-
-        static bool IsLoopback(string address)
-        {
-            if (!Uri.TryCreate(address.Replace("://+", "://0.0.0.0").Replace("://*", "://0.0.0.0"), UriKind.Absolute, out var uri)) return false;
-            return uri.IsLoopback || (IPAddress.TryParse(uri.Host.Trim('[', ']'), out var ip) && IPAddress.IsLoopback(ip));
         }
 
         public Task StartingAsync(CancellationToken ct) => Task.CompletedTask;

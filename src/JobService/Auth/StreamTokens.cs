@@ -1,7 +1,5 @@
 using System.Security.Cryptography;
 using System.Text;
-using JobService.Data;
-using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 
 namespace JobService.Auth;
@@ -12,11 +10,10 @@ namespace JobService.Auth;
 /// The signing key is made once and kept in the database, so every instance accepts every
 /// instance's tokens. A token grants nothing but GET /jobs/{that id}/events until it expires.
 /// </summary>
-public sealed class StreamTokens(IDbContextFactory<JobsDbContext> contexts, IOptions<Events.EventsOptions> options, TimeProvider time)
+public sealed class StreamTokens(ServiceSecretStore secrets, IOptions<Events.EventsOptions> options, TimeProvider time)
 {
     const string Prefix = "jst_";
     const string SecretName = "stream-token-key";
-    byte[]? _key;
 
     public sealed record Grant(Guid JobId, string TenantId, DateTime ExpiresAt);
 
@@ -43,20 +40,7 @@ public sealed class StreamTokens(IDbContextFactory<JobsDbContext> contexts, IOpt
 
     public bool IsExpired(Grant grant) => grant.ExpiresAt <= time.GetUtcNow().UtcDateTime;
 
-    async Task<byte[]> KeyAsync(CancellationToken ct)
-    {
-        if (_key is not null) return _key;
-        await using var db = await contexts.CreateDbContextAsync(ct);
-        var stored = await db.ServiceSecrets.AsNoTracking().FirstOrDefaultAsync(s => s.Name == SecretName, ct);
-        if (stored is null)
-        {
-            db.ServiceSecrets.Add(new ServiceSecret { Name = SecretName, Value = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)), CreatedAt = time.GetUtcNow().UtcDateTime });
-            try { await db.SaveChangesAsync(ct); }
-            catch (DbUpdateException) { db.ChangeTracker.Clear(); } // another instance made it first: use theirs
-            stored = await db.ServiceSecrets.AsNoTracking().FirstAsync(s => s.Name == SecretName, ct);
-        }
-        return _key = Convert.FromBase64String(stored.Value);
-    }
+    Task<byte[]> KeyAsync(CancellationToken ct) => secrets.GetAsync(SecretName, ct);
 
     static string Base64Url(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
 

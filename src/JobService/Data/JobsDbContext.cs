@@ -19,6 +19,8 @@ public abstract class JobsDbContext(DbContextOptions options) : DbContext(option
     public DbSet<WebhookSecret> WebhookSecrets => Set<WebhookSecret>();
     public DbSet<ApiKey> ApiKeys => Set<ApiKey>();
     public DbSet<ServiceSecret> ServiceSecrets => Set<ServiceSecret>();
+    public DbSet<JobTypePause> JobTypePauses => Set<JobTypePause>();
+    public DbSet<WorkerInstance> Workers => Set<WorkerInstance>();
 
     protected override void ConfigureConventions(ModelConfigurationBuilder builder)
     {
@@ -175,6 +177,8 @@ public abstract class JobsDbContext(DbContextOptions options) : DbContext(option
             e.HasOne<Job>().WithMany().HasForeignKey(x => x.JobId)
                 .HasConstraintName("fk_job_events_jobs_job_id").OnDelete(DeleteBehavior.Cascade);
         });
+
+        DashboardTables.Configure(model);
     }
 
     static JobStatus Parse(string name) =>

@@ -19,6 +19,7 @@ public sealed class PostgresJobsDbContext(DbContextOptions<PostgresJobsDbContext
             job.Property(j => j.UsageDetail).HasColumnType("jsonb");
         });
         model.Entity<JobEvent>().Property(e => e.Data).HasColumnType("jsonb");
+        DashboardTables.ConfigurePostgres(model);
     }
 }
 

@@ -23,6 +23,7 @@ public static class OpenApiSetup
                               "cancel, retry. Every error is an RFC 7807 ProblemDetails. The contract: docs/api.md and docs/events.md.",
             });
             o.SupportNonNullableReferenceTypes();
+            o.UseAllOfToExtendReferenceSchemas(); // a property that is an object keeps its description (a bare $ref cannot carry one)
             o.OperationFilter<ParameterDocs>();
             // What Swagger UI's Authorize button sends: Authorization: Bearer <key> (when Auth:Enabled).
             o.AddSecurityDefinition("Bearer", new OpenApiSecurityScheme
@@ -60,8 +61,21 @@ public static class OpenApiSetup
                     p.Description = "One or more of pending, running, completed, failed, cancelled, lower case: repeat the parameter (status=failed&status=cancelled) or separate with commas.";
                     if (schema?.Items is OpenApiSchema items) items.Enum = Statuses.Select(s => (JsonNode)JsonValue.Create(s)!).ToList();
                     break;
+                case "type" when operation is "PauseJobType" or "ResumeJobType":
+                    p.Description = "The job type to pause or resume (GET /job-types lists them).";
+                    break;
                 case "type":
-                    p.Description = "A job type name (GET /job-types lists them): a lower-case letter, then lower-case letters, digits, '_', '.' or '-'; at most 100 characters.";
+                    p.Description = "A job type name (GET /job-types lists them): a lower-case letter, then lower-case letters, digits, '_', '.' or '-'; at most 100 characters." +
+                        (operation == "ListJobs" ? " One or several: repeat the parameter or separate with commas. Payload fields filter too: payload.theme=fantasy (see docs/api.md)." : "");
+                    break;
+                case "id_prefix":
+                    p.Description = "Jobs whose id starts with this: 1 to 36 hexadecimal digits, with the id's dashes where they fall (0190ab12-3f).";
+                    break;
+                case "window":
+                    p.Description = "With bucket: add a time series of the last window (90s, 15m, 1h, 24h, 7d; at most 31 days) in buckets of bucket.";
+                    break;
+                case "bucket":
+                    p.Description = "The time series' bucket (10s at least; at most 1,440 buckets in the window): 1m for the last hour per minute, 1h for the last day per hour.";
                     break;
                 case "created_after" or "created_before":
                     p.Description = $"Jobs created {(p.Name == "created_after" ? "at or after" : "before")} this time, ISO 8601 (2026-11-01T00:00:00Z).";
@@ -107,6 +121,10 @@ public static class OpenApiSetup
         {
             ["CreateJob"] = """{"type": "text_generation", "payload": {"prompt": "A haiku about queues", "max_tokens": 60}, "priority": 0}""",
             ["CreateApiKey"] = """{"name": "acme frontend", "tenant_id": "acme", "scopes": ["jobs:read", "jobs:write", "events:read"]}""",
+            ["BulkCancelJobs"] = """{"ids": ["0190a6f4-58c3-7b0e-9d3a-2a7c4c1e8b10"]}""",
+            ["BulkRetryJobs"] = """{"filter": {"status": ["failed"], "type": ["text_generation"]}, "max": 100}""",
+            ["BulkDeleteJobs"] = """{"filter": {"status": ["completed"], "created_before": "2026-01-01T00:00:00Z"}, "max": 1000}""",
+            ["PauseJobType"] = """{"until": "2030-01-01T00:00:00Z"}""",
             ["CreateJobBatch"] = """{"jobs": [{"type": "echo", "payload": {"text": "first"}}, {"type": "echo", "payload": {"text": "second"}, "priority": 5}]}""",
         };
     }

@@ -1,6 +1,7 @@
 using JobService.Api;
 using JobService.Auth;
 using JobService.BuiltIn;
+using JobService.Dashboard;
 using JobService.Data;
 using JobService.Events;
 using JobService.Handlers;
@@ -45,6 +46,7 @@ public static class ServiceSetup
         services.AddOptions<ServiceOptions>().BindConfiguration(ServiceOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddJobTransitions();
         services.AddJobServiceAuth();
+        services.AddJobServiceDashboard();
         var role = builder.Configuration.GetSection(ServiceOptions.Section).Get<ServiceOptions>() ?? new ServiceOptions();
         if (role.RunsWorkers) services.AddJobWorkers();
         services.AddJobServiceWebhooks(role.RunsWorkers);
@@ -103,6 +105,10 @@ public static class ServiceSetup
             app.MapJobTypesApi();
             app.MapEventsApi();
             app.MapApiKeysApi();
+            app.MapBulkJobsApi();
+            app.MapJobTypePausesApi();
+            app.MapWorkersApi();
+            app.UseJobServiceDashboard(); // the pages, and the antiforgery check on what their session cookie changes
             app.MapWebhooksApi();
         }
         app.MapHealthApi();

@@ -12,6 +12,9 @@ public abstract record Notice
     /// <summary>Events up to <paramref name="Seq"/> were committed for the job.</summary>
     public sealed record EventsAppended(Guid JobId, long Seq) : Notice;
 
+    /// <summary>A job type was paused or resumed: workers read job_type_pauses again.</summary>
+    public sealed record PausesChanged : Notice;
+
     /// <summary>Not sent: the listener (re)connected, so whatever was announced meanwhile may have been missed.</summary>
     public sealed record Reconnected : Notice;
 }

@@ -16,12 +16,13 @@ public sealed class PostgresNotifier(NpgsqlDataSource dataSource, ILogger<Postgr
     public const string JobsChannel = "jobservice_jobs";
     public const string CancelChannel = "jobservice_cancel";
     public const string EventsChannel = "jobservice_events";
+    public const string PausesChannel = "jobservice_pauses";
     const int MaxPayload = 7_900;
 
     readonly Lock _gate = new();
     readonly SemaphoreSlim _pending = new(0);
     readonly TaskCompletionSource _listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    bool _jobsAvailable;
+    bool _jobsAvailable, _pausesChanged;
     HashSet<Guid> _cancels = [];
     Dictionary<Guid, long> _events = [];
 
@@ -35,13 +36,14 @@ public sealed class PostgresNotifier(NpgsqlDataSource dataSource, ILogger<Postgr
             switch (notice)
             {
                 case Notice.JobsAvailable: _jobsAvailable = true; break;
+                case Notice.PausesChanged: _pausesChanged = true; break;
                 case Notice.CancelRequested c: _cancels.Add(c.JobId); break;
                 case Notice.EventsAppended e: _events[e.JobId] = Math.Max(e.Seq, _events.GetValueOrDefault(e.JobId)); break;
             }
         }
         if (_pending.CurrentCount == 0) _pending.Release();
-        // This node hears wake-ups and cancels at once, without the round trip through the server.
-        if (notice is Notice.JobsAvailable or Notice.CancelRequested) Received?.Invoke(notice);
+        // This node hears wake-ups, cancels and pauses at once, without the round trip through the server.
+        if (notice is Notice.JobsAvailable or Notice.CancelRequested or Notice.PausesChanged) Received?.Invoke(notice);
     }
 
     public Task RunAsync(CancellationToken ct) => Task.WhenAll(SendLoopAsync(ct), ListenLoopAsync(ct));
@@ -56,7 +58,7 @@ public sealed class PostgresNotifier(NpgsqlDataSource dataSource, ILogger<Postgr
             lock (_gate)
             {
                 notes = Payloads();
-                (_jobsAvailable, _cancels, _events) = (false, [], []);
+                (_jobsAvailable, _pausesChanged, _cancels, _events) = (false, false, [], []);
             }
             if (notes.Count == 0) continue;
             try
@@ -83,6 +85,7 @@ public sealed class PostgresNotifier(NpgsqlDataSource dataSource, ILogger<Postgr
     {
         var notes = new List<(string, string)>();
         if (_jobsAvailable) notes.Add((JobsChannel, ""));
+        if (_pausesChanged) notes.Add((PausesChannel, ""));
         notes.AddRange(_cancels.Select(id => (CancelChannel, id.ToString())));
         var payload = new StringBuilder();
         foreach (var (id, seq) in _events)
@@ -105,7 +108,7 @@ public sealed class PostgresNotifier(NpgsqlDataSource dataSource, ILogger<Postgr
             {
                 await using var connection = await dataSource.OpenConnectionAsync(ct);
                 connection.Notification += OnNotification;
-                await using (var listen = new NpgsqlCommand($"LISTEN {JobsChannel}; LISTEN {CancelChannel}; LISTEN {EventsChannel};", connection))
+                await using (var listen = new NpgsqlCommand($"LISTEN {JobsChannel}; LISTEN {CancelChannel}; LISTEN {EventsChannel}; LISTEN {PausesChannel};", connection))
                     await listen.ExecuteNonQueryAsync(ct);
                 log.LogInformation("Listening for job notifications");
                 delay = TimeSpan.FromSeconds(1);
@@ -135,6 +138,9 @@ public sealed class PostgresNotifier(NpgsqlDataSource dataSource, ILogger<Postgr
         {
             case JobsChannel:
                 Received?.Invoke(new Notice.JobsAvailable());
+                break;
+            case PausesChannel:
+                Received?.Invoke(new Notice.PausesChanged());
                 break;
             case CancelChannel when Guid.TryParse(e.Payload, out var id):
                 Received?.Invoke(new Notice.CancelRequested(id));

@@ -27,6 +27,8 @@ public sealed class JobWorker(
     IOptions<EventsOptions> events,
     IOptions<Auth.TenantOptions> tenants,
     Observability.TraceParents traceParents,
+    PausedTypes paused,
+    WorkerHeartbeats heartbeats,
     ILogger<JobWorker> log) : BackgroundService
 {
     readonly WorkerOptions _options = options.Value;
@@ -34,6 +36,7 @@ public sealed class JobWorker(
     readonly JobWakeup _slotFreed = new();
     static readonly TimeSpan BusyClaimPause = TimeSpan.FromMilliseconds(2);
     const int MaxClaimBackoffMs = 2_000;
+    volatile bool _draining;
 
     /// <summary>Unique per process start: a restarted worker never mistakes its old leases for its own.</summary>
     public string WorkerId { get; } = $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid().ToString("N")[..8]}";
@@ -41,8 +44,11 @@ public sealed class JobWorker(
     protected override async Task ExecuteAsync(CancellationToken stopping)
     {
         if (!await database.WaitAsync(stopping)) return;
+        // Never a claim of a paused type because this worker has only just started.
+        try { await paused.FirstRead.WaitAsync(stopping); } catch (OperationCanceledException) { return; }
         transitions.Driver.Notifier.Received += OnNotice;
         log.LogInformation("Worker {WorkerId} started: {Concurrency} slots, types {Types}", WorkerId, _options.Concurrency, registry.Names);
+        await BeatQuietlyAsync(); // listed in workers at once, not a heartbeat later
         using var background = new CancellationTokenSource();
         var batcher = completions.RunAsync();
         var heartbeat = Periodic.RunAsync("The heartbeat", TimeSpan.FromSeconds(_options.HeartbeatSeconds), startAtOnce: false,
@@ -55,11 +61,15 @@ public sealed class JobWorker(
         }
         finally
         {
+            _draining = true;
+            await BeatQuietlyAsync(); // shown draining while running jobs get their grace period
             await DrainAsync();
             completions.Stop();
             await batcher;
             await background.CancelAsync();
             await Task.WhenAll(heartbeat, flusher);
+            try { await heartbeats.GoneAsync(WorkerId, CancellationToken.None); }
+            catch (Exception e) { log.LogWarning("Removing worker {WorkerId} from the workers table failed: {Error}", WorkerId, DatabaseErrors.OneLine(e)); }
             transitions.Driver.Notifier.Received -= OnNotice;
             log.LogInformation("Worker {WorkerId} stopped", WorkerId);
         }
@@ -124,13 +134,18 @@ public sealed class JobWorker(
         return jobs.Count;
     }
 
-    /// <summary>Unlimited types in one quota; each type with a per-worker limit in its own, sized by its free slots.</summary>
+    /// <summary>
+    /// Unlimited types in one quota; each type with a per-worker limit in its own, sized by its free
+    /// slots. Paused types (POST /job-types/{type}/pause) are left out: the claim's SQL never sees them.
+    /// </summary>
     List<TypeQuota> Quotas()
     {
         var quotas = new List<TypeQuota>();
-        var unlimited = registry.All.Where(t => t.Concurrency == 0).Select(t => t.Name).ToList();
+        var now = time.GetUtcNow().UtcDateTime;
+        var types = registry.All.Where(t => !paused.IsPaused(t.Name, now)).ToList();
+        var unlimited = types.Where(t => t.Concurrency == 0).Select(t => t.Name).ToList();
         if (unlimited.Count > 0) quotas.Add(new TypeQuota(unlimited, _options.Concurrency));
-        foreach (var type in registry.All.Where(t => t.Concurrency > 0))
+        foreach (var type in types.Where(t => t.Concurrency > 0))
         {
             var free = type.Concurrency - running.CountOfType(type.Name);
             if (free > 0) quotas.Add(new TypeQuota([type.Name], free));
@@ -156,13 +171,26 @@ public sealed class JobWorker(
         }
     }
 
+    /// <summary>The heartbeat: leases first, then this instance's row in the workers table.</summary>
+    async Task HeartbeatAsync(CancellationToken ct)
+    {
+        await RenewLeasesAsync(ct);
+        await heartbeats.BeatAsync(WorkerId, running.Count, _draining, ct);
+    }
+
+    async Task BeatQuietlyAsync()
+    {
+        try { await heartbeats.BeatAsync(WorkerId, running.Count, _draining, CancellationToken.None); }
+        catch (Exception e) { log.LogWarning("Writing worker {WorkerId}'s heartbeat row failed: {Error}", WorkerId, DatabaseErrors.OneLine(e)); }
+    }
+
     /// <summary>
     /// Renews every lease this worker holds in one statement. A job missing from the answer
     /// was lost (rescued after a long pause, or deleted): its handler is stopped. A job whose
     /// cancel flag is set is stopped as cancelled (the only way a cancel reaches a worker
     /// without NOTIFY).
     /// </summary>
-    async Task HeartbeatAsync(CancellationToken ct)
+    async Task RenewLeasesAsync(CancellationToken ct)
     {
         var before = running.All.ToList(); // only jobs claimed before the renewal can be judged by it
         if (before.Count == 0) return;

@@ -13,6 +13,9 @@ public static class WorkerSetup
         services.AddOptions<RetentionOptions>().BindConfiguration(RetentionOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<CompletionBatcher>();
         services.AddSingleton<JobRunner>();
+        services.AddSingleton<PausedTypes>();
+        services.AddHostedService(sp => sp.GetRequiredService<PausedTypes>());
+        services.AddSingleton<WorkerHeartbeats>();
         services.AddSingleton<JobWorker>();
         services.AddHostedService(sp => sp.GetRequiredService<JobWorker>());
         services.AddSingleton<LeaseRescuer>();

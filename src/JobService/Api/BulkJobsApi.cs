@@ -1,0 +1,139 @@
+using System.ComponentModel;
+using System.Text.Json.Nodes;
+using JobService.Auth;
+using JobService.Data;
+using JobService.Transitions;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+
+namespace JobService.Api;
+
+/// <summary>The filter of a bulk action: the same filters as GET /jobs, as JSON.</summary>
+public sealed record BulkFilter(
+    [property: Description("One or more of pending, running, completed, failed, cancelled.")] IReadOnlyList<string>? Status = null,
+    [property: Description("One or more job types.")] IReadOnlyList<string>? Type = null,
+    [property: Description("Jobs created at or after this time.")] DateTimeOffset? CreatedAfter = null,
+    [property: Description("Jobs created before this time.")] DateTimeOffset? CreatedBefore = null,
+    [property: Description("The start of a job id (hexadecimal digits, with the id's dashes).")] string? IdPrefix = null,
+    [property: Description("Payload fields by containment: {\"theme\": \"fantasy\"}; strings, numbers and booleans, nested objects for paths.")] JsonObject? Payload = null,
+    [property: Description("Admin keys only: another tenant's jobs, or * for every tenant.")] string? TenantId = null);
+
+/// <summary>The body of POST /jobs/bulk/{action}: ids, or a filter with the most jobs to touch.</summary>
+public sealed record BulkRequest(
+    [property: Description("1 to 1,000 job ids. Give ids or filter, not both.")] IReadOnlyList<Guid>? Ids = null,
+    [property: Description("Every job matching this filter, newest first, up to max.")] BulkFilter? Filter = null,
+    [property: Description("With filter: at most this many jobs are touched (1 to 10,000, default 10,000): send the count you confirmed.")] int? Max = null);
+
+/// <summary>A job the action left alone, and why.</summary>
+public sealed record BulkSkip(Guid Id, JobStatus? Status, string Reason);
+
+public sealed record BulkResponse(
+    [property: Description("Jobs the ids named that exist, or that the filter matched.")] int Matched,
+    [property: Description("Jobs changed.")] int Affected,
+    [property: Description("Jobs left alone: their status does not allow the action, or they do not exist.")] IReadOnlyList<BulkSkip> Skipped);
+
+/// <summary>
+/// POST /jobs/bulk/{cancel|retry|delete}: one action on many jobs, by ids or by filter. The jobs
+/// are read and changed in batches of Dashboard:BulkBatchSize; every change goes through the
+/// transition seam as the single-job endpoints' do (its own guarded statement, event and
+/// transaction), so streams and webhooks see each job change, and a job that changed meanwhile is
+/// skipped, never forced. Each call writes one log line: who, what, how many.
+/// </summary>
+public static class BulkJobsApi
+{
+    public const int MaxIds = 1_000, MaxFilterJobs = 10_000;
+
+    /// <summary>An action: the statuses it applies to, and the transition that does it (false: nothing changed).</summary>
+    sealed record BulkAction(string Name, JobStatus[] From, Func<JobTransitions, JobsDbContext, Guid, CancellationToken, Task<bool>> Apply);
+
+    static readonly BulkAction CancelAction = new("cancel", [JobStatus.Pending, JobStatus.Running],
+        async (t, db, id, ct) => await t.CancelAsync(db, id, ct) is not null);
+    static readonly BulkAction RetryAction = new("retry", [JobStatus.Failed, JobStatus.Cancelled],
+        async (t, db, id, ct) => await t.RequeueAsync(db, id, "POST /jobs/bulk/retry", ct) is not null);
+    static readonly BulkAction DeleteAction = new("delete", [JobStatus.Completed, JobStatus.Failed, JobStatus.Cancelled],
+        (t, db, id, ct) => t.DeleteAsync(db, id, ct));
+
+    public static IEndpointRouteBuilder MapBulkJobsApi(this IEndpointRouteBuilder app)
+    {
+        var bulk = app.MapGroup("/jobs/bulk").WithTags("Jobs").ProducesProblems(400, 401, 403, 413, 415, 429, 503)
+            .RequireAuthorization(Scope.JobsWrite).RequireRateLimiting(AuthSetup.ReadLimit);
+        bulk.MapPost("/cancel", (BulkRequest body, [AsParameters] BulkServices s, CancellationToken ct) => RunAsync(CancelAction, body, s, ct))
+            .WithName("BulkCancelJobs").WithSummary("Cancel many jobs")
+            .WithDescription("By ids (1 to 1,000) or by filter (up to max, newest first): pending jobs are cancelled at once, running ones are " +
+                "asked to stop. Others are skipped with their status. {matched, affected, skipped: [{id, status, reason}]}.");
+        bulk.MapPost("/retry", (BulkRequest body, [AsParameters] BulkServices s, CancellationToken ct) => RunAsync(RetryAction, body, s, ct))
+            .WithName("BulkRetryJobs").WithSummary("Run many failed or cancelled jobs again")
+            .WithDescription("By ids or by filter: failed and cancelled jobs go back to pending with fresh attempts; others are skipped with their status.");
+        bulk.MapPost("/delete", (BulkRequest body, [AsParameters] BulkServices s, CancellationToken ct) => RunAsync(DeleteAction, body, s, ct))
+            .WithName("BulkDeleteJobs").WithSummary("Delete many finished jobs")
+            .WithDescription("By ids or by filter: completed, failed and cancelled jobs are deleted with their events; pending and running ones are skipped.");
+        return app;
+    }
+
+    /// <summary>What a bulk action needs, bound as one parameter.</summary>
+    public sealed record BulkServices(JobsDbContext Db, JobTransitions Transitions, ReadDialect Dialect, IOptions<Dashboard.DashboardOptions> Options,
+        ILoggerFactory Logs, System.Security.Claims.ClaimsPrincipal User);
+
+    static async Task<Results<Ok<BulkResponse>, ValidationProblem, ProblemHttpResult>> RunAsync(
+        BulkAction action, BulkRequest body, BulkServices s, CancellationToken ct)
+    {
+        var caller = Caller.From(s.User);
+        var errors = new Dictionary<string, string[]>();
+        if ((body.Ids is null) == (body.Filter is null)) errors["ids"] = ["Give ids (1 to 1,000 job ids) or filter, one of the two."];
+        if (body.Ids is { Count: 0 or > MaxIds }) errors["ids"] = [$"ids holds 1 to {MaxIds:N0} job ids."];
+        if (body.Max is < 1 or > MaxFilterJobs) errors["max"] = [$"max must be between 1 and {MaxFilterJobs}."];
+        if (body.Ids is not null && body.Max is not null) errors["max"] = ["max goes with filter; ids are acted on as given."];
+        var f = body.Filter;
+        if (f?.TenantId is { } asked && !caller.MayAsk(asked)) return JobProblems.OtherTenant(asked);
+        var filter = f is null ? null : JobFilter.Parse(f.Status, f.Type, f.CreatedAfter, f.CreatedBefore, f.IdPrefix, f.Payload, errors, "filter.");
+        if (errors.Count > 0) return TypedResults.ValidationProblem(errors, title: "The bulk request is invalid");
+
+        List<Guid> targets;
+        var skipped = new List<BulkSkip>();
+        int matched;
+        if (filter is not null)
+        {
+            var jobs = filter.Apply(s.Db, caller.TenantScope(f!.TenantId), s.Dialect);
+            matched = await jobs.CountAsync(ct);
+            targets = await jobs.OrderByDescending(j => j.CreatedAt).ThenByDescending(j => j.Id).Take(body.Max ?? MaxFilterJobs)
+                .Select(j => j.Id).ToListAsync(ct);
+        }
+        else
+        {
+            var ids = body.Ids!.Distinct().ToList();
+            var owned = caller.JobTenant is { } tenant ? s.Db.Jobs.Where(j => j.TenantId == tenant) : s.Db.Jobs;
+            var found = (await owned.AsNoTracking().Where(j => ids.Contains(j.Id)).Select(j => j.Id).ToListAsync(ct)).ToHashSet();
+            matched = found.Count;
+            targets = ids.Where(found.Contains).ToList();
+            skipped.AddRange(ids.Where(id => !found.Contains(id)).Select(id => new BulkSkip(id, null, "There is no job with this id.")));
+        }
+
+        var affected = 0;
+        foreach (var batch in targets.Chunk(s.Options.Value.BulkBatchSize))
+        {
+            // Read as they stand now (earlier batches took time), then each through the seam, which checks again.
+            var states = await s.Db.Jobs.AsNoTracking().Where(j => batch.Contains(j.Id))
+                .Select(j => new { j.Id, j.Status, j.CancelRequested }).ToDictionaryAsync(j => j.Id, ct);
+            foreach (var id in batch)
+            {
+                if (!states.TryGetValue(id, out var job)) { skipped.Add(new BulkSkip(id, null, "It was deleted meanwhile.")); continue; }
+                if (Refusal(action, job.Status, job.CancelRequested) is { } reason) { skipped.Add(new BulkSkip(id, job.Status, reason)); continue; }
+                if (await action.Apply(s.Transitions, s.Db, id, ct)) { affected++; continue; }
+                var now = await s.Db.Jobs.AsNoTracking().Where(j => j.Id == id).Select(j => (JobStatus?)j.Status).FirstOrDefaultAsync(ct);
+                skipped.Add(new BulkSkip(id, now, now is null ? "It was deleted meanwhile." : $"Its status changed to {now.Value.ToName()} meanwhile."));
+            }
+        }
+        s.Logs.CreateLogger(typeof(BulkJobsApi)).LogInformation("Bulk {Action} by {Who} (tenant {Tenant}): {Matched} matched, {Affected} affected, {Skipped} skipped",
+            action.Name, caller.KeyId is { } key ? $"key {key}" : "anonymous", caller.TenantScope(f?.TenantId) ?? "*", matched, affected, skipped.Count);
+        return TypedResults.Ok(new BulkResponse(matched, affected, skipped));
+    }
+
+    /// <summary>Why the action does not apply to a job in this status, or null when it does.</summary>
+    static string? Refusal(BulkAction action, JobStatus status, bool cancelRequested)
+    {
+        if (!action.From.Contains(status))
+            return $"Cannot {action.Name} a {status.ToName()} job: {action.Name} applies to {string.Join(", ", action.From.Select(x => x.ToName()))} jobs.";
+        return action == CancelAction && cancelRequested ? "A cancel is already under way." : null;
+    }
+}

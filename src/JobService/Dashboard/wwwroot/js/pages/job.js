@@ -1,0 +1,170 @@
+// One job: its state, a timeline per attempt, payload, result, errors, usage, the live log and
+// the model's text as it grows. Everything after the first read comes from GET /jobs/{id}/events,
+// replayed from its first event (last_event_id=0) and then live.
+import { api } from '../api.js';
+import { h, time, badge, progressBar, setProgress, ticks, duration, usd, number, toast } from '../dom.js';
+import { live, stream } from '../live.js';
+import { cloneDialog } from './clone.js';
+
+const terminal = ['completed', 'failed', 'cancelled'];
+
+export function render(main, { id, can }) {
+  const stops = [];
+  let job = null;
+  const attempts = new Map(); // attempt → { worker, started, ended, outcome, error }
+  const logs = [];
+  const usage = [];
+  let output = { attempt: 0, text: '' };
+  let ended = null;
+
+  const head = h('div', { class: 'job-head' });
+  const actions = h('div', { class: 'actions' });
+  const timeline = h('tbody');
+  const payload = h('pre', { class: 'json', id: 'payload' });
+  const result = h('pre', { class: 'json', id: 'result' });
+  const error = h('p', { class: 'error', id: 'error', hidden: true });
+  const usageBody = h('tbody');
+  const outputBox = h('pre', { class: 'output', id: 'output' });
+  const logList = h('ol', { class: 'log', id: 'log' });
+  const level = h('select', { 'aria-label': 'Log level', onchange: drawLog }, ['all', 'info', 'warning', 'error'].map(l => h('option', { value: l }, l)));
+  const search = h('input', { type: 'search', placeholder: 'Search the log', 'aria-label': 'Search the log', oninput: drawLog });
+
+  main.append(h('p', {}, h('a', { href: '#/jobs' }, '← Jobs')), head, actions, error,
+    h('section', {}, h('h2', {}, 'Timeline'), h('div', { class: 'scroll' }, h('table', {}, h('thead', {}, h('tr', {},
+      ['Attempt', 'Claimed by', 'Started', 'Ended', 'Duration', 'Outcome'].map(t => h('th', {}, t)))), timeline))),
+    h('section', { class: 'two' },
+      h('details', { open: true }, h('summary', {}, 'Payload ', h('button', { type: 'button', class: 'link', onclick: () => copy(payload.textContent) }, 'copy')), payload),
+      h('div', {}, h('h2', {}, 'Result'), result)),
+    h('section', { id: 'output-section', hidden: true }, h('h2', {}, 'Model output'), outputBox),
+    h('section', {}, h('h2', {}, 'Usage'), h('div', { class: 'scroll' }, h('table', {}, h('thead', {}, h('tr', {},
+      ['Attempt', 'Step', 'Model', 'Prompt', 'Completion', 'Cost', 'Duration', 'Finish'].map(t => h('th', {}, t)))), usageBody))),
+    h('section', {}, h('h2', {}, 'Log'), h('div', { class: 'log-tools' }, level, search), logList));
+
+  function drawHead() {
+    const bar = progressBar(job.progress, job.status);
+    head.replaceChildren(
+      h('h1', {}, 'Job ', h('span', { class: 'mono' }, job.id), ' ', badge(job.status)),
+      h('div', { class: 'summary' }, bar, h('span', { class: 'message', id: 'message' }, job.message ?? ''),
+        h('dl', {},
+          h('dt', {}, 'Type'), h('dd', {}, job.type),
+          h('dt', {}, 'Attempt'), h('dd', { id: 'attempt' }, `${job.attempt} of ${job.max_attempts}`),
+          h('dt', {}, 'Priority'), h('dd', {}, job.priority),
+          h('dt', {}, 'Created'), h('dd', {}, time(job.created_at)),
+          h('dt', {}, 'Run at'), h('dd', {}, time(job.run_at)),
+          h('dt', {}, 'Started'), h('dd', {}, time(job.started_at)),
+          h('dt', {}, 'Completed'), h('dd', {}, time(job.completed_at)),
+          job.cancel_requested ? [h('dt', {}, 'Cancel'), h('dd', {}, 'requested: the handler is being stopped')] : '',
+          h('dt', {}, 'Tokens'), h('dd', {}, job.usage ? `${number(job.usage.total_tokens)} (${usd(job.usage.cost_usd)})` : '—'))));
+    main.dataset.status = job.status;
+    payload.textContent = JSON.stringify(job.payload, null, 2);
+    result.textContent = job.result === null ? (job.status === 'completed' ? 'null' : '—')
+      : typeof job.result?.text === 'string' && Object.keys(job.result).length <= 3 ? job.result.text : JSON.stringify(job.result, null, 2);
+    error.hidden = !job.error;
+    error.textContent = job.error ?? '';
+    drawActions();
+  }
+
+  function drawActions() {
+    if (!can('jobs:write')) { actions.replaceChildren(); return; }
+    const act = (label, run, kind = '') => h('button', { type: 'button', class: kind, dataset: { action: label.toLowerCase() }, onclick: run }, label);
+    actions.replaceChildren(
+      ['pending', 'running'].includes(job.status) && !job.cancel_requested ? act('Cancel', () => change('cancel')) : '',
+      ['failed', 'cancelled'].includes(job.status) ? act('Retry', () => change('retry')) : '',
+      terminal.includes(job.status) ? act('Delete', remove, 'danger') : '',
+      act('Clone', () => cloneDialog(job), 'secondary'));
+  }
+
+  async function change(action) {
+    try { await api(`/jobs/${id}/${action}`, { method: 'POST' }); toast(`${action} sent`); }
+    catch (e) { toast(e.message, 'error'); }
+    if (action === 'retry') window.dispatchEvent(new HashChangeEvent('hashchange')); // its stream had ended: follow it afresh
+  }
+
+  async function remove() {
+    if (!confirm('Delete this job and its events?')) return;
+    try { await api(`/jobs/${id}`, { method: 'DELETE' }); location.hash = '#/jobs'; } catch (e) { toast(e.message, 'error'); }
+  }
+
+  function attempt(n) { if (!attempts.has(n)) attempts.set(n, {}); return attempts.get(n); }
+
+  function drawTimeline() {
+    timeline.replaceChildren(...[...attempts.entries()].sort(([a], [b]) => a - b).map(([n, a]) => h('tr', {},
+      h('td', {}, n === 0 ? 'created' : `${n} of ${job.max_attempts}`), h('td', { class: 'mono' }, a.worker ?? ''),
+      h('td', {}, time(a.started)), h('td', {}, time(a.ended)),
+      h('td', {}, a.started && a.ended ? duration(new Date(a.ended) - new Date(a.started)) : ''),
+      h('td', {}, a.outcome ?? (a.ended ? '' : n === 0 ? '' : 'running'), a.error ? h('div', { class: 'error' }, a.error) : ''))));
+  }
+
+  function drawUsage() {
+    usageBody.replaceChildren(...usage.map(u => h('tr', {}, h('td', {}, u.attempt), h('td', {}, u.step ?? ''), h('td', {}, `${u.model ?? '?'} via ${u.provider ?? '?'}`),
+      h('td', {}, number(u.prompt_tokens)), h('td', {}, number(u.completion_tokens)), h('td', {}, usd(u.cost_usd)),
+      h('td', {}, duration(u.duration_ms)), h('td', {}, u.finish_reason ?? 'none'))));
+  }
+
+  function drawLog() {
+    const wanted = level.value, text = search.value.toLowerCase();
+    logList.replaceChildren(...logs.filter(l => (wanted === 'all' || l.level === wanted) && (!text || l.message.toLowerCase().includes(text)))
+      .map(l => h('li', { class: l.level, dataset: { seq: l.seq } }, time(l.at), ' ', h('span', { class: 'level' }, l.level), ' ', l.message)));
+  }
+
+  function drawOutput() {
+    outputBox.textContent = output.text;
+    document.getElementById('output-section').hidden = output.text === '';
+  }
+
+  /** The header follows events newer than what it shows (a replayed old event only adds to the timeline, log and usage). */
+  function update(fields, at) {
+    if (at && ticks(at) < ticks(job.updated_at)) return;
+    Object.assign(job, fields);
+    if (at) job.updated_at = at;
+    drawHead();
+  }
+
+  const handlers = {
+    snapshot: d => { output = { attempt: d.attempt, text: d.output ?? '' }; drawOutput(); update(d, d.updated_at); },
+    created: d => { attempt(0).started = d.at; drawTimeline(); },
+    status: d => {
+      const a = attempt(d.attempt);
+      if (d.status === 'running' && d.worker) Object.assign(a, { worker: d.worker, started: d.at });
+      else if (d.status === 'pending' && d.error) Object.assign(a, { ended: d.at, outcome: 'failed, retrying', error: d.error });
+      else if (d.status === 'pending' && d.attempt > 0) Object.assign(a, { ended: d.at, outcome: 'handed back' });
+      drawTimeline();
+      update({ status: d.status, attempt: d.attempt, cancel_requested: d.cancel_requested ?? (d.status === 'running' ? job.cancel_requested : false) }, d.at);
+    },
+    progress: d => { if (ticks(d.at) >= ticks(job.updated_at)) { setProgress(head.querySelector('.progress'), d.progress, job.status); job.progress = d.progress; job.message = d.message ?? job.message; document.getElementById('message').textContent = job.message ?? ''; } },
+    log: (d, e) => {
+      logs.push(d);
+      drawLog();
+      if (d.seq === ended) e.target.close(); // the end's own story line was the last event: the stream is over, no reconnect
+    },
+    usage: d => { usage.push(d); drawUsage(); },
+    output: d => {
+      if (d.attempt !== output.attempt) output = { attempt: d.attempt, text: '' };
+      output.text = output.text.slice(0, d.offset) + d.text;
+      drawOutput();
+    },
+  };
+  for (const kind of terminal) handlers[kind] = d => {
+    Object.assign(attempt(d.attempt), { ended: d.completed_at ?? d.updated_at, outcome: kind, error: d.error });
+    drawTimeline();
+    update(d);
+    ended = d.seq; // its log line follows, then the stream ends
+  };
+
+  api(`/jobs/${id}`).then(first => {
+    job = first;
+    drawHead();
+    const logsOnly = () => api(`/jobs/${id}/logs`, { params: { limit: 1000 } }).then(page => { logs.push(...page.items.map(l => ({ ...l, at: l.time }))); drawLog(); });
+    // A stream refused (a key without events:read) is not retried by the browser: show the log as it stands.
+    handlers.error = e => { if (e.target.readyState === EventSource.CLOSED && logs.length === 0 && ended === null) logsOnly(); };
+    if (live.on) stops.push(stream(`/jobs/${id}/events?last_event_id=0`, handlers));
+    else logsOnly();
+    main.dataset.ready = 'true';
+  }).catch(e => main.append(h('p', { class: 'error', role: 'alert' }, e.status === 404 ? `There is no job ${id}.` : e.message)));
+
+  return () => stops.forEach(stop => stop());
+}
+
+async function copy(text) {
+  try { await navigator.clipboard.writeText(text); toast('Payload copied'); } catch { toast('The browser refused to copy', 'error'); }
+}

@@ -1,0 +1,130 @@
+// The Jobs page: filtered, newest first, paged; every row follows GET /events (status, progress
+// bar and message), so nothing is polled; the counts come from GET /jobs/stats on a timer.
+import { api, query, tenantParams } from '../api.js';
+import { h, time, badge, progressBar, setProgress, ticks, statuses, shortId, number } from '../dom.js';
+import { live, stream, every } from '../live.js';
+import { readFilter, filterParams, filterForm, admits } from './filters.js';
+import { bulkBar } from './bulk.js';
+
+const pageSize = 50;
+
+export function render(main, { params, can }) {
+  const filter = readFilter(params);
+  const rows = new Map(); // job id → { job, tr, seq }
+  const stops = [];
+  let total = 0;
+  let pending = []; // events that arrived before the list did
+
+  const counts = h('div', { class: 'chips', 'aria-label': 'Counts by status' });
+  const body = h('tbody');
+  const totalText = h('span', { class: 'total' });
+  const reload = () => window.dispatchEvent(new HashChangeEvent('hashchange'));
+  const notice = h('p', { class: 'notice', hidden: true }, 'New jobs may match this filter. ', h('button', { type: 'button', class: 'link', onclick: reload }, 'Show them'));
+  const pager = h('div', { class: 'pager' });
+  const bulk = can('jobs:write') ? bulkBar({ rows, filter, total: () => total, reload }) : null;
+  const table = h('table', { class: 'jobs' },
+    h('thead', {}, h('tr', {},
+      h('th', {}, bulk ? bulk.pageBox : ''), h('th', {}, 'Id'), h('th', {}, 'Type'), h('th', {}, 'Status'),
+      h('th', { class: 'wide' }, 'Progress'), h('th', {}, 'Attempt'), h('th', {}, 'Created'))),
+    body);
+  const typeSlot = h('div');
+  main.append(h('h1', {}, 'Jobs'), counts, typeSlot, bulk?.bar ?? '', notice, h('div', { class: 'scroll' }, table), h('div', { class: 'foot' }, totalText, pager));
+
+  api('/job-types').then(types => typeSlot.replaceWith(filterForm(filter, types.map(t => t.type)))).catch(() => typeSlot.replaceWith(filterForm(filter, [])));
+  stops.push(every(async () => {
+    const stats = await api('/jobs/stats', { params: tenantParams() });
+    counts.replaceChildren(...statuses.map(st => h('a', { class: `chip ${st}`, href: `#/jobs?status=${st}`, dataset: { status: st } },
+      st, ' ', h('b', {}, number(stats.by_status[st])))));
+  }));
+
+  function rowOf(job) {
+    const box = bulk ? bulk.rowBox(job.id) : '';
+    const bar = progressBar(job.progress, job.status);
+    const message = h('span', { class: 'message' }, job.message ?? '');
+    const tr = h('tr', { dataset: { jobId: job.id, status: job.status } },
+      h('td', {}, box),
+      h('td', {}, h('a', { href: `#/jobs/${job.id}`, title: job.id, class: 'mono' }, shortId(job.id))),
+      h('td', {}, job.type),
+      h('td', { class: 'status' }, badge(job.status)),
+      h('td', { class: 'wide' }, bar, message),
+      h('td', { class: 'attempt' }, `${job.attempt} / ${job.max_attempts}`),
+      h('td', {}, time(job.created_at)));
+    return { job, tr, bar, message };
+  }
+
+  /** Applies one event to its row: never an older one (by seq, or by time against the listed row). */
+  function apply(kind, data) {
+    const entry = rows.get(data.job_id);
+    if (!entry) {
+      if (kind === 'created' && admits(filter, data.job_type)) insert(data);
+      else if (kind === 'created') notice.hidden = false;
+      return;
+    }
+    if (entry.seq !== undefined ? data.seq <= entry.seq : ticks(data.at ?? data.updated_at) < ticks(entry.job.updated_at)) return;
+    entry.seq = data.seq;
+    const job = Object.assign(entry.job, pick(data, ['status', 'progress', 'message', 'attempt', 'max_attempts']));
+    setProgress(entry.bar, job.progress, job.status);
+    entry.message.textContent = job.message ?? '';
+    entry.tr.dataset.status = job.status;
+    entry.tr.querySelector('td.status').replaceChildren(badge(job.status));
+    entry.tr.querySelector('td.attempt').textContent = `${job.attempt} / ${job.max_attempts}`;
+  }
+
+  function insert(data) {
+    const job = { id: data.job_id, type: data.job_type, status: 'pending', progress: 0, message: null, attempt: 0,
+      max_attempts: data.max_attempts, created_at: data.at, updated_at: data.at };
+    const entry = rowOf(job);
+    entry.seq = data.seq;
+    rows.set(job.id, entry);
+    body.querySelector('tr.empty')?.remove();
+    body.prepend(entry.tr);
+    total++;
+    totalText.textContent = `${number(total)} matching`;
+    pager.replaceChildren(...pagerLinks(params, filter.offset, rows.size, total));
+  }
+
+  // The stream first, then the list: events from the stream's start (its snapshot-list) on are kept
+  // until the list is drawn, then applied, so that nothing falls between the two reads.
+  let opened;
+  const streamOpen = new Promise(resolve => { opened = resolve; });
+  const handlers = {
+    'snapshot-list': list => { list.items.forEach(item => buffered('snapshot', item)); opened(); },
+    // Refused (a key without events:read) rather than dropped: the browser will not retry, so show the list as it is.
+    error: e => { if (e.target.readyState === EventSource.CLOSED) { notice.hidden = false; notice.firstChild.textContent = 'Live updates are off (the stream was refused). '; opened(); } },
+  };
+  for (const kind of ['created', 'status', 'progress', 'completed', 'failed', 'cancelled']) handlers[kind] = data => buffered(kind, data);
+  function buffered(kind, data) { if (pending) pending.push([kind, data]); else apply(kind, data); }
+  if (live.on) stops.push(stream(`/events${query({ type: filter.type, ...tenantParams() })}`, handlers));
+  else opened();
+
+  streamOpen.then(() => api('/jobs', { params: { ...filterParams(filter), limit: pageSize, offset: filter.offset, ...tenantParams() } })).then(page => {
+    total = page.total;
+    for (const job of page.items) {
+      const entry = rowOf(job);
+      rows.set(job.id, entry);
+      body.append(entry.tr);
+    }
+    if (page.items.length === 0) body.append(h('tr', { class: 'empty' }, h('td', { colspan: 7, class: 'muted' }, 'No jobs match.')));
+    totalText.textContent = `${number(total)} matching`;
+    pager.replaceChildren(...pagerLinks(params, filter.offset, page.items.length, total));
+    const early = pending;
+    pending = null;
+    for (const [kind, data] of early) apply(kind, data);
+    main.dataset.ready = 'true';
+  }).catch(error => main.append(h('p', { class: 'error', role: 'alert' }, error.message)));
+
+  return () => stops.forEach(stop => stop());
+}
+
+function pick(data, names) {
+  return Object.fromEntries(names.filter(n => data[n] !== undefined && data[n] !== null).map(n => [n, data[n]]));
+}
+
+function pagerLinks(params, offset, shown, total) {
+  const at = n => { const q = new URLSearchParams(params); q.set('offset', n); return `#/jobs?${q}`; };
+  return [
+    offset > 0 ? h('a', { href: at(Math.max(0, offset - pageSize)), class: 'button secondary' }, '← Newer') : '',
+    h('span', { class: 'muted' }, shown ? `${offset + 1}–${offset + shown} of ${number(total)}` : ''),
+    offset + shown < total ? h('a', { href: at(offset + pageSize), class: 'button secondary' }, 'Older →') : '',
+  ];
+}

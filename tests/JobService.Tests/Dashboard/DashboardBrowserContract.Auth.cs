@@ -1,0 +1,88 @@
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json;
+using JobService.Tests.Infrastructure;
+using Microsoft.Playwright;
+using static Microsoft.Playwright.Assertions;
+
+namespace JobService.Tests.Dashboard;
+
+/// <summary>With auth on: the sign-in page, a read-only key's dashboard without buttons, and the server's own refusals.</summary>
+public abstract partial class DashboardBrowserContract
+{
+    const string AdminKey = "jsk_DashboardBrowserAdminKey01234567";
+    static readonly System.Text.RegularExpressions.Regex SignInPage = new("/dashboard/signin\\.html$");
+
+    async Task<string> NewKeyAsync(WorkerApp app, params string[] scopes)
+    {
+        using var admin = new HttpClient { BaseAddress = app.BaseAddress };
+        admin.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", AdminKey);
+        var response = await admin.PostAsJsonAsync("/api-keys", new { name = "dashboard test", tenant_id = "acme", scopes });
+        Assert.Equal(System.Net.HttpStatusCode.Created, response.StatusCode);
+        return (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("key").GetString()!;
+    }
+
+    /// <summary>Signs in on the sign-in page (where a browser without a session lands: <paramref name="open"/> goes there first).</summary>
+    static async Task SignInAsync(DashboardPage browser, string key, bool open = true)
+    {
+        if (open) await browser.Page.GotoAsync(new Uri(browser.Service, "/dashboard/").ToString());
+        await Expect(browser.Page).ToHaveURLAsync(SignInPage); // no session: the shell sends the browser to sign in
+        await browser.Page.GetByLabel("API key").FillAsync(key);
+        await browser.Page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
+        await browser.ReadyAsync();
+    }
+
+    /// <summary>A request the page's own script could make: same origin, the session cookie attached; the status it got.</summary>
+    static Task<int> FetchAsync(IPage page, string method, string path, bool withToken) => page.EvaluateAsync<int>("""
+        async ([method, path, withToken]) => {
+          const session = await (await fetch('session')).json();
+          const headers = { 'Content-Type': 'application/json' };
+          if (withToken) headers['X-Dashboard-Token'] = session.antiforgery_token;
+          return (await fetch(path, { method, headers, body: method === 'POST' ? '{}' : undefined })).status;
+        }
+        """, new object[] { method, path, withToken });
+
+    [Fact]
+    public async Task WithAuthOnAReadOnlyKeySeesNoButtonsAndTheServerRefusesWhatItForges()
+    {
+        var settings = LiveSettings();
+        settings["Auth:Enabled"] = "true";
+        settings["Auth:BootstrapAdminKey"] = AdminKey;
+        await using var app = await ServiceAsync(settings);
+        var writer = await NewKeyAsync(app, "jobs:read", "jobs:write", "events:read");
+        var reader = await NewKeyAsync(app, "jobs:read", "events:read");
+        using var api = new HttpClient { BaseAddress = app.BaseAddress };
+        api.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", writer);
+        var pending = await api.PostAsJsonAsync("/jobs", new { type = "echo", payload = new { text = "hi" }, run_at = "2099-01-01T00:00:00Z" });
+        var id = (await pending.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetGuid();
+        await using var browser = await DashboardPage.OpenAsync(app.BaseAddress);
+        var page = browser.Page;
+
+        await page.GotoAsync(new Uri(app.BaseAddress, "/dashboard/").ToString());
+        await Expect(page).ToHaveURLAsync(SignInPage);
+        await Expect(page.GetByLabel("API key")).ToBeVisibleAsync();
+        await browser.ScreenshotsAsync($"{Provider}-signin");
+        await SignInAsync(browser, reader);
+        await browser.GoAsync("#/jobs");
+        await Expect(page.Locator($"tr[data-job-id='{id}']")).ToBeVisibleAsync();
+        await Expect(page.Locator(".bulk")).ToHaveCountAsync(0);
+        await Expect(page.Locator("input.row-box")).ToHaveCountAsync(0);
+        await browser.GoAsync($"#/jobs/{id}");
+        await Expect(page.Locator(".actions button")).ToHaveCountAsync(0);
+        // What the page does not offer, the server refuses: 403 naming the scope, token or not.
+        Assert.Equal(403, await FetchAsync(page, "POST", $"/jobs/{id}/cancel", withToken: true));
+        Assert.Equal(403, await FetchAsync(page, "POST", "/jobs/bulk/cancel", withToken: true));
+        Assert.Equal(403, await FetchAsync(page, "POST", "/job-types/echo/pause", withToken: true));
+
+        await page.GetByRole(AriaRole.Button, new() { Name = "Sign out" }).ClickAsync();
+        await SignInAsync(browser, writer, open: false); // signing out lands on the sign-in page
+        await browser.GoAsync($"#/jobs/{id}");
+        await Expect(page.Locator(".actions button[data-action=cancel]")).ToBeVisibleAsync();
+        // A change that comes with the cookie but without the antiforgery token: 400, and nothing changed.
+        Assert.Equal(400, await FetchAsync(page, "POST", $"/jobs/{id}/cancel", withToken: false));
+        Assert.Equal("pending", (await api.GetFromJsonAsync<JsonElement>($"/jobs/{id}")).GetProperty("status").GetString());
+        await page.Locator(".actions button[data-action=cancel]").ClickAsync();
+        await Expect(page.Locator("main#page")).ToHaveAttributeAsync("data-status", "cancelled");
+        Assert.Equal("cancelled", (await api.GetFromJsonAsync<JsonElement>($"/jobs/{id}")).GetProperty("status").GetString());
+    }
+}
