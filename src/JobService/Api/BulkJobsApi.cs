@@ -35,24 +35,23 @@ public sealed record BulkResponse(
 
 /// <summary>
 /// POST /jobs/bulk/{cancel|retry|delete}: one action on many jobs, by ids or by filter. The jobs
-/// are read and changed in batches of Dashboard:BulkBatchSize; every change goes through the
-/// transition seam as the single-job endpoints' do (its own guarded statement, event and
-/// transaction), so streams and webhooks see each job change, and a job that changed meanwhile is
+/// are read and changed in batches of Dashboard:BulkBatchSize, each batch in one transaction through
+/// the transition seam (the single-job endpoints' guarded statements, over a list of ids, with an
+/// event per job), so streams and webhooks see each job change, and a job that changed meanwhile is
 /// skipped, never forced. Each call writes one log line: who, what, how many.
 /// </summary>
 public static class BulkJobsApi
 {
     public const int MaxIds = 1_000, MaxFilterJobs = 10_000;
 
-    /// <summary>An action: the statuses it applies to, and the transition that does it (false: nothing changed).</summary>
-    sealed record BulkAction(string Name, JobStatus[] From, Func<JobTransitions, JobsDbContext, Guid, CancellationToken, Task<bool>> Apply);
+    /// <summary>An action: the statuses it applies to, and the transition that does it to a batch (the rows it changed).</summary>
+    sealed record BulkAction(string Name, JobStatus[] From,
+        Func<JobTransitions, JobsDbContext, IReadOnlyCollection<Guid>, CancellationToken, Task<IReadOnlyList<JobRow>>> Apply);
 
-    static readonly BulkAction CancelAction = new("cancel", [JobStatus.Pending, JobStatus.Running],
-        async (t, db, id, ct) => await t.CancelAsync(db, id, ct) is not null);
+    static readonly BulkAction CancelAction = new("cancel", [JobStatus.Pending, JobStatus.Running], (t, db, ids, ct) => t.CancelAsync(db, ids, ct));
     static readonly BulkAction RetryAction = new("retry", [JobStatus.Failed, JobStatus.Cancelled],
-        async (t, db, id, ct) => await t.RequeueAsync(db, id, "POST /jobs/bulk/retry", ct) is not null);
-    static readonly BulkAction DeleteAction = new("delete", [JobStatus.Completed, JobStatus.Failed, JobStatus.Cancelled],
-        (t, db, id, ct) => t.DeleteAsync(db, id, ct));
+        (t, db, ids, ct) => t.RequeueAsync(db, ids, "POST /jobs/bulk/retry", ct));
+    static readonly BulkAction DeleteAction = new("delete", [JobStatus.Completed, JobStatus.Failed, JobStatus.Cancelled], (t, db, ids, ct) => t.DeleteAsync(db, ids, ct));
 
     public static IEndpointRouteBuilder MapBulkJobsApi(this IEndpointRouteBuilder app)
     {
@@ -112,17 +111,26 @@ public static class BulkJobsApi
         var affected = 0;
         foreach (var batch in targets.Chunk(s.Options.Value.BulkBatchSize))
         {
-            // Read as they stand now (earlier batches took time), then each through the seam, which checks again.
+            // Read as they stand now (earlier batches took time), then the batch through the seam in
+            // one transaction: its guarded statements change only the jobs still in a status they allow.
             var states = await s.Db.Jobs.AsNoTracking().Where(j => batch.Contains(j.Id))
                 .Select(j => new { j.Id, j.Status, j.CancelRequested }).ToDictionaryAsync(j => j.Id, ct);
+            var eligible = new List<Guid>(batch.Length);
             foreach (var id in batch)
             {
-                if (!states.TryGetValue(id, out var job)) { skipped.Add(new BulkSkip(id, null, "It was deleted meanwhile.")); continue; }
-                if (Refusal(action, job.Status, job.CancelRequested) is { } reason) { skipped.Add(new BulkSkip(id, job.Status, reason)); continue; }
-                if (await action.Apply(s.Transitions, s.Db, id, ct)) { affected++; continue; }
-                var now = await s.Db.Jobs.AsNoTracking().Where(j => j.Id == id).Select(j => (JobStatus?)j.Status).FirstOrDefaultAsync(ct);
-                skipped.Add(new BulkSkip(id, now, now is null ? "It was deleted meanwhile." : $"Its status changed to {now.Value.ToName()} meanwhile."));
+                if (!states.TryGetValue(id, out var job)) skipped.Add(new BulkSkip(id, null, "It was deleted meanwhile."));
+                else if (Refusal(action, job.Status, job.CancelRequested) is { } reason) skipped.Add(new BulkSkip(id, job.Status, reason));
+                else eligible.Add(id);
             }
+            if (eligible.Count == 0) continue;
+            var changed = (await action.Apply(s.Transitions, s.Db, eligible, ct)).Select(r => r.Id).ToHashSet();
+            affected += changed.Count;
+            var raced = eligible.Where(id => !changed.Contains(id)).ToList();
+            if (raced.Count == 0) continue;
+            var now = await s.Db.Jobs.AsNoTracking().Where(j => raced.Contains(j.Id)).ToDictionaryAsync(j => j.Id, j => j.Status, ct);
+            skipped.AddRange(raced.Select(id => now.TryGetValue(id, out var status)
+                ? new BulkSkip(id, status, $"Its status changed to {status.ToName()} meanwhile.")
+                : new BulkSkip(id, null, "It was deleted meanwhile.")));
         }
         s.Logs.CreateLogger(typeof(BulkJobsApi)).LogInformation("Bulk {Action} by {Who} (tenant {Tenant}): {Matched} matched, {Affected} affected, {Skipped} skipped",
             action.Name, caller.KeyId is { } key ? $"key {key}" : "anonymous", caller.TenantScope(f?.TenantId) ?? "*", matched, affected, skipped.Count);

@@ -45,6 +45,12 @@ public interface IJobDriver
     /// <summary>Binds JSON text for a JSON column (jsonb on PostgreSQL).</summary>
     void BindJson(DbCommand command, string name, string? json);
 
+    /// <summary>"id is one of @<paramref name="parameter"/>" in this dialect; bind the list as <see cref="Ids"/> makes it.</summary>
+    string IdIn(string parameter);
+
+    /// <summary>A list of ids as <see cref="IdIn"/> reads it: uuid[] on PostgreSQL, a JSON array of id text on SQLite.</summary>
+    object Ids(IEnumerable<Guid> ids);
+
     /// <summary>
     /// Called before a transition's transaction begins; disposing the answer ends it. SQLite has
     /// one writer: its driver queues this process's write transactions here, in memory, rather

@@ -62,60 +62,67 @@ public sealed class JobTransitions(
     }
 
     /// <summary>Pending: cancelled at once. Running: the cancel flag is set and the worker holding it stops the handler. Null when neither applies.</summary>
-    public async Task<JobRow?> CancelAsync(JobsDbContext db, Guid id, CancellationToken ct)
+    public async Task<JobRow?> CancelAsync(JobsDbContext db, Guid id, CancellationToken ct) => (await CancelAsync(db, [id], ct)).FirstOrDefault();
+
+    /// <summary>
+    /// Cancels many jobs in one transaction (a bulk action's batch), each as <see cref="CancelAsync(JobsDbContext, Guid, CancellationToken)"/>
+    /// would; returns the rows changed. The ids are the caller's to have checked for the tenant.
+    /// </summary>
+    public async Task<IReadOnlyList<JobRow>> CancelAsync(JobsDbContext db, IReadOnlyCollection<Guid> ids, CancellationToken ct)
     {
         await using var tx = await TransitionTx.BeginAsync(db, driver, Now, ownsContext: false, ct);
         var pending = await UpdateAsync(tx, $"""
             UPDATE jobs SET status = 'cancelled', message = 'Cancelled before it started', completed_at = @now, updated_at = @now,
                 event_seq = event_seq + 1
-            WHERE id = @id AND status = 'pending'
+            WHERE {driver.IdIn("ids")} AND status = 'pending'
             RETURNING {JobRow.Columns}
-            """, ct, ("id", id));
-        if (pending.Count == 1)
-        {
-            await ApplyAsync(tx, pending, r => Story.CancelledPending(r, tx.Now), ct);
-            await tx.CommitAsync(ct);
-            return pending[0];
-        }
-        var running = await UpdateAsync(tx, $"""
+            """, ct, ("ids", driver.Ids(ids)));
+        await ApplyAsync(tx, pending, r => Story.CancelledPending(r, tx.Now), ct);
+        List<JobRow> running = pending.Count == ids.Count ? [] : await UpdateAsync(tx, $"""
             UPDATE jobs SET cancel_requested = TRUE, updated_at = @now, event_seq = event_seq + 1
-            WHERE id = @id AND status = 'running' AND NOT cancel_requested
+            WHERE {driver.IdIn("ids")} AND status = 'running' AND NOT cancel_requested
             RETURNING {JobRow.Columns}
-            """, ct, ("id", id));
-        if (running.Count == 0) return null;
+            """, ct, ("ids", driver.Ids(ids)));
         await ApplyAsync(tx, running, r => Story.CancelRequested(r, tx.Now), ct);
-        tx.AfterCommit(() => driver.Notifier.Publish(new Notice.CancelRequested(id)));
+        if (running.Count > 0) tx.AfterCommit(() => { foreach (var r in running) driver.Notifier.Publish(new Notice.CancelRequested(r.Id)); });
         await tx.CommitAsync(ct);
-        return running[0];
+        return [.. pending, .. running];
     }
 
     /// <summary>Failed or cancelled back to pending, with a fresh set of attempts. Null when the job is in neither state.</summary>
-    public async Task<JobRow?> RequeueAsync(JobsDbContext db, Guid id, string source, CancellationToken ct)
+    public async Task<JobRow?> RequeueAsync(JobsDbContext db, Guid id, string source, CancellationToken ct) =>
+        (await RequeueAsync(db, [id], source, ct)).FirstOrDefault();
+
+    /// <summary>Requeues many jobs in one transaction; returns the rows changed.</summary>
+    public async Task<IReadOnlyList<JobRow>> RequeueAsync(JobsDbContext db, IReadOnlyCollection<Guid> ids, string source, CancellationToken ct)
     {
         await using var tx = await TransitionTx.BeginAsync(db, driver, Now, ownsContext: false, ct);
         var rows = await UpdateAsync(tx, $"""
             UPDATE jobs SET status = 'pending', attempt = 0, progress = 0, message = 'Queued for retry', error = NULL, result = NULL,
                 cancel_requested = FALSE, rescue_count = 0, run_at = @now, started_at = NULL, completed_at = NULL,
                 locked_by = NULL, locked_until = NULL, updated_at = @now, event_seq = event_seq + 1
-            WHERE id = @id AND status IN ('failed', 'cancelled')
+            WHERE {driver.IdIn("ids")} AND status IN ('failed', 'cancelled')
             RETURNING {JobRow.Columns}
-            """, ct, ("id", id));
-        if (rows.Count == 0) return null;
+            """, ct, ("ids", driver.Ids(ids)));
+        if (rows.Count == 0) return rows;
         await ApplyAsync(tx, rows, r => Story.Requeued(r, tx.Now, source), ct);
         tx.AfterCommit(() => driver.Notifier.Publish(new Notice.JobsAvailable()));
         await tx.CommitAsync(ct);
-        return rows[0];
+        return rows;
     }
 
     /// <summary>Deletes a finished job with its events. False when it is not finished (or not there).</summary>
-    public async Task<bool> DeleteAsync(JobsDbContext db, Guid id, CancellationToken ct)
+    public async Task<bool> DeleteAsync(JobsDbContext db, Guid id, CancellationToken ct) => (await DeleteAsync(db, [id], ct)).Count == 1;
+
+    /// <summary>Deletes many finished jobs with their events in one transaction; returns the rows deleted.</summary>
+    public async Task<IReadOnlyList<JobRow>> DeleteAsync(JobsDbContext db, IReadOnlyCollection<Guid> ids, CancellationToken ct)
     {
         await using var tx = await TransitionTx.BeginAsync(db, driver, Now, ownsContext: false, ct);
-        var rows = await UpdateAsync(tx, $"DELETE FROM jobs WHERE id = @id AND {Finished} RETURNING {JobRow.Columns}", ct, ("id", id));
-        if (rows.Count == 0) return false;
+        var rows = await UpdateAsync(tx, $"DELETE FROM jobs WHERE {driver.IdIn("ids")} AND {Finished} RETURNING {JobRow.Columns}", ct, ("ids", driver.Ids(ids)));
+        if (rows.Count == 0) return rows;
         await ApplyAsync(tx, rows, _ => null, ct);
         await tx.CommitAsync(ct);
-        return true;
+        return rows;
     }
 
     // ---- The worker's transitions: each on a context of its own, fenced on the lease ----

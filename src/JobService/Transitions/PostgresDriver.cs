@@ -136,4 +136,8 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
 
     public void BindJson(DbCommand command, string name, string? json) =>
         command.Parameters.Add(new NpgsqlParameter(name, NpgsqlDbType.Jsonb) { Value = (object?)json ?? DBNull.Value });
+
+    public string IdIn(string parameter) => $"id = ANY(@{parameter})";
+
+    public object Ids(IEnumerable<Guid> ids) => ids.ToArray();
 }

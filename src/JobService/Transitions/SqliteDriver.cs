@@ -183,6 +183,10 @@ public sealed class SqliteDriver(InProcessNotifier notifier) : IJobDriver
 
     public void BindJson(DbCommand command, string name, string? json) => Bind(command, name, json);
 
+    public string IdIn(string parameter) => $"id IN (SELECT value FROM json_each(@{parameter}))";
+
+    public object Ids(IEnumerable<Guid> ids) => JsonSerializer.Serialize(ids.Select(Text));
+
     static SqliteParameter Add(DbCommand command, string name) => ((SqliteCommand)command).Parameters.Add(new SqliteParameter { ParameterName = name });
 
     // The text formats EF Core writes: a Guid in upper case, a time as 'yyyy-MM-dd HH:mm:ss.FFFFFFF'.

@@ -6,7 +6,7 @@ using Microsoft.Extensions.Time.Testing;
 
 namespace JobService.Tests.Dashboard;
 
-/// <summary>The API on a fake clock, so that a test places jobs in time buckets exactly.</summary>
+/// <summary>The API on a fake clock, so that a test places jobs in time buckets exactly; bulk batches of two.</summary>
 public abstract class ClockedApp : TestApp
 {
     /// <summary>Mid-minute, so that "now" is far from a bucket's edge.</summary>
@@ -15,6 +15,7 @@ public abstract class ClockedApp : TestApp
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
         base.ConfigureWebHost(builder);
+        builder.UseSetting("Dashboard:BulkBatchSize", "2"); // every bulk action here spans several batches
         builder.ConfigureTestServices(services => services.AddSingleton<TimeProvider>(Time));
     }
 }
