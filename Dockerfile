@@ -15,15 +15,20 @@
 # Or serve it open on purpose, on a network you trust: -e Auth__AllowAnonymous=true
 
 FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build
+# ReadyToRun: the service's and its packages' code is compiled ahead of time for the image's
+# architecture, so a container starts without JIT-compiling EF Core, Npgsql and the service
+# first (measured in docs/benchmarks.md: a worker's first job runs at 0.87 s instead of 1.5 s).
+ARG TARGETARCH=amd64
 WORKDIR /src
 # Restore first, from the project files alone, so that the layer is cached across code changes.
 COPY Directory.Build.props Directory.Packages.props ./
 COPY src/JobService/JobService.csproj src/JobService/
-RUN dotnet restore src/JobService/JobService.csproj
+RUN dotnet restore src/JobService/JobService.csproj -r linux-$([ "$TARGETARCH" = arm64 ] && echo arm64 || echo x64) -p:PublishReadyToRun=true
 COPY appsettings.json ./
 COPY migrations/ migrations/
 COPY src/ src/
-RUN dotnet publish src/JobService/JobService.csproj -c Release -o /app --no-restore
+RUN dotnet publish src/JobService/JobService.csproj -c Release -o /app --no-restore --self-contained false \
+    -r linux-$([ "$TARGETARCH" = arm64 ] && echo arm64 || echo x64) -p:PublishReadyToRun=true
 
 FROM mcr.microsoft.com/dotnet/aspnet:10.0 AS runtime
 WORKDIR /app

@@ -51,6 +51,7 @@ static async Task<object> Work(BenchArgs a)
     var startedAt = DateTime.UtcNow;
     var started = Stopwatch.GetTimestamp();
     var app = await BenchHost.StartAsync(a, "worker", "--Worker:ShutdownGraceSeconds=30");
+    var hostStarted = Stopwatch.GetElapsedTime(started).TotalSeconds;
     var cpuStarted = Process.GetCurrentProcess().TotalProcessorTime; // the drain's CPU, without the host's start-up
     await enough.Task;
     var drainCpu = Process.GetCurrentProcess().TotalProcessorTime - cpuStarted;
@@ -58,6 +59,7 @@ static async Task<object> Work(BenchArgs a)
     var finishedAt = DateTime.UtcNow;
     // Throughput from the first job's start to the Nth: the host's own start-up is not the queue's speed.
     var handled = (finished - NoopHandler.StartedAt.Values.Min()) / (double)Stopwatch.Frequency;
+    var stopping = Stopwatch.GetTimestamp();
     await app.StopAsync(); // graceful: in-flight completions are written before this returns
     var stopped = Stopwatch.GetElapsedTime(started).TotalSeconds;
     int completed;
@@ -72,6 +74,10 @@ static async Task<object> Work(BenchArgs a)
         seconds_until_stopped = stopped, completed_in_database = completed,
         ran_twice = NoopHandler.Runs.Count(r => r.Value > 1),
         cpu_seconds = Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds, drain_cpu_seconds = drainCpu.TotalSeconds,
+        // Where the whole window goes: host build and start (migration check included), then to the first handler start, then the stop.
+        host_started_seconds = hostStarted,
+        first_handler_seconds = (NoopHandler.StartedAt.Values.Min() - started) / (double)Stopwatch.Frequency,
+        stop_seconds = Stopwatch.GetElapsedTime(stopping).TotalSeconds,
     };
 }
 
