@@ -289,8 +289,19 @@ public abstract class WebhookContract : IAsyncLifetime
         var id = await app.SubmitAsync(Scripted(key, _receiver.Url.ToString(), ["job.started", "job.retrying", "job.completed"], maxAttempts: 2));
 
         // Deliveries go out side by side, so each attempt's pair may arrive in either order.
-        async Task<List<string>> TwoAsync() =>
-            [.. (await Task.WhenAll(_receiver.NextAsync(), _receiver.NextAsync())).Select(h => JsonDocument.Parse(h.Body).RootElement.Str("type")).Order()];
+        async Task<List<string>> TwoAsync()
+        {
+            try
+            {
+                return [.. (await Task.WhenAll(_receiver.NextAsync(), _receiver.NextAsync())).Select(h => JsonDocument.Parse(h.Body).RootElement.Str("type")).Order()];
+            }
+            catch (TimeoutException e) // say where the job and its deliveries stood, for a failure seen only in a full run
+            {
+                var job = await app.JobAsync(id);
+                throw new TimeoutException($"{e.Message} The job: {job.Status}, attempt {job.Attempt}, run_at {job.RunAt:O}, clock {app.Time.GetUtcNow():O}; " +
+                    $"its deliveries: {await app.Client.GetStringAsync($"/jobs/{id}/deliveries")}", e);
+            }
+        }
         var first = await TwoAsync();
         await app.WaitForAsync(id, j => j.Status == JobStatus.Pending && j.Attempt == 1, "waiting to retry");
         app.AdvanceAndWake(TimeSpan.FromSeconds(5));
