@@ -37,10 +37,9 @@ public static class CreateJob
         {
             return JobProblems.QuotaExceeded(quota, http.HttpContext.Response);
         }
-        catch (DbUpdateException) when (idempotencyKey is not null)
+        catch (Transitions.DuplicateJobException) when (idempotencyKey is not null)
         {
             // Another request with the same key committed first: answer with its job.
-            s.Db.ChangeTracker.Clear();
             if (await Replay(s.Db, job, ct) is { } raced) return raced;
             throw;
         }

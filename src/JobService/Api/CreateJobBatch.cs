@@ -63,10 +63,9 @@ public static class CreateJobBatch
         {
             return JobProblems.QuotaExceeded(quota, http.HttpContext.Response); // the whole batch is refused
         }
-        catch (Microsoft.EntityFrameworkCore.DbUpdateException) when (key is not null)
+        catch (Transitions.DuplicateJobException) when (key is not null)
         {
             // The same batch committed first from another request (a client retrying in flight): answer with its jobs.
-            s.Db.ChangeTracker.Clear();
             if (await Replay(s.Db, tenant, key, jobs[0].RequestHash!, jobs.Count, ct) is { } raced) return raced;
             throw;
         }

@@ -30,6 +30,13 @@ public interface IJobDriver
     /// <summary>Extends the leases this worker holds among <paramref name="ids"/>; returns those it still holds.</summary>
     Task<IReadOnlyList<HeldJob>> RenewLeasesAsync(TransitionTx tx, string workerId, IReadOnlyCollection<Guid> ids, DateTime until, CancellationToken ct);
 
+    /// <summary>
+    /// Inserts new jobs in one statement (a batch from arrays on PostgreSQL, from one JSON array on
+    /// SQLite), every column the submit sets; the rest take their defaults. A duplicate
+    /// Idempotency-Key throws <see cref="DuplicateJobException"/>.
+    /// </summary>
+    Task InsertJobsAsync(TransitionTx tx, IReadOnlyList<Job> jobs, CancellationToken ct);
+
     /// <summary>Appends events in one statement (PostgreSQL) or one prepared statement per event (SQLite, in-process).</summary>
     Task InsertEventsAsync(TransitionTx tx, IReadOnlyList<JobEvent> events, CancellationToken ct);
 
@@ -76,3 +83,6 @@ public interface IJobDriver
     /// <summary>Listen and notify: a real channel on PostgreSQL, in-process on SQLite.</summary>
     IJobNotifier Notifier { get; }
 }
+
+/// <summary>An insert met a job that is already there: another request with the same Idempotency-Key committed first.</summary>
+public sealed class DuplicateJobException(Exception inner) : Exception("A job with this Idempotency-Key was stored first by another request.", inner);

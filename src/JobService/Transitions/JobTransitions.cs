@@ -33,15 +33,14 @@ public sealed class JobTransitions(
     /// Stores new jobs (one or a batch, of one tenant) with their created events. A tenant's pending
     /// and running jobs are counted and the new ones inserted under a lock on the tenant, in one
     /// transaction, so <paramref name="maxActive"/> holds across instances: past it, nothing is stored
-    /// (<see cref="QuotaExceededException"/>); 0 means no quota. The caller handles an Idempotency-Key race (DbUpdateException).
+    /// (<see cref="QuotaExceededException"/>); 0 means no quota. The caller handles an Idempotency-Key race (<see cref="DuplicateJobException"/>).
     /// </summary>
     public async Task CreateAsync(JobsDbContext db, IReadOnlyList<Job> jobs, string source, int maxActive, CancellationToken ct)
     {
         await using var tx = await TransitionTx.BeginAsync(db, driver, Now, ownsContext: false, ct);
         if (maxActive > 0) await EnforceQuotaAsync(tx, jobs[0].TenantId, jobs.Count, maxActive, ct);
         foreach (var job in jobs) job.EventSeq = 1;
-        db.Jobs.AddRange(jobs);
-        await db.SaveChangesAsync(ct);
+        await driver.InsertJobsAsync(tx, jobs, ct); // one statement for the batch: no change tracking per job
         var priorities = jobs.ToDictionary(j => j.Id, j => j.Priority);
         await ApplyAsync(tx, jobs.Select(JobRowOf).ToList(), r => Story.Created(r, source, priorities[r.Id], tx.Now), ct);
         tx.AfterCommit(() => driver.Notifier.Publish(new Notice.JobsAvailable()));

@@ -108,6 +108,44 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
         return await tx.RowsAsync(command, r => new HeldJob(r.GetGuid(0), r.GetInt32(1), r.GetBoolean(2)), ct);
     }
 
+    public async Task InsertJobsAsync(TransitionTx tx, IReadOnlyList<Job> jobs, CancellationToken ct)
+    {
+        await using var command = tx.Command("""
+            INSERT INTO jobs (id, tenant_id, type, status, progress, message, payload, priority, attempt, max_attempts, run_at,
+                cancel_requested, callback_url, callback_events, created_at, updated_at, idempotency_key, request_hash,
+                trace_parent, rescue_count, event_seq)
+            SELECT id, tenant_id, type, status, 0, message, payload::jsonb, priority, 0, max_attempts, run_at,
+                FALSE, callback_url, callback_events, created_at, updated_at, idempotency_key, request_hash,
+                trace_parent, 0, event_seq
+            FROM unnest(@ids, @tenants, @types, @statuses, @messages, @payloads, @priorities, @max_attempts, @run_ats,
+                @callback_urls, @callback_events, @created, @updated, @idempotency_keys, @request_hashes, @trace_parents, @seqs)
+                AS j(id, tenant_id, type, status, message, payload, priority, max_attempts, run_at,
+                callback_url, callback_events, created_at, updated_at, idempotency_key, request_hash, trace_parent, event_seq)
+            """);
+        Bind(command, "ids", jobs.Select(j => j.Id).ToArray());
+        Bind(command, "priorities", jobs.Select(j => j.Priority).ToArray());
+        Bind(command, "max_attempts", jobs.Select(j => j.MaxAttempts).ToArray());
+        Bind(command, "run_ats", jobs.Select(j => j.RunAt).ToArray());
+        Bind(command, "created", jobs.Select(j => j.CreatedAt).ToArray());
+        Bind(command, "updated", jobs.Select(j => j.UpdatedAt).ToArray());
+        Bind(command, "seqs", jobs.Select(j => j.EventSeq).ToArray());
+        foreach (var (name, values) in new (string, Func<Job, string?>)[]
+        {
+            ("tenants", j => j.TenantId), ("types", j => j.Type), ("statuses", j => j.Status.ToName()), ("messages", j => j.Message),
+            ("payloads", j => j.Payload), ("callback_urls", j => j.CallbackUrl), ("callback_events", j => j.CallbackEvents),
+            ("idempotency_keys", j => j.IdempotencyKey), ("request_hashes", j => j.RequestHash), ("trace_parents", j => j.TraceParent),
+        })
+            command.Parameters.Add(new NpgsqlParameter(name, NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = jobs.Select(j => (object?)values(j) ?? DBNull.Value).ToArray() });
+        try
+        {
+            await command.ExecuteNonQueryAsync(ct);
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
+        {
+            throw new DuplicateJobException(e);
+        }
+    }
+
     public async Task InsertEventsAsync(TransitionTx tx, IReadOnlyList<JobEvent> events, CancellationToken ct)
     {
         if (events.Count == 0) return;

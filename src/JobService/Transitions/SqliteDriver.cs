@@ -135,6 +135,62 @@ public sealed class SqliteDriver(InProcessNotifier notifier) : IJobDriver
     /// One statement for the batch: the events travel as one JSON array and SQLite's json_each
     /// unpacks them (binding seven parameters per row, row by row, cost more than the rows).
     /// </summary>
+    public async Task InsertJobsAsync(TransitionTx tx, IReadOnlyList<Job> jobs, CancellationToken ct)
+    {
+        await using var insert = tx.Command("""
+            INSERT INTO jobs (id, tenant_id, type, status, progress, message, payload, priority, attempt, max_attempts, run_at,
+                cancel_requested, callback_url, callback_events, created_at, updated_at, idempotency_key, request_hash,
+                trace_parent, rescue_count, event_seq)
+            SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, 0, value ->> 4, value ->> 5, value ->> 6, 0, value ->> 7,
+                value ->> 8, 0, value ->> 9, value ->> 10, value ->> 11, value ->> 12, value ->> 13, value ->> 14,
+                value ->> 15, 0, value ->> 16
+            FROM json_each(@jobs)
+            """);
+        Bind(insert, "jobs", JobsJson(jobs));
+        try
+        {
+            await insert.ExecuteNonQueryAsync(ct);
+        }
+        catch (SqliteException e) when (e.SqliteExtendedErrorCode is 2067 or 1555) // SQLITE_CONSTRAINT_UNIQUE, _PRIMARYKEY
+        {
+            throw new DuplicateJobException(e);
+        }
+    }
+
+    /// <summary>One array per job, in InsertJobsAsync's column order, with ids and times in EF Core's text formats.</summary>
+    static string JobsJson(IReadOnlyList<Job> jobs)
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(jobs.Count * 512);
+        using (var json = new Utf8JsonWriter(buffer))
+        {
+            json.WriteStartArray();
+            foreach (var j in jobs)
+            {
+                json.WriteStartArray();
+                json.WriteStringValue(Text(j.Id));
+                json.WriteStringValue(j.TenantId);
+                json.WriteStringValue(j.Type);
+                json.WriteStringValue(j.Status.ToName());
+                json.WriteStringValue(j.Message);
+                json.WriteStringValue(j.Payload);
+                json.WriteNumberValue(j.Priority);
+                json.WriteNumberValue(j.MaxAttempts);
+                json.WriteStringValue(Text(j.RunAt));
+                json.WriteStringValue(j.CallbackUrl);
+                json.WriteStringValue(j.CallbackEvents);
+                json.WriteStringValue(Text(j.CreatedAt));
+                json.WriteStringValue(Text(j.UpdatedAt));
+                json.WriteStringValue(j.IdempotencyKey);
+                json.WriteStringValue(j.RequestHash);
+                json.WriteStringValue(j.TraceParent);
+                json.WriteNumberValue(j.EventSeq);
+                json.WriteEndArray();
+            }
+            json.WriteEndArray();
+        }
+        return System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan);
+    }
+
     public async Task InsertEventsAsync(TransitionTx tx, IReadOnlyList<JobEvent> events, CancellationToken ct)
     {
         if (events.Count == 0) return;
