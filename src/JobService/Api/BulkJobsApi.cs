@@ -123,7 +123,7 @@ public static class BulkJobsApi
                 else eligible.Add(id);
             }
             if (eligible.Count == 0) continue;
-            var changed = (await action.Apply(s.Transitions, s.Db, eligible, ct)).Select(r => r.Id).ToHashSet();
+            var changed = (await ApplyAsync(action, s, eligible, ct)).Select(r => r.Id).ToHashSet();
             affected += changed.Count;
             var raced = eligible.Where(id => !changed.Contains(id)).ToList();
             if (raced.Count == 0) continue;
@@ -135,6 +135,26 @@ public static class BulkJobsApi
         s.Logs.CreateLogger(typeof(BulkJobsApi)).LogInformation("Bulk {Action} by {Who} (tenant {Tenant}): {Matched} matched, {Affected} affected, {Skipped} skipped",
             action.Name, caller.KeyId is { } key ? $"key {key}" : "anonymous", caller.TenantScope(f?.TenantId) ?? "*", matched, affected, skipped.Count);
         return TypedResults.Ok(new BulkResponse(matched, affected, skipped));
+    }
+
+    /// <summary>
+    /// One batch's transition. It locks many rows in one transaction, and a worker's multi-row
+    /// statement (lease renewals, completions) may lock some of them in another order: PostgreSQL
+    /// then aborts one of the two as a deadlock. Nothing of the batch was written; it runs again.
+    /// </summary>
+    static async Task<IReadOnlyList<JobRow>> ApplyAsync(BulkAction action, BulkServices s, List<Guid> ids, CancellationToken ct)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await action.Apply(s.Transitions, s.Db, ids, ct);
+            }
+            catch (Exception e) when (attempt < 3 && DatabaseErrors.IsDeadlock(e))
+            {
+                s.Logs.CreateLogger(typeof(BulkJobsApi)).LogInformation("Bulk {Action}: a batch of {Count} met a deadlock and runs again", action.Name, ids.Count);
+            }
+        }
     }
 
     /// <summary>Why the action does not apply to a job in this status, or null when it does.</summary>

@@ -26,6 +26,14 @@ public static class DatabaseErrors
         return false;
     }
 
+    /// <summary>PostgreSQL aborted this transaction to break a deadlock: nothing of it was written, and running it again is safe.</summary>
+    public static bool IsDeadlock(Exception e)
+    {
+        for (Exception? x = e; x is not null; x = x.InnerException)
+            if (x is PostgresException { SqlState: PostgresErrorCodes.DeadlockDetected }) return true;
+        return false;
+    }
+
     /// <summary>The innermost message, on one line: what went wrong, not the 23 frames of how.</summary>
     public static string OneLine(Exception e)
     {

@@ -32,8 +32,11 @@ public interface IJobDriver
 
     /// <summary>
     /// Inserts new jobs in one statement (a batch from arrays on PostgreSQL, from one JSON array on
-    /// SQLite), every column the submit sets; the rest take their defaults. A duplicate
-    /// Idempotency-Key throws <see cref="DuplicateJobException"/>.
+    /// SQLite): what a submit sets (id, tenant, type, status, message, payload, priority, max
+    /// attempts, run_at, callback, times, idempotency key and hash, trace parent, event seq, all
+    /// times UTC); progress, attempt, rescue count and the cancel flag are written as 0, and
+    /// everything an attempt fills in later (result, error, lease, usage) as NULL, whatever the
+    /// <see cref="Job"/> holds. A duplicate Idempotency-Key throws <see cref="DuplicateJobException"/>.
     /// </summary>
     Task InsertJobsAsync(TransitionTx tx, IReadOnlyList<Job> jobs, CancellationToken ct);
 

@@ -39,7 +39,8 @@ public sealed class JobTransitions(
     {
         await using var tx = await TransitionTx.BeginAsync(db, driver, Now, ownsContext: false, ct);
         if (maxActive > 0) await EnforceQuotaAsync(tx, jobs[0].TenantId, jobs.Count, maxActive, ct);
-        foreach (var job in jobs) job.EventSeq = 1;
+        foreach (var job in jobs)
+            (job.EventSeq, job.RunAt, job.CreatedAt, job.UpdatedAt) = (1, JobsDbContext.ToUtc(job.RunAt), JobsDbContext.ToUtc(job.CreatedAt), JobsDbContext.ToUtc(job.UpdatedAt));
         await driver.InsertJobsAsync(tx, jobs, ct); // one statement for the batch: no change tracking per job
         var priorities = jobs.ToDictionary(j => j.Id, j => j.Priority);
         await ApplyAsync(tx, jobs.Select(JobRowOf).ToList(), r => Story.Created(r, source, priorities[r.Id], tx.Now), ct);

@@ -131,10 +131,7 @@ public sealed class SqliteDriver(InProcessNotifier notifier) : IJobDriver
         return await tx.RowsAsync(command, r => new HeldJob(r.GetGuid(0), r.GetInt32(1), r.GetBoolean(2)), ct);
     }
 
-    /// <summary>
-    /// One statement for the batch: the events travel as one JSON array and SQLite's json_each
-    /// unpacks them (binding seven parameters per row, row by row, cost more than the rows).
-    /// </summary>
+    /// <summary>One statement for the batch, as for events: the jobs travel as one JSON array that json_each unpacks.</summary>
     public async Task InsertJobsAsync(TransitionTx tx, IReadOnlyList<Job> jobs, CancellationToken ct)
     {
         await using var insert = tx.Command("""
@@ -191,6 +188,10 @@ public sealed class SqliteDriver(InProcessNotifier notifier) : IJobDriver
         return System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan);
     }
 
+    /// <summary>
+    /// One statement for the batch: the events travel as one JSON array and SQLite's json_each
+    /// unpacks them (binding seven parameters per row, row by row, cost more than the rows).
+    /// </summary>
     public async Task InsertEventsAsync(TransitionTx tx, IReadOnlyList<JobEvent> events, CancellationToken ct)
     {
         if (events.Count == 0) return;

@@ -17,6 +17,7 @@ public static class TransitionsSetup
             ? ActivatorUtilities.CreateInstance<PostgresDriver>(sp)
             : ActivatorUtilities.CreateInstance<SqliteDriver>(sp));
         services.AddSingleton<JobTransitions>();
+        services.AddSingleton<Worker.PostgresListener>();
         services.AddSingleton<Events.EventHub>();
         services.AddHostedService<NotifierService>();
         return services;
