@@ -31,7 +31,7 @@ public static class CreateJob
         if (idempotencyKey is not null && await Replay(s.Db, job, ct) is { } replay) return replay;
         try
         {
-            await s.Transitions.CreateAsync(s.Db, [job], "POST /jobs", s.Tenants.Value.MaxActiveJobs, ct); // acknowledged from here on: the row is durable
+            await s.Transitions.CreateAsync(s.Db, [job], "POST /jobs", s.MaxActiveJobs, ct); // acknowledged from here on: the row is durable
         }
         catch (Transitions.JobTransitions.QuotaExceededException quota)
         {

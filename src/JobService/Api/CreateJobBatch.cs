@@ -57,7 +57,7 @@ public static class CreateJobBatch
         }
         try
         {
-            await s.Transitions.CreateAsync(s.Db, jobs, "POST /jobs/batch", s.Tenants.Value.MaxActiveJobs, ct);
+            await s.Transitions.CreateAsync(s.Db, jobs, "POST /jobs/batch", s.MaxActiveJobs, ct);
         }
         catch (Transitions.JobTransitions.QuotaExceededException quota)
         {

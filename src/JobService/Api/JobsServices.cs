@@ -12,4 +12,11 @@ public sealed record JobsServices(JobsDbContext Db, JobTypeRegistry Registry, Ti
     public JobService.Auth.Caller Caller => JobService.Auth.Caller.From(User);
 
     public DateTime Now => Time.GetUtcNow().UtcDateTime;
+
+    /// <summary>
+    /// The active-job quota this submit counts against (0: none). A key's tenant has
+    /// Tenants:MaxActiveJobs; with auth off there is one implicit tenant and no one to keep apart
+    /// from it, so its backlog is bounded by nothing but the database (docs/security.md).
+    /// </summary>
+    public int MaxActiveJobs => Caller.KeyId is null ? 0 : Tenants.Value.MaxActiveJobs;
 }
