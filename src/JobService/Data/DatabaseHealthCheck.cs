@@ -3,11 +3,16 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace JobService.Data;
 
-/// <summary>Ready means the database answers and no migration is pending.</summary>
-public sealed class DatabaseHealthCheck(JobsDbContext db) : IHealthCheck
+/// <summary>
+/// Ready means this process's start-up is done (the API answers rather than 503 "Starting up"),
+/// the database answers, and no migration is pending. A database another process already migrated
+/// is not enough: this one may still be starting.
+/// </summary>
+public sealed class DatabaseHealthCheck(JobsDbContext db, Hosting.DatabaseReady ready) : IHealthCheck
 {
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
+        if (!ready.IsReady) return HealthCheckResult.Unhealthy("The service is starting: its database start-up (wait, migrations) is not done.");
         try
         {
             if (!await db.Database.CanConnectAsync(cancellationToken))
