@@ -61,15 +61,9 @@ public abstract partial class DashboardBrowserContract
         Assert.Equal(200, retried);
     }
 
-    static async Task WaitAsync(WorkerApp app, string status, int count)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (true)
-        {
-            var page = await app.Client.GetFromJsonAsync<JsonElement>($"/jobs?status={status}&limit=1");
-            if (page.GetProperty("total").GetInt32() == count) return;
-            Assert.True(DateTime.UtcNow < deadline, $"{page.GetProperty("total")} {status} jobs, not {count}");
-            await Task.Delay(50);
-        }
-    }
+    /// <summary>Waits, change by change, until the API counts <paramref name="count"/> jobs of <paramref name="status"/>.</summary>
+    static Task WaitAsync(WorkerApp app, string status, int count) =>
+        app.Changes.UntilAsync(() => app.Client.GetFromJsonAsync<JsonElement>($"/jobs?status={status}&limit=1"),
+            page => page.GetProperty("total").GetInt32() == count, TimeSpan.FromSeconds(60),
+            page => $"{page.GetProperty("total")} {status} jobs, not {count}");
 }

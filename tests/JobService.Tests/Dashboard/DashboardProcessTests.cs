@@ -19,12 +19,8 @@ public sealed class DashboardProcessTests
     {
         await service.WaitUntilReadyAsync(Within);
         using var http = new HttpClient { BaseAddress = new Uri(service.BaseUrl) };
-        var deadline = DateTime.UtcNow + Within;
-        while ((await http.GetAsync("/jobs")).StatusCode == HttpStatusCode.ServiceUnavailable)
-        {
-            Assert.True(DateTime.UtcNow < deadline, "the API kept answering 503");
-            await Task.Delay(20);
-        }
+        // Ready means this process has started (not only that its database is migrated): no 503 after it.
+        Assert.NotEqual(HttpStatusCode.ServiceUnavailable, (await http.GetAsync("/jobs")).StatusCode);
     }
 
     [Fact]

@@ -232,7 +232,7 @@ public sealed class PostgresEventStreamTests : EventStreamContract
         _ = worker.Services; // started: it claims from the shared database
         var gate = new TaskCompletionSource();
         var id = await api.SubmitAsync(Scripts.Job(StoryScript(gate.Task)));
-        await api.WaitForAsync(id, j => j.EventSeq == 4, "running on the worker instance");
+        await worker.WaitForAsync(id, j => j.EventSeq == 4, "running on the worker instance");
         Assert.Null(api.Services.GetService(typeof(JobService.Worker.JobWorker))); // the API instance runs no worker
 
         await using var stream = await SseClient.OpenAsync(api.Client, $"/jobs/{id}/events", "1");

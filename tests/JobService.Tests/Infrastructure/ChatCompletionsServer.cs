@@ -54,6 +54,9 @@ public sealed class ChatCompletionsServer : IAsyncDisposable
     readonly WebApplication _app;
     readonly ConcurrentQueue<ChatReply> _replies = new();
     public ConcurrentQueue<SeenRequest> Requests { get; } = new();
+
+    /// <summary>Completes when the first request has arrived.</summary>
+    public TaskCompletionSource FirstRequest { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     public string BaseUrl { get; }
 
     ChatCompletionsServer(WebApplication app)
@@ -100,6 +103,7 @@ public sealed class ChatCompletionsServer : IAsyncDisposable
         var body = await JsonSerializer.DeserializeAsync<JsonElement>(http.Request.Body);
         var seen = new SeenRequest(body, DateTime.UtcNow);
         Requests.Enqueue(seen);
+        FirstRequest.TrySetResult();
         http.RequestAborted.Register(() => seen.Aborted.TrySetResult());
         var reply = _replies.TryDequeue(out var next) ? next : new ChatReply();
         var model = body.TryGetProperty("model", out var m) ? m.GetString() : "unknown";

@@ -1,6 +1,7 @@
 using System.Net.Http.Json;
 using System.Text.Json;
 using JobService.Data;
+using JobService.Transitions;
 using JobService.Worker;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.TestHost;
@@ -82,19 +83,13 @@ public sealed class WorkerApp(TestDatabase database, Dictionary<string, string?>
         return await db.JobEvents.AsNoTracking().Where(e => e.JobId == id).OrderBy(e => e.Seq).ToListAsync();
     }
 
-    /// <summary>Waits (on the real clock, for the worker's async work) until the job matches; fails after 15 s unless told.</summary>
-    public async Task<Job> WaitForAsync(Guid id, Func<Job, bool> condition, string what, TimeSpan? within = null)
-    {
-        var deadline = DateTime.UtcNow + (within ?? TimeSpan.FromSeconds(15));
-        while (true)
-        {
-            var job = await JobAsync(id);
-            if (condition(job)) return job;
-            if (DateTime.UtcNow > deadline)
-                Assert.Fail($"Job {id} never became {what}: status {job.Status.ToName()}, attempt {job.Attempt}, error {job.Error}");
-            await Task.Delay(10);
-        }
-    }
+    /// <summary>Signalled after every committed change to a job in this service.</summary>
+    public JobChanges Changes => Get<JobChanges>();
+
+    /// <summary>Waits, change by change (<see cref="JobChanges"/>), until the job matches; fails after 15 s unless told.</summary>
+    public Task<Job> WaitForAsync(Guid id, Func<Job, bool> condition, string what, TimeSpan? within = null) =>
+        Changes.UntilAsync(() => JobAsync(id), condition, within ?? TimeSpan.FromSeconds(15),
+            job => $"Job {id} never became {what}: status {job.Status.ToName()}, attempt {job.Attempt}, error {job.Error}");
 
     /// <summary>Waits until this process's worker has registered the job among those it runs (so a heartbeat sees it).</summary>
     public Task WaitForRunningHereAsync(Guid id) => WaitUntilAsync(() => Get<RunningJobs>().Find(id) is not null, $"job {id} running in this process");
@@ -182,6 +177,8 @@ public sealed class WorkerApp(TestDatabase database, Dictionary<string, string?>
             builder.ConfigureTestServices(services =>
             {
                 TestHandlers.Register(services);
+                services.AddSingleton<JobChanges>();
+                services.AddSingleton<IJobTransitionHook>(sp => sp.GetRequiredService<JobChanges>()); // last: after the service's own hooks
                 if (!owner.RealClock) services.AddSingleton<TimeProvider>(owner.Time);
                 owner.Configure?.Invoke(services);
             });

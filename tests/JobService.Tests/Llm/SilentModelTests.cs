@@ -16,7 +16,7 @@ public sealed class SilentModelTests
         await using var app = new WorkerApp(TestDatabase.Sqlite(), server.ProviderSettings());
 
         var id = await app.SubmitAsync(new { type = "text_generation", payload = new { prompt = "think hard" } });
-        await app.WaitForAsync(id, _ => !server.Requests.IsEmpty, "sent to the model");
+        await server.FirstRequest.Task.WaitAsync(TimeSpan.FromSeconds(15)); // sent to the model
         await app.AdvanceRunningAsync(id, TimeSpan.FromSeconds(50)); // five 10 s leases without a byte from the model
         thinking.SetResult();
         var job = await app.WaitForStatusAsync(id, JobStatus.Completed);

@@ -27,17 +27,12 @@ public sealed class HostIsolationTests
         Assert.Equal(0, theirs.Sum("jobservice_jobs", ("type", "echo"), ("status", "completed")));
     }
 
-    static async Task<PrometheusText> ScrapeAsync(WorkerApp app, Func<PrometheusText, bool> ready)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(15);
-        while (true)
+    /// <summary>Scrapes after each committed change until <paramref name="ready"/> (the counters move just after the commit).</summary>
+    static Task<PrometheusText> ScrapeAsync(WorkerApp app, Func<PrometheusText, bool> ready) =>
+        app.Changes.UntilAsync(async () =>
         {
             var response = await app.Client.GetAsync("/metrics");
             response.EnsureSuccessStatusCode();
-            var scrape = PrometheusText.Parse(await response.Content.ReadAsStringAsync());
-            if (ready(scrape)) return scrape;
-            Assert.True(DateTime.UtcNow < deadline, "the metrics never showed the job");
-            await Task.Delay(20);
-        }
-    }
+            return PrometheusText.Parse(await response.Content.ReadAsStringAsync());
+        }, ready, TimeSpan.FromSeconds(15), _ => "the metrics never showed the job");
 }

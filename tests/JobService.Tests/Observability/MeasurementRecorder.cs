@@ -15,6 +15,7 @@ public sealed class MeasurementRecorder : IDisposable
 
     readonly MeterListener _listener = new();
     readonly ConcurrentQueue<Measured> _all = new();
+    readonly JobService.Worker.JobWakeup _recorded = new();
 
     public MeasurementRecorder(JobServiceMetrics metrics)
     {
@@ -24,8 +25,24 @@ public sealed class MeasurementRecorder : IDisposable
         _listener.Start();
     }
 
-    void Add(Instrument instrument, double value, ReadOnlySpan<KeyValuePair<string, object?>> tags) =>
+    void Add(Instrument instrument, double value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
+    {
         _all.Enqueue(new Measured(instrument.Name, value, tags.ToArray().ToDictionary(t => t.Key, t => t.Value)));
+        _recorded.Signal();
+    }
+
+    /// <summary>Waits, measurement by measurement, until <paramref name="condition"/> holds; fails after 15 s.</summary>
+    public async Task UntilAsync(Func<bool> condition, string what)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        while (true)
+        {
+            var next = _recorded.Next; // taken before the check: a measurement in between wakes the wait
+            if (condition()) return;
+            var left = deadline - DateTime.UtcNow;
+            if (left <= TimeSpan.Zero || await Task.WhenAny(next, Task.Delay(left)) != next) Assert.Fail($"Never {what}");
+        }
+    }
 
     /// <summary>The sum of what <paramref name="instrument"/> recorded with all of <paramref name="tags"/>.</summary>
     public double Sum(string instrument, params (string Key, string Value)[] tags) =>

@@ -158,16 +158,7 @@ public sealed class MetricsEndpointTests : IAsyncLifetime
         return PrometheusText.Parse(await response.Content.ReadAsStringAsync());
     }
 
-    /// <summary>The job's row commits a moment before the hook counts it (after the commit): scrape until the count shows.</summary>
-    async Task<PrometheusText> WaitForScrapeAsync(Func<PrometheusText, bool> ready)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(15);
-        while (true)
-        {
-            var scrape = await ScrapeAsync();
-            if (ready(scrape)) return scrape;
-            Assert.True(DateTime.UtcNow < deadline, "the metrics never showed the job");
-            await Task.Delay(20);
-        }
-    }
+    /// <summary>The job's row commits a moment before the hook counts it (after the commit): scrape after each change until the count shows.</summary>
+    Task<PrometheusText> WaitForScrapeAsync(Func<PrometheusText, bool> ready) =>
+        _app.Changes.UntilAsync(ScrapeAsync, ready, TimeSpan.FromSeconds(15), _ => "the metrics never showed the job");
 }

@@ -119,14 +119,16 @@ public sealed class TraceTests : IAsyncLifetime
         Assert.All(runLines, l => Assert.Contains(l.GetProperty("span_id").GetString(), spansOfTheRun));
     }
 
+    /// <summary>Waits, span by span as the exporter adds them, for one that matches.</summary>
     async Task<Activity> WaitForSpanAsync(Func<Activity, bool> match)
     {
         var deadline = DateTime.UtcNow.AddSeconds(15);
         while (true)
         {
+            var added = _spans.Added; // taken before the look: a span added in between wakes the wait
             if (_spans.Snapshot().FirstOrDefault(match) is { } span) return span;
-            Assert.True(DateTime.UtcNow < deadline, "the span was never exported");
-            await Task.Delay(10);
+            var left = deadline - DateTime.UtcNow;
+            Assert.True(left > TimeSpan.Zero && await Task.WhenAny(added, Task.Delay(left)) == added, "the span was never exported");
         }
     }
 
@@ -134,8 +136,10 @@ public sealed class TraceTests : IAsyncLifetime
     sealed class Spans : ICollection<Activity>
     {
         readonly List<Activity> _items = [];
+        readonly JobService.Worker.JobWakeup _added = new();
+        public Task Added => _added.Next;
         public List<Activity> Snapshot() { lock (_items) return [.. _items]; }
-        public void Add(Activity item) { lock (_items) _items.Add(item); }
+        public void Add(Activity item) { lock (_items) _items.Add(item); _added.Signal(); }
         public void Clear() { lock (_items) _items.Clear(); }
         public bool Contains(Activity item) { lock (_items) return _items.Contains(item); }
         public void CopyTo(Activity[] array, int index) { lock (_items) _items.CopyTo(array, index); }

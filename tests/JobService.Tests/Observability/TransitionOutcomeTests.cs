@@ -109,7 +109,7 @@ public sealed class TransitionOutcomeTests
         await app.WaitForStatusAsync(later, JobStatus.Cancelled);
 
         Assert.Equal(["cancelled"], await OutcomesAsync(recorder, 1));
-        await WaitUntilAsync(() => recorder.Sum("jobservice.jobs.finished", ("type", "scripted"), ("status", "cancelled")) == 2);
+        await recorder.UntilAsync(() => recorder.Sum("jobservice.jobs.finished", ("type", "scripted"), ("status", "cancelled")) == 2, "two cancelled jobs counted");
         Assert.Equal(["cancelled"], recorder.Outcomes("scripted"));
     }
 
@@ -178,17 +178,7 @@ public sealed class TransitionOutcomeTests
     /// <summary>The job's row is committed a moment before the hook's after-commit counting runs: wait for it.</summary>
     static async Task<IReadOnlyList<string>> OutcomesAsync(MeasurementRecorder recorder, int count)
     {
-        await WaitUntilAsync(() => recorder.Outcomes("scripted").Count >= count);
+        await recorder.UntilAsync(() => recorder.Outcomes("scripted").Count >= count, $"{count} attempt outcome(s) counted");
         return recorder.Outcomes("scripted");
-    }
-
-    static async Task WaitUntilAsync(Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(15);
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "the metric never moved");
-            await Task.Delay(10);
-        }
     }
 }

@@ -68,29 +68,19 @@ public abstract class WebhookContract : IAsyncLifetime
         return (await response.ReadJsonAsync()).GetProperty("items").EnumerateArray().ToList();
     }
 
-    /// <summary>Waits (real time) until the job's first delivery has this many attempts recorded, and returns it.</summary>
-    static async Task<JsonElement> DeliveryAfterAsync(WorkerApp app, Guid job, int attempts)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(20);
-        while (true)
-        {
-            var items = await DeliveriesAsync(app, job);
-            if (items.Count > 0 && items[0].GetProperty("attempt_log").GetArrayLength() >= attempts) return items[0];
-            if (DateTime.UtcNow > deadline) Assert.Fail($"The delivery of job {job} never had {attempts} attempt(s) recorded: {string.Join(", ", items)}");
-            await Task.Delay(20);
-        }
-    }
+    /// <summary>
+    /// Waits until the job's first delivery has this many attempts recorded, and returns it: each
+    /// recorded attempt is followed by its line in the job's log, a change the wait wakes on.
+    /// </summary>
+    static async Task<JsonElement> DeliveryAfterAsync(WorkerApp app, Guid job, int attempts) =>
+        (await app.Changes.UntilAsync(() => DeliveriesAsync(app, job),
+            items => items.Count > 0 && items[0].GetProperty("attempt_log").GetArrayLength() >= attempts, TimeSpan.FromSeconds(20),
+            items => $"The delivery of job {job} never had {attempts} attempt(s) recorded: {string.Join(", ", items)}"))[0];
 
-    /// <summary>Waits (real time) for a line in the job's log: delivery outcomes are written just after the attempt.</summary>
-    static async Task LogLineAsync(WorkerApp app, Guid job, Func<string, bool> matches)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(20);
-        while (!(await app.LogsAsync(job)).Any(e => matches(e.Message!)))
-        {
-            if (DateTime.UtcNow > deadline) Assert.Fail($"Job {job}'s log never had the line: {string.Join(" | ", (await app.LogsAsync(job)).Select(e => e.Message))}");
-            await Task.Delay(20);
-        }
-    }
+    /// <summary>Waits for a line in the job's log: delivery outcomes are written just after the attempt.</summary>
+    static Task LogLineAsync(WorkerApp app, Guid job, Func<string, bool> matches) =>
+        app.Changes.UntilAsync(() => app.LogsAsync(job), lines => lines.Any(e => matches(e.Message!)), TimeSpan.FromSeconds(20),
+            lines => $"Job {job}'s log never had the line: {string.Join(" | ", lines.Select(e => e.Message))}");
 
     /// <summary>
     /// Moves the fake clock past a delivery's next attempt and wakes the dispatcher: its poll is a

@@ -329,17 +329,19 @@ public abstract class WorkerContract
         var running = 0;
         var peak = 0;
         var release = new TaskCompletionSource();
+        var twoRunning = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var key = Scripts.Add(async ctx =>
         {
             var now = Interlocked.Increment(ref running);
             InterlockedMax(ref peak, now);
+            if (now >= 2) twoRunning.TrySetResult();
             await release.Task;
             Interlocked.Decrement(ref running);
             return null;
         });
         var ids = new List<Guid>();
         for (var i = 0; i < 6; i++) ids.Add(await app.SubmitAsync(Scripts.Job(key)));
-        await app.WaitForAsync(ids[0], _ => Volatile.Read(ref running) >= 2, "two running");
+        await twoRunning.Task.WaitAsync(TimeSpan.FromSeconds(15));
 
         release.SetResult();
         foreach (var id in ids) await app.WaitForStatusAsync(id, JobStatus.Completed);
