@@ -5,7 +5,9 @@
 # providers"): migrations/Sqlite and migrations/Postgres. The folder sits outside the project,
 # so dotnet-ef writes the updated model snapshot under src/JobService/JobService/…; it is moved
 # back beside its migrations here. A provider whose model did not change gets an empty
-# migration: delete that one's files.
+# migration: delete that one's files. Then each provider's compiled model
+# (src/JobService/Data/CompiledModels, what the service runs on: building the model at start-up
+# costs about half a second) is generated again from the same model.
 set -euo pipefail
 name=${1:?usage: bash migrations/add.sh <MigrationName>}
 cd "$(dirname "$0")/../src/JobService"
@@ -16,5 +18,8 @@ for provider in Sqlite Postgres; do
   if [ -d JobService/Migrations/$provider ]; then
     mv JobService/Migrations/$provider/*ModelSnapshot.cs "../../migrations/$provider/"
   fi
+  rm -rf "Data/CompiledModels/$provider"
+  dotnet ef dbcontext optimize --context "${provider}JobsDbContext" \
+    --output-dir "Data/CompiledModels/$provider" --namespace "JobService.Data.CompiledModels.$provider"
 done
 rm -rf JobService

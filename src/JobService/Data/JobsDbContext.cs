@@ -181,11 +181,11 @@ public abstract class JobsDbContext(DbContextOptions options) : DbContext(option
         DashboardTables.Configure(model);
     }
 
-    static JobStatus Parse(string name) =>
+    internal static JobStatus Parse(string name) =>
         JobStatusNames.TryParse(name, out var status) ? status
             : throw new InvalidOperationException($"Unknown job status '{name}' in the database.");
 
-    sealed class UtcConverter() : ValueConverter<DateTime, DateTime>(v => ToUtc(v), v => DateTime.SpecifyKind(v, DateTimeKind.Utc));
+    internal sealed class UtcConverter() : ValueConverter<DateTime, DateTime>(v => ToUtc(v), v => DateTime.SpecifyKind(v, DateTimeKind.Utc));
 
     /// <summary>How every stored time is written: UTC (a local time converted), also by the statements EF Core does not write.</summary>
     public static DateTime ToUtc(DateTime v) => v.Kind == DateTimeKind.Utc ? v : DateTime.SpecifyKind(v.ToUniversalTime(), DateTimeKind.Utc);

@@ -51,8 +51,7 @@ public sealed class PausedTypes(IDbContextFactory<JobsDbContext> contexts, IJobD
     {
         try
         {
-            await using var db = await contexts.CreateDbContextAsync(ct);
-            var now = await db.JobTypePauses.AsNoTracking().ToDictionaryAsync(p => p.Type, p => p.PausedUntil, ct);
+            var now = await ReadTableAsync(ct);
             var resumed = _paused.Keys.Except(now.Keys).Any();
             _paused = now;
             if (resumed) wakeup.Signal(); // its pending jobs may be claimed at once
@@ -63,6 +62,20 @@ public sealed class PausedTypes(IDbContextFactory<JobsDbContext> contexts, IJobD
         }
         _read.Signal();
         _firstRead.TrySetResult();
+    }
+
+    /// <summary>A plain reader, not a LINQ query: the first read is on the way to the first claim, and EF Core compiling a query costs a start-up a few hundred milliseconds.</summary>
+    async Task<Dictionary<string, DateTime?>> ReadTableAsync(CancellationToken ct)
+    {
+        await using var db = await contexts.CreateDbContextAsync(ct);
+        await db.Database.OpenConnectionAsync(ct);
+        await using var command = db.Database.GetDbConnection().CreateCommand();
+        command.CommandText = "SELECT type, paused_until FROM job_type_pauses";
+        await using var reader = await command.ExecuteReaderAsync(ct);
+        var paused = new Dictionary<string, DateTime?>();
+        while (await reader.ReadAsync(ct))
+            paused[reader.GetString(0)] = reader.IsDBNull(1) ? null : DateTime.SpecifyKind(reader.GetDateTime(1), DateTimeKind.Utc);
+        return paused;
     }
 
     void OnNotice(Notice notice)

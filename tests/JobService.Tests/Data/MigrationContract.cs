@@ -40,6 +40,30 @@ public abstract class MigrationContract
     }
 
     [Fact]
+    public async Task TheCompiledModelMatchesTheModel()
+    {
+        var (database, services) = await EmptyDatabaseAsync();
+        await using var _ = database;
+        await using var __ = services;
+        var db = services.GetRequiredService<JobsDbContext>();
+
+        // db.Model is the compiled model (Data/CompiledModels); the design-time model is built from OnModelCreating.
+        Assert.StartsWith("JobService.Data.CompiledModels.", db.Model.GetType().FullName);
+        var built = db.GetService<Microsoft.EntityFrameworkCore.Metadata.IDesignTimeModel>().Model;
+        Assert.True(Shape(built).SequenceEqual(Shape(db.Model)),
+            "The compiled model differs from the model: run bash migrations/add.sh <Name> (it regenerates both).\n" +
+            $"built:\n{string.Join("\n", Shape(built).Except(Shape(db.Model)))}\ncompiled:\n{string.Join("\n", Shape(db.Model).Except(Shape(built)))}");
+    }
+
+    /// <summary>Every table, column (store type, nullability, CLR type, converter) and key, one line each, sorted.</summary>
+    static List<string> Shape(Microsoft.EntityFrameworkCore.Metadata.IModel model) =>
+        model.GetRelationalModel().Tables.SelectMany(t =>
+                t.Columns.Select(c => $"{t.Name}.{c.Name} {c.StoreType} null={c.IsNullable} " +
+                    string.Join(",", c.PropertyMappings.Select(m => $"{m.Property.ClrType.Name}/{m.Property.GetValueConverter()?.GetType().Name}")))
+                .Append($"{t.Name} key ({string.Join(", ", t.PrimaryKey?.Columns.Select(c => c.Name) ?? [])})"))
+            .Order().ToList();
+
+    [Fact]
     public async Task MigratingAnEmptyDatabaseTwiceIsANoOpTheSecondTime()
     {
         var (database, services) = await EmptyDatabaseAsync();
