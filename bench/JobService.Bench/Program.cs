@@ -61,6 +61,7 @@ static async Task<object> Work(BenchArgs a)
     var stopping = Stopwatch.GetTimestamp();
     await app.StopAsync(); // graceful: in-flight completions are written before this returns
     var stopped = Stopwatch.GetElapsedTime(started).TotalSeconds;
+    var stopSeconds = Stopwatch.GetElapsedTime(stopping).TotalSeconds; // the stop alone, not the count and dispose below
     int completed;
     await using (var scope = app.Services.CreateAsyncScope())
         completed = await scope.ServiceProvider.GetRequiredService<JobsDbContext>().Jobs.CountAsync(j => j.Status == JobStatus.Completed);
@@ -76,7 +77,7 @@ static async Task<object> Work(BenchArgs a)
         // Where the whole window goes: host build and start (migration check included), then to the first handler start, then the stop.
         host_started_seconds = hostStarted,
         first_handler_seconds = (NoopHandler.StartedAt.Values.Min() - started) / (double)Stopwatch.Frequency,
-        stop_seconds = Stopwatch.GetElapsedTime(stopping).TotalSeconds,
+        stop_seconds = stopSeconds,
     };
 }
 
