@@ -59,7 +59,7 @@ public sealed class JobGauges
 
     static IEnumerable<Measurement<int>> Slots(RunningJobs running, JobTypeRegistry registry, int concurrency)
     {
-        var busy = running.All.GroupBy(r => r.Job.Type).ToDictionary(g => g.Key, g => g.Count());
+        var busy = running.All.Where(r => !r.HandlerDone).GroupBy(r => r.Job.Type).ToDictionary(g => g.Key, g => g.Count());
         var free = Math.Max(0, concurrency - busy.Values.Sum());
         foreach (var type in registry.All)
         {

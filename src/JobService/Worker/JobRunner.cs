@@ -18,6 +18,7 @@ public sealed class JobRunner(
     IServiceScopeFactory scopes,
     JobTransitions transitions,
     CompletionBatcher completions,
+    RunningJobs held,
     TimeProvider time,
     IOptions<WorkerOptions> options,
     IOptions<EventsOptions> events,
@@ -81,6 +82,7 @@ public sealed class JobRunner(
         finally
         {
             context.Close();
+            held.HandlerDone(running); // the slot is free while the outcome is written
         }
 
         if (!await RecordAsync(running, record))

@@ -33,8 +33,6 @@ public sealed class JobWorker(
 {
     readonly WorkerOptions _options = options.Value;
     readonly EventsOptions _events = events.Value;
-    readonly JobWakeup _slotFreed = new();
-    static readonly TimeSpan BusyClaimPause = TimeSpan.FromMilliseconds(2);
     const int MaxClaimBackoffMs = 2_000;
     volatile bool _draining;
 
@@ -85,8 +83,8 @@ public sealed class JobWorker(
         {
             // Taken before looking for work, so that a signal sent after the look is not lost.
             var woken = wakeup.Next;
-            var freed = _slotFreed.Next;
-            var free = _options.Concurrency - running.Count;
+            var freed = running.SlotFreed;
+            var free = FreeSlots();
             var claimed = 0;
             if (free > 0)
             {
@@ -110,10 +108,9 @@ public sealed class JobWorker(
                 }
             }
             if (free > 0 && claimed == free) continue; // a full batch: there may be more waiting now
+            // No pause to gather freed slots: they free as handlers return, so the slots that free
+            // during one claim's round trip are what the next claim fills.
             await Task.WhenAny(woken, freed, Delay(TimeSpan.FromMilliseconds(_options.PollIntervalMs), stopping));
-            // Busy: let a few more slots free up, so that one claim fills many (batching is what
-            // lifts throughput past one statement per job). Idle: claim at once, for latency.
-            if (running.Count > 0 && !stopping.IsCancellationRequested) await Task.Delay(BusyClaimPause, CancellationToken.None);
         }
     }
 
@@ -167,20 +164,26 @@ public sealed class JobWorker(
         finally
         {
             running.Remove(run);
-            _slotFreed.Signal();
         }
     }
+
+    /// <summary>
+    /// Slots whose handler is done are free at once, while the outcome is written in the next batch:
+    /// claims and outcome writes overlap instead of taking turns. At most as many outcomes as slots
+    /// may wait to be written, so a slow database slows the claims rather than piling up finished work.
+    /// </summary>
+    int FreeSlots() => Math.Min(_options.Concurrency - running.Handling, 2 * _options.Concurrency - running.Count);
 
     /// <summary>The heartbeat: leases first, then this instance's row in the workers table.</summary>
     async Task HeartbeatAsync(CancellationToken ct)
     {
         await RenewLeasesAsync(ct);
-        await heartbeats.BeatAsync(WorkerId, running.Count, _draining, ct);
+        await heartbeats.BeatAsync(WorkerId, running.Handling, _draining, ct);
     }
 
     async Task BeatQuietlyAsync()
     {
-        try { await heartbeats.BeatAsync(WorkerId, running.Count, _draining, CancellationToken.None); }
+        try { await heartbeats.BeatAsync(WorkerId, running.Handling, _draining, CancellationToken.None); }
         catch (Exception e) { log.LogWarning("Writing worker {WorkerId}'s heartbeat row failed: {Error}", WorkerId, DatabaseErrors.OneLine(e)); }
     }
 

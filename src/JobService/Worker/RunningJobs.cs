@@ -21,7 +21,7 @@ public sealed class RunningJob(ClaimedJob job, string workerId, DateTime leaseUn
     long _leaseUntil = leaseUntil.Ticks;
 
     readonly CancellationTokenSource _stop = new();
-    int _reason;
+    int _reason, _handlerDone;
 
     public ClaimedJob Job { get; } = job;
     public JobLease Lease { get; } = job.Lease(workerId);
@@ -38,6 +38,12 @@ public sealed class RunningJob(ClaimedJob job, string workerId, DateTime leaseUn
     /// <summary>The attempt as the worker runs it, outcome write included; the drain awaits it.</summary>
     public Task Completion { get; set; } = Task.CompletedTask;
 
+    /// <summary>The handler has returned (or been given up on): its slot is free while the outcome is written.</summary>
+    public bool HandlerDone => Volatile.Read(ref _handlerDone) == 1;
+
+    /// <summary>True the first time only.</summary>
+    internal bool MarkHandlerDone() => Interlocked.Exchange(ref _handlerDone, 1) == 0;
+
     /// <summary>The first reason wins; later ones change nothing.</summary>
     public void Stop(StopReason reason)
     {
@@ -45,19 +51,53 @@ public sealed class RunningJob(ClaimedJob job, string workerId, DateTime leaseUn
     }
 }
 
-/// <summary>The jobs this process runs now, by id. Cancels, heartbeats and shutdown find them here.</summary>
+/// <summary>
+/// The jobs this process holds, by id: those whose handler runs (each takes a slot), and those whose
+/// handler is done while their outcome is being written (no slot: the next job may start, but the
+/// lease is still this worker's, renewed by the heartbeat, until the outcome is in). Cancels,
+/// heartbeats and shutdown find them here.
+/// </summary>
 public sealed class RunningJobs
 {
     readonly ConcurrentDictionary<Guid, RunningJob> _jobs = new();
+    readonly JobWakeup _slotFreed = new();
+    int _handling;
 
+    /// <summary>Every job held, outcome writes included.</summary>
     public int Count => _jobs.Count;
     public ICollection<RunningJob> All => _jobs.Values;
 
-    public void Add(RunningJob job) => _jobs[job.Job.Id] = job;
-    public void Remove(RunningJob job) => _jobs.TryRemove(new KeyValuePair<Guid, RunningJob>(job.Job.Id, job));
+    /// <summary>Jobs whose handler runs: the slots taken.</summary>
+    public int Handling => Volatile.Read(ref _handling);
+
+    /// <summary>Completes when a slot is freed or a job let go. Take it before counting, like <see cref="JobWakeup.Next"/>.</summary>
+    public Task SlotFreed => _slotFreed.Next;
+
+    public void Add(RunningJob job)
+    {
+        Interlocked.Increment(ref _handling);
+        _jobs[job.Job.Id] = job;
+    }
+
+    /// <summary>The handler is done: its slot is free, though the job stays held until <see cref="Remove"/>.</summary>
+    public void HandlerDone(RunningJob job)
+    {
+        if (!job.MarkHandlerDone()) return;
+        Interlocked.Decrement(ref _handling);
+        _slotFreed.Signal();
+    }
+
+    public void Remove(RunningJob job)
+    {
+        HandlerDone(job);
+        _jobs.TryRemove(new KeyValuePair<Guid, RunningJob>(job.Job.Id, job));
+        _slotFreed.Signal();
+    }
+
     public RunningJob? Find(Guid id) => _jobs.GetValueOrDefault(id);
 
-    public int CountOfType(string type) => _jobs.Values.Count(j => j.Job.Type == type);
+    /// <summary>Handlers of this type running now (what a type's concurrency limit counts).</summary>
+    public int CountOfType(string type) => _jobs.Values.Count(j => j.Job.Type == type && !j.HandlerDone);
 
     public void Cancel(Guid id, StopReason reason) => Find(id)?.Stop(reason);
 }

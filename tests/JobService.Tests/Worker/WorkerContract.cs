@@ -441,6 +441,37 @@ public sealed class PostgresWorkerTests : WorkerContract
 
     protected override Task<TestDatabase> CreateDatabaseAsync() => TestDatabase.PostgresOrSkipAsync();
 
+    /// <summary>
+    /// One slot: the first job's handler returns while its row is locked by another session, so its
+    /// outcome cannot be written yet. The slot is free all the same, and the next job runs; the first
+    /// stays held (its lease is this worker's until the outcome is in) and completes once the lock goes.
+    /// </summary>
+    [Fact]
+    public async Task ASlotIsFreeWhileTheOutcomeOfItsLastJobIsStillBeingWritten()
+    {
+        await using var app = await StartAsync(new() { ["Worker:Concurrency"] = "1" });
+        var finish = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var first = await app.SubmitAsync(Scripts.Job(Scripts.Add(async _ => { await finish.Task; return new { n = 1 }; })));
+        await app.WaitForRunningHereAsync(first);
+
+        await using var db = await app.Get<IDbContextFactory<JobsDbContext>>().CreateDbContextAsync();
+        await using (var rowLock = await db.Database.BeginTransactionAsync())
+        {
+            await db.Database.ExecuteSqlAsync($"SELECT id FROM jobs WHERE id = {first} FOR UPDATE");
+            finish.SetResult(); // its completion now waits for the lock
+            var secondStarted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var second = await app.SubmitAsync(Scripts.Job(Scripts.Add(_ => { secondStarted.SetResult(); return Task.FromResult<object?>(null); })));
+
+            await secondStarted.Task.WaitAsync(TimeSpan.FromSeconds(15));
+            var held = app.Get<RunningJobs>().Find(first);
+            Assert.True(held is { HandlerDone: true }, "the first job is still held by this worker, its handler done");
+            await rowLock.CommitAsync();
+            await app.WaitForStatusAsync(second, JobStatus.Completed);
+        }
+        var done = await app.WaitForStatusAsync(first, JobStatus.Completed);
+        JsonAssert.Equal("{\"n\":1}", done.Result);
+    }
+
     [Fact]
     public async Task ANotifyFromAnotherInstanceWakesAnIdleWorkerWithoutPolling()
     {
