@@ -1,5 +1,7 @@
 using System.Text;
 using JobService.Data;
+using JobService.Hosting;
+using Microsoft.Extensions.Options;
 using Npgsql;
 
 namespace JobService.Transitions;
@@ -10,8 +12,9 @@ namespace JobService.Transitions;
 /// sent by one loop, outside any writing transaction, several to a NOTIFY payload (at most
 /// 8,000 bytes each). Listening: one connection from the shared data source; after every
 /// (re)connect subscribers hear <see cref="Notice.Reconnected"/>, since NOTIFY has no replay.
+/// Only nodes that serve the API listen for events.
 /// </summary>
-public sealed class PostgresNotifier(NpgsqlDataSource dataSource, ILogger<PostgresNotifier> log) : IJobNotifier
+public sealed class PostgresNotifier(NpgsqlDataSource dataSource, IOptions<ServiceOptions> service, ILogger<PostgresNotifier> log) : IJobNotifier
 {
     public const string JobsChannel = "jobservice_jobs";
     public const string CancelChannel = "jobservice_cancel";
@@ -108,7 +111,10 @@ public sealed class PostgresNotifier(NpgsqlDataSource dataSource, ILogger<Postgr
             {
                 await using var connection = await dataSource.OpenConnectionAsync(ct);
                 connection.Notification += OnNotification;
-                await using (var listen = new NpgsqlCommand($"LISTEN {JobsChannel}; LISTEN {CancelChannel}; LISTEN {EventsChannel}; LISTEN {PausesChannel};", connection))
+                // Events feed the SSE streams, which only API nodes serve: a worker-only node does not
+                // receive two notices per job it runs just to drop them.
+                var events = service.Value.RunsApi ? $" LISTEN {EventsChannel};" : "";
+                await using (var listen = new NpgsqlCommand($"LISTEN {JobsChannel}; LISTEN {CancelChannel}; LISTEN {PausesChannel};{events}", connection))
                     await listen.ExecuteNonQueryAsync(ct);
                 log.LogInformation("Listening for job notifications");
                 delay = TimeSpan.FromSeconds(1);
