@@ -1,4 +1,5 @@
 using JobService.Data;
+using JobService.Transitions;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 
@@ -12,7 +13,8 @@ public static class Migrations
         await using var scope = services.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<JobsDbContext>();
         var log = scope.ServiceProvider.GetRequiredService<ILoggerFactory>().CreateLogger("JobService.Migrations");
-        var pending = await PendingFromHistoryAsync(db, ct) ?? (await db.Database.GetPendingMigrationsAsync(ct)).ToList();
+        var pending = await PendingFromHistoryAsync(db, log, ct)
+            ?? (await db.Database.GetPendingMigrationsAsync(ct)).ToList();
         var provider = scope.ServiceProvider.GetRequiredService<IOptions<DatabaseOptions>>().Value.Provider;
         if (pending.Count == 0)
         {
@@ -29,19 +31,18 @@ public static class Migrations
     /// GetPendingMigrationsAsync builds a model of the history table first, which costs a start that
     /// finds nothing to do (every start but the first) about a quarter of a second.
     /// </summary>
-    static async Task<List<string>?> PendingFromHistoryAsync(JobsDbContext db, CancellationToken ct)
+    internal static async Task<List<string>?> PendingFromHistoryAsync(JobsDbContext db, ILogger log, CancellationToken ct)
     {
-        var applied = new HashSet<string>();
-        await db.Database.OpenConnectionAsync(ct);
+        List<string> applied;
         try
         {
-            await using var command = db.Database.GetDbConnection().CreateCommand();
-            command.CommandText = "SELECT \"MigrationId\" FROM \"__EFMigrationsHistory\"";
-            await using var reader = await command.ExecuteReaderAsync(ct);
-            while (await reader.ReadAsync(ct)) applied.Add(reader.GetString(0));
+            applied = await db.PlainQueryAsync("SELECT \"MigrationId\" FROM \"__EFMigrationsHistory\"", r => r.GetString(0), ct);
         }
-        catch (System.Data.Common.DbException) { return null; }
-        finally { await db.Database.CloseConnectionAsync(); }
-        return db.Database.GetMigrations().Where(m => !applied.Contains(m)).ToList();
+        catch (System.Data.Common.DbException e)
+        {
+            log.LogDebug("The migrations history could not be read ({Error}): EF Core's own check decides", DatabaseErrors.OneLine(e));
+            return null;
+        }
+        return db.Database.GetMigrations().Except(applied).ToList();
     }
 }

@@ -245,15 +245,10 @@ public sealed class JobTransitions(
     {
         var now = Now;
         List<(Guid Id, int Attempt, string? Worker)> expired;
-        await using (var read = await BeginAsync(now, ct))
-        {
-            // Plain SQL, not LINQ: this runs as a worker starts, where compiling a query costs the first claim.
-            await using var command = read.Command("""
+        await using (var db = await contexts.CreateDbContextAsync(ct)) // a read: no transition, no write lock
+            expired = await db.PlainQueryAsync("""
                 SELECT id, attempt, locked_by FROM jobs WHERE status = 'running' AND locked_until < @now ORDER BY locked_until LIMIT 100
-                """);
-            driver.Bind(command, "now", now);
-            expired = await read.RowsAsync(command, r => (r.GetGuid(0), r.GetInt32(1), r.IsDBNull(2) ? null : r.GetString(2)), ct);
-        }
+                """, r => (r.GetGuid(0), r.GetInt32(1), r.IsDBNull(2) ? (string?)null : r.GetString(2)), ct, driver, ("now", now));
         var rescued = 0;
         foreach (var (id, attempt, worker) in expired)
         {

@@ -1,6 +1,7 @@
 using System.Reflection;
 using JobService.Data;
 using JobService.Hosting;
+using JobService.Transitions;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 
@@ -11,7 +12,7 @@ namespace JobService.Worker;
 /// the dashboard's Workers page read it). A row that stops being written is shown lost after two
 /// missed beats; rows not seen for a day are deleted by whichever instance beats next.
 /// </summary>
-public sealed class WorkerHeartbeats(IDbContextFactory<JobsDbContext> contexts, Transitions.IJobDriver driver, TimeProvider time, IOptions<WorkerOptions> worker,
+public sealed class WorkerHeartbeats(IDbContextFactory<JobsDbContext> contexts, IJobDriver driver, TimeProvider time, IOptions<WorkerOptions> worker,
     IOptions<ServiceOptions> service)
 {
     public const string Active = "active", Draining = "draining", Lost = "lost";
@@ -21,9 +22,8 @@ public sealed class WorkerHeartbeats(IDbContextFactory<JobsDbContext> contexts, 
 
     /// <summary>
     /// Writes (or first inserts) this worker's row: seen now, its busy slots, active or draining; and
-    /// forgets rows not seen for a day. Plain ADO.NET (an upsert both databases read alike): the first
-    /// beat is on the way to the first claim, where EF Core's update pipeline, or even its raw-SQL
-    /// path, costs a start-up a few hundred milliseconds of JIT.
+    /// forgets rows not seen for a day: an upsert both databases read alike, in <see cref="PlainSql"/>
+    /// (the first beat is on the way to the first claim).
     /// </summary>
     public async Task BeatAsync(string workerId, int busy, bool draining, CancellationToken ct)
     {
@@ -46,11 +46,7 @@ public sealed class WorkerHeartbeats(IDbContextFactory<JobsDbContext> contexts, 
     async Task ExecuteAsync(string sql, CancellationToken ct, params (string Name, object? Value)[] parameters)
     {
         await using var db = await contexts.CreateDbContextAsync(ct);
-        await db.Database.OpenConnectionAsync(ct);
-        await using var command = db.Database.GetDbConnection().CreateCommand();
-        command.CommandText = sql;
-        foreach (var (name, value) in parameters) driver.Bind(command, name, value);
-        await command.ExecuteNonQueryAsync(ct);
+        await db.PlainExecuteAsync(sql, ct, driver, parameters);
     }
 
     /// <summary>The state to show: lost once two beats were missed, whatever the row last said.</summary>
