@@ -4,7 +4,6 @@ using JobService.Events;
 using JobService.Handlers;
 using JobService.Hosting;
 using JobService.Worker;
-using Microsoft.Extensions.Options;
 
 namespace JobService.Observability;
 
@@ -26,8 +25,7 @@ public sealed class JobGauges
             "Open Server-Sent Events streams on this node: stream=job (GET /jobs/{id}/events) or all (GET /events)");
         if (services.GetService<RunningJobs>() is { } running)
         {
-            var concurrency = services.GetRequiredService<IOptions<WorkerOptions>>().Value.Concurrency;
-            meter.CreateObservableGauge("jobservice.worker.slots", () => Slots(running, registry, concurrency), "{slot}",
+            meter.CreateObservableGauge("jobservice.worker.slots", () => Slots(running, registry), "{slot}",
                 "This worker's slots by type: busy (running jobs of the type) and free (how many more of the type it could start now)");
         }
     }
@@ -57,13 +55,12 @@ public sealed class JobGauges
         return [new(job, new KeyValuePair<string, object?>("stream", "job")), new(all, new KeyValuePair<string, object?>("stream", "all"))];
     }
 
-    static IEnumerable<Measurement<int>> Slots(RunningJobs running, JobTypeRegistry registry, int concurrency)
+    static IEnumerable<Measurement<int>> Slots(RunningJobs running, JobTypeRegistry registry)
     {
-        var busy = running.All.Where(r => !r.HandlerDone).GroupBy(r => r.Job.Type).ToDictionary(g => g.Key, g => g.Count());
-        var free = Math.Max(0, concurrency - busy.Values.Sum());
+        var free = running.FreeSlots;
         foreach (var type in registry.All)
         {
-            var mine = busy.GetValueOrDefault(type.Name);
+            var mine = running.CountOfType(type.Name);
             var canStart = type.Concurrency > 0 ? Math.Min(free, Math.Max(0, type.Concurrency - mine)) : free;
             yield return new(mine, new("type", type.Name), new("state", "busy"));
             yield return new(canStart, new("type", type.Name), new("state", "free"));

@@ -84,7 +84,7 @@ public sealed class JobWorker(
             // Taken before looking for work, so that a signal sent after the look is not lost.
             var woken = wakeup.Next;
             var freed = running.SlotFreed;
-            var free = FreeSlots();
+            var free = running.FreeSlots; // a slot frees when its handler returns, while the outcome is written
             var claimed = 0;
             if (free > 0)
             {
@@ -166,13 +166,6 @@ public sealed class JobWorker(
             running.Remove(run);
         }
     }
-
-    /// <summary>
-    /// Slots whose handler is done are free at once, while the outcome is written in the next batch:
-    /// claims and outcome writes overlap instead of taking turns. At most as many outcomes as slots
-    /// may wait to be written, so a slow database slows the claims rather than piling up finished work.
-    /// </summary>
-    int FreeSlots() => Math.Min(_options.Concurrency - running.Handling, 2 * _options.Concurrency - running.Count);
 
     /// <summary>The heartbeat: leases first, then this instance's row in the workers table.</summary>
     async Task HeartbeatAsync(CancellationToken ct)

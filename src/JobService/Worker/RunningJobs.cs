@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using JobService.Transitions;
+using Microsoft.Extensions.Options;
 
 namespace JobService.Worker;
 
@@ -57,10 +58,11 @@ public sealed class RunningJob(ClaimedJob job, string workerId, DateTime leaseUn
 /// lease is still this worker's, renewed by the heartbeat, until the outcome is in). Cancels,
 /// heartbeats and shutdown find them here.
 /// </summary>
-public sealed class RunningJobs
+public sealed class RunningJobs(IOptions<WorkerOptions> options)
 {
     readonly ConcurrentDictionary<Guid, RunningJob> _jobs = new();
     readonly JobWakeup _slotFreed = new();
+    readonly int _slots = options.Value.Concurrency;
     int _handling;
 
     /// <summary>Every job held, outcome writes included.</summary>
@@ -70,7 +72,14 @@ public sealed class RunningJobs
     /// <summary>Jobs whose handler runs: the slots taken.</summary>
     public int Handling => Volatile.Read(ref _handling);
 
-    /// <summary>Completes when a slot is freed or a job let go. Take it before counting, like <see cref="JobWakeup.Next"/>.</summary>
+    /// <summary>
+    /// Slots a claim may fill: those no handler runs in, while this worker holds at most twice its slots
+    /// (outcomes waiting to be written included), so a slow database slows the claims rather than
+    /// piling up finished work.
+    /// </summary>
+    public int FreeSlots => Math.Max(0, Math.Min(_slots - Handling, 2 * _slots - Count));
+
+    /// <summary>Completes when <see cref="FreeSlots"/> may have grown. Take it before reading them, like <see cref="JobWakeup.Next"/>.</summary>
     public Task SlotFreed => _slotFreed.Next;
 
     public void Add(RunningJob job)
@@ -90,8 +99,9 @@ public sealed class RunningJobs
     public void Remove(RunningJob job)
     {
         HandlerDone(job);
+        var atCap = Count >= 2 * _slots; // only then did holding it keep a slot from a claim
         _jobs.TryRemove(new KeyValuePair<Guid, RunningJob>(job.Job.Id, job));
-        _slotFreed.Signal();
+        if (atCap) _slotFreed.Signal();
     }
 
     public RunningJob? Find(Guid id) => _jobs.GetValueOrDefault(id);

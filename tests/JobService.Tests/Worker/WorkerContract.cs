@@ -444,32 +444,45 @@ public sealed class PostgresWorkerTests : WorkerContract
     /// <summary>
     /// One slot: the first job's handler returns while its row is locked by another session, so its
     /// outcome cannot be written yet. The slot is free all the same, and the next job runs; the first
-    /// stays held (its lease is this worker's until the outcome is in) and completes once the lock goes.
+    /// stays held (its lease is this worker's until the outcome is in). With the second's outcome
+    /// stuck too the worker holds twice its slots: it claims nothing more until an outcome is in.
     /// </summary>
     [Fact]
     public async Task ASlotIsFreeWhileTheOutcomeOfItsLastJobIsStillBeingWritten()
     {
         await using var app = await StartAsync(new() { ["Worker:Concurrency"] = "1" });
-        var finish = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var first = await app.SubmitAsync(Scripts.Job(Scripts.Add(async _ => { await finish.Task; return new { n = 1 }; })));
+        var running = app.Get<RunningJobs>();
+        var (finishFirst, finishSecond) = (new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously),
+            new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+        var first = await app.SubmitAsync(Scripts.Job(Scripts.Add(async _ => { await finishFirst.Task; return new { n = 1 }; })));
         await app.WaitForRunningHereAsync(first);
 
         await using var db = await app.Get<IDbContextFactory<JobsDbContext>>().CreateDbContextAsync();
-        await using (var rowLock = await db.Database.BeginTransactionAsync())
+        await using (var rowLocks = await db.Database.BeginTransactionAsync())
         {
             await db.Database.ExecuteSqlAsync($"SELECT id FROM jobs WHERE id = {first} FOR UPDATE");
-            finish.SetResult(); // its completion now waits for the lock
-            var secondStarted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            var second = await app.SubmitAsync(Scripts.Job(Scripts.Add(_ => { secondStarted.SetResult(); return Task.FromResult<object?>(null); })));
+            finishFirst.SetResult(); // its completion now waits for the lock
+            var second = await app.SubmitAsync(Scripts.Job(Scripts.Add(async _ => { await finishSecond.Task; return null; })));
+            await app.WaitForRunningHereAsync(second); // claimed while the first's outcome is unwritten
+            Assert.True(running.Find(first) is { HandlerDone: true }, "the first job is still held by this worker, its handler done");
 
-            await secondStarted.Task.WaitAsync(TimeSpan.FromSeconds(15));
-            var held = app.Get<RunningJobs>().Find(first);
-            Assert.True(held is { HandlerDone: true }, "the first job is still held by this worker, its handler done");
-            await rowLock.CommitAsync();
-            await app.WaitForStatusAsync(second, JobStatus.Completed);
+            await db.Database.ExecuteSqlAsync($"SELECT id FROM jobs WHERE id = {second} FOR UPDATE");
+            finishSecond.SetResult();
+            await UntilAsync(() => running.Find(second) is { HandlerDone: true });
+            Assert.Equal(0, running.FreeSlots); // two held for one slot: the cap
+            var third = await app.SubmitAsync(Scripts.Job(Scripts.Add(_ => Task.FromResult<object?>(null))));
+
+            await rowLocks.CommitAsync();
+            await app.WaitForStatusAsync(third, JobStatus.Completed);
         }
         var done = await app.WaitForStatusAsync(first, JobStatus.Completed);
         JsonAssert.Equal("{\"n\":1}", done.Result);
+
+        // Waits on the worker's own slot signal, not a timer.
+        async Task UntilAsync(Func<bool> condition)
+        {
+            for (var next = running.SlotFreed; !condition(); next = running.SlotFreed) await next.WaitAsync(TimeSpan.FromSeconds(15));
+        }
     }
 
     [Fact]
