@@ -167,6 +167,9 @@ public sealed class JobTransitions(
             RETURNING {JobRow.Columns}
             """, ct, ("id", jobId));
         await ApplyAsync(tx, rows, r => Story.Log(r, tx.Now, level, message), ct);
+        // A claim meanwhile skipped the row this held locked (SKIP LOCKED): a pending job is offered
+        // again at once, not at the next poll.
+        if (rows is [{ Status: JobStatus.Pending }]) tx.AfterCommit(() => driver.Notifier.Publish(new Notice.JobsAvailable()));
         await tx.CommitAsync(ct);
         return rows.Count == 1;
     }
