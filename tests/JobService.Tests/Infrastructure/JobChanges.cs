@@ -31,7 +31,7 @@ public sealed class JobChanges : IJobTransitionHook
             var value = await read();
             if (ready(value)) return value;
             var left = deadline - DateTime.UtcNow;
-            if (left <= TimeSpan.Zero || await Task.WhenAny(changed, Task.Delay(left)) != changed) Assert.Fail(failure(value));
+            if (!await changed.ArrivesWithinAsync(left)) Assert.Fail(failure(value));
         }
     }
 }

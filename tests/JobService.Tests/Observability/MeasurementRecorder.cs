@@ -2,6 +2,8 @@ using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
 using JobService.Hosting;
 
+using JobService.Tests.Infrastructure;
+
 namespace JobService.Tests.Observability;
 
 /// <summary>
@@ -40,7 +42,7 @@ public sealed class MeasurementRecorder : IDisposable
             var next = _recorded.Next; // taken before the check: a measurement in between wakes the wait
             if (condition()) return;
             var left = deadline - DateTime.UtcNow;
-            if (left <= TimeSpan.Zero || await Task.WhenAny(next, Task.Delay(left)) != next) Assert.Fail($"Never {what}");
+            if (!await next.ArrivesWithinAsync(left)) Assert.Fail($"Never {what}");
         }
     }
 
