@@ -7,26 +7,15 @@ namespace JobService.Hosting;
 /// <summary>
 /// Waits for the database at start-up, retrying with backoff for
 /// <see cref="DatabaseOptions.StartupTimeoutSeconds"/> with one log line per try, then applies
-/// migrations unless a deployment runs them as a step. It begins as the host starts, on a thread of
-/// its own beside the other services' start (opening the first connection is JIT work a second core
-/// can do meanwhile), and the host's start awaits it once every hosted service has started
-/// (<see cref="IHostedLifecycleService.StartedAsync"/>), so Kestrel already answers and
-/// /health/ready says unhealthy meanwhile; the background loops wait for <see cref="DatabaseReady"/>
-/// before they touch the database, and the host's start returns only once it is ready.
+/// migrations unless a deployment runs them as a step. It runs once every hosted service has
+/// started (<see cref="IHostedLifecycleService.StartedAsync"/>), so Kestrel already answers
+/// and /health/ready says unhealthy meanwhile; the background loops wait for
+/// <see cref="DatabaseReady"/> before they touch the database, and the host's start returns
+/// only once it is ready.
 /// </summary>
 public sealed class DatabaseStartup(IServiceProvider services, IOptions<DatabaseOptions> options, DatabaseReady ready) : IHostedLifecycleService
 {
-    Task? _preparing;
-
-    public Task StartingAsync(CancellationToken ct)
-    {
-        _preparing = Task.Run(() => PrepareAsync(ct), CancellationToken.None);
-        return Task.CompletedTask;
-    }
-
-    public Task StartedAsync(CancellationToken ct) => _preparing ?? PrepareAsync(ct);
-
-    async Task PrepareAsync(CancellationToken ct)
+    public async Task StartedAsync(CancellationToken ct)
     {
         try
         {
@@ -41,6 +30,7 @@ public sealed class DatabaseStartup(IServiceProvider services, IOptions<Database
         }
     }
 
+    public Task StartingAsync(CancellationToken ct) => Task.CompletedTask;
     public Task StartAsync(CancellationToken ct) => Task.CompletedTask;
     public Task StopAsync(CancellationToken ct) => Task.CompletedTask;
     public Task StoppingAsync(CancellationToken ct) => Task.CompletedTask;
