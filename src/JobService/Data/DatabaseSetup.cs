@@ -40,13 +40,18 @@ public static class DatabaseSetup
     /// <summary>
     /// The worker runs the same few statements thousands of times a second (claim, complete,
     /// renew); prepared once, PostgreSQL skips planning them each time. Keepalives notice a
-    /// silently dead connection (the listener's above all). An explicit setting wins.
+    /// silently dead connection (the listener's above all). No reset on close: nothing here
+    /// leaves session state on a pooled connection (locks are per transaction, no SET, no temp
+    /// tables; the listener unlistens before it lets go), and the reset is seven statements
+    /// PostgreSQL ran before every request's and every worker transaction's first query. An
+    /// explicit setting wins.
     /// </summary>
     static Npgsql.NpgsqlDataSource DataSource(string connectionString)
     {
         var builder = new Npgsql.NpgsqlConnectionStringBuilder(connectionString);
         if (!connectionString.Contains("Auto Prepare", StringComparison.OrdinalIgnoreCase)) builder.MaxAutoPrepare = 32;
         if (!connectionString.Contains("Keepalive", StringComparison.OrdinalIgnoreCase)) builder.KeepAlive = 15;
+        if (!connectionString.Contains("Reset On Close", StringComparison.OrdinalIgnoreCase)) builder.NoResetOnClose = true;
         return new Npgsql.NpgsqlDataSourceBuilder(builder.ConnectionString).Build();
     }
 

@@ -84,6 +84,24 @@ public sealed class PostgresNotifier(NpgsqlDataSource dataSource, IOptions<Servi
         }
     }
 
+    /// <summary>
+    /// Pooled connections are not reset when they go back (see DatabaseSetup), so the listener
+    /// takes its LISTENs off before its connection may serve a request. A broken one is dropped.
+    /// </summary>
+    static async Task UnlistenAsync(NpgsqlConnection connection)
+    {
+        if (connection.FullState != System.Data.ConnectionState.Open) return;
+        try
+        {
+            await using var unlisten = new NpgsqlCommand("UNLISTEN *", connection);
+            await unlisten.ExecuteNonQueryAsync(CancellationToken.None);
+        }
+        catch (Exception e) when (e is NpgsqlException or InvalidOperationException or TimeoutException)
+        {
+            // A connection that cannot answer UNLISTEN is broken, and Npgsql does not pool a broken one.
+        }
+    }
+
     List<(string, string)> Payloads()
     {
         var notes = new List<(string, string)>();
@@ -120,7 +138,8 @@ public sealed class PostgresNotifier(NpgsqlDataSource dataSource, IOptions<Servi
                 delay = TimeSpan.FromSeconds(1);
                 Received?.Invoke(new Notice.Reconnected());
                 _listening.TrySetResult();
-                while (!ct.IsCancellationRequested) await connection.WaitAsync(ct);
+                try { while (!ct.IsCancellationRequested) await connection.WaitAsync(ct); }
+                finally { await UnlistenAsync(connection); }
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {

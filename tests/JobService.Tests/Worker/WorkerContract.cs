@@ -439,6 +439,29 @@ public sealed class PostgresWorkerTests : WorkerContract
         await app.WaitForStatusAsync(id, JobStatus.Completed); // the NOTIFY came over the new connection: polling is ten minutes away
     }
 
+    /// <summary>
+    /// Pooled connections are not reset when they go back (a reset was seven statements before
+    /// every request's first query), so the listener must leave nothing behind: with a pool of
+    /// one, the connection it let go is the next one handed out, and it listens to nothing.
+    /// </summary>
+    [Fact]
+    public async Task TheListenersConnectionGoesBackToThePoolListeningToNothing()
+    {
+        await using var database = await TestDatabase.PostgresOrSkipAsync();
+        await using var source = Npgsql.NpgsqlDataSource.Create(database.ConnectionString + ";Maximum Pool Size=1;No Reset On Close=true");
+        var notifier = new PostgresNotifier(source, Microsoft.Extensions.Options.Options.Create(new JobService.Hosting.ServiceOptions()),
+            Microsoft.Extensions.Logging.Abstractions.NullLogger<PostgresNotifier>.Instance);
+        using var stop = new CancellationTokenSource();
+        var run = notifier.RunAsync(stop.Token);
+        await notifier.Listening.WaitAsync(TimeSpan.FromSeconds(15));
+        await stop.CancelAsync();
+        await run;
+
+        await using var connection = await source.OpenConnectionAsync();
+        await using var channels = new Npgsql.NpgsqlCommand("SELECT count(*) FROM pg_listening_channels()", connection);
+        Assert.Equal(0L, await channels.ExecuteScalarAsync());
+    }
+
     protected override Task<TestDatabase> CreateDatabaseAsync() => TestDatabase.PostgresOrSkipAsync();
 
     /// <summary>
