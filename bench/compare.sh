@@ -2,7 +2,7 @@
 # Before/after in one sitting: builds two commits of the service (git worktrees, Release) and
 # drains N no-op jobs with one worker process of each, alternating A, B, A, B…, on a fresh
 # database per run, on SQLite and PostgreSQL; prints every run and the medians.
-#   bash bench/compare.sh <rev-a> <rev-b> [runs=5] [N=20000] [concurrency=1000]
+#   [PROVIDERS=postgres] bash bench/compare.sh <rev-a> <rev-b> [runs=5] [N=20000] [concurrency=1000]
 # jobs/s is N over the worker process's whole life (host start to graceful stop, every
 # completion committed), the peer harness's definition; handler_jobs_per_second is first
 # handler start to the Nth. Machines here are shared: compare medians of one sitting only.
@@ -20,7 +20,7 @@ for side in a b; do
 done
 start_postgres
 OUT="$WORK/runs.jsonl"
-for provider in sqlite postgres; do
+for provider in ${PROVIDERS:-sqlite postgres}; do
   for run in $(seq "$RUNS"); do
     for side in a b; do
       dll="$WORK/$side/bench/JobService.Bench/bin/Release/net10.0/JobService.Bench.dll"
