@@ -93,7 +93,7 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
         Bind(command, "worker", completions[0].Lease.WorkerId);
         Bind(command, "ids", completions.Select(c => c.Lease.JobId).ToArray());
         Bind(command, "attempts", completions.Select(c => c.Lease.Attempt).ToArray());
-        command.Parameters.Add(new NpgsqlParameter("results", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = completions.Select(c => (object?)c.Result ?? DBNull.Value).ToArray() });
+        command.Parameters.Add(new NpgsqlParameter("results", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = completions.Select(c => c.Result).ToArray() });
         return await tx.RowsAsync(command, r => JobRow.Completed(new JobLease(r.GetGuid(0), r.GetInt32(1), completions[0].Lease.WorkerId),
             r.GetString(2), r.GetInt32(3), r.GetInt64(4), r.GetDateTime(5), r.GetBoolean(6), tx.Now), ct);
     }
@@ -140,7 +140,7 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
             ("payloads", j => j.Payload), ("callback_urls", j => j.CallbackUrl), ("callback_events", j => j.CallbackEvents),
             ("idempotency_keys", j => j.IdempotencyKey), ("request_hashes", j => j.RequestHash), ("trace_parents", j => j.TraceParent),
         })
-            command.Parameters.Add(new NpgsqlParameter(name, NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = jobs.Select(j => (object?)values(j) ?? DBNull.Value).ToArray() });
+            command.Parameters.Add(new NpgsqlParameter(name, NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = jobs.Select(values).ToArray() });
         try
         {
             await command.ExecuteNonQueryAsync(ct);
@@ -163,7 +163,7 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
         Bind(command, "kinds", events.Select(e => e.Kind).ToArray());
         Bind(command, "created", events.Select(e => e.CreatedAt).ToArray());
         foreach (var (name, values) in new[] { ("levels", events.Select(e => e.Level)), ("messages", events.Select(e => e.Message)), ("data", events.Select(e => e.Data)) })
-            command.Parameters.Add(new NpgsqlParameter(name, NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = values.Select(v => (object?)v ?? DBNull.Value).ToArray() });
+            command.Parameters.Add(new NpgsqlParameter(name, NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = values.ToArray() });
         await command.ExecuteNonQueryAsync(ct);
     }
 
