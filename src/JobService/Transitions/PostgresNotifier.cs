@@ -93,7 +93,8 @@ public sealed class PostgresNotifier(NpgsqlDataSource dataSource, IOptions<Servi
         if (connection.FullState != System.Data.ConnectionState.Open) return;
         try
         {
-            await using var unlisten = new NpgsqlCommand("UNLISTEN *", connection);
+            // Briefly: at shutdown a server that stopped answering must not hold the stop for the default 30 s.
+            await using var unlisten = new NpgsqlCommand("UNLISTEN *", connection) { CommandTimeout = 2 };
             await unlisten.ExecuteNonQueryAsync(CancellationToken.None);
         }
         catch (Exception e) when (e is NpgsqlException or InvalidOperationException or TimeoutException)
