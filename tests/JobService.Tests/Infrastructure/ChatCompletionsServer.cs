@@ -13,6 +13,8 @@ public sealed record ChatReply
 {
     public int Status { get; init; } = 200;
     public string? RetryAfter { get; init; }
+    /// <summary>Retry-After as an HTTP date this far after the request arrived (whole seconds: up to one second sooner).</summary>
+    public TimeSpan? RetryAfterDateIn { get; init; }
     public string ErrorMessage { get; init; } = "error";
     public IReadOnlyList<string> Chunks { get; init; } = ["Hello", " there", "."];
     /// <summary>The server sends nothing until this completes (a model thinking in silence).</summary>
@@ -112,6 +114,7 @@ public sealed class ChatCompletionsServer : IAsyncDisposable
         {
             http.Response.StatusCode = reply.Status;
             if (reply.RetryAfter is not null) http.Response.Headers.RetryAfter = reply.RetryAfter;
+            if (reply.RetryAfterDateIn is { } within) http.Response.Headers.RetryAfter = (seen.At + within).ToString("R");
             await http.Response.WriteAsJsonAsync(new { error = new { message = reply.ErrorMessage, type = "test_error", code = reply.Status.ToString() } });
             return;
         }

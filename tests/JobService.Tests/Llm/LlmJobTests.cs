@@ -147,7 +147,8 @@ public sealed class LlmJobTests : IAsyncLifetime
     [Fact]
     public async Task ARetryAfterGivenAsAnHttpDateIsWaitedOut()
     {
-        _server.Enqueue(new ChatReply { Status = 503, RetryAfter = DateTime.UtcNow.AddSeconds(2).ToString("R") }, new ChatReply());
+        // The date is taken when the request arrives, not when the reply is queued: the wait is then at least one second whatever the job's start took.
+        _server.Enqueue(new ChatReply { Status = 503, RetryAfterDateIn = TimeSpan.FromSeconds(2) }, new ChatReply());
 
         var id = await _app.SubmitAsync(new { type = "text_generation", payload = new { prompt = "hi" } });
         await _app.WaitForStatusAsync(id, JobStatus.Completed);
