@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
 using JobService.Hosting;
-
 using JobService.Tests.Infrastructure;
 
 namespace JobService.Tests.Observability;
