@@ -40,11 +40,11 @@ public static class DatabaseSetup
     /// <summary>
     /// The worker runs the same few statements thousands of times a second (claim, complete,
     /// renew); prepared once, PostgreSQL skips planning them each time. Keepalives notice a
-    /// silently dead connection (the listener's above all). No reset on close: nothing here
-    /// leaves session state on a pooled connection (locks are per transaction, no SET, no temp
-    /// tables; the listener unlistens before it lets go), and the reset is seven statements
-    /// PostgreSQL ran before every request's and every worker transaction's first query. An
-    /// explicit setting wins.
+    /// silently dead idle connection (the listener probes its own: PostgresNotifier). No reset
+    /// on close: nothing here leaves session state on a pooled connection (locks are per
+    /// transaction, no SET, no temp tables; the listener unlistens before it lets go), and the
+    /// reset is seven statements PostgreSQL ran before every request's and every worker
+    /// transaction's first query. An explicit setting wins.
     /// </summary>
     static Npgsql.NpgsqlDataSource DataSource(string connectionString)
     {

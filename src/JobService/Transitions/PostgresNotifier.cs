@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text;
 using JobService.Data;
 using JobService.Hosting;
@@ -21,6 +22,7 @@ public sealed class PostgresNotifier(NpgsqlDataSource dataSource, IOptions<Servi
     public const string EventsChannel = "jobservice_events";
     public const string PausesChannel = "jobservice_pauses";
     const int MaxPayload = 7_900;
+    static readonly TimeSpan WaitSlice = TimeSpan.FromSeconds(1), ProbeEvery = TimeSpan.FromSeconds(15);
 
     readonly Lock _gate = new();
     readonly SemaphoreSlim _pending = new(0);
@@ -76,11 +78,34 @@ public sealed class PostgresNotifier(NpgsqlDataSource dataSource, IOptions<Servi
                 }
                 await command.ExecuteNonQueryAsync(ct);
             }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                return; // stopping: the notices are hints, and every listener polls anyway
+            }
             catch (Exception e) when (!ct.IsCancellationRequested)
             {
                 // Hints only: listeners poll the table as a fallback, so a lost notice costs latency, never data.
                 log.LogWarning("Sending {Count} notification(s) failed: {Error}", notes.Count, DatabaseErrors.OneLine(e));
             }
+        }
+    }
+
+    /// <summary>
+    /// Receives notices (the Notification event) until stopped. WaitAsync can miss a cancellation
+    /// that lands as it starts (npgsql/npgsql#5975) and then waits for the next notice, for ever on
+    /// a quiet database, so it waits at most a second at a time. Between those waits Npgsql's own
+    /// keepalive never fires, so a quiet connection is probed every 15 s instead: a dead one
+    /// fails here and the loop above reconnects.
+    /// </summary>
+    static async Task WaitForNoticesAsync(NpgsqlConnection connection, CancellationToken ct)
+    {
+        var probed = Stopwatch.GetTimestamp();
+        while (!ct.IsCancellationRequested)
+        {
+            if (await connection.WaitAsync(WaitSlice, ct) || Stopwatch.GetElapsedTime(probed) < ProbeEvery) continue;
+            await using var probe = new NpgsqlCommand("SELECT 1", connection) { CommandTimeout = 5 };
+            await probe.ExecuteNonQueryAsync(ct);
+            probed = Stopwatch.GetTimestamp();
         }
     }
 
@@ -139,7 +164,7 @@ public sealed class PostgresNotifier(NpgsqlDataSource dataSource, IOptions<Servi
                 delay = TimeSpan.FromSeconds(1);
                 Received?.Invoke(new Notice.Reconnected());
                 _listening.TrySetResult();
-                try { while (!ct.IsCancellationRequested) await connection.WaitAsync(ct); }
+                try { await WaitForNoticesAsync(connection, ct); }
                 finally { await UnlistenAsync(connection); }
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
