@@ -24,8 +24,8 @@ public abstract partial class DashboardBrowserContract
         await echoRow.Locator("button[data-action=pause]").ClickAsync();
         await Expect(echoRow).ToHaveAttributeAsync("data-paused", "true");
         await Expect(echoRow.Locator("td.claims")).ToContainTextAsync("paused");
-        await read.NextRead; // a read that may have begun before the pause,
-        await read.NextRead; // and one that surely began after it
+        await read.NextRead.WaitAsync(TimeSpan.FromSeconds(15)); // a read that may have begun before the pause,
+        await read.NextRead.WaitAsync(TimeSpan.FromSeconds(15)); // and one that surely began after it
         var waiting = await app.SubmitAsync(new { type = "echo", payload = new { text = "waits" } });
         var other = await app.SubmitAsync(new { type = "greet", payload = new { name = "runs" } });
         await app.WaitForStatusAsync(other, JobStatus.Completed);

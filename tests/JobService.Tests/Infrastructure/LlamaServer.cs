@@ -66,13 +66,21 @@ public sealed class LlamaServer : IAsyncLifetime
         throw new InvalidOperationException("The repository root (JobService.sln) was not found above the test binaries.");
     }
 
+    /// <summary>Runs a script to its end, or for at most 15 minutes (a cold build takes about two): a stuck build fails the suite, it does not hang it.</summary>
     static async Task<(int Code, string Output)> RunAsync(string file, params string[] args)
     {
         var start = new ProcessStartInfo(file, args) { RedirectStandardOutput = true, RedirectStandardError = true };
         using var process = Process.Start(start)!;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
+        using var limit = new CancellationTokenSource(TimeSpan.FromMinutes(15));
+        try { await process.WaitForExitAsync(limit.Token); }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync();
+            return (-1, $"{file} {string.Join(' ', args)} ran over 15 minutes: {await stdout}{await stderr}");
+        }
         return (process.ExitCode, await stdout + await stderr);
     }
 }
