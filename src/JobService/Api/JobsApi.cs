@@ -129,26 +129,5 @@ public static class JobsApi
     /// The job if it belongs to <paramref name="tenant"/> (null: any tenant, for admin keys). Tenants
     /// never change, so a write that found its job here may then change it by id.
     /// </summary>
-    internal static Task<Job?> Find(JobsDbContext db, Guid id, string? tenant, CancellationToken ct) => db switch
-    {
-        PostgresJobsDbContext postgres => ById<PostgresJobsDbContext>.Find(postgres, id, tenant, ct),
-        SqliteJobsDbContext sqlite => ById<SqliteJobsDbContext>.Find(sqlite, id, tenant, ct),
-        _ => throw new InvalidOperationException($"No compiled query for {db.GetType().Name}."),
-    };
-
-    /// <summary>
-    /// The read every poll of GET /jobs/{id} makes, compiled once: EF Core skips hashing and looking
-    /// up the LINQ tree on each call. One per context type, because a compiled query serves one model.
-    /// </summary>
-    static class ById<TContext> where TContext : JobsDbContext
-    {
-        static readonly Func<TContext, Guid, CancellationToken, Task<Job?>> Any =
-            EF.CompileAsyncQuery((TContext db, Guid id, CancellationToken ct) => db.Jobs.AsNoTracking().FirstOrDefault(j => j.Id == id));
-        static readonly Func<TContext, Guid, string, CancellationToken, Task<Job?>> OfTenant =
-            EF.CompileAsyncQuery((TContext db, Guid id, string tenant, CancellationToken ct) =>
-                db.Jobs.AsNoTracking().FirstOrDefault(j => j.Id == id && j.TenantId == tenant));
-
-        public static Task<Job?> Find(TContext db, Guid id, string? tenant, CancellationToken ct) =>
-            tenant is null ? Any(db, id, ct) : OfTenant(db, id, tenant, ct);
-    }
+    internal static Task<Job?> Find(JobsDbContext db, Guid id, string? tenant, CancellationToken ct) => db.FindJobAsync(id, tenant, ct);
 }
