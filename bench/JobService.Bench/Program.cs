@@ -52,7 +52,14 @@ static async Task<object> Work(BenchArgs a)
     var app = await BenchHost.StartAsync(a, "worker", "--Worker:ShutdownGraceSeconds=30");
     var hostStarted = Stopwatch.GetElapsedTime(started).TotalSeconds;
     var cpuStarted = Process.GetCurrentProcess().TotalProcessorTime; // the drain's CPU, without the host's start-up
-    await enough.Task;
+    // Stopped (Ctrl+C, SIGTERM) before N jobs started, say how far it got instead of waiting for ever: with nothing
+    // enqueued (`enqueue` first) no job ever starts.
+    try { await enough.Task.WaitAsync(app.Lifetime.ApplicationStopping); }
+    catch (OperationCanceledException)
+    {
+        await app.DisposeAsync();
+        throw new InvalidOperationException($"Stopped after {Volatile.Read(ref NoopHandler.Distinct)} of {a.N} jobs started; `enqueue` puts them in the queue first.");
+    }
     var drainCpu = Process.GetCurrentProcess().TotalProcessorTime - cpuStarted;
     var finished = Stopwatch.GetTimestamp();
     var finishedAt = DateTime.UtcNow;
