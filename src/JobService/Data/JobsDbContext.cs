@@ -23,8 +23,10 @@ public abstract class JobsDbContext(DbContextOptions options) : DbContext(option
     public DbSet<WorkerInstance> Workers => Set<WorkerInstance>();
 
     /// <summary>
-    /// One job by id, of <paramref name="tenant"/> (null: any), untracked: the read every poll of
-    /// GET /jobs/{id} makes, as a compiled query of the provider's own context type.
+    /// The job if it belongs to <paramref name="tenant"/> (null: any tenant, for admin keys),
+    /// untracked: the read every poll of GET /jobs/{id} makes, and the look-up before a write to
+    /// one job (tenants never change, so a write that found its job here may change it by id). A
+    /// compiled query of the provider's own context type.
     /// </summary>
     public abstract Task<Job?> FindJobAsync(Guid id, string? tenant, CancellationToken ct);
 

@@ -136,7 +136,7 @@ public static class EventsApi
         Guid id, JobsDbContext db, StreamTokens tokens, System.Security.Claims.ClaimsPrincipal user, CancellationToken ct)
     {
         var caller = Caller.From(user);
-        if (await JobsApi.Find(db, id, caller.JobTenant, ct) is not { } job) return JobProblems.NotFound(id);
+        if (await db.FindJobAsync(id, caller.JobTenant, ct) is not { } job) return JobProblems.NotFound(id);
         var (token, expires) = await tokens.IssueAsync(id, job.TenantId, ct);
         return TypedResults.Ok(new StreamTokenResponse(token, expires, $"/jobs/{id}/events?access_token={token}"));
     }
