@@ -78,12 +78,9 @@ public sealed class PostgresNotifier(NpgsqlDataSource dataSource, IOptions<Servi
                 }
                 await command.ExecuteNonQueryAsync(ct);
             }
-            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            catch (Exception e)
             {
-                return; // stopping: the notices are hints, and every listener polls anyway
-            }
-            catch (Exception e) when (!ct.IsCancellationRequested)
-            {
+                if (ct.IsCancellationRequested) return; // stopping mid-send
                 // Hints only: listeners poll the table as a fallback, so a lost notice costs latency, never data.
                 log.LogWarning("Sending {Count} notification(s) failed: {Error}", notes.Count, DatabaseErrors.OneLine(e));
             }
@@ -94,18 +91,21 @@ public sealed class PostgresNotifier(NpgsqlDataSource dataSource, IOptions<Servi
     /// Receives notices (the Notification event) until stopped. WaitAsync can miss a cancellation
     /// that lands as it starts (npgsql/npgsql#5975) and then waits for the next notice, for ever on
     /// a quiet database, so it waits at most a second at a time. Between those waits Npgsql's own
-    /// keepalive never fires, so a quiet connection is probed every 15 s instead: a dead one
-    /// fails here and the loop above reconnects.
+    /// keepalive never fires, so a connection that heard nothing for 15 s is probed instead: a
+    /// dead one fails here and the loop above reconnects.
     /// </summary>
     static async Task WaitForNoticesAsync(NpgsqlConnection connection, CancellationToken ct)
     {
-        var probed = Stopwatch.GetTimestamp();
+        var alive = Stopwatch.GetTimestamp(); // when the server last answered: a notice or a probe
         while (!ct.IsCancellationRequested)
         {
-            if (await connection.WaitAsync(WaitSlice, ct) || Stopwatch.GetElapsedTime(probed) < ProbeEvery) continue;
-            await using var probe = new NpgsqlCommand("SELECT 1", connection) { CommandTimeout = 5 };
-            await probe.ExecuteNonQueryAsync(ct);
-            probed = Stopwatch.GetTimestamp();
+            if (!await connection.WaitAsync(WaitSlice, ct))
+            {
+                if (Stopwatch.GetElapsedTime(alive) < ProbeEvery) continue;
+                await using var probe = new NpgsqlCommand("SELECT 1", connection) { CommandTimeout = 5 };
+                await probe.ExecuteNonQueryAsync(ct);
+            }
+            alive = Stopwatch.GetTimestamp();
         }
     }
 
