@@ -57,7 +57,7 @@ public sealed class JobGauges
 
     static IEnumerable<Measurement<int>> Slots(RunningJobs running, JobTypeRegistry registry)
     {
-        var free = running.FreeSlots;
+        var free = running.ClaimRoom(ahead: 0);
         foreach (var type in registry.All)
         {
             var mine = running.CountOfType(type.Name);

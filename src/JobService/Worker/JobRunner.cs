@@ -48,6 +48,7 @@ public sealed class JobRunner(
         Task<System.Text.Json.Nodes.JsonNode?>? handling = null;
         try
         {
+            running.Token.ThrowIfCancellationRequested(); // stopped while it waited for a slot: the handler never starts
             await using var scope = scopes.CreateAsyncScope();
             var handler = type.CreateHandler(scope.ServiceProvider);
             handling = handler.ExecuteAsync(context);
@@ -62,7 +63,8 @@ public sealed class JobRunner(
             if (handling is not null) await Task.WhenAny(handling, Task.Delay(UnwindGrace)); // what it spent gets recorded
             record = running.Reason switch
             {
-                StopReason.Cancelled => () => Finish(running, JobStatus.Cancelled, "Cancelled while running", null, "Cancelled while running: the handler stopped"),
+                StopReason.Cancelled => () => Finish(running, JobStatus.Cancelled, "Cancelled while running", null,
+                    handling is null ? "Cancelled while running: before its handler started" : "Cancelled while running: the handler stopped"),
                 StopReason.Shutdown => async () => await transitions.HandBackAsync(running.Lease, CancellationToken.None) is not null,
                 StopReason.LeaseLost => () => Task.FromResult(false),
                 _ => () => AttemptOutcomes.TimedOutAsync(() => Failed(running, $"Timed out after {type.TimeoutSeconds} s.", retryable: true, e)),

@@ -35,6 +35,7 @@ public sealed class JobWorker(
     readonly EventsOptions _events = events.Value;
     const int MaxClaimBackoffMs = 2_000;
     volatile bool _draining;
+    int _ahead; // handlers that returned during the last claim: as many may free during the next
 
     /// <summary>Unique per process start: a restarted worker never mistakes its old leases for its own.</summary>
     public string WorkerId { get; } = $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid().ToString("N")[..8]}";
@@ -84,13 +85,13 @@ public sealed class JobWorker(
             // Taken before looking for work, so that a signal sent after the look is not lost.
             var woken = wakeup.Next;
             var freed = running.SlotFreed;
-            var free = running.FreeSlots; // a slot frees when its handler returns, while the outcome is written
+            var room = running.ClaimRoom(_ahead); // a slot frees when its handler returns, while the outcome is written
             var claimed = 0;
-            if (free > 0)
+            if (room > 0)
             {
                 try
                 {
-                    claimed = await ClaimAndStartAsync(free);
+                    claimed = await ClaimAndStartAsync(room);
                     failures = 0;
                 }
                 catch (Exception e) when (!stopping.IsCancellationRequested)
@@ -107,22 +108,30 @@ public sealed class JobWorker(
                     continue;
                 }
             }
-            if (free > 0 && claimed == free) continue; // a full batch: there may be more waiting now
+            if (room > 0 && claimed == room) continue; // a full batch: there may be more waiting now
             // No pause to gather freed slots: they free as handlers return, so the slots that free
             // during one claim's round trip are what the next claim fills.
             await Task.WhenAny(woken, freed, Delay(TimeSpan.FromMilliseconds(_options.PollIntervalMs), stopping));
         }
     }
 
-    async Task<int> ClaimAndStartAsync(int free)
+    /// <summary>
+    /// Claims up to <paramref name="room"/> jobs: the free slots, plus as many as handlers returned
+    /// during the previous claim's round trip. Those wait for a slot here instead of for another
+    /// claim, so short jobs come in larger batches; long ones (an LLM call) rarely return during a
+    /// claim, so a busy worker does not take work another could start.
+    /// </summary>
+    async Task<int> ClaimAndStartAsync(int room)
     {
-        var quotas = Quotas();
+        var quotas = Quotas(room);
         if (quotas.Count == 0) return 0;
         var now = time.GetUtcNow().UtcDateTime;
         var leaseUntil = now.AddSeconds(_options.LeaseSeconds);
+        var returned = running.Returned;
         // Not cancelled by the stop: a claim cut off after its commit would leave rows this
         // worker holds without knowing it. What it returns runs, or is handed back by the drain.
-        var jobs = await transitions.ClaimAsync(new ClaimRequest(WorkerId, free, quotas, now, leaseUntil, tenants.Value.MaxRunningPerTenant), CancellationToken.None);
+        var jobs = await transitions.ClaimAsync(new ClaimRequest(WorkerId, room, quotas, now, leaseUntil, tenants.Value.MaxRunningPerTenant), CancellationToken.None);
+        _ahead = (int)Math.Min(_options.Concurrency, running.Returned - returned);
         var runs = jobs.Select(job => new RunningJob(job, WorkerId, leaseUntil)).ToList();
         foreach (var run in runs) running.Add(run); // held, and renewed by the heartbeat, before anything else is awaited
         var links = await traceParents.ForAsync(jobs); // empty unless tracing is on; never throws
@@ -135,13 +144,13 @@ public sealed class JobWorker(
     /// Unlimited types in one quota; each type with a per-worker limit in its own, sized by its free
     /// slots. Paused types (POST /job-types/{type}/pause) are left out: the claim's SQL never sees them.
     /// </summary>
-    List<TypeQuota> Quotas()
+    List<TypeQuota> Quotas(int room)
     {
         var quotas = new List<TypeQuota>();
         var now = time.GetUtcNow().UtcDateTime;
         var types = registry.All.Where(t => !paused.IsPaused(t.Name, now)).ToList();
         var unlimited = types.Where(t => t.Concurrency == 0).Select(t => t.Name).ToList();
-        if (unlimited.Count > 0) quotas.Add(new TypeQuota(unlimited, _options.Concurrency));
+        if (unlimited.Count > 0) quotas.Add(new TypeQuota(unlimited, room));
         foreach (var type in types.Where(t => t.Concurrency > 0))
         {
             var free = type.Concurrency - running.CountOfType(type.Name);
@@ -155,6 +164,8 @@ public sealed class JobWorker(
         await Task.Yield(); // the claim loop goes on while this runs
         try
         {
+            // A job stopped while it waits (cancelled, lease lost, handed back) goes to the runner without a slot, which records only that.
+            if (!run.Slot.IsCompleted) await Task.WhenAny(run.Slot, Task.Delay(Timeout.Infinite, run.Token));
             await runner.RunAsync(run, traceParent);
         }
         catch (Exception e)
@@ -226,6 +237,9 @@ public sealed class JobWorker(
         // The claim loop has ended, so the set of running jobs only shrinks from here.
         var all = Task.WhenAll(running.All.Select(r => r.Completion).ToList());
         if (all.IsCompleted) return;
+        var waiting = running.WaitingJobs();
+        if (waiting.Count > 0) log.LogInformation("Stopping: handing back {Count} job(s) claimed ahead that had not started", waiting.Count);
+        foreach (var run in waiting) run.Stop(StopReason.Shutdown);
         log.LogInformation("Stopping: {Count} running job(s) get {Grace} s to finish", running.Count, _options.ShutdownGraceSeconds);
         var grace = Delay(TimeSpan.FromSeconds(_options.ShutdownGraceSeconds), CancellationToken.None);
         if (await Task.WhenAny(all, grace) != all)

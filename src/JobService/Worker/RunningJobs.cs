@@ -22,6 +22,7 @@ public sealed class RunningJob(ClaimedJob job, string workerId, DateTime leaseUn
     long _leaseUntil = leaseUntil.Ticks;
 
     readonly CancellationTokenSource _stop = new();
+    readonly TaskCompletionSource _slot = new(TaskCreationOptions.RunContinuationsAsynchronously);
     int _reason, _handlerDone;
 
     public ClaimedJob Job { get; } = job;
@@ -42,6 +43,18 @@ public sealed class RunningJob(ClaimedJob job, string workerId, DateTime leaseUn
     /// <summary>The handler has returned (or been given up on): its slot is free while the outcome is written.</summary>
     public bool HandlerDone => Volatile.Read(ref _handlerDone) == 1;
 
+    /// <summary>Completes when the job is given a slot: at once when one is free at the claim, else when a handler returns.</summary>
+    public Task Slot => _slot.Task;
+
+    /// <summary>Set under <see cref="RunningJobs"/>' lock: this job counts as one of the slots taken.</summary>
+    internal bool HasSlot { get; private set; }
+
+    internal void GiveSlot()
+    {
+        HasSlot = true;
+        _slot.TrySetResult();
+    }
+
     /// <summary>True the first time only.</summary>
     internal bool MarkHandlerDone() => Interlocked.Exchange(ref _handlerDone, 1) == 0;
 
@@ -53,17 +66,21 @@ public sealed class RunningJob(ClaimedJob job, string workerId, DateTime leaseUn
 }
 
 /// <summary>
-/// The jobs this process holds, by id: those whose handler runs (each takes a slot), and those whose
-/// handler is done while their outcome is being written (no slot: the next job may start, but the
-/// lease is still this worker's, renewed by the heartbeat, until the outcome is in). Cancels,
-/// heartbeats and shutdown find them here.
+/// The jobs this process holds, by id: those whose handler runs (each takes a slot), those claimed
+/// ahead and waiting for a slot (a handler that returns hands its slot to the next of them at once,
+/// without a claim's round trip), and those whose handler is done while their outcome is being
+/// written (no slot: the next job may start, but the lease is still this worker's, renewed by the
+/// heartbeat, until the outcome is in). Cancels, heartbeats and shutdown find them here.
 /// </summary>
 public sealed class RunningJobs(IOptions<WorkerOptions> options)
 {
     readonly ConcurrentDictionary<Guid, RunningJob> _jobs = new();
     readonly JobWakeup _slotFreed = new();
     readonly int _slots = options.Value.Concurrency;
+    readonly Lock _gate = new();
+    Queue<RunningJob> _waiting = new();
     int _handling;
+    long _returned;
 
     /// <summary>Every job held, outcome writes included.</summary>
     public int Count => _jobs.Count;
@@ -72,28 +89,64 @@ public sealed class RunningJobs(IOptions<WorkerOptions> options)
     /// <summary>Jobs whose handler runs: the slots taken.</summary>
     public int Handling => Volatile.Read(ref _handling);
 
-    /// <summary>
-    /// Slots a claim may fill: those no handler runs in, while this worker holds at most twice its slots
-    /// (outcomes waiting to be written included), so a slow database slows the claims rather than
-    /// piling up finished work.
-    /// </summary>
-    public int FreeSlots => Math.Max(0, Math.Min(_slots - Handling, 2 * _slots - Count));
+    /// <summary>Claimed jobs waiting for a slot.</summary>
+    public int Waiting { get { lock (_gate) return _waiting.Count; } }
 
-    /// <summary>Completes when <see cref="FreeSlots"/> may have grown. Take it before reading them, like <see cref="JobWakeup.Next"/>.</summary>
-    public Task SlotFreed => _slotFreed.Next;
+    /// <summary>Handlers returned since this process started: how fast slots turn over.</summary>
+    public long Returned => Interlocked.Read(ref _returned);
 
-    public void Add(RunningJob job)
+    /// <summary>Slots no handler runs in and no claimed job waits for.</summary>
+    public int FreeSlots
     {
-        Interlocked.Increment(ref _handling);
-        _jobs[job.Job.Id] = job;
+        get { lock (_gate) return Math.Max(0, _slots - _handling - _waiting.Count); }
     }
 
-    /// <summary>The handler is done: its slot is free, though the job stays held until <see cref="Remove"/>.</summary>
+    /// <summary>
+    /// How many jobs a claim may take: the free slots plus <paramref name="ahead"/> claimed ahead of
+    /// slots that are expected to free, while this worker holds at most twice its slots (waiting
+    /// jobs and outcomes being written included), so that a slow database slows the claims rather
+    /// than piling up work.
+    /// </summary>
+    public int ClaimRoom(int ahead) => Math.Max(0, Math.Min(FreeSlots + ahead, 2 * _slots - Count));
+
+    /// <summary>Completes when <see cref="ClaimRoom"/> may have grown. Take it before reading it, like <see cref="JobWakeup.Next"/>.</summary>
+    public Task SlotFreed => _slotFreed.Next;
+
+    /// <summary>Holds a claimed job; it gets a slot now if one is free, else it waits for one (<see cref="RunningJob.Slot"/>).</summary>
+    public void Add(RunningJob job)
+    {
+        _jobs[job.Job.Id] = job;
+        lock (_gate)
+        {
+            if (_handling < _slots && _waiting.Count == 0) Take(job);
+            else _waiting.Enqueue(job);
+        }
+    }
+
+    /// <summary>
+    /// The handler is done (or never started: the job was stopped while it waited): its slot, if it
+    /// had one, goes to the next waiting job, though this job stays held until <see cref="Remove"/>.
+    /// </summary>
     public void HandlerDone(RunningJob job)
     {
         if (!job.MarkHandlerDone()) return;
-        Interlocked.Decrement(ref _handling);
+        lock (_gate)
+        {
+            if (job.HasSlot)
+            {
+                _handling--;
+                Interlocked.Increment(ref _returned);
+            }
+            else _waiting = new Queue<RunningJob>(_waiting.Where(j => j != job)); // stopped while it waited: rare
+            while (_handling < _slots && _waiting.TryDequeue(out var next)) Take(next);
+        }
         _slotFreed.Signal();
+    }
+
+    void Take(RunningJob job)
+    {
+        _handling++;
+        job.GiveSlot();
     }
 
     public void Remove(RunningJob job)
@@ -106,7 +159,10 @@ public sealed class RunningJobs(IOptions<WorkerOptions> options)
 
     public RunningJob? Find(Guid id) => _jobs.GetValueOrDefault(id);
 
-    /// <summary>Handlers of this type running now (what a type's concurrency limit counts).</summary>
+    /// <summary>Jobs still waiting for a slot (a stopping worker hands them back without running them).</summary>
+    public List<RunningJob> WaitingJobs() { lock (_gate) return [.. _waiting]; }
+
+    /// <summary>Handlers of this type running or waiting for a slot (what a type's concurrency limit counts).</summary>
     public int CountOfType(string type) => _jobs.Values.Count(j => j.Job.Type == type && !j.HandlerDone);
 
     public void Cancel(Guid id, StopReason reason) => Find(id)?.Stop(reason);

@@ -499,7 +499,8 @@ public sealed class PostgresWorkerTests : WorkerContract
             await db.Database.ExecuteSqlAsync($"SELECT id FROM jobs WHERE id = {second} FOR UPDATE");
             finishSecond.SetResult();
             await UntilAsync(() => running.Find(second) is { HandlerDone: true });
-            Assert.Equal(0, running.FreeSlots); // two held for one slot: the cap
+            Assert.Equal(1, running.FreeSlots); // no handler runs...
+            Assert.Equal(0, running.ClaimRoom(ahead: 1)); // ...but two are held for one slot: the cap
             var third = await app.SubmitAsync(Scripts.Job(Scripts.Add(_ => Task.FromResult<object?>(null))));
 
             await rowLocks.CommitAsync();
@@ -512,6 +513,80 @@ public sealed class PostgresWorkerTests : WorkerContract
         async Task UntilAsync(Func<bool> condition)
         {
             for (var next = running.SlotFreed; !condition(); next = running.SlotFreed) await next.WaitAsync(TimeSpan.FromSeconds(15));
+        }
+    }
+
+    /// <summary>
+    /// Handlers that return during a claim's round trip let the next claim take as many more than the
+    /// free slots: those wait here for a slot, held and leased, but never run more handlers than
+    /// slots. A waiting job that is cancelled ends without its handler running; at shutdown one is
+    /// handed back at once, its attempt not spent. The claim is held mid-flight on the turn that
+    /// claims take under Tenants:MaxRunningPerTenant, so that the handlers return exactly then.
+    /// </summary>
+    [Fact]
+    public async Task JobsClaimedAheadWaitForASlotAndAreCancelledOrHandedBackWithoutRunning()
+    {
+        var app = await StartAsync(new() { ["Worker:Concurrency"] = "3", ["Tenants:MaxRunningPerTenant"] = "100" });
+        await using var _ = app;
+        var running = app.Get<RunningJobs>();
+        var first = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var during = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var later = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var a = await app.SubmitAsync(Scripts.Job(Scripts.Add(async _ => { await first.Task; return null; })));
+        var returning = Scripts.Add(async _ => { await during.Task; return null; });
+        var (b1, b2) = (await app.SubmitAsync(Scripts.Job(returning)), await app.SubmitAsync(Scripts.Job(returning)));
+        foreach (var id in new[] { a, b1, b2 }) await app.WaitForRunningHereAsync(id);
+
+        await using var db = await app.Get<IDbContextFactory<JobsDbContext>>().CreateDbContextAsync();
+        List<Guid> queued;
+        string waitingKey;
+        await using (var claimTurn = await db.Database.BeginTransactionAsync())
+        {
+            await db.Database.ExecuteSqlRawAsync("SELECT pg_advisory_xact_lock(hashtext('jobservice.claim'))");
+            first.SetResult(); // a returns; the claim that follows waits for the turn held here
+            await app.WaitForAsync(a, j => j.Status == JobStatus.Completed, "completed");
+            await WaitForClaimWaitingAsync(app);
+            during.SetResult(); // b1 and b2 return during that claim
+            foreach (var id in new[] { b1, b2 }) await app.WaitForAsync(id, j => j.Status == JobStatus.Completed, "completed");
+            var runsLater = Scripts.Add(async _ => { await later.Task; return null; });
+            waitingKey = Scripts.Add(_ => Task.FromResult<object?>(null));
+            queued = [];
+            foreach (var key in new[] { runsLater, runsLater, runsLater, waitingKey, waitingKey }) queued.Add(await app.SubmitAsync(Scripts.Job(key)));
+            await claimTurn.CommitAsync();
+        }
+
+        // The held claim takes one job for its one free slot; the next takes two more for the free
+        // slots and two ahead (b1 and b2 returned during the held claim), which wait.
+        foreach (var id in queued) await app.WaitForRunningHereAsync(id);
+        Assert.Equal(3, running.Handling);
+        Assert.Equal(queued[3..], running.WaitingJobs().Select(r => r.Job.Id).Order().ToList());
+        foreach (var id in queued) Assert.Equal(JobStatus.Running, (await app.JobAsync(id)).Status);
+        Assert.Equal(0, Scripts.RunsOf(waitingKey));
+
+        (await app.Client.PostAsync($"/jobs/{queued[3]}/cancel", null)).EnsureSuccessStatusCode();
+        await app.WaitForStatusAsync(queued[3], JobStatus.Cancelled);
+        Assert.Contains((await app.LogsAsync(queued[3])), e => e.Message!.Contains("before its handler started"));
+        Assert.Equal(3, running.Handling);
+        Assert.Single(running.WaitingJobs());
+
+        var database = app.Database;
+        await app.StopAsync(); // grace 0 s in these tests: running ones are handed back too
+        await using var after = database.CreateContext();
+        var handedBack = await after.Jobs.AsNoTracking().SingleAsync(j => j.Id == queued[4]);
+        Assert.Equal(JobStatus.Pending, handedBack.Status);
+        Assert.Equal(0, handedBack.Attempt);
+        Assert.Equal(0, Scripts.RunsOf(waitingKey)); // neither waiting job's handler ever ran
+    }
+
+    /// <summary>Waits until a claim is waiting for the claim turn (an advisory lock not granted).</summary>
+    static async Task WaitForClaimWaitingAsync(WorkerApp app)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        while (await app.WithDbAsync(db => db.Database.SqlQuery<int>(
+                   $"SELECT count(*)::int AS \"Value\" FROM pg_locks WHERE locktype = 'advisory' AND NOT granted").SingleAsync()) == 0)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "no claim came to wait for the claim turn");
+            await Task.Delay(10);
         }
     }
 
