@@ -245,7 +245,8 @@ namespace JobService.Migrations.Sqlite
 
                     b.HasIndex("TenantId", "IdempotencyKey")
                         .IsUnique()
-                        .HasDatabaseName("ix_jobs_tenant_idempotency_key");
+                        .HasDatabaseName("ix_jobs_tenant_idempotency_key")
+                        .HasFilter("idempotency_key IS NOT NULL");
 
                     b.HasIndex("Status", "TenantId", "Priority", "RunAt", "Id")
                         .IsDescending(false, false, true, false, false)

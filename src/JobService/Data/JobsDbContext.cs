@@ -103,7 +103,10 @@ public abstract class JobsDbContext(DbContextOptions options) : DbContext(option
             // Listing newest first, and retention by age.
             job.HasIndex(j => j.CreatedAt).HasDatabaseName("ix_jobs_created_at");
             // Idempotency keys are per tenant: two tenants' "order-42" are two jobs.
-            job.HasIndex(j => new { j.TenantId, j.IdempotencyKey }).HasDatabaseName("ix_jobs_tenant_idempotency_key").IsUnique();
+            // Partial: only jobs submitted with a key are in it, so no other write pays for it, and the
+            // claim's look for tenants with pending work cannot wander into it (it walked completed jobs).
+            job.HasIndex(j => new { j.TenantId, j.IdempotencyKey }).HasDatabaseName("ix_jobs_tenant_idempotency_key").IsUnique()
+                .HasFilter("idempotency_key IS NOT NULL");
         });
 
         model.Entity<ApiKey>(k =>

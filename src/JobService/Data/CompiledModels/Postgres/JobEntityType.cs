@@ -362,6 +362,7 @@ namespace JobService.Data.CompiledModels.Postgres
             var index4 = runtimeEntityType.AddIndex(
                 new[] { tenantId, idempotencyKey },
                 unique: true);
+            index4.AddAnnotation("Relational:Filter", "idempotency_key IS NOT NULL");
             index4.AddAnnotation("Relational:Name", "ix_jobs_tenant_idempotency_key");
 
             var index5 = runtimeEntityType.AddIndex(

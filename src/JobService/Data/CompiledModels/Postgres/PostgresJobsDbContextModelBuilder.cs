@@ -12,7 +12,7 @@ namespace JobService.Data.CompiledModels.Postgres
     public partial class PostgresJobsDbContextModel
     {
         private PostgresJobsDbContextModel()
-            : base(skipDetectChanges: false, modelId: new Guid("56942291-0194-46ac-8d15-b095249bb5fb"), entityTypeCount: 9)
+            : base(skipDetectChanges: false, modelId: new Guid("14c85c4f-3862-4b70-aed5-d4ff21152c4f"), entityTypeCount: 9)
         {
         }
 

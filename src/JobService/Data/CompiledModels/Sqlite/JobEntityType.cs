@@ -322,6 +322,7 @@ namespace JobService.Data.CompiledModels.Sqlite
             var index3 = runtimeEntityType.AddIndex(
                 new[] { tenantId, idempotencyKey },
                 unique: true);
+            index3.AddAnnotation("Relational:Filter", "idempotency_key IS NOT NULL");
             index3.AddAnnotation("Relational:Name", "ix_jobs_tenant_idempotency_key");
 
             var index4 = runtimeEntityType.AddIndex(

@@ -11,7 +11,7 @@ namespace JobService.Data.CompiledModels.Sqlite
     public partial class SqliteJobsDbContextModel
     {
         private SqliteJobsDbContextModel()
-            : base(skipDetectChanges: false, modelId: new Guid("a1741086-fd99-40a1-9677-2a5beb08d73a"), entityTypeCount: 9)
+            : base(skipDetectChanges: false, modelId: new Guid("51dc5011-a7cd-4531-b70f-2cfe909d0257"), entityTypeCount: 9)
         {
         }
 
