@@ -44,7 +44,7 @@ public sealed record DeclaredType(
         JsonSchemaValidator.Validate(JsonSerializer.SerializeToNode(payload), PayloadSchema, "payload");
 
     public JobTypeDefinition ToDefinition() => new(
-        Name, Description, PayloadSchema,
+        Name, Description, new Lazy<JsonObject>(PayloadSchema),
         ValidatePayload,
         sp => new DeclaredTypeHandler(this, sp.GetRequiredService<LlmClient>(), sp.GetRequiredService<StructuredGenerator>()))
     {

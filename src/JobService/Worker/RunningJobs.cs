@@ -89,9 +89,6 @@ public sealed class RunningJobs(IOptions<WorkerOptions> options)
     /// <summary>Jobs whose handler runs: the slots taken.</summary>
     public int Handling => Volatile.Read(ref _handling);
 
-    /// <summary>Claimed jobs waiting for a slot.</summary>
-    public int Waiting { get { lock (_gate) return _waiting.Count; } }
-
     /// <summary>Handlers returned since this process started: how fast slots turn over.</summary>
     public long Returned => Interlocked.Read(ref _returned);
 
