@@ -16,8 +16,9 @@ public sealed record JobTypeDefinition(
     Func<IServiceProvider, IJobHandler> CreateHandler)
 {
     /// <summary>
-    /// The payload's JSON Schema, made on first use (GET /job-types, a submit): made from the
-    /// payload record by reflection, it cost a worker, which never needs it, ~60 ms of its start.
+    /// The payload's JSON Schema, made on first use: made from the payload record by reflection, it
+    /// cost a worker, which never needs it, ~60 ms of its start. A node serving the API makes every
+    /// type's at start (PrepareJobServiceAsync), so that one it cannot publish stops the start.
     /// </summary>
     public JsonObject PayloadSchema => Schema.Value;
 
@@ -57,7 +58,7 @@ public sealed record JobTypeDefinition(
         return new JobTypeDefinition(
             attribute.Name,
             attribute.Description,
-            new Lazy<JsonObject>(PayloadValidator.Published<TPayload>),
+            new Lazy<JsonObject>(Handlers.PayloadSchema.For<TPayload>),
             PayloadValidator.Validate<TPayload>,
             CreateFactory<THandler>())
         {

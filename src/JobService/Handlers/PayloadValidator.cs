@@ -77,9 +77,6 @@ public static class PayloadValidator
     /// <summary>A payload's own types, not .NET's (strings, JSON nodes, collections).</summary>
     static bool IsRecord(Type t) => t.IsClass && !t.IsArray && t != typeof(string) && !(t.Namespace ?? "").StartsWith("System", StringComparison.Ordinal);
 
-    /// <summary>The schema GET /job-types publishes for the record, made once.</summary>
-    public static JsonObject Published<TPayload>() => Schema<TPayload>.Published;
-
     static class Schema<TPayload>
     {
         public static readonly JsonObject Published = PayloadSchema.For<TPayload>();

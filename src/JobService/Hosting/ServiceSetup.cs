@@ -79,7 +79,9 @@ public static class ServiceSetup
     {
         // Settings are checked before the host starts: a bad one stops here with its key named.
         app.Services.GetService<IStartupValidator>()?.Validate();
-        app.Services.GetRequiredService<JobTypeRegistry>();
+        var registry = app.Services.GetRequiredService<JobTypeRegistry>();
+        if (app.Services.GetRequiredService<IOptions<ServiceOptions>>().Value.RunsApi)
+            foreach (var type in registry.All) _ = type.PayloadSchema; // one that cannot be published stops the start, not every submit
         app.Services.LogLlmProviders();
         app.MapJobService();
         return Task.CompletedTask;

@@ -17,7 +17,6 @@ public static class AttemptOutcomes
 
     // Messages from JobTransitions (CancelAsync, HandBackAsync, RequeueAsync, RescueExpiredAsync).
     const string CancelledBeforeStart = "Cancelled before it started";
-    const string HandedBackMessage = "Handed back by a worker that was shutting down";
     const string RequeuedMessage = "Queued for retry";
 
     static readonly AsyncLocal<bool> TimedOut = new();
@@ -47,7 +46,7 @@ public static class AttemptOutcomes
                 return row.Message == CancelledBeforeStart ? null : LostWorker(row) ? LeaseExpired : Cancelled;
             case JobEventKinds.Status when row.Status == JobStatus.Pending:
                 if (row.Message == RequeuedMessage) return null;
-                if (row.Message == HandedBackMessage) return HandedBack;
+                if (row.Message is JobTransitions.HandedBackAtShutdown or JobTransitions.HandedBackSlotsBusy) return HandedBack;
                 return LostWorker(row) ? LeaseExpired : TimedOut.Value ? Timeout : Retry;
             default:
                 return null;

@@ -212,15 +212,20 @@ public sealed class JobTransitions(
     }
 
     /// <summary>Shutdown: back to pending at once, and the attempt is given back (it was not the job's fault). A cancel wins.</summary>
-    public async Task<JobRow?> HandBackAsync(JobLease lease, CancellationToken ct)
+    public async Task<JobRow?> HandBackAsync(JobLease lease, CancellationToken ct, bool slotsBusy = false)
     {
         var rows = await FencedRowsAsync(lease, Now, $"""
             status = {CancelWins("'pending'")}, {EndedIfCancelled}, attempt = attempt - 1, progress = 0,
-            message = CASE WHEN cancel_requested THEN 'Cancelled' ELSE 'Handed back by a worker that was shutting down' END,
+            message = CASE WHEN cancel_requested THEN 'Cancelled' ELSE @message END,
             run_at = @now, updated_at = @now, locked_by = NULL, locked_until = NULL
-            """, (r, now) => Story.HandedBack(r, now, lease.WorkerId), ct);
+            """, (r, now) => Story.HandedBack(r, now, lease.WorkerId, slotsBusy), ct,
+            ("message", slotsBusy ? HandedBackSlotsBusy : HandedBackAtShutdown));
         return rows.SingleOrDefault();
     }
+
+    /// <summary>The message a handed-back job is left with (metrics tell a hand-back by it).</summary>
+    public const string HandedBackAtShutdown = "Handed back by a worker that was shutting down",
+        HandedBackSlotsBusy = "Handed back by a worker whose slots stayed busy";
 
     /// <summary>
     /// Extends the leases of the jobs this worker runs (<paramref name="ids"/>) and returns those

@@ -61,10 +61,11 @@ public static class Story
             $"Attempt {r.Attempt} of {r.MaxAttempts} failed: {error}. Retrying in {Seconds((r.RunAt - now).TotalMilliseconds)}",
             Fields(("status", "pending"), ("attempt", r.Attempt), ("max_attempts", r.MaxAttempts), ("run_at", r.RunAt), ("error", error)));
 
-    public static JobEvent HandedBack(JobRow r, DateTime now, string worker) => r.Status == JobStatus.Cancelled
+    public static JobEvent HandedBack(JobRow r, DateTime now, string worker, bool slotsBusy) => r.Status == JobStatus.Cancelled
         ? Terminal(r, now, "info", $"Worker {worker} stopped before the handler finished; a cancel was asked for, so it ends cancelled")
-        : Event(r, JobEventKinds.Status, now, "info",
-            $"Handed back by worker {worker}, which was shutting down; the attempt is not counted",
+        : Event(r, JobEventKinds.Status, now, "info", slotsBusy
+                ? $"Handed back by worker {worker}, which claimed it ahead of a free slot and found none soon; the attempt is not counted"
+                : $"Handed back by worker {worker}, which was shutting down; the attempt is not counted",
             Fields(("status", "pending"), ("attempt", r.Attempt), ("max_attempts", r.MaxAttempts), ("run_at", r.RunAt)));
 
     public static JobEvent Rescued(JobRow r, DateTime now, string why) => r.Status == JobStatus.Pending

@@ -48,6 +48,9 @@ public sealed class JobRunner(
         Task<System.Text.Json.Nodes.JsonNode?>? handling = null;
         try
         {
+            // Claimed ahead, it may have waited for a slot while the database was away: a lease that ran
+            // out unrenewed may be another worker's now, so the handler does not start.
+            if (running.LeaseUntil <= time.GetUtcNow().UtcDateTime) running.Stop(StopReason.LeaseLost);
             running.Token.ThrowIfCancellationRequested(); // stopped while it waited for a slot: the handler never starts
             await using var scope = scopes.CreateAsyncScope();
             var handler = type.CreateHandler(scope.ServiceProvider);
@@ -66,6 +69,7 @@ public sealed class JobRunner(
                 StopReason.Cancelled => () => Finish(running, JobStatus.Cancelled, "Cancelled while running", null,
                     handling is null ? "Cancelled while running: before its handler started" : "Cancelled while running: the handler stopped"),
                 StopReason.Shutdown => async () => await transitions.HandBackAsync(running.Lease, CancellationToken.None) is not null,
+                StopReason.SlotsBusy => async () => await transitions.HandBackAsync(running.Lease, CancellationToken.None, slotsBusy: true) is not null,
                 StopReason.LeaseLost => () => Task.FromResult(false),
                 _ => () => AttemptOutcomes.TimedOutAsync(() => Failed(running, $"Timed out after {type.TimeoutSeconds} s.", retryable: true, e)),
             };

@@ -61,6 +61,8 @@ public sealed class JobWorker(
         finally
         {
             _draining = true;
+            // Jobs claimed ahead that have not started go back at once: none starts from here on.
+            foreach (var run in running.Close()) run.Stop(StopReason.Shutdown);
             await BeatQuietlyAsync(); // shown draining while running jobs get their grace period
             await DrainAsync();
             completions.Stop();
@@ -132,7 +134,7 @@ public sealed class JobWorker(
         // worker holds without knowing it. What it returns runs, or is handed back by the drain.
         var jobs = await transitions.ClaimAsync(new ClaimRequest(WorkerId, room, quotas, now, leaseUntil, tenants.Value.MaxRunningPerTenant), CancellationToken.None);
         _ahead = (int)Math.Min(_options.Concurrency, running.Returned - returned);
-        var runs = jobs.Select(job => new RunningJob(job, WorkerId, leaseUntil)).ToList();
+        var runs = jobs.Select(job => new RunningJob(job, WorkerId, leaseUntil, now)).ToList();
         foreach (var run in runs) running.Add(run); // held, and renewed by the heartbeat, before anything else is awaited
         var links = await traceParents.ForAsync(jobs); // empty unless tracing is on; never throws
         foreach (var run in runs)
@@ -178,9 +180,13 @@ public sealed class JobWorker(
         }
     }
 
-    /// <summary>The heartbeat: leases first, then this instance's row in the workers table.</summary>
+    /// <summary>The heartbeat: jobs claimed ahead that waited too long go back, then leases, then this instance's row in the workers table.</summary>
     async Task HeartbeatAsync(CancellationToken ct)
     {
+        // A job claimed ahead that found no slot within a heartbeat (the slots' handlers turned out
+        // long) goes back to the queue, where an idle worker can take it.
+        var claimedBy = time.GetUtcNow().UtcDateTime.AddSeconds(-_options.HeartbeatSeconds);
+        foreach (var run in running.TakeWaiting(claimedBy)) run.Stop(StopReason.SlotsBusy);
         await RenewLeasesAsync(ct);
         await heartbeats.BeatAsync(WorkerId, running.Handling, _draining, ct);
     }
@@ -237,9 +243,6 @@ public sealed class JobWorker(
         // The claim loop has ended, so the set of running jobs only shrinks from here.
         var all = Task.WhenAll(running.All.Select(r => r.Completion).ToList());
         if (all.IsCompleted) return;
-        var waiting = running.WaitingJobs();
-        if (waiting.Count > 0) log.LogInformation("Stopping: handing back {Count} job(s) claimed ahead that had not started", waiting.Count);
-        foreach (var run in waiting) run.Stop(StopReason.Shutdown);
         log.LogInformation("Stopping: {Count} running job(s) get {Grace} s to finish", running.Count, _options.ShutdownGraceSeconds);
         var grace = Delay(TimeSpan.FromSeconds(_options.ShutdownGraceSeconds), CancellationToken.None);
         if (await Task.WhenAny(all, grace) != all)

@@ -14,10 +14,12 @@ public enum StopReason
     LeaseLost,
     /// <summary>The worker is stopping and the grace period is over: hand the job back.</summary>
     Shutdown,
+    /// <summary>Claimed ahead, it waited too long for a slot: hand it back for another worker.</summary>
+    SlotsBusy,
 }
 
 /// <summary>One job this process is running: its lease and the token its handler watches.</summary>
-public sealed class RunningJob(ClaimedJob job, string workerId, DateTime leaseUntil)
+public sealed class RunningJob(ClaimedJob job, string workerId, DateTime leaseUntil, DateTime claimedAt)
 {
     long _leaseUntil = leaseUntil.Ticks;
 
@@ -26,6 +28,7 @@ public sealed class RunningJob(ClaimedJob job, string workerId, DateTime leaseUn
     int _reason, _handlerDone;
 
     public ClaimedJob Job { get; } = job;
+    public DateTime ClaimedAt { get; } = claimedAt;
     public JobLease Lease { get; } = job.Lease(workerId);
     public CancellationToken Token => _stop.Token;
     public StopReason Reason => (StopReason)Volatile.Read(ref _reason);
@@ -81,6 +84,7 @@ public sealed class RunningJobs(IOptions<WorkerOptions> options)
     Queue<RunningJob> _waiting = new();
     int _handling;
     long _returned;
+    bool _closed;
 
     /// <summary>Every job held, outcome writes included.</summary>
     public int Count => _jobs.Count;
@@ -135,7 +139,7 @@ public sealed class RunningJobs(IOptions<WorkerOptions> options)
                 Interlocked.Increment(ref _returned);
             }
             else _waiting = new Queue<RunningJob>(_waiting.Where(j => j != job)); // stopped while it waited: rare
-            while (_handling < _slots && _waiting.TryDequeue(out var next)) Take(next);
+            while (!_closed && _handling < _slots && _waiting.TryDequeue(out var next)) Take(next);
         }
         _slotFreed.Signal();
     }
@@ -156,8 +160,31 @@ public sealed class RunningJobs(IOptions<WorkerOptions> options)
 
     public RunningJob? Find(Guid id) => _jobs.GetValueOrDefault(id);
 
-    /// <summary>Jobs still waiting for a slot (a stopping worker hands them back without running them).</summary>
+    /// <summary>Jobs still waiting for a slot.</summary>
     public List<RunningJob> WaitingJobs() { lock (_gate) return [.. _waiting]; }
+
+    /// <summary>Takes out of the line the jobs claimed at or before <paramref name="claimedBy"/> still waiting: they will not get a slot.</summary>
+    public List<RunningJob> TakeWaiting(DateTime claimedBy)
+    {
+        lock (_gate)
+        {
+            var stale = _waiting.Where(j => j.ClaimedAt <= claimedBy).ToList();
+            if (stale.Count > 0) _waiting = new Queue<RunningJob>(_waiting.Where(j => j.ClaimedAt > claimedBy));
+            return stale;
+        }
+    }
+
+    /// <summary>The worker is stopping: no waiting job gets a slot from now on; returns those that were waiting.</summary>
+    public List<RunningJob> Close()
+    {
+        lock (_gate)
+        {
+            _closed = true;
+            var waiting = _waiting.ToList();
+            _waiting.Clear();
+            return waiting;
+        }
+    }
 
     /// <summary>Handlers of this type running or waiting for a slot (what a type's concurrency limit counts).</summary>
     public int CountOfType(string type) => _jobs.Values.Count(j => j.Job.Type == type && !j.HandlerDone);

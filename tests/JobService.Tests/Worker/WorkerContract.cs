@@ -518,64 +518,98 @@ public sealed class PostgresWorkerTests : WorkerContract
 
     /// <summary>
     /// Handlers that return during a claim's round trip let the next claim take as many more than the
-    /// free slots: those wait here for a slot, held and leased, but never run more handlers than
-    /// slots. A waiting job that is cancelled ends without its handler running; at shutdown one is
-    /// handed back at once, its attempt not spent. The claim is held mid-flight on the turn that
-    /// claims take under Tenants:MaxRunningPerTenant, so that the handlers return exactly then.
+    /// free slots: those wait here for a slot, held and leased, and never run more handlers than
+    /// slots. One cancelled while it waits ends without its handler running; one that waits when a
+    /// handler returns takes that slot; at shutdown the rest are handed back, their attempt not spent.
     /// </summary>
     [Fact]
-    public async Task JobsClaimedAheadWaitForASlotAndAreCancelledOrHandedBackWithoutRunning()
+    public async Task JobsClaimedAheadWaitForASlotAndAreCancelledStartedOrHandedBack()
     {
-        var app = await StartAsync(new() { ["Worker:Concurrency"] = "3", ["Tenants:MaxRunningPerTenant"] = "100" });
+        var app = await StartAsync(new() { ["Worker:Concurrency"] = "4", ["Tenants:MaxRunningPerTenant"] = "100" });
         await using var _ = app;
         var running = app.Get<RunningJobs>();
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var waitingKey = Scripts.Add(async ctx => { started.TrySetResult(); await Task.Delay(Timeout.Infinite, ctx.CancellationToken); return null; });
+        var (busy, release, waiting) = await ClaimAheadAsync(app, slots: 4, waitingKey);
+        Assert.Equal(3, waiting.Count);
+
+        (await app.Client.PostAsync($"/jobs/{waiting[0]}/cancel", null)).EnsureSuccessStatusCode();
+        await app.WaitForStatusAsync(waiting[0], JobStatus.Cancelled);
+        Assert.Contains(await app.LogsAsync(waiting[0]), e => e.Message!.Contains("before its handler started"));
+        Assert.Equal(4, running.Handling);
+
+        release[0].SetResult(); // a handler returns: its slot goes to the next waiting job at once
+        await started.Task.WaitAsync(TimeSpan.FromSeconds(15));
+        Assert.Equal(1, Scripts.RunsOf(waitingKey));
+        Assert.Equal(4, running.Handling);
+        Assert.Equal([waiting[2]], running.WaitingJobs().Select(r => r.Job.Id));
+
+        var database = app.Database;
+        await app.StopAsync(); // grace 0 s in these tests: the running ones are handed back too
+        await using var after = database.CreateContext();
+        var handedBack = await after.Jobs.AsNoTracking().SingleAsync(j => j.Id == waiting[2]);
+        Assert.Equal((JobStatus.Pending, 0, JobTransitions.HandedBackAtShutdown), (handedBack.Status, handedBack.Attempt, handedBack.Message));
+        Assert.Equal(1, Scripts.RunsOf(waitingKey)); // only the one that got a slot ever ran
+    }
+
+    /// <summary>A job claimed ahead that finds no slot within a heartbeat goes back to the queue, for a worker with room.</summary>
+    [Fact]
+    public async Task AJobClaimedAheadThatFindsNoSlotWithinAHeartbeatIsHandedBack()
+    {
+        var app = await StartAsync(new() { ["Worker:Concurrency"] = "2", ["Tenants:MaxRunningPerTenant"] = "100" });
+        await using var _ = app;
+        var waitingKey = Scripts.Add(_ => Task.FromResult<object?>(null));
+        var (_, release, waiting) = await ClaimAheadAsync(app, slots: 2, waitingKey);
+        var id = Assert.Single(waiting);
+
+        await app.AdvanceAsync(TimeSpan.FromSeconds(2.5), TimeSpan.FromMilliseconds(500)); // past one heartbeat (2 s here)
+        var job = await app.WaitForStatusAsync(id, JobStatus.Pending);
+
+        Assert.Equal((0, JobTransitions.HandedBackSlotsBusy), (job.Attempt, job.Message));
+        Assert.Contains(await app.LogsAsync(id), e => e.Message!.Contains("claimed it ahead of a free slot"));
+        Assert.Equal(0, Scripts.RunsOf(waitingKey));
+        Assert.Empty(app.Get<RunningJobs>().WaitingJobs());
+        foreach (var r in release) r.SetResult();
+    }
+
+    /// <summary>
+    /// Leaves <paramref name="slots"/> handlers running (each until its release) and slots - 1 jobs of
+    /// <paramref name="waitingKey"/> claimed ahead, waiting. How: the claim is held mid-flight on the
+    /// turn that claims take under Tenants:MaxRunningPerTenant while slots - 1 handlers return, so the
+    /// next claim takes as many ahead; the held claim itself takes one job for its one free slot.
+    /// </summary>
+    static async Task<(List<Guid> Busy, List<TaskCompletionSource> Release, List<Guid> Waiting)> ClaimAheadAsync(WorkerApp app, int slots, string waitingKey)
+    {
         var first = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var during = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var later = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var a = await app.SubmitAsync(Scripts.Job(Scripts.Add(async _ => { await first.Task; return null; })));
         var returning = Scripts.Add(async _ => { await during.Task; return null; });
-        var (b1, b2) = (await app.SubmitAsync(Scripts.Job(returning)), await app.SubmitAsync(Scripts.Job(returning)));
-        foreach (var id in new[] { a, b1, b2 }) await app.WaitForRunningHereAsync(id);
+        var others = new List<Guid>();
+        for (var i = 1; i < slots; i++) others.Add(await app.SubmitAsync(Scripts.Job(returning)));
+        foreach (var id in others.Prepend(a)) await app.WaitForRunningHereAsync(id);
 
+        var release = Enumerable.Range(0, slots).Select(_ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).ToList();
+        var (busy, waiting) = (new List<Guid>(), new List<Guid>());
         await using var db = await app.Get<IDbContextFactory<JobsDbContext>>().CreateDbContextAsync();
-        List<Guid> queued;
-        string waitingKey;
         await using (var claimTurn = await db.Database.BeginTransactionAsync())
         {
             await db.Database.ExecuteSqlRawAsync("SELECT pg_advisory_xact_lock(hashtext('jobservice.claim'))");
             first.SetResult(); // a returns; the claim that follows waits for the turn held here
-            await app.WaitForAsync(a, j => j.Status == JobStatus.Completed, "completed");
+            await app.WaitForStatusAsync(a, JobStatus.Completed);
             await WaitForClaimWaitingAsync(app);
-            during.SetResult(); // b1 and b2 return during that claim
-            foreach (var id in new[] { b1, b2 }) await app.WaitForAsync(id, j => j.Status == JobStatus.Completed, "completed");
-            var runsLater = Scripts.Add(async _ => { await later.Task; return null; });
-            waitingKey = Scripts.Add(_ => Task.FromResult<object?>(null));
-            queued = [];
-            foreach (var key in new[] { runsLater, runsLater, runsLater, waitingKey, waitingKey }) queued.Add(await app.SubmitAsync(Scripts.Job(key)));
+            during.SetResult(); // the others return during that claim
+            foreach (var id in others) await app.WaitForStatusAsync(id, JobStatus.Completed);
+            foreach (var r in release) busy.Add(await app.SubmitAsync(Scripts.Job(Scripts.Add(async _ => { await r.Task; return null; }))));
+            for (var i = 1; i < slots; i++) waiting.Add(await app.SubmitAsync(Scripts.Job(waitingKey)));
             await claimTurn.CommitAsync();
         }
-
-        // The held claim takes one job for its one free slot; the next takes two more for the free
-        // slots and two ahead (b1 and b2 returned during the held claim), which wait.
-        foreach (var id in queued) await app.WaitForRunningHereAsync(id);
-        Assert.Equal(3, running.Handling);
-        Assert.Equal(queued[3..], running.WaitingJobs().Select(r => r.Job.Id).Order().ToList());
-        foreach (var id in queued) Assert.Equal(JobStatus.Running, (await app.JobAsync(id)).Status);
+        foreach (var id in busy.Concat(waiting)) await app.WaitForRunningHereAsync(id);
+        var running = app.Get<RunningJobs>();
+        Assert.Equal(slots, running.Handling);
+        Assert.Equal(waiting.ToHashSet(), running.WaitingJobs().Select(r => r.Job.Id).ToHashSet());
+        foreach (var id in busy.Concat(waiting)) Assert.Equal(JobStatus.Running, (await app.JobAsync(id)).Status);
         Assert.Equal(0, Scripts.RunsOf(waitingKey));
-
-        (await app.Client.PostAsync($"/jobs/{queued[3]}/cancel", null)).EnsureSuccessStatusCode();
-        await app.WaitForStatusAsync(queued[3], JobStatus.Cancelled);
-        Assert.Contains((await app.LogsAsync(queued[3])), e => e.Message!.Contains("before its handler started"));
-        Assert.Equal(3, running.Handling);
-        Assert.Single(running.WaitingJobs());
-
-        var database = app.Database;
-        await app.StopAsync(); // grace 0 s in these tests: running ones are handed back too
-        await using var after = database.CreateContext();
-        var handedBack = await after.Jobs.AsNoTracking().SingleAsync(j => j.Id == queued[4]);
-        Assert.Equal(JobStatus.Pending, handedBack.Status);
-        Assert.Equal(0, handedBack.Attempt);
-        Assert.Equal(0, Scripts.RunsOf(waitingKey)); // neither waiting job's handler ever ran
+        return (busy, release, waiting);
     }
 
     /// <summary>Waits until a claim is waiting for the claim turn (an advisory lock not granted).</summary>
