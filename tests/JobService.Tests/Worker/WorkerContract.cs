@@ -558,6 +558,7 @@ public sealed class PostgresWorkerTests : WorkerContract
     {
         var app = await StartAsync(new() { ["Worker:Concurrency"] = "2", ["Tenants:MaxRunningPerTenant"] = "100" });
         await using var _ = app;
+        using var recorder = new Observability.MeasurementRecorder(app.Get<JobService.Hosting.JobServiceMetrics>());
         var waitingKey = Scripts.Add(_ => Task.FromResult<object?>(null));
         var (_, release, waiting) = await ClaimAheadAsync(app, slots: 2, waitingKey);
         var id = Assert.Single(waiting);
@@ -569,6 +570,8 @@ public sealed class PostgresWorkerTests : WorkerContract
         Assert.Contains(await app.LogsAsync(id), e => e.Message!.Contains("claimed it ahead of a free slot"));
         Assert.Equal(0, Scripts.RunsOf(waitingKey));
         Assert.Empty(app.Get<RunningJobs>().WaitingJobs());
+        await recorder.UntilAsync(() => recorder.Outcomes("scripted").Contains("handed_back"), "the hand-back counted");
+        Assert.Single(recorder.Outcomes("scripted"), "handed_back"); // the two that returned count success
         foreach (var r in release) r.SetResult();
     }
 
