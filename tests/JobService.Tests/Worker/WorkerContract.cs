@@ -529,7 +529,7 @@ public sealed class PostgresWorkerTests : WorkerContract
         await using var _ = app;
         var running = app.Get<RunningJobs>();
         var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var waitingKey = Scripts.Add(async ctx => { started.TrySetResult(); await Task.Delay(Timeout.Infinite, ctx.CancellationToken); return null; });
+        var waitingKey = Scripts.Add(async ctx => { started.TrySetResult(); await new TaskCompletionSource().Task.WaitAsync(ctx.CancellationToken); return null; }); // runs until stopped
         var (busy, release, waiting) = await ClaimAheadAsync(app, slots: 4, waitingKey);
         Assert.Equal(3, waiting.Count);
 
@@ -615,12 +615,18 @@ public sealed class PostgresWorkerTests : WorkerContract
         return (busy, release, waiting);
     }
 
-    /// <summary>Waits until a claim is waiting for the claim turn (an advisory lock not granted).</summary>
+    /// <summary>
+    /// Waits until a claim of this test's worker waits for the claim turn (an advisory lock on this
+    /// database not granted). A poll: PostgreSQL tells no one when a session starts waiting for a
+    /// lock, and Npgsql's activity for the command carries no text when it starts.
+    /// </summary>
     static async Task WaitForClaimWaitingAsync(WorkerApp app)
     {
         var deadline = DateTime.UtcNow.AddSeconds(15);
-        while (await app.WithDbAsync(db => db.Database.SqlQuery<int>(
-                   $"SELECT count(*)::int AS \"Value\" FROM pg_locks WHERE locktype = 'advisory' AND NOT granted").SingleAsync()) == 0)
+        while (await app.WithDbAsync(db => db.Database.SqlQuery<int>($"""
+                   SELECT count(*)::int AS "Value" FROM pg_locks
+                   WHERE locktype = 'advisory' AND NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                   """).SingleAsync()) == 0)
         {
             Assert.True(DateTime.UtcNow < deadline, "no claim came to wait for the claim turn");
             await Task.Delay(10);
