@@ -133,7 +133,8 @@ public sealed class JobTransitions(
         await using var tx = await BeginAsync(request.Now, ct);
         var claimed = await driver.ClaimAsync(tx, request, ct);
         if (claimed.Count == 0) return [];
-        await ApplyAsync(tx, claimed.Select(c => c.Row).ToList(), r => Story.Claimed(r, request.WorkerId, tx.Now), ct);
+        await ApplyAsync(tx, claimed.Select(c => c.Row).ToList(), r => Story.Claimed(r, request.WorkerId, tx.Now), ct,
+            stored: driver.ClaimAppendsEvents);
         await tx.CommitAsync(ct);
         return claimed.Select(c => new ClaimedJob(c.Row.Id, c.Row.Type, c.Payload, c.Row.Attempt, c.Row.MaxAttempts)).ToList();
     }
@@ -368,13 +369,16 @@ public sealed class JobTransitions(
         return await tx.RowsAsync(command, JobRow.Read, ct);
     }
 
-    /// <summary>Appends the events describing the changed rows, runs the hooks, and tells every node after the commit.</summary>
-    async Task ApplyAsync(TransitionTx tx, IReadOnlyList<JobRow> rows, Func<JobRow, JobEvent?> describe, CancellationToken ct)
+    /// <summary>
+    /// Appends the events describing the changed rows (unless the transition's statement
+    /// <paramref name="stored"/> them already), runs the hooks, and tells every node after the commit.
+    /// </summary>
+    async Task ApplyAsync(TransitionTx tx, IReadOnlyList<JobRow> rows, Func<JobRow, JobEvent?> describe, CancellationToken ct, bool stored = false)
     {
         if (rows.Count == 0) return;
         var changes = rows.Select(r => new AppliedChange(r, describe(r))).ToList();
         var events = changes.Where(c => c.Event is not null).Select(c => c.Event!).ToList();
-        await driver.InsertEventsAsync(tx, events, ct);
+        if (!stored) await driver.InsertEventsAsync(tx, events, ct);
         foreach (var hook in _hooks) await hook.OnAppliedAsync(tx, changes, ct);
         if (events.Count > 0)
             tx.AfterCommit(() => { foreach (var e in events) driver.Notifier.Publish(new Notice.EventsAppended(e.JobId, e.Seq)); });

@@ -40,18 +40,32 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
                 FOR UPDATE SKIP LOCKED) AS c)
         """;
 
+    /// <summary>
+    /// Marks the picked jobs running and appends their claimed events in the same statement
+    /// (<see cref="Story.ClaimedTemplate"/>: the same kind, level, line and data as
+    /// <see cref="Story.Claimed"/>), one round trip fewer per claim than a separate insert.
+    /// </summary>
     const string MarkRunning = """
-        UPDATE jobs SET status = 'running', attempt = attempt + 1, locked_by = @worker, locked_until = @lease_until,
-            started_at = @now, updated_at = @now, progress = 0, message = 'Running', error = NULL, event_seq = event_seq + 1
-        WHERE jobs.id = ANY(ARRAY(SELECT id FROM picked))
-        RETURNING jobs.id, jobs.type, jobs.attempt, jobs.max_attempts, jobs.event_seq, jobs.run_at, jobs.payload, jobs.callback_url IS NOT NULL
+        claimed AS (
+            UPDATE jobs SET status = 'running', attempt = attempt + 1, locked_by = @worker, locked_until = @lease_until,
+                started_at = @now, updated_at = @now, progress = 0, message = 'Running', error = NULL, event_seq = event_seq + 1
+            WHERE jobs.id = ANY(ARRAY(SELECT id FROM picked))
+            RETURNING jobs.id, jobs.type, jobs.attempt, jobs.max_attempts, jobs.event_seq, jobs.run_at, jobs.payload, jobs.callback_url IS NOT NULL AS has_callback),
+        told AS (
+            INSERT INTO job_events (job_id, seq, kind, level, message, data, created_at)
+            SELECT id, event_seq, @event_kind, @event_level, format(@event_line, @worker, attempt, max_attempts),
+                jsonb_build_object('status', 'running', 'attempt', attempt, 'max_attempts', max_attempts, 'worker', @worker), @now
+            FROM claimed)
+        SELECT id, type, attempt, max_attempts, event_seq, run_at, payload, has_callback FROM claimed
         """;
 
     public string ClaimSql(ClaimRequest request)
     {
         var groups = string.Join(",\n", request.Quotas.Select((_, i) => string.Format(Group, i)));
-        return $"WITH RECURSIVE {FairClaim.Tenants},\n{groups},\n{FairClaim.Picked(request)}\n{MarkRunning}";
+        return $"WITH RECURSIVE {FairClaim.Tenants},\n{groups},\n{FairClaim.Picked(request)},\n{MarkRunning}";
     }
+
+    public bool ClaimAppendsEvents => true;
 
     public async Task<IReadOnlyList<(JobRow Row, string Payload)>> ClaimAsync(TransitionTx tx, ClaimRequest request, CancellationToken ct)
     {
@@ -72,6 +86,10 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
         Bind(command, "worker", request.WorkerId);
         Bind(command, "lease_until", request.LeaseUntil);
         Bind(command, "limit", request.Limit);
+        var (kind, level, line) = Story.ClaimedTemplate;
+        Bind(command, "event_kind", kind);
+        Bind(command, "event_level", level);
+        Bind(command, "event_line", line);
         if (request.MaxRunningPerTenant > 0) Bind(command, "max_running", (long)request.MaxRunningPerTenant);
         for (var i = 0; i < request.Quotas.Count; i++)
         {

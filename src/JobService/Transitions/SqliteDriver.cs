@@ -57,6 +57,8 @@ public sealed class SqliteDriver(InProcessNotifier notifier) : IJobDriver
         RETURNING id, type, attempt, max_attempts, event_seq, run_at, payload, callback_url IS NOT NULL
         """;
 
+    public bool ClaimAppendsEvents => false;
+
     public string ClaimSql(ClaimRequest request)
     {
         var groups = string.Join(",\n", request.Quotas.Select((_, i) => string.Format(Group, i)));

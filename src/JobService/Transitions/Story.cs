@@ -16,9 +16,19 @@ public static class Story
         Event(r, JobEventKinds.Created, now, "info", $"Created by {source}",
             Fields(("status", "pending"), ("type", r.Type), ("priority", priority), ("run_at", r.RunAt), ("max_attempts", r.MaxAttempts)));
 
-    public static JobEvent Claimed(JobRow r, string worker, DateTime now) =>
-        Event(r, JobEventKinds.Status, now, "info", $"Claimed by worker {worker} for attempt {r.Attempt} of {r.MaxAttempts}",
+    /// <summary>
+    /// The claim's event as PostgreSQL's claim statement appends it itself, with no round trip of
+    /// its own: its kind, level, and line as a <c>format()</c> template (<c>%s</c>: worker, attempt,
+    /// attempts). The statement builds the same data as <see cref="Claimed"/>; a test compares them.
+    /// </summary>
+    public static (string Kind, string Level, string Line) ClaimedTemplate => (JobEventKinds.Status, "info", "Claimed by worker %s for attempt %s of %s");
+
+    public static JobEvent Claimed(JobRow r, string worker, DateTime now)
+    {
+        var (kind, level, line) = ClaimedTemplate;
+        return Event(r, kind, now, level, Fill(line, worker, r.Attempt, r.MaxAttempts),
             Fields(("status", "running"), ("attempt", r.Attempt), ("max_attempts", r.MaxAttempts), ("worker", worker)));
+    }
 
     public static JobEvent Progress(JobRow r, DateTime now, (int Received, int Expected)? tokens) =>
         Event(r, JobEventKinds.Progress, now, null, null, Fields(("progress", r.Progress), ("message", r.Message),
@@ -125,6 +135,15 @@ public static class Story
 
     /// <summary>An object made by <see cref="Fields"/>, nested in another.</summary>
     readonly record struct Nested(string Json);
+
+    /// <summary>A <c>format()</c> template's <c>%s</c> filled in order, as PostgreSQL fills it.</summary>
+    static string Fill(string template, params object[] values)
+    {
+        var parts = template.Split("%s");
+        var line = new System.Text.StringBuilder(parts[0]);
+        for (var i = 1; i < parts.Length; i++) line.Append(CultureInfo.InvariantCulture, $"{values[i - 1]}").Append(parts[i]);
+        return line.ToString();
+    }
 
     static double Elapsed(JobRow r, DateTime now) => r.StartedAt is { } started ? (now - started).TotalMilliseconds : 0;
 

@@ -431,6 +431,25 @@ public abstract class QueueContract(TestApp app) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task TheClaimedEventIsTheStorysWhicheverStatementWritesIt()
+    {
+        // PostgreSQL's claim statement appends its events itself, from Story.ClaimedTemplate;
+        // what it stores must be exactly what Story.Claimed says (and SQLite stores).
+        var id = (await InsertAsync(1, maxAttempts: 4))[0];
+        var worker = "w-%s-100%"; // format() must not read the worker's id as a template
+
+        var claimed = Assert.Single(await T.ClaimAsync(Claim(worker, 5), default));
+
+        var stored = (await EventsAsync(id))[1];
+        var row = JobRow.Claimed(id, claimed.Type, claimed.Attempt, claimed.MaxAttempts, stored.Seq, Now, false, Claim(worker, 5));
+        var told = Story.Claimed(row, worker, Now);
+        Assert.Equal("Claimed by worker w-%s-100% for attempt 1 of 4", stored.Message);
+        Assert.Equal((told.Seq, told.Kind, told.Level, told.Message, told.CreatedAt), (stored.Seq, stored.Kind, stored.Level, stored.Message, stored.CreatedAt));
+        Assert.True(System.Text.Json.Nodes.JsonNode.DeepEquals(System.Text.Json.Nodes.JsonNode.Parse(told.Data!), System.Text.Json.Nodes.JsonNode.Parse(stored.Data!)),
+            $"stored {stored.Data}, told {told.Data}");
+    }
+
+    [Fact]
     public async Task TheClaimStatementReadsAsSql()
     {
         var driver = App.Services.GetRequiredService<IJobDriver>();
