@@ -32,7 +32,8 @@ public static class DatabaseSetup
             : new JobsDbContextFactory<SqliteJobsDbContext>(sp.GetRequiredService<IDbContextFactory<SqliteJobsDbContext>>()));
         services.AddScoped(sp => sp.GetRequiredService<IDbContextFactory<JobsDbContext>>().CreateDbContext());
         services.AddSingleton<Hosting.DatabaseReady>();
-        services.AddHostedService<Hosting.DatabaseStartup>();
+        services.AddSingleton<Hosting.DatabaseStartup>();
+        services.AddHostedService(sp => sp.GetRequiredService<Hosting.DatabaseStartup>());
         services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database", tags: ["ready"]);
         return services;
     }

@@ -7,19 +7,41 @@ namespace JobService.Hosting;
 /// <summary>
 /// Waits for the database at start-up, retrying with backoff for
 /// <see cref="DatabaseOptions.StartupTimeoutSeconds"/> with one log line per try, then applies
-/// migrations unless a deployment runs them as a step. It runs once every hosted service has
-/// started (<see cref="IHostedLifecycleService.StartedAsync"/>), so Kestrel already answers
-/// and /health/ready says unhealthy meanwhile; the background loops wait for
-/// <see cref="DatabaseReady"/> before they touch the database, and the host's start returns
-/// only once it is ready.
+/// migrations unless a deployment runs them as a step. The wait begins as early as the service
+/// provider exists (<see cref="ServiceSetup.PrepareJobServiceAsync"/> calls <see cref="BeginWaiting"/>;
+/// the host's start does otherwise), on a thread of its own: the first connection costs a third
+/// of a second of EF Core's and Npgsql's code compiled on first use, and that now overlaps the
+/// settings check, the endpoints' mapping and Kestrel's start instead of following them. The
+/// migrations wait for the host's start (<see cref="IHostedLifecycleService.StartingAsync"/>), so a
+/// start stopped by a bad setting changes nothing. Kestrel answers meanwhile and /health/ready
+/// says unhealthy; the background loops wait for <see cref="DatabaseReady"/> before they touch
+/// the database, and the host's start returns only once it is ready
+/// (<see cref="IHostedLifecycleService.StartedAsync"/> waits for it).
 /// </summary>
-public sealed class DatabaseStartup(IServiceProvider services, IOptions<DatabaseOptions> options, DatabaseReady ready) : IHostedLifecycleService
+public sealed class DatabaseStartup(IServiceProvider services, IOptions<DatabaseOptions> options, DatabaseReady ready)
+    : IHostedLifecycleService, IDisposable
 {
-    public async Task StartedAsync(CancellationToken ct)
+    readonly CancellationTokenSource _stopped = new(); // a host stopped or never started (a bad setting) stops waiting
+    Task? _answering;
+    Task _preparing = Task.CompletedTask;
+
+    /// <summary>Starts waiting for the database to answer, once (main thread only); the start-up awaits it.</summary>
+    public void BeginWaiting() => _answering ??= Task.Run(() => services.WaitForDatabaseAsync(_stopped.Token));
+
+    public Task StartingAsync(CancellationToken ct)
+    {
+        BeginWaiting();
+        _preparing = Task.Run(() => PrepareAsync(ct), CancellationToken.None);
+        return Task.CompletedTask;
+    }
+
+    public Task StartedAsync(CancellationToken ct) => _preparing;
+
+    async Task PrepareAsync(CancellationToken ct)
     {
         try
         {
-            await services.WaitForDatabaseAsync(ct);
+            await _answering!.WaitAsync(ct);
             if (options.Value.MigrateOnStartup) await services.MigrateJobsDatabaseAsync(ct);
             ready.Set();
         }
@@ -30,11 +52,13 @@ public sealed class DatabaseStartup(IServiceProvider services, IOptions<Database
         }
     }
 
-    public Task StartingAsync(CancellationToken ct) => Task.CompletedTask;
     public Task StartAsync(CancellationToken ct) => Task.CompletedTask;
-    public Task StopAsync(CancellationToken ct) => Task.CompletedTask;
+    public Task StopAsync(CancellationToken ct) => _stopped.CancelAsync();
     public Task StoppingAsync(CancellationToken ct) => Task.CompletedTask;
     public Task StoppedAsync(CancellationToken ct) => Task.CompletedTask;
+
+    /// <summary>Called once per registration (itself and as a hosted service): cancelling twice is harmless.</summary>
+    public void Dispose() => _stopped.Cancel();
 }
 
 /// <summary>Completes once the database answers and is migrated: what the background loops wait for before their first statement.</summary>

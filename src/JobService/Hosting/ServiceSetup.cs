@@ -77,6 +77,7 @@ public static class ServiceSetup
     /// </summary>
     public static Task PrepareJobServiceAsync(this WebApplication app)
     {
+        app.Services.GetRequiredService<DatabaseStartup>().BeginWaiting(); // the first connection's cost overlaps what follows
         // Settings are checked before the host starts: a bad one stops here with its key named.
         app.Services.GetService<IStartupValidator>()?.Validate();
         var registry = app.Services.GetRequiredService<JobTypeRegistry>();

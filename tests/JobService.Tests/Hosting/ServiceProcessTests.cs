@@ -43,6 +43,7 @@ public sealed class ServiceProcessTests
             ["Database__StartupTimeoutSeconds"] = "6",
         });
         await service.WaitForOutputAsync("(try 1)", Within);
+        await service.WaitForOutputAsync("Now listening on", Within); // the wait begins before Kestrel starts, beside it
 
         using var http = new HttpClient { BaseAddress = new Uri(service.BaseUrl) };
         var ready = await http.GetAsync("/health/ready");
