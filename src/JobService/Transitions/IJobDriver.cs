@@ -22,11 +22,12 @@ public interface IJobDriver
     string ClaimSql(ClaimRequest request);
 
     /// <summary>
-    /// True when <see cref="ClaimAsync"/> appends the claimed events itself, in its statement
-    /// (PostgreSQL: a round trip fewer per claim); SQLite's are appended like every other
-    /// transition's, by <see cref="InsertEventsAsync"/>, in-process.
+    /// True when <see cref="ClaimAsync"/> and <see cref="CompleteAsync"/> append their events
+    /// themselves, in their own statements (PostgreSQL: a round trip fewer per claim and per batch
+    /// of completions, the worker's two busiest transitions); SQLite's are appended like every
+    /// other transition's, by <see cref="InsertEventsAsync"/>, in-process.
     /// </summary>
-    bool ClaimAppendsEvents { get; }
+    bool AppendsOwnEvents { get; }
 
     /// <summary>
     /// Marks many jobs completed, each only if the lease in its <see cref="Completion"/> still

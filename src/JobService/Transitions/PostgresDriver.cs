@@ -65,7 +65,7 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
         return $"WITH RECURSIVE {FairClaim.Tenants},\n{groups},\n{FairClaim.Picked(request)},\n{MarkRunning}";
     }
 
-    public bool ClaimAppendsEvents => true;
+    public bool AppendsOwnEvents => true;
 
     public async Task<IReadOnlyList<(JobRow Row, string Payload)>> ClaimAsync(TransitionTx tx, ClaimRequest request, CancellationToken ct)
     {
@@ -86,10 +86,7 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
         Bind(command, "worker", request.WorkerId);
         Bind(command, "lease_until", request.LeaseUntil);
         Bind(command, "limit", request.Limit);
-        var (kind, level, line) = Story.ClaimedTemplate;
-        Bind(command, "event_kind", kind);
-        Bind(command, "event_level", level);
-        Bind(command, "event_line", line);
+        BindEventTemplate(command, Story.ClaimedTemplate);
         if (request.MaxRunningPerTenant > 0) Bind(command, "max_running", (long)request.MaxRunningPerTenant);
         for (var i = 0; i < request.Quotas.Count; i++)
         {
@@ -104,20 +101,43 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
     {
         if (completions.Count == 0) return [];
         // Completions of one worker share its id; the fence is per row (id, attempt) plus the worker.
+        // The completed events are appended by the same statement (Story.CompletedTemplate; how
+        // long it ran is worded as Story.Seconds words it: whole ms under a second, else seconds
+        // to one decimal; both round half away from zero), one round trip fewer per batch.
         await using var command = tx.Command($"""
-            UPDATE jobs AS j SET status = 'completed', progress = 100, message = 'Completed', result = v.result::jsonb,
-                error = NULL, completed_at = @now, updated_at = @now, locked_by = NULL, locked_until = NULL, event_seq = j.event_seq + 1
-            FROM (SELECT unnest(@ids) AS id, unnest(@attempts) AS attempt, unnest(@results) AS result) AS v
-            WHERE j.id = v.id AND j.attempt = v.attempt AND j.locked_by = @worker AND j.status = 'running'
-            RETURNING j.id, j.attempt, j.type, j.max_attempts, j.event_seq, j.started_at, j.callback_url IS NOT NULL
+            WITH done AS (
+                UPDATE jobs AS j SET status = 'completed', progress = 100, message = 'Completed', result = v.result::jsonb,
+                    error = NULL, completed_at = @now, updated_at = @now, locked_by = NULL, locked_until = NULL, event_seq = j.event_seq + 1
+                FROM (SELECT unnest(@ids) AS id, unnest(@attempts) AS attempt, unnest(@results) AS result) AS v
+                WHERE j.id = v.id AND j.attempt = v.attempt AND j.locked_by = @worker AND j.status = 'running'
+                RETURNING j.id, j.attempt, j.type, j.max_attempts, j.event_seq, j.started_at, j.callback_url IS NOT NULL AS has_callback,
+                    extract(epoch FROM @now - j.started_at) * 1000 AS ran_ms),
+            told AS (
+                INSERT INTO job_events (job_id, seq, kind, level, message, data, created_at)
+                SELECT id, event_seq, @event_kind, @event_level,
+                    format(@event_line, CASE WHEN ran_ms < 1000 THEN round(ran_ms) || ' ms' ELSE trim_scale(round(ran_ms / 1000, 1)) || ' s' END,
+                        attempt, max_attempts),
+                    jsonb_build_object('status', 'completed', 'attempt', attempt, 'max_attempts', max_attempts, 'progress', 100,
+                        'message', 'Completed', 'error', NULL), @now
+                FROM done)
+            SELECT id, attempt, type, max_attempts, event_seq, started_at, has_callback FROM done
             """);
         Bind(command, "now", tx.Now);
+        BindEventTemplate(command, Story.CompletedTemplate);
         Bind(command, "worker", completions[0].Lease.WorkerId);
         Bind(command, "ids", completions.Select(c => c.Lease.JobId).ToArray());
         Bind(command, "attempts", completions.Select(c => c.Lease.Attempt).ToArray());
         command.Parameters.Add(new NpgsqlParameter("results", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = completions.Select(c => c.Result).ToArray() });
         return await tx.RowsAsync(command, r => JobRow.Completed(new JobLease(r.GetGuid(0), r.GetInt32(1), completions[0].Lease.WorkerId),
             r.GetString(2), r.GetInt32(3), r.GetInt64(4), r.GetDateTime(5), r.GetBoolean(6), tx.Now), ct);
+    }
+
+    /// <summary>The event a statement appends itself: @event_kind, @event_level, @event_line (a format() template).</summary>
+    void BindEventTemplate(DbCommand command, (string Kind, string Level, string Line) template)
+    {
+        Bind(command, "event_kind", template.Kind);
+        Bind(command, "event_level", template.Level);
+        Bind(command, "event_line", template.Line);
     }
 
     public async Task<IReadOnlyList<HeldJob>> RenewLeasesAsync(TransitionTx tx, string workerId, IReadOnlyCollection<Guid> ids, DateTime until, CancellationToken ct)

@@ -57,7 +57,7 @@ public sealed class SqliteDriver(InProcessNotifier notifier) : IJobDriver
         RETURNING id, type, attempt, max_attempts, event_seq, run_at, payload, callback_url IS NOT NULL
         """;
 
-    public bool ClaimAppendsEvents => false;
+    public bool AppendsOwnEvents => false;
 
     public string ClaimSql(ClaimRequest request)
     {

@@ -57,8 +57,19 @@ public static class Story
             ("finish_reason", u.FinishReason), ("duration_ms", u.DurationMs), ("time_to_first_token_ms", u.TimeToFirstTokenMs)));
     }
 
-    public static JobEvent Completed(JobRow r, DateTime now) =>
-        Terminal(r, now, "info", $"Completed in {Seconds(Elapsed(r, now))} (attempt {r.Attempt} of {r.MaxAttempts})");
+    /// <summary>
+    /// The completion's event as PostgreSQL's completion statement appends it itself: kind, level,
+    /// and line as a <c>format()</c> template (<c>%s</c>: how long it ran, worded as
+    /// <see cref="Seconds"/> words it; attempt; attempts). A test compares it with <see cref="Completed"/>.
+    /// </summary>
+    public static (string Kind, string Level, string Line) CompletedTemplate =>
+        (JobEventKinds.Completed, "info", "Completed in %s (attempt %s of %s)");
+
+    public static JobEvent Completed(JobRow r, DateTime now)
+    {
+        var (_, level, line) = CompletedTemplate;
+        return Terminal(r, now, level, Fill(line, Seconds(Elapsed(r, now)), r.Attempt, r.MaxAttempts));
+    }
 
     /// <summary>A failed or cancelled end of a running attempt, as the runner worded it.</summary>
     public static JobEvent Finished(JobRow r, DateTime now, string line) =>

@@ -444,6 +444,34 @@ public abstract class QueueContract(TestApp app) : IAsyncLifetime
         var row = JobRow.Claimed(id, claimed.Type, claimed.Attempt, claimed.MaxAttempts, stored.Seq, Now, false, Claim(worker, 5));
         var told = Story.Claimed(row, worker, Now);
         Assert.Equal("Claimed by worker w-%s-100% for attempt 1 of 4", stored.Message);
+        AssertSameEvent(told, stored);
+    }
+
+    [Theory]
+    [InlineData(250.5, "251 ms")] // both round half away from zero
+    [InlineData(999.6, "1000 ms")]
+    [InlineData(1_250, "1.3 s")]
+    [InlineData(3_000, "3 s")]
+    public async Task TheCompletedEventIsTheStorysWhicheverStatementWritesIt(double ranMs, string worded)
+    {
+        // PostgreSQL's completion statement appends its events itself, from Story.CompletedTemplate,
+        // wording the time it ran in SQL; what it stores must be exactly what Story.Completed says.
+        var id = (await InsertAsync(1, maxAttempts: 2))[0];
+        var claimed = Assert.Single(await T.ClaimAsync(Claim("w1", 5), default));
+        var startedAt = Now;
+        _time.Advance(TimeSpan.FromMilliseconds(ranMs));
+
+        Assert.Single(await T.CompleteAsync([new Completion(claimed.Lease("w1"), "{}")], default));
+
+        var stored = (await EventsAsync(id))[^1];
+        var row = JobRow.Completed(claimed.Lease("w1"), claimed.Type, claimed.MaxAttempts, stored.Seq, startedAt, false, Now);
+        var told = Story.Completed(row, Now);
+        Assert.Equal($"Completed in {worded} (attempt 1 of 2)", stored.Message);
+        AssertSameEvent(told, stored);
+    }
+
+    static void AssertSameEvent(JobEvent told, JobEvent stored)
+    {
         Assert.Equal((told.Seq, told.Kind, told.Level, told.Message, told.CreatedAt), (stored.Seq, stored.Kind, stored.Level, stored.Message, stored.CreatedAt));
         Assert.True(System.Text.Json.Nodes.JsonNode.DeepEquals(System.Text.Json.Nodes.JsonNode.Parse(told.Data!), System.Text.Json.Nodes.JsonNode.Parse(stored.Data!)),
             $"stored {stored.Data}, told {told.Data}");
