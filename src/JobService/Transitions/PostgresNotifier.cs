@@ -11,7 +11,9 @@ namespace JobService.Transitions;
 /// PostgreSQL LISTEN/NOTIFY for every node, API-only ones included. Sending: notices published
 /// after commits are coalesced (one wake-up, one cancel per job, the highest seq per job) and
 /// sent by one loop, outside any writing transaction, several to a NOTIFY payload (at most
-/// 8,000 bytes each). Listening: one connection from the shared data source; after every
+/// 8,000 bytes each). Wake-ups, cancels and pauses go at once; events alone go at most every
+/// <see cref="EventsSpacing"/>, so that a busy worker's two events per job travel in a few
+/// notices a second rather than one per commit (NOTIFY serialises the commits that send it). Listening: one connection from the shared data source; after every
 /// (re)connect subscribers hear <see cref="Notice.Reconnected"/>, since NOTIFY has no replay.
 /// Only nodes that serve the API listen for events.
 /// </summary>
@@ -24,8 +26,14 @@ public sealed class PostgresNotifier(NpgsqlDataSource dataSource, IOptions<Servi
     const int MaxPayload = 7_900;
     static readonly TimeSpan WaitSlice = TimeSpan.FromSeconds(1), ProbeEvery = TimeSpan.FromSeconds(15);
 
+    /// <summary>
+    /// The least time between two sends that carry events only: a stream on another node hears
+    /// an event at most this much later under load, and at once when the last send was longer ago.
+    /// </summary>
+    public static readonly TimeSpan EventsSpacing = TimeSpan.FromMilliseconds(10);
+
     readonly Lock _gate = new();
-    readonly SemaphoreSlim _pending = new(0);
+    readonly SemaphoreSlim _pending = new(0), _urgent = new(0); // anything to send; a notice that must not wait
     readonly TaskCompletionSource _listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
     bool _jobsAvailable, _pausesChanged;
     HashSet<Guid> _cancels = [];
@@ -47,18 +55,28 @@ public sealed class PostgresNotifier(NpgsqlDataSource dataSource, IOptions<Servi
             }
         }
         if (_pending.CurrentCount == 0) _pending.Release();
+        if (notice is not (Notice.JobsAvailable or Notice.CancelRequested or Notice.PausesChanged)) return;
+        if (_urgent.CurrentCount == 0) _urgent.Release();
         // This node hears wake-ups, cancels and pauses at once, without the round trip through the server.
-        if (notice is Notice.JobsAvailable or Notice.CancelRequested or Notice.PausesChanged) Received?.Invoke(notice);
+        Received?.Invoke(notice);
     }
 
     public Task RunAsync(CancellationToken ct) => Task.WhenAll(SendLoopAsync(ct), ListenLoopAsync(ct));
 
     async Task SendLoopAsync(CancellationToken ct)
     {
+        var lastSent = 0L;
         while (!ct.IsCancellationRequested)
         {
-            try { await _pending.WaitAsync(ct); }
+            try
+            {
+                await _pending.WaitAsync(ct);
+                var spacing = EventsSpacing - Stopwatch.GetElapsedTime(lastSent);
+                if (spacing > TimeSpan.Zero && _urgent.CurrentCount == 0) await _urgent.WaitAsync(spacing, ct);
+                while (_urgent.CurrentCount > 0) _urgent.Wait(0); // what it signalled goes in this send
+            }
             catch (OperationCanceledException) { return; }
+            lastSent = Stopwatch.GetTimestamp();
             List<(string Channel, string Payload)> notes;
             lock (_gate)
             {
