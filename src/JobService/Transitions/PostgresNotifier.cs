@@ -13,8 +13,9 @@ namespace JobService.Transitions;
 /// sent by one loop, outside any writing transaction, several to a NOTIFY payload (at most
 /// 8,000 bytes each). Wake-ups, cancels and pauses go at once; events alone go at most every
 /// <see cref="EventsSpacing"/>, so that a busy worker's two events per job travel in a few
-/// notices a second rather than one per commit (NOTIFY serialises the commits that send it). Listening: one connection from the shared data source; after every
-/// (re)connect subscribers hear <see cref="Notice.Reconnected"/>, since NOTIFY has no replay.
+/// notices a second rather than one per commit. Listening: one connection from the shared data
+/// source; after every (re)connect subscribers hear <see cref="Notice.Reconnected"/>, since
+/// NOTIFY has no replay.
 /// Only nodes that serve the API listen for events.
 /// </summary>
 public sealed class PostgresNotifier(NpgsqlDataSource dataSource, IOptions<ServiceOptions> service, ILogger<PostgresNotifier> log) : IJobNotifier
