@@ -45,8 +45,10 @@ public interface IJobDriver
     /// times UTC); progress, attempt, rescue count and the cancel flag are written as 0, and
     /// everything an attempt fills in later (result, error, lease, usage) as NULL, whatever the
     /// <see cref="Job"/> holds. A duplicate Idempotency-Key throws <see cref="DuplicateJobException"/>.
+    /// Their <paramref name="created"/> events (known before the insert: seq 1) are appended with
+    /// them, in the same round trip on PostgreSQL.
     /// </summary>
-    Task InsertJobsAsync(TransitionTx tx, IReadOnlyList<Job> jobs, CancellationToken ct);
+    Task InsertJobsAsync(TransitionTx tx, IReadOnlyList<Job> jobs, IReadOnlyList<JobEvent> created, CancellationToken ct);
 
     /// <summary>Appends events in one statement (PostgreSQL) or one prepared statement per event (SQLite, in-process).</summary>
     Task InsertEventsAsync(TransitionTx tx, IReadOnlyList<JobEvent> events, CancellationToken ct);

@@ -41,9 +41,16 @@ public sealed class JobTransitions(
         if (maxActive > 0) await EnforceQuotaAsync(tx, jobs[0].TenantId, jobs.Count, maxActive, ct);
         foreach (var job in jobs)
             (job.EventSeq, job.RunAt, job.CreatedAt, job.UpdatedAt) = (1, JobsDbContext.ToUtc(job.RunAt), JobsDbContext.ToUtc(job.CreatedAt), JobsDbContext.ToUtc(job.UpdatedAt));
-        await driver.InsertJobsAsync(tx, jobs, ct); // one statement for the batch: no change tracking per job
-        var priorities = jobs.ToDictionary(j => j.Id, j => j.Priority);
-        await ApplyAsync(tx, jobs.Select(JobRowOf).ToList(), r => Story.Created(r, source, priorities[r.Id], tx.Now), ct);
+        // One statement for the batch (no change tracking per job), sent with the created events,
+        // which need nothing the insert returns.
+        var changes = jobs.Select(j =>
+        {
+            var row = JobRowOf(j);
+            return new AppliedChange(row, Story.Created(row, source, j.Priority, tx.Now));
+        }).ToList();
+        var created = changes.Select(c => c.Event!).ToList();
+        await driver.InsertJobsAsync(tx, jobs, created, ct);
+        await ApplyAsync(tx, changes, stored: true, ct);
         tx.AfterCommit(() => driver.Notifier.Publish(new Notice.JobsAvailable()));
         await tx.CommitAsync(ct);
     }
@@ -373,10 +380,11 @@ public sealed class JobTransitions(
     /// Appends the events describing the changed rows (unless the transition's statement
     /// <paramref name="stored"/> them already), runs the hooks, and tells every node after the commit.
     /// </summary>
-    async Task ApplyAsync(TransitionTx tx, IReadOnlyList<JobRow> rows, Func<JobRow, JobEvent?> describe, CancellationToken ct, bool stored = false)
+    Task ApplyAsync(TransitionTx tx, IReadOnlyList<JobRow> rows, Func<JobRow, JobEvent?> describe, CancellationToken ct, bool stored = false) =>
+        rows.Count == 0 ? Task.CompletedTask : ApplyAsync(tx, rows.Select(r => new AppliedChange(r, describe(r))).ToList(), stored, ct);
+
+    async Task ApplyAsync(TransitionTx tx, IReadOnlyList<AppliedChange> changes, bool stored, CancellationToken ct)
     {
-        if (rows.Count == 0) return;
-        var changes = rows.Select(r => new AppliedChange(r, describe(r))).ToList();
         var events = changes.Where(c => c.Event is not null).Select(c => c.Event!).ToList();
         if (!stored) await driver.InsertEventsAsync(tx, events, ct);
         foreach (var hook in _hooks) await hook.OnAppliedAsync(tx, changes, ct);

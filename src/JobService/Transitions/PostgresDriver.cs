@@ -153,9 +153,10 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
         return await tx.RowsAsync(command, r => new HeldJob(r.GetGuid(0), r.GetInt32(1), r.GetBoolean(2)), ct);
     }
 
-    public async Task InsertJobsAsync(TransitionTx tx, IReadOnlyList<Job> jobs, CancellationToken ct)
+    /// <summary>The jobs and their created events in one round trip: two statements in one batch.</summary>
+    public async Task InsertJobsAsync(TransitionTx tx, IReadOnlyList<Job> jobs, IReadOnlyList<JobEvent> created, CancellationToken ct)
     {
-        await using var command = tx.Command("""
+        var insert = new NpgsqlBatchCommand("""
             INSERT INTO jobs (id, tenant_id, type, status, progress, message, payload, priority, attempt, max_attempts, run_at,
                 cancel_requested, callback_url, callback_events, created_at, updated_at, idempotency_key, request_hash,
                 trace_parent, rescue_count, event_seq)
@@ -169,23 +170,24 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
                 unnest(@idempotency_keys) AS idempotency_key, unnest(@request_hashes) AS request_hash,
                 unnest(@trace_parents) AS trace_parent, unnest(@seqs) AS event_seq) AS j
             """);
-        Bind(command, "ids", jobs.Select(j => j.Id).ToArray());
-        Bind(command, "priorities", jobs.Select(j => j.Priority).ToArray());
-        Bind(command, "max_attempts", jobs.Select(j => j.MaxAttempts).ToArray());
-        Bind(command, "run_ats", jobs.Select(j => j.RunAt).ToArray());
-        Bind(command, "created", jobs.Select(j => j.CreatedAt).ToArray());
-        Bind(command, "updated", jobs.Select(j => j.UpdatedAt).ToArray());
-        Bind(command, "seqs", jobs.Select(j => j.EventSeq).ToArray());
+        var p = insert.Parameters;
+        p.Add(new NpgsqlParameter("ids", jobs.Select(j => j.Id).ToArray()));
+        p.Add(new NpgsqlParameter("priorities", jobs.Select(j => j.Priority).ToArray()));
+        p.Add(new NpgsqlParameter("max_attempts", jobs.Select(j => j.MaxAttempts).ToArray()));
+        p.Add(new NpgsqlParameter("run_ats", jobs.Select(j => j.RunAt).ToArray()));
+        p.Add(new NpgsqlParameter("created", jobs.Select(j => j.CreatedAt).ToArray()));
+        p.Add(new NpgsqlParameter("updated", jobs.Select(j => j.UpdatedAt).ToArray()));
+        p.Add(new NpgsqlParameter("seqs", jobs.Select(j => j.EventSeq).ToArray()));
         foreach (var (name, values) in new (string, Func<Job, string?>)[]
         {
             ("tenants", j => j.TenantId), ("types", j => j.Type), ("statuses", j => j.Status.ToName()), ("messages", j => j.Message),
             ("payloads", j => j.Payload), ("callback_urls", j => j.CallbackUrl), ("callback_events", j => j.CallbackEvents),
             ("idempotency_keys", j => j.IdempotencyKey), ("request_hashes", j => j.RequestHash), ("trace_parents", j => j.TraceParent),
         })
-            command.Parameters.Add(new NpgsqlParameter(name, NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = jobs.Select(values).ToArray() });
+            p.Add(new NpgsqlParameter(name, NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = jobs.Select(values).ToArray() });
         try
         {
-            await command.ExecuteNonQueryAsync(ct);
+            await ExecuteAsync(tx, ct, created.Count == 0 ? [insert] : [insert, EventsInsert(created)]);
         }
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
         {
@@ -195,18 +197,31 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
 
     public async Task InsertEventsAsync(TransitionTx tx, IReadOnlyList<JobEvent> events, CancellationToken ct)
     {
-        if (events.Count == 0) return;
-        await using var command = tx.Command("""
+        if (events.Count > 0) await ExecuteAsync(tx, ct, EventsInsert(events));
+    }
+
+    static NpgsqlBatchCommand EventsInsert(IReadOnlyList<JobEvent> events)
+    {
+        var insert = new NpgsqlBatchCommand("""
             INSERT INTO job_events (job_id, seq, kind, level, message, data, created_at)
             SELECT unnest(@job_ids), unnest(@seqs), unnest(@kinds), unnest(@levels), unnest(@messages), unnest(@data::jsonb[]), unnest(@created)
             """);
-        Bind(command, "job_ids", events.Select(e => e.JobId).ToArray());
-        Bind(command, "seqs", events.Select(e => e.Seq).ToArray());
-        Bind(command, "kinds", events.Select(e => e.Kind).ToArray());
-        Bind(command, "created", events.Select(e => e.CreatedAt).ToArray());
+        var p = insert.Parameters;
+        p.Add(new NpgsqlParameter("job_ids", events.Select(e => e.JobId).ToArray()));
+        p.Add(new NpgsqlParameter("seqs", events.Select(e => e.Seq).ToArray()));
+        p.Add(new NpgsqlParameter("kinds", events.Select(e => e.Kind).ToArray()));
+        p.Add(new NpgsqlParameter("created", events.Select(e => e.CreatedAt).ToArray()));
         foreach (var (name, values) in new[] { ("levels", events.Select(e => e.Level)), ("messages", events.Select(e => e.Message)), ("data", events.Select(e => e.Data)) })
-            command.Parameters.Add(new NpgsqlParameter(name, NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = values.ToArray() });
-        await command.ExecuteNonQueryAsync(ct);
+            p.Add(new NpgsqlParameter(name, NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = values.ToArray() });
+        return insert;
+    }
+
+    /// <summary>Statements sent together in the transition's transaction: one round trip.</summary>
+    static async Task ExecuteAsync(TransitionTx tx, CancellationToken ct, params NpgsqlBatchCommand[] commands)
+    {
+        await using var batch = new NpgsqlBatch((NpgsqlConnection)tx.Connection, (NpgsqlTransaction)tx.Transaction);
+        foreach (var command in commands) batch.BatchCommands.Add(command);
+        await batch.ExecuteNonQueryAsync(ct);
     }
 
     public async Task LockTenantAsync(TransitionTx tx, string tenant, CancellationToken ct)

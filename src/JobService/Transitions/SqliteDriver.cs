@@ -134,7 +134,7 @@ public sealed class SqliteDriver(InProcessNotifier notifier) : IJobDriver
     }
 
     /// <summary>One statement for the batch, as for events: the jobs travel as one JSON array that json_each unpacks.</summary>
-    public async Task InsertJobsAsync(TransitionTx tx, IReadOnlyList<Job> jobs, CancellationToken ct)
+    public async Task InsertJobsAsync(TransitionTx tx, IReadOnlyList<Job> jobs, IReadOnlyList<JobEvent> created, CancellationToken ct)
     {
         await using var insert = tx.Command("""
             INSERT INTO jobs (id, tenant_id, type, status, progress, message, payload, priority, attempt, max_attempts, run_at,
@@ -154,6 +154,7 @@ public sealed class SqliteDriver(InProcessNotifier notifier) : IJobDriver
         {
             throw new DuplicateJobException(e);
         }
+        await InsertEventsAsync(tx, created, ct); // in-process: no round trip to share
     }
 
     /// <summary>One array per job, in InsertJobsAsync's column order, with ids and times in EF Core's text formats.</summary>
