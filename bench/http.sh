@@ -12,6 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 C=${1:-32}; T=${2:-10}; WARM=${3:-30}; PORT=55490
+THREADS=$(( C < 2 ? C : 2 )) # wrk and pgbench refuse more threads than connections
 command -v wrk >/dev/null || { echo "wrk not found: apt-get install wrk" >&2; exit 1; }
 source bench/lib/postgres.sh
 WORK=$(mktemp -d /tmp/jobservice-http.XXXXXX)
@@ -43,8 +44,8 @@ print("%.0f %.2f %.2f %s" % (rps, ms(50), ms(99), bad.group(1) if bad else 0))
 PY
 # wrk's requests/s, p50 and p99 in ms and the non-2xx count, as one line
 measure() {
-  IDS_FILE="$WORK/ids.txt" wrk -t2 -c"$C" -d"${WARM}s" -s "$WORK/$1.lua" "http://127.0.0.1:$PORT/jobs" >/dev/null # warm-up
-  IDS_FILE="$WORK/ids.txt" wrk -t2 -c"$C" -d"${T}s" --latency -s "$WORK/$1.lua" "http://127.0.0.1:$PORT/jobs" | python3 "$WORK/wrk.py"
+  IDS_FILE="$WORK/ids.txt" wrk -t"$THREADS" -c"$C" -d"${WARM}s" -s "$WORK/$1.lua" "http://127.0.0.1:$PORT/jobs" >/dev/null # warm-up
+  IDS_FILE="$WORK/ids.txt" wrk -t"$THREADS" -c"$C" -d"${T}s" --latency -s "$WORK/$1.lua" "http://127.0.0.1:$PORT/jobs" | python3 "$WORK/wrk.py"
 }
 
 for provider in sqlite postgres; do
@@ -74,7 +75,7 @@ psql "${PGB[@]}" -d http_pgbench -qc "CREATE TABLE ref_jobs (id uuid PRIMARY KEY
 echo "INSERT INTO ref_jobs VALUES (gen_random_uuid(), 'echo', 'pending', '{\"text\": \"hello\"}');" >"$WORK/insert_one.sql"
 for script in select insert; do
   args=(-S); [ $script = insert ] && args=(-f "$WORK/insert_one.sql")
-  tps=$(pgbench "${PGB[@]}" -n -M prepared -c "$C" -j 2 -T "$T" "${args[@]}" http_pgbench 2>/dev/null |
+  tps=$(pgbench "${PGB[@]}" -n -M prepared -c "$C" -j "$THREADS" -T "$T" "${args[@]}" http_pgbench 2>/dev/null |
     sed -n 's/^tps = \([0-9.]*\) (without.*/\1/p')
   echo "pgbench $script: ${tps%.*} transactions/s"
   echo "pgbench $script ${tps%.*}" >>"$WORK/results"
