@@ -13,8 +13,9 @@ public interface IJobDriver
 {
     /// <summary>
     /// Claims due pending jobs in one statement: marks them running with this worker's lease,
-    /// spends an attempt, takes one event seq, and returns them with their payload. No job is
-    /// ever returned to two claimers.
+    /// spends an attempt, takes one event seq, appends the claimed events (<see cref="Story.ClaimedTemplate"/>:
+    /// the worker's busiest transition writes its own, with no second round trip and no event JSON
+    /// built in C#), and returns them with their payload. No job is ever returned to two claimers.
     /// </summary>
     Task<IReadOnlyList<(JobRow Row, string Payload)>> ClaimAsync(TransitionTx tx, ClaimRequest request, CancellationToken ct);
 
@@ -22,16 +23,9 @@ public interface IJobDriver
     string ClaimSql(ClaimRequest request);
 
     /// <summary>
-    /// True when <see cref="ClaimAsync"/> and <see cref="CompleteAsync"/> append their events
-    /// themselves, in their own statements (PostgreSQL: a round trip fewer per claim and per batch
-    /// of completions, the worker's two busiest transitions); SQLite's are appended like every
-    /// other transition's, by <see cref="InsertEventsAsync"/>, in-process.
-    /// </summary>
-    bool AppendsOwnEvents { get; }
-
-    /// <summary>
     /// Marks many jobs completed, each only if the lease in its <see cref="Completion"/> still
-    /// holds. Returns the rows actually written.
+    /// holds, and appends their completed events (<see cref="Story.CompletedTemplate"/>, as the
+    /// claim does). Returns the rows actually written.
     /// </summary>
     Task<IReadOnlyList<JobRow>> CompleteAsync(TransitionTx tx, IReadOnlyList<Completion> completions, CancellationToken ct);
 

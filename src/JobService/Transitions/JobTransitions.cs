@@ -140,8 +140,7 @@ public sealed class JobTransitions(
         await using var tx = await BeginAsync(request.Now, ct);
         var claimed = await driver.ClaimAsync(tx, request, ct);
         if (claimed.Count == 0) return [];
-        await ApplyAsync(tx, claimed.Select(c => c.Row).ToList(), r => Story.Claimed(r, request.WorkerId, tx.Now), ct,
-            stored: driver.AppendsOwnEvents);
+        await ApplyAsync(tx, claimed.Select(c => c.Row).ToList(), r => Story.Claimed(r, request.WorkerId, tx.Now), ct, stored: true);
         await tx.CommitAsync(ct);
         return claimed.Select(c => new ClaimedJob(c.Row.Id, c.Row.Type, c.Payload, c.Row.Attempt, c.Row.MaxAttempts)).ToList();
     }
@@ -152,7 +151,7 @@ public sealed class JobTransitions(
         if (completions.Count == 0) return new HashSet<Guid>();
         await using var tx = await BeginAsync(Now, ct);
         var rows = await driver.CompleteAsync(tx, completions, ct);
-        await ApplyAsync(tx, rows, r => Story.Completed(r, tx.Now), ct, stored: driver.AppendsOwnEvents);
+        await ApplyAsync(tx, rows, r => Story.Completed(r, tx.Now), ct, stored: true);
         await tx.CommitAsync(ct);
         return rows.Select(r => r.Id).ToHashSet();
     }

@@ -65,8 +65,6 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
         return $"WITH RECURSIVE {FairClaim.Tenants},\n{groups},\n{FairClaim.Picked(request)},\n{MarkRunning}";
     }
 
-    public bool AppendsOwnEvents => true;
-
     public async Task<IReadOnlyList<(JobRow Row, string Payload)>> ClaimAsync(TransitionTx tx, ClaimRequest request, CancellationToken ct)
     {
         if (request.Limit <= 0 || request.Quotas.Count == 0) return [];

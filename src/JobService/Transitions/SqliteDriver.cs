@@ -57,8 +57,6 @@ public sealed class SqliteDriver(InProcessNotifier notifier) : IJobDriver
         RETURNING id, type, attempt, max_attempts, event_seq, run_at, payload, callback_url IS NOT NULL
         """;
 
-    public bool AppendsOwnEvents => false;
-
     public string ClaimSql(ClaimRequest request)
     {
         var groups = string.Join(",\n", request.Quotas.Select((_, i) => string.Format(Group, i)));
@@ -79,8 +77,60 @@ public sealed class SqliteDriver(InProcessNotifier notifier) : IJobDriver
             Bind(command, $"types{i}", JsonSerializer.Serialize(request.Quotas[i].Types));
             Bind(command, $"limit{i}", Math.Min(request.Quotas[i].Limit, request.Limit)); // no quota takes more than the free slots
         }
-        return await tx.RowsAsync(command, r => (JobRow.Claimed(r.GetGuid(0), r.GetString(1), r.GetInt32(2), r.GetInt32(3), r.GetInt64(4),
+        var claimed = await tx.RowsAsync(command, r => (JobRow.Claimed(r.GetGuid(0), r.GetString(1), r.GetInt32(2), r.GetInt32(3), r.GetInt64(4),
             r.GetDateTime(5), r.GetBoolean(7), request), r.GetString(6)), ct);
+        if (claimed.Count > 0) await AppendEventsAsync(tx, ClaimedEvents, Story.ClaimedTemplate, claimed.Select(c => c.Item1.Id), request.WorkerId, ct);
+        return claimed;
+    }
+
+    /// <summary>
+    /// The claimed events, worded by SQL from the rows as PostgreSQL's claim statement words them
+    /// (SQLite has no data-modifying CTE, so it is a second statement, in-process): no event JSON to
+    /// build in C# and parse again, per job. Tests compare them with <see cref="Story"/>'s.
+    /// </summary>
+    const string ClaimedEvents = """
+        INSERT INTO job_events (job_id, seq, kind, level, message, data, created_at)
+        SELECT id, event_seq, @event_kind, @event_level, format(@event_line, @worker, attempt, max_attempts),
+            json_object('status', 'running', 'attempt', attempt, 'max_attempts', max_attempts, 'worker', @worker), @now
+        FROM jobs WHERE id IN (SELECT value FROM json_each(@ids))
+        """;
+
+    /// <summary>
+    /// The completed events. How long the job ran is worded as <see cref="Story"/> words it (whole
+    /// ms under a second, else seconds to one decimal, half away from zero), from exact ticks:
+    /// times are stored as text to the 100 ns, and SQLite's date functions read only milliseconds.
+    /// (In SQLite, <c>||</c> binds tighter than <c>/</c> and <c>%</c>: hence the parentheses.)
+    /// </summary>
+    const string CompletedEvents = """
+        WITH done AS (
+            SELECT id, event_seq, attempt, max_attempts,
+                (unixepoch(substr(@now, 1, 19)) - unixepoch(substr(started_at, 1, 19))) * 10000000
+                    + CAST(substr(substr(@now, 21) || '0000000', 1, 7) AS INTEGER)
+                    - CAST(substr(substr(started_at, 21) || '0000000', 1, 7) AS INTEGER) AS ticks
+            FROM jobs WHERE id IN (SELECT value FROM json_each(@ids))),
+        worded AS (
+            SELECT *, CAST(round(ticks / 10000.0) AS INTEGER) AS ms, CAST(round(ticks / 1000000.0) AS INTEGER) AS tenths FROM done)
+        INSERT INTO job_events (job_id, seq, kind, level, message, data, created_at)
+        SELECT id, event_seq, @event_kind, @event_level,
+            format(@event_line, CASE WHEN ticks < 10000000 THEN ms || ' ms'
+                ELSE (tenths / 10) || rtrim(rtrim('.' || (tenths % 10), '0'), '.') || ' s' END, attempt, max_attempts),
+            json_object('status', 'completed', 'attempt', attempt, 'max_attempts', max_attempts, 'progress', 100,
+                'message', 'Completed', 'error', NULL), @now
+        FROM worded
+        """;
+
+    /// <summary>Appends the events one of the statements above words, for the jobs it names.</summary>
+    async Task AppendEventsAsync(TransitionTx tx, string sql, (string Kind, string Level, string Line) template, IEnumerable<Guid> ids,
+        string worker, CancellationToken ct)
+    {
+        await using var insert = tx.Command(sql);
+        Bind(insert, "event_kind", template.Kind);
+        Bind(insert, "event_level", template.Level);
+        Bind(insert, "event_line", template.Line);
+        Bind(insert, "worker", worker);
+        Bind(insert, "now", tx.Now);
+        Bind(insert, "ids", Ids(ids));
+        await insert.ExecuteNonQueryAsync(ct);
     }
 
     /// <summary>
@@ -113,10 +163,11 @@ public sealed class SqliteDriver(InProcessNotifier notifier) : IJobDriver
             if (await update.ExecuteNonQueryAsync(ct) == 1) written[c.Lease.JobId] = c;
         }
         if (written.Count == 0) return [];
+        await AppendEventsAsync(tx, CompletedEvents, Story.CompletedTemplate, written.Keys, completions[0].Lease.WorkerId, ct);
         await using var read = tx.Command("""
             SELECT id, type, max_attempts, event_seq, started_at, callback_url IS NOT NULL FROM jobs WHERE id IN (SELECT value FROM json_each(@ids))
             """);
-        Bind(read, "ids", JsonSerializer.Serialize(written.Keys.Select(Text)));
+        Bind(read, "ids", Ids(written.Keys));
         return await tx.RowsAsync(read, r => JobRow.Completed(written[r.GetGuid(0)].Lease, r.GetString(1), r.GetInt32(2), r.GetInt64(3), r.GetDateTime(4), r.GetBoolean(5), tx.Now), ct);
     }
 

@@ -17,8 +17,8 @@ public static class Story
             Fields(("status", "pending"), ("type", r.Type), ("priority", priority), ("run_at", r.RunAt), ("max_attempts", r.MaxAttempts)));
 
     /// <summary>
-    /// The claim's event as PostgreSQL's claim statement appends it itself, with no round trip of
-    /// its own: its kind, level, and line as a <c>format()</c> template (<c>%s</c>: worker, attempt,
+    /// The claim's event as the claim's SQL appends it itself (PostgreSQL's and SQLite's), with no
+    /// JSON built here: its kind, level, and line as a <c>format()</c> template (<c>%s</c>: worker, attempt,
     /// attempts). The statement builds the same data as <see cref="Claimed"/>; a test compares them.
     /// </summary>
     public static (string Kind, string Level, string Line) ClaimedTemplate => (JobEventKinds.Status, "info", "Claimed by worker %s for attempt %s of %s");
@@ -58,7 +58,7 @@ public static class Story
     }
 
     /// <summary>
-    /// The completion's event as PostgreSQL's completion statement appends it itself: kind, level,
+    /// The completion's event as the completion's SQL appends it itself (both providers): kind, level,
     /// and line as a <c>format()</c> template (<c>%s</c>: how long it ran, worded as
     /// <see cref="Seconds"/> words it; attempt; attempts). A test compares it with <see cref="Completed"/>.
     /// </summary>

@@ -433,8 +433,8 @@ public abstract class QueueContract(TestApp app) : IAsyncLifetime
     [Fact]
     public async Task TheClaimedEventIsTheStorysWhicheverStatementWritesIt()
     {
-        // PostgreSQL's claim statement appends its events itself, from Story.ClaimedTemplate;
-        // what it stores must be exactly what Story.Claimed says (and SQLite stores).
+        // The claim's SQL appends its events itself, from Story.ClaimedTemplate (PostgreSQL in the
+        // claim statement, SQLite in a second one); what it stores must be exactly what Story.Claimed says.
         var id = (await InsertAsync(1, maxAttempts: 4))[0];
         var worker = "w-%s-100%"; // format() must not read the worker's id as a template
 
@@ -452,10 +452,12 @@ public abstract class QueueContract(TestApp app) : IAsyncLifetime
     [InlineData(999.6, "1000 ms")]
     [InlineData(1_250, "1.3 s")]
     [InlineData(3_000, "3 s")]
+    [InlineData(1_450, "1.5 s")]
+    [InlineData(59_999.9, "60 s")]
     public async Task TheCompletedEventIsTheStorysWhicheverStatementWritesIt(double ranMs, string worded)
     {
-        // PostgreSQL's completion statement appends its events itself, from Story.CompletedTemplate,
-        // wording the time it ran in SQL; what it stores must be exactly what Story.Completed says.
+        // The completion's SQL appends its events itself, from Story.CompletedTemplate, wording the
+        // time it ran in SQL (each dialect its own way); what it stores must be exactly what Story.Completed says.
         var id = (await InsertAsync(1, maxAttempts: 2))[0];
         var claimed = Assert.Single(await T.ClaimAsync(Claim("w1", 5), default));
         var startedAt = Now;
