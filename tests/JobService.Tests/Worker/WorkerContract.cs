@@ -178,7 +178,8 @@ public abstract class WorkerContract
         // As another API instance would: the flag only, no signal to this process.
         await using (var db = await app.Get<IDbContextFactory<JobsDbContext>>().CreateDbContextAsync())
             await db.Jobs.Where(j => j.Id == id).ExecuteUpdateAsync(u => u.SetProperty(j => j.CancelRequested, true));
-        await Task.Delay(200);
+        // Nothing has told the handler yet (no notice was sent): what happens next, the heartbeat, is what tells it.
+        Assert.False(app.Get<RunningJobs>().Find(id)!.Token.IsCancellationRequested);
         Assert.Equal(JobStatus.Running, (await app.JobAsync(id)).Status);
 
         await app.AdvanceAsync(TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(2)); // one heartbeat
