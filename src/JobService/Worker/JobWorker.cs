@@ -82,6 +82,7 @@ public sealed class JobWorker(
         // Pacing like this (and the error backoff below) is wall-clock time, not the job clock.
         await Task.Delay(Random.Shared.Next(0, 50), CancellationToken.None);
         var failures = 0;
+        var rehearsed = false;
         while (!stopping.IsCancellationRequested)
         {
             // Taken before looking for work, so that a signal sent after the look is not lost.
@@ -95,6 +96,8 @@ public sealed class JobWorker(
                 {
                     claimed = await ClaimAndStartAsync(room);
                     failures = 0;
+                    if (!rehearsed) await RehearseIfIdleAsync(claimed, stopping);
+                    rehearsed = true;
                 }
                 catch (Exception e) when (!stopping.IsCancellationRequested)
                 {
@@ -140,6 +143,27 @@ public sealed class JobWorker(
         foreach (var run in runs)
             run.Completion = RunAndReleaseAsync(run, links.GetValueOrDefault(run.Job.Id)); // set before it can end: it yields first
         return jobs.Count;
+    }
+
+    /// <summary>
+    /// A worker that found nothing to do at its first claim runs its hot path once, rolled back
+    /// (<see cref="JobTransitions.RehearseAsync"/>), so that the first job does not wait for it
+    /// to be compiled. One that found work at once has no use for it: the real jobs compile it.
+    /// </summary>
+    async Task RehearseIfIdleAsync(int claimed, CancellationToken stopping)
+    {
+        if (claimed > 0) return;
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        try
+        {
+            await transitions.RehearseAsync(WorkerId, stopping);
+            log.LogDebug("Rehearsed the claim and completion path in {Ms:0} ms", System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+        }
+        catch (Exception e)
+        {
+            // Only a warm-up, also when stopped midway: the next claim meets whatever went wrong here, and reports it.
+            log.LogDebug("The rehearsal failed: {Error}", DatabaseErrors.OneLine(e));
+        }
     }
 
     /// <summary>

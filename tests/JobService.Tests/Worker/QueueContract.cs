@@ -431,6 +431,22 @@ public abstract class QueueContract(TestApp app) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task TheRehearsalRunsTheWholePathAndLeavesNothingBehind()
+    {
+        var id = (await InsertAsync(1))[0]; // a real job, due: the rehearsal's claim must not take it
+        var events = await EventsAsync(id);
+
+        await T.RehearseAsync("w1", default); // throws unless its own job was inserted, claimed and completed
+
+        await using var db = await Contexts.CreateDbContextAsync();
+        Assert.Equal([id], await db.Jobs.Select(j => j.Id).ToListAsync());
+        Assert.Equal(events.Count, await db.JobEvents.CountAsync());
+        var job = await LoadAsync(id);
+        Assert.Equal((JobStatus.Pending, 0, 1L), (job.Status, job.Attempt, job.EventSeq));
+        Assert.Equal([id], (await T.ClaimAsync(Claim("w1", 5), default)).Select(j => j.Id)); // and the queue works on
+    }
+
+    [Fact]
     public async Task TheClaimedEventIsTheStorysWhicheverStatementWritesIt()
     {
         // The claim's SQL appends its events itself, from Story.ClaimedTemplate (PostgreSQL in the
