@@ -159,10 +159,12 @@ public sealed class JobTransitions(
         await using var tx = await BeginAsync(Now, ct);
         var job = new Job
         {
+            // The highest priority puts it first in the claim's index order, ahead of any backlog of other types.
             Id = Guid.CreateVersion7(), Type = type, Status = JobStatus.Pending, Payload = "{}", MaxAttempts = 1, EventSeq = 1,
-            Message = "Waiting for a worker", RunAt = tx.Now, CreatedAt = tx.Now, UpdatedAt = tx.Now,
+            Priority = int.MaxValue, Message = "Waiting for a worker", RunAt = tx.Now, CreatedAt = tx.Now, UpdatedAt = tx.Now,
         };
-        var created = new AppliedChange(JobRowOf(job), Story.Created(JobRowOf(job), "the worker's rehearsal", job.Priority, tx.Now));
+        var row = JobRowOf(job);
+        var created = new AppliedChange(row, Story.Created(row, "the worker's rehearsal", job.Priority, tx.Now));
         await driver.InsertJobsAsync(tx, [job], [created.Event!], ct);
         await ApplyAsync(tx, [created], stored: true, ct);
         var request = new ClaimRequest(workerId, 1, [new TypeQuota([type], 1)], tx.Now, tx.Now.AddMinutes(1));

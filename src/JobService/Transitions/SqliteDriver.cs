@@ -77,9 +77,9 @@ public sealed class SqliteDriver(InProcessNotifier notifier) : IJobDriver
             Bind(command, $"types{i}", JsonSerializer.Serialize(request.Quotas[i].Types));
             Bind(command, $"limit{i}", Math.Min(request.Quotas[i].Limit, request.Limit)); // no quota takes more than the free slots
         }
-        var claimed = await tx.RowsAsync(command, r => (JobRow.Claimed(r.GetGuid(0), r.GetString(1), r.GetInt32(2), r.GetInt32(3), r.GetInt64(4),
-            r.GetDateTime(5), r.GetBoolean(7), request), r.GetString(6)), ct);
-        if (claimed.Count > 0) await AppendEventsAsync(tx, ClaimedEvents, Story.ClaimedTemplate, claimed.Select(c => c.Item1.Id), request.WorkerId, ct);
+        var claimed = await tx.RowsAsync(command, r => (Row: JobRow.Claimed(r.GetGuid(0), r.GetString(1), r.GetInt32(2), r.GetInt32(3), r.GetInt64(4),
+            r.GetDateTime(5), r.GetBoolean(7), request), Payload: r.GetString(6)), ct);
+        if (claimed.Count > 0) await AppendEventsAsync(tx, ClaimedEvents, Story.ClaimedTemplate, claimed.Select(c => c.Row.Id), request.WorkerId, ct);
         return claimed;
     }
 

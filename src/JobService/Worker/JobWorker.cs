@@ -97,7 +97,7 @@ public sealed class JobWorker(
                     claimed = await ClaimAndStartAsync(room);
                     failures = 0;
                     if (!rehearsed) await RehearseIfIdleAsync(claimed, stopping);
-                    rehearsed = true;
+                    rehearsed = true; // once: after the first claim that worked
                 }
                 catch (Exception e) when (!stopping.IsCancellationRequested)
                 {
