@@ -140,7 +140,7 @@ public abstract class PauseAndWorkersContract
         Assert.Equal("lost", states["quiet"]);
         Assert.Equal("active", states["late"]);
 
-        await app.AdvanceAsync(TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(2)); // a heartbeat of this instance
+        app.Time.Advance(TimeSpan.FromSeconds(2)); // a heartbeat of this instance
         await WaitUntilAsync(async () => !await RowExistsAsync(app, "gone"), "the day-old row is deleted");
         Assert.True(await RowExistsAsync(app, "quiet")); // lost, but kept a day for the page to show
     }

@@ -109,16 +109,6 @@ public sealed class WorkerApp(TestDatabase database, Dictionary<string, string?>
 
     public Task<Job> WaitForStatusAsync(Guid id, JobStatus status) => WaitForAsync(id, j => j.Status == status, status.ToName());
 
-    /// <summary>Advances the fake clock in steps, letting the worker's timers run between them.</summary>
-    public async Task AdvanceAsync(TimeSpan total, TimeSpan step)
-    {
-        for (var t = TimeSpan.Zero; t < total; t += step)
-        {
-            Time.Advance(step);
-            await Task.Delay(20);
-        }
-    }
-
     /// <summary>
     /// Advances the fake clock by <paramref name="total"/> while job <paramref name="id"/> runs
     /// here, never ahead of a lease renewal still on its way to the database (real time): while
@@ -132,7 +122,6 @@ public sealed class WorkerApp(TestDatabase database, Dictionary<string, string?>
         {
             Time.Advance(TimeSpan.FromMilliseconds(500));
             elapsed += TimeSpan.FromMilliseconds(500);
-            await Task.Delay(20);
             var deadline = DateTime.UtcNow.AddSeconds(15);
             while ((await JobAsync(id)).LockedUntil - Time.GetUtcNow().UtcDateTime < TimeSpan.FromSeconds(6))
             {

@@ -62,7 +62,7 @@ public sealed class TransitionOutcomeTests
 
         var id = await app.SubmitAsync(Scripts.Job(key));
         await started.Task.WaitAsync(TimeSpan.FromSeconds(15));
-        await app.AdvanceAsync(TimeSpan.FromSeconds(61), TimeSpan.FromSeconds(1)); // the scripted type's timeout is 60 s
+        app.Time.Advance(TimeSpan.FromSeconds(61)); // the scripted type's timeout is 60 s
         await app.WaitForAsync(id, j => j.Status == JobStatus.Pending && j.Error == "Timed out after 60 s.", "retrying after its timeout");
 
         Assert.Equal(["timeout"], await OutcomesAsync(recorder, 1));

@@ -112,7 +112,7 @@ public abstract class WorkerContract
 
         var id = await app.SubmitAsync(Scripts.Job(key));
         await started.Task.WaitAsync(TimeSpan.FromSeconds(15));
-        await app.AdvanceAsync(TimeSpan.FromSeconds(61), TimeSpan.FromSeconds(1)); // the scripted type's timeout is 60 s
+        app.Time.Advance(TimeSpan.FromSeconds(61)); // the scripted type's timeout is 60 s
 
         var job = await app.WaitForAsync(id, j => j.Status == JobStatus.Pending && j.Attempt == 1, "retrying after a timeout");
         Assert.Equal("Timed out after 60 s.", job.Error);
@@ -132,7 +132,7 @@ public abstract class WorkerContract
 
         var id = await app.SubmitAsync(Scripts.Job(key, maxAttempts: 1));
         await started.Task.WaitAsync(TimeSpan.FromSeconds(15));
-        await app.AdvanceAsync(TimeSpan.FromSeconds(61), TimeSpan.FromSeconds(1));
+        app.Time.Advance(TimeSpan.FromSeconds(61));
 
         var job = await app.WaitForStatusAsync(id, JobStatus.Failed);
         Assert.Equal("Timed out after 60 s.", job.Error);
@@ -182,7 +182,7 @@ public abstract class WorkerContract
         Assert.False(app.Get<RunningJobs>().Find(id)!.Token.IsCancellationRequested);
         Assert.Equal(JobStatus.Running, (await app.JobAsync(id)).Status);
 
-        await app.AdvanceAsync(TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(2)); // one heartbeat
+        app.Time.Advance(TimeSpan.FromSeconds(2)); // one heartbeat
         await app.WaitForStatusAsync(id, JobStatus.Cancelled);
     }
 
@@ -228,7 +228,7 @@ public abstract class WorkerContract
         // Another node's rescuer took the job and gave it to another worker.
         await using (var db = await app.Get<IDbContextFactory<JobsDbContext>>().CreateDbContextAsync())
             await db.Jobs.Where(j => j.Id == id).ExecuteUpdateAsync(u => u.SetProperty(j => j.LockedBy, "another-worker").SetProperty(j => j.Attempt, 2));
-        await app.AdvanceAsync(TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(2));
+        app.Time.Advance(TimeSpan.FromSeconds(2));
 
         await stopped.Task.WaitAsync(TimeSpan.FromSeconds(15));
         await app.WaitForGoneHereAsync(id); // its outcome write was made, or refused
@@ -381,7 +381,7 @@ public abstract class WorkerContract
         Assert.Null(app.Services.GetService<JobWorker>());
         Assert.DoesNotContain(app.Services.GetServices<Microsoft.Extensions.Hosting.IHostedService>(), s => s is JobWorker or LeaseRescuer);
         var id = await app.SubmitAsync(new { type = "echo" });
-        await app.AdvanceAsync(TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(1)); // past a poll: a worker would have claimed it
+        app.Time.Advance(TimeSpan.FromSeconds(2)); // past a poll interval: nothing here polls (no worker, asserted above)
         Assert.Equal(JobStatus.Pending, (await app.JobAsync(id)).Status);
     }
 
@@ -394,7 +394,7 @@ public abstract class WorkerContract
 
         Assert.Equal(System.Net.HttpStatusCode.NotFound, (await worker.Client.GetAsync("/jobs")).StatusCode);
         Assert.Equal(System.Net.HttpStatusCode.OK, (await worker.Client.GetAsync("/health/ready")).StatusCode);
-        await worker.AdvanceAsync(TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(1)); // its poll finds the job
+        worker.Time.Advance(TimeSpan.FromSeconds(2)); // its poll finds the job
         var job = await worker.WaitForStatusAsync(id, JobStatus.Completed);
         JsonAssert.Equal("{\"text\":\"from the api\"}", job.Result);
     }
@@ -564,7 +564,7 @@ public sealed class PostgresWorkerTests : WorkerContract
         var (_, release, waiting) = await ClaimAheadAsync(app, slots: 2, waitingKey);
         var id = Assert.Single(waiting);
 
-        await app.AdvanceAsync(TimeSpan.FromSeconds(2.5), TimeSpan.FromMilliseconds(500)); // past one heartbeat (2 s here)
+        app.Time.Advance(TimeSpan.FromSeconds(2.5)); // past one heartbeat (2 s here)
         var job = await app.WaitForStatusAsync(id, JobStatus.Pending);
 
         Assert.Equal((0, JobTransitions.HandedBackSlotsBusy), (job.Attempt, job.Message));
