@@ -21,7 +21,7 @@ public sealed class WorkerApp(TestDatabase database, Dictionary<string, string?>
     internal Action<IServiceCollection>? Configure => configure;
     /// <summary>The real clock, for tests whose time is spent on real I/O (an HTTP server streaming).</summary>
     public bool RealClock => realClock;
-    public FakeTimeProvider Time { get; } = new(DateTimeOffset.UtcNow);
+    public ObservedClock Time { get; } = new(DateTimeOffset.UtcNow);
     public TestDatabase Database => database;
     public static readonly Dictionary<string, string?> Defaults = new()
     {

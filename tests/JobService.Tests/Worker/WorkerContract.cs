@@ -287,14 +287,19 @@ public abstract class WorkerContract
         });
         async Task<int> ProgressEvents(Guid job) => (await app.EventsAsync(job)).Count(e => e.Kind == "progress");
 
+        // The progress flusher's period: Worker:ProgressIntervalMs (500 here) or Events:OutputFlushMs (200), the shorter.
+        var flusher = TimeSpan.FromMilliseconds(200);
+
         var id = await app.SubmitAsync(Scripts.Job(key));
         await halfway.Task.WaitAsync(TimeSpan.FromSeconds(15));
         var duringBurst = await ProgressEvents(id);
+        var armed = app.Time.Armed(flusher); // armed when the worker started
         app.Time.Advance(TimeSpan.FromMilliseconds(500)); // one flush interval
         var flushed = await app.WaitForAsync(id, j => j.Progress == 50, "flushed at 50");
         Assert.Equal("going back?", flushed.Message);
         resume.SetResult();
         await capped.Task.WaitAsync(TimeSpan.FromSeconds(15));
+        await app.Time.UntilArmedAsync(flusher, armed + 1); // its pass done, the flusher waits again: the move below reaches it
         app.Time.Advance(TimeSpan.FromMilliseconds(500));
         await app.WaitForAsync(id, j => j.Progress == 99 && j.Message == "almost", "capped at 99 while running");
         finish.SetResult();
