@@ -44,7 +44,7 @@ public interface IJobDriver
     /// </summary>
     Task InsertJobsAsync(TransitionTx tx, IReadOnlyList<Job> jobs, IReadOnlyList<JobEvent> created, CancellationToken ct);
 
-    /// <summary>Appends events in one statement (PostgreSQL) or one prepared statement per event (SQLite, in-process).</summary>
+    /// <summary>Appends events in one statement: PostgreSQL unnests arrays, SQLite unpacks one JSON array (json_each).</summary>
     Task InsertEventsAsync(TransitionTx tx, IReadOnlyList<JobEvent> events, CancellationToken ct);
 
     /// <summary>

@@ -79,7 +79,7 @@ public sealed class SqliteDriver(InProcessNotifier notifier) : IJobDriver
         }
         var claimed = await tx.RowsAsync(command, r => (Row: JobRow.Claimed(r.GetGuid(0), r.GetString(1), r.GetInt32(2), r.GetInt32(3), r.GetInt64(4),
             r.GetDateTime(5), r.GetBoolean(7), request), Payload: r.GetString(6)), ct);
-        if (claimed.Count > 0) await AppendEventsAsync(tx, ClaimedEvents, Story.ClaimedTemplate, claimed.Select(c => c.Row.Id), request.WorkerId, ct);
+        if (claimed.Count > 0) await AppendEventsAsync(tx, ClaimedEvents, Story.ClaimedTemplate, Ids(claimed.Select(c => c.Row.Id)), request.WorkerId, ct);
         return claimed;
     }
 
@@ -119,8 +119,8 @@ public sealed class SqliteDriver(InProcessNotifier notifier) : IJobDriver
         FROM worded
         """;
 
-    /// <summary>Appends the events one of the statements above words, for the jobs it names.</summary>
-    async Task AppendEventsAsync(TransitionTx tx, string sql, (string Kind, string Level, string Line) template, IEnumerable<Guid> ids,
+    /// <summary>Appends the events one of the statements above words, for the jobs in <paramref name="ids"/> (a JSON array, as <see cref="Ids"/> makes it).</summary>
+    async Task AppendEventsAsync(TransitionTx tx, string sql, (string Kind, string Level, string Line) template, object ids,
         string worker, CancellationToken ct)
     {
         await using var insert = tx.Command(sql);
@@ -129,7 +129,7 @@ public sealed class SqliteDriver(InProcessNotifier notifier) : IJobDriver
         Bind(insert, "event_line", template.Line);
         Bind(insert, "worker", worker);
         Bind(insert, "now", tx.Now);
-        Bind(insert, "ids", Ids(ids));
+        Bind(insert, "ids", ids);
         await insert.ExecuteNonQueryAsync(ct);
     }
 
@@ -163,11 +163,12 @@ public sealed class SqliteDriver(InProcessNotifier notifier) : IJobDriver
             if (await update.ExecuteNonQueryAsync(ct) == 1) written[c.Lease.JobId] = c;
         }
         if (written.Count == 0) return [];
-        await AppendEventsAsync(tx, CompletedEvents, Story.CompletedTemplate, written.Keys, completions[0].Lease.WorkerId, ct);
+        var ids = Ids(written.Keys); // the written jobs, for the events and for the read
+        await AppendEventsAsync(tx, CompletedEvents, Story.CompletedTemplate, ids, completions[0].Lease.WorkerId, ct);
         await using var read = tx.Command("""
             SELECT id, type, max_attempts, event_seq, started_at, callback_url IS NOT NULL FROM jobs WHERE id IN (SELECT value FROM json_each(@ids))
             """);
-        Bind(read, "ids", Ids(written.Keys));
+        Bind(read, "ids", ids);
         return await tx.RowsAsync(read, r => JobRow.Completed(written[r.GetGuid(0)].Lease, r.GetString(1), r.GetInt32(2), r.GetInt64(3), r.GetDateTime(4), r.GetBoolean(5), tx.Now), ct);
     }
 
