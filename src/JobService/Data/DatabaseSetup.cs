@@ -50,7 +50,8 @@ public static class DatabaseSetup
     /// claim's generic plan estimates every pending row: each claim of a 20,000-job backlog spent
     /// 17 ms in LLVM, one of 100,000 about 500 ms, to run a statement that takes 20 (docs/benchmarks.md).
     /// Nothing here is the long analytic query JIT is for. An explicit setting wins (`Options` in
-    /// the connection string, which is also how to leave it out behind a pooler that refuses it).
+    /// the connection string, which is also how to leave it out behind a pooler that refuses it,
+    /// or the PGOPTIONS environment variable).
     /// </summary>
     static Npgsql.NpgsqlDataSource DataSource(string connectionString)
     {
@@ -58,7 +59,8 @@ public static class DatabaseSetup
         if (!connectionString.Contains("Auto Prepare", StringComparison.OrdinalIgnoreCase)) builder.MaxAutoPrepare = 32;
         if (!connectionString.Contains("Keepalive", StringComparison.OrdinalIgnoreCase)) builder.KeepAlive = 15;
         if (!connectionString.Contains("Reset On Close", StringComparison.OrdinalIgnoreCase)) builder.NoResetOnClose = true;
-        if (!connectionString.Contains("Options", StringComparison.OrdinalIgnoreCase)) builder.Options = "-c jit=off";
+        if (!connectionString.Contains("Options", StringComparison.OrdinalIgnoreCase) && Environment.GetEnvironmentVariable("PGOPTIONS") is null)
+            builder.Options = "-c jit=off";
         return new Npgsql.NpgsqlDataSourceBuilder(builder.ConnectionString).Build();
     }
 
