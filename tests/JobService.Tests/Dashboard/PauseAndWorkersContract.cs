@@ -141,7 +141,7 @@ public abstract class PauseAndWorkersContract
         Assert.Equal("active", states["late"]);
 
         app.Time.Advance(TimeSpan.FromSeconds(2)); // a heartbeat of this instance
-        await WaitUntilAsync(async () => !await RowExistsAsync(app, "gone"), "the day-old row is deleted");
+        await Poll.UntilAsync(async () => !await RowExistsAsync(app, "gone"), "the day-old row is deleted", TimeSpan.FromSeconds(15));
         Assert.True(await RowExistsAsync(app, "quiet")); // lost, but kept a day for the page to show
     }
 
@@ -157,7 +157,7 @@ public abstract class PauseAndWorkersContract
         var worker = app.Get<JobWorker>().WorkerId;
 
         var stopping = app.StopAsync();
-        await WaitUntilAsync(async () => await StateAsync(app, worker) == WorkerHeartbeats.Draining, "draining while its job finishes");
+        await Poll.UntilAsync(async () => await StateAsync(app, worker) == WorkerHeartbeats.Draining, "draining while its job finishes", TimeSpan.FromSeconds(15));
         release.SetResult();
         await stopping;
 
@@ -182,15 +182,6 @@ public abstract class PauseAndWorkersContract
         return await db.Workers.Where(w => w.Id == id).Select(w => w.State).FirstOrDefaultAsync();
     }
 
-    static async Task WaitUntilAsync(Func<Task<bool>> condition, string what)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(15);
-        while (!await condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"timed out waiting until {what}");
-            await Task.Delay(20);
-        }
-    }
 }
 
 public sealed class SqlitePauseAndWorkersTests : PauseAndWorkersContract

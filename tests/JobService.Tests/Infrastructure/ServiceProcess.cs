@@ -13,6 +13,7 @@ public sealed class ServiceProcess : IAsyncDisposable
 {
     readonly Process _process;
     readonly ConcurrentQueue<string> _out = new(), _err = new();
+    readonly JobService.Worker.JobWakeup _printed = new(); // a line, or the end of a stream (the process exited)
 
     public int Port { get; }
     public string BaseUrl => $"http://127.0.0.1:{Port}";
@@ -43,8 +44,8 @@ public sealed class ServiceProcess : IAsyncDisposable
         foreach (var (key, value) in environment) start.Environment[key] = value;
         var process = new Process { StartInfo = start };
         var service = new ServiceProcess(process, port);
-        process.OutputDataReceived += (_, e) => { if (e.Data is not null) service._out.Enqueue(e.Data); };
-        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) service._err.Enqueue(e.Data); };
+        process.OutputDataReceived += (_, e) => service.Printed(service._out, e.Data);
+        process.ErrorDataReceived += (_, e) => service.Printed(service._err, e.Data);
         process.Start();
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
@@ -61,34 +62,35 @@ public sealed class ServiceProcess : IAsyncDisposable
         return _process.ExitCode;
     }
 
-    /// <summary>Waits until a printed line contains <paramref name="text"/>.</summary>
+    void Printed(ConcurrentQueue<string> lines, string? line)
+    {
+        if (line is not null) lines.Enqueue(line);
+        _printed.Signal();
+    }
+
+    /// <summary>Waits until a printed line contains <paramref name="text"/>: woken by each line, not a timer.</summary>
     public async Task WaitForOutputAsync(string text, TimeSpan within)
     {
         var deadline = DateTime.UtcNow + within;
-        while (!_out.Concat(_err).Any(l => l.Contains(text, StringComparison.Ordinal)))
+        while (true)
         {
+            var printed = _printed.Next; // taken before the look: a line printed meanwhile wakes the wait
+            if (_out.Concat(_err).Any(l => l.Contains(text, StringComparison.Ordinal))) return;
             if (_process.HasExited) Assert.Fail($"The service exited ({_process.ExitCode}) before printing '{text}':\n{AllText}");
-            if (DateTime.UtcNow > deadline) Assert.Fail($"The service never printed '{text}':\n{AllText}");
-            await Task.Delay(50);
+            if (!await printed.ArrivesWithinAsync(deadline - DateTime.UtcNow)) Assert.Fail($"The service never printed '{text}':\n{AllText}");
         }
     }
 
-    /// <summary>Waits until /health/ready answers 200: the database answers and is migrated.</summary>
+    /// <summary>Waits until /health/ready answers 200 (the database answers and is migrated): a poll, as a load balancer's.</summary>
     public async Task WaitUntilReadyAsync(TimeSpan within)
     {
         using var http = new HttpClient { BaseAddress = new Uri(BaseUrl) };
-        var deadline = DateTime.UtcNow + within;
-        while (true)
+        await Poll.UntilAsync(async () =>
         {
             if (_process.HasExited) Assert.Fail($"The service exited ({_process.ExitCode}) before it was ready:\n{AllText}");
-            try
-            {
-                if ((await http.GetAsync("/health/ready")).IsSuccessStatusCode) return;
-            }
-            catch (HttpRequestException) { } // not listening yet
-            if (DateTime.UtcNow > deadline) Assert.Fail($"The service was not ready within {within}:\n{AllText}");
-            await Task.Delay(50);
-        }
+            try { return (await http.GetAsync("/health/ready")).IsSuccessStatusCode; }
+            catch (HttpRequestException) { return false; } // not listening yet
+        }, "the service is ready", within, () => AllText);
     }
 
     static int FreePort()

@@ -92,20 +92,13 @@ public sealed class WorkerApp(TestDatabase database, Dictionary<string, string?>
             job => $"Job {id} never became {what}: status {job.Status.ToName()}, attempt {job.Attempt}, error {job.Error}");
 
     /// <summary>Waits until this process's worker has registered the job among those it runs (so a heartbeat sees it).</summary>
-    public Task WaitForRunningHereAsync(Guid id) => WaitUntilAsync(() => Get<RunningJobs>().Find(id) is not null, $"job {id} running in this process");
+    public Task WaitForRunningHereAsync(Guid id) =>
+        Poll.UntilAsync(() => Get<RunningJobs>().Find(id) is not null, $"job {id} runs in this process", TimeSpan.FromSeconds(15));
 
     /// <summary>Waits until this process's worker is done with the job, its last write made or refused.</summary>
-    public Task WaitForGoneHereAsync(Guid id) => WaitUntilAsync(() => Get<RunningJobs>().Find(id) is null, $"job {id} let go by this process");
+    public Task WaitForGoneHereAsync(Guid id) =>
+        Poll.UntilAsync(() => Get<RunningJobs>().Find(id) is null, $"this process let job {id} go", TimeSpan.FromSeconds(15));
 
-    static async Task WaitUntilAsync(Func<bool> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline) Assert.Fail($"Timed out waiting for {what}");
-            await Task.Delay(10);
-        }
-    }
 
     public Task<Job> WaitForStatusAsync(Guid id, JobStatus status) => WaitForAsync(id, j => j.Status == status, status.ToName());
 

@@ -30,7 +30,8 @@ public sealed class WebhookOutboxProcessTests
             using var http = new HttpClient { BaseAddress = new Uri(first.BaseUrl) };
             var created = await http.PostAsJsonAsync("/jobs", new { type = "echo", payload = new { text = "hi" }, callback_url = receiver.Url });
             id = (await created.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetGuid();
-            await WaitUntilAsync(async () => (await http.GetFromJsonAsync<JsonElement>($"/jobs/{id}")).GetProperty("status").GetString() == "completed");
+            await Poll.UntilAsync(async () => (await http.GetFromJsonAsync<JsonElement>($"/jobs/{id}")).GetProperty("status").GetString() == "completed",
+                "the job completed in the other process", Within);
             var deliveries = (await http.GetFromJsonAsync<JsonElement>($"/jobs/{id}/deliveries")).GetProperty("items");
             Assert.Equal("pending", Assert.Single(deliveries.EnumerateArray()).GetProperty("status").GetString());
             first.Kill(); // SIGKILL: no shutdown, nothing flushed
@@ -43,18 +44,9 @@ public sealed class WebhookOutboxProcessTests
 
         Assert.Equal(id, JsonDocument.Parse(hook.Body).RootElement.GetProperty("data").GetProperty("job").GetProperty("id").GetGuid());
         using var client = new HttpClient { BaseAddress = new Uri(second.BaseUrl) };
-        await WaitUntilAsync(async () => (await client.GetFromJsonAsync<JsonElement>($"/jobs/{id}/deliveries")).GetProperty("items")[0]
-            .GetProperty("status").GetString() == "succeeded");
+        await Poll.UntilAsync(async () => (await client.GetFromJsonAsync<JsonElement>($"/jobs/{id}/deliveries")).GetProperty("items")[0]
+            .GetProperty("status").GetString() == "succeeded", "the other process recorded the delivery", Within);
         Assert.Single(receiver.All); // once
     }
 
-    static async Task WaitUntilAsync(Func<Task<bool>> condition)
-    {
-        var deadline = DateTime.UtcNow + Within;
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > deadline) Assert.Fail("Timed out.");
-            await Task.Delay(50);
-        }
-    }
 }

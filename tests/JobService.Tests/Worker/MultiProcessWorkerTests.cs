@@ -35,14 +35,14 @@ public sealed class MultiProcessWorkerTests
             // The first quarter runs freely; the rest waits at the gate, so every worker ends up
             // holding started jobs however slowly this machine runs. Kill the first worker then.
             var victim = workers[0];
-            await WaitUntilAsync(async () =>
+            await Poll.UntilAsync(async () =>
             {
                 if (RunCount(folder) < Jobs / 4) return false;
                 await using var db = database.CreateContext();
                 var held = await db.Jobs.Where(j => j.Status == JobStatus.Running && j.LockedBy!.Contains($"/{victim.Id}/")).Select(j => j.Id).ToListAsync();
                 var started = File.ReadAllLines(Path.Combine(folder, "w0.log")).Where(l => Guid.TryParse(l, out _)).Select(Guid.Parse).ToHashSet(); // a line may be half-written
                 return held.Count(started.Contains) >= 4;
-            }, "a quarter of the jobs ran and the first worker holds started jobs");
+            }, "a quarter of the jobs ran and the first worker holds started jobs", TimeSpan.FromSeconds(90));
             victim.Kill();
             await victim.WaitForExitAsync();
             File.WriteAllText(gate, "open");
@@ -51,11 +51,11 @@ public sealed class MultiProcessWorkerTests
                 heldByVictim = await db.Jobs.Where(j => j.Status == JobStatus.Running && j.LockedBy!.Contains($"/{victim.Id}/"))
                     .Select(j => j.Id).ToListAsync();
 
-            await WaitUntilAsync(async () =>
+            await Poll.UntilAsync(async () =>
             {
                 await using var db = database.CreateContext();
                 return await db.Jobs.CountAsync(j => j.Status == JobStatus.Completed) == Jobs;
-            }, "every job completed");
+            }, "every job completed", TimeSpan.FromSeconds(90));
 
             await using (var db = database.CreateContext())
             {
@@ -126,15 +126,6 @@ public sealed class MultiProcessWorkerTests
 
     static int RunCount(string folder) => Directory.GetFiles(folder, "*.log").Sum(f => File.ReadAllLines(f).Length);
 
-    static async Task WaitUntilAsync(Func<Task<bool>> condition, string what)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(90);
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > deadline) Assert.Fail($"Timed out waiting until {what}.");
-            await Task.Delay(50);
-        }
-    }
 
     /// <summary>The benchmark tool hosts the real worker; it is built beside this test project.</summary>
     static string BenchDll()

@@ -68,7 +68,7 @@ public sealed class OutageTests
         cluster.Stop();
         gate.SetResult(); // finished while the database is away
         // Five failed writes take 0.25 + 0.5 + 1 + 2 + 4 s: past the 3.5 s after which the outcome used to be dropped.
-        await WaitUntilAsync(() => Volatile.Read(ref retries) >= 5, "five failed outcome writes");
+        await Poll.UntilAsync(() => Volatile.Read(ref retries) >= 5, "five failed outcome writes", TimeSpan.FromSeconds(60));
         Assert.NotNull(app.Get<RunningJobs>().Find(id)); // still held, still renewed
         cluster.Start();
 
@@ -87,13 +87,4 @@ public sealed class OutageTests
         Assert.Equal(2000, JobWorker.ClaimBackoff(1000).TotalMilliseconds);
     }
 
-    static async Task WaitUntilAsync(Func<bool> condition, string what)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline) Assert.Fail($"Timed out waiting for {what}");
-            await Task.Delay(50);
-        }
-    }
 }

@@ -429,16 +429,13 @@ public sealed class PostgresWorkerTests : WorkerContract
             await using var db = await contexts.CreateDbContextAsync();
             return (await db.Database.SqlQuery<int>($"SELECT pid AS \"Value\" FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'").ToListAsync()).Cast<int?>().FirstOrDefault();
         }
-        var deadline = DateTime.UtcNow.AddSeconds(15);
-        int? first;
-        while ((first = await ListenerPid()) is null && DateTime.UtcNow < deadline) await Task.Delay(50);
-        Assert.NotNull(first);
+        int? first = null, second = null; // only PostgreSQL knows the listener's session
+        await Poll.UntilAsync(async () => (first = await ListenerPid()) is not null, "the listener listens", TimeSpan.FromSeconds(15));
 
         await using (var db = await contexts.CreateDbContextAsync())
-            await db.Database.ExecuteSqlAsync($"SELECT pg_terminate_backend({first.Value})");
-        int? second;
-        while (((second = await ListenerPid()) is null || second == first) && DateTime.UtcNow < deadline) await Task.Delay(50);
-        Assert.NotNull(second);
+            await db.Database.ExecuteSqlAsync($"SELECT pg_terminate_backend({first!.Value})");
+        await Poll.UntilAsync(async () => (second = await ListenerPid()) is not null && second != first,
+            "a new listener session listens", TimeSpan.FromSeconds(15));
         Assert.NotEqual(first, second);
 
         var id = await InsertAndNotifyAsync(app);
@@ -626,18 +623,11 @@ public sealed class PostgresWorkerTests : WorkerContract
     /// database not granted). A poll: PostgreSQL tells no one when a session starts waiting for a
     /// lock, and Npgsql's activity for the command carries no text when it starts.
     /// </summary>
-    static async Task WaitForClaimWaitingAsync(WorkerApp app)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(15);
-        while (await app.WithDbAsync(db => db.Database.SqlQuery<int>($"""
-                   SELECT count(*)::int AS "Value" FROM pg_locks
-                   WHERE locktype = 'advisory' AND NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
-                   """).SingleAsync()) == 0)
-        {
-            Assert.True(DateTime.UtcNow < deadline, "no claim came to wait for the claim turn");
-            await Task.Delay(10);
-        }
-    }
+    static Task WaitForClaimWaitingAsync(WorkerApp app) =>
+        Poll.UntilAsync(async () => await app.WithDbAsync(db => db.Database.SqlQuery<int>($"""
+            SELECT count(*)::int AS "Value" FROM pg_locks
+            WHERE locktype = 'advisory' AND NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+            """).SingleAsync()) > 0, "a claim waits for the claim turn", TimeSpan.FromSeconds(15));
 
     [Fact]
     public async Task ANotifyFromAnotherInstanceWakesAnIdleWorkerWithoutPolling()
