@@ -13,7 +13,7 @@ public sealed class ServiceProcess : IAsyncDisposable
 {
     readonly Process _process;
     readonly ConcurrentQueue<string> _out = new(), _err = new();
-    readonly JobService.Worker.JobWakeup _printed = new(); // a line, or the end of a stream (the process exited)
+    readonly JobService.Worker.JobWakeup _printed = new(); // a line printed, or the process exited
 
     public int Port { get; }
     public string BaseUrl => $"http://127.0.0.1:{Port}";
@@ -42,8 +42,9 @@ public sealed class ServiceProcess : IAsyncDisposable
         };
         start.Environment["DOTNET_ENVIRONMENT"] = "Production";
         foreach (var (key, value) in environment) start.Environment[key] = value;
-        var process = new Process { StartInfo = start };
+        var process = new Process { StartInfo = start, EnableRaisingEvents = true };
         var service = new ServiceProcess(process, port);
+        process.Exited += (_, _) => service._printed.Signal();
         process.OutputDataReceived += (_, e) => service.Printed(service._out, e.Data);
         process.ErrorDataReceived += (_, e) => service.Printed(service._err, e.Data);
         process.Start();
