@@ -17,6 +17,8 @@ public sealed class TransitionMetrics(JobServiceMetrics metrics, ModelLabels mod
     /// <summary>A change worth counting, classified inside the transition (the runner's timeout mark is visible only there).</summary>
     readonly record struct Counted(JobRow Row, JobEvent Event, bool Claim, string? Attempt);
 
+    public bool MayWriteWithoutCallback => false; // it writes nothing: counts go in after the commit
+
     public Task OnAppliedAsync(TransitionTx tx, IReadOnlyList<AppliedChange> changes, CancellationToken ct)
     {
         if (!metrics.JobOutcomesObserved) return Task.CompletedTask; // no exporter: no work on the hot path

@@ -13,4 +13,12 @@ public sealed record AppliedChange(JobRow Row, Data.JobEvent? Event);
 public interface IJobTransitionHook
 {
     Task OnAppliedAsync(TransitionTx tx, IReadOnlyList<AppliedChange> changes, CancellationToken ct);
+
+    /// <summary>
+    /// Whether <see cref="OnAppliedAsync"/> may write to the database for jobs without a
+    /// callback_url. When no hook may, a worker's completions of such jobs are one statement that
+    /// commits by itself (<see cref="JobTransitions.CompleteAsync"/>): the hooks still run, with
+    /// nothing left to roll back. Yes unless a hook says otherwise.
+    /// </summary>
+    bool MayWriteWithoutCallback => true;
 }

@@ -19,6 +19,8 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
 
     public string SkipLocked => "FOR UPDATE SKIP LOCKED";
 
+    public bool CompletesInOneStatement => true;
+
     public Microsoft.EntityFrameworkCore.Storage.IExecutionStrategy Reads(Microsoft.EntityFrameworkCore.DbContext db) =>
         new Npgsql.EntityFrameworkCore.PostgreSQL.NpgsqlRetryingExecutionStrategy(db, maxRetryCount: 3, maxRetryDelay: TimeSpan.FromSeconds(1), errorCodesToAdd: null);
 
@@ -217,7 +219,7 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
     /// <summary>Statements sent together in the transition's transaction: one round trip.</summary>
     static async Task ExecuteAsync(TransitionTx tx, CancellationToken ct, params NpgsqlBatchCommand[] commands)
     {
-        await using var batch = new NpgsqlBatch((NpgsqlConnection)tx.Connection, (NpgsqlTransaction)tx.Transaction);
+        await using var batch = new NpgsqlBatch((NpgsqlConnection)tx.Connection, (NpgsqlTransaction?)tx.Transaction);
         foreach (var command in commands) batch.BatchCommands.Add(command);
         await batch.ExecuteNonQueryAsync(ct);
     }

@@ -3,8 +3,8 @@ namespace JobService.Transitions;
 /// <summary>Who holds a job: every worker write is conditional on all three still being true.</summary>
 public sealed record JobLease(Guid JobId, int Attempt, string WorkerId);
 
-/// <summary>A job as a claim hands it to the worker.</summary>
-public sealed record ClaimedJob(Guid Id, string Type, string Payload, int Attempt, int MaxAttempts)
+/// <summary>A job as a claim hands it to the worker; <paramref name="HasCallback"/>: it has a callback_url (fixed at submit).</summary>
+public sealed record ClaimedJob(Guid Id, string Type, string Payload, int Attempt, int MaxAttempts, bool HasCallback)
 {
     public JobLease Lease(string workerId) => new(Id, Attempt, workerId);
 }
@@ -20,8 +20,12 @@ public sealed record TypeQuota(IReadOnlyList<string> Types, int Limit);
 public sealed record ClaimRequest(string WorkerId, int Limit, IReadOnlyList<TypeQuota> Quotas, DateTime Now, DateTime LeaseUntil,
     int MaxRunningPerTenant = 0);
 
-/// <summary>A successful attempt, waiting to be written in a batch.</summary>
-public sealed record Completion(JobLease Lease, string? Result);
+/// <summary>
+/// A successful attempt, waiting to be written in a batch. <paramref name="HasCallback"/> is the
+/// claim's word on the job's callback_url; unless told there is none, the completion is written
+/// in a transaction with whatever its hooks write (<see cref="JobTransitions.CompleteAsync"/>).
+/// </summary>
+public sealed record Completion(JobLease Lease, string? Result, bool HasCallback = true);
 
 /// <summary>What a heartbeat learns of a job it still holds.</summary>
 public sealed record HeldJob(Guid Id, int Attempt, bool CancelRequested);

@@ -18,6 +18,8 @@ public sealed class SqliteDriver(InProcessNotifier notifier) : IJobDriver
 
     public string SkipLocked => "";
 
+    public bool CompletesInOneStatement => false;
+
     public Microsoft.EntityFrameworkCore.Storage.IExecutionStrategy Reads(Microsoft.EntityFrameworkCore.DbContext db) =>
         new Microsoft.EntityFrameworkCore.Storage.NonRetryingExecutionStrategy(db);
 

@@ -8,16 +8,18 @@ namespace JobService.Transitions;
 /// <summary>
 /// One transition's database transaction: EF Core's connection and transaction, so that a row
 /// EF inserts (a new job) and the statements here (events, hooks) commit together; the
-/// clock reading the whole transition uses; and what to do once it committed.
+/// clock reading the whole transition uses; and what to do once it committed. A transition
+/// that is one statement with nothing to write beside it may instead run that statement on its
+/// own (<see cref="BeginSelfCommittingAsync"/>): it commits as it returns, with no COMMIT round trip.
 /// </summary>
 public sealed class TransitionTx : IAsyncDisposable
 {
-    readonly IDbContextTransaction _transaction;
+    readonly IDbContextTransaction? _transaction; // null: each statement commits by itself
     readonly List<Action> _afterCommit = [];
     readonly IAsyncDisposable? _ownedContext;
     readonly IDisposable? _writing;
 
-    TransitionTx(JobsDbContext db, IDbContextTransaction transaction, IJobDriver driver, DateTime now, IAsyncDisposable? owned, IDisposable? writing)
+    TransitionTx(JobsDbContext db, IDbContextTransaction? transaction, IJobDriver driver, DateTime now, IAsyncDisposable? owned, IDisposable? writing)
     {
         Db = db;
         _transaction = transaction;
@@ -31,15 +33,30 @@ public sealed class TransitionTx : IAsyncDisposable
     public IJobDriver Driver { get; }
     public DateTime Now { get; }
     public DbConnection Connection => Db.Database.GetDbConnection();
-    public DbTransaction Transaction => _transaction.GetDbTransaction();
+    public DbTransaction? Transaction => _transaction?.GetDbTransaction();
 
-    public static async Task<TransitionTx> BeginAsync(JobsDbContext db, IJobDriver driver, DateTime now, bool ownsContext, CancellationToken ct)
+    public static Task<TransitionTx> BeginAsync(JobsDbContext db, IJobDriver driver, DateTime now, bool ownsContext, CancellationToken ct) =>
+        StartAsync(db, driver, now, ownsContext ? db : null, inTransaction: true, ct);
+
+    /// <summary>
+    /// No transaction: the connection is opened and each statement commits by itself, so the
+    /// caller runs exactly one that writes, and its hooks write nothing (a second write would
+    /// commit apart from the first). <see cref="CommitAsync"/> then only runs the after-commit work.
+    /// The context is the transition's own.
+    /// </summary>
+    public static Task<TransitionTx> BeginSelfCommittingAsync(JobsDbContext db, IJobDriver driver, DateTime now, CancellationToken ct) =>
+        StartAsync(db, driver, now, db, inTransaction: false, ct);
+
+    static async Task<TransitionTx> StartAsync(JobsDbContext db, IJobDriver driver, DateTime now, IAsyncDisposable? owned,
+        bool inTransaction, CancellationToken ct)
     {
         var writing = await driver.BeginWriteAsync(ct);
         try
         {
-            var transaction = await db.Database.BeginTransactionAsync(ct);
-            return new TransitionTx(db, transaction, driver, now, ownsContext ? db : null, writing);
+            IDbContextTransaction? transaction = null;
+            if (inTransaction) transaction = await db.Database.BeginTransactionAsync(ct);
+            else await db.Database.OpenConnectionAsync(ct);
+            return new TransitionTx(db, transaction, driver, now, owned, writing);
         }
         catch
         {
@@ -70,14 +87,15 @@ public sealed class TransitionTx : IAsyncDisposable
 
     public async Task CommitAsync(CancellationToken ct)
     {
-        await _transaction.CommitAsync(ct);
+        if (_transaction is not null) await _transaction.CommitAsync(ct);
         _writing?.Dispose(); // the next writer may go while the notices are sent
         foreach (var action in _afterCommit) action();
     }
 
     public async ValueTask DisposeAsync()
     {
-        await _transaction.DisposeAsync();
+        if (_transaction is not null) await _transaction.DisposeAsync();
+        else await Db.Database.CloseConnectionAsync();
         _writing?.Dispose();
         if (_ownedContext is not null) await _ownedContext.DisposeAsync();
     }

@@ -17,6 +17,7 @@ namespace JobService.Webhooks;
 /// </summary>
 public sealed class WebhookOutbox(IOptions<WebhooksOptions> options, WebhookSignal signal) : IJobTransitionHook
 {
+    public bool MayWriteWithoutCallback => false; // the first line below
     public async Task OnAppliedAsync(TransitionTx tx, IReadOnlyList<AppliedChange> changes, CancellationToken ct)
     {
         var calls = changes.Where(c => c.Row.HasCallback).Select(c => (c.Row.Id, Type: WebhookTypes.Of(c))).Where(c => c.Type is not null).ToList();

@@ -59,7 +59,7 @@ public sealed class JobRunner(
             var result = await handling.WaitAsync(token.Token);
             var json = result is null ? null : JsonText.ForStorage(result);
             await context.FlushAsync(all: true); // watchers see all of the text before the job completes
-            record = () => completions.CompleteAsync(new Completion(running.Lease, json));
+            record = () => completions.CompleteAsync(new Completion(running.Lease, json, running.Job.HasCallback));
         }
         catch (Exception e) when (token.IsCancellationRequested)
         {

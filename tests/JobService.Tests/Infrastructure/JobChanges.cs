@@ -15,6 +15,8 @@ public sealed class JobChanges : IJobTransitionHook
 
     public Task Next => _changed.Next;
 
+    public bool MayWriteWithoutCallback => false; // it writes nothing; the worker's completions stay as in production
+
     public Task OnAppliedAsync(TransitionTx tx, IReadOnlyList<AppliedChange> changes, CancellationToken ct)
     {
         tx.AfterCommit(_changed.Signal);

@@ -27,12 +27,12 @@ public abstract class QueueContract(TestApp app) : IAsyncLifetime
         new(worker, limit, quotas.Length > 0 ? quotas : [new TypeQuota(Both, limit)], Now, Now.AddSeconds(30));
 
     async Task<List<Guid>> InsertAsync(int count, string type = "echo", int priority = 0, TimeSpan? delay = null, int maxAttempts = 3,
-        string tenant = "default", Func<int, int>? priorityOf = null)
+        string tenant = "default", Func<int, int>? priorityOf = null, string? callbackUrl = null)
     {
         var jobs = Enumerable.Range(0, count).Select(i => new Job
         {
             Id = Guid.CreateVersion7(), Type = type, Payload = "{}", Priority = priorityOf?.Invoke(i) ?? priority, MaxAttempts = maxAttempts, TenantId = tenant,
-            RunAt = Now + (delay ?? TimeSpan.Zero), CreatedAt = Now, UpdatedAt = Now,
+            RunAt = Now + (delay ?? TimeSpan.Zero), CreatedAt = Now, UpdatedAt = Now, CallbackUrl = callbackUrl,
         }).ToList();
         await using var db = await Contexts.CreateDbContextAsync();
         await T.CreateAsync(db, jobs, "a test", maxActive: 0, default);
@@ -248,6 +248,52 @@ public abstract class QueueContract(TestApp app) : IAsyncLifetime
         Assert.Equal(new[] { claimed[0].JobId, claimed[1].JobId }.Order(), written.Order());
         Assert.Equal(JobStatus.Running, (await LoadAsync(claimed[2].JobId)).Status);
         Assert.Null((await LoadAsync(claimed[1].JobId)).Result);
+    }
+
+    /// <summary>
+    /// A completion is one round trip where it can be: on PostgreSQL the statement (its events in
+    /// it) commits by itself when none of its jobs has a callback and no hook writes for such jobs,
+    /// so the hooks already find it committed from another connection. A job with a callback (its
+    /// webhook outbox row commits with it), a hook that may write, or SQLite's completion (an update
+    /// per row, then the events) are written in a transaction, committed only after the hooks.
+    /// </summary>
+    [Fact]
+    public async Task ACompletionCommitsByItselfOnlyWhenNothingIsToBeWrittenBesideIt()
+    {
+        await InsertAsync(2);
+        await InsertAsync(1, callbackUrl: "https://hooks.example/done");
+        var claimed = await T.ClaimAsync(Claim("w1", 3), default);
+        Assert.Equal([false, false, true], claimed.Select(c => c.HasCallback)); // the claim tells, and the worker's completion passes it on
+        var seen = new List<JobStatus>();
+        var driver = App.Services.GetRequiredService<IJobDriver>();
+        var quiet = new JobTransitions(Contexts, driver, [new StatusSeenOutside(Contexts, seen, mayWrite: false)], _time);
+        var writing = new JobTransitions(Contexts, driver, [new StatusSeenOutside(Contexts, seen, mayWrite: true)], _time);
+
+        Completion Done(ClaimedJob job) => new(job.Lease("w1"), "{}", job.HasCallback);
+        Assert.Single(await quiet.CompleteAsync([Done(claimed[0])], default));
+        Assert.Single(await quiet.CompleteAsync([Done(claimed[2])], default)); // the one with a callback
+        Assert.Single(await writing.CompleteAsync([Done(claimed[1])], default));
+
+        var alone = App.Database.Provider == "postgres" ? JobStatus.Completed : JobStatus.Running;
+        Assert.Equal([alone, JobStatus.Running, JobStatus.Running], seen);
+        foreach (var job in claimed)
+        {
+            Assert.Equal(JobStatus.Completed, (await LoadAsync(job.Id)).Status);
+            Assert.Equal(JobEventKinds.Completed, (await EventsAsync(job.Id))[^1].Kind);
+        }
+    }
+
+    /// <summary>A hook that reads the changed job's status from a connection of its own, while the transition runs.</summary>
+    sealed class StatusSeenOutside(IDbContextFactory<JobsDbContext> contexts, List<JobStatus> seen, bool mayWrite) : IJobTransitionHook
+    {
+        public bool MayWriteWithoutCallback => mayWrite;
+
+        public async Task OnAppliedAsync(TransitionTx tx, IReadOnlyList<AppliedChange> changes, CancellationToken ct)
+        {
+            await using var db = await contexts.CreateDbContextAsync(ct);
+            var id = changes.Single().Row.Id;
+            seen.Add(await db.Jobs.AsNoTracking().Where(j => j.Id == id).Select(j => j.Status).SingleAsync(ct));
+        }
     }
 
     [Fact]
