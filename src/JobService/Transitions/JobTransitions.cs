@@ -183,7 +183,7 @@ public sealed class JobTransitions(
     /// written. When none of the jobs has a callback (so no webhook outbox row is due) and no hook
     /// writes for such jobs, that statement, with the events it appends, is the whole transition:
     /// it commits by itself, one round trip instead of two (the statement, then COMMIT), where the
-    /// driver's completion is one statement (PostgreSQL). (docs/benchmarks.md has the figures).
+    /// driver's completion is one statement (PostgreSQL); docs/benchmarks.md has the figures.
     /// </summary>
     public async Task<IReadOnlySet<Guid>> CompleteAsync(IReadOnlyList<Completion> completions, CancellationToken ct)
     {
