@@ -38,7 +38,7 @@ public static class PayloadValidator
         // What the record lets through and the published schema does not (a null inside an
         // array, a digit outside 0-9 for an ECMA pattern's \d) is refused too: a client that
         // validates against the published schema is never surprised by what runs.
-        return JsonSchemaValidator.Validate(JsonSerializer.SerializeToNode(payload), Schema<TPayload>.Published, "payload");
+        return JsonSchemaValidator.ValidateChecked(JsonSerializer.SerializeToNode(payload), Schema<TPayload>.Published, "payload"); // checked by PayloadSchema.For
     }
 
     /// <summary>
@@ -47,16 +47,19 @@ public static class PayloadValidator
     /// </summary>
     static void ValidateDeep(object value, string path, List<(string, string)> errors, int depth)
     {
-        var results = new List<ValidationResult>();
-        Validator.TryValidateObject(value, new ValidationContext(value), results, validateAllProperties: true);
-        foreach (var r in results)
-            foreach (var member in r.MemberNames.DefaultIfEmpty(""))
-                errors.Add((member.Length == 0 ? path : $"{path}.{JsonNamingPolicy.SnakeCaseLower.ConvertName(member)}", r.ErrorMessage ?? "Invalid value."));
-        if (depth >= 8) return;
-        foreach (var property in value.GetType().GetProperties(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Instance))
+        var shape = Shape.Of(value.GetType());
+        if (shape.HasRules)
         {
-            if (property.GetIndexParameters().Length > 0) continue;
-            var name = $"{path}.{JsonNamingPolicy.SnakeCaseLower.ConvertName(property.Name)}";
+            var results = new List<ValidationResult>();
+            Validator.TryValidateObject(value, new ValidationContext(value), results, validateAllProperties: true);
+            foreach (var r in results)
+                foreach (var member in r.MemberNames.DefaultIfEmpty(""))
+                    errors.Add((member.Length == 0 ? path : $"{path}.{JsonNamingPolicy.SnakeCaseLower.ConvertName(member)}", r.ErrorMessage ?? "Invalid value."));
+        }
+        if (depth >= 8) return;
+        foreach (var (property, snakeName) in shape.Properties)
+        {
+            var name = $"{path}.{snakeName}";
             switch (property.GetValue(value))
             {
                 case System.Collections.IEnumerable items and not string:
@@ -72,6 +75,27 @@ public static class PayloadValidator
                     break;
             }
         }
+    }
+
+    /// <summary>
+    /// What <see cref="ValidateDeep"/> needs of a type, read once per type rather than per payload:
+    /// its readable properties with their JSON names, and whether DataAnnotations has anything to
+    /// check (a validation attribute on it or its properties, as <see cref="Validator"/> reads them
+    /// through TypeDescriptor, or IValidatableObject): most payload records have nothing, and then
+    /// the validator, which is reflection, is not called at all.
+    /// </summary>
+    sealed record Shape(bool HasRules, (System.Reflection.PropertyInfo Property, string SnakeName)[] Properties)
+    {
+        static readonly System.Collections.Concurrent.ConcurrentDictionary<Type, Shape> Known = new();
+
+        public static Shape Of(Type type) => Known.GetOrAdd(type, t => new Shape(
+            typeof(IValidatableObject).IsAssignableFrom(t)
+                || System.ComponentModel.TypeDescriptor.GetAttributes(t).OfType<ValidationAttribute>().Any()
+                || System.ComponentModel.TypeDescriptor.GetProperties(t).Cast<System.ComponentModel.PropertyDescriptor>()
+                    .Any(p => p.Attributes.OfType<ValidationAttribute>().Any()),
+            t.GetProperties(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Instance)
+                .Where(p => p.GetIndexParameters().Length == 0)
+                .Select(p => (p, JsonNamingPolicy.SnakeCaseLower.ConvertName(p.Name))).ToArray()));
     }
 
     /// <summary>A payload's own types, not .NET's (strings, JSON nodes, collections).</summary>

@@ -39,9 +39,10 @@ public sealed record DeclaredType(
     static DeclaredStep Step(IConfigurationSection s, string name) =>
         new(name, s["Prompt"] ?? "", s["System"], ConfigJson.ToObject(s.GetSection("OutputSchema"))?.ToJsonString(), s.GetValue<int?>("MaxTokens"));
 
-    // Duplicate keys never get here: JobJson refuses them when the request is read.
+    // Duplicate keys never get here: JobJson refuses them when the request is read. The schema
+    // passed SchemaProblems when the type was read from configuration.
     IDictionary<string, string[]> ValidatePayload(JsonElement payload) =>
-        JsonSchemaValidator.Validate(JsonSerializer.SerializeToNode(payload), PayloadSchema, "payload");
+        JsonSchemaValidator.ValidateChecked(JsonSerializer.SerializeToNode(payload), PayloadSchema, "payload");
 
     public JobTypeDefinition ToDefinition() => new(
         Name, Description, new Lazy<JsonObject>(PayloadSchema),

@@ -31,17 +31,36 @@ public static class JsonSchemaValidator
     {
         // A malformed keyword ("additionalProperties": "False") is the schema's fault: said once,
         // never as an error on each value it would have been applied to.
+        List<string> problems;
+        try
+        {
+            problems = SchemaProblems(schema);
+        }
+        catch (Exception e) when (Unreadable(e))
+        {
+            return new() { [path] = [$"could not be checked: {e.Message}"] };
+        }
+        if (problems.Count > 0)
+            return new() { [path] = [.. problems.Select(p => $"could not be checked: the schema is invalid: {p}")] };
+        return ValidateChecked(value, schema, path);
+    }
+
+    /// <summary>A duplicate key in a parsed answer, or a form SchemaProblems does not know: said as an error, never thrown.</summary>
+    static bool Unreadable(Exception e) => e is InvalidOperationException or FormatException or ArgumentException;
+
+    /// <summary>
+    /// <see cref="Validate"/> against a schema that <see cref="SchemaProblems"/> already accepted
+    /// once (a job type's payload schema, checked when the type is defined), not again per value.
+    /// </summary>
+    public static Dictionary<string, string[]> ValidateChecked(JsonNode? value, JsonObject schema, string path)
+    {
         var errors = new Dictionary<string, List<string>>();
         try
         {
-            var problems = SchemaProblems(schema);
-            if (problems.Count > 0)
-                return new() { [path] = [.. problems.Select(p => $"could not be checked: the schema is invalid: {p}")] };
             Check(value, schema, path, errors);
         }
-        catch (Exception e) when (e is InvalidOperationException or FormatException or ArgumentException)
+        catch (Exception e) when (Unreadable(e))
         {
-            // A duplicate key in a parsed answer, or a form SchemaProblems does not know: say so, never throw.
             (errors.TryGetValue(path, out var l) ? l : errors[path] = []).Add($"could not be checked: {e.Message}");
         }
         return errors.ToDictionary(e => e.Key, e => e.Value.ToArray());
