@@ -25,6 +25,7 @@ public static class CreateJob
         var (job, errors) = JobSubmission.Validate(request, s.Registry, s.Webhooks.Value, s.Now);
         if (job is null) return TypedResults.ValidationProblem(errors, title: "The job request is invalid");
         job.IdempotencyKey = idempotencyKey;
+        if (idempotencyKey is not null) job.RequestHash = JobSubmission.Hash(request);
         job.TraceParent = Observability.JobTracing.CurrentTraceParent(); // the worker's span links back to this request
         job.TenantId = s.Caller.TenantId; // from the key, never from the body
 

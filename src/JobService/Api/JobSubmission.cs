@@ -63,12 +63,14 @@ public static class JobSubmission
             Message = "Waiting for a worker",
             CreatedAt = now,
             UpdatedAt = now,
-            RequestHash = Hash(request),
         };
         return (job, errors);
     }
 
-    /// <summary>What "the same request" means for an Idempotency-Key: the same fields, compactly serialized.</summary>
+    /// <summary>
+    /// What "the same request" means for an Idempotency-Key: the same fields, compactly serialized.
+    /// Stored only with a key (nothing compares it otherwise, and a batch hashes itself once).
+    /// </summary>
     public static string Hash(object request)
     {
         var canonical = JsonSerializer.Serialize(request, JobJson.Options);
