@@ -25,7 +25,7 @@ public sealed class JobTransitions(
     readonly IJobTransitionHook[] _hooks = hooks.ToArray();
 
     /// <summary>A completion of jobs without callbacks can be its statement alone (<see cref="CompleteAsync"/>).</summary>
-    bool CompletionsCommitAlone => driver.CompletesInOneStatement && _hooks.All(h => !h.MayWriteWithoutCallback);
+    readonly bool _completionsCommitAlone = driver.CompletesInOneStatement && hooks.All(h => !h.MayWriteWithoutCallback);
 
     public IJobDriver Driver => driver;
     DateTime Now => time.GetUtcNow().UtcDateTime;
@@ -188,8 +188,8 @@ public sealed class JobTransitions(
     public async Task<IReadOnlySet<Guid>> CompleteAsync(IReadOnlyList<Completion> completions, CancellationToken ct)
     {
         if (completions.Count == 0) return new HashSet<Guid>();
-        var alone = CompletionsCommitAlone && completions.All(c => !c.HasCallback);
-        await using var tx = alone ? await BeginSelfCommittingAsync(Now, ct) : await BeginAsync(Now, ct);
+        var alone = _completionsCommitAlone && completions.All(c => !c.HasCallback);
+        await using var tx = await BeginAsync(Now, ct, selfCommitting: alone);
         var rows = await driver.CompleteAsync(tx, completions, ct);
         await ApplyAsync(tx, rows, r => Story.Completed(r, tx.Now), ct, stored: true);
         await tx.CommitAsync(ct);
@@ -375,19 +375,20 @@ public sealed class JobTransitions(
     /// <summary>A JSON value to bind as the provider's JSON type.</summary>
     readonly record struct Json(string? Text);
 
-    /// <summary>A transaction on a context of its own (the worker's transitions, maintenance).</summary>
-    async Task<TransitionTx> BeginAsync(DateTime now, CancellationToken ct)
+    /// <summary>
+    /// A transaction on a context of its own (the worker's transitions, maintenance); or, when
+    /// <paramref name="selfCommitting"/>, its connection for one statement that commits by itself
+    /// (<see cref="TransitionTx.BeginSelfCommittingAsync"/>).
+    /// </summary>
+    async Task<TransitionTx> BeginAsync(DateTime now, CancellationToken ct, bool selfCommitting = false)
     {
         var db = await contexts.CreateDbContextAsync(ct);
-        try { return await TransitionTx.BeginAsync(db, driver, now, ownsContext: true, ct); }
-        catch { await db.DisposeAsync(); throw; }
-    }
-
-    /// <summary>A connection on a context of its own for one statement that commits by itself (<see cref="TransitionTx.BeginSelfCommittingAsync"/>).</summary>
-    async Task<TransitionTx> BeginSelfCommittingAsync(DateTime now, CancellationToken ct)
-    {
-        var db = await contexts.CreateDbContextAsync(ct);
-        try { return await TransitionTx.BeginSelfCommittingAsync(db, driver, now, ct); }
+        try
+        {
+            return selfCommitting
+                ? await TransitionTx.BeginSelfCommittingAsync(db, driver, now, ct)
+                : await TransitionTx.BeginAsync(db, driver, now, ownsContext: true, ct);
+        }
         catch { await db.DisposeAsync(); throw; }
     }
 
