@@ -25,6 +25,14 @@ public static class FairClaim
         """;
 
     /// <summary>
+    /// What a claim that must write nothing beside itself adds to its UPDATE (<see cref="ClaimRequest.RefuseCallbacks"/>):
+    /// when any picked job has a callback_url, it claims none of them.
+    /// </summary>
+    public static string Refusing(ClaimRequest request) => request.RefuseCallbacks
+        ? " AND NOT EXISTS (SELECT 1 FROM jobs AS w WHERE w.id IN (SELECT id FROM picked) AND w.callback_url IS NOT NULL)"
+        : "";
+
+    /// <summary>
     /// <c>shares</c> places each candidate in its tenant's line; <c>picked</c> takes the lowest
     /// shares (then priority), at most each quota's limit of its group and <c>@limit</c> in all.
     /// </summary>

@@ -30,11 +30,12 @@ public interface IJobDriver
     Task<IReadOnlyList<JobRow>> CompleteAsync(TransitionTx tx, IReadOnlyList<Completion> completions, CancellationToken ct);
 
     /// <summary>
-    /// True when <see cref="CompleteAsync"/> is one statement, its events included (PostgreSQL's
-    /// data-modifying CTE), so that it may run on its own and commit by itself; SQLite's is a
-    /// prepared update per row and then the events, which need their transaction.
+    /// True when <see cref="ClaimAsync"/> and <see cref="CompleteAsync"/> are each one statement,
+    /// their events included (PostgreSQL's data-modifying CTEs), so that either may run on its own
+    /// and commit by itself; SQLite's write their events in a second statement (and the completion
+    /// an update per row), which need their transaction.
     /// </summary>
-    bool CompletesInOneStatement { get; }
+    bool ClaimsAndCompletesInOneStatement { get; }
 
     /// <summary>Extends the leases this worker holds among <paramref name="ids"/>; returns those it still holds.</summary>
     Task<IReadOnlyList<HeldJob>> RenewLeasesAsync(TransitionTx tx, string workerId, IReadOnlyCollection<Guid> ids, DateTime until, CancellationToken ct);

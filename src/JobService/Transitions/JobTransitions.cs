@@ -24,8 +24,11 @@ public sealed class JobTransitions(
 
     readonly IJobTransitionHook[] _hooks = hooks.ToArray();
 
-    /// <summary>A completion of jobs without callbacks can be its statement alone (<see cref="CompleteAsync"/>).</summary>
-    readonly bool _completionsCommitAlone = driver.CompletesInOneStatement && hooks.All(h => !h.MayWriteWithoutCallback);
+    /// <summary>A claim or completion of jobs without callbacks can be its statement alone (<see cref="ClaimAsync"/>, <see cref="CompleteAsync"/>).</summary>
+    readonly bool _writesCommitAlone = driver.ClaimsAndCompletesInOneStatement && hooks.All(h => !h.MayWriteWithoutCallback);
+
+    /// <summary>Claims left to go straight to a transaction, after one took jobs with callbacks (<see cref="ClaimAsync"/>).</summary>
+    int _claimsInTransaction;
 
     public IJobDriver Driver => driver;
     DateTime Now => time.GetUtcNow().UtcDateTime;
@@ -137,10 +140,32 @@ public sealed class JobTransitions(
 
     // ---- The worker's transitions: each on a context of its own, fenced on the lease ----
 
+    /// <summary>
+    /// Claims due jobs for a worker (<see cref="IJobDriver.ClaimAsync"/>). Where the claim is one
+    /// statement and no hook writes for jobs without callbacks, it is first tried on its own,
+    /// committing by itself (one round trip instead of two: an idle worker's pickup and a
+    /// 10-slot drain's claims), refusing the whole pick if any picked job has a callback_url,
+    /// whose claimed job may want its job.started outbox row in the claim's transaction. Refused
+    /// or empty, the claim runs again in a transaction. After a claim that took jobs with
+    /// callbacks, the next 16 go straight to a transaction, so a queue of webhook jobs does not
+    /// pay for a refused try each time. The tenant cap's lock (MaxRunningPerTenant) needs the transaction.
+    /// </summary>
     public async Task<IReadOnlyList<ClaimedJob>> ClaimAsync(ClaimRequest request, CancellationToken ct)
     {
         if (request.Limit <= 0 || request.Quotas.Count == 0) return [];
-        await using var tx = await BeginAsync(request.Now, ct);
+        if (_writesCommitAlone && request.MaxRunningPerTenant == 0)
+        {
+            if (Volatile.Read(ref _claimsInTransaction) > 0) Interlocked.Decrement(ref _claimsInTransaction);
+            else if (await ClaimAsync(request with { RefuseCallbacks = true }, selfCommitting: true, ct) is { Count: > 0 } alone) return alone;
+        }
+        var claimed = await ClaimAsync(request, selfCommitting: false, ct);
+        if (_writesCommitAlone && claimed.Any(c => c.HasCallback)) Volatile.Write(ref _claimsInTransaction, 16);
+        return claimed;
+    }
+
+    async Task<IReadOnlyList<ClaimedJob>> ClaimAsync(ClaimRequest request, bool selfCommitting, CancellationToken ct)
+    {
+        await using var tx = await BeginAsync(request.Now, ct, selfCommitting);
         var claimed = await driver.ClaimAsync(tx, request, ct);
         if (claimed.Count == 0) return [];
         await ApplyAsync(tx, claimed.Select(c => c.Row).ToList(), r => Story.Claimed(r, request.WorkerId, tx.Now), ct, stored: true);
@@ -188,7 +213,7 @@ public sealed class JobTransitions(
     public async Task<IReadOnlySet<Guid>> CompleteAsync(IReadOnlyList<Completion> completions, CancellationToken ct)
     {
         if (completions.Count == 0) return new HashSet<Guid>();
-        var alone = _completionsCommitAlone && completions.All(c => !c.HasCallback);
+        var alone = _writesCommitAlone && completions.All(c => !c.HasCallback);
         await using var tx = await BeginAsync(Now, ct, selfCommitting: alone);
         var rows = await driver.CompleteAsync(tx, completions, ct);
         await ApplyAsync(tx, rows, r => Story.Completed(r, tx.Now), ct, stored: true);

@@ -19,7 +19,7 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
 
     public string SkipLocked => "FOR UPDATE SKIP LOCKED";
 
-    public bool CompletesInOneStatement => true;
+    public bool ClaimsAndCompletesInOneStatement => true;
 
     public Microsoft.EntityFrameworkCore.Storage.IExecutionStrategy Reads(Microsoft.EntityFrameworkCore.DbContext db) =>
         new Npgsql.EntityFrameworkCore.PostgreSQL.NpgsqlRetryingExecutionStrategy(db, maxRetryCount: 3, maxRetryDelay: TimeSpan.FromSeconds(1), errorCodesToAdd: null);
@@ -51,7 +51,7 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
         claimed AS (
             UPDATE jobs SET status = 'running', attempt = attempt + 1, locked_by = @worker, locked_until = @lease_until,
                 started_at = @now, updated_at = @now, progress = 0, message = 'Running', error = NULL, event_seq = event_seq + 1
-            WHERE jobs.id = ANY(ARRAY(SELECT id FROM picked))
+            WHERE jobs.id = ANY(ARRAY(SELECT id FROM picked)){refusing}
             RETURNING jobs.id, jobs.type, jobs.attempt, jobs.max_attempts, jobs.event_seq, jobs.run_at, jobs.payload, jobs.callback_url IS NOT NULL AS has_callback),
         told AS (
             INSERT INTO job_events (job_id, seq, kind, level, message, data, created_at)
@@ -64,7 +64,7 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
     public string ClaimSql(ClaimRequest request)
     {
         var groups = string.Join(",\n", request.Quotas.Select((_, i) => string.Format(Group, i)));
-        return $"WITH RECURSIVE {FairClaim.Tenants},\n{groups},\n{FairClaim.Picked(request)},\n{MarkRunning}";
+        return $"WITH RECURSIVE {FairClaim.Tenants},\n{groups},\n{FairClaim.Picked(request)},\n{MarkRunning.Replace("{refusing}", FairClaim.Refusing(request))}";
     }
 
     public async Task<IReadOnlyList<(JobRow Row, string Payload)>> ClaimAsync(TransitionTx tx, ClaimRequest request, CancellationToken ct)
@@ -80,8 +80,9 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
         // Planned once per connection, not at every claim: a custom plan of this statement took
         // longer to make (about 0.9 ms) than to run. The generic plan's shape does not depend on
         // the values (jobs.id = ANY(ARRAY(…)) keeps the update on the primary key whatever the
-        // estimated count), docs/benchmarks.md.
-        await using var command = tx.Command("SET LOCAL plan_cache_mode = force_generic_plan;\n" + ClaimSql(request));
+        // estimated count), docs/benchmarks.md. set_config(…, true) holds to the end of the
+        // transaction, also the implicit one of a self-committing claim (where SET LOCAL warns).
+        await using var command = tx.Command("SELECT set_config('plan_cache_mode', 'force_generic_plan', true);\n" + ClaimSql(request));
         Bind(command, "now", request.Now);
         Bind(command, "worker", request.WorkerId);
         Bind(command, "lease_until", request.LeaseUntil);
@@ -94,7 +95,7 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
             Bind(command, $"limit{i}", Math.Min(request.Quotas[i].Limit, request.Limit)); // no quota takes more than the free slots
         }
         return await tx.RowsAsync(command, r => (JobRow.Claimed(r.GetGuid(0), r.GetString(1), r.GetInt32(2), r.GetInt32(3), r.GetInt64(4),
-            r.GetDateTime(5), r.GetBoolean(7), request), r.GetString(6)), ct);
+            r.GetDateTime(5), r.GetBoolean(7), request), r.GetString(6)), ct, skipResults: 1);
     }
 
     public async Task<IReadOnlyList<JobRow>> CompleteAsync(TransitionTx tx, IReadOnlyList<Completion> completions, CancellationToken ct)

@@ -16,9 +16,11 @@ public sealed record TypeQuota(IReadOnlyList<string> Types, int Limit);
 /// One claim: up to <paramref name="Limit"/> due pending jobs over all quotas, shared fairly
 /// between tenants (<see cref="FairClaim"/>), highest priority first within a tenant, then run_at,
 /// then id; a tenant's running jobs capped at <paramref name="MaxRunningPerTenant"/> when it is above 0.
+/// With <paramref name="RefuseCallbacks"/> it claims nothing when any job it picks has a
+/// callback_url (a claim that commits by itself: no outbox row may be due, <see cref="JobTransitions.ClaimAsync"/>).
 /// </summary>
 public sealed record ClaimRequest(string WorkerId, int Limit, IReadOnlyList<TypeQuota> Quotas, DateTime Now, DateTime LeaseUntil,
-    int MaxRunningPerTenant = 0);
+    int MaxRunningPerTenant = 0, bool RefuseCallbacks = false);
 
 /// <summary>
 /// A successful attempt, waiting to be written in a batch. <paramref name="HasCallback"/> is the

@@ -18,7 +18,7 @@ public sealed class SqliteDriver(InProcessNotifier notifier) : IJobDriver
 
     public string SkipLocked => "";
 
-    public bool CompletesInOneStatement => false;
+    public bool ClaimsAndCompletesInOneStatement => false;
 
     public Microsoft.EntityFrameworkCore.Storage.IExecutionStrategy Reads(Microsoft.EntityFrameworkCore.DbContext db) =>
         new Microsoft.EntityFrameworkCore.Storage.NonRetryingExecutionStrategy(db);
@@ -55,14 +55,14 @@ public sealed class SqliteDriver(InProcessNotifier notifier) : IJobDriver
     const string MarkRunning = """
         UPDATE jobs SET status = 'running', attempt = attempt + 1, locked_by = @worker, locked_until = @lease_until,
             started_at = @now, updated_at = @now, progress = 0, message = 'Running', error = NULL, event_seq = event_seq + 1
-        WHERE id IN (SELECT id FROM picked)
+        WHERE id IN (SELECT id FROM picked){refusing}
         RETURNING id, type, attempt, max_attempts, event_seq, run_at, payload, callback_url IS NOT NULL
         """;
 
     public string ClaimSql(ClaimRequest request)
     {
         var groups = string.Join(",\n", request.Quotas.Select((_, i) => string.Format(Group, i)));
-        return $"WITH RECURSIVE {FairClaim.Tenants},\n{groups},\n{FairClaim.Picked(request)}\n{MarkRunning}";
+        return $"WITH RECURSIVE {FairClaim.Tenants},\n{groups},\n{FairClaim.Picked(request)}\n{MarkRunning.Replace("{refusing}", FairClaim.Refusing(request))}";
     }
 
     public async Task<IReadOnlyList<(JobRow Row, string Payload)>> ClaimAsync(TransitionTx tx, ClaimRequest request, CancellationToken ct)

@@ -73,11 +73,12 @@ public sealed class TransitionTx : IAsyncDisposable
         return command;
     }
 
-    /// <summary>Runs a statement that returns <see cref="JobRow.Columns"/> (and maybe more, read by <paramref name="extra"/>).</summary>
-    public async Task<List<T>> RowsAsync<T>(DbCommand command, Func<DbDataReader, T> read, CancellationToken ct)
+    /// <summary>Runs a command and reads its rows with <paramref name="read"/>, past the results of the first <paramref name="skipResults"/> statements.</summary>
+    public async Task<List<T>> RowsAsync<T>(DbCommand command, Func<DbDataReader, T> read, CancellationToken ct, int skipResults = 0)
     {
         var rows = new List<T>();
         await using var reader = await command.ExecuteReaderAsync(ct);
+        for (var i = 0; i < skipResults; i++) await reader.NextResultAsync(ct); // statements before the one whose rows these are
         while (await reader.ReadAsync(ct)) rows.Add(read(reader));
         return rows;
     }

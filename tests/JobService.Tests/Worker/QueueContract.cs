@@ -283,6 +283,42 @@ public abstract class QueueContract(TestApp app) : IAsyncLifetime
         }
     }
 
+    /// <summary>
+    /// A claim is one round trip where it can be, as a completion is: on PostgreSQL it commits by
+    /// itself unless a job it picks has a callback (whose job.started outbox row belongs in the
+    /// claim's transaction); then that try claims nothing and the claim runs in a transaction, as
+    /// the next claims do for a while. The refusing statement, on either provider, claims none of
+    /// its pick when one has a callback, and leaves no trace.
+    /// </summary>
+    [Fact]
+    public async Task AClaimCommitsByItselfOnlyWhenNoJobItPicksHasACallback()
+    {
+        var driver = App.Services.GetRequiredService<IJobDriver>();
+        var withCallback = (await InsertAsync(1, callbackUrl: "https://hooks.example/started"))[0]; // first in line
+        var greet = (await InsertAsync(1, type: "greet"))[0];
+        var onlyGreet = new TypeQuota(["greet"], 1);
+        await using (var db = await Contexts.CreateDbContextAsync())
+        await using (var tx = await TransitionTx.BeginAsync(db, driver, Now, ownsContext: false, default))
+        {
+            Assert.Empty(await driver.ClaimAsync(tx, Claim("w0", 2) with { RefuseCallbacks = true }, default));
+            Assert.Equal([greet], (await driver.ClaimAsync(tx, Claim("w0", 1, onlyGreet) with { RefuseCallbacks = true }, default)).Select(c => c.Row.Id));
+        } // rolled back
+        var seen = new List<JobStatus>();
+        var quiet = new JobTransitions(Contexts, driver, [new StatusSeenOutside(Contexts, seen, mayWrite: false)], _time);
+
+        Assert.Equal([greet], (await quiet.ClaimAsync(Claim("w1", 1, onlyGreet), default)).Select(c => c.Id));
+        var claimed = Assert.Single(await quiet.ClaimAsync(Claim("w1", 1), default)); // a try alone refused, then a transaction
+        Assert.Equal((withCallback, true), (claimed.Id, claimed.HasCallback));
+        var next = (await InsertAsync(1, type: "greet"))[0];
+        Assert.Equal([next], (await quiet.ClaimAsync(Claim("w1", 1, onlyGreet), default)).Select(c => c.Id)); // straight to a transaction
+
+        var alone = App.Database.Provider == "postgres" ? JobStatus.Running : JobStatus.Pending;
+        Assert.Equal([alone, JobStatus.Pending, JobStatus.Pending], seen);
+        var job = await LoadAsync(withCallback);
+        Assert.Equal((1, 2L), (job.Attempt, job.EventSeq)); // the refused try took no attempt and wrote no event
+        Assert.Equal(2, (await EventsAsync(withCallback)).Count);
+    }
+
     /// <summary>A hook that reads the changed job's status from a connection of its own, while the transition runs.</summary>
     sealed class StatusSeenOutside(IDbContextFactory<JobsDbContext> contexts, List<JobStatus> seen, bool mayWrite) : IJobTransitionHook
     {
