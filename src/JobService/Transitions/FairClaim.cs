@@ -26,10 +26,12 @@ public static class FairClaim
 
     /// <summary>
     /// What a claim that must write nothing beside itself adds to its UPDATE (<see cref="ClaimRequest.RefuseCallbacks"/>):
-    /// when any picked job has a callback_url, it claims none of them.
+    /// when any picked job has a callback_url, it claims none of them. <paramref name="inPicked"/> is
+    /// how the dialect says "is a picked id" on the primary key (on PostgreSQL <c>IN</c> became a
+    /// hashed scan of the whole table: a claim took 3 ms instead of 0.9).
     /// </summary>
-    public static string Refusing(ClaimRequest request) => request.RefuseCallbacks
-        ? " AND NOT EXISTS (SELECT 1 FROM jobs AS w WHERE w.id IN (SELECT id FROM picked) AND w.callback_url IS NOT NULL)"
+    public static string Refusing(ClaimRequest request, string inPicked) => request.RefuseCallbacks
+        ? $" AND NOT EXISTS (SELECT 1 FROM jobs AS w WHERE w.id {inPicked} AND w.callback_url IS NOT NULL)"
         : "";
 
     /// <summary>

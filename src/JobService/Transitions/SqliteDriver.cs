@@ -62,7 +62,7 @@ public sealed class SqliteDriver(InProcessNotifier notifier) : IJobDriver
     public string ClaimSql(ClaimRequest request)
     {
         var groups = string.Join(",\n", request.Quotas.Select((_, i) => string.Format(Group, i)));
-        return $"WITH RECURSIVE {FairClaim.Tenants},\n{groups},\n{FairClaim.Picked(request)}\n{MarkRunning.Replace("{refusing}", FairClaim.Refusing(request))}";
+        return $"WITH RECURSIVE {FairClaim.Tenants},\n{groups},\n{FairClaim.Picked(request)}\n{MarkRunning.Replace("{refusing}", FairClaim.Refusing(request, "IN (SELECT id FROM picked)"))}";
     }
 
     public async Task<IReadOnlyList<(JobRow Row, string Payload)>> ClaimAsync(TransitionTx tx, ClaimRequest request, CancellationToken ct)
