@@ -26,12 +26,12 @@ public static class FairClaim
 
     /// <summary>
     /// What a claim that must write nothing beside itself adds to its UPDATE (<see cref="ClaimRequest.RefuseCallbacks"/>):
-    /// when any picked job has a callback_url, it claims none of them. <paramref name="inPicked"/> is
-    /// how the dialect says "is a picked id" on the primary key (on PostgreSQL <c>IN</c> became a
-    /// hashed scan of the whole table: a claim took 3 ms instead of 0.9).
+    /// when any picked job has a callback_url, it claims none of them. Each candidate group carries
+    /// <c>has_callback</c> from the row it read (a second look-up of the picked rows cost a
+    /// 1,000-job claim about as much as it saved).
     /// </summary>
-    public static string Refusing(ClaimRequest request, string inPicked) => request.RefuseCallbacks
-        ? $" AND NOT EXISTS (SELECT 1 FROM jobs AS w WHERE w.id {inPicked} AND w.callback_url IS NOT NULL)"
+    public static string Refusing(ClaimRequest request) => request.RefuseCallbacks
+        ? " AND NOT EXISTS (SELECT 1 FROM picked WHERE has_callback)"
         : "";
 
     /// <summary>
@@ -50,12 +50,12 @@ public static class FairClaim
             running AS (
                 SELECT tenant_id, COUNT(*) AS n FROM jobs WHERE status = 'running'{counted} GROUP BY tenant_id),
             shares AS (
-                SELECT c.quota, c.id, c.priority, c.run_at, COALESCE(r.n, 0)
+                SELECT c.quota, c.id, c.priority, c.run_at, c.has_callback, COALESCE(r.n, 0)
                     + ROW_NUMBER() OVER (PARTITION BY c.tenant_id ORDER BY c.priority DESC, c.run_at, c.id) AS share
                 FROM ({groups}) AS c LEFT JOIN running AS r ON r.tenant_id = c.tenant_id),
             picked AS (
-                SELECT id FROM (
-                    SELECT id, priority, run_at, share, quota,
+                SELECT id, has_callback FROM (
+                    SELECT id, priority, run_at, share, quota, has_callback,
                         ROW_NUMBER() OVER (PARTITION BY quota ORDER BY share, priority DESC, run_at, id) AS nth
                     FROM shares) AS ranked
                 WHERE nth <= CASE quota {limits} END{perTenant}

@@ -35,7 +35,7 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
     const string Group = """
         g{0} AS (
             SELECT {0} AS quota, c.* FROM tenants AS t CROSS JOIN LATERAL (
-                SELECT id, tenant_id, priority, run_at FROM jobs
+                SELECT id, tenant_id, priority, run_at, callback_url IS NOT NULL AS has_callback FROM jobs
                 WHERE status = 'pending' AND tenant_id = t.tenant_id AND run_at <= @now AND type = ANY(@types{0})
                 ORDER BY priority DESC, run_at, id
                 LIMIT @limit{0}
@@ -64,7 +64,7 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
     public string ClaimSql(ClaimRequest request)
     {
         var groups = string.Join(",\n", request.Quotas.Select((_, i) => string.Format(Group, i)));
-        return $"WITH RECURSIVE {FairClaim.Tenants},\n{groups},\n{FairClaim.Picked(request)},\n{MarkRunning.Replace("{refusing}", FairClaim.Refusing(request, "= ANY(ARRAY(SELECT id FROM picked))"))}";
+        return $"WITH RECURSIVE {FairClaim.Tenants},\n{groups},\n{FairClaim.Picked(request)},\n{MarkRunning.Replace("{refusing}", FairClaim.Refusing(request))}";
     }
 
     public async Task<IReadOnlyList<(JobRow Row, string Payload)>> ClaimAsync(TransitionTx tx, ClaimRequest request, CancellationToken ct)

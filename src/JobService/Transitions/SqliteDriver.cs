@@ -44,7 +44,7 @@ public sealed class SqliteDriver(InProcessNotifier notifier) : IJobDriver
     /// </summary>
     const string Group = """
         g{0} AS (
-            SELECT {0} AS quota, j.id, j.tenant_id, j.priority, j.run_at FROM tenants AS t JOIN jobs AS j ON j.id IN (
+            SELECT {0} AS quota, j.id, j.tenant_id, j.priority, j.run_at, j.callback_url IS NOT NULL AS has_callback FROM tenants AS t JOIN jobs AS j ON j.id IN (
                 SELECT id FROM jobs
                 WHERE status = 'pending' AND tenant_id = t.tenant_id AND run_at <= @now
                     AND type IN (SELECT value FROM json_each(@types{0}))
@@ -62,7 +62,7 @@ public sealed class SqliteDriver(InProcessNotifier notifier) : IJobDriver
     public string ClaimSql(ClaimRequest request)
     {
         var groups = string.Join(",\n", request.Quotas.Select((_, i) => string.Format(Group, i)));
-        return $"WITH RECURSIVE {FairClaim.Tenants},\n{groups},\n{FairClaim.Picked(request)}\n{MarkRunning.Replace("{refusing}", FairClaim.Refusing(request, "IN (SELECT id FROM picked)"))}";
+        return $"WITH RECURSIVE {FairClaim.Tenants},\n{groups},\n{FairClaim.Picked(request)}\n{MarkRunning.Replace("{refusing}", FairClaim.Refusing(request))}";
     }
 
     public async Task<IReadOnlyList<(JobRow Row, string Payload)>> ClaimAsync(TransitionTx tx, ClaimRequest request, CancellationToken ct)
