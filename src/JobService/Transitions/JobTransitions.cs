@@ -145,8 +145,8 @@ public sealed class JobTransitions(
     /// statement and no hook writes for jobs without callbacks, it is first tried on its own,
     /// committing by itself (one round trip instead of two: an idle worker's pickup and a
     /// 10-slot drain's claims), refusing the whole pick if any picked job has a callback_url,
-    /// whose claimed job may want its job.started outbox row in the claim's transaction. Refused
-    /// or empty, the claim runs again in a transaction. After a claim that took jobs with
+    /// whose claimed job may want its job.started outbox row in the claim's transaction. Refused,
+    /// the claim runs again in a transaction; empty, it is over. After a claim that took jobs with
     /// callbacks, the next 16 go straight to a transaction, so a queue of webhook jobs does not
     /// pay for a refused try each time. The tenant cap's lock (MaxRunningPerTenant) needs the transaction.
     /// </summary>
@@ -156,21 +156,21 @@ public sealed class JobTransitions(
         if (_writesCommitAlone && request.MaxRunningPerTenant == 0)
         {
             if (Volatile.Read(ref _claimsInTransaction) > 0) Interlocked.Decrement(ref _claimsInTransaction);
-            else if (await ClaimAsync(request with { RefuseCallbacks = true }, selfCommitting: true, ct) is { Count: > 0 } alone) return alone;
+            else if (await ClaimAsync(request with { RefuseCallbacks = true }, selfCommitting: true, ct) is (var alone, Refused: false)) return alone;
         }
-        var claimed = await ClaimAsync(request, selfCommitting: false, ct);
+        var (claimed, _) = await ClaimAsync(request, selfCommitting: false, ct);
         if (_writesCommitAlone && claimed.Any(c => c.HasCallback)) Volatile.Write(ref _claimsInTransaction, 16);
         return claimed;
     }
 
-    async Task<IReadOnlyList<ClaimedJob>> ClaimAsync(ClaimRequest request, bool selfCommitting, CancellationToken ct)
+    async Task<(IReadOnlyList<ClaimedJob> Jobs, bool Refused)> ClaimAsync(ClaimRequest request, bool selfCommitting, CancellationToken ct)
     {
         await using var tx = await BeginAsync(request.Now, ct, selfCommitting);
-        var claimed = await driver.ClaimAsync(tx, request, ct);
-        if (claimed.Count == 0) return [];
+        var (claimed, refused) = await driver.ClaimAsync(tx, request, ct);
+        if (claimed.Count == 0) return ([], refused);
         await ApplyAsync(tx, claimed.Select(c => c.Row).ToList(), r => Story.Claimed(r, request.WorkerId, tx.Now), ct, stored: true);
         await tx.CommitAsync(ct);
-        return claimed.Select(c => new ClaimedJob(c.Row.Id, c.Row.Type, c.Payload, c.Row.Attempt, c.Row.MaxAttempts, c.Row.HasCallback)).ToList();
+        return (claimed.Select(c => new ClaimedJob(c.Row.Id, c.Row.Type, c.Payload, c.Row.Attempt, c.Row.MaxAttempts, c.Row.HasCallback)).ToList(), false);
     }
 
     /// <summary>
@@ -196,7 +196,7 @@ public sealed class JobTransitions(
         await driver.InsertJobsAsync(tx, [job], [created.Event!], ct);
         await ApplyAsync(tx, [created], stored: true, ct);
         var request = new ClaimRequest(workerId, 1, [new TypeQuota([type], 1)], tx.Now, tx.Now.AddMinutes(1));
-        var claimed = (await driver.ClaimAsync(tx, request, ct)).Select(c => c.Row).ToList();
+        var claimed = (await driver.ClaimAsync(tx, request, ct)).Jobs.Select(c => c.Row).ToList();
         await ApplyAsync(tx, claimed, r => Story.Claimed(r, workerId, tx.Now), ct, stored: true);
         var rows = await driver.CompleteAsync(tx, claimed.Select(r => new Completion(new JobLease(r.Id, r.Attempt, workerId), "{}", HasCallback: false)).ToList(), ct);
         await ApplyAsync(tx, rows, r => Story.Completed(r, tx.Now), ct, stored: true);

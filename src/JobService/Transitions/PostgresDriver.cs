@@ -58,18 +58,24 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
             SELECT id, event_seq, @event_kind, @event_level, format(@event_line, @worker, attempt, max_attempts),
                 jsonb_build_object('status', 'running', 'attempt', attempt, 'max_attempts', max_attempts, 'worker', @worker), @now
             FROM claimed)
-        SELECT id, type, attempt, max_attempts, event_seq, run_at, payload, has_callback FROM claimed
+        SELECT id, type, attempt, max_attempts, event_seq, run_at, payload, has_callback FROM claimed{refused}
         """;
+
+    /// <summary>
+    /// A refusing claim's word that it took nothing because it refused (not because nothing was
+    /// due): a row of nulls, so that an empty queue costs one round trip, not a second claim.
+    /// </summary>
+    const string RefusedRow = "\n        UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL WHERE EXISTS (SELECT 1 FROM picked WHERE has_callback)";
 
     public string ClaimSql(ClaimRequest request)
     {
         var groups = string.Join(",\n", request.Quotas.Select((_, i) => string.Format(Group, i)));
-        return $"WITH RECURSIVE {FairClaim.Tenants},\n{groups},\n{FairClaim.Picked(request)},\n{MarkRunning.Replace("{refusing}", FairClaim.Refusing(request))}";
+        return $"WITH RECURSIVE {FairClaim.Tenants},\n{groups},\n{FairClaim.Picked(request)},\n{MarkRunning.Replace("{refusing}", FairClaim.Refusing(request)).Replace("{refused}", request.RefuseCallbacks ? RefusedRow : "")}";
     }
 
-    public async Task<IReadOnlyList<(JobRow Row, string Payload)>> ClaimAsync(TransitionTx tx, ClaimRequest request, CancellationToken ct)
+    public async Task<ClaimResult> ClaimAsync(TransitionTx tx, ClaimRequest request, CancellationToken ct)
     {
-        if (request.Limit <= 0 || request.Quotas.Count == 0) return [];
+        if (request.Limit <= 0 || request.Quotas.Count == 0) return ClaimResult.None;
         if (request.MaxRunningPerTenant > 0)
         {
             // Running counts are read at the statement's start: claims take turns, so that two
@@ -94,8 +100,10 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
             Bind(command, $"types{i}", request.Quotas[i].Types.ToArray());
             Bind(command, $"limit{i}", Math.Min(request.Quotas[i].Limit, request.Limit)); // no quota takes more than the free slots
         }
-        return await tx.RowsAsync(command, r => (JobRow.Claimed(r.GetGuid(0), r.GetString(1), r.GetInt32(2), r.GetInt32(3), r.GetInt64(4),
-            r.GetDateTime(5), r.GetBoolean(7), request), r.GetString(6)), ct, skipResults: 1);
+        var rows = await tx.RowsAsync(command, r => r.IsDBNull(0) ? default : (Row: JobRow.Claimed(r.GetGuid(0), r.GetString(1), r.GetInt32(2),
+            r.GetInt32(3), r.GetInt64(4), r.GetDateTime(5), r.GetBoolean(7), request), Payload: r.GetString(6)), ct, skipResults: 1);
+        var refused = rows.RemoveAll(c => c.Row is null) > 0; // the RefusedRow
+        return new ClaimResult(rows, refused);
     }
 
     public async Task<IReadOnlyList<JobRow>> CompleteAsync(TransitionTx tx, IReadOnlyList<Completion> completions, CancellationToken ct)

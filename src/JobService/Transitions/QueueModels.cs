@@ -23,6 +23,16 @@ public sealed record ClaimRequest(string WorkerId, int Limit, IReadOnlyList<Type
     int MaxRunningPerTenant = 0, bool RefuseCallbacks = false);
 
 /// <summary>
+/// What a claim took. <paramref name="Refused"/>: it took nothing because a job it picked has a
+/// callback_url (only with <see cref="ClaimRequest.RefuseCallbacks"/>), which an empty queue is not:
+/// the first is tried again in a transaction, the second needs no second look.
+/// </summary>
+public sealed record ClaimResult(IReadOnlyList<(JobRow Row, string Payload)> Jobs, bool Refused = false)
+{
+    public static readonly ClaimResult None = new([]);
+}
+
+/// <summary>
 /// A successful attempt, waiting to be written in a batch. <paramref name="HasCallback"/> is the
 /// claim's word on the job's callback_url; unless told there is none, the completion is written
 /// in a transaction with whatever its hooks write (<see cref="JobTransitions.CompleteAsync"/>).

@@ -59,16 +59,36 @@ public sealed class SqliteDriver(InProcessNotifier notifier) : IJobDriver
         RETURNING id, type, attempt, max_attempts, event_seq, run_at, payload, callback_url IS NOT NULL
         """;
 
-    public string ClaimSql(ClaimRequest request)
+    /// <summary>Whether a refusing claim (<see cref="ClaimRequest.RefuseCallbacks"/>) that took nothing refused: its pick, looked at again in its transaction.</summary>
+    const string PickHasCallback = "SELECT EXISTS (SELECT 1 FROM picked WHERE has_callback)";
+
+    public string ClaimSql(ClaimRequest request) => Picking(request) + MarkRunning.Replace("{refusing}", FairClaim.Refusing(request));
+
+    static string Picking(ClaimRequest request)
     {
         var groups = string.Join(",\n", request.Quotas.Select((_, i) => string.Format(Group, i)));
-        return $"WITH RECURSIVE {FairClaim.Tenants},\n{groups},\n{FairClaim.Picked(request)}\n{MarkRunning.Replace("{refusing}", FairClaim.Refusing(request))}";
+        return $"WITH RECURSIVE {FairClaim.Tenants},\n{groups},\n{FairClaim.Picked(request)}\n";
     }
 
-    public async Task<IReadOnlyList<(JobRow Row, string Payload)>> ClaimAsync(TransitionTx tx, ClaimRequest request, CancellationToken ct)
+    public async Task<ClaimResult> ClaimAsync(TransitionTx tx, ClaimRequest request, CancellationToken ct)
     {
-        if (request.Limit <= 0 || request.Quotas.Count == 0) return [];
-        await using var command = tx.Command(ClaimSql(request));
+        if (request.Limit <= 0 || request.Quotas.Count == 0) return ClaimResult.None;
+        await using var command = BindClaim(tx.Command(ClaimSql(request)), request);
+        var claimed = await tx.RowsAsync(command, r => (Row: JobRow.Claimed(r.GetGuid(0), r.GetString(1), r.GetInt32(2), r.GetInt32(3), r.GetInt64(4),
+            r.GetDateTime(5), r.GetBoolean(7), request), Payload: r.GetString(6)), ct);
+        if (claimed.Count > 0) await AppendEventsAsync(tx, ClaimedEvents, Story.ClaimedTemplate, Ids(claimed.Select(c => c.Row.Id)), request.WorkerId, ct);
+        else if (request.RefuseCallbacks)
+        {
+            // SQLite's claims never commit by themselves (ClaimsAndCompletesInOneStatement), so this second
+            // look, in the same transaction under the one writer, serves the contract, not a worker.
+            await using var check = BindClaim(tx.Command(Picking(request) + PickHasCallback), request);
+            return new ClaimResult(claimed, Refused: Convert.ToInt64(await check.ExecuteScalarAsync(ct)) == 1);
+        }
+        return new ClaimResult(claimed);
+    }
+
+    DbCommand BindClaim(DbCommand command, ClaimRequest request)
+    {
         Bind(command, "now", request.Now);
         Bind(command, "worker", request.WorkerId);
         Bind(command, "lease_until", request.LeaseUntil);
@@ -79,10 +99,7 @@ public sealed class SqliteDriver(InProcessNotifier notifier) : IJobDriver
             Bind(command, $"types{i}", JsonSerializer.Serialize(request.Quotas[i].Types));
             Bind(command, $"limit{i}", Math.Min(request.Quotas[i].Limit, request.Limit)); // no quota takes more than the free slots
         }
-        var claimed = await tx.RowsAsync(command, r => (Row: JobRow.Claimed(r.GetGuid(0), r.GetString(1), r.GetInt32(2), r.GetInt32(3), r.GetInt64(4),
-            r.GetDateTime(5), r.GetBoolean(7), request), Payload: r.GetString(6)), ct);
-        if (claimed.Count > 0) await AppendEventsAsync(tx, ClaimedEvents, Story.ClaimedTemplate, Ids(claimed.Select(c => c.Row.Id)), request.WorkerId, ct);
-        return claimed;
+        return command;
     }
 
     /// <summary>

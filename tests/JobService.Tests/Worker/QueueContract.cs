@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using JobService.Data;
 using JobService.Tests.Infrastructure;
 using JobService.Handlers;
@@ -18,15 +19,15 @@ public abstract class QueueContract(TestApp app) : IAsyncLifetime
     static readonly string[] Both = ["greet", "echo"];
     readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 11, 23, 12, 0, 0, TimeSpan.Zero));
 
-    TestApp App => app.EnsureAvailable();
+    protected TestApp App => app.EnsureAvailable();
     IDbContextFactory<JobsDbContext> Contexts => App.Services.GetRequiredService<IDbContextFactory<JobsDbContext>>();
-    JobTransitions T => new(Contexts, App.Services.GetRequiredService<IJobDriver>(), [], _time);
+    protected JobTransitions T => new(Contexts, App.Services.GetRequiredService<IJobDriver>(), [], _time);
     DateTime Now => _time.GetUtcNow().UtcDateTime;
 
-    ClaimRequest Claim(string worker, int limit, params TypeQuota[] quotas) =>
+    protected ClaimRequest Claim(string worker, int limit, params TypeQuota[] quotas) =>
         new(worker, limit, quotas.Length > 0 ? quotas : [new TypeQuota(Both, limit)], Now, Now.AddSeconds(30));
 
-    async Task<List<Guid>> InsertAsync(int count, string type = "echo", int priority = 0, TimeSpan? delay = null, int maxAttempts = 3,
+    protected async Task<List<Guid>> InsertAsync(int count, string type = "echo", int priority = 0, TimeSpan? delay = null, int maxAttempts = 3,
         string tenant = "default", Func<int, int>? priorityOf = null, string? callbackUrl = null)
     {
         var jobs = Enumerable.Range(0, count).Select(i => new Job
@@ -300,8 +301,13 @@ public abstract class QueueContract(TestApp app) : IAsyncLifetime
         await using (var db = await Contexts.CreateDbContextAsync())
         await using (var tx = await TransitionTx.BeginAsync(db, driver, Now, ownsContext: false, default))
         {
-            Assert.Empty(await driver.ClaimAsync(tx, Claim("w0", 2) with { RefuseCallbacks = true }, default));
-            Assert.Equal([greet], (await driver.ClaimAsync(tx, Claim("w0", 1, onlyGreet) with { RefuseCallbacks = true }, default)).Select(c => c.Row.Id));
+            var refused = await driver.ClaimAsync(tx, Claim("w0", 2) with { RefuseCallbacks = true }, default);
+            Assert.Equal((0, true), (refused.Jobs.Count, refused.Refused));
+            var took = await driver.ClaimAsync(tx, Claim("w0", 1, onlyGreet) with { RefuseCallbacks = true }, default);
+            Assert.Equal([greet], took.Jobs.Select(c => c.Row.Id));
+            Assert.False(took.Refused);
+            var none = await driver.ClaimAsync(tx, Claim("w0", 1, onlyGreet) with { RefuseCallbacks = true }, default);
+            Assert.Equal((0, false), (none.Jobs.Count, none.Refused)); // nothing due is not a refusal
         } // rolled back
         var seen = new List<JobStatus>();
         var quiet = new JobTransitions(Contexts, driver, [new StatusSeenOutside(Contexts, seen, mayWrite: false)], _time);
@@ -603,4 +609,35 @@ public abstract class QueueContract(TestApp app) : IAsyncLifetime
 
 public sealed class SqliteQueueTests(SqliteApp app) : QueueContract(app), IClassFixture<SqliteApp>;
 
-public sealed class PostgresQueueTests(PostgresApp app) : QueueContract(app), IClassFixture<PostgresApp>;
+public sealed class PostgresQueueTests(PostgresApp app) : QueueContract(app), IClassFixture<PostgresApp>
+{
+    /// <summary>
+    /// A claim that finds nothing due is over with its one statement: where it may commit by
+    /// itself, it is not run again in a transaction (an idle worker's poll, a wake-up another
+    /// worker answered first). Counted from Npgsql's own trace of the commands it sent; SQLite's
+    /// claims are always in a transaction (<see cref="IJobDriver.ClaimsAndCompletesInOneStatement"/>),
+    /// so this is PostgreSQL's alone.
+    /// </summary>
+    [Fact]
+    public async Task AClaimThatFindsNothingDueIsOneStatement()
+    {
+        await InsertAsync(1, delay: TimeSpan.FromMinutes(5)); // pending, not due
+        var sent = new List<string>();
+        using var parent = new Activity("a claim with nothing due");
+        using var listener = new ActivityListener
+        {
+            ShouldListenTo = s => s.Name == "Npgsql",
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllData,
+            ActivityStopped = a => // commands only: opening a connection is traced too
+            {
+                if (a.Parent == parent && (a.GetTagItem("db.query.text") ?? a.GetTagItem("db.statement")) is string sql) lock (sent) sent.Add(sql);
+            },
+        };
+        ActivitySource.AddActivityListener(listener);
+        parent.Start();
+        Assert.Empty(await T.ClaimAsync(Claim("w0", 4), default));
+        parent.Stop();
+        Assert.Single(sent);
+    }
+}
+
