@@ -48,7 +48,7 @@ public static class JobQueries
 
         var query = filter.Apply(db, caller.TenantScope(tenantId), dialect);
         int take = limit ?? DefaultLimit, skip = offset ?? 0;
-        var (total, rows) = await driver.Reads(db).ExecuteAsync(async token => (
+        var (total, rows) = await driver.ReadAsync(async token => (
             await query.CountAsync(token),
             await query.OrderByDescending(j => j.CreatedAt).ThenByDescending(j => j.Id).Skip(skip).Take(take).ToListAsync(token)), ct);
         return TypedResults.Ok(new JobPage(rows.Select(JobResponse.From).ToList(), total, take, skip));
@@ -72,7 +72,7 @@ public static class JobQueries
         var from = after ?? 0;
         var take = limit ?? 100;
         // The job's log is every event that tells a line: log events, and the service's own story on lifecycle events.
-        var (exists, lines) = await driver.Reads(db).ExecuteAsync(async token => (
+        var (exists, lines) = await driver.ReadAsync(async token => (
             await Of(db, tenant).AnyAsync(j => j.Id == id, token),
             await db.JobEvents.AsNoTracking().Where(e => e.JobId == id && e.Seq > from && e.Message != null)
                 .OrderBy(e => e.Seq).Take(take).ToListAsync(token)), ct);
@@ -100,7 +100,7 @@ public static class JobQueries
         };
         if (problem is not null)
             return TypedResults.ValidationProblem(new Dictionary<string, string[]> { [window is null ? "window" : "bucket"] = [problem] }, title: "The query is invalid");
-        var groups = await driver.Reads(db).ExecuteAsync(token => Of(db, caller.TenantScope(tenantId))
+        var groups = await driver.ReadAsync(token => Of(db, caller.TenantScope(tenantId))
             .GroupBy(j => new { j.Type, j.Status })
             .Select(g => new
             {

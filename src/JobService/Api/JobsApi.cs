@@ -80,7 +80,7 @@ public static class JobsApi
         Guid id, JobsDbContext db, Transitions.IJobDriver driver, HttpContext http, CancellationToken ct)
     {
         var tenant = Caller.From(http.User).JobTenant;
-        if (await driver.Reads(db).ExecuteAsync(token => db.FindJobAsync(id, tenant, token), ct) is not { } job) return JobProblems.NotFound(id);
+        if (await driver.ReadAsync(token => db.FindJobAsync(id, tenant, token), ct) is not { } job) return JobProblems.NotFound(id);
         var etag = $"\"{job.EventSeq}\"";
         http.Response.Headers.ETag = etag;
         if (http.Request.Headers.IfNoneMatch.Any(v => v is not null && v.Split(',').Any(t => t.Trim() == etag || t.Trim() == "*")))

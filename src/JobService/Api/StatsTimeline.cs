@@ -87,7 +87,7 @@ public static partial class StatsTimelineQuery
         var runs = await PercentilesAsync(db, driver, dialect.Bucket("completed_at"), dialect.Millis("started_at", "completed_at"),
             $"completed_at >= @from AND status IN ('completed', 'failed') AND started_at IS NOT NULL{scope}", parameters, ct);
         var owned = tenant is null ? db.Jobs.AsNoTracking() : db.Jobs.AsNoTracking().Where(j => j.TenantId == tenant);
-        var oldest = await driver.Reads(db).ExecuteAsync(token => owned.Where(j => j.Status == JobStatus.Pending && j.RunAt <= now)
+        var oldest = await driver.ReadAsync(token => owned.Where(j => j.Status == JobStatus.Pending && j.RunAt <= now)
             .GroupBy(j => j.Type).Select(g => new { Type = g.Key, RunAt = g.Min(j => j.RunAt) }).ToListAsync(token), ct);
 
         bool InRange(int b) => b >= 0 && b < count;
@@ -132,7 +132,7 @@ public static partial class StatsTimelineQuery
 
     static async Task<List<T>> RowsAsync<T>(JobsDbContext db, IJobDriver driver, string sql, Dictionary<string, object?> parameters,
         Func<DbDataReader, T> read, CancellationToken ct) =>
-        await driver.Reads(db).ExecuteAsync(async token =>
+        await driver.ReadAsync(async token =>
         {
             var connection = db.Database.GetDbConnection();
             await db.Database.OpenConnectionAsync(token);

@@ -20,8 +20,7 @@ public sealed class SqliteDriver(InProcessNotifier notifier) : IJobDriver
 
     public bool ClaimsAndCompletesInOneStatement => false;
 
-    public Microsoft.EntityFrameworkCore.Storage.IExecutionStrategy Reads(Microsoft.EntityFrameworkCore.DbContext db) =>
-        new Microsoft.EntityFrameworkCore.Storage.NonRetryingExecutionStrategy(db);
+    public Task<T> ReadAsync<T>(Func<CancellationToken, Task<T>> read, CancellationToken ct) => read(ct);
 
     readonly SemaphoreSlim _writer = new(1, 1);
 

@@ -521,4 +521,38 @@ public abstract class JobsApiContract(TestApp app) : IAsyncLifetime
 
 public sealed class SqliteJobsApiTests(SqliteApp app) : JobsApiContract(app), IClassFixture<SqliteApp>;
 
-public sealed class PostgresJobsApiTests(PostgresApp app) : JobsApiContract(app), IClassFixture<PostgresApp>;
+public sealed class PostgresJobsApiTests(PostgresApp app) : JobsApiContract(app), IClassFixture<PostgresApp>
+{
+    /// <summary>
+    /// A read whose server process ends while it runs (a failover, a restart, an admin's
+    /// pg_terminate_backend) answers anyway: the read runs again on a new connection. The read is
+    /// held on a table lock taken from outside the service, its backend is ended there, then the lock goes.
+    /// </summary>
+    [Fact]
+    public async Task AReadWhoseConnectionEndsMidwayIsRunAgain()
+    {
+        var id = (await App.CreateJobAsync(new { type = "greet", payload = new { name = "Ada" } }, Client)).GetProperty("id").GetGuid();
+        await using var locker = new Npgsql.NpgsqlConnection(App.Database.ConnectionString + ";Pooling=false");
+        await using var watcher = new Npgsql.NpgsqlConnection(App.Database.ConnectionString + ";Pooling=false"); // pg_stat_activity holds still within a transaction
+        await Task.WhenAll(locker.OpenAsync(), watcher.OpenAsync());
+        await using var locked = await locker.BeginTransactionAsync();
+        await Exec(locker, "LOCK TABLE jobs IN ACCESS EXCLUSIVE MODE");
+
+        var reading = Client.GetAsync($"/jobs/{id}");
+        // The service's read of that job, waiting for the lock (the worker's own statements may wait too).
+        const string waitingRead = "FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'SELECT j.id, j.attempt%'"; // the text is cut at 1,024 bytes
+        await Poll.UntilAsync(async () => await Exec(watcher, $"SELECT COUNT(*) {waitingRead}") == 1, "the read waits for the lock", TimeSpan.FromSeconds(15));
+        Assert.Equal(1, await Exec(watcher, $"SELECT COUNT(pg_terminate_backend(pid)) {waitingRead}"));
+        await locked.CommitAsync();
+
+        var response = await reading;
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(id, (await response.ReadJsonAsync()).GetProperty("id").GetGuid());
+
+        static async Task<long> Exec(Npgsql.NpgsqlConnection connection, string sql)
+        {
+            await using var command = new Npgsql.NpgsqlCommand(sql, connection);
+            return Convert.ToInt64(await command.ExecuteScalarAsync() ?? 0L);
+        }
+    }
+}
