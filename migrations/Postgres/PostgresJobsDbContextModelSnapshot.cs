@@ -566,16 +566,6 @@ namespace JobService.Migrations.Postgres
                     b.ToTable("workers", (string)null);
                 });
 
-            modelBuilder.Entity("JobService.Data.JobEvent", b =>
-                {
-                    b.HasOne("JobService.Data.Job", null)
-                        .WithMany()
-                        .HasForeignKey("JobId")
-                        .OnDelete(DeleteBehavior.Cascade)
-                        .IsRequired()
-                        .HasConstraintName("fk_job_events_jobs_job_id");
-                });
-
             modelBuilder.Entity("JobService.Data.WebhookAttempt", b =>
                 {
                     b.HasOne("JobService.Data.WebhookDelivery", null)

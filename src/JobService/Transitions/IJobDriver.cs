@@ -69,7 +69,7 @@ public interface IJobDriver
     void BindJson(DbCommand command, string name, string? json);
 
     /// <summary>"id is one of @<paramref name="parameter"/>" in this dialect; bind the list as <see cref="Ids"/> makes it.</summary>
-    string IdIn(string parameter);
+    string IdIn(string parameter, string column = "id");
 
     /// <summary>A list of ids as <see cref="IdIn"/> reads it: uuid[] on PostgreSQL, a JSON array of id text on SQLite.</summary>
     object Ids(IEnumerable<Guid> ids);

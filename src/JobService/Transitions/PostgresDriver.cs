@@ -258,7 +258,7 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
     public void BindJson(DbCommand command, string name, string? json) =>
         command.Parameters.Add(new NpgsqlParameter(name, NpgsqlDbType.Jsonb) { Value = (object?)json ?? DBNull.Value });
 
-    public string IdIn(string parameter) => $"id = ANY(@{parameter})";
+    public string IdIn(string parameter, string column = "id") => $"{column} = ANY(@{parameter})";
 
     public object Ids(IEnumerable<Guid> ids) => ids.ToArray();
 }

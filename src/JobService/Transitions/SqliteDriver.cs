@@ -313,7 +313,7 @@ public sealed class SqliteDriver(InProcessNotifier notifier) : IJobDriver
 
     public void BindJson(DbCommand command, string name, string? json) => Bind(command, name, json);
 
-    public string IdIn(string parameter) => $"id IN (SELECT value FROM json_each(@{parameter}))";
+    public string IdIn(string parameter, string column = "id") => $"{column} IN (SELECT value FROM json_each(@{parameter}))";
 
     public object Ids(IEnumerable<Guid> ids) => JsonSerializer.Serialize(ids.Select(Text));
 

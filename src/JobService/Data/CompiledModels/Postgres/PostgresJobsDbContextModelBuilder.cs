@@ -12,7 +12,7 @@ namespace JobService.Data.CompiledModels.Postgres
     public partial class PostgresJobsDbContextModel
     {
         private PostgresJobsDbContextModel()
-            : base(skipDetectChanges: false, modelId: new Guid("14c85c4f-3862-4b70-aed5-d4ff21152c4f"), entityTypeCount: 9)
+            : base(skipDetectChanges: false, modelId: new Guid("04f35bbd-b9b6-460d-a3bf-fb0fbc10ea8a"), entityTypeCount: 9)
         {
         }
 
@@ -28,7 +28,6 @@ namespace JobService.Data.CompiledModels.Postgres
             var webhookSecret = WebhookSecretEntityType.Create(this);
             var workerInstance = WorkerInstanceEntityType.Create(this);
 
-            JobEventEntityType.CreateForeignKey1(jobEvent, job);
             WebhookAttemptEntityType.CreateForeignKey1(webhookAttempt, webhookDelivery);
             WebhookDeliveryEntityType.CreateForeignKey1(webhookDelivery, job);
 

@@ -11,7 +11,7 @@ namespace JobService.Data.CompiledModels.Sqlite
     public partial class SqliteJobsDbContextModel
     {
         private SqliteJobsDbContextModel()
-            : base(skipDetectChanges: false, modelId: new Guid("51dc5011-a7cd-4531-b70f-2cfe909d0257"), entityTypeCount: 9)
+            : base(skipDetectChanges: false, modelId: new Guid("6fa3d9c5-11ee-4eef-8e77-aeea692537d1"), entityTypeCount: 9)
         {
         }
 
@@ -27,7 +27,6 @@ namespace JobService.Data.CompiledModels.Sqlite
             var webhookSecret = WebhookSecretEntityType.Create(this);
             var workerInstance = WorkerInstanceEntityType.Create(this);
 
-            JobEventEntityType.CreateForeignKey1(jobEvent, job);
             WebhookAttemptEntityType.CreateForeignKey1(webhookAttempt, webhookDelivery);
             WebhookDeliveryEntityType.CreateForeignKey1(webhookDelivery, job);
 
