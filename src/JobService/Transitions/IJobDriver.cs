@@ -31,12 +31,14 @@ public interface IJobDriver
     Task<IReadOnlyList<JobRow>> CompleteAsync(TransitionTx tx, IReadOnlyList<Completion> completions, CancellationToken ct);
 
     /// <summary>
-    /// True when <see cref="ClaimAsync"/> and <see cref="CompleteAsync"/> are each one statement,
-    /// their events included (PostgreSQL's data-modifying CTEs), so that either may run on its own
-    /// and commit by itself; SQLite's write their events in a second statement (and the completion
-    /// an update per row), which need their transaction.
+    /// True when <see cref="ClaimAsync"/>, <see cref="CompleteAsync"/> and <see cref="InsertJobsAsync"/>
+    /// are each one round trip that is atomic on its own, their events included (PostgreSQL: the claim
+    /// and completion are data-modifying CTEs; the insert is a batch of two statements, which the
+    /// server runs as one implicit transaction), so that each may run outside a transaction and commit
+    /// by itself. SQLite's write their events in a second statement (and the completion an update
+    /// per row), which need their transaction.
     /// </summary>
-    bool ClaimsAndCompletesInOneStatement { get; }
+    bool WritesCommitAlone { get; }
 
     /// <summary>Extends the leases this worker holds among <paramref name="ids"/>; returns those it still holds.</summary>
     Task<IReadOnlyList<HeldJob>> RenewLeasesAsync(TransitionTx tx, string workerId, IReadOnlyCollection<Guid> ids, DateTime until, CancellationToken ct);

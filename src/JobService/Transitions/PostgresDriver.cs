@@ -19,7 +19,7 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
 
     public string SkipLocked => "FOR UPDATE SKIP LOCKED";
 
-    public bool ClaimsAndCompletesInOneStatement => true;
+    public bool WritesCommitAlone => true;
 
     /// <summary>Three more tries, within about a second and a half, as EF Core's retrying strategy gave before.</summary>
     static readonly TimeSpan[] ReadRetryPauses = [TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(400), TimeSpan.FromSeconds(1)];
@@ -174,7 +174,11 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
         return await tx.RowsAsync(command, r => new HeldJob(r.GetGuid(0), r.GetInt32(1), r.GetBoolean(2)), ct);
     }
 
-    /// <summary>The jobs and their created events in one round trip: two statements in one batch.</summary>
+    /// <summary>
+    /// The jobs and their created events in one round trip: two statements in one batch, which
+    /// outside a transaction the server runs as one implicit transaction (both or neither; one
+    /// Sync ends the batch, as Npgsql sends it without error barriers).
+    /// </summary>
     public async Task InsertJobsAsync(TransitionTx tx, IReadOnlyList<Job> jobs, IReadOnlyList<JobEvent> created, CancellationToken ct)
     {
         var insert = new NpgsqlBatchCommand("""

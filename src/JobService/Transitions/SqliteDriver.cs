@@ -18,7 +18,7 @@ public sealed class SqliteDriver(InProcessNotifier notifier) : IJobDriver
 
     public string SkipLocked => "";
 
-    public bool ClaimsAndCompletesInOneStatement => false;
+    public bool WritesCommitAlone => false;
 
     public Task<T> ReadAsync<T>(Func<CancellationToken, Task<T>> read, CancellationToken ct) => read(ct);
 
@@ -78,7 +78,7 @@ public sealed class SqliteDriver(InProcessNotifier notifier) : IJobDriver
         if (claimed.Count > 0) await AppendEventsAsync(tx, ClaimedEvents, Story.ClaimedTemplate, Ids(claimed.Select(c => c.Row.Id)), request.WorkerId, ct);
         else if (request.RefuseCallbacks)
         {
-            // SQLite's claims never commit by themselves (ClaimsAndCompletesInOneStatement), so this second
+            // SQLite's claims never commit by themselves (WritesCommitAlone), so this second
             // look, in the same transaction under the one writer, serves the contract, not a worker.
             await using var check = BindClaim(tx.Command(Picking(request) + PickHasCallback), request);
             return new ClaimResult(claimed, Refused: Convert.ToInt64(await check.ExecuteScalarAsync(ct)) == 1);

@@ -9,7 +9,7 @@ namespace JobService.Transitions;
 /// One transition's database transaction: EF Core's connection and transaction, so that a row
 /// EF inserts (a new job) and the statements here (events, hooks) commit together; the
 /// clock reading the whole transition uses; and what to do once it committed. A transition
-/// that is one statement with nothing to write beside it may instead run that statement on its
+/// that is one round trip with nothing to write beside it may instead run that command on its
 /// own (<see cref="BeginSelfCommittingAsync"/>): it commits as it returns, with no COMMIT round trip.
 /// </summary>
 public sealed class TransitionTx : IAsyncDisposable
@@ -39,13 +39,13 @@ public sealed class TransitionTx : IAsyncDisposable
         StartAsync(db, driver, now, ownsContext ? db : null, inTransaction: true, ct);
 
     /// <summary>
-    /// No transaction: the connection is opened and each statement commits by itself, so the
-    /// caller runs exactly one that writes, and its hooks write nothing (a second write would
-    /// commit apart from the first). <see cref="CommitAsync"/> then only runs the after-commit work.
-    /// The context is the transition's own.
+    /// No transaction: the connection is opened and each command commits by itself, so the
+    /// caller runs exactly one that writes (a statement, or a batch, which the server runs as one
+    /// implicit transaction), and its hooks write nothing (a second write would commit apart from
+    /// the first). <see cref="CommitAsync"/> then only runs the after-commit work.
     /// </summary>
-    public static Task<TransitionTx> BeginSelfCommittingAsync(JobsDbContext db, IJobDriver driver, DateTime now, CancellationToken ct) =>
-        StartAsync(db, driver, now, db, inTransaction: false, ct);
+    public static Task<TransitionTx> BeginSelfCommittingAsync(JobsDbContext db, IJobDriver driver, DateTime now, bool ownsContext, CancellationToken ct) =>
+        StartAsync(db, driver, now, ownsContext ? db : null, inTransaction: false, ct);
 
     static async Task<TransitionTx> StartAsync(JobsDbContext db, IJobDriver driver, DateTime now, IAsyncDisposable? owned,
         bool inTransaction, CancellationToken ct)

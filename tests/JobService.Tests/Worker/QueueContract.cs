@@ -4,6 +4,7 @@ using JobService.Tests.Infrastructure;
 using JobService.Handlers;
 using JobService.Transitions;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 
@@ -20,9 +21,9 @@ public abstract class QueueContract(TestApp app) : IAsyncLifetime
     readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 11, 23, 12, 0, 0, TimeSpan.Zero));
 
     protected TestApp App => app.EnsureAvailable();
-    IDbContextFactory<JobsDbContext> Contexts => App.Services.GetRequiredService<IDbContextFactory<JobsDbContext>>();
+    protected IDbContextFactory<JobsDbContext> Contexts => App.Services.GetRequiredService<IDbContextFactory<JobsDbContext>>();
     protected JobTransitions T => new(Contexts, App.Services.GetRequiredService<IJobDriver>(), [], _time);
-    DateTime Now => _time.GetUtcNow().UtcDateTime;
+    protected DateTime Now => _time.GetUtcNow().UtcDateTime;
 
     protected ClaimRequest Claim(string worker, int limit, params TypeQuota[] quotas) =>
         new(worker, limit, quotas.Length > 0 ? quotas : [new TypeQuota(Both, limit)], Now, Now.AddSeconds(30));
@@ -599,6 +600,30 @@ public abstract class QueueContract(TestApp app) : IAsyncLifetime
         Assert.Contains("UNION ALL", quotas);
     }
 
+    /// <summary>
+    /// New jobs and their created events are stored together or not at all, also where the insert
+    /// commits by itself (PostgreSQL: one batch, one implicit transaction). The job's created event
+    /// is put in the way first (job_events has no foreign key to jobs), so the second statement fails.
+    /// </summary>
+    [Fact]
+    public async Task ACreateWhoseEventCannotBeWrittenStoresNoJob()
+    {
+        var id = Guid.CreateVersion7();
+        await using (var db = await Contexts.CreateDbContextAsync())
+        {
+            db.JobEvents.Add(new JobEvent { JobId = id, Seq = 1, Kind = JobEventKinds.Created, Message = "in the way", CreatedAt = Now });
+            await db.SaveChangesAsync();
+        }
+        var job = new Job { Id = id, Type = "echo", Payload = "{}", MaxAttempts = 3, RunAt = Now, CreatedAt = Now, UpdatedAt = Now };
+
+        await using (var db = await Contexts.CreateDbContextAsync())
+            await Assert.ThrowsAnyAsync<Exception>(() => T.CreateAsync(db, [job], "a test", maxActive: 0, default));
+
+        await using var check = await Contexts.CreateDbContextAsync();
+        Assert.False(await check.Jobs.AnyAsync(j => j.Id == id));
+        Assert.Equal(["in the way"], await check.JobEvents.Where(e => e.JobId == id).Select(e => e.Message).ToListAsync());
+    }
+
     public async ValueTask InitializeAsync()
     {
         if (app.IsAvailable) await app.ResetAsync();
@@ -615,7 +640,7 @@ public sealed class PostgresQueueTests(PostgresApp app) : QueueContract(app), IC
     /// A claim that finds nothing due is over with its one statement: where it may commit by
     /// itself, it is not run again in a transaction (an idle worker's poll, a wake-up another
     /// worker answered first). Counted from Npgsql's own trace of the commands it sent; SQLite's
-    /// claims are always in a transaction (<see cref="IJobDriver.ClaimsAndCompletesInOneStatement"/>),
+    /// claims are always in a transaction (<see cref="IJobDriver.WritesCommitAlone"/>),
     /// so this is PostgreSQL's alone.
     /// </summary>
     [Fact]
@@ -638,6 +663,43 @@ public sealed class PostgresQueueTests(PostgresApp app) : QueueContract(app), IC
         Assert.Empty(await T.ClaimAsync(Claim("w0", 4), default));
         parent.Stop();
         Assert.Single(sent);
+    }
+
+    /// <summary>
+    /// New jobs without callbacks, under no quota, are their insert alone: no transaction around it
+    /// (whose COMMIT would be a second round trip for every POST /jobs). With a callback the
+    /// transaction stays, for the webhook outbox's row. Transactions are counted from EF Core's
+    /// diagnostics for the context the create runs on.
+    /// </summary>
+    [Fact]
+    public async Task ACreateWithoutCallbacksCommitsByItself()
+    {
+        Assert.Equal(0, await TransactionsStartedAsync(callbackUrl: null));
+        Assert.Equal(1, await TransactionsStartedAsync(callbackUrl: "https://example.com/hook"));
+    }
+
+    async Task<int> TransactionsStartedAsync(string? callbackUrl)
+    {
+        var started = 0;
+        await using var db = await Contexts.CreateDbContextAsync();
+        using var subscription = DiagnosticListener.AllListeners.Subscribe(new Observer<DiagnosticListener>(listener =>
+        {
+            if (listener.Name == DbLoggerCategory.Name)
+                listener.Subscribe(new Observer<KeyValuePair<string, object?>>(e =>
+                {
+                    if (e.Key == RelationalEventId.TransactionStarted.Name && e.Value is TransactionEventData t && t.Context == db) Interlocked.Increment(ref started);
+                }));
+        }));
+        var job = new Job { Id = Guid.CreateVersion7(), Type = "echo", Payload = "{}", MaxAttempts = 3, RunAt = Now, CreatedAt = Now, UpdatedAt = Now, CallbackUrl = callbackUrl };
+        await T.CreateAsync(db, [job], "a test", maxActive: 0, default);
+        return started;
+    }
+
+    sealed class Observer<T>(Action<T> next) : IObserver<T>
+    {
+        public void OnNext(T value) => next(value);
+        public void OnCompleted() { }
+        public void OnError(Exception error) { }
     }
 }
 
