@@ -202,8 +202,8 @@ public abstract class JobsDbContext(DbContextOptions options) : DbContext(option
             // GET /events resumes by time across jobs.
             e.HasIndex(x => x.CreatedAt).HasDatabaseName("ix_job_events_created_at");
             // No foreign key to jobs: every event is appended by the statement that changed its job
-            // (so the job is there), and its check, a look-up and a row lock per event, cost a
-            // PostgreSQL drain 15 %. Deleting a job deletes its events (JobTransitions.DeleteEventsOfAsync).
+            // (so the job is there), and the key's check cost a look-up and a row lock on the job per
+            // event row (docs/decisions.md, Speed). Deleting a job deletes its events (JobTransitions.DeleteEventsOfAsync).
         });
 
         DashboardTables.Configure(model);

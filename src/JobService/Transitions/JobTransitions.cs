@@ -385,9 +385,8 @@ public sealed class JobTransitions(
 
     /// <summary>
     /// Deleted jobs' events go with them, in their transaction: job_events has no foreign key to
-    /// jobs (its check and row lock, per event row, cost a drain 15 % on PostgreSQL:
-    /// docs/decisions.md), so nothing cascades. The jobs' rows go first: a transition waiting on
-    /// one then finds nothing to change and appends nothing.
+    /// jobs (why: JobsDbContext's model of job_events), so nothing cascades. The jobs' rows go
+    /// first: a transition waiting on one then finds nothing to change and appends nothing.
     /// </summary>
     async Task DeleteEventsOfAsync(TransitionTx tx, IReadOnlyList<JobRow> deleted, CancellationToken ct)
     {
