@@ -22,7 +22,7 @@ public static class DatabaseSetup
         services.AddPooledDbContextFactory<SqliteJobsDbContext>((sp, db) =>
         {
             var options = sp.GetRequiredService<IOptions<DatabaseOptions>>().Value;
-            db.UseSqlite(PrepareSqlite(options.ConnectionString)).AddInterceptors(new SqlitePragmas(options.SqliteBusyTimeoutMs));
+            db.UseSqlite(PrepareSqlite(options.ConnectionString)).AddInterceptors(new SqlitePragmasOnOpen(options.SqliteBusyTimeoutMs));
         });
         // One data source serves EF Core and the notification connection (PostgreSQL only; built when first asked for).
         services.AddSingleton(sp => DataSource(sp.GetRequiredService<IOptions<DatabaseOptions>>().Value.ConnectionString));
@@ -31,6 +31,7 @@ public static class DatabaseSetup
             ? new JobsDbContextFactory<PostgresJobsDbContext>(sp.GetRequiredService<IDbContextFactory<PostgresJobsDbContext>>())
             : new JobsDbContextFactory<SqliteJobsDbContext>(sp.GetRequiredService<IDbContextFactory<SqliteJobsDbContext>>()));
         services.AddScoped(sp => sp.GetRequiredService<IDbContextFactory<JobsDbContext>>().CreateDbContext());
+        services.AddSingleton<JobsConnections>();
         services.AddSingleton<Hosting.DatabaseReady>();
         services.AddSingleton<Hosting.DatabaseStartup>();
         services.AddHostedService(sp => sp.GetRequiredService<Hosting.DatabaseStartup>());
@@ -72,7 +73,7 @@ public static class DatabaseSetup
     }
 
     /// <summary>Creates the folder of a file database so that a fresh clone runs with nothing prepared.</summary>
-    static string PrepareSqlite(string connectionString)
+    internal static string PrepareSqlite(string connectionString)
     {
         var builder = new SqliteConnectionStringBuilder(connectionString);
         var path = builder.DataSource;
@@ -87,16 +88,16 @@ public static class DatabaseSetup
     /// <summary>
     /// WAL lets readers (GET /jobs) run while a worker writes; the busy timeout makes a writer
     /// wait for the lock instead of failing at once. Both are per connection or per file, so
-    /// they are set on every open.
+    /// they are set on every open: EF Core's (<see cref="SqlitePragmasOnOpen"/>) and <see cref="JobsConnections"/>'.
     /// </summary>
-    sealed class SqlitePragmas(int busyTimeoutMs) : DbConnectionInterceptor
-    {
-        string Sql => $"PRAGMA journal_mode=WAL; PRAGMA busy_timeout={busyTimeoutMs};";
+    internal static string SqlitePragmas(int busyTimeoutMs) => $"PRAGMA journal_mode=WAL; PRAGMA busy_timeout={busyTimeoutMs};";
 
+    sealed class SqlitePragmasOnOpen(int busyTimeoutMs) : DbConnectionInterceptor
+    {
         public override void ConnectionOpened(DbConnection connection, ConnectionEndEventData eventData)
         {
             using var command = connection.CreateCommand();
-            command.CommandText = Sql;
+            command.CommandText = SqlitePragmas(busyTimeoutMs);
             command.ExecuteNonQuery();
         }
 
@@ -104,7 +105,7 @@ public static class DatabaseSetup
             CancellationToken cancellationToken = default)
         {
             await using var command = connection.CreateCommand();
-            command.CommandText = Sql;
+            command.CommandText = SqlitePragmas(busyTimeoutMs);
             await command.ExecuteNonQueryAsync(cancellationToken);
         }
     }

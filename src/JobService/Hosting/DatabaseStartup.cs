@@ -10,7 +10,7 @@ namespace JobService.Hosting;
 /// migrations unless a deployment runs them as a step. The wait begins as early as the service
 /// provider exists (<see cref="ServiceSetup.PrepareJobServiceAsync"/> calls <see cref="BeginWaiting"/>;
 /// the host's start does otherwise), on a thread of its own: the first connection costs a third
-/// of a second of EF Core's and Npgsql's code compiled on first use, and that now overlaps the
+/// of a second of Npgsql's code compiled on first use, and that now overlaps the
 /// settings check, the endpoints' mapping and Kestrel's start instead of following them. The
 /// migrations wait for the host's start (<see cref="IHostedLifecycleService.StartingAsync"/>), so a
 /// start stopped by a bad setting changes nothing. Kestrel answers meanwhile and /health/ready
@@ -103,10 +103,7 @@ public static class DatabaseWait
             string error;
             try
             {
-                await using var scope = services.CreateAsyncScope();
-                var db = scope.ServiceProvider.GetRequiredService<JobsDbContext>();
-                await db.Database.OpenConnectionAsync(ct);
-                await db.Database.CloseConnectionAsync();
+                await using (await services.GetRequiredService<JobsConnections>().OpenAsync(ct)) { }
                 if (attempt > 1) log.LogInformation("The database at {Where} answers now", where);
                 return;
             }

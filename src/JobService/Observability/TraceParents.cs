@@ -1,6 +1,5 @@
 using JobService.Data;
 using JobService.Transitions;
-using Microsoft.EntityFrameworkCore;
 
 namespace JobService.Observability;
 
@@ -9,7 +8,7 @@ namespace JobService.Observability;
 /// only the columns its events need, so this is one more read per claim, made only while something
 /// listens to the JobService spans (tracing on); without it a job simply runs unlinked.
 /// </summary>
-public sealed class TraceParents(IDbContextFactory<JobsDbContext> contexts, ILogger<TraceParents> log)
+public sealed class TraceParents(JobsConnections connections, IJobDriver driver, ILogger<TraceParents> log)
 {
     static readonly IReadOnlyDictionary<Guid, string> None = new Dictionary<Guid, string>();
 
@@ -18,10 +17,9 @@ public sealed class TraceParents(IDbContextFactory<JobsDbContext> contexts, ILog
         if (jobs.Count == 0 || !JobTracing.Source.HasListeners()) return None;
         try
         {
-            var ids = jobs.Select(j => j.Id).ToList();
-            await using var db = await contexts.CreateDbContextAsync();
-            return await db.Jobs.AsNoTracking().Where(j => ids.Contains(j.Id) && j.TraceParent != null)
-                .ToDictionaryAsync(j => j.Id, j => j.TraceParent!);
+            var rows = await connections.QueryAsync($"SELECT id, trace_parent FROM jobs WHERE {driver.IdIn("ids")} AND trace_parent IS NOT NULL",
+                r => (Id: r.GetGuid(0), TraceParent: r.GetString(1)), CancellationToken.None, driver, ("ids", driver.Ids(jobs.Select(j => j.Id))));
+            return rows.ToDictionary(r => r.Id, r => r.TraceParent);
         }
         catch (Exception e)
         {

@@ -13,7 +13,7 @@ namespace JobService.Transitions;
 /// nothing. Statements that read the same in both dialects are here; the rest are the driver's.
 /// </summary>
 public sealed class JobTransitions(
-    IDbContextFactory<JobsDbContext> contexts, IJobDriver driver, IEnumerable<IJobTransitionHook> hooks, TimeProvider time)
+    JobsConnections connections, IJobDriver driver, IEnumerable<IJobTransitionHook> hooks, TimeProvider time)
 {
     const string Fenced = "id = @id AND status = 'running' AND attempt = @attempt AND locked_by = @worker";
     const string Finished = "status IN ('completed', 'failed', 'cancelled')";
@@ -51,8 +51,8 @@ public sealed class JobTransitions(
     {
         var alone = maxActive == 0 && _writesCommitAlone && jobs.All(j => j.CallbackUrl is null);
         await using var tx = alone
-            ? await TransitionTx.BeginSelfCommittingAsync(db, driver, Now, ownsContext: false, ct)
-            : await TransitionTx.BeginAsync(db, driver, Now, ownsContext: false, ct);
+            ? await TransitionTx.BeginSelfCommittingAsync(db, driver, Now, ct)
+            : await TransitionTx.BeginAsync(db, driver, Now, ct);
         if (maxActive > 0) await EnforceQuotaAsync(tx, jobs[0].TenantId, jobs.Count, maxActive, ct);
         foreach (var job in jobs)
             (job.EventSeq, job.RunAt, job.CreatedAt, job.UpdatedAt) = (1, JobsDbContext.ToUtc(job.RunAt), JobsDbContext.ToUtc(job.CreatedAt), JobsDbContext.ToUtc(job.UpdatedAt));
@@ -92,7 +92,7 @@ public sealed class JobTransitions(
     /// </summary>
     public async Task<IReadOnlyList<JobRow>> CancelAsync(JobsDbContext db, IReadOnlyCollection<Guid> ids, CancellationToken ct)
     {
-        await using var tx = await TransitionTx.BeginAsync(db, driver, Now, ownsContext: false, ct);
+        await using var tx = await TransitionTx.BeginAsync(db, driver, Now, ct);
         var pending = await UpdateAsync(tx, $"""
             UPDATE jobs SET status = 'cancelled', message = 'Cancelled before it started', completed_at = @now, updated_at = @now,
                 event_seq = event_seq + 1
@@ -118,7 +118,7 @@ public sealed class JobTransitions(
     /// <summary>Requeues many jobs in one transaction; returns the rows changed.</summary>
     public async Task<IReadOnlyList<JobRow>> RequeueAsync(JobsDbContext db, IReadOnlyCollection<Guid> ids, string source, CancellationToken ct)
     {
-        await using var tx = await TransitionTx.BeginAsync(db, driver, Now, ownsContext: false, ct);
+        await using var tx = await TransitionTx.BeginAsync(db, driver, Now, ct);
         var rows = await UpdateAsync(tx, $"""
             UPDATE jobs SET status = 'pending', attempt = 0, progress = 0, message = 'Queued for retry', error = NULL, result = NULL,
                 cancel_requested = FALSE, rescue_count = 0, run_at = @now, started_at = NULL, completed_at = NULL,
@@ -139,7 +139,7 @@ public sealed class JobTransitions(
     /// <summary>Deletes many finished jobs with their events in one transaction; returns the rows deleted.</summary>
     public async Task<IReadOnlyList<JobRow>> DeleteAsync(JobsDbContext db, IReadOnlyCollection<Guid> ids, CancellationToken ct)
     {
-        await using var tx = await TransitionTx.BeginAsync(db, driver, Now, ownsContext: false, ct);
+        await using var tx = await TransitionTx.BeginAsync(db, driver, Now, ct);
         var rows = await UpdateAsync(tx, $"DELETE FROM jobs WHERE {driver.IdIn("ids")} AND {Finished} RETURNING {JobRow.Columns}", ct, ("ids", driver.Ids(ids)));
         if (rows.Count == 0) return rows;
         await DeleteEventsOfAsync(tx, rows, ct);
@@ -334,11 +334,9 @@ public sealed class JobTransitions(
     public async Task<int> RescueExpiredAsync(int maxRescues, CancellationToken ct)
     {
         var now = Now;
-        List<(Guid Id, int Attempt, string? Worker)> expired;
-        await using (var db = await contexts.CreateDbContextAsync(ct)) // a read: no transition, no write lock
-            expired = await db.PlainQueryAsync("""
+        var expired = await connections.QueryAsync("""
                 SELECT id, attempt, locked_by FROM jobs WHERE status = 'running' AND locked_until < @now ORDER BY locked_until LIMIT 100
-                """, r => (r.GetGuid(0), r.GetInt32(1), r.IsDBNull(2) ? (string?)null : r.GetString(2)), ct, driver, ("now", now));
+                """, r => (r.GetGuid(0), r.GetInt32(1), r.IsDBNull(2) ? (string?)null : r.GetString(2)), ct, driver, ("now", now)); // a read: no transition, no write lock
         var rescued = 0;
         foreach (var (id, attempt, worker) in expired)
         {
@@ -425,21 +423,11 @@ public sealed class JobTransitions(
     readonly record struct Json(string? Text);
 
     /// <summary>
-    /// A transaction on a context of its own (the worker's transitions, maintenance); or, when
-    /// <paramref name="selfCommitting"/>, its connection for one statement that commits by itself
-    /// (<see cref="TransitionTx.BeginSelfCommittingAsync"/>).
+    /// A transaction on a connection of its own (the worker's transitions, maintenance); or, when
+    /// <paramref name="selfCommitting"/>, that connection for one statement that commits by itself.
     /// </summary>
-    async Task<TransitionTx> BeginAsync(DateTime now, CancellationToken ct, bool selfCommitting = false)
-    {
-        var db = await contexts.CreateDbContextAsync(ct);
-        try
-        {
-            return selfCommitting
-                ? await TransitionTx.BeginSelfCommittingAsync(db, driver, now, ownsContext: true, ct)
-                : await TransitionTx.BeginAsync(db, driver, now, ownsContext: true, ct);
-        }
-        catch { await db.DisposeAsync(); throw; }
-    }
+    Task<TransitionTx> BeginAsync(DateTime now, CancellationToken ct, bool selfCommitting = false) =>
+        TransitionTx.BeginAsync(connections, driver, now, selfCommitting, ct);
 
     async Task<bool> FencedAsync(JobLease lease, string set, Func<JobRow, DateTime, JobEvent> describe, CancellationToken ct,
         params (string Name, object? Value)[] parameters) =>

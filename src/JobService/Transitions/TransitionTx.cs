@@ -6,57 +6,91 @@ using Microsoft.EntityFrameworkCore.Storage;
 namespace JobService.Transitions;
 
 /// <summary>
-/// One transition's database transaction: EF Core's connection and transaction, so that a row
-/// EF inserts (a new job) and the statements here (events, hooks) commit together; the
-/// clock reading the whole transition uses; and what to do once it committed. A transition
-/// that is one round trip with nothing to write beside it may instead run that command on its
-/// own (<see cref="BeginSelfCommittingAsync"/>): it commits as it returns, with no COMMIT round trip.
+/// One transition's database transaction, the clock reading the whole transition uses, and what
+/// to do once it committed. The API's transitions run on the request's EF Core context
+/// (<see cref="BeginAsync(JobsDbContext, IJobDriver, DateTime, CancellationToken)"/>); the
+/// worker's and maintenance's on a plain connection of their own
+/// (<see cref="BeginAsync(JobsConnections, IJobDriver, DateTime, bool, CancellationToken)"/>), so
+/// that a worker never starts EF Core (<see cref="JobsConnections"/>). A transition that is one
+/// round trip with nothing to write beside it may instead run that command on its own, with no
+/// transaction: it commits as it returns, with no COMMIT round trip.
 /// </summary>
 public sealed class TransitionTx : IAsyncDisposable
 {
-    readonly IDbContextTransaction? _transaction; // null: each statement commits by itself
+    readonly IDbContextTransaction? _efTransaction; // on a request's context: EF Core's view of the transaction
+    readonly JobsConnections? _connections;          // on a connection of its own, which this closes
     readonly List<Action> _afterCommit = [];
-    readonly IAsyncDisposable? _ownedContext;
     readonly IDisposable? _writing;
+    JobsDbContext? _db;
 
-    TransitionTx(JobsDbContext db, IDbContextTransaction? transaction, IJobDriver driver, DateTime now, IAsyncDisposable? owned, IDisposable? writing)
+    TransitionTx(DbConnection connection, DbTransaction? transaction, JobsDbContext? db, IDbContextTransaction? efTransaction,
+        JobsConnections? connections, IJobDriver driver, DateTime now, IDisposable? writing)
     {
-        Db = db;
-        _transaction = transaction;
-        Driver = driver;
-        Now = now;
-        _ownedContext = owned;
-        _writing = writing;
+        (Connection, Transaction, _db, _efTransaction, _connections) = (connection, transaction, db, efTransaction, connections);
+        (Driver, Now, _writing) = (driver, now, writing);
     }
 
-    public JobsDbContext Db { get; }
     public IJobDriver Driver { get; }
     public DateTime Now { get; }
-    public DbConnection Connection => Db.Database.GetDbConnection();
-    public DbTransaction? Transaction => _transaction?.GetDbTransaction();
-
-    public static Task<TransitionTx> BeginAsync(JobsDbContext db, IJobDriver driver, DateTime now, bool ownsContext, CancellationToken ct) =>
-        StartAsync(db, driver, now, ownsContext ? db : null, inTransaction: true, ct);
+    public DbConnection Connection { get; }
+    public DbTransaction? Transaction { get; } // null: each statement commits by itself
 
     /// <summary>
-    /// No transaction: the connection is opened and each command commits by itself, so the
-    /// caller runs exactly one that writes (a statement, or a batch, which the server runs as one
-    /// implicit transaction), and its hooks write nothing (a second write would commit apart from
-    /// the first). <see cref="CommitAsync"/> then only runs the after-commit work.
+    /// An EF Core context in this transaction, for a hook that stores an entity: the request's own,
+    /// or on a connection of the transition's own, one made when first asked for (rarely: a
+    /// webhook delivery's row).
     /// </summary>
-    public static Task<TransitionTx> BeginSelfCommittingAsync(JobsDbContext db, IJobDriver driver, DateTime now, bool ownsContext, CancellationToken ct) =>
-        StartAsync(db, driver, now, ownsContext ? db : null, inTransaction: false, ct);
+    public JobsDbContext Db => _db ??= _connections!.ContextOn(Connection, Transaction);
 
-    static async Task<TransitionTx> StartAsync(JobsDbContext db, IJobDriver driver, DateTime now, IAsyncDisposable? owned,
-        bool inTransaction, CancellationToken ct)
+    /// <summary>On a request's context (the API's transitions), in a transaction.</summary>
+    public static Task<TransitionTx> BeginAsync(JobsDbContext db, IJobDriver driver, DateTime now, CancellationToken ct) =>
+        StartAsync(driver, ct, async writing =>
+        {
+            var transaction = await db.Database.BeginTransactionAsync(ct);
+            return new TransitionTx(db.Database.GetDbConnection(), transaction.GetDbTransaction(), db, transaction, null, driver, now, writing);
+        });
+
+    /// <summary>
+    /// On a connection of its own; with <paramref name="selfCommitting"/>, no transaction: each
+    /// command commits by itself, so the caller runs exactly one that writes (a statement, or a
+    /// batch, which the server runs as one implicit transaction), and its hooks write nothing (a
+    /// second write would commit apart from the first). <see cref="CommitAsync"/> then only runs
+    /// the after-commit work.
+    /// </summary>
+    public static Task<TransitionTx> BeginAsync(JobsConnections connections, IJobDriver driver, DateTime now, bool selfCommitting, CancellationToken ct) =>
+        StartAsync(driver, ct, async writing =>
+        {
+            var connection = await connections.OpenAsync(ct);
+            try
+            {
+                var transaction = selfCommitting ? null : await connection.BeginTransactionAsync(ct);
+                return new TransitionTx(connection, transaction, null, null, connections, driver, now, writing);
+            }
+            catch
+            {
+                await connection.DisposeAsync();
+                throw;
+            }
+        });
+
+    /// <summary>
+    /// On a request's context, with no transaction (as <see cref="BeginAsync(JobsConnections, IJobDriver, DateTime, bool, CancellationToken)"/>
+    /// with selfCommitting): a POST /jobs whose insert commits by itself.
+    /// </summary>
+    public static Task<TransitionTx> BeginSelfCommittingAsync(JobsDbContext db, IJobDriver driver, DateTime now, CancellationToken ct) =>
+        StartAsync(driver, ct, async writing =>
+        {
+            await db.Database.OpenConnectionAsync(ct);
+            return new TransitionTx(db.Database.GetDbConnection(), null, db, null, null, driver, now, writing);
+        });
+
+    /// <summary>Takes the driver's write turn (SQLite's one writer) first, and gives it back if the start fails.</summary>
+    static async Task<TransitionTx> StartAsync(IJobDriver driver, CancellationToken ct, Func<IDisposable?, Task<TransitionTx>> start)
     {
         var writing = await driver.BeginWriteAsync(ct);
         try
         {
-            IDbContextTransaction? transaction = null;
-            if (inTransaction) transaction = await db.Database.BeginTransactionAsync(ct);
-            else await db.Database.OpenConnectionAsync(ct);
-            return new TransitionTx(db, transaction, driver, now, owned, writing);
+            return await start(writing);
         }
         catch
         {
@@ -88,16 +122,23 @@ public sealed class TransitionTx : IAsyncDisposable
 
     public async Task CommitAsync(CancellationToken ct)
     {
-        if (_transaction is not null) await _transaction.CommitAsync(ct);
+        if (_efTransaction is not null) await _efTransaction.CommitAsync(ct);
+        else if (Transaction is not null) await Transaction.CommitAsync(ct);
         _writing?.Dispose(); // the next writer may go while the notices are sent
         foreach (var action in _afterCommit) action();
     }
 
+    /// <summary>Rolls back what was not committed; closes the connection of its own, or the request context's if it opened it.</summary>
     public async ValueTask DisposeAsync()
     {
-        if (_transaction is not null) await _transaction.DisposeAsync();
-        else await Db.Database.CloseConnectionAsync();
+        if (_connections is not null)
+        {
+            if (_db is not null) await _db.DisposeAsync();
+            if (Transaction is not null) await Transaction.DisposeAsync();
+            await Connection.DisposeAsync();
+        }
+        else if (_efTransaction is not null) await _efTransaction.DisposeAsync();
+        else await _db!.Database.CloseConnectionAsync();
         _writing?.Dispose();
-        if (_ownedContext is not null) await _ownedContext.DisposeAsync();
     }
 }

@@ -16,15 +16,14 @@ public sealed record AttemptOutcome(string Status, DateTime? NextAttemptAt, int?
 /// timeout; a sender that dies lets the lease run out and the delivery is sent again (same
 /// webhook-id: receivers drop the duplicate). Every outcome write is fenced on (sender, attempt).
 /// </summary>
-public sealed class WebhookStore(IDbContextFactory<JobsDbContext> contexts, IJobDriver driver, TimeProvider time)
+public sealed class WebhookStore(JobsConnections connections, IDbContextFactory<JobsDbContext> contexts, IJobDriver driver, TimeProvider time)
 {
     DateTime Now => time.GetUtcNow().UtcDateTime;
 
     public async Task<IReadOnlyList<DueDelivery>> ClaimAsync(string sender, int limit, TimeSpan lease, CancellationToken ct)
     {
         var now = Now;
-        await using var db = await contexts.CreateDbContextAsync(ct);
-        await using var tx = await TransitionTx.BeginAsync(db, driver, now, ownsContext: false, ct);
+        await using var tx = await TransitionTx.BeginAsync(connections, driver, now, selfCommitting: false, ct);
         await using var command = tx.Command($"""
             UPDATE webhook_deliveries SET attempts = attempts + 1, locked_by = @sender, next_attempt_at = @lease_until, updated_at = @now
             WHERE id IN (
@@ -49,8 +48,7 @@ public sealed class WebhookStore(IDbContextFactory<JobsDbContext> contexts, IJob
     public async Task<bool> RecordAsync(string sender, DueDelivery delivery, DateTime startedAt, AttemptOutcome outcome, CancellationToken ct)
     {
         var now = Now;
-        await using var db = await contexts.CreateDbContextAsync(ct);
-        await using var tx = await TransitionTx.BeginAsync(db, driver, now, ownsContext: false, ct);
+        await using var tx = await TransitionTx.BeginAsync(connections, driver, now, selfCommitting: false, ct);
         await using var update = tx.Command("""
             UPDATE webhook_deliveries SET status = @status, next_attempt_at = @next, locked_by = NULL,
                 last_response_status = @response_status, last_error = @error, updated_at = @now
@@ -63,12 +61,12 @@ public sealed class WebhookStore(IDbContextFactory<JobsDbContext> contexts, IJob
         })
             driver.Bind(update, name, value);
         if (await update.ExecuteNonQueryAsync(ct) == 0) return false;
-        db.WebhookAttempts.Add(new WebhookAttempt
+        tx.Db.WebhookAttempts.Add(new WebhookAttempt
         {
             DeliveryId = delivery.Id, Number = delivery.Attempt, StartedAt = startedAt, DurationMs = outcome.DurationMs,
             ResponseStatus = outcome.ResponseStatus, Error = outcome.Error, ResponseBody = outcome.ResponseBody,
         });
-        await db.SaveChangesAsync(ct);
+        await tx.Db.SaveChangesAsync(ct);
         await tx.CommitAsync(ct);
         return true;
     }

@@ -13,7 +13,7 @@ namespace JobService.Worker;
 /// in-process on SQLite) and after the listener reconnects, and every Worker:PollIntervalMs as the
 /// safety net. A pause "until" a time ends by itself when the time passes.
 /// </summary>
-public sealed class PausedTypes(IDbContextFactory<JobsDbContext> contexts, IJobDriver driver, JobWakeup wakeup, DatabaseReady database,
+public sealed class PausedTypes(JobsConnections connections, IJobDriver driver, JobWakeup wakeup, DatabaseReady database,
     IOptions<WorkerOptions> options, ILogger<PausedTypes> log) : BackgroundService
 {
     volatile IReadOnlyDictionary<string, DateTime?> _paused = new Dictionary<string, DateTime?>();
@@ -64,11 +64,10 @@ public sealed class PausedTypes(IDbContextFactory<JobsDbContext> contexts, IJobD
         _firstRead.TrySetResult();
     }
 
-    /// <summary>A plain reader (<see cref="PlainSql"/>): the first read is on the way to the first claim.</summary>
+    /// <summary>A plain read (<see cref="JobsConnections"/>): the first is on the way to the first claim.</summary>
     async Task<Dictionary<string, DateTime?>> ReadTableAsync(CancellationToken ct)
     {
-        await using var db = await contexts.CreateDbContextAsync(ct);
-        var rows = await db.PlainQueryAsync("SELECT type, paused_until FROM job_type_pauses",
+        var rows = await connections.QueryAsync("SELECT type, paused_until FROM job_type_pauses",
             r => (Type: r.GetString(0), Until: r.IsDBNull(1) ? (DateTime?)null : DateTime.SpecifyKind(r.GetDateTime(1), DateTimeKind.Utc)), ct);
         return rows.ToDictionary(p => p.Type, p => p.Until);
     }

@@ -12,7 +12,7 @@ namespace JobService.Worker;
 /// the dashboard's Workers page read it). A row that stops being written is shown lost after two
 /// missed beats; rows not seen for a day are deleted by whichever instance beats next.
 /// </summary>
-public sealed class WorkerHeartbeats(IDbContextFactory<JobsDbContext> contexts, IJobDriver driver, TimeProvider time, IOptions<WorkerOptions> worker,
+public sealed class WorkerHeartbeats(JobsConnections connections, IJobDriver driver, TimeProvider time, IOptions<WorkerOptions> worker,
     IOptions<ServiceOptions> service)
 {
     public const string Active = "active", Draining = "draining", Lost = "lost";
@@ -22,8 +22,8 @@ public sealed class WorkerHeartbeats(IDbContextFactory<JobsDbContext> contexts, 
 
     /// <summary>
     /// Writes (or first inserts) this worker's row: seen now, its busy slots, active or draining; and
-    /// forgets rows not seen for a day: an upsert both databases read alike, in <see cref="PlainSql"/>
-    /// (the first beat is on the way to the first claim).
+    /// forgets rows not seen for a day: an upsert both databases read alike, on a plain connection
+    /// (<see cref="JobsConnections"/>: the first beat is on the way to the first claim).
     /// </summary>
     public async Task BeatAsync(string workerId, int busy, bool draining, CancellationToken ct)
     {
@@ -43,11 +43,8 @@ public sealed class WorkerHeartbeats(IDbContextFactory<JobsDbContext> contexts, 
     /// <summary>A worker that stopped cleanly leaves the table.</summary>
     public Task GoneAsync(string workerId, CancellationToken ct) => ExecuteAsync("DELETE FROM workers WHERE id = @id", ct, ("id", workerId));
 
-    async Task ExecuteAsync(string sql, CancellationToken ct, params (string Name, object? Value)[] parameters)
-    {
-        await using var db = await contexts.CreateDbContextAsync(ct);
-        await db.PlainExecuteAsync(sql, ct, driver, parameters);
-    }
+    Task ExecuteAsync(string sql, CancellationToken ct, params (string Name, object? Value)[] parameters) =>
+        connections.ExecuteAsync(sql, ct, driver, parameters);
 
     /// <summary>The state to show: lost once two beats were missed, whatever the row last said.</summary>
     public static string StateOf(WorkerInstance w, DateTime now) =>

@@ -39,6 +39,19 @@ public abstract class MigrationContract
             "The model differs from the provider's model snapshot: run bash migrations/add.sh <Name>.");
     }
 
+    /// <summary>The start-up's check lists the migrations without EF Core: the same ones, in the same order.</summary>
+    [Fact]
+    public async Task TheStartUpsListOfMigrationsIsEfCoresOwn()
+    {
+        var (database, services) = await EmptyDatabaseAsync();
+        await using var _ = database;
+        await using var __ = services;
+        var db = services.GetRequiredService<JobsDbContext>();
+
+        Assert.NotEmpty(db.Database.GetMigrations());
+        Assert.Equal(db.Database.GetMigrations(), JobService.Hosting.Migrations.Compiled(db.GetType()));
+    }
+
     [Fact]
     public async Task TheCompiledModelMatchesTheModel()
     {
@@ -78,7 +91,7 @@ public abstract class MigrationContract
 
         Assert.NotEmpty(await db.Database.GetPendingMigrationsAsync());
         // No history table yet: the start-up's plain check cannot tell, and leaves it to EF Core.
-        Assert.Null(await JobService.Hosting.Migrations.PendingFromHistoryAsync(db, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, default));
+        Assert.Null(await JobService.Hosting.Migrations.PendingFromHistoryAsync(database.CreateConnections(), Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, default));
         await db.Database.MigrateAsync();
         var applied = (await db.Database.GetAppliedMigrationsAsync()).ToList();
         var id = Guid.CreateVersion7();
@@ -119,12 +132,12 @@ public abstract class MigrationContract
         Assert.Equal(["20261123000000_InitialCreate"], await db.Database.GetAppliedMigrationsAsync());
         // The start-up's own check (one plain query) agrees with EF Core's, before and after.
         var log = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
-        Assert.Equal(await db.Database.GetPendingMigrationsAsync(), await JobService.Hosting.Migrations.PendingFromHistoryAsync(db, log, default));
+        Assert.Equal(await db.Database.GetPendingMigrationsAsync(), await JobService.Hosting.Migrations.PendingFromHistoryAsync(database.CreateConnections(), log, default));
 
         await db.Database.MigrateAsync();
 
         Assert.Empty(await db.Database.GetPendingMigrationsAsync());
-        Assert.Equal([], await JobService.Hosting.Migrations.PendingFromHistoryAsync(db, log, default));
+        Assert.Equal([], await JobService.Hosting.Migrations.PendingFromHistoryAsync(database.CreateConnections(), log, default));
         Assert.False(db.Database.HasPendingModelChanges());
         var job = await db.Jobs.AsNoTracking().SingleAsync(j => j.Id == id);
         Assert.Equal(("echo", JobStatus.Completed, 100, 3, 30, 0.25, "key-1", created), (job.Type, job.Status, job.Progress, job.Priority, job.TotalTokens, job.CostUsd, job.IdempotencyKey, job.CreatedAt));

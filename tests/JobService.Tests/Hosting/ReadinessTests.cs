@@ -19,7 +19,7 @@ public sealed class ReadinessTests
         await using var db = database.CreateContext();
         await db.Database.MigrateAsync(); // by "another process"
         var ready = new DatabaseReady();
-        var check = new DatabaseHealthCheck(db, ready);
+        var check = new DatabaseHealthCheck(database.CreateConnections(), ready);
 
         var starting = await check.CheckHealthAsync(new HealthCheckContext());
         ready.Set();

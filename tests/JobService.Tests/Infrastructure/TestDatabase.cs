@@ -1,5 +1,6 @@
 using JobService.Data;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 
 namespace JobService.Tests.Infrastructure;
@@ -72,6 +73,12 @@ public sealed class TestDatabase : IAsyncDisposable
             await drop.ExecuteNonQueryAsync();
         });
     }
+
+    /// <summary>Plain connections as the service opens them (<see cref="JobsConnections"/>), outside any service.</summary>
+    public JobsConnections CreateConnections() => new(
+        new ServiceCollection()
+            .AddSingleton(_ => NpgsqlDataSource.Create(ConnectionString)).BuildServiceProvider(),
+        Microsoft.Extensions.Options.Options.Create(new DatabaseOptions { Provider = Provider, ConnectionString = ConnectionString }));
 
     /// <summary>A context of the provider's own type, outside any service: for setting up and reading back.</summary>
     public JobsDbContext CreateContext() => Provider == "postgres"

@@ -22,7 +22,8 @@ public abstract class QueueContract(TestApp app) : IAsyncLifetime
 
     protected TestApp App => app.EnsureAvailable();
     protected IDbContextFactory<JobsDbContext> Contexts => App.Services.GetRequiredService<IDbContextFactory<JobsDbContext>>();
-    protected JobTransitions T => new(Contexts, App.Services.GetRequiredService<IJobDriver>(), [], _time);
+    protected JobsConnections Connections => App.Services.GetRequiredService<JobsConnections>();
+    protected JobTransitions T => new(Connections, App.Services.GetRequiredService<IJobDriver>(), [], _time);
     protected DateTime Now => _time.GetUtcNow().UtcDateTime;
 
     protected ClaimRequest Claim(string worker, int limit, params TypeQuota[] quotas) =>
@@ -268,8 +269,8 @@ public abstract class QueueContract(TestApp app) : IAsyncLifetime
         Assert.Equal([false, false, true], claimed.Select(c => c.HasCallback)); // the claim tells, and the worker's completion passes it on
         var seen = new List<JobStatus>();
         var driver = App.Services.GetRequiredService<IJobDriver>();
-        var quiet = new JobTransitions(Contexts, driver, [new StatusSeenOutside(Contexts, seen, mayWrite: false)], _time);
-        var writing = new JobTransitions(Contexts, driver, [new StatusSeenOutside(Contexts, seen, mayWrite: true)], _time);
+        var quiet = new JobTransitions(Connections, driver, [new StatusSeenOutside(Contexts, seen, mayWrite: false)], _time);
+        var writing = new JobTransitions(Connections, driver, [new StatusSeenOutside(Contexts, seen, mayWrite: true)], _time);
 
         Completion Done(ClaimedJob job) => new(job.Lease("w1"), "{}", job.HasCallback);
         Assert.Single(await quiet.CompleteAsync([Done(claimed[0])], default));
@@ -300,7 +301,7 @@ public abstract class QueueContract(TestApp app) : IAsyncLifetime
         var greet = (await InsertAsync(1, type: "greet"))[0];
         var onlyGreet = new TypeQuota(["greet"], 1);
         await using (var db = await Contexts.CreateDbContextAsync())
-        await using (var tx = await TransitionTx.BeginAsync(db, driver, Now, ownsContext: false, default))
+        await using (var tx = await TransitionTx.BeginAsync(db, driver, Now, default))
         {
             var refused = await driver.ClaimAsync(tx, Claim("w0", 2) with { RefuseCallbacks = true }, default);
             Assert.Equal((0, true), (refused.Jobs.Count, refused.Refused));
@@ -311,7 +312,7 @@ public abstract class QueueContract(TestApp app) : IAsyncLifetime
             Assert.Equal((0, false), (none.Jobs.Count, none.Refused)); // nothing due is not a refusal
         } // rolled back
         var seen = new List<JobStatus>();
-        var quiet = new JobTransitions(Contexts, driver, [new StatusSeenOutside(Contexts, seen, mayWrite: false)], _time);
+        var quiet = new JobTransitions(Connections, driver, [new StatusSeenOutside(Contexts, seen, mayWrite: false)], _time);
 
         Assert.Equal([greet], (await quiet.ClaimAsync(Claim("w1", 1, onlyGreet), default)).Select(c => c.Id));
         var claimed = Assert.Single(await quiet.ClaimAsync(Claim("w1", 1), default)); // a try alone refused, then a transaction

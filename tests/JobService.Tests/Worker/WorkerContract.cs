@@ -404,6 +404,34 @@ public abstract class WorkerContract
         JsonAssert.Equal("{\"text\":\"from the api\"}", job.Result);
     }
 
+    /// <summary>
+    /// A process that only runs workers never starts EF Core, whose first context cost a worker
+    /// ~450 ms of start-up: its database wait, migration check, paused types, heartbeat row, claims,
+    /// outcomes, lease renewals and readiness probes all run on plain connections (JobsConnections).
+    /// Every context the worker's services make would be logged here.
+    /// </summary>
+    [Fact]
+    public async Task AWorkerOnlyInstanceNeverStartsEfCore()
+    {
+        await using var api = await StartAsync(new() { ["Service:Role"] = "api" });
+        var id = await api.SubmitAsync(new { type = "echo", payload = new { text = "plain" } });
+        var contexts = 0;
+        void Count(IServiceProvider _, DbContextOptionsBuilder b) =>
+            b.LogTo(_ => Interlocked.Increment(ref contexts), [Microsoft.EntityFrameworkCore.Diagnostics.CoreEventId.ContextInitialized]);
+        await using var worker = new WorkerApp(api.Database, new() { ["Service:Role"] = "worker" }, configure: services => services
+            .ConfigureDbContext<SqliteJobsDbContext>(Count).ConfigureDbContext<PostgresJobsDbContext>(Count));
+
+        Assert.Equal(System.Net.HttpStatusCode.OK, (await worker.Client.GetAsync("/health/ready")).StatusCode);
+        worker.Time.Advance(TimeSpan.FromSeconds(2)); // its poll finds the job
+        // Woken by the worker's changes, read by the API's process: the worker's own read would count.
+        var job = await worker.Changes.UntilAsync(() => api.JobAsync(id), j => j.Status == JobStatus.Completed, TimeSpan.FromSeconds(15),
+            j => $"Job {id} never completed: status {j.Status.ToName()}");
+        JsonAssert.Equal("{\"text\":\"plain\"}", job.Result);
+        Assert.Equal(0, Volatile.Read(ref contexts));
+        await using (var db = await worker.Get<IDbContextFactory<JobsDbContext>>().CreateDbContextAsync()) await db.Jobs.CountAsync();
+        Assert.Equal(1, Volatile.Read(ref contexts)); // the count sees the worker's contexts
+    }
+
     static void InterlockedMax(ref int target, int value)
     {
         int current;

@@ -1,0 +1,86 @@
+using System.Data.Common;
+using JobService.Transitions;
+using Microsoft.Data.Sqlite;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+
+namespace JobService.Data;
+
+/// <summary>
+/// Plain ADO.NET connections to the jobs database, set up as EF Core's are (the same PostgreSQL
+/// data source; SQLite's pragmas on every open): what a worker's own statements run on (claims,
+/// outcomes, leases, its heartbeat row, paused types, the start-up checks), so that a process
+/// that only runs workers never starts EF Core. Its first context cost a worker ~450 ms of
+/// start-up, nearly all of it code compiled on first use (docs/benchmarks.md). EF Core stays
+/// where it earns its keep: the API's queries, and the rare write that stores an entity (a
+/// webhook delivery) on a transition's connection (<see cref="ContextOn"/>).
+/// </summary>
+public sealed class JobsConnections(IServiceProvider services, IOptions<DatabaseOptions> options)
+{
+    readonly DatabaseOptions _options = options.Value;
+    string? _sqlite;
+
+    public bool IsPostgres => _options.IsPostgres;
+
+    /// <summary>An open connection; disposing it gives it back to the provider's pool.</summary>
+    public async Task<DbConnection> OpenAsync(CancellationToken ct)
+    {
+        if (IsPostgres) return await services.GetRequiredService<Npgsql.NpgsqlDataSource>().OpenConnectionAsync(ct);
+        var connection = new SqliteConnection(_sqlite ??= DatabaseSetup.PrepareSqlite(_options.ConnectionString));
+        try
+        {
+            await connection.OpenAsync(ct);
+            await using var pragmas = connection.CreateCommand();
+            pragmas.CommandText = DatabaseSetup.SqlitePragmas(_options.SqliteBusyTimeoutMs);
+            await pragmas.ExecuteNonQueryAsync(ct);
+            return connection;
+        }
+        catch
+        {
+            await connection.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>The rows <paramref name="read"/> makes of one statement's answer; the driver binds the parameters (none: no driver needed).</summary>
+    public async Task<List<T>> QueryAsync<T>(string sql, Func<DbDataReader, T> read, CancellationToken ct,
+        IJobDriver? driver = null, params (string Name, object? Value)[] parameters)
+    {
+        await using var connection = await OpenAsync(ct);
+        await using var command = Command(connection, driver, sql, parameters);
+        var rows = new List<T>();
+        await using var reader = await command.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct)) rows.Add(read(reader));
+        return rows;
+    }
+
+    public async Task ExecuteAsync(string sql, CancellationToken ct, IJobDriver? driver = null, params (string Name, object? Value)[] parameters)
+    {
+        await using var connection = await OpenAsync(ct);
+        await using var command = Command(connection, driver, sql, parameters);
+        await command.ExecuteNonQueryAsync(ct);
+    }
+
+    /// <summary>
+    /// An EF Core context on an open connection (and its transaction, if any), which it does not
+    /// own: for a hook that stores an entity inside a transition (<see cref="TransitionTx.Db"/>).
+    /// Not from the pool: a pooled context keeps a connection set on it.
+    /// </summary>
+    public JobsDbContext ContextOn(DbConnection connection, DbTransaction? transaction)
+    {
+        JobsDbContext db = IsPostgres
+            ? new PostgresJobsDbContext(new DbContextOptionsBuilder<PostgresJobsDbContext>().UseNpgsql(connection).Options)
+            : new SqliteJobsDbContext(new DbContextOptionsBuilder<SqliteJobsDbContext>().UseSqlite(connection).Options);
+        if (transaction is not null) db.Database.UseTransaction(transaction);
+        return db;
+    }
+
+    static DbCommand Command(DbConnection connection, IJobDriver? driver, string sql, (string Name, object? Value)[] parameters)
+    {
+        var command = connection.CreateCommand();
+        command.CommandText = sql;
+        foreach (var (name, value) in parameters)
+            (driver ?? throw new ArgumentNullException(nameof(driver), "Parameters are bound by the driver.")).Bind(command, name, value);
+        return command;
+    }
+}
