@@ -26,20 +26,8 @@ public sealed class JobsConnections(IServiceProvider services, IOptions<Database
     public async Task<DbConnection> OpenAsync(CancellationToken ct)
     {
         if (IsPostgres) return await services.GetRequiredService<Npgsql.NpgsqlDataSource>().OpenConnectionAsync(ct);
-        var connection = new SqliteConnection(_sqlite ??= DatabaseSetup.PrepareSqlite(_options.ConnectionString));
-        try
-        {
-            await connection.OpenAsync(ct);
-            await using var pragmas = connection.CreateCommand();
-            pragmas.CommandText = DatabaseSetup.SqlitePragmas(_options.SqliteBusyTimeoutMs);
-            await pragmas.ExecuteNonQueryAsync(ct);
-            return connection;
-        }
-        catch
-        {
-            await connection.DisposeAsync();
-            throw;
-        }
+        ct.ThrowIfCancellationRequested();
+        return OpenSqlite(); // Microsoft.Data.Sqlite's opens and commands run synchronously, async or not
     }
 
     /// <summary>The rows <paramref name="read"/> makes of one statement's answer; the driver binds the parameters (none: no driver needed).</summary>
@@ -52,6 +40,36 @@ public sealed class JobsConnections(IServiceProvider services, IOptions<Database
         await using var reader = await command.ExecuteReaderAsync(ct);
         while (await reader.ReadAsync(ct)) rows.Add(read(reader));
         return rows;
+    }
+
+    /// <summary><see cref="QueryAsync"/>, blocking: for a caller that must answer synchronously (a metrics callback).</summary>
+    public List<T> Query<T>(string sql, Func<DbDataReader, T> read, IJobDriver driver, params (string Name, object? Value)[] parameters)
+    {
+        using var connection = IsPostgres ? services.GetRequiredService<Npgsql.NpgsqlDataSource>().OpenConnection() : OpenSqlite();
+        using var command = Command(connection, driver, sql, parameters);
+        var rows = new List<T>();
+        using var reader = command.ExecuteReader();
+        while (reader.Read()) rows.Add(read(reader));
+        return rows;
+    }
+
+    /// <summary>PostgreSQL's per-connection set-up is the data source's; SQLite's pragmas are run on every open.</summary>
+    DbConnection OpenSqlite()
+    {
+        var connection = new SqliteConnection(_sqlite ??= DatabaseSetup.PrepareSqlite(_options.ConnectionString));
+        try
+        {
+            connection.Open();
+            using var pragmas = connection.CreateCommand();
+            pragmas.CommandText = DatabaseSetup.SqlitePragmas(_options.SqliteBusyTimeoutMs);
+            pragmas.ExecuteNonQuery();
+            return connection;
+        }
+        catch
+        {
+            connection.Dispose();
+            throw;
+        }
     }
 
     public async Task ExecuteAsync(string sql, CancellationToken ct, IJobDriver? driver = null, params (string Name, object? Value)[] parameters)

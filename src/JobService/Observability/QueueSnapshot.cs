@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using JobService.Data;
 using JobService.Hosting;
-using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 
 namespace JobService.Observability;
@@ -14,7 +13,7 @@ namespace JobService.Observability;
 /// is nothing to report (a gap, not a stale value an alert would trust).
 /// </summary>
 public sealed class QueueSnapshot(
-    IDbContextFactory<JobsDbContext> contexts, DatabaseReady database, TimeProvider time, IOptions<MetricsOptions> options, ILogger<QueueSnapshot> log)
+    JobsConnections connections, Transitions.IJobDriver driver, DatabaseReady database, TimeProvider time, IOptions<MetricsOptions> options, ILogger<QueueSnapshot> log)
 {
     public sealed record Group(string Type, JobStatus Status, int Count, DateTime? OldestDueSince);
 
@@ -53,19 +52,20 @@ public sealed class QueueSnapshot(
         }
     }
 
+    /// <summary>
+    /// Plain SQL (<see cref="JobsConnections"/>), so that a scraped worker does not start EF Core.
+    /// Only the pending group's oldest is used: a due job waits since it was created or became
+    /// due, whichever is later.
+    /// </summary>
     Snapshot Read()
     {
         var now = time.GetUtcNow().UtcDateTime;
-        using var db = contexts.CreateDbContext();
-        var groups = db.Jobs.AsNoTracking()
-            .GroupBy(j => new { j.Type, j.Status })
-            .Select(g => new
-            {
-                g.Key.Type, g.Key.Status, Count = g.Count(),
-                // Only the pending group's value is used: a due job waits since it was created or became due, whichever is later.
-                Oldest = g.Where(j => j.RunAt <= now).Min(j => (DateTime?)(j.RunAt > j.CreatedAt ? j.RunAt : j.CreatedAt)),
-            })
-            .ToList();
-        return new Snapshot(groups.Select(g => new Group(g.Type, g.Status, g.Count, g.Oldest)).ToList(), now);
+        var groups = connections.Query("""
+            SELECT type, status, COUNT(*),
+                MIN(CASE WHEN run_at <= @now THEN CASE WHEN run_at > created_at THEN run_at ELSE created_at END END)
+            FROM jobs GROUP BY type, status
+            """, r => new Group(r.GetString(0), Transitions.JobRow.ParseStatus(r.GetString(1)), Convert.ToInt32(r.GetValue(2)),
+                r.IsDBNull(3) ? null : Transitions.JobRow.Utc(r.GetDateTime(3))), driver, ("now", now));
+        return new Snapshot(groups, now);
     }
 }

@@ -35,8 +35,8 @@ public sealed record JobRow(
 
     public bool IsFinished => Status is JobStatus.Completed or JobStatus.Failed or JobStatus.Cancelled;
 
-    static DateTime Utc(DateTime t) => DateTime.SpecifyKind(t, DateTimeKind.Utc); // SQLite hands text back without a kind
+    internal static DateTime Utc(DateTime t) => DateTime.SpecifyKind(t, DateTimeKind.Utc); // SQLite hands text back without a kind
 
-    static JobStatus ParseStatus(string name) =>
+    internal static JobStatus ParseStatus(string name) =>
         JobStatusNames.TryParse(name, out var status) ? status : throw new InvalidOperationException($"Unknown job status '{name}' in the database.");
 }

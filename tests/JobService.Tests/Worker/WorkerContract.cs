@@ -407,7 +407,7 @@ public abstract class WorkerContract
     /// <summary>
     /// A process that only runs workers never starts EF Core, whose first context cost a worker
     /// ~450 ms of start-up: its database wait, migration check, paused types, heartbeat row, claims,
-    /// outcomes, lease renewals and readiness probes all run on plain connections (JobsConnections).
+    /// outcomes, lease renewals, readiness probes and metrics gauges all run on plain connections (JobsConnections).
     /// Every context the worker's services make would be logged here.
     /// </summary>
     [Fact]
@@ -427,6 +427,8 @@ public abstract class WorkerContract
         var job = await worker.Changes.UntilAsync(() => api.JobAsync(id), j => j.Status == JobStatus.Completed, TimeSpan.FromSeconds(15),
             j => $"Job {id} never completed: status {j.Status.ToName()}");
         JsonAssert.Equal("{\"text\":\"plain\"}", job.Result);
+        var scrape = await worker.Client.GetStringAsync("/metrics"); // the gauges read the jobs table
+        Assert.Contains("jobservice_jobs{", scrape);
         Assert.Equal(0, Volatile.Read(ref contexts));
         await using (var db = await worker.Get<IDbContextFactory<JobsDbContext>>().CreateDbContextAsync()) await db.Jobs.CountAsync();
         Assert.Equal(1, Volatile.Read(ref contexts)); // the count sees the worker's contexts
