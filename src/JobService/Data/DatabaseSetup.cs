@@ -28,8 +28,8 @@ public static class DatabaseSetup
         services.AddSingleton(sp => DataSource(sp.GetRequiredService<IOptions<DatabaseOptions>>().Value.ConnectionString));
         services.AddPooledDbContextFactory<PostgresJobsDbContext>((sp, db) => db.UseNpgsql(sp.GetRequiredService<Npgsql.NpgsqlDataSource>()));
         services.AddSingleton<IDbContextFactory<JobsDbContext>>(sp => sp.GetRequiredService<IOptions<DatabaseOptions>>().Value.IsPostgres
-            ? new JobsDbContextFactory<PostgresJobsDbContext>(sp.GetRequiredService<IDbContextFactory<PostgresJobsDbContext>>())
-            : new JobsDbContextFactory<SqliteJobsDbContext>(sp.GetRequiredService<IDbContextFactory<SqliteJobsDbContext>>()));
+            ? new JobsDbContextFactory<PostgresJobsDbContext>(sp)
+            : new JobsDbContextFactory<SqliteJobsDbContext>(sp));
         services.AddScoped(sp => sp.GetRequiredService<IDbContextFactory<JobsDbContext>>().CreateDbContext());
         services.AddSingleton<JobsConnections>();
         services.AddSingleton<Hosting.DatabaseReady>();
@@ -65,11 +65,17 @@ public static class DatabaseSetup
         return new Npgsql.NpgsqlDataSourceBuilder(builder.ConnectionString).Build();
     }
 
-    /// <summary>Hands out the provider's own context as the <see cref="JobsDbContext"/> the rest of the code asks for.</summary>
-    sealed class JobsDbContextFactory<T>(IDbContextFactory<T> inner) : IDbContextFactory<JobsDbContext> where T : JobsDbContext
+    /// <summary>
+    /// Hands out the provider's own context as the <see cref="JobsDbContext"/> the rest of the code
+    /// asks for. The pool (and EF Core's options, ~200 methods compiled) is made at the first
+    /// context, not when a service that may need one is built: a worker's services never ask.
+    /// </summary>
+    sealed class JobsDbContextFactory<T>(IServiceProvider services) : IDbContextFactory<JobsDbContext> where T : JobsDbContext
     {
-        public JobsDbContext CreateDbContext() => inner.CreateDbContext();
-        public async Task<JobsDbContext> CreateDbContextAsync(CancellationToken ct = default) => await inner.CreateDbContextAsync(ct);
+        IDbContextFactory<T> Inner => field ??= services.GetRequiredService<IDbContextFactory<T>>();
+
+        public JobsDbContext CreateDbContext() => Inner.CreateDbContext();
+        public async Task<JobsDbContext> CreateDbContextAsync(CancellationToken ct = default) => await Inner.CreateDbContextAsync(ct);
     }
 
     /// <summary>Creates the folder of a file database so that a fresh clone runs with nothing prepared.</summary>

@@ -98,12 +98,11 @@ public static class ServiceSetup
         app.UseMiddleware<JsonCharset>();
         app.UseJobServiceAuth();
 
-        app.UseSwagger();
-        app.UseSwaggerUI(o => o.DocumentTitle = "JobService");
-        app.MapGet("/", () => Results.Redirect("/swagger")).ExcludeFromDescription();
-
         if (app.Services.GetRequiredService<IOptions<ServiceOptions>>().Value.RunsApi)
         {
+            app.UseSwagger(); // a worker-only instance has no API to describe
+            app.UseSwaggerUI(o => o.DocumentTitle = "JobService");
+            app.MapGet("/", () => Results.Redirect("/swagger")).ExcludeFromDescription();
             app.MapJobsApi();
             app.MapJobTypesApi();
             app.MapEventsApi();
