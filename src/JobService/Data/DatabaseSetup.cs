@@ -94,7 +94,7 @@ public static class DatabaseSetup
     /// <summary>
     /// WAL lets readers (GET /jobs) run while a worker writes; the busy timeout makes a writer
     /// wait for the lock instead of failing at once. Both are per connection or per file, so
-    /// they are set on every open: EF Core's (<see cref="SqlitePragmasOnOpen"/>) and <see cref="JobsConnections"/>'.
+    /// they are set on every open, EF Core's (<see cref="SqlitePragmasOnOpen"/>) and <see cref="JobsConnections"/>'s alike.
     /// </summary>
     internal static string SqlitePragmas(int busyTimeoutMs) => $"PRAGMA journal_mode=WAL; PRAGMA busy_timeout={busyTimeoutMs};";
 

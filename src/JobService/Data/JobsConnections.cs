@@ -22,10 +22,13 @@ public sealed class JobsConnections(IServiceProvider services, IOptions<Database
 
     public bool IsPostgres => _options.IsPostgres;
 
+    /// <summary>The one data source EF Core and the notifier use too (PostgreSQL only: built when first asked for).</summary>
+    Npgsql.NpgsqlDataSource DataSource => field ??= services.GetRequiredService<Npgsql.NpgsqlDataSource>();
+
     /// <summary>An open connection; disposing it gives it back to the provider's pool.</summary>
     public async Task<DbConnection> OpenAsync(CancellationToken ct)
     {
-        if (IsPostgres) return await services.GetRequiredService<Npgsql.NpgsqlDataSource>().OpenConnectionAsync(ct);
+        if (IsPostgres) return await DataSource.OpenConnectionAsync(ct);
         ct.ThrowIfCancellationRequested();
         return OpenSqlite(); // Microsoft.Data.Sqlite's opens and commands run synchronously, async or not
     }
@@ -45,7 +48,7 @@ public sealed class JobsConnections(IServiceProvider services, IOptions<Database
     /// <summary><see cref="QueryAsync"/>, blocking: for a caller that must answer synchronously (a metrics callback).</summary>
     public List<T> Query<T>(string sql, Func<DbDataReader, T> read, IJobDriver driver, params (string Name, object? Value)[] parameters)
     {
-        using var connection = IsPostgres ? services.GetRequiredService<Npgsql.NpgsqlDataSource>().OpenConnection() : OpenSqlite();
+        using var connection = IsPostgres ? DataSource.OpenConnection() : OpenSqlite();
         using var command = Command(connection, driver, sql, parameters);
         var rows = new List<T>();
         using var reader = command.ExecuteReader();
