@@ -14,13 +14,17 @@ public static class FairClaim
 {
     /// <summary>
     /// The tenants with pending jobs, one index probe each (a loose index scan on
-    /// ix_jobs_claim): two probes with one tenant, however many jobs it has.
+    /// ix_jobs_claim): two probes with one tenant, however many jobs it has. The probes go from
+    /// the last tenant down, each landing on its tenant's newest pending jobs: on PostgreSQL the
+    /// front of a tenant's line is where claimed jobs leave entries that stay (dead) until a
+    /// vacuum, and a probe from the front stepped over all of them (~100 index pages ten
+    /// thousand claims into a drain), as the tenant's own scan in the claim does once more.
     /// </summary>
     public const string Tenants = """
         tenants(tenant_id) AS (
-            SELECT (SELECT tenant_id FROM jobs WHERE status = 'pending' ORDER BY tenant_id LIMIT 1)
+            SELECT (SELECT tenant_id FROM jobs WHERE status = 'pending' ORDER BY tenant_id DESC LIMIT 1)
             UNION ALL
-            SELECT (SELECT j.tenant_id FROM jobs AS j WHERE j.status = 'pending' AND j.tenant_id > t.tenant_id ORDER BY j.tenant_id LIMIT 1)
+            SELECT (SELECT j.tenant_id FROM jobs AS j WHERE j.status = 'pending' AND j.tenant_id < t.tenant_id ORDER BY j.tenant_id DESC LIMIT 1)
             FROM tenants AS t WHERE t.tenant_id IS NOT NULL)
         """;
 
