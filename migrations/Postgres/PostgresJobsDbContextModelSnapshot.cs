@@ -237,10 +237,15 @@ namespace JobService.Migrations.Postgres
                         .HasName("pk_jobs");
 
                     b.HasIndex("CompletedAt")
-                        .HasDatabaseName("ix_jobs_completed_at");
+                        .HasDatabaseName("ix_jobs_completed_at")
+                        .HasFilter("completed_at IS NOT NULL");
 
                     b.HasIndex("CreatedAt")
                         .HasDatabaseName("ix_jobs_created_at");
+
+                    b.HasIndex("LockedUntil")
+                        .HasDatabaseName("ix_jobs_lease")
+                        .HasFilter("status = 'running'");
 
                     b.HasIndex("Payload")
                         .HasDatabaseName("ix_jobs_payload");
@@ -249,10 +254,8 @@ namespace JobService.Migrations.Postgres
                     NpgsqlIndexBuilderExtensions.HasOperators(b.HasIndex("Payload"), new[] { "jsonb_path_ops" });
 
                     b.HasIndex("StartedAt")
-                        .HasDatabaseName("ix_jobs_started_at");
-
-                    b.HasIndex("Status", "LockedUntil")
-                        .HasDatabaseName("ix_jobs_lease");
+                        .HasDatabaseName("ix_jobs_started_at")
+                        .HasFilter("started_at IS NOT NULL");
 
                     b.HasIndex("TenantId", "IdempotencyKey")
                         .IsUnique()

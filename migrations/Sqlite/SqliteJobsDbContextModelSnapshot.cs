@@ -232,16 +232,19 @@ namespace JobService.Migrations.Sqlite
                         .HasName("pk_jobs");
 
                     b.HasIndex("CompletedAt")
-                        .HasDatabaseName("ix_jobs_completed_at");
+                        .HasDatabaseName("ix_jobs_completed_at")
+                        .HasFilter("completed_at IS NOT NULL");
 
                     b.HasIndex("CreatedAt")
                         .HasDatabaseName("ix_jobs_created_at");
 
-                    b.HasIndex("StartedAt")
-                        .HasDatabaseName("ix_jobs_started_at");
+                    b.HasIndex("LockedUntil")
+                        .HasDatabaseName("ix_jobs_lease")
+                        .HasFilter("status = 'running'");
 
-                    b.HasIndex("Status", "LockedUntil")
-                        .HasDatabaseName("ix_jobs_lease");
+                    b.HasIndex("StartedAt")
+                        .HasDatabaseName("ix_jobs_started_at")
+                        .HasFilter("started_at IS NOT NULL");
 
                     b.HasIndex("TenantId", "IdempotencyKey")
                         .IsUnique()

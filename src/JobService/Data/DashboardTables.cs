@@ -34,10 +34,11 @@ public static class DashboardTables
         });
 
         // GET /jobs/stats?window=…: finished and started jobs are grouped by these times (created_at has its index).
+        // Partial: every use is a range of times, and a job that has not started (or finished) adds no entry.
         model.Entity<Job>(job =>
         {
-            job.HasIndex(j => j.CompletedAt).HasDatabaseName("ix_jobs_completed_at");
-            job.HasIndex(j => j.StartedAt).HasDatabaseName("ix_jobs_started_at");
+            job.HasIndex(j => j.CompletedAt).HasDatabaseName("ix_jobs_completed_at").HasFilter("completed_at IS NOT NULL");
+            job.HasIndex(j => j.StartedAt).HasDatabaseName("ix_jobs_started_at").HasFilter("started_at IS NOT NULL");
         });
     }
 

@@ -341,6 +341,7 @@ namespace JobService.Data.CompiledModels.Postgres
 
             var index = runtimeEntityType.AddIndex(
                 new[] { completedAt });
+            index.AddAnnotation("Relational:Filter", "completed_at IS NOT NULL");
             index.AddAnnotation("Relational:Name", "ix_jobs_completed_at");
 
             var index0 = runtimeEntityType.AddIndex(
@@ -348,16 +349,18 @@ namespace JobService.Data.CompiledModels.Postgres
             index0.AddAnnotation("Relational:Name", "ix_jobs_created_at");
 
             var index1 = runtimeEntityType.AddIndex(
-                new[] { payload });
-            index1.AddAnnotation("Relational:Name", "ix_jobs_payload");
+                new[] { lockedUntil });
+            index1.AddAnnotation("Relational:Filter", "status = 'running'");
+            index1.AddAnnotation("Relational:Name", "ix_jobs_lease");
 
             var index2 = runtimeEntityType.AddIndex(
-                new[] { startedAt });
-            index2.AddAnnotation("Relational:Name", "ix_jobs_started_at");
+                new[] { payload });
+            index2.AddAnnotation("Relational:Name", "ix_jobs_payload");
 
             var index3 = runtimeEntityType.AddIndex(
-                new[] { status, lockedUntil });
-            index3.AddAnnotation("Relational:Name", "ix_jobs_lease");
+                new[] { startedAt });
+            index3.AddAnnotation("Relational:Filter", "started_at IS NOT NULL");
+            index3.AddAnnotation("Relational:Name", "ix_jobs_started_at");
 
             var index4 = runtimeEntityType.AddIndex(
                 new[] { tenantId, idempotencyKey },

@@ -12,7 +12,7 @@ namespace JobService.Data.CompiledModels.Postgres
     public partial class PostgresJobsDbContextModel
     {
         private PostgresJobsDbContextModel()
-            : base(skipDetectChanges: false, modelId: new Guid("04f35bbd-b9b6-460d-a3bf-fb0fbc10ea8a"), entityTypeCount: 9)
+            : base(skipDetectChanges: false, modelId: new Guid("dd746621-4c48-4699-964e-3d7b186ce6a3"), entityTypeCount: 9)
         {
         }
 

@@ -305,6 +305,7 @@ namespace JobService.Data.CompiledModels.Sqlite
 
             var index = runtimeEntityType.AddIndex(
                 new[] { completedAt });
+            index.AddAnnotation("Relational:Filter", "completed_at IS NOT NULL");
             index.AddAnnotation("Relational:Name", "ix_jobs_completed_at");
 
             var index0 = runtimeEntityType.AddIndex(
@@ -312,12 +313,14 @@ namespace JobService.Data.CompiledModels.Sqlite
             index0.AddAnnotation("Relational:Name", "ix_jobs_created_at");
 
             var index1 = runtimeEntityType.AddIndex(
-                new[] { startedAt });
-            index1.AddAnnotation("Relational:Name", "ix_jobs_started_at");
+                new[] { lockedUntil });
+            index1.AddAnnotation("Relational:Filter", "status = 'running'");
+            index1.AddAnnotation("Relational:Name", "ix_jobs_lease");
 
             var index2 = runtimeEntityType.AddIndex(
-                new[] { status, lockedUntil });
-            index2.AddAnnotation("Relational:Name", "ix_jobs_lease");
+                new[] { startedAt });
+            index2.AddAnnotation("Relational:Filter", "started_at IS NOT NULL");
+            index2.AddAnnotation("Relational:Name", "ix_jobs_started_at");
 
             var index3 = runtimeEntityType.AddIndex(
                 new[] { tenantId, idempotencyKey },

@@ -11,7 +11,7 @@ namespace JobService.Data.CompiledModels.Sqlite
     public partial class SqliteJobsDbContextModel
     {
         private SqliteJobsDbContextModel()
-            : base(skipDetectChanges: false, modelId: new Guid("6fa3d9c5-11ee-4eef-8e77-aeea692537d1"), entityTypeCount: 9)
+            : base(skipDetectChanges: false, modelId: new Guid("da5bc7df-4f61-4e57-8871-a7ce60e1b25d"), entityTypeCount: 9)
         {
         }
 
