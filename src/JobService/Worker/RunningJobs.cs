@@ -83,12 +83,15 @@ public sealed class RunningJobs(IOptions<WorkerOptions> options)
     readonly Lock _gate = new();
     Queue<RunningJob> _waiting = new();
     int _handling;
+    int _held; // _jobs' entries, kept under the gate: ConcurrentDictionary.Count takes every one of its locks
     long _returned;
     bool _closed;
 
     /// <summary>Every job held, outcome writes included.</summary>
-    public int Count => _jobs.Count;
-    public ICollection<RunningJob> All => _jobs.Values;
+    public int Count => Volatile.Read(ref _held);
+
+    /// <summary>The jobs held, read without a lock (ConcurrentDictionary.Values copies them under all of its locks).</summary>
+    public IEnumerable<RunningJob> All => _jobs.Select(entry => entry.Value);
 
     /// <summary>Jobs whose handler runs: the slots taken.</summary>
     public int Handling => Volatile.Read(ref _handling);
@@ -116,9 +119,11 @@ public sealed class RunningJobs(IOptions<WorkerOptions> options)
     /// <summary>Holds a claimed job; it gets a slot now if one is free, else it waits for one (<see cref="RunningJob.Slot"/>).</summary>
     public void Add(RunningJob job)
     {
-        _jobs[job.Job.Id] = job;
         lock (_gate)
         {
+            // Claimed again (handed back, then claimed by this worker) before the earlier run's Remove: one entry, the new run's.
+            if (_jobs.TryAdd(job.Job.Id, job)) _held++;
+            else _jobs[job.Job.Id] = job;
             if (_handling < _slots && _waiting.Count == 0) Take(job);
             else _waiting.Enqueue(job);
         }
@@ -153,8 +158,12 @@ public sealed class RunningJobs(IOptions<WorkerOptions> options)
     public void Remove(RunningJob job)
     {
         HandlerDone(job);
-        var atCap = Count >= 2 * _slots; // only then did holding it keep a slot from a claim
-        _jobs.TryRemove(new KeyValuePair<Guid, RunningJob>(job.Job.Id, job));
+        bool atCap;
+        lock (_gate)
+        {
+            atCap = _held >= 2 * _slots; // only then did holding it keep a slot from a claim
+            if (_jobs.TryRemove(new KeyValuePair<Guid, RunningJob>(job.Job.Id, job))) _held--;
+        }
         if (atCap) _slotFreed.Signal();
     }
 
@@ -187,7 +196,7 @@ public sealed class RunningJobs(IOptions<WorkerOptions> options)
     }
 
     /// <summary>Handlers of this type running or waiting for a slot (what a type's concurrency limit counts).</summary>
-    public int CountOfType(string type) => _jobs.Values.Count(j => j.Job.Type == type && !j.HandlerDone);
+    public int CountOfType(string type) => All.Count(j => j.Job.Type == type && !j.HandlerDone);
 
     public void Cancel(Guid id, StopReason reason) => Find(id)?.Stop(reason);
 }
