@@ -11,7 +11,7 @@ namespace JobService.Tests.Infrastructure;
 public sealed class ObservedClock(DateTimeOffset start) : FakeTimeProvider(start)
 {
     readonly Lock _gate = new();
-    readonly Dictionary<TimeSpan, int> _armed = [];
+    readonly Dictionary<TimeSpan, (int Count, DateTimeOffset At)> _armed = [];
     TaskCompletionSource _next = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
@@ -20,7 +20,7 @@ public sealed class ObservedClock(DateTimeOffset start) : FakeTimeProvider(start
         TaskCompletionSource armed;
         lock (_gate)
         {
-            _armed[dueTime] = _armed.GetValueOrDefault(dueTime) + 1;
+            _armed[dueTime] = (_armed.GetValueOrDefault(dueTime).Count + 1, GetUtcNow());
             (armed, _next) = (_next, new(TaskCreationOptions.RunContinuationsAsynchronously));
         }
         armed.SetResult();
@@ -28,7 +28,10 @@ public sealed class ObservedClock(DateTimeOffset start) : FakeTimeProvider(start
     }
 
     /// <summary>How many timers have been armed so far with this due time.</summary>
-    public int Armed(TimeSpan dueTime)
+    public int Armed(TimeSpan dueTime) => LastArmed(dueTime).Count;
+
+    /// <summary>How many timers have been armed with this due time, and when (on this clock) the last one was.</summary>
+    public (int Count, DateTimeOffset At) LastArmed(TimeSpan dueTime)
     {
         lock (_gate) return _armed.GetValueOrDefault(dueTime);
     }
@@ -42,7 +45,7 @@ public sealed class ObservedClock(DateTimeOffset start) : FakeTimeProvider(start
             Task next;
             lock (_gate)
             {
-                if (_armed.GetValueOrDefault(dueTime) >= count) return;
+                if (_armed.GetValueOrDefault(dueTime).Count >= count) return;
                 next = _next.Task;
             }
             if (!await next.ArrivesWithinAsync(deadline - DateTime.UtcNow)) Assert.Fail($"Never {count} timers of {dueTime} armed");

@@ -103,26 +103,30 @@ public sealed class WorkerApp(TestDatabase database, Dictionary<string, string?>
     public Task<Job> WaitForStatusAsync(Guid id, JobStatus status) => WaitForAsync(id, j => j.Status == status, status.ToName());
 
     /// <summary>
-    /// Advances the fake clock by <paramref name="total"/> while job <paramref name="id"/> runs
-    /// here, never ahead of a lease renewal still on its way to the database (real time): while
-    /// the lease has less than 6 s left the clock only creeps, so that a heartbeat armed late
-    /// still fires before the lease is due. Fails if the heartbeat stops renewing.
+    /// Advances the fake clock by <paramref name="total"/>, half a second at a time, while job
+    /// <paramref name="id"/> runs here, never past a heartbeat that has not finished: when the
+    /// heartbeat's timer is due, the clock waits (for the heartbeat loop to arm its next timer,
+    /// which it does once its lease renewal has committed) before it moves on. So a lease is always
+    /// renewed a heartbeat before it could run out, however slow the machine. Fails if the
+    /// heartbeat stops renewing.
     /// </summary>
     public async Task AdvanceRunningAsync(Guid id, TimeSpan total)
     {
-        var elapsed = TimeSpan.Zero;
-        while (elapsed < total)
+        var beat = TimeSpan.FromSeconds(Get<Microsoft.Extensions.Options.IOptions<WorkerOptions>>().Value.HeartbeatSeconds);
+        var step = TimeSpan.FromMilliseconds(500);
+        for (var elapsed = TimeSpan.Zero; elapsed < total;)
         {
-            Time.Advance(TimeSpan.FromMilliseconds(500));
-            elapsed += TimeSpan.FromMilliseconds(500);
-            var deadline = DateTime.UtcNow.AddSeconds(15);
-            while ((await JobAsync(id)).LockedUntil - Time.GetUtcNow().UtcDateTime < TimeSpan.FromSeconds(6))
+            var (armed, at) = Time.LastArmed(beat);
+            var due = at + beat; // before the heartbeat's first timer: long past, so it waits for that one
+            if (Time.GetUtcNow() >= due)
             {
-                Assert.True(DateTime.UtcNow < deadline, "the heartbeat stopped renewing the lease");
-                await Task.Delay(200);
-                Time.Advance(TimeSpan.FromMilliseconds(100));
-                elapsed += TimeSpan.FromMilliseconds(100);
+                await Time.UntilArmedAsync(beat, armed + 1);
+                continue;
             }
+            var move = new[] { step, due - Time.GetUtcNow(), total - elapsed }.Min();
+            Time.Advance(move);
+            elapsed += move;
+            Assert.True((await JobAsync(id)).LockedUntil > Time.GetUtcNow().UtcDateTime, "the heartbeat stopped renewing the lease");
         }
     }
 
