@@ -14,16 +14,19 @@ public sealed class DatabaseHealthCheck(JobsConnections connections, Hosting.Dat
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
         if (!ready.IsReady) return HealthCheckResult.Unhealthy("The service is starting: its database start-up (wait, migrations) is not done.");
+        List<string>? pending;
         try
         {
-            await using (await connections.OpenAsync(cancellationToken)) { }
+            // One connection when all is well; only an unreadable history needs a second look, to
+            // tell a database that cannot be reached from one whose history cannot be read.
+            pending = await Hosting.Migrations.PendingFromHistoryAsync(connections, NullLogger.Instance, cancellationToken);
+            if (pending is null) await using (await connections.OpenAsync(cancellationToken)) { }
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
             // The message, not the exception: a probe every few seconds must not print a stack trace each time.
             return HealthCheckResult.Unhealthy($"The database cannot be reached: {e.GetBaseException().Message.ReplaceLineEndings(" ")}");
         }
-        var pending = await Hosting.Migrations.PendingFromHistoryAsync(connections, NullLogger.Instance, cancellationToken);
         return pending switch
         {
             [] => HealthCheckResult.Healthy("The database is reachable and migrated."),

@@ -16,8 +16,9 @@ public static class DatabaseSetup
             .Configure(o => o.ConnectionString = configuration.GetConnectionString("Jobs") ?? (o.IsPostgres ? "" : DefaultSqliteConnection))
             .ValidateDataAnnotations().ValidateOnStart();
 
-        // A pooled factory serves the workers (one short-lived context per operation, from many
-        // threads); requests get a scoped context from the same pool. Both providers' contexts are
+        // A pooled factory serves event streams and the key and secret stores (one short-lived context per
+        // operation, from many threads; a worker's own statements use JobsConnections, no context);
+        // requests get a scoped context from the same pool. Both providers' contexts are
         // registered; the options pick which one JobsDbContext means, when first asked for.
         services.AddPooledDbContextFactory<SqliteJobsDbContext>((sp, db) =>
         {

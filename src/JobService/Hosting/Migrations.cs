@@ -51,14 +51,17 @@ public static class Migrations
     /// <summary>
     /// The migrations compiled for a provider's context, in order: found as EF Core's migrations
     /// assembly finds them (a <see cref="Migration"/> with <see cref="DbContextAttribute"/> naming
-    /// the context and a <see cref="MigrationAttribute"/> id), without starting EF Core. A test
-    /// holds it to EF Core's own list.
+    /// the context and a <see cref="MigrationAttribute"/> id), without starting EF Core. Read once:
+    /// the readiness probe asks every few seconds. A test holds it to EF Core's own list.
     /// </summary>
-    internal static IEnumerable<string> Compiled(Type context) =>
+    internal static IEnumerable<string> Compiled(Type context) => CompiledByContext.Value[context];
+
+    static readonly Lazy<ILookup<Type, string>> CompiledByContext = new(() => (
         from type in typeof(Migrations).Assembly.GetTypes()
-        where type.IsSubclassOf(typeof(Migration)) && !type.IsAbstract && type.GetCustomAttribute<DbContextAttribute>()?.ContextType == context
+        where type.IsSubclassOf(typeof(Migration)) && !type.IsAbstract
+        let context = type.GetCustomAttribute<DbContextAttribute>()?.ContextType
         let id = type.GetCustomAttribute<MigrationAttribute>()?.Id
-        where id is not null
+        where context is not null && id is not null
         orderby id
-        select id;
+        select (Context: context, Id: id)).ToLookup(m => m.Context, m => m.Id));
 }

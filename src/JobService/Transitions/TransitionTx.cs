@@ -131,14 +131,20 @@ public sealed class TransitionTx : IAsyncDisposable
     /// <summary>Rolls back what was not committed; closes the connection of its own, or the request context's if it opened it.</summary>
     public async ValueTask DisposeAsync()
     {
-        if (_connections is not null)
+        try
         {
-            if (_db is not null) await _db.DisposeAsync();
-            if (Transaction is not null) await Transaction.DisposeAsync();
-            await Connection.DisposeAsync();
+            if (_connections is not null)
+            {
+                if (_db is not null) await _db.DisposeAsync();
+                if (Transaction is not null) await Transaction.DisposeAsync();
+                await Connection.DisposeAsync();
+            }
+            else if (_efTransaction is not null) await _efTransaction.DisposeAsync();
+            else await _db!.Database.CloseConnectionAsync();
         }
-        else if (_efTransaction is not null) await _efTransaction.DisposeAsync();
-        else await _db!.Database.CloseConnectionAsync();
-        _writing?.Dispose();
+        finally
+        {
+            _writing?.Dispose(); // SQLite's one writer turn goes back even when a rollback or close throws
+        }
     }
 }
