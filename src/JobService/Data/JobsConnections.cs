@@ -85,13 +85,15 @@ public sealed class JobsConnections(IServiceProvider services, IOptions<Database
     /// <summary>
     /// An EF Core context on an open connection (and its transaction, if any), which it does not
     /// own: for a hook that stores an entity inside a transition (<see cref="TransitionTx.Db"/>).
-    /// Not from the pool: a pooled context keeps a connection set on it.
+    /// Made from the registered options (their interceptors and ConfigureDbContext apply, as to
+    /// every other context), but not rented from the pool: a pooled context keeps a connection set on it.
     /// </summary>
     public JobsDbContext ContextOn(DbConnection connection, DbTransaction? transaction)
     {
         JobsDbContext db = IsPostgres
-            ? new PostgresJobsDbContext(new DbContextOptionsBuilder<PostgresJobsDbContext>().UseNpgsql(connection).Options)
-            : new SqliteJobsDbContext(new DbContextOptionsBuilder<SqliteJobsDbContext>().UseSqlite(connection).Options);
+            ? new PostgresJobsDbContext(services.GetRequiredService<DbContextOptions<PostgresJobsDbContext>>())
+            : new SqliteJobsDbContext(services.GetRequiredService<DbContextOptions<SqliteJobsDbContext>>());
+        db.Database.SetDbConnection(connection, contextOwnsConnection: false);
         if (transaction is not null) db.Database.UseTransaction(transaction);
         return db;
     }

@@ -1,5 +1,6 @@
 using JobService.Data;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 
@@ -16,6 +17,7 @@ public sealed class TestDatabase : IAsyncDisposable
     public string Provider { get; }
     public string ConnectionString { get; }
     readonly Func<ValueTask> _drop;
+    readonly List<ServiceProvider> _services = []; // CreateConnections' providers (each a data source)
 
     TestDatabase(string provider, string connectionString, Func<ValueTask> drop)
     {
@@ -74,16 +76,30 @@ public sealed class TestDatabase : IAsyncDisposable
         });
     }
 
-    /// <summary>Plain connections as the service opens them (<see cref="JobsConnections"/>), outside any service.</summary>
-    public JobsConnections CreateConnections() => new(
-        new ServiceCollection()
-            .AddSingleton(_ => NpgsqlDataSource.Create(ConnectionString)).BuildServiceProvider(),
-        Microsoft.Extensions.Options.Options.Create(new DatabaseOptions { Provider = Provider, ConnectionString = ConnectionString }));
+    /// <summary>
+    /// Plain connections as the service opens them (<see cref="JobsConnections"/>, its data source
+    /// and settings from the service's own registration), outside any host; their pools are
+    /// closed with this database.
+    /// </summary>
+    public JobsConnections CreateConnections()
+    {
+        var settings = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Database:Provider"] = Provider, ["ConnectionStrings:Jobs"] = ConnectionString,
+        }).Build();
+        var services = new ServiceCollection().AddSingleton<IConfiguration>(settings).AddJobsDatabase(settings).BuildServiceProvider();
+        lock (_services) _services.Add(services);
+        return services.GetRequiredService<JobsConnections>();
+    }
 
     /// <summary>A context of the provider's own type, outside any service: for setting up and reading back.</summary>
     public JobsDbContext CreateContext() => Provider == "postgres"
         ? new PostgresJobsDbContext(new DbContextOptionsBuilder<PostgresJobsDbContext>().UseNpgsql(ConnectionString).Options)
         : new SqliteJobsDbContext(new DbContextOptionsBuilder<SqliteJobsDbContext>().UseSqlite(ConnectionString).Options);
 
-    public ValueTask DisposeAsync() => _drop();
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var services in _services) await services.DisposeAsync();
+        await _drop();
+    }
 }

@@ -408,9 +408,9 @@ public abstract class WorkerContract
     /// A process that only runs workers never starts EF Core, whose first context cost a worker
     /// ~450 ms of start-up: its database wait, migration check, paused types, heartbeat row, claims,
     /// outcomes, lease renewals, readiness probes and metrics gauges all run on plain connections (JobsConnections).
-    /// Every context the worker makes from its registered options would be logged here; a job with a
-    /// callback_url is the exception this test leaves out: its outbox row is stored through a context
-    /// made on the transition's own connection (JobsConnections.ContextOn), outside these options.
+    /// Every context the worker makes is logged here, through its registered options: the one EF
+    /// Core is for in a worker, a job's callback_url (its outbox row, stored on the completion's own
+    /// connection by JobsConnections.ContextOn), is counted too.
     /// </summary>
     [Fact]
     public async Task AWorkerOnlyInstanceNeverStartsEfCore()
@@ -420,7 +420,7 @@ public abstract class WorkerContract
         var contexts = 0;
         void Count(IServiceProvider _, DbContextOptionsBuilder b) =>
             b.LogTo(_ => Interlocked.Increment(ref contexts), [Microsoft.EntityFrameworkCore.Diagnostics.CoreEventId.ContextInitialized]);
-        await using var worker = new WorkerApp(api.Database, new() { ["Service:Role"] = "worker" }, configure: services => services
+        await using var worker = new WorkerApp(api.Database, new() { ["Service:Role"] = "worker", ["Webhooks:DeliveryEnabled"] = "false" }, configure: services => services
             .ConfigureDbContext<SqliteJobsDbContext>(Count).ConfigureDbContext<PostgresJobsDbContext>(Count));
 
         Assert.Equal(System.Net.HttpStatusCode.OK, (await worker.Client.GetAsync("/health/ready")).StatusCode);
@@ -432,8 +432,15 @@ public abstract class WorkerContract
         var scrape = await worker.Client.GetStringAsync("/metrics"); // the gauges read the jobs table
         Assert.Contains("jobservice_jobs{", scrape);
         Assert.Equal(0, Volatile.Read(ref contexts));
-        await using (var db = await worker.Get<IDbContextFactory<JobsDbContext>>().CreateDbContextAsync()) await db.Jobs.CountAsync();
-        Assert.Equal(1, Volatile.Read(ref contexts)); // the count sees the worker's contexts
+
+        var hooked = await api.SubmitAsync(new { type = "echo", payload = new { text = "hooked" }, callback_url = "https://hooks.example.com/jobs" });
+        worker.Time.Advance(TimeSpan.FromSeconds(2));
+        await worker.Changes.UntilAsync(() => api.JobAsync(hooked), j => j.Status == JobStatus.Completed, TimeSpan.FromSeconds(15),
+            j => $"Job {hooked} never completed: status {j.Status.ToName()}");
+        // The outbox's contexts came from the registered options: at its claim (it reads the job to see
+        // whether job.started was asked for; it was not) and at its completion (the delivery row).
+        Assert.Equal(2, Volatile.Read(ref contexts));
+        Assert.Equal(1, await api.WithDbAsync(db => db.WebhookDeliveries.CountAsync(d => d.JobId == hooked)));
     }
 
     static void InterlockedMax(ref int target, int value)
