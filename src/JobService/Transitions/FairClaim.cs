@@ -29,13 +29,22 @@ public static class FairClaim
         """;
 
     /// <summary>
+    /// Whether claiming a job calls its webhook: it has a callback_url and its callback_events
+    /// (space-separated; null: the terminal ones, as <see cref="Webhooks.WebhookTypes.Wanted"/>
+    /// reads them) ask for job.started, the only webhook a claim calls, whose outbox row is written
+    /// in the claim's transaction. Most callbacks want only how a job ended.
+    /// </summary>
+    public const string CallsStarted =
+        "COALESCE(callback_url IS NOT NULL AND ' ' || callback_events || ' ' LIKE '% " + Webhooks.WebhookTypes.Started + " %', FALSE)";
+
+    /// <summary>
     /// What a claim that must write nothing beside itself adds to its UPDATE (<see cref="ClaimRequest.RefuseCallbacks"/>):
-    /// when any picked job has a callback_url, it claims none of them. Each candidate group carries
-    /// <c>has_callback</c> from the row it read (a second look-up of the picked rows cost a
-    /// 1,000-job claim about as much as it saved).
+    /// when any picked job's claim calls its webhook (<see cref="CallsStarted"/>), it claims none of
+    /// them. Each candidate group carries <c>calls_started</c> from the row it read (a second
+    /// look-up of the picked rows cost a 1,000-job claim about as much as it saved).
     /// </summary>
     public static string Refusing(ClaimRequest request) => request.RefuseCallbacks
-        ? " AND NOT EXISTS (SELECT 1 FROM picked WHERE has_callback)"
+        ? " AND NOT EXISTS (SELECT 1 FROM picked WHERE calls_started)"
         : "";
 
     /// <summary>
@@ -54,12 +63,12 @@ public static class FairClaim
             running AS (
                 SELECT tenant_id, COUNT(*) AS n FROM jobs WHERE status = 'running'{counted} GROUP BY tenant_id),
             shares AS (
-                SELECT c.quota, c.id, c.priority, c.run_at, c.has_callback, COALESCE(r.n, 0)
+                SELECT c.quota, c.id, c.priority, c.run_at, c.calls_started, COALESCE(r.n, 0)
                     + ROW_NUMBER() OVER (PARTITION BY c.tenant_id ORDER BY c.priority DESC, c.run_at, c.id) AS share
                 FROM ({groups}) AS c LEFT JOIN running AS r ON r.tenant_id = c.tenant_id),
             picked AS (
-                SELECT id, has_callback FROM (
-                    SELECT id, priority, run_at, share, quota, has_callback,
+                SELECT id, calls_started FROM (
+                    SELECT id, priority, run_at, share, quota, calls_started,
                         ROW_NUMBER() OVER (PARTITION BY quota ORDER BY share, priority DESC, run_at, id) AS nth
                     FROM shares) AS ranked
                 WHERE nth <= CASE quota {limits} END{perTenant}

@@ -6,7 +6,9 @@ namespace JobService.Transitions;
 /// <summary>
 /// A job as a transition left it: what every transition's <c>RETURNING</c> hands back, so that
 /// C# always knows the resulting status (and <see cref="EventSeq"/>, the seq of the event the
-/// transition appended), and whether it has a callback_url, so that webhooks cost nothing for jobs without one.
+/// transition appended), and whether it has a callback_url, so that webhooks cost nothing for jobs
+/// without one. A claim's rows say so only for the jobs whose claim calls a webhook
+/// (<see cref="FairClaim.CallsStarted"/>): the others cost nothing at their claim either.
 /// </summary>
 public sealed record JobRow(
     Guid Id, string Type, JobStatus Status, int Attempt, int MaxAttempts, long EventSeq, bool CancelRequested,

@@ -154,11 +154,12 @@ public sealed class JobTransitions(
     /// Claims due jobs for a worker (<see cref="IJobDriver.ClaimAsync"/>). Where the claim is one
     /// statement and no hook writes for jobs without callbacks, it is first tried on its own,
     /// committing by itself (one round trip instead of two: an idle worker's pickup and a
-    /// 10-slot drain's claims), refusing the whole pick if any picked job has a callback_url,
-    /// whose claimed job may want its job.started outbox row in the claim's transaction. Refused,
-    /// the claim runs again in a transaction; empty, it is over. After a claim that took jobs with
-    /// callbacks, the next 16 go straight to a transaction, so a queue of webhook jobs does not
-    /// pay for a refused try each time. The tenant cap's lock (MaxRunningPerTenant) needs the transaction.
+    /// 10-slot drain's claims), refusing the whole pick if any picked job's claim calls its webhook
+    /// (a callback whose callback_events ask for job.started, <see cref="FairClaim.CallsStarted"/>),
+    /// whose outbox row belongs in the claim's transaction. Refused, the claim runs again in a
+    /// transaction; empty, it is over. After a claim that took such jobs, the next 16 go straight to
+    /// a transaction, so a queue of them does not pay for a refused try each time. The tenant cap's
+    /// lock (MaxRunningPerTenant) needs the transaction.
     /// </summary>
     public async Task<IReadOnlyList<ClaimedJob>> ClaimAsync(ClaimRequest request, CancellationToken ct)
     {
@@ -166,21 +167,22 @@ public sealed class JobTransitions(
         if (_writesCommitAlone && request.MaxRunningPerTenant == 0)
         {
             if (Volatile.Read(ref _claimsInTransaction) > 0) Interlocked.Decrement(ref _claimsInTransaction);
-            else if (await ClaimAsync(request with { RefuseCallbacks = true }, selfCommitting: true, ct) is (var alone, Refused: false)) return alone;
+            else if (await ClaimAsync(request with { RefuseCallbacks = true }, selfCommitting: true, ct) is (var alone, Refused: false, _)) return alone;
         }
-        var (claimed, _) = await ClaimAsync(request, selfCommitting: false, ct);
-        if (_writesCommitAlone && claimed.Any(c => c.HasCallback)) Volatile.Write(ref _claimsInTransaction, 16);
+        var (claimed, _, calledStarted) = await ClaimAsync(request, selfCommitting: false, ct);
+        if (_writesCommitAlone && calledStarted) Volatile.Write(ref _claimsInTransaction, 16);
         return claimed;
     }
 
-    async Task<(IReadOnlyList<ClaimedJob> Jobs, bool Refused)> ClaimAsync(ClaimRequest request, bool selfCommitting, CancellationToken ct)
+    async Task<(IReadOnlyList<ClaimedJob> Jobs, bool Refused, bool CalledStarted)> ClaimAsync(ClaimRequest request, bool selfCommitting, CancellationToken ct)
     {
         await using var tx = await BeginAsync(request.Now, ct, selfCommitting);
         var (claimed, refused) = await driver.ClaimAsync(tx, request, ct);
-        if (claimed.Count == 0) return ([], refused);
+        if (claimed.Count == 0) return ([], refused, false);
         await ApplyAsync(tx, claimed.Select(c => c.Row).ToList(), r => Story.Claimed(r, request.WorkerId, tx.Now), ct, stored: true);
         await tx.CommitAsync(ct);
-        return (claimed.Select(c => new ClaimedJob(c.Row.Id, c.Row.Type, c.Payload, c.Row.Attempt, c.Row.MaxAttempts, c.Row.HasCallback)).ToList(), false);
+        return (claimed.Select(c => new ClaimedJob(c.Row.Id, c.Row.Type, c.Payload, c.Row.Attempt, c.Row.MaxAttempts, c.HasCallback)).ToList(), false,
+            claimed.Any(c => c.Row.HasCallback));
     }
 
     /// <summary>

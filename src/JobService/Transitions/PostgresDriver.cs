@@ -47,7 +47,7 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
     const string Group = """
         g{0} AS (
             SELECT {0} AS quota, c.* FROM tenants AS t CROSS JOIN LATERAL (
-                SELECT id, tenant_id, priority, run_at, callback_url IS NOT NULL AS has_callback FROM jobs
+                SELECT id, tenant_id, priority, run_at, {calls_started} AS calls_started FROM jobs
                 WHERE status = 'pending' AND tenant_id = t.tenant_id AND run_at <= @now AND type = ANY(@types{0})
                 ORDER BY priority DESC, run_at, id
                 LIMIT @limit{0}
@@ -64,25 +64,28 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
             UPDATE jobs SET status = 'running', attempt = attempt + 1, locked_by = @worker, locked_until = @lease_until,
                 started_at = @now, updated_at = @now, progress = 0, message = 'Running', error = NULL, event_seq = event_seq + 1
             WHERE jobs.id = ANY(ARRAY(SELECT id FROM picked)){refusing}
-            RETURNING jobs.id, jobs.type, jobs.attempt, jobs.max_attempts, jobs.event_seq, jobs.run_at, jobs.payload, jobs.callback_url IS NOT NULL AS has_callback),
+            RETURNING jobs.id, jobs.type, jobs.attempt, jobs.max_attempts, jobs.event_seq, jobs.run_at, jobs.payload,
+                jobs.callback_url IS NOT NULL AS has_callback, {calls_started} AS calls_started),
         told AS (
             INSERT INTO job_events (job_id, seq, kind, level, message, data, created_at)
             SELECT id, event_seq, @event_kind, @event_level, format(@event_line, @worker, attempt, max_attempts),
                 jsonb_build_object('status', 'running', 'attempt', attempt, 'max_attempts', max_attempts, 'worker', @worker), @now
             FROM claimed)
-        SELECT id, type, attempt, max_attempts, event_seq, run_at, payload, has_callback FROM claimed{refused}
+        SELECT id, type, attempt, max_attempts, event_seq, run_at, payload, has_callback, calls_started FROM claimed{refused}
         """;
 
     /// <summary>
     /// A refusing claim's word that it took nothing because it refused (not because nothing was
     /// due): a row of nulls, so that an empty queue costs one round trip, not a second claim.
     /// </summary>
-    const string RefusedRow = "\n        UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL WHERE EXISTS (SELECT 1 FROM picked WHERE has_callback)";
+    const string RefusedRow = "\n        UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL WHERE EXISTS (SELECT 1 FROM picked WHERE calls_started)";
 
     public string ClaimSql(ClaimRequest request)
     {
-        var groups = string.Join(",\n", request.Quotas.Select((_, i) => string.Format(Group, i)));
-        return $"WITH RECURSIVE {FairClaim.Tenants},\n{groups},\n{FairClaim.Picked(request)},\n{MarkRunning.Replace("{refusing}", FairClaim.Refusing(request)).Replace("{refused}", request.RefuseCallbacks ? RefusedRow : "")}";
+        var groups = string.Join(",\n", request.Quotas.Select((_, i) => string.Format(Group.Replace("{calls_started}", FairClaim.CallsStarted), i)));
+        var mark = MarkRunning.Replace("{refusing}", FairClaim.Refusing(request)).Replace("{refused}", request.RefuseCallbacks ? RefusedRow : "")
+            .Replace("{calls_started}", FairClaim.CallsStarted);
+        return $"WITH RECURSIVE {FairClaim.Tenants},\n{groups},\n{FairClaim.Picked(request)},\n{mark}";
     }
 
     public async Task<ClaimResult> ClaimAsync(TransitionTx tx, ClaimRequest request, CancellationToken ct)
@@ -113,7 +116,7 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
             Bind(command, $"limit{i}", Math.Min(request.Quotas[i].Limit, request.Limit)); // no quota takes more than the free slots
         }
         var rows = await tx.RowsAsync(command, r => r.IsDBNull(0) ? default : (Row: JobRow.Claimed(r.GetGuid(0), r.GetString(1), r.GetInt32(2),
-            r.GetInt32(3), r.GetInt64(4), r.GetDateTime(5), r.GetBoolean(7), request), Payload: r.GetString(6)), ct, skipResults: 1);
+            r.GetInt32(3), r.GetInt64(4), r.GetDateTime(5), r.GetBoolean(8), request), Payload: r.GetString(6), HasCallback: r.GetBoolean(7)), ct, skipResults: 1);
         var refused = rows.RemoveAll(c => c.Row is null) > 0; // the RefusedRow
         return new ClaimResult(rows, refused);
     }

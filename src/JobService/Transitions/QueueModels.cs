@@ -23,11 +23,13 @@ public sealed record ClaimRequest(string WorkerId, int Limit, IReadOnlyList<Type
     int MaxRunningPerTenant = 0, bool RefuseCallbacks = false);
 
 /// <summary>
-/// What a claim took. <paramref name="Refused"/>: it took nothing because a job it picked has a
-/// callback_url (only with <see cref="ClaimRequest.RefuseCallbacks"/>), which an empty queue is not:
-/// the first is tried again in a transaction, the second needs no second look.
+/// What a claim took: each job's row (whose <see cref="JobRow.HasCallback"/> says whether its claim
+/// calls its webhook, <see cref="FairClaim.CallsStarted"/>), payload, and whether it has a
+/// callback_url at all. <paramref name="Refused"/>: it took nothing because a job it picked calls
+/// its webhook when claimed (only with <see cref="ClaimRequest.RefuseCallbacks"/>), which an empty
+/// queue is not: the first is tried again in a transaction, the second needs no second look.
 /// </summary>
-public sealed record ClaimResult(IReadOnlyList<(JobRow Row, string Payload)> Jobs, bool Refused = false)
+public sealed record ClaimResult(IReadOnlyList<(JobRow Row, string Payload, bool HasCallback)> Jobs, bool Refused = false)
 {
     public static readonly ClaimResult None = new([]);
 }

@@ -30,12 +30,12 @@ public abstract class QueueContract(TestApp app) : IAsyncLifetime
         new(worker, limit, quotas.Length > 0 ? quotas : [new TypeQuota(Both, limit)], Now, Now.AddSeconds(30));
 
     protected async Task<List<Guid>> InsertAsync(int count, string type = "echo", int priority = 0, TimeSpan? delay = null, int maxAttempts = 3,
-        string tenant = "default", Func<int, int>? priorityOf = null, string? callbackUrl = null)
+        string tenant = "default", Func<int, int>? priorityOf = null, string? callbackUrl = null, string? callbackEvents = null)
     {
         var jobs = Enumerable.Range(0, count).Select(i => new Job
         {
             Id = Guid.CreateVersion7(), Type = type, Payload = "{}", Priority = priorityOf?.Invoke(i) ?? priority, MaxAttempts = maxAttempts, TenantId = tenant,
-            RunAt = Now + (delay ?? TimeSpan.Zero), CreatedAt = Now, UpdatedAt = Now, CallbackUrl = callbackUrl,
+            RunAt = Now + (delay ?? TimeSpan.Zero), CreatedAt = Now, UpdatedAt = Now, CallbackUrl = callbackUrl, CallbackEvents = callbackEvents,
         }).ToList();
         await using var db = await Contexts.CreateDbContextAsync();
         await T.CreateAsync(db, jobs, "a test", maxActive: 0, default);
@@ -288,16 +288,18 @@ public abstract class QueueContract(TestApp app) : IAsyncLifetime
 
     /// <summary>
     /// A claim is one round trip where it can be, as a completion is: on PostgreSQL it commits by
-    /// itself unless a job it picks has a callback (whose job.started outbox row belongs in the
-    /// claim's transaction); then that try claims nothing and the claim runs in a transaction, as
-    /// the next claims do for a while. The refusing statement, on either provider, claims none of
-    /// its pick when one has a callback, and leaves no trace.
+    /// itself unless a job it picks calls its webhook when claimed (a callback that asks for
+    /// job.started, whose outbox row belongs in the claim's transaction); then that try claims
+    /// nothing and the claim runs in a transaction, as the next claims do for a while. A callback
+    /// that wants only how the job ended does not stop it. The refusing statement, on either
+    /// provider, claims none of its pick when one calls its webhook, and leaves no trace.
     /// </summary>
     [Fact]
-    public async Task AClaimCommitsByItselfOnlyWhenNoJobItPicksHasACallback()
+    public async Task AClaimCommitsByItselfOnlyWhenNoJobItPicksCallsItsWebhook()
     {
         var driver = App.Services.GetRequiredService<IJobDriver>();
-        var withCallback = (await InsertAsync(1, callbackUrl: "https://hooks.example/started"))[0]; // first in line
+        var endsOnly = (await InsertAsync(1, callbackUrl: "https://hooks.example/ended", priority: 2))[0]; // first in line
+        var withCallback = (await InsertAsync(1, callbackUrl: "https://hooks.example/started", callbackEvents: "job.completed job.started", priority: 1))[0]; // second
         var greet = (await InsertAsync(1, type: "greet"))[0];
         var onlyGreet = new TypeQuota(["greet"], 1);
         await using (var db = await Contexts.CreateDbContextAsync())
@@ -314,6 +316,8 @@ public abstract class QueueContract(TestApp app) : IAsyncLifetime
         var seen = new List<JobStatus>();
         var quiet = new JobTransitions(Connections, driver, [new StatusSeenOutside(Contexts, seen, mayWrite: false)], _time);
 
+        var ended = Assert.Single(await quiet.ClaimAsync(Claim("w1", 1), default)); // alone: its callback is not called at a claim
+        Assert.Equal((endsOnly, true), (ended.Id, ended.HasCallback)); // its completion still writes an outbox row
         Assert.Equal([greet], (await quiet.ClaimAsync(Claim("w1", 1, onlyGreet), default)).Select(c => c.Id));
         var claimed = Assert.Single(await quiet.ClaimAsync(Claim("w1", 1), default)); // a try alone refused, then a transaction
         Assert.Equal((withCallback, true), (claimed.Id, claimed.HasCallback));
@@ -321,7 +325,7 @@ public abstract class QueueContract(TestApp app) : IAsyncLifetime
         Assert.Equal([next], (await quiet.ClaimAsync(Claim("w1", 1, onlyGreet), default)).Select(c => c.Id)); // straight to a transaction
 
         var alone = App.Database.Provider == "postgres" ? JobStatus.Running : JobStatus.Pending;
-        Assert.Equal([alone, JobStatus.Pending, JobStatus.Pending], seen);
+        Assert.Equal([alone, alone, JobStatus.Pending, JobStatus.Pending], seen);
         var job = await LoadAsync(withCallback);
         Assert.Equal((1, 2L), (job.Attempt, job.EventSeq)); // the refused try took no attempt and wrote no event
         Assert.Equal(2, (await EventsAsync(withCallback)).Count);
