@@ -29,13 +29,11 @@ public static class FairClaim
         """;
 
     /// <summary>
-    /// Whether claiming a job calls its webhook: it has a callback_url and its callback_events
-    /// (space-separated; null: the terminal ones, as <see cref="Webhooks.WebhookTypes.Wanted"/>
-    /// reads them) ask for job.started, the only webhook a claim calls, whose outbox row is written
-    /// in the claim's transaction. Most callbacks want only how a job ended.
+    /// Whether claiming a job calls its webhook: it has a callback_url whose callback_events ask
+    /// for job.started, the only webhook a claim calls, whose outbox row is written in the claim's
+    /// transaction. Most callbacks want only how a job ended.
     /// </summary>
-    public const string CallsStarted =
-        "COALESCE(callback_url IS NOT NULL AND ' ' || callback_events || ' ' LIKE '% " + Webhooks.WebhookTypes.Started + " %', FALSE)";
+    public static readonly string CallsStarted = Webhooks.WebhookTypes.AskedForSql(Webhooks.WebhookTypes.Started);
 
     /// <summary>
     /// What a claim that must write nothing beside itself adds to its UPDATE (<see cref="ClaimRequest.RefuseCallbacks"/>):

@@ -29,4 +29,12 @@ public static class WebhookTypes
     /// <summary>Whether a job's stored callback_events (space-separated; null: the terminal ones) asks for this type.</summary>
     public static bool Wanted(string? stored, string type) =>
         stored is null ? Terminal.Contains(type) : stored.Split(' ').Contains(type);
+
+    /// <summary>
+    /// <see cref="Wanted"/> as SQL over a jobs row (both providers), for a type a job must ask for
+    /// (never wanted with callback_events null): whether it has a callback that wants it.
+    /// </summary>
+    public static string AskedForSql(string type) => Terminal.Contains(type)
+        ? throw new ArgumentException($"{type} is wanted without asking; this reads only callback_events.", nameof(type))
+        : $"COALESCE(callback_url IS NOT NULL AND ' ' || callback_events || ' ' LIKE '% {type} %', FALSE)";
 }

@@ -3,6 +3,7 @@ using JobService.Data;
 using JobService.Tests.Infrastructure;
 using JobService.Handlers;
 using JobService.Transitions;
+using JobService.Webhooks;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
@@ -329,6 +330,24 @@ public abstract class QueueContract(TestApp app) : IAsyncLifetime
         var job = await LoadAsync(withCallback);
         Assert.Equal((1, 2L), (job.Attempt, job.EventSeq)); // the refused try took no attempt and wrote no event
         Assert.Equal(2, (await EventsAsync(withCallback)).Count);
+    }
+
+    /// <summary>The claim's SQL reads callback_events as the outbox does (WebhookTypes.Wanted), on both providers.</summary>
+    [Theory]
+    [InlineData("https://hooks.example/", null)]
+    [InlineData("https://hooks.example/", "job.started")]
+    [InlineData("https://hooks.example/", "job.completed job.started")]
+    [InlineData("https://hooks.example/", "job.started job.failed")]
+    [InlineData("https://hooks.example/", "job.retrying")]
+    [InlineData("https://hooks.example/", "job.completed")]
+    [InlineData(null, "job.started")]
+    public async Task TheClaimAsksTheOutboxsQuestionInSql(string? url, string? events)
+    {
+        await using var db = await Contexts.CreateDbContextAsync();
+        var sql = $"SELECT CASE WHEN {WebhookTypes.AskedForSql(WebhookTypes.Started)} THEN 1 ELSE 0 END AS \"Value\" " +
+            "FROM (SELECT CAST({0} AS varchar(2000)) AS callback_url, CAST({1} AS varchar(200)) AS callback_events) AS j";
+        var asked = await db.Database.SqlQueryRaw<int>(sql, url ?? (object)DBNull.Value, events ?? (object)DBNull.Value).SingleAsync();
+        Assert.Equal(url is not null && WebhookTypes.Wanted(events, WebhookTypes.Started), asked == 1);
     }
 
     /// <summary>A hook that reads the changed job's status from a connection of its own, while the transition runs.</summary>
