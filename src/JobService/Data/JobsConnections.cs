@@ -85,8 +85,11 @@ public sealed class JobsConnections(IServiceProvider services, IOptions<Database
     /// <summary>
     /// An EF Core context on an open connection (and its transaction, if any), which it does not
     /// own: for a hook that stores an entity inside a transition (<see cref="TransitionTx.Db"/>).
-    /// Made from the registered options (their interceptors and ConfigureDbContext apply, as to
-    /// every other context), but not rented from the pool: a pooled context keeps a connection set on it.
+    /// Made from the registered options (ConfigureDbContext and command interceptors apply, as to
+    /// every other context), but not rented from the pool: a pooled context keeps a connection set
+    /// on it. EF Core never opens this connection, so connection interceptors do not run (SQLite's
+    /// pragmas were run by <see cref="OpenAsync"/>), nor does SQLite's provider add its SQL
+    /// functions to it (regexp, ef_compare and the like): the hooks' queries use none.
     /// </summary>
     public JobsDbContext ContextOn(DbConnection connection, DbTransaction? transaction)
     {

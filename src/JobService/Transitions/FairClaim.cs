@@ -36,12 +36,12 @@ public static class FairClaim
     public static readonly string CallsStarted = Webhooks.WebhookTypes.AskedForSql(Webhooks.WebhookTypes.Started);
 
     /// <summary>
-    /// What a claim that must write nothing beside itself adds to its UPDATE (<see cref="ClaimRequest.RefuseCallbacks"/>):
+    /// What a claim that must write nothing beside itself adds to its UPDATE (<see cref="ClaimRequest.RefuseWebhookCalls"/>):
     /// when any picked job's claim calls its webhook (<see cref="CallsStarted"/>), it claims none of
     /// them. Each candidate group carries <c>calls_started</c> from the row it read (a second
     /// look-up of the picked rows cost a 1,000-job claim about as much as it saved).
     /// </summary>
-    public static string Refusing(ClaimRequest request) => request.RefuseCallbacks
+    public static string Refusing(ClaimRequest request) => request.RefuseWebhookCalls
         ? " AND NOT EXISTS (SELECT 1 FROM picked WHERE calls_started)"
         : "";
 

@@ -16,7 +16,7 @@ public interface IJobDriver
     /// spends an attempt, takes one event seq, appends the claimed events (<see cref="Story.ClaimedTemplate"/>:
     /// the worker's busiest transition writes its own, with no second round trip and no event JSON
     /// built in C#), and returns them with their payload. No job is ever returned to two claimers.
-    /// With <see cref="ClaimRequest.RefuseCallbacks"/>, says whether it took nothing because it refused.
+    /// With <see cref="ClaimRequest.RefuseWebhookCalls"/>, says whether it took nothing because it refused.
     /// </summary>
     Task<ClaimResult> ClaimAsync(TransitionTx tx, ClaimRequest request, CancellationToken ct);
 

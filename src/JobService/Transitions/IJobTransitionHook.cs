@@ -15,10 +15,12 @@ public interface IJobTransitionHook
     Task OnAppliedAsync(TransitionTx tx, IReadOnlyList<AppliedChange> changes, CancellationToken ct);
 
     /// <summary>
-    /// Whether <see cref="OnAppliedAsync"/> may write to the database for jobs without a
-    /// callback_url. When no hook may, a worker's completions of such jobs are one statement that
-    /// commits by itself (<see cref="JobTransitions.CompleteAsync"/>): the hooks still run, with
-    /// nothing left to roll back. Yes unless a hook says otherwise.
+    /// Whether <see cref="OnAppliedAsync"/> may write to the database for changes whose
+    /// <see cref="JobRow.HasCallback"/> is false (a job without a callback_url; at a claim, a job
+    /// whose claim calls no webhook, though it may have a callback_url). When no hook may, such
+    /// changes can be one statement that commits by itself (<see cref="JobTransitions.CompleteAsync"/>,
+    /// <see cref="JobTransitions.ClaimAsync"/>, <see cref="JobTransitions.CreateAsync"/>): the
+    /// hooks still run, with nothing left to roll back. Yes unless a hook says otherwise.
     /// </summary>
     bool MayWriteWithoutCallback => true;
 }

@@ -27,8 +27,8 @@ public sealed record JobRow(
         r.GetBoolean(14));
 
     /// <summary>A job as a claim left it, from the few columns the claim returns (the rest it set itself).</summary>
-    public static JobRow Claimed(Guid id, string type, int attempt, int maxAttempts, long eventSeq, DateTime runAt, bool hasCallback, ClaimRequest claim) =>
-        new(id, type, JobStatus.Running, attempt, maxAttempts, eventSeq, false, 0, "Running", null, Utc(runAt), claim.Now, null, claim.WorkerId, hasCallback);
+    public static JobRow Claimed(Guid id, string type, int attempt, int maxAttempts, long eventSeq, DateTime runAt, bool callsWebhook, ClaimRequest claim) =>
+        new(id, type, JobStatus.Running, attempt, maxAttempts, eventSeq, false, 0, "Running", null, Utc(runAt), claim.Now, null, claim.WorkerId, callsWebhook);
 
     /// <summary>A job as a completion left it, from the few columns the completion returns.</summary>
     public static JobRow Completed(JobLease lease, string type, int maxAttempts, long eventSeq, DateTime startedAt, bool hasCallback, DateTime now) =>

@@ -25,12 +25,12 @@ public sealed class JobTransitions(
     readonly IJobTransitionHook[] _hooks = hooks.ToArray();
 
     /// <summary>
-    /// A claim, completion or insert of jobs without callbacks can be its round trip alone
+    /// A claim, completion or insert that calls no webhook can be its round trip alone
     /// (<see cref="ClaimAsync"/>, <see cref="CompleteAsync"/>, <see cref="CreateAsync"/>).
     /// </summary>
     readonly bool _writesCommitAlone = driver.WritesCommitAlone && hooks.All(h => !h.MayWriteWithoutCallback);
 
-    /// <summary>Claims left to go straight to a transaction, after one took jobs with callbacks (<see cref="ClaimAsync"/>).</summary>
+    /// <summary>Claims left to go straight to a transaction, after one took jobs whose claim calls a webhook (<see cref="ClaimAsync"/>).</summary>
     int _claimsInTransaction;
 
     public IJobDriver Driver => driver;
@@ -167,7 +167,7 @@ public sealed class JobTransitions(
         if (_writesCommitAlone && request.MaxRunningPerTenant == 0)
         {
             if (Volatile.Read(ref _claimsInTransaction) > 0) Interlocked.Decrement(ref _claimsInTransaction);
-            else if (await ClaimAsync(request with { RefuseCallbacks = true }, selfCommitting: true, ct) is (var alone, Refused: false, _)) return alone;
+            else if (await ClaimAsync(request with { RefuseWebhookCalls = true }, selfCommitting: true, ct) is (var alone, Refused: false, _)) return alone;
         }
         var (claimed, _, calledStarted) = await ClaimAsync(request, selfCommitting: false, ct);
         if (_writesCommitAlone && calledStarted) Volatile.Write(ref _claimsInTransaction, 16);
@@ -181,7 +181,7 @@ public sealed class JobTransitions(
         if (claimed.Count == 0) return ([], refused, false);
         await ApplyAsync(tx, claimed.Select(c => c.Row).ToList(), r => Story.Claimed(r, request.WorkerId, tx.Now), ct, stored: true);
         await tx.CommitAsync(ct);
-        return (claimed.Select(c => new ClaimedJob(c.Row.Id, c.Row.Type, c.Payload, c.Row.Attempt, c.Row.MaxAttempts, c.HasCallback)).ToList(), false,
+        return (claimed.Select(c => new ClaimedJob(c.Row.Id, c.Row.Type, c.Payload, c.Row.Attempt, c.Row.MaxAttempts, c.HasCallbackUrl)).ToList(), false,
             claimed.Any(c => c.Row.HasCallback));
     }
 

@@ -43,8 +43,9 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
     /// Each per-type quota is a group of candidates: every tenant's next jobs of those types, locked
     /// as they are read with SKIP LOCKED, so that concurrent claimers pass over each other's rows
     /// (a locked candidate not picked is freed at commit). <see cref="FairClaim"/> picks among them.
+    /// <c>{calls_started}</c> is <see cref="FairClaim.CallsStarted"/>: whether the job's claim calls its webhook.
     /// </summary>
-    const string Group = """
+    static readonly string Group = """
         g{0} AS (
             SELECT {0} AS quota, c.* FROM tenants AS t CROSS JOIN LATERAL (
                 SELECT id, tenant_id, priority, run_at, {calls_started} AS calls_started FROM jobs
@@ -52,14 +53,14 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
                 ORDER BY priority DESC, run_at, id
                 LIMIT @limit{0}
                 FOR UPDATE SKIP LOCKED) AS c)
-        """;
+        """.Replace("{calls_started}", FairClaim.CallsStarted);
 
     /// <summary>
     /// Marks the picked jobs running and appends their claimed events in the same statement
     /// (<see cref="Story.ClaimedTemplate"/>: the same kind, level, line and data as
     /// <see cref="Story.Claimed"/>), one round trip fewer per claim than a separate insert.
     /// </summary>
-    const string MarkRunning = """
+    static readonly string MarkRunning = """
         claimed AS (
             UPDATE jobs SET status = 'running', attempt = attempt + 1, locked_by = @worker, locked_until = @lease_until,
                 started_at = @now, updated_at = @now, progress = 0, message = 'Running', error = NULL, event_seq = event_seq + 1
@@ -72,7 +73,7 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
                 jsonb_build_object('status', 'running', 'attempt', attempt, 'max_attempts', max_attempts, 'worker', @worker), @now
             FROM claimed)
         SELECT id, type, attempt, max_attempts, event_seq, run_at, payload, has_callback, calls_started FROM claimed{refused}
-        """;
+        """.Replace("{calls_started}", FairClaim.CallsStarted);
 
     /// <summary>
     /// A refusing claim's word that it took nothing because it refused (not because nothing was
@@ -82,9 +83,8 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
 
     public string ClaimSql(ClaimRequest request)
     {
-        var groups = string.Join(",\n", request.Quotas.Select((_, i) => string.Format(Group.Replace("{calls_started}", FairClaim.CallsStarted), i)));
-        var mark = MarkRunning.Replace("{refusing}", FairClaim.Refusing(request)).Replace("{refused}", request.RefuseCallbacks ? RefusedRow : "")
-            .Replace("{calls_started}", FairClaim.CallsStarted);
+        var groups = string.Join(",\n", request.Quotas.Select((_, i) => string.Format(Group, i)));
+        var mark = MarkRunning.Replace("{refusing}", FairClaim.Refusing(request)).Replace("{refused}", request.RefuseWebhookCalls ? RefusedRow : "");
         return $"WITH RECURSIVE {FairClaim.Tenants},\n{groups},\n{FairClaim.Picked(request)},\n{mark}";
     }
 
@@ -116,7 +116,7 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
             Bind(command, $"limit{i}", Math.Min(request.Quotas[i].Limit, request.Limit)); // no quota takes more than the free slots
         }
         var rows = await tx.RowsAsync(command, r => r.IsDBNull(0) ? default : (Row: JobRow.Claimed(r.GetGuid(0), r.GetString(1), r.GetInt32(2),
-            r.GetInt32(3), r.GetInt64(4), r.GetDateTime(5), r.GetBoolean(8), request), Payload: r.GetString(6), HasCallback: r.GetBoolean(7)), ct, skipResults: 1);
+            r.GetInt32(3), r.GetInt64(4), r.GetDateTime(5), r.GetBoolean(8), request), Payload: r.GetString(6), HasCallbackUrl: r.GetBoolean(7)), ct, skipResults: 1);
         var refused = rows.RemoveAll(c => c.Row is null) > 0; // the RefusedRow
         return new ClaimResult(rows, refused);
     }

@@ -16,20 +16,21 @@ public sealed record TypeQuota(IReadOnlyList<string> Types, int Limit);
 /// One claim: up to <paramref name="Limit"/> due pending jobs over all quotas, shared fairly
 /// between tenants (<see cref="FairClaim"/>), highest priority first within a tenant, then run_at,
 /// then id; a tenant's running jobs capped at <paramref name="MaxRunningPerTenant"/> when it is above 0.
-/// With <paramref name="RefuseCallbacks"/> it claims nothing when any job it picks has a
-/// callback_url (a claim that commits by itself: no outbox row may be due, <see cref="JobTransitions.ClaimAsync"/>).
+/// With <paramref name="RefuseWebhookCalls"/> it claims nothing when any job it picks calls its
+/// webhook when claimed (<see cref="FairClaim.CallsStarted"/>; a claim that commits by itself: no
+/// outbox row may be due, <see cref="JobTransitions.ClaimAsync"/>).
 /// </summary>
 public sealed record ClaimRequest(string WorkerId, int Limit, IReadOnlyList<TypeQuota> Quotas, DateTime Now, DateTime LeaseUntil,
-    int MaxRunningPerTenant = 0, bool RefuseCallbacks = false);
+    int MaxRunningPerTenant = 0, bool RefuseWebhookCalls = false);
 
 /// <summary>
 /// What a claim took: each job's row (whose <see cref="JobRow.HasCallback"/> says whether its claim
 /// calls its webhook, <see cref="FairClaim.CallsStarted"/>), payload, and whether it has a
 /// callback_url at all. <paramref name="Refused"/>: it took nothing because a job it picked calls
-/// its webhook when claimed (only with <see cref="ClaimRequest.RefuseCallbacks"/>), which an empty
+/// its webhook when claimed (only with <see cref="ClaimRequest.RefuseWebhookCalls"/>), which an empty
 /// queue is not: the first is tried again in a transaction, the second needs no second look.
 /// </summary>
-public sealed record ClaimResult(IReadOnlyList<(JobRow Row, string Payload, bool HasCallback)> Jobs, bool Refused = false)
+public sealed record ClaimResult(IReadOnlyList<(JobRow Row, string Payload, bool HasCallbackUrl)> Jobs, bool Refused = false)
 {
     public static readonly ClaimResult None = new([]);
 }

@@ -39,9 +39,10 @@ public sealed class SqliteDriver(InProcessNotifier notifier) : IJobDriver
     /// <summary>
     /// Each per-type quota is a group of candidates: every tenant's next jobs of those types.
     /// SQLite has no LATERAL; <c>j.id IN (a subquery on t)</c> does the same, the subquery run once
-    /// per tenant. <see cref="FairClaim"/> picks among them.
+    /// per tenant. <see cref="FairClaim"/> picks among them. <c>{calls_started}</c> is
+    /// <see cref="FairClaim.CallsStarted"/>: whether the job's claim calls its webhook.
     /// </summary>
-    const string Group = """
+    static readonly string Group = """
         g{0} AS (
             SELECT {0} AS quota, j.id, j.tenant_id, j.priority, j.run_at, {calls_started} AS calls_started FROM tenants AS t JOIN jobs AS j ON j.id IN (
                 SELECT id FROM jobs
@@ -49,24 +50,24 @@ public sealed class SqliteDriver(InProcessNotifier notifier) : IJobDriver
                     AND type IN (SELECT value FROM json_each(@types{0}))
                 ORDER BY priority DESC, run_at, id
                 LIMIT @limit{0}))
-        """;
+        """.Replace("{calls_started}", FairClaim.CallsStarted);
 
-    const string MarkRunning = """
+    static readonly string MarkRunning = """
         UPDATE jobs SET status = 'running', attempt = attempt + 1, locked_by = @worker, locked_until = @lease_until,
             started_at = @now, updated_at = @now, progress = 0, message = 'Running', error = NULL, event_seq = event_seq + 1
         WHERE id IN (SELECT id FROM picked){refusing}
         RETURNING id, type, attempt, max_attempts, event_seq, run_at, payload, callback_url IS NOT NULL, {calls_started}
-        """;
+        """.Replace("{calls_started}", FairClaim.CallsStarted);
 
-    /// <summary>Whether a refusing claim (<see cref="ClaimRequest.RefuseCallbacks"/>) that took nothing refused: its pick, looked at again in its transaction.</summary>
+    /// <summary>Whether a refusing claim (<see cref="ClaimRequest.RefuseWebhookCalls"/>) that took nothing refused: its pick, looked at again in its transaction.</summary>
     const string PickCallsStarted = "SELECT EXISTS (SELECT 1 FROM picked WHERE calls_started)";
 
     public string ClaimSql(ClaimRequest request) =>
-        Picking(request) + MarkRunning.Replace("{refusing}", FairClaim.Refusing(request)).Replace("{calls_started}", FairClaim.CallsStarted);
+        Picking(request) + MarkRunning.Replace("{refusing}", FairClaim.Refusing(request));
 
     static string Picking(ClaimRequest request)
     {
-        var groups = string.Join(",\n", request.Quotas.Select((_, i) => string.Format(Group.Replace("{calls_started}", FairClaim.CallsStarted), i)));
+        var groups = string.Join(",\n", request.Quotas.Select((_, i) => string.Format(Group, i)));
         return $"WITH RECURSIVE {FairClaim.Tenants},\n{groups},\n{FairClaim.Picked(request)}\n";
     }
 
@@ -75,9 +76,9 @@ public sealed class SqliteDriver(InProcessNotifier notifier) : IJobDriver
         if (request.Limit <= 0 || request.Quotas.Count == 0) return ClaimResult.None;
         await using var command = BindClaim(tx.Command(ClaimSql(request)), request);
         var claimed = await tx.RowsAsync(command, r => (Row: JobRow.Claimed(r.GetGuid(0), r.GetString(1), r.GetInt32(2), r.GetInt32(3), r.GetInt64(4),
-            r.GetDateTime(5), r.GetBoolean(8), request), Payload: r.GetString(6), HasCallback: r.GetBoolean(7)), ct);
+            r.GetDateTime(5), r.GetBoolean(8), request), Payload: r.GetString(6), HasCallbackUrl: r.GetBoolean(7)), ct);
         if (claimed.Count > 0) await AppendEventsAsync(tx, ClaimedEvents, Story.ClaimedTemplate, Ids(claimed.Select(c => c.Row.Id)), request.WorkerId, ct);
-        else if (request.RefuseCallbacks)
+        else if (request.RefuseWebhookCalls)
         {
             // SQLite's claims never commit by themselves (WritesCommitAlone), so this second
             // look, in the same transaction under the one writer, serves the contract, not a worker.

@@ -34,7 +34,7 @@ public static class WebhookTypes
     /// <see cref="Wanted"/> as SQL over a jobs row (both providers), for a type a job must ask for
     /// (never wanted with callback_events null): whether it has a callback that wants it.
     /// </summary>
-    public static string AskedForSql(string type) => Terminal.Contains(type)
-        ? throw new ArgumentException($"{type} is wanted without asking; this reads only callback_events.", nameof(type))
-        : $"COALESCE(callback_url IS NOT NULL AND ' ' || callback_events || ' ' LIKE '% {type} %', FALSE)";
+    public static string AskedForSql(string type) => !All.Contains(type) || Terminal.Contains(type)
+        ? throw new ArgumentException($"{type} is not a type a job must ask for; this reads only callback_events.", nameof(type))
+        : $"COALESCE(callback_url IS NOT NULL AND ' ' || callback_events || ' ' LIKE '% {type} %', FALSE)"; // types are exact names (JobSubmission)
 }

@@ -99,7 +99,13 @@ public sealed class TestDatabase : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        foreach (var services in _services) await services.DisposeAsync();
-        await _drop();
+        try
+        {
+            foreach (var services in _services) await services.DisposeAsync();
+        }
+        finally
+        {
+            await _drop();
+        }
     }
 }

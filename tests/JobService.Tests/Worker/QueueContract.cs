@@ -306,12 +306,15 @@ public abstract class QueueContract(TestApp app) : IAsyncLifetime
         await using (var db = await Contexts.CreateDbContextAsync())
         await using (var tx = await TransitionTx.BeginAsync(db, driver, Now, default))
         {
-            var refused = await driver.ClaimAsync(tx, Claim("w0", 2) with { RefuseCallbacks = true }, default);
+            var refused = await driver.ClaimAsync(tx, Claim("w0", 2) with { RefuseWebhookCalls = true }, default);
             Assert.Equal((0, true), (refused.Jobs.Count, refused.Refused));
-            var took = await driver.ClaimAsync(tx, Claim("w0", 1, onlyGreet) with { RefuseCallbacks = true }, default);
+            var notCalled = await driver.ClaimAsync(tx, Claim("w0", 1) with { RefuseWebhookCalls = true }, default);
+            Assert.Equal([(endsOnly, false, true)], notCalled.Jobs.Select(c => (c.Row.Id, c.Row.HasCallback, c.HasCallbackUrl)));
+            Assert.False(notCalled.Refused);
+            var took = await driver.ClaimAsync(tx, Claim("w0", 1, onlyGreet) with { RefuseWebhookCalls = true }, default);
             Assert.Equal([greet], took.Jobs.Select(c => c.Row.Id));
             Assert.False(took.Refused);
-            var none = await driver.ClaimAsync(tx, Claim("w0", 1, onlyGreet) with { RefuseCallbacks = true }, default);
+            var none = await driver.ClaimAsync(tx, Claim("w0", 1, onlyGreet) with { RefuseWebhookCalls = true }, default);
             Assert.Equal((0, false), (none.Jobs.Count, none.Refused)); // nothing due is not a refusal
         } // rolled back
         var seen = new List<JobStatus>();

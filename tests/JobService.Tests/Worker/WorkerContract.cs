@@ -413,7 +413,7 @@ public abstract class WorkerContract
     /// connection by JobsConnections.ContextOn), is counted too.
     /// </summary>
     [Fact]
-    public async Task AWorkerOnlyInstanceNeverStartsEfCore()
+    public async Task AWorkerOnlyInstanceStartsEfCoreOnlyForAnOutboxRow()
     {
         await using var api = await StartAsync(new() { ["Service:Role"] = "api" });
         var id = await api.SubmitAsync(new { type = "echo", payload = new { text = "plain" } });
