@@ -107,11 +107,22 @@ public sealed class RunningJobs(IOptions<WorkerOptions> options)
 
     /// <summary>
     /// How many jobs a claim may take: the free slots plus <paramref name="ahead"/> claimed ahead of
-    /// slots that are expected to free, while this worker holds at most twice its slots (waiting
-    /// jobs and outcomes being written included), so that a slow database slows the claims rather
-    /// than piling up work.
+    /// slots that are expected to free, while this worker holds at most <see cref="HeldPerSlot"/>
+    /// jobs a slot (waiting jobs and outcomes being written included), so that a slow database
+    /// slows the claims rather than piling up work.
     /// </summary>
-    public int ClaimRoom(int ahead) => Math.Max(0, Math.Min(FreeSlots + ahead, 2 * _slots - Count));
+    public int ClaimRoom(int ahead) => Math.Max(0, Math.Min(FreeSlots + ahead, MaxHeld - Count));
+
+    /// <summary>
+    /// Jobs held a slot, at most: its handler's, one claimed ahead of it (the claim's own rule keeps
+    /// those two within twice the slots), and two outcomes being written: a finished job's outcome
+    /// waits for the batch being written, then goes in the next. At twice the slots (the cap
+    /// before) the outcomes in flight took the claims' room: a 10-slot drain claimed 6 jobs at a
+    /// time instead of 10, and made a third more claims (docs/benchmarks.md, fourteenth session).
+    /// </summary>
+    public const int HeldPerSlot = 4;
+
+    int MaxHeld => HeldPerSlot * _slots;
 
     /// <summary>Completes when <see cref="ClaimRoom"/> may have grown. Take it before reading it, like <see cref="JobWakeup.Next"/>.</summary>
     public Task SlotFreed => _slotFreed.Next;
@@ -161,7 +172,7 @@ public sealed class RunningJobs(IOptions<WorkerOptions> options)
         bool atCap;
         lock (_gate)
         {
-            atCap = _held >= 2 * _slots; // only then did holding it keep a slot from a claim
+            atCap = _held >= MaxHeld; // only then did holding it keep a slot from a claim
             if (_jobs.TryRemove(new KeyValuePair<Guid, RunningJob>(job.Job.Id, job))) _held--;
         }
         if (atCap) _slotFreed.Signal();

@@ -521,42 +521,42 @@ public sealed class PostgresWorkerTests : WorkerContract
     protected override Task<TestDatabase> CreateDatabaseAsync() => TestDatabase.PostgresOrSkipAsync();
 
     /// <summary>
-    /// One slot: the first job's handler returns while its row is locked by another session, so its
-    /// outcome cannot be written yet. The slot is free all the same, and the next job runs; the first
-    /// stays held (its lease is this worker's until the outcome is in). With the second's outcome
-    /// stuck too the worker holds twice its slots: it claims nothing more until an outcome is in.
+    /// One slot: each job's handler returns while its row is locked by another session, so its
+    /// outcome cannot be written yet. The slot is free all the same, and the next job runs; the
+    /// earlier ones stay held (their leases are this worker's until the outcome is in). With
+    /// <see cref="RunningJobs.HeldPerSlot"/> outcomes stuck the worker is at its cap: it claims
+    /// nothing more until an outcome is in.
     /// </summary>
     [Fact]
     public async Task ASlotIsFreeWhileTheOutcomeOfItsLastJobIsStillBeingWritten()
     {
         await using var app = await StartAsync(new() { ["Worker:Concurrency"] = "1" });
         var running = app.Get<RunningJobs>();
-        var (finishFirst, finishSecond) = (new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously),
-            new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
-        var first = await app.SubmitAsync(Scripts.Job(Scripts.Add(async _ => { await finishFirst.Task; return new { n = 1 }; })));
-        await app.WaitForRunningHereAsync(first);
-
         await using var db = await app.Get<IDbContextFactory<JobsDbContext>>().CreateDbContextAsync();
+        var stuck = new List<Guid>();
         await using (var rowLocks = await db.Database.BeginTransactionAsync())
         {
-            await db.Database.ExecuteSqlAsync($"SELECT id FROM jobs WHERE id = {first} FOR UPDATE");
-            finishFirst.SetResult(); // its completion now waits for the lock
-            var second = await app.SubmitAsync(Scripts.Job(Scripts.Add(async _ => { await finishSecond.Task; return null; })));
-            await app.WaitForRunningHereAsync(second); // claimed while the first's outcome is unwritten
-            Assert.True(running.Find(first) is { HandlerDone: true }, "the first job is still held by this worker, its handler done");
-
-            await db.Database.ExecuteSqlAsync($"SELECT id FROM jobs WHERE id = {second} FOR UPDATE");
-            finishSecond.SetResult();
-            await UntilAsync(() => running.Find(second) is { HandlerDone: true });
+            for (var n = 0; n < RunningJobs.HeldPerSlot; n++)
+            {
+                var finish = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                var result = new { n };
+                var id = await app.SubmitAsync(Scripts.Job(Scripts.Add(async _ => { await finish.Task; return result; })));
+                await app.WaitForRunningHereAsync(id); // claimed while the earlier outcomes are unwritten
+                await db.Database.ExecuteSqlAsync($"SELECT id FROM jobs WHERE id = {id} FOR UPDATE");
+                finish.SetResult(); // its outcome now waits for the lock
+                await UntilAsync(() => running.Find(id) is { HandlerDone: true });
+                stuck.Add(id);
+            }
+            Assert.All(stuck, id => Assert.True(running.Find(id) is { HandlerDone: true }, "still held by this worker, its handler done"));
             Assert.Equal(1, running.FreeSlots); // no handler runs...
-            Assert.Equal(0, running.ClaimRoom(ahead: 1)); // ...but two are held for one slot: the cap
-            var third = await app.SubmitAsync(Scripts.Job(Scripts.Add(_ => Task.FromResult<object?>(null))));
+            Assert.Equal(0, running.ClaimRoom(ahead: 1)); // ...but the held outcomes fill the cap
+            var last = await app.SubmitAsync(Scripts.Job(Scripts.Add(_ => Task.FromResult<object?>(null))));
 
             await rowLocks.CommitAsync();
-            await app.WaitForStatusAsync(third, JobStatus.Completed);
+            await app.WaitForStatusAsync(last, JobStatus.Completed);
         }
-        var done = await app.WaitForStatusAsync(first, JobStatus.Completed);
-        JsonAssert.Equal("{\"n\":1}", done.Result);
+        for (var n = 0; n < stuck.Count; n++)
+            JsonAssert.Equal($"{{\"n\":{n}}}", (await app.WaitForStatusAsync(stuck[n], JobStatus.Completed)).Result);
 
         // Waits on the worker's own slot signal, not a timer.
         async Task UntilAsync(Func<bool> condition)
