@@ -47,10 +47,8 @@ public sealed class JobWorker(
         // heartbeat row), so it adds to a worker's start only what is left of it by then.
         var jitter = Task.Delay(Random.Shared.Next(0, 50), CancellationToken.None);
         if (!await database.WaitAsync(stopping)) return;
-        var warmedUp = WarmUpAsync(stopping); // beside the pauses' read and the heartbeat row
         // Never a claim of a paused type because this worker has only just started.
-        try { await paused.FirstRead.WaitAsync(stopping); }
-        catch (OperationCanceledException) { await warmedUp; return; }
+        try { await paused.FirstRead.WaitAsync(stopping); } catch (OperationCanceledException) { return; }
         transitions.Driver.Notifier.Received += OnNotice;
         log.LogInformation("Worker {WorkerId} started: {Concurrency} slots, types {Types}", WorkerId, _options.Concurrency, registry.Names);
         await BeatQuietlyAsync(); // listed in workers at once, not a heartbeat later
@@ -63,7 +61,6 @@ public sealed class JobWorker(
         try
         {
             await jitter; // wall-clock time, not the job clock, like the error backoff below
-            await warmedUp;
             await ClaimLoopAsync(stopping);
         }
         finally
@@ -87,6 +84,7 @@ public sealed class JobWorker(
     async Task ClaimLoopAsync(CancellationToken stopping)
     {
         var failures = 0;
+        var rehearsed = false;
         while (!stopping.IsCancellationRequested)
         {
             // Taken before looking for work, so that a signal sent after the look is not lost.
@@ -100,6 +98,8 @@ public sealed class JobWorker(
                 {
                     claimed = await ClaimAndStartAsync(room);
                     failures = 0;
+                    if (!rehearsed) await RehearseIfIdleAsync(claimed, stopping);
+                    rehearsed = true; // once: after the first claim that worked
                 }
                 catch (Exception e) when (!stopping.IsCancellationRequested)
                 {
@@ -148,14 +148,14 @@ public sealed class JobWorker(
     }
 
     /// <summary>
-    /// Runs the worker's hot path once, rolled back (<see cref="JobTransitions.RehearseAsync"/>), and
-    /// builds its types' payload readers, beside the rest of the start-up, so that the first claim
-    /// does not wait for that code to be compiled: an idle worker's first job waited 70–90 ms for
-    /// it, and a worker that started on a backlog spent 110–180 ms in its first claim.
+    /// A worker that found nothing to do at its first claim runs its hot path once, rolled back
+    /// (<see cref="JobTransitions.RehearseAsync"/>), and builds its types' payload readers, so
+    /// that the first job does not wait for them to be compiled and built (an idle worker's first
+    /// job waited 70–90 ms). One that found work at once has no use for it: the real jobs do it.
     /// </summary>
-    async Task WarmUpAsync(CancellationToken stopping)
+    async Task RehearseIfIdleAsync(int claimed, CancellationToken stopping)
     {
-        await Task.Yield(); // the caller goes on with its start-up meanwhile
+        if (claimed > 0) return;
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         try
         {
@@ -165,7 +165,7 @@ public sealed class JobWorker(
         }
         catch (Exception e)
         {
-            // Only a warm-up, also when stopped midway: the first claim meets whatever went wrong here, and reports it.
+            // Only a warm-up, also when stopped midway: the next claim meets whatever went wrong here, and reports it.
             log.LogDebug("The rehearsal failed: {Error}", DatabaseErrors.OneLine(e));
         }
     }
