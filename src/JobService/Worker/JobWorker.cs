@@ -42,10 +42,6 @@ public sealed class JobWorker(
 
     protected override async Task ExecuteAsync(CancellationToken stopping)
     {
-        // The first claim is jittered so that a fleet restarted together does not claim in lockstep;
-        // the jitter runs beside the start-up below (tens of ms: the database, the pauses, the
-        // heartbeat row), so it adds to a worker's start only what is left of it by then.
-        var jitter = Task.Delay(Random.Shared.Next(0, 50), CancellationToken.None);
         if (!await database.WaitAsync(stopping)) return;
         // Never a claim of a paused type because this worker has only just started.
         try { await paused.FirstRead.WaitAsync(stopping); } catch (OperationCanceledException) { return; }
@@ -60,7 +56,6 @@ public sealed class JobWorker(
             FlushProgressAsync, time, log, background.Token);
         try
         {
-            await jitter; // wall-clock time, not the job clock, like the error backoff below
             await ClaimLoopAsync(stopping);
         }
         finally
@@ -83,6 +78,9 @@ public sealed class JobWorker(
 
     async Task ClaimLoopAsync(CancellationToken stopping)
     {
+        // Jitter the first claim so that a fleet restarted together does not claim in lockstep.
+        // Pacing like this (and the error backoff below) is wall-clock time, not the job clock.
+        await Task.Delay(Random.Shared.Next(0, 50), CancellationToken.None);
         var failures = 0;
         var rehearsed = false;
         while (!stopping.IsCancellationRequested)
