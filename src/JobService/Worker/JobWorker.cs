@@ -269,7 +269,7 @@ public sealed class JobWorker(
         // The claim loop has ended, so the set of running jobs only shrinks from here.
         var all = Task.WhenAll(running.All.Select(r => r.Completion).ToList());
         if (all.IsCompleted) return;
-        log.LogInformation("Stopping: {Count} running job(s) get {Grace} s to finish", running.Count, _options.ShutdownGraceSeconds);
+        log.LogInformation("Stopping: {Count} held job(s) (running, waiting for a slot or being written) get {Grace} s to finish", running.Count, _options.ShutdownGraceSeconds);
         var grace = Delay(TimeSpan.FromSeconds(_options.ShutdownGraceSeconds), CancellationToken.None);
         if (await Task.WhenAny(all, grace) != all)
         {

@@ -115,10 +115,8 @@ public sealed class RunningJobs(IOptions<WorkerOptions> options)
 
     /// <summary>
     /// Jobs held a slot, at most: its handler's, one claimed ahead of it (the claim's own rule keeps
-    /// those two within twice the slots), and two outcomes being written: a finished job's outcome
-    /// waits for the batch being written, then goes in the next. At twice the slots (the cap
-    /// before) the outcomes in flight took the claims' room: a 10-slot drain claimed 6 jobs at a
-    /// time instead of 10, and made a third more claims (docs/benchmarks.md, fourteenth session).
+    /// those two within twice the slots), and the rest outcomes being written (under load, the
+    /// batch being written and the one queued behind it). Why four: docs/benchmarks.md, fourteenth session.
     /// </summary>
     public const int HeldPerSlot = 4;
 
