@@ -57,7 +57,7 @@ public sealed class JobGauges
 
     static IEnumerable<Measurement<int>> Slots(RunningJobs running, JobTypeRegistry registry)
     {
-        var free = running.ClaimRoom(ahead: 0);
+        var free = running.ClaimRoom(returnedDuringLastClaim: 0);
         foreach (var type in registry.All)
         {
             var mine = running.CountOfType(type.Name);

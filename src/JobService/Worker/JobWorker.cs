@@ -35,7 +35,7 @@ public sealed class JobWorker(
     readonly EventsOptions _events = events.Value;
     const int MaxClaimBackoffMs = 2_000;
     volatile bool _draining;
-    int _ahead; // handlers that returned during the last claim: as many may free during the next
+    int _returnedDuringLastClaim; // as many may free during the next
 
     /// <summary>Unique per process start: a restarted worker never mistakes its old leases for its own.</summary>
     public string WorkerId { get; } = $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid().ToString("N")[..8]}";
@@ -88,7 +88,7 @@ public sealed class JobWorker(
             // Taken before looking for work, so that a signal sent after the look is not lost.
             var woken = wakeup.Next;
             var freed = running.SlotFreed;
-            var room = running.ClaimRoom(_ahead); // a slot frees when its handler returns, while the outcome is written
+            var room = running.ClaimRoom(_returnedDuringLastClaim); // a slot frees when its handler returns, while the outcome is written
             var claimed = 0;
             if (room > 0)
             {
@@ -122,7 +122,7 @@ public sealed class JobWorker(
 
     /// <summary>
     /// Claims up to <paramref name="room"/> jobs: the free slots, plus as many as handlers returned
-    /// during the previous claim's round trip. Those wait for a slot here instead of for another
+    /// during the previous claim's round trip (<see cref="RunningJobs.ClaimRoom"/>). Those wait for a slot here instead of for another
     /// claim, so short jobs come in larger batches; long ones (an LLM call) rarely return during a
     /// claim, so a busy worker does not take work another could start.
     /// </summary>
@@ -136,7 +136,7 @@ public sealed class JobWorker(
         // Not cancelled by the stop: a claim cut off after its commit would leave rows this
         // worker holds without knowing it. What it returns runs, or is handed back by the drain.
         var jobs = await transitions.ClaimAsync(new ClaimRequest(WorkerId, room, quotas, now, leaseUntil, tenants.Value.MaxRunningPerTenant), CancellationToken.None);
-        _ahead = (int)Math.Min(_options.Concurrency, running.Returned - returned);
+        _returnedDuringLastClaim = (int)(running.Returned - returned);
         var runs = jobs.Select(job => new RunningJob(job, WorkerId, leaseUntil, now)).ToList();
         foreach (var run in runs) running.Add(run); // held, and renewed by the heartbeat, before anything else is awaited
         var links = await traceParents.ForAsync(jobs); // empty unless tracing is on; never throws

@@ -106,19 +106,28 @@ public sealed class RunningJobs(IOptions<WorkerOptions> options)
     }
 
     /// <summary>
-    /// How many jobs a claim may take: the free slots plus <paramref name="ahead"/> claimed ahead of
-    /// slots that are expected to free, while this worker holds at most <see cref="HeldPerSlot"/>
-    /// jobs a slot (waiting jobs and outcomes being written included), so that a slow database
-    /// slows the claims rather than piling up work.
+    /// How many jobs a claim may take: the free slots plus as many as handlers returned during the
+    /// previous claim (<paramref name="returnedDuringLastClaim"/>: as many may free during this one),
+    /// at most <see cref="AheadPerSlot"/> a slot, while this worker holds at most
+    /// <see cref="HeldPerSlot"/> jobs a slot (waiting jobs and outcomes being written included), so
+    /// that a slow database slows the claims rather than piling up work.
     /// </summary>
-    public int ClaimRoom(int ahead) => Math.Max(0, Math.Min(FreeSlots + ahead, MaxHeld - Count));
+    public int ClaimRoom(int returnedDuringLastClaim) =>
+        Math.Max(0, Math.Min(FreeSlots + Math.Min(returnedDuringLastClaim, AheadPerSlot * _slots), MaxHeld - Count));
 
     /// <summary>
-    /// Jobs held a slot, at most: its handler's, one claimed ahead of it (the claim's own rule keeps
-    /// those two within twice the slots), and the rest outcomes being written (under load, the
-    /// batch being written and the one queued behind it). Why four: docs/benchmarks.md, fourteenth session.
+    /// Jobs claimed ahead a slot, at most. Short jobs come in batches of up to 1 + this many a slot;
+    /// long ones rarely return during a claim, so they are claimed about one free slot at a time
+    /// whatever this is. Why two: docs/benchmarks.md, fifteenth session.
     /// </summary>
-    public const int HeldPerSlot = 4;
+    public const int AheadPerSlot = 2;
+
+    /// <summary>
+    /// Jobs held a slot, at most: a claim's batch (1 + <see cref="AheadPerSlot"/> a slot) running or
+    /// waiting, and under load the outcomes of two more being written (the batch being written and
+    /// the one queued behind it).
+    /// </summary>
+    public const int HeldPerSlot = 3 * (1 + AheadPerSlot);
 
     int MaxHeld => HeldPerSlot * _slots;
 

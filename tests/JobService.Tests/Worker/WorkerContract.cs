@@ -549,7 +549,7 @@ public sealed class PostgresWorkerTests : WorkerContract
             }
             Assert.All(stuck, id => Assert.True(running.Find(id) is { HandlerDone: true }, "still held by this worker, its handler done"));
             Assert.Equal(1, running.FreeSlots); // no handler runs...
-            Assert.Equal(0, running.ClaimRoom(ahead: 1)); // ...but the held outcomes fill the cap
+            Assert.Equal(0, running.ClaimRoom(returnedDuringLastClaim: 1)); // ...but the held outcomes fill the cap
             var last = await app.SubmitAsync(Scripts.Job(Scripts.Add(_ => Task.FromResult<object?>(null))));
 
             await rowLocks.CommitAsync();
