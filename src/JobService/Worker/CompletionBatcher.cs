@@ -5,12 +5,13 @@ namespace JobService.Worker;
 
 /// <summary>
 /// Writes completions in batches: whatever finished while the previous batch was being
-/// written goes out in the next single statement. Under load that is one write for many jobs;
-/// when idle a lone completion is written at once. Each row keeps its own lease fence.
+/// written goes out in the next single statement (at most <see cref="MaxBatch"/> jobs). Under load
+/// that is one write for many jobs; when idle a lone completion is written at once. Each row keeps
+/// its own lease fence.
 /// </summary>
 public sealed class CompletionBatcher(JobTransitions transitions, ILogger<CompletionBatcher> log)
 {
-    const int MaxBatch = 1_000;
+    public const int MaxBatch = 1_000;
     readonly Channel<(Completion Completion, TaskCompletionSource<bool> Written)> _queue =
         Channel.CreateUnbounded<(Completion, TaskCompletionSource<bool>)>(new UnboundedChannelOptions { SingleReader = true });
 
@@ -23,24 +24,37 @@ public sealed class CompletionBatcher(JobTransitions transitions, ILogger<Comple
         return written.Task;
     }
 
-    /// <summary>Runs until <see cref="Stop"/> and the queue is empty.</summary>
+    /// <summary>
+    /// Runs until <see cref="Stop"/> and the queue is empty. A full batch means a backlog (many
+    /// slots' short jobs): the next batch is written beside it, on another connection, rather than
+    /// after it; otherwise one batch at a time, so that a trickle still goes out in one statement.
+    /// </summary>
     public async Task RunAsync()
     {
-        var batch = new List<(Completion Completion, TaskCompletionSource<bool> Written)>();
+        var writing = new List<Task>(2);
         while (await _queue.Reader.WaitToReadAsync())
         {
-            batch.Clear();
+            var batch = new List<(Completion Completion, TaskCompletionSource<bool> Written)>();
             while (batch.Count < MaxBatch && _queue.Reader.TryRead(out var item)) batch.Add(item);
-            try
-            {
-                var written = await transitions.CompleteAsync(batch.Select(b => b.Completion).ToList(), CancellationToken.None);
-                foreach (var (completion, done) in batch) done.TrySetResult(written.Contains(completion.Lease.JobId));
-            }
-            catch (Exception e)
-            {
-                log.LogWarning("Writing {Count} completions failed: {Error}", batch.Count, Data.DatabaseErrors.OneLine(e));
-                foreach (var (_, done) in batch) done.TrySetException(e);
-            }
+            writing.Add(WriteAsync(batch));
+            if (batch.Count == MaxBatch && writing.Count < 2) continue;
+            await Task.WhenAll(writing);
+            writing.Clear();
+        }
+        await Task.WhenAll(writing);
+    }
+
+    async Task WriteAsync(List<(Completion Completion, TaskCompletionSource<bool> Written)> batch)
+    {
+        try
+        {
+            var written = await transitions.CompleteAsync(batch.Select(b => b.Completion).ToList(), CancellationToken.None);
+            foreach (var (completion, done) in batch) done.TrySetResult(written.Contains(completion.Lease.JobId));
+        }
+        catch (Exception e)
+        {
+            log.LogWarning("Writing {Count} completions failed: {Error}", batch.Count, Data.DatabaseErrors.OneLine(e));
+            foreach (var (_, done) in batch) done.TrySetException(e);
         }
     }
 

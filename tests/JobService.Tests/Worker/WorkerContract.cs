@@ -1,3 +1,4 @@
+using System.Net.Http.Json;
 using JobService.Data;
 using JobService.Handlers;
 using JobService.Tests.Infrastructure;
@@ -563,6 +564,51 @@ public sealed class PostgresWorkerTests : WorkerContract
         {
             for (var next = running.SlotFreed; !condition(); next = running.SlotFreed) await next.WaitAsync(TimeSpan.FromSeconds(15));
         }
+    }
+
+    /// <summary>
+    /// A full batch of outcomes (<see cref="CompletionBatcher.MaxBatch"/>) means a backlog: the next
+    /// batch is written beside it rather than after it. The writer is held on a first job's locked row
+    /// while 1,500 more finish; then every one of their rows is locked, and once the first is written
+    /// the two batches that follow are both seen waiting on those locks at once.
+    /// </summary>
+    [Fact]
+    public async Task ABacklogOfOutcomesIsWrittenTwoBatchesAtATime()
+    {
+        await using var app = await StartAsync(new() { ["Worker:Concurrency"] = "200" });
+        var running = app.Get<RunningJobs>();
+        await using var db = await app.Get<IDbContextFactory<JobsDbContext>>().CreateDbContextAsync();
+        await using var second = await app.Get<IDbContextFactory<JobsDbContext>>().CreateDbContextAsync();
+        var finish = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var first = await app.SubmitAsync(Scripts.Job(Scripts.Add(async _ => { await finish.Task; return null; })));
+        await app.WaitForRunningHereAsync(first);
+        await using var firstLock = await db.Database.BeginTransactionAsync();
+        await db.Database.ExecuteSqlAsync($"SELECT id FROM jobs WHERE id = {first} FOR UPDATE");
+        finish.SetResult(); // its outcome, a batch of one, now holds the writer
+
+        var noop = Scripts.Add(_ => Task.FromResult<object?>(null));
+        var ids = new List<Guid>();
+        for (var request = 0; request < 2; request++)
+        {
+            var response = await app.Client.PostAsJsonAsync("/jobs/batch", new { jobs = Enumerable.Range(0, 750).Select(_ => Scripts.Job(noop)) });
+            response.EnsureSuccessStatusCode();
+            var items = (await response.Content.ReadFromJsonAsync<System.Text.Json.JsonElement>()).GetProperty("items");
+            ids.AddRange(items.EnumerateArray().Select(item => item.GetProperty("id").GetGuid()));
+        }
+        await Poll.UntilAsync(() => ids.All(id => running.Find(id) is { HandlerDone: true }), "all 1,500 handlers returned", TimeSpan.FromSeconds(60));
+        await using (var rowLocks = await second.Database.BeginTransactionAsync())
+        {
+            await second.Database.ExecuteSqlAsync($"SELECT id FROM jobs WHERE id = ANY({ids.ToArray()}) FOR UPDATE");
+            await firstLock.CommitAsync(); // the first outcome goes in; the backlog follows
+
+            await Poll.UntilAsync(async () => await app.WithDbAsync(d => d.Database.SqlQuery<int>($"""
+                SELECT count(*)::int AS "Value" FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'WITH done AS%'
+                """).SingleAsync()) == 2, "two completion batches wait on the row locks at once", TimeSpan.FromSeconds(30));
+            await rowLocks.CommitAsync();
+        }
+        await app.WaitForStatusAsync(first, JobStatus.Completed);
+        await Poll.UntilAsync(async () => await app.WithDbAsync(d => d.Jobs.CountAsync(j => ids.Contains(j.Id) && j.Status == JobStatus.Completed)) == ids.Count,
+            "all 1,500 completed", TimeSpan.FromSeconds(60));
     }
 
     /// <summary>
