@@ -37,7 +37,7 @@ public sealed class CompletionBatcher(JobTransitions transitions, ILogger<Comple
             var batch = new List<(Completion Completion, TaskCompletionSource<bool> Written)>();
             while (batch.Count < MaxBatch && _queue.Reader.TryRead(out var item)) batch.Add(item);
             writing.Add(WriteAsync(batch));
-            if (batch.Count == MaxBatch && writing.Count < 2) continue;
+            if (batch.Count == MaxBatch && writing.Count < 2 && _queue.Reader.TryPeek(out _)) continue; // more behind a full batch
             await Task.WhenAll(writing);
             writing.Clear();
         }

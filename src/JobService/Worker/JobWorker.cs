@@ -122,9 +122,10 @@ public sealed class JobWorker(
 
     /// <summary>
     /// Claims up to <paramref name="room"/> jobs: the free slots, plus as many as handlers returned
-    /// during the previous claim's round trip (<see cref="RunningJobs.ClaimRoom"/>). Those wait for a slot here instead of for another
-    /// claim, so short jobs come in larger batches; long ones (an LLM call) rarely return during a
-    /// claim, so a busy worker does not take work another could start.
+    /// during the previous claim's round trip (<see cref="RunningJobs.ClaimRoom"/>). Those wait for
+    /// a slot here instead of for another claim, so short jobs come in larger batches; long ones
+    /// (an LLM call) rarely return during a claim, so a busy worker does not take work another
+    /// could start.
     /// </summary>
     async Task<int> ClaimAndStartAsync(int room)
     {

@@ -125,7 +125,7 @@ public sealed class RunningJobs(IOptions<WorkerOptions> options)
     /// <summary>
     /// Jobs held a slot, at most: a claim's batch (1 + <see cref="AheadPerSlot"/> a slot) running or
     /// waiting, and under load the outcomes of two more being written (the batch being written and
-    /// the one queued behind it).
+    /// the one queued behind it, or written beside it when the first is full).
     /// </summary>
     public const int HeldPerSlot = 3 * (1 + AheadPerSlot);
 

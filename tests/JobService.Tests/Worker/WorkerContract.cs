@@ -575,7 +575,9 @@ public sealed class PostgresWorkerTests : WorkerContract
     [Fact]
     public async Task ABacklogOfOutcomesIsWrittenTwoBatchesAtATime()
     {
-        await using var app = await StartAsync(new() { ["Worker:Concurrency"] = "200" });
+        const int slots = 200, backlog = 1_500; // a full batch and more behind it, all held at once
+        Assert.True(backlog >= CompletionBatcher.MaxBatch + 1 && backlog + 1 <= RunningJobs.HeldPerSlot * slots, "the backlog fits the held cap");
+        await using var app = await StartAsync(new() { ["Worker:Concurrency"] = slots.ToString() });
         var running = app.Get<RunningJobs>();
         await using var db = await app.Get<IDbContextFactory<JobsDbContext>>().CreateDbContextAsync();
         await using var second = await app.Get<IDbContextFactory<JobsDbContext>>().CreateDbContextAsync();
@@ -590,11 +592,13 @@ public sealed class PostgresWorkerTests : WorkerContract
         var ids = new List<Guid>();
         for (var request = 0; request < 2; request++)
         {
-            var response = await app.Client.PostAsJsonAsync("/jobs/batch", new { jobs = Enumerable.Range(0, 750).Select(_ => Scripts.Job(noop)) });
+            var response = await app.Client.PostAsJsonAsync("/jobs/batch", new { jobs = Enumerable.Range(0, backlog / 2).Select(_ => Scripts.Job(noop)) });
             response.EnsureSuccessStatusCode();
             var items = (await response.Content.ReadFromJsonAsync<System.Text.Json.JsonElement>()).GetProperty("items");
             ids.AddRange(items.EnumerateArray().Select(item => item.GetProperty("id").GetGuid()));
         }
+        // A job's outcome is queued right after its handler is marked done, in the same synchronous
+        // step; the writer, held on the first job, reads the queue only after the round trips below.
         await Poll.UntilAsync(() => ids.All(id => running.Find(id) is { HandlerDone: true }), "all 1,500 handlers returned", TimeSpan.FromSeconds(60));
         await using (var rowLocks = await second.Database.BeginTransactionAsync())
         {
@@ -602,7 +606,7 @@ public sealed class PostgresWorkerTests : WorkerContract
             await firstLock.CommitAsync(); // the first outcome goes in; the backlog follows
 
             await Poll.UntilAsync(async () => await app.WithDbAsync(d => d.Database.SqlQuery<int>($"""
-                SELECT count(*)::int AS "Value" FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'WITH done AS%'
+                SELECT count(*)::int AS "Value" FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'WITH done AS%'
                 """).SingleAsync()) == 2, "two completion batches wait on the row locks at once", TimeSpan.FromSeconds(30));
             await rowLocks.CommitAsync();
         }
