@@ -32,9 +32,8 @@ public interface IJobDriver
 
     /// <summary>
     /// True when <see cref="ClaimAsync"/>, <see cref="CompleteAsync"/> and <see cref="InsertJobsAsync"/>
-    /// are each one round trip that is atomic on its own, their events included (PostgreSQL: the claim
-    /// and completion are data-modifying CTEs; the insert is a batch of two statements, which the
-    /// server runs as one implicit transaction), so that each may run outside a transaction and commit
+    /// are each one round trip that is atomic on its own, their events included (PostgreSQL: each is
+    /// one statement, a data-modifying CTE), so that each may run outside a transaction and commit
     /// by itself. SQLite's write their events in a second statement (and the completion an update
     /// per row), which need their transaction.
     /// </summary>
@@ -50,10 +49,12 @@ public interface IJobDriver
     /// times UTC); progress, attempt, rescue count and the cancel flag are written as 0, and
     /// everything an attempt fills in later (result, error, lease, usage) as NULL, whatever the
     /// <see cref="Job"/> holds. A duplicate Idempotency-Key throws <see cref="DuplicateJobException"/>.
-    /// Their <paramref name="created"/> events (known before the insert: seq 1) are appended with
-    /// them, in the same round trip on PostgreSQL.
+    /// Their created events are appended by the same statement on PostgreSQL (a data-modifying CTE),
+    /// by a second one on SQLite, worded by SQL from the stored rows (<see cref="Story.CreatedTemplate"/>,
+    /// <paramref name="source"/> filling its <c>%s</c>): the same as <see cref="Story.Created"/>, with no
+    /// event JSON sent for each job.
     /// </summary>
-    Task InsertJobsAsync(TransitionTx tx, IReadOnlyList<Job> jobs, IReadOnlyList<JobEvent> created, CancellationToken ct);
+    Task InsertJobsAsync(TransitionTx tx, IReadOnlyList<Job> jobs, string source, CancellationToken ct);
 
     /// <summary>Appends events in one statement: PostgreSQL unnests arrays, SQLite unpacks one JSON array (json_each).</summary>
     Task InsertEventsAsync(TransitionTx tx, IReadOnlyList<JobEvent> events, CancellationToken ct);

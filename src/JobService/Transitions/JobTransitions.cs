@@ -56,16 +56,10 @@ public sealed class JobTransitions(
         if (maxActive > 0) await EnforceQuotaAsync(tx, jobs[0].TenantId, jobs.Count, maxActive, ct);
         foreach (var job in jobs)
             (job.EventSeq, job.RunAt, job.CreatedAt, job.UpdatedAt) = (1, JobsDbContext.ToUtc(job.RunAt), JobsDbContext.ToUtc(job.CreatedAt), JobsDbContext.ToUtc(job.UpdatedAt));
-        // One statement for the batch (no change tracking per job), sent with the created events,
-        // which need nothing the insert returns.
-        var changes = jobs.Select(j =>
-        {
-            var row = JobRowOf(j);
-            return new AppliedChange(row, Story.Created(row, source, j.Priority, tx.Now));
-        }).ToList();
-        var created = changes.Select(c => c.Event!).ToList();
-        await driver.InsertJobsAsync(tx, jobs, created, ct);
-        await ApplyAsync(tx, changes, stored: true, ct);
+        // One statement for the batch (no change tracking per job) that words the created events
+        // itself; the hooks see the same events, told here.
+        await driver.InsertJobsAsync(tx, jobs, source, ct);
+        await ApplyAsync(tx, jobs.Select(j => CreatedChange(j, source, tx.Now)).ToList(), stored: true, ct);
         tx.AfterCommit(() => driver.Notifier.Publish(new Notice.JobsAvailable()));
         await tx.CommitAsync(ct);
     }
@@ -203,10 +197,9 @@ public sealed class JobTransitions(
             Id = Guid.CreateVersion7(), Type = type, Status = JobStatus.Pending, Payload = "{}", MaxAttempts = 1, EventSeq = 1,
             Priority = int.MaxValue, Message = "Waiting for a worker", RunAt = tx.Now, CreatedAt = tx.Now, UpdatedAt = tx.Now,
         };
-        var row = JobRowOf(job);
-        var created = new AppliedChange(row, Story.Created(row, "the worker's rehearsal", job.Priority, tx.Now));
-        await driver.InsertJobsAsync(tx, [job], [created.Event!], ct);
-        await ApplyAsync(tx, [created], stored: true, ct);
+        const string source = "the worker's rehearsal";
+        await driver.InsertJobsAsync(tx, [job], source, ct);
+        await ApplyAsync(tx, [CreatedChange(job, source, tx.Now)], stored: true, ct);
         var request = new ClaimRequest(workerId, 1, [new TypeQuota([type], 1)], tx.Now, tx.Now.AddMinutes(1));
         var claimed = (await driver.ClaimAsync(tx, request, ct)).Jobs.Select(c => c.Row).ToList();
         await ApplyAsync(tx, claimed, r => Story.Claimed(r, workerId, tx.Now), ct, stored: true);
@@ -477,6 +470,12 @@ public sealed class JobTransitions(
         foreach (var hook in _hooks) await hook.OnAppliedAsync(tx, changes, ct);
         if (events.Count > 0)
             tx.AfterCommit(() => { foreach (var e in events) driver.Notifier.Publish(new Notice.EventsAppended(e.JobId, e.Seq)); });
+    }
+
+    static AppliedChange CreatedChange(Job j, string source, DateTime now)
+    {
+        var row = JobRowOf(j);
+        return new AppliedChange(row, Story.Created(row, source, j.Priority, now));
     }
 
     static JobRow JobRowOf(Job j) => new(j.Id, j.Type, j.Status, j.Attempt, j.MaxAttempts, j.EventSeq, j.CancelRequested, j.Progress,

@@ -110,8 +110,8 @@ public sealed class SqliteDriver(InProcessNotifier notifier) : IJobDriver
     /// </summary>
     const string ClaimedEvents = """
         INSERT INTO job_events (job_id, seq, kind, level, message, data, created_at)
-        SELECT id, event_seq, @event_kind, @event_level, format(@event_line, @worker, attempt, max_attempts),
-            json_object('status', 'running', 'attempt', attempt, 'max_attempts', max_attempts, 'worker', @worker), @now
+        SELECT id, event_seq, @event_kind, @event_level, format(@event_line, @by, attempt, max_attempts),
+            json_object('status', 'running', 'attempt', attempt, 'max_attempts', max_attempts, 'worker', @by), @now
         FROM jobs WHERE id IN (SELECT value FROM json_each(@ids))
         """;
 
@@ -139,15 +139,18 @@ public sealed class SqliteDriver(InProcessNotifier notifier) : IJobDriver
         FROM worded
         """;
 
-    /// <summary>Appends the events one of the statements above words, for the jobs in <paramref name="ids"/> (a JSON array, as <see cref="Ids"/> makes it).</summary>
+    /// <summary>
+    /// Appends the events one of the statements here words, for the jobs in <paramref name="ids"/> (a
+    /// JSON array, as <see cref="Ids"/> makes it); <paramref name="by"/> is @by: the claiming worker, or who created the jobs.
+    /// </summary>
     async Task AppendEventsAsync(TransitionTx tx, string sql, (string Kind, string Level, string Line) template, object ids,
-        string worker, CancellationToken ct)
+        string by, CancellationToken ct)
     {
         await using var insert = tx.Command(sql);
         Bind(insert, "event_kind", template.Kind);
         Bind(insert, "event_level", template.Level);
         Bind(insert, "event_line", template.Line);
-        Bind(insert, "worker", worker);
+        Bind(insert, "by", by);
         Bind(insert, "now", tx.Now);
         Bind(insert, "ids", ids);
         await insert.ExecuteNonQueryAsync(ct);
@@ -205,8 +208,12 @@ public sealed class SqliteDriver(InProcessNotifier notifier) : IJobDriver
         return await tx.RowsAsync(command, r => new HeldJob(r.GetGuid(0), r.GetInt32(1), r.GetBoolean(2)), ct);
     }
 
-    /// <summary>One statement for the batch, as for events: the jobs travel as one JSON array that json_each unpacks.</summary>
-    public async Task InsertJobsAsync(TransitionTx tx, IReadOnlyList<Job> jobs, IReadOnlyList<JobEvent> created, CancellationToken ct)
+    /// <summary>
+    /// One statement for the batch, as for events: the jobs travel as one JSON array that json_each
+    /// unpacks. Their created events are worded from the stored rows (run_at from EF Core's text,
+    /// whose trimmed fraction is already the event JSON's).
+    /// </summary>
+    public async Task InsertJobsAsync(TransitionTx tx, IReadOnlyList<Job> jobs, string source, CancellationToken ct)
     {
         await using var insert = tx.Command("""
             INSERT INTO jobs (id, tenant_id, type, status, progress, message, payload, priority, attempt, max_attempts, run_at,
@@ -226,8 +233,16 @@ public sealed class SqliteDriver(InProcessNotifier notifier) : IJobDriver
         {
             throw new DuplicateJobException(e);
         }
-        await InsertEventsAsync(tx, created, ct); // in-process: no round trip to share
+        await AppendEventsAsync(tx, CreatedEvents, Story.CreatedTemplate, Ids(jobs.Select(j => j.Id)), source, ct);
     }
+
+    const string CreatedEvents = """
+        INSERT INTO job_events (job_id, seq, kind, level, message, data, created_at)
+        SELECT id, event_seq, @event_kind, @event_level, format(@event_line, @by),
+            json_object('status', 'pending', 'type', type, 'priority', priority, 'run_at', replace(run_at, ' ', 'T') || 'Z',
+                'max_attempts', max_attempts), @now
+        FROM jobs WHERE id IN (SELECT value FROM json_each(@ids))
+        """;
 
     /// <summary>One array per job, in InsertJobsAsync's column order, with ids and times in EF Core's text formats.</summary>
     static string JobsJson(IReadOnlyList<Job> jobs)

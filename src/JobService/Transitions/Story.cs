@@ -12,9 +12,19 @@ namespace JobService.Transitions;
 /// </summary>
 public static class Story
 {
-    public static JobEvent Created(JobRow r, string source, int priority, DateTime now) =>
-        Event(r, JobEventKinds.Created, now, "info", $"Created by {source}",
+    /// <summary>
+    /// The created event as the insert's SQL appends it itself (both providers), from the stored
+    /// rows: kind, level, and line as a <c>format()</c> template (<c>%s</c>: who created it). A test
+    /// compares it with <see cref="Created"/>, which the transition's hooks see.
+    /// </summary>
+    public static (string Kind, string Level, string Line) CreatedTemplate => (JobEventKinds.Created, "info", "Created by %s");
+
+    public static JobEvent Created(JobRow r, string source, int priority, DateTime now)
+    {
+        var (kind, level, line) = CreatedTemplate;
+        return Event(r, kind, now, level, Fill(line, source),
             Fields(("status", "pending"), ("type", r.Type), ("priority", priority), ("run_at", r.RunAt), ("max_attempts", r.MaxAttempts)));
+    }
 
     /// <summary>
     /// The claim's event as the claim's SQL appends it itself (PostgreSQL's and SQLite's), with no

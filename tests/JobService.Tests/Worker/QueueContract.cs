@@ -562,6 +562,32 @@ public abstract class QueueContract(TestApp app) : IAsyncLifetime
         Assert.Equal([id], (await T.ClaimAsync(Claim("w1", 5), default)).Select(j => j.Id)); // and the queue works on
     }
 
+    [Theory]
+    [InlineData(0)] // a whole second: no fraction at all
+    [InlineData(500_000)] // trailing zeros trimmed: .5
+    [InlineData(123_456)]
+    [InlineData(10)] // leading zeros kept: .00001
+    public async Task TheCreatedEventIsTheStorysWhicheverStatementWritesIt(int microseconds)
+    {
+        // The insert's SQL appends the created events itself, from Story.CreatedTemplate, wording
+        // run_at in SQL (each dialect its own way); what it stores must be exactly what Story.Created says.
+        var runAt = new DateTime(2026, 11, 24, 8, 30, 15, DateTimeKind.Utc).AddTicks(microseconds * 10L);
+        var job = new Job
+        {
+            Id = Guid.CreateVersion7(), Type = "echo", Payload = "{}", Priority = -7, MaxAttempts = 4, TenantId = "default",
+            RunAt = runAt, CreatedAt = Now, UpdatedAt = Now, Message = "Waiting for a worker",
+        };
+        const string source = "key 'k-%s' 100%"; // format() must not read the source as a template
+        await using (var db = await Contexts.CreateDbContextAsync())
+            await T.CreateAsync(db, [job], source, maxActive: 0, default);
+
+        var stored = Assert.Single(await EventsAsync(job.Id));
+        var row = new JobRow(job.Id, "echo", JobStatus.Pending, 0, 4, 1, false, 0, null, null, runAt, null, null, null, false);
+        var told = Story.Created(row, source, -7, Now);
+        Assert.Equal("Created by key 'k-%s' 100%", stored.Message);
+        AssertSameEvent(told, stored);
+    }
+
     [Fact]
     public async Task TheClaimedEventIsTheStorysWhicheverStatementWritesIt()
     {
