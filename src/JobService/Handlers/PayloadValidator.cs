@@ -38,7 +38,7 @@ public static class PayloadValidator
         // What the record lets through and the published schema does not (a null inside an
         // array, a digit outside 0-9 for an ECMA pattern's \d) is refused too: a client that
         // validates against the published schema is never surprised by what runs.
-        return JsonSchemaValidator.ValidateChecked(JsonSerializer.SerializeToNode(payload), Schema<TPayload>.Published, "payload"); // checked by PayloadSchema.For
+        return JsonSchemaValidator.ValidateChecked(payload, Schema<TPayload>.Compiled, "payload");
     }
 
     /// <summary>
@@ -104,6 +104,9 @@ public static class PayloadValidator
     static class Schema<TPayload>
     {
         public static readonly JsonObject Published = PayloadSchema.For<TPayload>();
+
+        /// <summary>The published schema read once for checking (PayloadSchema.For checked its form).</summary>
+        public static readonly JsonSchemaValidator.CompiledSchema Compiled = JsonSchemaValidator.Compile(Published);
 
         public static readonly string[] Required = Published["required"]?.AsArray()
             .Select(n => n!.GetValue<string>()).ToArray() ?? [];

@@ -39,19 +39,19 @@ public sealed record DeclaredType(
     static DeclaredStep Step(IConfigurationSection s, string name) =>
         new(name, s["Prompt"] ?? "", s["System"], ConfigJson.ToObject(s.GetSection("OutputSchema"))?.ToJsonString(), s.GetValue<int?>("MaxTokens"));
 
-    // Duplicate keys never get here: JobJson refuses them when the request is read. The schema
-    // passed SchemaProblems when the type was read from configuration.
-    IDictionary<string, string[]> ValidatePayload(JsonElement payload) =>
-        JsonSchemaValidator.ValidateChecked(JsonSerializer.SerializeToNode(payload), PayloadSchema, "payload");
-
-    public JobTypeDefinition ToDefinition() => new(
-        Name, Description, new Lazy<JsonObject>(PayloadSchema),
-        ValidatePayload,
-        sp => new DeclaredTypeHandler(this, sp.GetRequiredService<LlmClient>(), sp.GetRequiredService<StructuredGenerator>()))
+    // The schema passed SchemaProblems when the type was read from configuration, so it is read
+    // for checking once, here; duplicate keys never reach the check: JobJson refuses them when the request is read.
+    public JobTypeDefinition ToDefinition()
     {
-        TimeoutSeconds = TimeoutSeconds,
-        MaxAttempts = MaxAttempts,
-    };
+        var schema = JsonSchemaValidator.Compile(PayloadSchema);
+        return new(Name, Description, new Lazy<JsonObject>(PayloadSchema),
+            payload => JsonSchemaValidator.ValidateChecked(payload, schema, "payload"),
+            sp => new DeclaredTypeHandler(this, sp.GetRequiredService<LlmClient>(), sp.GetRequiredService<StructuredGenerator>()))
+        {
+            TimeoutSeconds = TimeoutSeconds,
+            MaxAttempts = MaxAttempts,
+        };
+    }
 }
 
 /// <summary>Runs a declared type: its steps in order, each step's output available to the next, progress weighted by step.</summary>

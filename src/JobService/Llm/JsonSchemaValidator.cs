@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Runtime.InteropServices;
 using System.Text.RegularExpressions;
 
 namespace JobService.Llm;
@@ -32,17 +33,22 @@ public static class JsonSchemaValidator
         // A malformed keyword ("additionalProperties": "False") is the schema's fault: said once,
         // never as an error on each value it would have been applied to.
         List<string> problems;
+        JsonElement element;
         try
         {
             problems = SchemaProblems(schema);
+            // Read again from its text, so that a duplicate key in a parsed answer is refused
+            // (a node parsed from text keeps that text, and writes it back as it was).
+            using var document = JsonDocument.Parse(value?.ToJsonString() ?? "null", new JsonDocumentOptions { AllowDuplicateProperties = false });
+            element = document.RootElement.Clone();
         }
-        catch (Exception e) when (Unreadable(e))
+        catch (Exception e) when (Unreadable(e) || e is JsonException)
         {
             return new() { [path] = [$"could not be checked: {e.Message}"] };
         }
         if (problems.Count > 0)
             return new() { [path] = [.. problems.Select(p => $"could not be checked: the schema is invalid: {p}")] };
-        return ValidateChecked(value, schema, path);
+        return ValidateChecked(element, Compile(schema), path);
     }
 
     /// <summary>A duplicate key in a parsed answer, or a form SchemaProblems does not know: said as an error, never thrown.</summary>
@@ -50,19 +56,13 @@ public static class JsonSchemaValidator
 
     /// <summary>
     /// <see cref="Validate"/> against a schema that <see cref="SchemaProblems"/> already accepted
-    /// once (a job type's payload schema, checked when the type is defined), not again per value.
+    /// once and <see cref="Compile"/> read (a job type's payload schema, when the type is defined),
+    /// not again per value; the value is read where it lies, with no copy of it built.
     /// </summary>
-    public static Dictionary<string, string[]> ValidateChecked(JsonNode? value, JsonObject schema, string path)
+    public static Dictionary<string, string[]> ValidateChecked(JsonElement value, CompiledSchema schema, string path)
     {
         var errors = new Dictionary<string, List<string>>();
-        try
-        {
-            Check(value, schema, path, errors);
-        }
-        catch (Exception e) when (Unreadable(e))
-        {
-            (errors.TryGetValue(path, out var l) ? l : errors[path] = []).Add($"could not be checked: {e.Message}");
-        }
+        Check(value, schema, path, errors);
         return errors.ToDictionary(e => e.Key, e => e.Value.ToArray());
     }
 
@@ -133,65 +133,106 @@ public static class JsonSchemaValidator
         }
     }
 
-    // Only called on a schema SchemaProblems accepted: every keyword read here has its form.
-    static void Check(JsonNode? value, JsonNode schemaNode, string path, Dictionary<string, List<string>> errors)
+    /// <summary>A schema's keywords as <see cref="Check"/> reads them, read from the JSON once.</summary>
+    public sealed class CompiledSchema
+    {
+        internal bool? Boolean; // the schemas true and false
+        internal CompiledSchema[] AllOf = [];
+        internal JsonElement[]? Enum;
+        internal string EnumText = "";
+        internal List<string> Types = [];
+        internal Dictionary<string, CompiledSchema>? Properties;
+        internal string[] Required = [];
+        internal bool NoOtherProperties;
+        internal CompiledSchema? OtherProperties, Items;
+        internal double? MinItems, MaxItems, MinLength, MaxLength, Minimum, Maximum, ExclusiveMinimum, ExclusiveMaximum;
+        internal string? Pattern;
+    }
+
+    /// <summary>Reads a schema that <see cref="SchemaProblems"/> accepted: every keyword read here has its form.</summary>
+    public static CompiledSchema Compile(JsonNode schemaNode)
+    {
+        if (schemaNode is not JsonObject schema) return new CompiledSchema { Boolean = schemaNode.GetValueKind() != JsonValueKind.False };
+        var extra = schema["additionalProperties"];
+        return new CompiledSchema
+        {
+            AllOf = schema["allOf"] is JsonArray allOf ? [.. allOf.Select(part => Compile(part!))] : [],
+            Enum = schema["enum"] is JsonArray options ? [.. options.Select(o => JsonSerializer.SerializeToElement(o))] : null,
+            EnumText = schema["enum"]?.ToJsonString() ?? "",
+            Types = schema["type"] is { } t ? TypeNames(t)! : [],
+            Properties = (schema["properties"] as JsonObject)?.Where(p => p.Value is not null).ToDictionary(p => p.Key, p => Compile(p.Value!)),
+            Required = [.. (schema["required"] as JsonArray ?? []).Select(r => Text(r)!)],
+            NoOtherProperties = extra is not null && extra.GetValueKind() == JsonValueKind.False,
+            OtherProperties = extra is JsonObject ? Compile(extra) : null,
+            Items = schema["items"] is { } items ? Compile(items) : null,
+            MinItems = Number(schema["minItems"]), MaxItems = Number(schema["maxItems"]),
+            MinLength = Number(schema["minLength"]), MaxLength = Number(schema["maxLength"]),
+            Minimum = Number(schema["minimum"]), Maximum = Number(schema["maximum"]),
+            ExclusiveMinimum = Number(schema["exclusiveMinimum"]), ExclusiveMaximum = Number(schema["exclusiveMaximum"]),
+            Pattern = Text(schema["pattern"]),
+        };
+    }
+
+    static void Check(JsonElement value, CompiledSchema schema, string path, Dictionary<string, List<string>> errors)
     {
         void AddAt(string at, string message) => (errors.TryGetValue(at, out var list) ? list : errors[at] = []).Add(message);
         void Add(string message) => AddAt(path, message);
 
-        if (schemaNode is not JsonObject schema)
+        if (schema.Boolean is { } allowed)
         {
-            if (schemaNode.GetValueKind() == JsonValueKind.False) Add("is not allowed");
+            if (!allowed) Add("is not allowed");
             return;
         }
-        if (schema["allOf"] is JsonArray allOf)
-            foreach (var part in allOf) Check(value, part!, path, errors);
-        if (schema["enum"] is JsonArray options && !options.Any(o => JsonNode.DeepEquals(o, value)))
-            Add($"must be one of {options.ToJsonString()}");
-        var types = schema["type"] is { } t ? TypeNames(t)! : [];
+        foreach (var part in schema.AllOf) Check(value, part, path, errors);
+        if (schema.Enum is { } options && !options.Any(o => JsonElement.DeepEquals(o, value)))
+            Add($"must be one of {schema.EnumText}");
         var actual = Kind(value);
-        if (types.Count > 0 && !types.Any(type => type == actual || (type == "number" && actual == "integer")))
+        if (schema.Types.Count > 0 && !schema.Types.Any(type => type == actual || (type == "number" && actual == "integer")))
         {
-            Add($"must be of type {string.Join(" or ", types)}, not {actual}");
+            Add($"must be of type {string.Join(" or ", schema.Types)}, not {actual}");
             return;
         }
-        switch (value)
+        switch (value.ValueKind)
         {
-            case JsonObject obj:
-                var properties = schema["properties"] as JsonObject;
-                foreach (var required in (schema["required"] as JsonArray ?? []).Select(Text))
-                    if (!obj.ContainsKey(required!)) AddAt($"{path}.{required}", "is required");
-                foreach (var (name, child) in obj)
+            case JsonValueKind.Object:
+                foreach (var required in schema.Required)
+                    if (!value.TryGetProperty(required, out _)) AddAt($"{path}.{required}", "is required");
+                foreach (var property in value.EnumerateObject())
                 {
-                    if (properties?[name] is { } childSchema) Check(child, childSchema, $"{path}.{name}", errors);
-                    else if (schema["additionalProperties"] is { } extra && extra.GetValueKind() == JsonValueKind.False) AddAt($"{path}.{name}", "is not a known field");
-                    else if (schema["additionalProperties"] is JsonObject extraSchema) Check(child, extraSchema, $"{path}.{name}", errors);
+                    if (schema.Properties?.GetValueOrDefault(property.Name) is { } childSchema) Check(property.Value, childSchema, $"{path}.{property.Name}", errors);
+                    else if (schema.NoOtherProperties) AddAt($"{path}.{property.Name}", "is not a known field");
+                    else if (schema.OtherProperties is { } extraSchema) Check(property.Value, extraSchema, $"{path}.{property.Name}", errors);
                 }
                 break;
-            case JsonArray array:
-                if (Number(schema["minItems"]) is { } minItems && array.Count < minItems) Add($"must have at least {Show(minItems)} items");
-                if (Number(schema["maxItems"]) is { } maxItems && array.Count > maxItems) Add($"must have at most {Show(maxItems)} items");
-                if (schema["items"] is { } items)
-                    for (var i = 0; i < array.Count; i++) Check(array[i], items, $"{path}[{i}]", errors);
+            case JsonValueKind.Array:
+                var count = value.GetArrayLength();
+                if (schema.MinItems is { } minItems && count < minItems) Add($"must have at least {Show(minItems)} items");
+                if (schema.MaxItems is { } maxItems && count > maxItems) Add($"must have at most {Show(maxItems)} items");
+                if (schema.Items is { } items)
+                {
+                    var i = 0;
+                    foreach (var item in value.EnumerateArray()) Check(item, items, $"{path}[{i++}]", errors);
+                }
                 break;
-            case JsonValue v when actual == "string":
-                var s = v.GetValue<string>();
-                if (Number(schema["minLength"]) is { } minLength && s.Length < minLength) Add($"must be at least {Show(minLength)} characters");
-                if (Number(schema["maxLength"]) is { } maxLength && s.Length > maxLength) Add($"must be at most {Show(maxLength)} characters");
-                if (Text(schema["pattern"]) is { } pattern)
+            case JsonValueKind.String:
+                if (schema is { MinLength: null, MaxLength: null, Pattern: null }) break;
+                var s = value.GetString()!;
+                if (schema.MinLength is { } minLength && s.Length < minLength) Add($"must be at least {Show(minLength)} characters");
+                if (schema.MaxLength is { } maxLength && s.Length > maxLength) Add($"must be at most {Show(maxLength)} characters");
+                if (schema.Pattern is { } pattern)
                 {
                     var matches = Matches(s, pattern);
                     if (matches is null) Add("could not be checked: the pattern took too long on it");
                     else if (matches is false) Add($"must match the pattern {pattern}");
                 }
                 break;
-            case JsonValue v when actual is "number" or "integer":
-                // Not Number(): a literal beyond double's range is ±Infinity here, still above or below every bound.
-                var n = double.Parse(v.ToJsonString(), NumberStyles.Float, CultureInfo.InvariantCulture);
-                if (Number(schema["minimum"]) is { } minimum && n < minimum) Add($"must be at least {Show(minimum)}");
-                if (Number(schema["maximum"]) is { } maximum && n > maximum) Add($"must be at most {Show(maximum)}");
-                if (Number(schema["exclusiveMinimum"]) is { } above && n <= above) Add($"must be more than {Show(above)}");
-                if (Number(schema["exclusiveMaximum"]) is { } below && n >= below) Add($"must be less than {Show(below)}");
+            case JsonValueKind.Number:
+                // From the literal: one beyond double's range is ±Infinity here, still above or below every bound.
+                var n = double.Parse(JsonMarshal.GetRawUtf8Value(value), NumberStyles.Float, CultureInfo.InvariantCulture);
+                if (schema.Minimum is { } minimum && n < minimum) Add($"must be at least {Show(minimum)}");
+                if (schema.Maximum is { } maximum && n > maximum) Add($"must be at most {Show(maximum)}");
+                if (schema.ExclusiveMinimum is { } above && n <= above) Add($"must be more than {Show(above)}");
+                if (schema.ExclusiveMaximum is { } below && n >= below) Add($"must be less than {Show(below)}");
                 break;
         }
     }
@@ -274,18 +315,13 @@ public static class JsonSchemaValidator
 
     static bool IsBoolean(JsonNode? node) => node is JsonValue v && v.GetValueKind() is JsonValueKind.True or JsonValueKind.False;
 
-    static string Kind(JsonNode? value) => value switch
+    static string Kind(JsonElement value) => value.ValueKind switch
     {
-        null => "null",
-        JsonObject => "object",
-        JsonArray => "array",
-        JsonValue v => v.GetValueKind() switch
-        {
-            JsonValueKind.String => "string",
-            JsonValueKind.True or JsonValueKind.False => "boolean",
-            JsonValueKind.Number => v.ToJsonString().Contains('.') || v.ToJsonString().Contains('e') || v.ToJsonString().Contains('E') ? "number" : "integer",
-            _ => "null",
-        },
+        JsonValueKind.Object => "object",
+        JsonValueKind.Array => "array",
+        JsonValueKind.String => "string",
+        JsonValueKind.True or JsonValueKind.False => "boolean",
+        JsonValueKind.Number => JsonMarshal.GetRawUtf8Value(value).IndexOfAny((byte)'.', (byte)'e', (byte)'E') >= 0 ? "number" : "integer",
         _ => "null",
     };
 }
