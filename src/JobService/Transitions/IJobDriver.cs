@@ -15,7 +15,7 @@ public interface IJobDriver
     /// Claims due pending jobs in one statement: marks them running with this worker's lease,
     /// spends an attempt, takes one event seq, appends the claimed events (<see cref="Story.ClaimedTemplate"/>:
     /// the worker's busiest transition writes its own, with no second round trip and no event JSON
-    /// built in C#), and returns them with their payload. No job is ever returned to two claimers.
+    /// sent), and returns them with their payload. No job is ever returned to two claimers.
     /// With <see cref="ClaimRequest.RefuseWebhookCalls"/>, says whether it took nothing because it refused.
     /// </summary>
     Task<ClaimResult> ClaimAsync(TransitionTx tx, ClaimRequest request, CancellationToken ct);
