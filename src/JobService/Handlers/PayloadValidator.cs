@@ -18,7 +18,7 @@ public static class PayloadValidator
         if (payload.ValueKind != JsonValueKind.Object)
             return Error("payload", "The payload must be a JSON object.");
         // Named per field here, since the deserializer reports missing fields all at once.
-        var missing = Schema<TPayload>.Required.Where(name => !payload.TryGetProperty(name, out _)).ToList();
+        var missing = Schema<TPayload>.Compiled.Required.Where(name => !payload.TryGetProperty(name, out _)).ToList();
         if (missing.Count > 0)
             return missing.ToDictionary(name => "payload." + name, _ => new[] { "The field is required." });
         TPayload? value;
@@ -107,9 +107,6 @@ public static class PayloadValidator
 
         /// <summary>The published schema read once for checking (PayloadSchema.For checked its form).</summary>
         public static readonly JsonSchemaValidator.CompiledSchema Compiled = JsonSchemaValidator.Compile(Published);
-
-        public static readonly string[] Required = Published["required"]?.AsArray()
-            .Select(n => n!.GetValue<string>()).ToArray() ?? [];
     }
 
     static Dictionary<string, string[]> Error(string field, string message) => new() { [field] = [message] };

@@ -236,6 +236,7 @@ public sealed class SqliteDriver(InProcessNotifier notifier) : IJobDriver
         await AppendEventsAsync(tx, CreatedEvents, Story.CreatedTemplate, Ids(jobs.Select(j => j.Id)), source, ct);
     }
 
+    /// <summary>The created events (<see cref="Story.CreatedTemplate"/>), from the stored rows; @by is who created them.</summary>
     const string CreatedEvents = """
         INSERT INTO job_events (job_id, seq, kind, level, message, data, created_at)
         SELECT id, event_seq, @event_kind, @event_level, format(@event_line, @by),
