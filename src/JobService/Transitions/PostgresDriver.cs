@@ -101,9 +101,8 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
         // Planned once per connection, not at every claim: a custom plan of this statement took
         // longer to make (about 0.9 ms) than to run. The generic plan's shape does not depend on
         // the values (jobs.id = ANY(ARRAY(…)) keeps the update on the primary key whatever the
-        // estimated count), docs/benchmarks.md. set_config(…, true) holds to the end of the
-        // transaction, also the implicit one of a self-committing claim (where SET LOCAL warns).
-        await using var command = tx.Command("SELECT set_config('plan_cache_mode', 'force_generic_plan', true);\n" + ClaimSql(request));
+        // estimated count), docs/benchmarks.md.
+        await using var command = tx.Command(GenericPlan + ClaimSql(request));
         Bind(command, "now", request.Now);
         Bind(command, "worker", request.WorkerId);
         Bind(command, "lease_until", request.LeaseUntil);
@@ -121,6 +120,13 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
         return new ClaimResult(rows, refused);
     }
 
+    /// <summary>
+    /// Put before a statement (its result skipped): the statement is planned generically, the same
+    /// plan whatever the values, and set_config(…, true) holds to the end of the transaction, also the
+    /// implicit one of a statement that commits by itself (where SET LOCAL warns).
+    /// </summary>
+    const string GenericPlan = "SELECT set_config('plan_cache_mode', 'force_generic_plan', true);\n";
+
     public async Task<IReadOnlyList<JobRow>> CompleteAsync(TransitionTx tx, IReadOnlyList<Completion> completions, CancellationToken ct)
     {
         if (completions.Count == 0) return [];
@@ -128,8 +134,11 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
         // The completed events are appended by the same statement (Story.CompletedTemplate; how
         // long it ran is worded as Story.Seconds words it: whole ms under a second, else seconds
         // to one decimal; both round half away from zero), one round trip fewer per batch.
-        // The fence is joined, not filtered (LeaseFence): see there.
-        await using var command = tx.Command($"""
+        // The fence is joined, not filtered (LeaseFence): see there. Planned generically, as the
+        // claim is: a custom plan knows the list's length (up to 1,000) and, on a table of tens of
+        // thousands of rows, hashed a scan of all of it rather than look the rows up by id
+        // (docs/benchmarks.md); the generic plan looks them up, and is not made again each time.
+        await using var command = tx.Command(GenericPlan + $"""
             WITH done AS (
                 UPDATE jobs AS j SET status = 'completed', progress = 100, message = 'Completed', result = v.result::jsonb,
                     error = NULL, completed_at = @now, updated_at = @now, locked_by = NULL, locked_until = NULL, event_seq = j.event_seq + 1
@@ -154,7 +163,7 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
         Bind(command, "attempts", completions.Select(c => c.Lease.Attempt).ToArray());
         command.Parameters.Add(new NpgsqlParameter("results", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = completions.Select(c => c.Result).ToArray() });
         return await tx.RowsAsync(command, r => JobRow.Completed(new JobLease(r.GetGuid(0), r.GetInt32(1), completions[0].Lease.WorkerId),
-            r.GetString(2), r.GetInt32(3), r.GetInt64(4), r.GetDateTime(5), r.GetBoolean(6), tx.Now), ct);
+            r.GetString(2), r.GetInt32(3), r.GetInt64(4), r.GetDateTime(5), r.GetBoolean(6), tx.Now), ct, skipResults: 1);
     }
 
     /// <summary>The event a statement appends itself: @event_kind, @event_level, @event_line (a format() template).</summary>
