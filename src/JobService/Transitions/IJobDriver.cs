@@ -74,6 +74,14 @@ public interface IJobDriver
     /// <summary>"id is one of @<paramref name="parameter"/>" in this dialect; bind the list as <see cref="Ids"/> makes it.</summary>
     string IdIn(string parameter, string column = "id");
 
+    /// <summary>
+    /// The end of an UPDATE (or, with <paramref name="delete"/>, a DELETE) of jobs that reaches the
+    /// ids listed in @<paramref name="parameter"/> (bound as <see cref="Ids"/> makes it) that are in
+    /// one of <paramref name="states"/> (SQL literals: <c>'failed', 'cancelled'</c>): its FROM (or
+    /// USING) and WHERE. The rows are found by id whatever the statistics say of the states.
+    /// </summary>
+    string ListedIn(string parameter, string states, bool delete = false);
+
     /// <summary>A list of ids as <see cref="IdIn"/> reads it: uuid[] on PostgreSQL, a JSON array of id text on SQLite.</summary>
     object Ids(IEnumerable<Guid> ids);
 

@@ -16,7 +16,8 @@ public sealed class JobTransitions(
     JobsConnections connections, IJobDriver driver, IEnumerable<IJobTransitionHook> hooks, TimeProvider time)
 {
     const string Fenced = "id = @id AND status = 'running' AND attempt = @attempt AND locked_by = @worker";
-    const string Finished = "status IN ('completed', 'failed', 'cancelled')";
+    /// <summary>The finished states, as a SQL list.</summary>
+    const string FinishedStates = "'completed', 'failed', 'cancelled'";
 
     /// <summary>"A cancel wins": a job whose cancel was asked for ends cancelled rather than running again. Written once.</summary>
     static string CancelWins(string otherwise) => $"CASE WHEN cancel_requested THEN 'cancelled' ELSE {otherwise} END";
@@ -90,13 +91,13 @@ public sealed class JobTransitions(
         var pending = await UpdateAsync(tx, $"""
             UPDATE jobs SET status = 'cancelled', message = 'Cancelled before it started', completed_at = @now, updated_at = @now,
                 event_seq = event_seq + 1
-            WHERE {driver.IdIn("ids")} AND status = 'pending'
+            {driver.ListedIn("ids", "'pending'")}
             RETURNING {JobRow.Columns}
             """, ct, ("ids", driver.Ids(ids)));
         await ApplyAsync(tx, pending, r => Story.CancelledPending(r, tx.Now), ct);
         List<JobRow> running = pending.Count == ids.Count ? [] : await UpdateAsync(tx, $"""
             UPDATE jobs SET cancel_requested = TRUE, updated_at = @now, event_seq = event_seq + 1
-            WHERE {driver.IdIn("ids")} AND status = 'running' AND NOT cancel_requested
+            {driver.ListedIn("ids", "'running'")} AND NOT cancel_requested
             RETURNING {JobRow.Columns}
             """, ct, ("ids", driver.Ids(ids)));
         await ApplyAsync(tx, running, r => Story.CancelRequested(r, tx.Now), ct);
@@ -117,7 +118,7 @@ public sealed class JobTransitions(
             UPDATE jobs SET status = 'pending', attempt = 0, progress = 0, message = 'Queued for retry', error = NULL, result = NULL,
                 cancel_requested = FALSE, rescue_count = 0, run_at = @now, started_at = NULL, completed_at = NULL,
                 locked_by = NULL, locked_until = NULL, updated_at = @now, event_seq = event_seq + 1
-            WHERE {driver.IdIn("ids")} AND status IN ('failed', 'cancelled')
+            {driver.ListedIn("ids", "'failed', 'cancelled'")}
             RETURNING {JobRow.Columns}
             """, ct, ("ids", driver.Ids(ids)));
         if (rows.Count == 0) return rows;
@@ -134,7 +135,7 @@ public sealed class JobTransitions(
     public async Task<IReadOnlyList<JobRow>> DeleteAsync(JobsDbContext db, IReadOnlyCollection<Guid> ids, CancellationToken ct)
     {
         await using var tx = await TransitionTx.BeginAsync(db, driver, Now, ct);
-        var rows = await UpdateAsync(tx, $"DELETE FROM jobs WHERE {driver.IdIn("ids")} AND {Finished} RETURNING {JobRow.Columns}", ct, ("ids", driver.Ids(ids)));
+        var rows = await UpdateAsync(tx, $"DELETE FROM jobs {driver.ListedIn("ids", FinishedStates, delete: true)} RETURNING {JobRow.Columns}", ct, ("ids", driver.Ids(ids)));
         if (rows.Count == 0) return rows;
         await DeleteEventsOfAsync(tx, rows, ct);
         await ApplyAsync(tx, rows, _ => null, ct);
@@ -395,7 +396,7 @@ public sealed class JobTransitions(
         await using var tx = await BeginAsync(Now, ct);
         await using var command = tx.Command($"""
             DELETE FROM job_events WHERE kind IN ('progress', 'output') AND job_id IN (
-                SELECT id FROM jobs WHERE {Finished} AND completed_at < @cutoff ORDER BY completed_at LIMIT @batch)
+                SELECT id FROM jobs WHERE status IN ({FinishedStates}) AND completed_at < @cutoff ORDER BY completed_at LIMIT @batch)
             """);
         driver.Bind(command, "cutoff", cutoff);
         driver.Bind(command, "batch", batch);

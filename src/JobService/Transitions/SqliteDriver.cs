@@ -333,6 +333,8 @@ public sealed class SqliteDriver(InProcessNotifier notifier) : IJobDriver
 
     public string IdIn(string parameter, string column = "id") => $"{column} IN (SELECT value FROM json_each(@{parameter}))";
 
+    public string ListedIn(string parameter, string states, bool delete = false) => $"WHERE {IdIn(parameter)} AND status IN ({states})";
+
     public object Ids(IEnumerable<Guid> ids) => JsonSerializer.Serialize(ids.Select(Text));
 
     static SqliteParameter Add(DbCommand command, string name) => ((SqliteCommand)command).Parameters.Add(new SqliteParameter { ParameterName = name });

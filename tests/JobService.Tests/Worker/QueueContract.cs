@@ -793,6 +793,48 @@ public sealed class PostgresQueueTests(PostgresApp app) : QueueContract(app), IC
         Assert.All(plans, plan => Assert.DoesNotContain("ix_jobs_claim", plan));
     }
 
+    /// <summary>
+    /// The API's bulk actions (cancel, retry, delete by ids) find the listed jobs by id, whatever
+    /// the statistics say, as the worker's lists do (above). From an ANALYZE taken while every job
+    /// ran (so "pending", "failed" and "completed" each look like no rows), the state written as a
+    /// filter read every job in that state through ix_jobs_claim and looked each up in the list: a
+    /// retry of 1,000 jobs among 20,000 failed took 33–68 ms, growing with the failed count. Each
+    /// statement's plan, generic and custom, is read from auto_explain's notices.
+    /// </summary>
+    [Theory]
+    [InlineData("force_generic_plan")]
+    [InlineData("force_custom_plan")]
+    public async Task TheApisBulkActionsFindTheListedJobsByIdNotThroughTheClaimIndex(string planMode)
+    {
+        var ids = await InsertAsync(4_000);
+        await using var db = await Contexts.CreateDbContextAsync();
+        await db.Database.OpenConnectionAsync();
+        await db.Database.ExecuteSqlRawAsync("UPDATE jobs SET status = 'running', locked_by = 'w1', started_at = now(); ANALYZE jobs");
+        string[] states = ["pending", "failed", "completed"];
+        for (var s = 0; s < states.Length; s++)
+            await db.Database.ExecuteSqlAsync($"UPDATE jobs SET status = {states[s]}, locked_by = NULL WHERE id = ANY({ids.Skip(s * 1_000).Take(1_000).ToArray()})");
+
+        var plans = new List<string>();
+        ((Npgsql.NpgsqlConnection)db.Database.GetDbConnection()).Notice += (_, e) =>
+        {
+            if (e.Notice.MessageText.Contains("\"Plan\"") && e.Notice.MessageText.Contains(" jobs ")) plans.Add(e.Notice.MessageText);
+        };
+        var explain = $"""
+            LOAD 'auto_explain';
+            SET auto_explain.log_min_duration = 0; SET auto_explain.log_level = notice;
+            SET auto_explain.log_format = json; SET plan_cache_mode = {planMode};
+            """;
+        await db.Database.ExecuteSqlRawAsync(explain);
+
+        var cancelled = await T.CancelAsync(db, [.. ids.Take(1_000), .. ids.Skip(3_000)], default);
+        var retried = await T.RequeueAsync(db, ids.Skip(1_000).Take(1_000).ToList(), "a test", default);
+        var deleted = await T.DeleteAsync(db, ids.Skip(2_000).Take(1_000).ToList(), default);
+
+        Assert.Equal((2_000, 1_000, 1_000), (cancelled.Count, retried.Count, deleted.Count));
+        Assert.Equal(4, plans.Count(p => p.Contains("UPDATE jobs") || p.Contains("DELETE FROM jobs")));
+        Assert.All(plans, plan => Assert.DoesNotContain("ix_jobs_claim", plan));
+    }
+
     sealed class Observer<T>(Action<T> next) : IObserver<T>
     {
         public void OnNext(T value) => next(value);
