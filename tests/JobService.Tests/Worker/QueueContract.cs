@@ -824,11 +824,18 @@ public sealed class PostgresQueueTests(PostgresApp app) : QueueContract(app), IC
             SET auto_explain.log_min_duration = 0; SET auto_explain.log_level = notice;
             SET auto_explain.log_format = json; SET plan_cache_mode = {planMode};
             """;
-        await db.Database.ExecuteSqlRawAsync(explain);
-
-        var cancelled = await T.CancelAsync(db, [.. ids.Take(1_000), .. ids.Skip(3_000)], default);
-        var retried = await T.RequeueAsync(db, ids.Skip(1_000).Take(1_000).ToList(), "a test", default);
-        var deleted = await T.DeleteAsync(db, ids.Skip(2_000).Take(1_000).ToList(), default);
+        await db.Database.ExecuteSqlRawAsync(explain); // for the session: the actions run transactions of their own
+        IReadOnlyList<JobRow> cancelled, retried, deleted;
+        try
+        {
+            cancelled = await T.CancelAsync(db, [.. ids.Take(1_000), .. ids.Skip(3_000)], default);
+            retried = await T.RequeueAsync(db, ids.Skip(1_000).Take(1_000).ToList(), "a test", default);
+            deleted = await T.DeleteAsync(db, ids.Skip(2_000).Take(1_000).ToList(), default);
+        }
+        finally
+        {
+            await db.Database.ExecuteSqlRawAsync("RESET ALL"); // pooled connections are not reset when they go back
+        }
 
         Assert.Equal((2_000, 1_000, 1_000), (cancelled.Count, retried.Count, deleted.Count));
         Assert.Equal(4, plans.Count(p => p.Contains("UPDATE jobs") || p.Contains("DELETE FROM jobs")));
