@@ -77,10 +77,10 @@ public static class JobsApi
 
     /// <summary>The job, with its event seq as ETag: a poller sending If-None-Match gets 304 while nothing changed.</summary>
     static async Task<Results<Ok<JobResponse>, StatusCodeHttpResult, ProblemHttpResult>> GetJob(
-        Guid id, JobsDbContext db, Transitions.IJobDriver driver, HttpContext http, CancellationToken ct)
+        Guid id, JobsConnections connections, Transitions.IJobDriver driver, HttpContext http, CancellationToken ct)
     {
         var tenant = Caller.From(http.User).JobTenant;
-        if (await driver.ReadAsync(token => db.FindJobAsync(id, tenant, token), ct) is not { } job) return JobProblems.NotFound(id);
+        if (await driver.ReadAsync(token => JobById.FindAsync(connections, driver, id, tenant, token), ct) is not { } job) return JobProblems.NotFound(id);
         var etag = $"\"{job.EventSeq}\"";
         http.Response.Headers.ETag = etag;
         if (http.Request.Headers.IfNoneMatch.Any(v => v is not null && v.Split(',').Any(t => t.Trim() == etag || t.Trim() == "*")))
@@ -91,7 +91,7 @@ public static class JobsApi
     /// <summary>Pending: cancelled at once. Running: the flag is set and the worker holding it stops the handler.</summary>
     static async Task<Results<Ok<JobResponse>, ProblemHttpResult>> Cancel(Guid id, [AsParameters] JobsServices s, CancellationToken ct)
     {
-        if (await s.Db.FindJobAsync(id, s.Caller.JobTenant, ct) is null) return JobProblems.NotFound(id); // another tenant's job does not exist
+        if (await s.FindJobAsync(id, ct) is null) return JobProblems.NotFound(id); // another tenant's job does not exist
         var changed = await s.Transitions.CancelAsync(s.Db, id, ct);
         // A second cancel of a job already being stopped changes nothing and is answered like the first.
         return await Outcome(s, id, changed is not null, "cancel", "pending or running", ct,
@@ -101,7 +101,7 @@ public static class JobsApi
     /// <summary>Failed or cancelled back to pending, with a fresh set of attempts.</summary>
     static async Task<Results<Ok<JobResponse>, ProblemHttpResult>> Retry(Guid id, [AsParameters] JobsServices s, CancellationToken ct)
     {
-        if (await s.Db.FindJobAsync(id, s.Caller.JobTenant, ct) is null) return JobProblems.NotFound(id);
+        if (await s.FindJobAsync(id, ct) is null) return JobProblems.NotFound(id);
         var changed = await s.Transitions.RequeueAsync(s.Db, id, $"POST /jobs/{id}/retry", ct);
         return await Outcome(s, id, changed is not null, "retry", "failed or cancelled", ct);
     }
@@ -109,9 +109,9 @@ public static class JobsApi
     /// <summary>Deletes a finished job and its events; a pending or running job must be cancelled first.</summary>
     static async Task<Results<NoContent, ProblemHttpResult>> Delete(Guid id, [AsParameters] JobsServices s, CancellationToken ct)
     {
-        if (await s.Db.FindJobAsync(id, s.Caller.JobTenant, ct) is null) return JobProblems.NotFound(id);
+        if (await s.FindJobAsync(id, ct) is null) return JobProblems.NotFound(id);
         if (await s.Transitions.DeleteAsync(s.Db, id, ct)) return TypedResults.NoContent();
-        return await s.Db.FindJobAsync(id, s.Caller.JobTenant, ct) is { } job
+        return await s.FindJobAsync(id, ct) is { } job
             ? JobProblems.Conflict(job.Status, "delete", "completed, failed or cancelled")
             : JobProblems.NotFound(id);
     }
@@ -120,7 +120,7 @@ public static class JobsApi
     static async Task<Results<Ok<JobResponse>, ProblemHttpResult>> Outcome(
         JobsServices s, Guid id, bool changed, string action, string allowed, CancellationToken ct, Func<Job, bool>? alreadyDone = null)
     {
-        var job = await s.Db.FindJobAsync(id, s.Caller.JobTenant, ct);
+        var job = await s.FindJobAsync(id, ct);
         if (job is null) return JobProblems.NotFound(id);
         return changed || alreadyDone?.Invoke(job) == true ? TypedResults.Ok(JobResponse.From(job)) : JobProblems.Conflict(job.Status, action, allowed);
     }

@@ -22,30 +22,6 @@ public abstract class JobsDbContext(DbContextOptions options) : DbContext(option
     public DbSet<JobTypePause> JobTypePauses => Set<JobTypePause>();
     public DbSet<WorkerInstance> Workers => Set<WorkerInstance>();
 
-    /// <summary>
-    /// The job if it belongs to <paramref name="tenant"/> (null: any tenant, for admin keys),
-    /// untracked: the read every poll of GET /jobs/{id} makes, and the look-up before a write to
-    /// one job (tenants never change, so a write that found its job here may change it by id). A
-    /// compiled query of the provider's own context type.
-    /// </summary>
-    public abstract Task<Job?> FindJobAsync(Guid id, string? tenant, CancellationToken ct);
-
-    /// <summary>
-    /// The read of one job, compiled once: EF Core skips hashing and looking up the LINQ tree on
-    /// each call. One per context type, because a compiled query serves one model.
-    /// </summary>
-    protected static class JobById<TContext> where TContext : JobsDbContext
-    {
-        static readonly Func<TContext, Guid, CancellationToken, Task<Job?>> Any =
-            EF.CompileAsyncQuery((TContext db, Guid id, CancellationToken ct) => db.Jobs.AsNoTracking().FirstOrDefault(j => j.Id == id));
-        static readonly Func<TContext, Guid, string, CancellationToken, Task<Job?>> OfTenant =
-            EF.CompileAsyncQuery((TContext db, Guid id, string tenant, CancellationToken ct) =>
-                db.Jobs.AsNoTracking().FirstOrDefault(j => j.Id == id && j.TenantId == tenant));
-
-        public static Task<Job?> Find(TContext db, Guid id, string? tenant, CancellationToken ct) =>
-            tenant is null ? Any(db, id, ct) : OfTenant(db, id, tenant, ct);
-    }
-
     protected override void ConfigureConventions(ModelConfigurationBuilder builder)
     {
         // SQLite hands DateTime back as Unspecified and Npgsql refuses non-UTC values for

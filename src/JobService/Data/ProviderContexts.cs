@@ -4,16 +4,11 @@ using Microsoft.EntityFrameworkCore.Design;
 namespace JobService.Data;
 
 /// <summary>SQLite: JSON documents are TEXT, times are ISO text, ids are text.</summary>
-public sealed class SqliteJobsDbContext(DbContextOptions<SqliteJobsDbContext> options) : JobsDbContext(options)
-{
-    public override Task<Job?> FindJobAsync(Guid id, string? tenant, CancellationToken ct) => JobById<SqliteJobsDbContext>.Find(this, id, tenant, ct);
-}
+public sealed class SqliteJobsDbContext(DbContextOptions<SqliteJobsDbContext> options) : JobsDbContext(options);
 
 /// <summary>PostgreSQL: <c>uuid</c>, <c>timestamptz</c>, and <c>jsonb</c> for the JSON documents.</summary>
 public sealed class PostgresJobsDbContext(DbContextOptions<PostgresJobsDbContext> options) : JobsDbContext(options)
 {
-    public override Task<Job?> FindJobAsync(Guid id, string? tenant, CancellationToken ct) => JobById<PostgresJobsDbContext>.Find(this, id, tenant, ct);
-
     protected override void OnModelCreating(ModelBuilder model)
     {
         base.OnModelCreating(model);

@@ -133,10 +133,11 @@ public static class EventsApi
     /// any job that does not exist).
     /// </summary>
     static async Task<Results<Ok<StreamTokenResponse>, ProblemHttpResult>> StreamToken(
-        Guid id, JobsDbContext db, StreamTokens tokens, System.Security.Claims.ClaimsPrincipal user, CancellationToken ct)
+        Guid id, JobsConnections connections, Transitions.IJobDriver driver, StreamTokens tokens, System.Security.Claims.ClaimsPrincipal user,
+        CancellationToken ct)
     {
         var caller = Caller.From(user);
-        if (await db.FindJobAsync(id, caller.JobTenant, ct) is not { } job) return JobProblems.NotFound(id);
+        if (await Api.JobById.FindAsync(connections, driver, id, caller.JobTenant, ct) is not { } job) return JobProblems.NotFound(id);
         var (token, expires) = await tokens.IssueAsync(id, job.TenantId, ct);
         return TypedResults.Ok(new StreamTokenResponse(token, expires, $"/jobs/{id}/events?access_token={token}"));
     }

@@ -54,7 +54,7 @@ public static class WebhooksApi
 
     static async Task<Results<Ok<DeliveryPage>, ProblemHttpResult>> Deliveries(Guid id, [AsParameters] JobsServices s, CancellationToken ct)
     {
-        if (await s.Db.FindJobAsync(id, s.Caller.JobTenant, ct) is null) return JobProblems.NotFound(id);
+        if (await s.FindJobAsync(id, ct) is null) return JobProblems.NotFound(id);
         // Attempts first: a delivery's state is then never older than its log (an attempt and the state it led to commit together).
         var ofJob = s.Db.WebhookDeliveries.Where(d => d.JobId == id).Select(d => d.Id);
         var attempts = (await s.Db.WebhookAttempts.AsNoTracking().Where(a => ofJob.Contains(a.DeliveryId)).ToListAsync(ct)).ToLookup(a => a.DeliveryId);

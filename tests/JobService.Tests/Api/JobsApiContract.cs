@@ -59,6 +59,40 @@ public abstract class JobsApiContract(TestApp app) : IAsyncLifetime
         Assert.Equal("Lin", job.GetProperty("payload").GetProperty("name").GetString());
     }
 
+    /// <summary>
+    /// GET /jobs/{id} reads its row with a statement of its own (Api/JobById), the list through EF
+    /// Core: both answer a job with every shown column set (result, usage, callbacks, times, a
+    /// fractional cost) in the same words, to the character.
+    /// </summary>
+    [Fact]
+    public async Task GettingAJobAnswersEveryFieldAsTheListDoes()
+    {
+        var id = (await App.CreateJobAsync(new
+        {
+            type = "greet", payload = new { name = "Every", times = 3 }, priority = 7, run_at = "2030-01-01T10:00:00.123456+02:00",
+            callback_url = "https://example.com/hook", callback_events = new[] { "job.completed", "job.failed" },
+        }, Client)).Id();
+        var started = new DateTime(2030, 1, 1, 8, 0, 1, 250, DateTimeKind.Utc);
+        await App.WithDbAsync(db => db.Jobs.Where(j => j.Id == id).ExecuteUpdateAsync(u => u
+            .SetProperty(j => j.Status, JobStatus.Completed).SetProperty(j => j.Attempt, 2).SetProperty(j => j.Progress, 100)
+            .SetProperty(j => j.Message, "Completed").SetProperty(j => j.Result, """{"text": "done", "n": [1, 2.5]}""")
+            .SetProperty(j => j.Error, "an earlier attempt's error").SetProperty(j => j.CancelRequested, true)
+            .SetProperty(j => j.StartedAt, started).SetProperty(j => j.CompletedAt, started.AddSeconds(3.5))
+            .SetProperty(j => j.PromptTokens, 120).SetProperty(j => j.CompletionTokens, 30).SetProperty(j => j.TotalTokens, 150)
+            .SetProperty(j => j.CostUsd, 0.000123).SetProperty(j => j.UsageDetail, """{"model": "m", "provider": "p", "repairs": 1}""")));
+
+        var one = await Client.GetAsync($"/jobs/{id}");
+        var listed = (await (await Client.GetAsync($"/jobs?id_prefix={id}")).ReadJsonAsync()).GetProperty("items");
+
+        Assert.Equal(HttpStatusCode.OK, one.StatusCode);
+        Assert.Equal(1, listed.GetArrayLength());
+        var job = await one.ReadJsonAsync();
+        Assert.Equal(listed[0].GetRawText(), job.GetRawText());
+        Assert.Equal(0.000123, job.GetProperty("usage").GetProperty("cost_usd").GetDouble());
+        Assert.Equal("2030-01-01T08:00:04.75Z", job.Str("completed_at"));
+        Assert.Equal("m", job.GetProperty("usage").GetProperty("model").GetString());
+    }
+
     [Fact]
     public async Task GettingAnUnknownJobReturns404ProblemDetails()
     {
@@ -540,7 +574,7 @@ public sealed class PostgresJobsApiTests(PostgresApp app) : JobsApiContract(app)
 
         var reading = Client.GetAsync($"/jobs/{id}");
         // The service's read of that job, waiting for the lock (the worker's own statements may wait too).
-        const string waitingRead = "FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'SELECT j.id, j.attempt%'"; // the text is cut at 1,024 bytes
+        const string waitingRead = "FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'SELECT id, type, status, progress, message, payload%'"; // Api/JobById's statement
         await Poll.UntilAsync(async () => await Exec(watcher, $"SELECT COUNT(*) {waitingRead}") == 1, "the read waits for the lock", TimeSpan.FromSeconds(15));
         Assert.Equal(1, await Exec(watcher, $"SELECT COUNT(pg_terminate_backend(pid)) {waitingRead}"));
         await locked.CommitAsync();

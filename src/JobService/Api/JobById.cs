@@ -1,0 +1,48 @@
+using System.Data.Common;
+using JobService.Data;
+using JobService.Transitions;
+
+namespace JobService.Api;
+
+/// <summary>
+/// One job by id, as one plain statement on <see cref="JobsConnections"/>: the read every poll of
+/// <c>GET /jobs/{id}</c> makes, and the look-up before a write to one job (tenants never change,
+/// so a write that found its job here may change it by id). No context rented and reset, no query
+/// pipeline, no buffered reader: EF Core's compiled query and its pooled context cost a quarter of
+/// GET's throughput under load (docs/benchmarks.md). Reads the columns <see cref="JobResponse.From"/>
+/// shows, the event sequence the ETag is made of, and the tenant (a stream token names it); not
+/// the lease, idempotency, trace or rescue columns, which stay unset on the <see cref="Job"/> it makes.
+/// </summary>
+public static class JobById
+{
+    const string Columns =
+        "id, type, status, progress, message, payload, result, error, priority, attempt, max_attempts, run_at, cancel_requested, " +
+        "callback_url, callback_events, created_at, updated_at, started_at, completed_at, prompt_tokens, completion_tokens, total_tokens, " +
+        "cost_usd, usage_detail, event_seq, tenant_id";
+    const string Any = $"SELECT {Columns} FROM jobs WHERE id = @id";
+    const string OfTenant = $"{Any} AND tenant_id = @tenant";
+
+    /// <summary>The job if it belongs to <paramref name="tenant"/> (null: any tenant, for admin keys).</summary>
+    public static async Task<Job?> FindAsync(JobsConnections connections, IJobDriver driver, Guid id, string? tenant, CancellationToken ct)
+    {
+        var rows = tenant is null
+            ? await connections.QueryAsync(Any, Read, ct, driver, ("id", id))
+            : await connections.QueryAsync(OfTenant, Read, ct, driver, ("id", id), ("tenant", tenant));
+        return rows.Count == 0 ? null : rows[0];
+    }
+
+    static Job Read(DbDataReader r) => new()
+    {
+        Id = r.GetGuid(0), Type = r.GetString(1), Status = JobRow.ParseStatus(r.GetString(2)), Progress = r.GetInt32(3),
+        Message = Text(r, 4), Payload = r.GetString(5), Result = Text(r, 6), Error = Text(r, 7), Priority = r.GetInt32(8),
+        Attempt = r.GetInt32(9), MaxAttempts = r.GetInt32(10), RunAt = Time(r, 11)!.Value, CancelRequested = r.GetBoolean(12),
+        CallbackUrl = Text(r, 13), CallbackEvents = Text(r, 14), CreatedAt = Time(r, 15)!.Value, UpdatedAt = Time(r, 16)!.Value,
+        StartedAt = Time(r, 17), CompletedAt = Time(r, 18), PromptTokens = Int(r, 19), CompletionTokens = Int(r, 20),
+        TotalTokens = Int(r, 21), CostUsd = r.IsDBNull(22) ? null : r.GetDouble(22), UsageDetail = Text(r, 23), EventSeq = r.GetInt64(24),
+        TenantId = r.GetString(25),
+    };
+
+    static string? Text(DbDataReader r, int i) => r.IsDBNull(i) ? null : r.GetString(i);
+    static int? Int(DbDataReader r, int i) => r.IsDBNull(i) ? null : r.GetInt32(i);
+    static DateTime? Time(DbDataReader r, int i) => r.IsDBNull(i) ? null : JobRow.Utc(r.GetDateTime(i));
+}
