@@ -296,7 +296,7 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
     /// worker's lease fence does (<see cref="LeaseFence"/>). Written as a filter
     /// (<c>id = ANY(@ids) AND status IN (…)</c>), an ANALYZE that saw no failed jobs made a retry
     /// of 1,000 ids read every failed job through ix_jobs_claim and look each up in the list:
-    /// 33–68 ms with 20,000 failed, growing with them (docs/decisions.md).
+    /// 68–78 ms as a generic plan with 20,000 failed, growing with them; 15–17 ms now (docs/decisions.md).
     /// </summary>
     public string ListedIn(string parameter, string states, bool delete = false) =>
         $"{(delete ? "USING" : "FROM")} (SELECT unnest(@{parameter}) AS listed_id, ARRAY[{states}] AS listed_states) AS listed " +
