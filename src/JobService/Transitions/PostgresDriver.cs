@@ -302,5 +302,10 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
         $"{(delete ? "USING" : "FROM")} (SELECT unnest(@{parameter}) AS listed_id, ARRAY[{states}] AS listed_states) AS listed " +
         "WHERE id = listed_id AND status = ANY(listed_states)";
 
-    public object Ids(IEnumerable<Guid> ids) => ids.ToArray();
+    /// <summary>
+    /// Sorted: a statement that walks the list locks its rows in list order, and two transactions
+    /// that lock overlapping lists in one order cannot deadlock on each other (as a primary-key
+    /// scan of <c>id = ANY(…)</c>, which sorts the list itself, never did).
+    /// </summary>
+    public object Ids(IEnumerable<Guid> ids) => ids.Order().ToArray();
 }
