@@ -9,9 +9,10 @@ namespace JobService.Api;
 /// <c>GET /jobs/{id}</c> makes, and the look-up before a write to one job (tenants never change,
 /// so a write that found its job here may change it by id). No context rented and reset, no query
 /// pipeline, no buffered reader: without EF Core's compiled query and its pooled context, GET
-/// serves 1.2–1.3× the requests under load on PostgreSQL, ~1.9× on SQLite (docs/benchmarks.md). Reads the columns <see cref="JobResponse.From"/>
-/// shows, the event sequence the ETag is made of, and the tenant (a stream token names it); not
-/// the lease, idempotency, trace or rescue columns, which stay unset on the <see cref="Job"/> it makes.
+/// serves 1.2–1.3× the requests under load on PostgreSQL, ~1.9× on SQLite (docs/benchmarks.md).
+/// Reads the columns <see cref="JobResponse.From"/> shows, the event sequence the ETag is made of,
+/// and the tenant (a stream token names it); not the lease, idempotency, trace or rescue columns,
+/// which stay unset on the <see cref="Job"/> it makes.
 /// </summary>
 public static class JobById
 {
@@ -35,8 +36,8 @@ public static class JobById
     {
         Id = r.GetGuid(0), Type = r.GetString(1), Status = JobRow.ParseStatus(r.GetString(2)), Progress = r.GetInt32(3),
         Message = Text(r, 4), Payload = r.GetString(5), Result = Text(r, 6), Error = Text(r, 7), Priority = r.GetInt32(8),
-        Attempt = r.GetInt32(9), MaxAttempts = r.GetInt32(10), RunAt = Time(r, 11)!.Value, CancelRequested = r.GetBoolean(12),
-        CallbackUrl = Text(r, 13), CallbackEvents = Text(r, 14), CreatedAt = Time(r, 15)!.Value, UpdatedAt = Time(r, 16)!.Value,
+        Attempt = r.GetInt32(9), MaxAttempts = r.GetInt32(10), RunAt = Utc(r, 11), CancelRequested = r.GetBoolean(12),
+        CallbackUrl = Text(r, 13), CallbackEvents = Text(r, 14), CreatedAt = Utc(r, 15), UpdatedAt = Utc(r, 16),
         StartedAt = Time(r, 17), CompletedAt = Time(r, 18), PromptTokens = Int(r, 19), CompletionTokens = Int(r, 20),
         TotalTokens = Int(r, 21), CostUsd = r.IsDBNull(22) ? null : r.GetDouble(22), UsageDetail = Text(r, 23), EventSeq = r.GetInt64(24),
         TenantId = r.GetString(25),
@@ -44,5 +45,6 @@ public static class JobById
 
     static string? Text(DbDataReader r, int i) => r.IsDBNull(i) ? null : r.GetString(i);
     static int? Int(DbDataReader r, int i) => r.IsDBNull(i) ? null : r.GetInt32(i);
-    static DateTime? Time(DbDataReader r, int i) => r.IsDBNull(i) ? null : JobRow.Utc(r.GetDateTime(i));
+    static DateTime Utc(DbDataReader r, int i) => JobRow.Utc(r.GetDateTime(i));
+    static DateTime? Time(DbDataReader r, int i) => r.IsDBNull(i) ? null : Utc(r, i);
 }
