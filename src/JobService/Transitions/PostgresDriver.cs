@@ -205,50 +205,30 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
     /// The jobs and their created events in one statement: the events are worded from the rows the
     /// insert returns (<see cref="Story.CreatedTemplate"/>), run_at as the event JSON writes times
     /// (UTC, trailing zeros of the fraction trimmed). A second statement of seven arrays, built and
-    /// sent for every job, made a 1,000-job batch a fifth slower (docs/benchmarks.md).
+    /// sent for every job, made a 1,000-job batch a fifth slower (docs/benchmarks.md). What one
+    /// submission's jobs share (<see cref="SharedColumns"/>) is sent once; what differs travels as
+    /// arrays, or as plain values for a single job (POST /jobs), which PostgreSQL inserts without
+    /// unnesting anything.
     /// </summary>
     public async Task InsertJobsAsync(TransitionTx tx, IReadOnlyList<Job> jobs, string source, CancellationToken ct)
     {
-        await using var insert = tx.Command("""
-            WITH inserted AS (
-                INSERT INTO jobs (id, tenant_id, type, status, progress, message, payload, priority, attempt, max_attempts, run_at,
-                    cancel_requested, callback_url, callback_events, created_at, updated_at, idempotency_key, request_hash,
-                    trace_parent, rescue_count, event_seq)
-                SELECT id, tenant_id, type, status, 0, message, payload::jsonb, priority, 0, max_attempts, run_at,
-                    FALSE, callback_url, callback_events, created_at, updated_at, idempotency_key, request_hash,
-                    trace_parent, 0, event_seq
-                FROM (SELECT unnest(@ids) AS id, unnest(@tenants) AS tenant_id, unnest(@types) AS type, unnest(@statuses) AS status,
-                    unnest(@messages) AS message, unnest(@payloads) AS payload, unnest(@priorities) AS priority,
-                    unnest(@max_attempts) AS max_attempts, unnest(@run_ats) AS run_at, unnest(@callback_urls) AS callback_url,
-                    unnest(@callback_events) AS callback_events, unnest(@created) AS created_at, unnest(@updated) AS updated_at,
-                    unnest(@idempotency_keys) AS idempotency_key, unnest(@request_hashes) AS request_hash,
-                    unnest(@trace_parents) AS trace_parent, unnest(@seqs) AS event_seq) AS j
-                RETURNING id, event_seq, type, priority, max_attempts, run_at AT TIME ZONE 'UTC' AS run_at)
-            INSERT INTO job_events (job_id, seq, kind, level, message, data, created_at)
-            SELECT id, event_seq, @event_kind, @event_level, format(@event_line, @source),
-                jsonb_build_object('status', 'pending', 'type', type, 'priority', priority,
-                    'run_at', to_char(run_at, 'YYYY-MM-DD"T"HH24:MI:SS') || rtrim(rtrim(to_char(run_at, '.US'), '0'), '.') || 'Z',
-                    'max_attempts', max_attempts), @now
-            FROM inserted
-            """);
+        var first = jobs[0];
+        if (jobs.Any(j => SharedColumns(j) != SharedColumns(first)))
+            throw new ArgumentException("The jobs of one insert share their tenant, status, message, times, request hash, trace parent and event seq.", nameof(jobs));
+        await using var insert = tx.Command(jobs.Count == 1 ? InsertOne : InsertMany);
         BindEventTemplate(insert, Story.CreatedTemplate);
         Bind(insert, "source", source);
         Bind(insert, "now", tx.Now);
         var p = insert.Parameters;
-        p.Add(new NpgsqlParameter("ids", jobs.Select(j => j.Id).ToArray()));
-        p.Add(new NpgsqlParameter("priorities", jobs.Select(j => j.Priority).ToArray()));
-        p.Add(new NpgsqlParameter("max_attempts", jobs.Select(j => j.MaxAttempts).ToArray()));
-        p.Add(new NpgsqlParameter("run_ats", jobs.Select(j => j.RunAt).ToArray()));
-        p.Add(new NpgsqlParameter("created", jobs.Select(j => j.CreatedAt).ToArray()));
-        p.Add(new NpgsqlParameter("updated", jobs.Select(j => j.UpdatedAt).ToArray()));
-        p.Add(new NpgsqlParameter("seqs", jobs.Select(j => j.EventSeq).ToArray()));
-        foreach (var (name, values) in new (string, Func<Job, string?>)[]
-        {
-            ("tenants", j => j.TenantId), ("types", j => j.Type), ("statuses", j => j.Status.ToName()), ("messages", j => j.Message),
-            ("payloads", j => j.Payload), ("callback_urls", j => j.CallbackUrl), ("callback_events", j => j.CallbackEvents),
-            ("idempotency_keys", j => j.IdempotencyKey), ("request_hashes", j => j.RequestHash), ("trace_parents", j => j.TraceParent),
-        })
-            p.Add(new NpgsqlParameter(name, NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = jobs.Select(values).ToArray() });
+        p.Add(new NpgsqlParameter("tenant_id", NpgsqlDbType.Text) { Value = first.TenantId });
+        p.Add(new NpgsqlParameter("status", NpgsqlDbType.Text) { Value = first.Status.ToName() });
+        p.Add(new NpgsqlParameter("message", NpgsqlDbType.Text) { Value = (object?)first.Message ?? DBNull.Value });
+        p.Add(new NpgsqlParameter("created_at", NpgsqlDbType.TimestampTz) { Value = first.CreatedAt });
+        p.Add(new NpgsqlParameter("updated_at", NpgsqlDbType.TimestampTz) { Value = first.UpdatedAt });
+        p.Add(new NpgsqlParameter("request_hash", NpgsqlDbType.Text) { Value = (object?)first.RequestHash ?? DBNull.Value });
+        p.Add(new NpgsqlParameter("trace_parent", NpgsqlDbType.Text) { Value = (object?)first.TraceParent ?? DBNull.Value });
+        p.Add(new NpgsqlParameter("event_seq", NpgsqlDbType.Bigint) { Value = first.EventSeq });
+        foreach (var column in PerJobColumns) p.Add(column.Parameter(jobs));
         try
         {
             await insert.ExecuteNonQueryAsync(ct);
@@ -258,6 +238,56 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
             throw new DuplicateJobException(e);
         }
     }
+
+    /// <summary>What every job of one submission has in common: one caller, one request, one moment, a new job.</summary>
+    static (string, JobStatus, string?, DateTime, DateTime, string?, string?, long) SharedColumns(Job j) =>
+        (j.TenantId, j.Status, j.Message, j.CreatedAt, j.UpdatedAt, j.RequestHash, j.TraceParent, j.EventSeq);
+
+    /// <summary>A column that differs from job to job within one submission: a value for a single job, an array for a batch.</summary>
+    abstract record PerJobColumn(string Name)
+    {
+        public abstract NpgsqlParameter Parameter(IReadOnlyList<Job> jobs);
+    }
+
+    sealed record PerJobColumn<T>(string Name, NpgsqlDbType Type, Func<Job, T> Value) : PerJobColumn(Name)
+    {
+        public override NpgsqlParameter Parameter(IReadOnlyList<Job> jobs) => jobs.Count == 1
+            ? new NpgsqlParameter(Name, Type) { Value = (object?)Value(jobs[0]) ?? DBNull.Value }
+            : new NpgsqlParameter(Name, NpgsqlDbType.Array | Type) { Value = jobs.Select(Value).ToArray() };
+    }
+
+    static readonly PerJobColumn[] PerJobColumns =
+    [
+        new PerJobColumn<Guid>("id", NpgsqlDbType.Uuid, j => j.Id),
+        new PerJobColumn<string>("type", NpgsqlDbType.Text, j => j.Type),
+        new PerJobColumn<string>("payload", NpgsqlDbType.Text, j => j.Payload),
+        new PerJobColumn<int>("priority", NpgsqlDbType.Integer, j => j.Priority),
+        new PerJobColumn<int>("max_attempts", NpgsqlDbType.Integer, j => j.MaxAttempts),
+        new PerJobColumn<DateTime>("run_at", NpgsqlDbType.TimestampTz, j => j.RunAt),
+        new PerJobColumn<string?>("callback_url", NpgsqlDbType.Text, j => j.CallbackUrl),
+        new PerJobColumn<string?>("callback_events", NpgsqlDbType.Text, j => j.CallbackEvents),
+        new PerJobColumn<string?>("idempotency_key", NpgsqlDbType.Text, j => j.IdempotencyKey),
+    ];
+
+    static readonly string InsertOne = InsertSql(one: true), InsertMany = InsertSql(one: false);
+
+    static string InsertSql(bool one) => $"""
+        WITH inserted AS (
+            INSERT INTO jobs (id, tenant_id, type, status, progress, message, payload, priority, attempt, max_attempts, run_at,
+                cancel_requested, callback_url, callback_events, created_at, updated_at, idempotency_key, request_hash,
+                trace_parent, rescue_count, event_seq)
+            SELECT id, @tenant_id, type, @status, 0, @message, payload::jsonb, priority, 0, max_attempts, run_at,
+                FALSE, callback_url, callback_events, @created_at, @updated_at, idempotency_key, @request_hash,
+                @trace_parent, 0, @event_seq
+            FROM (SELECT {string.Join(", ", PerJobColumns.Select(c => one ? $"@{c.Name} AS {c.Name}" : $"unnest(@{c.Name}) AS {c.Name}"))}) AS j
+            RETURNING id, event_seq, type, priority, max_attempts, run_at AT TIME ZONE 'UTC' AS run_at)
+        INSERT INTO job_events (job_id, seq, kind, level, message, data, created_at)
+        SELECT id, event_seq, @event_kind, @event_level, format(@event_line, @source),
+            jsonb_build_object('status', 'pending', 'type', type, 'priority', priority,
+                'run_at', to_char(run_at, 'YYYY-MM-DD"T"HH24:MI:SS') || rtrim(rtrim(to_char(run_at, '.US'), '0'), '.') || 'Z',
+                'max_attempts', max_attempts), @now
+        FROM inserted
+        """;
 
     public async Task InsertEventsAsync(TransitionTx tx, IReadOnlyList<JobEvent> events, CancellationToken ct)
     {
