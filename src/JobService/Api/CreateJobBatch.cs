@@ -34,6 +34,7 @@ public static class CreateJobBatch
             return Invalid("jobs", $"jobs must hold 1 to {MaxJobs} jobs.");
 
         var now = s.Now;
+        var traceParent = Observability.JobTracing.CurrentTraceParent(); // the worker's span links back to this request
         var errors = new Dictionary<string, string[]>();
         var jobs = new List<Data.Job>(items.Count);
         for (var i = 0; i < items.Count; i++)
@@ -42,7 +43,7 @@ public static class CreateJobBatch
             var (job, itemErrors) = JobSubmission.Validate(items[i], s.Registry, s.Webhooks.Value, now, $"jobs[{i}].");
             foreach (var (field, messages) in itemErrors) errors[field] = messages;
             if (job is null) continue;
-            job.TraceParent = Observability.JobTracing.CurrentTraceParent(); // the worker's span links back to this request
+            job.TraceParent = traceParent;
             jobs.Add(job);
         }
         if (errors.Count > 0) return TypedResults.ValidationProblem(errors, title: "Some jobs in the batch are invalid; none was created");

@@ -51,7 +51,7 @@ public static class JobSubmission
         if (errors.Count > 0 || type is null) return (null, errors);
         var job = new Job
         {
-            Id = Guid.CreateVersion7(),
+            Id = Observability.JobIds.New(),
             Type = type.Name,
             Status = JobStatus.Pending,
             Payload = payload.GetRawText(),

@@ -195,7 +195,7 @@ public sealed class JobTransitions(
         var job = new Job
         {
             // The highest priority puts it first in the claim's index order, ahead of any backlog of other types.
-            Id = Guid.CreateVersion7(), Type = type, Status = JobStatus.Pending, Payload = "{}", MaxAttempts = 1, EventSeq = 1,
+            Id = Observability.JobIds.New(), Type = type, Status = JobStatus.Pending, Payload = "{}", MaxAttempts = 1, EventSeq = 1,
             Priority = int.MaxValue, Message = "Waiting for a worker", RunAt = tx.Now, CreatedAt = tx.Now, UpdatedAt = tx.Now,
         };
         const string source = "the worker's rehearsal";

@@ -17,6 +17,32 @@ public sealed class LabelTests
     }
 
     [Fact]
+    public async Task NewIdsAreVersion7WithTheirCreationTimeAndNeverRepeatAcrossRefillsAndThreads()
+    {
+        // 1,000 ids a thread: each thread's random buffer (256 ids) is refilled three times.
+        static (DateTime Before, List<Guid> Ids, DateTime After) Make()
+        {
+            var before = DateTime.UtcNow;
+            var ids = Enumerable.Range(0, 1000).Select(_ => JobIds.New()).ToList();
+            return (before, ids, DateTime.UtcNow);
+        }
+        var made = await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => Task.Run(Make)));
+
+        foreach (var (before, ids, after) in made)
+            foreach (var id in ids)
+            {
+                Assert.Equal(7, id.Version);
+                Assert.Equal(0b10, id.Variant >> 2); // RFC 9562's variant: 10xx
+                var created = JobIds.CreatedAt(id)!.Value;
+                Assert.InRange(created, before.AddTicks(-(before.Ticks % TimeSpan.TicksPerMillisecond)), after);
+            }
+        var all = made.SelectMany(m => m.Ids).ToList();
+        Assert.Equal(all.Count, all.Distinct().Count());
+        // The random bits differ, not only the order: no two ids share their last eight bytes.
+        Assert.Equal(all.Count, all.Select(id => Convert.ToHexString(id.ToByteArray(bigEndian: true), 8, 8)).Distinct().Count());
+    }
+
+    [Fact]
     public void OnlyModelsTheConfigurationKnowsBecomeLabelValues()
     {
         var options = new LlmOptions
