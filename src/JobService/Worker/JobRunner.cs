@@ -37,7 +37,7 @@ public sealed class JobRunner(
     {
         var job = running.Job;
         using var activity = JobTracing.StartProcess(job, traceParent);
-        using var logScope = log.BeginScope(new Dictionary<string, object> { ["JobId"] = job.Id, ["JobType"] = job.Type, ["Attempt"] = job.Attempt });
+        using var logScope = log.BeginScope(new AttemptLogScope(job));
         var type = registry.Find(job.Type)!; // claims only ask for registered types
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(type.TimeoutSeconds), time);
         using var token = CancellationTokenSource.CreateLinkedTokenSource(running.Token, timeout.Token);
@@ -147,4 +147,29 @@ public sealed class JobRunner(
             }
         }
     }
+}
+
+/// <summary>
+/// The properties every log line of an attempt carries (JobId, JobType, Attempt; LoggingSetup tags
+/// the line with them), read from the job only when a line is written: a dictionary made for every
+/// job was the largest part of a scope nothing may ever read.
+/// </summary>
+sealed class AttemptLogScope(ClaimedJob job) : IReadOnlyList<KeyValuePair<string, object>>
+{
+    public int Count => 3;
+
+    public KeyValuePair<string, object> this[int index] => index switch
+    {
+        0 => new("JobId", job.Id),
+        1 => new("JobType", job.Type),
+        2 => new("Attempt", job.Attempt),
+        _ => throw new ArgumentOutOfRangeException(nameof(index)),
+    };
+
+    public IEnumerator<KeyValuePair<string, object>> GetEnumerator()
+    {
+        for (var i = 0; i < Count; i++) yield return this[i];
+    }
+
+    System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
 }

@@ -104,6 +104,9 @@ public sealed class TraceTests : IAsyncLifetime
         var jobLine = _logs.Snapshot().First(e => e.Properties.TryGetValue("JobId", out var j) && j.ToString() == job.Id.ToString()
             && e.MessageTemplate.Text.StartsWith("Job log:"));
         Assert.Equal((process.TraceId, process.SpanId), (jobLine.TraceId, jobLine.SpanId));
+        // The attempt's log scope: every line its run writes says which job, type and attempt.
+        Assert.Equal("\"text_generation\"", jobLine.Properties["JobType"].ToString());
+        Assert.Equal("1", jobLine.Properties["Attempt"].ToString());
         // As Logs:Format=json writes it (CLEF): @tr and @sp lead to the trace.
         var json = new StringWriter();
         new RenderedCompactJsonFormatter().Format(jobLine, json);
