@@ -690,6 +690,28 @@ public sealed class SqliteQueueTests(SqliteApp app) : QueueContract(app), IClass
 public sealed class PostgresQueueTests(PostgresApp app) : QueueContract(app), IClassFixture<PostgresApp>
 {
     /// <summary>
+    /// PostgreSQL's insert sends what one submission's jobs share (tenant, status, message, times,
+    /// request hash, trace parent, event seq) once, from the first job: jobs that do not share them
+    /// are refused whole rather than stored with another job's tenant.
+    /// </summary>
+    [Fact]
+    public async Task AnInsertOfJobsThatDoNotShareOneSubmissionsColumnsIsRefusedWhole()
+    {
+        Job New(string tenant) => new()
+        {
+            Id = Guid.CreateVersion7(), Type = "echo", Payload = "{}", MaxAttempts = 1, TenantId = tenant,
+            RunAt = Now, CreatedAt = Now, UpdatedAt = Now, Message = "Waiting for a worker",
+        };
+        var jobs = new List<Job> { New("acme"), New("globex") };
+
+        await using (var db = await Contexts.CreateDbContextAsync())
+            await Assert.ThrowsAsync<ArgumentException>(() => T.CreateAsync(db, jobs, "a test", maxActive: 0, default));
+
+        await using var check = await Contexts.CreateDbContextAsync();
+        Assert.False(await check.Jobs.AnyAsync(j => j.Id == jobs[0].Id || j.Id == jobs[1].Id));
+    }
+
+    /// <summary>
     /// A claim that finds nothing due is over with its one statement: where it may commit by
     /// itself, it is not run again in a transaction (an idle worker's poll, a wake-up another
     /// worker answered first). Counted from Npgsql's own trace of the commands it sent; SQLite's
