@@ -3,7 +3,8 @@ using System.Security.Cryptography;
 namespace JobService.Observability;
 
 /// <summary>
-/// A job id is a UUID version 7 made at submit (<see cref="New"/>, the system clock as created_at):
+/// A job id is a UUID version 7 made at submit (<see cref="New"/>, from the system clock, which is
+/// the service's clock for created_at outside tests):
 /// its first 48 bits are the creation time in Unix milliseconds. The transition hook reads a job's
 /// age from there instead of querying created_at on the hot path (claims and completions return only
 /// the columns their events need).

@@ -206,28 +206,25 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
     /// insert returns (<see cref="Story.CreatedTemplate"/>), run_at as the event JSON writes times
     /// (UTC, trailing zeros of the fraction trimmed). A second statement of seven arrays, built and
     /// sent for every job, made a 1,000-job batch a fifth slower (docs/benchmarks.md). What one
-    /// submission's jobs share (<see cref="SharedColumns"/>) is sent once; what differs travels as
+    /// submission's jobs share (<see cref="SharedColumns"/>) is sent once, and a list whose jobs do not share it is refused; what differs travels as
     /// arrays, or as plain values for a single job (POST /jobs), which PostgreSQL inserts without
     /// unnesting anything.
     /// </summary>
     public async Task InsertJobsAsync(TransitionTx tx, IReadOnlyList<Job> jobs, string source, CancellationToken ct)
     {
         var first = jobs[0];
-        if (jobs.Any(j => SharedColumns(j) != SharedColumns(first)))
-            throw new ArgumentException("The jobs of one insert share their tenant, status, message, times, request hash, trace parent and event seq.", nameof(jobs));
+        foreach (var shared in SharedColumns)
+        {
+            var value = shared.Value(first);
+            if (jobs.Any(j => !Equals(shared.Value(j), value)))
+                throw new ArgumentException($"The jobs of one insert share their {shared.Name}; these do not.", nameof(jobs));
+        }
         await using var insert = tx.Command(jobs.Count == 1 ? InsertOne : InsertMany);
         BindEventTemplate(insert, Story.CreatedTemplate);
         Bind(insert, "source", source);
         Bind(insert, "now", tx.Now);
         var p = insert.Parameters;
-        p.Add(new NpgsqlParameter("tenant_id", NpgsqlDbType.Text) { Value = first.TenantId });
-        p.Add(new NpgsqlParameter("status", NpgsqlDbType.Text) { Value = first.Status.ToName() });
-        p.Add(new NpgsqlParameter("message", NpgsqlDbType.Text) { Value = (object?)first.Message ?? DBNull.Value });
-        p.Add(new NpgsqlParameter("created_at", NpgsqlDbType.TimestampTz) { Value = first.CreatedAt });
-        p.Add(new NpgsqlParameter("updated_at", NpgsqlDbType.TimestampTz) { Value = first.UpdatedAt });
-        p.Add(new NpgsqlParameter("request_hash", NpgsqlDbType.Text) { Value = (object?)first.RequestHash ?? DBNull.Value });
-        p.Add(new NpgsqlParameter("trace_parent", NpgsqlDbType.Text) { Value = (object?)first.TraceParent ?? DBNull.Value });
-        p.Add(new NpgsqlParameter("event_seq", NpgsqlDbType.Bigint) { Value = first.EventSeq });
+        foreach (var shared in SharedColumns) p.Add(new NpgsqlParameter(shared.Name, shared.Type) { Value = shared.Value(first) ?? DBNull.Value });
         foreach (var column in PerJobColumns) p.Add(column.Parameter(jobs));
         try
         {
@@ -239,9 +236,20 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
         }
     }
 
-    /// <summary>What every job of one submission has in common: one caller, one request, one moment, a new job.</summary>
-    static (string, JobStatus, string?, DateTime, DateTime, string?, string?, long) SharedColumns(Job j) =>
-        (j.TenantId, j.Status, j.Message, j.CreatedAt, j.UpdatedAt, j.RequestHash, j.TraceParent, j.EventSeq);
+    /// <summary>A column every job of one submission has in common (one caller, one request, one moment, a new job): sent once.</summary>
+    sealed record SharedColumn(string Name, NpgsqlDbType Type, Func<Job, object?> Value);
+
+    static readonly SharedColumn[] SharedColumns =
+    [
+        new("tenant_id", NpgsqlDbType.Text, j => j.TenantId),
+        new("status", NpgsqlDbType.Text, j => j.Status.ToName()),
+        new("message", NpgsqlDbType.Text, j => j.Message),
+        new("created_at", NpgsqlDbType.TimestampTz, j => j.CreatedAt),
+        new("updated_at", NpgsqlDbType.TimestampTz, j => j.UpdatedAt),
+        new("request_hash", NpgsqlDbType.Text, j => j.RequestHash),
+        new("trace_parent", NpgsqlDbType.Text, j => j.TraceParent),
+        new("event_seq", NpgsqlDbType.Bigint, j => j.EventSeq),
+    ];
 
     /// <summary>A column that differs from job to job within one submission: a value for a single job, an array for a batch.</summary>
     abstract record PerJobColumn(string Name)

@@ -180,7 +180,7 @@ public static class Story
     /// </summary>
     static CompositeFormat Format(string template)
     {
-        var parts = template.Split("%s");
+        var parts = template.Split("%s").Select(part => part.Replace("{", "{{").Replace("}", "}}"));
         return CompositeFormat.Parse(string.Concat(parts.Select((part, i) => i == 0 ? part : $"{{{i - 1}}}{part}")));
     }
 

@@ -151,25 +151,21 @@ public sealed class JobRunner(
 
 /// <summary>
 /// The properties every log line of an attempt carries (JobId, JobType, Attempt; LoggingSetup tags
-/// the line with them), read from the job only when a line is written: a dictionary made for every
-/// job was the largest part of a scope nothing may ever read.
+/// the line with them), made at the first line the attempt writes: a dictionary made for every
+/// job was the largest part of a scope most jobs never read.
 /// </summary>
 sealed class AttemptLogScope(ClaimedJob job) : IReadOnlyList<KeyValuePair<string, object>>
 {
+    KeyValuePair<string, object>[]? _properties;
+
+    KeyValuePair<string, object>[] Properties =>
+        _properties ??= [new("JobId", job.Id), new("JobType", job.Type), new("Attempt", job.Attempt)];
+
     public int Count => 3;
 
-    public KeyValuePair<string, object> this[int index] => index switch
-    {
-        0 => new("JobId", job.Id),
-        1 => new("JobType", job.Type),
-        2 => new("Attempt", job.Attempt),
-        _ => throw new ArgumentOutOfRangeException(nameof(index)),
-    };
+    public KeyValuePair<string, object> this[int index] => Properties[index];
 
-    public IEnumerator<KeyValuePair<string, object>> GetEnumerator()
-    {
-        for (var i = 0; i < Count; i++) yield return this[i];
-    }
+    public IEnumerator<KeyValuePair<string, object>> GetEnumerator() => ((IEnumerable<KeyValuePair<string, object>>)Properties).GetEnumerator();
 
     System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
 }
