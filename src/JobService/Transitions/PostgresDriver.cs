@@ -206,9 +206,9 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
     /// insert returns (<see cref="Story.CreatedTemplate"/>), run_at as the event JSON writes times
     /// (UTC, trailing zeros of the fraction trimmed). A second statement of seven arrays, built and
     /// sent for every job, made a 1,000-job batch a fifth slower (docs/benchmarks.md). What one
-    /// submission's jobs share (<see cref="SharedColumns"/>) is sent once, and a list whose jobs do not share it is refused; what differs travels as
-    /// arrays, or as plain values for a single job (POST /jobs), which PostgreSQL inserts without
-    /// unnesting anything.
+    /// submission's jobs share (<see cref="SharedColumns"/>) is sent once, and a list whose jobs do
+    /// not share it is refused; what differs travels as arrays, or as plain values for a single job
+    /// (POST /jobs), which PostgreSQL inserts without unnesting anything.
     /// </summary>
     public async Task InsertJobsAsync(TransitionTx tx, IReadOnlyList<Job> jobs, string source, CancellationToken ct)
     {
