@@ -1,6 +1,7 @@
 using System.Data.Common;
 using JobService.Data;
 using JobService.Transitions;
+using static JobService.Transitions.JobRow; // its column readers: Text, Time, Utc
 
 namespace JobService.Api;
 
@@ -34,7 +35,7 @@ public static class JobById
 
     static Job Read(DbDataReader r) => new()
     {
-        Id = r.GetGuid(0), Type = r.GetString(1), Status = JobRow.ParseStatus(r.GetString(2)), Progress = r.GetInt32(3),
+        Id = r.GetGuid(0), Type = r.GetString(1), Status = ParseStatus(r.GetString(2)), Progress = r.GetInt32(3),
         Message = Text(r, 4), Payload = r.GetString(5), Result = Text(r, 6), Error = Text(r, 7), Priority = r.GetInt32(8),
         Attempt = r.GetInt32(9), MaxAttempts = r.GetInt32(10), RunAt = Utc(r, 11), CancelRequested = r.GetBoolean(12),
         CallbackUrl = Text(r, 13), CallbackEvents = Text(r, 14), CreatedAt = Utc(r, 15), UpdatedAt = Utc(r, 16),
@@ -43,8 +44,5 @@ public static class JobById
         TenantId = r.GetString(25),
     };
 
-    static string? Text(DbDataReader r, int i) => r.IsDBNull(i) ? null : r.GetString(i);
     static int? Int(DbDataReader r, int i) => r.IsDBNull(i) ? null : r.GetInt32(i);
-    static DateTime Utc(DbDataReader r, int i) => JobRow.Utc(r.GetDateTime(i));
-    static DateTime? Time(DbDataReader r, int i) => r.IsDBNull(i) ? null : Utc(r, i);
 }

@@ -22,9 +22,7 @@ public sealed record JobRow(
 
     public static JobRow Read(DbDataReader r) => new(
         r.GetGuid(0), r.GetString(1), ParseStatus(r.GetString(2)), r.GetInt32(3), r.GetInt32(4), r.GetInt64(5), r.GetBoolean(6),
-        r.GetInt32(7), r.IsDBNull(8) ? null : r.GetString(8), r.IsDBNull(9) ? null : r.GetString(9), Utc(r.GetDateTime(10)),
-        r.IsDBNull(11) ? null : Utc(r.GetDateTime(11)), r.IsDBNull(12) ? null : Utc(r.GetDateTime(12)), r.IsDBNull(13) ? null : r.GetString(13),
-        r.GetBoolean(14));
+        r.GetInt32(7), Text(r, 8), Text(r, 9), Utc(r, 10), Time(r, 11), Time(r, 12), Text(r, 13), r.GetBoolean(14));
 
     /// <summary>A job as a claim left it, from the few columns the claim returns (the rest it set itself).</summary>
     public static JobRow Claimed(Guid id, string type, int attempt, int maxAttempts, long eventSeq, DateTime runAt, bool callsWebhook, ClaimRequest claim) =>
@@ -38,6 +36,11 @@ public sealed record JobRow(
     public bool IsFinished => Status is JobStatus.Completed or JobStatus.Failed or JobStatus.Cancelled;
 
     internal static DateTime Utc(DateTime t) => DateTime.SpecifyKind(t, DateTimeKind.Utc); // SQLite hands text back without a kind
+
+    // Column readers for the statements that read jobs by hand (here and Api.JobById): nulls as null, times as UTC.
+    internal static DateTime Utc(DbDataReader r, int i) => Utc(r.GetDateTime(i));
+    internal static DateTime? Time(DbDataReader r, int i) => r.IsDBNull(i) ? null : Utc(r, i);
+    internal static string? Text(DbDataReader r, int i) => r.IsDBNull(i) ? null : r.GetString(i);
 
     internal static JobStatus ParseStatus(string name) =>
         JobStatusNames.TryParse(name, out var status) ? status : throw new InvalidOperationException($"Unknown job status '{name}' in the database.");

@@ -212,19 +212,18 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
     /// </summary>
     public async Task InsertJobsAsync(TransitionTx tx, IReadOnlyList<Job> jobs, string source, CancellationToken ct)
     {
-        var first = jobs[0];
-        foreach (var shared in SharedColumns)
-        {
-            var value = shared.Value(first);
-            if (jobs.Any(j => !Equals(shared.Value(j), value)))
-                throw new ArgumentException($"The jobs of one insert share their {shared.Name}; these do not.", nameof(jobs));
-        }
         await using var insert = tx.Command(jobs.Count == 1 ? InsertOne : InsertMany);
         BindEventTemplate(insert, Story.CreatedTemplate);
         Bind(insert, "source", source);
         Bind(insert, "now", tx.Now);
         var p = insert.Parameters;
-        foreach (var shared in SharedColumns) p.Add(new NpgsqlParameter(shared.Name, shared.Type) { Value = shared.Value(first) ?? DBNull.Value });
+        foreach (var shared in SharedColumns)
+        {
+            var value = shared.Value(jobs[0]);
+            if (jobs.Count > 1 && jobs.Any(j => !Equals(shared.Value(j), value)))
+                throw new ArgumentException($"The jobs of one insert share their {shared.Name}; these do not.", nameof(jobs));
+            p.Add(new NpgsqlParameter(shared.Name, shared.Type) { Value = value ?? DBNull.Value });
+        }
         foreach (var column in PerJobColumns) p.Add(column.Parameter(jobs));
         try
         {
