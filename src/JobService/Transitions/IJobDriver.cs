@@ -39,6 +39,14 @@ public interface IJobDriver
     /// </summary>
     bool WritesCommitAlone { get; }
 
+    /// <summary>
+    /// Writes what running jobs report (<see cref="RunningWrite"/>), each only if its lease still
+    /// holds: progress moves up only, a null message keeps the last, updated_at moves with progress
+    /// (not with text), and the event seq takes one per event the write appends. Returns the rows
+    /// written (<see cref="JobRow.Columns"/>, their seq the last taken); the caller appends the events.
+    /// </summary>
+    Task<IReadOnlyList<JobRow>> WriteRunningAsync(TransitionTx tx, IReadOnlyList<RunningWrite> writes, CancellationToken ct);
+
     /// <summary>Extends the leases this worker holds among <paramref name="ids"/>; returns those it still holds.</summary>
     Task<IReadOnlyList<HeldJob>> RenewLeasesAsync(TransitionTx tx, string workerId, IReadOnlyCollection<Guid> ids, DateTime until, CancellationToken ct);
 

@@ -227,11 +227,34 @@ public sealed class JobTransitions(
         return rows.Select(r => r.Id).ToHashSet();
     }
 
-    /// <summary>Progress only moves up within an attempt, in SQL too: a late write never moves the bar back.</summary>
-    public Task<bool> ReportProgressAsync(JobLease lease, int progress, string? message, (int, int)? tokens, CancellationToken ct) =>
-        FencedAsync(lease, """
-            progress = CASE WHEN progress > @progress THEN progress ELSE @progress END, message = COALESCE(@message, message), updated_at = @now
-            """, (r, now) => Story.Progress(r, now, tokens), ct, ("progress", progress), ("message", message));
+    /// <summary>
+    /// What running jobs report, many jobs in one transaction: one fenced update for all of them
+    /// (progress only moves up within an attempt, in SQL too, so a late write never moves the bar
+    /// back; a message of null keeps the last; the partial text changes only the event seq), then
+    /// their events in one insert, each job's progress event before its output event. Returns the
+    /// jobs written: a job not among them lost its lease, and nothing of it was written or told.
+    /// </summary>
+    public async Task<IReadOnlySet<Guid>> WriteRunningAsync(IReadOnlyList<RunningWrite> writes, CancellationToken ct)
+    {
+        if (writes.Count == 0) return new HashSet<Guid>();
+        await using var tx = await BeginAsync(Now, ct);
+        var rows = await driver.WriteRunningAsync(tx, writes, ct);
+        var asked = writes.ToDictionary(w => w.Lease.JobId);
+        var changes = new List<AppliedChange>(rows.Count * 2);
+        foreach (var row in rows)
+        {
+            var write = asked[row.Id];
+            if (write.Progress is { } progress)
+            {
+                var first = row with { EventSeq = row.EventSeq - write.Events + 1 }; // the row returns the last seq taken
+                changes.Add(new AppliedChange(first, Story.Progress(first, tx.Now, progress.Tokens)));
+            }
+            if (write.Output is { } output) changes.Add(new AppliedChange(row, Story.Output(row, tx.Now, output.Offset, output.Text)));
+        }
+        if (changes.Count > 0) await ApplyAsync(tx, changes, stored: false, ct);
+        await tx.CommitAsync(ct);
+        return rows.Select(r => r.Id).ToHashSet();
+    }
 
     /// <summary>
     /// A line in a job's log from outside its run (a webhook delivered or given up), whatever its
@@ -255,8 +278,6 @@ public sealed class JobTransitions(
     public Task<bool> AppendLogAsync(JobLease lease, string level, string message, CancellationToken ct) =>
         FencedAsync(lease, "updated_at = updated_at", (r, now) => Story.Log(r, now, level, message), ct);
 
-    public Task<bool> AppendOutputAsync(JobLease lease, int offset, string text, CancellationToken ct) =>
-        FencedAsync(lease, "updated_at = updated_at", (r, now) => Story.Output(r, now, offset, text), ct);
 
     /// <summary>Adds a model call's tokens and cost to the totals, and keeps the attempt's usage detail (JSON).</summary>
     public Task<bool> RecordUsageAsync(JobLease lease, UsageRecord usage, string detail, CancellationToken ct) =>

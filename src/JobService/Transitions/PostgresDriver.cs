@@ -166,6 +166,34 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
             r.GetString(2), r.GetInt32(3), r.GetInt64(4), r.GetDateTime(5), r.GetBoolean(6), tx.Now), ct, skipResults: 1);
     }
 
+    /// <summary>
+    /// One statement for every job listed, fenced by a join as the completion is (<see cref="LeaseFence"/>;
+    /// the list's columns are named apart from the job's, which RETURNING reads) and planned generically
+    /// for the same reason.
+    /// </summary>
+    public async Task<IReadOnlyList<JobRow>> WriteRunningAsync(TransitionTx tx, IReadOnlyList<RunningWrite> writes, CancellationToken ct)
+    {
+        await using var command = tx.Command(GenericPlan + $"""
+            UPDATE jobs AS j SET
+                progress = CASE WHEN w.new_progress IS NULL OR j.progress > w.new_progress THEN j.progress ELSE w.new_progress END,
+                message = COALESCE(w.new_message, j.message),
+                updated_at = CASE WHEN w.new_progress IS NULL THEN j.updated_at ELSE @now END,
+                event_seq = j.event_seq + w.new_events
+            FROM (SELECT unnest(@ids) AS job_id, unnest(@attempts) AS held_attempt, unnest(@progress) AS new_progress,
+                unnest(@messages) AS new_message, unnest(@events) AS new_events, @worker AS held_by, 'running' AS held_status) AS w
+            WHERE j.id = w.job_id AND j.attempt = w.held_attempt AND j.locked_by = w.held_by AND j.status = w.held_status
+            RETURNING {JobRow.Columns}
+            """);
+        Bind(command, "now", tx.Now);
+        Bind(command, "worker", writes[0].Lease.WorkerId);
+        Bind(command, "ids", writes.Select(w => w.Lease.JobId).ToArray());
+        Bind(command, "attempts", writes.Select(w => w.Lease.Attempt).ToArray());
+        Bind(command, "progress", writes.Select(w => w.Progress?.Value).ToArray());
+        command.Parameters.Add(new NpgsqlParameter("messages", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = writes.Select(w => w.Progress?.Message).ToArray() });
+        Bind(command, "events", writes.Select(w => w.Events).ToArray());
+        return await tx.RowsAsync(command, JobRow.Read, ct, skipResults: 1);
+    }
+
     /// <summary>The event a statement appends itself: @event_kind, @event_level, @event_line (a format() template).</summary>
     void BindEventTemplate(DbCommand command, (string Kind, string Level, string Line) template)
     {

@@ -44,3 +44,19 @@ public sealed record Completion(JobLease Lease, string? Result, bool HasCallback
 
 /// <summary>What a heartbeat learns of a job it still holds.</summary>
 public sealed record HeldJob(Guid Id, int Attempt, bool CancelRequested);
+
+/// <summary>
+/// What a running job reports between its claim and its outcome, written together with other
+/// jobs' (<see cref="JobTransitions.WriteRunningAsync"/>): its progress, its new partial text, or both.
+/// </summary>
+public sealed record RunningWrite(JobLease Lease, ProgressReport? Progress, OutputPiece? Output)
+{
+    /// <summary>The events it appends: a progress event, then an output event, each taking the next seq.</summary>
+    public int Events => (Progress is null ? 0 : 1) + (Output is null ? 0 : 1);
+}
+
+/// <summary>Progress 0–99 (it only moves up), a status message (null keeps the last), and the stream's tokens so far.</summary>
+public sealed record ProgressReport(int Value, string? Message, (int Received, int Expected)? Tokens);
+
+/// <summary>Partial text the model produced since <paramref name="Offset"/> (0 after a new call restarted the text).</summary>
+public sealed record OutputPiece(int Offset, string Text);

@@ -195,6 +195,35 @@ public sealed class SqliteDriver(InProcessNotifier notifier) : IJobDriver
         return await tx.RowsAsync(read, r => JobRow.Completed(written[r.GetGuid(0)].Lease, r.GetString(1), r.GetInt32(2), r.GetInt64(3), r.GetDateTime(4), r.GetBoolean(5), tx.Now), ct);
     }
 
+    /// <summary>One prepared UPDATE per job in the caller's transaction, then one SELECT of the rows written, as the completion does.</summary>
+    public async Task<IReadOnlyList<JobRow>> WriteRunningAsync(TransitionTx tx, IReadOnlyList<RunningWrite> writes, CancellationToken ct)
+    {
+        await using var update = tx.Command("""
+            UPDATE jobs SET
+                progress = CASE WHEN @progress IS NULL OR progress > @progress THEN progress ELSE @progress END,
+                message = COALESCE(@message, message),
+                updated_at = CASE WHEN @progress IS NULL THEN updated_at ELSE @now END,
+                event_seq = event_seq + @events
+            WHERE id = @id AND attempt = @attempt AND locked_by = @worker AND status = 'running'
+            """);
+        Bind(update, "now", tx.Now);
+        Bind(update, "worker", writes[0].Lease.WorkerId);
+        var (id, attempt, progress, message, events) = (Add(update, "id"), Add(update, "attempt"), Add(update, "progress"), Add(update, "message"), Add(update, "events"));
+        await update.PrepareAsync(ct);
+        var written = new List<Guid>(writes.Count);
+        foreach (var w in writes)
+        {
+            (id.Value, attempt.Value, events.Value) = (Text(w.Lease.JobId), w.Lease.Attempt, w.Events);
+            progress.Value = (object?)w.Progress?.Value ?? DBNull.Value;
+            message.Value = (object?)w.Progress?.Message ?? DBNull.Value;
+            if (await update.ExecuteNonQueryAsync(ct) == 1) written.Add(w.Lease.JobId);
+        }
+        if (written.Count == 0) return [];
+        await using var read = tx.Command($"SELECT {JobRow.Columns} FROM jobs WHERE id IN (SELECT value FROM json_each(@ids))");
+        Bind(read, "ids", Ids(written));
+        return await tx.RowsAsync(read, JobRow.Read, ct);
+    }
+
     public async Task<IReadOnlyList<HeldJob>> RenewLeasesAsync(TransitionTx tx, string workerId, IReadOnlyCollection<Guid> ids, DateTime until, CancellationToken ct)
     {
         await using var command = tx.Command("""

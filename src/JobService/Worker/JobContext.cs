@@ -9,13 +9,15 @@ namespace JobService.Worker;
 /// The handler's view of its job. Progress and the model's partial text are kept in memory and
 /// written at most once per interval each (<see cref="WorkerOptions.ProgressIntervalMs"/>,
 /// Events:OutputFlushMs; the worker flushes what is left on its timer), so reporting on every
-/// token costs no write per token. Every write is fenced on the lease; a refused write means
-/// the lease is lost and stops the handler.
+/// token costs no write per token; what is due goes out as one write (<see cref="RunningWrite"/>)
+/// with other jobs' (<see cref="ProgressBatcher"/>). Every write is fenced on the lease; a refused
+/// write means the lease is lost and stops the handler.
 /// </summary>
 public sealed class JobContext : IJobContext
 {
     readonly RunningJob _running;
     readonly JobTransitions _transitions;
+    readonly ProgressBatcher _progressWrites;
     readonly TimeProvider _time;
     readonly TimeSpan _progressInterval, _outputInterval;
     readonly ILogger _log;
@@ -32,11 +34,12 @@ public sealed class JobContext : IJobContext
     readonly List<UsageRecord> _calls = [];
     volatile bool _closed;
 
-    public JobContext(RunningJob running, CancellationToken token, JobTransitions transitions, TimeProvider time,
+    public JobContext(RunningJob running, CancellationToken token, JobTransitions transitions, ProgressBatcher progressWrites, TimeProvider time,
         TimeSpan progressInterval, TimeSpan outputInterval, ILogger log)
     {
         _running = running;
         _transitions = transitions;
+        _progressWrites = progressWrites;
         _time = time;
         _progressInterval = progressInterval;
         _outputInterval = outputInterval;
@@ -107,8 +110,7 @@ public sealed class JobContext : IJobContext
         else if (!await _writing.WaitAsync(0)) return; // a write is under way; it or the next tick carries this
         try
         {
-            await FlushProgressAsync();
-            await FlushOutputAsync(all);
+            await WriteDueAsync(all);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
@@ -120,48 +122,48 @@ public sealed class JobContext : IJobContext
         }
     }
 
-    async Task FlushProgressAsync()
+    /// <summary>
+    /// The progress, if it changed and its interval is over, and the text not yet written, if its
+    /// interval is over (or <paramref name="all"/>), as one write. What a failed write carried is
+    /// kept for the next: the progress marked changed again, the text not counted as sent.
+    /// </summary>
+    async Task WriteDueAsync(bool all)
     {
-        int progress;
-        string? message;
-        (int, int)? tokens;
+        ProgressReport? progress = null;
+        OutputPiece? output = null;
+        int generation;
         lock (_gate)
         {
-            if (!_dirty || _closed || !Due(_lastProgress, _progressInterval)) return;
-            (progress, message, tokens, _dirty) = (_progress, _message, _tokens, false);
+            if (_dirty && !_closed && Due(_lastProgress, _progressInterval))
+                (progress, _dirty) = (new ProgressReport(_progress, _message, _tokens), false);
+            if ((_text.Length > _textSent || _textRestarted) && (all || Due(_lastOutput, _outputInterval)))
+            {
+                var offset = _textRestarted ? 0 : _textSent;
+                output = new OutputPiece(offset, _text.ToString(offset, _text.Length - offset));
+            }
+            generation = _textGeneration;
         }
-        Interlocked.Exchange(ref _lastProgress, _time.GetTimestamp());
+        if (progress is null && output is null) return;
+        if (progress is not null) Interlocked.Exchange(ref _lastProgress, _time.GetTimestamp());
+        if (output is not null) Interlocked.Exchange(ref _lastOutput, _time.GetTimestamp());
+        bool held;
         try
         {
-            if (!await _transitions.ReportProgressAsync(_running.Lease, progress, message, tokens, CancellationToken.None))
-                _running.Stop(StopReason.LeaseLost);
+            held = await _progressWrites.WriteAsync(new RunningWrite(_running.Lease, progress, output));
         }
         catch
         {
-            lock (_gate) _dirty = true;
+            if (progress is not null) lock (_gate) _dirty = true;
             throw;
         }
-    }
-
-    async Task FlushOutputAsync(bool all)
-    {
-        int offset, generation;
-        string text;
-        lock (_gate)
-        {
-            if ((_text.Length == _textSent && !_textRestarted) || (!all && !Due(_lastOutput, _outputInterval))) return;
-            offset = _textRestarted ? 0 : _textSent;
-            text = _text.ToString(offset, _text.Length - offset);
-            generation = _textGeneration;
-        }
-        Interlocked.Exchange(ref _lastOutput, _time.GetTimestamp());
-        if (!await _transitions.AppendOutputAsync(_running.Lease, offset, text, CancellationToken.None))
+        if (!held)
         {
             _running.Stop(StopReason.LeaseLost);
             return;
         }
-        lock (_gate)
-            if (generation == _textGeneration) (_textSent, _textRestarted) = (offset + text.Length, false); // else a new call began meanwhile: it goes from 0
+        if (output is not null)
+            lock (_gate)
+                if (generation == _textGeneration) (_textSent, _textRestarted) = (output.Offset + output.Text.Length, false); // else a new call began meanwhile: it goes from 0
     }
 
     public async ValueTask LogAsync(JobLogLevel level, string message)

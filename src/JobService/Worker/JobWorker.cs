@@ -18,6 +18,7 @@ public sealed class JobWorker(
     JobTransitions transitions,
     JobRunner runner,
     CompletionBatcher completions,
+    ProgressBatcher progressWrites,
     RunningJobs running,
     JobWakeup wakeup,
     JobTypeRegistry registry,
@@ -50,6 +51,7 @@ public sealed class JobWorker(
         await BeatQuietlyAsync(); // listed in workers at once, not a heartbeat later
         using var background = new CancellationTokenSource();
         var batcher = completions.RunAsync();
+        var progressWriter = progressWrites.RunAsync();
         var heartbeat = Periodic.RunAsync("The heartbeat", TimeSpan.FromSeconds(_options.HeartbeatSeconds), startAtOnce: false,
             HeartbeatAsync, time, log, background.Token);
         var flusher = Periodic.RunAsync("Writing progress", TimeSpan.FromMilliseconds(Math.Min(_options.ProgressIntervalMs, _events.OutputFlushMs)), startAtOnce: false,
@@ -69,6 +71,8 @@ public sealed class JobWorker(
             await batcher;
             await background.CancelAsync();
             await Task.WhenAll(heartbeat, flusher);
+            progressWrites.Stop(); // after the last job and the last flush
+            await progressWriter;
             try { await heartbeats.GoneAsync(WorkerId, CancellationToken.None); }
             catch (Exception e) { log.LogWarning("Removing worker {WorkerId} from the workers table failed: {Error}", WorkerId, DatabaseErrors.OneLine(e)); }
             transitions.Driver.Notifier.Received -= OnNotice;

@@ -12,6 +12,7 @@ public static class WorkerSetup
         services.AddOptions<WorkerOptions>().BindConfiguration(WorkerOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<RetentionOptions>().BindConfiguration(RetentionOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<CompletionBatcher>();
+        services.AddSingleton<ProgressBatcher>();
         services.AddSingleton<JobRunner>();
         services.AddSingleton<PausedTypes>();
         services.AddHostedService(sp => sp.GetRequiredService<PausedTypes>());

@@ -209,9 +209,8 @@ public abstract class QueueContract(TestApp app) : IAsyncLifetime
         var before = await LoadAsync(id);
         var eventsBefore = await EventsAsync(id);
 
-        Assert.False(await T.ReportProgressAsync(stale, 80, "stale", null, default));
+        Assert.Empty(await T.WriteRunningAsync([new RunningWrite(stale, new ProgressReport(80, "stale", null), new OutputPiece(0, "stale"))], default));
         Assert.False(await T.AppendLogAsync(stale, "info", "stale", default));
-        Assert.False(await T.AppendOutputAsync(stale, 0, "stale", default));
         Assert.False(await T.RecordUsageAsync(stale, new UsageRecord(1, 1, 1), "{}", default));
         Assert.Null(await T.FinishAsync(stale, JobStatus.Failed, "stale", "stale", "stale", default));
         Assert.Null(await T.RetryLaterAsync(stale, TimeSpan.Zero, "stale", "stale", default));
@@ -229,7 +228,7 @@ public abstract class QueueContract(TestApp app) : IAsyncLifetime
         Assert.Null(after.TotalTokens);
         Assert.Equal(eventsBefore.Select(e => e.Seq), (await EventsAsync(id)).Select(e => e.Seq)); // not one event from the stale worker
 
-        Assert.True(await T.ReportProgressAsync(current, 40, "fresh", null, default));
+        Assert.Equal([id], await T.WriteRunningAsync([new RunningWrite(current, new ProgressReport(40, "fresh", null), null)], default));
         Assert.True(await T.RecordUsageAsync(current, new UsageRecord(3, 4, 0.5), "{\"model\":\"m\"}", default));
         Assert.Equal([id], await T.CompleteAsync([new Completion(current, "{\"ok\":true}")], default));
         var done = await LoadAsync(id);
@@ -238,6 +237,44 @@ public abstract class QueueContract(TestApp app) : IAsyncLifetime
         JsonAssert.Equal("{\"ok\":true}", done.Result);
         Assert.Equal(7, done.TotalTokens);
         Assert.Equal(0.5, done.CostUsd);
+    }
+
+    /// <summary>
+    /// Running jobs' reports go out together (<see cref="JobTransitions.WriteRunningAsync"/>): each
+    /// job still held gets its progress (never moved back), its message (null keeps the last) and
+    /// its events with the next seqs, progress before output; text alone leaves updated_at; a job
+    /// whose lease was lost gets nothing in the same batch.
+    /// </summary>
+    [Fact]
+    public async Task ABatchOfRunningWritesWritesEachJobStillHeldAndTellsItInOrder()
+    {
+        await InsertAsync(4);
+        var held = (await T.ClaimAsync(Claim("w1", 4), default)).Select(j => j.Lease("w1")).ToList();
+        var (a, b, c, lost) = (held[0], held[1], held[2], held[3] with { Attempt = 9 });
+        Assert.Equal([a.JobId], await T.WriteRunningAsync([new RunningWrite(a, new ProgressReport(60, "sixty", null), null)], default));
+        var claimedAt = Now;
+        _time.Advance(TimeSpan.FromSeconds(1));
+
+        var written = await T.WriteRunningAsync([
+            new RunningWrite(a, new ProgressReport(30, null, (3, 10)), new OutputPiece(0, "Once")),
+            new RunningWrite(b, null, new OutputPiece(0, "upon")),
+            new RunningWrite(c, new ProgressReport(50, "half", null), null),
+            new RunningWrite(lost, new ProgressReport(90, "lost", null), new OutputPiece(0, "lost"))], default);
+
+        Assert.Equal(new[] { a.JobId, b.JobId, c.JobId }.Order(), written.Order());
+        var (jobA, jobB, jobC, jobLost) = (await LoadAsync(a.JobId), await LoadAsync(b.JobId), await LoadAsync(c.JobId), await LoadAsync(lost.JobId));
+        Assert.Equal((60, "sixty", 5L, Now), (jobA.Progress, jobA.Message, jobA.EventSeq, jobA.UpdatedAt));
+        Assert.Equal((0, "Running", 3L, claimedAt), (jobB.Progress, jobB.Message, jobB.EventSeq, jobB.UpdatedAt));
+        Assert.Equal((50, "half", 3L, Now), (jobC.Progress, jobC.Message, jobC.EventSeq, jobC.UpdatedAt));
+        Assert.Equal((0, 2L), (jobLost.Progress, jobLost.EventSeq));
+
+        var eventsA = (await EventsAsync(a.JobId)).Skip(2).ToList(); // after created and claimed
+        Assert.Equal([(3L, "progress"), (4L, "progress"), (5L, "output")], eventsA.Select(e => (e.Seq, e.Kind)));
+        JsonAssert.Equal("""{"progress": 60, "message": "sixty", "tokens": {"received": 3, "expected": 10}}""", eventsA[1].Data);
+        JsonAssert.Equal("""{"attempt": 1, "offset": 0, "text": "Once"}""", eventsA[2].Data);
+        Assert.Equal([(3L, "output")], (await EventsAsync(b.JobId)).Skip(2).Select(e => (e.Seq, e.Kind)));
+        Assert.Equal([(3L, "progress")], (await EventsAsync(c.JobId)).Skip(2).Select(e => (e.Seq, e.Kind)));
+        Assert.Equal(2, (await EventsAsync(lost.JobId)).Count);
     }
 
     [Fact]

@@ -1,0 +1,69 @@
+using System.Threading.Channels;
+
+namespace JobService.Worker;
+
+/// <summary>
+/// Writes a worker's writes of one kind in batches: whatever was queued while the previous batch
+/// was being written goes out in the next single call (at most <see cref="MaxBatch"/> jobs). Under
+/// load that is one write for many jobs; when idle a lone write goes out at once. Each job keeps
+/// its own lease fence: its caller learns whether the job was still held.
+/// </summary>
+public abstract class LeaseBatcher<T>(ILogger log)
+{
+    public const int MaxBatch = 1_000;
+    readonly Channel<(T Item, TaskCompletionSource<bool> Written)> _queue =
+        Channel.CreateUnbounded<(T, TaskCompletionSource<bool>)>(new UnboundedChannelOptions { SingleReader = true });
+
+    /// <summary>What a batch is, for the log: "completions".</summary>
+    protected abstract string What { get; }
+
+    protected abstract Guid JobOf(T item);
+
+    /// <summary>Writes the batch in one transaction; returns the jobs written (the others' leases were lost).</summary>
+    protected abstract Task<IReadOnlySet<Guid>> WriteBatchAsync(IReadOnlyList<T> items);
+
+    /// <summary>True when written; false when the lease was lost first (nothing was written). Throws when the write failed: the caller retries.</summary>
+    public Task<bool> WriteAsync(T item)
+    {
+        var written = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (!_queue.Writer.TryWrite((item, written)))
+            written.SetException(new InvalidOperationException($"The worker has stopped writing {What}."));
+        return written.Task;
+    }
+
+    /// <summary>
+    /// Runs until <see cref="Stop"/> and the queue is empty. A full batch means a backlog (many
+    /// slots' short jobs): the next batch is written beside it, on another connection, rather than
+    /// after it; otherwise one batch at a time, so that a trickle still goes out in one statement.
+    /// </summary>
+    public async Task RunAsync()
+    {
+        var writing = new List<Task>(2);
+        while (await _queue.Reader.WaitToReadAsync())
+        {
+            var batch = new List<(T Item, TaskCompletionSource<bool> Written)>();
+            while (batch.Count < MaxBatch && _queue.Reader.TryRead(out var item)) batch.Add(item);
+            writing.Add(WriteAsync(batch));
+            if (batch.Count == MaxBatch && writing.Count < 2 && _queue.Reader.TryPeek(out _)) continue; // more behind a full batch
+            await Task.WhenAll(writing);
+            writing.Clear();
+        }
+        await Task.WhenAll(writing);
+    }
+
+    async Task WriteAsync(List<(T Item, TaskCompletionSource<bool> Written)> batch)
+    {
+        try
+        {
+            var written = await WriteBatchAsync(batch.Select(b => b.Item).ToList());
+            foreach (var (item, done) in batch) done.TrySetResult(written.Contains(JobOf(item)));
+        }
+        catch (Exception e)
+        {
+            log.LogWarning("Writing {Count} {What} failed: {Error}", batch.Count, What, Data.DatabaseErrors.OneLine(e));
+            foreach (var (_, done) in batch) done.TrySetException(e);
+        }
+    }
+
+    public void Stop() => _queue.Writer.TryComplete();
+}

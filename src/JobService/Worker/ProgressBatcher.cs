@@ -1,0 +1,16 @@
+using JobService.Transitions;
+
+namespace JobService.Worker;
+
+/// <summary>
+/// What running jobs report (progress, partial text), in batches (<see cref="JobTransitions.WriteRunningAsync"/>:
+/// one transaction). Each job writes at most every progress and output interval, but a worker with
+/// hundreds of streaming jobs wrote a transaction of four round trips for each of them, two to
+/// five times a second, and PostgreSQL's CPU was the limit (docs/benchmarks.md).
+/// </summary>
+public sealed class ProgressBatcher(JobTransitions transitions, ILogger<ProgressBatcher> log) : LeaseBatcher<RunningWrite>(log)
+{
+    protected override string What => "progress writes";
+    protected override Guid JobOf(RunningWrite item) => item.Lease.JobId;
+    protected override Task<IReadOnlySet<Guid>> WriteBatchAsync(IReadOnlyList<RunningWrite> items) => transitions.WriteRunningAsync(items, CancellationToken.None);
+}
