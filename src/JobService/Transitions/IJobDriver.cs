@@ -47,8 +47,13 @@ public interface IJobDriver
     /// </summary>
     Task<IReadOnlyList<JobRow>> WriteRunningAsync(TransitionTx tx, IReadOnlyList<RunningWrite> writes, CancellationToken ct);
 
-    /// <summary>Extends the leases this worker holds among <paramref name="ids"/>; returns those it still holds.</summary>
-    Task<IReadOnlyList<HeldJob>> RenewLeasesAsync(TransitionTx tx, string workerId, IReadOnlyCollection<Guid> ids, DateTime until, CancellationToken ct);
+    /// <summary>
+    /// Extends the leases this worker holds among <paramref name="ids"/>; returns those it renewed.
+    /// With <paramref name="skipBusy"/> it passes over rows another transaction holds locked
+    /// (PostgreSQL: they are neither renewed nor returned) instead of waiting for them.
+    /// </summary>
+    Task<IReadOnlyList<HeldJob>> RenewLeasesAsync(TransitionTx tx, string workerId, IReadOnlyCollection<Guid> ids, DateTime until, CancellationToken ct,
+        bool skipBusy = false);
 
     /// <summary>
     /// Inserts new jobs in one statement (a batch from arrays on PostgreSQL, from one JSON array on

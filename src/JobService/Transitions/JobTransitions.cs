@@ -331,13 +331,32 @@ public sealed class JobTransitions(
     /// it still holds, with their cancel flags (how a cancel reaches a worker without a
     /// notification). Only the listed jobs are renewed: a row claimed by a statement whose answer
     /// never arrived (a dropped connection) is not kept alive, so its lease runs out and it is rescued.
+    /// The worker's other batch writes (completions, progress) run beside it on their own
+    /// connections and lock some of the same rows, in whatever order their plans visit them: so
+    /// that no two of them can ever wait for each other in a cycle (a deadlock, which PostgreSQL
+    /// breaks after a second by failing one: seen within seconds with hundreds of streaming jobs,
+    /// docs/benchmarks.md), the renewal of many jobs passes over rows another write holds, and
+    /// renews those one job at a time afterwards (each waits for the write, holding nothing else).
+    /// Completions and progress writes never share a job (a job's last progress is written before
+    /// its outcome is queued; <see cref="Worker.JobContext.WritesDoneAsync"/>).
     /// </summary>
     public async Task<IReadOnlyList<HeldJob>> RenewLeasesAsync(string workerId, IReadOnlyCollection<Guid> ids, DateTime until, CancellationToken ct)
     {
         if (ids.Count == 0) return [];
-        await using var tx = await BeginAsync(Now, ct);
-        var held = await driver.RenewLeasesAsync(tx, workerId, ids, until, ct);
-        await tx.CommitAsync(ct);
+        var held = new List<HeldJob>(ids.Count);
+        await using (var tx = await BeginAsync(Now, ct))
+        {
+            held.AddRange(await driver.RenewLeasesAsync(tx, workerId, ids, until, ct, skipBusy: ids.Count > 1));
+            await tx.CommitAsync(ct);
+        }
+        if (held.Count == ids.Count) return held;
+        var renewed = held.Select(h => h.Id).ToHashSet();
+        foreach (var id in ids.Where(id => !renewed.Contains(id)).ToList()) // busy, or lost
+        {
+            await using var tx = await BeginAsync(Now, ct);
+            held.AddRange(await driver.RenewLeasesAsync(tx, workerId, [id], until, ct));
+            await tx.CommitAsync(ct);
+        }
         return held;
     }
 

@@ -215,12 +215,15 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
     /// </summary>
     const string LeaseFence = "@worker AS locked_by, 'running' AS status";
 
-    public async Task<IReadOnlyList<HeldJob>> RenewLeasesAsync(TransitionTx tx, string workerId, IReadOnlyCollection<Guid> ids, DateTime until, CancellationToken ct)
+    public async Task<IReadOnlyList<HeldJob>> RenewLeasesAsync(TransitionTx tx, string workerId, IReadOnlyCollection<Guid> ids, DateTime until, CancellationToken ct,
+        bool skipBusy = false)
     {
+        // Skipping: the rows are locked first, without waiting (SKIP LOCKED), and only those are updated.
+        var free = skipBusy ? "\n            AND j.id IN (SELECT id FROM jobs WHERE id = ANY(@ids) FOR NO KEY UPDATE SKIP LOCKED)" : "";
         await using var command = tx.Command($"""
             UPDATE jobs AS j SET locked_until = @until
             FROM (SELECT unnest(@ids) AS id, {LeaseFence}) AS v
-            WHERE j.id = v.id AND j.locked_by = v.locked_by AND j.status = v.status
+            WHERE j.id = v.id AND j.locked_by = v.locked_by AND j.status = v.status{free}
             RETURNING j.id, j.attempt, j.cancel_requested
             """);
         Bind(command, "until", until);

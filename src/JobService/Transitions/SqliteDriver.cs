@@ -224,7 +224,9 @@ public sealed class SqliteDriver(InProcessNotifier notifier) : IJobDriver
         return await tx.RowsAsync(read, JobRow.Read, ct);
     }
 
-    public async Task<IReadOnlyList<HeldJob>> RenewLeasesAsync(TransitionTx tx, string workerId, IReadOnlyCollection<Guid> ids, DateTime until, CancellationToken ct)
+    /// <summary>One writer at a time: no row is ever busy, so nothing is skipped.</summary>
+    public async Task<IReadOnlyList<HeldJob>> RenewLeasesAsync(TransitionTx tx, string workerId, IReadOnlyCollection<Guid> ids, DateTime until, CancellationToken ct,
+        bool skipBusy = false)
     {
         await using var command = tx.Command("""
             UPDATE jobs SET locked_until = @until

@@ -134,7 +134,8 @@ public sealed class JobContext : IJobContext
         int generation;
         lock (_gate)
         {
-            if (_dirty && !_closed && Due(_lastProgress, _progressInterval))
+            if (_closed && !all) return; // closed while this waited for its turn: the outcome may be on its way
+            if (_dirty && Due(_lastProgress, _progressInterval))
                 (progress, _dirty) = (new ProgressReport(_progress, _message, _tokens), false);
             if ((_text.Length > _textSent || _textRestarted) && (all || Due(_lastOutput, _outputInterval)))
             {
@@ -208,4 +209,15 @@ public sealed class JobContext : IJobContext
 
     /// <summary>The attempt is over: later calls from a handler that ignored its token change nothing.</summary>
     public void Close() => _closed = true;
+
+    /// <summary>
+    /// After <see cref="Close"/>: waits out a write already under way (the worker's timer may have
+    /// begun one just before), so that no progress write of this job runs beside its outcome (the
+    /// two batches would lock the same row: <see cref="JobTransitions.RenewLeasesAsync"/>).
+    /// </summary>
+    public async Task WritesDoneAsync()
+    {
+        await _writing.WaitAsync();
+        _writing.Release();
+    }
 }

@@ -92,6 +92,7 @@ public sealed class JobRunner(
             held.HandlerDone(running); // the slot is free while the outcome is written
         }
 
+        await context.WritesDoneAsync();
         if (!await RecordAsync(running, record))
             log.LogWarning("Job {JobId} attempt {Attempt}: this worker no longer holds it, so its outcome was not written", job.Id, job.Attempt);
     }

@@ -49,7 +49,7 @@ public abstract class QueueContract(TestApp app) : IAsyncLifetime
         return await db.JobEvents.AsNoTracking().Where(e => e.JobId == id).OrderBy(e => e.Seq).ToListAsync();
     }
 
-    async Task<Job> LoadAsync(Guid id)
+    protected async Task<Job> LoadAsync(Guid id)
     {
         await using var db = await Contexts.CreateDbContextAsync();
         return await db.Jobs.AsNoTracking().SingleAsync(j => j.Id == id);
@@ -749,6 +749,49 @@ public sealed class PostgresQueueTests(PostgresApp app) : QueueContract(app), IC
     }
 
     /// <summary>
+    /// A worker's batch writes reach the same running jobs from connections of their own (lease
+    /// renewals beside progress writes or completions), each locking its rows in whatever order its
+    /// plan visits them. The renewal never waits for a row while it holds another: it passes over
+    /// busy rows and renews those one job at a time, so no two of them can wait for each other in a
+    /// cycle (which PostgreSQL breaks by failing one). Here the test holds one job's row: the
+    /// renewal of both jobs waits for it holding nothing (the other row can be locked from
+    /// outside), and a progress write of both, in the other order, then goes through too.
+    /// </summary>
+    [Fact]
+    public async Task ALeaseRenewalNeverWaitsForARowWhileHoldingAnother()
+    {
+        await InsertAsync(2);
+        var leases = (await T.ClaimAsync(Claim("w1", 2), default)).Select(j => j.Lease("w1")).ToList();
+        var (busy, free) = (leases[0], leases[1]);
+        await using var holder = new Npgsql.NpgsqlConnection(App.Database.ConnectionString + ";Pooling=false");
+        await using var watcher = new Npgsql.NpgsqlConnection(App.Database.ConnectionString + ";Pooling=false");
+        await Task.WhenAll(holder.OpenAsync(), watcher.OpenAsync());
+        await using var holding = await holder.BeginTransactionAsync();
+        await Exec(holder, $"SELECT 1 FROM jobs WHERE id = '{busy.JobId}' FOR UPDATE");
+
+        var renewal = T.RenewLeasesAsync("w1", [busy.JobId, free.JobId], Now.AddMinutes(1), default);
+        await Poll.UntilAsync(async () => await Exec(watcher, "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'") == 1,
+            "the renewal waits for the held row", TimeSpan.FromSeconds(15));
+        await using (var probe = await watcher.BeginTransactionAsync())
+        {
+            await Exec(watcher, $"SELECT 1 FROM jobs WHERE id = '{free.JobId}' FOR UPDATE NOWAIT"); // throws if the renewal holds it
+            await probe.RollbackAsync();
+        }
+        var progress = T.WriteRunningAsync([new RunningWrite(free, new ProgressReport(10, "ten", null), null), new RunningWrite(busy, new ProgressReport(20, "twenty", null), null)], default);
+        await holding.CommitAsync();
+
+        Assert.Equal(2, (await renewal).Count);
+        Assert.Equal(2, (await progress).Count);
+        Assert.Equal(Now.AddMinutes(1), (await LoadAsync(busy.JobId)).LockedUntil);
+
+        static async Task<long> Exec(Npgsql.NpgsqlConnection connection, string sql)
+        {
+            await using var command = new Npgsql.NpgsqlCommand(sql, connection);
+            return Convert.ToInt64(await command.ExecuteScalarAsync() ?? 0L);
+        }
+    }
+
+    /// <summary>
     /// A claim that finds nothing due is over with its one statement: where it may commit by
     /// itself, it is not run again in a transaction (an idle worker's poll, a wake-up another
     /// worker answered first). Counted from Npgsql's own trace of the commands it sent; SQLite's
@@ -809,7 +852,7 @@ public sealed class PostgresQueueTests(PostgresApp app) : QueueContract(app), IC
 
     /// <summary>
     /// The worker's statements that list the jobs it holds (the completion batch, the lease
-    /// renewal) find them by id, whatever the statistics say: on the primary key, or by hashing
+    /// renewal, the progress writes) find them by id, whatever the statistics say: on the primary key, or by hashing
     /// the list against a small table, never through ix_jobs_claim. Planned from an
     /// ANALYZE taken while nothing ran (so "this worker's running jobs" looks like one row), the
     /// fence written as a filter read them all through ix_jobs_claim and compared each with every
@@ -845,10 +888,11 @@ public sealed class PostgresQueueTests(PostgresApp app) : QueueContract(app), IC
 
         // The renewal first: the completion asks for a generic plan itself, to the transaction's end.
         var renewed = await driver.RenewLeasesAsync(tx, "w1", held.Skip(1_000).Select(j => j.Id).ToList(), Now.AddMinutes(1), default);
+        var reported = await driver.WriteRunningAsync(tx, held.Skip(2_000).Select(j => new RunningWrite(j.Lease("w1"), new ProgressReport(50, null, null), null)).ToList(), default);
         var completed = await driver.CompleteAsync(tx, held.Take(1_000).Select(j => new Completion(j.Lease("w1"), "{}", HasCallback: false)).ToList(), default);
 
-        Assert.Equal((1_000, 2_000), (completed.Count, renewed.Count));
-        Assert.Equal(2, plans.Count);
+        Assert.Equal((1_000, 2_000, 1_000), (completed.Count, renewed.Count, reported.Count));
+        Assert.Equal(3, plans.Count);
         Assert.All(plans, plan => Assert.DoesNotContain("ix_jobs_claim", plan));
     }
 
