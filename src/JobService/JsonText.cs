@@ -20,6 +20,13 @@ public static class JsonText
         _ => false,
     };
 
+    /// <summary>
+    /// Text a handler reports while it runs (a status message, a model's partial text), with NUL
+    /// replaced by U+FFFD: PostgreSQL's text and jsonb refuse it, and these go out in one write with
+    /// other jobs' (<see cref="Worker.ProgressBatcher"/>).
+    /// </summary>
+    public static string Storable(string text) => text.Contains('\0') ? text.Replace('\0', '\uFFFD') : text;
+
     /// <summary>The node as JSON text, with every NUL in its strings replaced by U+FFFD.</summary>
     public static string ForStorage(JsonNode node)
     {

@@ -139,7 +139,7 @@ public static class BulkJobsApi
 
     /// <summary>
     /// One batch's transition. It locks many rows in one transaction, and a worker's multi-row
-    /// statement (lease renewals, completions) may lock some of them in another order: PostgreSQL
+    /// statement (completions, progress writes) may lock some of them in another order: PostgreSQL
     /// then aborts one of the two as a deadlock. Nothing of the batch was written; it runs again.
     /// </summary>
     static async Task<IReadOnlyList<JobRow>> ApplyAsync(BulkAction action, BulkServices s, List<Guid> ids, CancellationToken ct)

@@ -333,12 +333,16 @@ public sealed class JobTransitions(
     /// never arrived (a dropped connection) is not kept alive, so its lease runs out and it is rescued.
     /// The worker's other batch writes (completions, progress) run beside it on their own
     /// connections and lock some of the same rows, in whatever order their plans visit them: so
-    /// that no two of them can ever wait for each other in a cycle (a deadlock, which PostgreSQL
-    /// breaks after a second by failing one: seen within seconds with hundreds of streaming jobs,
+    /// that none of them waits for another in a cycle (a deadlock, which PostgreSQL breaks after a
+    /// second by failing one: seen within seconds with hundreds of streaming jobs,
     /// docs/benchmarks.md), the renewal of many jobs passes over rows another write holds, and
     /// renews those one job at a time afterwards (each waits for the write, holding nothing else).
     /// Completions and progress writes never share a job (a job's last progress is written before
-    /// its outcome is queued; <see cref="Worker.JobContext.WritesDoneAsync"/>).
+    /// its outcome is queued; <see cref="Worker.JobContext.WritesDoneAsync"/>). The API's bulk
+    /// actions can still meet a progress batch or a completion in a cycle: one of the two fails and
+    /// runs again (<see cref="Api.BulkJobsApi"/>; a progress write keeps what it carried for the next).
+    /// If a single renewal fails, the whole call throws and the worker keeps its earlier view of the
+    /// leases until the next heartbeat (the batch's renewals stand in the database).
     /// </summary>
     public async Task<IReadOnlyList<HeldJob>> RenewLeasesAsync(string workerId, IReadOnlyCollection<Guid> ids, DateTime until, CancellationToken ct)
     {

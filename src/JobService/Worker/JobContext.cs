@@ -69,7 +69,7 @@ public sealed class JobContext : IJobContext
         {
             if (value > _progress || (message is not null && message != _message)) _dirty = true;
             _progress = Math.Max(_progress, value);
-            if (message is not null) _message = message.Clip(500);
+            if (message is not null) _message = JsonText.Storable(message.Clip(500));
         }
         return Due(_lastProgress, _progressInterval) ? new ValueTask(FlushAsync()) : ValueTask.CompletedTask;
     }
@@ -90,7 +90,7 @@ public sealed class JobContext : IJobContext
                 (_textSent, _textRestarted) = (0, true);
                 _textGeneration++;
             }
-            _text.Append(piece);
+            _text.Append(JsonText.Storable(piece));
         }
     }
 

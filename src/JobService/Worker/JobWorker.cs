@@ -229,7 +229,7 @@ public sealed class JobWorker(
     }
 
     /// <summary>
-    /// Renews every lease this worker holds in one statement. A job missing from the answer
+    /// Renews every lease this worker holds (<see cref="JobTransitions.RenewLeasesAsync"/>). A job missing from the answer
     /// was lost (rescued after a long pause, or deleted): its handler is stopped. A job whose
     /// cancel flag is set is stopped as cancelled (the only way a cancel reaches a worker
     /// without NOTIFY).

@@ -27,7 +27,7 @@ public abstract class LeaseBatcher<T>(ILogger log)
     {
         var written = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
         if (!_queue.Writer.TryWrite((item, written)))
-            written.SetException(new InvalidOperationException($"The worker has stopped writing {What}."));
+            written.SetException(new InvalidOperationException($"The worker has stopped: {What} are no longer written."));
         return written.Task;
     }
 
@@ -57,6 +57,13 @@ public abstract class LeaseBatcher<T>(ILogger log)
         {
             var written = await WriteBatchAsync(batch.Select(b => b.Item).ToList());
             foreach (var (item, done) in batch) done.TrySetResult(written.Contains(JobOf(item)));
+        }
+        catch (Exception e) when (batch.Count > 1 && !Data.DatabaseErrors.IsUnavailable(e))
+        {
+            // The database is there, so one job's row may be what failed (data it refused): each is
+            // written alone, and only that job's write fails.
+            log.LogWarning("Writing {Count} {What} together failed: {Error}; writing them one at a time", batch.Count, What, Data.DatabaseErrors.OneLine(e));
+            foreach (var one in batch) await WriteAsync([one]);
         }
         catch (Exception e)
         {

@@ -753,9 +753,10 @@ public sealed class PostgresQueueTests(PostgresApp app) : QueueContract(app), IC
     /// renewals beside progress writes or completions), each locking its rows in whatever order its
     /// plan visits them. The renewal never waits for a row while it holds another: it passes over
     /// busy rows and renews those one job at a time, so no two of them can wait for each other in a
-    /// cycle (which PostgreSQL breaks by failing one). Here the test holds one job's row: the
-    /// renewal of both jobs waits for it holding nothing (the other row can be locked from
-    /// outside), and a progress write of both, in the other order, then goes through too.
+    /// cycle (which PostgreSQL breaks by failing one). Here the test holds one job's row: while the
+    /// renewal of both jobs waits for it, the other's lease is already renewed and committed (so
+    /// the renewal holds nothing while it waits: that row can be locked from outside), and a
+    /// progress write of both, in the other order, then goes through too.
     /// </summary>
     [Fact]
     public async Task ALeaseRenewalNeverWaitsForARowWhileHoldingAnother()
@@ -769,9 +770,11 @@ public sealed class PostgresQueueTests(PostgresApp app) : QueueContract(app), IC
         await using var holding = await holder.BeginTransactionAsync();
         await Exec(holder, $"SELECT 1 FROM jobs WHERE id = '{busy.JobId}' FOR UPDATE");
 
-        var renewal = T.RenewLeasesAsync("w1", [busy.JobId, free.JobId], Now.AddMinutes(1), default);
+        var renewal = T.RenewLeasesAsync("w1", [free.JobId, busy.JobId], Now.AddMinutes(1), default);
         await Poll.UntilAsync(async () => await Exec(watcher, "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'") == 1,
             "the renewal waits for the held row", TimeSpan.FromSeconds(15));
+        await using (var read = new Npgsql.NpgsqlCommand($"SELECT locked_until FROM jobs WHERE id = '{free.JobId}'", watcher))
+            Assert.Equal(Now.AddMinutes(1), DateTime.SpecifyKind((DateTime)(await read.ExecuteScalarAsync())!, DateTimeKind.Utc));
         await using (var probe = await watcher.BeginTransactionAsync())
         {
             await Exec(watcher, $"SELECT 1 FROM jobs WHERE id = '{free.JobId}' FOR UPDATE NOWAIT"); // throws if the renewal holds it
@@ -789,6 +792,28 @@ public sealed class PostgresQueueTests(PostgresApp app) : QueueContract(app), IC
             await using var command = new Npgsql.NpgsqlCommand(sql, connection);
             return Convert.ToInt64(await command.ExecuteScalarAsync() ?? 0L);
         }
+    }
+
+    /// <summary>
+    /// One job's write that PostgreSQL refuses (here a NUL in its message, which the job's context
+    /// replaces before it gets this far) fails alone: the batch it came in is written again one job
+    /// at a time, so the other jobs' progress still goes in.
+    /// </summary>
+    [Fact]
+    public async Task AWriteTheDatabaseRefusesFailsAloneNotItsBatch()
+    {
+        await InsertAsync(2);
+        var leases = (await T.ClaimAsync(Claim("w1", 2), default)).Select(j => j.Lease("w1")).ToList();
+        var batcher = new JobService.Worker.ProgressBatcher(T, Microsoft.Extensions.Logging.Abstractions.NullLogger<JobService.Worker.ProgressBatcher>.Instance);
+        var good = batcher.WriteAsync(new RunningWrite(leases[0], new ProgressReport(40, "fine", null), null));
+        var bad = batcher.WriteAsync(new RunningWrite(leases[1], new ProgressReport(50, "a \0 in it", null), null));
+        batcher.Stop(); // both are queued: one batch, then the end
+        await batcher.RunAsync();
+
+        Assert.True(await good);
+        await Assert.ThrowsAsync<Npgsql.PostgresException>(() => bad);
+        Assert.Equal((40, "fine"), (await LoadAsync(leases[0].JobId)) switch { var j => (j.Progress, j.Message) });
+        Assert.Equal(0, (await LoadAsync(leases[1].JobId)).Progress);
     }
 
     /// <summary>
@@ -887,7 +912,7 @@ public sealed class PostgresQueueTests(PostgresApp app) : QueueContract(app), IC
             await explain.ExecuteNonQueryAsync();
 
         // The renewal first: the completion asks for a generic plan itself, to the transaction's end.
-        var renewed = await driver.RenewLeasesAsync(tx, "w1", held.Skip(1_000).Select(j => j.Id).ToList(), Now.AddMinutes(1), default);
+        var renewed = await driver.RenewLeasesAsync(tx, "w1", held.Skip(1_000).Select(j => j.Id).ToList(), Now.AddMinutes(1), default, skipBusy: true);
         var reported = await driver.WriteRunningAsync(tx, held.Skip(2_000).Select(j => new RunningWrite(j.Lease("w1"), new ProgressReport(50, null, null), null)).ToList(), default);
         var completed = await driver.CompleteAsync(tx, held.Take(1_000).Select(j => new Completion(j.Lease("w1"), "{}", HasCallback: false)).ToList(), default);
 
