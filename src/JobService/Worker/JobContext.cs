@@ -65,11 +65,12 @@ public sealed class JobContext : IJobContext
         if (_closed || double.IsNaN(percent)) return ValueTask.CompletedTask;
         // 100 is written only with the completion; a handler cannot claim it early.
         var value = (int)Math.Clamp(Math.Floor(percent), 0, 99);
+        var stored = message is null ? null : JsonText.Storable(message.Clip(500)); // compared as stored: a long or odd message repeated is no change
         lock (_gate)
         {
-            if (value > _progress || (message is not null && message != _message)) _dirty = true;
+            if (value > _progress || (stored is not null && stored != _message)) _dirty = true;
             _progress = Math.Max(_progress, value);
-            if (message is not null) _message = JsonText.Storable(message.Clip(500));
+            if (stored is not null) _message = stored;
         }
         return Due(_lastProgress, _progressInterval) ? new ValueTask(FlushAsync()) : ValueTask.CompletedTask;
     }
