@@ -21,7 +21,7 @@ public static class JobById
         "id, type, status, progress, message, payload, result, error, priority, attempt, max_attempts, run_at, cancel_requested, " +
         "callback_url, callback_events, created_at, updated_at, started_at, completed_at, prompt_tokens, completion_tokens, total_tokens, " +
         "cost_usd, usage_detail, event_seq, tenant_id";
-    const string Any = $"SELECT {Columns} FROM jobs WHERE id = @id";
+    internal const string Any = $"SELECT {Columns} FROM jobs WHERE id = @id";
     const string OfTenant = $"{Any} AND tenant_id = @tenant";
 
     /// <summary>The job if it belongs to <paramref name="tenant"/> (null: any tenant, for admin keys).</summary>
@@ -33,7 +33,7 @@ public static class JobById
         return rows.Count == 0 ? null : rows[0];
     }
 
-    static Job Read(DbDataReader r) => new()
+    internal static Job Read(DbDataReader r) => new()
     {
         Id = r.GetGuid(0), Type = r.GetString(1), Status = ParseStatus(r.GetString(2)), Progress = r.GetInt32(3),
         Message = Text(r, 4), Payload = r.GetString(5), Result = Text(r, 6), Error = Text(r, 7), Priority = r.GetInt32(8),

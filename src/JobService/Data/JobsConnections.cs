@@ -39,8 +39,29 @@ public sealed class JobsConnections(IServiceProvider services, IOptions<Database
     {
         await using var connection = await OpenAsync(ct);
         await using var command = Command(connection, driver, sql, parameters);
-        var rows = new List<T>();
         await using var reader = await command.ExecuteReaderAsync(ct);
+        return await RowsAsync(reader, read, ct);
+    }
+
+    /// <summary>
+    /// The rows of a command's two statements, read in order: one round trip on PostgreSQL, one
+    /// connection from SQLite's pool instead of one per statement. Each statement sees what was
+    /// committed when it started, so the second's rows are never older than the first's.
+    /// </summary>
+    public async Task<(List<T1> First, List<T2> Second)> QueryAsync<T1, T2>(string sql, Func<DbDataReader, T1> readFirst,
+        Func<DbDataReader, T2> readSecond, CancellationToken ct, IJobDriver driver, params (string Name, object? Value)[] parameters)
+    {
+        await using var connection = await OpenAsync(ct);
+        await using var command = Command(connection, driver, sql, parameters);
+        await using var reader = await command.ExecuteReaderAsync(ct);
+        var first = await RowsAsync(reader, readFirst, ct);
+        if (!await reader.NextResultAsync(ct)) throw new InvalidOperationException("Two statements were expected, the command had one.");
+        return (first, await RowsAsync(reader, readSecond, ct));
+    }
+
+    static async Task<List<T>> RowsAsync<T>(DbDataReader reader, Func<DbDataReader, T> read, CancellationToken ct)
+    {
+        var rows = new List<T>();
         while (await reader.ReadAsync(ct)) rows.Add(read(reader));
         return rows;
     }

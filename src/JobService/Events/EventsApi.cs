@@ -2,6 +2,7 @@ using JobService.Api;
 using JobService.Auth;
 using JobService.Data;
 using JobService.Handlers;
+using JobService.Transitions;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.EntityFrameworkCore;
@@ -10,8 +11,8 @@ using Microsoft.Extensions.Options;
 namespace JobService.Events;
 
 /// <summary>What the event endpoints need, bound as one parameter.</summary>
-public sealed record EventServices(IDbContextFactory<JobsDbContext> Contexts, EventHub Hub, IOptions<EventsOptions> Options,
-    System.Security.Claims.ClaimsPrincipal User)
+public sealed record EventServices(IDbContextFactory<JobsDbContext> Contexts, JobsConnections Connections, IJobDriver Driver, EventHub Hub,
+    IOptions<EventsOptions> Options, System.Security.Claims.ClaimsPrincipal User)
 {
     public Caller Caller => Caller.From(User);
 }
@@ -70,19 +71,17 @@ public static class EventsApi
                 return Invalid("Last-Event-ID", $"Last-Event-ID must be a whole number (an event seq), not '{raw.Clip(40)}'.");
             lastEventId = n;
         }
-        await using var db = await s.Contexts.CreateDbContextAsync(ct);
         var caller = s.Caller;
         if (caller.OnlyJob is { } only && only != id) return JobProblems.NotFound(id); // a stream token opens its own job only
-        var owned = caller.JobTenant is { } tenant ? db.Jobs.Where(j => j.TenantId == tenant) : db.Jobs;
-        var job = await owned.AsNoTracking().Where(j => j.Id == id).Select(j => new { j.Status }).FirstOrDefaultAsync(ct);
-        if (job is null) return JobProblems.NotFound(id);
+        if (await Api.JobById.FindAsync(s.Connections, s.Driver, id, caller.JobTenant, ct) is not { } job) return JobProblems.NotFound(id);
         if (lastEventId is { } last && job.Status is JobStatus.Completed or JobStatus.Failed or JobStatus.Cancelled)
         {
+            await using var db = await s.Contexts.CreateDbContextAsync(ct);
             var ended = await db.JobEvents.Where(e => e.JobId == id && (e.Kind == JobEventKinds.Completed || e.Kind == JobEventKinds.Failed
                 || e.Kind == JobEventKinds.Cancelled)).MaxAsync(e => (long?)e.Seq, ct);
             if (ended is null || last >= ended) return TypedResults.NoContent(); // the browser stops reconnecting
         }
-        return new JobEventStream(id, lastEventId, s.Contexts, s.Hub, s.Options);
+        return new JobEventStream(id, lastEventId, s);
     }
 
     static Results<AllEventsStream, ValidationProblem, ProblemHttpResult> AllEvents(

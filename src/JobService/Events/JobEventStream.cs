@@ -1,7 +1,8 @@
+using System.Data.Common;
 using JobService.Api;
 using JobService.Data;
 using Microsoft.EntityFrameworkCore;
-using Microsoft.Extensions.Options;
+using static JobService.Transitions.JobRow; // its column readers: Text, Utc
 
 namespace JobService.Events;
 
@@ -12,17 +13,22 @@ namespace JobService.Events;
 /// Events:MaxStreamSeconds (the browser resumes where it was). An event that tells a story line
 /// is followed by a <c>log</c> event with the same id.
 /// </summary>
-public sealed class JobEventStream(Guid id, long? lastEventId, IDbContextFactory<JobsDbContext> contexts, EventHub hub,
-    IOptions<EventsOptions> options) : IResult
+public sealed class JobEventStream(Guid id, long? lastEventId, EventServices services) : IResult
 {
     const int Batch = 500;
+    // Every poke's read, as one command on a plain connection: the events after the last one sent,
+    // then the job (read after them: never older). With EF Core's two queries, each opening and
+    // closing its connection, 300 watched streaming jobs cost 2-4x the CPU of the jobs themselves
+    // (docs/benchmarks.md, twentieth session).
+    static readonly string ReadSql = "SELECT job_id, seq, kind, level, message, data, created_at FROM job_events " +
+        $"WHERE job_id = @id AND seq > @after ORDER BY seq LIMIT {Batch};\n{JobById.Any}";
     static readonly string[] StatusKinds = [JobEventKinds.Created, JobEventKinds.Status, JobEventKinds.Completed, JobEventKinds.Failed, JobEventKinds.Cancelled];
 
     public async Task ExecuteAsync(HttpContext http)
     {
-        var o = options.Value;
+        var o = services.Options.Value;
         var ct = http.RequestAborted;
-        using var watch = hub.WatchJob(id); // before the first read: nothing committed after it is missed
+        using var watch = services.Hub.WatchJob(id); // before the first read: nothing committed after it is missed
         var sse = new SseWriter(http);
         var ends = DateTime.UtcNow.AddSeconds(o.MaxStreamSeconds);
         try
@@ -61,16 +67,20 @@ public sealed class JobEventStream(Guid id, long? lastEventId, IDbContextFactory
 
     async Task<(List<JobEvent> Events, Job? Job)> ReadAsync(long after, CancellationToken ct)
     {
-        await using var db = await contexts.CreateDbContextAsync(ct);
-        var events = await db.JobEvents.AsNoTracking().Where(e => e.JobId == id && e.Seq > after).OrderBy(e => e.Seq).Take(Batch).ToListAsync(ct);
-        var job = await db.Jobs.AsNoTracking().FirstOrDefaultAsync(j => j.Id == id, ct); // read after the events: never older than them
-        return (events, job);
+        var (events, jobs) = await services.Connections.QueryAsync(ReadSql, ReadEvent, JobById.Read, ct, services.Driver, ("id", id), ("after", after));
+        return (events, jobs.Count == 0 ? null : jobs[0]);
     }
+
+    static JobEvent ReadEvent(DbDataReader r) => new()
+    {
+        JobId = r.GetGuid(0), Seq = r.GetInt64(1), Kind = r.GetString(2), Level = Text(r, 3), Message = Text(r, 4), Data = Text(r, 5),
+        CreatedAt = Utc(r, 6),
+    };
 
     /// <summary>The running attempt's text so far, from its output events up to the snapshot.</summary>
     async Task<string?> OutputSoFarAsync(Job job, CancellationToken ct)
     {
-        await using var db = await contexts.CreateDbContextAsync(ct);
+        await using var db = await services.Contexts.CreateDbContextAsync(ct);
         var outputs = await db.JobEvents.AsNoTracking()
             .Where(e => e.JobId == id && e.Kind == JobEventKinds.Output && e.Seq <= job.EventSeq).OrderBy(e => e.Seq).ToListAsync(ct);
         return EventJson.Output(outputs, job.Attempt);
@@ -99,7 +109,7 @@ public sealed class JobEventStream(Guid id, long? lastEventId, IDbContextFactory
     /// <summary>The job, when <paramref name="e"/> is how it ended and nothing has changed its status since (no retry).</summary>
     async Task<Job?> CurrentTerminalAsync(JobEvent e, CancellationToken ct)
     {
-        await using var db = await contexts.CreateDbContextAsync(ct);
+        await using var db = await services.Contexts.CreateDbContextAsync(ct);
         var latest = await db.JobEvents.Where(x => x.JobId == id && StatusKinds.Contains(x.Kind)).MaxAsync(x => (long?)x.Seq, ct);
         if (latest != e.Seq) return null;
         var job = await db.Jobs.AsNoTracking().FirstOrDefaultAsync(j => j.Id == id, ct);
