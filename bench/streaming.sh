@@ -6,12 +6,13 @@
 # alone takes TOKENS/60 s), the service's CPU, and on PostgreSQL the statements' total time
 # (pg_stat_statements), the WAL written and the jobs table's updates (HOT: heap-only). WATCH=1 also
 # watches every job as a frontend does (one GET /jobs/{id}/events stream each, opened at submit;
-# bench/lib/watch.py) and prints what the streams carried and when the last one ended.
-#   bash bench/streaming.sh [N=300] [TOKENS=900]   (PROVIDERS="sqlite postgres", WATCH=0|1)
+# bench/lib/watch.py) and prints what the streams carried and when the last one ended; DASHBOARD=1
+# keeps one GET /events stream open throughout, as the dashboard's Jobs page does, and counts its events.
+#   bash bench/streaming.sh [N=300] [TOKENS=900]   (PROVIDERS="sqlite postgres", WATCH=0|1, DASHBOARD=0|1, TOP=n: PostgreSQL's n costliest statements)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-300}; TOKENS=${2:-900}; PORT=55495
-PROVIDERS=${PROVIDERS:-sqlite postgres}; WATCH=${WATCH:-0}
+PROVIDERS=${PROVIDERS:-sqlite postgres}; WATCH=${WATCH:-0}; DASHBOARD=${DASHBOARD:-0}
 source bench/lib/postgres.sh
 WORK=$(mktemp -d /tmp/jobservice-streaming.XXXXXX)
 SERVICE=
@@ -36,6 +37,7 @@ for provider in $PROVIDERS; do
   SERVICE=$!
   until curl -sf "http://127.0.0.1:$PORT/health/ready" >/dev/null; do sleep 0.2; done
   if [ "$provider" = postgres ]; then lsn=$(sql "SELECT pg_current_wal_lsn()"); sql "SELECT pg_stat_statements_reset()" >/dev/null; fi
+  if [ "$DASHBOARD" = 1 ]; then curl -sN "http://127.0.0.1:$PORT/events" >"$WORK/dashboard.sse" & DASHBOARD_PID=$!; fi
   cpu=$(ps -o cputimes= -p "$SERVICE")
   start=$(date +%s.%N)
   python3 -c "import json; print(json.dumps({'jobs': [{'type': 'text_generation', 'payload': {'prompt': 'Tell story %d' % i}} for i in range($N)]}))" |
@@ -60,5 +62,13 @@ for provider in $PROVIDERS; do
     line+=", jobs updated $(sql "SELECT n_tup_upd || ' times (' || round(100.0 * n_tup_hot_upd / greatest(n_tup_upd, 1)) || ' % HOT)' FROM pg_stat_user_tables WHERE relname = 'jobs'")"
   fi
   [ "$WATCH" = 1 ] && line+=", streams $(cat "$WORK/watch.json")"
+  if [ "$DASHBOARD" = 1 ]; then
+    wait "$DASHBOARD_PID" 2>/dev/null || true # it ended with the service
+    line+=", dashboard stream $(grep -c '^event: ' "$WORK/dashboard.sse") events"
+  fi
   echo "$line"
+  if [ "$provider" = postgres ] && [ -n "${TOP:-}" ]; then # the most expensive statements
+    sql "SELECT calls, rows, round(total_exec_time) AS ms, left(regexp_replace(query, '\s+', ' ', 'g'), 110) FROM pg_stat_statements
+         WHERE dbid = (SELECT oid FROM pg_database WHERE datname = 'streaming') ORDER BY total_exec_time DESC LIMIT $TOP"
+  fi
 done

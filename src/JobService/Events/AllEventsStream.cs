@@ -65,8 +65,17 @@ public sealed class AllEventsStream(EventFilter filter, DateTime? cursor, IDbCon
                 // Caught up: the next read looks back a grace period, for commits that came late.
                 if (rows.Count > 0) since = Max(since, rows[^1].Event.CreatedAt - Grace);
                 foreach (var old in sent.Where(x => x.Value < since).Select(x => x.Key).ToList()) sent.Remove(old);
-                if (!await watch.WaitAsync(JobEventStream.Until(ends, sse, o), ct) && DateTime.UtcNow - sse.LastWrite >= TimeSpan.FromSeconds(o.HeartbeatSeconds))
-                    await sse.PingAsync();
+                var readAt = DateTime.UtcNow;
+                if (await watch.WaitAsync(JobEventStream.Until(ends, sse, o), ct))
+                {
+                    // Every read looks back the grace period, so a read per poke under a busy fleet
+                    // re-reads the same seconds dozens of times a second (300 streaming jobs: 30 reads/s,
+                    // two thirds of PostgreSQL's time; docs/benchmarks.md). Pokes that come sooner wait
+                    // and share one read.
+                    var spacing = readAt.AddMilliseconds(o.ListReadIntervalMs) - DateTime.UtcNow;
+                    if (spacing > TimeSpan.Zero) await Task.Delay(spacing, ct);
+                }
+                else if (DateTime.UtcNow - sse.LastWrite >= TimeSpan.FromSeconds(o.HeartbeatSeconds)) await sse.PingAsync();
             }
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)

@@ -19,6 +19,9 @@ public sealed class EventsOptions
     /// <summary>The safety net behind notifications: watched jobs are re-read this often.</summary>
     [Range(1, 3_600)] public int PollFallbackSeconds { get; set; } = 5;
 
+    /// <summary>GET /events (a stream over many jobs) reads the table at most this often; GET /jobs/{id}/events reads at every poke.</summary>
+    [Range(0, 10_000)] public int ListReadIntervalMs { get; set; } = 250;
+
     /// <summary>LLM partial text is written at most this often per job (never per token).</summary>
     [Range(10, 60_000)] public int OutputFlushMs { get; set; } = 200;
 

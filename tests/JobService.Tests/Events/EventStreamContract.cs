@@ -188,6 +188,27 @@ public abstract class EventStreamContract
     }
 
     [Fact]
+    public async Task TheStreamOverManyJobsReadsNoMoreOftenThanItsInterval()
+    {
+        await using var app = await StartAsync(new() { ["Events:ListReadIntervalMs"] = "2000" });
+        await using var stream = await SseClient.OpenAsync(app.Client, "/events?type=scripted");
+        Assert.Equal("snapshot-list", (await stream.NextAsync())!.Event);
+        var gate = new TaskCompletionSource();
+        var id = await app.SubmitAsync(Scripts.Job(StoryScript(gate.Task)));
+        while ((await stream.NextAsync())!.Event != "progress") { }
+
+        // The read that sent the progress ended at most as long before this as the event took to arrive; the
+        // job's end, a few milliseconds away once the gate opens, is read no sooner than 2 s after it.
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        gate.SetResult();
+        await app.WaitForStatusAsync(id, JobStatus.Completed);
+        var completed = await stream.NextAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal("completed", completed!.Event);
+        Assert.True(clock.Elapsed >= TimeSpan.FromSeconds(1), $"the job's end was read {clock.Elapsed.TotalMilliseconds:F0} ms after the last read");
+    }
+
+    [Fact]
     public async Task EveryJobTellsItsStoryInItsLog()
     {
         await using var app = await StartAsync(new() { ["Llm:Offline:TokensPerSecond"] = "2000" });
