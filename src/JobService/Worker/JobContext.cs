@@ -125,7 +125,7 @@ public sealed class JobContext : IJobContext
 
     /// <summary>
     /// The progress, if it changed and its interval is over, and the text not yet written, if its
-    /// interval is over (or <paramref name="all"/>), as one write. What a failed write carried is
+    /// interval is over (or <paramref name="all"/>, or the progress goes), as one write. What a failed write carried is
     /// kept for the next: the progress marked changed again, the text not counted as sent.
     /// </summary>
     async Task WriteDueAsync(bool all)
@@ -138,7 +138,9 @@ public sealed class JobContext : IJobContext
             if (_closed && !all) return; // closed while this waited for its turn: the outcome may be on its way
             if (_dirty && Due(_lastProgress, _progressInterval))
                 (progress, _dirty) = (new ProgressReport(_progress, _message, _tokens), false);
-            if ((_text.Length > _textSent || _textRestarted) && (all || Due(_lastOutput, _outputInterval)))
+            // Text not yet due rides along with a due progress: one write (and one read for every
+            // watcher) instead of two a moment apart.
+            if ((_text.Length > _textSent || _textRestarted) && (all || progress is not null || Due(_lastOutput, _outputInterval)))
             {
                 var offset = _textRestarted ? 0 : _textSent;
                 output = new OutputPiece(offset, _text.ToString(offset, _text.Length - offset));

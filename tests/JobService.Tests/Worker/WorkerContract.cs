@@ -1,3 +1,4 @@
+using System.Text.Json;
 using System.Net.Http.Json;
 using JobService.Data;
 using JobService.Handlers;
@@ -309,6 +310,42 @@ public abstract class WorkerContract
         Assert.InRange(duringBurst, 1, 2); // 1,001 reports in one interval: the first write, no more
         Assert.Equal(100, done.Progress);
         Assert.InRange(await ProgressEvents(id), 2, 4);
+    }
+
+    [Fact]
+    public async Task TextNotYetDueGoesOutWithADueProgress()
+    {
+        // Progress is due every 200 ms here, text only every second.
+        await using var app = await StartAsync(new() { ["Worker:ProgressIntervalMs"] = "200", ["Events:OutputFlushMs"] = "1000" });
+        var first = new TaskCompletionSource();
+        var more = new TaskCompletionSource();
+        var second = new TaskCompletionSource();
+        var finish = new TaskCompletionSource();
+        var key = Scripts.Add(async ctx =>
+        {
+            ctx.StreamText("Hello", newCall: true);
+            await ctx.ReportProgressAsync(10); // the first write: both due
+            first.SetResult();
+            await more.Task;
+            ctx.StreamText(", world");
+            await ctx.ReportProgressAsync(20); // progress due again, the text not for another 800 ms
+            second.SetResult();
+            await finish.Task;
+            return new { ok = true };
+        });
+
+        var id = await app.SubmitAsync(Scripts.Job(key));
+        await first.Task.WaitAsync(TimeSpan.FromSeconds(15));
+        app.Time.Advance(TimeSpan.FromMilliseconds(200));
+        more.SetResult();
+        await second.Task.WaitAsync(TimeSpan.FromSeconds(15));
+        var events = (await app.EventsAsync(id)).Where(e => e.Kind is "progress" or "output").ToList();
+        finish.SetResult();
+        await app.WaitForStatusAsync(id, JobStatus.Completed);
+
+        Assert.Equal(["progress", "output", "progress", "output"], events.Select(e => e.Kind));
+        Assert.Equal(", world", JsonDocument.Parse(events[3].Data!).RootElement.GetProperty("text").GetString());
+        Assert.Equal(events[2].Seq + 1, events[3].Seq); // written together: nothing between them
     }
 
     [Fact]
