@@ -17,7 +17,7 @@ namespace JobService.Api;
 /// </summary>
 public static class JobById
 {
-    const string Columns =
+    internal const string Columns =
         "id, type, status, progress, message, payload, result, error, priority, attempt, max_attempts, run_at, cancel_requested, " +
         "callback_url, callback_events, created_at, updated_at, started_at, completed_at, prompt_tokens, completion_tokens, total_tokens, " +
         "cost_usd, usage_detail, event_seq, tenant_id";

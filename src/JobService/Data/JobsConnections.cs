@@ -44,14 +44,13 @@ public sealed class JobsConnections(IServiceProvider services, IOptions<Database
     }
 
     /// <summary>
-    /// The rows of a command's two statements, read in order: one round trip on PostgreSQL, one
-    /// connection from SQLite's pool instead of one per statement. Each statement sees what was
-    /// committed when it started, so the second's rows are never older than the first's.
+    /// The rows of a command's two statements on an open connection, read in order (PostgreSQL:
+    /// one round trip). Each statement sees what was committed when it started, so the second's
+    /// rows are never older than the first's.
     /// </summary>
-    public async Task<(List<T1> First, List<T2> Second)> QueryAsync<T1, T2>(string sql, Func<DbDataReader, T1> readFirst,
+    public static async Task<(List<T1> First, List<T2> Second)> QueryAsync<T1, T2>(DbConnection connection, string sql, Func<DbDataReader, T1> readFirst,
         Func<DbDataReader, T2> readSecond, CancellationToken ct, IJobDriver driver, params (string Name, object? Value)[] parameters)
     {
-        await using var connection = await OpenAsync(ct);
         await using var command = Command(connection, driver, sql, parameters);
         await using var reader = await command.ExecuteReaderAsync(ct);
         var first = await RowsAsync(reader, readFirst, ct);

@@ -11,7 +11,7 @@ using Microsoft.Extensions.Options;
 namespace JobService.Events;
 
 /// <summary>What the event endpoints need, bound as one parameter.</summary>
-public sealed record EventServices(IDbContextFactory<JobsDbContext> Contexts, JobsConnections Connections, IJobDriver Driver, EventHub Hub,
+public sealed record EventServices(IDbContextFactory<JobsDbContext> Contexts, JobsConnections Connections, IJobDriver Driver, EventHub Hub, JobEventReads Reads,
     IOptions<EventsOptions> Options, System.Security.Claims.ClaimsPrincipal User)
 {
     public Caller Caller => Caller.From(User);

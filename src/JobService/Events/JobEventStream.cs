@@ -1,8 +1,6 @@
-using System.Data.Common;
 using JobService.Api;
 using JobService.Data;
 using Microsoft.EntityFrameworkCore;
-using static JobService.Transitions.JobRow; // its column readers: Text, Utc
 
 namespace JobService.Events;
 
@@ -15,13 +13,6 @@ namespace JobService.Events;
 /// </summary>
 public sealed class JobEventStream(Guid id, long? lastEventId, EventServices services) : IResult
 {
-    const int Batch = 500;
-    // Every poke's read, as one command on a plain connection: the events after the last one sent,
-    // then the job (read after them: never older). With EF Core's two queries, each opening and
-    // closing its connection, 300 watched streaming jobs cost 2-4x the CPU of the jobs themselves
-    // (docs/benchmarks.md, twentieth session).
-    static readonly string ReadSql = "SELECT job_id, seq, kind, level, message, data, created_at FROM job_events " +
-        $"WHERE job_id = @id AND seq > @after ORDER BY seq LIMIT {Batch};\n{JobById.Any}";
     static readonly string[] StatusKinds = [JobEventKinds.Created, JobEventKinds.Status, JobEventKinds.Completed, JobEventKinds.Failed, JobEventKinds.Cancelled];
 
     public async Task ExecuteAsync(HttpContext http)
@@ -37,7 +28,7 @@ public sealed class JobEventStream(Guid id, long? lastEventId, EventServices ser
             var last = lastEventId ?? -1;
             while (DateTime.UtcNow < ends)
             {
-                var (events, job) = await ReadAsync(last, ct);
+                var (events, job) = await services.Reads.ReadAsync(id, last, ct);
                 if (job is null) return; // deleted: nothing more will happen
                 // A fresh stream, or a resume into a range compacted away (a gap before the first event read),
                 // starts from the job as it stands.
@@ -54,7 +45,7 @@ public sealed class JobEventStream(Guid id, long? lastEventId, EventServices ser
                     if (await SendAsync(sse, e, ct)) return; // the terminal event: the stream ends
                     last = e.Seq;
                 }
-                if (events.Count == Batch) continue;
+                if (events.Count == JobEventReads.Batch) continue;
                 if (!await watch.WaitAsync(Until(ends, sse, o), ct) && DateTime.UtcNow - sse.LastWrite >= TimeSpan.FromSeconds(o.HeartbeatSeconds))
                     await sse.PingAsync();
             }
@@ -64,18 +55,6 @@ public sealed class JobEventStream(Guid id, long? lastEventId, EventServices ser
             // The client went away.
         }
     }
-
-    async Task<(List<JobEvent> Events, Job? Job)> ReadAsync(long after, CancellationToken ct)
-    {
-        var (events, jobs) = await services.Connections.QueryAsync(ReadSql, ReadEvent, JobById.Read, ct, services.Driver, ("id", id), ("after", after));
-        return (events, jobs.Count == 0 ? null : jobs[0]);
-    }
-
-    static JobEvent ReadEvent(DbDataReader r) => new()
-    {
-        JobId = r.GetGuid(0), Seq = r.GetInt64(1), Kind = r.GetString(2), Level = Text(r, 3), Message = Text(r, 4), Data = Text(r, 5),
-        CreatedAt = Utc(r, 6),
-    };
 
     /// <summary>The running attempt's text so far, from its output events up to the snapshot.</summary>
     async Task<string?> OutputSoFarAsync(Job job, CancellationToken ct)

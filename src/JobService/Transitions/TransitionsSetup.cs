@@ -19,6 +19,7 @@ public static class TransitionsSetup
         services.AddSingleton<JobTransitions>();
         services.AddSingleton<Worker.PostgresListener>();
         services.AddSingleton<Events.EventHub>();
+        services.AddSingleton<Events.JobEventReads>();
         services.AddHostedService<NotifierService>();
         return services;
     }

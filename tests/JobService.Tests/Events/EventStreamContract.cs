@@ -209,6 +209,32 @@ public abstract class EventStreamContract
     }
 
     [Fact]
+    public async Task StreamsReadTogetherEachGetTheirOwnJobsEventsAfterTheirOwnSeq()
+    {
+        await using var app = await StartAsync();
+        var a = await app.SubmitAsync(Scripts.Job(StoryScript()));
+        var b = await app.SubmitAsync(Scripts.Job(StoryScript()));
+        await app.WaitForStatusAsync(a, JobStatus.Completed);
+        await app.WaitForStatusAsync(b, JobStatus.Completed);
+        var events = new Dictionary<Guid, List<JobEvent>> { [a] = await app.EventsAsync(a), [b] = await app.EventsAsync(b) };
+        var gone = Guid.CreateVersion7();
+        (Guid Job, long After)[] reads = [(a, 2), (b, -1), (gone, 0), (a, 5)];
+
+        var results = await app.Get<JobService.Events.JobEventReads>().ReadBatchAsync(reads); // one statement on PostgreSQL, one connection on SQLite
+
+        Assert.Equal(reads.Length, results.Count);
+        foreach (var ((job, after), (got, row)) in reads.Zip(results))
+        {
+            var expected = events.GetValueOrDefault(job, []).Where(e => e.Seq > after);
+            Assert.Equal(expected.Select(e => (e.JobId, e.Seq, e.Kind, e.Level, e.Message, e.Data, e.CreatedAt)),
+                got.Select(e => (e.JobId, e.Seq, e.Kind, e.Level, e.Message, e.Data, e.CreatedAt)));
+            Assert.Equal(job == gone ? null : job, row?.Id);
+        }
+        Assert.Equal(7, results[1].Events.Count); // b's whole story, from the start
+        Assert.Equal(JobStatus.Completed, results[1].Job!.Status);
+    }
+
+    [Fact]
     public async Task EveryJobTellsItsStoryInItsLog()
     {
         await using var app = await StartAsync(new() { ["Llm:Offline:TokensPerSecond"] = "2000" });
