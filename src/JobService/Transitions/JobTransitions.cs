@@ -231,7 +231,7 @@ public sealed class JobTransitions(
     /// What running jobs report, many jobs in one transaction: one fenced update for all of them
     /// (progress only moves up within an attempt, in SQL too, so a late write never moves the bar
     /// back; a message of null keeps the last; the partial text changes only the event seq), then
-    /// their events in one insert, each job's progress event before its output event. Returns the
+    /// their events in one insert, each job's in order: progress, output, log line. Returns the
     /// jobs written: a job not among them lost its lease, and nothing of it was written or told.
     /// </summary>
     public async Task<IReadOnlySet<Guid>> WriteRunningAsync(IReadOnlyList<RunningWrite> writes, CancellationToken ct)
@@ -244,12 +244,15 @@ public sealed class JobTransitions(
         foreach (var row in rows)
         {
             var write = asked[row.Id];
-            if (write.Progress is { } progress)
+            var seq = row.EventSeq - write.Events; // the row returns the last seq taken; its events take the ones before, in order
+            void Add(Func<JobRow, JobEvent> story)
             {
-                var first = row with { EventSeq = row.EventSeq - write.Events + 1 }; // the row returns the last seq taken
-                changes.Add(new AppliedChange(first, Story.Progress(first, tx.Now, progress.Tokens)));
+                var at = row with { EventSeq = ++seq };
+                changes.Add(new AppliedChange(at, story(at)));
             }
-            if (write.Output is { } output) changes.Add(new AppliedChange(row, Story.Output(row, tx.Now, output.Offset, output.Text)));
+            if (write.Progress is { } progress) Add(r => Story.Progress(r, tx.Now, progress.Tokens));
+            if (write.Output is { } output) Add(r => Story.Output(r, tx.Now, output.Offset, output.Text));
+            if (write.Log is { } line) Add(r => Story.Log(r, tx.Now, line.Level, line.Message));
         }
         if (changes.Count > 0) await ApplyAsync(tx, changes, stored: false, ct);
         await tx.CommitAsync(ct);
@@ -274,10 +277,6 @@ public sealed class JobTransitions(
         await tx.CommitAsync(ct);
         return rows.Count == 1;
     }
-
-    public Task<bool> AppendLogAsync(JobLease lease, string level, string message, CancellationToken ct) =>
-        FencedAsync(lease, "updated_at = updated_at", (r, now) => Story.Log(r, now, level, message), ct);
-
 
     /// <summary>Adds a model call's tokens and cost to the totals, and keeps the attempt's usage detail (JSON).</summary>
     public Task<bool> RecordUsageAsync(JobLease lease, UsageRecord usage, string detail, CancellationToken ct) =>

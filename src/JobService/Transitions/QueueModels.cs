@@ -47,13 +47,17 @@ public sealed record HeldJob(Guid Id, int Attempt, bool CancelRequested);
 
 /// <summary>
 /// What a running job reports between its claim and its outcome, written together with other
-/// jobs' (<see cref="JobTransitions.WriteRunningAsync"/>): its progress, its new partial text, or both.
+/// jobs' (<see cref="JobTransitions.WriteRunningAsync"/>): its progress, its new partial text, a
+/// line in its log, or any of them.
 /// </summary>
-public sealed record RunningWrite(JobLease Lease, ProgressReport? Progress, OutputPiece? Output)
+public sealed record RunningWrite(JobLease Lease, ProgressReport? Progress, OutputPiece? Output, LogLine? Log = null)
 {
-    /// <summary>The events it appends: a progress event, then an output event, each taking the next seq.</summary>
-    public int Events => (Progress is null ? 0 : 1) + (Output is null ? 0 : 1);
+    /// <summary>The events it appends: a progress event, an output event, a log event, each taking the next seq.</summary>
+    public int Events => (Progress is null ? 0 : 1) + (Output is null ? 0 : 1) + (Log is null ? 0 : 1);
 }
+
+/// <summary>A line a handler writes in its job's log: info, warning or error.</summary>
+public sealed record LogLine(string Level, string Message);
 
 /// <summary>Progress 0–99 (it only moves up), a status message (null keeps the last), and the stream's tokens so far.</summary>
 public sealed record ProgressReport(int Value, string? Message, (int Received, int Expected)? Tokens);

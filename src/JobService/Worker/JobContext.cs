@@ -179,7 +179,8 @@ public sealed class JobContext : IJobContext
         await _writing.WaitAsync();
         try
         {
-            if (!await _transitions.AppendLogAsync(_running.Lease, name, message.Clip(10_000), CancellationToken.None))
+            // With other jobs' writes, like progress: a model call's lines come from hundreds of jobs at once.
+            if (!await _progressWrites.WriteAsync(new RunningWrite(_running.Lease, null, null, new LogLine(name, JsonText.Storable(message.Clip(10_000))))))
                 _running.Stop(StopReason.LeaseLost);
         }
         finally

@@ -210,7 +210,7 @@ public abstract class QueueContract(TestApp app) : IAsyncLifetime
         var eventsBefore = await EventsAsync(id);
 
         Assert.Empty(await T.WriteRunningAsync([new RunningWrite(stale, new ProgressReport(80, "stale", null), new OutputPiece(0, "stale"))], default));
-        Assert.False(await T.AppendLogAsync(stale, "info", "stale", default));
+        Assert.Empty(await T.WriteRunningAsync([new RunningWrite(stale, null, null, new LogLine("info", "stale"))], default));
         Assert.False(await T.RecordUsageAsync(stale, new UsageRecord(1, 1, 1), "{}", default));
         Assert.Null(await T.FinishAsync(stale, JobStatus.Failed, "stale", "stale", "stale", default));
         Assert.Null(await T.RetryLaterAsync(stale, TimeSpan.Zero, "stale", "stale", default));
@@ -256,23 +256,24 @@ public abstract class QueueContract(TestApp app) : IAsyncLifetime
         _time.Advance(TimeSpan.FromSeconds(1));
 
         var written = await T.WriteRunningAsync([
-            new RunningWrite(a, new ProgressReport(30, null, (3, 10)), new OutputPiece(0, "Once")),
-            new RunningWrite(b, null, new OutputPiece(0, "upon")),
+            new RunningWrite(a, new ProgressReport(30, null, (3, 10)), new OutputPiece(0, "Once"), new LogLine("warning", "a line")),
+            new RunningWrite(b, null, new OutputPiece(0, "upon"), new LogLine("info", "b's line")),
             new RunningWrite(c, new ProgressReport(50, "half", null), null),
             new RunningWrite(lost, new ProgressReport(90, "lost", null), new OutputPiece(0, "lost"))], default);
 
         Assert.Equal(new[] { a.JobId, b.JobId, c.JobId }.Order(), written.Order());
         var (jobA, jobB, jobC, jobLost) = (await LoadAsync(a.JobId), await LoadAsync(b.JobId), await LoadAsync(c.JobId), await LoadAsync(lost.JobId));
-        Assert.Equal((60, "sixty", 5L, Now), (jobA.Progress, jobA.Message, jobA.EventSeq, jobA.UpdatedAt));
-        Assert.Equal((0, "Running", 3L, claimedAt), (jobB.Progress, jobB.Message, jobB.EventSeq, jobB.UpdatedAt));
+        Assert.Equal((60, "sixty", 6L, Now), (jobA.Progress, jobA.Message, jobA.EventSeq, jobA.UpdatedAt));
+        Assert.Equal((0, "Running", 4L, claimedAt), (jobB.Progress, jobB.Message, jobB.EventSeq, jobB.UpdatedAt));
         Assert.Equal((50, "half", 3L, Now), (jobC.Progress, jobC.Message, jobC.EventSeq, jobC.UpdatedAt));
         Assert.Equal((0, 2L), (jobLost.Progress, jobLost.EventSeq));
 
         var eventsA = (await EventsAsync(a.JobId)).Skip(2).ToList(); // after created and claimed
-        Assert.Equal([(3L, "progress"), (4L, "progress"), (5L, "output")], eventsA.Select(e => (e.Seq, e.Kind)));
+        Assert.Equal([(3L, "progress"), (4L, "progress"), (5L, "output"), (6L, "log")], eventsA.Select(e => (e.Seq, e.Kind)));
+        Assert.Equal(("warning", "a line"), (eventsA[3].Level, eventsA[3].Message));
         JsonAssert.Equal("""{"progress": 60, "message": "sixty", "tokens": {"received": 3, "expected": 10}}""", eventsA[1].Data);
         JsonAssert.Equal("""{"attempt": 1, "offset": 0, "text": "Once"}""", eventsA[2].Data);
-        Assert.Equal([(3L, "output")], (await EventsAsync(b.JobId)).Skip(2).Select(e => (e.Seq, e.Kind)));
+        Assert.Equal([(3L, "output", null), (4L, "log", "b's line")], (await EventsAsync(b.JobId)).Skip(2).Select(e => (e.Seq, e.Kind, e.Message)));
         Assert.Equal([(3L, "progress")], (await EventsAsync(c.JobId)).Skip(2).Select(e => (e.Seq, e.Kind)));
         Assert.Equal(2, (await EventsAsync(lost.JobId)).Count);
     }
@@ -507,7 +508,8 @@ public abstract class QueueContract(TestApp app) : IAsyncLifetime
 
         await Task.WhenAll(Enumerable.Range(0, 8).Select(w => Task.Run(async () =>
         {
-            for (var i = 0; i < 25; i++) Assert.True(await T.AppendLogAsync(lease, "info", $"writer {w} line {i}", default));
+            for (var i = 0; i < 25; i++)
+                Assert.Equal([id], await T.WriteRunningAsync([new RunningWrite(lease, null, null, new LogLine("info", $"writer {w} line {i}"))], default));
         })));
 
         var events = await EventsAsync(id);
