@@ -33,6 +33,16 @@ public static class JobById
         return rows.Count == 0 ? null : rows[0];
     }
 
+    /// <summary>Only the job's status, if it belongs to <paramref name="tenant"/> (null: any tenant): what opening its event stream checks.</summary>
+    public static async Task<JobStatus?> StatusAsync(JobsConnections connections, IJobDriver driver, Guid id, string? tenant, CancellationToken ct)
+    {
+        var rows = tenant is null
+            ? await connections.QueryAsync("SELECT status FROM jobs WHERE id = @id", r => ParseStatus(r.GetString(0)), ct, driver, ("id", id))
+            : await connections.QueryAsync("SELECT status FROM jobs WHERE id = @id AND tenant_id = @tenant", r => ParseStatus(r.GetString(0)), ct, driver,
+                ("id", id), ("tenant", tenant));
+        return rows.Count == 0 ? null : rows[0];
+    }
+
     internal static Job Read(DbDataReader r) => new()
     {
         Id = r.GetGuid(0), Type = r.GetString(1), Status = ParseStatus(r.GetString(2)), Progress = r.GetInt32(3),

@@ -72,7 +72,7 @@ public sealed class AllEventsStream(EventFilter filter, DateTime? cursor, IDbCon
                     // re-reads the same seconds dozens of times a second (300 streaming jobs: 30 reads/s,
                     // two thirds of PostgreSQL's time; docs/benchmarks.md). Pokes that come sooner wait
                     // and share one read.
-                    var spacing = readAt.AddMilliseconds(o.ListReadIntervalMs) - DateTime.UtcNow;
+                    var spacing = Min(readAt.AddMilliseconds(o.ListReadIntervalMs), ends) - DateTime.UtcNow;
                     if (spacing > TimeSpan.Zero) await Task.Delay(spacing, ct);
                 }
                 else if (DateTime.UtcNow - sse.LastWrite >= TimeSpan.FromSeconds(o.HeartbeatSeconds)) await sse.PingAsync();
@@ -132,4 +132,5 @@ public sealed class AllEventsStream(EventFilter filter, DateTime? cursor, IDbCon
     }
 
     static DateTime Max(DateTime a, DateTime b) => a > b ? a : b;
+    static DateTime Min(DateTime a, DateTime b) => a < b ? a : b;
 }

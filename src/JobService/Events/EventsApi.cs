@@ -73,8 +73,8 @@ public static class EventsApi
         }
         var caller = s.Caller;
         if (caller.OnlyJob is { } only && only != id) return JobProblems.NotFound(id); // a stream token opens its own job only
-        if (await Api.JobById.FindAsync(s.Connections, s.Driver, id, caller.JobTenant, ct) is not { } job) return JobProblems.NotFound(id);
-        if (lastEventId is { } last && job.Status is JobStatus.Completed or JobStatus.Failed or JobStatus.Cancelled)
+        if (await Api.JobById.StatusAsync(s.Connections, s.Driver, id, caller.JobTenant, ct) is not { } status) return JobProblems.NotFound(id);
+        if (lastEventId is { } last && status is JobStatus.Completed or JobStatus.Failed or JobStatus.Cancelled)
         {
             await using var db = await s.Contexts.CreateDbContextAsync(ct);
             var ended = await db.JobEvents.Where(e => e.JobId == id && (e.Kind == JobEventKinds.Completed || e.Kind == JobEventKinds.Failed

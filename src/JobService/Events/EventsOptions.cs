@@ -22,7 +22,7 @@ public sealed class EventsOptions
     /// <summary>GET /events (a stream over many jobs) reads the table at most this often; GET /jobs/{id}/events reads at every poke.</summary>
     [Range(0, 10_000)] public int ListReadIntervalMs { get; set; } = 250;
 
-    /// <summary>LLM partial text is written at most this often per job (never per token).</summary>
+    /// <summary>LLM partial text is written at most this often per job (never per token), or sooner with a due progress write.</summary>
     [Range(10, 60_000)] public int OutputFlushMs { get; set; } = 200;
 
     /// <summary>Progress and output events of jobs finished this long ago are compacted away (the result holds the final text).</summary>

@@ -14,11 +14,12 @@ namespace JobService.Events;
 /// commits: 300 watched jobs made ~2,000 reads a second, each its own round trip, and the watchers
 /// cost the service more CPU than the jobs did (docs/benchmarks.md). A lone read goes at once.
 /// </summary>
-public sealed class JobEventReads(JobsConnections connections, IJobDriver driver) : IDisposable
+public sealed class JobEventReads(JobsConnections connections, IJobDriver driver, ILogger<JobEventReads> log) : IDisposable
 {
     /// <summary>Events per stream per read: a stream that gets this many reads again at once.</summary>
     public const int Batch = 500;
-    const int MaxStreams = 1_000;
+    // Streams per read: a batch's rows (up to Batch a stream) are all held until each stream has its share.
+    const int MaxStreams = 200;
     const string EventColumns = "e.job_id, e.seq, e.kind, e.level, e.message, e.data, e.created_at";
     // One job: its events after the stream's last, then the job (read after them: never older).
     static readonly string OneJob = $"SELECT {EventColumns} FROM job_events AS e WHERE e.job_id = @id AND e.seq > @after ORDER BY e.seq LIMIT {Batch};\n{JobById.Any}";
@@ -34,15 +35,16 @@ public sealed class JobEventReads(JobsConnections connections, IJobDriver driver
     readonly Channel<Read> _queue = Channel.CreateUnbounded<Read>(new UnboundedChannelOptions { SingleReader = true });
     int _started;
 
-    sealed record Read(Guid Job, long After, TaskCompletionSource<(List<JobEvent> Events, Job? Job)> Done);
+    sealed record Read(Guid Job, long After, CancellationToken Ct, TaskCompletionSource<(List<JobEvent> Events, Job? Job)> Done);
 
     /// <summary>Up to <see cref="Batch"/> events of the job after seq <paramref name="after"/>, and the job as it stands then (null: deleted).</summary>
     public Task<(List<JobEvent> Events, Job? Job)> ReadAsync(Guid job, long after, CancellationToken ct)
     {
-        if (Interlocked.Exchange(ref _started, 1) == 0) _ = Task.Run(RunAsync);
+        if (Interlocked.Exchange(ref _started, 1) == 0)
+            using (ExecutionContext.SuppressFlow()) _ = Task.Run(RunAsync); // not in the first stream's request (its trace) for good
         var done = new TaskCompletionSource<(List<JobEvent>, Job?)>(TaskCreationOptions.RunContinuationsAsynchronously);
-        if (!_queue.Writer.TryWrite(new Read(job, after, done))) done.SetException(new ObjectDisposedException(nameof(JobEventReads)));
-        return done.Task.WaitAsync(ct); // a stream whose client left stops waiting; the batch reads on
+        if (!_queue.Writer.TryWrite(new Read(job, after, ct, done))) done.SetException(new ObjectDisposedException(nameof(JobEventReads)));
+        return done.Task.WaitAsync(ct); // a stream whose client left stops waiting at once
     }
 
     async Task RunAsync()
@@ -50,16 +52,32 @@ public sealed class JobEventReads(JobsConnections connections, IJobDriver driver
         while (await _queue.Reader.WaitToReadAsync())
         {
             var batch = new List<Read>();
-            while (batch.Count < MaxStreams && _queue.Reader.TryRead(out var read)) batch.Add(read);
-            try
-            {
-                var results = await ReadBatchAsync(batch.Select(b => (b.Job, b.After)).ToList());
-                for (var i = 0; i < batch.Count; i++) batch[i].Done.TrySetResult(results[i]);
-            }
-            catch (Exception e)
-            {
-                foreach (var read in batch) read.Done.TrySetException(e); // each stream ends as a failed read ended it
-            }
+            while (batch.Count < MaxStreams && _queue.Reader.TryRead(out var read))
+                if (read.Ct.IsCancellationRequested) read.Done.TrySetCanceled(read.Ct); // its client left: nothing to read
+                else batch.Add(read);
+            if (batch.Count > 0) await ReadAsync(batch);
+        }
+    }
+
+    async Task ReadAsync(List<Read> batch)
+    {
+        try
+        {
+            var results = await ReadBatchAsync(batch.Select(b => (b.Job, b.After)).ToList());
+            for (var i = 0; i < batch.Count; i++) batch[i].Done.TrySetResult(results[i]);
+        }
+        catch (Exception e) when (batch.Count > 1 && !DatabaseErrors.IsUnavailable(e))
+        {
+            // The database is there, so one stream's rows may be what failed: each is read alone, and only its stream ends.
+            log.LogWarning("Reading {Count} job streams together failed: {Error}; reading them one at a time", batch.Count, DatabaseErrors.OneLine(e));
+            foreach (var one in batch) await ReadAsync([one]);
+        }
+        catch (Exception e)
+        {
+            log.LogWarning("Reading {Count} job streams failed: {Error}", batch.Count, DatabaseErrors.OneLine(e));
+            foreach (var read in batch)
+                if (read.Ct.IsCancellationRequested) read.Done.TrySetCanceled(read.Ct); // nobody waits for it: no unobserved exception
+                else read.Done.TrySetException(e); // the stream ends, as a failed read always ended it
         }
     }
 

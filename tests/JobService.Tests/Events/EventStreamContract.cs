@@ -105,6 +105,33 @@ public abstract class EventStreamContract
     }
 
     [Fact]
+    public async Task StreamsOfJobsRunningTogetherEachFollowOnlyTheirOwnJob()
+    {
+        await using var app = await StartAsync();
+        var gate = new TaskCompletionSource();
+        var ids = new List<Guid>();
+        for (var i = 0; i < 3; i++) ids.Add(await app.SubmitAsync(Scripts.Job(StoryScript(gate.Task))));
+        foreach (var id in ids) await app.WaitForAsync(id, j => j.EventSeq == 4, "running, at its first log line");
+        var streams = new List<SseClient>();
+        foreach (var id in ids) streams.Add(await SseClient.OpenAsync(app.Client, $"/jobs/{id}/events"));
+        foreach (var stream in streams)
+        {
+            var snapshot = (await stream.NextAsync())!;
+            Assert.Equal(("snapshot", "4"), (snapshot.Event, snapshot.Id!));
+        }
+
+        gate.SetResult(); // the three write their next events at once: their streams' reads go together
+        var live = await Task.WhenAll(streams.Select(s => s.ToEndAsync()));
+
+        foreach (var (id, got) in ids.Zip(live))
+        {
+            Assert.Equal(Expected(await app.EventsAsync(id), 4), got.Select(e => (e.Event, e.Id!)).ToList());
+            Assert.All(got, e => Assert.Equal(id, JsonDocument.Parse(e.Data).RootElement.GetProperty("job_id").GetGuid()));
+        }
+        foreach (var stream in streams) await stream.DisposeAsync();
+    }
+
+    [Fact]
     public async Task AQuietStreamIsKeptOpenWithPings()
     {
         await using var app = await StartAsync(new() { ["Events:HeartbeatSeconds"] = "1" });
