@@ -252,7 +252,7 @@ public sealed class JobTransitions(
             }
             if (write.Progress is { } progress) Add(r => Story.Progress(r, tx.Now, progress.Tokens));
             if (write.Output is { } output) Add(r => Story.Output(r, tx.Now, output.Offset, output.Text));
-            if (write.Log is { } line) Add(r => Story.Log(r, tx.Now, line.Level, line.Message));
+            if (write.Log is { } line) Add(r => Story.Log(r, tx.Now, line.Level, line.Message, line.Span));
         }
         if (changes.Count > 0) await ApplyAsync(tx, changes, stored: false, ct);
         await tx.CommitAsync(ct);
@@ -270,7 +270,7 @@ public sealed class JobTransitions(
             UPDATE jobs SET event_seq = event_seq + 1 WHERE id = @id
             RETURNING {JobRow.Columns}
             """, ct, ("id", jobId));
-        await ApplyAsync(tx, rows, r => Story.Log(r, tx.Now, level, message), ct);
+        await ApplyAsync(tx, rows, r => Story.Log(r, tx.Now, level, message, Story.RecordedSpan()), ct);
         // A claim meanwhile skipped the row this held locked (SKIP LOCKED): a pending job is offered
         // again at once, not at the next poll.
         if (rows is [{ Status: JobStatus.Pending }]) tx.AfterCommit(() => driver.Notifier.Publish(new Notice.JobsAvailable()));

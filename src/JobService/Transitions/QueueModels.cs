@@ -56,8 +56,8 @@ public sealed record RunningWrite(JobLease Lease, ProgressReport? Progress, Outp
     public int Events => (Progress is null ? 0 : 1) + (Output is null ? 0 : 1) + (Log is null ? 0 : 1);
 }
 
-/// <summary>A line a handler writes in its job's log: info, warning or error.</summary>
-public sealed record LogLine(string Level, string Message);
+/// <summary>A line a handler writes in its job's log (info, warning or error), and the span it was written in (tracing on).</summary>
+public sealed record LogLine(string Level, string Message, System.Diagnostics.ActivityContext? Span = null);
 
 /// <summary>Progress 0–99 (it only moves up), a status message (null keeps the last), and the stream's tokens so far.</summary>
 public sealed record ProgressReport(int Value, string? Message, (int Received, int Expected)? Tokens);

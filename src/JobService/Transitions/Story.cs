@@ -50,11 +50,15 @@ public static class Story
         Event(r, JobEventKinds.Progress, now, null, null, Fields(("progress", r.Progress), ("message", r.Message),
             ("tokens", tokens is { } t ? new Nested(Fields(("received", t.Received), ("expected", t.Expected))) : null)));
 
-    /// <summary>A log line; with the current span's ids when one is recorded (tracing on), so the line leads to its trace.</summary>
-    public static JobEvent Log(JobRow r, DateTime now, string level, string message) =>
-        Event(r, JobEventKinds.Log, now, level, message, System.Diagnostics.Activity.Current is { IdFormat: System.Diagnostics.ActivityIdFormat.W3C, Recorded: true } span
-            ? Fields(("attempt", r.Attempt), ("trace_id", span.TraceId.ToHexString()), ("span_id", span.SpanId.ToHexString()))
+    /// <summary>A log line; with the ids of the span that wrote it (<see cref="RecordedSpan"/>), so the line leads to its trace.</summary>
+    public static JobEvent Log(JobRow r, DateTime now, string level, string message, System.Diagnostics.ActivityContext? span) =>
+        Event(r, JobEventKinds.Log, now, level, message, span is { } s
+            ? Fields(("attempt", r.Attempt), ("trace_id", s.TraceId.ToHexString()), ("span_id", s.SpanId.ToHexString()))
             : Fields(("attempt", r.Attempt)));
+
+    /// <summary>The current span, when tracing records it: taken where a line is written, not where it is stored (a batch).</summary>
+    public static System.Diagnostics.ActivityContext? RecordedSpan() =>
+        System.Diagnostics.Activity.Current is { IdFormat: System.Diagnostics.ActivityIdFormat.W3C, Recorded: true } span ? span.Context : null;
 
     public static JobEvent Output(JobRow r, DateTime now, int offset, string text) =>
         Event(r, JobEventKinds.Output, now, null, null, Fields(("attempt", r.Attempt), ("offset", offset), ("text", text)));

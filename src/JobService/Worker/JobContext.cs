@@ -180,7 +180,7 @@ public sealed class JobContext : IJobContext
         try
         {
             // With other jobs' writes, like progress: a model call's lines come from hundreds of jobs at once.
-            if (!await _progressWrites.WriteAsync(new RunningWrite(_running.Lease, null, null, new LogLine(name, JsonText.Storable(message.Clip(10_000))))))
+            if (!await _progressWrites.WriteAsync(new RunningWrite(_running.Lease, null, null, new LogLine(name, JsonText.Storable(message.Clip(10_000)), Story.RecordedSpan()))))
                 _running.Stop(StopReason.LeaseLost);
         }
         finally
