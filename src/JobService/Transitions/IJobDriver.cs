@@ -83,9 +83,6 @@ public interface IJobDriver
     /// <summary>Binds a value as the column it is compared with expects (SQLite stores ids as upper-case text).</summary>
     void Bind(DbCommand command, string name, object? value);
 
-    /// <summary>Binds JSON text for a JSON column (jsonb on PostgreSQL).</summary>
-    void BindJson(DbCommand command, string name, string? json);
-
     /// <summary>"id is one of @<paramref name="parameter"/>" in this dialect; bind the list as <see cref="Ids"/> makes it.</summary>
     string IdIn(string parameter, string column = "id");
 

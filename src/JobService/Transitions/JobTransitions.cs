@@ -231,7 +231,7 @@ public sealed class JobTransitions(
     /// What running jobs report, many jobs in one transaction: one fenced update for all of them
     /// (progress only moves up within an attempt, in SQL too, so a late write never moves the bar
     /// back; a message of null keeps the last; the partial text changes only the event seq), then
-    /// their events in one insert, each job's in order: progress, output, log line. Returns the
+    /// their events in one insert, each job's in order: progress, output, usage, log line. Returns the
     /// jobs written: a job not among them lost its lease, and nothing of it was written or told.
     /// </summary>
     public async Task<IReadOnlySet<Guid>> WriteRunningAsync(IReadOnlyList<RunningWrite> writes, CancellationToken ct)
@@ -252,6 +252,7 @@ public sealed class JobTransitions(
             }
             if (write.Progress is { } progress) Add(r => Story.Progress(r, tx.Now, progress.Tokens));
             if (write.Output is { } output) Add(r => Story.Output(r, tx.Now, output.Offset, output.Text));
+            if (write.Usage is { } usage) Add(r => Story.Usage(r, tx.Now, usage.Call));
             if (write.Log is { } line) Add(r => Story.Log(r, tx.Now, line.Level, line.Message, line.Span));
         }
         if (changes.Count > 0) await ApplyAsync(tx, changes, stored: false, ct);
@@ -277,15 +278,6 @@ public sealed class JobTransitions(
         await tx.CommitAsync(ct);
         return rows.Count == 1;
     }
-
-    /// <summary>Adds a model call's tokens and cost to the totals, and keeps the attempt's usage detail (JSON).</summary>
-    public Task<bool> RecordUsageAsync(JobLease lease, UsageRecord usage, string detail, CancellationToken ct) =>
-        FencedAsync(lease, """
-            prompt_tokens = COALESCE(prompt_tokens, 0) + @prompt, completion_tokens = COALESCE(completion_tokens, 0) + @completion,
-            total_tokens = COALESCE(total_tokens, 0) + @prompt + @completion, cost_usd = COALESCE(cost_usd, 0) + @cost,
-            usage_detail = @detail, updated_at = @now
-            """, (r, now) => Story.Usage(r, now, usage), ct,
-            ("prompt", usage.PromptTokens), ("completion", usage.CompletionTokens), ("cost", usage.CostUsd), ("detail", new Json(detail)));
 
     /// <summary>Ends the attempt failed or cancelled (a cancel honoured), keeping its progress.</summary>
     public async Task<JobRow?> FinishAsync(JobLease lease, JobStatus status, string message, string? error, string line, CancellationToken ct)
@@ -458,19 +450,12 @@ public sealed class JobTransitions(
         public int Max => max;
     }
 
-    /// <summary>A JSON value to bind as the provider's JSON type.</summary>
-    readonly record struct Json(string? Text);
-
     /// <summary>
     /// A transaction on a connection of its own (the worker's transitions, maintenance); or, when
     /// <paramref name="selfCommitting"/>, that connection for one statement that commits by itself.
     /// </summary>
     Task<TransitionTx> BeginAsync(DateTime now, CancellationToken ct, bool selfCommitting = false) =>
         TransitionTx.BeginAsync(connections, driver, now, selfCommitting, ct);
-
-    async Task<bool> FencedAsync(JobLease lease, string set, Func<JobRow, DateTime, JobEvent> describe, CancellationToken ct,
-        params (string Name, object? Value)[] parameters) =>
-        (await FencedRowsAsync(lease, Now, set, describe, ct, parameters)).Count == 1;
 
     /// <summary>UPDATE … SET <paramref name="set"/> on a job this worker holds, taking the next event seq, and the event it describes.</summary>
     async Task<IReadOnlyList<JobRow>> FencedRowsAsync(JobLease lease, DateTime now, string set, Func<JobRow, DateTime, JobEvent> describe,
@@ -492,11 +477,7 @@ public sealed class JobTransitions(
     {
         await using var command = tx.Command(sql);
         driver.Bind(command, "now", tx.Now);
-        foreach (var (name, value) in parameters)
-        {
-            if (value is Json json) driver.BindJson(command, name, json.Text);
-            else driver.Bind(command, name, value);
-        }
+        foreach (var (name, value) in parameters) driver.Bind(command, name, value);
         return await tx.RowsAsync(command, JobRow.Read, ct);
     }
 

@@ -177,10 +177,17 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
             UPDATE jobs AS j SET
                 progress = CASE WHEN w.new_progress IS NULL OR j.progress > w.new_progress THEN j.progress ELSE w.new_progress END,
                 message = COALESCE(w.new_message, j.message),
-                updated_at = CASE WHEN w.new_progress IS NULL THEN j.updated_at ELSE @now END,
+                prompt_tokens = CASE WHEN w.add_prompt IS NULL THEN j.prompt_tokens ELSE COALESCE(j.prompt_tokens, 0) + w.add_prompt END,
+                completion_tokens = CASE WHEN w.add_prompt IS NULL THEN j.completion_tokens ELSE COALESCE(j.completion_tokens, 0) + w.add_completion END,
+                total_tokens = CASE WHEN w.add_prompt IS NULL THEN j.total_tokens ELSE COALESCE(j.total_tokens, 0) + w.add_prompt + w.add_completion END,
+                cost_usd = CASE WHEN w.add_prompt IS NULL THEN j.cost_usd ELSE COALESCE(j.cost_usd, 0) + w.add_cost END,
+                usage_detail = COALESCE(w.new_detail, j.usage_detail),
+                updated_at = CASE WHEN w.new_progress IS NULL AND w.add_prompt IS NULL THEN j.updated_at ELSE @now END,
                 event_seq = j.event_seq + w.new_events
             FROM (SELECT unnest(@ids) AS job_id, unnest(@attempts) AS held_attempt, unnest(@progress) AS new_progress,
-                unnest(@messages) AS new_message, unnest(@events) AS new_events, @worker AS held_by, 'running' AS held_status) AS w
+                unnest(@messages) AS new_message, unnest(@prompts) AS add_prompt, unnest(@completions) AS add_completion,
+                unnest(@costs) AS add_cost, unnest(@details) AS new_detail, unnest(@events) AS new_events,
+                @worker AS held_by, 'running' AS held_status) AS w
             WHERE j.id = w.job_id AND j.attempt = w.held_attempt AND j.locked_by = w.held_by AND j.status = w.held_status
             RETURNING {JobRow.Columns}
             """);
@@ -190,6 +197,10 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
         Bind(command, "attempts", writes.Select(w => w.Lease.Attempt).ToArray());
         Bind(command, "progress", writes.Select(w => w.Progress?.Value).ToArray());
         command.Parameters.Add(new NpgsqlParameter("messages", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = writes.Select(w => w.Progress?.Message).ToArray() });
+        Bind(command, "prompts", writes.Select(w => w.Usage?.Call.PromptTokens).ToArray());
+        Bind(command, "completions", writes.Select(w => w.Usage?.Call.CompletionTokens).ToArray());
+        Bind(command, "costs", writes.Select(w => w.Usage?.Call.CostUsd).ToArray());
+        command.Parameters.Add(new NpgsqlParameter("details", NpgsqlDbType.Array | NpgsqlDbType.Jsonb) { Value = writes.Select(w => w.Usage?.Detail).ToArray() });
         Bind(command, "events", writes.Select(w => w.Events).ToArray());
         return await tx.RowsAsync(command, JobRow.Read, ct, skipResults: 1);
     }
@@ -353,9 +364,6 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
 
     public void Bind(DbCommand command, string name, object? value) =>
         command.Parameters.Add(new NpgsqlParameter(name, value ?? DBNull.Value));
-
-    public void BindJson(DbCommand command, string name, string? json) =>
-        command.Parameters.Add(new NpgsqlParameter(name, NpgsqlDbType.Jsonb) { Value = (object?)json ?? DBNull.Value });
 
     public string IdIn(string parameter, string column = "id") => $"{column} = ANY(@{parameter})";
 

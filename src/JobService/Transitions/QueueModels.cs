@@ -48,13 +48,16 @@ public sealed record HeldJob(Guid Id, int Attempt, bool CancelRequested);
 /// <summary>
 /// What a running job reports between its claim and its outcome, written together with other
 /// jobs' (<see cref="JobTransitions.WriteRunningAsync"/>): its progress, its new partial text, a
-/// line in its log, or any of them.
+/// model call's usage, a line in its log, or any of them.
 /// </summary>
-public sealed record RunningWrite(JobLease Lease, ProgressReport? Progress, OutputPiece? Output, LogLine? Log = null)
+public sealed record RunningWrite(JobLease Lease, ProgressReport? Progress, OutputPiece? Output, LogLine? Log = null, UsageWrite? Usage = null)
 {
-    /// <summary>The events it appends: a progress event, an output event, a log event, each taking the next seq.</summary>
-    public int Events => (Progress is null ? 0 : 1) + (Output is null ? 0 : 1) + (Log is null ? 0 : 1);
+    /// <summary>The events it appends, in this order, each taking the next seq: progress, output, usage, log.</summary>
+    public int Events => (Progress is null ? 0 : 1) + (Output is null ? 0 : 1) + (Usage is null ? 0 : 1) + (Log is null ? 0 : 1);
 }
+
+/// <summary>A model call's tokens and cost, added to the job's totals, and the attempt's usage detail so far (JSON, replacing the stored one).</summary>
+public sealed record UsageWrite(Handlers.UsageRecord Call, string Detail);
 
 /// <summary>A line a handler writes in its job's log (info, warning or error), and the span it was written in (tracing on).</summary>
 public sealed record LogLine(string Level, string Message, System.Diagnostics.ActivityContext? Span = null);

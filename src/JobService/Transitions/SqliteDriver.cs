@@ -202,13 +202,19 @@ public sealed class SqliteDriver(InProcessNotifier notifier) : IJobDriver
             UPDATE jobs SET
                 progress = CASE WHEN @progress IS NULL OR progress > @progress THEN progress ELSE @progress END,
                 message = COALESCE(@message, message),
-                updated_at = CASE WHEN @progress IS NULL THEN updated_at ELSE @now END,
+                prompt_tokens = CASE WHEN @prompt IS NULL THEN prompt_tokens ELSE COALESCE(prompt_tokens, 0) + @prompt END,
+                completion_tokens = CASE WHEN @prompt IS NULL THEN completion_tokens ELSE COALESCE(completion_tokens, 0) + @completion END,
+                total_tokens = CASE WHEN @prompt IS NULL THEN total_tokens ELSE COALESCE(total_tokens, 0) + @prompt + @completion END,
+                cost_usd = CASE WHEN @prompt IS NULL THEN cost_usd ELSE COALESCE(cost_usd, 0) + @cost END,
+                usage_detail = COALESCE(@detail, usage_detail),
+                updated_at = CASE WHEN @progress IS NULL AND @prompt IS NULL THEN updated_at ELSE @now END,
                 event_seq = event_seq + @events
             WHERE id = @id AND attempt = @attempt AND locked_by = @worker AND status = 'running'
             """);
         Bind(update, "now", tx.Now);
         Bind(update, "worker", writes[0].Lease.WorkerId);
         var (id, attempt, progress, message, events) = (Add(update, "id"), Add(update, "attempt"), Add(update, "progress"), Add(update, "message"), Add(update, "events"));
+        var (prompt, completion, cost, detail) = (Add(update, "prompt"), Add(update, "completion"), Add(update, "cost"), Add(update, "detail"));
         await update.PrepareAsync(ct);
         var written = new List<Guid>(writes.Count);
         foreach (var w in writes)
@@ -216,6 +222,10 @@ public sealed class SqliteDriver(InProcessNotifier notifier) : IJobDriver
             (id.Value, attempt.Value, events.Value) = (Text(w.Lease.JobId), w.Lease.Attempt, w.Events);
             progress.Value = (object?)w.Progress?.Value ?? DBNull.Value;
             message.Value = (object?)w.Progress?.Message ?? DBNull.Value;
+            prompt.Value = (object?)w.Usage?.Call.PromptTokens ?? DBNull.Value;
+            completion.Value = (object?)w.Usage?.Call.CompletionTokens ?? DBNull.Value;
+            cost.Value = (object?)w.Usage?.Call.CostUsd ?? DBNull.Value;
+            detail.Value = (object?)w.Usage?.Detail ?? DBNull.Value;
             if (await update.ExecuteNonQueryAsync(ct) == 1) written.Add(w.Lease.JobId);
         }
         if (written.Count == 0) return [];
@@ -360,7 +370,6 @@ public sealed class SqliteDriver(InProcessNotifier notifier) : IJobDriver
         _ => value,
     };
 
-    public void BindJson(DbCommand command, string name, string? json) => Bind(command, name, json);
 
     public string IdIn(string parameter, string column = "id") => $"{column} IN (SELECT value FROM json_each(@{parameter}))";
 

@@ -16,7 +16,6 @@ namespace JobService.Worker;
 public sealed class JobContext : IJobContext
 {
     readonly RunningJob _running;
-    readonly JobTransitions _transitions;
     readonly ProgressBatcher _progressWrites;
     readonly TimeProvider _time;
     readonly TimeSpan _progressInterval, _outputInterval;
@@ -34,11 +33,10 @@ public sealed class JobContext : IJobContext
     readonly List<UsageRecord> _calls = [];
     volatile bool _closed;
 
-    public JobContext(RunningJob running, CancellationToken token, JobTransitions transitions, ProgressBatcher progressWrites, TimeProvider time,
+    public JobContext(RunningJob running, CancellationToken token, ProgressBatcher progressWrites, TimeProvider time,
         TimeSpan progressInterval, TimeSpan outputInterval, ILogger log)
     {
         _running = running;
-        _transitions = transitions;
         _progressWrites = progressWrites;
         _time = time;
         _progressInterval = progressInterval;
@@ -189,7 +187,7 @@ public sealed class JobContext : IJobContext
         }
     }
 
-    /// <summary>Written at once (a model call is seconds long): the totals grow while the job runs, and the call is told in the log.</summary>
+    /// <summary>Written before it returns (a model call is seconds long), in the worker's next batch: the totals grow while the job runs, and the call is told in the log.</summary>
     public async ValueTask RecordUsageAsync(UsageRecord usage)
     {
         if (_closed) return;
@@ -202,7 +200,7 @@ public sealed class JobContext : IJobContext
         await _writing.WaitAsync();
         try
         {
-            if (!await _transitions.RecordUsageAsync(_running.Lease, usage, detail, CancellationToken.None))
+            if (!await _progressWrites.WriteAsync(new RunningWrite(_running.Lease, null, null, Usage: new UsageWrite(usage, detail))))
                 _running.Stop(StopReason.LeaseLost);
         }
         finally

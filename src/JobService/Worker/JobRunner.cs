@@ -42,7 +42,7 @@ public sealed class JobRunner(
         var type = registry.Find(job.Type)!; // claims only ask for registered types
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(type.TimeoutSeconds), time);
         using var token = CancellationTokenSource.CreateLinkedTokenSource(running.Token, timeout.Token);
-        var context = new JobContext(running, token.Token, transitions, progressWrites, time, _progressInterval, _outputInterval, log);
+        var context = new JobContext(running, token.Token, progressWrites, time, _progressInterval, _outputInterval, log);
         running.Context = context;
 
         Func<Task<bool>> record;

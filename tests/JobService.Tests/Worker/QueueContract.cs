@@ -211,7 +211,7 @@ public abstract class QueueContract(TestApp app) : IAsyncLifetime
 
         Assert.Empty(await T.WriteRunningAsync([new RunningWrite(stale, new ProgressReport(80, "stale", null), new OutputPiece(0, "stale"))], default));
         Assert.Empty(await T.WriteRunningAsync([new RunningWrite(stale, null, null, new LogLine("info", "stale"))], default));
-        Assert.False(await T.RecordUsageAsync(stale, new UsageRecord(1, 1, 1), "{}", default));
+        Assert.Empty(await T.WriteRunningAsync([new RunningWrite(stale, null, null, Usage: new UsageWrite(new UsageRecord(1, 1, 1), "{}"))], default));
         Assert.Null(await T.FinishAsync(stale, JobStatus.Failed, "stale", "stale", "stale", default));
         Assert.Null(await T.RetryLaterAsync(stale, TimeSpan.Zero, "stale", "stale", default));
         Assert.Null(await T.HandBackAsync(stale, default));
@@ -229,7 +229,7 @@ public abstract class QueueContract(TestApp app) : IAsyncLifetime
         Assert.Equal(eventsBefore.Select(e => e.Seq), (await EventsAsync(id)).Select(e => e.Seq)); // not one event from the stale worker
 
         Assert.Equal([id], await T.WriteRunningAsync([new RunningWrite(current, new ProgressReport(40, "fresh", null), null)], default));
-        Assert.True(await T.RecordUsageAsync(current, new UsageRecord(3, 4, 0.5), "{\"model\":\"m\"}", default));
+        Assert.Equal([id], await T.WriteRunningAsync([new RunningWrite(current, null, null, Usage: new UsageWrite(new UsageRecord(3, 4, 0.5), "{\"model\":\"m\"}"))], default));
         Assert.Equal([id], await T.CompleteAsync([new Completion(current, "{\"ok\":true}")], default));
         var done = await LoadAsync(id);
         Assert.Equal(JobStatus.Completed, done.Status);
@@ -258,14 +258,17 @@ public abstract class QueueContract(TestApp app) : IAsyncLifetime
         var written = await T.WriteRunningAsync([
             new RunningWrite(a, new ProgressReport(30, null, (3, 10)), new OutputPiece(0, "Once"), new LogLine("warning", "a line")),
             new RunningWrite(b, null, new OutputPiece(0, "upon"), new LogLine("info", "b's line")),
-            new RunningWrite(c, new ProgressReport(50, "half", null), null),
+            new RunningWrite(c, new ProgressReport(50, "half", null), null, Usage: new UsageWrite(new UsageRecord(3, 4, 0.5) { Model = "m" }, "[{\"model\":\"m\"}]")),
             new RunningWrite(lost, new ProgressReport(90, "lost", null), new OutputPiece(0, "lost"))], default);
 
         Assert.Equal(new[] { a.JobId, b.JobId, c.JobId }.Order(), written.Order());
         var (jobA, jobB, jobC, jobLost) = (await LoadAsync(a.JobId), await LoadAsync(b.JobId), await LoadAsync(c.JobId), await LoadAsync(lost.JobId));
         Assert.Equal((60, "sixty", 6L, Now), (jobA.Progress, jobA.Message, jobA.EventSeq, jobA.UpdatedAt));
         Assert.Equal((0, "Running", 4L, claimedAt), (jobB.Progress, jobB.Message, jobB.EventSeq, jobB.UpdatedAt));
-        Assert.Equal((50, "half", 3L, Now), (jobC.Progress, jobC.Message, jobC.EventSeq, jobC.UpdatedAt));
+        Assert.Equal((50, "half", 4L, Now), (jobC.Progress, jobC.Message, jobC.EventSeq, jobC.UpdatedAt));
+        Assert.Equal((3, 4, 7, 0.5), (jobC.PromptTokens, jobC.CompletionTokens, jobC.TotalTokens, jobC.CostUsd));
+        JsonAssert.Equal("[{\"model\":\"m\"}]", jobC.UsageDetail);
+        Assert.Null(jobB.TotalTokens); // no usage in its write: the totals stay unset
         Assert.Equal((0, 2L), (jobLost.Progress, jobLost.EventSeq));
 
         var eventsA = (await EventsAsync(a.JobId)).Skip(2).ToList(); // after created and claimed
@@ -274,7 +277,7 @@ public abstract class QueueContract(TestApp app) : IAsyncLifetime
         JsonAssert.Equal("""{"progress": 60, "message": "sixty", "tokens": {"received": 3, "expected": 10}}""", eventsA[1].Data);
         JsonAssert.Equal("""{"attempt": 1, "offset": 0, "text": "Once"}""", eventsA[2].Data);
         Assert.Equal([(3L, "output", null), (4L, "log", "b's line")], (await EventsAsync(b.JobId)).Skip(2).Select(e => (e.Seq, e.Kind, e.Message)));
-        Assert.Equal([(3L, "progress")], (await EventsAsync(c.JobId)).Skip(2).Select(e => (e.Seq, e.Kind)));
+        Assert.Equal([(3L, "progress"), (4L, "usage")], (await EventsAsync(c.JobId)).Skip(2).Select(e => (e.Seq, e.Kind)));
         Assert.Equal(2, (await EventsAsync(lost.JobId)).Count);
     }
 
