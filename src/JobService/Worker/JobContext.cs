@@ -174,17 +174,7 @@ public sealed class JobContext : IJobContext
         var name = level switch { JobLogLevel.Warning => "warning", JobLogLevel.Error => "error", _ => "info" };
         _log.Log(level switch { JobLogLevel.Warning => LogLevel.Warning, JobLogLevel.Error => LogLevel.Error, _ => LogLevel.Information },
             "Job log: {JobLogMessage}", message);
-        await _writing.WaitAsync();
-        try
-        {
-            // With other jobs' writes, like progress: a model call's lines come from hundreds of jobs at once.
-            if (!await _progressWrites.WriteAsync(new RunningWrite(_running.Lease, null, null, new LogLine(name, JsonText.Storable(message.Clip(10_000)), Story.RecordedSpan()))))
-                _running.Stop(StopReason.LeaseLost);
-        }
-        finally
-        {
-            _writing.Release();
-        }
+        await WriteNowAsync(new RunningWrite(_running.Lease, null, null, new LogLine(name, JsonText.Storable(message.Clip(10_000)), Story.RecordedSpan())));
     }
 
     /// <summary>Written before it returns (a model call is seconds long), in the worker's next batch: the totals grow while the job runs, and the call is told in the log.</summary>
@@ -197,11 +187,20 @@ public sealed class JobContext : IJobContext
             _calls.Add(usage);
             detail = UsageDetail.ToJson(_calls);
         }
+        await WriteNowAsync(new RunningWrite(_running.Lease, null, null, Usage: new UsageWrite(usage, detail)));
+    }
+
+    /// <summary>
+    /// A log line or a model call's usage, written before the handler goes on, in its turn after
+    /// any write of this job under way, with other jobs' writes (a model call's lines come from
+    /// hundreds of jobs at once). A refused write means the lease is lost.
+    /// </summary>
+    async Task WriteNowAsync(RunningWrite write)
+    {
         await _writing.WaitAsync();
         try
         {
-            if (!await _progressWrites.WriteAsync(new RunningWrite(_running.Lease, null, null, Usage: new UsageWrite(usage, detail))))
-                _running.Stop(StopReason.LeaseLost);
+            if (!await _progressWrites.WriteAsync(write)) _running.Stop(StopReason.LeaseLost);
         }
         finally
         {
