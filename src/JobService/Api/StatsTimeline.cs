@@ -142,7 +142,7 @@ public static partial class StatsTimelineQuery
                 command.CommandText = sql;
                 foreach (var (name, value) in parameters.Where(p => sql.Contains("@" + p.Key))) driver.Bind(command, name, value);
                 var rows = new List<T>();
-                await using var reader = await command.ExecuteReaderAsync(token);
+                await using var reader = await command.ExecutePreparedReaderAsync(token);
                 while (await reader.ReadAsync(token)) rows.Add(read(reader));
                 return rows;
             }

@@ -39,7 +39,7 @@ public sealed class JobsConnections(IServiceProvider services, IOptions<Database
     {
         await using var connection = await OpenAsync(ct);
         await using var command = Command(connection, driver, sql, parameters);
-        await using var reader = await command.ExecuteReaderAsync(ct);
+        await using var reader = await command.ExecutePreparedReaderAsync(ct);
         return await RowsAsync(reader, read, ct);
     }
 
@@ -52,7 +52,7 @@ public sealed class JobsConnections(IServiceProvider services, IOptions<Database
         Func<DbDataReader, T2> readSecond, CancellationToken ct, IJobDriver driver, params (string Name, object? Value)[] parameters)
     {
         await using var command = Command(connection, driver, sql, parameters);
-        await using var reader = await command.ExecuteReaderAsync(ct);
+        await using var reader = await command.ExecutePreparedReaderAsync(ct);
         var first = await RowsAsync(reader, readFirst, ct);
         if (!await reader.NextResultAsync(ct)) throw new InvalidOperationException("Two statements were expected, the command had one.");
         return (first, await RowsAsync(reader, readSecond, ct));
@@ -71,7 +71,7 @@ public sealed class JobsConnections(IServiceProvider services, IOptions<Database
         using var connection = IsPostgres ? DataSource.OpenConnection() : OpenSqlite();
         using var command = Command(connection, driver, sql, parameters);
         var rows = new List<T>();
-        using var reader = command.ExecuteReader();
+        using var reader = command.ExecutePreparedReader();
         while (reader.Read()) rows.Add(read(reader));
         return rows;
     }
@@ -99,7 +99,7 @@ public sealed class JobsConnections(IServiceProvider services, IOptions<Database
     {
         await using var connection = await OpenAsync(ct);
         await using var command = Command(connection, driver, sql, parameters);
-        await command.ExecuteNonQueryAsync(ct);
+        await command.ExecutePreparedAsync(ct);
     }
 
     /// <summary>

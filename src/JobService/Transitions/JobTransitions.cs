@@ -74,7 +74,7 @@ public sealed class JobTransitions(
         await driver.LockTenantAsync(tx, tenant, ct);
         await using var count = tx.Command("SELECT COUNT(*) FROM jobs WHERE tenant_id = @tenant AND status IN ('pending', 'running')");
         driver.Bind(count, "tenant", tenant);
-        var active = Convert.ToInt64(await count.ExecuteScalarAsync(ct));
+        var active = Convert.ToInt64(await count.ExecutePreparedScalarAsync(ct));
         if (active + adding > maxActive) throw new QuotaExceededException(tenant, active, adding, maxActive);
     }
 
@@ -422,7 +422,7 @@ public sealed class JobTransitions(
         if (deleted.Count == 0) return;
         await using var command = tx.Command($"DELETE FROM job_events WHERE {driver.IdIn("ids", "job_id")}");
         driver.Bind(command, "ids", driver.Ids(deleted.Select(r => r.Id)));
-        await command.ExecuteNonQueryAsync(ct);
+        await command.ExecutePreparedAsync(ct);
     }
 
     /// <summary>Drops the progress and output events of jobs that ended before the cutoff: the result holds the final text.</summary>
@@ -435,7 +435,7 @@ public sealed class JobTransitions(
             """);
         driver.Bind(command, "cutoff", cutoff);
         driver.Bind(command, "batch", batch);
-        var deleted = await command.ExecuteNonQueryAsync(ct);
+        var deleted = await command.ExecutePreparedAsync(ct);
         await tx.CommitAsync(ct);
         return deleted;
     }

@@ -96,7 +96,7 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
             // Running counts are read at the statement's start: claims take turns, so that two
             // workers cannot both see room for a tenant's last slot.
             await using var turn = tx.Command("SELECT pg_advisory_xact_lock(hashtext('jobservice.claim'))");
-            await turn.ExecuteNonQueryAsync(ct);
+            await turn.ExecutePreparedAsync(ct);
         }
         // Planned once per connection, not at every claim: a custom plan of this statement took
         // longer to make (about 0.9 ms) than to run. The generic plan's shape does not depend on
@@ -269,7 +269,7 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
         foreach (var column in PerJobColumns) p.Add(column.Parameter(jobs));
         try
         {
-            await insert.ExecuteNonQueryAsync(ct);
+            await insert.ExecutePreparedAsync(ct);
         }
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
         {
@@ -352,14 +352,14 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
         p.Add(new NpgsqlParameter("created", events.Select(e => e.CreatedAt).ToArray()));
         foreach (var (name, values) in new[] { ("levels", events.Select(e => e.Level)), ("messages", events.Select(e => e.Message)), ("data", events.Select(e => e.Data)) })
             p.Add(new NpgsqlParameter(name, NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = values.ToArray() });
-        await insert.ExecuteNonQueryAsync(ct);
+        await insert.ExecutePreparedAsync(ct);
     }
 
     public async Task LockTenantAsync(TransitionTx tx, string tenant, CancellationToken ct)
     {
         await using var command = tx.Command("SELECT pg_advisory_xact_lock(hashtextextended(@tenant, 7419))");
         Bind(command, "tenant", tenant);
-        await command.ExecuteNonQueryAsync(ct);
+        await command.ExecutePreparedAsync(ct);
     }
 
     public void Bind(DbCommand command, string name, object? value) =>

@@ -111,7 +111,7 @@ public sealed class TransitionTx : IAsyncDisposable
     public async Task<List<T>> RowsAsync<T>(DbCommand command, Func<DbDataReader, T> read, CancellationToken ct, int skipResults = 0)
     {
         var rows = new List<T>();
-        await using var reader = await command.ExecuteReaderAsync(ct);
+        await using var reader = await command.ExecutePreparedReaderAsync(ct);
         for (var i = 0; i < skipResults; i++) await reader.NextResultAsync(ct); // statements before the one whose rows these are
         while (await reader.ReadAsync(ct)) rows.Add(read(reader));
         return rows;

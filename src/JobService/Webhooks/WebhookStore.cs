@@ -60,7 +60,7 @@ public sealed class WebhookStore(JobsConnections connections, IDbContextFactory<
             ("now", now), ("id", delivery.Id), ("sender", sender), ("attempt", delivery.Attempt),
         })
             driver.Bind(update, name, value);
-        if (await update.ExecuteNonQueryAsync(ct) == 0) return false;
+        if (await update.ExecutePreparedAsync(ct) == 0) return false;
         tx.Db.WebhookAttempts.Add(new WebhookAttempt
         {
             DeliveryId = delivery.Id, Number = delivery.Attempt, StartedAt = startedAt, DurationMs = outcome.DurationMs,

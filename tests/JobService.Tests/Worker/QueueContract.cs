@@ -26,6 +26,7 @@ public abstract class QueueContract(TestApp app) : IAsyncLifetime
     protected JobsConnections Connections => App.Services.GetRequiredService<JobsConnections>();
     protected JobTransitions T => new(Connections, App.Services.GetRequiredService<IJobDriver>(), [], _time);
     protected DateTime Now => _time.GetUtcNow().UtcDateTime;
+    protected TimeProvider Clock => _time;
 
     protected ClaimRequest Claim(string worker, int limit, params TypeQuota[] quotas) =>
         new(worker, limit, quotas.Length > 0 ? quotas : [new TypeQuota(Both, limit)], Now, Now.AddSeconds(30));
@@ -819,6 +820,64 @@ public sealed class PostgresQueueTests(PostgresApp app) : QueueContract(app), IC
         await Assert.ThrowsAsync<Npgsql.PostgresException>(() => bad);
         Assert.Equal((40, "fine"), (await LoadAsync(leases[0].JobId)) switch { var j => (j.Progress, j.Message) });
         Assert.Equal(0, (await LoadAsync(leases[1].JobId)).Progress);
+    }
+
+    /// <summary>
+    /// A statement PostgreSQL refuses at its bind (a NUL in a message: the job's context replaces it
+    /// before it gets this far) leaves its connection fit to run the statement again. Npgsql 10.0.3's
+    /// auto-prepare counts a statement prepared once its parse is answered, before its bind: when the
+    /// run that prepares it is refused there, the connection keeps a prepared statement with no
+    /// description of its rows, and the statement's next run on it fails ("unexpected backend message
+    /// DataRow"), npgsql#6391. The service's statements are prepared in a round trip of their own
+    /// (<see cref="PreparedCommands"/>). One connection, so every run meets the one before; refused
+    /// runs alternate with good ones past Npgsql's threshold (the fifth run is prepared).
+    /// </summary>
+    [Fact]
+    public async Task AStatementTheDatabaseRefusesLeavesItsConnectionFitForItsNextRun()
+    {
+        var id = (await InsertAsync(1))[0];
+        var lease = (await T.ClaimAsync(Claim("w1", 1), default))[0].Lease("w1");
+        var (transitions, oneConnection) = OnOneConnection("");
+        await using var _ = oneConnection;
+
+        for (var run = 1; run <= 12; run += 2)
+        {
+            await Assert.ThrowsAsync<Npgsql.PostgresException>(() => transitions.WriteRunningAsync([new RunningWrite(lease, new ProgressReport(run, "a \0 in it", null), null)], default));
+            Assert.Equal([id], await transitions.WriteRunningAsync([new RunningWrite(lease, new ProgressReport(run + 1, $"run {run + 1}", null), null)], default));
+        }
+        Assert.Equal((12, "run 12"), (await LoadAsync(id)) switch { var j => (j.Progress, j.Message) });
+    }
+
+    /// <summary>
+    /// A statement is prepared the first time its connection runs it (not at its fifth run, as
+    /// Npgsql's auto-prepare would), and not at all where the connection string turns preparing
+    /// off (<c>Max Auto Prepare=0</c>, for a pooler that cannot keep prepared statements).
+    /// </summary>
+    [Theory]
+    [InlineData("", 1)]
+    [InlineData(";Max Auto Prepare=0", 0)]
+    public async Task AStatementIsPreparedAtItsFirstRunUnlessTheConnectionStringSaysNot(string setting, int prepared)
+    {
+        var id = (await InsertAsync(1))[0];
+        var lease = (await T.ClaimAsync(Claim("w1", 1), default))[0].Lease("w1");
+        var (transitions, oneConnection) = OnOneConnection(setting);
+        await using var _ = oneConnection;
+
+        Assert.Equal([id], await transitions.WriteRunningAsync([new RunningWrite(lease, new ProgressReport(5, "five", null), null)], default));
+
+        await using var connection = await oneConnection.OpenConnectionAsync();
+        await using var count = new Npgsql.NpgsqlCommand("SELECT COUNT(*) FROM pg_prepared_statements WHERE statement LIKE '%UPDATE jobs AS j SET%progress%'", connection);
+        Assert.Equal(prepared, Convert.ToInt32(await count.ExecuteScalarAsync()));
+    }
+
+    /// <summary>Transitions on a data source of one connection, with the service's connection settings and <paramref name="setting"/> after them.</summary>
+    (JobTransitions, Npgsql.NpgsqlDataSource) OnOneConnection(string setting)
+    {
+        var service = App.Services.GetRequiredService<Npgsql.NpgsqlDataSource>(); // the service's settings, auto-prepare among them
+        var source = Npgsql.NpgsqlDataSource.Create(service.ConnectionString + ";Maximum Pool Size=1" + setting);
+        var provider = new ServiceCollection().AddSingleton(source).BuildServiceProvider();
+        var options = App.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<DatabaseOptions>>();
+        return (new JobTransitions(new JobsConnections(provider, options), App.Services.GetRequiredService<IJobDriver>(), [], Clock), source);
     }
 
     /// <summary>
