@@ -75,7 +75,7 @@ public sealed class AllEventsStream(EventFilter filter, DateTime? cursor, IDbCon
                     var spacing = Min(readAt.AddMilliseconds(o.ListReadIntervalMs), ends) - DateTime.UtcNow;
                     if (spacing > TimeSpan.Zero) await Task.Delay(spacing, ct);
                 }
-                else if (DateTime.UtcNow - sse.LastWrite >= TimeSpan.FromSeconds(o.HeartbeatSeconds)) await sse.PingAsync();
+                await sse.PingIfQuietAsync(o.HeartbeatSeconds);
             }
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)

@@ -46,8 +46,8 @@ public sealed class JobEventStream(Guid id, long? lastEventId, EventServices ser
                     last = e.Seq;
                 }
                 if (events.Count == JobEventReads.Batch) continue;
-                if (!await watch.WaitAsync(Until(ends, sse, o), ct) && DateTime.UtcNow - sse.LastWrite >= TimeSpan.FromSeconds(o.HeartbeatSeconds))
-                    await sse.PingAsync();
+                await watch.WaitAsync(Until(ends, sse, o), ct);
+                await sse.PingIfQuietAsync(o.HeartbeatSeconds);
             }
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)

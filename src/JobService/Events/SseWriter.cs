@@ -43,7 +43,12 @@ public sealed class SseWriter
         LastWrite = DateTime.UtcNow;
     }
 
-    public Task PingAsync() => Write(": ping\n\n");
+    /// <summary>
+    /// A ping if nothing went out for <paramref name="heartbeatSeconds"/>: asked after every wait,
+    /// woken or not, since a stream can be woken again and again by changes it has nothing to send for.
+    /// </summary>
+    public Task PingIfQuietAsync(int heartbeatSeconds) =>
+        DateTime.UtcNow - LastWrite >= TimeSpan.FromSeconds(heartbeatSeconds) ? Write(": ping\n\n") : Task.CompletedTask;
 
     async Task Write(string text)
     {

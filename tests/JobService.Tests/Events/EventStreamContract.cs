@@ -144,6 +144,29 @@ public abstract class EventStreamContract
         Assert.Equal((":", "ping"), (ping!.Event, ping.Data));
     }
 
+    /// <summary>
+    /// A list stream whose filter matches none of the jobs that keep changing is woken by each of
+    /// them and sends nothing: it still pings, so that a proxy does not close it as idle.
+    /// </summary>
+    [Fact]
+    public async Task AListStreamWokenOnlyByJobsItDoesNotMatchStillPings()
+    {
+        await using var app = await StartAsync(new() { ["Events:HeartbeatSeconds"] = "1" }); // reads 250 ms apart: a wake-up is always waiting
+        await using var stream = await SseClient.OpenAsync(app.Client, "/events?type=scripted");
+        Assert.Equal("snapshot-list", (await stream.NextAsync())!.Event);
+        using var stop = new CancellationTokenSource();
+        var others = Task.Run(async () => // greet jobs, one after another, until the ping came: a wake-up every few milliseconds
+        {
+            while (!stop.IsCancellationRequested) await app.SubmitAsync(new { type = "greet", payload = new { name = "other" } });
+        });
+
+        var ping = await stream.NextAsync(TimeSpan.FromSeconds(1 + 2), comments: true); // within HeartbeatSeconds, then a read interval
+        stop.Cancel();
+        await others;
+
+        Assert.Equal((":", "ping"), (ping!.Event, ping.Data));
+    }
+
     [Fact]
     public async Task AStreamEndsAfterMaxStreamSecondsAndTheClientResumesWithoutAGap()
     {
