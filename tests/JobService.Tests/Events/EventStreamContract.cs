@@ -284,6 +284,34 @@ public abstract class EventStreamContract
         Assert.Equal(JobStatus.Completed, results[1].Job!.Status);
     }
 
+    /// <summary>
+    /// A stream further behind than one read's worth (<see cref="JobService.Events.JobEventReads.Batch"/>
+    /// events) gets every event, in order, read after read; read together with another stream,
+    /// its share of the batch stops at that many and the other's is whole.
+    /// </summary>
+    [Fact]
+    public async Task AStreamFarBehindGetsEveryEventInReadsOfAtMostOneBatch()
+    {
+        const int batch = JobService.Events.JobEventReads.Batch;
+        await using var app = await StartAsync();
+        var chatty = await app.SubmitAsync(Scripts.Job(Scripts.Add(async ctx =>
+        {
+            for (var i = 0; i < batch + 20; i++) await ctx.LogAsync(JobLogLevel.Info, $"line {i}");
+            return new { lines = batch + 20 };
+        })));
+        var story = await app.SubmitAsync(Scripts.Job(StoryScript()));
+        await app.WaitForStatusAsync(chatty, JobStatus.Completed);
+        await app.WaitForStatusAsync(story, JobStatus.Completed);
+        var events = await app.EventsAsync(chatty);
+
+        var results = await app.Get<JobService.Events.JobEventReads>().ReadBatchAsync([(chatty, 0), (story, 0)]);
+        Assert.Equal(events.Take(batch).Select(e => e.Seq), results[0].Events.Select(e => e.Seq));
+        Assert.Equal((await app.EventsAsync(story)).Select(e => e.Seq), results[1].Events.Select(e => e.Seq));
+
+        await using var stream = await SseClient.OpenAsync(app.Client, $"/jobs/{chatty}/events", "0");
+        Assert.Equal(Expected(events, 0), (await stream.ToEndAsync()).Select(e => (e.Event, e.Id!)).ToList());
+    }
+
     [Fact]
     public async Task EveryJobTellsItsStoryInItsLog()
     {
