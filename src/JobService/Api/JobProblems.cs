@@ -42,7 +42,17 @@ public static class JobProblems
     }
 
     /// <summary>403 shaped like a missing scope's: another tenant's jobs are for admin keys.</summary>
-    public static ProblemHttpResult OtherTenant(string requested) =>
+    /// <summary>
+    /// What a request that names a tenant (tenant_id) is refused with, if anything: a name no tenant
+    /// can have (400: it never reaches a query) or another tenant without the admin scope (403).
+    /// </summary>
+    public static ProblemHttpResult? TenantRefusal(Auth.Caller caller, string? requested) =>
+        requested is not null && requested != "*" && !Auth.TenantName.IsValid(requested)
+            ? TypedResults.Problem(title: "The tenant_id is invalid", detail: $"tenant_id is a tenant's id ({Auth.TenantName.Rule}), or * for every tenant.",
+                statusCode: StatusCodes.Status400BadRequest)
+            : caller.MayAsk(requested) ? null : OtherTenant(requested!);
+
+    static ProblemHttpResult OtherTenant(string requested) =>
         TypedResults.Problem(
             title: "Forbidden",
             detail: $"This API key lacks the scope '{Auth.Scope.Admin}', which tenant_id={requested.Clip(100)} needs: a key sees its own tenant's jobs.",

@@ -36,7 +36,7 @@ public static class JobQueries
         CancellationToken ct)
     {
         var caller = Caller.From(request.HttpContext.User);
-        if (!caller.MayAsk(tenantId)) return JobProblems.OtherTenant(tenantId!);
+        if (JobProblems.TenantRefusal(caller, tenantId) is { } refused) return refused;
         var errors = new Dictionary<string, string[]>();
         var payloadErrors = new List<string>();
         var payload = PayloadFilter.FromQuery(request.Query, payloadErrors); // payload.theme=fantasy
@@ -89,7 +89,7 @@ public static class JobQueries
         JobsDbContext db, IJobDriver driver, ReadDialect dialect, TimeProvider time, ClaimsPrincipal user, CancellationToken ct)
     {
         var caller = Caller.From(user);
-        if (!caller.MayAsk(tenantId)) return JobProblems.OtherTenant(tenantId!);
+        if (JobProblems.TenantRefusal(caller, tenantId) is { } refused) return refused;
         var (span, step) = (window is null ? null : StatsTimelineQuery.ParseDuration(window), bucket is null ? null : StatsTimelineQuery.ParseDuration(bucket));
         var problem = (window, bucket) switch
         {

@@ -94,7 +94,7 @@ public static class EventsApi
         [FromQuery(Name = "last_event_id")] string? lastEventIdQuery,
         [AsParameters] EventServices s)
     {
-        if (!s.Caller.MayAsk(tenantId)) return JobProblems.OtherTenant(tenantId!);
+        if (JobProblems.TenantRefusal(s.Caller, tenantId) is { } refused) return refused;
         var errors = new Dictionary<string, string[]>();
         var types = Split(type);
         foreach (var t in types.Where(t => !JobTypeName.IsValid(t)))
