@@ -48,6 +48,9 @@ public sealed class WebhookStore(JobsConnections connections, IDbContextFactory<
     public async Task<bool> RecordAsync(string sender, DueDelivery delivery, DateTime startedAt, AttemptOutcome outcome, CancellationToken ct)
     {
         var now = Now;
+        // What the receiver answered is anyone's text: a NUL in it, which PostgreSQL refuses, would
+        // fail this record and have the same webhook sent again, without end.
+        var (error, body) = (outcome.Error is { } e ? JsonText.Storable(e) : null, outcome.ResponseBody is { } b ? JsonText.Storable(b) : null);
         await using var tx = await TransitionTx.BeginAsync(connections, driver, now, selfCommitting: false, ct);
         await using var update = tx.Command("""
             UPDATE webhook_deliveries SET status = @status, next_attempt_at = @next, locked_by = NULL,
@@ -56,7 +59,7 @@ public sealed class WebhookStore(JobsConnections connections, IDbContextFactory<
             """);
         foreach (var (name, value) in new (string, object?)[]
         {
-            ("status", outcome.Status), ("next", outcome.NextAttemptAt), ("response_status", outcome.ResponseStatus), ("error", outcome.Error),
+            ("status", outcome.Status), ("next", outcome.NextAttemptAt), ("response_status", outcome.ResponseStatus), ("error", error),
             ("now", now), ("id", delivery.Id), ("sender", sender), ("attempt", delivery.Attempt),
         })
             driver.Bind(update, name, value);
@@ -64,7 +67,7 @@ public sealed class WebhookStore(JobsConnections connections, IDbContextFactory<
         tx.Db.WebhookAttempts.Add(new WebhookAttempt
         {
             DeliveryId = delivery.Id, Number = delivery.Attempt, StartedAt = startedAt, DurationMs = outcome.DurationMs,
-            ResponseStatus = outcome.ResponseStatus, Error = outcome.Error, ResponseBody = outcome.ResponseBody,
+            ResponseStatus = outcome.ResponseStatus, Error = error, ResponseBody = body,
         });
         await tx.Db.SaveChangesAsync(ct);
         await tx.CommitAsync(ct);

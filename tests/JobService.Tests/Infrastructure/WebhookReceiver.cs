@@ -63,6 +63,14 @@ public sealed class WebhookReceiver : IAsyncDisposable
         foreach (var (name, value) in headers) response.Headers[name] = value;
     });
 
+    /// <summary>The next answer: a status and a body.</summary>
+    public void Answer(int status, string body) => _script.Enqueue(response =>
+    {
+        response.StatusCode = status;
+        response.ContentType = "text/plain; charset=utf-8";
+        response.Body.WriteAsync(System.Text.Encoding.UTF8.GetBytes(body)).AsTask().GetAwaiter().GetResult();
+    });
+
     /// <summary>The next request received; fails after <paramref name="within"/>.</summary>
     public async Task<ReceivedWebhook> NextAsync(TimeSpan? within = null)
     {

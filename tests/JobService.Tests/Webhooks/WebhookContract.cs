@@ -190,6 +190,25 @@ public abstract class WebhookContract : IAsyncLifetime
         await LogLineAsync(app, id, line => line.Contains("410"));
     }
 
+    /// <summary>
+    /// A receiver's answer is anyone's text: one with a NUL (which PostgreSQL refuses) is recorded
+    /// with U+FFFD in its place, once, and the webhook is not sent again.
+    /// </summary>
+    [Fact]
+    public async Task AnAnswerWithANulIsRecordedOnceAndNotSentAgain()
+    {
+        var app = await StartAsync();
+        _receiver.Answer(200, "ok\0done");
+        var id = await app.SubmitAsync(Scripted(Returns(null), _receiver.Url.ToString()));
+        await _receiver.NextAsync();
+
+        var delivery = await DeliveryAfterAsync(app, id, 1);
+
+        Assert.Equal("succeeded", delivery.Str("status"));
+        Assert.Equal("ok\uFFFDdone", delivery.GetProperty("attempt_log")[0].Str("response_body"));
+        Assert.Single(_receiver.All);
+    }
+
     [Fact]
     public async Task A429sRetryAfterIsHonouredWhenLongerThanTheSchedule()
     {
