@@ -41,17 +41,23 @@ public static class JobProblems
             extensions: new Dictionary<string, object?> { ["active_jobs"] = quota.Active, ["max_active_jobs"] = quota.Max });
     }
 
-    /// <summary>403 shaped like a missing scope's: another tenant's jobs are for admin keys.</summary>
     /// <summary>
     /// What a request that names a tenant (tenant_id) is refused with, if anything: a name no tenant
-    /// can have (400: it never reaches a query) or another tenant without the admin scope (403).
+    /// can have (400, with the field in <c>errors</c> as a validation problem has it: it never
+    /// reaches a query) or another tenant without the admin scope (403).
     /// </summary>
-    public static ProblemHttpResult? TenantRefusal(Auth.Caller caller, string? requested) =>
-        requested is not null && requested != "*" && !Auth.TenantName.IsValid(requested)
-            ? TypedResults.Problem(title: "The tenant_id is invalid", detail: $"tenant_id is a tenant's id ({Auth.TenantName.Rule}), or * for every tenant.",
-                statusCode: StatusCodes.Status400BadRequest)
-            : caller.MayAsk(requested) ? null : OtherTenant(requested!);
+    public static ProblemHttpResult? TenantRefusal(Auth.Caller caller, string? requested)
+    {
+        if (requested is not null && requested != "*" && !Auth.TenantName.IsValid(requested))
+        {
+            var rule = $"tenant_id is a tenant's id ({Auth.TenantName.Rule}), or * for every tenant.";
+            return TypedResults.Problem(title: "The tenant_id is invalid", detail: rule, statusCode: StatusCodes.Status400BadRequest,
+                extensions: new Dictionary<string, object?> { ["errors"] = new Dictionary<string, string[]> { ["tenant_id"] = [rule] } });
+        }
+        return caller.MayAsk(requested) ? null : OtherTenant(requested!);
+    }
 
+    /// <summary>403 shaped like a missing scope's: another tenant's jobs are for admin keys.</summary>
     static ProblemHttpResult OtherTenant(string requested) =>
         TypedResults.Problem(
             title: "Forbidden",

@@ -34,7 +34,7 @@ public static class ApiKeysApi
         keys.MapPost("/", Create).WithName("CreateApiKey").ProducesProblems(400)
             .WithSummary("Make an API key (shown once)")
             .WithDescription("For a tenant, with scopes, an optional expiry and an optional per-key submit rate. The answer is the only time the key is shown.");
-        keys.MapGet("/", List).WithName("ListApiKeys").ProducesProblems(503)
+        keys.MapGet("/", List).WithName("ListApiKeys").ProducesProblems(400, 503)
             .WithSummary("List API keys").WithDescription("Every key (or one tenant's, with tenant_id), never the key itself nor its hash.");
         keys.MapDelete("/{id}", Revoke).WithName("RevokeApiKey").ProducesProblems(400, 404)
             .WithSummary("Revoke an API key").WithDescription("At once on this instance; on others within Auth:KeyCacheSeconds.");
@@ -48,6 +48,7 @@ public static class ApiKeysApi
     {
         var errors = new Dictionary<string, string[]>();
         if (string.IsNullOrWhiteSpace(request.Name) || request.Name.Length > 200) errors["name"] = ["name is required, at most 200 characters."];
+        else if (request.Name.Contains('\0')) errors["name"] = [JsonText.NulRule];
         if (request.TenantId is null || !TenantName.IsValid(request.TenantId)) errors["tenant_id"] = [$"tenant_id is required: {TenantName.Rule}."];
         var scopes = request.Scopes ?? [];
         if (scopes.Count == 0 || scopes.Any(s => !Scope.All.Contains(s)))
@@ -64,9 +65,11 @@ public static class ApiKeysApi
         return TypedResults.Created($"/api-keys/{row.Id}", new NewApiKeyResponse(key, ApiKeyResponse.From(row)));
     }
 
-    static async Task<Ok<List<ApiKeyResponse>>> List([Microsoft.AspNetCore.Mvc.FromQuery(Name = "tenant_id")] string? tenantId, JobsDbContext db,
-        CancellationToken ct)
+    static async Task<Results<Ok<List<ApiKeyResponse>>, ValidationProblem>> List([Microsoft.AspNetCore.Mvc.FromQuery(Name = "tenant_id")] string? tenantId,
+        JobsDbContext db, CancellationToken ct)
     {
+        if (tenantId is not null && !TenantName.IsValid(tenantId))
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["tenant_id"] = [$"tenant_id is a tenant's id: {TenantName.Rule}."] });
         var query = db.ApiKeys.AsNoTracking();
         if (tenantId is not null) query = query.Where(k => k.TenantId == tenantId);
         return TypedResults.Ok((await query.OrderBy(k => k.CreatedAt).ToListAsync(ct)).Select(ApiKeyResponse.From).ToList());
