@@ -58,12 +58,14 @@ public static class DatabaseSetup
     static Npgsql.NpgsqlDataSource DataSource(string connectionString)
     {
         var builder = new Npgsql.NpgsqlConnectionStringBuilder(connectionString);
-        if (!connectionString.Contains("Auto Prepare", StringComparison.OrdinalIgnoreCase)) builder.MaxAutoPrepare = 32;
-        if (!connectionString.Contains("Keepalive", StringComparison.OrdinalIgnoreCase)) builder.KeepAlive = 15;
-        if (!connectionString.Contains("Reset On Close", StringComparison.OrdinalIgnoreCase)) builder.NoResetOnClose = true;
-        if (!connectionString.Contains("Options", StringComparison.OrdinalIgnoreCase) && Environment.GetEnvironmentVariable("PGOPTIONS") is null)
-            builder.Options = "-c jit=off";
+        if (!Gives("AutoPrepare")) builder.MaxAutoPrepare = 32;
+        if (!Gives("Keepalive")) builder.KeepAlive = 15;
+        if (!Gives("ResetOnClose")) builder.NoResetOnClose = true;
+        if (!Gives("Options") && Environment.GetEnvironmentVariable("PGOPTIONS") is null) builder.Options = "-c jit=off";
         return new Npgsql.NpgsqlDataSourceBuilder(builder.ConnectionString).Build();
+
+        // Npgsql takes a key with or without its spaces ("Max Auto Prepare", "MaxAutoPrepare").
+        bool Gives(string key) => connectionString.Replace(" ", "").Contains(key, StringComparison.OrdinalIgnoreCase);
     }
 
     /// <summary>

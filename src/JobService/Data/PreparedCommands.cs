@@ -15,7 +15,8 @@ namespace JobService.Data;
 /// DataRow", npgsql#6391, open). Prepared apart, the description comes with the parse. EF Core's
 /// own queries still auto-prepare (the values the API lets reach them are checked first).
 /// A connection string with <c>Max Auto Prepare=0</c> (a pooler that cannot keep prepared
-/// statements) turns this off too. SQLite's commands run as they are.
+/// statements) turns this off too, as does <c>Multiplexing</c> (which cannot prepare). SQLite's
+/// commands run as they are.
 /// </summary>
 public static class PreparedCommands
 {
@@ -50,5 +51,6 @@ public static class PreparedCommands
     static readonly ConditionalWeakTable<string, StrongBox<bool>> PreparingStrings = new();
 
     static bool Prepares(DbCommand command) => command.Connection is Npgsql.NpgsqlConnection { ConnectionString: var s } &&
-        PreparingStrings.GetValue(s, key => new(new Npgsql.NpgsqlConnectionStringBuilder(key).MaxAutoPrepare > 0)).Value;
+        PreparingStrings.GetValue(s, key => new(new Npgsql.NpgsqlConnectionStringBuilder(key) is var b && b.MaxAutoPrepare > 0 && !b.Multiplexing))
+            .Value;
 }

@@ -874,7 +874,12 @@ public sealed class PostgresQueueTests(PostgresApp app) : QueueContract(app), IC
     (JobTransitions, Npgsql.NpgsqlDataSource) OnOneConnection(string setting)
     {
         var service = App.Services.GetRequiredService<Npgsql.NpgsqlDataSource>(); // the service's settings, auto-prepare among them
-        var source = Npgsql.NpgsqlDataSource.Create(service.ConnectionString + ";Maximum Pool Size=1" + setting);
+        var settings = new Npgsql.NpgsqlConnectionStringBuilder(service.ConnectionString)
+        {
+            Password = new Npgsql.NpgsqlConnectionStringBuilder(App.Database.ConnectionString).Password, // which the data source does not show
+            MaxPoolSize = 1,
+        };
+        var source = Npgsql.NpgsqlDataSource.Create(settings.ConnectionString + setting);
         var provider = new ServiceCollection().AddSingleton(source).BuildServiceProvider();
         var options = App.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<DatabaseOptions>>();
         return (new JobTransitions(new JobsConnections(provider, options), App.Services.GetRequiredService<IJobDriver>(), [], Clock), source);
