@@ -11,8 +11,23 @@ namespace JobService;
 public static class JsonText
 {
     public const string NulRule = "NUL characters (\\u0000) are not accepted: the database cannot store them.";
+    public const string SurrogateRule = "Strings must be whole Unicode: half of a surrogate pair (such as \\ud800 alone) is not accepted.";
 
-    public static bool ContainsNul(JsonElement e) => e.ValueKind switch
+    /// <summary>Why the database cannot store this JSON (a NUL, or half a surrogate pair, in a string or a name), or null when it can.</summary>
+    public static string? Unstorable(JsonElement e)
+    {
+        try { return ContainsNul(e) ? NulRule : null; }
+        catch (InvalidOperationException) { return SurrogateRule; } // System.Text.Json will not make a string of half a pair
+    }
+
+    /// <summary>The same for one string value of a JSON node (a filter's leaf).</summary>
+    public static string? Unstorable(System.Text.Json.Nodes.JsonValue value)
+    {
+        try { return value.GetValue<string>().Contains('\0') ? NulRule : null; }
+        catch (InvalidOperationException) { return SurrogateRule; }
+    }
+
+    static bool ContainsNul(JsonElement e) => e.ValueKind switch
     {
         JsonValueKind.String => e.GetString()!.Contains('\0'),
         JsonValueKind.Object => e.EnumerateObject().Any(p => p.Name.Contains('\0') || ContainsNul(p.Value)),

@@ -25,12 +25,14 @@ public sealed record JobFilter(
         string? idPrefix, JsonObject? payload, Dictionary<string, string[]> errors, string at = "")
     {
         var parsed = new List<JobStatus>();
+        if (statuses?.Any(v => v is null) == true) errors[at + "status"] = ["status takes strings; the list holds a null."]; // a JSON body's [null]
         foreach (var name in Split(statuses))
         {
             if (JobStatusNames.TryParse(name, out var status)) parsed.Add(status);
             else errors[at + "status"] = [$"Unknown status '{name.Clip(50)}'. Use one or more of: {string.Join(", ", JobStatusNames.All)}."];
         }
-        var typeNames = (types ?? []).SelectMany(v => v.Split(',', StringSplitOptions.RemoveEmptyEntries)).ToList(); // untrimmed: "echo\n" is no type name
+        var typeNames = (types ?? []).OfType<string>().SelectMany(v => v.Split(',', StringSplitOptions.RemoveEmptyEntries)).ToList(); // untrimmed: "echo\n" is no type name
+        if (types?.Any(v => v is null) == true) errors[at + "type"] = ["type takes strings; the list holds a null."];
         foreach (var type in typeNames.Where(t => !JobTypeName.IsValid(t)))
             errors[at + "type"] = [$"'{type.Clip(50)}' is not a job type name ({JobTypeName.Rule})."];
         if (typeNames.Count > MaxTypes) errors[at + "type"] = [$"At most {MaxTypes} types."];
@@ -41,7 +43,7 @@ public sealed record JobFilter(
         if (payload is not null) PayloadFilter.Check(payload, at + "payload", payloadErrors);
         if (payloadErrors.Count > 0) errors[at + "payload"] = [.. errors.GetValueOrDefault(at + "payload") ?? [], .. payloadErrors];
         return new JobFilter(parsed.Distinct().ToList(), typeNames.Distinct().ToList(), createdAfter?.UtcDateTime, createdBefore?.UtcDateTime,
-            idPrefix?.ToLowerInvariant(), payload?.ToJsonString(JobJson.Options));
+            idPrefix?.ToLowerInvariant(), payloadErrors.Count > 0 ? null : payload?.ToJsonString(JobJson.Options)); // refused: never written out
     }
 
     /// <summary>The matching jobs of <paramref name="tenant"/> (null: every tenant), unordered, untracked.</summary>
@@ -81,5 +83,5 @@ public sealed record JobFilter(
 
     /// <summary>Values given repeated (status=a&amp;status=b) or separated by commas (status=a,b).</summary>
     static List<string> Split(IEnumerable<string>? values) =>
-        (values ?? []).SelectMany(v => v.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)).ToList();
+        (values ?? []).OfType<string>().SelectMany(v => v.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)).ToList();
 }

@@ -16,6 +16,10 @@ public static class JobSubmission
     public const int MaxPriority = 1000;
     public const int MaxAttemptsLimit = 100;
 
+    // Npgsql stores DateTime.MinValue and MaxValue as -infinity and infinity, which no later
+    // arithmetic takes (the dashboard's queue-wait percentiles failed on one such job for a month).
+    static readonly DateTimeOffset EarliestRunAt = DateTimeOffset.UnixEpoch, LatestRunAt = new(9999, 12, 31, 0, 0, 0, TimeSpan.Zero);
+
     public static (Job? Job, Dictionary<string, string[]> Errors) Validate(
         CreateJobRequest request, JobTypeRegistry registry, Webhooks.WebhooksOptions webhooks, DateTime now, string prefix = "")
     {
@@ -29,14 +33,16 @@ public static class JobSubmission
             Add("type", $"Unknown job type '{request.Type.Clip(100)}'. Known types: {string.Join(", ", registry.Names)}.");
 
         var payload = request.Payload ?? JsonDocument.Parse("{}").RootElement;
-        if (JsonText.ContainsNul(payload))
-            Add("payload", JsonText.NulRule);
+        if (JsonText.Unstorable(payload) is { } rule)
+            Add("payload", rule);
         else if (type is not null)
             foreach (var (field, messages) in type.ValidatePayload(payload))
                 errors[prefix + field] = messages;
 
         if (request.Priority is < -MaxPriority or > MaxPriority)
             Add("priority", $"The priority must be between -{MaxPriority} and {MaxPriority}.");
+        if (request.RunAt is { } runAt && (runAt < EarliestRunAt || runAt >= LatestRunAt))
+            Add("run_at", "run_at must be from 1970-01-01 to 9999-12-30 (UTC).");
         if (request.MaxAttempts is < 1 or > MaxAttemptsLimit)
             Add("max_attempts", $"max_attempts must be between 1 and {MaxAttemptsLimit}.");
         if (request.CallbackUrl is { } url && Webhooks.CallbackUrls.Problem(url, webhooks) is { } urlProblem)

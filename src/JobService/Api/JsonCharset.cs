@@ -12,10 +12,12 @@ public sealed class JsonCharset(RequestDelegate next)
 {
     public Task InvokeAsync(HttpContext http)
     {
-        if (!MediaTypeHeaderValue.TryParse(http.Request.ContentType, out var type) || type.Charset.Length == 0 || Known(type.Charset.Value!))
-            return next(http);
+        if (!MediaTypeHeaderValue.TryParse(http.Request.ContentType, out var type)) return next(http);
+        // A charset given empty (charset=) is no more readable than an unknown one.
+        var charset = type.Parameters.FirstOrDefault(p => p.Name.Equals("charset", StringComparison.OrdinalIgnoreCase))?.Value.Value;
+        if (charset is null || Known(charset)) return next(http);
         return ProblemResponse.WriteAsync(http, StatusCodes.Status415UnsupportedMediaType, "Unsupported media type",
-            $"The charset '{type.Charset.Value!.Clip(50)}' is not one this service reads; send JSON as UTF-8 (Content-Type: application/json).");
+            $"The charset '{charset.Clip(50)}' is not one this service reads; send JSON as UTF-8 (Content-Type: application/json).");
     }
 
     static bool Known(string charset)
