@@ -12,5 +12,9 @@ public sealed class PostgresReadDialect : ReadDialect
 
     public override string Bucket(string column) => $"FLOOR(EXTRACT(EPOCH FROM ({column} - @from)) / @bucket_seconds)::int";
 
-    public override string Millis(string from, string to) => $"EXTRACT(EPOCH FROM ({to} - {from})) * 1000";
+    // NULL (left out of sums and percentiles) for a time stored as ±infinity, which cannot be
+    // subtracted: a run_at of DateTime.MinValue, which submissions no longer accept, made the
+    // dashboard's timeline fail for as long as the job stayed in its window.
+    public override string Millis(string from, string to) =>
+        $"CASE WHEN isfinite({from}) AND isfinite({to}) THEN EXTRACT(EPOCH FROM ({to} - {from})) * 1000 END";
 }

@@ -122,7 +122,8 @@ public static partial class StatsTimelineQuery
             WITH samples AS (
                 SELECT {bucket} AS b, {millis} AS ms FROM jobs WHERE {where}),
             ranked AS (
-                SELECT b, ms, ROW_NUMBER() OVER (PARTITION BY b ORDER BY ms) AS n, COUNT(*) OVER (PARTITION BY b) AS total FROM samples)
+                SELECT b, ms, ROW_NUMBER() OVER (PARTITION BY b ORDER BY ms) AS n, COUNT(*) OVER (PARTITION BY b) AS total
+                FROM samples WHERE ms IS NOT NULL)
             SELECT b, MIN(CASE WHEN n * 100 >= total * 50 THEN ms END), MIN(CASE WHEN n * 100 >= total * 95 THEN ms END)
             FROM ranked
             GROUP BY b

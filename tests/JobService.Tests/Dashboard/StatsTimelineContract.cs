@@ -13,9 +13,9 @@ namespace JobService.Tests.Dashboard;
 public abstract class StatsTimelineContract(ClockedApp app) : ClockedContract(app)
 {
     // The fake clock reads 10:30:30: a 5-minute window in 1-minute buckets is 10:26 … 10:30.
-    static DateTime At(int minute, double seconds) => new DateTime(2026, 12, 1, 10, minute, 0, DateTimeKind.Utc).AddSeconds(seconds);
+    protected static DateTime At(int minute, double seconds) => new DateTime(2026, 12, 1, 10, minute, 0, DateTimeKind.Utc).AddSeconds(seconds);
 
-    static Job Row(string type, JobStatus status, DateTime created, DateTime? started = null, DateTime? completed = null, DateTime? runAt = null,
+    protected static Job Row(string type, JobStatus status, DateTime created, DateTime? started = null, DateTime? completed = null, DateTime? runAt = null,
         int? tokens = null, double? cost = null, string tenant = "default") => new()
     {
         Id = Guid.CreateVersion7(), TenantId = tenant, Type = type, Status = status, Payload = "{}", CreatedAt = created, UpdatedAt = created,
@@ -23,7 +23,7 @@ public abstract class StatsTimelineContract(ClockedApp app) : ClockedContract(ap
         TotalTokens = tokens, PromptTokens = tokens, CompletionTokens = tokens is null ? null : 0, CostUsd = cost,
     };
 
-    async Task<JsonElement> TimelineAsync(string query)
+    protected async Task<JsonElement> TimelineAsync(string query)
     {
         var response = await App.CreateClient().GetAsync($"/jobs/stats?{query}");
         Assert.True(response.StatusCode == HttpStatusCode.OK, await response.Content.ReadAsStringAsync());
@@ -123,4 +123,28 @@ public abstract class StatsTimelineContract(ClockedApp app) : ClockedContract(ap
 
 public sealed class SqliteStatsTimelineTests(SqliteClockedApp app) : StatsTimelineContract(app), IClassFixture<SqliteClockedApp>;
 
-public sealed class PostgresStatsTimelineTests(PostgresClockedApp app) : StatsTimelineContract(app), IClassFixture<PostgresClockedApp>;
+public sealed class PostgresStatsTimelineTests(PostgresClockedApp app) : StatsTimelineContract(app), IClassFixture<PostgresClockedApp>
+{
+    /// <summary>
+    /// A job stored before submissions refused a run_at at the start of time (DateTime.MinValue,
+    /// which PostgreSQL holds as -infinity): its wait is left out of the percentiles, and the
+    /// timeline still answers (it failed, for as long as the job stayed in the window).
+    /// </summary>
+    [Fact]
+    public async Task AJobWaitingSinceTheStartOfTimeIsLeftOutOfTheWaits()
+    {
+        var started = At(28, 10);
+        await App.WithDbAsync(async db =>
+        {
+            db.Jobs.AddRange(Row("echo", JobStatus.Completed, At(28, 0), started, started.AddSeconds(1), runAt: DateTime.MinValue),
+                Row("echo", JobStatus.Completed, At(28, 0), started, started.AddSeconds(1), runAt: started.AddMilliseconds(-300)));
+            return await db.SaveChangesAsync();
+        });
+
+        var bucket = (await TimelineAsync("window=5m&bucket=1m")).GetProperty("buckets")[2];
+
+        Assert.Equal(300, bucket.GetProperty("queue_wait_ms").GetProperty("p50").GetDouble(), 0.5);
+        Assert.Equal(300, bucket.GetProperty("queue_wait_ms").GetProperty("p95").GetDouble(), 0.5);
+        Assert.Equal(1000, bucket.GetProperty("run_ms").GetProperty("p50").GetDouble(), 0.5);
+    }
+}
