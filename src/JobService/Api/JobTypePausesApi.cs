@@ -51,10 +51,22 @@ public static class JobTypePausesApi
         if (body?.Until is { } until && until.UtcDateTime <= now)
             return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["until"] = ["until must be in the future; leave it out to pause until resumed."] });
         var who = Caller.From(user).KeyId is { } key ? $"key {key}" : "anonymous";
-        var pause = await db.JobTypePauses.FirstOrDefaultAsync(p => p.Type == type, ct);
-        if (pause is null) db.JobTypePauses.Add(pause = new JobTypePause { Type = type, PausedBy = who });
-        (pause.PausedUntil, pause.PausedAt, pause.PausedBy) = (body?.Until?.UtcDateTime, now, who);
-        await db.SaveChangesAsync(ct);
+        JobTypePause? pause;
+        for (var attempt = 1; ; attempt++)
+        {
+            pause = await db.JobTypePauses.FirstOrDefaultAsync(p => p.Type == type, ct);
+            if (pause is null) db.JobTypePauses.Add(pause = new JobTypePause { Type = type, PausedBy = who });
+            (pause.PausedUntil, pause.PausedAt, pause.PausedBy) = (body?.Until?.UtcDateTime, now, who);
+            try
+            {
+                await db.SaveChangesAsync(ct);
+                break;
+            }
+            catch (DbUpdateException) when (attempt == 1)
+            {
+                db.ChangeTracker.Clear(); // another request paused the type at the same moment: update its row
+            }
+        }
         driver.Notifier.Publish(new Notice.PausesChanged());
         logs.CreateLogger(typeof(JobTypePausesApi)).LogInformation("Job type {Type} paused {Until} by {Who}", type,
             pause.PausedUntil is { } u ? $"until {u:O}" : "until resumed", who);

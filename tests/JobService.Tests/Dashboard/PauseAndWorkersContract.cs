@@ -31,6 +31,20 @@ public abstract class PauseAndWorkersContract
         await paused.NextRead.WaitAsync(TimeSpan.FromSeconds(15));
     }
 
+    /// <summary>Pauses of one type sent at once all answer 200: the second insert of its row (a unique violation, once a 500) becomes an update.</summary>
+    [Fact]
+    public async Task PausesOfOneTypeSentAtOnceAllSucceed()
+    {
+        await using var app = await StartAsync();
+
+        for (var round = 0; round < 5; round++)
+        {
+            var answers = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => app.Client.PostAsJsonAsync("/job-types/echo/pause", new { })));
+            Assert.All(answers, a => Assert.Equal(HttpStatusCode.OK, a.StatusCode));
+            Assert.Equal(HttpStatusCode.OK, (await app.Client.PostAsync("/job-types/echo/resume", null)).StatusCode);
+        }
+    }
+
     [Fact]
     public async Task APausedTypesJobsStayPendingWhileOthersRunAndRunOnceResumed()
     {
