@@ -60,6 +60,7 @@ public static class AuthSetup
             });
         });
         services.AddHostedService<AuthStartup>();
+        services.AddSingleton<Hosting.IStartupStep, BootstrapKeyStep>();
         return services;
     }
 
@@ -75,13 +76,21 @@ public static class AuthSetup
         app.UseAuthentication().UseRateLimiter().UseAuthorization();
 
     /// <summary>
-    /// Refuses to serve with auth off on an address beyond loopback, unless Auth:AllowAnonymous
-    /// says so on purpose; and keeps the bootstrap admin key (Auth:BootstrapAdminKey) in the database.
+    /// Keeps the bootstrap admin key (Auth:BootstrapAdminKey) in the database before the service
+    /// says it is ready: a deployment that waits for /health/ready and then uses the key must
+    /// not meet a 401 (it did when the key was stored after the host had started).
     /// </summary>
-    sealed class AuthStartup(IOptions<AuthOptions> options, IServer server, IServiceProvider services, Hosting.DatabaseReady database)
-        : IHostedLifecycleService
+    sealed class BootstrapKeyStep(IOptions<AuthOptions> options, IServiceProvider services) : Hosting.IStartupStep
     {
-        public async Task StartedAsync(CancellationToken ct)
+        public Task RunAsync(CancellationToken ct) => options.Value is { Enabled: true, BootstrapAdminKey: { Length: > 0 } key }
+            ? ApiKeysApi.KeepBootstrapKeyAsync(services, key, ct)
+            : Task.CompletedTask;
+    }
+
+    /// <summary>Refuses to serve with auth off on an address beyond loopback, unless Auth:AllowAnonymous says so on purpose.</summary>
+    sealed class AuthStartup(IOptions<AuthOptions> options, IServer server) : IHostedLifecycleService
+    {
+        public Task StartedAsync(CancellationToken ct)
         {
             var o = options.Value;
             var exposed = Hosting.ListenAddresses.Exposed(server);
@@ -89,8 +98,7 @@ public static class AuthSetup
                 throw new Hosting.StartupRefusedException(
                     $"Auth:Enabled is false but the service listens on {string.Join(", ", exposed)}, beyond this machine: turn auth on " +
                     "(Auth:Enabled=true, with Auth:BootstrapAdminKey for the first key) or set Auth:AllowAnonymous=true to serve it open on purpose.");
-            if (o.Enabled && !string.IsNullOrEmpty(o.BootstrapAdminKey) && await database.WaitAsync(ct))
-                await ApiKeysApi.KeepBootstrapKeyAsync(services, o.BootstrapAdminKey, ct);
+            return Task.CompletedTask;
         }
 
         public Task StartingAsync(CancellationToken ct) => Task.CompletedTask;

@@ -18,8 +18,8 @@ namespace JobService.Hosting;
 /// the database, and the host's start returns only once it is ready
 /// (<see cref="IHostedLifecycleService.StartedAsync"/> waits for it).
 /// </summary>
-public sealed class DatabaseStartup(IServiceProvider services, IOptions<DatabaseOptions> options, DatabaseReady ready)
-    : IHostedLifecycleService, IDisposable
+public sealed class DatabaseStartup(IServiceProvider services, IOptions<DatabaseOptions> options, DatabaseReady ready,
+    IEnumerable<IStartupStep> steps) : IHostedLifecycleService, IDisposable
 {
     readonly CancellationTokenSource _stopped = new(); // a host stopped or never started (a bad setting) stops waiting
     Task? _answering;
@@ -43,6 +43,7 @@ public sealed class DatabaseStartup(IServiceProvider services, IOptions<Database
         {
             await _answering!.WaitAsync(ct);
             if (options.Value.MigrateOnStartup) await services.MigrateJobsDatabaseAsync(ct);
+            foreach (var step in steps) await step.RunAsync(ct);
             ready.Set();
         }
         catch (Exception e)
@@ -61,7 +62,17 @@ public sealed class DatabaseStartup(IServiceProvider services, IOptions<Database
     public void Dispose() => _stopped.Cancel();
 }
 
-/// <summary>Completes once the database answers and is migrated: what the background loops wait for before their first statement.</summary>
+/// <summary>
+/// Work the database must have done before the service says it is ready (/health/ready, and
+/// the background loops' first statement): run once the database answers and is migrated. A
+/// step that throws stops the start-up.
+/// </summary>
+public interface IStartupStep
+{
+    Task RunAsync(CancellationToken ct);
+}
+
+/// <summary>Completes once the database answers, is migrated and its start-up steps ran: what the background loops wait for before their first statement.</summary>
 public sealed class DatabaseReady
 {
     readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);

@@ -1,0 +1,58 @@
+using JobService.Auth;
+using JobService.Data;
+using JobService.Hosting;
+using JobService.Tests.Infrastructure;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.TestHost;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+
+namespace JobService.Tests.Api;
+
+/// <summary>
+/// Auth:BootstrapAdminKey is in the database by the time the service says it is ready: a
+/// deployment that waits for /health/ready and then uses the key must not get a 401 (the key was
+/// stored after the host had started, a moment after readiness). A hosted service of the test's,
+/// which the host starts before any service's "started" step, waits for readiness and looks.
+/// </summary>
+public sealed class BootstrapKeyTests
+{
+    [Fact]
+    public async Task TheBootstrapKeyIsStoredBeforeTheServiceIsReady()
+    {
+        await using var app = new ReadinessObservedApp();
+        await app.InitializeAsync(); // its database
+
+        _ = app.Services; // starts the host
+
+        Assert.True(await app.KeyStoredAtReady.Task, "the service was ready before its bootstrap key was stored");
+        Assert.Equal(System.Net.HttpStatusCode.OK, (await app.ClientWith(AuthApp.AdminKey).GetAsync("/api-keys")).StatusCode);
+    }
+
+    sealed class ReadinessObservedApp : AuthApp
+    {
+        public TaskCompletionSource<bool> KeyStoredAtReady { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        protected override Task<TestDatabase?> CreateDatabaseAsync(Action<string> skip) => Task.FromResult<TestDatabase?>(TestDatabase.Sqlite());
+
+        protected override void ConfigureWebHost(IWebHostBuilder builder)
+        {
+            base.ConfigureWebHost(builder);
+            builder.ConfigureTestServices(services => services.AddHostedService(sp => new Observer(sp, KeyStoredAtReady)));
+        }
+    }
+
+    sealed class Observer(IServiceProvider services, TaskCompletionSource<bool> result) : IHostedService
+    {
+        public async Task StartAsync(CancellationToken ct)
+        {
+            if (!await services.GetRequiredService<DatabaseReady>().WaitAsync(ct)) { result.SetResult(false); return; }
+            await using var scope = services.CreateAsyncScope();
+            var hash = KeyMaterial.Hash(AuthApp.AdminKey);
+            result.SetResult(await scope.ServiceProvider.GetRequiredService<JobsDbContext>().ApiKeys.AnyAsync(k => k.KeyHash == hash, ct));
+        }
+
+        public Task StopAsync(CancellationToken ct) => Task.CompletedTask;
+    }
+}
