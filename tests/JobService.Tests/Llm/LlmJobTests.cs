@@ -379,6 +379,7 @@ public sealed class LlmJobTests : IAsyncLifetime
     [Theory]
     [InlineData("""{"type": "structured_generation", "payload": {"instructions": "x", "schema": {"type": "array", "minItems": 1000000000}}}""", "payload.schema")]
     [InlineData("""{"type": "structured_generation", "payload": {"instructions": "x", "schema": {"type": 5}}}""", "payload.schema")]
+    [InlineData("""{"type": "structured_generation", "payload": {"instructions": "x", "schema": {"type": "null"}}}""", "payload.schema")]
     [InlineData("""{"type": "structured_generation", "payload": {"instructions": "x", "schema": {"type": "object", "properties": {"n": {"minItems": "2"}}}}}""", "payload.schema")]
     [InlineData("""{"type": "text_generation", "payload": {"messages": [{"role": "robot", "content": "hi"}]}}""", "payload.messages[0].role")]
     [InlineData("""{"type": "text_generation", "payload": {"system": "only a system prompt"}}""", "payload.prompt")]
