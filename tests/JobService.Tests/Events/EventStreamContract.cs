@@ -312,6 +312,27 @@ public abstract class EventStreamContract
         Assert.Equal(Expected(events, 0), (await stream.ToEndAsync()).Select(e => (e.Event, e.Id!)).ToList());
     }
 
+    /// <summary>
+    /// A log line cut to its 10,000 characters where an emoji straddles the cut loses the whole
+    /// emoji, not half of it: half a surrogate pair is no text the database takes, and the job's
+    /// write (with its batch) failed.
+    /// </summary>
+    [Fact]
+    public async Task ALongLogLineIsCutBetweenCharactersNotInsideOne()
+    {
+        await using var app = await StartAsync();
+        var id = await app.SubmitAsync(Scripts.Job(Scripts.Add(async ctx =>
+        {
+            await ctx.LogAsync(JobLogLevel.Info, new string('a', 9_998) + "\U0001F600" + "tail");
+            return new { logged = true };
+        })));
+
+        await app.WaitForStatusAsync(id, JobStatus.Completed);
+
+        var line = (await app.LogsAsync(id)).Single(e => e.Message!.StartsWith("aaa")).Message!;
+        Assert.Equal(new string('a', 9_998) + "…", line);
+    }
+
     [Fact]
     public async Task EveryJobTellsItsStoryInItsLog()
     {
