@@ -63,8 +63,10 @@ public sealed class JobEventReads(JobsConnections connections, IJobDriver driver
     {
         try
         {
-            var results = await ReadBatchAsync(batch.Select(b => (b.Job, b.After)).ToList());
-            for (var i = 0; i < batch.Count; i++) batch[i].Done.TrySetResult(results[i]);
+            // Watchers of one job at one place (a client and the dashboard, woken by the same commit) share a read.
+            var pairs = batch.Select(b => (b.Job, b.After)).Distinct().ToList();
+            var results = pairs.Zip(await ReadBatchAsync(pairs)).ToDictionary(r => r.First, r => r.Second);
+            foreach (var read in batch) read.Done.TrySetResult(results[(read.Job, read.After)]);
         }
         catch (Exception e) when (batch.Count > 1 && !DatabaseErrors.IsUnavailable(e))
         {
