@@ -84,7 +84,7 @@ public static class BulkJobsApi
         if (body.Max is < 1 or > MaxFilterJobs) errors["max"] = [$"max must be between 1 and {MaxFilterJobs}."];
         if (body.Ids is not null && body.Max is not null) errors["max"] = ["max goes with filter; ids are acted on as given."];
         var f = body.Filter;
-        if (JobProblems.TenantRefusal(caller, f?.TenantId) is { } refused) return refused;
+        if (JobProblems.TenantRefusal(caller, f?.TenantId, "filter.tenant_id") is { } refused) return refused;
         var filter = f is null ? null : JobFilter.Parse(f.Status, f.Type, f.CreatedAfter, f.CreatedBefore, f.IdPrefix, f.Payload, errors, "filter.");
         if (errors.Count > 0) return TypedResults.ValidationProblem(errors, title: "The bulk request is invalid");
 

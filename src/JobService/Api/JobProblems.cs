@@ -43,16 +43,16 @@ public static class JobProblems
 
     /// <summary>
     /// What a request that names a tenant (tenant_id) is refused with, if anything: a name no tenant
-    /// can have (400, with the field in <c>errors</c> as a validation problem has it: it never
+    /// can have (400, with <paramref name="field"/> in <c>errors</c> as a validation problem has it: it never
     /// reaches a query) or another tenant without the admin scope (403).
     /// </summary>
-    public static ProblemHttpResult? TenantRefusal(Auth.Caller caller, string? requested)
+    public static ProblemHttpResult? TenantRefusal(Auth.Caller caller, string? requested, string field = "tenant_id")
     {
         if (requested is not null && requested != "*" && !Auth.TenantName.IsValid(requested))
         {
             var rule = $"tenant_id is a tenant's id ({Auth.TenantName.Rule}), or * for every tenant.";
             return TypedResults.Problem(title: "The tenant_id is invalid", detail: rule, statusCode: StatusCodes.Status400BadRequest,
-                extensions: new Dictionary<string, object?> { ["errors"] = new Dictionary<string, string[]> { ["tenant_id"] = [rule] } });
+                extensions: new Dictionary<string, object?> { ["errors"] = new Dictionary<string, string[]> { [field] = [rule] } });
         }
         return caller.MayAsk(requested) ? null : OtherTenant(requested!);
     }

@@ -143,6 +143,29 @@ public abstract class BadInputContract(TestApp app) : IAsyncLifetime
         Assert.Equal(0, await app.RowCountsAsync());
     }
 
+    /// <summary>The values refused before any query name the field they were in.</summary>
+    [Theory]
+    [InlineData("GET", "/jobs?tenant_id=a%00b", null, "tenant_id")]
+    [InlineData("GET", "/events?tenant_id=a%20b", null, "tenant_id")]
+    [InlineData("GET", "/api-keys?tenant_id=a%00b", null, "tenant_id")]
+    [InlineData("POST", "/jobs/bulk/cancel", "{\"filter\": {\"tenant_id\": \"a b\"}}", "filter.tenant_id")]
+    [InlineData("POST", "/jobs/bulk/cancel", "{\"filter\": {\"status\": [null]}}", "filter.status")]
+    [InlineData("POST", "/jobs/bulk/cancel", "{\"filter\": {\"type\": [null]}}", "filter.type")]
+    [InlineData("GET", "/jobs?payload.name=a%00b", null, "payload")]
+    [InlineData("GET", "/jobs?payload.name=%22%5Cud800%22", null, "payload")]
+    [InlineData("POST", "/jobs", "{\"type\": \"greet\", \"payload\": {\"name\": \"a\\ud800\"}}", "payload")]
+    [InlineData("POST", "/jobs", "{\"type\": \"greet\", \"payload\": {\"name\": \"a\"}, \"run_at\": \"0001-01-01T00:00:00Z\"}", "run_at")]
+    [InlineData("POST", "/api-keys", "{\"name\": \"a\\u0000b\", \"tenant_id\": \"acme\", \"scopes\": [\"jobs:read\"]}", "name")]
+    public async Task AValueRefusedBeforeAnyQueryNamesItsField(string method, string path, string? body, string field)
+    {
+        var request = new HttpRequestMessage(new HttpMethod(method), path);
+        if (body is not null) request.Content = new StringContent(body, Encoding.UTF8, "application/json");
+
+        var problem = await (await app.EnsureAvailable().CreateClient().SendAsync(request)).ShouldBeProblemAsync(HttpStatusCode.BadRequest);
+
+        Assert.True(problem.GetProperty("errors").TryGetProperty(field, out _), problem.ToString());
+    }
+
     /// <summary>HTTP allows a parameter's value quoted: charset="utf-8" is read as UTF-8 (ASP.NET's JSON reader alone answered 500).</summary>
     [Fact]
     public async Task AQuotedCharsetIsRead()

@@ -41,6 +41,8 @@ public abstract class PauseAndWorkersContract
         {
             var answers = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => app.Client.PostAsJsonAsync("/job-types/echo/pause", new { })));
             Assert.All(answers, a => Assert.Equal(HttpStatusCode.OK, a.StatusCode));
+            var types = await app.Client.GetFromJsonAsync<JsonElement>("/job-types");
+            Assert.Equal(["echo"], types.EnumerateArray().Where(t => t.GetProperty("paused").ValueKind != JsonValueKind.Null).Select(t => t.Str("type")));
             Assert.Equal(HttpStatusCode.OK, (await app.Client.PostAsync("/job-types/echo/resume", null)).StatusCode);
         }
     }
