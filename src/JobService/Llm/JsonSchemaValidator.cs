@@ -68,15 +68,28 @@ public static class JsonSchemaValidator
 
     /// <summary>
     /// Checks a schema a client sent (structured_generation) before it is stored: keywords of
-    /// the right form, known types, and sizes the offline provider and a model can produce.
+    /// the right form, known types, sizes the offline provider and a model can produce, and an
+    /// object allowed at the top: the answer is asked for as one JSON object (a model's JSON
+    /// mode answers with nothing else), so under a schema no object satisfies
+    /// (<c>"type": "array"</c>, <c>"type": "null"</c>, <c>"enum": [null]</c>) every answer would fail.
     /// </summary>
     public static List<string> CheckSchema(JsonNode? schema, string path = "schema")
     {
-        if (schema is not JsonObject) return [$"{path} must be a JSON object"];
+        if (schema is not JsonObject root) return [$"{path} must be a JSON object"];
         var errors = new List<string>();
         Problems(schema, path, 0, clientLimits: true, errors);
+        if (errors.Count == 0 && !AllowsAnObject(root))
+            errors.Add($"{path} must allow a JSON object at its top (by its type, enum and allOf): the answer is asked for as one JSON object");
         return errors;
     }
+
+    /// <summary>Whether the schema's own type, enum and allOf leave room for some object (what the properties then require is the model's to meet).</summary>
+    static bool AllowsAnObject(JsonObject schema) =>
+        (schema["type"] is not { } type || TypeNames(type) is { } names && names.Contains("object"))
+        && (schema["enum"] is not JsonArray values || values.Any(v => v is JsonObject))
+        && (schema["allOf"] is not JsonArray all || all.All(s => s is JsonObject o ? AllowsAnObject(o) : !IsFalse(s)));
+
+    static bool IsFalse(JsonNode? node) => node is JsonValue v && v.GetValueKind() == JsonValueKind.False;
 
     /// <summary>The keywords of a schema that are not of the form this validator reads; empty when it can be used.</summary>
     public static List<string> SchemaProblems(JsonNode? schema, string path = "schema")

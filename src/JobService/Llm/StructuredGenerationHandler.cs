@@ -15,10 +15,7 @@ public sealed record StructuredGenerationPayload(
     [property: Range(0.0, 2.0)] double? Temperature = null) : IValidatableObject
 {
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext) =>
-        JsonSchemaValidator.CheckSchema(Schema).Select(e => new ValidationResult(e, [nameof(Schema)]))
-            .Concat(Schema["type"] is JsonValue type && type.TryGetValue<string>(out var name) && name == "null"
-                ? [new ValidationResult("The schema allows only null: there is nothing to generate (an answer of null is taken as no answer).", [nameof(Schema)])]
-                : []);
+        JsonSchemaValidator.CheckSchema(Schema).Select(e => new ValidationResult(e, [nameof(Schema)]));
 }
 
 /// <summary>structured_generation: instructions plus a JSON Schema to JSON that validates, with repairs.</summary>

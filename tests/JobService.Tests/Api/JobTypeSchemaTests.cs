@@ -95,6 +95,9 @@ public sealed class JobTypeSchemaTests(SqliteApp app) : IClassFixture<SqliteApp>
         [
             Valid("""{"instructions": "A city", "schema": {"type": "object"}}"""),
             Valid("""{"instructions": "A city", "schema": {}, "system": "s", "model": "m", "provider": "offline", "max_tokens": 10, "temperature": 1}""", "every option"),
+            Valid("""{"instructions": "A city", "schema": {"type": ["object", "null"]}}""", "an object or null"),
+            Valid("""{"instructions": "A city", "schema": {"enum": [{"name": "Ys"}, null]}}""", "an enum with an object"),
+            Valid("""{"instructions": "A city", "schema": {"allOf": [true, {"type": "object"}, {"required": ["name"]}]}}""", "allOf that allows an object"),
             Invalid("""{"schema": {"type": "object"}}""", "instructions missing"),
             Invalid("""{"instructions": "A city"}""", "schema missing"),
             Invalid("""{"instructions": "  ", "schema": {}}""", "instructions blank"),
@@ -197,6 +200,11 @@ public sealed class JobTypeSchemaTests(SqliteApp app) : IClassFixture<SqliteApp>
     [InlineData("text_generation", """{"prompt": "   "}""", "payload.prompt")]
     [InlineData("text_generation", """{"messages": []}""", "payload.prompt")]
     [InlineData("structured_generation", """{"instructions": "A city", "schema": {"type": "town"}}""", "payload.schema")]
+    [InlineData("structured_generation", """{"instructions": "A city", "schema": {"type": "array"}}""", "payload.schema")]
+    [InlineData("structured_generation", """{"instructions": "A city", "schema": {"type": ["null"]}}""", "payload.schema")]
+    [InlineData("structured_generation", """{"instructions": "A city", "schema": {"enum": [null, "Ys"]}}""", "payload.schema")]
+    [InlineData("structured_generation", """{"instructions": "A city", "schema": {"allOf": [{"type": "string"}]}}""", "payload.schema")]
+    [InlineData("structured_generation", """{"instructions": "A city", "schema": {"type": "object", "allOf": [false]}}""", "payload.schema")]
     [InlineData("echo", """{"text": "a\u0000b"}""", "payload")]
     public async Task RulesTheSchemaCannotStateAreStillRefusedAtSubmit(string type, string payload, string field)
     {
