@@ -11,7 +11,7 @@ public static class OfflineJson
 
     public static JsonNode For(JsonObject schema, Random random, string name = "")
     {
-        if (schema["enum"] is JsonArray options && options.Count > 0) return options[random.Next(options.Count)]!.DeepClone();
+        if (schema["enum"] is JsonArray options && options.Count > 0) return options[random.Next(options.Count)]?.DeepClone()!; // null stays null
         return TypeOf(schema) switch
         {
             "object" => Object(schema, random),

@@ -43,6 +43,20 @@ public sealed class OfflineProviderTests
     }
 
     [Fact]
+    public async Task AnEnumThatAllowsNullIsAnsweredWithNull()
+    {
+        await using var app = new WorkerApp(TestDatabase.Sqlite(), new() { ["Llm:Offline:TokensPerSecond"] = "4000" }, realClock: true);
+        var id = await app.SubmitAsync(new
+        {
+            type = "structured_generation",
+            payload = new { instructions = "A city", schema = new { type = "object", properties = new { tone = new { @enum = new object?[] { null } } }, required = new[] { "tone" } } },
+        });
+
+        var job = await app.WaitForStatusAsync(id, JobStatus.Completed);
+        Assert.Equal("""{"tone":null}""", job.Result);
+    }
+
+    [Fact]
     public async Task TheOfflineProviderAnswersTheSameRequestTheSameWay()
     {
         await using var app = new WorkerApp(TestDatabase.Sqlite(), new() { ["Llm:Offline:TokensPerSecond"] = "4000" }, realClock: true);
