@@ -101,7 +101,7 @@ public sealed class JobEventStream(Guid id, long? lastEventId, EventServices ser
     internal static TimeSpan Until(DateTime ends, SseWriter sse, EventsOptions o)
     {
         var now = DateTime.UtcNow;
-        var ping = sse.LastWrite.AddSeconds(o.HeartbeatSeconds) - now;
+        var ping = sse.PingDue(o.HeartbeatSeconds) - now;
         var wait = new[] { TimeSpan.FromSeconds(o.PollFallbackSeconds), ping, ends - now }.Min();
         return wait < TimeSpan.Zero ? TimeSpan.Zero : wait;
     }

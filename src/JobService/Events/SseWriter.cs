@@ -48,7 +48,10 @@ public sealed class SseWriter
     /// woken or not, since a stream can be woken again and again by changes it has nothing to send for.
     /// </summary>
     public Task PingIfQuietAsync(int heartbeatSeconds) =>
-        DateTime.UtcNow - LastWrite >= TimeSpan.FromSeconds(heartbeatSeconds) ? Write(": ping\n\n") : Task.CompletedTask;
+        DateTime.UtcNow >= PingDue(heartbeatSeconds) ? Write(": ping\n\n") : Task.CompletedTask;
+
+    /// <summary>When a ping is due: <paramref name="heartbeatSeconds"/> after the last write (the streams' waits end there too).</summary>
+    public DateTime PingDue(int heartbeatSeconds) => LastWrite.AddSeconds(heartbeatSeconds);
 
     async Task Write(string text)
     {
