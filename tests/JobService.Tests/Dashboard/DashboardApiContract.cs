@@ -50,12 +50,13 @@ public abstract class DashboardApiContract(ClockedApp app) : ClockedContract(app
     {
         var strict = await SubmitAsync("structured_generation", new { instructions = "p", schema = new { type = "object", additionalProperties = false } });
         var loose = await SubmitAsync("structured_generation", new { instructions = "p", schema = new { type = "object", additionalProperties = true } });
-        var text = await SubmitAsync("structured_generation", new { instructions = "p", schema = new { type = "string" } });
+        var titled = await SubmitAsync("structured_generation", new { instructions = "p", schema = new { type = "object", title = "string" } });
 
         Assert.Equal([strict], Ids(await ListAsync("payload.schema.additionalProperties=false")));
         Assert.Equal([loose], Ids(await ListAsync("payload.schema.additionalProperties=true")));
-        Assert.Equal([strict, loose], Ids(await ListAsync("payload.schema.type=object")));
-        Assert.Equal([text], Ids(await ListAsync("payload.schema.type=string")));
+        Assert.Equal([strict, loose, titled], Ids(await ListAsync("payload.schema.type=object")));
+        Assert.Equal([titled], Ids(await ListAsync("payload.schema.title=string")));
+        Assert.Empty(Ids(await ListAsync("payload.schema.type=string")));
         Assert.Empty(Ids(await ListAsync("payload.schema.type.deeper=object")));
         Assert.Empty(Ids(await ListAsync("payload.schema.additionalProperties=%22false%22"))); // a boolean is not the string "false"
     }
