@@ -11,13 +11,14 @@ public static class OfflineJson
 
     public static JsonNode For(JsonObject schema, Random random, string name = "")
     {
+        schema = WithAllOf(schema);
         if (schema["enum"] is JsonArray options && options.Count > 0) return options[random.Next(options.Count)]?.DeepClone()!; // null stays null
         return TypeOf(schema) switch
         {
             "object" => Object(schema, random),
             "array" => Array(schema, random, name),
-            "integer" => JsonValue.Create((long)Math.Round(Number(schema, random)))!,
-            "number" => JsonValue.Create(Math.Round(Number(schema, random), 2))!,
+            "integer" => JsonValue.Create((long)Number(schema, random, integer: true))!,
+            "number" => JsonValue.Create(Number(schema, random, integer: false))!,
             "boolean" => JsonValue.Create(random.Next(2) == 0)!,
             "null" => null!,
             _ => JsonValue.Create(Text(schema, random, name))!,
@@ -33,8 +34,31 @@ public static class OfflineJson
         return result;
     }
 
+    /// <summary>
+    /// The schema with its <c>allOf</c> members' keywords laid over it (their properties and
+    /// required lists joined), so that one value can be made for all of them; a first look, not a
+    /// full merge: two members with different types are met only by chance.
+    /// </summary>
+    static JsonObject WithAllOf(JsonObject schema)
+    {
+        if (schema["allOf"] is not JsonArray members) return schema;
+        var merged = new JsonObject();
+        foreach (var part in members.OfType<JsonObject>().Select(WithAllOf).Prepend(schema))
+            foreach (var (key, value) in part)
+            {
+                if (key == "allOf" || value is null) continue;
+                if (key == "properties" && merged[key] is JsonObject properties && value is JsonObject more)
+                    foreach (var (name, property) in more) properties[name] ??= property?.DeepClone();
+                else if (key == "required" && merged[key] is JsonArray required && value is JsonArray names)
+                    foreach (var n in names) required.Add(n?.DeepClone());
+                else merged[key] ??= value.DeepClone();
+            }
+        return merged;
+    }
+
     static JsonArray Array(JsonObject schema, Random random, string name)
     {
+        if (schema["items"] is JsonValue none && none.GetValueKind() == System.Text.Json.JsonValueKind.False) return []; // no item is allowed
         var min = (int?)schema["minItems"]?.GetValue<double>() ?? 1;
         var max = (int?)schema["maxItems"]?.GetValue<double>() ?? Math.Max(min, 3);
         var count = Math.Min(Math.Clamp(3, min, Math.Max(min, max)), JsonSchemaValidator.MaxItems);
@@ -44,11 +68,25 @@ public static class OfflineJson
         return array;
     }
 
-    static double Number(JsonObject schema, Random random)
+    /// <summary>
+    /// A number inside the schema's bounds, exclusive ones too (an integer: a whole number inside
+    /// them, when there is one), away from their edges; two decimals when that stays inside.
+    /// </summary>
+    static double Number(JsonObject schema, Random random, bool integer)
     {
-        var min = schema["minimum"]?.GetValue<double>() ?? 0;
-        var max = schema["maximum"]?.GetValue<double>() ?? min + 100;
-        return min + random.NextDouble() * (max - min);
+        var low = Math.Max(Read("minimum") ?? double.MinValue,
+            Read("exclusiveMinimum") is { } above ? integer ? Math.Floor(above) + 1 : Math.BitIncrement(above) : double.MinValue);
+        var high = Math.Min(Read("maximum") ?? double.MaxValue,
+            Read("exclusiveMaximum") is { } below ? integer ? Math.Ceiling(below) - 1 : Math.BitDecrement(below) : double.MaxValue);
+        if (low == double.MinValue) low = high == double.MaxValue ? 0 : high - 100;
+        if (high == double.MaxValue) high = low + 100;
+        if (integer) (low, high) = (Math.Ceiling(low), Math.Floor(high));
+        var u = 0.1 + 0.8 * random.NextDouble();
+        var value = low * (1 - u) + high * u; // never past either bound, and no overflow between far ones
+        var rounded = Math.Round(value, integer ? 0 : 2);
+        return rounded >= low && rounded <= high ? rounded : value;
+
+        double? Read(string keyword) => schema[keyword] is JsonValue v && v.TryGetValue<double>(out var d) ? d : null;
     }
 
     static string Text(JsonObject schema, Random random, string name)
@@ -71,6 +109,6 @@ public static class OfflineJson
     {
         JsonValue v => v.GetValue<string>(),
         JsonArray a => a.Select(t => t?.GetValue<string>()).FirstOrDefault(t => t != "null"),
-        _ => schema["properties"] is not null ? "object" : null,
+        _ => schema["properties"] is not null || schema["required"] is not null ? "object" : null,
     };
 }
