@@ -23,6 +23,7 @@ public static class JsonSchemaValidator
     static readonly string[] Types = ["object", "array", "string", "integer", "number", "boolean", "null"];
     static readonly string[] Counts = ["minItems", "maxItems", "minLength", "maxLength"];
     static readonly string[] Bounds = ["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"];
+    static readonly (string Low, string High)[] Ranges = [("minItems", "maxItems"), ("minLength", "maxLength"), ("minimum", "maximum")];
 
     // A pattern runs on text a client sent: bounded, so that a catastrophic one cannot hold a request.
     static readonly TimeSpan PatternTimeout = TimeSpan.FromMilliseconds(250);
@@ -127,6 +128,11 @@ public static class JsonSchemaValidator
         if (s["required"] is { } r && !(r is JsonArray ra && ra.All(x => Text(x) is not null)))
             errors.Add($"{path}.required must be an array of field names");
         if (s["enum"] is { } e && e is not JsonArray) errors.Add($"{path}.enum must be an array");
+        // A schema no value can meet would refuse every payload, or fail every answer after its repairs.
+        if (s["enum"] is JsonArray { Count: 0 }) errors.Add($"{path}.enum must list at least one value");
+        foreach (var (low, high) in Ranges)
+            if (Number(s[low]) is { } least && Number(s[high]) is { } most && least > most)
+                errors.Add($"{path}.{low} ({Show(least)}) is more than {path}.{high} ({Show(most)}): no value is allowed");
         if (s["pattern"] is { } p)
         {
             if (Text(p) is not { } pattern) errors.Add($"{path}.pattern must be a string");
