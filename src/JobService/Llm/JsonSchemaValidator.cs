@@ -113,8 +113,8 @@ public static class JsonSchemaValidator
             errors.Add($"{path} nests too deeply");
             return;
         }
-        if (s["type"] is { } type && !(TypeNames(type) is { } names && names.All(Types.Contains)))
-            errors.Add($"{path}.type must be one of {string.Join(", ", Types)}");
+        if (s["type"] is { } type && !(TypeNames(type) is { Count: > 0 } names && names.All(Types.Contains)))
+            errors.Add($"{path}.type must be one of {string.Join(", ", Types)}, or a list of them");
         foreach (var keyword in Counts)
         {
             // Sizes are the client's business only in a client's schema: a model must be able to produce them.
@@ -128,11 +128,12 @@ public static class JsonSchemaValidator
         if (s["required"] is { } r && !(r is JsonArray ra && ra.All(x => Text(x) is not null)))
             errors.Add($"{path}.required must be an array of field names");
         if (s["enum"] is { } e && e is not JsonArray) errors.Add($"{path}.enum must be an array");
-        // A schema no value can meet would refuse every payload, or fail every answer after its repairs.
+        // Keywords that contradict each other are a mistake: the value they describe (or, for an
+        // optional field, any value of it) would be refused every time.
         if (s["enum"] is JsonArray { Count: 0 }) errors.Add($"{path}.enum must list at least one value");
         foreach (var (low, high) in Ranges)
             if (Number(s[low]) is { } least && Number(s[high]) is { } most && least > most)
-                errors.Add($"{path}.{low} ({Show(least)}) is more than {path}.{high} ({Show(most)}): no value is allowed");
+                errors.Add($"{path}.{low} ({Show(least)}) is more than {path}.{high} ({Show(most)})");
         if (s["pattern"] is { } p)
         {
             if (Text(p) is not { } pattern) errors.Add($"{path}.pattern must be a string");

@@ -27,7 +27,7 @@ public sealed class OfflineChatBackend(OfflineOptions options, TimeProvider time
         var seed = Seed(request);
         var answer = request.JsonSchema is null
             ? Text(seed, request.MaxTokens ?? options.TextTokens, request.Messages[^1].Content)
-            : OfflineJson.For(request.JsonSchema, seed).ToJsonString();
+            : OfflineJson.Answer(request.JsonSchema, seed).ToJsonString();
         var tokens = Tokens(answer).ToList();
         var cut = request.MaxTokens is { } max && tokens.Count > max;
         if (cut) tokens = tokens[..request.MaxTokens!.Value];

@@ -9,6 +9,15 @@ public static class OfflineJson
     static readonly string[] Words = ["ancient", "restless", "gilded", "silent", "northern", "hidden", "broken", "radiant", "wandering", "sworn"];
     static readonly string[] Nouns = ["oath", "river", "crown", "forge", "library", "storm", "garden", "tower", "road", "market"];
 
+    /// <summary>The answer to a JSON-mode request: one object, as a model gives (the schema allows one: JsonSchemaValidator.CheckSchema).</summary>
+    public static JsonObject Answer(JsonObject schema, Random random)
+    {
+        schema = WithAllOf(schema);
+        return schema["enum"] is JsonArray options && options.OfType<JsonObject>().ToList() is { Count: > 0 } objects
+            ? objects[random.Next(objects.Count)].DeepClone().AsObject()
+            : Object(schema, random);
+    }
+
     public static JsonNode For(JsonObject schema, Random random, string name = "")
     {
         schema = WithAllOf(schema);
@@ -25,19 +34,26 @@ public static class OfflineJson
         };
     }
 
+    /// <summary>Its properties, and the required fields it does not describe (from additionalProperties, else text).</summary>
     static JsonObject Object(JsonObject schema, Random random)
     {
         var result = new JsonObject();
         if (schema["properties"] is JsonObject properties)
             foreach (var (name, property) in properties)
                 if (property is JsonObject p) result[name] = For(p, random, name);
+        if (schema["required"] is JsonArray required)
+            foreach (var name in required.Select(n => n?.GetValue<string>()).OfType<string>().Where(n => !result.ContainsKey(n)))
+                result[name] = For(schema["additionalProperties"] as JsonObject ?? new JsonObject { ["type"] = "string" }, random, name);
         return result;
     }
 
+    static readonly string[] Lowest = ["minimum", "exclusiveMinimum", "minItems", "minLength"], Highest = ["maximum", "exclusiveMaximum", "maxItems", "maxLength"];
+
     /// <summary>
-    /// The schema with its <c>allOf</c> members' keywords laid over it (their properties and
-    /// required lists joined), so that one value can be made for all of them; a first look, not a
-    /// full merge: two members with different types are met only by chance.
+    /// The schema with its <c>allOf</c> members combined into it, so that one value can be made for
+    /// all of them: the tightest of their bounds, the values every enum lists, their properties
+    /// (one named twice: both schemas) and required fields; any other keyword from the first that
+    /// has it (two members of different types are met only by chance).
     /// </summary>
     static JsonObject WithAllOf(JsonObject schema)
     {
@@ -47,11 +63,16 @@ public static class OfflineJson
             foreach (var (key, value) in part)
             {
                 if (key == "allOf" || value is null) continue;
-                if (key == "properties" && merged[key] is JsonObject properties && value is JsonObject more)
-                    foreach (var (name, property) in more) properties[name] ??= property?.DeepClone();
-                else if (key == "required" && merged[key] is JsonArray required && value is JsonArray names)
+                if (merged[key] is not { } have) merged[key] = value.DeepClone();
+                else if (Lowest.Contains(key) || Highest.Contains(key))
+                    merged[key] = Lowest.Contains(key) ? Math.Max(have.GetValue<double>(), value.GetValue<double>()) : Math.Min(have.GetValue<double>(), value.GetValue<double>());
+                else if (key == "enum" && have is JsonArray listed && value is JsonArray also)
+                    merged[key] = new JsonArray([.. listed.Where(v => also.Any(w => JsonNode.DeepEquals(v, w))).Select(v => v?.DeepClone())]);
+                else if (key == "properties" && have is JsonObject properties && value is JsonObject more)
+                    foreach (var (name, property) in more)
+                        properties[name] = properties[name] is { } first ? new JsonObject { ["allOf"] = new JsonArray(first.DeepClone(), property?.DeepClone()) } : property?.DeepClone();
+                else if (key == "required" && have is JsonArray required && value is JsonArray names)
                     foreach (var n in names) required.Add(n?.DeepClone());
-                else merged[key] ??= value.DeepClone();
             }
         return merged;
     }
@@ -81,8 +102,9 @@ public static class OfflineJson
         if (low == double.MinValue) low = high == double.MaxValue ? 0 : high - 100;
         if (high == double.MaxValue) high = low + 100;
         if (integer) (low, high) = (Math.Ceiling(low), Math.Floor(high));
+        if (low > high) return low; // nothing meets them; the validator says so
         var u = 0.1 + 0.8 * random.NextDouble();
-        var value = low * (1 - u) + high * u; // never past either bound, and no overflow between far ones
+        var value = Math.Clamp(low * (1 - u) + high * u, low, high); // no overflow between far bounds; clamped against rounding past one
         var rounded = Math.Round(value, integer ? 0 : 2);
         return rounded >= low && rounded <= high ? rounded : value;
 

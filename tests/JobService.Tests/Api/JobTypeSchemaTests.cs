@@ -206,6 +206,7 @@ public sealed class JobTypeSchemaTests(SqliteApp app) : IClassFixture<SqliteApp>
     [InlineData("structured_generation", """{"instructions": "A city", "schema": {"allOf": [{"type": "string"}]}}""", "payload.schema")]
     [InlineData("structured_generation", """{"instructions": "A city", "schema": {"type": "object", "allOf": [false]}}""", "payload.schema")]
     [InlineData("structured_generation", """{"instructions": "A city", "schema": {"type": "object", "properties": {"tone": {"enum": []}}}}""", "payload.schema")]
+    [InlineData("structured_generation", """{"instructions": "A city", "schema": {"type": "object", "properties": {"tone": {"type": []}}}}""", "payload.schema")]
     [InlineData("structured_generation", """{"instructions": "A city", "schema": {"type": "object", "properties": {"n": {"type": "integer", "minimum": 5, "maximum": 3}}}}""", "payload.schema")]
     [InlineData("structured_generation", """{"instructions": "A city", "schema": {"type": "object", "properties": {"s": {"minLength": 3, "maxLength": 2}}}}""", "payload.schema")]
     [InlineData("structured_generation", """{"instructions": "A city", "schema": {"type": "object", "properties": {"l": {"type": "array", "minItems": 4, "maxItems": 1}}}}""", "payload.schema")]
