@@ -36,11 +36,23 @@ public static class JsonText
     };
 
     /// <summary>
-    /// Text a handler reports while it runs (a status message, a model's partial text), with NUL
-    /// replaced by U+FFFD: PostgreSQL's text and jsonb refuse it, and these go out in one write with
-    /// other jobs' (<see cref="Worker.ProgressBatcher"/>).
+    /// Text a handler reports while it runs (a status message, a log line, a model's partial text),
+    /// with NUL and half a surrogate pair each replaced by U+FFFD: PostgreSQL refuses the one and
+    /// Npgsql will not send the other, and these go out in one write with other jobs'
+    /// (<see cref="Worker.ProgressBatcher"/>): refused, they would fail the job at every attempt.
     /// </summary>
-    public static string Storable(string text) => text.Contains('\0') ? text.Replace('\0', '\uFFFD') : text;
+    public static string Storable(string text)
+    {
+        var span = text.AsSpan();
+        if (span.IndexOf('\0') < 0 && span.IndexOfAnyInRange('\uD800', '\uDFFF') < 0) return text; // the usual case: nothing copied
+        var chars = text.ToCharArray();
+        for (var i = 0; i < chars.Length; i++)
+        {
+            if (char.IsHighSurrogate(chars[i]) && i + 1 < chars.Length && char.IsLowSurrogate(chars[i + 1])) i++; // a whole pair stays
+            else if (chars[i] == '\0' || char.IsSurrogate(chars[i])) chars[i] = '\uFFFD';
+        }
+        return new string(chars);
+    }
 
     /// <summary>The node as JSON text, with every NUL in its strings replaced by U+FFFD.</summary>
     public static string ForStorage(JsonNode node)

@@ -334,6 +334,24 @@ public abstract class EventStreamContract
     }
 
     [Fact]
+    public async Task HalfASurrogatePairAHandlerReportsIsStoredAsAReplacementCharacter()
+    {
+        await using var app = await StartAsync();
+        var id = await app.SubmitAsync(Scripts.Job(Scripts.Add(async ctx =>
+        {
+            await ctx.ReportProgressAsync(50, "half \ud800 pair");
+            await ctx.LogAsync(JobLogLevel.Info, "lone \udc00 low, whole \U0001F600 pair");
+            return new { logged = true };
+        })));
+
+        await app.WaitForStatusAsync(id, JobStatus.Completed);
+
+        var lines = (await app.LogsAsync(id)).Select(e => e.Message!).ToList();
+        Assert.Contains("lone \uFFFD low, whole \U0001F600 pair", lines);
+        Assert.Equal(1, (await app.JobAsync(id)).Attempt); // no attempt failed on the write
+    }
+
+    [Fact]
     public async Task EveryJobTellsItsStoryInItsLog()
     {
         await using var app = await StartAsync(new() { ["Llm:Offline:TokensPerSecond"] = "2000" });
