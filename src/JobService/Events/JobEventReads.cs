@@ -61,18 +61,18 @@ public sealed class JobEventReads(JobsConnections connections, IJobDriver driver
 
     async Task ReadAsync(List<Read> batch)
     {
+        // Watchers of one job at one place (a client and the dashboard, woken by the same commit) share a read.
+        var pairs = batch.Select(b => (b.Job, b.After)).Distinct().ToList();
         try
         {
-            // Watchers of one job at one place (a client and the dashboard, woken by the same commit) share a read.
-            var pairs = batch.Select(b => (b.Job, b.After)).Distinct().ToList();
             var results = pairs.Zip(await ReadBatchAsync(pairs)).ToDictionary(r => r.First, r => r.Second);
             foreach (var read in batch) read.Done.TrySetResult(results[(read.Job, read.After)]);
         }
-        catch (Exception e) when (batch.Count > 1 && !DatabaseErrors.IsUnavailable(e))
+        catch (Exception e) when (pairs.Count > 1 && !DatabaseErrors.IsUnavailable(e))
         {
-            // The database is there, so one stream's rows may be what failed: each is read alone, and only its stream ends.
-            log.LogWarning("Reading {Count} job streams together failed: {Error}; reading them one at a time", batch.Count, DatabaseErrors.OneLine(e));
-            foreach (var one in batch) await ReadAsync([one]);
+            // The database is there, so one stream's rows may be what failed: each place is read alone, and only its watchers' streams end.
+            log.LogWarning("Reading {Count} job streams together failed: {Error}; reading them one at a time", pairs.Count, DatabaseErrors.OneLine(e));
+            foreach (var place in batch.GroupBy(b => (b.Job, b.After))) await ReadAsync(place.ToList());
         }
         catch (Exception e)
         {
