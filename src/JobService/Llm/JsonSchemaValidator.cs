@@ -90,7 +90,7 @@ public static class JsonSchemaValidator
         && (schema["enum"] is not JsonArray values || values.Any(v => v is JsonObject))
         && (schema["allOf"] is not JsonArray all || all.All(s => s is JsonObject o ? AllowsAnObject(o) : !IsFalse(s)));
 
-    static bool IsFalse(JsonNode? node) => node is JsonValue v && v.GetValueKind() == JsonValueKind.False;
+    internal static bool IsFalse(JsonNode? node) => node is JsonValue v && v.GetValueKind() == JsonValueKind.False;
 
     /// <summary>The keywords of a schema that are not of the form this validator reads; empty when it can be used.</summary>
     public static List<string> SchemaProblems(JsonNode? schema, string path = "schema")
@@ -134,6 +134,8 @@ public static class JsonSchemaValidator
         foreach (var (low, high) in Ranges)
             if (Number(s[low]) is { } least && Number(s[high]) is { } most && least > most)
                 errors.Add($"{path}.{low} ({Show(least)}) is more than {path}.{high} ({Show(most)})");
+        if (Number(s["exclusiveMinimum"]) is { } above && Number(s["exclusiveMaximum"]) is { } below && above >= below)
+            errors.Add($"{path}.exclusiveMinimum ({Show(above)}) is not below {path}.exclusiveMaximum ({Show(below)})");
         if (s["pattern"] is { } p)
         {
             if (Text(p) is not { } pattern) errors.Add($"{path}.pattern must be a string");
@@ -327,7 +329,7 @@ public static class JsonSchemaValidator
         node is JsonValue v && v.GetValueKind() == JsonValueKind.String ? v.GetValue<string>() : null;
 
     // Read from the literal, so that a schema built in memory (an int) and one parsed (an element) read alike.
-    static double? Number(JsonNode? node) =>
+    internal static double? Number(JsonNode? node) =>
         node is JsonValue v && v.GetValueKind() == JsonValueKind.Number
         && double.TryParse(v.ToJsonString(), NumberStyles.Float, CultureInfo.InvariantCulture, out var d) && double.IsFinite(d) ? d : null;
 

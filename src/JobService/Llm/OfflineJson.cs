@@ -79,7 +79,7 @@ public static class OfflineJson
 
     static JsonArray Array(JsonObject schema, Random random, string name)
     {
-        if (schema["items"] is JsonValue none && none.GetValueKind() == System.Text.Json.JsonValueKind.False) return []; // no item is allowed
+        if (JsonSchemaValidator.IsFalse(schema["items"])) return []; // no item is allowed
         var min = (int?)schema["minItems"]?.GetValue<double>() ?? 1;
         var max = (int?)schema["maxItems"]?.GetValue<double>() ?? Math.Max(min, 3);
         var count = Math.Min(Math.Clamp(3, min, Math.Max(min, max)), JsonSchemaValidator.MaxItems);
@@ -102,13 +102,13 @@ public static class OfflineJson
         if (low == double.MinValue) low = high == double.MaxValue ? 0 : high - 100;
         if (high == double.MaxValue) high = low + 100;
         if (integer) (low, high) = (Math.Ceiling(low), Math.Floor(high));
-        if (low > high) return low; // nothing meets them; the validator says so
+        if (low > high) return low; // nothing meets them (an integer between exclusive bounds a step apart; the validator refuses the rest)
         var u = 0.1 + 0.8 * random.NextDouble();
         var value = Math.Clamp(low * (1 - u) + high * u, low, high); // no overflow between far bounds; clamped against rounding past one
         var rounded = Math.Round(value, integer ? 0 : 2);
         return rounded >= low && rounded <= high ? rounded : value;
 
-        double? Read(string keyword) => schema[keyword] is JsonValue v && v.TryGetValue<double>(out var d) ? d : null;
+        double? Read(string keyword) => JsonSchemaValidator.Number(schema[keyword]);
     }
 
     static string Text(JsonObject schema, Random random, string name)

@@ -210,6 +210,7 @@ public sealed class JobTypeSchemaTests(SqliteApp app) : IClassFixture<SqliteApp>
     [InlineData("structured_generation", """{"instructions": "A city", "schema": {"type": "object", "properties": {"n": {"type": "integer", "minimum": 5, "maximum": 3}}}}""", "payload.schema")]
     [InlineData("structured_generation", """{"instructions": "A city", "schema": {"type": "object", "properties": {"s": {"minLength": 3, "maxLength": 2}}}}""", "payload.schema")]
     [InlineData("structured_generation", """{"instructions": "A city", "schema": {"type": "object", "properties": {"l": {"type": "array", "minItems": 4, "maxItems": 1}}}}""", "payload.schema")]
+    [InlineData("structured_generation", """{"instructions": "A city", "schema": {"type": "object", "properties": {"x": {"type": "number", "exclusiveMinimum": 1, "exclusiveMaximum": 1}}}}""", "payload.schema")]
     [InlineData("echo", """{"text": "a\u0000b"}""", "payload")]
     public async Task RulesTheSchemaCannotStateAreStillRefusedAtSubmit(string type, string payload, string field)
     {
