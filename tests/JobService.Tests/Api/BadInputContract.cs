@@ -170,12 +170,14 @@ public abstract class BadInputContract(TestApp app) : IAsyncLifetime
     [Fact]
     public async Task AQuotedCharsetIsRead()
     {
-        var request = new HttpRequestMessage(HttpMethod.Post, "/jobs") { Content = new ByteArrayContent(Body("{\"type\": \"greet\", \"payload\": {\"name\": \"a\"}}")) };
+        var request = new HttpRequestMessage(HttpMethod.Post, "/jobs") { Content = new ByteArrayContent(Body("{\"type\": \"greet\", \"payload\": {\"name\": \"Zoë 日本\"}}")) };
         request.Content.Headers.TryAddWithoutValidation("Content-Type", "application/json; charset=\"utf-8\"");
 
         var response = await app.EnsureAvailable().CreateClient().SendAsync(request);
 
-        Assert.True(response.StatusCode == HttpStatusCode.Created, await response.Content.ReadAsStringAsync());
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.Created, body);
+        Assert.Equal("Zoë 日本", System.Text.Json.JsonDocument.Parse(body).RootElement.GetProperty("payload").GetProperty("name").GetString()); // read as UTF-8
     }
 
     static byte[] Body(string body) => body switch
