@@ -43,7 +43,7 @@ public static class JobTypePausesApi
 
     static async Task<Results<Ok<JobTypeResponse>, ValidationProblem, ProblemHttpResult>> Pause(string type,
         [FromBody(EmptyBodyBehavior = Microsoft.AspNetCore.Mvc.ModelBinding.EmptyBodyBehavior.Allow)] PauseRequest? body,
-        JobsDbContext db, JobTypeRegistry registry, IJobDriver driver, TimeProvider time, System.Security.Claims.ClaimsPrincipal user,
+        JobsConnections connections, JobTypeRegistry registry, IJobDriver driver, TimeProvider time, System.Security.Claims.ClaimsPrincipal user,
         ILoggerFactory logs, CancellationToken ct)
     {
         if (registry.Find(type) is not { } definition) return UnknownType(type, registry);
@@ -51,22 +51,12 @@ public static class JobTypePausesApi
         if (body?.Until is { } until && until.UtcDateTime <= now)
             return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["until"] = ["until must be in the future; leave it out to pause until resumed."] });
         var who = Caller.From(user).KeyId is { } key ? $"key {key}" : "anonymous";
-        JobTypePause? pause;
-        for (var attempt = 1; ; attempt++)
-        {
-            pause = await db.JobTypePauses.FirstOrDefaultAsync(p => p.Type == type, ct);
-            if (pause is null) db.JobTypePauses.Add(pause = new JobTypePause { Type = type, PausedBy = who });
-            (pause.PausedUntil, pause.PausedAt, pause.PausedBy) = (body?.Until?.UtcDateTime, now, who);
-            try
-            {
-                await db.SaveChangesAsync(ct);
-                break;
-            }
-            catch (DbUpdateException) when (attempt == 1)
-            {
-                db.ChangeTracker.Clear(); // another request paused the type at the same moment: update its row
-            }
-        }
+        var pause = new JobTypePause { Type = type, PausedUntil = body?.Until?.UtcDateTime, PausedAt = now, PausedBy = who };
+        // One statement: a type paused again (or by two requests at once) has its row updated, not a second one refused.
+        await connections.ExecuteAsync("""
+            INSERT INTO job_type_pauses (type, paused_until, paused_at, paused_by) VALUES (@type, @until, @now, @who)
+            ON CONFLICT (type) DO UPDATE SET paused_until = excluded.paused_until, paused_at = excluded.paused_at, paused_by = excluded.paused_by
+            """, ct, driver, ("type", type), ("until", pause.PausedUntil), ("now", now), ("who", who));
         driver.Notifier.Publish(new Notice.PausesChanged());
         logs.CreateLogger(typeof(JobTypePausesApi)).LogInformation("Job type {Type} paused {Until} by {Who}", type,
             pause.PausedUntil is { } u ? $"until {u:O}" : "until resumed", who);

@@ -47,6 +47,33 @@ public abstract class PauseAndWorkersContract
         }
     }
 
+    /// <summary>Pauses and resumes of one type sent at once all answer 200 (a pause that read the row a resume then deleted once failed its update).</summary>
+    [Fact]
+    public async Task PausesAndResumesOfOneTypeSentAtOnceAllSucceed()
+    {
+        await using var app = await StartAsync();
+
+        var answers = await Task.WhenAll(Enumerable.Range(0, 40).Select(i => i % 2 == 0
+            ? app.Client.PostAsJsonAsync("/job-types/echo/pause", new { })
+            : app.Client.PostAsync("/job-types/echo/resume", null)));
+        Assert.All(answers, a => Assert.Equal(HttpStatusCode.OK, a.StatusCode));
+    }
+
+    /// <summary>Pausing a paused type again replaces its pause: the new until is the one kept and shown.</summary>
+    [Fact]
+    public async Task PausingAPausedTypeAgainReplacesItsUntil()
+    {
+        await using var app = await StartAsync();
+        var until = app.Time.GetUtcNow().AddHours(1);
+
+        Assert.Equal(HttpStatusCode.OK, (await app.Client.PostAsJsonAsync("/job-types/echo/pause", new { })).StatusCode);
+        var again = await (await app.Client.PostAsJsonAsync("/job-types/echo/pause", new { until })).ReadJsonAsync();
+
+        Assert.Equal(until.UtcDateTime, again.GetProperty("paused").GetProperty("until").GetDateTime().ToUniversalTime(), TimeSpan.FromMilliseconds(1));
+        var shown = (await app.Client.GetFromJsonAsync<JsonElement>("/job-types")).EnumerateArray().Single(t => t.Str("type") == "echo");
+        Assert.Equal(until.UtcDateTime, shown.GetProperty("paused").GetProperty("until").GetDateTime().ToUniversalTime(), TimeSpan.FromMilliseconds(1));
+    }
+
     [Fact]
     public async Task APausedTypesJobsStayPendingWhileOthersRunAndRunOnceResumed()
     {
