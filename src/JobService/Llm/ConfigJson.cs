@@ -62,11 +62,36 @@ public static partial class ConfigJson
             return m.Value.StartsWith('"') ? value?.ToJsonString() ?? "null" : JsonSerializer.Serialize(Text(value))[1..^1];
         });
 
+    /// <summary>
+    /// A JSON template as far as it is known before it is filled: a value that is a whole "{field}"
+    /// (an array member, or an object member with its key) is left out, since the payload decides it.
+    /// </summary>
+    public static JsonNode WithoutWholePlaceholders(string template)
+    {
+        var node = JsonNode.Parse(template)!;
+        Prune(node);
+        return node;
+
+        static bool Whole(JsonNode? n) => n is JsonValue v && v.GetValueKind() == JsonValueKind.String && WholePlaceholder().IsMatch(v.GetValue<string>());
+        static void Prune(JsonNode? n)
+        {
+            if (n is JsonObject o)
+                foreach (var (key, value) in o.ToList())
+                    if (Whole(value)) o.Remove(key); else Prune(value);
+            else if (n is JsonArray a)
+                for (var i = a.Count - 1; i >= 0; i--)
+                    if (Whole(a[i])) a.RemoveAt(i); else Prune(a[i]);
+        }
+    }
+
     static string Text(JsonNode? value) =>
         value is JsonValue v && v.GetValueKind() == JsonValueKind.String ? v.GetValue<string>() : value?.ToJsonString() ?? "";
 
     [GeneratedRegex("""\{(?<name>[^{}"\s]+)\}""")]
     private static partial Regex Placeholder();
+
+    [GeneratedRegex("""^\{[^{}"\s]+\}$""")]
+    private static partial Regex WholePlaceholder();
 
     [GeneratedRegex(@"""\{(?<name>[^{}""\s]+)\}""|\{(?<name>[^{}""\s]+)\}")]
     private static partial Regex QuotedOrBarePlaceholder();

@@ -32,6 +32,10 @@ public sealed record DeclaredType(
         // Checked here, not at each submit: a schema the validator cannot read would refuse every job of the type.
         if (JsonSchemaValidator.SchemaProblems(schema, "PayloadSchema") is { Count: > 0 } problems)
             throw new InvalidOperationException($"{s.Path}: {string.Join("; ", problems)}.");
+        foreach (var step in steps.Where(step => step.OutputSchemaTemplate is not null))
+            if (JsonSchemaValidator.CheckSchema(ConfigJson.WithoutWholePlaceholders(step.OutputSchemaTemplate!), $"{step.Name}'s OutputSchema",
+                    clientLimits: false) is { Count: > 0 } outputProblems)
+                throw new InvalidOperationException($"{s.Path}: {string.Join("; ", outputProblems)}.");
         return new DeclaredType(s.Key, s["Description"], schema, steps, s["Model"], s["Provider"],
             s.GetValue<double?>("Temperature"), s.GetValue("TimeoutSeconds", 900), s.GetValue("MaxAttempts", 3));
     }

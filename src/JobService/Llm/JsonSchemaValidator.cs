@@ -68,17 +68,18 @@ public static class JsonSchemaValidator
     }
 
     /// <summary>
-    /// Checks a schema a client sent (structured_generation) before it is stored: keywords of
-    /// the right form, known types, sizes the offline provider and a model can produce, and an
+    /// Checks a schema an answer is asked for under, before it is stored or asked (a client's for
+    /// structured_generation, with <paramref name="clientLimits"/>; a declared type's output schema,
+    /// without): keywords of the right form, known types, sizes the offline provider and a model can produce, and an
     /// object allowed at the top: the answer is asked for as one JSON object (a model's JSON
     /// mode answers with nothing else), so under a schema no object satisfies
     /// (<c>"type": "array"</c>, <c>"type": "null"</c>, <c>"enum": [null]</c>) every answer would fail.
     /// </summary>
-    public static List<string> CheckSchema(JsonNode? schema, string path = "schema")
+    public static List<string> CheckSchema(JsonNode? schema, string path = "schema", bool clientLimits = true)
     {
         if (schema is not JsonObject root) return [$"{path} must be a JSON object"];
         var errors = new List<string>();
-        Problems(schema, path, 0, clientLimits: true, errors);
+        Problems(schema, path, 0, clientLimits, errors);
         if (errors.Count == 0 && !AllowsAnObject(root))
             errors.Add($"{path} must allow a JSON object at its top (by its type, enum and allOf): the answer is asked for as one JSON object");
         return errors;

@@ -93,4 +93,45 @@ public sealed class ConfigJsonTests
 
         Assert.Equal("Llm:Types:tale: PayloadSchema.additionalProperties must be a schema: a JSON object, true or false.", e.Message);
     }
+
+    /// <summary>A declared output schema no answer can meet stops the start-up naming its step, as a payload schema does: not every job failing after its repairs.</summary>
+    [Theory]
+    [InlineData("Llm:Types:tale:", "type", "array", "Llm:Types:tale: tale's OutputSchema must allow a JSON object at its top")]
+    [InlineData("Llm:Types:tale:", "properties:size:minimum", "5", "Llm:Types:tale: tale's OutputSchema.properties.size.minimum (5) is more than")]
+    [InlineData("Llm:Types:tale:", "additionalProperties", "no", "Llm:Types:tale: tale's OutputSchema.additionalProperties must be a schema")]
+    [InlineData("Llm:Pipelines:saga:Steps:0:", "type", "string", "Llm:Pipelines:saga: outline's OutputSchema must allow a JSON object at its top")]
+    public void ADeclaredOutputSchemaNoAnswerCanMeetStopsTheStartUpNamingIt(string step, string key, string value, string message)
+    {
+        var settings = new Dictionary<string, string?>
+        {
+            [step + "Prompt"] = "A tale of {theme}",
+            [step + "OutputSchema:properties:size:maximum"] = "3",
+            [step + "OutputSchema:" + key] = value,
+        };
+        if (step.StartsWith("Llm:Pipelines")) settings[step + "Name"] = "outline";
+
+        var e = Assert.Throws<InvalidOperationException>(() => DeclaredType.FromConfiguration(new ConfigurationBuilder().AddInMemoryCollection(settings).Build()).ToList());
+
+        Assert.StartsWith(message, e.Message);
+    }
+
+    /// <summary>A value that is a whole "{field}" is the payload's to decide: not judged at start-up (the shipped generate_characters sizes its list so).</summary>
+    [Fact]
+    public void AWholePlaceholderInAnOutputSchemaIsLeftForThePayload()
+    {
+        var config = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Llm:Types:tale:Prompt"] = "Name {count} heroes",
+            ["Llm:Types:tale:OutputSchema:type"] = "object",
+            ["Llm:Types:tale:OutputSchema:properties:heroes:type"] = "array",
+            ["Llm:Types:tale:OutputSchema:properties:heroes:minItems"] = "{count}",
+            ["Llm:Types:tale:OutputSchema:properties:heroes:items:enum:0"] = "{favourite}",
+            ["Llm:Types:tale:OutputSchema:properties:heroes:items:enum:1"] = "Ayla",
+        }).Build();
+
+        var type = Assert.Single(DeclaredType.FromConfiguration(config));
+
+        Assert.True(JsonNode.DeepEquals(JsonNode.Parse("""{"type": "object", "properties": {"heroes": {"type": "array", "items": {"enum": ["Ayla"]}}}}"""),
+            ConfigJson.WithoutWholePlaceholders(type.Steps[0].OutputSchemaTemplate!)));
+    }
 }

@@ -248,6 +248,28 @@ public sealed class LlmJobTests : IAsyncLifetime
         Assert.Equal(3, _server.Requests.Count);
     }
 
+    /// <summary>A declared output schema that this payload fills into one no answer can meet fails the job before the model is asked, not after every repair.</summary>
+    [Fact]
+    public async Task AnOutputSchemaThePayloadMakesImpossibleFailsTheJobWithoutAskingTheModel()
+    {
+        await _app.DisposeAsync();
+        _app = Start(new()
+        {
+            ["Llm:Types:heroes:Prompt"] = "Name between {low} and {high} heroes",
+            ["Llm:Types:heroes:OutputSchema:type"] = "object",
+            ["Llm:Types:heroes:OutputSchema:properties:names:type"] = "array",
+            ["Llm:Types:heroes:OutputSchema:properties:names:minItems"] = "{low}",
+            ["Llm:Types:heroes:OutputSchema:properties:names:maxItems"] = "{high}",
+        });
+
+        var id = await _app.SubmitAsync(new { type = "heroes", payload = new { low = 5, high = 2 } });
+        var job = await _app.WaitForStatusAsync(id, JobStatus.Failed);
+
+        Assert.Equal(1, job.Attempt);
+        Assert.StartsWith("No answer can meet the output schema: schema.properties.names.minItems (5) is more than schema.properties.names.maxItems (2)", job.Error);
+        Assert.Empty(_server.Requests);
+    }
+
     [Fact]
     public async Task TheConfiguredGenerateCharactersTypeRunsEndToEnd()
     {
