@@ -67,23 +67,35 @@ public static class CreateJobBatch
         catch (Transitions.DuplicateJobException) when (key is not null)
         {
             // The same batch committed first from another request (a client retrying in flight): answer with its jobs.
+            // Deleted again before this read (by another client, in between): nothing to answer with but a 409 to send it again.
             if (await Replay(s.Db, tenant, key, jobs[0].RequestHash!, jobs.Count, ct) is { } raced) return raced;
-            throw;
+            return TypedResults.Problem(title: "Idempotency key in use", detail: $"Another request with the Idempotency-Key '{key.Clip(100)}' " +
+                "changed its jobs while this one was stored; send the batch again.", statusCode: StatusCodes.Status409Conflict);
         }
         return TypedResults.Created((string?)null, new JobBatchResponse(jobs.Select(JobResponse.From).ToList()));
     }
 
+    /// <summary>
+    /// The answer for a key already used: the stored batch (200), a 422 for another body, or a 409
+    /// when some of its jobs were deleted since (it cannot be returned whole, nor made again under
+    /// keys its other jobs still hold). Null when none of its jobs is stored: the key is free again,
+    /// as a single job's is once its job is deleted.
+    /// </summary>
     static async Task<Results<Created<JobBatchResponse>, Ok<JobBatchResponse>, ValidationProblem, ProblemHttpResult>?> Replay(
         Data.JobsDbContext db, string tenant, string key, string hash, int count, CancellationToken ct)
     {
-        var firstKey = Idempotency.BatchItemKey(key, 0);
-        var first = await db.Jobs.AsNoTracking().FirstOrDefaultAsync(j => j.TenantId == tenant && j.IdempotencyKey == firstKey, ct);
-        if (first is null) return null;
-        if (first.RequestHash != hash) return JobProblems.IdempotencyMismatch(key, first.Id);
         var keys = Enumerable.Range(0, count).Select(i => Idempotency.BatchItemKey(key, i)).ToList();
         var stored = await db.Jobs.AsNoTracking().Where(j => j.TenantId == tenant && keys.Contains(j.IdempotencyKey!)).ToListAsync(ct);
+        if (stored.Count == 0) return null;
+        if (stored.FirstOrDefault(j => j.RequestHash != hash) is { } other) return JobProblems.IdempotencyMismatch(key, other.Id);
+        if (stored.Count < count)
+            return TypedResults.Problem(title: "Idempotency key's batch partly deleted",
+                detail: $"{count - stored.Count} of the {count} jobs created under the Idempotency-Key '{key.Clip(100)}' were deleted since, " +
+                        "so the batch cannot be returned whole; use a new key to submit it again.",
+                statusCode: StatusCodes.Status409Conflict,
+                extensions: new Dictionary<string, object?> { ["job_ids"] = stored.Select(j => j.Id).ToList() });
         var byKey = stored.ToDictionary(j => j.IdempotencyKey!);
-        return TypedResults.Ok(new JobBatchResponse(keys.Where(byKey.ContainsKey).Select(k => JobResponse.From(byKey[k])).ToList()));
+        return TypedResults.Ok(new JobBatchResponse(keys.Select(k => JobResponse.From(byKey[k])).ToList()));
     }
 
     static ValidationProblem Invalid(string field, string message) =>

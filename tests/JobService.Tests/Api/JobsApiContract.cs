@@ -518,6 +518,32 @@ public abstract class JobsApiContract(TestApp app) : IAsyncLifetime
         Assert.Equal(20, await App.WithDbAsync(db => db.Jobs.CountAsync()));
     }
 
+    /// <summary>
+    /// Regression: with its first job deleted, a batch sent again under its key was a 500 (its
+    /// other jobs' keys collided); with another deleted, a 200 that left it out. Now a 409 naming
+    /// what remains; once all are deleted the key is free, as a single job's is.
+    /// </summary>
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1)]
+    public async Task ABatchSentAgainAfterSomeOfItsJobsWereDeletedIs409AndOnceAllAreTheKeyIsFree(int deleted)
+    {
+        var body = new { jobs = Enumerable.Range(0, 3).Select(i => new { type = "greet", payload = new { name = $"n{i}" } }).ToList() };
+        var ids = (await (await PostBatchAsync(body, "batch-del")).ReadJsonAsync()).GetProperty("items").EnumerateArray().Select(j => j.Id()).ToList();
+        foreach (var id in ids) await SetStatus(id, JobStatus.Completed);
+        Assert.Equal(HttpStatusCode.NoContent, (await Client.DeleteAsync($"/jobs/{ids[deleted]}")).StatusCode);
+
+        var problem = await (await PostBatchAsync(body, "batch-del")).ShouldBeProblemAsync(HttpStatusCode.Conflict);
+        Assert.Contains("1 of the 3 jobs", problem.Str("detail"));
+        Assert.Equal(ids.Where((_, i) => i != deleted), problem.GetProperty("job_ids").EnumerateArray().Select(j => j.GetGuid()));
+        Assert.Equal(2, await App.WithDbAsync(db => db.Jobs.CountAsync()));
+
+        foreach (var id in ids.Where((_, i) => i != deleted)) Assert.Equal(HttpStatusCode.NoContent, (await Client.DeleteAsync($"/jobs/{id}")).StatusCode);
+        var anew = await PostBatchAsync(body, "batch-del");
+        Assert.Equal(HttpStatusCode.Created, anew.StatusCode);
+        Assert.Empty((await anew.ReadJsonAsync()).GetProperty("items").EnumerateArray().Select(j => j.Id()).Intersect(ids));
+    }
+
     /// <summary>A single job's key and a batch's key never meet: the same client key on both makes one job and one batch.</summary>
     [Fact]
     public async Task AKeyUsedForAJobAndForABatchNamesTwoDifferentThings()
