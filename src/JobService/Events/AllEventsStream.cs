@@ -13,14 +13,16 @@ public sealed record EventFilter(string? Tenant, IReadOnlyList<string> Types, IR
 /// ids are a cursor (<c>t</c> + the event's time in ticks), not a seq. Commits do not come in
 /// time order, so each read also looks back <see cref="Grace"/> and drops what this stream sent
 /// already; a resumed stream replays from its cursor less that grace, and the client drops by
-/// (job_id, seq) what it had. A fresh stream, or a cursor older than Events:ReplayWindowMinutes,
-/// starts with a <c>snapshot-list</c> of the matching unfinished jobs.
+/// (job_id, seq) what it had. A fresh stream, or a cursor older than Events:ReplayWindowMinutes
+/// (or later than any clock here could have written), starts with a <c>snapshot-list</c> of the matching unfinished jobs.
 /// </summary>
 public sealed class AllEventsStream(EventFilter filter, DateTime? cursor, IDbContextFactory<JobsDbContext> contexts, EventHub hub,
     IOptions<EventsOptions> options) : IResult
 {
     public const string SnapshotList = "snapshot-list";
     static readonly TimeSpan Grace = TimeSpan.FromSeconds(2);
+    // How far ahead of this node's clock another node's may be and its cursors still be taken.
+    static readonly TimeSpan FutureSkew = TimeSpan.FromMinutes(5);
     const int Batch = 500;
 
     public async Task ExecuteAsync(HttpContext http)
@@ -36,7 +38,9 @@ public sealed class AllEventsStream(EventFilter filter, DateTime? cursor, IDbCon
             await sse.RetryAsync(TimeSpan.FromMilliseconds(o.RetryMs));
             var since = cursor ?? DateTime.MinValue;
             var listed = new Dictionary<Guid, long>(); // what the snapshot-list showed, by job: its events up to then are not sent again
-            if (cursor is null || cursor < DateTime.UtcNow.AddMinutes(-o.ReplayWindowMinutes))
+            // No cursor, one older than the replay window, or one ahead of this clock by more than a node's
+            // could be (not sent by this service; a stream resumed there would wait for nothing): a snapshot.
+            if (cursor is null || cursor < DateTime.UtcNow.AddMinutes(-o.ReplayWindowMinutes) || cursor > DateTime.UtcNow + FutureSkew)
             {
                 since = DateTime.UtcNow;
                 var (json, seqs) = await SnapshotAsync(ct);

@@ -30,9 +30,9 @@ public sealed class JobEventStream(Guid id, long? lastEventId, EventServices ser
             {
                 var (events, job) = await services.Reads.ReadAsync(id, last, ct);
                 if (job is null) return; // deleted: nothing more will happen
-                // A fresh stream, or a resume into a range compacted away (a gap before the first event read),
-                // starts from the job as it stands.
-                if (last < 0 || (events.Count > 0 && events[0].Seq > last + 1))
+                // A fresh stream, a resume into a range compacted away (a gap before the first event read), or
+                // from a place the job never reached (an id from elsewhere, or from before a restore), starts from the job as it stands.
+                if (last < 0 || (events.Count > 0 && events[0].Seq > last + 1) || last > job.EventSeq)
                 {
                     await sse.EventAsync(JobEventKinds.Snapshot, job.EventSeq.ToString(),
                         EventJson.Job(JobResponse.From(job), job.EventSeq, job.Status == JobStatus.Running ? await OutputSoFarAsync(job, ct) : null));

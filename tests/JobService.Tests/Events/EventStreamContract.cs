@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text.Json;
 using JobService.Data;
+using JobService.Events;
 using JobService.Handlers;
 using JobService.Tests.Infrastructure;
 
@@ -98,6 +99,24 @@ public abstract class EventStreamContract
         var snapshot = (await stream.NextAsync())!;
         Assert.Equal(("snapshot", "4"), (snapshot.Event, snapshot.Id!));
         Assert.Equal("running", JsonDocument.Parse(snapshot.Data).RootElement.GetProperty("status").GetString());
+        gate.SetResult();
+        var live = await stream.ToEndAsync();
+
+        Assert.Equal(Expected(await app.EventsAsync(id), 4), live.Select(e => (e.Event, e.Id!)).ToList());
+    }
+
+    /// <summary>Regression: a Last-Event-ID past the job's last event (from elsewhere, or from before a restore) got pings until the stream's time ran out.</summary>
+    [Fact]
+    public async Task AResumeFromAPlaceTheJobNeverReachedStartsFromItsSnapshot()
+    {
+        await using var app = await StartAsync();
+        var gate = new TaskCompletionSource();
+        var id = await app.SubmitAsync(Scripts.Job(StoryScript(gate.Task)));
+        await app.WaitForAsync(id, j => j.EventSeq == 4, "running, at its first log line");
+
+        await using var stream = await SseClient.OpenAsync(app.Client, $"/jobs/{id}/events", "1000");
+        var snapshot = (await stream.NextAsync())!;
+        Assert.Equal(("snapshot", "4"), (snapshot.Event, snapshot.Id!));
         gate.SetResult();
         var live = await stream.ToEndAsync();
 
@@ -235,6 +254,20 @@ public abstract class EventStreamContract
             again.Add((e.GetProperty("job_id").GetGuid(), e.GetProperty("seq").GetInt64()));
         }
         Assert.Equal(seen.Skip(1).Select(e => (id, JsonDocument.Parse(e.Data).RootElement.GetProperty("seq").GetInt64())), again.SkipWhile(k => k.Item2 <= 1).Distinct());
+    }
+
+    /// <summary>Regression: a cursor far ahead of any clock here (never sent by this service) gave a stream that sent nothing, ever.</summary>
+    [Fact]
+    public async Task TheStreamOverManyJobsGivenACursorFromTheFutureStartsWithASnapshotList()
+    {
+        await using var app = await StartAsync();
+        var waiting = await app.SubmitAsync(new { type = "greet", payload = new { name = "queued" }, run_at = DateTime.UtcNow.AddDays(1) });
+
+        await using var stream = await SseClient.OpenAsync(app.Client, "/events?type=greet", AllEventsStream.Cursor(DateTime.UtcNow.AddDays(1)));
+        var list = (await stream.NextAsync())!;
+
+        Assert.Equal("snapshot-list", list.Event);
+        Assert.Equal([waiting], JsonDocument.Parse(list.Data).RootElement.GetProperty("items").EnumerateArray().Select(j => j.GetProperty("id").GetGuid()));
     }
 
     [Fact]
