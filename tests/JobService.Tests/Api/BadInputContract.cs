@@ -156,6 +156,8 @@ public abstract class BadInputContract(TestApp app) : IAsyncLifetime
     [InlineData("POST", "/jobs", "{\"type\": \"greet\", \"payload\": {\"name\": \"a\\ud800\"}}", "payload")]
     [InlineData("POST", "/jobs", "{\"type\": \"greet\", \"payload\": {\"name\": \"a\"}, \"run_at\": \"0001-01-01T00:00:00Z\"}", "run_at")]
     [InlineData("POST", "/api-keys", "{\"name\": \"a\\u0000b\", \"tenant_id\": \"acme\", \"scopes\": [\"jobs:read\"]}", "name")]
+    [InlineData("POST", "/jobs", "{\"type\": \"greet\", \"payload\": {\"name\": \"a\"}, \"callback_url\": \"https://hooks.example.com/\\u0000x\"}", "callback_url")]
+    [InlineData("POST", "/jobs", "{\"type\": \"greet\", \"payload\": {\"name\": \"a\"}, \"callback_url\": \"https://hooks.example.com/a\\nb\"}", "callback_url")]
     public async Task AValueRefusedBeforeAnyQueryNamesItsField(string method, string path, string? body, string field)
     {
         var request = new HttpRequestMessage(new HttpMethod(method), path);
