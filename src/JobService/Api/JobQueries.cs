@@ -64,11 +64,10 @@ public static class JobQueries
         CancellationToken ct)
     {
         var tenant = Caller.From(user).JobTenant;
-        if (limit is < 1 or > 1000 || after is < 0)
-            return TypedResults.ValidationProblem(new Dictionary<string, string[]>
-            {
-                ["limit"] = ["limit must be between 1 and 1000; after must be a sequence number of 0 or more."],
-            });
+        var errors = new Dictionary<string, string[]>();
+        if (limit is < 1 or > 1000) errors["limit"] = ["limit must be between 1 and 1000."];
+        if (after is < 0) errors["after"] = ["after must be a sequence number of 0 or more."];
+        if (errors.Count > 0) return TypedResults.ValidationProblem(errors);
         var from = after ?? 0;
         var take = limit ?? 100;
         // The job's log is every event that tells a line: log events, and the service's own story on lifecycle events.
@@ -91,15 +90,18 @@ public static class JobQueries
         var caller = Caller.From(user);
         if (JobProblems.TenantRefusal(caller, tenantId) is { } refused) return refused;
         var (span, step) = (window is null ? null : StatsTimelineQuery.ParseDuration(window), bucket is null ? null : StatsTimelineQuery.ParseDuration(bucket));
+        const string Units = "window and bucket are a whole number and a unit: 90s, 15m, 1h, 7d.";
         var problem = (window, bucket) switch
         {
             (null, null) => null,
-            (null, _) or (_, null) => "window and bucket go together: window=1h&bucket=1m.",
-            _ when span is null || step is null => "window and bucket are a whole number and a unit: 90s, 15m, 1h, 7d.",
+            (null, _) => ("window", "window and bucket go together: window=1h&bucket=1m."),
+            (_, null) => ("bucket", "window and bucket go together: window=1h&bucket=1m."),
+            _ when span is null => ("window", Units),
+            _ when step is null => ("bucket", Units),
             _ => StatsTimelineQuery.Check(span!.Value, step!.Value),
         };
-        if (problem is not null)
-            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { [window is null ? "window" : "bucket"] = [problem] }, title: "The query is invalid");
+        if (problem is var (field, message))
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { [field] = [message] }, title: "The query is invalid");
         var groups = await driver.ReadAsync(token => Of(db, caller.TenantScope(tenantId))
             .GroupBy(j => new { j.Type, j.Status })
             .Select(g => new

@@ -52,11 +52,12 @@ public static partial class StatsTimelineQuery
     }
 
     /// <summary>What is wrong with this window and bucket, or null.</summary>
-    public static string? Check(TimeSpan window, TimeSpan bucket) =>
-        bucket < MinBucket ? $"bucket must be at least {MinBucket.TotalSeconds:0} s."
-        : window > MaxWindow ? $"window must be at most {MaxWindow.TotalDays:0} days."
-        : window < bucket ? "window must be at least one bucket."
-        : Math.Ceiling(window / bucket) > MaxBuckets ? $"window / bucket must be at most {MaxBuckets} buckets."
+    /// <summary>What is wrong with the pair, under the parameter to change, or null.</summary>
+    public static (string Field, string Message)? Check(TimeSpan window, TimeSpan bucket) =>
+        bucket < MinBucket ? ("bucket", $"bucket must be at least {MinBucket.TotalSeconds:0} s.")
+        : window > MaxWindow ? ("window", $"window must be at most {MaxWindow.TotalDays:0} days.")
+        : window < bucket ? ("window", "window must be at least one bucket.")
+        : Math.Ceiling(window / bucket) > MaxBuckets ? ("bucket", $"window / bucket must be at most {MaxBuckets} buckets.")
         : null;
 
     public static async Task<StatsTimeline> ReadAsync(JobsDbContext db, IJobDriver driver, ReadDialect dialect, string? tenant,

@@ -148,6 +148,8 @@ public abstract class BadInputContract(TestApp app) : IAsyncLifetime
     [InlineData("GET", "/jobs?tenant_id=a%00b", null, "tenant_id")]
     [InlineData("GET", "/events?tenant_id=a%20b", null, "tenant_id")]
     [InlineData("GET", "/api-keys?tenant_id=a%00b", null, "tenant_id")]
+    [InlineData("GET", "/jobs/0193a5f0-0000-7000-8000-000000000001/logs?after=-1", null, "after")]
+    [InlineData("GET", "/jobs/0193a5f0-0000-7000-8000-000000000001/logs?limit=0", null, "limit")]
     [InlineData("POST", "/jobs/bulk/cancel", "{\"filter\": {\"tenant_id\": \"a b\"}}", "filter.tenant_id")]
     [InlineData("POST", "/jobs/bulk/cancel", "{\"filter\": {\"status\": [null]}}", "filter.status")]
     [InlineData("POST", "/jobs/bulk/cancel", "{\"filter\": {\"type\": [null]}}", "filter.type")]
