@@ -14,13 +14,13 @@ public sealed partial class ProblemExceptionHandler(IProblemDetailsService probl
 {
     public async ValueTask<bool> TryHandleAsync(HttpContext http, Exception exception, CancellationToken ct)
     {
-        var (status, title, detail) = exception switch
+        var (status, title, detail, field) = exception switch
         {
-            BadHttpRequestException bad => (bad.StatusCode, Title(bad.StatusCode), Describe(bad)),
+            BadHttpRequestException bad when Describe(bad, http.Request.Path) is var (text, name) => (bad.StatusCode, Title(bad.StatusCode), text, name),
             _ when Data.DatabaseErrors.IsUnavailable(exception) => (StatusCodes.Status503ServiceUnavailable, "Database unavailable",
-                "The service cannot reach its database right now; nothing was changed by this request unless it says otherwise. Try again shortly."),
+                "The service cannot reach its database right now; nothing was changed by this request unless it says otherwise. Try again shortly.", null),
             _ => (StatusCodes.Status500InternalServerError, "Internal error",
-                "The service failed to handle the request. The error has been logged with the request's trace id."),
+                "The service failed to handle the request. The error has been logged with the request's trace id.", (string?)null),
         };
         if (status == StatusCodes.Status503ServiceUnavailable)
         {
@@ -33,11 +33,10 @@ public sealed partial class ProblemExceptionHandler(IProblemDetailsService probl
         else log.LogInformation("Rejected {Method} {Path}: {Status} {Detail}", http.Request.Method, http.Request.Path, status, detail);
 
         http.Response.StatusCode = status;
-        return await problems.TryWriteAsync(new ProblemDetailsContext
-        {
-            HttpContext = http,
-            ProblemDetails = { Status = status, Title = title, Detail = detail },
-        });
+        var problem = new Microsoft.AspNetCore.Mvc.ProblemDetails { Status = status, Title = title, Detail = detail };
+        // As a validation problem names its fields: a client shows the message beside the one it can name.
+        if (field is not null) problem.Extensions["errors"] = new Dictionary<string, string[]> { [field] = [detail] };
+        return await problems.TryWriteAsync(new ProblemDetailsContext { HttpContext = http, ProblemDetails = problem });
     }
 
     static string Title(int status) => status switch
@@ -48,22 +47,55 @@ public sealed partial class ProblemExceptionHandler(IProblemDetailsService probl
         _ => "Bad request",
     };
 
-    /// <summary>Says what was wrong in the client's terms: JSON paths and field names, not .NET types.</summary>
-    static string Describe(BadHttpRequestException bad)
+    /// <summary>Says what was wrong in the client's terms (JSON paths and field names, not .NET types), and the field when there is one.</summary>
+    static (string Detail, string? Field) Describe(BadHttpRequestException bad, PathString path)
     {
         if (bad.InnerException is JsonException json)
         {
-            var reason = json.Message;
-            var cut = reason.IndexOf(" Path:", StringComparison.Ordinal);
-            if (cut > 0) reason = reason[..cut];
-            reason = ConvertedTo().Replace(reason, "The value has the wrong JSON type or format.");
-            reason = UnmappedMember().Replace(reason, " is not a known field.");
-            return $"The request body is not a valid JSON job request (at {json.Path ?? "$"}): {reason}";
+            var at = json.Path is null or "$" ? null : json.Path.StartsWith("$.", StringComparison.Ordinal) ? json.Path[2..] : json.Path;
+            return ($"The request body is not valid JSON for this request (at {json.Path ?? "$"}): {CleanJsonMessage(json.Message)}", at);
         }
-        if (bad.Message.StartsWith("Failed to bind parameter \"Guid id\"", StringComparison.Ordinal))
-            return "The job id in the path is not a UUID.";
-        return bad.Message;
+        if (BindFailure().Match(bad.Message) is { Success: true } m)
+        {
+            // The message names the C# parameter (createdAfter); the client sent the query's name (created_after).
+            var (type, name, value) = (m.Groups["type"].Value, JsonNamingPolicy.SnakeCaseLower.ConvertName(m.Groups["name"].Value), m.Groups["value"].Value);
+            if (name == "id" && type.EndsWith("Guid", StringComparison.Ordinal))
+                return ($"The {IdNoun(path)} id in the path is not a UUID.", null);
+            return ($"{name} must be {Expected(type)}, not '{value.Clip(40)}'.", name);
+        }
+        if (bad.Message.StartsWith("Implicit body inferred", StringComparison.Ordinal) || bad.Message.Contains("no body was provided", StringComparison.Ordinal))
+            return ("The request needs a JSON body.", null);
+        return (bad.Message, null);
     }
+
+    static string IdNoun(PathString path) =>
+        path.StartsWithSegments("/deliveries") ? "delivery" : path.StartsWithSegments("/api-keys") ? "API key" : "job";
+
+    static string Expected(string type) => type.Replace("Nullable<", "").TrimEnd('>') switch
+    {
+        "int" or "Int32" or "long" or "Int64" or "short" or "Int16" => "a whole number",
+        "double" or "Double" or "decimal" or "Decimal" or "float" or "Single" => "a number",
+        "bool" or "Boolean" => "true or false",
+        "Guid" => "a UUID",
+        "DateTime" or "DateTimeOffset" => "a time in ISO 8601 (2026-12-05T10:00:00Z)",
+        _ => "of the documented form",
+    };
+
+    /// <summary>System.Text.Json's message without the .NET types it names: the client knows only JSON.</summary>
+    internal static string CleanJsonMessage(string message)
+    {
+        var cut = message.IndexOf(" Path:", StringComparison.Ordinal);
+        if (cut > 0) message = message[..cut];
+        message = ConvertedTo().Replace(message, "The value has the wrong JSON type or format.");
+        message = UnmappedMember().Replace(message, " is not a known field.");
+        return MissingRequired().Replace(message, "Required fields are missing: ${names}.");
+    }
+
+    [GeneratedRegex("""^Failed to bind parameter "(?<type>[^"]*) (?<name>[^" ]+)" from "(?<value>.*)"\.$""", RegexOptions.Singleline)]
+    private static partial Regex BindFailure();
+
+    [GeneratedRegex(@"JSON deserialization for type '[^']*' was missing required properties,? including: (?<names>.*?)\.?$")]
+    private static partial Regex MissingRequired();
 
     [GeneratedRegex(@"The JSON value could not be converted to [^ ]+\.")]
     private static partial Regex ConvertedTo();

@@ -40,7 +40,7 @@ public sealed class ProblemJsonWriter(IOptions<ProblemDetailsOptions> options, I
         problem.Status ??= http.Response.StatusCode;
         problem.Title ??= ReasonPhrases.GetReasonPhrase(problem.Status.Value);
         problem.Type ??= Types.GetValueOrDefault(problem.Status.Value);
-        problem.Extensions.TryAdd("traceId", System.Diagnostics.Activity.Current?.Id ?? http.TraceIdentifier);
+        problem.Extensions.TryAdd("trace_id", System.Diagnostics.Activity.Current?.Id ?? http.TraceIdentifier);
         options.Value.CustomizeProblemDetails?.Invoke(context);
         return new ValueTask(http.Response.WriteAsJsonAsync(problem, problem.GetType(), json.Value.SerializerOptions, "application/problem+json"));
     }

@@ -28,7 +28,9 @@ public static class PayloadValidator
         }
         catch (JsonException e)
         {
-            return Error(FieldOf(e.Path), Clean(e.Message));
+            // The published schema says it in JSON's terms ("must be of type string"); the deserializer's words are the fallback.
+            var schemaErrors = JsonSchemaValidator.ValidateChecked(payload, Schema<TPayload>.Compiled, "payload");
+            return schemaErrors.Count > 0 ? schemaErrors : Error(FieldOf(e.Path), Api.ProblemExceptionHandler.CleanJsonMessage(e.Message));
         }
         if (value is null) return Error("payload", "The payload must be a JSON object.");
 
@@ -118,12 +120,5 @@ public static class PayloadValidator
         var trimmed = path.StartsWith("$.", StringComparison.Ordinal) ? path[2..] : path;
         if (!path.StartsWith('$')) trimmed = JsonNamingPolicy.SnakeCaseLower.ConvertName(trimmed);
         return "payload." + trimmed;
-    }
-
-    /// <summary>System.Text.Json names .NET types in its messages; the client knows only JSON.</summary>
-    static string Clean(string message)
-    {
-        var cut = message.IndexOf(" Path:", StringComparison.Ordinal);
-        return cut > 0 ? message[..cut] : message;
     }
 }

@@ -170,6 +170,33 @@ public abstract class BadInputContract(TestApp app) : IAsyncLifetime
         Assert.True(problem.GetProperty("errors").TryGetProperty(field, out _), problem.ToString());
     }
 
+    /// <summary>
+    /// Regression: a value ASP.NET could not bind was a 400 that named .NET types ("Nullable&lt;int&gt;
+    /// limit", "JobService.BuiltIn…", "Did you mean to use a Service") and no field.
+    /// </summary>
+    [Theory]
+    [InlineData("GET", "/jobs?limit=abc", null, "limit", "limit must be a whole number, not 'abc'.")]
+    [InlineData("GET", "/jobs?limit=99999999999", null, "limit", "limit must be a whole number")]
+    [InlineData("GET", "/jobs?created_after=notadate", null, "created_after", "created_after must be a time in ISO 8601")]
+    [InlineData("POST", "/jobs", "{\"type\": \"greet\", \"payload\": {\"name\": 1}}", "payload.name", "must be of type string")]
+    [InlineData("POST", "/jobs", "{\"type\": \"greet\", \"priority\": \"high\", \"payload\": {\"name\": \"a\"}}", "priority", "wrong JSON type")]
+    [InlineData("POST", "/jobs", "", null, "The request needs a JSON body.")]
+    [InlineData("POST", "/deliveries/not-a-uuid/redeliver", null, null, "The delivery id in the path is not a UUID.")]
+    public async Task AValueThatCannotBeReadIsSaidInTheClientsTerms(string method, string path, string? body, string? field, string message)
+    {
+        var request = new HttpRequestMessage(new HttpMethod(method), path);
+        if (body is not null) request.Content = new StringContent(body, Encoding.UTF8, "application/json");
+
+        var response = await app.EnsureAvailable().CreateClient().SendAsync(request);
+        var text = await response.Content.ReadAsStringAsync();
+
+        var problem = await response.ShouldBeProblemAsync(HttpStatusCode.BadRequest);
+        Assert.Contains(message, field is null ? problem.Str("detail") : string.Join(" ", problem.GetProperty("errors").GetProperty(field).EnumerateArray()));
+        foreach (var word in new[] { "Nullable", "JobService.", "System.", "Service instead", "Int32", "Int64" })
+            Assert.DoesNotContain(word, text);
+        Assert.StartsWith("00-", problem.Str("trace_id")); // snake_case, as every other field (docs/decisions.md)
+    }
+
     /// <summary>HTTP allows a parameter's value quoted: charset="utf-8" is read as UTF-8 (ASP.NET's JSON reader alone answered 500).</summary>
     [Fact]
     public async Task AQuotedCharsetIsRead()

@@ -84,7 +84,7 @@ public abstract class TenancyContract(AuthApp app)
         Assert.Equal("cancelled", (await (await b.GetAsync($"/jobs/{cancelled}")).ReadJsonAsync()).Str("status"));
     }
 
-    static List<string> Names(JsonElement problem) => problem.EnumerateObject().Select(p => p.Name).Where(n => n != "traceId").Order().ToList();
+    static List<string> Names(JsonElement problem) => problem.EnumerateObject().Select(p => p.Name).Where(n => n != "trace_id").Order().ToList();
 
     [Fact]
     public async Task TheSameIdempotencyKeyInTwoTenantsMakesTwoJobs()
