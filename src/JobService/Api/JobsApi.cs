@@ -83,10 +83,14 @@ public static class JobsApi
         if (await driver.ReadAsync(token => JobById.FindAsync(connections, driver, id, tenant, token), ct) is not { } job) return JobProblems.NotFound(id);
         var etag = $"\"{job.EventSeq}\"";
         http.Response.Headers.ETag = etag;
-        if (http.Request.Headers.IfNoneMatch.Any(v => v is not null && v.Split(',').Any(t => t.Trim() == etag || t.Trim() == "*")))
-            return TypedResults.StatusCode(StatusCodes.Status304NotModified);
+        if (Matches(http.Request.Headers.IfNoneMatch, etag)) return TypedResults.StatusCode(StatusCodes.Status304NotModified);
         return TypedResults.Ok(JobResponse.From(job));
     }
+
+    /// <summary>If-None-Match compares weakly (RFC 9110 13.1.2): W/"7" is our "7", as a proxy that compressed the body marked it.</summary>
+    static bool Matches(Microsoft.Extensions.Primitives.StringValues ifNoneMatch, string etag) =>
+        ifNoneMatch.Any(v => v is not null && v.Split(',').Any(t => t.Trim() is var tag
+            && (tag == "*" || (tag.StartsWith("W/", StringComparison.Ordinal) ? tag[2..] : tag) == etag)));
 
     /// <summary>Pending: cancelled at once. Running: the flag is set and the worker holding it stops the handler.</summary>
     static async Task<Results<Ok<JobResponse>, ProblemHttpResult>> Cancel(Guid id, [AsParameters] JobsServices s, CancellationToken ct)
