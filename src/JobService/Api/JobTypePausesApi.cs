@@ -35,7 +35,7 @@ public static class JobTypePausesApi
             .WithSummary("Pause a job type: no new claims until resumed")
             .WithDescription("Workers stop claiming this type's jobs within a second, on every instance; running jobs go on and submits are " +
                 "still accepted. With until, the pause ends by itself then. Answers the type as GET /job-types shows it. Scope admin: types are shared by every tenant.");
-        types.MapPost("/resume", Resume).WithName("ResumeJobType")
+        types.MapPost("/resume", Resume).TakesNoBody().WithName("ResumeJobType")
             .WithSummary("Resume a paused job type")
             .WithDescription("Workers claim the type's pending jobs again at once. Resuming a type that is not paused changes nothing (200).");
         return app;

@@ -40,11 +40,11 @@ public static class JobsApi
             .WithSummary("A job's log, oldest first")
             .WithDescription("The handler's lines and the service's own story (created, claimed, each model call, retries, the outcome), " +
                 "paged by seq: after and limit; next_after is set when the page is full.");
-        jobs.MapPost("/{id}/cancel", Cancel).WithName("CancelJob").ProducesProblems(400, 404, 409, 503).Writes(AuthSetup.ReadLimit)
+        jobs.MapPost("/{id}/cancel", Cancel).TakesNoBody().WithName("CancelJob").ProducesProblems(400, 404, 409, 503).Writes(AuthSetup.ReadLimit)
             .WithSummary("Cancel a job")
             .WithDescription("A pending job is cancelled at once; a running one gets cancel_requested and its handler is stopped wherever it runs. " +
                 "A finished job is a 409 naming its status.");
-        jobs.MapPost("/{id}/retry", Retry).WithName("RetryJob").ProducesProblems(400, 404, 409, 503).Writes(AuthSetup.ReadLimit)
+        jobs.MapPost("/{id}/retry", Retry).TakesNoBody().WithName("RetryJob").ProducesProblems(400, 404, 409, 503).Writes(AuthSetup.ReadLimit)
             .WithSummary("Run a failed or cancelled job again")
             .WithDescription("Back to pending with a fresh set of attempts; any other status is a 409 naming it.");
         jobs.MapDelete("/{id}", Delete).WithName("DeleteJob").ProducesProblems(400, 404, 409, 503).Writes(AuthSetup.ReadLimit)

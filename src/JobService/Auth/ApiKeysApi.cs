@@ -38,7 +38,7 @@ public static class ApiKeysApi
             .WithSummary("List API keys").WithDescription("Every key (or one tenant's, with tenant_id), never the key itself nor its hash.");
         keys.MapDelete("/{id}", Revoke).WithName("RevokeApiKey").ProducesProblems(400, 404)
             .WithSummary("Revoke an API key").WithDescription("At once on this instance; on others within Auth:KeyCacheSeconds.");
-        keys.MapPost("/{id}/rotate", Rotate).WithName("RotateApiKey").ProducesProblems(400, 404)
+        keys.MapPost("/{id}/rotate", Rotate).TakesNoBody().WithName("RotateApiKey").ProducesProblems(400, 404)
             .WithSummary("Replace a key's secret").WithDescription("The same id, tenant and scopes with a new key (shown once); the old key stops working.");
         return app;
     }

@@ -40,7 +40,7 @@ public static class EventsApi
                 "after which the stream ends. SSE ids are the job's event seq. A reconnect after the end gets 204. See docs/events.md.")
             .Produces(StatusCodes.Status200OK, contentType: "text/event-stream").Produces(StatusCodes.Status204NoContent)
             .ProducesProblems(400, 401, 403, 404, 429).Streams();
-        app.MapPost("/jobs/{id}/stream-token", StreamToken).WithTags("Events").WithName("CreateStreamToken")
+        app.MapPost("/jobs/{id}/stream-token", StreamToken).TakesNoBody().WithTags("Events").WithName("CreateStreamToken")
             .WithSummary("A short-lived token that opens this job's event stream from a browser")
             .WithDescription("EventSource cannot send headers: pass the token as GET /jobs/{id}/events?access_token=…. It opens that one " +
                 "job's events and nothing else, and expires after Events:StreamTokenMinutes (an expired token is a 401: ask for a new one).")

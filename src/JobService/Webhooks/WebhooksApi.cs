@@ -35,7 +35,7 @@ public static class WebhooksApi
             .WithDescription("Each delivery (its id is the webhook-id header) with its status (pending, succeeded, failed, gone, blocked), " +
                 "its next attempt when pending, and each attempt's response status, duration, error and the first 1 KB of the answer.")
             .Reads();
-        app.MapPost("/deliveries/{id}/redeliver", Redeliver).WithTags("Webhooks").WithName("RedeliverWebhook").ProducesProblems(400, 401, 403, 404, 429)
+        app.MapPost("/deliveries/{id}/redeliver", Redeliver).TakesNoBody().WithTags("Webhooks").WithName("RedeliverWebhook").ProducesProblems(400, 401, 403, 404, 429)
             .WithSummary("Send a delivery again now")
             .WithDescription("Whatever its state, with the same webhook-id and body (receivers drop duplicates by webhook-id). If this attempt " +
                 "fails, the retry schedule goes on from where the delivery had got to.")
@@ -44,7 +44,7 @@ public static class WebhooksApi
             .WithSummary("Which secret signs this tenant's webhooks (its prefix only)")
             .WithDescription("whsec_ and the first characters of the current secret, and until when the previous one also signs after a rotation.")
             .Reads();
-        app.MapPost("/webhook-secret/rotate", Rotate).WithTags("Webhooks").WithName("RotateWebhookSecret").ProducesProblems(401, 403, 409, 429)
+        app.MapPost("/webhook-secret/rotate", Rotate).TakesNoBody().WithTags("Webhooks").WithName("RotateWebhookSecret").ProducesProblems(401, 403, 409, 429)
             .WithSummary("A new signing secret (shown once)")
             .WithDescription("The answer is the only time the secret is shown. The old secret keeps signing beside it (two signatures in " +
                 "webhook-signature) for Webhooks:RotationOverlapHours, so a receiver can switch over without failing a delivery.")

@@ -197,6 +197,27 @@ public abstract class BadInputContract(TestApp app) : IAsyncLifetime
         Assert.StartsWith("00-", problem.Str("trace_id")); // snake_case, as every other field (docs/decisions.md)
     }
 
+    /// <summary>Regression: an action that takes no body answered 200 to one whose fields it ignored (a retry "with" max_attempts changed nothing).</summary>
+    [Theory]
+    [InlineData("/jobs/{id}/retry", "{\"max_attempts\": 7}", 400)]
+    [InlineData("/jobs/{id}/cancel", "{\"reason\": \"late\"}", 400)]
+    [InlineData("/job-types/greet/resume", "{\"bogus\": 1}", 400)]
+    [InlineData("/jobs/{id}/cancel", " { } ", 200)]
+    [InlineData("/jobs/{id}/cancel", "null", 200)]
+    [InlineData("/jobs/{id}/cancel", "", 200)]
+    public async Task AnActionThatTakesNoBodyRefusesOneThatSaysSomething(string path, string body, int status)
+    {
+        var client = app.EnsureAvailable().CreateClient();
+        var id = (await (await client.PostAsync("/jobs", new StringContent("{\"type\": \"greet\", \"payload\": {\"name\": \"a\"}, \"run_at\": \"2999-01-01T00:00:00Z\"}",
+            Encoding.UTF8, "application/json"))).ReadJsonAsync()).Id();
+
+        var response = await client.PostAsync(path.Replace("{id}", id.ToString()), new StringContent(body, Encoding.UTF8, "application/json"));
+
+        if (status == 400) Assert.Contains("takes no request body", (await response.ShouldBeProblemAsync(HttpStatusCode.BadRequest)).Str("detail"));
+        else Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(status == 400 ? "pending" : "cancelled", (await (await client.GetAsync($"/jobs/{id}")).ReadJsonAsync()).Str("status"));
+    }
+
     /// <summary>HTTP allows a parameter's value quoted: charset="utf-8" is read as UTF-8 (ASP.NET's JSON reader alone answered 500).</summary>
     [Fact]
     public async Task AQuotedCharsetIsRead()
