@@ -28,9 +28,9 @@ public sealed class RequestBodyLimit(RequestDelegate next, IOptions<ApiOptions> 
             var buffer = new MemoryStream();
             var chunk = new byte[16 * 1024];
             int read;
-            while ((read = await http.Request.Body.ReadAsync(chunk, http.RequestAborted)) > 0)
+            while ((read = await ReadAsync(http, chunk)) != 0)
             {
-                if (buffer.Length + read > limit)
+                if (read < 0 || buffer.Length + read > limit)
                 {
                     await TooLarge(http, limit);
                     return;
@@ -42,6 +42,13 @@ public sealed class RequestBodyLimit(RequestDelegate next, IOptions<ApiOptions> 
             http.Request.ContentLength = buffer.Length;
         }
         await next(http);
+    }
+
+    /// <summary>A read; 0 for the end, -1 past Kestrel's own limit (a chunk that crossed it is refused there, mid-read).</summary>
+    static async Task<int> ReadAsync(HttpContext http, byte[] chunk)
+    {
+        try { return await http.Request.Body.ReadAsync(chunk, http.RequestAborted); }
+        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge) { return -1; }
     }
 
     static bool HasBody(HttpRequest request) =>
