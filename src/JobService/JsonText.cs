@@ -11,13 +11,13 @@ namespace JobService;
 public static class JsonText
 {
     public const string NulRule = "NUL characters (\\u0000) are not accepted: the database cannot store them.";
-    public const string SurrogateRule = "Strings must be whole Unicode: half of a surrogate pair (such as \\ud800 alone) is not accepted.";
+    public const string SurrogateRule = "Strings must be whole Unicode: bytes that are not UTF-8, or half of a surrogate pair (such as \\ud800 alone), are not accepted.";
 
     /// <summary>Why the database cannot store this JSON (a NUL, or half a surrogate pair, in a string or a name), or null when it can.</summary>
     public static string? Unstorable(JsonElement e)
     {
         try { return ContainsNul(e) ? NulRule : null; }
-        catch (InvalidOperationException) { return SurrogateRule; } // System.Text.Json will not make a string of half a pair
+        catch (InvalidOperationException) { return SurrogateRule; } // System.Text.Json will not make a string of half a pair, nor of bytes that are not UTF-8
     }
 
     /// <summary>The same for one string value of a JSON node (a filter's leaf).</summary>

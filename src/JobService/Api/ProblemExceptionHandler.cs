@@ -53,7 +53,10 @@ public sealed partial class ProblemExceptionHandler(IProblemDetailsService probl
         if (bad.InnerException is JsonException json)
         {
             var at = json.Path is null or "$" ? null : json.Path.StartsWith("$.", StringComparison.Ordinal) ? json.Path[2..] : json.Path;
-            return ($"The request body is not valid JSON for this request (at {json.Path ?? "$"}): {CleanJsonMessage(json.Message)}", at);
+            // A string that is not UTF-8 reaches here as "could not be converted", which would send the client looking at its types.
+            var reason = json.InnerException is InvalidOperationException { Message: var inner } && inner.Contains("UTF-8", StringComparison.Ordinal)
+                ? "The text is not valid UTF-8." : CleanJsonMessage(json.Message);
+            return ($"The request body is not valid JSON for this request (at {json.Path ?? "$"}): {reason}", at);
         }
         if (BindFailure().Match(bad.Message) is { Success: true } m)
         {

@@ -218,6 +218,20 @@ public abstract class BadInputContract(TestApp app) : IAsyncLifetime
         Assert.Equal(status == 400 ? "pending" : "cancelled", (await (await client.GetAsync($"/jobs/{id}")).ReadJsonAsync()).Str("status"));
     }
 
+    /// <summary>Bytes that are not UTF-8 are called that (they were "the wrong JSON type", or "half of a surrogate pair" in a payload).</summary>
+    [Theory]
+    [InlineData("@badutf8", "type", "The text is not valid UTF-8.")]
+    [InlineData("@badutf8payload", "payload", "bytes that are not UTF-8")]
+    public async Task BytesThatAreNotUtf8AreCalledThat(string body, string field, string message)
+    {
+        var content = new ByteArrayContent(Body(body));
+        content.Headers.ContentType = new("application/json");
+
+        var problem = await (await app.EnsureAvailable().CreateClient().PostAsync("/jobs", content)).ShouldBeProblemAsync(HttpStatusCode.BadRequest);
+
+        Assert.Contains(message, string.Join(" ", problem.GetProperty("errors").GetProperty(field).EnumerateArray()));
+    }
+
     /// <summary>HTTP allows a parameter's value quoted: charset="utf-8" is read as UTF-8 (ASP.NET's JSON reader alone answered 500).</summary>
     [Fact]
     public async Task AQuotedCharsetIsRead()
@@ -240,6 +254,7 @@ public abstract class BadInputContract(TestApp app) : IAsyncLifetime
         "@hugename" => Encoding.UTF8.GetBytes($"{{\"type\": \"greet\", \"payload\": {{\"name\": \"{new string('n', 500_000)}\"}}}}"),
         "@toolarge" => Encoding.UTF8.GetBytes($"{{\"type\": \"greet\", \"payload\": {{\"name\": \"{new string('x', 2_000_000)}\"}}}}"),
         "@badutf8" => [.. Encoding.UTF8.GetBytes("{\"type\": \"gr"), 0xC3, 0x28, 0xFF, .. Encoding.UTF8.GetBytes("eet\"}")],
+        "@badutf8payload" => [.. Encoding.UTF8.GetBytes("{\"type\": \"greet\", \"payload\": {\"name\": \"a"), 0xC3, 0x28, 0xFF, .. Encoding.UTF8.GetBytes("\"}}")],
         "@longkey" or "@twokeys" => Encoding.UTF8.GetBytes("{\"type\": \"greet\", \"payload\": {\"name\": \"a\"}}"),
         "@twokeysbatch" => Encoding.UTF8.GetBytes("{\"jobs\": [{\"type\": \"greet\", \"payload\": {\"name\": \"a\"}}]}"),
         _ when body.StartsWith("@callback:") => Encoding.UTF8.GetBytes(
