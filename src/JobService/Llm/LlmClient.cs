@@ -107,9 +107,12 @@ public sealed class LlmClient(IOptions<LlmOptions> options, TimeProvider time, I
     {
         var name = request.Provider ?? _options.DefaultProvider ?? _providers.Keys.FirstOrDefault();
         if (name is null || name == "offline") return null;
-        return _providers.GetValueOrDefault(name)
-            ?? throw new NonRetryableJobException($"Unknown LLM provider '{name}'. Configured: {string.Join(", ", _providers.Keys.Append("offline"))}.");
+        return _providers.GetValueOrDefault(name) ?? throw new NonRetryableJobException(UnknownProvider(name, _providers.Keys));
     }
+
+    /// <summary>What a job naming a provider not configured is told: at submit (a 400), or when it runs (a failure, not retried).</summary>
+    public static string UnknownProvider(string name, IEnumerable<string> configured) =>
+        $"Unknown LLM provider '{name.Clip(100)}'. Configured: {string.Join(", ", configured.Where(n => n != "offline").Append("offline"))}.";
 
     double Cost(string model, int prompt, int completion) =>
         _options.Prices.TryGetValue(model, out var price)

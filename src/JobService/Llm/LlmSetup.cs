@@ -32,11 +32,32 @@ public static class LlmSetup
                 });
             });
         services.AddSingleton<StructuredGenerator>();
-        services.AddJobHandler<TextGenerationHandler>();
-        services.AddJobHandler<StructuredGenerationHandler>();
-        foreach (var declared in DeclaredType.FromConfiguration(configuration)) services.AddJobType(declared.ToDefinition());
+        // Providers are configuration, the same on every node: a job naming one that is not configured is a 400 at
+        // submit, as any other bad payload is, and a declared type naming one stops the start-up.
+        var providers = configuration.GetSection($"{LlmOptions.Section}:Providers").GetChildren().Select(c => c.Key).Append("offline")
+            .ToHashSet(StringComparer.Ordinal);
+        services.AddJobType(KnownProvider(JobTypeDefinition.For(typeof(TextGenerationHandler)), providers));
+        services.AddJobType(KnownProvider(JobTypeDefinition.For(typeof(StructuredGenerationHandler)), providers));
+        foreach (var declared in DeclaredType.FromConfiguration(configuration))
+        {
+            if (declared.Provider is { } named && !providers.Contains(named))
+                throw new InvalidOperationException($"Declared LLM type '{declared.Name}': {LlmClient.UnknownProvider(named, providers)}");
+            services.AddJobType(declared.ToDefinition());
+        }
         return services;
     }
+
+    static JobTypeDefinition KnownProvider(JobTypeDefinition type, IReadOnlySet<string> providers) => type with
+    {
+        ValidatePayload = payload =>
+        {
+            var errors = type.ValidatePayload(payload);
+            if (errors.Count == 0 && payload.TryGetProperty("provider", out var named) && named.ValueKind == System.Text.Json.JsonValueKind.String
+                && named.GetString() is { } name && !providers.Contains(name))
+                return new Dictionary<string, string[]> { ["payload.provider"] = [LlmClient.UnknownProvider(name, providers)] };
+            return errors;
+        },
+    };
 
     /// <summary>Says at start-up which provider answers LLM jobs; never logs keys.</summary>
     public static void LogLlmProviders(this IServiceProvider services)

@@ -215,6 +215,8 @@ public sealed class JobTypeSchemaTests(SqliteApp app) : IClassFixture<SqliteApp>
     [InlineData("structured_generation", """{"instructions": "A city", "schema": {"required": ["l"], "properties": {"l": {"minItems": 1000, "items": {"minItems": 1000}}}}}""", "payload.schema")]
     [InlineData("structured_generation", """{"instructions": "A city", "schema": {"required": ["l"], "properties": {"l": {"minItems": 1000, "items": {"minLength": 1000}}}}}""", "payload.schema")]
     [InlineData("structured_generation", """{"instructions": "A city", "schema": {"allOf": [{"required": ["a", "b"], "properties": {"a": {"minLength": 100000}, "b": {"items": {"minLength": 100000}, "minItems": 9}}}]}}""", "payload.schema")]
+    [InlineData("text_generation", """{"prompt": "A haiku", "provider": "nonexistent"}""", "payload.provider")]
+    [InlineData("structured_generation", """{"instructions": "A city", "schema": {}, "provider": "Offline"}""", "payload.provider")]
     [InlineData("echo", """{"text": "a\u0000b"}""", "payload")]
     public async Task RulesTheSchemaCannotStateAreStillRefusedAtSubmit(string type, string payload, string field)
     {

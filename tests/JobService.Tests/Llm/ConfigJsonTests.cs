@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using JobService.Llm;
 using JobService.Tests.Infrastructure;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace JobService.Tests.Llm;
 
@@ -113,6 +114,22 @@ public sealed class ConfigJsonTests
         var e = Assert.Throws<InvalidOperationException>(() => DeclaredType.FromConfiguration(new ConfigurationBuilder().AddInMemoryCollection(settings).Build()).ToList());
 
         Assert.StartsWith(message, e.Message);
+    }
+
+    /// <summary>A declared type naming a provider that is not configured stops the start-up (its every job would fail when it ran).</summary>
+    [Fact]
+    public void ADeclaredTypeNamingAnUnconfiguredProviderStopsTheStartUp()
+    {
+        var config = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Llm:Providers:local:BaseUrl"] = "http://127.0.0.1:8080/v1",
+            ["Llm:Types:tale:Prompt"] = "A tale of {theme}",
+            ["Llm:Types:tale:Provider"] = "openai",
+        }).Build();
+
+        var e = Assert.Throws<InvalidOperationException>(() => new ServiceCollection().AddLlmJobTypes(config));
+
+        Assert.Equal("Declared LLM type 'tale': Unknown LLM provider 'openai'. Configured: local, offline.", e.Message);
     }
 
     /// <summary>A value that is a whole "{field}" is the payload's to decide: not judged at start-up (the shipped generate_characters sizes its list so).</summary>
