@@ -82,29 +82,13 @@ public static class JsonSchemaValidator
         Problems(schema, path, 0, clientLimits, errors);
         if (errors.Count == 0 && !AllowsAnObject(root))
             errors.Add($"{path} must allow a JSON object at its top (by its type, enum and allOf): the answer is asked for as one JSON object");
-        if (errors.Count == 0 && LeastAnswerSize(root) is var least and > MaxAnswerCharacters)
-            errors.Add($"{path} asks for an answer of at least {least:N0} characters (minItems and minLength multiply through nesting); " +
+        if (errors.Count == 0 && OfflineJson.Size(root) is var size and > MaxAnswerCharacters)
+            errors.Add($"{path} asks for an answer of about {size:N0} characters (minItems and minLength multiply through nesting); " +
                 $"at most {MaxAnswerCharacters:N0}: no model writes it within its tokens, and the offline provider would build it in memory");
         return errors;
     }
 
     public const int MaxAnswerCharacters = 1_000_000;
-
-    /// <summary>
-    /// About how many characters the shortest answer takes, by what the schema requires: each
-    /// array's minItems times its item's, each string's minLength, each required field. Rough (it
-    /// takes the largest of what a value could be), but it grows as the answer does.
-    /// </summary>
-    static double LeastAnswerSize(JsonNode? schema)
-    {
-        if (schema is not JsonObject s) return 4; // true: null will do
-        var size = s["allOf"] is JsonArray all ? all.Max(LeastAnswerSize) : 4;
-        size = Math.Max(size, 2 + (Number(s["minItems"]) ?? 0) * (1 + LeastAnswerSize(s["items"])));
-        size = Math.Max(size, 2 + (Number(s["minLength"]) ?? 0));
-        if (s["required"] is JsonArray required)
-            size = Math.Max(size, 2 + required.Sum(r => Text(r) is { } name ? name.Length + 4 + LeastAnswerSize((s["properties"] as JsonObject)?[name]) : 0));
-        return size;
-    }
 
     /// <summary>Whether the schema's own type, enum and allOf leave room for some object (what the properties then require is the model's to meet).</summary>
     static bool AllowsAnObject(JsonObject schema) =>
@@ -149,6 +133,8 @@ public static class JsonSchemaValidator
                 errors.Add($"{path}.{keyword} must be a number");
         if (s["required"] is { } r && !(r is JsonArray ra && ra.All(x => Text(x) is not null)))
             errors.Add($"{path}.required must be an array of field names");
+        else if (s["required"] is JsonArray listed && listed.Select(Text).Distinct().Count() < listed.Count)
+            errors.Add($"{path}.required must name each field once");
         if (s["enum"] is { } e && e is not JsonArray) errors.Add($"{path}.enum must be an array");
         // Keywords that contradict each other are a mistake: the value they describe (or, for an
         // optional field, any value of it) would be refused every time.

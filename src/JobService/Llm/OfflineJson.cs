@@ -38,13 +38,38 @@ public static class OfflineJson
     static JsonObject Object(JsonObject schema, Random random)
     {
         var result = new JsonObject();
-        if (schema["properties"] is JsonObject properties)
-            foreach (var (name, property) in properties)
-                if (property is JsonObject p) result[name] = For(p, random, name);
-        if (schema["required"] is JsonArray required)
-            foreach (var name in required.Select(n => n?.GetValue<string>()).OfType<string>().Where(n => !result.ContainsKey(n)))
-                result[name] = For(schema["additionalProperties"] as JsonObject ?? new JsonObject { ["type"] = "string" }, random, name);
+        foreach (var (name, field) in Fields(schema)) result[name] = For(field, random, name);
         return result;
+    }
+
+    static IEnumerable<(string Name, JsonObject Schema)> Fields(JsonObject schema)
+    {
+        var properties = schema["properties"] as JsonObject;
+        foreach (var (name, property) in properties ?? [])
+            if (property is JsonObject p) yield return (name, p);
+        var others = schema["additionalProperties"] as JsonObject ?? new JsonObject { ["type"] = "string" };
+        foreach (var name in (schema["required"] as JsonArray ?? []).Select(n => n?.GetValue<string>()).OfType<string>().Distinct())
+            if (properties?.ContainsKey(name) != true) yield return (name, others);
+    }
+
+    /// <summary>
+    /// About how many characters <see cref="For"/> makes for a schema, reckoned as it makes the
+    /// value but without making it (item counts multiply, nothing is built), in time that grows
+    /// with the schema, not the answer. JsonSchemaValidator refuses a schema whose answer is too
+    /// large: no model writes it within its tokens, and this class would build it in memory.
+    /// </summary>
+    public static double Size(JsonObject schema)
+    {
+        schema = WithAllOf(schema);
+        if (schema["enum"] is JsonArray options && options.Count > 0) return options.Max(o => o?.ToJsonString().Length ?? 4);
+        return TypeOf(schema) switch
+        {
+            "object" => 2 + Fields(schema).Sum(f => f.Name.Length + 4 + Size(f.Schema)),
+            "array" => JsonSchemaValidator.IsFalse(schema["items"]) ? 2 : 2 + Count(schema) * (1 + Size(schema["items"] as JsonObject ?? new JsonObject())),
+            "integer" or "number" => 24,
+            "boolean" or "null" => 5,
+            _ => 2 + Math.Min(Math.Max(100, MinLength(schema) + 8), MaxLength(schema)), // Text: ~100 at most, grown a noun at a time to minLength
+        };
     }
 
     static readonly string[] Lowest = ["minimum", "exclusiveMinimum", "minItems", "minLength"], Highest = ["maximum", "exclusiveMaximum", "maxItems", "maxLength"];
@@ -80,13 +105,18 @@ public static class OfflineJson
     static JsonArray Array(JsonObject schema, Random random, string name)
     {
         if (JsonSchemaValidator.IsFalse(schema["items"])) return []; // no item is allowed
-        var min = (int?)schema["minItems"]?.GetValue<double>() ?? 1;
-        var max = (int?)schema["maxItems"]?.GetValue<double>() ?? Math.Max(min, 3);
-        var count = Math.Min(Math.Clamp(3, min, Math.Max(min, max)), JsonSchemaValidator.MaxItems);
         var items = schema["items"] as JsonObject ?? new JsonObject { ["type"] = "string" };
         var array = new JsonArray();
-        for (var i = 0; i < count; i++) array.Add(For(items, random, name));
+        for (var i = 0; i < Count(schema); i++) array.Add(For(items, random, name));
         return array;
+    }
+
+    /// <summary>Three items, or as near as minItems and maxItems allow.</summary>
+    static int Count(JsonObject schema)
+    {
+        var min = (int?)schema["minItems"]?.GetValue<double>() ?? 1;
+        var max = (int?)schema["maxItems"]?.GetValue<double>() ?? Math.Max(min, 3);
+        return Math.Min(Math.Clamp(3, min, Math.Max(min, max)), JsonSchemaValidator.MaxItems);
     }
 
     /// <summary>
@@ -117,13 +147,14 @@ public static class OfflineJson
             ? Capital(Syllables[random.Next(Syllables.Length)] + Syllables[random.Next(Syllables.Length)]) + " " +
               Capital(Syllables[random.Next(Syllables.Length)] + Syllables[random.Next(Syllables.Length)] + Syllables[random.Next(Syllables.Length)])
             : $"The {Words[random.Next(Words.Length)]} {Nouns[random.Next(Nouns.Length)]}, bound to the {Words[random.Next(Words.Length)]} {Nouns[random.Next(Nouns.Length)]}.";
-        var min = (int?)schema["minLength"]?.GetValue<double>() ?? 0;
-        var max = (int?)schema["maxLength"]?.GetValue<double>() ?? int.MaxValue;
         var words = new System.Text.StringBuilder(text);
-        while (words.Length < Math.Min(min, JsonSchemaValidator.MaxLength)) words.Append(' ').Append(Nouns[random.Next(Nouns.Length)]);
+        while (words.Length < MinLength(schema)) words.Append(' ').Append(Nouns[random.Next(Nouns.Length)]);
         text = words.ToString();
-        return text.Length > max ? text[..max] : text;
+        return text.Length > MaxLength(schema) ? text[..MaxLength(schema)] : text;
     }
+
+    static int MinLength(JsonObject schema) => Math.Min((int?)schema["minLength"]?.GetValue<double>() ?? 0, JsonSchemaValidator.MaxLength);
+    static int MaxLength(JsonObject schema) => (int?)schema["maxLength"]?.GetValue<double>() ?? int.MaxValue;
 
     static string Capital(string s) => char.ToUpperInvariant(s[0]) + s[1..];
 

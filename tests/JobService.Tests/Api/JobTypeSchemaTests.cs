@@ -98,7 +98,7 @@ public sealed class JobTypeSchemaTests(SqliteApp app) : IClassFixture<SqliteApp>
             Valid("""{"instructions": "A city", "schema": {"type": ["object", "null"]}}""", "an object or null"),
             Valid("""{"instructions": "A city", "schema": {"enum": [{"name": "Ys"}, null]}}""", "an enum with an object"),
             Valid("""{"instructions": "A city", "schema": {"allOf": [true, {"type": "object"}, {"required": ["name"]}]}}""", "allOf that allows an object"),
-            Valid("""{"instructions": "A city", "schema": {"required": ["l"], "properties": {"l": {"minItems": 1000, "items": {"minLength": 900}}}}}""", "an answer of ~900,000 characters"),
+            Valid("""{"instructions": "A city", "schema": {"required": ["l"], "properties": {"l": {"type": "array", "minItems": 1000, "items": {"minLength": 900}}}}}""", "an answer of ~900,000 characters"),
             Invalid("""{"schema": {"type": "object"}}""", "instructions missing"),
             Invalid("""{"instructions": "A city"}""", "schema missing"),
             Invalid("""{"instructions": "  ", "schema": {}}""", "instructions blank"),
@@ -212,9 +212,11 @@ public sealed class JobTypeSchemaTests(SqliteApp app) : IClassFixture<SqliteApp>
     [InlineData("structured_generation", """{"instructions": "A city", "schema": {"type": "object", "properties": {"s": {"minLength": 3, "maxLength": 2}}}}""", "payload.schema")]
     [InlineData("structured_generation", """{"instructions": "A city", "schema": {"type": "object", "properties": {"l": {"type": "array", "minItems": 4, "maxItems": 1}}}}""", "payload.schema")]
     [InlineData("structured_generation", """{"instructions": "A city", "schema": {"type": "object", "properties": {"x": {"type": "number", "exclusiveMinimum": 1, "exclusiveMaximum": 1}}}}""", "payload.schema")]
-    [InlineData("structured_generation", """{"instructions": "A city", "schema": {"required": ["l"], "properties": {"l": {"minItems": 1000, "items": {"minItems": 1000}}}}}""", "payload.schema")]
-    [InlineData("structured_generation", """{"instructions": "A city", "schema": {"required": ["l"], "properties": {"l": {"minItems": 1000, "items": {"minLength": 1000}}}}}""", "payload.schema")]
-    [InlineData("structured_generation", """{"instructions": "A city", "schema": {"allOf": [{"required": ["a", "b"], "properties": {"a": {"minLength": 100000}, "b": {"items": {"minLength": 100000}, "minItems": 9}}}]}}""", "payload.schema")]
+    [InlineData("structured_generation", """{"instructions": "A city", "schema": {"required": ["l"], "properties": {"l": {"type": "array", "minItems": 1000, "items": {"type": "array", "minItems": 1000}}}}}""", "payload.schema")]
+    [InlineData("structured_generation", """{"instructions": "A city", "schema": {"properties": {"l": {"type": "array", "minItems": 1000, "items": {"type": "string", "minLength": 1000}}}}}""", "payload.schema")]
+    [InlineData("structured_generation", """{"instructions": "A city", "schema": {"required": ["x"], "additionalProperties": {"type": "array", "minItems": 1000, "items": {"minLength": 100000}}}}""", "payload.schema")]
+    [InlineData("structured_generation", """{"instructions": "A city", "schema": {"allOf": [{"properties": {"a": {"type": "array", "minItems": 6, "items": {"minLength": 100000}}}}, {"properties": {"b": {"type": "array", "minItems": 6, "items": {"minLength": 100000}}}}]}}""", "payload.schema")]
+    [InlineData("structured_generation", """{"instructions": "A city", "schema": {"required": ["a", "a"]}}""", "payload.schema")]
     [InlineData("text_generation", """{"prompt": "A haiku", "provider": "nonexistent"}""", "payload.provider")]
     [InlineData("structured_generation", """{"instructions": "A city", "schema": {}, "provider": "Offline"}""", "payload.provider")]
     [InlineData("echo", """{"text": "a\u0000b"}""", "payload")]

@@ -33,6 +33,19 @@ public sealed class OfflineJsonTests
             var errors = JsonSchemaValidator.Validate(answer, schema);
             Assert.True(errors.Count == 0,
                 $"seed {seed}: {answer.ToJsonString()} against {schemaText}: {string.Join("; ", errors.Select(e => $"{e.Key} {string.Join(", ", e.Value)}"))}");
+            // Size is what the submit check limits an answer by: it must never reckon less than is made.
+            Assert.True(answer.ToJsonString().Length <= OfflineJson.Size(schema), $"seed {seed}: {answer.ToJsonString().Length} > {OfflineJson.Size(schema)}");
         }
+    }
+
+    /// <summary>Size reckons what would be made without making it: a schema whose answer would be 10^12 characters is reckoned at once.</summary>
+    [Fact]
+    public void SizeReckonsAnAnswerTooLargeToMakeWithoutMakingIt()
+    {
+        var schema = JsonNode.Parse("""
+            {"properties": {"l": {"type": "array", "minItems": 1000, "items": {"properties": {"m": {"type": "array", "minItems": 1000, "items": {"minLength": 100000}}}}}}}
+            """)!.AsObject();
+
+        Assert.InRange(OfflineJson.Size(schema), 1e11, 1e12);
     }
 }
