@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
 
 namespace JobService;
 
@@ -8,7 +9,7 @@ namespace JobService;
 /// in any string: a payload carrying one is refused at submit (400), and a handler's result
 /// carrying one has it replaced by U+FFFD, so that one odd result never fails a batch of completions.
 /// </summary>
-public static class JsonText
+public static partial class JsonText
 {
     public const string NulRule = "NUL characters (\\u0000) are not accepted: the database cannot store them.";
     public const string SurrogateRule = "Strings must be whole Unicode: bytes that are not UTF-8, or half of a surrogate pair (such as \\ud800 alone), are not accepted.";
@@ -69,4 +70,27 @@ public static class JsonText
         JsonValueKind.Array => new JsonArray(e.EnumerateArray().Select(Replace).ToArray()),
         _ => JsonNode.Parse(e.GetRawText()),
     };
+
+    /// <summary>System.Text.Json's message without the .NET types it names: the client knows only JSON.</summary>
+    public static string Readable(JsonException e)
+    {
+        // A string that is not UTF-8 comes as "could not be converted", which would send the client looking at its types.
+        if (e.InnerException is InvalidOperationException { Message: var inner } && inner.Contains("UTF-8", StringComparison.Ordinal))
+            return "The text is not valid UTF-8.";
+        var message = e.Message;
+        var cut = message.IndexOf(" Path:", StringComparison.Ordinal);
+        if (cut > 0) message = message[..cut];
+        message = ConvertedTo().Replace(message, "The value has the wrong JSON type or format.");
+        message = UnmappedMember().Replace(message, " is not a known field.");
+        return MissingRequired().Replace(message, "Required fields are missing: ${names}.");
+    }
+
+    [GeneratedRegex(@"JSON deserialization for type '[^']*' was missing required properties,? including: (?<names>.*?)\.?$")]
+    private static partial Regex MissingRequired();
+
+    [GeneratedRegex(@"The JSON value could not be converted to [^ ]+\.")]
+    private static partial Regex ConvertedTo();
+
+    [GeneratedRegex(@" could not be mapped to any \.NET member contained in type '[^']*'\.")]
+    private static partial Regex UnmappedMember();
 }

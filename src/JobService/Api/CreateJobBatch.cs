@@ -87,14 +87,14 @@ public static class CreateJobBatch
         var keys = Enumerable.Range(0, count).Select(i => Idempotency.BatchItemKey(key, i)).ToList();
         var stored = await db.Jobs.AsNoTracking().Where(j => j.TenantId == tenant && keys.Contains(j.IdempotencyKey!)).ToListAsync(ct);
         if (stored.Count == 0) return null;
-        if (stored.FirstOrDefault(j => j.RequestHash != hash) is { } other) return JobProblems.IdempotencyMismatch(key, other.Id);
+        var byKey = stored.ToDictionary(j => j.IdempotencyKey!);
+        if (stored.Any(j => j.RequestHash != hash)) return JobProblems.IdempotencyMismatch(key, keys.Select(byKey.GetValueOrDefault).First(j => j is not null)!.Id);
         if (stored.Count < count)
             return TypedResults.Problem(title: "Idempotency key's batch partly deleted",
                 detail: $"{count - stored.Count} of the {count} jobs created under the Idempotency-Key '{key.Clip(100)}' were deleted since, " +
                         "so the batch cannot be returned whole; use a new key to submit it again.",
                 statusCode: StatusCodes.Status409Conflict,
                 extensions: new Dictionary<string, object?> { ["job_ids"] = stored.Select(j => j.Id).ToList() });
-        var byKey = stored.ToDictionary(j => j.IdempotencyKey!);
         return TypedResults.Ok(new JobBatchResponse(keys.Select(k => JobResponse.From(byKey[k])).ToList()));
     }
 

@@ -21,7 +21,7 @@ public static class JobsApi
             .WithDescription("Stores the job and answers 201 with it (Location: /jobs/{id}); a worker picks it up at once. The payload is " +
                 "validated against its type's JSON Schema (GET /job-types): a bad one is a 400 naming each field. With an Idempotency-Key, " +
                 "the same key and body return the first job (200), never a second one; another body with the key is a 422.");
-        jobs.MapPost("/batch", CreateJobBatch.Handle).WithName("CreateJobBatch").ProducesProblems(400, 413, 415, 422, 503).Writes(AuthSetup.SubmitLimit)
+        jobs.MapPost("/batch", CreateJobBatch.Handle).WithName("CreateJobBatch").ProducesProblems(400, 409, 413, 415, 422, 503).Writes(AuthSetup.SubmitLimit)
             .WithSummary("Submit 1 to 1,000 jobs at once")
             .WithDescription("One transaction, all or nothing: a bad item is a 400 naming it (jobs[3].payload.name) and nothing is stored. " +
                 "With an Idempotency-Key, the same key and body return the same jobs (200), so a batch that died in flight can be sent again.");

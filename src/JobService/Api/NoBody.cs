@@ -13,7 +13,7 @@ public static class NoBody
     const int Enough = 64; // more than any body that says nothing, read to tell
 
     public static TBuilder TakesNoBody<TBuilder>(this TBuilder route) where TBuilder : IEndpointConventionBuilder =>
-        route.AddEndpointFilter(async (context, next) =>
+        route.ProducesProblems(400).AddEndpointFilter(async (context, next) =>
         {
             var request = context.HttpContext.Request;
             if (context.HttpContext.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpRequestBodyDetectionFeature>() is { CanHaveBody: false })

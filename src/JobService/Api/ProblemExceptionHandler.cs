@@ -53,10 +53,7 @@ public sealed partial class ProblemExceptionHandler(IProblemDetailsService probl
         if (bad.InnerException is JsonException json)
         {
             var at = json.Path is null or "$" ? null : json.Path.StartsWith("$.", StringComparison.Ordinal) ? json.Path[2..] : json.Path;
-            // A string that is not UTF-8 reaches here as "could not be converted", which would send the client looking at its types.
-            var reason = json.InnerException is InvalidOperationException { Message: var inner } && inner.Contains("UTF-8", StringComparison.Ordinal)
-                ? "The text is not valid UTF-8." : CleanJsonMessage(json.Message);
-            return ($"The request body is not valid JSON for this request (at {json.Path ?? "$"}): {reason}", at);
+            return ($"The request body is not valid JSON for this request (at {json.Path ?? "$"}): {JsonText.Readable(json)}", at);
         }
         if (BindFailure().Match(bad.Message) is { Success: true } m)
         {
@@ -76,7 +73,7 @@ public sealed partial class ProblemExceptionHandler(IProblemDetailsService probl
 
     static string Expected(string type) => type.Replace("Nullable<", "").TrimEnd('>') switch
     {
-        "int" or "Int32" or "long" or "Int64" or "short" or "Int16" => "a whole number",
+        "int" or "Int32" or "long" or "Int64" or "short" or "Int16" => "a whole number within its range",
         "double" or "Double" or "decimal" or "Decimal" or "float" or "Single" => "a number",
         "bool" or "Boolean" => "true or false",
         "Guid" => "a UUID",
@@ -84,25 +81,6 @@ public sealed partial class ProblemExceptionHandler(IProblemDetailsService probl
         _ => "of the documented form",
     };
 
-    /// <summary>System.Text.Json's message without the .NET types it names: the client knows only JSON.</summary>
-    internal static string CleanJsonMessage(string message)
-    {
-        var cut = message.IndexOf(" Path:", StringComparison.Ordinal);
-        if (cut > 0) message = message[..cut];
-        message = ConvertedTo().Replace(message, "The value has the wrong JSON type or format.");
-        message = UnmappedMember().Replace(message, " is not a known field.");
-        return MissingRequired().Replace(message, "Required fields are missing: ${names}.");
-    }
-
     [GeneratedRegex("""^Failed to bind parameter "(?<type>[^"]*) (?<name>[^" ]+)" from "(?<value>.*)"\.$""", RegexOptions.Singleline)]
     private static partial Regex BindFailure();
-
-    [GeneratedRegex(@"JSON deserialization for type '[^']*' was missing required properties,? including: (?<names>.*?)\.?$")]
-    private static partial Regex MissingRequired();
-
-    [GeneratedRegex(@"The JSON value could not be converted to [^ ]+\.")]
-    private static partial Regex ConvertedTo();
-
-    [GeneratedRegex(@" could not be mapped to any \.NET member contained in type '[^']*'\.")]
-    private static partial Regex UnmappedMember();
 }

@@ -51,7 +51,6 @@ public static partial class StatsTimelineQuery
         return m.Groups[2].Value switch { "s" => TimeSpan.FromSeconds(n), "m" => TimeSpan.FromMinutes(n), "h" => TimeSpan.FromHours(n), _ => TimeSpan.FromDays(n) };
     }
 
-    /// <summary>What is wrong with this window and bucket, or null.</summary>
     /// <summary>What is wrong with the pair, under the parameter to change, or null.</summary>
     public static (string Field, string Message)? Check(TimeSpan window, TimeSpan bucket) =>
         bucket < MinBucket ? ("bucket", $"bucket must be at least {MinBucket.TotalSeconds:0} s.")

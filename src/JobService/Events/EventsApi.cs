@@ -79,7 +79,10 @@ public static class EventsApi
             await using var db = await s.Contexts.CreateDbContextAsync(ct);
             var ended = await db.JobEvents.Where(e => e.JobId == id && (e.Kind == JobEventKinds.Completed || e.Kind == JobEventKinds.Failed
                 || e.Kind == JobEventKinds.Cancelled)).MaxAsync(e => (long?)e.Seq, ct);
-            if (ended is null || last >= ended) return TypedResults.NoContent(); // the browser stops reconnecting
+            var latest = await db.Jobs.Where(j => j.Id == id).Select(j => (long?)j.EventSeq).SingleOrDefaultAsync(ct);
+            // Seen the end: the browser stops reconnecting. A place past the job's last event was never
+            // sent for it (a restore, another job's id): the stream gives it the snapshot, the end included.
+            if (ended is null || (last >= ended && last <= latest)) return TypedResults.NoContent();
         }
         return new JobEventStream(id, lastEventId, s);
     }

@@ -30,7 +30,7 @@ public static class PayloadValidator
         {
             // The published schema says it in JSON's terms ("must be of type string"); the deserializer's words are the fallback.
             var schemaErrors = JsonSchemaValidator.ValidateChecked(payload, Schema<TPayload>.Compiled, "payload");
-            return schemaErrors.Count > 0 ? schemaErrors : Error(FieldOf(e.Path), Api.ProblemExceptionHandler.CleanJsonMessage(e.Message));
+            return schemaErrors.Count > 0 ? schemaErrors : Error(FieldOf(e.Path), JsonText.Readable(e));
         }
         if (value is null) return Error("payload", "The payload must be a JSON object.");
 

@@ -63,8 +63,9 @@ public static partial class ConfigJson
         });
 
     /// <summary>
-    /// A JSON template as far as it is known before it is filled: a value that is a whole "{field}"
-    /// (an array member, or an object member with its key) is left out, since the payload decides it.
+    /// A JSON template as far as it is known before it is filled: a member whose value is a whole
+    /// "{field}", or an array holding one, is left out with its key, since the payload decides it
+    /// (<c>"enum": ["{a}", "{b}"]</c> is not an empty enum).
     /// </summary>
     public static JsonNode WithoutWholePlaceholders(string template)
     {
@@ -72,15 +73,15 @@ public static partial class ConfigJson
         Prune(node);
         return node;
 
-        static bool Whole(JsonNode? n) => n is JsonValue v && v.GetValueKind() == JsonValueKind.String && WholePlaceholder().IsMatch(v.GetValue<string>());
+        static bool Filled(JsonNode? n) => n is JsonValue v && v.GetValueKind() == JsonValueKind.String && WholePlaceholder().IsMatch(v.GetValue<string>())
+            || n is JsonArray a && a.Any(Filled);
         static void Prune(JsonNode? n)
         {
             if (n is JsonObject o)
                 foreach (var (key, value) in o.ToList())
-                    if (Whole(value)) o.Remove(key); else Prune(value);
+                    if (Filled(value)) o.Remove(key); else Prune(value);
             else if (n is JsonArray a)
-                for (var i = a.Count - 1; i >= 0; i--)
-                    if (Whole(a[i])) a.RemoveAt(i); else Prune(a[i]);
+                foreach (var item in a) Prune(item);
         }
     }
 

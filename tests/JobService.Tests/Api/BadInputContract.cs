@@ -175,8 +175,8 @@ public abstract class BadInputContract(TestApp app) : IAsyncLifetime
     /// limit", "JobService.BuiltIn…", "Did you mean to use a Service") and no field.
     /// </summary>
     [Theory]
-    [InlineData("GET", "/jobs?limit=abc", null, "limit", "limit must be a whole number, not 'abc'.")]
-    [InlineData("GET", "/jobs?limit=99999999999", null, "limit", "limit must be a whole number")]
+    [InlineData("GET", "/jobs?limit=abc", null, "limit", "limit must be a whole number within its range, not 'abc'.")]
+    [InlineData("GET", "/jobs?limit=99999999999", null, "limit", "limit must be a whole number within its range, not '99999999999'.")]
     [InlineData("GET", "/jobs?created_after=notadate", null, "created_after", "created_after must be a time in ISO 8601")]
     [InlineData("POST", "/jobs", "{\"type\": \"greet\", \"payload\": {\"name\": 1}}", "payload.name", "must be of type string")]
     [InlineData("POST", "/jobs", "{\"type\": \"greet\", \"priority\": \"high\", \"payload\": {\"name\": \"a\"}}", "priority", "wrong JSON type")]

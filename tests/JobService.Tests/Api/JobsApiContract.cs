@@ -499,13 +499,14 @@ public abstract class JobsApiContract(TestApp app) : IAsyncLifetime
     [Fact]
     public async Task ABatchIdempotencyKeyReusedWithAnotherBodyIs422AndCreatesNothing()
     {
-        await PostBatchAsync(new { jobs = new[] { new { type = "greet", payload = new { name = "a" } } } }, "batch-2");
+        var first = await (await PostBatchAsync(new { jobs = Enumerable.Range(0, 5).Select(i => new { type = "greet", payload = new { name = $"a{i}" } }) }, "batch-2")).ReadJsonAsync();
 
         var response = await PostBatchAsync(new { jobs = new[] { new { type = "greet", payload = new { name = "b" } } } }, "batch-2");
 
         var problem = await response.ShouldBeProblemAsync(HttpStatusCode.UnprocessableEntity);
         Assert.Contains("batch-2", problem.Str("detail"));
-        Assert.Equal(1, await App.WithDbAsync(db => db.Jobs.CountAsync()));
+        Assert.Equal(first.GetProperty("items")[0].Id(), problem.GetProperty("job_id").GetGuid()); // the batch's first job, as for a single job's key
+        Assert.Equal(5, await App.WithDbAsync(db => db.Jobs.CountAsync()));
     }
 
     [Fact]

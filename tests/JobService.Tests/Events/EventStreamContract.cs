@@ -77,6 +77,8 @@ public abstract class EventStreamContract
 
         var after = await app.Client.SendAsync(new HttpRequestMessage(HttpMethod.Get, $"/jobs/{id}/events") { Headers = { { "Last-Event-ID", events[^1].Seq.ToString() } } });
         Assert.Equal(HttpStatusCode.NoContent, after.StatusCode); // the browser stops reconnecting
+        await using var past = await SseClient.OpenAsync(app.Client, $"/jobs/{id}/events", "1000"); // never sent for this job: the end as a snapshot
+        Assert.Equal(("snapshot", events[^1].Seq.ToString()), Assert.Single(await past.ToEndAsync()) is var p ? (p.Event, p.Id!) : default);
 
         await using var fresh = await SseClient.OpenAsync(app.Client, $"/jobs/{id}/events");
         var snapshot = Assert.Single(await fresh.ToEndAsync());

@@ -132,7 +132,7 @@ public sealed class ConfigJsonTests
         Assert.Equal("Declared LLM type 'tale': Unknown LLM provider 'openai'. Configured: local, offline.", e.Message);
     }
 
-    /// <summary>A value that is a whole "{field}" is the payload's to decide: not judged at start-up (the shipped generate_characters sizes its list so).</summary>
+    /// <summary>A value that is a whole "{field}", or a list holding one, is the payload's to decide: not judged at start-up (the shipped generate_characters sizes its list so).</summary>
     [Fact]
     public void AWholePlaceholderInAnOutputSchemaIsLeftForThePayload()
     {
@@ -148,7 +148,7 @@ public sealed class ConfigJsonTests
 
         var type = Assert.Single(DeclaredType.FromConfiguration(config));
 
-        Assert.True(JsonNode.DeepEquals(JsonNode.Parse("""{"type": "object", "properties": {"heroes": {"type": "array", "items": {"enum": ["Ayla"]}}}}"""),
+        Assert.True(JsonNode.DeepEquals(JsonNode.Parse("""{"type": "object", "properties": {"heroes": {"type": "array", "items": {}}}}"""),
             ConfigJson.WithoutWholePlaceholders(type.Steps[0].OutputSchemaTemplate!)));
     }
 }
