@@ -45,6 +45,8 @@ public sealed class LlmOptions : IValidatableObject
                 yield return new($"Llm:Providers:{name}:BaseUrl must be an absolute URL (for example https://api.openai.com/v1).");
             if (p.TimeoutSeconds <= 0) yield return new($"Llm:Providers:{name}:TimeoutSeconds must be positive.");
         }
+        if (DefaultProvider is { } d && d != "offline" && !Providers.ContainsKey(d))
+            yield return new($"Llm:DefaultProvider: {LlmClient.UnknownProvider(d, Providers.Keys)}"); // else every job without a provider would fail
         if (!(Offline.TokensPerSecond > 0)) yield return new("Llm:Offline:TokensPerSecond must be positive.");
         if (Offline.TextTokens < 1) yield return new("Llm:Offline:TextTokens must be at least 1.");
     }

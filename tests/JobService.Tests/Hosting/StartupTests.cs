@@ -51,6 +51,7 @@ public sealed class StartupTests
     [InlineData("Llm:MaxRetries", "0", "MaxRetries")]
     [InlineData("Llm:Offline:TokensPerSecond", "0", "Llm:Offline:TokensPerSecond")]
     [InlineData("Llm:Providers:local:BaseUrl", "not a url", "Llm:Providers:local:BaseUrl")]
+    [InlineData("Llm:DefaultProvider", "openai", "Llm:DefaultProvider: Unknown LLM provider 'openai'. Configured: offline.")]
     public async Task ABadSettingFailsTheStartUpNamingTheKey(string key, string value, string named)
     {
         await using var database = TestDatabase.Sqlite();
