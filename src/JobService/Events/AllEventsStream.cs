@@ -20,6 +20,9 @@ public sealed class AllEventsStream(EventFilter filter, DateTime? cursor, IDbCon
     IOptions<EventsOptions> options) : IResult
 {
     public const string SnapshotList = "snapshot-list";
+    // The next time after one read whole: a tick on SQLite; on PostgreSQL, which keeps microseconds,
+    // a microsecond (a tick more was sent as the same time, and the same rows were read for ever).
+    TimeSpan _step = TimeSpan.FromTicks(1);
     static readonly TimeSpan Grace = TimeSpan.FromSeconds(2);
     // How far ahead of this node's clock another node's may be and its cursors still be taken.
     static readonly TimeSpan FutureSkew = TimeSpan.FromMinutes(5);
@@ -63,7 +66,7 @@ public sealed class AllEventsStream(EventFilter filter, DateTime? cursor, IDbCon
                 if (rows.Count >= Batch)
                 {
                     // More to read: move on (events at the last time read again are dropped as sent).
-                    since = rows[^1].Event.CreatedAt == since ? since.AddTicks(1) : rows[^1].Event.CreatedAt;
+                    since = rows[^1].Event.CreatedAt == since ? since + _step : rows[^1].Event.CreatedAt;
                     continue;
                 }
                 // Caught up: the next read looks back a grace period, for commits that came late.
@@ -104,6 +107,7 @@ public sealed class AllEventsStream(EventFilter filter, DateTime? cursor, IDbCon
             JobEventKinds.Completed, JobEventKinds.Failed, JobEventKinds.Cancelled, .. filter.Logs ? [JobEventKinds.Log] : Array.Empty<string>(),
             .. filter.Output ? [JobEventKinds.Output] : Array.Empty<string>()];
         await using var db = await contexts.CreateDbContextAsync(ct);
+        if (db.Database.ProviderName?.Contains("Npgsql", StringComparison.Ordinal) == true) _step = TimeSpan.FromMicroseconds(1);
         var query = from e in db.JobEvents.AsNoTracking()
                     join j in db.Jobs on e.JobId equals j.Id
                     where kinds.Contains(e.Kind)

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Http.Json;
 using System.Text.Json;
 using JobService.Data;
 using JobService.Events;
@@ -256,6 +257,32 @@ public abstract class EventStreamContract
             again.Add((e.GetProperty("job_id").GetGuid(), e.GetProperty("seq").GetInt64()));
         }
         Assert.Equal(seen.Skip(1).Select(e => (id, JsonDocument.Parse(e.Data).RootElement.GetProperty("seq").GetInt64())), again.SkipWhile(k => k.Item2 <= 1).Distinct());
+    }
+
+    /// <summary>
+    /// Regression: on PostgreSQL, after more events than one read (500) at one time (a batch's), the
+    /// stream stepped a tick past that time, which PostgreSQL's microseconds cannot hold: it read the
+    /// same rows for ever and never reached a later event.
+    /// </summary>
+    [Fact]
+    public async Task TheStreamOverManyJobsGoesOnPastABatchLargerThanOneRead()
+    {
+        await using var app = await StartAsync();
+        Assert.Equal(HttpStatusCode.OK, (await app.Client.PostAsync("/job-types/greet/pause", null)).StatusCode);
+        await using var stream = await SseClient.OpenAsync(app.Client, "/events?type=greet");
+        Assert.Equal("snapshot-list", (await stream.NextAsync())!.Event);
+
+        var batch = new { jobs = Enumerable.Range(0, 520).Select(i => new { type = "greet", payload = new { name = $"n{i}" } }) };
+        Assert.Equal(HttpStatusCode.Created, (await app.Client.PostAsJsonAsync("/jobs/batch", batch)).StatusCode);
+        var later = await app.SubmitAsync(new { type = "greet", payload = new { name = "later" } });
+
+        var created = new List<Guid>();
+        while (!created.Contains(later))
+        {
+            var e = (await stream.NextAsync(TimeSpan.FromSeconds(30)))!;
+            if (e.Event == "created") created.Add(JsonDocument.Parse(e.Data).RootElement.GetProperty("job_id").GetGuid());
+        }
+        Assert.Equal(521, created.Distinct().Count());
     }
 
     /// <summary>Regression: a cursor far ahead of any clock here (never sent by this service) gave a stream that sent nothing, ever.</summary>
