@@ -14,27 +14,59 @@ public static partial class JsonText
     public const string NulRule = "NUL characters (\\u0000) are not accepted: the database cannot store them.";
     public const string SurrogateRule = "Strings must be whole Unicode: bytes that are not UTF-8, or half of a surrogate pair (such as \\ud800 alone), are not accepted.";
 
-    /// <summary>Why the database cannot store this JSON (a NUL, or half a surrogate pair, in a string or a name), or null when it can.</summary>
+    public const int MaxNumberDigits = 400;
+    public static readonly string NumberRule =
+        $"Numbers must take at most {MaxNumberDigits} digits written out in full (1e308 and 5e-324 do, 1e400 does not): PostgreSQL keeps them written out.";
+
+    /// <summary>Why the database cannot store this JSON (a NUL, or half a surrogate pair, in a string or a name; a number too long written out), or null when it can.</summary>
     public static string? Unstorable(JsonElement e)
     {
-        try { return ContainsNul(e) ? NulRule : null; }
+        try { return Problem(e); }
         catch (InvalidOperationException) { return SurrogateRule; } // System.Text.Json will not make a string of half a pair, nor of bytes that are not UTF-8
     }
 
-    /// <summary>The same for one string value of a JSON node (a filter's leaf).</summary>
+    /// <summary>The same for one value of a JSON node (a filter's leaf).</summary>
     public static string? Unstorable(System.Text.Json.Nodes.JsonValue value)
     {
-        try { return value.GetValue<string>().Contains('\0') ? NulRule : null; }
+        try
+        {
+            return value.GetValueKind() == JsonValueKind.Number ? (WrittenOut(value.ToJsonString()) > MaxNumberDigits ? NumberRule : null)
+                : value.GetValue<string>().Contains('\0') ? NulRule : null;
+        }
         catch (InvalidOperationException) { return SurrogateRule; }
     }
 
-    static bool ContainsNul(JsonElement e) => e.ValueKind switch
+    static string? Problem(JsonElement e) => e.ValueKind switch
     {
-        JsonValueKind.String => e.GetString()!.Contains('\0'),
-        JsonValueKind.Object => e.EnumerateObject().Any(p => p.Name.Contains('\0') || ContainsNul(p.Value)),
-        JsonValueKind.Array => e.EnumerateArray().Any(ContainsNul),
-        _ => false,
+        JsonValueKind.String => e.GetString()!.Contains('\0') ? NulRule : null,
+        JsonValueKind.Number => TooLong(e) ? NumberRule : null,
+        JsonValueKind.Object => e.EnumerateObject().Select(p => p.Name.Contains('\0') ? NulRule : Problem(p.Value)).FirstOrDefault(r => r is not null),
+        JsonValueKind.Array => e.EnumerateArray().Select(Problem).FirstOrDefault(r => r is not null),
+        _ => null,
     };
+
+    /// <summary>A short number without an exponent is at most as long written out as it is (the usual case: nothing copied).</summary>
+    static bool TooLong(JsonElement number) =>
+        System.Runtime.InteropServices.JsonMarshal.GetRawUtf8Value(number) is var raw && (raw.Length > MaxNumberDigits || raw.IndexOfAny((byte)'e', (byte)'E') >= 0)
+        && WrittenOut(number.GetRawText()) > MaxNumberDigits;
+
+    /// <summary>
+    /// How many digits a JSON number takes written out in full, as PostgreSQL's numeric (and so
+    /// jsonb) writes it back: 1e5 is 6, 1.25e-3 is 6. A few bytes sent as 1e131000 come back as
+    /// 131,001 digits (a payload of them took every read of the jobs table down), and some
+    /// overflow numeric outright.
+    /// </summary>
+    static long WrittenOut(ReadOnlySpan<char> number)
+    {
+        var e = number.IndexOfAny('e', 'E');
+        long exponent = 0;
+        if (e >= 0 && !(long.TryParse(number[(e + 1)..], System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture,
+                out exponent) && Math.Abs(exponent) <= 1_000_000)) return long.MaxValue;
+        var mantissa = (e < 0 ? number : number[..e]).TrimStart('-');
+        var point = mantissa.IndexOf('.');
+        long whole = point < 0 ? mantissa.Length : point, fraction = point < 0 ? 0 : mantissa.Length - point - 1;
+        return Math.Max(whole + exponent, 1) + Math.Max(fraction - exponent, 0);
+    }
 
     /// <summary>
     /// Text a handler reports while it runs (a status message, a log line, a model's partial text),
@@ -55,17 +87,21 @@ public static partial class JsonText
         return new string(chars);
     }
 
-    /// <summary>The node as JSON text, with every NUL in its strings replaced by U+FFFD.</summary>
+    /// <summary>
+    /// The node as JSON text, with every NUL in its strings replaced by U+FFFD and every number too
+    /// long written out kept as its text, in a string: a result is kept, whatever a model wrote in it.
+    /// </summary>
     public static string ForStorage(JsonNode node)
     {
         var json = node.ToJsonString(JobJson.Options);
         using var document = JsonDocument.Parse(json);
-        return ContainsNul(document.RootElement) ? JsonSerializer.Serialize(Replace(document.RootElement), JobJson.Options) : json;
+        return Problem(document.RootElement) is null ? json : JsonSerializer.Serialize(Replace(document.RootElement), JobJson.Options);
     }
 
     static JsonNode? Replace(JsonElement e) => e.ValueKind switch
     {
         JsonValueKind.String => JsonValue.Create(e.GetString()!.Replace('\0', '\uFFFD')),
+        JsonValueKind.Number when TooLong(e) => JsonValue.Create(e.GetRawText()),
         JsonValueKind.Object => new JsonObject(e.EnumerateObject().Select(p => KeyValuePair.Create(p.Name.Replace('\0', '\uFFFD'), Replace(p.Value)))),
         JsonValueKind.Array => new JsonArray(e.EnumerateArray().Select(Replace).ToArray()),
         _ => JsonNode.Parse(e.GetRawText()),

@@ -59,9 +59,9 @@ public static partial class PayloadFilter
             else if (value is JsonValue v && v.GetValueKind() is JsonValueKind.String or JsonValueKind.Number or JsonValueKind.True or JsonValueKind.False)
             {
                 leaves++;
-                if (v.GetValueKind() != JsonValueKind.String) continue;
-                if (JsonText.Unstorable(v) is { } rule) errors.Add($"{path}: {rule}"); // no stored payload has one; PostgreSQL refuses it in jsonb
-                else if (v.GetValue<string>().Length > MaxValueLength) errors.Add($"{path}: at most {MaxValueLength} characters.");
+                if (v.GetValueKind() is not (JsonValueKind.String or JsonValueKind.Number)) continue;
+                if (JsonText.Unstorable(v) is { } rule) errors.Add($"{path}: {rule}"); // no stored payload has one; PostgreSQL refuses some in jsonb
+                else if (v.GetValueKind() == JsonValueKind.String && v.GetValue<string>().Length > MaxValueLength) errors.Add($"{path}: at most {MaxValueLength} characters.");
             }
             else errors.Add($"{path}: {(value is null ? "null" : value.GetValueKind().ToString().ToLowerInvariant())} is not a filter value ({Rule}).");
         }

@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using System.Text.Json;
 using System.Net.Http.Json;
 using JobService.Data;
@@ -23,6 +24,21 @@ public abstract class WorkerContract
         var app = new WorkerApp(await CreateDatabaseAsync(), settings);
         _ = app.Client; // start the host, and so the workers
         return app;
+    }
+
+    /// <summary>
+    /// A number PostgreSQL's numeric cannot hold, or would write back as 131,001 digits (a model can
+    /// write one): the result keeps it as its text, in a string, and completes; it failed every attempt on PostgreSQL.
+    /// </summary>
+    [Fact]
+    public async Task AResultWithANumberTooLongWrittenOutCompletesWithItAsText()
+    {
+        await using var app = await StartAsync();
+        var key = Scripts.Add(_ => Task.FromResult<object?>(JsonNode.Parse("""{"huge": 1e200000, "tiny": -1.5e-20000, "fine": 6.02e23}""")));
+
+        var job = await app.WaitForStatusAsync(await app.SubmitAsync(Scripts.Job(key)), JobStatus.Completed);
+
+        JsonAssert.Equal("""{"huge": "1e200000", "tiny": "-1.5e-20000", "fine": 6.02e23}""", job.Result);
     }
 
     /// <summary>PostgreSQL's jsonb refuses "\u0000": such a result is stored with U+FFFD, never failing the completion batch.</summary>
