@@ -47,7 +47,7 @@ public static class JobsApi
         jobs.MapPost("/{id}/retry", Retry).TakesNoBody().WithName("RetryJob").ProducesProblems(400, 404, 409, 503).Writes(AuthSetup.ReadLimit)
             .WithSummary("Run a failed or cancelled job again")
             .WithDescription("Back to pending with a fresh set of attempts; any other status is a 409 naming it.");
-        jobs.MapDelete("/{id}", Delete).WithName("DeleteJob").ProducesProblems(400, 404, 409, 503).Writes(AuthSetup.ReadLimit)
+        jobs.MapDelete("/{id}", Delete).TakesNoBody().WithName("DeleteJob").ProducesProblems(400, 404, 409, 503).Writes(AuthSetup.ReadLimit)
             .WithSummary("Delete a finished job")
             .WithDescription("The job and its events go (204). A pending or running job is a 409: cancel it first.");
         return jobs;

@@ -36,7 +36,7 @@ public static class ApiKeysApi
             .WithDescription("For a tenant, with scopes, an optional expiry and an optional per-key submit rate. The answer is the only time the key is shown.");
         keys.MapGet("/", List).WithName("ListApiKeys").ProducesProblems(400, 503)
             .WithSummary("List API keys").WithDescription("Every key (or one tenant's, with tenant_id), never the key itself nor its hash.");
-        keys.MapDelete("/{id}", Revoke).WithName("RevokeApiKey").ProducesProblems(400, 404)
+        keys.MapDelete("/{id}", Revoke).TakesNoBody().WithName("RevokeApiKey").ProducesProblems(400, 404)
             .WithSummary("Revoke an API key").WithDescription("At once on this instance; on others within Auth:KeyCacheSeconds.");
         keys.MapPost("/{id}/rotate", Rotate).TakesNoBody().WithName("RotateApiKey").ProducesProblems(400, 404)
             .WithSummary("Replace a key's secret").WithDescription("The same id, tenant and scopes with a new key (shown once); the old key stops working.");
@@ -84,9 +84,12 @@ public static class ApiKeysApi
         return TypedResults.NoContent();
     }
 
-    static async Task<Results<Ok<NewApiKeyResponse>, ProblemHttpResult>> Rotate(Guid id, JobsDbContext db, ApiKeyStore store, CancellationToken ct)
+    static async Task<Results<Ok<NewApiKeyResponse>, ProblemHttpResult>> Rotate(Guid id, JobsDbContext db, ApiKeyStore store, TimeProvider time,
+        CancellationToken ct)
     {
-        var row = await db.ApiKeys.FirstOrDefaultAsync(k => k.Id == id && k.RevokedAt == null, ct);
+        var now = time.GetUtcNow().UtcDateTime;
+        // An expired key is not active: a new secret for it would be dead on arrival (a 200 with a key that is a 401).
+        var row = await db.ApiKeys.FirstOrDefaultAsync(k => k.Id == id && k.RevokedAt == null && (k.ExpiresAt == null || k.ExpiresAt > now), ct);
         if (row is null) return NotFound(id);
         var key = KeyMaterial.NewKey();
         (row.Prefix, row.KeyHash) = (KeyMaterial.Lookup(key), KeyMaterial.Hash(key));

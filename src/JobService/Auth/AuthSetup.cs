@@ -42,7 +42,9 @@ public static class AuthSetup
                 var (tokens, period) = perMinute >= 60 ? (perMinute / 60, TimeSpan.FromSeconds(1)) : (1, TimeSpan.FromMinutes(1) / perMinute);
                 return RateLimitPartition.GetTokenBucketLimiter($"{Partition(http)}|{perMinute}|{limits.SubmitBurst}", _ => new TokenBucketRateLimiterOptions
                 {
-                    TokenLimit = limits.SubmitBurst, TokensPerPeriod = tokens, ReplenishmentPeriod = period, QueueLimit = 0, AutoReplenishment = true,
+                    // A key's own rate caps its burst too: at 2 a minute, a burst of 1,000 would be the rate.
+                    TokenLimit = Math.Min(limits.SubmitBurst, own ?? int.MaxValue), TokensPerPeriod = tokens, ReplenishmentPeriod = period,
+                    QueueLimit = 0, AutoReplenishment = true,
                 });
             });
             o.AddPolicy(ReadLimit, http =>

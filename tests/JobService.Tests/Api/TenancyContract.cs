@@ -281,6 +281,32 @@ public abstract class TenancyContract(AuthApp app)
         Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/jobs")).StatusCode); // reads have their own limit
     }
 
+    /// <summary>Regression: a key's own rate_limit_per_minute kept the service's burst (1,000 by default): a key at 2 a minute made 998 submits before its first 429.</summary>
+    [Fact]
+    public async Task AKeysOwnRateCapsItsBurst()
+    {
+        var tenant = $"t-{Guid.NewGuid():N}"[..20];
+        var created = await App.ClientWith(AuthApp.AdminKey).PostAsJsonAsync("/api-keys",
+            new { name = "slow", tenant_id = tenant, scopes = new[] { "jobs:read", "jobs:write" }, rate_limit_per_minute = 2 });
+        var client = App.ClientWith((await created.ReadJsonAsync()).Str("key"));
+        for (var i = 0; i < 2; i++) await SubmitAsync(client);
+
+        await (await client.PostAsJsonAsync("/jobs", Greet)).ShouldBeProblemAsync(HttpStatusCode.TooManyRequests);
+    }
+
+    /// <summary>Regression: rotating an expired key answered 200 with a new secret that was refused at once.</summary>
+    [Fact]
+    public async Task RotatingAnExpiredKeyIsA404()
+    {
+        var admin = App.ClientWith(AuthApp.AdminKey);
+        var created = await (await admin.PostAsJsonAsync("/api-keys", new { name = "short", tenant_id = "acme", scopes = new[] { "jobs:read" },
+            expires_at = App.Time.GetUtcNow().AddMinutes(5) })).ReadJsonAsync();
+        App.Time.Advance(TimeSpan.FromMinutes(6));
+
+        var problem = await (await admin.PostAsync($"/api-keys/{created.GetProperty("details").Id()}/rotate", null)).ShouldBeProblemAsync(HttpStatusCode.NotFound);
+        Assert.Contains("no active API key", problem.Str("detail"));
+    }
+
     [Fact]
     public async Task AKeyMayHoldOnlySoManyStreamsOpen()
     {
