@@ -140,8 +140,10 @@ public static class ApiKeysApi
         await using var scope = services.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<JobsDbContext>();
         var hash = KeyMaterial.Hash(key);
-        if (await db.ApiKeys.AnyAsync(k => k.KeyHash == hash, ct)) return;
-        db.ApiKeys.Add(NewKey("bootstrap (Auth:BootstrapAdminKey)", Caller.DefaultTenant, Scope.All, DateTime.UtcNow, key).Row);
+        // Named for the value it came from: once rotated (a new hash) or revoked, the same setting does not bring it back.
+        var name = $"bootstrap (Auth:BootstrapAdminKey {KeyMaterial.Lookup(key)}…)";
+        if (await db.ApiKeys.AnyAsync(k => k.KeyHash == hash || k.Name == name, ct)) return;
+        db.ApiKeys.Add(NewKey(name, Caller.DefaultTenant, Scope.All, DateTime.UtcNow, key).Row);
         try { await db.SaveChangesAsync(ct); }
         catch (DbUpdateException) { } // another instance stored it at the same moment
     }

@@ -1,3 +1,4 @@
+using System.Net.Http.Json;
 using JobService.Auth;
 using JobService.Data;
 using JobService.Hosting;
@@ -28,6 +29,23 @@ public sealed class BootstrapKeyTests
 
         Assert.True(await app.KeyStoredAtReady.Task, "the service was ready before its bootstrap key was stored");
         Assert.Equal(System.Net.HttpStatusCode.OK, (await app.ClientWith(AuthApp.AdminKey).GetAsync("/api-keys")).StatusCode);
+    }
+
+    /// <summary>Regression: a rotated bootstrap key was stored again at the next start (the setting still named it), and worked.</summary>
+    [Fact]
+    public async Task ARotatedBootstrapKeyIsNotStoredAgainAtTheNextStart()
+    {
+        await using var app = new SqliteAuthApp();
+        await app.InitializeAsync();
+        var admin = app.ClientWith(AuthApp.AdminKey);
+        var bootstrap = (await admin.GetFromJsonAsync<System.Text.Json.JsonElement>("/api-keys?tenant_id=default")).EnumerateArray().Single();
+        Assert.Equal(System.Net.HttpStatusCode.OK, (await admin.PostAsync($"/api-keys/{bootstrap.GetProperty("id").GetGuid()}/rotate", null)).StatusCode);
+
+        await ApiKeysApi.KeepBootstrapKeyAsync(app.Services, AuthApp.AdminKey, CancellationToken.None); // what the next start does
+
+        await using var scope = app.Services.CreateAsyncScope();
+        var hash = KeyMaterial.Hash(AuthApp.AdminKey);
+        Assert.False(await scope.ServiceProvider.GetRequiredService<JobsDbContext>().ApiKeys.AnyAsync(k => k.KeyHash == hash));
     }
 
     sealed class ReadinessObservedApp : AuthApp
