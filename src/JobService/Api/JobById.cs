@@ -33,14 +33,17 @@ public static class JobById
         return rows.Count == 0 ? null : rows[0];
     }
 
-    /// <summary>Only the job's status, if it belongs to <paramref name="tenant"/> (null: any tenant): what opening its event stream checks.</summary>
-    public static async Task<JobStatus?> StatusAsync(JobsConnections connections, IJobDriver driver, Guid id, string? tenant, CancellationToken ct)
+    /// <summary>Only the job's status and event seq, if it belongs to <paramref name="tenant"/> (null: any tenant): what opening its event stream checks.</summary>
+    public static async Task<(JobStatus Status, long EventSeq)?> StatusAsync(JobsConnections connections, IJobDriver driver, Guid id, string? tenant,
+        CancellationToken ct)
     {
+        const string Sql = "SELECT status, event_seq FROM jobs WHERE id = @id";
         var rows = tenant is null
-            ? await connections.QueryAsync("SELECT status FROM jobs WHERE id = @id", r => ParseStatus(r.GetString(0)), ct, driver, ("id", id))
-            : await connections.QueryAsync("SELECT status FROM jobs WHERE id = @id AND tenant_id = @tenant", r => ParseStatus(r.GetString(0)), ct, driver,
-                ("id", id), ("tenant", tenant));
+            ? await connections.QueryAsync(Sql, Place, ct, driver, ("id", id))
+            : await connections.QueryAsync(Sql + " AND tenant_id = @tenant", Place, ct, driver, ("id", id), ("tenant", tenant));
         return rows.Count == 0 ? null : rows[0];
+
+        static (JobStatus, long) Place(DbDataReader r) => (ParseStatus(r.GetString(0)), r.GetInt64(1));
     }
 
     internal static Job Read(DbDataReader r) => new()

@@ -73,13 +73,12 @@ public static class EventsApi
         }
         var caller = s.Caller;
         if (caller.OnlyJob is { } only && only != id) return JobProblems.NotFound(id); // a stream token opens its own job only
-        if (await Api.JobById.StatusAsync(s.Connections, s.Driver, id, caller.JobTenant, ct) is not { } status) return JobProblems.NotFound(id);
+        if (await Api.JobById.StatusAsync(s.Connections, s.Driver, id, caller.JobTenant, ct) is not var (status, latest)) return JobProblems.NotFound(id);
         if (lastEventId is { } last && status is JobStatus.Completed or JobStatus.Failed or JobStatus.Cancelled)
         {
             await using var db = await s.Contexts.CreateDbContextAsync(ct);
             var ended = await db.JobEvents.Where(e => e.JobId == id && (e.Kind == JobEventKinds.Completed || e.Kind == JobEventKinds.Failed
                 || e.Kind == JobEventKinds.Cancelled)).MaxAsync(e => (long?)e.Seq, ct);
-            var latest = await db.Jobs.Where(j => j.Id == id).Select(j => (long?)j.EventSeq).SingleOrDefaultAsync(ct);
             // Seen the end: the browser stops reconnecting. A place past the job's last event was never
             // sent for it (a restore, another job's id): the stream gives it the snapshot, the end included.
             if (ended is null || (last >= ended && last <= latest)) return TypedResults.NoContent();
