@@ -16,6 +16,7 @@ public sealed class ApiKeyStore(IDbContextFactory<JobsDbContext> contexts, IOpti
 {
     const int MaxCached = 10_000;
     readonly ConcurrentDictionary<string, (ApiKey? Key, DateTime Until)> _cache = new();
+    readonly ConcurrentDictionary<Guid, (ApiKey? Key, DateTime Until)> _byId = new();
     readonly ConcurrentDictionary<Guid, DateTime> _lastUseWritten = new();
 
     /// <summary>The key, if the presented text is a valid, unexpired, unrevoked key.</summary>
@@ -39,13 +40,37 @@ public sealed class ApiKeyStore(IDbContextFactory<JobsDbContext> contexts, IOpti
                 _cache[hash] = (key, now.AddSeconds(options.Value.KeyCacheSeconds));
             }
         }
-        if (key is null || key.RevokedAt is not null || key.ExpiresAt <= now) return null;
-        _ = TouchAsync(key.Id, now);
+        if (!IsValid(key, now)) return null;
+        _ = TouchAsync(key!.Id, now);
         return key;
     }
 
+    /// <summary>
+    /// The key with this id, if it is still valid: what a stream token, which holds its key's id and
+    /// not the key, is checked against. Remembered like <see cref="FindAsync"/>, with the same bound.
+    /// </summary>
+    public async Task<ApiKey?> FindByIdAsync(Guid id, CancellationToken ct)
+    {
+        var now = time.GetUtcNow().UtcDateTime;
+        if (!_byId.TryGetValue(id, out var cached) || cached.Until <= now)
+        {
+            await using var db = await contexts.CreateDbContextAsync(ct);
+            var row = await db.ApiKeys.AsNoTracking().FirstOrDefaultAsync(k => k.Id == id, ct);
+            if (row is null) return null; // ids come only from signed tokens, but nothing unknown is remembered
+            if (_byId.Count >= MaxCached) _byId.Clear();
+            _byId[id] = cached = (row, now.AddSeconds(options.Value.KeyCacheSeconds));
+        }
+        return IsValid(cached.Key, now) ? cached.Key : null;
+    }
+
+    static bool IsValid(ApiKey? key, DateTime now) => key is not null && key.RevokedAt is null && !(key.ExpiresAt <= now);
+
     /// <summary>Forgets what this instance remembered, so a revoke or rotation here takes effect at once.</summary>
-    public void Forget() => _cache.Clear();
+    public void Forget()
+    {
+        _cache.Clear();
+        _byId.Clear();
+    }
 
     async Task TouchAsync(Guid id, DateTime now)
     {

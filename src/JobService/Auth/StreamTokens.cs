@@ -6,21 +6,22 @@ namespace JobService.Auth;
 
 /// <summary>
 /// Short-lived tokens that open one job's event stream from a browser, which cannot send headers
-/// with EventSource: <c>jst_</c> + base64url("job|tenant|expiry") + "." + base64url(HMAC-SHA256).
+/// with EventSource: <c>jst_</c> + base64url("job|tenant|expiry|key") + "." + base64url(HMAC-SHA256).
 /// The signing key is made once and kept in the database, so every instance accepts every
-/// instance's tokens. A token grants nothing but GET /jobs/{that id}/events until it expires.
+/// instance's tokens. A token grants nothing but GET /jobs/{that id}/events until it expires, and
+/// only while the API key that asked for it is still valid (key is empty when auth is off).
 /// </summary>
 public sealed class StreamTokens(ServiceSecretStore secrets, IOptions<Events.EventsOptions> options, TimeProvider time)
 {
     const string Prefix = "jst_";
     const string SecretName = "stream-token-key";
 
-    public sealed record Grant(Guid JobId, string TenantId, DateTime ExpiresAt);
+    public sealed record Grant(Guid JobId, string TenantId, DateTime ExpiresAt, Guid? KeyId);
 
-    public async Task<(string Token, DateTime ExpiresAt)> IssueAsync(Guid jobId, string tenant, CancellationToken ct)
+    public async Task<(string Token, DateTime ExpiresAt)> IssueAsync(Guid jobId, string tenant, Guid? keyId, CancellationToken ct)
     {
         var expires = time.GetUtcNow().UtcDateTime.AddMinutes(options.Value.StreamTokenMinutes);
-        var body = Base64Url(Encoding.UTF8.GetBytes($"{jobId}|{tenant}|{expires.Ticks}"));
+        var body = Base64Url(Encoding.UTF8.GetBytes($"{jobId}|{tenant}|{expires.Ticks}|{keyId}"));
         return ($"{Prefix}{body}.{Base64Url(HMACSHA256.HashData(await KeyAsync(ct), Encoding.ASCII.GetBytes(body)))}", expires);
     }
 
@@ -33,9 +34,10 @@ public sealed class StreamTokens(ServiceSecretStore secrets, IOptions<Events.Eve
         try { given = FromBase64Url(signature); } catch (FormatException) { return null; }
         if (!CryptographicOperations.FixedTimeEquals(expected, given)) return null;
         var parts = Encoding.UTF8.GetString(FromBase64Url(body)).Split('|');
-        return parts is [var job, var tenant, var ticks] && Guid.TryParse(job, out var id) && long.TryParse(ticks, out var t)
-            ? new Grant(id, tenant, new DateTime(t, DateTimeKind.Utc))
-            : null;
+        // A token of the three-part form that came before key ids carries no key to check: not valid.
+        if (parts is not [var job, var tenant, var ticks, var key] || !Guid.TryParse(job, out var id) || !long.TryParse(ticks, out var t)) return null;
+        Guid? keyId = Guid.TryParse(key, out var k) ? k : null;
+        return key.Length == 0 || keyId is not null ? new Grant(id, tenant, new DateTime(t, DateTimeKind.Utc), keyId) : null;
     }
 
     public bool IsExpired(Grant grant) => grant.ExpiresAt <= time.GetUtcNow().UtcDateTime;

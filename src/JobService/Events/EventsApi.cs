@@ -139,7 +139,7 @@ public static class EventsApi
     {
         var caller = Caller.From(user);
         if (await Api.JobById.FindAsync(connections, driver, id, caller.JobTenant, ct) is not { } job) return JobProblems.NotFound(id);
-        var (token, expires) = await tokens.IssueAsync(id, job.TenantId, ct);
+        var (token, expires) = await tokens.IssueAsync(id, job.TenantId, caller.KeyId, ct);
         return TypedResults.Ok(new StreamTokenResponse(token, expires, $"/jobs/{id}/events?access_token={token}"));
     }
 

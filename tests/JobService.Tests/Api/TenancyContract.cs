@@ -326,6 +326,55 @@ public abstract class TenancyContract(AuthApp app)
     }
 
     [Fact]
+    public async Task AStreamTokensStreamsCountAgainstItsKeysLimit()
+    {
+        var (_, client, _) = await TenantAsync();
+        var (_, neighbour, _) = await TenantAsync();
+        var id = await SubmitAsync(client);
+        var browser = App.ClientWith(null);
+        async Task<string> UrlAsync() => (await (await client.PostAsync($"/jobs/{id}/stream-token", null)).ReadJsonAsync()).Str("url");
+
+        // The key's streams, by header or by its tokens, share its limit; another key's are its own.
+        var open = new List<SseClient> { await SseClient.OpenAsync(client, "/events") };
+        for (var i = 1; i < AuthApp.StreamsPerKey; i++) open.Add(await SseClient.OpenAsync(browser, await UrlAsync()));
+        foreach (var stream in open) Assert.Equal(HttpStatusCode.OK, stream.Status);
+        var full = await (await browser.GetAsync(await UrlAsync(), HttpCompletionOption.ResponseHeadersRead))
+            .ShouldBeProblemAsync(HttpStatusCode.TooManyRequests);
+        Assert.Equal(RateLimited.RateLimitType, full.Str("type"));
+        await using (var other = await SseClient.OpenAsync(neighbour, "/events")) Assert.Equal(HttpStatusCode.OK, other.Status);
+        foreach (var stream in open) await stream.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task AStreamTokenOfAKeyRevokedElsewhereIsRefusedWithinTheCacheBound()
+    {
+        var (_, client, keyId) = await TenantAsync();
+        var id = await SubmitAsync(client);
+        var url = (await (await client.PostAsync($"/jobs/{id}/stream-token", null)).ReadJsonAsync()).Str("url");
+        var browser = App.ClientWith(null);
+        await using (var stream = await SseClient.OpenAsync(browser, url)) Assert.Equal(HttpStatusCode.OK, stream.Status);
+
+        // Revoked by another instance (straight in the database): refused once this instance's memory of the key runs out.
+        await App.WithDbAsync(db => db.ApiKeys.Where(k => k.Id == keyId).ExecuteUpdateAsync(u => u.SetProperty(k => k.RevokedAt, DateTime.UtcNow)));
+        App.Time.Advance(TimeSpan.FromSeconds(AuthApp.KeyCacheSeconds + 1));
+        var refused = await (await browser.GetAsync(url, HttpCompletionOption.ResponseHeadersRead)).ShouldBeProblemAsync(HttpStatusCode.Unauthorized);
+        Assert.Contains("no longer valid", refused.Str("detail"));
+    }
+
+    [Fact]
+    public async Task AStreamTokenOfAKeyRevokedHereIsRefusedAtOnce()
+    {
+        var (_, client, keyId) = await TenantAsync();
+        var id = await SubmitAsync(client);
+        var url = (await (await client.PostAsync($"/jobs/{id}/stream-token", null)).ReadJsonAsync()).Str("url");
+        var browser = App.ClientWith(null);
+        await using (var stream = await SseClient.OpenAsync(browser, url)) Assert.Equal(HttpStatusCode.OK, stream.Status);
+
+        Assert.Equal(HttpStatusCode.NoContent, (await App.ClientWith(AuthApp.AdminKey).DeleteAsync($"/api-keys/{keyId}")).StatusCode);
+        await (await browser.GetAsync(url, HttpCompletionOption.ResponseHeadersRead)).ShouldBeProblemAsync(HttpStatusCode.Unauthorized);
+    }
+
+    [Fact]
     public async Task TheActiveJobQuotaIsA429OfItsOwnTypeAndRefusesABatchWhole()
     {
         var (_, client, _) = await TenantAsync();

@@ -16,6 +16,9 @@ public static class Http
     /// <summary>Asserts an RFC 7807 answer with this status and returns its body.</summary>
     public static async Task<JsonElement> ShouldBeProblemAsync(this HttpResponseMessage response, HttpStatusCode status)
     {
+        // A stream that opened where a problem was expected never ends: say so rather than read it.
+        if (response.StatusCode != status && response.Content.Headers.ContentType?.MediaType == "text/event-stream")
+            Assert.Fail($"Expected {(int)status}, got {(int)response.StatusCode}: an event stream opened");
         var text = await response.Content.ReadAsStringAsync();
         Assert.True(status == response.StatusCode, $"Expected {(int)status}, got {(int)response.StatusCode}: {text}");
         Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
