@@ -20,6 +20,7 @@ public static class JobQueries
     /// <summary>Deep OFFSETs scan every skipped row; past this, narrow with created_before.</summary>
     public const int MaxOffset = 100_000;
 
+    [TakesQuery(PayloadFilter.QueryPrefix)]
     public static async Task<Results<Ok<JobPage>, ValidationProblem, ProblemHttpResult>> List(
         [FromQuery(Name = "status")] string[]? status,
         [FromQuery(Name = "type")] string[]? type,

@@ -56,6 +56,7 @@ public static class EventsApi
         return app;
     }
 
+    [Api.TakesQuery("access_token")] // a stream token, read by the authentication handler
     static async Task<Results<JobEventStream, NoContent, ValidationProblem, ProblemHttpResult>> JobEvents(
         Guid id,
         [FromHeader(Name = "Last-Event-ID")] string? lastEventIdHeader,

@@ -97,6 +97,7 @@ public static class ServiceSetup
         app.UseMiddleware<RequestBodyLimit>();
         app.UseMiddleware<JsonCharset>();
         app.UseJobServiceAuth();
+        app.UseMiddleware<UnknownQuery>(); // after auth: a caller who may not ask learns nothing of what may be asked
 
         if (app.Services.GetRequiredService<IOptions<ServiceOptions>>().Value.RunsApi)
         {

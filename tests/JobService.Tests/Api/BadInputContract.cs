@@ -75,6 +75,11 @@ public abstract class BadInputContract(TestApp app) : IAsyncLifetime
         { "logs with negative after", "GET", $"/jobs/{SomeId}/logs?after=-1", null, null, 400 },
         { "logs with zero limit", "GET", $"/jobs/{SomeId}/logs?limit=0", null, null, 400 },
         { "method not allowed", "PUT", "/jobs", Json, "{}", 405 },
+        { "a misspelt filter, which would list every job", "GET", "/jobs?stauts=failed", null, null, 400 },
+        { "a tenant named on a submit, which goes to the caller's", "POST", "/jobs?tenant_id=acme", Json, "{\"type\": \"greet\", \"payload\": {\"name\": \"a\"}}", 400 },
+        { "a tenant named on a batch", "POST", "/jobs/batch?tenant_id=acme", Json, "{\"jobs\": [{\"type\": \"greet\", \"payload\": {\"name\": \"a\"}}]}", 400 },
+        { "a payload filter without its prefix's case", "GET", "/jobs?Payload.name=a", null, null, 400 },
+        { "an unknown parameter on the stream of every job", "GET", "/events?jobid=x", null, null, 400 },
         // From the 550-request battery of the hostile-input issue:
         { "unknown charset", "POST", "/jobs", "application/json; charset=bogus-charset", "{\"type\": \"greet\", \"payload\": {\"name\": \"a\"}}", 415 },
         { "priority as a string", "POST", "/jobs", Json, "{\"type\": \"greet\", \"payload\": {\"name\": \"a\"}, \"priority\": \"5\"}", 400 },
@@ -173,6 +178,33 @@ public abstract class BadInputContract(TestApp app) : IAsyncLifetime
         var problem = await (await app.EnsureAvailable().CreateClient().SendAsync(request)).ShouldBeProblemAsync(HttpStatusCode.BadRequest);
 
         Assert.True(problem.GetProperty("errors").TryGetProperty(field, out _), problem.ToString());
+    }
+
+    /// <summary>
+    /// Regression: a query parameter an endpoint does not take was ignored (GET /jobs?stauts=failed
+    /// listed every job). It is a 400 naming it and what the endpoint takes; the parameters it does
+    /// take pass in any case, as ASP.NET binds them, and so does the cache-busting <c>_</c>.
+    /// </summary>
+    [Fact]
+    public async Task AQueryParameterTheEndpointDoesNotTakeIsA400NamingIt()
+    {
+        var client = app.EnsureAvailable().CreateClient();
+
+        var problem = await (await client.GetAsync("/jobs?stauts=failed&limit=5")).ShouldBeProblemAsync(HttpStatusCode.BadRequest);
+        var said = string.Join(" ", problem.GetProperty("errors").GetProperty("stauts").EnumerateArray());
+        Assert.Contains("'stauts' is not a query parameter", said);
+        Assert.Contains("status", said);
+        Assert.Contains("payload.…", said);
+        Assert.False(problem.GetProperty("errors").TryGetProperty("limit", out _));
+        foreach (var path in new[] { $"/jobs/{SomeId}?verbose=1", $"/jobs/{SomeId}/logs?page=2", "/jobs/stats?windw=1h", "/job-types?x=1" })
+            Assert.True((await (await client.GetAsync(path)).ShouldBeProblemAsync(HttpStatusCode.BadRequest)).GetProperty("errors").EnumerateObject().Any(), path);
+
+        foreach (var path in new[] { "/jobs?Status=failed&LIMIT=5", "/jobs?payload.name=a&_=1733390000", "/jobs/stats?window=1h&bucket=5m&_=2", "/job-types?_=3" })
+        {
+            var response = await client.GetAsync(path);
+            Assert.True(response.StatusCode == HttpStatusCode.OK, $"{path}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
+        }
+        Assert.Equal(HttpStatusCode.NotFound, (await client.GetAsync($"/jobs/{SomeId}?_=4")).StatusCode);
     }
 
     /// <summary>
