@@ -117,8 +117,11 @@ public static class ApiKeysApi
         string? Arg(string name) => args.SkipWhile(a => a != $"--{name}").Skip(1).FirstOrDefault();
         var tenant = Arg("tenant");
         var scopes = (Arg("scopes") ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        if (tenant is null || !TenantName.IsValid(tenant) || scopes.Length == 0 || scopes.Any(s => !Scope.All.Contains(s)))
+        var unknown = UnknownFlags(args);
+        if (tenant is null || !TenantName.IsValid(tenant) || scopes.Length == 0 || scopes.Any(s => !Scope.All.Contains(s)) || unknown.Count > 0)
         {
+            // A flag it does not know (--expires 30d) would otherwise make a key without what was asked for.
+            foreach (var flag in unknown) Console.Error.WriteLine($"create-key does not take {flag}.");
             Console.Error.WriteLine($"usage: create-key --tenant <tenant> --scopes <{string.Join("|", Scope.All)},…> [--name <name>]");
             return 2;
         }
@@ -130,6 +133,25 @@ public static class ApiKeysApi
         Console.WriteLine(key);
         Console.Error.WriteLine($"Key {row.Prefix}… ({row.Id}) for tenant {tenant}, scopes {row.Scopes}. It is not shown again.");
         return 0;
+    }
+
+    /// <summary>
+    /// The command line's words after create-key that are neither its own flags with their values nor
+    /// settings for the host (<c>--Database:Provider postgres</c>, <c>--urls …</c>), which the host reads.
+    /// </summary>
+    static List<string> UnknownFlags(string[] args)
+    {
+        string[] own = ["--tenant", "--scopes", "--name"], host = ["--urls", "--environment", "--contentRoot", "--applicationName"];
+        var unknown = new List<string>();
+        for (var i = 1; i < args.Length; i++)
+        {
+            var word = args[i];
+            var flag = word.Split('=')[0];
+            var known = own.Contains(word) || host.Contains(flag, StringComparer.OrdinalIgnoreCase) || (flag.StartsWith("--") && flag.Contains(':'));
+            if (!known) unknown.Add(word);
+            if (flag.StartsWith("--") && !word.Contains('=') && i + 1 < args.Length && !args[i + 1].StartsWith("--")) i++; // its value
+        }
+        return unknown;
     }
 
     /// <summary>Keeps Auth:BootstrapAdminKey in the database as an admin key of the default tenant.</summary>

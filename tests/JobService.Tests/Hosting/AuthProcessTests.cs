@@ -55,7 +55,8 @@ public sealed class AuthProcessTests
     public async Task AKeyFromTheCommandLineOpensTheServiceWithAuthOn()
     {
         var environment = OwnDatabase(out _);
-        await using var maker = ServiceProcess.Start(environment, "create-key", "--tenant", "acme", "--scopes", "jobs:read,jobs:write", "--name", "ci");
+        await using var maker = ServiceProcess.Start(environment, "create-key", "--tenant", "acme", "--scopes", "jobs:read,jobs:write", "--name", "ci",
+            "--Serilog:MinimumLevel", "Warning"); // a setting for the host, as any verb takes
         Assert.True(await maker.ExitCodeAsync(Within) == 0, maker.AllText);
         var key = Assert.Single(maker.Output, l => l.StartsWith("jsk_", StringComparison.Ordinal));
         Assert.Contains(maker.Errors, l => l.Contains("not shown again"));
@@ -69,5 +70,17 @@ public sealed class AuthProcessTests
         Assert.Equal(HttpStatusCode.Created, (await http.PostAsJsonAsync("/jobs", Greet)).StatusCode);
         var listed = await (await http.GetAsync("/jobs")).Content.ReadFromJsonAsync<System.Text.Json.JsonElement>();
         Assert.Equal(1, listed.GetProperty("total").GetInt32()); // acme's own job
+    }
+
+    /// <summary>Regression: a flag create-key does not take was ignored (--expires 30d made a key that never expires).</summary>
+    [Fact]
+    public async Task CreateKeyRefusesAFlagItDoesNotTake()
+    {
+        var environment = OwnDatabase(out _);
+        await using var maker = ServiceProcess.Start(environment, "create-key", "--tenant", "acme", "--scopes", "jobs:read", "--expires", "30d");
+
+        Assert.True(await maker.ExitCodeAsync(Within) == 2, maker.AllText);
+        Assert.Contains(maker.Errors, l => l.Contains("does not take --expires"));
+        Assert.DoesNotContain(maker.Output, l => l.StartsWith("jsk_", StringComparison.Ordinal));
     }
 }
