@@ -8,6 +8,7 @@ namespace JobService.Api;
 public sealed record JobResponse(
     Guid Id,
     string Type,
+    string TenantId,
     JobStatus Status,
     int Progress,
     string? Message,
@@ -27,7 +28,7 @@ public sealed record JobResponse(
     DateTime? CompletedAt,
     UsageResponse? Usage)
 {
-    public static JobResponse From(Job j) => new(j.Id, j.Type, j.Status, j.Progress, j.Message, Parse(j.Payload)!.Value,
+    public static JobResponse From(Job j) => new(j.Id, j.Type, j.TenantId, j.Status, j.Progress, j.Message, Parse(j.Payload)!.Value,
         Parse(j.Result), j.Error, j.Priority, j.Attempt, j.MaxAttempts, j.RunAt, j.CancelRequested, j.CallbackUrl,
         j.CallbackUrl is null ? null : j.CallbackEvents?.Split(' ') ?? Webhooks.WebhookTypes.Terminal,
         j.CreatedAt, j.UpdatedAt, j.StartedAt, j.CompletedAt, UsageResponse.From(j));

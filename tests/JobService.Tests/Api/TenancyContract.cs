@@ -125,6 +125,11 @@ public abstract class TenancyContract(AuthApp app)
         Assert.DoesNotContain(jobA, await Listed("")); // the admin's own tenant by default
         Assert.Equal([jobA], await Listed($"&tenant_id={tenantA}"));
         Assert.Superset(new HashSet<Guid> { jobA, jobB }, (await Listed("&tenant_id=*")).ToHashSet());
+        // Across tenants each job says whose it is (it did not: the list could not be told apart).
+        var everyTenant = (await (await admin.GetAsync("/jobs?limit=500&tenant_id=*")).ReadJsonAsync()).GetProperty("items").EnumerateArray().ToList();
+        Assert.Equal(tenantA, everyTenant.Single(j => j.Id() == jobA).Str("tenant_id"));
+        Assert.Equal(tenantB, everyTenant.Single(j => j.Id() == jobB).Str("tenant_id"));
+        Assert.Equal(tenantA, (await (await a.GetAsync($"/jobs/{jobA}")).ReadJsonAsync()).Str("tenant_id"));
         var stats = await (await admin.GetAsync($"/jobs/stats?tenant_id={tenantB}")).ReadJsonAsync();
         Assert.Equal(1, stats.GetProperty("total").GetInt32());
         var readByAdmin = await admin.GetAsync($"/jobs/{jobB}");
