@@ -83,4 +83,33 @@ public sealed class AuthProcessTests
         Assert.Contains(maker.Errors, l => l.Contains("does not take --expires"));
         Assert.DoesNotContain(maker.Output, l => l.StartsWith("jsk_", StringComparison.Ordinal));
     }
+
+    /// <summary>
+    /// docs/security.md's "behind a proxy": with ASP.NET Core's own switch on, a TLS-terminating
+    /// proxy's X-Forwarded-Proto makes the dashboard's cookie Secure (without it the service sees
+    /// plain HTTP and the cookie would travel over it).
+    /// </summary>
+    [Fact]
+    public async Task BehindAProxyThatSaysHttpsTheDashboardCookieIsSecure()
+    {
+        var environment = OwnDatabase(out _);
+        environment["Auth__Enabled"] = "true";
+        environment["Auth__BootstrapAdminKey"] = AuthApp.AdminKey;
+        environment["ASPNETCORE_FORWARDEDHEADERS_ENABLED"] = "true";
+        await using var service = ServiceProcess.Start(environment);
+        await service.WaitUntilReadyAsync(Within);
+        using var http = new HttpClient { BaseAddress = new Uri(service.BaseUrl) };
+
+        async Task<string> SignInCookieAsync(string? proto)
+        {
+            var request = new HttpRequestMessage(HttpMethod.Post, "/dashboard/session") { Content = JsonContent.Create(new { key = AuthApp.AdminKey }) };
+            if (proto is not null) request.Headers.Add("X-Forwarded-Proto", proto);
+            var response = await http.SendAsync(request);
+            Assert.True(response.StatusCode == HttpStatusCode.NoContent, await response.Content.ReadAsStringAsync());
+            return Assert.Single(response.Headers.GetValues("Set-Cookie"));
+        }
+
+        Assert.Contains("secure", await SignInCookieAsync("https"), StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain("secure", await SignInCookieAsync(null), StringComparison.OrdinalIgnoreCase);
+    }
 }
