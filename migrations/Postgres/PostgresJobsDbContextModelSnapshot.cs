@@ -87,6 +87,22 @@ namespace JobService.Migrations.Postgres
                     b.ToTable("api_keys", (string)null);
                 });
 
+            modelBuilder.Entity("JobService.Data.DashboardSignOut", b =>
+                {
+                    b.Property<Guid>("SessionId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("session_id");
+
+                    b.Property<DateTime>("ExpiresAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("expires_at");
+
+                    b.HasKey("SessionId")
+                        .HasName("pk_dashboard_sign_outs");
+
+                    b.ToTable("dashboard_sign_outs", (string)null);
+                });
+
             modelBuilder.Entity("JobService.Data.Job", b =>
                 {
                     b.Property<Guid>("Id")

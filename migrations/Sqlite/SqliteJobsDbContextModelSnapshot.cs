@@ -82,6 +82,22 @@ namespace JobService.Migrations.Sqlite
                     b.ToTable("api_keys", (string)null);
                 });
 
+            modelBuilder.Entity("JobService.Data.DashboardSignOut", b =>
+                {
+                    b.Property<Guid>("SessionId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("session_id");
+
+                    b.Property<DateTime>("ExpiresAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("expires_at");
+
+                    b.HasKey("SessionId")
+                        .HasName("pk_dashboard_sign_outs");
+
+                    b.ToTable("dashboard_sign_outs", (string)null);
+                });
+
             modelBuilder.Entity("JobService.Data.Job", b =>
                 {
                     b.Property<Guid>("Id")

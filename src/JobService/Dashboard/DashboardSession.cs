@@ -1,7 +1,10 @@
+using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;
 using JobService.Auth;
+using JobService.Data;
 using Microsoft.AspNetCore.WebUtilities;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 
 namespace JobService.Dashboard;
@@ -13,20 +16,28 @@ namespace JobService.Dashboard;
 /// (<see cref="ApiKeyAuthentication"/>). A request that changes something must also carry the
 /// antiforgery token: an HMAC of the cookie, which the page reads from GET {path}/session and a
 /// page of another site cannot. Both keys derive from one secret kept in the database, so every
-/// instance accepts every instance's cookies and tokens.
+/// instance accepts every instance's cookies and tokens. Each session has an id; signing out
+/// stores it (<see cref="DashboardSignOut"/>), so a copy of the cookie kept by someone else is
+/// refused from then on: at once on this instance, on others within Auth:KeyCacheSeconds, as a
+/// revoked key is.
 /// </summary>
-public sealed class DashboardSession(ServiceSecretStore secrets, IOptions<DashboardOptions> options, TimeProvider time)
+public sealed class DashboardSession(ServiceSecretStore secrets, IDbContextFactory<JobsDbContext> contexts, IOptions<DashboardOptions> options,
+    IOptions<AuthOptions> auth, TimeProvider time)
 {
     public const string CookieName = "jobservice_session";
     public const string TokenHeader = "X-Dashboard-Token";
     const string SecretName = "dashboard-session-key";
-    const int NonceSize = 12, TagSize = 16;
+    const int NonceSize = 12, TagSize = 16, MaxRemembered = 10_000;
+    /// <summary>Whether a session was signed out, and until when that answer holds here.</summary>
+    readonly ConcurrentDictionary<Guid, (bool SignedOut, DateTime Until)> _signedOut = new();
 
-    /// <summary>The cookie's value for a valid API key.</summary>
+    sealed record Sealed(Guid Id, DateTime ExpiresAt, string ApiKey);
+
+    /// <summary>The cookie's value for a valid API key: a new session.</summary>
     public async Task<string> SealAsync(string apiKey, CancellationToken ct)
     {
         var expires = time.GetUtcNow().UtcDateTime.AddHours(options.Value.SessionHours).Ticks;
-        var plain = Encoding.UTF8.GetBytes($"{expires}|{apiKey}");
+        var plain = Encoding.UTF8.GetBytes($"{expires}|{Guid.NewGuid():N}|{apiKey}");
         var key = await KeyAsync("cookie", ct);
         var sealedBytes = new byte[NonceSize + plain.Length + TagSize];
         RandomNumberGenerator.Fill(sealedBytes.AsSpan(0, NonceSize));
@@ -35,8 +46,37 @@ public sealed class DashboardSession(ServiceSecretStore secrets, IOptions<Dashbo
         return WebEncoders.Base64UrlEncode(sealedBytes);
     }
 
-    /// <summary>The API key a cookie holds, or null when it is not genuine or has expired.</summary>
-    public async Task<string?> OpenAsync(string cookie, CancellationToken ct)
+    /// <summary>The API key a cookie holds, or null when it is not genuine, has expired or was signed out.</summary>
+    public async Task<string?> OpenAsync(string cookie, CancellationToken ct) =>
+        await UnsealAsync(cookie, ct) is { } session && !await IsSignedOutAsync(session, ct) ? session.ApiKey : null;
+
+    /// <summary>Ends the cookie's session everywhere, not only in the browser that deletes it; expired sign-outs are forgotten.</summary>
+    public async Task SignOutAsync(string cookie, CancellationToken ct)
+    {
+        if (await UnsealAsync(cookie, ct) is not { } session) return; // not genuine, or over already
+        _signedOut[session.Id] = (true, session.ExpiresAt);
+        await using var db = await contexts.CreateDbContextAsync(ct);
+        var now = time.GetUtcNow().UtcDateTime;
+        await db.DashboardSignOuts.Where(o => o.ExpiresAt <= now).ExecuteDeleteAsync(ct);
+        if (await db.DashboardSignOuts.AnyAsync(o => o.SessionId == session.Id, ct)) return;
+        db.DashboardSignOuts.Add(new DashboardSignOut { SessionId = session.Id, ExpiresAt = session.ExpiresAt });
+        try { await db.SaveChangesAsync(ct); }
+        catch (DbUpdateException) { } // signed out from two tabs at the same moment
+    }
+
+    async Task<bool> IsSignedOutAsync(Sealed session, CancellationToken ct)
+    {
+        var now = time.GetUtcNow().UtcDateTime;
+        if (_signedOut.TryGetValue(session.Id, out var known) && known.Until > now) return known.SignedOut;
+        await using var db = await contexts.CreateDbContextAsync(ct);
+        var signedOut = await db.DashboardSignOuts.AnyAsync(o => o.SessionId == session.Id, ct);
+        if (_signedOut.Count >= MaxRemembered) _signedOut.Clear();
+        _signedOut[session.Id] = (signedOut, signedOut ? session.ExpiresAt : now.AddSeconds(auth.Value.KeyCacheSeconds));
+        return signedOut;
+    }
+
+    /// <summary>The session a cookie holds, or null when it is not genuine or has expired.</summary>
+    async Task<Sealed?> UnsealAsync(string cookie, CancellationToken ct)
     {
         byte[] sealedBytes;
         try { sealedBytes = WebEncoders.Base64UrlDecode(cookie); }
@@ -49,10 +89,11 @@ public sealed class DashboardSession(ServiceSecretStore secrets, IOptions<Dashbo
             aes.Decrypt(sealedBytes.AsSpan(0, NonceSize), sealedBytes.AsSpan(NonceSize, plain.Length), sealedBytes.AsSpan(NonceSize + plain.Length), plain);
         }
         catch (AuthenticationTagMismatchException) { return null; }
-        var text = Encoding.UTF8.GetString(plain);
-        var bar = text.IndexOf('|');
-        if (bar < 0 || !long.TryParse(text[..bar], out var expires) || expires <= time.GetUtcNow().UtcDateTime.Ticks) return null;
-        return text[(bar + 1)..];
+        // A cookie of the form before sessions had ids ("expires|key") is not one: sign in again.
+        if (Encoding.UTF8.GetString(plain).Split('|', 3) is not [var ticks, var id, var key]
+            || !long.TryParse(ticks, out var expires) || !Guid.TryParseExact(id, "N", out var sessionId)) return null;
+        var expiresAt = new DateTime(expires, DateTimeKind.Utc);
+        return expiresAt > time.GetUtcNow().UtcDateTime ? new Sealed(sessionId, expiresAt, key) : null;
     }
 
     /// <summary>The antiforgery token that goes with a cookie.</summary>

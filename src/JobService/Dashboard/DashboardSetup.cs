@@ -93,8 +93,10 @@ public static class DashboardSetup
         return TypedResults.NoContent();
     }
 
-    static NoContent SignOut(HttpContext http)
+    /// <summary>Ends the session: the cookie is deleted here, and refused wherever a copy of it turns up.</summary>
+    static async Task<NoContent> SignOut(HttpContext http, DashboardSession sessions, CancellationToken ct)
     {
+        if (DashboardAntiforgery.SessionCookie(http) is { } cookie) await sessions.SignOutAsync(cookie, ct);
         http.Response.Cookies.Delete(DashboardSession.CookieName, new CookieOptions { Path = "/", Secure = http.Request.IsHttps, SameSite = SameSiteMode.Strict });
         return TypedResults.NoContent();
     }

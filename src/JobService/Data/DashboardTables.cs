@@ -33,6 +33,14 @@ public static class DashboardTables
             w.Property(x => x.Busy).HasColumnName("busy");
         });
 
+        model.Entity<DashboardSignOut>(x =>
+        {
+            x.ToTable("dashboard_sign_outs");
+            x.HasKey(o => o.SessionId).HasName("pk_dashboard_sign_outs");
+            x.Property(o => o.SessionId).HasColumnName("session_id").ValueGeneratedNever();
+            x.Property(o => o.ExpiresAt).HasColumnName("expires_at");
+        });
+
         // GET /jobs/stats?window=…: finished and started jobs are grouped by these times (created_at has its index).
         // Partial: every use is a range of times, and a job that has not started (or finished) adds no entry.
         model.Entity<Job>(job =>

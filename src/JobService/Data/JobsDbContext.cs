@@ -21,6 +21,7 @@ public abstract class JobsDbContext(DbContextOptions options) : DbContext(option
     public DbSet<ServiceSecret> ServiceSecrets => Set<ServiceSecret>();
     public DbSet<JobTypePause> JobTypePauses => Set<JobTypePause>();
     public DbSet<WorkerInstance> Workers => Set<WorkerInstance>();
+    public DbSet<DashboardSignOut> DashboardSignOuts => Set<DashboardSignOut>();
 
     protected override void ConfigureConventions(ModelConfigurationBuilder builder)
     {

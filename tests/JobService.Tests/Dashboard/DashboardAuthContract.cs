@@ -1,7 +1,9 @@
 using System.Net;
 using System.Net.Http.Json;
 using JobService.Tests.Infrastructure;
+using JobService.Dashboard;
 using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace JobService.Tests.Dashboard;
 
@@ -160,6 +162,33 @@ public abstract class DashboardAuthContract(AuthApp app)
         Assert.Equal(HttpStatusCode.NoContent, (await browser.SendAsync(request)).StatusCode);
 
         await (await browser.GetAsync("/jobs")).ShouldBeProblemAsync(HttpStatusCode.Unauthorized);
+    }
+
+    /// <summary>
+    /// Regression: signing out deleted the cookie in that browser only; a copy of it (another
+    /// machine's, a stolen one) went on working until Dashboard:SessionHours ran out.
+    /// </summary>
+    [Fact]
+    public async Task SigningOutEndsTheSessionForEveryCopyOfTheCookieOnEveryInstance()
+    {
+        var (key, _) = await App.NewKeyAsync($"t{Guid.NewGuid():N}"[..12], "jobs:read");
+        var (browser, token, signIn) = await SignedInAsync(key);
+        var copy = Assert.Single(signIn.Headers.GetValues("Set-Cookie")).Split(';')[0]["jobservice_session=".Length..];
+        var elsewhere = App.CreateClient();
+        HttpRequestMessage WithCopy() => new(HttpMethod.Get, "/jobs") { Headers = { { "Cookie", $"jobservice_session={copy}" } } };
+        Assert.Equal(HttpStatusCode.OK, (await elsewhere.SendAsync(WithCopy())).StatusCode);
+        // Another instance that has seen the session in use, and so remembers it as signed in.
+        var other = ActivatorUtilities.CreateInstance<DashboardSession>(App.Services);
+        Assert.Equal(key, await other.OpenAsync(copy, default));
+
+        var signOut = new HttpRequestMessage(HttpMethod.Delete, "/dashboard/session");
+        signOut.Headers.Add("X-Dashboard-Token", token);
+        Assert.Equal(HttpStatusCode.NoContent, (await browser.SendAsync(signOut)).StatusCode);
+
+        await (await elsewhere.SendAsync(WithCopy())).ShouldBeProblemAsync(HttpStatusCode.Unauthorized); // this instance: at once
+        Assert.Equal(key, await other.OpenAsync(copy, default)); // the other: within its memory's bound
+        App.Time.Advance(TimeSpan.FromSeconds(AuthApp.KeyCacheSeconds + 1));
+        Assert.Null(await other.OpenAsync(copy, default));
     }
 }
 

@@ -12,13 +12,14 @@ namespace JobService.Data.CompiledModels.Postgres
     public partial class PostgresJobsDbContextModel
     {
         private PostgresJobsDbContextModel()
-            : base(skipDetectChanges: false, modelId: new Guid("dd746621-4c48-4699-964e-3d7b186ce6a3"), entityTypeCount: 9)
+            : base(skipDetectChanges: false, modelId: new Guid("59caee34-a29a-4428-99a9-09d88011a211"), entityTypeCount: 10)
         {
         }
 
         partial void Initialize()
         {
             var apiKey = ApiKeyEntityType.Create(this);
+            var dashboardSignOut = DashboardSignOutEntityType.Create(this);
             var job = JobEntityType.Create(this);
             var jobEvent = JobEventEntityType.Create(this);
             var jobTypePause = JobTypePauseEntityType.Create(this);
@@ -32,6 +33,7 @@ namespace JobService.Data.CompiledModels.Postgres
             WebhookDeliveryEntityType.CreateForeignKey1(webhookDelivery, job);
 
             ApiKeyEntityType.CreateAnnotations(apiKey);
+            DashboardSignOutEntityType.CreateAnnotations(dashboardSignOut);
             JobEntityType.CreateAnnotations(job);
             JobEventEntityType.CreateAnnotations(jobEvent);
             JobTypePauseEntityType.CreateAnnotations(jobTypePause);

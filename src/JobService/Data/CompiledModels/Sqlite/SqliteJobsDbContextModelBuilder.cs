@@ -11,13 +11,14 @@ namespace JobService.Data.CompiledModels.Sqlite
     public partial class SqliteJobsDbContextModel
     {
         private SqliteJobsDbContextModel()
-            : base(skipDetectChanges: false, modelId: new Guid("da5bc7df-4f61-4e57-8871-a7ce60e1b25d"), entityTypeCount: 9)
+            : base(skipDetectChanges: false, modelId: new Guid("aea7182a-296a-4710-957c-b0b90d3ec13c"), entityTypeCount: 10)
         {
         }
 
         partial void Initialize()
         {
             var apiKey = ApiKeyEntityType.Create(this);
+            var dashboardSignOut = DashboardSignOutEntityType.Create(this);
             var job = JobEntityType.Create(this);
             var jobEvent = JobEventEntityType.Create(this);
             var jobTypePause = JobTypePauseEntityType.Create(this);
@@ -31,6 +32,7 @@ namespace JobService.Data.CompiledModels.Sqlite
             WebhookDeliveryEntityType.CreateForeignKey1(webhookDelivery, job);
 
             ApiKeyEntityType.CreateAnnotations(apiKey);
+            DashboardSignOutEntityType.CreateAnnotations(dashboardSignOut);
             JobEntityType.CreateAnnotations(job);
             JobEventEntityType.CreateAnnotations(jobEvent);
             JobTypePauseEntityType.CreateAnnotations(jobTypePause);
