@@ -30,9 +30,9 @@ public sealed class ApiKeyAuthentication(
             var grant = await streams.ReadAsync(token[0]!, Context.RequestAborted);
             if (grant is null || grant.JobId != jobId) return AuthenticateResult.Fail("The stream token is not valid for this job.");
             if (streams.IsExpired(grant)) return AuthenticateResult.Fail("The stream token has expired: ask POST /jobs/{id}/stream-token for a new one.");
-            // A token lives no longer than the key that asked for it; its streams count against that key's limit.
-            if (grant.KeyId is not { } keyId || await keys.FindByIdAsync(keyId, Context.RequestAborted) is null)
-                return AuthenticateResult.Fail("The API key that asked for this stream token is no longer valid (expired or revoked).");
+            // A token lives no longer than the key that asked for it, as it was then (a rotation ends it too).
+            if (grant.KeyId is not { } keyId || await keys.FindByIdAsync(keyId, Context.RequestAborted) is not { } minter || !grant.IsFrom(minter))
+                return AuthenticateResult.Fail("The API key that asked for this stream token is no longer valid (expired, revoked or rotated).");
             return Success(grant.TenantId, [Scope.EventsRead], keyId, onlyJob: jobId);
         }
 

@@ -18,6 +18,8 @@ public sealed class ApiKeyStore(IDbContextFactory<JobsDbContext> contexts, IOpti
     readonly ConcurrentDictionary<string, (ApiKey? Key, DateTime Until)> _cache = new();
     readonly ConcurrentDictionary<Guid, (ApiKey? Key, DateTime Until)> _byId = new();
     readonly ConcurrentDictionary<Guid, DateTime> _lastUseWritten = new();
+    /// <summary>Bumped by <see cref="Forget"/>: a read begun before it must not put what it read back (a revoke here would not be at once).</summary>
+    int _generation;
 
     /// <summary>The key, if the presented text is a valid, unexpired, unrevoked key.</summary>
     public async Task<ApiKey?> FindAsync(string presented, CancellationToken ct)
@@ -29,12 +31,13 @@ public sealed class ApiKeyStore(IDbContextFactory<JobsDbContext> contexts, IOpti
         if (_cache.TryGetValue(hash, out var cached) && cached.Until > now) key = cached.Key;
         else
         {
+            var generation = Volatile.Read(ref _generation);
             var lookup = KeyMaterial.Lookup(presented);
             await using var db = await contexts.CreateDbContextAsync(ct);
             var candidates = await db.ApiKeys.AsNoTracking().Where(k => k.Prefix == lookup).ToListAsync(ct);
             key = candidates.FirstOrDefault(k => KeyMaterial.Matches(presented, k.KeyHash));
             // Only keys that exist are remembered: random guesses must not grow the cache.
-            if (key is not null)
+            if (key is not null && generation == Volatile.Read(ref _generation))
             {
                 if (_cache.Count >= MaxCached) _cache.Clear();
                 _cache[hash] = (key, now.AddSeconds(options.Value.KeyCacheSeconds));
@@ -54,11 +57,14 @@ public sealed class ApiKeyStore(IDbContextFactory<JobsDbContext> contexts, IOpti
         var now = time.GetUtcNow().UtcDateTime;
         if (!_byId.TryGetValue(id, out var cached) || cached.Until <= now)
         {
+            var generation = Volatile.Read(ref _generation);
             await using var db = await contexts.CreateDbContextAsync(ct);
             var row = await db.ApiKeys.AsNoTracking().FirstOrDefaultAsync(k => k.Id == id, ct);
             if (row is null) return null; // ids come only from signed tokens, but nothing unknown is remembered
+            cached = (row, now.AddSeconds(options.Value.KeyCacheSeconds));
+            if (generation != Volatile.Read(ref _generation)) return IsValid(row, now) ? row : null; // read before a Forget: valid now, not kept
             if (_byId.Count >= MaxCached) _byId.Clear();
-            _byId[id] = cached = (row, now.AddSeconds(options.Value.KeyCacheSeconds));
+            _byId[id] = cached;
         }
         return IsValid(cached.Key, now) ? cached.Key : null;
     }
@@ -68,6 +74,7 @@ public sealed class ApiKeyStore(IDbContextFactory<JobsDbContext> contexts, IOpti
     /// <summary>Forgets what this instance remembered, so a revoke or rotation here takes effect at once.</summary>
     public void Forget()
     {
+        Interlocked.Increment(ref _generation);
         _cache.Clear();
         _byId.Clear();
     }

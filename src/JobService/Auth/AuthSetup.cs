@@ -66,9 +66,17 @@ public static class AuthSetup
         return services;
     }
 
-    /// <summary>Limits are per key, or per client IP when auth is off.</summary>
-    static string Partition(HttpContext http) =>
-        http.User.FindFirst(Caller.ClaimTypes.KeyId)?.Value is { } key ? $"key:{key}" : $"ip:{http.Connection.RemoteIpAddress}";
+    /// <summary>
+    /// Limits are per key, or per client IP when auth is off. A stream token's streams count per key
+    /// and client: a frontend mints tokens for many browsers with one key, and one browser must not
+    /// use up the streams of the others (nor the key's own).
+    /// </summary>
+    static string Partition(HttpContext http)
+    {
+        var ip = http.Connection.RemoteIpAddress;
+        if (http.User.FindFirst(Caller.ClaimTypes.KeyId)?.Value is not { } key) return $"ip:{ip}";
+        return http.User.HasClaim(c => c.Type == Caller.ClaimTypes.OnlyJob) ? $"token:{key}|ip:{ip}" : $"key:{key}";
+    }
 
     /// <summary>
     /// Auth, rate limits, then (per endpoint) the scope each route needs. Authentication runs first

@@ -35,7 +35,7 @@ public static class EventsApi
         app.MapGet("/jobs/{id}/events", JobEvents).WithTags("Events").WithName("StreamJobEvents")
             .WithSummary("Stream one job's events (Server-Sent Events)")
             .WithDescription("text/event-stream: `retry:`, then a `snapshot` (the job as GET /jobs/{id} returns it) on a fresh connection, " +
-                "or every event after `Last-Event-ID` (header, or `last_event_id` for a reloaded page; the header wins), then live " +
+                "or every event after `Last-Event-ID` (header, or `last_event_id` for a reloaded page, or `lastEventId` as EventSource polyfills send it; the header wins), then live " +
                 "`status`, `progress`, `log`, `usage` and `output` events and finally `completed`, `failed` or `cancelled` (the whole job), " +
                 "after which the stream ends. SSE ids are the job's event seq. A reconnect after the end gets 204. See docs/events.md.")
             .Produces(StatusCodes.Status200OK, contentType: "text/event-stream").Produces(StatusCodes.Status204NoContent)
@@ -61,10 +61,11 @@ public static class EventsApi
         Guid id,
         [FromHeader(Name = "Last-Event-ID")] string? lastEventIdHeader,
         [FromQuery(Name = "last_event_id")] string? lastEventIdQuery,
+        [FromQuery(Name = "lastEventId")] string? lastEventIdPolyfill,
         [AsParameters] EventServices s,
         CancellationToken ct)
     {
-        var raw = lastEventIdHeader ?? lastEventIdQuery;
+        var raw = lastEventIdHeader ?? lastEventIdQuery ?? lastEventIdPolyfill;
         long? lastEventId = null;
         if (raw is not null)
         {
@@ -95,6 +96,7 @@ public static class EventsApi
         [FromQuery(Name = "include")] string? include,
         [FromHeader(Name = "Last-Event-ID")] string? lastEventIdHeader,
         [FromQuery(Name = "last_event_id")] string? lastEventIdQuery,
+        [FromQuery(Name = "lastEventId")] string? lastEventIdPolyfill,
         [AsParameters] EventServices s)
     {
         if (JobProblems.TenantRefusal(s.Caller, tenantId) is { } refused) return refused;
@@ -120,7 +122,7 @@ public static class EventsApi
         else if (included.Count > 0 && (ids.Count is 0 or > MaxJobIdsWithLogs))
             errors["include"] = [$"include=log,output needs 1 to {MaxJobIdsWithLogs} job_id values: log and output events are per job."];
         DateTime? cursor = null;
-        if ((lastEventIdHeader ?? lastEventIdQuery) is { } raw2)
+        if ((lastEventIdHeader ?? lastEventIdQuery ?? lastEventIdPolyfill) is { } raw2)
         {
             if (AllEventsStream.TryParseCursor(raw2, out var at)) cursor = at;
             else errors["Last-Event-ID"] = ["Last-Event-ID must be an id this stream sent (t followed by digits)."];
@@ -135,12 +137,13 @@ public static class EventsApi
     /// any job that does not exist).
     /// </summary>
     static async Task<Results<Ok<StreamTokenResponse>, ProblemHttpResult>> StreamToken(
-        Guid id, JobsConnections connections, Transitions.IJobDriver driver, StreamTokens tokens, System.Security.Claims.ClaimsPrincipal user,
-        CancellationToken ct)
+        Guid id, JobsConnections connections, Transitions.IJobDriver driver, StreamTokens tokens, ApiKeyStore keys,
+        System.Security.Claims.ClaimsPrincipal user, CancellationToken ct)
     {
         var caller = Caller.From(user);
         if (await Api.JobById.FindAsync(connections, driver, id, caller.JobTenant, ct) is not { } job) return JobProblems.NotFound(id);
-        var (token, expires) = await tokens.IssueAsync(id, job.TenantId, caller.KeyId, ct);
+        var key = caller.KeyId is { } keyId ? await keys.FindByIdAsync(keyId, ct) : null;
+        var (token, expires) = await tokens.IssueAsync(id, job.TenantId, key, ct);
         return TypedResults.Ok(new StreamTokenResponse(token, expires, $"/jobs/{id}/events?access_token={token}"));
     }
 

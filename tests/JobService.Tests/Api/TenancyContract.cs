@@ -331,23 +331,42 @@ public abstract class TenancyContract(AuthApp app)
     }
 
     [Fact]
-    public async Task AStreamTokensStreamsCountAgainstItsKeysLimit()
+    public async Task AStreamTokensStreamsCountPerKeyAndClientApartFromTheKeysOwn()
     {
         var (_, client, _) = await TenantAsync();
-        var (_, neighbour, _) = await TenantAsync();
         var id = await SubmitAsync(client);
         var browser = App.ClientWith(null);
         async Task<string> UrlAsync() => (await (await client.PostAsync($"/jobs/{id}/stream-token", null)).ReadJsonAsync()).Str("url");
 
-        // The key's streams, by header or by its tokens, share its limit; another key's are its own.
-        var open = new List<SseClient> { await SseClient.OpenAsync(client, "/events") };
-        for (var i = 1; i < AuthApp.StreamsPerKey; i++) open.Add(await SseClient.OpenAsync(browser, await UrlAsync()));
+        // The key's own streams, up to its limit: its tokens' streams are not among them (a frontend's
+        // backend keeps its streams while its users' browsers open theirs).
+        var open = new List<SseClient>();
+        for (var i = 0; i < AuthApp.StreamsPerKey; i++) open.Add(await SseClient.OpenAsync(client, "/events"));
+        for (var i = 0; i < AuthApp.StreamsPerKey; i++) open.Add(await SseClient.OpenAsync(browser, await UrlAsync()));
         foreach (var stream in open) Assert.Equal(HttpStatusCode.OK, stream.Status);
+        // One client's token streams stop at the limit (before, tokens had no limit but the client IP's, shared by every key).
         var full = await (await browser.GetAsync(await UrlAsync(), HttpCompletionOption.ResponseHeadersRead))
             .ShouldBeProblemAsync(HttpStatusCode.TooManyRequests);
         Assert.Equal(RateLimited.RateLimitType, full.Str("type"));
-        await using (var other = await SseClient.OpenAsync(neighbour, "/events")) Assert.Equal(HttpStatusCode.OK, other.Status);
         foreach (var stream in open) await stream.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task AStreamTokenEndsWithARotationOfItsKey()
+    {
+        var (_, client, keyId) = await TenantAsync();
+        var id = await SubmitAsync(client);
+        var url = (await (await client.PostAsync($"/jobs/{id}/stream-token", null)).ReadJsonAsync()).Str("url");
+        var browser = App.ClientWith(null);
+        await using (var stream = await SseClient.OpenAsync(browser, url)) Assert.Equal(HttpStatusCode.OK, stream.Status);
+
+        // A rotation is what a leaked key gets: what was minted with the old secret goes with it.
+        var rotated = await (await App.ClientWith(AuthApp.AdminKey).PostAsync($"/api-keys/{keyId}/rotate", null)).ReadJsonAsync();
+        var refused = await (await browser.GetAsync(url, HttpCompletionOption.ResponseHeadersRead)).ShouldBeProblemAsync(HttpStatusCode.Unauthorized);
+        Assert.Contains("rotated", refused.Str("detail"));
+        var renewed = App.ClientWith(rotated.Str("key"));
+        var fresh = (await (await renewed.PostAsync($"/jobs/{id}/stream-token", null)).ReadJsonAsync()).Str("url");
+        await using (var stream = await SseClient.OpenAsync(browser, fresh)) Assert.Equal(HttpStatusCode.OK, stream.Status);
     }
 
     [Fact]
