@@ -16,6 +16,7 @@ namespace JobService.Api;
 public sealed class UnknownQuery(RequestDelegate next)
 {
     const string CacheBuster = "_";
+    const int MaxNamed = 5;
 
     readonly ConcurrentDictionary<Endpoint, Accepted?> _accepted = new();
 
@@ -25,9 +26,11 @@ public sealed class UnknownQuery(RequestDelegate next)
         if (_accepted.GetOrAdd(endpoint, Accepted.Of) is not { } accepted) return next(http);
         var unknown = http.Request.Query.Keys.Where(name => !accepted.Takes(name)).ToList();
         if (unknown.Count == 0) return next(http);
-        var takes = accepted.Describe();
-        var errors = unknown.ToDictionary(name => name, name => new[] { $"'{name}' is not a query parameter of this endpoint, which takes {takes}." });
-        return Results.ValidationProblem(errors, title: "Unknown query parameter").ExecuteAsync(http);
+        // Named a few at a time, clipped: the answer stays small whatever the query holds.
+        var errors = unknown.Take(MaxNamed).Select(name => name.Clip(60)).Distinct()
+            .ToDictionary(name => name, name => new[] { $"'{name}' is not a query parameter of this endpoint." });
+        return Results.ValidationProblem(errors, title: "Unknown query parameter",
+            detail: $"This endpoint takes {accepted.Describe()} in its query ({unknown.Count} other name{(unknown.Count == 1 ? "" : "s")} given).").ExecuteAsync(http);
     }
 
     sealed record Accepted(IReadOnlySet<string> Names, IReadOnlyList<string> Prefixes)
@@ -42,40 +45,48 @@ public sealed class UnknownQuery(RequestDelegate next)
         {
             if (endpoint.Metadata.GetMetadata<MethodInfo>() is not { } handler || endpoint.Metadata.GetMetadata<IExcludeFromDescriptionMetadata>() is { ExcludeFromDescription: true })
                 return null;
+            // A parameter that binds itself (BindAsync) may read any query: such an endpoint is not checked.
+            if (handler.GetParameters().Any(p => HasStatic(p.ParameterType, "BindAsync"))) return null;
             var routeValues = (endpoint as RouteEndpoint)?.RoutePattern.Parameters.Select(p => p.Name).ToHashSet(StringComparer.OrdinalIgnoreCase) ?? [];
             var names = new HashSet<string>(StringComparer.OrdinalIgnoreCase); // as the query binds them
-            foreach (var parameter in handler.GetParameters()) Collect(parameter.ParameterType, parameter, parameter.Name, routeValues, names);
+            foreach (var parameter in handler.GetParameters()) Collect(parameter.ParameterType, [parameter], parameter.Name, routeValues, names);
             var also = endpoint.Metadata.GetOrderedMetadata<TakesQueryAttribute>().SelectMany(t => t.Names).ToList();
             names.UnionWith(also.Where(n => !n.EndsWith('.')));
             return new Accepted(names, also.Where(n => n.EndsWith('.')).ToList());
         }
 
-        static void Collect(Type type, ICustomAttributeProvider source, string? name, HashSet<string> routeValues, HashSet<string> names)
+        static void Collect(Type type, ICustomAttributeProvider[] sources, string? name, HashSet<string> routeValues, HashSet<string> names)
         {
-            if (source.IsDefined(typeof(AsParametersAttribute), false))
+            var attributes = sources.SelectMany(a => a.GetCustomAttributes(true)).ToList();
+            if (attributes.OfType<AsParametersAttribute>().Any())
             {
-                // Bound as minimal APIs bind it: through its constructor's parameters when it has some, else its settable properties.
+                // Bound as minimal APIs bind it: through its constructor's parameters when it has some (with
+                // what a record's [property: …] puts on the property of the same name), else its settable properties.
+                var properties = type.GetProperties(BindingFlags.Public | BindingFlags.Instance);
                 if (type.GetConstructors().MaxBy(c => c.GetParameters().Length) is { } constructor && constructor.GetParameters().Length > 0)
-                    foreach (var parameter in constructor.GetParameters()) Collect(parameter.ParameterType, parameter, parameter.Name, routeValues, names);
+                    foreach (var parameter in constructor.GetParameters())
+                        Collect(parameter.ParameterType, [parameter, .. properties.Where(p => p.Name == parameter.Name)], parameter.Name, routeValues, names);
                 else
-                    foreach (var property in type.GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.CanWrite))
-                        Collect(property.PropertyType, property, property.Name, routeValues, names);
+                    foreach (var property in properties.Where(p => p.CanWrite)) Collect(property.PropertyType, [property], property.Name, routeValues, names);
                 return;
             }
-            if (source.GetCustomAttributes(true).OfType<IFromQueryMetadata>().FirstOrDefault() is { } query) names.Add(query.Name ?? name!);
-            // Minimal APIs read an unattributed simple value that is not in the route from the query.
-            else if (name is not null && IsSimple(type) && !routeValues.Contains(name) && !IsBoundElsewhere(source)) names.Add(name);
+            if (attributes.OfType<IFromQueryMetadata>().FirstOrDefault() is { } query) names.Add(query.Name ?? name!);
+            // Minimal APIs read an unattributed value that parses from text and is not in the route from the query.
+            else if (name is not null && IsParsed(type) && !routeValues.Contains(name) && !attributes.Any(IsBoundElsewhere)) names.Add(name);
         }
 
-        static bool IsBoundElsewhere(ICustomAttributeProvider source) => source.GetCustomAttributes(true).Any(a =>
-            a is IFromRouteMetadata or IFromHeaderMetadata or IFromBodyMetadata or IFromServiceMetadata or IFromFormMetadata);
+        static bool IsBoundElsewhere(object attribute) =>
+            attribute is IFromRouteMetadata or IFromHeaderMetadata or IFromBodyMetadata or IFromServiceMetadata or IFromFormMetadata;
 
-        static bool IsSimple(Type type)
+        /// <summary>A string, or a type with a static TryParse (arrays and nullables of them too): what ASP.NET binds from text.</summary>
+        static bool IsParsed(Type type)
         {
             type = Nullable.GetUnderlyingType(type) ?? (type.IsArray ? type.GetElementType()! : type);
-            return type.IsPrimitive || type.IsEnum || type == typeof(string) || type == typeof(decimal) || type == typeof(Guid)
-                || type == typeof(DateTime) || type == typeof(DateTimeOffset) || type == typeof(TimeSpan);
+            return type == typeof(string) || type.IsEnum || HasStatic(type, "TryParse");
         }
+
+        static bool HasStatic(Type type, string method) =>
+            (Nullable.GetUnderlyingType(type) ?? type).GetMethods(BindingFlags.Public | BindingFlags.Static).Any(m => m.Name == method);
     }
 }
 

@@ -117,7 +117,7 @@ public static class ApiKeysApi
         string? Arg(string name) => args.SkipWhile(a => a != $"--{name}").Skip(1).FirstOrDefault();
         var tenant = Arg("tenant");
         var scopes = (Arg("scopes") ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        var unknown = UnknownFlags(args);
+        var unknown = UnknownFlags(args, services.GetRequiredService<IConfiguration>());
         if (tenant is null || !TenantName.IsValid(tenant) || scopes.Length == 0 || scopes.Any(s => !Scope.All.Contains(s)) || unknown.Count > 0)
         {
             // A flag it does not know (--expires 30d) would otherwise make a key without what was asked for.
@@ -137,22 +137,31 @@ public static class ApiKeysApi
 
     /// <summary>
     /// The command line's words after create-key that are neither its own flags with their values nor
-    /// settings for the host (<c>--Database:Provider postgres</c>, <c>--urls …</c>), which the host reads.
+    /// settings for the host, in any form the host reads them (<c>--Database:Provider postgres</c>,
+    /// <c>/Database:Provider=postgres</c>, <c>Database:Provider=postgres</c>, <c>--urls …</c>): a
+    /// setting is a name with a section (':') or one the configuration knows from elsewhere.
     /// </summary>
-    static List<string> UnknownFlags(string[] args)
+    static List<string> UnknownFlags(string[] args, IConfiguration configuration)
     {
-        string[] own = ["--tenant", "--scopes", "--name"], host = ["--urls", "--environment", "--contentRoot", "--applicationName"];
+        string[] own = ["tenant", "scopes", "name"];
+        var elsewhere = ((IConfigurationRoot)configuration).Providers.Where(p => p is not Microsoft.Extensions.Configuration.CommandLine.CommandLineConfigurationProvider)
+            .SelectMany(p => p.GetChildKeys([], null)).ToHashSet(StringComparer.OrdinalIgnoreCase);
         var unknown = new List<string>();
         for (var i = 1; i < args.Length; i++)
         {
             var word = args[i];
-            var flag = word.Split('=')[0];
-            var known = own.Contains(word) || host.Contains(flag, StringComparer.OrdinalIgnoreCase) || (flag.StartsWith("--") && flag.Contains(':'));
+            var switched = word.StartsWith("--") ? word[2..] : word.StartsWith('/') ? word[1..] : null;
+            var name = (switched ?? word).Split('=')[0];
+            var known = (word.StartsWith("--") && own.Contains(word[2..]))
+                || ((switched is not null || word.Contains('=')) && (name.Contains(':') || elsewhere.Contains(name) || IsHostSwitch(name)));
             if (!known) unknown.Add(word);
-            if (flag.StartsWith("--") && !word.Contains('=') && i + 1 < args.Length && !args[i + 1].StartsWith("--")) i++; // its value
+            if (switched is not null && !word.Contains('=') && i + 1 < args.Length && !args[i + 1].StartsWith("--")) i++; // its value
         }
         return unknown;
     }
+
+    static bool IsHostSwitch(string name) =>
+        new[] { "urls", "environment", "contentRoot", "applicationName" }.Contains(name, StringComparer.OrdinalIgnoreCase);
 
     /// <summary>Keeps Auth:BootstrapAdminKey in the database as an admin key of the default tenant.</summary>
     public static async Task KeepBootstrapKeyAsync(IServiceProvider services, string key, CancellationToken ct)

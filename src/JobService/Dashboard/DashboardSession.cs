@@ -54,14 +54,28 @@ public sealed class DashboardSession(ServiceSecretStore secrets, IDbContextFacto
     public async Task SignOutAsync(string cookie, CancellationToken ct)
     {
         if (await UnsealAsync(cookie, ct) is not { } session) return; // not genuine, or over already
-        _signedOut[session.Id] = (true, session.ExpiresAt);
-        await using var db = await contexts.CreateDbContextAsync(ct);
+        // Not cut short by the browser going away: a sign-out half written would be one this instance alone knew of.
+        await using var db = await contexts.CreateDbContextAsync(CancellationToken.None);
         var now = time.GetUtcNow().UtcDateTime;
-        await db.DashboardSignOuts.Where(o => o.ExpiresAt <= now).ExecuteDeleteAsync(ct);
-        if (await db.DashboardSignOuts.AnyAsync(o => o.SessionId == session.Id, ct)) return;
-        db.DashboardSignOuts.Add(new DashboardSignOut { SessionId = session.Id, ExpiresAt = session.ExpiresAt });
-        try { await db.SaveChangesAsync(ct); }
-        catch (DbUpdateException) { } // signed out from two tabs at the same moment
+        await db.DashboardSignOuts.Where(o => o.ExpiresAt <= now).ExecuteDeleteAsync(CancellationToken.None);
+        if (!await db.DashboardSignOuts.AnyAsync(o => o.SessionId == session.Id, CancellationToken.None))
+        {
+            db.DashboardSignOuts.Add(new DashboardSignOut { SessionId = session.Id, ExpiresAt = session.ExpiresAt });
+            try { await db.SaveChangesAsync(CancellationToken.None); }
+            catch (DbUpdateException) // two tabs at once: the other's row is as good as this one
+            {
+                db.ChangeTracker.Clear();
+                if (!await db.DashboardSignOuts.AnyAsync(o => o.SessionId == session.Id, CancellationToken.None)) throw;
+            }
+        }
+        Remember(session.Id, (true, session.ExpiresAt));
+    }
+
+    /// <summary>A signed-out session stays so: a read begun before the sign-out must not put "signed in" back.</summary>
+    void Remember(Guid id, (bool SignedOut, DateTime Until) answer)
+    {
+        if (_signedOut.Count >= MaxRemembered) _signedOut.Clear();
+        _signedOut.AddOrUpdate(id, answer, (_, known) => known.SignedOut ? known : answer);
     }
 
     async Task<bool> IsSignedOutAsync(Sealed session, CancellationToken ct)
@@ -70,8 +84,7 @@ public sealed class DashboardSession(ServiceSecretStore secrets, IDbContextFacto
         if (_signedOut.TryGetValue(session.Id, out var known) && known.Until > now) return known.SignedOut;
         await using var db = await contexts.CreateDbContextAsync(ct);
         var signedOut = await db.DashboardSignOuts.AnyAsync(o => o.SessionId == session.Id, ct);
-        if (_signedOut.Count >= MaxRemembered) _signedOut.Clear();
-        _signedOut[session.Id] = (signedOut, signedOut ? session.ExpiresAt : now.AddSeconds(auth.Value.KeyCacheSeconds));
+        Remember(session.Id, (signedOut, signedOut ? session.ExpiresAt : now.AddSeconds(auth.Value.KeyCacheSeconds)));
         return signedOut;
     }
 

@@ -93,7 +93,10 @@ public static class DashboardSetup
         return TypedResults.NoContent();
     }
 
-    /// <summary>Ends the session: the cookie is deleted here, and refused wherever a copy of it turns up.</summary>
+    /// <summary>
+    /// Ends the session: stored as signed out (a database failure is a 5xx and the browser keeps
+    /// its cookie to try again), then the cookie is deleted; a copy of it is refused wherever it turns up.
+    /// </summary>
     static async Task<NoContent> SignOut(HttpContext http, DashboardSession sessions, CancellationToken ct)
     {
         if (DashboardAntiforgery.SessionCookie(http) is { } cookie) await sessions.SignOutAsync(cookie, ct);

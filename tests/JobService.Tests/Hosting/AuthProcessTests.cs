@@ -56,7 +56,7 @@ public sealed class AuthProcessTests
     {
         var environment = OwnDatabase(out _);
         await using var maker = ServiceProcess.Start(environment, "create-key", "--tenant", "acme", "--scopes", "jobs:read,jobs:write", "--name", "ci",
-            "--Serilog:MinimumLevel", "Warning"); // a setting for the host, as any verb takes
+            "--Serilog:MinimumLevel", "Warning", "/AllowedHosts=*", "Logging:LogLevel:Default=Warning"); // settings for the host, as any verb takes
         Assert.True(await maker.ExitCodeAsync(Within) == 0, maker.AllText);
         var key = Assert.Single(maker.Output, l => l.StartsWith("jsk_", StringComparison.Ordinal));
         Assert.Contains(maker.Errors, l => l.Contains("not shown again"));
