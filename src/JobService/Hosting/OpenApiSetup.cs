@@ -101,6 +101,9 @@ public static class OpenApiSetup
                 case "Last-Event-ID" or "last_event_id":
                     p.Description = "Resume after this cursor (an id the stream sent: t followed by digits).";
                     break;
+                case "lastEventId":
+                    p.Description = "The same as last_event_id, under the name EventSource polyfills add on a reconnect.";
+                    break;
                 case "job_id":
                     p.Description = "Only these jobs (UUIDs; repeat the parameter, at most 100).";
                     break;
