@@ -33,6 +33,7 @@ public sealed class ApiKeyAuthentication(
             // A token lives no longer than the key that asked for it, as it was then (a rotation ends it too).
             if (grant.KeyId is not { } keyId || await keys.FindByIdAsync(keyId, Context.RequestAborted) is not { } minter || !grant.IsFrom(minter))
                 return AuthenticateResult.Fail("The API key that asked for this stream token is no longer valid (expired, revoked or rotated).");
+            Context.Features.Set(new CallerCheck(async ct => await keys.FindByIdAsync(keyId, ct) is { } now && grant.IsFrom(now)));
             return Success(grant.TenantId, [Scope.EventsRead], keyId, onlyJob: jobId);
         }
 
@@ -48,6 +49,9 @@ public sealed class ApiKeyAuthentication(
         if (presented is null) return AuthenticateResult.NoResult();
         var key = await keys.FindAsync(presented, Context.RequestAborted);
         if (key is null) return AuthenticateResult.Fail("The API key is not valid (unknown, expired or revoked).");
+        var (cookieSession, keyHash) = (fromCookie ? Request.Cookies[Dashboard.DashboardSession.CookieName] : null, key.KeyHash);
+        Context.Features.Set(new CallerCheck(async ct => await keys.FindByIdAsync(key.Id, ct) is { } now && now.KeyHash == keyHash
+            && (cookieSession is null || await sessions.OpenAsync(cookieSession, ct) is not null)));
         return Success(key.TenantId, key.Scopes.Split(' ', StringSplitOptions.RemoveEmptyEntries), key.Id, rateLimit: key.RateLimitPerMinute,
             session: fromCookie);
     }

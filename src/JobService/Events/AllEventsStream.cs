@@ -83,6 +83,7 @@ public sealed class AllEventsStream(EventFilter filter, DateTime? cursor, IDbCon
                     if (spacing > TimeSpan.Zero) await Task.Delay(spacing, ct);
                 }
                 await sse.PingIfQuietAsync(o.HeartbeatSeconds);
+                if (!await Auth.CallerCheck.StillValidAsync(http)) return; // revoked, rotated or signed out: the reconnect meets the 401
             }
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)

@@ -48,6 +48,7 @@ public sealed class JobEventStream(Guid id, long? lastEventId, EventServices ser
                 if (events.Count == JobEventReads.Batch) continue;
                 await watch.WaitAsync(Until(ends, sse, o), ct);
                 await sse.PingIfQuietAsync(o.HeartbeatSeconds);
+                if (!await Auth.CallerCheck.StillValidAsync(http)) return; // revoked, rotated or signed out: the reconnect meets the 401
             }
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)

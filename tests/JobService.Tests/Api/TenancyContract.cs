@@ -369,6 +369,26 @@ public abstract class TenancyContract(AuthApp app)
         await using (var stream = await SseClient.OpenAsync(browser, fresh)) Assert.Equal(HttpStatusCode.OK, stream.Status);
     }
 
+    /// <summary>Regression: a stream open when its key was revoked, or its token's key rotated, ran on for up to an hour.</summary>
+    [Fact]
+    public async Task AnOpenStreamEndsWhenItsKeyIsRevokedOrItsTokensKeyRotated()
+    {
+        var (_, client, keyId) = await TenantAsync();
+        var (_, other, otherKeyId) = await TenantAsync();
+        var id = await SubmitAsync(other);
+        var url = (await (await other.PostAsync($"/jobs/{id}/stream-token", null)).ReadJsonAsync()).Str("url");
+        await using var own = await SseClient.OpenAsync(client, "/events");
+        await using var byToken = await SseClient.OpenAsync(App.ClientWith(null), url);
+        Assert.Equal("snapshot-list", (await own.NextAsync())!.Event);
+        Assert.Equal("snapshot", (await byToken.NextAsync())!.Event);
+
+        Assert.Equal(HttpStatusCode.NoContent, (await App.ClientWith(AuthApp.AdminKey).DeleteAsync($"/api-keys/{keyId}")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await App.ClientWith(AuthApp.AdminKey).PostAsync($"/api-keys/{otherKeyId}/rotate", null)).StatusCode);
+
+        Assert.Empty(await own.ToEndAsync(TimeSpan.FromSeconds(30))); // ended by the server, nothing more sent
+        Assert.Empty(await byToken.ToEndAsync(TimeSpan.FromSeconds(30)));
+    }
+
     [Fact]
     public async Task AStreamTokenOfAKeyRevokedElsewhereIsRefusedWithinTheCacheBound()
     {

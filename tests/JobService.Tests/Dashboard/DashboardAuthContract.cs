@@ -171,7 +171,7 @@ public abstract class DashboardAuthContract(AuthApp app)
     [Fact]
     public async Task SigningOutEndsTheSessionForEveryCopyOfTheCookieOnEveryInstance()
     {
-        var (key, _) = await App.NewKeyAsync($"t{Guid.NewGuid():N}"[..12], "jobs:read");
+        var (key, _) = await App.NewKeyAsync($"t{Guid.NewGuid():N}"[..12], "jobs:read", "events:read");
         var (browser, token, signIn) = await SignedInAsync(key);
         var copy = Assert.Single(signIn.Headers.GetValues("Set-Cookie")).Split(';')[0]["jobservice_session=".Length..];
         var elsewhere = App.CreateClient();
@@ -180,12 +180,18 @@ public abstract class DashboardAuthContract(AuthApp app)
         // Another instance that has seen the session in use, and so remembers it as signed in.
         var other = ActivatorUtilities.CreateInstance<DashboardSession>(App.Services);
         Assert.Equal(key, await other.OpenAsync(copy, default));
+        var withCopy = App.CreateClient();
+        withCopy.DefaultRequestHeaders.Add("Cookie", $"jobservice_session={copy}");
+        await using var stream = await SseClient.OpenAsync(withCopy, "/events");
+        Assert.Equal(HttpStatusCode.OK, stream.Status);
+        Assert.Equal("snapshot-list", (await stream.NextAsync())!.Event);
 
         var signOut = new HttpRequestMessage(HttpMethod.Delete, "/dashboard/session");
         signOut.Headers.Add("X-Dashboard-Token", token);
         Assert.Equal(HttpStatusCode.NoContent, (await browser.SendAsync(signOut)).StatusCode);
 
         await (await elsewhere.SendAsync(WithCopy())).ShouldBeProblemAsync(HttpStatusCode.Unauthorized); // this instance: at once
+        Assert.Empty(await stream.ToEndAsync(TimeSpan.FromSeconds(30))); // and a stream the copy had open ends
         Assert.Equal(key, await other.OpenAsync(copy, default)); // the other: within its memory's bound
         App.Time.Advance(TimeSpan.FromSeconds(AuthApp.KeyCacheSeconds + 1));
         Assert.Null(await other.OpenAsync(copy, default));

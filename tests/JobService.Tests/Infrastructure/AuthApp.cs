@@ -29,6 +29,7 @@ public abstract class AuthApp : TestApp
         Settings["RateLimits:SubmitPerMinute"] = "1"; // no refill while a test runs
         Settings["RateLimits:StreamsPerKey"] = StreamsPerKey.ToString();
         Settings["Tenants:MaxActiveJobs"] = MaxActiveJobs.ToString();
+        Settings["Events:PollFallbackSeconds"] = "1"; // an open stream looks again (and asks whether its caller still may) every second
     }
 
     protected override void ConfigureWebHost(IWebHostBuilder builder)
