@@ -17,12 +17,12 @@ public sealed record EventFilter(string? Tenant, IReadOnlyList<string> Types, IR
 /// (or later than any clock here could have written), starts with a <c>snapshot-list</c> of the matching unfinished jobs.
 /// </summary>
 public sealed class AllEventsStream(EventFilter filter, DateTime? cursor, IDbContextFactory<JobsDbContext> contexts, EventHub hub,
-    IOptions<EventsOptions> options) : IResult
+    IOptions<EventsOptions> options, bool postgres) : IResult
 {
     public const string SnapshotList = "snapshot-list";
     // The next time after one read whole: a tick on SQLite; on PostgreSQL, which keeps microseconds,
     // a microsecond (a tick more was sent as the same time, and the same rows were read for ever).
-    TimeSpan _step = TimeSpan.FromTicks(1);
+    readonly TimeSpan _step = postgres ? TimeSpan.FromMicroseconds(1) : TimeSpan.FromTicks(1);
     static readonly TimeSpan Grace = TimeSpan.FromSeconds(2);
     // How far ahead of this node's clock another node's may be and its cursors still be taken.
     static readonly TimeSpan FutureSkew = TimeSpan.FromMinutes(5);
@@ -56,11 +56,11 @@ public sealed class AllEventsStream(EventFilter filter, DateTime? cursor, IDbCon
                 var rows = await ReadAsync(since, ct, Batch);
                 if (rows.Count == Batch && rows[^1].Event.CreatedAt == since)
                     rows = await ReadAsync(since, ct, int.MaxValue, exactly: true); // a batch transition's events share one time
-                foreach (var (e, type) in rows)
+                foreach (var (e, type, tenant) in rows)
                 {
                     if (listed.TryGetValue(e.JobId, out var shown) && e.Seq <= shown) continue;
                     if (!sent.TryAdd((e.JobId, e.Seq), e.CreatedAt)) continue;
-                    await sse.EventAsync(e.Kind, Cursor(e.CreatedAt), EventJson.Data(e, type));
+                    await sse.EventAsync(e.Kind, Cursor(e.CreatedAt), EventJson.Data(e, type, tenant));
                     if (e.Message is not null && filter.Logs) await sse.EventAsync(JobEventKinds.Log, Cursor(e.CreatedAt), EventJson.Log(e));
                 }
                 if (rows.Count >= Batch)
@@ -102,13 +102,12 @@ public sealed class AllEventsStream(EventFilter filter, DateTime? cursor, IDbCon
         return true;
     }
 
-    async Task<List<(JobEvent Event, string Type)>> ReadAsync(DateTime since, CancellationToken ct, int take, bool exactly = false)
+    async Task<List<(JobEvent Event, string Type, string Tenant)>> ReadAsync(DateTime since, CancellationToken ct, int take, bool exactly = false)
     {
         string[] kinds = [JobEventKinds.Created, JobEventKinds.Status, JobEventKinds.Progress, JobEventKinds.Usage,
             JobEventKinds.Completed, JobEventKinds.Failed, JobEventKinds.Cancelled, .. filter.Logs ? [JobEventKinds.Log] : Array.Empty<string>(),
             .. filter.Output ? [JobEventKinds.Output] : Array.Empty<string>()];
         await using var db = await contexts.CreateDbContextAsync(ct);
-        if (db.Database.ProviderName?.Contains("Npgsql", StringComparison.Ordinal) == true) _step = TimeSpan.FromMicroseconds(1);
         var query = from e in db.JobEvents.AsNoTracking()
                     join j in db.Jobs on e.JobId equals j.Id
                     where kinds.Contains(e.Kind)
@@ -120,7 +119,7 @@ public sealed class AllEventsStream(EventFilter filter, DateTime? cursor, IDbCon
         // A status filter matches jobs in those statuses now; a status change always passes, so that a list sees a job leave.
         if (filter.Statuses.Count > 0) query = query.Where(x => filter.Statuses.Contains(x.Status) || StatusKinds.Contains(x.Event.Kind));
         var rows = await query.OrderBy(x => x.Event.CreatedAt).ThenBy(x => x.Event.JobId).ThenBy(x => x.Event.Seq).Take(take).ToListAsync(ct);
-        return rows.Select(r => (r.Event, r.Type)).ToList();
+        return rows.Select(r => (r.Event, r.Type, r.TenantId)).ToList();
     }
 
     static readonly string[] StatusKinds = [JobEventKinds.Created, JobEventKinds.Status, JobEventKinds.Completed, JobEventKinds.Failed, JobEventKinds.Cancelled];

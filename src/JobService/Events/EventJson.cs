@@ -10,11 +10,12 @@ namespace JobService.Events;
 /// </summary>
 public static class EventJson
 {
-    /// <summary>The stored data with job_id, seq and at in front (and the job's type, on the stream over all jobs).</summary>
-    public static string Data(JobEvent e, string? type = null)
+    /// <summary>The stored data with job_id, seq and at in front (and the job's type and tenant, on the stream over all jobs).</summary>
+    public static string Data(JobEvent e, string? type = null, string? tenant = null)
     {
         var head = $"{{\"job_id\":\"{e.JobId}\",\"seq\":{e.Seq},\"at\":{JsonSerializer.Serialize(e.CreatedAt, JobJson.Options)}" +
-                   (type is null ? "" : $",\"job_type\":{JsonSerializer.Serialize(type)}");
+                   (type is null ? "" : $",\"job_type\":{JsonSerializer.Serialize(type)}") +
+                   (tenant is null ? "" : $",\"tenant_id\":{JsonSerializer.Serialize(tenant)}");
         return Splice(head, e.Data);
     }
 

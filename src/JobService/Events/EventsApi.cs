@@ -129,7 +129,7 @@ public static class EventsApi
         }
         if (errors.Count > 0) return TypedResults.ValidationProblem(errors, title: "The event stream request is invalid");
         var filter = new EventFilter(s.Caller.TenantScope(tenantId), types, statuses, ids, included.Contains("log"), included.Contains("output"));
-        return new AllEventsStream(filter, cursor, s.Contexts, s.Hub, s.Options);
+        return new AllEventsStream(filter, cursor, s.Contexts, s.Hub, s.Options, s.Connections.IsPostgres);
     }
 
     /// <summary>

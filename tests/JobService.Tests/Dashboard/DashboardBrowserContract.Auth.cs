@@ -85,4 +85,37 @@ public abstract partial class DashboardBrowserContract
         await Expect(page.Locator("main#page")).ToHaveAttributeAsync("data-status", "cancelled");
         Assert.Equal("cancelled", (await api.GetFromJsonAsync<JsonElement>($"/jobs/{id}")).GetProperty("status").GetString());
     }
+
+    /// <summary>An admin's list across tenants (tenant *) says whose each job is, for the rows listed and those that arrive live; a job's page says it too.</summary>
+    [Fact]
+    public async Task AnAdminsListOfEveryTenantSaysWhoseEachJobIs()
+    {
+        var settings = LiveSettings();
+        settings["Auth:Enabled"] = "true";
+        settings["Auth:BootstrapAdminKey"] = AdminKey;
+        await using var app = await ServiceAsync(settings);
+        using var acme = new HttpClient { BaseAddress = app.BaseAddress };
+        acme.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", await NewKeyAsync(app, "jobs:read", "jobs:write"));
+        async Task<Guid> SubmitAsync(HttpClient client) => (await (await client.PostAsJsonAsync("/jobs",
+            new { type = "echo", payload = new { text = "hi" }, run_at = "2099-01-01T00:00:00Z" })).Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetGuid();
+        using var admin = new HttpClient { BaseAddress = app.BaseAddress };
+        admin.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", AdminKey);
+        var (acmes, own) = (await SubmitAsync(acme), await SubmitAsync(admin));
+        await using var browser = await DashboardPage.OpenAsync(app.BaseAddress);
+        var page = browser.Page;
+        await SignInAsync(browser, AdminKey);
+
+        await browser.GoAsync("#/jobs");
+        await Expect(page.Locator("table.jobs th", new() { HasText = "Tenant" })).ToHaveCountAsync(0); // its own tenant: no column
+        await page.GetByLabel("Tenant").FillAsync("*");
+        await page.GetByLabel("Tenant").PressAsync("Enter");
+        await Expect(page.Locator("table.jobs th", new() { HasText = "Tenant" })).ToHaveCountAsync(1);
+        await Expect(page.Locator($"tr[data-job-id='{acmes}'] td.tenant")).ToHaveTextAsync("acme");
+        await Expect(page.Locator($"tr[data-job-id='{own}'] td.tenant")).ToHaveTextAsync("default");
+        var arrived = await SubmitAsync(acme); // after the list: it comes by the stream
+        await Expect(page.Locator($"tr[data-job-id='{arrived}'] td.tenant")).ToHaveTextAsync("acme");
+
+        await browser.GoAsync($"#/jobs/{acmes}");
+        await Expect(page.Locator("#job-tenant")).ToHaveTextAsync("acme");
+    }
 }

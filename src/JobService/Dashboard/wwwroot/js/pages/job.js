@@ -47,6 +47,7 @@ export function render(main, { id, can }) {
       h('div', { class: 'summary' }, bar, h('span', { class: 'message', id: 'message' }, job.message ?? ''),
         h('dl', {},
           h('dt', {}, 'Type'), h('dd', {}, job.type),
+          h('dt', {}, 'Tenant'), h('dd', { id: 'job-tenant' }, job.tenant_id),
           h('dt', {}, 'Attempt'), h('dd', { id: 'attempt' }, `${job.attempt} of ${job.max_attempts}`),
           h('dt', {}, 'Priority'), h('dd', {}, job.priority),
           h('dt', {}, 'Created'), h('dd', {}, time(job.created_at)),

@@ -1,6 +1,6 @@
 // The Jobs page: filtered, newest first, paged; every row follows GET /events (status, progress
 // bar and message), so nothing is polled; the counts come from GET /jobs/stats on a timer.
-import { api, query, tenantParams } from '../api.js';
+import { api, query, session, tenantParams } from '../api.js';
 import { h, time, badge, progressBar, setProgress, ticks, statuses, shortId, number } from '../dom.js';
 import { live, stream, every } from '../live.js';
 import { readFilter, filterParams, filterForm, admits } from './filters.js';
@@ -22,9 +22,10 @@ export function render(main, { params, can }) {
   const notice = h('p', { class: 'notice', hidden: true }, 'New jobs may match this filter. ', h('button', { type: 'button', class: 'link', onclick: reload }, 'Show them'));
   const pager = h('div', { class: 'pager' });
   const bulk = can('jobs:write') ? bulkBar({ rows, filter, total: () => total, reload }) : null;
+  const everyTenant = session.tenant === '*'; // an admin's list across tenants says whose each job is
   const table = h('table', { class: 'jobs' },
     h('thead', {}, h('tr', {},
-      h('th', {}, bulk ? bulk.pageBox : ''), h('th', {}, 'Id'), h('th', {}, 'Type'), h('th', {}, 'Status'),
+      h('th', {}, bulk ? bulk.pageBox : ''), h('th', {}, 'Id'), h('th', {}, 'Type'), everyTenant ? h('th', {}, 'Tenant') : '', h('th', {}, 'Status'),
       h('th', { class: 'wide' }, 'Progress'), h('th', {}, 'Attempt'), h('th', {}, 'Created'))),
     body);
   const typeSlot = h('div');
@@ -45,6 +46,7 @@ export function render(main, { params, can }) {
       h('td', {}, box),
       h('td', {}, h('a', { href: `#/jobs/${job.id}`, title: job.id, class: 'mono' }, shortId(job.id))),
       h('td', {}, job.type),
+      everyTenant ? h('td', { class: 'tenant' }, job.tenant_id) : '',
       h('td', { class: 'status' }, badge(job.status)),
       h('td', { class: 'wide' }, bar, message),
       h('td', { class: 'attempt' }, `${job.attempt} / ${job.max_attempts}`),
@@ -71,7 +73,7 @@ export function render(main, { params, can }) {
   }
 
   function insert(data) {
-    const job = { id: data.job_id, type: data.job_type, status: 'pending', progress: 0, message: null, attempt: 0,
+    const job = { id: data.job_id, type: data.job_type, tenant_id: data.tenant_id, status: 'pending', progress: 0, message: null, attempt: 0,
       max_attempts: data.max_attempts, created_at: data.at, updated_at: data.at };
     const entry = rowOf(job);
     entry.seq = data.seq;
@@ -104,7 +106,7 @@ export function render(main, { params, can }) {
       rows.set(job.id, entry);
       body.append(entry.tr);
     }
-    if (page.items.length === 0) body.append(h('tr', { class: 'empty' }, h('td', { colspan: 7, class: 'muted' }, 'No jobs match.')));
+    if (page.items.length === 0) body.append(h('tr', { class: 'empty' }, h('td', { colspan: everyTenant ? 8 : 7, class: 'muted' }, 'No jobs match.')));
     totalText.textContent = `${number(total)} matching`;
     pager.replaceChildren(...pagerLinks(params, filter.offset, page.items.length, total));
     const early = pending;
