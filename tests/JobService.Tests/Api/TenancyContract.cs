@@ -348,6 +348,11 @@ public abstract class TenancyContract(AuthApp app)
         var full = await (await browser.GetAsync(await UrlAsync(), HttpCompletionOption.ResponseHeadersRead))
             .ShouldBeProblemAsync(HttpStatusCode.TooManyRequests);
         Assert.Equal(RateLimited.RateLimitType, full.Str("type"));
+        // The same client's stream by another key's token is that key's to count (all of them shared the client's IP).
+        var (_, neighbour, _) = await TenantAsync();
+        var theirs = await SubmitAsync(neighbour);
+        var theirUrl = (await (await neighbour.PostAsync($"/jobs/{theirs}/stream-token", null)).ReadJsonAsync()).Str("url");
+        await using (var stream = await SseClient.OpenAsync(browser, theirUrl)) Assert.Equal(HttpStatusCode.OK, stream.Status);
         foreach (var stream in open) await stream.DisposeAsync();
     }
 
