@@ -26,23 +26,9 @@ public sealed class ApiKeyStore(IDbContextFactory<JobsDbContext> contexts, IOpti
     {
         if (!KeyMaterial.LooksLikeKey(presented)) return null;
         var now = time.GetUtcNow().UtcDateTime;
-        var hash = KeyMaterial.Hash(presented);
-        ApiKey? key;
-        if (_cache.TryGetValue(hash, out var cached) && cached.Until > now) key = cached.Key;
-        else
-        {
-            var generation = Volatile.Read(ref _generation);
-            var lookup = KeyMaterial.Lookup(presented);
-            await using var db = await contexts.CreateDbContextAsync(ct);
-            var candidates = await db.ApiKeys.AsNoTracking().Where(k => k.Prefix == lookup).ToListAsync(ct);
-            key = candidates.FirstOrDefault(k => KeyMaterial.Matches(presented, k.KeyHash));
-            // Only keys that exist are remembered: random guesses must not grow the cache.
-            if (key is not null && generation == Volatile.Read(ref _generation))
-            {
-                if (_cache.Count >= MaxCached) _cache.Clear();
-                _cache[hash] = (key, now.AddSeconds(options.Value.KeyCacheSeconds));
-            }
-        }
+        var lookup = KeyMaterial.Lookup(presented);
+        var key = await RememberedAsync(_cache, KeyMaterial.Hash(presented), now, async (db, token) =>
+            (await db.ApiKeys.AsNoTracking().Where(k => k.Prefix == lookup).ToListAsync(token)).FirstOrDefault(k => KeyMaterial.Matches(presented, k.KeyHash)), ct);
         if (!IsValid(key, now)) return null;
         _ = TouchAsync(key!.Id, now);
         return key;
@@ -55,18 +41,28 @@ public sealed class ApiKeyStore(IDbContextFactory<JobsDbContext> contexts, IOpti
     public async Task<ApiKey?> FindByIdAsync(Guid id, CancellationToken ct)
     {
         var now = time.GetUtcNow().UtcDateTime;
-        if (!_byId.TryGetValue(id, out var cached) || cached.Until <= now)
+        var key = await RememberedAsync(_byId, id, now, (db, token) => db.ApiKeys.AsNoTracking().FirstOrDefaultAsync(k => k.Id == id, token), ct);
+        return IsValid(key, now) ? key : null;
+    }
+
+    /// <summary>
+    /// The key row remembered under <paramref name="name"/>, or read and remembered for
+    /// Auth:KeyCacheSeconds. Only rows that exist are remembered (random guesses must not grow the
+    /// cache), and not a row read before a <see cref="Forget"/> (a revoke here would not be at once).
+    /// </summary>
+    async Task<ApiKey?> RememberedAsync<TName>(ConcurrentDictionary<TName, (ApiKey? Key, DateTime Until)> cache, TName name, DateTime now,
+        Func<JobsDbContext, CancellationToken, Task<ApiKey?>> read, CancellationToken ct) where TName : notnull
+    {
+        if (cache.TryGetValue(name, out var cached) && cached.Until > now) return cached.Key;
+        var generation = Volatile.Read(ref _generation);
+        ApiKey? key;
+        await using (var db = await contexts.CreateDbContextAsync(ct)) key = await read(db, ct);
+        if (key is not null && generation == Volatile.Read(ref _generation))
         {
-            var generation = Volatile.Read(ref _generation);
-            await using var db = await contexts.CreateDbContextAsync(ct);
-            var row = await db.ApiKeys.AsNoTracking().FirstOrDefaultAsync(k => k.Id == id, ct);
-            if (row is null) return null; // ids come only from signed tokens, but nothing unknown is remembered
-            cached = (row, now.AddSeconds(options.Value.KeyCacheSeconds));
-            if (generation != Volatile.Read(ref _generation)) return IsValid(row, now) ? row : null; // read before a Forget: valid now, not kept
-            if (_byId.Count >= MaxCached) _byId.Clear();
-            _byId[id] = cached;
+            if (cache.Count >= MaxCached) cache.Clear();
+            cache[name] = (key, now.AddSeconds(options.Value.KeyCacheSeconds));
         }
-        return IsValid(cached.Key, now) ? cached.Key : null;
+        return key;
     }
 
     static bool IsValid(ApiKey? key, DateTime now) => key is not null && key.RevokedAt is null && !(key.ExpiresAt <= now);

@@ -114,10 +114,9 @@ public static class ApiKeysApi
     /// <summary><c>create-key --tenant acme --scopes jobs:read,jobs:write [--name ops]</c>: a key for ops, without HTTP. Prints it once.</summary>
     public static async Task<int> CreateFromCommandLineAsync(IServiceProvider services, string[] args)
     {
-        string? Arg(string name) => args.SkipWhile(a => a != $"--{name}").Skip(1).FirstOrDefault();
-        var tenant = Arg("tenant");
-        var scopes = (Arg("scopes") ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        var unknown = UnknownFlags(args, services.GetRequiredService<IConfiguration>());
+        var (own, unknown) = ReadCommandLine(args, services.GetRequiredService<IConfiguration>());
+        var tenant = own.GetValueOrDefault("tenant");
+        var scopes = own.GetValueOrDefault("scopes", "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         if (tenant is null || !TenantName.IsValid(tenant) || scopes.Length == 0 || scopes.Any(s => !Scope.All.Contains(s)) || unknown.Count > 0)
         {
             // A flag it does not know (--expires 30d) would otherwise make a key without what was asked for.
@@ -127,7 +126,7 @@ public static class ApiKeysApi
         }
         await using var scope = services.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<JobsDbContext>();
-        var (key, row) = NewKey(Arg("name") ?? "command line", tenant, scopes, DateTime.UtcNow);
+        var (key, row) = NewKey(own.GetValueOrDefault("name", "command line"), tenant, scopes, DateTime.UtcNow);
         db.ApiKeys.Add(row);
         await db.SaveChangesAsync();
         Console.WriteLine(key);
@@ -136,28 +135,28 @@ public static class ApiKeysApi
     }
 
     /// <summary>
-    /// The command line's words after create-key that are neither its own flags with their values nor
-    /// settings for the host, in any form the host reads them (<c>--Database:Provider postgres</c>,
-    /// <c>/Database:Provider=postgres</c>, <c>Database:Provider=postgres</c>, <c>--urls …</c>): a
-    /// setting is a name with a section (':') or one the configuration knows from elsewhere.
+    /// The command line's words after create-key: its own flags with their values, and the words
+    /// that are neither those nor settings for the host, in any form the host reads them
+    /// (<c>--Database:Provider postgres</c>, <c>/Database:Provider=postgres</c>,
+    /// <c>Database:Provider=postgres</c>, <c>--urls …</c>): a setting is a name with a section (':')
+    /// or one the configuration knows from elsewhere.
     /// </summary>
-    static List<string> UnknownFlags(string[] args, IConfiguration configuration)
+    static (Dictionary<string, string> Own, List<string> Unknown) ReadCommandLine(string[] args, IConfiguration configuration)
     {
-        string[] own = ["tenant", "scopes", "name"];
+        string[] ownFlags = ["tenant", "scopes", "name"];
         var elsewhere = ((IConfigurationRoot)configuration).Providers.Where(p => p is not Microsoft.Extensions.Configuration.CommandLine.CommandLineConfigurationProvider)
             .SelectMany(p => p.GetChildKeys([], null)).ToHashSet(StringComparer.OrdinalIgnoreCase);
-        var unknown = new List<string>();
+        var (own, unknown) = (new Dictionary<string, string>(), new List<string>());
         for (var i = 1; i < args.Length; i++)
         {
             var word = args[i];
             var switched = word.StartsWith("--") ? word[2..] : word.StartsWith('/') ? word[1..] : null;
             var name = (switched ?? word).Split('=')[0];
-            var known = (word.StartsWith("--") && own.Contains(word[2..]))
-                || ((switched is not null || word.Contains('=')) && (name.Contains(':') || elsewhere.Contains(name) || IsHostSwitch(name)));
-            if (!known) unknown.Add(word);
-            if (switched is not null && !word.Contains('=') && i + 1 < args.Length && !args[i + 1].StartsWith("--")) i++; // its value
+            var value = switched is not null && !word.Contains('=') && i + 1 < args.Length && !args[i + 1].StartsWith("--") ? args[++i] : null;
+            if (word.StartsWith("--") && ownFlags.Contains(switched)) { if (value is not null) own[switched!] = value; }
+            else if (!((switched is not null || word.Contains('=')) && (name.Contains(':') || elsewhere.Contains(name) || IsHostSwitch(name)))) unknown.Add(word);
         }
-        return unknown;
+        return (own, unknown);
     }
 
     static bool IsHostSwitch(string name) =>

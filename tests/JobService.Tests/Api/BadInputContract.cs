@@ -211,6 +211,7 @@ public abstract class BadInputContract(TestApp app) : IAsyncLifetime
             Assert.True(response.StatusCode == HttpStatusCode.OK, $"{path}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
         }
         Assert.Equal(HttpStatusCode.NotFound, (await client.GetAsync($"/jobs/{SomeId}?_=4")).StatusCode);
+        Assert.Equal(5, (await (await client.GetAsync("/jobs?Status=failed&LIMIT=5")).ReadJsonAsync()).GetProperty("limit").GetInt32()); // taken, not just let through
     }
 
     /// <summary>
