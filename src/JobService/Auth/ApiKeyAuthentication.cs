@@ -18,8 +18,16 @@ public sealed class ApiKeyAuthentication(
     : AuthenticationHandler<AuthenticationSchemeOptions>(schemes, logger, encoder)
 {
     public const string SchemeName = "ApiKey";
-    /// <summary>A claim set when the dashboard's session cookie authenticated the request (changes then need its antiforgery token).</summary>
-    public const string SessionClaim = "session";
+    /// <summary>
+    /// Claims set when the dashboard's session cookie authenticated the request (changes then need
+    /// its antiforgery token): the session's id, and when it expires (UTC ticks).
+    /// </summary>
+    public const string SessionClaim = "session", SessionExpiresClaim = "session_expires";
+
+    /// <summary>The dashboard session that authenticated the request, if one did.</summary>
+    public static (Guid Id, DateTime ExpiresAt)? SessionOf(ClaimsPrincipal user) =>
+        Guid.TryParseExact(user.FindFirstValue(SessionClaim), "N", out var id) && long.TryParse(user.FindFirstValue(SessionExpiresClaim), out var ticks)
+            ? (id, new DateTime(ticks, DateTimeKind.Utc)) : null;
 
     protected override async Task<AuthenticateResult> HandleAuthenticateAsync()
     {
@@ -33,27 +41,32 @@ public sealed class ApiKeyAuthentication(
             // A token lives no longer than the key that asked for it, as it was then (a rotation ends it too).
             if (grant.KeyId is not { } keyId || await keys.FindByIdAsync(keyId, Context.RequestAborted) is not { } minter || !grant.IsFrom(minter))
                 return AuthenticateResult.Fail("The API key that asked for this stream token is no longer valid (expired, revoked or rotated).");
-            Context.Features.Set(new CallerCheck(async ct => await keys.FindByIdAsync(keyId, ct) is { } now && grant.IsFrom(now)));
+            // One asked for through the dashboard lives no longer than that session.
+            if (grant.SessionId is { } asker && await sessions.IsSignedOutAsync(asker, grant.ExpiresAt, Context.RequestAborted))
+                return AuthenticateResult.Fail("The dashboard session that asked for this stream token has signed out.");
+            Context.Features.Set(new CallerCheck(async ct => await keys.FindByIdAsync(keyId, ct) is { } now && grant.IsFrom(now)
+                && (grant.SessionId is not { } s || !await sessions.IsSignedOutAsync(s, grant.ExpiresAt, ct))));
             return Success(grant.TenantId, [Scope.EventsRead], keyId, onlyJob: jobId);
         }
 
         var presented = Presented();
-        var fromCookie = false;
-        if (presented is null && Request.Cookies[Dashboard.DashboardSession.CookieName] is { } cookie)
+        var cookie = presented is null ? Request.Cookies[Dashboard.DashboardSession.CookieName] : null;
+        Dashboard.DashboardSession.Session? session = null;
+        if (cookie is not null)
         {
             // The dashboard's sign-in: the same key, sealed in a cookie (Dashboard/DashboardSession.cs).
-            presented = await sessions.OpenAsync(cookie, Context.RequestAborted);
-            if (presented is null) return AuthenticateResult.Fail("The dashboard session has expired or is not valid: sign in again.");
-            fromCookie = true;
+            session = await sessions.OpenSessionAsync(cookie, Context.RequestAborted);
+            if (session is null) return AuthenticateResult.Fail("The dashboard session has expired or is not valid: sign in again.");
+            presented = session.ApiKey;
         }
         if (presented is null) return AuthenticateResult.NoResult();
         var key = await keys.FindAsync(presented, Context.RequestAborted);
         if (key is null) return AuthenticateResult.Fail("The API key is not valid (unknown, expired or revoked).");
-        var (cookieSession, keyHash) = (fromCookie ? Request.Cookies[Dashboard.DashboardSession.CookieName] : null, key.KeyHash);
+        var keyHash = key.KeyHash;
         Context.Features.Set(new CallerCheck(async ct => await keys.FindByIdAsync(key.Id, ct) is { } now && now.KeyHash == keyHash
-            && (cookieSession is null || await sessions.OpenAsync(cookieSession, ct) is not null)));
+            && (cookie is null || await sessions.OpenAsync(cookie, ct) is not null)));
         return Success(key.TenantId, key.Scopes.Split(' ', StringSplitOptions.RemoveEmptyEntries), key.Id, rateLimit: key.RateLimitPerMinute,
-            session: fromCookie);
+            session: session);
     }
 
     string? Presented()
@@ -68,14 +81,18 @@ public sealed class ApiKeyAuthentication(
         path.Value?.Split('/') is ["", "jobs", var id, "events"] && Guid.TryParse(id, out var g) ? g : null;
 
     AuthenticateResult Success(string tenant, IEnumerable<string> scopes, Guid? keyId, Guid? onlyJob = null, int? rateLimit = null,
-        bool session = false)
+        Dashboard.DashboardSession.Session? session = null)
     {
         var claims = new List<Claim> { new(Caller.ClaimTypes.Tenant, tenant) };
         claims.AddRange(scopes.Select(s => new Claim(Caller.ClaimTypes.Scope, s)));
         if (keyId is not null) claims.Add(new Claim(Caller.ClaimTypes.KeyId, keyId.Value.ToString()));
         if (onlyJob is not null) claims.Add(new Claim(Caller.ClaimTypes.OnlyJob, onlyJob.Value.ToString()));
         if (rateLimit is not null) claims.Add(new Claim(Caller.ClaimTypes.RateLimit, rateLimit.Value.ToString()));
-        if (session) claims.Add(new Claim(SessionClaim, "cookie"));
+        if (session is not null)
+        {
+            claims.Add(new Claim(SessionClaim, session.Id.ToString("N")));
+            claims.Add(new Claim(SessionExpiresClaim, session.ExpiresAt.Ticks.ToString()));
+        }
         return AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(new ClaimsIdentity(claims, SchemeName)), SchemeName));
     }
 

@@ -6,18 +6,20 @@ namespace JobService.Auth;
 
 /// <summary>
 /// Short-lived tokens that open one job's event stream from a browser, which cannot send headers
-/// with EventSource: <c>jst_</c> + base64url("job|tenant|expiry|key id|key stamp") + "." +
+/// with EventSource: <c>jst_</c> + base64url("job|tenant|expiry|key id|key stamp|session id") + "." +
 /// base64url(HMAC-SHA256). The signing key is made once and kept in the database, so every
 /// instance accepts every instance's tokens. A token grants nothing but GET /jobs/{that id}/events
 /// until it expires, and only while the API key that asked for it is valid and not rotated since
-/// (the stamp is the start of the key's hash, which a rotation changes; both are empty with auth off).
+/// (the stamp is the start of the key's hash, which a rotation changes; both are empty with auth off),
+/// and, when a dashboard session asked for it, while that session is not signed out (it never
+/// outlives the session: its expiry is the session's when that comes first).
 /// </summary>
 public sealed class StreamTokens(ServiceSecretStore secrets, IOptions<Events.EventsOptions> options, TimeProvider time)
 {
     const string Prefix = "jst_";
     const string SecretName = "stream-token-key";
 
-    public sealed record Grant(Guid JobId, string TenantId, DateTime ExpiresAt, Guid? KeyId, string KeyStamp)
+    public sealed record Grant(Guid JobId, string TenantId, DateTime ExpiresAt, Guid? KeyId, string KeyStamp, Guid? SessionId)
     {
         /// <summary>Whether this grant came from <paramref name="key"/> as it is now (a rotation since makes it another key).</summary>
         public bool IsFrom(Data.ApiKey key) => key.Id == KeyId && Stamp(key) == KeyStamp;
@@ -25,11 +27,16 @@ public sealed class StreamTokens(ServiceSecretStore secrets, IOptions<Events.Eve
 
     static string Stamp(Data.ApiKey key) => key.KeyHash[..16];
 
-    /// <summary>A token for the job, from <paramref name="key"/> (null with auth off).</summary>
-    public async Task<(string Token, DateTime ExpiresAt)> IssueAsync(Guid jobId, string tenant, Data.ApiKey? key, CancellationToken ct)
+    /// <summary>
+    /// A token for the job, from <paramref name="key"/> (null with auth off), through the dashboard
+    /// session <paramref name="session"/> when one asked for it.
+    /// </summary>
+    public async Task<(string Token, DateTime ExpiresAt)> IssueAsync(Guid jobId, string tenant, Data.ApiKey? key,
+        (Guid Id, DateTime ExpiresAt)? session, CancellationToken ct)
     {
         var expires = time.GetUtcNow().UtcDateTime.AddMinutes(options.Value.StreamTokenMinutes);
-        var body = Base64Url(Encoding.UTF8.GetBytes($"{jobId}|{tenant}|{expires.Ticks}|{key?.Id}|{(key is null ? "" : Stamp(key))}"));
+        if (session is { } s && s.ExpiresAt < expires) expires = s.ExpiresAt;
+        var body = Base64Url(Encoding.UTF8.GetBytes($"{jobId}|{tenant}|{expires.Ticks}|{key?.Id}|{(key is null ? "" : Stamp(key))}|{session?.Id:N}"));
         return ($"{Prefix}{body}.{Base64Url(HMACSHA256.HashData(await KeyAsync(ct), Encoding.ASCII.GetBytes(body)))}", expires);
     }
 
@@ -42,10 +49,12 @@ public sealed class StreamTokens(ServiceSecretStore secrets, IOptions<Events.Eve
         try { given = FromBase64Url(signature); } catch (FormatException) { return null; }
         if (!CryptographicOperations.FixedTimeEquals(expected, given)) return null;
         var parts = Encoding.UTF8.GetString(FromBase64Url(body)).Split('|');
-        // A token of the three-part form that came before key ids carries no key to check: not valid.
-        if (parts is not [var job, var tenant, var ticks, var key, var stamp] || !Guid.TryParse(job, out var id) || !long.TryParse(ticks, out var t)) return null;
+        // A token of an earlier form (before key ids, before session ids) lacks a check: not valid, ask for a new one.
+        if (parts is not [var job, var tenant, var ticks, var key, var stamp, var session] || !Guid.TryParse(job, out var id) || !long.TryParse(ticks, out var t)) return null;
         Guid? keyId = Guid.TryParse(key, out var k) ? k : null;
-        return key.Length == 0 || keyId is not null ? new Grant(id, tenant, new DateTime(t, DateTimeKind.Utc), keyId, stamp) : null;
+        Guid? sessionId = Guid.TryParseExact(session, "N", out var s) ? s : null;
+        if ((key.Length > 0 && keyId is null) || (session.Length > 0 && sessionId is null)) return null;
+        return new Grant(id, tenant, new DateTime(t, DateTimeKind.Utc), keyId, stamp, sessionId);
     }
 
     public bool IsExpired(Grant grant) => grant.ExpiresAt <= time.GetUtcNow().UtcDateTime;

@@ -33,5 +33,5 @@ public sealed class DashboardAntiforgery(RequestDelegate next, DashboardSession 
 
     /// <summary>The session cookie, when it is what authenticated this request.</summary>
     public static string? SessionCookie(HttpContext http) =>
-        http.User.HasClaim(ApiKeyAuthentication.SessionClaim, "cookie") ? http.Request.Cookies[DashboardSession.CookieName] : null;
+        ApiKeyAuthentication.SessionOf(http.User) is not null ? http.Request.Cookies[DashboardSession.CookieName] : null;
 }

@@ -31,7 +31,8 @@ public sealed class DashboardSession(ServiceSecretStore secrets, IDbContextFacto
     /// <summary>Whether a session was signed out, and until when that answer holds here.</summary>
     readonly ConcurrentDictionary<Guid, (bool SignedOut, DateTime Until)> _signedOut = new();
 
-    sealed record Sealed(Guid Id, DateTime ExpiresAt, string ApiKey);
+    /// <summary>A signed-in session: what its cookie holds.</summary>
+    public sealed record Session(Guid Id, DateTime ExpiresAt, string ApiKey);
 
     /// <summary>The cookie's value for a valid API key: a new session.</summary>
     public async Task<string> SealAsync(string apiKey, CancellationToken ct)
@@ -47,8 +48,11 @@ public sealed class DashboardSession(ServiceSecretStore secrets, IDbContextFacto
     }
 
     /// <summary>The API key a cookie holds, or null when it is not genuine, has expired or was signed out.</summary>
-    public async Task<string?> OpenAsync(string cookie, CancellationToken ct) =>
-        await UnsealAsync(cookie, ct) is { } session && !await IsSignedOutAsync(session, ct) ? session.ApiKey : null;
+    public async Task<string?> OpenAsync(string cookie, CancellationToken ct) => (await OpenSessionAsync(cookie, ct))?.ApiKey;
+
+    /// <summary>The session a cookie holds, or null when it is not genuine, has expired or was signed out.</summary>
+    public async Task<Session?> OpenSessionAsync(string cookie, CancellationToken ct) =>
+        await UnsealAsync(cookie, ct) is { } session && !await IsSignedOutAsync(session.Id, session.ExpiresAt, ct) ? session : null;
 
     /// <summary>Ends the cookie's session everywhere, not only in the browser that deletes it; expired sign-outs are forgotten.</summary>
     public async Task SignOutAsync(string cookie, CancellationToken ct)
@@ -78,18 +82,23 @@ public sealed class DashboardSession(ServiceSecretStore secrets, IDbContextFacto
         _signedOut.AddOrUpdate(id, answer, (_, known) => known.SignedOut ? known : answer);
     }
 
-    async Task<bool> IsSignedOutAsync(Sealed session, CancellationToken ct)
+    /// <summary>
+    /// Whether session <paramref name="id"/> was signed out: known here at once, learnt from the
+    /// database within Auth:KeyCacheSeconds; a yes is remembered until <paramref name="usedUntil"/>,
+    /// the last moment the session (or a stream token it asked for) could be used.
+    /// </summary>
+    public async Task<bool> IsSignedOutAsync(Guid id, DateTime usedUntil, CancellationToken ct)
     {
         var now = time.GetUtcNow().UtcDateTime;
-        if (_signedOut.TryGetValue(session.Id, out var known) && known.Until > now) return known.SignedOut;
+        if (_signedOut.TryGetValue(id, out var known) && known.Until > now) return known.SignedOut;
         await using var db = await contexts.CreateDbContextAsync(ct);
-        var signedOut = await db.DashboardSignOuts.AnyAsync(o => o.SessionId == session.Id, ct);
-        Remember(session.Id, (signedOut, signedOut ? session.ExpiresAt : now.AddSeconds(auth.Value.KeyCacheSeconds)));
+        var signedOut = await db.DashboardSignOuts.AnyAsync(o => o.SessionId == id, ct);
+        Remember(id, (signedOut, signedOut ? usedUntil : now.AddSeconds(auth.Value.KeyCacheSeconds)));
         return signedOut;
     }
 
     /// <summary>The session a cookie holds, or null when it is not genuine or has expired.</summary>
-    async Task<Sealed?> UnsealAsync(string cookie, CancellationToken ct)
+    async Task<Session?> UnsealAsync(string cookie, CancellationToken ct)
     {
         byte[] sealedBytes;
         try { sealedBytes = WebEncoders.Base64UrlDecode(cookie); }
@@ -106,7 +115,7 @@ public sealed class DashboardSession(ServiceSecretStore secrets, IDbContextFacto
         if (Encoding.UTF8.GetString(plain).Split('|', 3) is not [var ticks, var id, var key]
             || !long.TryParse(ticks, out var expires) || !Guid.TryParseExact(id, "N", out var sessionId)) return null;
         var expiresAt = new DateTime(expires, DateTimeKind.Utc);
-        return expiresAt > time.GetUtcNow().UtcDateTime ? new Sealed(sessionId, expiresAt, key) : null;
+        return expiresAt > time.GetUtcNow().UtcDateTime ? new Session(sessionId, expiresAt, key) : null;
     }
 
     /// <summary>The antiforgery token that goes with a cookie.</summary>

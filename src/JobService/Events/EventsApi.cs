@@ -143,7 +143,7 @@ public static class EventsApi
         var caller = Caller.From(user);
         if (await Api.JobById.FindAsync(connections, driver, id, caller.JobTenant, ct) is not { } job) return JobProblems.NotFound(id);
         var key = caller.KeyId is { } keyId ? await keys.FindByIdAsync(keyId, ct) : null;
-        var (token, expires) = await tokens.IssueAsync(id, job.TenantId, key, ct);
+        var (token, expires) = await tokens.IssueAsync(id, job.TenantId, key, ApiKeyAuthentication.SessionOf(user), ct);
         return TypedResults.Ok(new StreamTokenResponse(token, expires, $"/jobs/{id}/events?access_token={token}"));
     }
 

@@ -36,6 +36,9 @@ public abstract class DashboardAuthContract(AuthApp app)
         return request;
     }
 
+    static HttpRequestMessage StreamTokenRequest(Guid job, string token) =>
+        new(HttpMethod.Post, $"/jobs/{job}/stream-token") { Headers = { { "X-Dashboard-Token", token } } };
+
     [Fact]
     public async Task SigningInSetsAnHttpOnlyStrictCookieThatAuthenticatesTheApi()
     {
@@ -195,6 +198,55 @@ public abstract class DashboardAuthContract(AuthApp app)
         Assert.Equal(key, await other.OpenAsync(copy, default)); // the other: within its memory's bound
         App.Time.Advance(TimeSpan.FromSeconds(AuthApp.KeyCacheSeconds + 1));
         Assert.Null(await other.OpenAsync(copy, default));
+    }
+
+    /// <summary>
+    /// Regression: a stream token asked for through a dashboard session was bound to the session's
+    /// key alone, so it went on opening the job's stream for up to an hour after the sign-out.
+    /// </summary>
+    [Fact]
+    public async Task AStreamTokenAskedForThroughASessionEndsWithItsSignOut()
+    {
+        var (key, _) = await App.NewKeyAsync($"t{Guid.NewGuid():N}"[..12], "jobs:read", "jobs:write", "events:read");
+        var (browser, token, _) = await SignedInAsync(key);
+        var id = (await (await browser.SendAsync(Post("/jobs", new { type = "greet", payload = new { name = "Ada" } }, token))).ReadJsonAsync()).Id();
+        var url = (await (await browser.SendAsync(StreamTokenRequest(id, token))).ReadJsonAsync()).Str("url");
+        var elsewhere = App.CreateClient(); // the token alone, as an EventSource on another page sends it
+        await using var open = await SseClient.OpenAsync(elsewhere, url);
+        Assert.Equal(HttpStatusCode.OK, open.Status);
+        Assert.Equal("snapshot", (await open.NextAsync())!.Event);
+
+        var signOut = new HttpRequestMessage(HttpMethod.Delete, "/dashboard/session");
+        signOut.Headers.Add("X-Dashboard-Token", token);
+        Assert.Equal(HttpStatusCode.NoContent, (await browser.SendAsync(signOut)).StatusCode);
+
+        var refused = await (await elsewhere.GetAsync(url, HttpCompletionOption.ResponseHeadersRead)).ShouldBeProblemAsync(HttpStatusCode.Unauthorized);
+        Assert.Contains("signed out", refused.Str("detail"));
+        Assert.Empty(await open.ToEndAsync(TimeSpan.FromSeconds(30))); // and the stream it had open ends
+        // The key itself still opens the stream: only what the session asked for went with it.
+        var byKey = App.CreateClient();
+        byKey.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", key);
+        var fresh = (await (await byKey.PostAsync($"/jobs/{id}/stream-token", null)).ReadJsonAsync()).Str("url");
+        await using (var stream = await SseClient.OpenAsync(elsewhere, fresh)) Assert.Equal(HttpStatusCode.OK, stream.Status);
+    }
+
+    /// <summary>A token asked for through a session expires with the session when that comes first.</summary>
+    [Fact]
+    public async Task AStreamTokenAskedForThroughASessionDoesNotOutliveIt()
+    {
+        var (key, _) = await App.NewKeyAsync($"t{Guid.NewGuid():N}"[..12], "jobs:read", "jobs:write", "events:read");
+        var signedInAt = App.Time.GetUtcNow().UtcDateTime;
+        var (browser, token, _) = await SignedInAsync(key);
+        var id = (await (await browser.SendAsync(Post("/jobs", new { type = "greet", payload = new { name = "Ada" } }, token))).ReadJsonAsync()).Id();
+        var sessionHours = App.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<DashboardOptions>>().Value.SessionHours;
+        App.Time.Advance(TimeSpan.FromHours(sessionHours) - TimeSpan.FromMinutes(10)); // ten minutes of the session left
+
+        var grant = await (await browser.SendAsync(StreamTokenRequest(id, token))).ReadJsonAsync();
+
+        var expires = grant.GetProperty("expires_at").GetDateTime().ToUniversalTime();
+        Assert.InRange(expires, signedInAt.AddHours(sessionHours), signedInAt.AddHours(sessionHours).AddSeconds(5)); // not an hour from now
+        App.Time.Advance(TimeSpan.FromMinutes(11));
+        await (await App.CreateClient().GetAsync(grant.Str("url"), HttpCompletionOption.ResponseHeadersRead)).ShouldBeProblemAsync(HttpStatusCode.Unauthorized);
     }
 }
 
