@@ -65,11 +65,16 @@ public static class LoggingSetup
         return builder;
     }
 
-    /// <summary>One line per request (method, path, status, milliseconds), logged after the exception handler chose the status.</summary>
+    /// <summary>
+    /// One line per request (method, path, status, milliseconds), logged after the exception handler
+    /// chose the status; the client's address goes with it as <c>ClientAddress</c> (a trusted proxy's
+    /// client's, Service:TrustedProxies), seen in the JSON format.
+    /// </summary>
     public static IApplicationBuilder UseJobServiceRequestLogging(this IApplicationBuilder app) =>
         app.UseSerilogRequestLogging(o =>
         {
             o.MessageTemplate = "HTTP {RequestMethod:l} {RequestPath:l} responded {StatusCode} in {Elapsed:0.0} ms";
+            o.EnrichDiagnosticContext = (log, http) => log.Set("ClientAddress", http.Connection.RemoteIpAddress?.ToString());
             // Probes and scrapes come every few seconds and say nothing new; a real 5xx is an error.
             // A 503 (database away, or starting) has its own warning line already.
             o.GetLevel = (http, _, e) => http.Request.Path.StartsWithSegments("/health") || http.Request.Path.StartsWithSegments("/metrics") ? LogEventLevel.Debug

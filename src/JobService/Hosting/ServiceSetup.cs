@@ -10,6 +10,7 @@ using JobService.Observability;
 using JobService.Transitions;
 using JobService.Webhooks;
 using JobService.Worker;
+using Microsoft.AspNetCore.HttpOverrides;
 using Microsoft.Extensions.Configuration.Json;
 using Microsoft.Extensions.FileProviders;
 using Microsoft.Extensions.Options;
@@ -62,6 +63,20 @@ public static class ServiceSetup
         return builder;
     }
 
+    /// <summary>
+    /// What Service:TrustedProxies believes: the client's address and scheme, from those proxies only
+    /// (not ASP.NET's default of loopback), through a chain of them (no limit on the hops, each one
+    /// checked). The host is not taken from them.
+    /// </summary>
+    static ForwardedHeadersOptions ForwardedFrom(ServiceOptions service)
+    {
+        var options = new ForwardedHeadersOptions { ForwardedHeaders = ForwardedHeaders.XForwardedFor | ForwardedHeaders.XForwardedProto, ForwardLimit = null };
+        options.KnownProxies.Clear();
+        options.KnownIPNetworks.Clear();
+        foreach (var network in service.TrustedProxyNetworks()) options.KnownIPNetworks.Add(network);
+        return options;
+    }
+
     /// <summary>Answers that ASP.NET produces without a word (status-code pages) still say what was wrong.</summary>
     static string? DefaultDetail(HttpContext http) => http.Response.StatusCode switch
     {
@@ -90,6 +105,9 @@ public static class ServiceSetup
 
     static WebApplication MapJobService(this WebApplication app)
     {
+        // First, so that the log, the limits per client IP and the cookie's Secure flag all see the client's side.
+        if (app.Services.GetRequiredService<IOptions<ServiceOptions>>().Value is { TrustedProxies.Count: > 0 } service)
+            app.UseForwardedHeaders(ForwardedFrom(service));
         app.UseJobServiceRequestLogging();
         app.UseExceptionHandler();
         app.UseStatusCodePages();

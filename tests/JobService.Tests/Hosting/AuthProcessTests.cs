@@ -112,4 +112,51 @@ public sealed class AuthProcessTests
         Assert.Contains("secure", await SignInCookieAsync("https"), StringComparison.OrdinalIgnoreCase);
         Assert.DoesNotContain("secure", await SignInCookieAsync(null), StringComparison.OrdinalIgnoreCase);
     }
+
+    /// <summary>
+    /// Service:TrustedProxies: the forwarded scheme and client address of a listed proxy are believed
+    /// (the cookie is Secure, the request log names the client); an unlisted sender's are not (before,
+    /// the only way was ASP.NET's switch, which believes them from anyone).
+    /// </summary>
+    [Theory]
+    [InlineData("127.0.0.1", true)]
+    [InlineData("::1,127.0.0.0/8", true)]
+    [InlineData("10.9.8.0/24", false)]
+    public async Task OnlyATrustedProxysForwardedHeadersAreBelieved(string proxies, bool believed)
+    {
+        var environment = OwnDatabase(out _);
+        environment["Auth__Enabled"] = "true";
+        environment["Auth__BootstrapAdminKey"] = AuthApp.AdminKey;
+        environment["Logs__Format"] = "json";
+        foreach (var (proxy, i) in proxies.Split(',').Select((p, i) => (p, i))) environment[$"Service__TrustedProxies__{i}"] = proxy;
+        await using var service = ServiceProcess.Start(environment);
+        await service.WaitUntilReadyAsync(Within);
+        using var http = new HttpClient { BaseAddress = new Uri(service.BaseUrl) };
+
+        var request = new HttpRequestMessage(HttpMethod.Post, "/dashboard/session") { Content = JsonContent.Create(new { key = AuthApp.AdminKey }) };
+        request.Headers.Add("X-Forwarded-Proto", "https");
+        request.Headers.Add("X-Forwarded-For", "203.0.113.7");
+        var response = await http.SendAsync(request);
+
+        Assert.True(response.StatusCode == HttpStatusCode.NoContent, await response.Content.ReadAsStringAsync());
+        Assert.Equal(believed, Assert.Single(response.Headers.GetValues("Set-Cookie")).Contains("secure", StringComparison.OrdinalIgnoreCase));
+        await service.WaitForOutputAsync("responded 204", Within);
+        var logged = service.Output.Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement)
+            .Single(l => l.GetProperty("@m").GetString()!.StartsWith("HTTP POST /dashboard/session", StringComparison.Ordinal));
+        Assert.Equal(believed ? "203.0.113.7" : "127.0.0.1", logged.GetProperty("ClientAddress").GetString());
+    }
+
+    [Fact]
+    public async Task ATrustedProxyThatIsNoAddressStopsTheStartNamingTheSetting()
+    {
+        var environment = OwnDatabase(out _);
+        environment["Service__TrustedProxies__0"] = "proxy.internal";
+        await using var service = ServiceProcess.Start(environment);
+
+        Assert.Equal(1, await service.ExitCodeAsync(Within));
+        var line = Assert.Single(service.Errors);
+        Assert.StartsWith("JobService could not start: ", line);
+        Assert.Contains("Service:TrustedProxies", line);
+        Assert.Contains("proxy.internal", line);
+    }
 }
