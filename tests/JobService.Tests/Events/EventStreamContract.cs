@@ -450,6 +450,47 @@ public sealed class PostgresEventStreamTests : EventStreamContract
 {
     protected override Task<TestDatabase> CreateDatabaseAsync() => TestDatabase.PostgresOrSkipAsync();
 
+    /// <summary>
+    /// Streams read together (one statement on PostgreSQL) where one stream's rows cannot be read,
+    /// here an event whose time is past what .NET holds: the batch is read again a stream at a
+    /// time, so that only that stream's read fails and the other's gets its events. The batch is
+    /// made by holding the table while a first read waits, so that the next two queue behind it.
+    /// </summary>
+    [Fact]
+    public async Task StreamsReadTogetherWhereOnesRowsCannotBeReadAreReadAgainOneAtATime()
+    {
+        var database = await CreateDatabaseAsync();
+        await using var app = new WorkerApp(database, realClock: true);
+        var (first, good, bad) = (await app.SubmitAsync(Scripts.Job(StoryScript())), await app.SubmitAsync(Scripts.Job(StoryScript())),
+            await app.SubmitAsync(Scripts.Job(StoryScript())));
+        foreach (var id in new[] { first, good, bad }) await app.WaitForStatusAsync(id, JobStatus.Completed);
+        await using var sql = new Npgsql.NpgsqlConnection(database.ConnectionString);
+        await sql.OpenAsync();
+        async Task RunAsync(string text)
+        {
+            await using var command = new Npgsql.NpgsqlCommand(text, sql);
+            await command.ExecuteNonQueryAsync();
+        }
+        await RunAsync($"INSERT INTO job_events (job_id, seq, kind, level, message, created_at) VALUES ('{bad}', 1000, 'log', 'info', 'from far ahead', '20000-01-01')");
+        var reads = app.Get<JobEventReads>();
+
+        await RunAsync("BEGIN; LOCK TABLE job_events IN ACCESS EXCLUSIVE MODE");
+        var firstRead = reads.ReadAsync(first, 0, CancellationToken.None);
+        await Poll.UntilAsync(async () =>
+        {
+            await using var waiting = new Npgsql.NpgsqlConnection(database.ConnectionString);
+            await waiting.OpenAsync();
+            await using var count = new Npgsql.NpgsqlCommand("SELECT count(*) FROM pg_locks WHERE relation = 'job_events'::regclass AND NOT granted", waiting);
+            return (long)(await count.ExecuteScalarAsync())! > 0;
+        }, "the first read waiting for the table", TimeSpan.FromSeconds(30));
+        var (goodRead, badRead) = (reads.ReadAsync(good, 0, CancellationToken.None), reads.ReadAsync(bad, 0, CancellationToken.None)); // queued together
+        await RunAsync("COMMIT");
+
+        Assert.Equal((await app.EventsAsync(first)).Select(e => e.Seq), (await firstRead).Events.Select(e => e.Seq));
+        Assert.Equal((await app.EventsAsync(good)).Select(e => e.Seq), (await goodRead).Events.Select(e => e.Seq));
+        await Assert.ThrowsAnyAsync<InvalidCastException>(() => badRead);
+    }
+
     /// <summary>An API-only instance and a worker instance on one database: the client on the API sees the worker's events.</summary>
     [Fact]
     public async Task AClientOfAnApiInstanceSeesTheProgressAndEndOfAJobRunOnAWorkerInstance()
