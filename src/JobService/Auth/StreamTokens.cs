@@ -6,7 +6,7 @@ namespace JobService.Auth;
 
 /// <summary>
 /// Short-lived tokens that open one job's event stream from a browser, which cannot send headers
-/// with EventSource: <c>jst_</c> + base64url("job|tenant|expiry|key id|key stamp|session id") + "." +
+/// with EventSource: <c>jst_</c> + base64url("job|tenant|expiry|key id|key stamp[|session id]") + "." +
 /// base64url(HMAC-SHA256). The signing key is made once and kept in the database, so every
 /// instance accepts every instance's tokens. A token grants nothing but GET /jobs/{that id}/events
 /// until it expires, and only while the API key that asked for it is valid and not rotated since
@@ -36,7 +36,9 @@ public sealed class StreamTokens(ServiceSecretStore secrets, IOptions<Events.Eve
     {
         var expires = time.GetUtcNow().UtcDateTime.AddMinutes(options.Value.StreamTokenMinutes);
         if (session is { } s && s.ExpiresAt < expires) expires = s.ExpiresAt;
-        var body = Base64Url(Encoding.UTF8.GetBytes($"{jobId}|{tenant}|{expires.Ticks}|{key?.Id}|{(key is null ? "" : Stamp(key))}|{session?.Id:N}"));
+        // The session's field only when a session asked: a key's token keeps the form instances of the release before read.
+        var fields = $"{jobId}|{tenant}|{expires.Ticks}|{key?.Id}|{(key is null ? "" : Stamp(key))}{(session is { } asker ? $"|{asker.Id:N}" : "")}";
+        var body = Base64Url(Encoding.UTF8.GetBytes(fields));
         return ($"{Prefix}{body}.{Base64Url(HMACSHA256.HashData(await KeyAsync(ct), Encoding.ASCII.GetBytes(body)))}", expires);
     }
 
@@ -49,11 +51,12 @@ public sealed class StreamTokens(ServiceSecretStore secrets, IOptions<Events.Eve
         try { given = FromBase64Url(signature); } catch (FormatException) { return null; }
         if (!CryptographicOperations.FixedTimeEquals(expected, given)) return null;
         var parts = Encoding.UTF8.GetString(FromBase64Url(body)).Split('|');
-        // A token of an earlier form (before key ids, before session ids) lacks a check: not valid, ask for a new one.
-        if (parts is not [var job, var tenant, var ticks, var key, var stamp, var session] || !Guid.TryParse(job, out var id) || !long.TryParse(ticks, out var t)) return null;
+        // A token of the three-field form that came before key ids carries no key to check: not valid.
+        if (parts is not [var job, var tenant, var ticks, var key, var stamp, .. var rest] || rest.Length > 1
+            || !Guid.TryParse(job, out var id) || !long.TryParse(ticks, out var t)) return null;
         Guid? keyId = Guid.TryParse(key, out var k) ? k : null;
-        Guid? sessionId = Guid.TryParseExact(session, "N", out var s) ? s : null;
-        if ((key.Length > 0 && keyId is null) || (session.Length > 0 && sessionId is null)) return null;
+        Guid? sessionId = rest is [var session] && Guid.TryParseExact(session, "N", out var s) ? s : null;
+        if ((key.Length > 0 && keyId is null) || (rest.Length == 1 && sessionId is null)) return null;
         return new Grant(id, tenant, new DateTime(t, DateTimeKind.Utc), keyId, stamp, sessionId);
     }
 

@@ -75,11 +75,16 @@ public sealed class DashboardSession(ServiceSecretStore secrets, IDbContextFacto
         Remember(session.Id, (true, session.ExpiresAt));
     }
 
-    /// <summary>A signed-out session stays so: a read begun before the sign-out must not put "signed in" back.</summary>
+    /// <summary>
+    /// A signed-out session stays so: a read begun before the sign-out must not put "signed in"
+    /// back; a later answer that it is signed out may only keep it so for longer (a stream token's
+    /// check remembers it to the token's expiry, the cookie's to the session's).
+    /// </summary>
     void Remember(Guid id, (bool SignedOut, DateTime Until) answer)
     {
         if (_signedOut.Count >= MaxRemembered) _signedOut.Clear();
-        _signedOut.AddOrUpdate(id, answer, (_, known) => known.SignedOut ? known : answer);
+        _signedOut.AddOrUpdate(id, answer, (_, known) => !known.SignedOut ? answer
+            : answer.SignedOut && answer.Until > known.Until ? answer : known);
     }
 
     /// <summary>

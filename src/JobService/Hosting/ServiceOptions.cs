@@ -25,15 +25,45 @@ public sealed class ServiceOptions : IValidatableObject
     public bool RunsApi => Role is "all" or "api";
     public bool RunsWorkers => Role is "all" or "worker";
 
+    /// <summary>
+    /// <c>Service__TrustedProxies=10.0.0.0/8,10.1.2.3</c> (one value, as an environment variable is
+    /// most easily given) is that list; the binder alone would take it for no list at all.
+    /// </summary>
+    public static void ReadProxyList(ServiceOptions options, IConfiguration configuration)
+    {
+        if (options.TrustedProxies.Count == 0 && configuration[$"{Section}:TrustedProxies"] is { } list)
+            options.TrustedProxies = list.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).ToList();
+    }
+
     /// <summary><see cref="TrustedProxies"/> as networks (a single address is a network of one).</summary>
     public IEnumerable<IPNetwork> TrustedProxyNetworks() => TrustedProxies.Select(p => ParseProxy(p.Trim())!.Value);
 
-    static IPNetwork? ParseProxy(string? text) =>
-        IPNetwork.TryParse(text, out var network) ? network
-        : IPAddress.TryParse(text, out var address) ? new IPNetwork(address, address.GetAddressBytes().Length * 8)
-        : null;
+    /// <summary>
+    /// An address, or a network's address and a prefix length from 1 up, written out in full: no
+    /// shorthand such as <c>10/8</c> or <c>10</c> (which the parser reads as 0.0.0.0/8 and
+    /// 0.0.0.10), and no octet with a leading zero (read as octal).
+    /// </summary>
+    static IPNetwork? ParseProxy(string? text)
+    {
+        if (text?.Split('/') is not { Length: 1 or 2 } parts || !IsWrittenOut(parts[0]) || !IPAddress.TryParse(parts[0], out var ip)) return null;
+        if (!text.Contains('/')) return new IPNetwork(ip, ip.GetAddressBytes().Length * 8);
+        return IPNetwork.TryParse(text, out var network) && network.PrefixLength > 0 && HostBitsClear(ip, network.PrefixLength) ? network : null;
+    }
+
+    /// <summary>Whether the address has no bit set past the prefix: 10.1.0.0/8 may mean 10.0.0.0/8 or 10.1.0.0/16, so it is neither.</summary>
+    static bool HostBitsClear(IPAddress ip, int prefix)
+    {
+        var bytes = ip.GetAddressBytes();
+        for (var bit = prefix; bit < bytes.Length * 8; bit++)
+            if ((bytes[bit / 8] & (0x80 >> (bit % 8))) != 0) return false;
+        return true;
+    }
+
+    static bool IsWrittenOut(string address) => address.Contains(':')
+        || address.Split('.') is { Length: 4 } octets && octets.All(o => o is [>= '0' and <= '9'] || o.Length is 2 or 3 && o[0] != '0' && o.All(char.IsAsciiDigit));
 
     public IEnumerable<ValidationResult> Validate(ValidationContext context) =>
         TrustedProxies.Where(p => ParseProxy(p?.Trim()) is null).Take(1).Select(p => new ValidationResult(
-            $"Service:TrustedProxies holds '{p?.Clip(60)}', which is neither an IP address nor a network such as 10.0.0.0/8."));
+            $"Service:TrustedProxies holds '{p?.Clip(60)}', which is neither an IP address nor a network written out in full " +
+            "(10.0.0.0/8, fd00::/8; a /0 network, every sender, is what ASPNETCORE_FORWARDEDHEADERS_ENABLED does)."));
 }

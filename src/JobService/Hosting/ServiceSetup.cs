@@ -44,7 +44,8 @@ public static class ServiceSetup
         services.AddJobHandler<EchoHandler>();
         services.AddLlmJobTypes(builder.Configuration);
 
-        services.AddOptions<ServiceOptions>().BindConfiguration(ServiceOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<ServiceOptions>().BindConfiguration(ServiceOptions.Section).PostConfigure<IConfiguration>(ServiceOptions.ReadProxyList)
+            .ValidateDataAnnotations().ValidateOnStart();
         services.AddJobTransitions();
         services.AddJobServiceAuth();
         services.AddJobServiceDashboard();

@@ -228,6 +228,16 @@ public abstract class DashboardAuthContract(AuthApp app)
         byKey.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", key);
         var fresh = (await (await byKey.PostAsync($"/jobs/{id}/stream-token", null)).ReadJsonAsync()).Str("url");
         await using (var stream = await SseClient.OpenAsync(elsewhere, fresh)) Assert.Equal(HttpStatusCode.OK, stream.Status);
+        // A key's token keeps the five fields the release before reads (a rolling upgrade runs both); a session's has six.
+        Assert.Equal(5, Fields(fresh).Length);
+        Assert.Equal(6, Fields(url).Length);
+    }
+
+    /// <summary>The signed fields of the stream token in <paramref name="url"/>.</summary>
+    static string[] Fields(string url)
+    {
+        var body = url.Split("access_token=jst_")[1].Split('.')[0];
+        return System.Text.Encoding.UTF8.GetString(Microsoft.AspNetCore.WebUtilities.WebEncoders.Base64UrlDecode(body)).Split('|');
     }
 
     /// <summary>A token asked for through a session expires with the session when that comes first.</summary>

@@ -128,7 +128,8 @@ public sealed class AuthProcessTests
         environment["Auth__Enabled"] = "true";
         environment["Auth__BootstrapAdminKey"] = AuthApp.AdminKey;
         environment["Logs__Format"] = "json";
-        foreach (var (proxy, i) in proxies.Split(',').Select((p, i) => (p, i))) environment[$"Service__TrustedProxies__{i}"] = proxy;
+        if (proxies.Contains(',')) environment["Service__TrustedProxies"] = proxies; // one value, as an environment variable is most easily given
+        else environment["Service__TrustedProxies__0"] = proxies;
         await using var service = ServiceProcess.Start(environment);
         await service.WaitUntilReadyAsync(Within);
         using var http = new HttpClient { BaseAddress = new Uri(service.BaseUrl) };

@@ -52,6 +52,13 @@ public sealed class StartupTests
     [InlineData("Llm:Offline:TokensPerSecond", "0", "Llm:Offline:TokensPerSecond")]
     [InlineData("Llm:Providers:local:BaseUrl", "not a url", "Llm:Providers:local:BaseUrl")]
     [InlineData("Llm:DefaultProvider", "openai", "Llm:DefaultProvider: Unknown LLM provider 'openai'. Configured: offline.")]
+    // Shorthand the address parser takes for something else (0.0.0.0/8, 0.0.0.10, octal 10.0.0.1), host bits, and every sender.
+    [InlineData("Service:TrustedProxies:0", "10/8", "Service:TrustedProxies holds '10/8'")]
+    [InlineData("Service:TrustedProxies:0", "10", "Service:TrustedProxies holds '10'")]
+    [InlineData("Service:TrustedProxies:0", "012.0.0.1", "Service:TrustedProxies holds '012.0.0.1'")]
+    [InlineData("Service:TrustedProxies:0", "10.1.0.0/8", "Service:TrustedProxies holds '10.1.0.0/8'")]
+    [InlineData("Service:TrustedProxies:0", "::/0", "ASPNETCORE_FORWARDEDHEADERS_ENABLED")]
+    [InlineData("Service:TrustedProxies", "10.0.0.0/8, 0.0.0.0/0", "Service:TrustedProxies holds '0.0.0.0/0'")]
     public async Task ABadSettingFailsTheStartUpNamingTheKey(string key, string value, string named)
     {
         await using var database = TestDatabase.Sqlite();
@@ -59,6 +66,20 @@ public sealed class StartupTests
 
         var error = Assert.ThrowsAny<Exception>(() => app.CreateClient());
         Assert.Contains(named, error is OptionsValidationException o ? string.Join(" ", o.Failures) : error.Message);
+    }
+
+    /// <summary>Service:TrustedProxies as a list, or as one comma-separated value (an environment variable's), both taken whole.</summary>
+    [Theory]
+    [InlineData("Service:TrustedProxies", " 127.0.0.1, fd00::/8 ,10.0.0.0/8")]
+    [InlineData("Service:TrustedProxies:0", "127.0.0.1", "Service:TrustedProxies:1", "fd00::/8", "Service:TrustedProxies:2", "10.0.0.0/8")]
+    public async Task TrustedProxiesAreReadAsAListOrAsOneCommaSeparatedValue(params string[] pairs)
+    {
+        await using var database = TestDatabase.Sqlite();
+        await using var app = App(database, pairs.Chunk(2).Select(p => (p[0], p[1])).ToArray());
+        _ = app.CreateClient();
+
+        var networks = app.Services.GetRequiredService<IOptions<ServiceOptions>>().Value.TrustedProxyNetworks();
+        Assert.Equal(["127.0.0.1/32", "fd00::/8", "10.0.0.0/8"], networks.Select(n => n.ToString()));
     }
 
     [Fact]
