@@ -7,7 +7,7 @@ if (args is ["healthcheck", ..])
 try
 {
     var builder = WebApplication.CreateBuilder(args);
-    builder.AddJobService();
+    builder.AddJobService(logsToStandardError: args is ["create-key", ..]); // its stdout is the key alone
     var app = builder.Build();
 
     if (args is ["migrate", ..])

@@ -38,7 +38,8 @@ public static class LoggingSetup
     static readonly Serilog.Settings.Configuration.ConfigurationReaderOptions SinkAssemblies =
         new(typeof(ConsoleLoggerConfigurationExtensions).Assembly, typeof(RenderedCompactJsonFormatter).Assembly);
 
-    public static WebApplicationBuilder AddJobServiceLogging(this WebApplicationBuilder builder)
+    /// <param name="toStandardError">Every line on stderr: for a verb whose stdout is its answer (create-key prints the key).</param>
+    public static WebApplicationBuilder AddJobServiceLogging(this WebApplicationBuilder builder, bool toStandardError = false)
     {
         var format = builder.Configuration["Logs:Format"] ?? "text";
         if (format is not ("text" or "json"))
@@ -59,8 +60,9 @@ public static class LoggingSetup
                 .Enrich.FromLogContext()
                 .Enrich.With<JobTagEnricher>()
                 .Filter.ByExcluding(StartupFailure.IsToldByProgram);
-            if (format == "json") config.WriteTo.Console(new RenderedCompactJsonFormatter());
-            else config.WriteTo.Console(outputTemplate: TextTemplate);
+            LogEventLevel? stderrFrom = toStandardError ? LogEventLevel.Verbose : null;
+            if (format == "json") config.WriteTo.Console(new RenderedCompactJsonFormatter(), standardErrorFromLevel: stderrFrom);
+            else config.WriteTo.Console(outputTemplate: TextTemplate, standardErrorFromLevel: stderrFrom);
         });
         return builder;
     }

@@ -25,14 +25,10 @@ public sealed class ServiceOptions : IValidatableObject
     public bool RunsApi => Role is "all" or "api";
     public bool RunsWorkers => Role is "all" or "worker";
 
-    /// <summary>
-    /// <c>Service__TrustedProxies=10.0.0.0/8,10.1.2.3</c> (one value, as an environment variable is
-    /// most easily given) is that list; the binder alone would take it for no list at all.
-    /// </summary>
-    public static void ReadProxyList(ServiceOptions options, IConfiguration configuration)
+    /// <summary><c>Service__TrustedProxies=10.0.0.0/8,10.1.2.3</c> is that list (<see cref="ConfigLists"/>).</summary>
+    public static void ReadLists(ServiceOptions options, IConfiguration configuration)
     {
-        if (options.TrustedProxies.Count == 0 && configuration[$"{Section}:TrustedProxies"] is { } list)
-            options.TrustedProxies = list.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).ToList();
+        if (ConfigLists.OneValue(configuration, $"{Section}:TrustedProxies") is { } proxies) options.TrustedProxies = [.. proxies];
     }
 
     /// <summary><see cref="TrustedProxies"/> as networks (a single address is a network of one).</summary>
@@ -64,6 +60,7 @@ public sealed class ServiceOptions : IValidatableObject
 
     public IEnumerable<ValidationResult> Validate(ValidationContext context) =>
         TrustedProxies.Where(p => ParseProxy(p?.Trim()) is null).Take(1).Select(p => new ValidationResult(
-            $"Service:TrustedProxies holds '{p?.Clip(60)}', which is neither an IP address nor a network written out in full " +
-            "(10.0.0.0/8, fd00::/8; a /0 network, every sender, is what ASPNETCORE_FORWARDEDHEADERS_ENABLED does)."));
+            $"Service:TrustedProxies holds '{p?.Clip(60)}', which is neither an IP address nor a network written out in full, " +
+            "such as 10.0.0.0/8 or fd00::/8: no shorthand (10/8), no leading zeros (012.0.0.1), no bits past the prefix (10.1.0.0/8), " +
+            "and no /0 (every sender: that is what ASPNETCORE_FORWARDEDHEADERS_ENABLED does)."));
 }

@@ -20,7 +20,8 @@ namespace JobService.Hosting;
 /// <summary>Wires the service: Program.cs calls <see cref="AddJobService"/>, builds, then <see cref="PrepareJobServiceAsync"/>.</summary>
 public static class ServiceSetup
 {
-    public static WebApplicationBuilder AddJobService(this WebApplicationBuilder builder)
+    /// <param name="logsToStandardError">The log on stderr only: for a command-line verb whose stdout is its answer.</param>
+    public static WebApplicationBuilder AddJobService(this WebApplicationBuilder builder, bool logsToStandardError = false)
     {
         // The repository's appsettings.json is copied beside the binary: read it first, so that
         // the service runs from any folder, and let the content root's file, environment
@@ -31,7 +32,7 @@ public static class ServiceSetup
             Optional = true,
             FileProvider = new PhysicalFileProvider(AppContext.BaseDirectory),
         });
-        builder.AddJobServiceLogging();
+        builder.AddJobServiceLogging(logsToStandardError);
 
         var services = builder.Services;
         services.AddSingleton(TimeProvider.System);
@@ -44,7 +45,7 @@ public static class ServiceSetup
         services.AddJobHandler<EchoHandler>();
         services.AddLlmJobTypes(builder.Configuration);
 
-        services.AddOptions<ServiceOptions>().BindConfiguration(ServiceOptions.Section).PostConfigure<IConfiguration>(ServiceOptions.ReadProxyList)
+        services.AddOptions<ServiceOptions>().BindConfiguration(ServiceOptions.Section).PostConfigure<IConfiguration>(ServiceOptions.ReadLists)
             .ValidateDataAnnotations().ValidateOnStart();
         services.AddJobTransitions();
         services.AddJobServiceAuth();

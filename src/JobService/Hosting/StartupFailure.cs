@@ -11,6 +11,8 @@ public static class StartupFailure
     public static string? Describe(Exception e) => e switch
     {
         OptionsValidationException o => string.Join(" ", o.Failures),
+        // The binder's own word for a value of the wrong kind (Worker__Concurrency=abc) names the key and the type.
+        InvalidOperationException i when i.Message.StartsWith("Failed to convert configuration value", StringComparison.Ordinal) => i.Message,
         DatabaseUnavailableException d => d.Message,
         StartupRefusedException r => r.Message,
         AggregateException { InnerExceptions.Count: 1 } a => Describe(a.InnerException!),

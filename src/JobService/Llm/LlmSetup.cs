@@ -66,7 +66,7 @@ public static class LlmSetup
         var log = services.GetRequiredService<ILoggerFactory>().CreateLogger("JobService.Llm");
         if (options.UsesOffline)
             log.LogWarning("No LLM provider is configured (Llm:Providers): the offline provider answers every LLM job, " +
-                           "deterministically, and its results say \"model\": \"offline\". See docs/llm.md to configure one.");
+                           "deterministically, and each job's usage says \"model\": \"offline\". See docs/llm.md to configure one.");
         else
             foreach (var (name, p) in options.Providers)
                 log.LogInformation("LLM provider {Provider}: {BaseUrl}, default model {Model}, API key {KeyState}",

@@ -8,7 +8,7 @@ namespace JobService.Llm;
 /// The provider used when none is configured, so that the service runs out of the box: it
 /// answers deterministically (the same request, the same answer), text or JSON valid against
 /// the requested schema, word by word at <see cref="OfflineOptions.TokensPerSecond"/>, so that
-/// a poller watches real progress. Its model is "offline", and every result says so.
+/// a poller watches real progress. Its model is "offline", and every job's usage says so.
 /// </summary>
 public sealed class OfflineChatBackend(OfflineOptions options, TimeProvider time)
 {

@@ -23,6 +23,13 @@ public sealed class WebhooksOptions
     /// <summary>Optional allow-list of host names (exact, or ".example.com" for its subdomains); empty: any host outside the blocked ranges.</summary>
     public List<string> AllowedHosts { get; set; } = [];
 
+    /// <summary>Either list as one comma-separated value (<see cref="Hosting.ConfigLists"/>).</summary>
+    public static void ReadLists(WebhooksOptions options, IConfiguration configuration)
+    {
+        if (Hosting.ConfigLists.OneValueOfNumbers<WebhooksOptions>(configuration, $"{Section}:AllowedPorts") is { } ports) options.AllowedPorts = ports;
+        if (Hosting.ConfigLists.OneValue(configuration, $"{Section}:AllowedHosts") is { } hosts) options.AllowedHosts = [.. hosts];
+    }
+
     /// <summary>Sends the job's payload in the body too (off: a payload may be large or private, and the receiver sent it).</summary>
     public bool IncludePayload { get; set; }
 

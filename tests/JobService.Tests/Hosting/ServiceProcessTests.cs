@@ -19,6 +19,21 @@ public sealed class ServiceProcessTests
         AssertOneLineNaming(service, "ConnectionStrings:Jobs");
     }
 
+    /// <summary>Regression: a value of the wrong kind (a word where a number goes) ended the start-up with 42 lines of stack trace.</summary>
+    [Fact]
+    public async Task ASettingOfTheWrongKindExitsWithOneLineNamingTheKey()
+    {
+        await using var database = TestDatabase.Sqlite();
+        await using var service = ServiceProcess.Start(new Dictionary<string, string>
+        {
+            ["ConnectionStrings__Jobs"] = database.ConnectionString,
+            ["Worker__Concurrency"] = "abc",
+        });
+
+        Assert.Equal(1, await service.ExitCodeAsync(Within));
+        AssertOneLineNaming(service, "Worker:Concurrency");
+    }
+
     [Fact]
     public async Task AMalformedConnectionStringExitsWithOneLineNamingTheKey()
     {

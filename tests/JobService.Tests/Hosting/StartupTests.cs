@@ -59,6 +59,7 @@ public sealed class StartupTests
     [InlineData("Service:TrustedProxies:0", "10.1.0.0/8", "Service:TrustedProxies holds '10.1.0.0/8'")]
     [InlineData("Service:TrustedProxies:0", "::/0", "ASPNETCORE_FORWARDEDHEADERS_ENABLED")]
     [InlineData("Service:TrustedProxies", "10.0.0.0/8, 0.0.0.0/0", "Service:TrustedProxies holds '0.0.0.0/0'")]
+    [InlineData("Webhooks:AllowedPorts", "9000, 90x", "Webhooks:AllowedPorts holds '90x'")]
     public async Task ABadSettingFailsTheStartUpNamingTheKey(string key, string value, string named)
     {
         await using var database = TestDatabase.Sqlite();
@@ -80,6 +81,19 @@ public sealed class StartupTests
 
         var networks = app.Services.GetRequiredService<IOptions<ServiceOptions>>().Value.TrustedProxyNetworks();
         Assert.Equal(["127.0.0.1/32", "fd00::/8", "10.0.0.0/8"], networks.Select(n => n.ToString()));
+    }
+
+    /// <summary>Regression: Webhooks__AllowedPorts=9000 (one value, not __0) bound to no list, and callbacks to port 9000 were refused.</summary>
+    [Fact]
+    public async Task WebhookListsAreReadFromOneCommaSeparatedValue()
+    {
+        await using var database = TestDatabase.Sqlite();
+        await using var app = App(database, [("Webhooks:AllowedPorts", "9000, 8443"), ("Webhooks:AllowedHosts", "hooks.example.com,.example.org")]);
+        _ = app.CreateClient();
+
+        var options = app.Services.GetRequiredService<IOptions<JobService.Webhooks.WebhooksOptions>>().Value;
+        Assert.Equal([9000, 8443], options.AllowedPorts);
+        Assert.Equal(["hooks.example.com", ".example.org"], options.AllowedHosts);
     }
 
     [Fact]
