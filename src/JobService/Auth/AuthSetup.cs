@@ -61,7 +61,7 @@ public static class AuthSetup
                 return RateLimitPartition.GetConcurrencyLimiter($"{Partition(http)}|{limit}", _ => new ConcurrencyLimiterOptions { PermitLimit = limit, QueueLimit = 0 });
             });
         });
-        services.AddHostedService<AuthStartup>();
+        services.AddSingleton<Hosting.IStartedCheck, ExposedWithoutAuth>();
         services.AddSingleton<Hosting.IStartupStep, BootstrapKeyStep>();
         return services;
     }
@@ -97,10 +97,14 @@ public static class AuthSetup
             : Task.CompletedTask;
     }
 
-    /// <summary>Refuses to serve with auth off on an address beyond loopback, unless Auth:AllowAnonymous says so on purpose.</summary>
-    sealed class AuthStartup(IOptions<AuthOptions> options, IServer server) : IHostedLifecycleService
+    /// <summary>
+    /// Refuses to serve with auth off on an address beyond loopback, unless Auth:AllowAnonymous says
+    /// so on purpose. Where it listens is known once the server started; until this passed the
+    /// service is not ready (<see cref="Hosting.IStartedCheck"/>), so nothing but 503s is served.
+    /// </summary>
+    sealed class ExposedWithoutAuth(IOptions<AuthOptions> options, IServer server) : Hosting.IStartedCheck
     {
-        public Task StartedAsync(CancellationToken ct)
+        public void Check()
         {
             var o = options.Value;
             var exposed = Hosting.ListenAddresses.Exposed(server);
@@ -108,13 +112,6 @@ public static class AuthSetup
                 throw new Hosting.StartupRefusedException(
                     $"Auth:Enabled is false but the service listens on {string.Join(", ", exposed)}, beyond this machine: turn auth on " +
                     "(Auth:Enabled=true, with Auth:BootstrapAdminKey for the first key) or set Auth:AllowAnonymous=true to serve it open on purpose.");
-            return Task.CompletedTask;
         }
-
-        public Task StartingAsync(CancellationToken ct) => Task.CompletedTask;
-        public Task StartAsync(CancellationToken ct) => Task.CompletedTask;
-        public Task StopAsync(CancellationToken ct) => Task.CompletedTask;
-        public Task StoppingAsync(CancellationToken ct) => Task.CompletedTask;
-        public Task StoppedAsync(CancellationToken ct) => Task.CompletedTask;
     }
 }

@@ -16,10 +16,12 @@ namespace JobService.Hosting;
 /// start stopped by a bad setting changes nothing. Kestrel answers meanwhile and /health/ready
 /// says unhealthy; the background loops wait for <see cref="DatabaseReady"/> before they touch
 /// the database, and the host's start returns only once it is ready
-/// (<see cref="IHostedLifecycleService.StartedAsync"/> waits for it).
+/// (<see cref="IHostedLifecycleService.StartedAsync"/> waits for it). Ready is said there, once
+/// the server listens and the <see cref="IStartedCheck"/>s passed: a start they refuse has run
+/// no job and answered no request but 503s.
 /// </summary>
 public sealed class DatabaseStartup(IServiceProvider services, IOptions<DatabaseOptions> options, DatabaseReady ready,
-    IEnumerable<IStartupStep> steps) : IHostedLifecycleService, IDisposable
+    IEnumerable<IStartupStep> steps, IEnumerable<IStartedCheck> checks) : IHostedLifecycleService, IDisposable
 {
     readonly CancellationTokenSource _stopped = new(); // a host stopped or never started (a bad setting) stops waiting
     Task? _answering;
@@ -35,7 +37,20 @@ public sealed class DatabaseStartup(IServiceProvider services, IOptions<Database
         return Task.CompletedTask;
     }
 
-    public Task StartedAsync(CancellationToken ct) => _preparing;
+    public async Task StartedAsync(CancellationToken ct)
+    {
+        await _preparing;
+        try
+        {
+            foreach (var check in checks) check.Check();
+        }
+        catch (Exception e)
+        {
+            ready.Fail(e);
+            throw;
+        }
+        ready.Set();
+    }
 
     async Task PrepareAsync(CancellationToken ct)
     {
@@ -44,7 +59,6 @@ public sealed class DatabaseStartup(IServiceProvider services, IOptions<Database
             await _answering!.WaitAsync(ct);
             if (options.Value.MigrateOnStartup) await services.MigrateJobsDatabaseAsync(ct);
             foreach (var step in steps) await step.RunAsync(ct);
-            ready.Set();
         }
         catch (Exception e)
         {
@@ -72,7 +86,16 @@ public interface IStartupStep
     Task RunAsync(CancellationToken ct);
 }
 
-/// <summary>Completes once the database answers, is migrated and its start-up steps ran: what the background loops wait for before their first statement.</summary>
+/// <summary>
+/// A refusal that can only be decided once the server listens (where it listens): checked after the
+/// host's start, before <see cref="DatabaseReady"/> is said; one that throws stops the start-up.
+/// </summary>
+public interface IStartedCheck
+{
+    void Check();
+}
+
+/// <summary>Completes once the database answers, is migrated, its start-up steps ran and the started checks passed: what the background loops wait for before their first statement.</summary>
 public sealed class DatabaseReady
 {
     readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);

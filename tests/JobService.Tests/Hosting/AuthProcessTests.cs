@@ -28,6 +28,11 @@ public sealed class AuthProcessTests
         Assert.Equal(HttpStatusCode.Created, (await http.PostAsJsonAsync("/jobs", Greet)).StatusCode);
     }
 
+    /// <summary>
+    /// Refused before it is ready: where it listens is known only once the server started, but no
+    /// worker started (before, one did, and could claim a job, as the API could answer, for as long
+    /// as the check took).
+    /// </summary>
     [Fact]
     public async Task AuthOffOnAnAddressBeyondLoopbackIsRefusedNamingBothSettings()
     {
@@ -38,6 +43,8 @@ public sealed class AuthProcessTests
         Assert.StartsWith("JobService could not start: ", line);
         Assert.Contains("Auth:Enabled", line);
         Assert.Contains("Auth:AllowAnonymous", line);
+        Assert.Contains(service.Output, l => l.Contains("is up to date") || l.Contains("Applying")); // the database was ready first
+        Assert.DoesNotContain(service.Output, l => l.Contains("Worker ") && l.Contains(" started: "));
     }
 
     [Fact]
