@@ -95,7 +95,12 @@ public interface IStartedCheck
     void Check();
 }
 
-/// <summary>Completes once the database answers, is migrated, its start-up steps ran and the started checks passed: what the background loops wait for before their first statement.</summary>
+/// <summary>
+/// Completes once the database answers, is migrated, its start-up steps ran and the started checks
+/// passed: what the background loops wait for before their first statement. It is said at the end
+/// of the host's start, so a hosted service's StartAsync (which that start waits for) must not wait
+/// for it: a BackgroundService's loop does.
+/// </summary>
 public sealed class DatabaseReady
 {
     readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);

@@ -14,8 +14,8 @@ namespace JobService.Tests.Api;
 /// <summary>
 /// Auth:BootstrapAdminKey is in the database by the time the service says it is ready: a
 /// deployment that waits for /health/ready and then uses the key must not get a 401 (the key was
-/// stored after the host had started, a moment after readiness). A hosted service of the test's,
-/// which the host starts before any service's "started" step, waits for readiness and looks.
+/// stored after the host had started, a moment after readiness). A background service of the
+/// test's waits for readiness and looks at once.
 /// </summary>
 public sealed class BootstrapKeyTests
 {
@@ -61,16 +61,15 @@ public sealed class BootstrapKeyTests
         }
     }
 
-    sealed class Observer(IServiceProvider services, TaskCompletionSource<bool> result) : IHostedService
+    /// <summary>A background loop, as every reader of readiness is: it is said once the host has started, which a StartAsync would hold up.</summary>
+    sealed class Observer(IServiceProvider services, TaskCompletionSource<bool> result) : BackgroundService
     {
-        public async Task StartAsync(CancellationToken ct)
+        protected override async Task ExecuteAsync(CancellationToken ct)
         {
             if (!await services.GetRequiredService<DatabaseReady>().WaitAsync(ct)) { result.SetResult(false); return; }
             await using var scope = services.CreateAsyncScope();
             var hash = KeyMaterial.Hash(AuthApp.AdminKey);
             result.SetResult(await scope.ServiceProvider.GetRequiredService<JobsDbContext>().ApiKeys.AnyAsync(k => k.KeyHash == hash, ct));
         }
-
-        public Task StopAsync(CancellationToken ct) => Task.CompletedTask;
     }
 }
