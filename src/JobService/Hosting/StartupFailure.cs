@@ -1,16 +1,17 @@
+using System.Text.RegularExpressions;
 using Microsoft.Extensions.Options;
 
 namespace JobService.Hosting;
 
-/// <summary>The start-up failures an operator fixes by configuration, told in one line; anything else is a bug and keeps its stack trace.</summary>
 /// <summary>A setting combination the service refuses to run with; the message names the keys.</summary>
 public sealed class StartupRefusedException(string message) : Exception(message);
 
-public static class StartupFailure
+/// <summary>The start-up failures an operator fixes by configuration, told in one line; anything else is a bug and keeps its stack trace.</summary>
+public static partial class StartupFailure
 {
     public static string? Describe(Exception e) => e switch
     {
-        OptionsValidationException o => string.Join(" ", o.Failures),
+        OptionsValidationException o => string.Join(" ", o.Failures.Select(Unwrapped)),
         // The binder's own word for a value of the wrong kind (Worker__Concurrency=abc) names the key and the type.
         InvalidOperationException i when i.Message.StartsWith("Failed to convert configuration value", StringComparison.Ordinal) => i.Message,
         DatabaseUnavailableException d => d.Message,
@@ -18,6 +19,15 @@ public static class StartupFailure
         AggregateException { InnerExceptions.Count: 1 } a => Describe(a.InnerException!),
         _ => null,
     };
+
+    /// <summary>
+    /// A settings class's own check (IValidatableObject) words its failure with the key already;
+    /// the framework's wrapper around it names no member and only hides the sentence.
+    /// </summary>
+    static string Unwrapped(string failure) => Wrapper().Match(failure) is { Success: true } m ? m.Groups["sentence"].Value : failure;
+
+    [GeneratedRegex(@"^DataAnnotation validation failed for '[^']*' members: '' with the error: '(?<sentence>.*)'\.$", RegexOptions.Singleline)]
+    private static partial Regex Wrapper();
 
     /// <summary>
     /// False when the service is hosted by a test (WebApplicationFactory runs Program.Main in the
