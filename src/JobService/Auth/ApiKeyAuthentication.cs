@@ -38,15 +38,9 @@ public sealed class ApiKeyAuthentication(
             var grant = await streams.ReadAsync(token[0]!, Context.RequestAborted);
             if (grant is null || grant.JobId != jobId) return AuthenticateResult.Fail("The stream token is not valid for this job.");
             if (streams.IsExpired(grant)) return AuthenticateResult.Fail("The stream token has expired: ask POST /jobs/{id}/stream-token for a new one.");
-            // A token lives no longer than the key that asked for it, as it was then (a rotation ends it too).
-            if (grant.KeyId is not { } keyId || await keys.FindByIdAsync(keyId, Context.RequestAborted) is not { } minter || !grant.IsFrom(minter))
-                return AuthenticateResult.Fail("The API key that asked for this stream token is no longer valid (expired, revoked or rotated).");
-            // One asked for through the dashboard lives no longer than that session.
-            if (grant.SessionId is { } asker && await sessions.IsSignedOutAsync(asker, grant.ExpiresAt, Context.RequestAborted))
-                return AuthenticateResult.Fail("The dashboard session that asked for this stream token has signed out.");
-            Context.Features.Set(new CallerCheck(async ct => await keys.FindByIdAsync(keyId, ct) is { } now && grant.IsFrom(now)
-                && (grant.SessionId is not { } s || !await sessions.IsSignedOutAsync(s, grant.ExpiresAt, ct))));
-            return Success(grant.TenantId, [Scope.EventsRead], keyId, onlyJob: jobId);
+            if (await TokenRefusalAsync(grant, Context.RequestAborted) is { } refusal) return AuthenticateResult.Fail(refusal);
+            Context.Features.Set(new CallerCheck(async ct => await TokenRefusalAsync(grant, ct) is null)); // an open stream asks again
+            return Success(grant.TenantId, [Scope.EventsRead], grant.KeyId, onlyJob: jobId);
         }
 
         var presented = Presented();
@@ -68,6 +62,18 @@ public sealed class ApiKeyAuthentication(
         return Success(key.TenantId, key.Scopes.Split(' ', StringSplitOptions.RemoveEmptyEntries), key.Id, rateLimit: key.RateLimitPerMinute,
             session: session);
     }
+
+    /// <summary>
+    /// Why a genuine, unexpired stream token no longer opens its stream, or null: it lives no longer
+    /// than the key that asked for it, as it was then (a rotation ends it too), nor, when a dashboard
+    /// session asked for it, than that session.
+    /// </summary>
+    async Task<string?> TokenRefusalAsync(StreamTokens.Grant grant, CancellationToken ct) =>
+        grant.KeyId is not { } keyId || await keys.FindByIdAsync(keyId, ct) is not { } minter || !grant.IsFrom(minter)
+            ? "The API key that asked for this stream token is no longer valid (expired, revoked or rotated)."
+            : grant.SessionId is { } asker && await sessions.IsSignedOutAsync(asker, grant.ExpiresAt, ct)
+                ? "The dashboard session that asked for this stream token has signed out."
+                : null;
 
     string? Presented()
     {

@@ -62,15 +62,12 @@ public sealed class DashboardSession(ServiceSecretStore secrets, IDbContextFacto
         await using var db = await contexts.CreateDbContextAsync(CancellationToken.None);
         var now = time.GetUtcNow().UtcDateTime;
         await db.DashboardSignOuts.Where(o => o.ExpiresAt <= now).ExecuteDeleteAsync(CancellationToken.None);
-        if (!await db.DashboardSignOuts.AnyAsync(o => o.SessionId == session.Id, CancellationToken.None))
+        db.DashboardSignOuts.Add(new DashboardSignOut { SessionId = session.Id, ExpiresAt = session.ExpiresAt });
+        try { await db.SaveChangesAsync(CancellationToken.None); }
+        catch (DbUpdateException)
         {
-            db.DashboardSignOuts.Add(new DashboardSignOut { SessionId = session.Id, ExpiresAt = session.ExpiresAt });
-            try { await db.SaveChangesAsync(CancellationToken.None); }
-            catch (DbUpdateException) // two tabs at once: the other's row is as good as this one
-            {
-                db.ChangeTracker.Clear();
-                if (!await db.DashboardSignOuts.AnyAsync(o => o.SessionId == session.Id, CancellationToken.None)) throw;
-            }
+            // Signed out already (another tab, another instance): that row is as good as this one.
+            if (!await SignedOutInDatabaseAsync(session.Id, CancellationToken.None)) throw;
         }
         Remember(session.Id, (true, session.ExpiresAt));
     }
@@ -96,10 +93,15 @@ public sealed class DashboardSession(ServiceSecretStore secrets, IDbContextFacto
     {
         var now = time.GetUtcNow().UtcDateTime;
         if (_signedOut.TryGetValue(id, out var known) && known.Until > now) return known.SignedOut;
-        await using var db = await contexts.CreateDbContextAsync(ct);
-        var signedOut = await db.DashboardSignOuts.AnyAsync(o => o.SessionId == id, ct);
+        var signedOut = await SignedOutInDatabaseAsync(id, ct);
         Remember(id, (signedOut, signedOut ? usedUntil : now.AddSeconds(auth.Value.KeyCacheSeconds)));
         return signedOut;
+    }
+
+    async Task<bool> SignedOutInDatabaseAsync(Guid id, CancellationToken ct)
+    {
+        await using var db = await contexts.CreateDbContextAsync(ct);
+        return await db.DashboardSignOuts.AnyAsync(o => o.SessionId == id, ct);
     }
 
     /// <summary>The session a cookie holds, or null when it is not genuine or has expired.</summary>

@@ -201,6 +201,26 @@ public abstract class DashboardAuthContract(AuthApp app)
     }
 
     /// <summary>
+    /// Two sign-outs of one session (two tabs at once, or two instances): the second finds the
+    /// first's row and is as done as the first, on this instance and on another.
+    /// </summary>
+    [Fact]
+    public async Task ASessionSignedOutTwiceIsSignedOutOnceWithoutAnError()
+    {
+        var (key, _) = await App.NewKeyAsync($"t{Guid.NewGuid():N}"[..12], "jobs:read");
+        var signIn = await Browser().PostAsJsonAsync("/dashboard/session", new { key });
+        var cookie = Assert.Single(signIn.Headers.GetValues("Set-Cookie")).Split(';')[0]["jobservice_session=".Length..];
+        var here = App.Services.GetRequiredService<DashboardSession>();
+        var other = ActivatorUtilities.CreateInstance<DashboardSession>(App.Services);
+
+        await here.SignOutAsync(cookie, default);
+        await other.SignOutAsync(cookie, default); // its insert meets the first's row
+
+        Assert.Null(await here.OpenAsync(cookie, default));
+        Assert.Null(await other.OpenAsync(cookie, default));
+    }
+
+    /// <summary>
     /// Regression: a stream token asked for through a dashboard session was bound to the session's
     /// key alone, so it went on opening the job's stream for up to an hour after the sign-out.
     /// </summary>
