@@ -156,22 +156,24 @@ public sealed class JobTransitions(
     /// a transaction, so a queue of them does not pay for a refused try each time. The tenant cap's
     /// lock (MaxRunningPerTenant) needs the transaction.
     /// </summary>
-    public async Task<IReadOnlyList<ClaimedJob>> ClaimAsync(ClaimRequest request, CancellationToken ct)
+    /// <param name="on">The claimer's own connection (<see cref="KeepConnection"/>), when it is free.</param>
+    public async Task<IReadOnlyList<ClaimedJob>> ClaimAsync(ClaimRequest request, CancellationToken ct, KeptConnection? on = null)
     {
         if (request.Limit <= 0 || request.Quotas.Count == 0) return [];
         if (_writesCommitAlone && request.MaxRunningPerTenant == 0)
         {
             if (Volatile.Read(ref _claimsInTransaction) > 0) Interlocked.Decrement(ref _claimsInTransaction);
-            else if (await ClaimAsync(request with { RefuseWebhookCalls = true }, selfCommitting: true, ct) is (var alone, Refused: false, _)) return alone;
+            else if (await ClaimAsync(request with { RefuseWebhookCalls = true }, selfCommitting: true, on, ct) is (var alone, Refused: false, _)) return alone;
         }
-        var (claimed, _, calledStarted) = await ClaimAsync(request, selfCommitting: false, ct);
+        var (claimed, _, calledStarted) = await ClaimAsync(request, selfCommitting: false, on, ct);
         if (_writesCommitAlone && calledStarted) Volatile.Write(ref _claimsInTransaction, 16);
         return claimed;
     }
 
-    async Task<(IReadOnlyList<ClaimedJob> Jobs, bool Refused, bool CalledStarted)> ClaimAsync(ClaimRequest request, bool selfCommitting, CancellationToken ct)
+    async Task<(IReadOnlyList<ClaimedJob> Jobs, bool Refused, bool CalledStarted)> ClaimAsync(ClaimRequest request, bool selfCommitting,
+        KeptConnection? on, CancellationToken ct)
     {
-        await using var tx = await BeginAsync(request.Now, ct, selfCommitting);
+        await using var tx = await BeginAsync(request.Now, ct, selfCommitting, on);
         var (claimed, refused) = await driver.ClaimAsync(tx, request, ct);
         if (claimed.Count == 0) return ([], refused, false);
         await ApplyAsync(tx, claimed.Select(c => c.Row).ToList(), r => Story.Claimed(r, request.WorkerId, tx.Now), ct, stored: true);
@@ -188,10 +190,11 @@ public sealed class JobTransitions(
     /// and the completion of a job of a type no handler can have, with their events and hooks.
     /// Nothing of it is ever seen: no row, no event, no notice, no metric (those are sent after a commit).
     /// </summary>
-    public async Task RehearseAsync(string workerId, CancellationToken ct)
+    /// <param name="on">The claims' kept connection: its server backend is the one that plans them.</param>
+    public async Task RehearseAsync(string workerId, CancellationToken ct, KeptConnection? on = null)
     {
         const string type = "$rehearsal"; // not a valid type name (JobTypeName): no real claim asks for it
-        await using var tx = await BeginAsync(Now, ct);
+        await using var tx = await BeginAsync(Now, ct, kept: on);
         var job = new Job
         {
             // The highest priority puts it first in the claim's index order, ahead of any backlog of other types.
@@ -216,11 +219,11 @@ public sealed class JobTransitions(
     /// it commits by itself, one round trip instead of two (the statement, then COMMIT), where the
     /// driver's completion is one statement (PostgreSQL); docs/benchmarks.md has the figures.
     /// </summary>
-    public async Task<IReadOnlySet<Guid>> CompleteAsync(IReadOnlyList<Completion> completions, CancellationToken ct)
+    public async Task<IReadOnlySet<Guid>> CompleteAsync(IReadOnlyList<Completion> completions, CancellationToken ct, KeptConnection? on = null)
     {
         if (completions.Count == 0) return new HashSet<Guid>();
         var alone = _writesCommitAlone && completions.All(c => !c.HasCallback);
-        await using var tx = await BeginAsync(Now, ct, selfCommitting: alone);
+        await using var tx = await BeginAsync(Now, ct, selfCommitting: alone, on);
         var rows = await driver.CompleteAsync(tx, completions, ct);
         await ApplyAsync(tx, rows, r => Story.Completed(r, tx.Now), ct, stored: true);
         await tx.CommitAsync(ct);
@@ -234,10 +237,10 @@ public sealed class JobTransitions(
     /// their events in one insert, each job's in order: progress, output, usage, log line. Returns the
     /// jobs written: a job not among them lost its lease, and nothing of it was written or told.
     /// </summary>
-    public async Task<IReadOnlySet<Guid>> WriteRunningAsync(IReadOnlyList<RunningWrite> writes, CancellationToken ct)
+    public async Task<IReadOnlySet<Guid>> WriteRunningAsync(IReadOnlyList<RunningWrite> writes, CancellationToken ct, KeptConnection? on = null)
     {
         if (writes.Count == 0) return new HashSet<Guid>();
-        await using var tx = await BeginAsync(Now, ct);
+        await using var tx = await BeginAsync(Now, ct, kept: on);
         var rows = await driver.WriteRunningAsync(tx, writes, ct);
         var asked = writes.ToDictionary(w => w.Lease.JobId);
         var changes = new List<AppliedChange>(rows.Count * 2);
@@ -454,8 +457,11 @@ public sealed class JobTransitions(
     /// A transaction on a connection of its own (the worker's transitions, maintenance); or, when
     /// <paramref name="selfCommitting"/>, that connection for one statement that commits by itself.
     /// </summary>
-    Task<TransitionTx> BeginAsync(DateTime now, CancellationToken ct, bool selfCommitting = false) =>
-        TransitionTx.BeginAsync(connections, driver, now, selfCommitting, ct);
+    Task<TransitionTx> BeginAsync(DateTime now, CancellationToken ct, bool selfCommitting = false, KeptConnection? kept = null) =>
+        TransitionTx.BeginAsync(connections, driver, now, selfCommitting, ct, kept);
+
+    /// <summary>A connection for one caller to keep between its claims (<see cref="KeptConnection"/>); the caller disposes it.</summary>
+    public KeptConnection KeepConnection() => new(connections);
 
     /// <summary>UPDATE … SET <paramref name="set"/> on a job this worker holds, taking the next event seq, and the event it describes.</summary>
     async Task<IReadOnlyList<JobRow>> FencedRowsAsync(JobLease lease, DateTime now, string set, Func<JobRow, DateTime, JobEvent> describe,

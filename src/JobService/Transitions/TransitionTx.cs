@@ -19,14 +19,15 @@ public sealed class TransitionTx : IAsyncDisposable
 {
     readonly IDbContextTransaction? _efTransaction; // on a request's context: EF Core's view of the transaction
     readonly JobsConnections? _connections;          // on a connection of its own, which this closes
+    readonly KeptConnection? _kept;                  // or gives back to be kept open
     readonly List<Action> _afterCommit = [];
     readonly IDisposable? _writing;
     JobsDbContext? _db;
 
     TransitionTx(DbConnection connection, DbTransaction? transaction, JobsDbContext? db, IDbContextTransaction? efTransaction,
-        JobsConnections? connections, IJobDriver driver, DateTime now, IDisposable? writing)
+        JobsConnections? connections, IJobDriver driver, DateTime now, IDisposable? writing, KeptConnection? kept = null)
     {
-        (Connection, Transaction, _db, _efTransaction, _connections) = (connection, transaction, db, efTransaction, connections);
+        (Connection, Transaction, _db, _efTransaction, _connections, _kept) = (connection, transaction, db, efTransaction, connections, kept);
         (Driver, Now, _writing) = (driver, now, writing);
     }
 
@@ -55,23 +56,26 @@ public sealed class TransitionTx : IAsyncDisposable
     /// command commits by itself, so the caller runs exactly one that writes (a statement, or a
     /// batch, which the server runs as one implicit transaction), and its hooks write nothing (a
     /// second write would commit apart from the first). <see cref="CommitAsync"/> then only runs
-    /// the after-commit work.
+    /// the after-commit work. With <paramref name="kept"/>, on that connection when it is free.
     /// </summary>
-    public static Task<TransitionTx> BeginAsync(JobsConnections connections, IJobDriver driver, DateTime now, bool selfCommitting, CancellationToken ct) =>
+    public static Task<TransitionTx> BeginAsync(JobsConnections connections, IJobDriver driver, DateTime now, bool selfCommitting, CancellationToken ct,
+        KeptConnection? kept = null) =>
         StartAsync(driver, ct, async writing =>
         {
-            var connection = await connections.OpenAsync(ct);
+            var connection = kept is null ? await connections.OpenAsync(ct) : await kept.TakeAsync(ct);
             try
             {
                 var transaction = selfCommitting ? null : await connection.BeginTransactionAsync(ct);
-                return new TransitionTx(connection, transaction, null, null, connections, driver, now, writing);
+                return new TransitionTx(connection, transaction, null, null, connections, driver, now, writing, kept);
             }
             catch
             {
-                await connection.DisposeAsync();
+                await Release(connection, kept);
                 throw;
             }
         });
+
+    static ValueTask Release(DbConnection connection, KeptConnection? kept) => kept?.GiveBackAsync(connection) ?? connection.DisposeAsync();
 
     /// <summary>
     /// On a request's context, with no transaction (as <see cref="BeginAsync(JobsConnections, IJobDriver, DateTime, bool, CancellationToken)"/>
@@ -137,7 +141,7 @@ public sealed class TransitionTx : IAsyncDisposable
             {
                 if (_db is not null) await _db.DisposeAsync();
                 if (Transaction is not null) await Transaction.DisposeAsync();
-                await Connection.DisposeAsync();
+                await Release(Connection, _kept);
             }
             else if (_efTransaction is not null) await _efTransaction.DisposeAsync();
             else await _db!.Database.CloseConnectionAsync();

@@ -37,6 +37,7 @@ public sealed class JobWorker(
     const int MaxClaimBackoffMs = 2_000;
     volatile bool _draining;
     int _returnedDuringLastClaim; // as many may free during the next
+    readonly KeptConnection _claimConnection = transitions.KeepConnection(); // every claim on one server backend
 
     /// <summary>Unique per process start: a restarted worker never mistakes its old leases for its own.</summary>
     public string WorkerId { get; } = $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid().ToString("N")[..8]}";
@@ -62,6 +63,7 @@ public sealed class JobWorker(
         }
         finally
         {
+            await _claimConnection.DisposeAsync();
             _draining = true;
             // Jobs claimed ahead that have not started go back at once: none starts from here on.
             foreach (var run in running.Close()) run.Stop(StopReason.Shutdown);
@@ -140,7 +142,7 @@ public sealed class JobWorker(
         var returned = running.Returned;
         // Not cancelled by the stop: a claim cut off after its commit would leave rows this
         // worker holds without knowing it. What it returns runs, or is handed back by the drain.
-        var jobs = await transitions.ClaimAsync(new ClaimRequest(WorkerId, room, quotas, now, leaseUntil, tenants.Value.MaxRunningPerTenant), CancellationToken.None);
+        var jobs = await transitions.ClaimAsync(new ClaimRequest(WorkerId, room, quotas, now, leaseUntil, tenants.Value.MaxRunningPerTenant), CancellationToken.None, _claimConnection);
         _returnedDuringLastClaim = (int)(running.Returned - returned);
         var runs = jobs.Select(job => new RunningJob(job, WorkerId, leaseUntil, now)).ToList();
         foreach (var run in runs) running.Add(run); // held, and renewed by the heartbeat, before anything else is awaited
@@ -162,7 +164,7 @@ public sealed class JobWorker(
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         try
         {
-            await transitions.RehearseAsync(WorkerId, stopping);
+            await transitions.RehearseAsync(WorkerId, stopping, _claimConnection);
             foreach (var type in registry.All) type.PreparePayloadReader();
             log.LogDebug("Rehearsed the claim and completion path in {Ms:0} ms", System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
         }

@@ -1,4 +1,5 @@
 using System.Threading.Channels;
+using JobService.Transitions;
 
 namespace JobService.Worker;
 
@@ -6,13 +7,17 @@ namespace JobService.Worker;
 /// Writes a worker's writes of one kind in batches: whatever was queued while the previous batch
 /// was being written goes out in the next single call (at most <see cref="MaxBatch"/> jobs). Under
 /// load that is one write for many jobs; when idle a lone write goes out at once. Each job keeps
-/// its own lease fence: its caller learns whether the job was still held.
+/// its own lease fence: its caller learns whether the job was still held. Its writes go on one
+/// kept connection (<see cref="KeptConnection"/>), a batch written beside another on a pooled one.
 /// </summary>
-public abstract class LeaseBatcher<T>(ILogger log)
+public abstract class LeaseBatcher<T>(JobTransitions transitions, ILogger log)
 {
     public const int MaxBatch = 1_000;
     readonly Channel<(T Item, TaskCompletionSource<bool> Written)> _queue =
         Channel.CreateUnbounded<(T, TaskCompletionSource<bool>)>(new UnboundedChannelOptions { SingleReader = true });
+
+    protected JobTransitions Transitions { get; } = transitions;
+    protected KeptConnection Connection { get; } = transitions.KeepConnection();
 
     /// <summary>What a batch is, for the log: "completions".</summary>
     protected abstract string What { get; }
@@ -39,16 +44,23 @@ public abstract class LeaseBatcher<T>(ILogger log)
     public async Task RunAsync()
     {
         var writing = new List<Task>(2);
-        while (await _queue.Reader.WaitToReadAsync())
+        try
         {
-            var batch = new List<(T Item, TaskCompletionSource<bool> Written)>();
-            while (batch.Count < MaxBatch && _queue.Reader.TryRead(out var item)) batch.Add(item);
-            writing.Add(WriteAsync(batch));
-            if (batch.Count == MaxBatch && writing.Count < 2 && _queue.Reader.TryPeek(out _)) continue; // more behind a full batch
+            while (await _queue.Reader.WaitToReadAsync())
+            {
+                var batch = new List<(T Item, TaskCompletionSource<bool> Written)>();
+                while (batch.Count < MaxBatch && _queue.Reader.TryRead(out var item)) batch.Add(item);
+                writing.Add(WriteAsync(batch));
+                if (batch.Count == MaxBatch && writing.Count < 2 && _queue.Reader.TryPeek(out _)) continue; // more behind a full batch
+                await Task.WhenAll(writing);
+                writing.Clear();
+            }
             await Task.WhenAll(writing);
-            writing.Clear();
         }
-        await Task.WhenAll(writing);
+        finally
+        {
+            await Connection.DisposeAsync();
+        }
     }
 
     async Task WriteAsync(List<(T Item, TaskCompletionSource<bool> Written)> batch)

@@ -8,9 +8,9 @@ namespace JobService.Worker;
 /// hundreds of streaming jobs wrote a transaction of four round trips for each of them, two to
 /// five times a second, and PostgreSQL's CPU was the limit (docs/benchmarks.md).
 /// </summary>
-public sealed class ProgressBatcher(JobTransitions transitions, ILogger<ProgressBatcher> log) : LeaseBatcher<RunningWrite>(log)
+public sealed class ProgressBatcher(JobTransitions transitions, ILogger<ProgressBatcher> log) : LeaseBatcher<RunningWrite>(transitions, log)
 {
     protected override string What => "progress writes";
     protected override Guid JobOf(RunningWrite item) => item.Lease.JobId;
-    protected override Task<IReadOnlySet<Guid>> WriteBatchAsync(IReadOnlyList<RunningWrite> items) => transitions.WriteRunningAsync(items, CancellationToken.None);
+    protected override Task<IReadOnlySet<Guid>> WriteBatchAsync(IReadOnlyList<RunningWrite> items) => Transitions.WriteRunningAsync(items, CancellationToken.None, Connection);
 }
