@@ -30,7 +30,7 @@ public sealed record DeclaredType(
             throw new InvalidOperationException($"{s.Path}: every step needs a Prompt.");
         var schema = ConfigJson.ToObject(s.GetSection("PayloadSchema")) ?? new JsonObject { ["type"] = "object" };
         // Checked here, not at each submit: a schema the validator cannot read would refuse every job of the type.
-        if (JsonSchemaValidator.SchemaProblems(schema, "PayloadSchema") is { Count: > 0 } problems)
+        if (JsonSchemaValidator.SchemaProblems(schema, "PayloadSchema", refuseUnchecked: true) is { Count: > 0 } problems)
             throw new InvalidOperationException($"{s.Path}: {string.Join("; ", problems)}.");
         foreach (var step in steps.Where(step => step.OutputSchemaTemplate is not null))
             if (JsonSchemaValidator.CheckSchema(ConfigJson.WithoutWholePlaceholders(step.OutputSchemaTemplate!), $"{step.Name}'s OutputSchema",

@@ -25,6 +25,18 @@ public static class JsonSchemaValidator
     static readonly string[] Bounds = ["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"];
     static readonly (string Low, string High)[] Ranges = [("minItems", "maxItems"), ("minLength", "maxLength"), ("minimum", "maximum")];
 
+    /// <summary>
+    /// Keywords that constrain a value but that this validator does not read: in a schema a person
+    /// wrote (a client's, or a declared type's), each is refused rather than silently not checked.
+    /// Annotations (title, description, default, examples, format, $defs, …) are fine.
+    /// </summary>
+    static readonly string[] Unchecked =
+    [
+        "anyOf", "oneOf", "not", "const", "$ref", "$dynamicRef", "if", "then", "else", "dependentRequired", "dependentSchemas",
+        "dependencies", "patternProperties", "propertyNames", "minProperties", "maxProperties", "uniqueItems", "contains",
+        "minContains", "maxContains", "prefixItems", "additionalItems", "unevaluatedProperties", "unevaluatedItems", "multipleOf",
+    ];
+
     // A pattern runs on text a client sent: bounded, so that a catastrophic one cannot hold a request.
     static readonly TimeSpan PatternTimeout = TimeSpan.FromMilliseconds(250);
     const RegexOptions PatternOptions = RegexOptions.ECMAScript | RegexOptions.CultureInvariant;
@@ -79,7 +91,7 @@ public static class JsonSchemaValidator
     {
         if (schema is not JsonObject root) return [$"{path} must be a JSON object"];
         var errors = new List<string>();
-        Problems(schema, path, 0, clientLimits, errors);
+        Problems(schema, path, 0, clientLimits, errors, refuseUnchecked: true);
         if (errors.Count == 0 && !AllowsAnObject(root))
             errors.Add($"{path} must allow a JSON object at its top (by its type, enum and allOf): the answer is asked for as one JSON object");
         if (errors.Count == 0 && OfflineJson.Size(root) is var size and > MaxAnswerCharacters)
@@ -98,15 +110,19 @@ public static class JsonSchemaValidator
 
     internal static bool IsFalse(JsonNode? node) => node is JsonValue v && v.GetValueKind() == JsonValueKind.False;
 
-    /// <summary>The keywords of a schema that are not of the form this validator reads; empty when it can be used.</summary>
-    public static List<string> SchemaProblems(JsonNode? schema, string path = "schema")
+    /// <summary>
+    /// The keywords of a schema that are not of the form this validator reads; empty when it can be
+    /// used. With <paramref name="refuseUnchecked"/> (a schema a person wrote, not one exported from
+    /// a payload record), a keyword it does not check is one too.
+    /// </summary>
+    public static List<string> SchemaProblems(JsonNode? schema, string path = "schema", bool refuseUnchecked = false)
     {
         var errors = new List<string>();
-        Problems(schema, path, 0, clientLimits: false, errors);
+        Problems(schema, path, 0, clientLimits: false, errors, refuseUnchecked);
         return errors;
     }
 
-    static void Problems(JsonNode? schema, string path, int depth, bool clientLimits, List<string> errors)
+    static void Problems(JsonNode? schema, string path, int depth, bool clientLimits, List<string> errors, bool refuseUnchecked)
     {
         if (IsBoolean(schema)) return;
         if (schema is not JsonObject s)
@@ -119,6 +135,9 @@ public static class JsonSchemaValidator
             errors.Add($"{path} nests too deeply");
             return;
         }
+        if (refuseUnchecked)
+            foreach (var keyword in Unchecked.Where(s.ContainsKey))
+                errors.Add($"{path}.{keyword} is not supported: nothing would be checked against it (docs/llm.md lists the keywords that are)");
         if (s["type"] is { } type && !(TypeNames(type) is { Count: > 0 } names && names.All(Types.Contains)))
             errors.Add($"{path}.type must be one of {string.Join(", ", Types)}, or a list of them");
         foreach (var keyword in Counts)
@@ -149,17 +168,17 @@ public static class JsonSchemaValidator
             if (Text(p) is not { } pattern) errors.Add($"{path}.pattern must be a string");
             else if (PatternError(pattern) is { } why) errors.Add($"{path}.pattern is not a regular expression: {why}");
         }
-        if (s["additionalProperties"] is { } extra) Problems(extra, $"{path}.additionalProperties", depth + 1, clientLimits, errors);
-        if (s["items"] is { } items) Problems(items, $"{path}.items", depth + 1, clientLimits, errors);
+        if (s["additionalProperties"] is { } extra) Problems(extra, $"{path}.additionalProperties", depth + 1, clientLimits, errors, refuseUnchecked);
+        if (s["items"] is { } items) Problems(items, $"{path}.items", depth + 1, clientLimits, errors, refuseUnchecked);
         if (s["properties"] is { } properties)
         {
             if (properties is not JsonObject po) errors.Add($"{path}.properties must be an object");
-            else foreach (var (name, child) in po) Problems(child, $"{path}.properties.{name}", depth + 1, clientLimits, errors);
+            else foreach (var (name, child) in po) Problems(child, $"{path}.properties.{name}", depth + 1, clientLimits, errors, refuseUnchecked);
         }
         if (s["allOf"] is { } allOf)
         {
             if (allOf is not JsonArray parts || parts.Count == 0) errors.Add($"{path}.allOf must be a non-empty array of schemas");
-            else for (var i = 0; i < parts.Count; i++) Problems(parts[i], $"{path}.allOf[{i}]", depth + 1, clientLimits, errors);
+            else for (var i = 0; i < parts.Count; i++) Problems(parts[i], $"{path}.allOf[{i}]", depth + 1, clientLimits, errors, refuseUnchecked);
         }
     }
 

@@ -95,11 +95,28 @@ public sealed class ConfigJsonTests
         Assert.Equal("Llm:Types:tale: PayloadSchema.additionalProperties must be a schema: a JSON object, true or false.", e.Message);
     }
 
+    /// <summary>A keyword the validator does not check would let through what its author meant to refuse: it stops the start-up instead.</summary>
+    [Fact]
+    public void ADeclaredPayloadSchemaWithAKeywordNotCheckedStopsTheStartUpNamingIt()
+    {
+        var config = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Llm:Types:tale:Prompt"] = "A tale of {theme}",
+            ["Llm:Types:tale:PayloadSchema:type"] = "object",
+            ["Llm:Types:tale:PayloadSchema:properties:theme:const"] = "sea",
+        }).Build();
+
+        var e = Assert.Throws<InvalidOperationException>(() => DeclaredType.FromConfiguration(config).ToList());
+
+        Assert.StartsWith("Llm:Types:tale: PayloadSchema.properties.theme.const is not supported", e.Message);
+    }
+
     /// <summary>A declared output schema no answer can meet stops the start-up naming its step, as a payload schema does: not every job failing after its repairs.</summary>
     [Theory]
     [InlineData("Llm:Types:tale:", "type", "array", "Llm:Types:tale: tale's OutputSchema must allow a JSON object at its top")]
     [InlineData("Llm:Types:tale:", "properties:size:minimum", "5", "Llm:Types:tale: tale's OutputSchema.properties.size.minimum (5) is more than")]
     [InlineData("Llm:Types:tale:", "additionalProperties", "no", "Llm:Types:tale: tale's OutputSchema.additionalProperties must be a schema")]
+    [InlineData("Llm:Types:tale:", "properties:size:multipleOf", "2", "Llm:Types:tale: tale's OutputSchema.properties.size.multipleOf is not supported")]
     [InlineData("Llm:Pipelines:saga:Steps:0:", "type", "string", "Llm:Pipelines:saga: outline's OutputSchema must allow a JSON object at its top")]
     public void ADeclaredOutputSchemaNoAnswerCanMeetStopsTheStartUpNamingIt(string step, string key, string value, string message)
     {
