@@ -4,7 +4,8 @@ namespace JobService.Llm;
 
 /// <summary>
 /// How many tokens a call will produce, for a progress bar that moves smoothly: the median of the
-/// last completed calls of the same job type, step and model in this process, else the
+/// last calls of the same job type, step and model in this process that ended by themselves (one
+/// cut off by its max_tokens says only that such an answer is longer), else the
 /// request's max_tokens, else Llm:DefaultExpectedTokens; never more than max_tokens. (Expecting
 /// max_tokens alone made a bar crawl to 22 % and jump to 100 when the answer was short.)
 /// </summary>
@@ -25,12 +26,13 @@ public sealed class ExpectedTokens
         return Math.Max(1, maxTokens is { } max ? Math.Min(guess, max) : guess);
     }
 
-    public void Observe(string type, string? step, string model, int completionTokens)
+    public void Observe(string type, string? step, ChatResult call)
     {
-        var recent = _recent.GetOrAdd((type, step, model), _ => new Queue<int>());
+        if (call.Truncated) return; // three calls cut off at 3 tokens held a later job's bar at 98 % for most of its 120
+        var recent = _recent.GetOrAdd((type, step, call.Model), _ => new Queue<int>());
         lock (recent)
         {
-            recent.Enqueue(completionTokens);
+            recent.Enqueue(call.CompletionTokens);
             if (recent.Count > Window) recent.Dequeue();
         }
     }

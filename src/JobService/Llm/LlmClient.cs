@@ -50,7 +50,7 @@ public sealed class LlmClient(IOptions<LlmOptions> options, TimeProvider time, I
                     throw new BrokenStreamException($"The stream ended after {call.Chunks} tokens without a finish reason (cut off, or an error event)");
                 var result = await call.RecordAsync(outcome, estimated: outcome.CompletionTokens is null);
                 observed.Succeeded(result);
-                expected.Observe(job.Type, request.Step, model, result.CompletionTokens);
+                expected.Observe(job.Type, request.Step, result);
                 return result;
             }
             catch (Exception e) when (observed.Failed(e, ct)) // counts the call's outcome; never true, so never taken
