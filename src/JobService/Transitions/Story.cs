@@ -101,7 +101,7 @@ public static class Story
     public static JobEvent RetryScheduled(JobRow r, DateTime now, string error) => r.Status == JobStatus.Cancelled
         ? Terminal(r, now, "info", $"Attempt {r.Attempt} of {r.MaxAttempts} failed ({error}); a cancel was asked for, so it ends cancelled")
         : Event(r, JobEventKinds.Status, now, "warning",
-            $"Attempt {r.Attempt} of {r.MaxAttempts} failed: {error}. Retrying in {Seconds((r.RunAt - now).TotalMilliseconds)}",
+            $"Attempt {r.Attempt} of {r.MaxAttempts} failed: {error.TrimEnd('.')}. Retrying in {Seconds((r.RunAt - now).TotalMilliseconds)}",
             Fields(("status", "pending"), ("attempt", r.Attempt), ("max_attempts", r.MaxAttempts), ("run_at", r.RunAt), ("error", error)));
 
     public static JobEvent HandedBack(JobRow r, DateTime now, string worker, bool slotsBusy) => r.Status == JobStatus.Cancelled

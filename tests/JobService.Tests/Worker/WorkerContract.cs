@@ -134,6 +134,7 @@ public abstract class WorkerContract
 
         var job = await app.WaitForAsync(id, j => j.Status == JobStatus.Pending && j.Attempt == 1, "retrying after a timeout");
         Assert.Equal("Timed out after 60 s.", job.Error);
+        Assert.Contains(await app.LogsAsync(id), l => l.Message!.StartsWith("Attempt 1 of 3 failed: Timed out after 60 s. Retrying in ")); // one period, not two
     }
 
     [Fact]
