@@ -26,6 +26,17 @@ public static class DatabaseErrors
         return false;
     }
 
+    /// <summary>
+    /// The server answered and refused the login (SQLSTATE class 28: no such role, a wrong
+    /// password, no pg_hba.conf entry): waiting does not change that, so the start-up stops at once.
+    /// </summary>
+    public static bool IsLoginRefused(Exception e)
+    {
+        for (Exception? x = e; x is not null; x = x.InnerException)
+            if (x is PostgresException p && p.SqlState.StartsWith("28", StringComparison.Ordinal)) return true;
+        return false;
+    }
+
     /// <summary>PostgreSQL aborted this transaction to break a deadlock: nothing of it was written, and running it again is safe.</summary>
     public static bool IsDeadlock(Exception e)
     {

@@ -124,7 +124,7 @@ public sealed class DatabaseReady
     }
 }
 
-/// <summary>The database did not answer within the start-up timeout; the message is the one line an operator reads.</summary>
+/// <summary>The database did not answer within the start-up timeout, or refused the login; the message is the one line an operator reads.</summary>
 public sealed class DatabaseUnavailableException(string message) : Exception(message);
 
 public static class DatabaseWait
@@ -145,6 +145,10 @@ public static class DatabaseWait
                 await using (await services.GetRequiredService<JobsConnections>().OpenAsync(ct)) { }
                 if (attempt > 1) log.LogInformation("The database at {Where} answers now", where);
                 return;
+            }
+            catch (Exception e) when (DatabaseErrors.IsLoginRefused(e))
+            {
+                throw new DatabaseUnavailableException($"The database at {where} refused the login: {DatabaseErrors.OneLine(e)} (ConnectionStrings:Jobs)");
             }
             catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
             {

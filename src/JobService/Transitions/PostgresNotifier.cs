@@ -194,7 +194,7 @@ public sealed class PostgresNotifier(NpgsqlDataSource dataSource, IOptions<Servi
             }
             catch (Exception e)
             {
-                if (DatabaseErrors.IsUnavailable(e))
+                if (DatabaseErrors.IsUnavailable(e) || DatabaseErrors.IsLoginRefused(e))
                     log.LogWarning("The notification connection failed: {Error}; reconnecting in {Delay}", DatabaseErrors.OneLine(e), delay);
                 else
                     log.LogWarning(e, "The notification connection failed; reconnecting in {Delay}", delay);

@@ -75,6 +75,25 @@ public sealed class ServiceProcessTests
         AssertOneLineNaming(service, "Database:StartupTimeoutSeconds");
     }
 
+    /// <summary>Regression: a role that does not exist was told as "does not answer" and tried again for the whole start-up timeout.</summary>
+    [Fact]
+    public async Task ADatabaseThatRefusesTheLoginStopsTheStartAtOnceSayingSo()
+    {
+        var server = TestDatabase.PostgresServer(out var reason);
+        if (server is null) Assert.Skip(reason);
+        await using var service = ServiceProcess.Start(new Dictionary<string, string>
+        {
+            ["Database__Provider"] = "postgres",
+            ["ConnectionStrings__Jobs"] = new Npgsql.NpgsqlConnectionStringBuilder(server) { Username = "no_such_role_here" }.ConnectionString,
+            ["Database__StartupTimeoutSeconds"] = "600", // were it tried again, the test would time out, not pass
+        });
+
+        Assert.Equal(1, await service.ExitCodeAsync(Within));
+        AssertOneLineNaming(service, "ConnectionStrings:Jobs");
+        Assert.Contains("refused the login: 28000", Assert.Single(service.Errors));
+        Assert.DoesNotContain(service.Output, l => l.Contains("does not answer", StringComparison.Ordinal));
+    }
+
     [Fact]
     public async Task JsonLogsAreCompactJsonLinesWithOneLinePerRequest()
     {
