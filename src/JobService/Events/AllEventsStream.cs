@@ -38,20 +38,26 @@ public sealed class AllEventsStream(EventFilter filter, DateTime? cursor, IDbCon
         var sent = new Dictionary<(Guid, long), DateTime>();
         try
         {
-            await sse.RetryAsync(TimeSpan.FromMilliseconds(o.RetryMs));
             var since = cursor ?? DateTime.MinValue;
             var listed = new Dictionary<Guid, long>(); // what the snapshot-list showed, by job: its events up to then are not sent again
             // No cursor, one older than the replay window, or one ahead of this clock by more than a node's
-            // could be (not sent by this service; a stream resumed there would wait for nothing): a snapshot.
-            if (cursor is null || cursor < DateTime.UtcNow.AddMinutes(-o.ReplayWindowMinutes) || cursor > DateTime.UtcNow + FutureSkew)
+            // could be (not sent by this service; a stream resumed there would wait for nothing): a snapshot,
+            // read before anything is sent, so that a database away now is still a 503.
+            var snapshot = cursor is null || cursor < DateTime.UtcNow.AddMinutes(-o.ReplayWindowMinutes) || cursor > DateTime.UtcNow + FutureSkew;
+            var snapshotAt = DateTime.UtcNow; // before the read: what commits during it is read after
+            var (json, seqs) = snapshot ? await SnapshotAsync(ct) : (null, listed);
+            await sse.RetryAsync(TimeSpan.FromMilliseconds(o.RetryMs));
+            if (snapshot)
             {
-                since = DateTime.UtcNow;
-                var (json, seqs) = await SnapshotAsync(ct);
+                since = snapshotAt;
                 listed = seqs;
-                await sse.EventAsync(SnapshotList, Cursor(since), json);
+                await sse.EventAsync(SnapshotList, Cursor(since), json!);
             }
             since -= Grace;
-            while (DateTime.UtcNow < ends)
+            await StreamLoop.RunAsync(http, StepAsync, watch, sse, ends, o, ct);
+
+            // Reads and sends what came since `since`, then waits for a poke; true when the stream ends.
+            async Task<bool> StepAsync()
             {
                 var rows = await ReadAsync(since, ct, Batch);
                 if (rows.Count == Batch && rows[^1].Event.CreatedAt == since)
@@ -67,7 +73,7 @@ public sealed class AllEventsStream(EventFilter filter, DateTime? cursor, IDbCon
                 {
                     // More to read: move on (events at the last time read again are dropped as sent).
                     since = rows[^1].Event.CreatedAt == since ? since + _step : rows[^1].Event.CreatedAt;
-                    continue;
+                    return false;
                 }
                 // Caught up: the next read looks back a grace period, for commits that came late.
                 if (rows.Count > 0) since = Max(since, rows[^1].Event.CreatedAt - Grace);
@@ -83,7 +89,7 @@ public sealed class AllEventsStream(EventFilter filter, DateTime? cursor, IDbCon
                     if (spacing > TimeSpan.Zero) await Task.Delay(spacing, ct);
                 }
                 await sse.PingIfQuietAsync(o.HeartbeatSeconds);
-                if (!await Auth.CallerCheck.StillValidAsync(http)) return; // revoked, rotated or signed out: the reconnect meets the 401
+                return !await Auth.CallerCheck.StillValidAsync(http); // revoked, rotated or signed out: the reconnect meets the 401
             }
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)

@@ -26,10 +26,13 @@ public sealed class JobEventStream(Guid id, long? lastEventId, EventServices ser
         {
             await sse.RetryAsync(TimeSpan.FromMilliseconds(o.RetryMs));
             var last = lastEventId ?? -1;
-            while (DateTime.UtcNow < ends)
+            await StreamLoop.RunAsync(http, StepAsync, watch, sse, ends, o, ct);
+
+            // Reads and sends from `last` on, then waits for a poke; true when the stream ends.
+            async Task<bool> StepAsync()
             {
                 var (events, job) = await services.Reads.ReadAsync(id, last, ct);
-                if (job is null) return; // deleted: nothing more will happen
+                if (job is null) return true; // deleted: nothing more will happen
                 // A fresh stream, a resume into a range compacted away (a gap before the first event read), or
                 // from a place the job never reached (an id from elsewhere, or from before a restore), starts from the job as it stands.
                 if (last < 0 || (events.Count > 0 && events[0].Seq > last + 1) || last > job.EventSeq)
@@ -37,18 +40,17 @@ public sealed class JobEventStream(Guid id, long? lastEventId, EventServices ser
                     await sse.EventAsync(JobEventKinds.Snapshot, job.EventSeq.ToString(),
                         EventJson.Job(JobResponse.From(job), job.EventSeq, job.Status == JobStatus.Running ? await OutputSoFarAsync(job, ct) : null));
                     last = job.EventSeq;
-                    if (JobRowIsFinished(job)) return;
-                    continue;
+                    return JobRowIsFinished(job);
                 }
                 foreach (var e in events)
                 {
-                    if (await SendAsync(sse, e, ct)) return; // the terminal event: the stream ends
+                    if (await SendAsync(sse, e, ct)) return true; // the terminal event: the stream ends
                     last = e.Seq;
                 }
-                if (events.Count == JobEventReads.Batch) continue;
+                if (events.Count == JobEventReads.Batch) return false;
                 await watch.WaitAsync(Until(ends, sse, o), ct);
                 await sse.PingIfQuietAsync(o.HeartbeatSeconds);
-                if (!await Auth.CallerCheck.StillValidAsync(http)) return; // revoked, rotated or signed out: the reconnect meets the 401
+                return !await Auth.CallerCheck.StillValidAsync(http); // revoked, rotated or signed out: the reconnect meets the 401
             }
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)

@@ -41,6 +41,45 @@ public sealed class OutageTests
     }
 
     /// <summary>
+    /// Regression: an open event stream that read during an outage ended with a 500 in the log and
+    /// its response cut off (a browser's reconnect then met a 503, and EventSource gives up on
+    /// one). It now stays open, pinging, and goes on once the database is back.
+    /// </summary>
+    [Fact]
+    public async Task AnOpenEventStreamOutlivesADatabaseOutageAndGoesOnAfter()
+    {
+        using var cluster = LocalPostgres.Private();
+        await using var database = await TestDatabase.PostgresAsync(cluster.Server);
+        await using var app = new WorkerApp(database, new()
+        {
+            ["Service:Role"] = "api", // no worker: the job waits until it is cancelled
+            ["Events:HeartbeatSeconds"] = "1",
+            ["Events:PollFallbackSeconds"] = "1", // a quiet stream reads every second
+        }, realClock: true, ownsDatabase: false);
+        var id = await app.SubmitAsync(new { type = "greet", payload = new { name = "through" } });
+        await using var job = await SseClient.OpenAsync(app.Client, $"/jobs/{id}/events");
+        await using var all = await SseClient.OpenAsync(app.Client, "/events");
+        Assert.Equal("snapshot", (await job.NextAsync())!.Event);
+        Assert.Equal("snapshot-list", (await all.NextAsync())!.Event);
+
+        cluster.Stop();
+        foreach (var stream in new[] { job, all })
+            for (var pings = 0; pings < 3;) // three seconds of reads that meet the outage
+                if ((await stream.NextAsync(comments: true))?.Event is not { } kind) Assert.Fail("A stream ended during the outage.");
+                else if (kind == ":") pings++;
+        cluster.Start();
+        await Poll.UntilAsync(async () => (await app.Client.PostAsync($"/jobs/{id}/cancel", null)).StatusCode == HttpStatusCode.OK,
+            "the cancel goes through once the database is back", TimeSpan.FromSeconds(30));
+
+        foreach (var stream in new[] { job, all })
+        {
+            SseEvent? e;
+            do e = await stream.NextAsync(); while (e is not null && e.Event != "cancelled");
+            Assert.NotNull(e); // the same stream told the cancel
+        }
+    }
+
+    /// <summary>
     /// Regression: with PostgreSQL down for 8 s (less than the lease), a worker holding a finished
     /// outcome gave up after about 3.5 s, stopped renewing, and the job ran again. It now keeps the
     /// outcome and keeps trying while the lease may be its own; the job completes once.

@@ -1,0 +1,41 @@
+using JobService.Data;
+
+namespace JobService.Events;
+
+/// <summary>
+/// An open event stream's steps (read, send, wait for a poke), run until one says the stream
+/// ends or its time is up, through database outages. While the database is away the stream stays
+/// open: its headers are sent, so it cannot answer 503, and ending it would send the browser's
+/// EventSource to a reconnect that meets a 503 and gives up for good. It says one warning line per
+/// outage, pings as usual, and reads again when poked (the notification listener is back, so is
+/// the database) or at the poll fallback; its cursor has not moved, so nothing is skipped or sent twice.
+/// </summary>
+static class StreamLoop
+{
+    /// <param name="step">One read-send-wait; true when the stream ends.</param>
+    public static async Task RunAsync(HttpContext http, Func<Task<bool>> step, EventHub.Watch watch, SseWriter sse, DateTime ends,
+        EventsOptions o, CancellationToken ct)
+    {
+        var away = false;
+        while (DateTime.UtcNow < ends)
+        {
+            try
+            {
+                if (await step()) return;
+                if (away) Log(http).LogInformation("{Path}: the database is back; the stream goes on", http.Request.Path.Value);
+                away = false;
+            }
+            catch (Exception e) when (DatabaseErrors.IsUnavailable(e) && !ct.IsCancellationRequested)
+            {
+                if (!away)
+                    Log(http).LogWarning("{Path}: the database is away ({Error}); the stream stays open and reads again when it is back",
+                        http.Request.Path.Value, DatabaseErrors.OneLine(e));
+                away = true;
+                await watch.WaitAsync(JobEventStream.Until(ends, sse, o), ct);
+                await sse.PingIfQuietAsync(o.HeartbeatSeconds);
+            }
+        }
+    }
+
+    static ILogger Log(HttpContext http) => http.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(StreamLoop));
+}
