@@ -76,6 +76,10 @@ namespace JobService.Migrations.Sqlite
                     b.HasKey("Id")
                         .HasName("pk_api_keys");
 
+                    b.HasIndex("KeyHash")
+                        .IsUnique()
+                        .HasDatabaseName("ux_api_keys_key_hash");
+
                     b.HasIndex("Prefix")
                         .HasDatabaseName("ix_api_keys_prefix");
 

@@ -175,7 +175,12 @@ public static class ApiKeysApi
         if (await db.ApiKeys.AnyAsync(k => k.KeyHash == hash || k.Name == name, ct)) return;
         db.ApiKeys.Add(NewKey(name, Caller.DefaultTenant, Scope.All, DateTime.UtcNow, key).Row);
         try { await db.SaveChangesAsync(ct); }
-        catch (DbUpdateException) { } // another instance stored it at the same moment
+        catch (DbUpdateException)
+        {
+            // Another instance stored it at the same moment: the key's unique hash refused this row. Anything else is an error.
+            db.ChangeTracker.Clear();
+            if (!await db.ApiKeys.AnyAsync(k => k.KeyHash == hash, ct)) throw;
+        }
     }
 }
 

@@ -105,6 +105,9 @@ public abstract class JobsDbContext(DbContextOptions options) : DbContext(option
             k.Property(x => x.ExpiresAt).HasColumnName("expires_at");
             k.Property(x => x.RevokedAt).HasColumnName("revoked_at");
             k.HasIndex(x => x.Prefix).HasDatabaseName("ix_api_keys_prefix");
+            // One row per key: two instances storing Auth:BootstrapAdminKey at once stored it twice,
+            // and revoking one row left the other working.
+            k.HasIndex(x => x.KeyHash).HasDatabaseName("ux_api_keys_key_hash").IsUnique();
         });
 
         model.Entity<ServiceSecret>(x =>

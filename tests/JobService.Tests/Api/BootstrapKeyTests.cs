@@ -48,6 +48,21 @@ public sealed class BootstrapKeyTests
         Assert.False(await scope.ServiceProvider.GetRequiredService<JobsDbContext>().ApiKeys.AnyAsync(k => k.KeyHash == hash));
     }
 
+    /// <summary>Regression: instances started together each stored the key (check, then insert), and revoking one row left the other working.</summary>
+    [Fact]
+    public async Task InstancesStoringTheBootstrapKeyAtOnceStoreItOnce()
+    {
+        await using var app = new SqliteAuthApp();
+        await app.InitializeAsync();
+        var key = KeyMaterial.NewKey();
+
+        await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Task.Run(() => ApiKeysApi.KeepBootstrapKeyAsync(app.Services, key, CancellationToken.None))));
+
+        await using var scope = app.Services.CreateAsyncScope();
+        var hash = KeyMaterial.Hash(key);
+        Assert.Equal(1, await scope.ServiceProvider.GetRequiredService<JobsDbContext>().ApiKeys.CountAsync(k => k.KeyHash == hash));
+    }
+
     sealed class ReadinessObservedApp : AuthApp
     {
         public TaskCompletionSource<bool> KeyStoredAtReady { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);

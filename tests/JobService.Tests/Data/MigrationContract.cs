@@ -107,6 +107,43 @@ public abstract class MigrationContract
     }
 
     /// <summary>
+    /// A key stored twice before key_hash was unique (two instances storing the bootstrap key at
+    /// once) is one row after the migration: the oldest, revoked when any copy was, so that a
+    /// revoke made on either copy holds.
+    /// </summary>
+    [Fact]
+    public async Task KeysStoredTwiceBeforeTheirHashWasUniqueBecomeOneRowRevokedIfAnyCopyWas()
+    {
+        var (database, services) = await EmptyDatabaseAsync();
+        await using var _ = database;
+        await using var __ = services;
+        var db = services.GetRequiredService<JobsDbContext>();
+        var all = db.Database.GetMigrations().ToList();
+        var unique = all.FindIndex(m => m.EndsWith("_ApiKeyHashUnique", StringComparison.Ordinal));
+        await db.GetService<IMigrator>().MigrateAsync(all[unique - 1]);
+        var t0 = new DateTime(2026, 12, 1, 8, 0, 0, DateTimeKind.Utc);
+        ApiKey Key(string hash, int minutes, DateTime? revoked = null) => new()
+        {
+            Id = Guid.CreateVersion7(), TenantId = "default", Name = "bootstrap", Prefix = "jsk_abcdefgh", KeyHash = hash, Scopes = "admin",
+            CreatedAt = t0.AddMinutes(minutes), RevokedAt = revoked,
+        };
+        var oldest = Key(new string('a', 64), 0);
+        var other = Key(new string('b', 64), 0);
+        db.ApiKeys.AddRange(oldest, Key(new string('a', 64), 1, revoked: t0.AddHours(1)), Key(new string('a', 64), 2), other);
+        await db.SaveChangesAsync();
+        db.ChangeTracker.Clear();
+
+        await db.Database.MigrateAsync();
+
+        var rows = await db.ApiKeys.AsNoTracking().OrderBy(k => k.KeyHash).ToListAsync();
+        Assert.Equal([oldest.Id, other.Id], rows.Select(k => k.Id));
+        Assert.Equal(t0.AddHours(1), rows[0].RevokedAt);
+        Assert.Null(rows[1].RevokedAt);
+        db.ApiKeys.Add(Key(new string('b', 64), 5));
+        await Assert.ThrowsAsync<DbUpdateException>(() => db.SaveChangesAsync()); // and no second row of a key from now on
+    }
+
+    /// <summary>
     /// A database made by the migration set of 2026-11 (hand-written, one set for both providers;
     /// its SQL is kept in Data/Schemas) with rows in it upgrades in place and loses nothing.
     /// </summary>

@@ -12,7 +12,7 @@ namespace JobService.Data.CompiledModels.Postgres
     public partial class PostgresJobsDbContextModel
     {
         private PostgresJobsDbContextModel()
-            : base(skipDetectChanges: false, modelId: new Guid("59caee34-a29a-4428-99a9-09d88011a211"), entityTypeCount: 10)
+            : base(skipDetectChanges: false, modelId: new Guid("5cd76304-520f-46de-92d6-d7d0e11bebfc"), entityTypeCount: 10)
         {
         }
 

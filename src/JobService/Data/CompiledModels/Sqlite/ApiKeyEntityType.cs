@@ -19,7 +19,7 @@ namespace JobService.Data.CompiledModels.Sqlite
                 typeof(ApiKey),
                 baseEntityType,
                 propertyCount: 11,
-                unnamedIndexCount: 1,
+                unnamedIndexCount: 2,
                 keyCount: 1);
 
             var id = runtimeEntityType.AddProperty(
@@ -121,8 +121,13 @@ namespace JobService.Data.CompiledModels.Sqlite
             key.AddAnnotation("Relational:Name", "pk_api_keys");
 
             var index = runtimeEntityType.AddIndex(
+                new[] { keyHash },
+                unique: true);
+            index.AddAnnotation("Relational:Name", "ux_api_keys_key_hash");
+
+            var index0 = runtimeEntityType.AddIndex(
                 new[] { prefix });
-            index.AddAnnotation("Relational:Name", "ix_api_keys_prefix");
+            index0.AddAnnotation("Relational:Name", "ix_api_keys_prefix");
 
             return runtimeEntityType;
         }
