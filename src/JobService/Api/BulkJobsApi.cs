@@ -46,12 +46,12 @@ public static class BulkJobsApi
 
     /// <summary>An action: the statuses it applies to, and the transition that does it to a batch (the rows it changed).</summary>
     sealed record BulkAction(string Name, JobStatus[] From,
-        Func<JobTransitions, JobsDbContext, IReadOnlyCollection<Guid>, CancellationToken, Task<IReadOnlyList<JobRow>>> Apply);
+        Func<JobTransitions, JobsDbContext, IReadOnlyCollection<Guid>, int, CancellationToken, Task<IReadOnlyList<JobRow>>> Apply);
 
-    static readonly BulkAction CancelAction = new("cancel", [JobStatus.Pending, JobStatus.Running], (t, db, ids, ct) => t.CancelAsync(db, ids, ct));
+    static readonly BulkAction CancelAction = new("cancel", [JobStatus.Pending, JobStatus.Running], (t, db, ids, _, ct) => t.CancelAsync(db, ids, ct));
     static readonly BulkAction RetryAction = new("retry", [JobStatus.Failed, JobStatus.Cancelled],
-        (t, db, ids, ct) => t.RequeueAsync(db, ids, "POST /jobs/bulk/retry", ct));
-    static readonly BulkAction DeleteAction = new("delete", [JobStatus.Completed, JobStatus.Failed, JobStatus.Cancelled], (t, db, ids, ct) => t.DeleteAsync(db, ids, ct));
+        (t, db, ids, maxActive, ct) => t.RequeueAsync(db, ids, "POST /jobs/bulk/retry", maxActive, ct));
+    static readonly BulkAction DeleteAction = new("delete", [JobStatus.Completed, JobStatus.Failed, JobStatus.Cancelled], (t, db, ids, _, ct) => t.DeleteAsync(db, ids, ct));
 
     public static IEndpointRouteBuilder MapBulkJobsApi(this IEndpointRouteBuilder app)
     {
@@ -72,7 +72,7 @@ public static class BulkJobsApi
 
     /// <summary>What a bulk action needs, bound as one parameter.</summary>
     public sealed record BulkServices(JobsDbContext Db, JobTransitions Transitions, ReadDialect Dialect, IOptions<Dashboard.DashboardOptions> Options,
-        ILoggerFactory Logs, System.Security.Claims.ClaimsPrincipal User);
+        IOptions<TenantOptions> Tenants, ILoggerFactory Logs, System.Security.Claims.ClaimsPrincipal User);
 
     static async Task<Results<Ok<BulkResponse>, ValidationProblem, ProblemHttpResult>> RunAsync(
         BulkAction action, BulkRequest body, BulkServices s, CancellationToken ct)
@@ -109,8 +109,10 @@ public static class BulkJobsApi
         }
 
         var affected = 0;
-        foreach (var batch in targets.Chunk(s.Options.Value.BulkBatchSize))
+        var batches = targets.Chunk(s.Options.Value.BulkBatchSize).ToList();
+        for (var b = 0; b < batches.Count; b++)
         {
+            var batch = batches[b];
             // Read as they stand now (earlier batches took time), then the batch through the seam in
             // one transaction: its guarded statements change only the jobs still in a status they allow.
             var states = await s.Db.Jobs.AsNoTracking().Where(j => batch.Contains(j.Id))
@@ -123,7 +125,18 @@ public static class BulkJobsApi
                 else eligible.Add(id);
             }
             if (eligible.Count == 0) continue;
-            var changed = (await ApplyAsync(action, s, eligible, ct)).Select(r => r.Id).ToHashSet();
+            HashSet<Guid> changed;
+            try
+            {
+                changed = (await ApplyAsync(action, s, eligible, ct)).Select(r => r.Id).ToHashSet();
+            }
+            catch (JobTransitions.QuotaExceededException quota)
+            {
+                // Retried jobs are active again: past the tenant's quota, this batch and the ones after it are left as they are.
+                skipped.AddRange(eligible.Select(id => new BulkSkip(id, states[id].Status, quota.Message)));
+                skipped.AddRange(batches.Skip(b + 1).SelectMany(x => x).Select(id => new BulkSkip(id, null, quota.Message)));
+                break;
+            }
             affected += changed.Count;
             var raced = eligible.Where(id => !changed.Contains(id)).ToList();
             if (raced.Count == 0) continue;
@@ -148,7 +161,7 @@ public static class BulkJobsApi
         {
             try
             {
-                return await action.Apply(s.Transitions, s.Db, ids, ct);
+                return await action.Apply(s.Transitions, s.Db, ids, s.Tenants.Value.QuotaFor(Caller.From(s.User)), ct);
             }
             catch (Exception e) when (attempt < 3 && DatabaseErrors.IsDeadlock(e))
             {

@@ -44,7 +44,7 @@ public static class JobsApi
             .WithSummary("Cancel a job")
             .WithDescription("A pending job is cancelled at once; a running one gets cancel_requested and its handler is stopped wherever it runs. " +
                 "A finished job is a 409 naming its status.");
-        jobs.MapPost("/{id}/retry", Retry).TakesNoBody().WithName("RetryJob").ProducesProblems(400, 404, 409, 503).Writes(AuthSetup.ReadLimit)
+        jobs.MapPost("/{id}/retry", Retry).TakesNoBody().WithName("RetryJob").ProducesProblems(400, 404, 409, 429, 503).Writes(AuthSetup.ReadLimit)
             .WithSummary("Run a failed or cancelled job again")
             .WithDescription("Back to pending with a fresh set of attempts; any other status is a 409 naming it.");
         jobs.MapDelete("/{id}", Delete).TakesNoBody().WithName("DeleteJob").ProducesProblems(400, 404, 409, 503).Writes(AuthSetup.ReadLimit)
@@ -103,11 +103,18 @@ public static class JobsApi
     }
 
     /// <summary>Failed or cancelled back to pending, with a fresh set of attempts.</summary>
-    static async Task<Results<Ok<JobResponse>, ProblemHttpResult>> Retry(Guid id, [AsParameters] JobsServices s, CancellationToken ct)
+    static async Task<Results<Ok<JobResponse>, ProblemHttpResult>> Retry(Guid id, [AsParameters] JobsServices s, HttpContext http, CancellationToken ct)
     {
         if (await s.FindJobAsync(id, ct) is null) return JobProblems.NotFound(id);
-        var changed = await s.Transitions.RequeueAsync(s.Db, id, $"POST /jobs/{id}/retry", ct);
-        return await Outcome(s, id, changed is not null, "retry", "failed or cancelled", ct);
+        try
+        {
+            var changed = await s.Transitions.RequeueAsync(s.Db, id, $"POST /jobs/{id}/retry", s.MaxActiveJobs, ct);
+            return await Outcome(s, id, changed is not null, "retry", "failed or cancelled", ct);
+        }
+        catch (Transitions.JobTransitions.QuotaExceededException quota)
+        {
+            return JobProblems.QuotaExceeded(quota, http.Response);
+        }
     }
 
     /// <summary>Deletes a finished job and its events; a pending or running job must be cancelled first.</summary>

@@ -16,10 +16,6 @@ public sealed record JobsServices(JobsDbContext Db, JobsConnections Connections,
     /// <summary>The job if it is the caller's tenant's (<see cref="JobById"/>): another tenant's job does not exist.</summary>
     public Task<Job?> FindJobAsync(Guid id, CancellationToken ct) => JobById.FindAsync(Connections, Transitions.Driver, id, Caller.JobTenant, ct);
 
-    /// <summary>
-    /// The active-job quota this submit counts against (0: none). A key's tenant has
-    /// Tenants:MaxActiveJobs; with auth off there is one implicit tenant and no one to keep apart
-    /// from it, so its backlog is bounded by nothing but the database (docs/security.md).
-    /// </summary>
-    public int MaxActiveJobs => Caller.KeyId is null ? 0 : Tenants.Value.MaxActiveJobs;
+    /// <summary>The active-job quota this submit or retry counts against (0: none).</summary>
+    public int MaxActiveJobs => Tenants.Value.QuotaFor(Caller);
 }

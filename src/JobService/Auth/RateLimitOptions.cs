@@ -30,8 +30,15 @@ public sealed class TenantOptions
 {
     public const string Section = "Tenants";
 
-    /// <summary>Pending and running jobs a tenant may have at once; a submit past it is a 429 (quota), the whole batch refused. 0: no quota.</summary>
+    /// <summary>Pending and running jobs a tenant may have at once; a submit or retry past it is a 429 (quota), the whole batch refused. 0: no quota.</summary>
     [Range(0, 100_000_000)] public int MaxActiveJobs { get; set; } = 10_000;
+
+    /// <summary>
+    /// The active-job quota a caller's submits and retries count against (0: none). A key's tenant
+    /// has <see cref="MaxActiveJobs"/>; with auth off there is one implicit tenant and no one to keep
+    /// apart from it, so its backlog is bounded by nothing but the database (docs/security.md).
+    /// </summary>
+    public int QuotaFor(Caller caller) => caller.KeyId is null ? 0 : MaxActiveJobs;
 
     /// <summary>Optional: running jobs a tenant may have at once across all workers (0: no limit beyond fair claiming).</summary>
     [Range(0, 1_000_000)] public int MaxRunningPerTenant { get; set; }

@@ -106,14 +106,25 @@ public sealed class JobTransitions(
         return [.. pending, .. running];
     }
 
-    /// <summary>Failed or cancelled back to pending, with a fresh set of attempts. Null when the job is in neither state.</summary>
-    public async Task<JobRow?> RequeueAsync(JobsDbContext db, Guid id, string source, CancellationToken ct) =>
-        (await RequeueAsync(db, [id], source, ct)).FirstOrDefault();
+    /// <summary>Failed or cancelled back to pending, with a fresh set of attempts, to run now. Null when the job is in neither state.</summary>
+    public async Task<JobRow?> RequeueAsync(JobsDbContext db, Guid id, string source, int maxActive, CancellationToken ct) =>
+        (await RequeueAsync(db, [id], source, maxActive, ct)).FirstOrDefault();
 
-    /// <summary>Requeues many jobs in one transaction; returns the rows changed.</summary>
-    public async Task<IReadOnlyList<JobRow>> RequeueAsync(JobsDbContext db, IReadOnlyCollection<Guid> ids, string source, CancellationToken ct)
+    /// <summary>
+    /// Requeues many jobs in one transaction; returns the rows changed. A requeued job is active
+    /// again, so each tenant's quota holds as at submit (<see cref="CreateAsync"/>): past it,
+    /// nothing is requeued (<see cref="QuotaExceededException"/>).
+    /// </summary>
+    public async Task<IReadOnlyList<JobRow>> RequeueAsync(JobsDbContext db, IReadOnlyCollection<Guid> ids, string source, int maxActive, CancellationToken ct)
     {
         await using var tx = await TransitionTx.BeginAsync(db, driver, Now, ct);
+        if (maxActive > 0)
+        {
+            await using var count = tx.Command($"SELECT tenant_id, COUNT(*) FROM jobs WHERE {driver.IdIn("ids")} AND status IN ('failed', 'cancelled') GROUP BY tenant_id ORDER BY tenant_id");
+            driver.Bind(count, "ids", driver.Ids(ids));
+            foreach (var (tenant, adding) in await tx.RowsAsync(count, r => (r.GetString(0), Convert.ToInt32(r.GetValue(1))), ct))
+                await EnforceQuotaAsync(tx, tenant, adding, maxActive, ct); // tenants in order: two requeues lock them in one order
+        }
         var rows = await UpdateAsync(tx, $"""
             UPDATE jobs SET status = 'pending', attempt = 0, progress = 0, message = 'Queued for retry', error = NULL, result = NULL,
                 cancel_requested = FALSE, rescue_count = 0, run_at = @now, started_at = NULL, completed_at = NULL,

@@ -444,6 +444,35 @@ public abstract class TenancyContract(AuthApp app)
         (await client.PostAsync($"/jobs/{first}/cancel", null)).EnsureSuccessStatusCode(); // a finished job makes room
         await SubmitAsync(client);
     }
+
+    /// <summary>
+    /// Regression: a retry made cancelled jobs active again without counting them, so submitting up
+    /// to the quota, cancelling and retrying took a tenant past it without bound.
+    /// </summary>
+    [Fact]
+    public async Task RetriesCountAgainstTheActiveJobQuotaAsSubmitsDo()
+    {
+        var (_, client, _) = await TenantAsync();
+        object Batch(int n) => new { jobs = Enumerable.Repeat(Greet, n).ToArray() };
+        async Task<int> Active() => (await (await client.GetAsync("/jobs?status=pending,running&limit=1")).ReadJsonAsync()).GetProperty("total").GetInt32();
+        Assert.Equal(HttpStatusCode.Created, (await client.PostAsJsonAsync("/jobs/batch", Batch(AuthApp.MaxActiveJobs))).StatusCode);
+        (await client.PostAsJsonAsync("/jobs/bulk/cancel", new { filter = new { status = new[] { "pending" } } })).EnsureSuccessStatusCode();
+        Assert.Equal(HttpStatusCode.Created, (await client.PostAsJsonAsync("/jobs/batch", Batch(AuthApp.MaxActiveJobs))).StatusCode); // at the quota again
+        var cancelled = (await (await client.GetAsync("/jobs?status=cancelled&limit=1")).ReadJsonAsync()).GetProperty("items")[0].Id();
+
+        var one = await client.PostAsync($"/jobs/{cancelled}/retry", null);
+        Assert.Equal(RateLimited.QuotaType, (await one.ShouldBeProblemAsync(HttpStatusCode.TooManyRequests)).Str("type"));
+        var bulk = await (await client.PostAsJsonAsync("/jobs/bulk/retry", new { filter = new { status = new[] { "cancelled" } } })).ReadJsonAsync();
+        Assert.Equal(0, bulk.GetProperty("affected").GetInt32());
+        Assert.Equal(AuthApp.MaxActiveJobs, bulk.GetProperty("skipped").GetArrayLength());
+        Assert.Contains("quota", bulk.GetProperty("skipped")[0].GetProperty("reason").GetString());
+        Assert.Equal(AuthApp.MaxActiveJobs, await Active());
+
+        var pending = (await (await client.GetAsync("/jobs?status=pending&limit=1")).ReadJsonAsync()).GetProperty("items")[0].Id();
+        (await client.PostAsync($"/jobs/{pending}/cancel", null)).EnsureSuccessStatusCode(); // room for one
+        Assert.Equal(HttpStatusCode.OK, (await client.PostAsync($"/jobs/{cancelled}/retry", null)).StatusCode);
+        Assert.Equal(AuthApp.MaxActiveJobs, await Active());
+    }
 }
 
 public sealed class SqliteTenancyTests(SqliteAuthApp app) : TenancyContract(app), IClassFixture<SqliteAuthApp>;

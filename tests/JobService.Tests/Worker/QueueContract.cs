@@ -488,8 +488,8 @@ public abstract class QueueContract(TestApp app) : IAsyncLifetime
         Assert.Equal(JobStatus.Cancelled, (await T.RetryLaterAsync(b, TimeSpan.FromSeconds(5), "retry", "boom", default))!.Status); // a cancel wins
         Assert.Equal(JobStatus.Pending, (await T.HandBackAsync(c, default))!.Status);
         Assert.Equal(JobStatus.Cancelled, (await T.CancelAsync(db, ids[3], default))!.Status);
-        Assert.Equal(JobStatus.Pending, (await T.RequeueAsync(db, ids[3], "a test", default))!.Status);
-        Assert.Null(await T.RequeueAsync(db, ids[0], "a test", default)); // pending: not allowed, nothing changes
+        Assert.Equal(JobStatus.Pending, (await T.RequeueAsync(db, ids[3], "a test", 0, default))!.Status);
+        Assert.Null(await T.RequeueAsync(db, ids[0], "a test", 0, default)); // pending: not allowed, nothing changes
 
         foreach (var id in ids)
         {
@@ -1032,7 +1032,7 @@ public sealed class PostgresQueueTests(PostgresApp app) : QueueContract(app), IC
         {
             await db.Database.ExecuteSqlRawAsync(explain); // for the session: the actions run transactions of their own
             cancelled = await T.CancelAsync(db, [.. ids.Take(1_000), .. ids.Skip(3_000)], default);
-            retried = await T.RequeueAsync(db, ids.Skip(1_000).Take(1_000).ToList(), "a test", default);
+            retried = await T.RequeueAsync(db, ids.Skip(1_000).Take(1_000).ToList(), "a test", 0, default);
             deleted = await T.DeleteAsync(db, ids.Skip(2_000).Take(1_000).ToList(), default);
         }
         finally
