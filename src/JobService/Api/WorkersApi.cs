@@ -17,7 +17,7 @@ public sealed record WorkerResponse(
     [property: Description("active; draining (stopping: it claims nothing new); lost (two heartbeats missed: killed, hung or cut off).")] string State,
     DateTime StartedAt, DateTime LastSeenAt, int HeartbeatSeconds,
     [property: Description("Jobs it may run at once (Worker:Concurrency).")] int Slots,
-    [property: Description("Jobs it ran at its last heartbeat.")] int Busy,
+    [property: Description("Jobs it ran at its last heartbeat; for a key bound to one tenant, that tenant's jobs it holds now (a tenant never counts another's).")] int Busy,
     [property: Description("The caller's tenant's jobs it holds now.")] IReadOnlyList<WorkerJob> Jobs);
 
 public sealed record WorkerList(IReadOnlyList<WorkerResponse> Items);
@@ -46,6 +46,6 @@ public static class WorkersApi
         var jobs = (await running.Select(j => new { j.LockedBy, j.Id, j.Type, j.Progress, j.Message }).ToListAsync(ct))
             .ToLookup(j => j.LockedBy!, j => new WorkerJob(j.Id, j.Type, j.Progress, j.Message));
         return TypedResults.Ok(new WorkerList(workers.Select(w => new WorkerResponse(w.Id, w.Host, w.Version, w.Role, WorkerHeartbeats.StateOf(w, now),
-            w.StartedAt, w.LastSeenAt, w.HeartbeatSeconds, w.Slots, w.Busy, jobs[w.Id].ToList())).ToList()));
+            w.StartedAt, w.LastSeenAt, w.HeartbeatSeconds, w.Slots, tenant is null ? w.Busy : jobs[w.Id].Count(), jobs[w.Id].ToList())).ToList()));
     }
 }

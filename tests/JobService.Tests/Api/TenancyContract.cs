@@ -2,6 +2,8 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using JobService.Auth;
+using JobService.Data;
+using JobService.Worker;
 using JobService.Tests.Infrastructure;
 using Microsoft.EntityFrameworkCore;
 
@@ -443,6 +445,39 @@ public abstract class TenancyContract(AuthApp app)
         var first = (await (await client.GetAsync("/jobs?limit=1")).ReadJsonAsync()).GetProperty("items")[0].Id();
         (await client.PostAsync($"/jobs/{first}/cancel", null)).EnsureSuccessStatusCode(); // a finished job makes room
         await SubmitAsync(client);
+    }
+
+    /// <summary>Regression: GET /workers told every tenant how many jobs each worker ran, its own and everyone else's.</summary>
+    [Fact]
+    public async Task AWorkersBusyCountIsTheCallersTenantsJobsOnly()
+    {
+        var (tenant, a, _) = await TenantAsync();
+        var (_, b, _) = await TenantAsync();
+        var worker = $"w-{Guid.NewGuid():N}";
+        var now = DateTime.UtcNow;
+        await App.WithDbAsync(async db =>
+        {
+            db.Workers.Add(new WorkerInstance
+            {
+                Id = worker, Host = "elsewhere", Version = "1", Role = "worker", State = WorkerHeartbeats.Active, StartedAt = now.AddMinutes(-1),
+                LastSeenAt = now, HeartbeatSeconds = 2, Slots = 10, Busy = 2,
+            });
+            foreach (var _ in new[] { 1, 2 })
+                db.Jobs.Add(new Job
+                {
+                    Id = Guid.CreateVersion7(), TenantId = tenant, Type = "greet", Payload = "{}", Status = JobStatus.Running, LockedBy = worker,
+                    Attempt = 1, CreatedAt = now, UpdatedAt = now, RunAt = now, StartedAt = now,
+                });
+            return await db.SaveChangesAsync();
+        });
+        async Task<JsonElement> Row(HttpClient client) =>
+            (await (await client.GetAsync("/workers")).ReadJsonAsync()).GetProperty("items").EnumerateArray().Single(w => w.Str("id") == worker);
+
+        Assert.Equal(2, (await Row(a)).GetProperty("busy").GetInt32());
+        Assert.Equal(2, (await Row(a)).GetProperty("jobs").GetArrayLength());
+        Assert.Equal(0, (await Row(b)).GetProperty("busy").GetInt32());
+        Assert.Equal(0, (await Row(b)).GetProperty("jobs").GetArrayLength());
+        Assert.Equal(2, (await Row(App.ClientWith(AuthApp.AdminKey))).GetProperty("busy").GetInt32()); // an admin sees the fleet
     }
 
     /// <summary>
