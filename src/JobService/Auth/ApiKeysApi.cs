@@ -117,10 +117,15 @@ public static class ApiKeysApi
         var (own, unknown) = ReadCommandLine(args, services.GetRequiredService<IConfiguration>());
         var tenant = own.GetValueOrDefault("tenant");
         var scopes = own.GetValueOrDefault("scopes", "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        if (tenant is null || !TenantName.IsValid(tenant) || scopes.Length == 0 || scopes.Any(s => !Scope.All.Contains(s)) || unknown.Count > 0)
+        // A flag it does not know (--expires 30d) would otherwise make a key without what was asked for.
+        var wrong = unknown.Select(flag => $"create-key does not take {flag}.").ToList();
+        if (tenant is null) wrong.Add("--tenant is missing.");
+        else if (!TenantName.IsValid(tenant)) wrong.Add($"--tenant '{tenant.Clip(60)}' is not a tenant name: {TenantName.Rule}.");
+        if (scopes.Length == 0) wrong.Add("--scopes is missing.");
+        wrong.AddRange(scopes.Where(s => !Scope.All.Contains(s)).Select(s => $"--scopes: '{s.Clip(60)}' is not a scope."));
+        if (wrong.Count > 0 || tenant is null)
         {
-            // A flag it does not know (--expires 30d) would otherwise make a key without what was asked for.
-            foreach (var flag in unknown) Console.Error.WriteLine($"create-key does not take {flag}.");
+            foreach (var line in wrong) Console.Error.WriteLine(line);
             Console.Error.WriteLine($"usage: create-key --tenant <tenant> --scopes <{string.Join("|", Scope.All)},…> [--name <name>]");
             return 2;
         }

@@ -94,6 +94,19 @@ public sealed class AuthProcessTests
         Assert.DoesNotContain(maker.Output, l => l.StartsWith("jsk_", StringComparison.Ordinal));
     }
 
+    /// <summary>Regression: a bad tenant or scope printed only the usage line, not which argument was wrong.</summary>
+    [Fact]
+    public async Task CreateKeySaysWhichArgumentIsWrong()
+    {
+        var environment = OwnDatabase(out _);
+        await using var maker = ServiceProcess.Start(environment, "create-key", "--tenant", "bad tenant!", "--scopes", "jobs:read,jobs:bogus");
+
+        Assert.True(await maker.ExitCodeAsync(Within) == 2, maker.AllText);
+        Assert.Contains(maker.Errors, l => l.StartsWith("--tenant 'bad tenant!' is not a tenant name", StringComparison.Ordinal));
+        Assert.Contains(maker.Errors, l => l == "--scopes: 'jobs:bogus' is not a scope.");
+        Assert.DoesNotContain(maker.Output, l => l.StartsWith("jsk_", StringComparison.Ordinal));
+    }
+
     /// <summary>
     /// docs/security.md's "behind a proxy": with ASP.NET Core's own switch on, a TLS-terminating
     /// proxy's X-Forwarded-Proto makes the dashboard's cookie Secure (without it the service sees
