@@ -109,10 +109,8 @@ public static class BulkJobsApi
         }
 
         var affected = 0;
-        var batches = targets.Chunk(s.Options.Value.BulkBatchSize).ToList();
-        for (var b = 0; b < batches.Count; b++)
+        foreach (var batch in targets.Chunk(s.Options.Value.BulkBatchSize))
         {
-            var batch = batches[b];
             // Read as they stand now (earlier batches took time), then the batch through the seam in
             // one transaction: its guarded statements change only the jobs still in a status they allow.
             var states = await s.Db.Jobs.AsNoTracking().Where(j => batch.Contains(j.Id))
@@ -132,10 +130,10 @@ public static class BulkJobsApi
             }
             catch (JobTransitions.QuotaExceededException quota)
             {
-                // Retried jobs are active again: past the tenant's quota, this batch and the ones after it are left as they are.
+                // Retried jobs are active again: a batch that would take a tenant past its quota is left as it is,
+                // whole, and the next batches are tried (another tenant's, or room made meanwhile).
                 skipped.AddRange(eligible.Select(id => new BulkSkip(id, states[id].Status, quota.Message)));
-                skipped.AddRange(batches.Skip(b + 1).SelectMany(x => x).Select(id => new BulkSkip(id, null, quota.Message)));
-                break;
+                continue;
             }
             affected += changed.Count;
             var raced = eligible.Where(id => !changed.Contains(id)).ToList();

@@ -29,14 +29,15 @@ public static class JobProblems
     /// 429 of the quota type (not the rate limit's): the tenant has too many pending and running jobs
     /// cluster-wide. Retry-After is a hint: room comes back as jobs finish.
     /// </summary>
-    public static ProblemHttpResult QuotaExceeded(Transitions.JobTransitions.QuotaExceededException quota, HttpResponse response)
+    /// <param name="done">What was not done, in the past tense: "stored" (a submit), "requeued" (a retry).</param>
+    public static ProblemHttpResult QuotaExceeded(Transitions.JobTransitions.QuotaExceededException quota, HttpResponse response, string done = "stored")
     {
         response.Headers.RetryAfter = "10";
         response.HttpContext.RequestServices.GetRequiredService<Hosting.JobServiceMetrics>().RequestRateLimited(Auth.RateLimited.QuotaPolicy);
         return TypedResults.Problem(
             type: Auth.RateLimited.QuotaType,
             title: "Active job quota exceeded",
-            detail: quota.Message + " Nothing was stored; submit again when some jobs have finished.",
+            detail: quota.Message + $" Nothing was {done}; try again when some jobs have finished.",
             statusCode: StatusCodes.Status429TooManyRequests,
             extensions: new Dictionary<string, object?> { ["active_jobs"] = quota.Active, ["max_active_jobs"] = quota.Max });
     }

@@ -113,7 +113,7 @@ public static class JobsApi
         }
         catch (Transitions.JobTransitions.QuotaExceededException quota)
         {
-            return JobProblems.QuotaExceeded(quota, http.Response);
+            return JobProblems.QuotaExceeded(quota, http.Response, done: "requeued");
         }
     }
 

@@ -40,7 +40,7 @@ public sealed class ProblemJsonWriter(IOptions<ProblemDetailsOptions> options, I
         problem.Status ??= http.Response.StatusCode;
         problem.Title ??= ReasonPhrases.GetReasonPhrase(problem.Status.Value);
         problem.Type ??= Types.GetValueOrDefault(problem.Status.Value);
-        if (problem.Detail is null && problem is HttpValidationProblemDetails { Errors.Count: > 0 } invalid) problem.Detail = Summary(invalid.Errors);
+        if (problem.Detail is null && problem is HttpValidationProblemDetails invalid) problem.Detail = Summary(invalid.Errors);
         problem.Extensions.TryAdd("trace_id", System.Diagnostics.Activity.Current?.Id ?? http.TraceIdentifier);
         options.Value.CustomizeProblemDetails?.Invoke(context);
         return new ValueTask(http.Response.WriteAsJsonAsync(problem, problem.GetType(), json.Value.SerializerOptions, "application/problem+json"));
@@ -51,10 +51,11 @@ public sealed class ProblemJsonWriter(IOptions<ProblemDetailsOptions> options, I
     /// client or a log that shows only title and detail still says what was wrong (every problem has
     /// a detail); <c>errors</c> keeps them all, by field.
     /// </summary>
-    public static string Summary(IDictionary<string, string[]> errors)
+    public static string? Summary(IDictionary<string, string[]> errors)
     {
         var all = errors.SelectMany(e => e.Value.Select(message =>
             (message.Contains(e.Key, StringComparison.OrdinalIgnoreCase) ? message : $"{e.Key}: {message}").TrimEnd('.'))).ToList();
+        if (all.Count == 0) return null;
         var shown = string.Join("; ", all.Take(3)) + ".";
         return all.Count > 3 ? $"{shown} ({all.Count - 3} more in errors.)" : shown;
     }

@@ -76,10 +76,12 @@ public sealed class JobEventReads(JobsConnections connections, IJobDriver driver
         }
         catch (Exception e)
         {
-            log.LogWarning("Reading {Count} job streams failed: {Error}", batch.Count, DatabaseErrors.OneLine(e));
+            // The database away is each stream's to say, once per outage (StreamLoop): here it would be a line a read.
+            if (DatabaseErrors.IsUnavailable(e)) log.LogDebug("Reading {Count} job streams failed: {Error}", batch.Count, DatabaseErrors.OneLine(e));
+            else log.LogWarning("Reading {Count} job streams failed: {Error}", batch.Count, DatabaseErrors.OneLine(e));
             foreach (var read in batch)
                 if (read.Ct.IsCancellationRequested) read.Done.TrySetCanceled(read.Ct); // nobody waits for it: no unobserved exception
-                else read.Done.TrySetException(e); // the stream ends, as a failed read always ended it
+                else read.Done.TrySetException(e); // its stream waits out an outage (StreamLoop); any other failure ends it
         }
     }
 

@@ -18,7 +18,7 @@ public sealed class StructuredGenerator(LlmClient llm, Microsoft.Extensions.Opti
         // A schema no answer can meet (a declared type's, as filled from this payload) fails the job
         // before the model is asked, not after every repair; a client's was checked at submit.
         if (JsonSchemaValidator.CheckSchema(schema, "schema", clientLimits: false) is { Count: > 0 } problems)
-            throw new NonRetryableJobException($"No answer can meet the output schema: {string.Join("; ", problems)}");
+            throw new NonRetryableJobException($"The output schema cannot be used (no answer could meet it, or it asks for what is not checked): {string.Join("; ", problems)}");
         // One system message: the instruction goes first, merged with any the job gave (ChatRequest.Normalized).
         var messages = new List<ChatMessageSpec>
         {

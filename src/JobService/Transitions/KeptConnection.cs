@@ -1,5 +1,6 @@
 using System.Data;
 using System.Data.Common;
+using System.Diagnostics;
 using JobService.Data;
 
 namespace JobService.Transitions;
@@ -11,26 +12,64 @@ namespace JobService.Transitions;
 /// four backends, paid that (2–17 ms a time) four times over after its start, and again after
 /// each automatic ANALYZE of the jobs table (docs/benchmarks.md, twenty-sixth session). One user
 /// at a time: another caller meanwhile takes a pooled connection. A connection that is not open
-/// after its use (broken) is dropped, and the next use opens another.
+/// after its use (broken) is dropped, and one kept for <see cref="MaxAge"/> goes back to the pool,
+/// so that the pool's own rules (its lifetime, a failover's new primary) reach it too.
 /// </summary>
 public sealed class KeptConnection(JobsConnections connections) : IAsyncDisposable
 {
-    DbConnection? _idle;
-    volatile bool _disposed;
+    public static readonly TimeSpan MaxAge = TimeSpan.FromMinutes(1);
 
-    public async Task<DbConnection> TakeAsync(CancellationToken ct) =>
-        Interlocked.Exchange(ref _idle, null) ?? await connections.OpenAsync(ct);
+    readonly Lock _gate = new();
+    DbConnection? _idle, _kept; // the kept one while it waits; the kept one, waiting or in use
+    long _keptSince;
+    bool _disposed;
+
+    public async Task<DbConnection> TakeAsync(CancellationToken ct)
+    {
+        DbConnection? aged = null;
+        lock (_gate)
+        {
+            if (_idle is { } idle)
+            {
+                _idle = null;
+                if (Stopwatch.GetElapsedTime(_keptSince) < MaxAge) return idle;
+                aged = idle;
+            }
+        }
+        if (aged is not null) await ReleaseQuietlyAsync(aged);
+        return await connections.OpenAsync(ct);
+    }
 
     public async ValueTask GiveBackAsync(DbConnection connection)
     {
-        if (!_disposed && connection.State == ConnectionState.Open && Interlocked.CompareExchange(ref _idle, connection, null) is null) return;
-        await connection.DisposeAsync();
+        lock (_gate)
+        {
+            if (!_disposed && _idle is null && connection.State == ConnectionState.Open)
+            {
+                if (!ReferenceEquals(connection, _kept)) (_kept, _keptSince) = (connection, Stopwatch.GetTimestamp());
+                _idle = connection;
+                return;
+            }
+        }
+        await ReleaseQuietlyAsync(connection);
     }
 
     /// <summary>Back to the pool; a use still under way gives its connection back to the pool too.</summary>
-    public ValueTask DisposeAsync()
+    public async ValueTask DisposeAsync()
     {
-        _disposed = true;
-        return Interlocked.Exchange(ref _idle, null)?.DisposeAsync() ?? ValueTask.CompletedTask;
+        DbConnection? idle;
+        lock (_gate)
+        {
+            _disposed = true;
+            (idle, _idle, _kept) = (_idle, null, null);
+        }
+        if (idle is not null) await ReleaseQuietlyAsync(idle);
+    }
+
+    /// <summary>Closing a pooled connection has nothing to act on when it fails: it is dropped either way.</summary>
+    static async ValueTask ReleaseQuietlyAsync(DbConnection connection)
+    {
+        try { await connection.DisposeAsync(); }
+        catch (Exception) { }
     }
 }

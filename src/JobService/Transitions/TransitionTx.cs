@@ -139,9 +139,15 @@ public sealed class TransitionTx : IAsyncDisposable
         {
             if (_connections is not null)
             {
-                if (_db is not null) await _db.DisposeAsync();
-                if (Transaction is not null) await Transaction.DisposeAsync();
-                await Release(Connection, _kept);
+                try
+                {
+                    if (_db is not null) await _db.DisposeAsync();
+                    if (Transaction is not null) await Transaction.DisposeAsync();
+                }
+                finally
+                {
+                    await Release(Connection, _kept); // a rollback that failed left it broken: closed, not kept
+                }
             }
             else if (_efTransaction is not null) await _efTransaction.DisposeAsync();
             else await _db!.Database.CloseConnectionAsync();

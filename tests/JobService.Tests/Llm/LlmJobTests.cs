@@ -266,7 +266,7 @@ public sealed class LlmJobTests : IAsyncLifetime
         var job = await _app.WaitForStatusAsync(id, JobStatus.Failed);
 
         Assert.Equal(1, job.Attempt);
-        Assert.StartsWith("No answer can meet the output schema: schema.properties.names.minItems (5) is more than schema.properties.names.maxItems (2)", job.Error);
+        Assert.StartsWith("The output schema cannot be used (no answer could meet it, or it asks for what is not checked): schema.properties.names.minItems (5) is more than schema.properties.names.maxItems (2)", job.Error);
         Assert.Empty(_server.Requests);
     }
 
