@@ -67,14 +67,16 @@ public sealed class JobTransitions(
 
     /// <summary>
     /// Counts the tenant's pending and running jobs under a lock on the tenant (held to commit), so
-    /// two instances submitting for one tenant at once cannot both pass the quota.
+    /// two instances submitting for one tenant at once cannot both pass the quota. With
+    /// <paramref name="written"/>, the <paramref name="adding"/> jobs were made active by this
+    /// transaction already (a requeue), and the count includes them.
     /// </summary>
-    async Task EnforceQuotaAsync(TransitionTx tx, string tenant, int adding, int maxActive, CancellationToken ct)
+    async Task EnforceQuotaAsync(TransitionTx tx, string tenant, int adding, int maxActive, CancellationToken ct, bool written = false)
     {
         await driver.LockTenantAsync(tx, tenant, ct);
         await using var count = tx.Command("SELECT COUNT(*) FROM jobs WHERE tenant_id = @tenant AND status IN ('pending', 'running')");
         driver.Bind(count, "tenant", tenant);
-        var active = Convert.ToInt64(await count.ExecutePreparedScalarAsync(ct));
+        var active = Convert.ToInt64(await count.ExecutePreparedScalarAsync(ct)) - (written ? adding : 0);
         if (active + adding > maxActive) throw new QuotaExceededException(tenant, active, adding, maxActive);
     }
 
@@ -118,13 +120,6 @@ public sealed class JobTransitions(
     public async Task<IReadOnlyList<JobRow>> RequeueAsync(JobsDbContext db, IReadOnlyCollection<Guid> ids, string source, int maxActive, CancellationToken ct)
     {
         await using var tx = await TransitionTx.BeginAsync(db, driver, Now, ct);
-        if (maxActive > 0)
-        {
-            await using var count = tx.Command($"SELECT tenant_id, COUNT(*) FROM jobs WHERE {driver.IdIn("ids")} AND status IN ('failed', 'cancelled') GROUP BY tenant_id ORDER BY tenant_id");
-            driver.Bind(count, "ids", driver.Ids(ids));
-            foreach (var (tenant, adding) in await tx.RowsAsync(count, r => (r.GetString(0), Convert.ToInt32(r.GetValue(1))), ct))
-                await EnforceQuotaAsync(tx, tenant, adding, maxActive, ct); // tenants in order: two requeues lock them in one order
-        }
         var rows = await UpdateAsync(tx, $"""
             UPDATE jobs SET status = 'pending', attempt = 0, progress = 0, message = 'Queued for retry', error = NULL, result = NULL,
                 cancel_requested = FALSE, rescue_count = 0, run_at = @now, started_at = NULL, completed_at = NULL,
@@ -133,6 +128,15 @@ public sealed class JobTransitions(
             RETURNING {JobRow.Columns}
             """, ct, ("ids", driver.Ids(ids)));
         if (rows.Count == 0) return rows;
+        if (maxActive > 0)
+        {
+            // Counted after the update, so that exactly the jobs it made active count (one cancelled in
+            // the meantime too); tenants in order, so that two requeues take their locks in one order.
+            await using var count = tx.Command($"SELECT tenant_id, COUNT(*) FROM jobs WHERE {driver.IdIn("ids")} GROUP BY tenant_id ORDER BY tenant_id");
+            driver.Bind(count, "ids", driver.Ids(rows.Select(r => r.Id)));
+            foreach (var (tenant, added) in await tx.RowsAsync(count, r => (r.GetString(0), Convert.ToInt32(r.GetValue(1))), ct))
+                await EnforceQuotaAsync(tx, tenant, added, maxActive, ct, written: true);
+        }
         await ApplyAsync(tx, rows, r => Story.Requeued(r, tx.Now, source), ct);
         tx.AfterCommit(() => driver.Notifier.Publish(new Notice.JobsAvailable()));
         await tx.CommitAsync(ct);
