@@ -45,7 +45,11 @@ public static class WorkersApi
         if (tenant is not null) running = running.Where(j => j.TenantId == tenant);
         var jobs = (await running.Select(j => new { j.LockedBy, j.Id, j.Type, j.Progress, j.Message }).ToListAsync(ct))
             .ToLookup(j => j.LockedBy!, j => new WorkerJob(j.Id, j.Type, j.Progress, j.Message));
-        return TypedResults.Ok(new WorkerList(workers.Select(w => new WorkerResponse(w.Id, w.Host, w.Version, w.Role, WorkerHeartbeats.StateOf(w, now),
-            w.StartedAt, w.LastSeenAt, w.HeartbeatSeconds, w.Slots, tenant is null ? w.Busy : jobs[w.Id].Count(), jobs[w.Id].ToList())).ToList()));
+        return TypedResults.Ok(new WorkerList(workers.Select(w =>
+        {
+            var held = jobs[w.Id].ToList();
+            return new WorkerResponse(w.Id, w.Host, w.Version, w.Role, WorkerHeartbeats.StateOf(w, now),
+                w.StartedAt, w.LastSeenAt, w.HeartbeatSeconds, w.Slots, tenant is null ? w.Busy : held.Count, held);
+        }).ToList()));
     }
 }

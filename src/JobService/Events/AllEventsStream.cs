@@ -79,7 +79,7 @@ public sealed class AllEventsStream(EventFilter filter, DateTime? cursor, IDbCon
                 if (rows.Count > 0) since = Max(since, rows[^1].Event.CreatedAt - Grace);
                 foreach (var old in sent.Where(x => x.Value < since).Select(x => x.Key).ToList()) sent.Remove(old);
                 var readAt = DateTime.UtcNow;
-                if (await watch.WaitAsync(JobEventStream.Until(ends, sse, o), ct))
+                if (await watch.WaitAsync(StreamLoop.Until(ends, sse, o), ct))
                 {
                     // Every read looks back the grace period, so a read per poke under a busy fleet
                     // re-reads the same seconds dozens of times a second (300 streaming jobs: 30 reads/s,

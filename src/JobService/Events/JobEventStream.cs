@@ -48,7 +48,7 @@ public sealed class JobEventStream(Guid id, long? lastEventId, EventServices ser
                     last = e.Seq;
                 }
                 if (events.Count == JobEventReads.Batch) return false;
-                await watch.WaitAsync(Until(ends, sse, o), ct);
+                await watch.WaitAsync(StreamLoop.Until(ends, sse, o), ct);
                 await sse.PingIfQuietAsync(o.HeartbeatSeconds);
                 return !await Auth.CallerCheck.StillValidAsync(http); // revoked, rotated or signed out: the reconnect meets the 401
             }
@@ -99,13 +99,4 @@ public sealed class JobEventStream(Guid id, long? lastEventId, EventServices ser
     }
 
     static bool JobRowIsFinished(Job job) => job.Status is JobStatus.Completed or JobStatus.Failed or JobStatus.Cancelled;
-
-    /// <summary>How long to wait for a poke: until the poll fallback, the next ping or the stream's end, whichever comes first.</summary>
-    internal static TimeSpan Until(DateTime ends, SseWriter sse, EventsOptions o)
-    {
-        var now = DateTime.UtcNow;
-        var ping = sse.PingDue(o.HeartbeatSeconds) - now;
-        var wait = new[] { TimeSpan.FromSeconds(o.PollFallbackSeconds), ping, ends - now }.Min();
-        return wait < TimeSpan.Zero ? TimeSpan.Zero : wait;
-    }
 }

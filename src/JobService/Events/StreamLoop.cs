@@ -31,10 +31,19 @@ static class StreamLoop
                     Log(http).LogWarning("{Path}: the database is away ({Error}); the stream stays open and reads again when it is back",
                         http.Request.Path.Value, DatabaseErrors.OneLine(e));
                 away = true;
-                await watch.WaitAsync(JobEventStream.Until(ends, sse, o), ct);
+                await watch.WaitAsync(Until(ends, sse, o), ct);
                 await sse.PingIfQuietAsync(o.HeartbeatSeconds);
             }
         }
+    }
+
+    /// <summary>How long to wait for a poke: until the poll fallback, the next ping or the stream's end, whichever comes first.</summary>
+    internal static TimeSpan Until(DateTime ends, SseWriter sse, EventsOptions o)
+    {
+        var now = DateTime.UtcNow;
+        var ping = sse.PingDue(o.HeartbeatSeconds) - now;
+        var wait = new[] { TimeSpan.FromSeconds(o.PollFallbackSeconds), ping, ends - now }.Min();
+        return wait < TimeSpan.Zero ? TimeSpan.Zero : wait;
     }
 
     static ILogger Log(HttpContext http) => http.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(StreamLoop));
