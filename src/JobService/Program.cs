@@ -3,6 +3,13 @@ using JobService.Hosting;
 // The container's HEALTHCHECK: the runtime image has no curl, so the binary asks itself.
 if (args is ["healthcheck", ..])
     return await HealthProbe.RunAsync(args.Length > 1 ? args[1] : "http://127.0.0.1:8080/health/ready");
+if (CommandLine.UnknownVerb(args) is { } notACommand)
+    return CommandLine.Refuse([notACommand]);
+if (args is ["help" or "--help" or "-h", ..])
+{
+    Console.WriteLine(CommandLine.Usage);
+    return 0;
+}
 
 try
 {
@@ -12,6 +19,8 @@ try
 
     if (args is ["migrate", ..])
     {
+        if (CommandLine.Read(args, app.Configuration).Unknown is [_, ..] stray)
+            return CommandLine.Refuse(stray.Select(word => $"migrate does not take {word}."));
         await app.Services.WaitForDatabaseAsync();
         await app.Services.MigrateJobsDatabaseAsync();
         return 0;
@@ -19,9 +28,11 @@ try
 
     if (args is ["create-key", ..])
     {
+        var (request, wrong) = JobService.Auth.ApiKeysApi.ReadKeyRequest(args, app.Configuration);
+        if (request is null) return CommandLine.Refuse(wrong);
         await app.Services.WaitForDatabaseAsync();
         await app.Services.MigrateJobsDatabaseAsync();
-        return await JobService.Auth.ApiKeysApi.CreateFromCommandLineAsync(app.Services, args);
+        return await JobService.Auth.ApiKeysApi.CreateFromCommandLineAsync(app.Services, request);
     }
 
     await app.PrepareJobServiceAsync();

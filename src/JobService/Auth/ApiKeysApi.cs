@@ -111,10 +111,13 @@ public static class ApiKeysApi
         });
     }
 
-    /// <summary><c>create-key --tenant acme --scopes jobs:read,jobs:write [--name ops]</c>: a key for ops, without HTTP. Prints it once.</summary>
-    public static async Task<int> CreateFromCommandLineAsync(IServiceProvider services, string[] args)
+    /// <summary>What <c>create-key --tenant acme --scopes jobs:read,jobs:write [--name ops]</c> asks for.</summary>
+    public sealed record KeyRequest(string Tenant, string[] Scopes, string Name);
+
+    /// <summary>The key the command line asks for, or every argument that is wrong with it (read before the database is touched).</summary>
+    public static (KeyRequest? Request, List<string> Wrong) ReadKeyRequest(string[] args, IConfiguration configuration)
     {
-        var (own, unknown) = ReadCommandLine(args, services.GetRequiredService<IConfiguration>());
+        var (own, unknown) = Hosting.CommandLine.Read(args, configuration, "tenant", "scopes", "name");
         var tenant = own.GetValueOrDefault("tenant");
         var scopes = own.GetValueOrDefault("scopes", "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         // A flag it does not know (--expires 30d) would otherwise make a key without what was asked for.
@@ -123,49 +126,21 @@ public static class ApiKeysApi
         else if (!TenantName.IsValid(tenant)) wrong.Add($"--tenant '{tenant.Clip(60)}' is not a tenant name: {TenantName.Rule}.");
         if (scopes.Length == 0) wrong.Add("--scopes is missing.");
         wrong.AddRange(scopes.Where(s => !Scope.All.Contains(s)).Select(s => $"--scopes: '{s.Clip(60)}' is not a scope."));
-        if (wrong.Count > 0 || tenant is null)
-        {
-            foreach (var line in wrong) Console.Error.WriteLine(line);
-            Console.Error.WriteLine($"usage: create-key --tenant <tenant> --scopes <{string.Join("|", Scope.All)},…> [--name <name>]");
-            return 2;
-        }
+        return (wrong.Count == 0 && tenant is not null ? new KeyRequest(tenant, scopes, own.GetValueOrDefault("name", "command line")) : null, wrong);
+    }
+
+    /// <summary><c>create-key</c>: a key for ops, without HTTP. Prints it once, alone on stdout.</summary>
+    public static async Task<int> CreateFromCommandLineAsync(IServiceProvider services, KeyRequest request)
+    {
         await using var scope = services.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<JobsDbContext>();
-        var (key, row) = NewKey(own.GetValueOrDefault("name", "command line"), tenant, scopes, DateTime.UtcNow);
+        var (key, row) = NewKey(request.Name, request.Tenant, request.Scopes, DateTime.UtcNow);
         db.ApiKeys.Add(row);
         await db.SaveChangesAsync();
         Console.WriteLine(key);
-        Console.Error.WriteLine($"Key {row.Prefix}… ({row.Id}) for tenant {tenant}, scopes {row.Scopes}. It is not shown again.");
+        Console.Error.WriteLine($"Key {row.Prefix}… ({row.Id}) for tenant {request.Tenant}, scopes {row.Scopes}. It is not shown again.");
         return 0;
     }
-
-    /// <summary>
-    /// The command line's words after create-key: its own flags with their values, and the words
-    /// that are neither those nor settings for the host, in any form the host reads them
-    /// (<c>--Database:Provider postgres</c>, <c>/Database:Provider=postgres</c>,
-    /// <c>Database:Provider=postgres</c>, <c>--urls …</c>): a setting is a name with a section (':')
-    /// or one the configuration knows from elsewhere.
-    /// </summary>
-    static (Dictionary<string, string> Own, List<string> Unknown) ReadCommandLine(string[] args, IConfiguration configuration)
-    {
-        string[] ownFlags = ["tenant", "scopes", "name"];
-        var elsewhere = ((IConfigurationRoot)configuration).Providers.Where(p => p is not Microsoft.Extensions.Configuration.CommandLine.CommandLineConfigurationProvider)
-            .SelectMany(p => p.GetChildKeys([], null)).ToHashSet(StringComparer.OrdinalIgnoreCase);
-        var (own, unknown) = (new Dictionary<string, string>(), new List<string>());
-        for (var i = 1; i < args.Length; i++)
-        {
-            var word = args[i];
-            var switched = word.StartsWith("--") ? word[2..] : word.StartsWith('/') ? word[1..] : null;
-            var name = (switched ?? word).Split('=')[0];
-            var value = switched is not null && !word.Contains('=') && i + 1 < args.Length && !args[i + 1].StartsWith("--") ? args[++i] : null;
-            if (word.StartsWith("--") && ownFlags.Contains(switched)) { if (value is not null) own[switched!] = value; }
-            else if (!((switched is not null || word.Contains('=')) && (name.Contains(':') || elsewhere.Contains(name) || IsHostSwitch(name)))) unknown.Add(word);
-        }
-        return (own, unknown);
-    }
-
-    static bool IsHostSwitch(string name) =>
-        new[] { "urls", "environment", "contentRoot", "applicationName" }.Contains(name, StringComparer.OrdinalIgnoreCase);
 
     /// <summary>Keeps Auth:BootstrapAdminKey in the database as an admin key of the default tenant.</summary>
     public static async Task KeepBootstrapKeyAsync(IServiceProvider services, string key, CancellationToken ct)

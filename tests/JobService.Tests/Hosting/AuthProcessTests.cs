@@ -94,17 +94,21 @@ public sealed class AuthProcessTests
         Assert.DoesNotContain(maker.Output, l => l.StartsWith("jsk_", StringComparison.Ordinal));
     }
 
-    /// <summary>Regression: a bad tenant or scope printed only the usage line, not which argument was wrong.</summary>
+    /// <summary>
+    /// Regression: a bad tenant or scope printed only the usage line, not which argument was wrong;
+    /// and the database was migrated before the arguments were read.
+    /// </summary>
     [Fact]
     public async Task CreateKeySaysWhichArgumentIsWrong()
     {
-        var environment = OwnDatabase(out _);
+        var environment = OwnDatabase(out var path);
         await using var maker = ServiceProcess.Start(environment, "create-key", "--tenant", "bad tenant!", "--scopes", "jobs:read,jobs:bogus");
 
         Assert.True(await maker.ExitCodeAsync(Within) == 2, maker.AllText);
         Assert.Contains(maker.Errors, l => l.StartsWith("--tenant 'bad tenant!' is not a tenant name", StringComparison.Ordinal));
         Assert.Contains(maker.Errors, l => l == "--scopes: 'jobs:bogus' is not a scope.");
         Assert.DoesNotContain(maker.Output, l => l.StartsWith("jsk_", StringComparison.Ordinal));
+        Assert.False(File.Exists(path), "the arguments are read before the database is touched");
     }
 
     /// <summary>

@@ -1,0 +1,64 @@
+using JobService.Tests.Infrastructure;
+
+namespace JobService.Tests.Hosting;
+
+/// <summary>
+/// The binary's verbs as an operator types them: a word it does not know stops it before it
+/// touches the database, and says what it would take instead.
+/// </summary>
+public sealed class CommandLineTests
+{
+    static readonly TimeSpan Within = TimeSpan.FromSeconds(60);
+
+    static Dictionary<string, string> OwnDatabase(out string path)
+    {
+        path = Path.Combine(Path.GetTempPath(), $"jobservice-cli-{Guid.NewGuid():N}.db");
+        return new Dictionary<string, string> { ["ConnectionStrings__Jobs"] = $"Data Source={path}" };
+    }
+
+    /// <summary>Regression: the host ignores a bare word, so a misspelt verb served the whole API and ran its workers.</summary>
+    [Theory]
+    [InlineData("migrat")]
+    [InlineData("create-keys")]
+    public async Task AMisspeltCommandIsRefusedNotServed(string verb)
+    {
+        await using var process = ServiceProcess.Start(OwnDatabase(out var path), verb);
+
+        Assert.True(await process.ExitCodeAsync(Within) == 2, process.AllText);
+        Assert.Contains(process.Errors, l => l == $"'{verb}' is not a command; the commands are migrate, create-key, healthcheck, help.");
+        Assert.Contains(process.Errors, l => l.StartsWith("usage: JobService", StringComparison.Ordinal));
+        Assert.False(File.Exists(path), "nothing may touch the database");
+    }
+
+    /// <summary>Regression: migrate took any word after it, so migrate --dry-run migrated.</summary>
+    [Fact]
+    public async Task MigrateRefusesAFlagItDoesNotTake()
+    {
+        await using var process = ServiceProcess.Start(OwnDatabase(out var path), "migrate", "--dry-run", "Serilog:MinimumLevel=Warning");
+
+        Assert.True(await process.ExitCodeAsync(Within) == 2, process.AllText);
+        Assert.Contains(process.Errors, l => l == "migrate does not take --dry-run.");
+        Assert.DoesNotContain(process.Errors, l => l.Contains("Serilog"));
+        Assert.False(File.Exists(path), "a refused migrate must not create or migrate the database");
+    }
+
+    [Fact]
+    public async Task MigrateWithSettingsOnlyMigrates()
+    {
+        await using var process = ServiceProcess.Start(OwnDatabase(out var path), "migrate", "--Serilog:MinimumLevel", "Information");
+
+        Assert.True(await process.ExitCodeAsync(Within) == 0, process.AllText);
+        Assert.True(File.Exists(path));
+    }
+
+    [Fact]
+    public async Task HelpPrintsTheCommands()
+    {
+        await using var process = ServiceProcess.Start(OwnDatabase(out var path), "--help");
+
+        Assert.True(await process.ExitCodeAsync(Within) == 0, process.AllText);
+        Assert.Contains(process.Output, l => l.Contains("JobService migrate"));
+        Assert.Contains(process.Output, l => l.Contains("JobService create-key --tenant"));
+        Assert.False(File.Exists(path));
+    }
+}
