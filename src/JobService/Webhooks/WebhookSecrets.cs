@@ -22,11 +22,18 @@ public sealed class WebhookSecrets(IDbContextFactory<JobsDbContext> contexts, IO
         return row.PreviousSecret is not null && row.PreviousUntil > time.GetUtcNow().UtcDateTime ? [row.Secret, row.PreviousSecret] : [row.Secret];
     }
 
+    /// <summary>The tenant's secret row, if one was made (by its first signed delivery or a rotation).</summary>
+    public async Task<WebhookSecret?> FindAsync(string tenant, CancellationToken ct)
+    {
+        await using var db = await contexts.CreateDbContextAsync(ct);
+        return await db.WebhookSecrets.AsNoTracking().FirstOrDefaultAsync(s => s.TenantId == tenant, ct);
+    }
+
     /// <summary>The tenant's secret row, made now if it has none (two instances making one at once: the first wins).</summary>
     public async Task<WebhookSecret> CurrentAsync(string tenant, CancellationToken ct)
     {
+        if (await FindAsync(tenant, ct) is { } row) return row;
         await using var db = await contexts.CreateDbContextAsync(ct);
-        if (await db.WebhookSecrets.AsNoTracking().FirstOrDefaultAsync(s => s.TenantId == tenant, ct) is { } row) return row;
         db.WebhookSecrets.Add(new WebhookSecret { TenantId = tenant, Secret = NewSecret(), CreatedAt = time.GetUtcNow().UtcDateTime });
         try { await db.SaveChangesAsync(ct); }
         catch (DbUpdateException) { db.ChangeTracker.Clear(); }
@@ -36,10 +43,19 @@ public sealed class WebhookSecrets(IDbContextFactory<JobsDbContext> contexts, IO
     /// <summary>A new secret (shown once, by the caller); the old one keeps signing until the overlap ends.</summary>
     public async Task<WebhookSecret> RotateAsync(string tenant, CancellationToken ct)
     {
-        var current = await CurrentAsync(tenant, ct);
+        var current = await FindAsync(tenant, ct);
         var now = time.GetUtcNow().UtcDateTime;
         await using var db = await contexts.CreateDbContextAsync(ct);
         var secret = NewSecret();
+        if (current is null)
+        {
+            // The tenant's first: nothing to overlap with (a secret made only to be replaced would sign beside it, unknown to anyone).
+            var first = new WebhookSecret { TenantId = tenant, Secret = secret, CreatedAt = now };
+            db.WebhookSecrets.Add(first);
+            try { await db.SaveChangesAsync(ct); }
+            catch (DbUpdateException e) { throw new DbUpdateConcurrencyException("The webhook secret was made by another request at the same moment.", e); }
+            return first;
+        }
         var until = now.AddHours(options.Value.RotationOverlapHours);
         // Conditional on the secret it replaces: of two rotations at once, one wins and the other is told to try again.
         var changed = await db.WebhookSecrets.Where(s => s.TenantId == tenant && s.Secret == current.Secret).ExecuteUpdateAsync(u => u

@@ -40,9 +40,10 @@ public static class WebhooksApi
             .WithDescription("Whatever its state, with the same webhook-id and body (receivers drop duplicates by webhook-id). If this attempt " +
                 "fails, the retry schedule goes on from where the delivery had got to.")
             .RequireAuthorization(Scope.JobsWrite).RequireRateLimiting(AuthSetup.ReadLimit);
-        app.MapGet("/webhook-secret", Secret).WithTags("Webhooks").WithName("GetWebhookSecret").ProducesProblems(401, 403, 429)
+        app.MapGet("/webhook-secret", Secret).WithTags("Webhooks").WithName("GetWebhookSecret").ProducesProblems(401, 403, 404, 429)
             .WithSummary("Which secret signs this tenant's webhooks (its prefix only)")
-            .WithDescription("whsec_ and the first characters of the current secret, and until when the previous one also signs after a rotation.")
+            .WithDescription("whsec_ and the first characters of the current secret, and until when the previous one also signs after a rotation. " +
+                "404 before the tenant has one: POST /webhook-secret/rotate makes it.")
             .Reads();
         app.MapPost("/webhook-secret/rotate", Rotate).TakesNoBody().WithTags("Webhooks").WithName("RotateWebhookSecret").ProducesProblems(401, 403, 409, 429)
             .WithSummary("A new signing secret (shown once)")
@@ -72,10 +73,13 @@ public static class WebhooksApi
         return TypedResults.Accepted($"/jobs/{delivery.JobId}/deliveries", DeliveryResponse.From(delivery, attempts));
     }
 
-    static async Task<Ok<WebhookSecretResponse>> Secret(WebhookSecrets secrets, System.Security.Claims.ClaimsPrincipal user, TimeProvider time,
-        CancellationToken ct)
+    static async Task<Results<Ok<WebhookSecretResponse>, ProblemHttpResult>> Secret(WebhookSecrets secrets, System.Security.Claims.ClaimsPrincipal user,
+        TimeProvider time, CancellationToken ct)
     {
-        var row = await secrets.CurrentAsync(Caller.From(user).TenantId, ct);
+        // A read only reads: a secret made here could never be shown (only a rotation shows one).
+        if (await secrets.FindAsync(Caller.From(user).TenantId, ct) is not { } row)
+            return TypedResults.Problem(title: "No webhook secret yet",
+                detail: "This tenant has no signing secret yet. POST /webhook-secret/rotate makes one and shows it once.", statusCode: StatusCodes.Status404NotFound);
         return TypedResults.Ok(new WebhookSecretResponse(WebhookSecrets.Shown(row.Secret), row.CreatedAt,
             row.PreviousUntil > time.GetUtcNow().UtcDateTime ? row.PreviousUntil : null));
     }

@@ -144,6 +144,30 @@ public abstract class WebhookContract : IAsyncLifetime
         Assert.NotEqual(JsonValueKind.Null, shown.GetProperty("previous_valid_until").ValueKind);
     }
 
+    /// <summary>
+    /// Regression: reading the secret made one, which nothing could ever show (only a rotation
+    /// shows a secret), and the first rotation then kept that unknown secret signing beside the new one.
+    /// </summary>
+    [Fact]
+    public async Task ReadingTheSecretBeforeThereIsOneMakesNone()
+    {
+        var app = await StartAsync();
+
+        var before = await app.Client.GetAsync("/webhook-secret");
+        Assert.Equal(HttpStatusCode.NotFound, before.StatusCode);
+        Assert.Contains("POST /webhook-secret/rotate", (await before.ReadJsonAsync()).Str("detail"));
+        Assert.Equal(HttpStatusCode.NotFound, (await app.Client.GetAsync("/webhook-secret")).StatusCode);
+
+        var first = await (await app.Client.PostAsync("/webhook-secret/rotate", null)).ReadJsonAsync();
+        Assert.Equal(JsonValueKind.Null, first.GetProperty("previous_valid_until").ValueKind);
+        await app.SubmitAsync(Scripted(Returns(null), _receiver.Url.ToString()));
+        var hook = await _receiver.NextAsync();
+        Assert.Single(hook.Signature.Split(' ')); // the first secret alone signs
+        Verify(first.Str("secret"), hook);
+        var shown = await (await app.Client.GetAsync("/webhook-secret")).ReadJsonAsync();
+        Assert.StartsWith(shown.Str("prefix").TrimEnd('…'), first.Str("secret"));
+    }
+
     [Fact]
     public async Task FailuresAreRetriedOnTheScheduleWithOneWebhookIdUntilA2xx()
     {
