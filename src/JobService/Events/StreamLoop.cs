@@ -16,6 +16,7 @@ static class StreamLoop
     public static async Task RunAsync(HttpContext http, Func<Task<bool>> step, EventHub.Watch watch, SseWriter sse, DateTime ends,
         EventsOptions o, CancellationToken ct)
     {
+        if (Api.HeadAsGet.Asked(http)) return; // its headers are the whole answer: a stream held open would hold the connection
         var away = false;
         while (DateTime.UtcNow < ends)
         {

@@ -111,6 +111,8 @@ public static class ServiceSetup
         if (app.Services.GetRequiredService<IOptions<ServiceOptions>>().Value is { TrustedProxies.Count: > 0 } service)
             app.UseForwardedHeaders(ForwardedFrom(service));
         app.UseJobServiceRequestLogging();
+        app.UseMiddleware<HeadAsGet>();
+        app.UseRouting(); // after HEAD became GET (else WebApplication routes first of all)
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.UseMiddleware<DatabaseNotReady>();
