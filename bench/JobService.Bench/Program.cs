@@ -101,7 +101,7 @@ static async Task<object> Latency(BenchArgs a)
     var samples = new List<double>();
     await transitions.Driver.Notifier.Listening;
     await Task.Delay(500); // the worker is up and idle
-    var warmup = 20; // not measured: the first runs of each code path are JIT-compiled
+    var warmup = int.Parse(a.Get("warmup", "20")); // not measured: the first runs of each code path are JIT-compiled
     for (var i = -warmup; i < a.N; i++)
     {
         var id = Guid.CreateVersion7();
