@@ -24,6 +24,9 @@ public sealed class OfflineJsonTests
     [InlineData("""{"type": "object", "properties": {"s": {"type": "string", "allOf": [{"maxLength": 10}, {"maxLength": 3}]}}, "required": ["s"]}""")]
     [InlineData("""{"type": "object", "properties": {"e": {"allOf": [{"enum": [1, 2]}, {"enum": [2, 3]}]}}, "required": ["e"]}""")]
     [InlineData("""{"type": "object", "properties": {"t": {"type": "string"}}, "allOf": [{"properties": {"t": {"minLength": 400}}}]}""")]
+    // A declared type's sizes are not capped (a model must meet them, not the service), so they may pass int's range: the casts must saturate, not wrap.
+    [InlineData("""{"type": "object", "properties": {"s": {"type": "string", "minLength": 3, "maxLength": 1e10}}, "required": ["s"]}""")]
+    [InlineData("""{"type": "object", "properties": {"l": {"type": "array", "items": {"type": "integer"}, "minItems": 2, "maxItems": 3e12}}, "required": ["l"]}""")]
     public void TheAnswerValidates(string schemaText)
     {
         var schema = JsonNode.Parse(schemaText)!.AsObject();
