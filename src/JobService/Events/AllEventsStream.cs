@@ -31,7 +31,8 @@ public sealed class AllEventsStream(EventFilter filter, DateTime? cursor, IDbCon
     public async Task ExecuteAsync(HttpContext http)
     {
         var o = options.Value;
-        var ct = http.RequestAborted;
+        using var lifetime = StreamLoop.Lifetime(http);
+        var ct = lifetime.Token;
         using var watch = hub.WatchAll();
         var sse = new SseWriter(http);
         var ends = DateTime.UtcNow.AddSeconds(o.MaxStreamSeconds);
@@ -94,7 +95,7 @@ public sealed class AllEventsStream(EventFilter filter, DateTime? cursor, IDbCon
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
-            // The client went away.
+            // The client went away, or this instance is stopping.
         }
     }
 

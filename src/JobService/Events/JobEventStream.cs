@@ -18,7 +18,8 @@ public sealed class JobEventStream(Guid id, long? lastEventId, EventServices ser
     public async Task ExecuteAsync(HttpContext http)
     {
         var o = services.Options.Value;
-        var ct = http.RequestAborted;
+        using var lifetime = StreamLoop.Lifetime(http);
+        var ct = lifetime.Token;
         using var watch = services.Hub.WatchJob(id); // before the first read: nothing committed after it is missed
         var sse = new SseWriter(http);
         var ends = DateTime.UtcNow.AddSeconds(o.MaxStreamSeconds);
@@ -55,7 +56,7 @@ public sealed class JobEventStream(Guid id, long? lastEventId, EventServices ser
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
-            // The client went away.
+            // The client went away, or this instance is stopping.
         }
     }
 

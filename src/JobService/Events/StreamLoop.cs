@@ -38,6 +38,15 @@ static class StreamLoop
         }
     }
 
+    /// <summary>
+    /// What a stream runs under: its client going away, or this instance stopping. Held open
+    /// through a stop, a stream held the web server's shutdown (it waits for every request) for the
+    /// host's whole timeout, and the workers' hand-back with it: SIGTERM then spent an attempt of
+    /// every running job. Ended, EventSource reconnects, to another instance or to this one once back.
+    /// </summary>
+    public static CancellationTokenSource Lifetime(HttpContext http) => CancellationTokenSource.CreateLinkedTokenSource(
+        http.RequestAborted, http.RequestServices.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping);
+
     /// <summary>How long to wait for a poke: until the poll fallback, the next ping or the stream's end, whichever comes first.</summary>
     internal static TimeSpan Until(DateTime ends, SseWriter sse, EventsOptions o)
     {

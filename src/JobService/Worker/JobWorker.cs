@@ -30,6 +30,7 @@ public sealed class JobWorker(
     Observability.TraceParents traceParents,
     PausedTypes paused,
     WorkerHeartbeats heartbeats,
+    IHostApplicationLifetime lifetime,
     ILogger<JobWorker> log) : BackgroundService
 {
     readonly WorkerOptions _options = options.Value;
@@ -42,8 +43,13 @@ public sealed class JobWorker(
     /// <summary>Unique per process start: a restarted worker never mistakes its old leases for its own.</summary>
     public string WorkerId { get; } = $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid().ToString("N")[..8]}";
 
-    protected override async Task ExecuteAsync(CancellationToken stopping)
+    protected override async Task ExecuteAsync(CancellationToken stoppingService)
     {
+        // The stop begins when the host's does, not when this service's turn comes: the web server
+        // stops first and may wait its whole timeout for open requests, and this worker would claim
+        // meanwhile and meet its own stop with the host's time already spent, too late to hand back.
+        using var stopped = CancellationTokenSource.CreateLinkedTokenSource(stoppingService, lifetime.ApplicationStopping);
+        var stopping = stopped.Token;
         if (!await database.WaitAsync(stopping)) return;
         // Never a claim of a paused type because this worker has only just started.
         try { await paused.FirstRead.WaitAsync(stopping); } catch (OperationCanceledException) { return; }
