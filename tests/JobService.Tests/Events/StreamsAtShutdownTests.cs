@@ -24,15 +24,7 @@ public sealed class StreamsAtShutdownTests
     {
         var app = new WorkerApp(TestDatabase.Sqlite(), realClock: true, kestrel: true);
         await using var _ = app;
-        var started = new TaskCompletionSource();
-        var key = Scripts.Add(async ctx =>
-        {
-            started.TrySetResult();
-            await Task.Delay(Timeout.Infinite, ctx.CancellationToken);
-            return null;
-        });
-        var id = await app.SubmitAsync(Scripts.Job(key));
-        await started.Task.WaitAsync(TimeSpan.FromSeconds(15));
+        var id = await app.StartJobThatRunsUntilStoppedAsync();
         using var http = new HttpClient { BaseAddress = app.BaseAddress, Timeout = Timeout.InfiniteTimeSpan };
         var streams = new List<Stream>();
         foreach (var path in new[] { "/events", $"/jobs/{id}/events" })
@@ -64,15 +56,7 @@ public sealed class StreamsAtShutdownTests
         var app = new WorkerApp(database, realClock: true,
             configure: services => services.AddHostedService(sp => waits = new WaitsForTheHandBack(database, sp.GetRequiredService<JobChanges>())));
         await using var _ = app;
-        var started = new TaskCompletionSource();
-        var key = Scripts.Add(async ctx =>
-        {
-            started.TrySetResult();
-            await Task.Delay(Timeout.Infinite, ctx.CancellationToken);
-            return null;
-        });
-        var id = await app.SubmitAsync(Scripts.Job(key));
-        await started.Task.WaitAsync(TimeSpan.FromSeconds(15));
+        var id = await app.StartJobThatRunsUntilStoppedAsync();
         waits!.Job = id;
 
         await app.StopAsync();

@@ -61,6 +61,21 @@ public sealed class WorkerApp(TestDatabase database, Dictionary<string, string?>
         return (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetGuid();
     }
 
+    /// <summary>Submits a job whose handler runs until it is stopped, and returns once it has started.</summary>
+    public async Task<Guid> StartJobThatRunsUntilStoppedAsync()
+    {
+        var started = new TaskCompletionSource();
+        var key = Scripts.Add(async ctx =>
+        {
+            started.TrySetResult();
+            await Task.Delay(Timeout.Infinite, ctx.CancellationToken);
+            return null;
+        });
+        var id = await SubmitAsync(Scripts.Job(key));
+        await started.Task.WaitAsync(TimeSpan.FromSeconds(15));
+        return id;
+    }
+
     public async Task<Job> JobAsync(Guid id)
     {
         await using var db = await Get<IDbContextFactory<JobsDbContext>>().CreateDbContextAsync();

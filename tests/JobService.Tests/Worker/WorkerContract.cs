@@ -262,15 +262,7 @@ public abstract class WorkerContract
     {
         var app = await StartAsync();
         await using var _ = app;
-        var started = new TaskCompletionSource();
-        var key = Scripts.Add(async ctx =>
-        {
-            started.TrySetResult();
-            await Task.Delay(Timeout.Infinite, ctx.CancellationToken);
-            return null;
-        });
-        var id = await app.SubmitAsync(Scripts.Job(key));
-        await started.Task.WaitAsync(TimeSpan.FromSeconds(15));
+        var id = await app.StartJobThatRunsUntilStoppedAsync();
         Assert.Equal(1, (await app.JobAsync(id)).Attempt);
         var database = app.Database;
 
