@@ -23,7 +23,8 @@ public sealed class JobServiceMetrics
     {
         Meter = meters.Create(MeterName);
         OutcomeWriteRetries = Meter.CreateCounter<long>("jobservice.worker.outcome_write_retries", "{write}",
-            "Outcome writes retried because the database failed (finished work kept while the lease may be the worker's)");
+            "Writes of finished work retried because the database failed, kept while the lease may be the worker's " +
+            "(jobservice.write: outcome, or a running job's log line or model usage)");
 
         JobsCreated = Meter.CreateCounter<long>("jobservice.jobs.created", "{job}",
             "Jobs stored by POST /jobs and POST /jobs/batch; an idempotent replay is not a new job");

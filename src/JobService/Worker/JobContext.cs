@@ -20,6 +20,7 @@ public sealed class JobContext : IJobContext
     readonly TimeProvider _time;
     readonly TimeSpan _progressInterval, _outputInterval;
     readonly ILogger _log;
+    readonly Hosting.JobServiceMetrics _metrics;
     readonly Lock _gate = new();
     readonly SemaphoreSlim _writing = new(1, 1); // one write at a time per job: events keep their order
     int _progress;
@@ -34,8 +35,9 @@ public sealed class JobContext : IJobContext
     volatile bool _closed;
 
     public JobContext(RunningJob running, CancellationToken token, ProgressBatcher progressWrites, TimeProvider time,
-        TimeSpan progressInterval, TimeSpan outputInterval, ILogger log)
+        TimeSpan progressInterval, TimeSpan outputInterval, ILogger log, Hosting.JobServiceMetrics metrics)
     {
+        _metrics = metrics;
         _running = running;
         _progressWrites = progressWrites;
         _time = time;
@@ -193,14 +195,34 @@ public sealed class JobContext : IJobContext
     /// <summary>
     /// A log line or a model call's usage, written before the handler goes on, in its turn after
     /// any write of this job under way, with other jobs' writes (a model call's lines come from
-    /// hundreds of jobs at once). A refused write means the lease is lost.
+    /// hundreds of jobs at once). A refused write means the lease is lost. Through a database
+    /// outage the handler waits while the lease may still be this worker's, as the outcome does
+    /// (<see cref="JobRunner"/>): thrown into the handler, a blip failed the attempt and the
+    /// model call it had just paid for was made again.
     /// </summary>
     async Task WriteNowAsync(RunningWrite write)
     {
         await _writing.WaitAsync();
         try
         {
-            if (!await _progressWrites.WriteAsync(write)) _running.Stop(StopReason.LeaseLost);
+            var wait = TimeSpan.FromMilliseconds(250);
+            for (var attempt = 1; ; attempt++)
+            {
+                try
+                {
+                    if (!await _progressWrites.WriteAsync(write)) _running.Stop(StopReason.LeaseLost);
+                    return;
+                }
+                catch (Exception e) when (Data.DatabaseErrors.IsUnavailable(e) && _running.LeaseUntil > _time.GetUtcNow().UtcDateTime)
+                {
+                    _metrics.OutcomeWriteRetries.Add(1, new KeyValuePair<string, object?>("jobservice.write", write.Usage is null ? "log" : "usage"));
+                    if (attempt == 1)
+                        _log.LogWarning("Writing job {JobId}'s {What} failed: {Error}; trying again while its lease lasts",
+                            JobId, write.Usage is null ? "log line" : "model usage", Data.DatabaseErrors.OneLine(e));
+                    await Task.Delay(wait, CancellationToken);
+                    wait = TimeSpan.FromMilliseconds(Math.Min(wait.TotalMilliseconds * 2, 5_000));
+                }
+            }
         }
         finally
         {

@@ -42,7 +42,7 @@ public sealed class JobRunner(
         var type = registry.Find(job.Type)!; // claims only ask for registered types
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(type.TimeoutSeconds), time);
         using var token = CancellationTokenSource.CreateLinkedTokenSource(running.Token, timeout.Token);
-        var context = new JobContext(running, token.Token, progressWrites, time, _progressInterval, _outputInterval, log);
+        var context = new JobContext(running, token.Token, progressWrites, time, _progressInterval, _outputInterval, log, metrics);
         running.Context = context;
 
         Func<Task<bool>> record;
@@ -132,7 +132,7 @@ public sealed class JobRunner(
             }
             catch (Exception e) when (running.LeaseUntil > time.GetUtcNow().UtcDateTime)
             {
-                metrics.OutcomeWriteRetries.Add(1);
+                metrics.OutcomeWriteRetries.Add(1, new KeyValuePair<string, object?>("jobservice.write", "outcome"));
                 if (DatabaseErrors.IsUnavailable(e))
                     log.LogWarning("Writing the outcome of job {JobId} failed (try {Try}): {Error}; trying again in {Wait} while its lease lasts",
                         running.Job.Id, attempt, DatabaseErrors.OneLine(e), wait);

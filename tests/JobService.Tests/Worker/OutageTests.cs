@@ -119,6 +119,54 @@ public sealed class OutageTests
         await database.DisposeAsync();
     }
 
+    /// <summary>
+    /// Regression: a model call's usage (or a log line) written during a database blip threw out
+    /// of the handler: the attempt failed and the model was called again, paid for twice. The
+    /// handler now waits for the database while the lease may be its worker's, and goes on.
+    /// </summary>
+    [Fact]
+    public async Task UsageAndLogWrittenDuringAnOutageWaitForTheDatabaseAndTheAttemptGoesOn()
+    {
+        using var cluster = LocalPostgres.Private();
+        var database = await TestDatabase.PostgresAsync(cluster.Server);
+        await using var app = new WorkerApp(database, new() { ["Worker:LeaseSeconds"] = "60", ["Worker:HeartbeatSeconds"] = "2" },
+            realClock: true, ownsDatabase: false);
+        var retried = new System.Collections.Concurrent.ConcurrentBag<string>();
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == JobServiceMetrics.MeterName && instrument.Name == "jobservice.worker.outcome_write_retries") l.EnableMeasurementEvents(instrument);
+        };
+        listener.SetMeasurementEventCallback<long>((_, _, tags, _) =>
+        {
+            foreach (var tag in tags) if (tag.Key == "jobservice.write") retried.Add((string)tag.Value!);
+        });
+        listener.Start();
+        var gate = new TaskCompletionSource();
+        var key = Scripts.Add(async ctx =>
+        {
+            await gate.Task; // the model has answered
+            await ctx.RecordUsageAsync(10, 20, 0.5);
+            await ctx.LogAsync(JobService.Handlers.JobLogLevel.Info, "after the call");
+            return new { attempt = ctx.Attempt };
+        });
+        var id = await app.SubmitAsync(Scripts.Job(key));
+        await app.WaitForRunningHereAsync(id);
+
+        cluster.Stop();
+        gate.SetResult();
+        await Poll.UntilAsync(() => retried.Count >= 2, "two failed writes of finished work", TimeSpan.FromSeconds(60));
+        cluster.Start();
+
+        var job = await app.WaitForAsync(id, j => j.Status == JobStatus.Completed, "completed", TimeSpan.FromSeconds(60));
+        Assert.Equal((1, 1), (job.Attempt, Scripts.RunsOf(key)));
+        Assert.Equal((10, 20, 0.5), (job.PromptTokens, job.CompletionTokens, job.CostUsd));
+        Assert.Single(await app.EventsAsync(id), e => e.Message == "after the call");
+        Assert.Contains("usage", retried); // the usage's write waited, not the outcome of a failed attempt
+        await app.StopAsync();
+        await database.DisposeAsync();
+    }
+
     [Fact]
     public void TheClaimBackoffNeverWaitsLongerThanTwoSeconds()
     {
