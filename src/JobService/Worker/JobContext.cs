@@ -205,7 +205,6 @@ public sealed class JobContext : IJobContext
         await _writing.WaitAsync();
         try
         {
-            var wait = TimeSpan.FromMilliseconds(250);
             for (var attempt = 1; ; attempt++)
             {
                 try
@@ -219,8 +218,7 @@ public sealed class JobContext : IJobContext
                     if (attempt == 1)
                         _log.LogWarning("Writing job {JobId}'s {What} failed: {Error}; trying again while its lease lasts",
                             JobId, write.Usage is null ? "log line" : "model usage", Data.DatabaseErrors.OneLine(e));
-                    await Task.Delay(wait, CancellationToken);
-                    wait = TimeSpan.FromMilliseconds(Math.Min(wait.TotalMilliseconds * 2, 5_000));
+                    await Task.Delay(JobRunner.FinishedWorkRetryWait(attempt), CancellationToken);
                 }
             }
         }

@@ -112,6 +112,9 @@ public sealed class JobRunner(
         return await Finish(running, JobStatus.Failed, why, error, $"{why}: {error}");
     }
 
+    /// <summary>How long a write of finished work waits before its next try: 0.25 s, doubling, at most 5 s.</summary>
+    internal static TimeSpan FinishedWorkRetryWait(int attempt) => TimeSpan.FromMilliseconds(Math.Min(250 * Math.Pow(2, Math.Min(attempt, 16) - 1), 5_000));
+
     async Task<bool> Finish(RunningJob running, JobStatus status, string message, string? error, string line) =>
         await transitions.FinishAsync(running.Lease, status, message, error, line, CancellationToken.None) is not null;
 
@@ -123,7 +126,6 @@ public sealed class JobRunner(
     /// </summary>
     async Task<bool> RecordAsync(RunningJob running, Func<Task<bool>> record)
     {
-        var wait = TimeSpan.FromMilliseconds(250);
         for (var attempt = 1; ; attempt++)
         {
             try
@@ -132,6 +134,7 @@ public sealed class JobRunner(
             }
             catch (Exception e) when (running.LeaseUntil > time.GetUtcNow().UtcDateTime)
             {
+                var wait = FinishedWorkRetryWait(attempt);
                 metrics.OutcomeWriteRetries.Add(1, new KeyValuePair<string, object?>("jobservice.write", "outcome"));
                 if (DatabaseErrors.IsUnavailable(e))
                     log.LogWarning("Writing the outcome of job {JobId} failed (try {Try}): {Error}; trying again in {Wait} while its lease lasts",
@@ -139,7 +142,6 @@ public sealed class JobRunner(
                 else
                     log.LogWarning(e, "Writing the outcome of job {JobId} failed (try {Try}); trying again in {Wait}", running.Job.Id, attempt, wait);
                 await Task.Delay(wait);
-                wait = TimeSpan.FromMilliseconds(Math.Min(wait.TotalMilliseconds * 2, 5_000));
             }
             catch (Exception e)
             {
