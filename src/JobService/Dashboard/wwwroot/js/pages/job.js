@@ -152,7 +152,11 @@ export function render(main, { id, can }) {
     ended = d.seq; // its log line follows, then the stream ends
   };
 
+  // The page may be left before its first read answers: then it must open nothing (a stream opened
+  // after its stops ran was never closed, held one of the browser's six connections, and wrote into the next page).
+  let left = false;
   api(`/jobs/${id}`).then(first => {
+    if (left) return;
     job = first;
     drawHead();
     const logsOnly = () => api(`/jobs/${id}/logs`, { params: { limit: 1000 } }).then(page => { logs.push(...page.items.map(l => ({ ...l, at: l.time }))); drawLog(); });
@@ -161,9 +165,9 @@ export function render(main, { id, can }) {
     if (live.on) stops.push(stream(`/jobs/${id}/events?last_event_id=0`, handlers));
     else logsOnly();
     main.dataset.ready = 'true';
-  }).catch(e => main.append(h('p', { class: 'error', role: 'alert' }, e.status === 404 ? `There is no job ${id}.` : e.message)));
+  }).catch(e => { if (!left) main.append(h('p', { class: 'error', role: 'alert' }, e.status === 404 ? `There is no job ${id}.` : e.message)); });
 
-  return () => stops.forEach(stop => stop());
+  return () => { left = true; stops.forEach(stop => stop()); };
 }
 
 async function copy(text) {

@@ -99,7 +99,9 @@ export function render(main, { params, can }) {
   if (live.on) stops.push(stream(`/events${query({ type: filter.type, ...tenantParams() })}`, handlers));
   else opened();
 
+  let left = false; // a list answering after the page was left must not mark the next page drawn (main is shared)
   streamOpen.then(() => api('/jobs', { params: { ...filterParams(filter), limit: pageSize, offset: filter.offset, ...tenantParams() } })).then(page => {
+    if (left) return;
     total = page.total;
     for (const job of page.items) {
       const entry = rowOf(job);
@@ -113,9 +115,9 @@ export function render(main, { params, can }) {
     pending = null;
     for (const [kind, data] of early) apply(kind, data);
     main.dataset.ready = 'true';
-  }).catch(error => main.append(h('p', { class: 'error', role: 'alert' }, error.message)));
+  }).catch(error => { if (!left) main.append(h('p', { class: 'error', role: 'alert' }, error.message)); });
 
-  return () => stops.forEach(stop => stop());
+  return () => { left = true; stops.forEach(stop => stop()); };
 }
 
 function pick(data, names) {
