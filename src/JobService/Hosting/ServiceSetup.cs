@@ -118,6 +118,7 @@ public static class ServiceSetup
         app.UseMiddleware<DatabaseNotReady>();
         app.UseMiddleware<RequestBodyLimit>();
         app.UseMiddleware<JsonCharset>();
+        app.UseMiddleware<CrossSiteRefusal>();
         app.UseJobServiceAuth();
         app.UseMiddleware<UnknownQuery>(); // after auth: a caller who may not ask learns nothing of what may be asked
 
