@@ -23,7 +23,9 @@ public sealed record BulkFilter(
 public sealed record BulkRequest(
     [property: Description("1 to 1,000 job ids. Give ids or filter, not both.")] IReadOnlyList<Guid>? Ids = null,
     [property: Description("Every job matching this filter, newest first, up to max.")] BulkFilter? Filter = null,
-    [property: Description("With filter: at most this many jobs are touched (1 to 10,000, default 10,000): send the count you confirmed.")] int? Max = null);
+    [property: Description("With filter: at most this many jobs are touched (1 to 10,000, default 10,000).")] int? Max = null,
+    [property: Description("With filter: how many matching jobs a person was shown and confirmed. If another number matches now, nothing " +
+        "is done: 409 with matched, the count now, to confirm again.")] int? Confirmed = null);
 
 /// <summary>A job the action left alone, and why.</summary>
 public sealed record BulkSkip(Guid Id, JobStatus? Status, string Reason);
@@ -55,7 +57,7 @@ public static class BulkJobsApi
 
     public static IEndpointRouteBuilder MapBulkJobsApi(this IEndpointRouteBuilder app)
     {
-        var bulk = app.MapGroup("/jobs/bulk").WithTags("Jobs").ProducesProblems(400, 401, 403, 413, 415, 429, 503)
+        var bulk = app.MapGroup("/jobs/bulk").WithTags("Jobs").ProducesProblems(400, 401, 403, 409, 413, 415, 429, 503)
             .RequireAuthorization(Scope.JobsWrite).RequireRateLimiting(AuthSetup.ReadLimit);
         bulk.MapPost("/cancel", (BulkRequest body, [AsParameters] BulkServices s, CancellationToken ct) => RunAsync(CancelAction, body, s, ct))
             .WithName("BulkCancelJobs").WithSummary("Cancel many jobs")
@@ -83,6 +85,8 @@ public static class BulkJobsApi
         if (body.Ids is { Count: 0 or > MaxIds }) errors["ids"] = [$"ids holds 1 to {MaxIds:N0} job ids."];
         if (body.Max is < 1 or > MaxFilterJobs) errors["max"] = [$"max must be between 1 and {MaxFilterJobs}."];
         if (body.Ids is not null && body.Max is not null) errors["max"] = ["max goes with filter; ids are acted on as given."];
+        if (body.Confirmed is < 0) errors["confirmed"] = ["confirmed is a count of jobs, 0 or more."];
+        else if (body.Ids is not null && body.Confirmed is not null) errors["confirmed"] = ["confirmed goes with filter; ids are acted on as given."];
         var f = body.Filter;
         if (JobProblems.TenantRefusal(caller, f?.TenantId, "filter.tenant_id") is { } refused) return refused;
         var filter = f is null ? null : JobFilter.Parse(f.Status, f.Type, f.CreatedAfter, f.CreatedBefore, f.IdPrefix, f.Payload, errors, "filter.");
@@ -95,6 +99,12 @@ public static class BulkJobsApi
         {
             var jobs = filter.Apply(s.Db, caller.TenantScope(f!.TenantId), s.Dialect);
             matched = await jobs.CountAsync(ct);
+            // Jobs that came to match, or stopped matching, after the count a person confirmed: that person
+            // looks again, rather than the action reaching jobs never shown (and leaving some that were).
+            if (body.Confirmed is { } confirmed && confirmed != matched)
+                return TypedResults.Problem(title: "The matching jobs changed",
+                    detail: $"{matched:N0} jobs match the filter now; {confirmed:N0} were confirmed. Nothing was done: look again and confirm the new count.",
+                    statusCode: StatusCodes.Status409Conflict, extensions: new Dictionary<string, object?> { ["matched"] = matched });
             targets = await jobs.OrderByDescending(j => j.CreatedAt).ThenByDescending(j => j.Id).Take(body.Max ?? MaxFilterJobs)
                 .Select(j => j.Id).ToListAsync(ct);
         }

@@ -12,7 +12,7 @@ public static class CallbackUrls
     {
         // Uri takes a NUL or a control character where the database (PostgreSQL's text) and an HTTP request line cannot.
         if (url.Length > MaxLength || url.Any(char.IsControl) || !Uri.TryCreate(url, UriKind.Absolute, out var uri) || (uri.Scheme != "http" && uri.Scheme != "https"))
-            return $"callback_url must be an absolute https URL of at most {MaxLength} characters, without control characters.";
+            return $"callback_url must be an absolute {(options.AllowHttp ? "http(s)" : "https")} URL of at most {MaxLength} characters, without control characters.";
         if (uri.Scheme == "http" && !options.AllowHttp)
             return "callback_url must be https (Webhooks:AllowHttp is off).";
         if (!string.IsNullOrEmpty(uri.UserInfo))

@@ -18,6 +18,13 @@ public sealed class CallbackUrlTests
             Assert.Equal(HttpStatusCode.Created, (await app.Client.PostAsJsonAsync("/jobs", new { type = "echo", callback_url = url })).StatusCode);
     }
 
+    /// <summary>Regression: an ftp:// URL was told "must be an absolute https URL" where http is taken too (the default).</summary>
+    [Theory]
+    [InlineData(true, "callback_url must be an absolute http(s) URL")]
+    [InlineData(false, "callback_url must be an absolute https URL")]
+    public void AWrongSchemeIsToldWhichSchemesAreTaken(bool allowHttp, string start) =>
+        Assert.StartsWith(start, CallbackUrls.Problem("ftp://hooks.example.com/", new WebhooksOptions { AllowHttp = allowHttp }));
+
     [Theory]
     [InlineData("https://hooks.example.com/jobs", true)]
     [InlineData("http://8.8.8.8/hook", true)]

@@ -147,6 +147,27 @@ public abstract class DashboardApiContract(ClockedApp app) : ClockedContract(app
         Assert.Contains(story, line => line!.Contains("Queued again by POST /jobs/bulk/retry"));
     }
 
+    /// <summary>
+    /// Regression: the dashboard sent the count it showed as max, and jobs that came to match after
+    /// the confirmation were retried (or deleted) in place of older ones the person had seen.
+    /// </summary>
+    [Fact]
+    public async Task ABulkActionWhoseMatchesChangedSinceTheConfirmationDoesNothingAndSaysTheCountNow()
+    {
+        var shown = new[] { await SubmitAsync("echo", new { text = "a" }), await SubmitAsync("echo", new { text = "b" }) };
+        await BulkAsync("cancel", new { ids = shown });
+        var arrived = await SubmitAsync("echo", new { text = "c" });
+        await BulkAsync("cancel", new { ids = new[] { arrived } }); // came to match after the count was shown
+
+        var response = await Client.PostAsJsonAsync("/jobs/bulk/retry", new { filter = new { status = new[] { "cancelled" } }, max = 2, confirmed = 2 });
+
+        var problem = await response.ShouldBeProblemAsync(HttpStatusCode.Conflict);
+        Assert.Equal(3, problem.GetProperty("matched").GetInt32());
+        Assert.Equal([JobStatus.Cancelled, JobStatus.Cancelled, JobStatus.Cancelled], await Task.WhenAll(shown.Append(arrived).Select(StatusAsync)));
+        var again = await BulkAsync("retry", new { filter = new { status = new[] { "cancelled" } }, max = 3, confirmed = 3 });
+        Assert.Equal(3, again.GetProperty("affected").GetInt32());
+    }
+
     [Fact]
     public async Task BulkDeleteByFilterDeletesFinishedJobsAndLeavesTheRest()
     {
@@ -173,6 +194,8 @@ public abstract class DashboardApiContract(ClockedApp app) : ClockedContract(app
     [InlineData("""{"ids": []}""", "ids")]
     [InlineData("""{"filter": {}, "max": 0}""", "max")]
     [InlineData("""{"filter": {}, "max": 10001}""", "max")]
+    [InlineData("""{"filter": {}, "confirmed": -1}""", "confirmed")]
+    [InlineData("""{"ids": ["00000000-0000-0000-0000-000000000001"], "confirmed": 1}""", "confirmed")]
     [InlineData("""{"filter": {"status": ["done"]}}""", "filter.status")]
     [InlineData("""{"filter": {"payload": {"tags": ["a"]}}}""", "filter.payload")]
     [InlineData("""{"filter": {"payload": {"a": null}}}""", "filter.payload")]

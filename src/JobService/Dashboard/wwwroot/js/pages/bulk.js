@@ -74,7 +74,7 @@ export function bulkBar({ rows, filter, total, reload }) {
     dialog.addEventListener('close', async () => {
       dialog.remove();
       if (dialog.returnValue !== 'go') return;
-      const body = allMatching ? { filter: bulkFilter(filter, session.tenant), max: matched } : { ids: [...selected] };
+      const body = allMatching ? { filter: bulkFilter(filter, session.tenant), max: matched, confirmed: matched } : { ids: [...selected] };
       try {
         const answer = await api(`/jobs/bulk/${name}`, { method: 'POST', body });
         result.hidden = false;
@@ -92,6 +92,7 @@ export function bulkBar({ rows, filter, total, reload }) {
         refresh();
       } catch (error) {
         toast(error.message, 'error');
+        if (error.status === 409 && allMatching) confirmAndRun(name); // the matches changed: the new counts, to confirm again
       }
     });
     dialog.showModal();
