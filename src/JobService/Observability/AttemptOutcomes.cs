@@ -15,8 +15,7 @@ public static class AttemptOutcomes
     public const string Success = "success", Error = "error", Retry = "retry", Cancelled = "cancelled",
         LeaseExpired = "lease_expired", Timeout = "timeout", HandedBack = "handed_back";
 
-    // Messages from JobTransitions (CancelAsync, HandBackAsync, RequeueAsync, RescueExpiredAsync).
-    const string CancelledBeforeStart = "Cancelled before it started";
+    // Messages from JobTransitions (RequeueAsync; CancelAsync's and HandBackAsync's are its constants).
     const string RequeuedMessage = "Queued for retry";
 
     static readonly AsyncLocal<bool> TimedOut = new();
@@ -43,7 +42,8 @@ public static class AttemptOutcomes
             case JobEventKinds.Failed:
                 return LostWorker(row) ? LeaseExpired : TimedOut.Value ? Timeout : Error;
             case JobEventKinds.Cancelled:
-                return row.Message == CancelledBeforeStart ? null : LostWorker(row) ? LeaseExpired : Cancelled;
+                return row.Message is JobTransitions.CancelledBeforeStart or JobTransitions.CancelledWaitingToRunAgain ? null
+                    : LostWorker(row) ? LeaseExpired : Cancelled;
             case JobEventKinds.Status when row.Status == JobStatus.Pending:
                 if (row.Message == RequeuedMessage) return null;
                 if (row.Message is JobTransitions.HandedBackAtShutdown or JobTransitions.HandedBackSlotsBusy) return HandedBack;

@@ -91,7 +91,8 @@ public sealed class JobTransitions(
     {
         await using var tx = await TransitionTx.BeginAsync(db, driver, Now, ct);
         var pending = await UpdateAsync(tx, $"""
-            UPDATE jobs SET status = 'cancelled', message = 'Cancelled before it started', completed_at = @now, updated_at = @now,
+            UPDATE jobs SET status = 'cancelled', completed_at = @now, updated_at = @now,
+                message = CASE WHEN attempt = 0 THEN '{CancelledBeforeStart}' ELSE '{CancelledWaitingToRunAgain}' END,
                 event_seq = event_seq + 1
             {driver.ListedIn("ids", "'pending'")}
             RETURNING {JobRow.Columns}
@@ -330,6 +331,9 @@ public sealed class JobTransitions(
             ("message", slotsBusy ? HandedBackSlotsBusy : HandedBackAtShutdown));
         return rows.SingleOrDefault();
     }
+
+    /// <summary>The message a job cancelled while pending is left with: before its first attempt, or between attempts (metrics count neither as an attempt's end).</summary>
+    public const string CancelledBeforeStart = "Cancelled before it started", CancelledWaitingToRunAgain = "Cancelled while waiting to run again";
 
     /// <summary>The message a handed-back job is left with (metrics tell a hand-back by it).</summary>
     public const string HandedBackAtShutdown = "Handed back by a worker that was shutting down",

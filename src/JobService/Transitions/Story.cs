@@ -116,7 +116,7 @@ public static class Story
             Fields(("status", "pending"), ("attempt", r.Attempt), ("max_attempts", r.MaxAttempts), ("run_at", r.RunAt), ("error", r.Error)))
         : Terminal(r, now, r.Status == JobStatus.Failed ? "error" : "info", why);
 
-    public static JobEvent CancelledPending(JobRow r, DateTime now) => Terminal(r, now, "info", "Cancelled before it started");
+    public static JobEvent CancelledPending(JobRow r, DateTime now) => Terminal(r, now, "info", r.Message ?? JobTransitions.CancelledBeforeStart);
 
     public static JobEvent CancelRequested(JobRow r, DateTime now) =>
         Event(r, JobEventKinds.Status, now, "info", $"Cancel requested: the handler of attempt {r.Attempt} is being stopped",

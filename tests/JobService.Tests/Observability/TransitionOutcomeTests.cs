@@ -113,6 +113,29 @@ public sealed class TransitionOutcomeTests
         Assert.Equal(["cancelled"], recorder.Outcomes("scripted"));
     }
 
+    /// <summary>
+    /// Regression: a job cancelled in its retry backoff was told "Cancelled before it started"
+    /// though it had run. It says it was waiting to run again, and its cancel ends no attempt.
+    /// </summary>
+    [Fact]
+    public async Task AJobCancelledBetweenAttemptsSaysSoAndCountsNoAttempt()
+    {
+        var (app, recorder) = Start();
+        await using var _ = app;
+        using var __ = recorder;
+        var key = Scripts.Add(_ => throw new InvalidOperationException("flaky"));
+        var id = await app.SubmitAsync(Scripts.Job(key));
+        await app.WaitForAsync(id, j => j.Status == JobStatus.Pending && j.Attempt == 1, "waiting for its retry");
+
+        (await app.Client.PostAsync($"/jobs/{id}/cancel", null)).EnsureSuccessStatusCode();
+
+        var job = await app.WaitForStatusAsync(id, JobStatus.Cancelled);
+        Assert.Equal(JobTransitions.CancelledWaitingToRunAgain, job.Message);
+        Assert.Equal(JobTransitions.CancelledWaitingToRunAgain, (await app.EventsAsync(id))[^1].Message);
+        await recorder.UntilAsync(() => recorder.Sum("jobservice.jobs.finished", ("type", "scripted"), ("status", "cancelled")) == 1, "the cancelled job counted");
+        Assert.Equal(["retry"], recorder.Outcomes("scripted")); // the failed attempt only
+    }
+
     /// <summary>As QueueContract does: a job held by a worker that stopped renewing (set in SQL), then the rescuer's pass.</summary>
     [Fact]
     public async Task ARescuedJobCountsLeaseExpiredWhetherItRunsAgainOrFails()
