@@ -38,6 +38,8 @@ public abstract partial class DashboardBrowserContract
         await Expect(page.Locator($"tr[data-job-id='{waiting}']")).ToHaveAttributeAsync("data-status", "completed", new() { Timeout = 30_000 });
         await browser.GoAsync("#/overview");
         await Expect(page.Locator(".card[data-status=completed] b")).ToHaveTextAsync("3");
+        // None of these jobs cost anything: the chart's heading said "max $1.00", its scale's floor.
+        await Expect(page.Locator("figure.chart h3", new() { HasText = "Cost" })).ToContainTextAsync("max $0.00");
         await browser.ScreenshotsAsync($"{Provider}-overview");
     }
 

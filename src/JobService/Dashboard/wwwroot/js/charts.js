@@ -5,9 +5,10 @@ const width = 300, height = 100;
 
 /** Lines over the buckets, one per series ({ name, cls, values }), missing values drawn as 0; the legend sums counts, or shows the latest of a percentile ('last'). */
 export function lineChart(title, series, format = number, summary = 'sum') {
-  const max = Math.max(...series.flatMap(x => x.values.map(v => v ?? 0))) || 1; // all zero: a flat line at the bottom
+  const max = Math.max(0, ...series.flatMap(x => x.values.map(v => v ?? 0)));
+  const scale = max || 1; // all zero: a flat line at the bottom, and the legend says 0, not the scale's 1
   const n = Math.max(1, (series[0]?.values.length ?? 1) - 1);
-  const point = (v, i) => `${((i / n) * width).toFixed(1)},${(height - ((v ?? 0) / max) * (height - 6) - 3).toFixed(1)}`;
+  const point = (v, i) => `${((i / n) * width).toFixed(1)},${(height - ((v ?? 0) / scale) * (height - 6) - 3).toFixed(1)}`;
   return h('figure', { class: 'chart' },
     h('h3', {}, title, h('span', { class: 'muted' }, ` · max ${format(max)}`)),
     s('svg', { viewBox: `0 0 ${width} ${height}`, preserveAspectRatio: 'none', role: 'img', 'aria-label': title },
