@@ -23,6 +23,7 @@ public static class JobSubmission
     public static (Job? Job, Dictionary<string, string[]> Errors) Validate(
         CreateJobRequest request, JobTypeRegistry registry, Webhooks.WebhooksOptions webhooks, DateTime now, string prefix = "")
     {
+        now = ToMicroseconds(now);
         var errors = new Dictionary<string, string[]>();
         void Add(string field, string message) => errors[prefix + field] = [message];
 
@@ -63,7 +64,7 @@ public static class JobSubmission
             Payload = payload.GetRawText(),
             Priority = request.Priority ?? 0,
             MaxAttempts = request.MaxAttempts ?? type.MaxAttempts,
-            RunAt = request.RunAt?.UtcDateTime ?? now,
+            RunAt = request.RunAt is { } at ? ToMicroseconds(at.UtcDateTime) : now,
             CallbackUrl = request.CallbackUrl,
             CallbackEvents = request.CallbackEvents is { } events ? string.Join(' ', events.Distinct()) : null,
             Message = "Waiting for a worker",
@@ -72,6 +73,12 @@ public static class JobSubmission
         };
         return (job, errors);
     }
+
+    /// <summary>
+    /// A time as the database keeps it (PostgreSQL: microseconds): the 201 answers the job with the
+    /// times every later read will, an idempotent replay's included.
+    /// </summary>
+    static DateTime ToMicroseconds(DateTime t) => new(t.Ticks - t.Ticks % 10, t.Kind);
 
     /// <summary>
     /// What "the same request" means for an Idempotency-Key: the same fields, compactly serialized.

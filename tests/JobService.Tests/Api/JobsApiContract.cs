@@ -61,6 +61,25 @@ public abstract class JobsApiContract(TestApp app) : IAsyncLifetime
     }
 
     /// <summary>
+    /// Regression: the 201 said the times as the clock gave them (7 fractional digits), and every
+    /// read after it (PostgreSQL keeps microseconds), an idempotent replay included, said them otherwise.
+    /// </summary>
+    [Fact]
+    public async Task TheTimesASubmitAnswersAreTheTimesEveryReadAnswers()
+    {
+        var created = await App.CreateJobAsync(new { type = "greet", payload = new { name = "Lin" }, run_at = "2030-01-01T10:00:00.1234567+02:00" }, Client);
+        var batch = await (await Client.PostAsJsonAsync("/jobs/batch", new { jobs = new[] { new { type = "greet", payload = new { name = "Ode" } } } })).ReadJsonAsync();
+
+        foreach (var answered in new[] { created, batch.GetProperty("items")[0] })
+        {
+            var read = await (await Client.GetAsync($"/jobs/{answered.Id()}")).ReadJsonAsync();
+            foreach (var field in new[] { "created_at", "updated_at", "run_at" })
+                Assert.Equal(read.Str(field), answered.Str(field));
+        }
+        Assert.Equal("2030-01-01T08:00:00.123456Z", created.Str("run_at"));
+    }
+
+    /// <summary>
     /// GET /jobs/{id} reads its row with a statement of its own (Api/JobById), the list through EF
     /// Core: both answer a job with every shown column set (result, usage, callbacks, times, a
     /// fractional cost) in the same words, to the character.
