@@ -68,7 +68,7 @@ public sealed class WorkerApp(TestDatabase database, Dictionary<string, string?>
         var key = Scripts.Add(async ctx =>
         {
             started.TrySetResult();
-            await Task.Delay(Timeout.Infinite, ctx.CancellationToken);
+            await new TaskCompletionSource().Task.WaitAsync(ctx.CancellationToken); // never set: only the stop ends it
             return null;
         });
         var id = await SubmitAsync(Scripts.Job(key));
