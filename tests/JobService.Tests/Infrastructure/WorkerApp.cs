@@ -48,7 +48,11 @@ public sealed class WorkerApp(TestDatabase database, Dictionary<string, string?>
     Factory NewFactory()
     {
         var factory = new Factory(this, settings);
-        if (kestrel) factory.UseKestrel(0); // real HTTP on loopback: streaming, a browser
+        // Real HTTP on loopback (streaming, a browser). The port is Kestrel's own listen option, not
+        // UseKestrel(0): that overload rewrites the server's addresses after the app has started
+        // binding, and now and then loses the race ("Addresses cannot be modified after the server
+        // has started"; dotnet/aspnetcore#67714).
+        if (kestrel) factory.UseKestrel(options => options.Listen(System.Net.IPAddress.Loopback, 0));
         return factory;
     }
     public IServiceProvider Services => App.Services;
