@@ -11,7 +11,10 @@ const terminal = ['completed', 'failed', 'cancelled'];
 export function render(main, { id, can }) {
   const stops = [];
   let job = null;
-  const attempts = new Map(); // attempt → { worker, started, ended, outcome, error }
+  // The timeline's rows, oldest first: created, each claim (a handed-back attempt is claimed again under
+  // its number), and 'retried' where POST /jobs/{id}/retry started the attempts again at 1.
+  const runs = []; // { attempt, label?, worker, started, ended, outcome, error }
+  let open = null; // the row of the attempt claimed and not yet ended
   const logs = [];
   const usage = [];
   let output = { attempt: 0, text: '' };
@@ -19,7 +22,7 @@ export function render(main, { id, can }) {
 
   const head = h('div', { class: 'job-head' });
   const actions = h('div', { class: 'actions' });
-  const timeline = h('tbody');
+  const timeline = h('tbody', { id: 'timeline' });
   const payload = h('pre', { class: 'json', id: 'payload' });
   const result = h('pre', { class: 'json', id: 'result' });
   const error = h('p', { class: 'error', id: 'error', hidden: true });
@@ -86,14 +89,19 @@ export function render(main, { id, can }) {
     try { await api(`/jobs/${id}`, { method: 'DELETE' }); location.hash = '#/jobs'; } catch (e) { toast(e.message, 'error'); }
   }
 
-  function attempt(n) { if (!attempts.has(n)) attempts.set(n, {}); return attempts.get(n); }
+  /** Ends the open attempt, or (a job cancelled or failed before a claim) the last row. */
+  function end(at, outcome, error) {
+    Object.assign(open ?? runs.at(-1) ?? {}, { ended: at, outcome, error });
+    open = null;
+    drawTimeline();
+  }
 
   function drawTimeline() {
-    timeline.replaceChildren(...[...attempts.entries()].sort(([a], [b]) => a - b).map(([n, a]) => h('tr', {},
-      h('td', {}, n === 0 ? 'created' : `${n} of ${job.max_attempts}`), h('td', { class: 'mono' }, a.worker ?? ''),
+    timeline.replaceChildren(...runs.map(a => h('tr', {},
+      h('td', {}, a.label ?? `${a.attempt} of ${job.max_attempts}`), h('td', { class: 'mono' }, a.worker ?? ''),
       h('td', {}, time(a.started)), h('td', {}, time(a.ended)),
       h('td', {}, a.started && a.ended ? duration(new Date(a.ended) - new Date(a.started)) : ''),
-      h('td', {}, a.outcome ?? (a.ended ? '' : n === 0 ? '' : 'running'), a.error ? h('div', { class: 'error' }, a.error) : ''))));
+      h('td', {}, a.outcome ?? (a.ended || a.label ? '' : 'running'), a.error ? h('div', { class: 'error' }, a.error) : ''))));
   }
 
   function drawUsage() {
@@ -123,20 +131,20 @@ export function render(main, { id, can }) {
 
   const handlers = {
     snapshot: d => { output = { attempt: d.attempt, text: d.output ?? '' }; drawOutput(); update(d, d.updated_at); },
-    created: d => { attempt(0).started = d.at; drawTimeline(); },
+    created: d => { runs.push({ label: 'created', started: d.at }); drawTimeline(); },
     status: d => {
-      const a = attempt(d.attempt);
-      if (d.status === 'running' && d.worker) Object.assign(a, { worker: d.worker, started: d.at });
-      else if (d.status === 'pending' && d.error) Object.assign(a, { ended: d.at, outcome: 'failed, retrying', error: d.error });
-      else if (d.status === 'pending' && d.attempt > 0) Object.assign(a, { ended: d.at, outcome: 'handed back' });
-      drawTimeline();
+      if (d.status === 'running' && d.worker) { runs.push(open = { attempt: d.attempt, worker: d.worker, started: d.at }); drawTimeline(); }
+      else if (terminal.includes(d.status)) end(d.at, d.status, d.error); // an end that a retry since made history
+      else if (d.status === 'pending' && d.error) end(d.at, 'failed, retrying', d.error); // or rescued after a lost lease
+      else if (d.status === 'pending' && open) end(d.at, 'handed back');
+      else if (d.status === 'pending') { runs.push({ label: 'retried', started: d.at }); drawTimeline(); }
       update({ status: d.status, attempt: d.attempt, cancel_requested: d.cancel_requested ?? (d.status === 'running' ? job.cancel_requested : false) }, d.at);
     },
     progress: d => { if (ticks(d.at) >= ticks(job.updated_at)) { setProgress(head.querySelector('.progress'), d.progress, job.status); job.progress = d.progress; job.message = d.message ?? job.message; document.getElementById('message').textContent = job.message ?? ''; } },
     log: (d, e) => {
       logs.push(d);
       drawLog();
-      if (d.seq === ended) e.target.close(); // the end's own story line was the last event: the stream is over, no reconnect
+      if (d.seq === ended) { e.target.close(); followRetry(); } // the end's own story line was the last event: the stream is over, no reconnect
     },
     usage: d => { usage.push(d); drawUsage(); },
     output: d => {
@@ -146,11 +154,24 @@ export function render(main, { id, can }) {
     },
   };
   for (const kind of terminal) handlers[kind] = d => {
-    Object.assign(attempt(d.attempt), { ended: d.completed_at ?? d.updated_at, outcome: kind, error: d.error });
-    drawTimeline();
+    end(d.completed_at ?? d.updated_at, kind, d.error);
     update(d);
     ended = d.seq; // its log line follows, then the stream ends
   };
+
+  /**
+   * A finished job's own stream is over; a retry made elsewhere (another tab, the API) would go
+   * unseen. The stream over all jobs, narrowed to this one, says when it is pending again (its
+   * first 2 s replayed may hold this job's own earlier events: only one after the end counts).
+   */
+  function followRetry() {
+    if (left || !live.on) return;
+    const again = seq => { if (seq > ended && !left) window.dispatchEvent(new HashChangeEvent('hashchange')); };
+    stops.push(stream(`/events?job_id=${id}`, {
+      'snapshot-list': d => d.items.forEach(j => again(j.seq)), // listed: pending or running, so retried before this stream began
+      status: d => again(d.seq),
+    }));
+  }
 
   // The page may be left before its first read answers: then it must open nothing (a stream opened
   // after its stops ran was never closed, held one of the browser's six connections, and wrote into the next page).
