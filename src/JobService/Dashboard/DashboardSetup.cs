@@ -76,7 +76,7 @@ public static class DashboardSetup
             cookie is null ? null : await sessions.TokenAsync(cookie, ct), options.Value.StatsRefreshSeconds));
     }
 
-    /// <summary>Signs in with an API key: 204 and the session cookie, or 401 for a key that is not valid.</summary>
+    /// <summary>Signs in with an API key: 204 and the session cookie, 401 for a key that is not valid, 403 for one that may not read jobs.</summary>
     static async Task<Results<NoContent, ProblemHttpResult>> SignIn(SignInRequest request, HttpContext http, ApiKeyStore keys,
         DashboardSession sessions, IOptions<AuthOptions> auth, IOptions<DashboardOptions> options, ILoggerFactory logs, CancellationToken ct)
     {
@@ -85,6 +85,13 @@ public static class DashboardSetup
         var key = string.IsNullOrWhiteSpace(request.Key) ? null : await keys.FindAsync(request.Key.Trim(), ct);
         if (key is null)
             return TypedResults.Problem(title: "Unauthorized", detail: "The API key is not valid (unknown, expired or revoked).", statusCode: StatusCodes.Status401Unauthorized);
+        // Every page lists or shows jobs: a key that may not read them (events:read alone, say) would
+        // sign in to blank pages, so it is told here instead.
+        var scopes = key.Scopes.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        if (!scopes.Contains(Scope.JobsRead) && !scopes.Contains(Scope.Admin))
+            return TypedResults.Problem(title: "Forbidden", statusCode: StatusCodes.Status403Forbidden,
+                detail: $"The dashboard shows jobs: this API key lacks the scope '{Scope.JobsRead}'.",
+                extensions: new Dictionary<string, object?> { ["missing_scope"] = Scope.JobsRead });
         http.Response.Cookies.Append(DashboardSession.CookieName, await sessions.SealAsync(request.Key!.Trim(), ct), new CookieOptions
         {
             HttpOnly = true, SameSite = SameSiteMode.Strict, Secure = http.Request.IsHttps, Path = "/", IsEssential = true,

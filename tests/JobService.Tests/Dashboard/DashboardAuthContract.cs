@@ -82,6 +82,20 @@ public abstract class DashboardAuthContract(AuthApp app)
         Assert.False(response.Headers.Contains("Set-Cookie"));
     }
 
+    /// <summary>Regression: a key with events:read alone signed in to pages that could show nothing (every one reads jobs).</summary>
+    [Fact]
+    public async Task AKeyThatMayNotReadJobsIsA403NamingTheScopeAndSetsNoCookie()
+    {
+        var (key, _) = await App.NewKeyAsync($"t{Guid.NewGuid():N}"[..12], "events:read", "jobs:write");
+
+        var response = await Browser().PostAsJsonAsync("/dashboard/session", new { key });
+
+        var problem = await response.ShouldBeProblemAsync(HttpStatusCode.Forbidden);
+        Assert.Contains("jobs:read", problem.Str("detail"));
+        Assert.Equal("jobs:read", problem.Str("missing_scope"));
+        Assert.False(response.Headers.Contains("Set-Cookie"));
+    }
+
     [Fact]
     public async Task AChangeWithTheSessionCookieButNoAntiforgeryTokenIsA400AndChangesNothing()
     {

@@ -86,6 +86,35 @@ public abstract partial class DashboardBrowserContract
         Assert.Equal("cancelled", (await api.GetFromJsonAsync<JsonElement>($"/jobs/{id}")).GetProperty("status").GetString());
     }
 
+    /// <summary>
+    /// Regressions: a tab signed out in another tab stayed on its page, toasting errors, instead of
+    /// going to sign in; and a key that may not read jobs signed in to blank pages.
+    /// </summary>
+    [Fact]
+    public async Task ATabSignedOutElsewhereGoesToSignInAndAKeyThatMayNotReadJobsIsToldWhy()
+    {
+        var settings = LiveSettings();
+        settings["Auth:Enabled"] = "true";
+        settings["Auth:BootstrapAdminKey"] = AdminKey;
+        await using var app = await ServiceAsync(settings);
+        var reader = await NewKeyAsync(app, "jobs:read");
+        var eventsOnly = await NewKeyAsync(app, "events:read");
+        await using var browser = await DashboardPage.OpenAsync(app.BaseAddress);
+        await SignInAsync(browser, reader);
+        await browser.GoAsync("#/jobs");
+
+        var other = await browser.Page.Context.NewPageAsync(); // the same browser's second tab, the same cookie
+        await other.GotoAsync(new Uri(app.BaseAddress, "/dashboard/").ToString());
+        await other.GetByRole(AriaRole.Button, new() { Name = "Sign out" }).ClickAsync();
+        await Expect(other).ToHaveURLAsync(SignInPage);
+
+        await Expect(browser.Page).ToHaveURLAsync(SignInPage); // at its next read (the counts, every second here)
+        await browser.Page.GetByLabel("API key").FillAsync(eventsOnly);
+        await browser.Page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
+        await Expect(browser.Page.Locator("#error")).ToHaveTextAsync("The dashboard shows jobs: this API key lacks the scope 'jobs:read'.");
+        await Expect(browser.Page).ToHaveURLAsync(SignInPage);
+    }
+
     /// <summary>An admin's list across tenants (tenant *) says whose each job is, for the rows listed and those that arrive live; a job's page says it too.</summary>
     [Fact]
     public async Task AnAdminsListOfEveryTenantSaysWhoseEachJobIs()

@@ -31,7 +31,9 @@ public sealed class DashboardPage : IAsyncDisposable
     public static async Task<DashboardPage> OpenAsync(Uri service, int width = 1280, int height = 900)
     {
         var (playwright, browser) = await Infrastructure.Browser.LaunchAsync();
-        var page = await browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = width, Height = height } });
+        // A context of its own (not NewPageAsync's hidden one), so that a test can open a second tab in it: same cookies.
+        var context = await browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = width, Height = height } });
+        var page = await context.NewPageAsync();
         return new DashboardPage(playwright, browser, page, service);
     }
 

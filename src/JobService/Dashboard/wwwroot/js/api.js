@@ -31,6 +31,8 @@ export async function api(path, { method = 'GET', body, params } = {}) {
   const response = await fetch(path + query(params), { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   if (response.status === 204) return null;
   const data = await response.json().catch(() => null);
+  // Signed out in another tab, the session expired, or the key revoked: every page goes to sign in.
+  if (response.status === 401) location.href = 'signin.html';
   if (!response.ok) throw new ApiError(response.status, data);
   return data;
 }

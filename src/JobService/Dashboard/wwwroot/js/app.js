@@ -46,7 +46,7 @@ async function start() {
   try {
     me = await api('session');
   } catch (error) {
-    if (error instanceof ApiError && error.status === 401) { location.href = 'signin.html'; return; }
+    if (error instanceof ApiError && error.status === 401) return; // api() is taking the browser to sign in
     main.append(h('p', { class: 'error' }, `The service did not answer: ${error.message}`));
     return;
   }
