@@ -13,6 +13,15 @@ public abstract partial class DashboardBrowserContract
     const string AdminKey = "jsk_DashboardBrowserAdminKey01234567";
     static readonly System.Text.RegularExpressions.Regex SignInPage = new("/dashboard/signin\\.html$");
 
+    /// <summary>The whole service with auth on, <see cref="AdminKey"/> its first admin.</summary>
+    async Task<WorkerApp> AuthServiceAsync()
+    {
+        var settings = LiveSettings();
+        settings["Auth:Enabled"] = "true";
+        settings["Auth:BootstrapAdminKey"] = AdminKey;
+        return await ServiceAsync(settings);
+    }
+
     async Task<string> NewKeyAsync(WorkerApp app, params string[] scopes)
     {
         using var admin = new HttpClient { BaseAddress = app.BaseAddress };
@@ -45,10 +54,7 @@ public abstract partial class DashboardBrowserContract
     [Fact]
     public async Task WithAuthOnAReadOnlyKeySeesNoButtonsAndTheServerRefusesWhatItForges()
     {
-        var settings = LiveSettings();
-        settings["Auth:Enabled"] = "true";
-        settings["Auth:BootstrapAdminKey"] = AdminKey;
-        await using var app = await ServiceAsync(settings);
+        await using var app = await AuthServiceAsync();
         var writer = await NewKeyAsync(app, "jobs:read", "jobs:write", "events:read");
         var reader = await NewKeyAsync(app, "jobs:read", "events:read");
         using var api = new HttpClient { BaseAddress = app.BaseAddress };
@@ -93,10 +99,7 @@ public abstract partial class DashboardBrowserContract
     [Fact]
     public async Task ATabSignedOutElsewhereGoesToSignInAndAKeyThatMayNotReadJobsIsToldWhy()
     {
-        var settings = LiveSettings();
-        settings["Auth:Enabled"] = "true";
-        settings["Auth:BootstrapAdminKey"] = AdminKey;
-        await using var app = await ServiceAsync(settings);
+        await using var app = await AuthServiceAsync();
         var reader = await NewKeyAsync(app, "jobs:read");
         var eventsOnly = await NewKeyAsync(app, "events:read");
         await using var browser = await DashboardPage.OpenAsync(app.BaseAddress);
@@ -119,10 +122,7 @@ public abstract partial class DashboardBrowserContract
     [Fact]
     public async Task AnAdminsListOfEveryTenantSaysWhoseEachJobIs()
     {
-        var settings = LiveSettings();
-        settings["Auth:Enabled"] = "true";
-        settings["Auth:BootstrapAdminKey"] = AdminKey;
-        await using var app = await ServiceAsync(settings);
+        await using var app = await AuthServiceAsync();
         using var acme = new HttpClient { BaseAddress = app.BaseAddress };
         acme.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", await NewKeyAsync(app, "jobs:read", "jobs:write"));
         async Task<Guid> SubmitAsync(HttpClient client) => (await (await client.PostAsJsonAsync("/jobs",
