@@ -1,4 +1,6 @@
+using JobService.Tests.Infrastructure;
 using Microsoft.Playwright;
+using static Microsoft.Playwright.Assertions;
 
 namespace JobService.Tests.Dashboard;
 
@@ -50,7 +52,42 @@ public abstract partial class DashboardBrowserContract
 
         var open = await browser.Page.EvaluateAsync<string[]>("() => [...window.openStreams].map(s => s.path.pathname)");
         Assert.Equal([$"/jobs/{second}/events"], open);
-        await Microsoft.Playwright.Assertions.Expect(browser.Page.Locator("main#page")).ToContainTextAsync("job-two");
-        await Microsoft.Playwright.Assertions.Expect(browser.Page.Locator("main#page")).Not.ToContainTextAsync("job-one");
+        await Expect(browser.Page.Locator("main#page")).ToContainTextAsync("job-two");
+        await Expect(browser.Page.Locator("main#page")).Not.ToContainTextAsync("job-one");
+    }
+
+    /// <summary>
+    /// Regression: a view of failed jobs said "new jobs may match" for every job submitted (all
+    /// pending), and said nothing when a job it did not list failed.
+    /// </summary>
+    [Fact]
+    public async Task AViewOfFailedJobsSaysMoreMayMatchWhenAJobFailsNotWhenOneIsSubmitted()
+    {
+        await using var app = await ServiceAsync();
+        var secondRun = new TaskCompletionSource();
+        var runs = 0;
+        var key = Scripts.Add(async ctx =>
+        {
+            if (Interlocked.Increment(ref runs) == 1) throw new InvalidOperationException("the first run breaks");
+            await secondRun.Task.WaitAsync(ctx.CancellationToken); // held running: the list's marker
+            return null;
+        });
+        var listed = await app.SubmitAsync(Scripts.Job(key, maxAttempts: 1));
+        await app.WaitForStatusAsync(listed, JobService.Data.JobStatus.Failed);
+        await using var browser = await DashboardPage.OpenAsync(app.BaseAddress);
+        await browser.GoAsync("#/jobs?status=failed");
+        var notice = browser.Page.Locator("p.notice");
+
+        await app.SubmitAsync(new { type = "echo", payload = new { text = "later" }, run_at = DateTime.UtcNow.AddDays(1) });
+        (await app.Client.PostAsync($"/jobs/{listed}/retry", null)).EnsureSuccessStatusCode();
+        // Its row running means the page has applied the events before it, the new pending job's among them.
+        await Expect(browser.Page.Locator($"tr[data-job-id='{listed}']")).ToHaveAttributeAsync("data-status", "running");
+        await Expect(notice).ToBeHiddenAsync();
+
+        var failing = Scripts.Add(_ => Task.FromException<object?>(new InvalidOperationException("breaks")));
+        await app.SubmitAsync(Scripts.Job(failing, maxAttempts: 1));
+        await Expect(notice).ToBeVisibleAsync();
+        await Expect(notice).ToContainTextAsync("More jobs may match this filter now.");
+        secondRun.SetResult();
     }
 }

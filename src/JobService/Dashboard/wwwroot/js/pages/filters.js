@@ -49,7 +49,12 @@ function payloadValue(text) {
 /** Whether a new job (pending, of this type) belongs in this view without asking the server. */
 export function admits(filter, type) {
   return filter.offset === 0 && Object.keys(filter.payload).length === 0 && !filter.id_prefix && !filter.created_before
-    && (filter.status.length === 0 || filter.status.includes('pending')) && (filter.type.length === 0 || filter.type.includes(type));
+    && mayMatch(filter, 'pending', type);
+}
+
+/** Whether a job of this status and type could be in this view, as far as those two say. */
+export function mayMatch(filter, status, type) {
+  return (filter.status.length === 0 || filter.status.includes(status)) && (filter.type.length === 0 || filter.type.includes(type));
 }
 
 /** The filter form; submitting it changes the hash, which shows the page again. */

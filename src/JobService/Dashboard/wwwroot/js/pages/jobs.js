@@ -3,7 +3,7 @@
 import { api, query, session, tenantParams } from '../api.js';
 import { h, time, badge, progressBar, setProgress, ticks, statuses, shortId, number } from '../dom.js';
 import { live, stream, every } from '../live.js';
-import { readFilter, filterParams, filterForm, admits } from './filters.js';
+import { readFilter, filterParams, filterForm, admits, mayMatch } from './filters.js';
 import { bulkBar } from './bulk.js';
 
 const pageSize = 50;
@@ -19,7 +19,7 @@ export function render(main, { params, can }) {
   const body = h('tbody');
   const totalText = h('span', { class: 'total' });
   const reload = () => window.dispatchEvent(new HashChangeEvent('hashchange'));
-  const notice = h('p', { class: 'notice', hidden: true }, 'New jobs may match this filter. ', h('button', { type: 'button', class: 'link', onclick: reload }, 'Show them'));
+  const notice = h('p', { class: 'notice', hidden: true }, 'More jobs may match this filter now. ', h('button', { type: 'button', class: 'link', onclick: reload }, 'Show them'));
   const pager = h('div', { class: 'pager' });
   const bulk = can('jobs:write') ? bulkBar({ rows, filter, total: () => total, reload }) : null;
   const everyTenant = session.tenant === '*'; // an admin's list across tenants says whose each job is
@@ -59,7 +59,11 @@ export function render(main, { params, can }) {
     const entry = rows.get(data.job_id);
     if (!entry) {
       if (kind === 'created' && admits(filter, data.job_type)) insert(data);
-      else if (kind === 'created') notice.hidden = false;
+      // A job not listed may match now: new and of a status and type the filter takes (its other
+      // fields are the server's to check), or changed into a status the filter asks for. Not a job
+      // that merely moved while on another page, nor a new pending job in a view of failed ones.
+      else if (kind === 'created' ? mayMatch(filter, 'pending', data.job_type)
+        : kind !== 'progress' && filter.status.length > 0 && mayMatch(filter, data.status, data.job_type)) notice.hidden = false;
       return;
     }
     if (entry.seq !== undefined ? data.seq <= entry.seq : ticks(data.at ?? data.updated_at) < ticks(entry.job.updated_at)) return;
