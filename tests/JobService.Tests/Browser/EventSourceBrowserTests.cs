@@ -1,9 +1,7 @@
 using System.Text.Json;
 using JobService.Data;
 using JobService.Tests.Infrastructure;
-using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace JobService.Tests.Browser;
@@ -35,24 +33,6 @@ public sealed class EventSourceBrowserTests
         </script>
         """;
 
-    /// <summary>Serves the page from the service itself, so that EventSource talks to its own origin.</summary>
-    sealed class ThePage : IStartupFilter
-    {
-        public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>
-        {
-            app.Use(async (http, rest) =>
-            {
-                if (http.Request.Path == "/test/events.html")
-                {
-                    http.Response.ContentType = "text/html; charset=utf-8";
-                    await http.Response.WriteAsync(Page);
-                }
-                else await rest(http);
-            });
-            next(app);
-        };
-    }
-
     [Fact]
     public async Task TheBrowsersEventSourceSeesTheSnapshotRisingProgressGrowingTextAndTheEndAcrossReconnects()
     {
@@ -60,7 +40,7 @@ public sealed class EventSourceBrowserTests
         {
             ["Events:MaxStreamSeconds"] = "1", ["Events:RetryMs"] = "100",
             ["Llm:Offline:TokensPerSecond"] = "25", ["Worker:ProgressIntervalMs"] = "200", ["Events:OutputFlushMs"] = "100",
-        }, realClock: true, kestrel: true, configure: s => s.AddSingleton<IStartupFilter>(new ThePage()));
+        }, realClock: true, kestrel: true, configure: s => s.AddSingleton<IStartupFilter>(new ServedPage("/test/events.html", Page)));
         var (playwright, browser) = await Infrastructure.Browser.LaunchAsync();
         using var _ = playwright;
         await using var __ = browser;
