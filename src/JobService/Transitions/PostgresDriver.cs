@@ -334,7 +334,7 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
         SELECT id, event_seq, @event_kind, @event_level, format(@event_line, @source),
             jsonb_build_object('status', 'pending', 'type', type, 'priority', priority,
                 'run_at', to_char(run_at, 'YYYY-MM-DD"T"HH24:MI:SS') || rtrim(rtrim(to_char(run_at, '.US'), '0'), '.') || 'Z',
-                'max_attempts', max_attempts), @now
+                'max_attempts', max_attempts, 'message', @message), @now
         FROM inserted
         """;
 

@@ -282,7 +282,7 @@ public sealed class SqliteDriver(InProcessNotifier notifier) : IJobDriver
         INSERT INTO job_events (job_id, seq, kind, level, message, data, created_at)
         SELECT id, event_seq, @event_kind, @event_level, format(@event_line, @by),
             json_object('status', 'pending', 'type', type, 'priority', priority, 'run_at', replace(run_at, ' ', 'T') || 'Z',
-                'max_attempts', max_attempts), @now
+                'max_attempts', max_attempts, 'message', message), @now
         FROM jobs WHERE id IN (SELECT value FROM json_each(@ids))
         """;
 

@@ -27,7 +27,7 @@ public static class Story
     {
         var (kind, level, _) = CreatedTemplate;
         return Event(r, kind, now, level, string.Format(CultureInfo.InvariantCulture, CreatedLine, source),
-            Fields(("status", "pending"), ("type", r.Type), ("priority", priority), ("run_at", r.RunAt), ("max_attempts", r.MaxAttempts)));
+            Fields(("status", "pending"), ("type", r.Type), ("priority", priority), ("run_at", r.RunAt), ("max_attempts", r.MaxAttempts), ("message", r.Message)));
     }
 
     /// <summary>

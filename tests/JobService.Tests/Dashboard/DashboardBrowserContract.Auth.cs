@@ -143,6 +143,7 @@ public abstract partial class DashboardBrowserContract
         await Expect(page.Locator($"tr[data-job-id='{own}'] td.tenant")).ToHaveTextAsync("default");
         var arrived = await SubmitAsync(acme); // after the list: it comes by the stream
         await Expect(page.Locator($"tr[data-job-id='{arrived}'] td.tenant")).ToHaveTextAsync("acme");
+        await Expect(page.Locator($"tr[data-job-id='{arrived}'] .message")).ToHaveTextAsync("Waiting for a worker"); // as a listed row says it
 
         await browser.GoAsync($"#/jobs/{acmes}");
         await Expect(page.Locator("#job-tenant")).ToHaveTextAsync("acme");

@@ -625,7 +625,7 @@ public abstract class QueueContract(TestApp app) : IAsyncLifetime
             await T.CreateAsync(db, [job], source, maxActive: 0, default);
 
         var stored = Assert.Single(await EventsAsync(job.Id));
-        var row = new JobRow(job.Id, "echo", JobStatus.Pending, 0, 4, 1, false, 0, null, null, runAt, null, null, null, false);
+        var row = new JobRow(job.Id, "echo", JobStatus.Pending, 0, 4, 1, false, 0, "Waiting for a worker", null, runAt, null, null, null, false);
         var told = Story.Created(row, source, -7, Now);
         Assert.Equal("Created by key 'k-%s' 100%", stored.Message);
         AssertSameEvent(told, stored);

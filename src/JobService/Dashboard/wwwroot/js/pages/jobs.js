@@ -77,7 +77,7 @@ export function render(main, { params, can }) {
   }
 
   function insert(data) {
-    const job = { id: data.job_id, type: data.job_type, tenant_id: data.tenant_id, status: 'pending', progress: 0, message: null, attempt: 0,
+    const job = { id: data.job_id, type: data.job_type, tenant_id: data.tenant_id, status: 'pending', progress: 0, message: data.message, attempt: 0,
       max_attempts: data.max_attempts, created_at: data.at, updated_at: data.at };
     const entry = rowOf(job);
     entry.seq = data.seq;
