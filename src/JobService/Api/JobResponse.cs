@@ -1,5 +1,6 @@
 using System.ComponentModel;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using JobService.Data;
 
 namespace JobService.Api;
@@ -47,7 +48,7 @@ public sealed record JobResponse(
 /// broken stream reports no usage: its tokens were counted), how it finished, its repairs and
 /// each model call (a pipeline's steps).
 /// </summary>
-public sealed record UsageResponse(int PromptTokens, int CompletionTokens, int TotalTokens, double CostUsd,
+public sealed record UsageResponse(int PromptTokens, int CompletionTokens, int TotalTokens, [property: JsonConverter(typeof(UsdJson))] double CostUsd,
     string? Model = null, string? Provider = null, bool Estimated = false, string? FinishReason = null, int Repairs = 0,
     IReadOnlyList<UsageStep>? Steps = null)
 {
@@ -65,7 +66,7 @@ public sealed record UsageResponse(int PromptTokens, int CompletionTokens, int T
 }
 
 /// <summary>One model call of the latest attempt.</summary>
-public sealed record UsageStep(string? Step, string? Model, string? Provider, int PromptTokens, int CompletionTokens, double CostUsd,
+public sealed record UsageStep(string? Step, string? Model, string? Provider, int PromptTokens, int CompletionTokens, [property: JsonConverter(typeof(UsdJson))] double CostUsd,
     bool Estimated, string? FinishReason, double? DurationMs);
 
 public sealed record JobPage(IReadOnlyList<JobResponse> Items, int Total, int Limit, int Offset);
@@ -83,7 +84,7 @@ public sealed record JobStatsResponse(IReadOnlyDictionary<string, int> ByStatus,
 public sealed record TypeStats(int Total, IReadOnlyDictionary<string, int> ByStatus, UsageTotals Usage);
 
 /// <summary>LLM usage summed over jobs: tokens and cost in USD.</summary>
-public sealed record UsageTotals(long PromptTokens, long CompletionTokens, long TotalTokens, double CostUsd);
+public sealed record UsageTotals(long PromptTokens, long CompletionTokens, long TotalTokens, [property: JsonConverter(typeof(UsdJson))] double CostUsd);
 
 /// <summary>A registered job type on the wire (GET /job-types).</summary>
 public sealed record JobTypeResponse(

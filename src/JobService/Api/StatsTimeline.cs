@@ -1,6 +1,7 @@
 using System.ComponentModel;
 using System.Data.Common;
 using System.Globalization;
+using System.Text.Json.Serialization;
 using System.Text.RegularExpressions;
 using JobService.Data;
 using JobService.Transitions;
@@ -19,7 +20,7 @@ public sealed record StatsTimeline(
 public sealed record TimelineBucket(DateTime Start, int Created, int Completed, int Failed, int Cancelled,
     [property: Description("From due (run_at) to claimed, of the jobs claimed in the bucket, in ms.")] Percentiles QueueWaitMs,
     [property: Description("From started to finished, of the jobs completed or failed in the bucket, in ms.")] Percentiles RunMs,
-    long TotalTokens, double CostUsd);
+    long TotalTokens, [property: JsonConverter(typeof(UsdJson))] double CostUsd);
 
 /// <summary>Nearest-rank percentiles (the value at rank ⌈p·n⌉), null for an empty bucket.</summary>
 public sealed record Percentiles(double? P50, double? P95);
@@ -27,7 +28,7 @@ public sealed record Percentiles(double? P50, double? P95);
 public sealed record TypeTimeline(int Created, int Completed, int Failed, int Cancelled, IReadOnlyList<int> CompletedPerBucket,
     double? MeanRunMs,
     [property: Description("Failed among completed and failed, 0 to 1; null when none finished.")] double? ErrorRate,
-    long TotalTokens, double CostUsd,
+    long TotalTokens, [property: JsonConverter(typeof(UsdJson))] double CostUsd,
     [property: Description("How long the oldest due pending job (run_at passed) has waited, in seconds; null when none waits.")] double? OldestPendingSeconds);
 
 /// <summary>

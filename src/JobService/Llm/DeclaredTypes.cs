@@ -21,7 +21,15 @@ public sealed record DeclaredType(
         foreach (var section in configuration.GetSection("Llm:Types").GetChildren())
             yield return Read(section, [Step(section, section.Key)]);
         foreach (var section in configuration.GetSection("Llm:Pipelines").GetChildren())
-            yield return Read(section, section.GetSection("Steps").GetChildren().Select(s => Step(s, s["Name"] ?? s.Key)).ToList());
+        {
+            // A pipeline's System and MaxTokens are every step's that sets none; a prompt or an output schema is a step's alone.
+            if (section["Prompt"] is not null || section.GetSection("OutputSchema").Exists())
+                throw new InvalidOperationException($"{section.Path}: Prompt and OutputSchema belong to each of its Steps.");
+            yield return Read(section, section.GetSection("Steps").GetChildren().Select(s => Step(s, s["Name"] ?? s.Key) with
+            {
+                System = s["System"] ?? section["System"], MaxTokens = s.GetValue<int?>("MaxTokens") ?? section.GetValue<int?>("MaxTokens"),
+            }).ToList());
+        }
     }
 
     static DeclaredType Read(IConfigurationSection s, IReadOnlyList<DeclaredStep> steps)

@@ -1,6 +1,8 @@
 using System.ClientModel;
 using System.Diagnostics;
+using System.Globalization;
 using System.Text;
+using System.Text.Json;
 using JobService.Handlers;
 using Microsoft.Extensions.Options;
 
@@ -10,11 +12,12 @@ namespace JobService.Llm;
 /// Runs one chat completion for a job: picks the provider and model, streams the answer so that
 /// progress is real (tokens received against tokens expected, capped below 100 until the job
 /// completes) and watchers see the text grow, and records what the call spent, even when it was
-/// cancelled or broke (then counted and marked estimated). HTTP 429 and 5xx are retried by the
-/// HTTP client's resilience handler (Retry-After honoured); a stream that breaks after it began
-/// (no finish reason, an error event, a dropped connection, silence past the provider's timeout)
-/// is retried here like a 5xx. 400/401/403/404/422 fail the job at once. Each call and each retry
-/// is told in the job's log.
+/// cancelled or broke (then counted and marked estimated). Every retry inside the attempt is made
+/// here, in one place that sees all of them: HTTP 408, 429 and 5xx (Retry-After honoured), a failed
+/// connection, and a stream that breaks after it began (no finish reason, an error event, a dropped
+/// connection, a chunk that is not JSON, silence past the provider's timeout, which the SDK measures
+/// per request and per read). 400/401/403/404/422 fail the job at once. Each call and each retry is
+/// told in the job's log.
 /// </summary>
 public sealed class LlmClient(IOptions<LlmOptions> options, TimeProvider time, IHttpClientFactory http, ExpectedTokens expected,
     Hosting.JobServiceMetrics metrics, Observability.ModelLabels models)
@@ -45,7 +48,7 @@ public sealed class LlmClient(IOptions<LlmOptions> options, TimeProvider time, I
             {
                 var outcome = provider is null
                     ? await _offline.StreamAsync(request, call.OnText, ct)
-                    : await Streaming(job, () => provider.StreamAsync(request, model, call.OnText, ct));
+                    : await provider.StreamAsync(request, model, call.OnText, ct);
                 if (outcome.FinishReason is null)
                     throw new BrokenStreamException($"The stream ended after {call.Chunks} tokens without a finish reason (cut off, or an error event)");
                 var result = await call.RecordAsync(outcome, estimated: outcome.CompletionTokens is null);
@@ -62,11 +65,11 @@ public sealed class LlmClient(IOptions<LlmOptions> options, TimeProvider time, I
                 await call.RecordSpentAsync();
                 throw new NonRetryableJobException($"The provider '{providerName}' refused the request ({e.Status}): {e.Message}", e);
             }
-            catch (Exception e) when (Broken(e, ct) && retry < _options.MaxRetries)
+            catch (Exception e) when (Retryable(e, ct) && retry < _options.MaxRetries)
             {
                 await call.RecordSpentAsync();
-                var delay = Backoff(retry);
-                await job.LogAsync(JobLogLevel.Warning, $"{Describe(e)} after {call.Chunks} token(s); retry {retry + 1} in {delay.TotalSeconds:0.##} s");
+                var delay = RetryAfter(e) ?? Backoff(retry);
+                await job.LogAsync(JobLogLevel.Warning, $"{Describe(e, call.Chunks, provider)}; retry {retry + 1} in {delay.TotalSeconds:0.##} s");
                 await Task.Delay(delay, time, ct);
             }
             catch
@@ -77,26 +80,33 @@ public sealed class LlmClient(IOptions<LlmOptions> options, TimeProvider time, I
         }
     }
 
-    /// <summary>The HTTP client's retries log on this job (the handler has no other way to reach it).</summary>
-    static async Task<T> Streaming<T>(IJobContext job, Func<Task<T>> stream)
-    {
-        var outer = LlmRetryLog.Job.Value;
-        LlmRetryLog.Job.Value = job;
-        try { return await stream(); }
-        finally { LlmRetryLog.Job.Value = outer; }
-    }
+    /// <summary>
+    /// Worth asking again within the attempt, and not cancelled by the job: an answer that says
+    /// "later" (408, 429, 5xx), no answer (a failed connection: status 0), or a stream that broke.
+    /// </summary>
+    static bool Retryable(Exception e, CancellationToken job) => !job.IsCancellationRequested && e is BrokenStreamException or IOException
+        or HttpRequestException or OperationCanceledException or JsonException or ClientResultException { Status: 0 or 408 or 429 or >= 500 };
 
-    /// <summary>The call broke after it was accepted (a 5xx-like failure the HTTP client could not retry), not cancelled by the job.</summary>
-    static bool Broken(Exception e, CancellationToken job) => !job.IsCancellationRequested && e is BrokenStreamException or IOException
-        or HttpRequestException or OperationCanceledException or ClientResultException { Status: 0 or 429 or >= 500 };
-
-    static string Describe(Exception e) => e switch
+    static string Describe(Exception e, int tokens, OpenAiChatBackend? provider) => e switch
     {
-        BrokenStreamException => "The stream broke",
         ClientResultException { Status: > 0 } c => $"The provider answered HTTP {c.Status}",
-        OperationCanceledException => "The provider went silent past its timeout",
-        _ => $"The request failed ({e.Message})",
+        BrokenStreamException => $"The stream broke after {tokens} token(s)",
+        JsonException => $"The stream broke after {tokens} token(s): a chunk that is not JSON ({e.Message.Clip(200)})",
+        IOException => $"The stream broke after {tokens} token(s) ({e.Message.Clip(200)})",
+        OperationCanceledException => $"The provider went silent past its timeout ({provider?.TimeoutSeconds} s) after {tokens} token(s)",
+        _ => $"The request failed ({(e.InnerException ?? e).Message.Clip(200)})",
     };
+
+    /// <summary>What the provider's Retry-After asks for (seconds or an HTTP date), if it sent one.</summary>
+    TimeSpan? RetryAfter(Exception e)
+    {
+        if (e is not ClientResultException c || c.GetRawResponse() is not { } response
+            || !response.Headers.TryGetValue("Retry-After", out var value) || value is null) return null;
+        if (int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var seconds)) return TimeSpan.FromSeconds(seconds);
+        return DateTimeOffset.TryParseExact(value.Trim(), "r", CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var at)
+            ? TimeSpan.FromTicks(Math.Max(0, (at - time.GetUtcNow()).Ticks))
+            : null;
+    }
 
     /// <summary>Doubling from Llm:RetryBaseSeconds, with ±20 % jitter.</summary>
     TimeSpan Backoff(int retry) =>
@@ -116,7 +126,7 @@ public sealed class LlmClient(IOptions<LlmOptions> options, TimeProvider time, I
 
     double Cost(string model, int prompt, int completion) =>
         _options.Prices.TryGetValue(model, out var price)
-            ? prompt / 1e6 * price.InputPerMillion + completion / 1e6 * price.OutputPerMillion
+            ? Api.UsdJson.Round(prompt / 1e6 * price.InputPerMillion + completion / 1e6 * price.OutputPerMillion)
             : 0;
 
     /// <summary>One HTTP call of a completion: its text as it streams, and what it spent.</summary>
@@ -150,7 +160,7 @@ public sealed class LlmClient(IOptions<LlmOptions> options, TimeProvider time, I
             await job.RecordUsageAsync(new UsageRecord(prompt, completion, cost)
             {
                 Model = model, Provider = provider, Step = request.Step, Estimated = estimated, FinishReason = outcome.FinishReason,
-                Repairs = request.Repair > 0 ? 1 : 0,
+                Repairs = request.Repair > 0 && outcome.FinishReason is not null ? 1 : 0, // a broken call's retry is the same repair
                 DurationMs = Stopwatch.GetElapsedTime(_started).TotalMilliseconds, TimeToFirstTokenMs = _firstToken,
             });
             return new ChatResult(_text.ToString(), provider, model, prompt, completion, cost) { FinishReason = outcome.FinishReason };

@@ -1,7 +1,5 @@
 using JobService.Handlers;
-using Microsoft.Extensions.Http.Resilience;
 using Microsoft.Extensions.Options;
-using Polly;
 
 namespace JobService.Llm;
 
@@ -15,22 +13,9 @@ public static class LlmSetup
         services.AddOptions<LlmOptions>().BindConfiguration(LlmOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<LlmClient>();
         services.AddSingleton<ExpectedTokens>();
-        // The provider's HTTP client: 429, 5xx, 408 and connection failures retried with exponential backoff
-        // and jitter, Retry-After honoured (seconds or a date), every retry told in the job's log.
-        services.AddHttpClient(HttpClientName).ConfigureHttpClient(c => c.Timeout = Timeout.InfiniteTimeSpan) // the SDK times out silence
-            .AddResilienceHandler("llm-retries", (pipeline, context) =>
-            {
-                var o = context.ServiceProvider.GetRequiredService<IOptions<LlmOptions>>().Value;
-                pipeline.AddRetry(new HttpRetryStrategyOptions
-                {
-                    MaxRetryAttempts = o.MaxRetries,
-                    BackoffType = DelayBackoffType.Exponential,
-                    UseJitter = true,
-                    Delay = TimeSpan.FromSeconds(o.RetryBaseSeconds),
-                    ShouldRetryAfterHeader = true,
-                    OnRetry = LlmRetryLog.OnRetryAsync,
-                });
-            });
+        // The provider's HTTP client: no timeout and no retries of its own. The SDK times out silence, per
+        // request; LlmClient retries (an HTTP-level retry here would multiply its retries and sit inside the SDK's timeout).
+        services.AddHttpClient(HttpClientName).ConfigureHttpClient(c => c.Timeout = Timeout.InfiniteTimeSpan);
         services.AddSingleton<StructuredGenerator>();
         // Providers are configuration, the same on every node: a job naming one that is not configured is a 400 at
         // submit, as any other bad payload is, and a declared type naming one stops the start-up.

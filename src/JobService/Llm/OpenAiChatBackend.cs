@@ -10,9 +10,9 @@ public sealed record StreamOutcome(int? PromptTokens, int? CompletionTokens, str
 
 /// <summary>
 /// Streams one chat completion from an OpenAI-compatible endpoint through the official OpenAI
-/// SDK. The SDK's own retries are off: its HTTP client comes from IHttpClientFactory with the
-/// resilience handler (Microsoft.Extensions.Http.Resilience) that retries 429 and 5xx,
-/// honouring Retry-After (see <see cref="LlmSetup"/>).
+/// SDK. The SDK's own retries are off: <see cref="LlmClient"/> makes every retry, so that its
+/// timeout (the provider's TimeoutSeconds: for the answer to begin, then for each read) is per
+/// request and never spans a retry's wait.
 /// </summary>
 public sealed class OpenAiChatBackend(string name, LlmProviderOptions provider, IHttpClientFactory http)
 {
@@ -20,6 +20,7 @@ public sealed class OpenAiChatBackend(string name, LlmProviderOptions provider, 
 
     public string Name => name;
     public string? DefaultModel => provider.DefaultModel;
+    public int TimeoutSeconds => provider.TimeoutSeconds;
 
     /// <summary>Calls <paramref name="onText"/> per content chunk.</summary>
     public async Task<StreamOutcome> StreamAsync(ChatRequest request, string model, Func<string, ValueTask> onText, CancellationToken ct)
@@ -36,12 +37,20 @@ public sealed class OpenAiChatBackend(string name, LlmProviderOptions provider, 
         if (request.JsonSchema is not null) options.ResponseFormat = ChatResponseFormat.CreateJsonObjectFormat();
         ChatTokenUsage? usage = null;
         string? finish = null;
-        await foreach (var update in client.GetChatClient(model).CompleteChatStreamingAsync(request.Normalized().Select(ToSdk), options, ct))
+        try
         {
-            foreach (var part in update.ContentUpdate)
-                if (!string.IsNullOrEmpty(part.Text)) await onText(part.Text);
-            if (update.FinishReason is { } reason) finish = Wire(reason);
-            if (update.Usage is not null) usage = update.Usage;
+            await foreach (var update in client.GetChatClient(model).CompleteChatStreamingAsync(request.Normalized().Select(ToSdk), options, ct))
+            {
+                foreach (var part in update.ContentUpdate)
+                    if (!string.IsNullOrEmpty(part.Text)) await onText(part.Text);
+                if (update.FinishReason is { } reason) finish = Wire(reason);
+                if (update.Usage is not null) usage = update.Usage;
+            }
+        }
+        catch (Exception) when (finish is not null && !ct.IsCancellationRequested)
+        {
+            // The answer had finished: only its usage chunk or [DONE] was lost with the connection.
+            // The text is whole, so it is kept (usage counted, estimated), not paid for twice.
         }
         return new StreamOutcome(usage?.InputTokenCount, usage?.OutputTokenCount, finish);
     }

@@ -12,15 +12,19 @@ public sealed record TextGenerationPayload(
     [property: Description("The prompt. Give this or messages."), StringLength(200_000)] string? Prompt = null,
     [property: Description("A whole conversation instead of a prompt.")] ChatMessageInput[]? Messages = null,
     [property: Description("A system prompt put first."), StringLength(50_000)] string? System = null,
-    [property: Description("A model of the provider; default: the provider's.")] string? Model = null,
+    [property: Description("A model of the provider; default: the provider's."), StringLength(200, MinimumLength = 1)] string? Model = null,
     [property: Description("A configured provider name, or 'offline'.")] string? Provider = null,
     [property: Description("Most tokens to generate; also the progress bar's 100 %."), Range(1, 200_000)] int? MaxTokens = null,
     [property: Range(0.0, 2.0)] double? Temperature = null) : IValidatableObject
 {
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
-        if (string.IsNullOrWhiteSpace(Prompt) && (Messages is null || Messages.Length == 0))
+        var conversation = Messages is { Length: > 0 };
+        if (string.IsNullOrWhiteSpace(Prompt) && !conversation)
             yield return new ValidationResult("Give a prompt or messages.", [nameof(Prompt)]);
+        // Both would send the prompt as a second user turn after the conversation's own: models' chat templates refuse that.
+        if (Prompt is not null && conversation)
+            yield return new ValidationResult("Give a prompt or messages, not both: put the prompt in messages as their last user turn.", [nameof(Prompt)]);
     }
 
     public ChatRequest ToRequest()

@@ -30,6 +30,14 @@ public sealed record ChatReply
     /// finish chunk, no usage, no [DONE] (what llama-server sends when it fails mid-answer).
     /// </summary>
     public int? BreakAfter { get; init; }
+    /// <summary>After this many content chunks the server sends a data line that is not JSON, then closes.</summary>
+    public int? GarbleAfter { get; init; }
+    /// <summary>
+    /// The stream breaks right after the finish chunk: a line cut short, then the end, with no usage
+    /// and no [DONE] (the connection dropped). Cut in the data rather than by a reset, so that the
+    /// client has surely read the finish chunk before it meets the break.
+    /// </summary>
+    public bool CutAfterFinish { get; init; }
 
     public static ChatReply Json(string json) => new() { Chunks = Split(json, 7), Usage = (20, 10) };
 
@@ -141,9 +149,19 @@ public sealed class ChatCompletionsServer : IAsyncDisposable
                     await Event(http, new { error = new { code = 500, message = "Context size has been exceeded.", type = "server_error" } });
                     return;
                 }
+                if (i == reply.GarbleAfter)
+                {
+                    await http.Response.WriteAsync("data: {\"choices\": [{\"delta\": {\"content\": \"tr\n\n", http.RequestAborted);
+                    return;
+                }
                 await Event(http, Chunk(model, new { content = reply.Chunks[i] }, null));
             }
             await Event(http, Chunk(model, new { }, reply.FinishReason));
+            if (reply.CutAfterFinish)
+            {
+                await http.Response.WriteAsync("data: {\"id\": \"chatcmpl-te\n\n", http.RequestAborted);
+                return;
+            }
             if (reply.Usage is { } u)
                 await Event(http, new
                 {

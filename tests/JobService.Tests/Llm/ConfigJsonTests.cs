@@ -133,6 +133,24 @@ public sealed class ConfigJsonTests
         Assert.StartsWith(message, e.Message);
     }
 
+    /// <summary>A prompt or an output schema given to a pipeline rather than to a step would be read by nothing: the start-up stops, naming it.</summary>
+    [Theory]
+    [InlineData("Prompt", "A tale")]
+    [InlineData("OutputSchema:type", "object")]
+    public void APromptOrOutputSchemaOnAPipelineItselfStopsTheStartUp(string key, string value)
+    {
+        var config = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Llm:Pipelines:saga:" + key] = value,
+            ["Llm:Pipelines:saga:Steps:0:Name"] = "outline",
+            ["Llm:Pipelines:saga:Steps:0:Prompt"] = "Outline a tale of {theme}",
+        }).Build();
+
+        var e = Assert.Throws<InvalidOperationException>(() => DeclaredType.FromConfiguration(config).ToList());
+
+        Assert.Equal("Llm:Pipelines:saga: Prompt and OutputSchema belong to each of its Steps.", e.Message);
+    }
+
     /// <summary>A declared type naming a provider that is not configured stops the start-up (its every job would fail when it ran).</summary>
     [Fact]
     public void ADeclaredTypeNamingAnUnconfiguredProviderStopsTheStartUp()

@@ -307,6 +307,129 @@ public sealed class LlmJobTests : IAsyncLifetime
         Assert.Contains(await _app.LogsAsync(id), l => l.Level == "warning" && l.Message!.StartsWith("The stream broke after 5 token(s); retry 1 in"));
     }
 
+    /// <summary>
+    /// Regression: a 5xx was retried by the HTTP client and, around it, again by the LLM client:
+    /// (1 + Llm:MaxRetries)² requests in one attempt (25 by default) instead of 1 + Llm:MaxRetries.
+    /// </summary>
+    [Fact]
+    public async Task AProviderThatKeepsFailingIsAskedOncePlusMaxRetriesTimesInAnAttempt()
+    {
+        for (var i = 0; i < 30; i++) _server.Enqueue(new ChatReply { Status = 500 });
+
+        var id = await _app.SubmitAsync(new { type = "text_generation", payload = new { prompt = "go" }, max_attempts = 1 });
+        var job = await _app.WaitForStatusAsync(id, JobStatus.Failed);
+
+        Assert.Equal(1 + 4, _server.Requests.Count); // Llm:MaxRetries is 4
+        Assert.Contains("500", job.Error);
+        Assert.Equal(4, (await _app.LogsAsync(id)).Count(l => l.Message!.StartsWith("The provider answered HTTP 500; retry")));
+    }
+
+    /// <summary>
+    /// Regression: the provider's TimeoutSeconds (how long it may stay silent) also ran through the
+    /// HTTP client's retries and their waits, so a Retry-After longer than it was cut short and
+    /// the request, answered at once each time, was logged as "went silent".
+    /// </summary>
+    [Fact]
+    public async Task ARetryAfterLongerThanTheProvidersTimeoutIsWaitedOutAndNotCalledSilence()
+    {
+        var extra = Start(new() { ["Llm:Providers:test:TimeoutSeconds"] = "1" });
+        await using var _ = extra;
+        _server.Enqueue(new ChatReply { Status = 503, RetryAfter = "1" }, new ChatReply { Status = 503, RetryAfter = "1" }, new ChatReply());
+
+        var id = await extra.SubmitAsync(new { type = "text_generation", payload = new { prompt = "go" }, max_attempts = 1 });
+        await extra.WaitForStatusAsync(id, JobStatus.Completed);
+
+        Assert.Equal(3, _server.Requests.Count);
+        var logs = await extra.LogsAsync(id);
+        Assert.Equal(2, logs.Count(l => l.Message!.StartsWith("The provider answered HTTP 503; retry") && l.Message.EndsWith("in 1 s")));
+        Assert.DoesNotContain(logs, l => l.Message!.Contains("silent"));
+    }
+
+    /// <summary>Regression: an answer whose connection dropped after its finish chunk (before usage and [DONE]) was thrown away and asked for again: paid twice.</summary>
+    [Fact]
+    public async Task AnAnswerCutAfterItsFinishIsKeptNotAskedForAgain()
+    {
+        _server.Enqueue(new ChatReply { Chunks = ["all ", "of ", "it"], CutAfterFinish = true });
+
+        var id = await _app.SubmitAsync(new { type = "text_generation", payload = new { prompt = "go" } });
+        var job = await _app.WaitForStatusAsync(id, JobStatus.Completed);
+
+        Assert.Single(_server.Requests);
+        JsonAssert.Equal("""{"text": "all of it", "finish_reason": "stop", "truncated": false}""", job.Result);
+        Assert.Equal(3, job.CompletionTokens); // counted: the usage chunk never came
+        Assert.True(JobService.Api.JobResponse.From(job).Usage!.Estimated);
+    }
+
+    /// <summary>Regression: a chunk that was not JSON failed the attempt at once with the parser's bare message.</summary>
+    [Fact]
+    public async Task AChunkThatIsNotJsonIsABrokenStreamRetriedWithinTheAttempt()
+    {
+        _server.Enqueue(new ChatReply { Chunks = ["one ", "two ", "three"], GarbleAfter = 2 }, new ChatReply { Chunks = ["fine"] });
+
+        var id = await _app.SubmitAsync(new { type = "text_generation", payload = new { prompt = "go" }, max_attempts = 1 });
+        await _app.WaitForStatusAsync(id, JobStatus.Completed);
+
+        Assert.Equal(2, _server.Requests.Count);
+        Assert.Contains(await _app.LogsAsync(id), l => l.Level == "warning" && l.Message!.StartsWith("The stream broke after 2 token(s): a chunk that is not JSON"));
+    }
+
+    /// <summary>Regression: a repair whose stream broke and was asked again counted as two repairs in usage.repairs.</summary>
+    [Fact]
+    public async Task ARepairRetriedAfterABrokenStreamCountsAsOneRepair()
+    {
+        _server.Enqueue(ChatReply.Json("{\"city\": 5}"), ChatReply.Json("{\"city\": \"Oslo\", \"population\": 700000}") with { BreakAfter = 2 },
+            ChatReply.Json("{\"city\": \"Oslo\", \"population\": 700000}"));
+
+        var id = await _app.SubmitAsync(new { type = "structured_generation", payload = new { instructions = "A city", schema = CitySchema } });
+        var job = await _app.WaitForStatusAsync(id, JobStatus.Completed);
+
+        Assert.Equal(3, _server.Requests.Count);
+        Assert.Equal(1, JobService.Api.JobResponse.From(job).Usage!.Repairs);
+    }
+
+    /// <summary>Regression: costs carried binary noise into the API (1.6000000000000003E-05 for 10 + 3 tokens at 1 and 2 USD a million).</summary>
+    [Fact]
+    public async Task CostsAreWrittenWithoutBinaryNoise()
+    {
+        var ids = new List<Guid>();
+        for (var i = 0; i < 3; i++) ids.Add(await _app.SubmitAsync(new { type = "text_generation", payload = new { prompt = "hi" } }));
+        foreach (var id in ids) await _app.WaitForStatusAsync(id, JobStatus.Completed);
+
+        var job = await GetAsync(ids[0]);
+        Assert.Equal(1.6e-05, job.GetProperty("usage").GetProperty("cost_usd").GetDouble()); // 10 / 1e6 * 1 + 3 / 1e6 * 2, exactly
+        Assert.Equal(1.6e-05, job.GetProperty("usage").GetProperty("steps")[0].GetProperty("cost_usd").GetDouble());
+        var stats = await (await _app.Client.GetAsync("/jobs/stats?window=1h&bucket=1h")).Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal(4.8e-05, stats.GetProperty("usage").GetProperty("cost_usd").GetDouble());
+        Assert.Equal(4.8e-05, stats.GetProperty("timeline").GetProperty("by_type").GetProperty("text_generation").GetProperty("cost_usd").GetDouble());
+        var usage = (await _app.EventsAsync(ids[0])).Single(e => e.Kind == "usage");
+        Assert.Equal(1.6e-05, JsonDocument.Parse(usage.Data!).RootElement.GetProperty("cost_usd").GetDouble());
+    }
+
+    /// <summary>Regression: a pipeline's own System and MaxTokens were accepted and read by nothing; they are each step's that sets none.</summary>
+    [Fact]
+    public async Task APipelinesSystemAndMaxTokensReachEveryStepsCall()
+    {
+        await _app.DisposeAsync();
+        _app = Start(new()
+        {
+            ["Llm:Pipelines:saga:System"] = "Write like a sailor.",
+            ["Llm:Pipelines:saga:MaxTokens"] = "7",
+            ["Llm:Pipelines:saga:Steps:0:Name"] = "outline",
+            ["Llm:Pipelines:saga:Steps:0:Prompt"] = "Outline a tale of {theme}",
+            ["Llm:Pipelines:saga:Steps:1:Name"] = "tale",
+            ["Llm:Pipelines:saga:Steps:1:Prompt"] = "Tell it: {steps.outline}",
+            ["Llm:Pipelines:saga:Steps:1:System"] = "Write like a poet.",
+            ["Llm:Pipelines:saga:Steps:1:MaxTokens"] = "300",
+        });
+
+        var id = await _app.SubmitAsync(new { type = "saga", payload = new { theme = "the sea" } });
+        await _app.WaitForStatusAsync(id, JobStatus.Completed);
+
+        static (string?, string?, int) Asked(SeenRequest r) => (r.Body.GetProperty("messages")[0].GetProperty("role").GetString(),
+            r.Body.GetProperty("messages")[0].GetProperty("content").GetString(), r.Body.GetProperty("max_completion_tokens").GetInt32());
+        Assert.Equal([("system", "Write like a sailor.", 7), ("system", "Write like a poet.", 300)], _server.Requests.Select(Asked));
+    }
+
     [Fact]
     public async Task AStreamThatKeepsBreakingFailsTheAttemptInsteadOfCompleting()
     {
@@ -405,6 +528,8 @@ public sealed class LlmJobTests : IAsyncLifetime
     [InlineData("""{"type": "structured_generation", "payload": {"instructions": "x", "schema": {"type": "object", "properties": {"n": {"minItems": "2"}}}}}""", "payload.schema")]
     [InlineData("""{"type": "text_generation", "payload": {"messages": [{"role": "robot", "content": "hi"}]}}""", "payload.messages[0].role")]
     [InlineData("""{"type": "text_generation", "payload": {"system": "only a system prompt"}}""", "payload.prompt")]
+    [InlineData("""{"type": "text_generation", "payload": {"prompt": "p", "messages": [{"role": "user", "content": "u"}]}}""", "payload.prompt")]
+    [InlineData("""{"type": "text_generation", "payload": {"prompt": "p", "model": ""}}""", "payload.model")]
     public async Task BadLlmPayloadsAreRefusedAtSubmitNamingTheField(string body, string field)
     {
         var response = await _app.Client.PostAsync("/jobs", Http.Json(body));
