@@ -38,22 +38,15 @@ public static class AuthSetup
                 var limits = http.RequestServices.GetRequiredService<IOptions<RateLimitOptions>>().Value;
                 var own = int.TryParse(http.User.FindFirst(Caller.ClaimTypes.RateLimit)?.Value, out var r) ? r : (int?)null;
                 var perMinute = own ?? limits.SubmitPerMinute; // a key's own rate wins
-                // Refilled a token at a time: every second at 60 a minute and above, less often below.
-                var (tokens, period) = perMinute >= 60 ? (perMinute / 60, TimeSpan.FromSeconds(1)) : (1, TimeSpan.FromMinutes(1) / perMinute);
-                return RateLimitPartition.GetTokenBucketLimiter($"{Partition(http)}|{perMinute}|{limits.SubmitBurst}", _ => new TokenBucketRateLimiterOptions
-                {
-                    // A key's own rate caps its burst too: at 2 a minute, a burst of 1,000 would be the rate.
-                    TokenLimit = Math.Min(limits.SubmitBurst, own ?? int.MaxValue), TokensPerPeriod = tokens, ReplenishmentPeriod = period,
-                    QueueLimit = 0, AutoReplenishment = true,
-                });
+                // A key's own rate caps its burst too: at 2 a minute, a burst of 1,000 would be the rate.
+                var burst = Math.Min(limits.SubmitBurst, own ?? int.MaxValue);
+                return RateLimitPartition.GetTokenBucketLimiter($"{Partition(http)}|{perMinute}|{burst}", _ => PerMinute(perMinute, burst));
             });
             o.AddPolicy(ReadLimit, http =>
             {
+                // A bucket as well (it was a sliding window): a refusal then says truly when to come back (Retry-After).
                 var perMinute = http.RequestServices.GetRequiredService<IOptions<RateLimitOptions>>().Value.ReadsPerMinute;
-                return RateLimitPartition.GetSlidingWindowLimiter($"{Partition(http)}|{perMinute}", _ => new SlidingWindowRateLimiterOptions
-                {
-                    PermitLimit = perMinute, Window = TimeSpan.FromMinutes(1), SegmentsPerWindow = 6, QueueLimit = 0, AutoReplenishment = true,
-                });
+                return RateLimitPartition.GetTokenBucketLimiter($"{Partition(http)}|{perMinute}", _ => PerMinute(perMinute, burst: perMinute));
             });
             o.AddPolicy(StreamLimit, http =>
             {
@@ -64,6 +57,22 @@ public static class AuthSetup
         services.AddSingleton<Hosting.IStartedCheck, ExposedWithoutAuth>();
         services.AddSingleton<Hosting.IStartupStep, BootstrapKeyStep>();
         return services;
+    }
+
+    /// <summary>
+    /// A token bucket refilled at exactly <paramref name="perMinute"/> a minute, <paramref name="burst"/>
+    /// tokens at most. Whole tokens at a time, at a period of half a second to a second (one
+    /// token every 60/perMinute seconds below 60 a minute): 119 a minute is one token every 504 ms,
+    /// not 1 a second. Its refusals carry when the next token comes, which Retry-After says.
+    /// </summary>
+    public static TokenBucketRateLimiterOptions PerMinute(int perMinute, int burst)
+    {
+        var tokens = Math.Max(1, perMinute / 60);
+        return new TokenBucketRateLimiterOptions
+        {
+            TokenLimit = burst, TokensPerPeriod = tokens, ReplenishmentPeriod = TimeSpan.FromMinutes(1) * tokens / perMinute,
+            QueueLimit = 0, AutoReplenishment = true,
+        };
     }
 
     /// <summary>

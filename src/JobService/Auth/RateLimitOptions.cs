@@ -18,7 +18,7 @@ public sealed class RateLimitOptions
     /// <summary>How many submits a key may make at once before the rate applies.</summary>
     [Range(1, 1_000_000)] public int SubmitBurst { get; set; } = 1_000;
 
-    /// <summary>Reads per minute per key, over a sliding window.</summary>
+    /// <summary>Reads per minute per key, refilled continuously; as many at once.</summary>
     [Range(1, 10_000_000)] public int ReadsPerMinute { get; set; } = 60_000;
 
     /// <summary>Event streams a key may hold open at once.</summary>
