@@ -25,13 +25,14 @@ public sealed class WebhookOutbox(IOptions<WebhooksOptions> options, WebhookSign
         var ids = calls.Select(c => c.Id).ToList();
         var jobs = await tx.Db.Jobs.AsNoTracking().Where(j => ids.Contains(j.Id)).ToDictionaryAsync(j => j.Id, ct);
         var added = 0;
+        var first = tx.Now + RetryDelays.Jittered(options.Value.Schedule()[0]); // the schedule's first wait is the first attempt's (0s by default)
         foreach (var (id, type) in calls)
         {
             if (!jobs.TryGetValue(id, out var job) || job.CallbackUrl is null || !WebhookTypes.Wanted(job.CallbackEvents, type!)) continue;
             tx.Db.WebhookDeliveries.Add(new WebhookDelivery
             {
                 Id = Guid.CreateVersion7(), JobId = id, TenantId = job.TenantId, EventType = type!, Url = job.CallbackUrl,
-                Body = Body(type!, job, tx.Now, options.Value), Status = DeliveryStatus.Pending, NextAttemptAt = tx.Now,
+                Body = Body(type!, job, tx.Now, options.Value), Status = DeliveryStatus.Pending, NextAttemptAt = first,
                 CreatedAt = tx.Now, UpdatedAt = tx.Now,
             });
             added++;

@@ -40,11 +40,18 @@ public sealed class WebhookSecrets(IDbContextFactory<JobsDbContext> contexts, IO
         return await db.WebhookSecrets.AsNoTracking().SingleAsync(s => s.TenantId == tenant, ct);
     }
 
-    /// <summary>A new secret (shown once, by the caller); the old one keeps signing until the overlap ends.</summary>
-    public async Task<WebhookSecret> RotateAsync(string tenant, CancellationToken ct)
+    /// <summary>
+    /// A new secret (shown once, by the caller); the old one keeps signing until the overlap ends.
+    /// While an earlier rotation's overlap runs, only <paramref name="dropPrevious"/> rotates: the
+    /// secret before the current one would stop signing at once, before the end it was given
+    /// (<see cref="RotationOverlapException"/> otherwise).
+    /// </summary>
+    public async Task<WebhookSecret> RotateAsync(string tenant, bool dropPrevious, CancellationToken ct)
     {
         var current = await FindAsync(tenant, ct);
         var now = time.GetUtcNow().UtcDateTime;
+        if (current is { PreviousSecret: not null, PreviousUntil: { } until } && until > now && !dropPrevious)
+            throw new RotationOverlapException(until);
         await using var db = await contexts.CreateDbContextAsync(ct);
         var secret = NewSecret();
         if (current is null)
@@ -56,13 +63,13 @@ public sealed class WebhookSecrets(IDbContextFactory<JobsDbContext> contexts, IO
             catch (DbUpdateException e) { throw new DbUpdateConcurrencyException("The webhook secret was made by another request at the same moment.", e); }
             return first;
         }
-        var until = now.AddHours(options.Value.RotationOverlapHours);
+        var overlap = now.AddHours(options.Value.RotationOverlapHours);
         // Conditional on the secret it replaces: of two rotations at once, one wins and the other is told to try again.
         var changed = await db.WebhookSecrets.Where(s => s.TenantId == tenant && s.Secret == current.Secret).ExecuteUpdateAsync(u => u
-            .SetProperty(s => s.PreviousSecret, current.Secret).SetProperty(s => s.PreviousUntil, until)
+            .SetProperty(s => s.PreviousSecret, current.Secret).SetProperty(s => s.PreviousUntil, overlap)
             .SetProperty(s => s.Secret, secret).SetProperty(s => s.CreatedAt, now), ct);
         if (changed == 0) throw new DbUpdateConcurrencyException("The webhook secret was rotated by another request at the same moment.");
-        return new WebhookSecret { TenantId = tenant, Secret = secret, CreatedAt = now, PreviousSecret = current.Secret, PreviousUntil = until };
+        return new WebhookSecret { TenantId = tenant, Secret = secret, CreatedAt = now, PreviousSecret = current.Secret, PreviousUntil = overlap };
     }
 
     /// <summary>
@@ -84,4 +91,10 @@ public sealed class WebhookSecrets(IDbContextFactory<JobsDbContext> contexts, IO
     public static string Shown(string secret) => secret[..(Prefix.Length + 6)] + "…";
 
     static string NewSecret() => Prefix + Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
+}
+
+/// <summary>A rotation asked for while the previous secret still signs, as an earlier rotation promised until <see cref="Until"/>.</summary>
+public sealed class RotationOverlapException(DateTime until) : Exception($"The previous secret signs beside the current one until {until:O}.")
+{
+    public DateTime Until => until;
 }

@@ -1,20 +1,30 @@
+using System.ComponentModel;
 using JobService.Api;
 using JobService.Auth;
 using JobService.Data;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
 using Microsoft.EntityFrameworkCore;
 
 namespace JobService.Webhooks;
 
 public sealed record WebhookAttemptResponse(int Number, DateTime StartedAt, int DurationMs, int? ResponseStatus, string? Error, string? ResponseBody);
 
-public sealed record DeliveryResponse(Guid Id, Guid JobId, string EventType, string Url, string Status, int Attempts, DateTime? NextAttemptAt,
-    int? LastResponseStatus, string? LastError, DateTime CreatedAt, DateTime UpdatedAt, IReadOnlyList<WebhookAttemptResponse> AttemptLog)
+public sealed record DeliveryResponse(Guid Id, Guid JobId, string EventType, string Url, string Status, int Attempts,
+    [property: Description("When a pending delivery is tried next; null while an attempt is under way (sending) and once it has ended.")] DateTime? NextAttemptAt,
+    int? LastResponseStatus, string? LastError, DateTime CreatedAt, DateTime UpdatedAt, IReadOnlyList<WebhookAttemptResponse> AttemptLog,
+    [property: Description("An attempt (number attempts) is being sent now; its outcome joins attempt_log when it ends.")] bool Sending = false)
 {
-    public static DeliveryResponse From(WebhookDelivery d, IEnumerable<WebhookAttempt> attempts) => new(d.Id, d.JobId, d.EventType, d.Url, d.Status,
-        d.Attempts, d.Status == DeliveryStatus.Pending ? d.NextAttemptAt : null, d.LastResponseStatus, d.LastError, d.CreatedAt, d.UpdatedAt,
-        attempts.OrderBy(a => a.Number).Select(a => new WebhookAttemptResponse(a.Number, a.StartedAt, a.DurationMs, a.ResponseStatus, a.Error, a.ResponseBody))
-            .ToList());
+    public static DeliveryResponse From(WebhookDelivery d, IEnumerable<WebhookAttempt> attempts, DateTime now)
+    {
+        // A sender's claim holds the delivery by pushing next_attempt_at to its lease's end: that is
+        // not a next attempt but the one under way (unless the lease ran out: a sender that died, due again).
+        var sending = d.Status == DeliveryStatus.Pending && d.LockedBy is not null && d.NextAttemptAt > now;
+        return new(d.Id, d.JobId, d.EventType, d.Url, d.Status, d.Attempts, d.Status == DeliveryStatus.Pending && !sending ? d.NextAttemptAt : null,
+            d.LastResponseStatus, d.LastError, d.CreatedAt, d.UpdatedAt,
+            attempts.OrderBy(a => a.Number).Select(a => new WebhookAttemptResponse(a.Number, a.StartedAt, a.DurationMs, a.ResponseStatus, a.Error, a.ResponseBody))
+                .ToList(), sending);
+    }
 }
 
 public sealed record DeliveryPage(IReadOnlyList<DeliveryResponse> Items);
@@ -60,7 +70,7 @@ public static class WebhooksApi
         var ofJob = s.Db.WebhookDeliveries.Where(d => d.JobId == id).Select(d => d.Id);
         var attempts = (await s.Db.WebhookAttempts.AsNoTracking().Where(a => ofJob.Contains(a.DeliveryId)).ToListAsync(ct)).ToLookup(a => a.DeliveryId);
         var deliveries = await s.Db.WebhookDeliveries.AsNoTracking().Where(d => d.JobId == id).OrderBy(d => d.CreatedAt).ToListAsync(ct);
-        return TypedResults.Ok(new DeliveryPage(deliveries.Select(d => DeliveryResponse.From(d, attempts[d.Id])).ToList()));
+        return TypedResults.Ok(new DeliveryPage(deliveries.Select(d => DeliveryResponse.From(d, attempts[d.Id], s.Now)).ToList()));
     }
 
     static async Task<Results<Accepted<DeliveryResponse>, ProblemHttpResult>> Redeliver(Guid id, [AsParameters] JobsServices s, WebhookStore store,
@@ -70,7 +80,7 @@ public static class WebhooksApi
             return TypedResults.Problem(title: "Delivery not found", detail: $"There is no webhook delivery with id {id}.", statusCode: StatusCodes.Status404NotFound);
         signal.Wake();
         var attempts = await s.Db.WebhookAttempts.AsNoTracking().Where(a => a.DeliveryId == id).ToListAsync(ct);
-        return TypedResults.Accepted($"/jobs/{delivery.JobId}/deliveries", DeliveryResponse.From(delivery, attempts));
+        return TypedResults.Accepted($"/jobs/{delivery.JobId}/deliveries", DeliveryResponse.From(delivery, attempts, s.Now));
     }
 
     static async Task<Results<Ok<WebhookSecretResponse>, ProblemHttpResult>> Secret(WebhookSecrets secrets, System.Security.Claims.ClaimsPrincipal user,
@@ -85,12 +95,22 @@ public static class WebhooksApi
     }
 
     static async Task<Results<Ok<WebhookSecretResponse>, ProblemHttpResult>> Rotate(WebhookSecrets secrets, System.Security.Claims.ClaimsPrincipal user,
-        CancellationToken ct)
+        [FromQuery(Name = "drop_previous"), Description("Rotate even while an earlier rotation's overlap runs: the secret before the current one stops signing at once.")]
+        bool? dropPrevious, CancellationToken ct)
     {
         try
         {
-            var row = await secrets.RotateAsync(Caller.From(user).TenantId, ct);
+            var row = await secrets.RotateAsync(Caller.From(user).TenantId, dropPrevious ?? false, ct);
             return TypedResults.Ok(new WebhookSecretResponse(WebhookSecrets.Shown(row.Secret), row.CreatedAt, row.PreviousUntil, row.Secret));
+        }
+        catch (RotationOverlapException e)
+        {
+            // A retried rotate whose answer was lost would otherwise cut short the secret receivers were promised.
+            return TypedResults.Problem(title: "A rotation's overlap is running", statusCode: StatusCodes.Status409Conflict,
+                detail: $"The previous secret signs beside the current one until {e.Until:O}, as its rotation said; rotating again now would stop it " +
+                        "at once, and receivers still on it would refuse deliveries. Rotate after that time, or, if the current secret leaked " +
+                        "(or the last rotation's answer was lost), POST /webhook-secret/rotate?drop_previous=true.",
+                extensions: new Dictionary<string, object?> { ["previous_valid_until"] = e.Until });
         }
         catch (DbUpdateConcurrencyException e)
         {

@@ -24,6 +24,7 @@ public sealed class WebhookReceiver : IAsyncDisposable
     readonly WebApplication _app;
     readonly Channel<ReceivedWebhook> _received = Channel.CreateUnbounded<ReceivedWebhook>();
     readonly ConcurrentQueue<Action<HttpResponse>> _script = new();
+    readonly ConcurrentQueue<Task> _holds = new();
 
     WebhookReceiver(WebApplication app) => _app = app;
 
@@ -49,6 +50,7 @@ public sealed class WebhookReceiver : IAsyncDisposable
                 headers["webhook-signature"].ToString(), body, headers["User-Agent"].ToString(), http.Request.ContentType, headers, http.Response.StatusCode);
             receiver.All.Enqueue(received);
             await receiver._received.Writer.WriteAsync(received);
+            if (receiver._holds.TryDequeue(out var hold)) await hold;
         });
         await app.StartAsync();
         var address = app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
@@ -62,6 +64,9 @@ public sealed class WebhookReceiver : IAsyncDisposable
         response.StatusCode = status;
         foreach (var (name, value) in headers) response.Headers[name] = value;
     });
+
+    /// <summary>The next request's answer waits for <paramref name="until"/> (after the request is seen): a send held under way.</summary>
+    public void HoldNext(Task until) => _holds.Enqueue(until);
 
     /// <summary>The next answer: a status and a body.</summary>
     public void Answer(int status, string body) => _script.Enqueue(response =>

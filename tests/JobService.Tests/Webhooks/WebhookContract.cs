@@ -168,6 +168,70 @@ public abstract class WebhookContract : IAsyncLifetime
         Assert.StartsWith(shown.Str("prefix").TrimEnd('…'), first.Str("secret"));
     }
 
+    /// <summary>Regression: a second rotation during the first one's overlap dropped the oldest secret at once, a day before the end it was given.</summary>
+    [Fact]
+    public async Task ARotationDuringAnOverlapIsRefusedUnlessItSaysToDropThePreviousSecret()
+    {
+        var app = await StartAsync();
+        var first = await RotateAsync(app); // the tenant's first: it signs alone
+        var second = await RotateAsync(app); // the first signs beside it for the overlap
+
+        var again = await app.Client.PostAsync("/webhook-secret/rotate", null);
+        var problem = await again.ShouldBeProblemAsync(HttpStatusCode.Conflict);
+        Assert.Contains("drop_previous=true", problem.Str("detail"));
+        Assert.Equal(JsonValueKind.String, problem.GetProperty("previous_valid_until").ValueKind);
+        await app.SubmitAsync(Scripted(Returns(null), _receiver.Url.ToString()));
+        var hook = await _receiver.NextAsync();
+        Verify(first, hook);
+        Verify(second, hook);
+
+        var third = (await (await app.Client.PostAsync("/webhook-secret/rotate?drop_previous=true", null)).ReadJsonAsync()).Str("secret");
+        await app.SubmitAsync(Scripted(Returns(null), _receiver.Url.ToString()));
+        var after = await _receiver.NextAsync();
+        Verify(second, after);
+        Verify(third, after);
+        Assert.ThrowsAny<Exception>(() => Verify(first, after)); // dropped, as asked
+    }
+
+    /// <summary>Regression: Webhooks:RetrySchedule's first wait, "the wait before each attempt, the first included", was never waited.</summary>
+    [Fact]
+    public async Task TheSchedulesFirstWaitComesBeforeTheFirstAttempt()
+    {
+        var app = await StartAsync(new() { ["Webhooks:RetrySchedule"] = "20s,5s" });
+        var id = await app.SubmitAsync(Scripted(Returns(null), _receiver.Url.ToString()));
+        var job = await app.WaitForStatusAsync(id, JobStatus.Completed);
+
+        var delivery = Assert.Single(await DeliveriesAsync(app, id));
+        var next = delivery.GetProperty("next_attempt_at").GetDateTime().ToUniversalTime();
+        Assert.InRange(next - job.CompletedAt!.Value, TimeSpan.FromSeconds(18), TimeSpan.FromSeconds(22)); // 20 s ±10 %
+        Assert.Equal(0, delivery.GetProperty("attempts").GetInt32());
+        AdvanceTo(app, next);
+        await _receiver.NextAsync();
+    }
+
+    /// <summary>Regression: while an attempt was under way, the deliveries list gave its sender's lease end as the next attempt.</summary>
+    [Fact]
+    public async Task ADeliveryBeingSentSaysSoAndGivesNoNextAttempt()
+    {
+        var app = await StartAsync();
+        var answer = new TaskCompletionSource();
+        _receiver.HoldNext(answer.Task);
+        var id = await app.SubmitAsync(Scripted(Returns(null), _receiver.Url.ToString()));
+        await _receiver.NextAsync(); // attempt 1 has arrived; its answer is held
+
+        try
+        {
+            var sending = Assert.Single(await DeliveriesAsync(app, id));
+            Assert.True(sending.GetProperty("sending").GetBoolean());
+            Assert.Equal(JsonValueKind.Null, sending.GetProperty("next_attempt_at").ValueKind);
+            Assert.Equal(("pending", 1), (sending.Str("status"), sending.GetProperty("attempts").GetInt32()));
+        }
+        finally { answer.SetResult(); } // a held answer would hold the receiver's stop too
+        var done = await DeliveryAfterAsync(app, id, 1);
+        Assert.Equal("succeeded", done.Str("status"));
+        Assert.False(done.GetProperty("sending").GetBoolean());
+    }
+
     [Fact]
     public async Task FailuresAreRetriedOnTheScheduleWithOneWebhookIdUntilA2xx()
     {
