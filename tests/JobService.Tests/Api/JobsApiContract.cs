@@ -443,6 +443,22 @@ public abstract class JobsApiContract(TestApp app) : IAsyncLifetime
         Assert.Equal(250, await App.WithDbAsync(db => db.Jobs.CountAsync()));
     }
 
+    /// <summary>
+    /// Regression: a batch's jobs share one created_at, and their ids, random within a millisecond,
+    /// broke the tie: they were listed (and claimed) in random order, not the order sent.
+    /// </summary>
+    [Fact]
+    public async Task ABatchsJobsAreListedNewestFirstInTheOrderTheyWereSent()
+    {
+        var jobs = Enumerable.Range(0, 300).Select(i => new { type = "greet", payload = new { name = $"n{i}" }, run_at = "2099-01-01T00:00:00Z" }).ToList();
+        (await Client.PostAsJsonAsync("/jobs/batch", new { jobs })).EnsureSuccessStatusCode();
+
+        var listed = (await (await Client.GetAsync("/jobs?type=greet&limit=300")).ReadJsonAsync()).GetProperty("items").EnumerateArray()
+            .Select(j => j.GetProperty("payload").GetProperty("name").GetString()).ToList();
+
+        Assert.Equal(Enumerable.Range(0, 300).Reverse().Select(i => $"n{i}"), listed);
+    }
+
     [Fact]
     public async Task ABatchWithOneBadJobCreatesNoneAndNamesTheItem()
     {

@@ -16,6 +16,20 @@ public sealed class LabelTests
         Assert.Null(JobIds.CreatedAt(Guid.NewGuid())); // version 4
     }
 
+    /// <summary>Ids made one after another increase, as both databases order them (PostgreSQL's uuid bytes, SQLite's text), many to a millisecond.</summary>
+    [Fact]
+    public void IdsMadeOneAfterAnotherIncreaseAsTheDatabasesOrderThem()
+    {
+        var ids = Enumerable.Range(0, 20_000).Select(_ => JobIds.New()).ToList();
+
+        for (var i = 1; i < ids.Count; i++)
+        {
+            Assert.True(ids[i - 1].ToByteArray(bigEndian: true).AsSpan().SequenceCompareTo(ids[i].ToByteArray(bigEndian: true)) < 0, $"id {i} is not after id {i - 1}");
+            Assert.True(string.CompareOrdinal(ids[i - 1].ToString().ToUpperInvariant(), ids[i].ToString().ToUpperInvariant()) < 0);
+        }
+        Assert.True(ids.GroupBy(id => JobIds.CreatedAt(id)).Max(g => g.Count()) > 1); // several in one millisecond: the sequence, not the clock, ordered them
+    }
+
     [Fact]
     public void NewIdsAreVersion7WithTheirCreationTimeAndNeverRepeatAcrossRefillsAndThreads()
     {
