@@ -19,6 +19,32 @@ public sealed class ServiceProcessTests
         AssertOneLineNaming(service, "ConnectionStrings:Jobs");
     }
 
+    /// <summary>
+    /// Regression: a time without an offset in a body ("run_at": "2030-01-01T00:00:00") was read in
+    /// the server's time zone (nine hours early on a host set to Tokyo); the API's times are UTC.
+    /// </summary>
+    [Fact]
+    public async Task ATimeWithoutAnOffsetIsUtcWhateverTheServersTimeZone()
+    {
+        await using var database = TestDatabase.Sqlite();
+        await using var service = ServiceProcess.Start(new Dictionary<string, string>
+        {
+            ["ConnectionStrings__Jobs"] = database.ConnectionString, ["TZ"] = "Asia/Tokyo",
+        });
+        await service.WaitUntilReadyAsync(Within);
+        using var http = new HttpClient { BaseAddress = new Uri(service.BaseUrl) };
+
+        var created = await http.PostAsync("/jobs", new StringContent(
+            """{"type": "echo", "payload": {"text": "tz"}, "run_at": "2030-01-01T00:00:00"}""", System.Text.Encoding.UTF8, "application/json"));
+        var paused = await http.PostAsync("/job-types/echo/pause", new StringContent(
+            """{"until": "2030-01-01"}""", System.Text.Encoding.UTF8, "application/json"));
+
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        Assert.Equal("2030-01-01T00:00:00Z", JsonDocument.Parse(await created.Content.ReadAsStringAsync()).RootElement.GetProperty("run_at").GetString());
+        Assert.True(paused.IsSuccessStatusCode, await paused.Content.ReadAsStringAsync());
+        Assert.Contains("\"until\":\"2030-01-01T00:00:00Z\"", await paused.Content.ReadAsStringAsync());
+    }
+
     /// <summary>Regression: a value of the wrong kind (a word where a number goes) ended the start-up with 42 lines of stack trace.</summary>
     [Fact]
     public async Task ASettingOfTheWrongKindExitsWithOneLineNamingTheKey()
