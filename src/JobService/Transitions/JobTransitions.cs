@@ -447,19 +447,33 @@ public sealed class JobTransitions(
         await command.ExecutePreparedAsync(ct);
     }
 
-    /// <summary>Drops the progress and output events of jobs that ended before the cutoff: the result holds the final text.</summary>
-    public async Task<int> CompactEventsAsync(DateTime cutoff, int batch, CancellationToken ct)
+    /// <summary>
+    /// Drops the progress and output events of up to <paramref name="batch"/> jobs that ended before
+    /// the cutoff, the next after <paramref name="after"/> in (completed_at, id) order: the result
+    /// holds the final text. Returns the last job it took, or null when none was left: the caller
+    /// goes on from there (taking the oldest jobs each time, it took the same ones for ever, and
+    /// no job past the first batch was ever compacted).
+    /// </summary>
+    public async Task<(DateTime CompletedAt, Guid Id)?> CompactEventsAsync(DateTime cutoff, (DateTime CompletedAt, Guid Id)? after, int batch,
+        CancellationToken ct)
     {
         await using var tx = await BeginAsync(Now, ct);
-        await using var command = tx.Command($"""
-            DELETE FROM job_events WHERE kind IN ('progress', 'output') AND job_id IN (
-                SELECT id FROM jobs WHERE status IN ({FinishedStates}) AND completed_at < @cutoff ORDER BY completed_at LIMIT @batch)
+        await using var select = tx.Command($"""
+            SELECT completed_at, id FROM jobs
+            WHERE status IN ({FinishedStates}) AND completed_at < @cutoff AND (completed_at, id) > (@after_at, @after_id)
+            ORDER BY completed_at, id LIMIT @batch
             """);
-        driver.Bind(command, "cutoff", cutoff);
-        driver.Bind(command, "batch", batch);
-        var deleted = await command.ExecutePreparedAsync(ct);
+        driver.Bind(select, "cutoff", cutoff);
+        driver.Bind(select, "after_at", after?.CompletedAt ?? DateTime.UnixEpoch);
+        driver.Bind(select, "after_id", after?.Id ?? Guid.Empty);
+        driver.Bind(select, "batch", batch);
+        var taken = await tx.RowsAsync(select, r => (CompletedAt: DateTime.SpecifyKind(r.GetDateTime(0), DateTimeKind.Utc), Id: r.GetGuid(1)), ct);
+        if (taken.Count == 0) return null;
+        await using var delete = tx.Command($"DELETE FROM job_events WHERE kind IN ('progress', 'output') AND {driver.IdIn("ids", "job_id")}");
+        driver.Bind(delete, "ids", driver.Ids(taken.Select(t => t.Id)));
+        await delete.ExecutePreparedAsync(ct);
         await tx.CommitAsync(ct);
-        return deleted;
+        return taken[^1];
     }
 
     // ---- The machinery ----

@@ -16,6 +16,9 @@ public sealed class RetentionCleaner(
     IOptions<EventsOptions> events, ILogger<RetentionCleaner> log)
     : BackgroundService
 {
+    // How far compaction got: jobs finish later than the cutoff moves, so each pass goes on from here.
+    (DateTime CompletedAt, Guid Id)? _compactedTo;
+
     public async Task<int> CleanOnceAsync(CancellationToken ct)
     {
         var o = options.Value;
@@ -29,7 +32,8 @@ public sealed class RetentionCleaner(
             while (batch == o.BatchSize && !ct.IsCancellationRequested);
         }
         var compactBefore = now.AddMinutes(-events.Value.CompactAfterMinutes);
-        while (await transitions.CompactEventsAsync(compactBefore, o.BatchSize, ct) > 0 && !ct.IsCancellationRequested) { }
+        while (!ct.IsCancellationRequested && await transitions.CompactEventsAsync(compactBefore, _compactedTo, o.BatchSize, ct) is { } last)
+            _compactedTo = last;
         return deleted;
     }
 

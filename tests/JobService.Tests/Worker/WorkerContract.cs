@@ -425,6 +425,35 @@ public abstract class WorkerContract
         Assert.Contains(events, e => e.JobId == fresh && e.Message == "hello");
     }
 
+    /// <summary>
+    /// Regression: compaction took the oldest finished jobs each time, whether or not it had
+    /// compacted them already, so past the first Retention:BatchSize jobs nothing was ever compacted.
+    /// </summary>
+    [Fact]
+    public async Task CompactionReachesEveryFinishedJobNotOnlyTheOldestBatch()
+    {
+        await using var app = await StartAsync(new() { ["Retention:BatchSize"] = "2", ["Retention:Enabled"] = "false", ["Events:CompactAfterMinutes"] = "60" });
+        var key = Scripts.Add(async ctx => { await ctx.ReportProgressAsync(50, "half way"); await ctx.LogAsync(JobLogLevel.Info, "hello"); return null; });
+        var ids = new List<Guid>();
+        for (var i = 0; i < 5; i++) ids.Add(await app.SubmitAsync(Scripts.Job(key)));
+        foreach (var id in ids) await app.WaitForStatusAsync(id, JobStatus.Completed);
+        foreach (var id in ids) Assert.Contains(await app.EventsAsync(id), e => e.Kind == "progress");
+        app.Time.Advance(TimeSpan.FromHours(2));
+
+        await app.Get<RetentionCleaner>().CleanOnceAsync(default);
+        var later = await app.SubmitAsync(Scripts.Job(key)); // finished after the pass: compacted by a later one
+        await app.WaitForStatusAsync(later, JobStatus.Completed);
+        app.Time.Advance(TimeSpan.FromHours(2));
+        await app.Get<RetentionCleaner>().CleanOnceAsync(default);
+
+        foreach (var id in ids.Append(later))
+        {
+            var events = await app.EventsAsync(id);
+            Assert.DoesNotContain(events, e => e.Kind is "progress" or "output");
+            Assert.Contains(events, e => e.Message == "hello"); // the story stays
+        }
+    }
+
     [Fact]
     public async Task AnApiOnlyInstanceRunsNoWorker()
     {
