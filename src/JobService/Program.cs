@@ -1,3 +1,4 @@
+using JobService;
 using JobService.Hosting;
 
 // The container's HEALTHCHECK: the runtime image has no curl, so the binary asks itself.
@@ -5,8 +6,10 @@ if (args is ["healthcheck", ..])
     return await HealthProbe.RunAsync(args.Length > 1 ? args[1] : "http://127.0.0.1:8080/health/ready");
 if (CommandLine.UnknownVerb(args) is { } notACommand)
     return CommandLine.Refuse([notACommand]);
-if (args is ["help" or "--help" or "-h", ..])
+if (args is ["help" or "--help" or "-h", .. var rest])
 {
+    if (rest is [var word, ..] && !word.StartsWith('-') && !word.StartsWith('/') && !word.Contains('=')) // settings pass, as after any verb
+        return CommandLine.Refuse([$"help takes nothing after it, not {word.Clip(60)}."]);
     Console.WriteLine(CommandLine.Usage);
     return 0;
 }
@@ -44,6 +47,12 @@ catch (Exception e) when (StartupFailure.Describe(e) is { } line && StartupFailu
     // A setting or a database an operator must fix: one line that names it, not a stack trace.
     Console.Error.WriteLine($"JobService could not start: {line}");
     return 1;
+}
+catch (OperationCanceledException) when (StartupFailure.IsOwnProcess)
+{
+    // Asked to stop (SIGTERM) while the start-up waited, for the database most often: a stop, not a crash.
+    Console.Error.WriteLine("JobService stopped before it was ready: it was asked to stop while its start-up waited.");
+    return 0;
 }
 
 public partial class Program;

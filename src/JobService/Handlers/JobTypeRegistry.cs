@@ -20,6 +20,11 @@ public sealed class JobTypeRegistry
                 throw new InvalidOperationException(
                     $"Two job handlers declare the type '{definition.Name}'. Each type name must be registered once.");
         }
+        // A misspelt type's settings would otherwise do nothing, silently.
+        foreach (var section in configuration.GetSection("Jobs:Types").GetChildren())
+            if (!_types.ContainsKey(section.Key))
+                throw new Hosting.StartupRefusedException(
+                    $"{section.Path}: there is no job type '{section.Key}'. Types: {string.Join(", ", _types.Keys.Order(StringComparer.Ordinal))}.");
     }
 
     /// <summary>Configuration (<c>Jobs:Types:{name}:TimeoutSeconds</c> and so on) wins over the code's defaults.</summary>
@@ -32,7 +37,7 @@ public sealed class JobTypeRegistry
             Concurrency = section.GetValue(nameof(d.Concurrency), d.Concurrency),
         };
         if (result.TimeoutSeconds < 1 || result.MaxAttempts < 1 || result.Concurrency < 0)
-            throw new InvalidOperationException(
+            throw new Hosting.StartupRefusedException(
                 $"{section.Path}: TimeoutSeconds and MaxAttempts must be at least 1 and Concurrency at least 0 " +
                 $"(got {result.TimeoutSeconds}, {result.MaxAttempts}, {result.Concurrency}).");
         return result;

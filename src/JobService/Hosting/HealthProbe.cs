@@ -5,6 +5,11 @@ public static class HealthProbe
 {
     public static async Task<int> RunAsync(string url)
     {
+        if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
+        {
+            Console.Error.WriteLine($"healthcheck takes an http(s) URL, not '{url}'.");
+            return 2;
+        }
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
         try
         {

@@ -43,7 +43,10 @@ public static class LoggingSetup
     {
         var format = builder.Configuration["Logs:Format"] ?? "text";
         if (format is not ("text" or "json"))
-            throw new InvalidOperationException($"Logs:Format must be 'text' or 'json', not '{format}'.");
+            throw new StartupRefusedException($"Logs:Format must be 'text' or 'json', not '{format}'.");
+        foreach (var (key, value) in LevelSettings(builder.Configuration))
+            if (!value.StartsWith('$') && !Enum.TryParse<LogEventLevel>(value, ignoreCase: true, out _))
+                throw new StartupRefusedException($"{key} must be a level (Verbose, Debug, Information, Warning, Error, Fatal), not '{value}'.");
 
         builder.Services.AddSerilog(preserveStaticLogger: true, configureLogger: (services, config) =>
         {
@@ -53,6 +56,14 @@ public static class LoggingSetup
             // setting under Serilog:MinimumLevel:Override still wins over this default.
             config.MinimumLevel.Override("Microsoft.EntityFrameworkCore.Database.Command", LogEventLevel.Fatal)
                 .MinimumLevel.Override("Microsoft.EntityFrameworkCore.Update", LogEventLevel.Fatal)
+                // The same failures seen from the connection and the query: during a database outage each request
+                // logged dozens of stack traces, where the outage is one warning line (docs/workers.md).
+                .MinimumLevel.Override("Microsoft.EntityFrameworkCore.Database.Connection", LogEventLevel.Fatal)
+                .MinimumLevel.Override("Microsoft.EntityFrameworkCore.Query", LogEventLevel.Fatal)
+                // Four lines per HTTP call an exporter or a model call makes; their failures are the callers' to tell.
+                .MinimumLevel.Override("System.Net.Http.HttpClient", LogEventLevel.Warning)
+                // "was not authenticated", "was challenged": the request's own line says 401 already.
+                .MinimumLevel.Override(typeof(Auth.ApiKeyAuthentication).FullName!, LogEventLevel.Warning)
                 // An unhealthy probe is in /health/ready's answer; logging it at Error on every probe is noise.
                 .MinimumLevel.Override("Microsoft.Extensions.Diagnostics.HealthChecks", LogEventLevel.Fatal)
                 .ReadFrom.Configuration(builder.Configuration, SinkAssemblies)
@@ -65,6 +76,14 @@ public static class LoggingSetup
             else config.WriteTo.Console(outputTemplate: TextTemplate, standardErrorFromLevel: stderrFrom);
         });
         return builder;
+    }
+
+    /// <summary>The level settings Serilog reads: MinimumLevel itself, or its Default and each Override.</summary>
+    static IEnumerable<(string Key, string Value)> LevelSettings(IConfiguration configuration)
+    {
+        var levels = configuration.GetSection("Serilog:MinimumLevel");
+        foreach (var setting in new[] { levels, levels.GetSection("Default") }.Concat(levels.GetSection("Override").GetChildren()))
+            if (setting.Value is { Length: > 0 } value) yield return (setting.Path, value);
     }
 
     /// <summary>

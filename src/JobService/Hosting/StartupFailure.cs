@@ -40,6 +40,6 @@ public static partial class StartupFailure
     /// left out of the log, so that an operator reads the line and not a stack trace.
     /// </summary>
     public static bool IsToldByProgram(Serilog.Events.LogEvent e) =>
-        e.Exception is not null && Describe(e.Exception) is not null
+        e.Exception is not null && (Describe(e.Exception) is not null || e.Exception is OperationCanceledException)
         && e.Properties.TryGetValue("SourceContext", out var source) && source.ToString() == "\"Microsoft.Extensions.Hosting.Internal.Host\"";
 }

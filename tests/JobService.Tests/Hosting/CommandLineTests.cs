@@ -61,4 +61,18 @@ public sealed class CommandLineTests
         Assert.Contains(process.Output, l => l.Contains("JobService create-key --tenant"));
         Assert.False(File.Exists(path));
     }
+
+    /// <summary>Regression: help took any word after it and said nothing (exit 0); a healthcheck given no URL crashed with a stack trace.</summary>
+    [Theory]
+    [InlineData("help", "foo", "help takes nothing after it, not foo.")]
+    [InlineData("healthcheck", "not-a-url", "healthcheck takes an http(s) URL, not 'not-a-url'.")]
+    public async Task AVerbGivenAWordItDoesNotTakeExitsWithTwo(string verb, string word, string said)
+    {
+        await using var process = ServiceProcess.Start(OwnDatabase(out var path), verb, word);
+
+        Assert.True(await process.ExitCodeAsync(Within) == 2, process.AllText);
+        Assert.Contains(process.Errors, l => l == said);
+        Assert.DoesNotContain(process.Errors, l => l.TrimStart().StartsWith("at ", StringComparison.Ordinal));
+        Assert.False(File.Exists(path));
+    }
 }

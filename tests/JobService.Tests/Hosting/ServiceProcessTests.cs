@@ -45,6 +45,45 @@ public sealed class ServiceProcessTests
         Assert.Contains("\"until\":\"2030-01-01T00:00:00Z\"", await paused.Content.ReadAsStringAsync());
     }
 
+    /// <summary>Regression: these settings' bad values ended the start-up with a stack trace and exit code 134, and a misspelt type's settings were ignored.</summary>
+    [Theory]
+    [InlineData("Logs__Format", "xml", "Logs:Format")]
+    [InlineData("Serilog__MinimumLevel__Default", "Loud", "Serilog:MinimumLevel:Default")]
+    [InlineData("Serilog__MinimumLevel__Override__Npgsql", "Loud", "Serilog:MinimumLevel:Override:Npgsql")]
+    [InlineData("Jobs__Types__echo__MaxAttempts", "0", "Jobs:Types:echo")]
+    [InlineData("Jobs__Types__ecko__MaxAttempts", "2", "Jobs:Types:ecko: there is no job type 'ecko'")]
+    public async Task ALoggingOrJobTypeSettingItCannotUseExitsWithOneLineNamingTheKey(string variable, string value, string key)
+    {
+        await using var database = TestDatabase.Sqlite();
+        await using var service = ServiceProcess.Start(new Dictionary<string, string>
+        {
+            ["ConnectionStrings__Jobs"] = database.ConnectionString, [variable] = value,
+        });
+
+        Assert.Equal(1, await service.ExitCodeAsync(Within));
+        AssertOneLineNaming(service, key);
+    }
+
+    /// <summary>Regression: SIGTERM while the start-up waited for the database crashed the process (an unhandled cancellation, exit code 134).</summary>
+    [Fact]
+    public async Task ASigtermWhileWaitingForTheDatabaseStopsCleanly()
+    {
+        await using var service = ServiceProcess.Start(new Dictionary<string, string>
+        {
+            ["Database__Provider"] = "postgres",
+            ["ConnectionStrings__Jobs"] = $"Host=127.0.0.1;Port={ClosedPort()};Username=jobs;Database=jobs;Timeout=2",
+            ["Database__StartupTimeoutSeconds"] = "120",
+        });
+        await service.WaitForOutputAsync("(try 1)", Within);
+        await service.WaitForOutputAsync("Now listening on", Within); // the host has started: SIGTERM is its stop, not the runtime's kill
+
+        service.Terminate();
+
+        Assert.True(await service.ExitCodeAsync(Within) == 0, service.AllText);
+        Assert.DoesNotContain("Unhandled exception", service.AllText);
+        Assert.DoesNotContain(service.Output.Concat(service.Errors), l => l.TrimStart().StartsWith("at ", StringComparison.Ordinal));
+    }
+
     /// <summary>Regression: a value of the wrong kind (a word where a number goes) ended the start-up with 42 lines of stack trace.</summary>
     [Fact]
     public async Task ASettingOfTheWrongKindExitsWithOneLineNamingTheKey()
@@ -141,6 +180,26 @@ public sealed class ServiceProcessTests
         var request = Assert.Single(lines, l => l.GetProperty("@m").GetString()!.StartsWith("HTTP GET /jobs/", StringComparison.Ordinal));
         Assert.Equal(404, request.GetProperty("StatusCode").GetInt32());
         Assert.Equal("Serilog.AspNetCore.RequestLoggingMiddleware", request.GetProperty("SourceContext").GetString());
+    }
+
+    /// <summary>Regression: a request with a key that is not valid logged three lines of the auth handler's before its own ("was not authenticated" twice, "was challenged").</summary>
+    [Fact]
+    public async Task ARequestWithAKeyThatIsNotValidIsOneLineInTheLog()
+    {
+        await using var database = TestDatabase.Sqlite();
+        await using var service = ServiceProcess.Start(new Dictionary<string, string>
+        {
+            ["ConnectionStrings__Jobs"] = database.ConnectionString, ["Auth__Enabled"] = "true",
+            ["Auth__BootstrapAdminKey"] = "jsk_ProcessTestBootstrapKey012345678",
+        });
+        await service.WaitUntilReadyAsync(Within);
+        using var http = new HttpClient { BaseAddress = new Uri(service.BaseUrl) };
+        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", "jsk_NotAKeyAtAll0000000000000000000");
+
+        Assert.Equal(HttpStatusCode.Unauthorized, (await http.GetAsync("/jobs")).StatusCode);
+        await service.WaitForOutputAsync("responded 401", Within);
+
+        Assert.DoesNotContain(service.Output, l => l.Contains("authenticated", StringComparison.Ordinal) || l.Contains("challenged", StringComparison.Ordinal));
     }
 
     /// <summary>Regression: losing an Idempotency-Key race is an expected outcome, but it was logged as an error with a stack trace.</summary>

@@ -101,6 +101,13 @@ public sealed class ServiceProcess : IAsyncDisposable
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
+    /// <summary>SIGTERM, as a deploy (or Ctrl+C) stops the service.</summary>
+    public void Terminate()
+    {
+        using var kill = System.Diagnostics.Process.Start("kill", ["-TERM", _process.Id.ToString()])!;
+        kill.WaitForExit();
+    }
+
     /// <summary>SIGKILL: the process gets no chance to stop cleanly.</summary>
     public void Kill()
     {
