@@ -23,6 +23,9 @@ public static class OpenApiSetup
                               "cancel, retry. Every error is an RFC 7807 ProblemDetails. The contract: docs/api.md and docs/events.md.",
             });
             o.SupportNonNullableReferenceTypes();
+            // Any JSON value (a payload filter's values): described by its type, a JsonNode was .NET's own
+            // properties (options, parent, root), which no request can send.
+            o.MapType<JsonNode>(() => new OpenApiSchema());
             o.UseAllOfToExtendReferenceSchemas(); // a property that is an object keeps its description (a bare $ref cannot carry one)
             o.OperationFilter<ParameterDocs>();
             // What Swagger UI's Authorize button sends: Authorization: Bearer <key> (when Auth:Enabled).

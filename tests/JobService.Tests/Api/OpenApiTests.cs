@@ -85,6 +85,19 @@ public sealed class OpenApiTests(SqliteApp app) : IClassFixture<SqliteApp>
     }
 
     /// <summary>Swagger UI's Authorize button: a Bearer scheme that every operation asks for, so "Try it out" sends the key.</summary>
+    /// <summary>Regression: a payload filter's values were described as .NET's JsonNode (options, parent, root), so no valid request matched the schema.</summary>
+    [Fact]
+    public async Task APayloadFiltersValuesAreAnyJsonValueNotDotNetsTypes()
+    {
+        var document = await DocumentAsync();
+
+        var text = document.GetProperty("components").GetProperty("schemas").GetRawText();
+        Assert.DoesNotContain("\"parent\"", text);
+        Assert.DoesNotContain("\"root\"", text);
+        var payload = document.GetProperty("components").GetProperty("schemas").GetProperty("BulkFilter").GetProperty("properties").GetProperty("payload");
+        Assert.Contains("additionalProperties", payload.GetRawText());
+    }
+
     [Fact]
     public async Task TheDocumentDeclaresTheBearerSchemeForTheAuthorizeButton()
     {
