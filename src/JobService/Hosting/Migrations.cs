@@ -45,7 +45,12 @@ public static class Migrations
             log.LogDebug("The migrations history could not be read ({Error}): EF Core's own check decides", DatabaseErrors.OneLine(e));
             return null;
         }
-        return Compiled(connections.IsPostgres ? typeof(PostgresJobsDbContext) : typeof(SqliteJobsDbContext)).Except(applied).ToList();
+        var compiled = Compiled(connections.IsPostgres ? typeof(PostgresJobsDbContext) : typeof(SqliteJobsDbContext)).ToList();
+        if (applied.Except(compiled).ToList() is [_, ..] unknown)
+            log.LogWarning("The database has {Count} migration(s) this binary does not know, {Migrations}: a newer version migrated it, and this " +
+                           "one may not read or write its schema as that version does. Run the newer version, or restore the database from before it.",
+                unknown.Count, unknown);
+        return compiled.Except(applied).ToList();
     }
 
     /// <summary>

@@ -191,6 +191,37 @@ public abstract class MigrationContract
         Assert.Equal(1, (await db.Jobs.SingleAsync(j => j.Id == id)).EventSeq);
     }
 
+    /// <summary>Regression: a database migrated by a newer version (a binary rolled back) was "up to date", without a word.</summary>
+    [Fact]
+    public async Task ADatabaseWithAMigrationThisBinaryDoesNotKnowIsSaidSo()
+    {
+        var (database, services) = await EmptyDatabaseAsync();
+        await using var _ = database;
+        await using var __ = services;
+        var db = services.GetRequiredService<JobsDbContext>();
+        await db.Database.MigrateAsync(TestContext.Current.CancellationToken);
+        await db.Database.ExecuteSqlRawAsync(
+            "INSERT INTO \"__EFMigrationsHistory\" (\"MigrationId\", \"ProductVersion\") VALUES ('20991231000000_FromTheFuture', '10.0.0')",
+            TestContext.Current.CancellationToken);
+        var log = new Lines();
+
+        var pending = await JobService.Hosting.Migrations.PendingFromHistoryAsync(database.CreateConnections(), log, TestContext.Current.CancellationToken);
+
+        Assert.Equal([], pending);
+        var warning = Assert.Single(log.All, r => r.Level == Microsoft.Extensions.Logging.LogLevel.Warning);
+        Assert.Contains("20991231000000_FromTheFuture", warning.Message);
+    }
+
+    /// <summary>What was logged, level and message.</summary>
+    sealed class Lines : Microsoft.Extensions.Logging.ILogger
+    {
+        public List<(Microsoft.Extensions.Logging.LogLevel Level, string Message)> All { get; } = [];
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+        public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel level) => true;
+        public void Log<TState>(Microsoft.Extensions.Logging.LogLevel level, Microsoft.Extensions.Logging.EventId id, TState state, Exception? exception,
+            Func<TState, Exception?, string> formatter) => All.Add((level, formatter(state, exception)));
+    }
+
     [Fact]
     public async Task TheMigrateVerbMigratesAndExitsWithoutServing()
     {
@@ -217,6 +248,7 @@ public abstract class MigrationContract
         var printed = await output + await process.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
         Assert.True(process.ExitCode == 0, printed);
         Assert.Matches(@"Applying \d+ migration\(s\)", printed);
+        Assert.DoesNotContain("does not know", printed);
         // A first start on an empty database is not an error (EF Core used to log the missing history table as one).
         Assert.DoesNotContain(" ERR]", printed);
         Assert.DoesNotContain("Failed executing DbCommand", printed);
