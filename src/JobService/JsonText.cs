@@ -121,7 +121,12 @@ public static partial class JsonText
         return MissingRequired().Replace(message, "Required fields are missing: ${names}.");
     }
 
-    [GeneratedRegex(@"JSON deserialization for type '[^']*' was missing required properties,? including: (?<names>.*?)\.?$")]
+    /// <summary>The fields a "missing required properties" error names, as the client spells them; none for any other error.</summary>
+    public static IReadOnlyList<string> MissingFields(JsonException e) => MissingRequired().Match(e.Message) is { Success: true } m
+        ? m.Groups["names"].Value.Split(',', StringSplitOptions.TrimEntries).Select(n => n.Trim('\'')).ToList()
+        : [];
+
+    [GeneratedRegex(@"JSON deserialization for type '[^']*' was missing required properties,? including: (?<names>.*?)\.?( Path:.*)?$", RegexOptions.Singleline)]
     private static partial Regex MissingRequired();
 
     [GeneratedRegex(@"The JSON value could not be converted to [^ ]+\.")]

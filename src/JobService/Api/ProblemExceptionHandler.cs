@@ -53,6 +53,8 @@ public sealed partial class ProblemExceptionHandler(IProblemDetailsService probl
         if (bad.InnerException is JsonException json)
         {
             var at = json.Path is null or "$" ? null : json.Path.StartsWith("$.", StringComparison.Ordinal) ? json.Path[2..] : json.Path;
+            // A missing field is named itself (jobs[0].type), not the object that lacks it.
+            if (JsonText.MissingFields(json) is [var missing, ..]) at = at is null ? missing : $"{at}.{missing}";
             return ($"The request body is not valid JSON for this request (at {json.Path ?? "$"}): {JsonText.Readable(json)}", at);
         }
         if (BindFailure().Match(bad.Message) is { Success: true } m)

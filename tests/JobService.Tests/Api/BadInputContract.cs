@@ -170,6 +170,9 @@ public abstract class BadInputContract(TestApp app) : IAsyncLifetime
     [InlineData("POST", "/api-keys", "{\"name\": \"a\\u0000b\", \"tenant_id\": \"acme\", \"scopes\": [\"jobs:read\"]}", "name")]
     [InlineData("POST", "/jobs", "{\"type\": \"greet\", \"payload\": {\"name\": \"a\"}, \"callback_url\": \"https://hooks.example.com/\\u0000x\"}", "callback_url")]
     [InlineData("POST", "/jobs", "{\"type\": \"greet\", \"payload\": {\"name\": \"a\"}, \"callback_url\": \"https://hooks.example.com/a\\nb\"}", "callback_url")]
+    [InlineData("POST", "/jobs", "{}", "type")] // a field left out is named as one sent wrong is
+    [InlineData("POST", "/jobs/batch", "{\"jobs\": [{\"type\": \"greet\"}, {}]}", "jobs[1].type")]
+    [InlineData("POST", "/jobs/batch", "{}", "jobs")]
     public async Task AValueRefusedBeforeAnyQueryNamesItsField(string method, string path, string? body, string field)
     {
         var request = new HttpRequestMessage(new HttpMethod(method), path);
