@@ -5,7 +5,7 @@ using Npgsql;
 namespace JobService.Data;
 
 /// <summary>
-/// Tells "the database is away" (refused, reset, terminated, timed out, busy) from a bug, so
+/// Tells "the database is away" (refused, reset, terminated, timed out, busy, not created yet) from a bug, so
 /// that an outage is one warning line per try, and a request that met it gets a 503.
 /// </summary>
 public static class DatabaseErrors
@@ -18,6 +18,8 @@ public static class DatabaseErrors
             {
                 case NpgsqlException { IsTransient: true }:
                 case PostgresException { SqlState: "57P01" or "57P02" or "57P03" or "53300" or "08006" or "08001" or "08004" }:
+                case PostgresException { SqlState: "3D000" }: // the database is not created yet: a deploy creates it after the service starts
+
                 case SocketException or TimeoutException or EndOfStreamException:
                 case SqliteException { SqliteErrorCode: 5 or 6 }: // SQLITE_BUSY, SQLITE_LOCKED: the busy timeout ran out
                     return true;

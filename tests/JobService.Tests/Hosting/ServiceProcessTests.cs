@@ -140,6 +140,26 @@ public sealed class ServiceProcessTests
         AssertOneLineNaming(service, "Database:StartupTimeoutSeconds");
     }
 
+    /// <summary>Regression: a database not created yet was a bug to the notification connection, which logged a stack trace at every reconnect.</summary>
+    [Fact]
+    public async Task ADatabaseNotCreatedYetIsWaitedForInOneLineATry()
+    {
+        var server = TestDatabase.PostgresServer(out var reason);
+        if (server is null) Assert.Skip(reason);
+        await using var service = ServiceProcess.Start(new Dictionary<string, string>
+        {
+            ["Database__Provider"] = "postgres",
+            ["ConnectionStrings__Jobs"] = new Npgsql.NpgsqlConnectionStringBuilder(server) { Database = $"not_yet_{Guid.NewGuid():N}" }.ConnectionString,
+            ["Database__StartupTimeoutSeconds"] = "600",
+        });
+
+        await service.WaitForOutputAsync("The notification connection failed", Within);
+        await service.WaitForOutputAsync("(try 2)", Within);
+
+        Assert.Contains(service.Output, l => l.Contains("The notification connection failed: 3D000", StringComparison.Ordinal));
+        Assert.DoesNotContain(service.Output.Concat(service.Errors), l => l.TrimStart().StartsWith("at ", StringComparison.Ordinal));
+    }
+
     /// <summary>Regression: a role that does not exist was told as "does not answer" and tried again for the whole start-up timeout.</summary>
     [Fact]
     public async Task ADatabaseThatRefusesTheLoginStopsTheStartAtOnceSayingSo()
