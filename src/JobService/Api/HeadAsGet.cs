@@ -13,6 +13,15 @@ public sealed class HeadAsGet(RequestDelegate next)
 
     public static bool Asked(HttpContext http) => http.Items.ContainsKey(Marker);
 
+    /// <summary>A 405's Allow lists HEAD wherever it lists GET (RFC 9110: the methods the resource supports); routing lists GET alone.</summary>
+    public static void ListInAllow(HttpContext http)
+    {
+        if (http.Response.StatusCode != StatusCodes.Status405MethodNotAllowed || http.Response.HasStarted) return;
+        var allow = http.Response.Headers.Allow.ToString();
+        var methods = allow.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        if (methods.Contains(HttpMethods.Get) && !methods.Contains(HttpMethods.Head)) http.Response.Headers.Allow = $"{allow}, {HttpMethods.Head}";
+    }
+
     public Task InvokeAsync(HttpContext http) => HttpMethods.IsHead(http.Request.Method) ? AsGetAsync(http) : next(http);
 
     async Task AsGetAsync(HttpContext http)

@@ -58,7 +58,11 @@ public static class ServiceSetup
         services.Configure<Microsoft.AspNetCore.Mvc.JsonOptions>(o => JobJson.Configure(o.JsonSerializerOptions));
         services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true); // so binding errors reach ProblemExceptionHandler
         services.AddSingleton<IProblemDetailsWriter, ProblemJsonWriter>(); // before AddProblemDetails: tried first, always writes
-        services.AddProblemDetails(o => o.CustomizeProblemDetails = c => c.ProblemDetails.Detail ??= DefaultDetail(c.HttpContext));
+        services.AddProblemDetails(o => o.CustomizeProblemDetails = c =>
+        {
+            c.ProblemDetails.Detail ??= DefaultDetail(c.HttpContext);
+            HeadAsGet.ListInAllow(c.HttpContext);
+        });
         services.AddExceptionHandler<ProblemExceptionHandler>();
 
         services.AddJobServiceOpenApi();

@@ -61,4 +61,19 @@ public sealed class HeadRequestTests
         await stream.CopyToAsync(read, timeout.Token); // until the server closes after the last request
         return Encoding.UTF8.GetString(read.ToArray());
     }
+
+    /// <summary>Regression: a 405's Allow header left HEAD out where it listed GET, though HEAD is answered.</summary>
+    [Theory]
+    [InlineData("/jobs/0193a5f0-0000-7000-8000-000000000001", "DELETE, GET, HEAD")]
+    [InlineData("/health/live", "GET, HEAD")]
+    [InlineData("/jobs/0193a5f0-0000-7000-8000-000000000001/cancel", "POST")]
+    public async Task A405sAllowListsHeadBesideGet(string path, string allowed)
+    {
+        await using var app = new WorkerApp(TestDatabase.Sqlite());
+
+        var response = await app.Client.SendAsync(new HttpRequestMessage(HttpMethod.Put, path) { Content = new StringContent("{}", Encoding.UTF8, "application/json") });
+
+        Assert.Equal(System.Net.HttpStatusCode.MethodNotAllowed, response.StatusCode);
+        Assert.Equal(allowed.Split(", "), response.Content.Headers.Allow.Order(StringComparer.Ordinal));
+    }
 }
