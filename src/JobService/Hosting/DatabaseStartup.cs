@@ -58,6 +58,7 @@ public sealed class DatabaseStartup(IServiceProvider services, IOptions<Database
         {
             await _answering!.WaitAsync(ct);
             if (options.Value.MigrateOnStartup) await services.MigrateJobsDatabaseAsync(ct);
+            else await services.WaitForMigrationsAsync(ct);
             foreach (var step in steps) await step.RunAsync(ct);
         }
         catch (Exception e)

@@ -28,6 +28,27 @@ public static class Migrations
     }
 
     /// <summary>
+    /// With Database:MigrateOnStartup=false a deployment's own step migrates: until it has, this
+    /// instance waits, not ready (its API answers 503, its workers claim nothing), rather than
+    /// serve a schema that is not there (every request was a 500, every loop a stack trace). It
+    /// looks every 2 s and says so once a minute; a migrate run meanwhile is found without a restart.
+    /// </summary>
+    public static async Task WaitForMigrationsAsync(this IServiceProvider services, CancellationToken ct)
+    {
+        var log = services.GetRequiredService<ILoggerFactory>().CreateLogger("JobService.Migrations");
+        var connections = services.GetRequiredService<JobsConnections>();
+        for (var look = 0; ; look++)
+        {
+            var pending = await PendingFromHistoryAsync(connections, look == 0 ? log : Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, ct);
+            if (pending is []) return;
+            if (look % 30 == 0)
+                log.LogWarning("The database is not migrated ({Pending}) and Database:MigrateOnStartup is false: waiting for the deployment's " +
+                               "migrate step (JobService migrate); not ready meanwhile", pending is null ? "no migrations history" : $"{pending.Count} pending");
+            await Task.Delay(TimeSpan.FromSeconds(2), ct);
+        }
+    }
+
+    /// <summary>
     /// This assembly's migrations missing from the history table, read with one plain query and
     /// without EF Core (a start that finds nothing to do, every start but the first, then never
     /// builds a context: <see cref="JobsConnections"/>); null when the table cannot be read (a new

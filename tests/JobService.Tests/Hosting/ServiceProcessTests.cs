@@ -84,6 +84,32 @@ public sealed class ServiceProcessTests
         Assert.DoesNotContain(service.Output.Concat(service.Errors), l => l.TrimStart().StartsWith("at ", StringComparison.Ordinal));
     }
 
+    /// <summary>
+    /// With Database:MigrateOnStartup=false on a database not migrated yet, the service waits for
+    /// the deployment's migrate step, not ready; it served the missing schema (every request a 500,
+    /// every loop a stack trace). A migrate run meanwhile, from another process, is found without a restart.
+    /// </summary>
+    [Fact]
+    public async Task WithoutMigrationsAtStartUpTheServiceWaitsNotReadyForTheMigrateStep()
+    {
+        await using var database = TestDatabase.Sqlite();
+        var environment = new Dictionary<string, string> { ["ConnectionStrings__Jobs"] = database.ConnectionString };
+        await using var service = ServiceProcess.Start(new Dictionary<string, string>(environment) { ["Database__MigrateOnStartup"] = "false" });
+        await service.WaitForOutputAsync("is not migrated", Within);
+        await service.WaitForOutputAsync("Now listening on", Within);
+        using var http = new HttpClient { BaseAddress = new Uri(service.BaseUrl) };
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, (await http.GetAsync("/health/ready")).StatusCode);
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, (await http.GetAsync("/jobs")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/health/live")).StatusCode);
+        await using (var migrate = ServiceProcess.Start(environment, "migrate"))
+            Assert.True(await migrate.ExitCodeAsync(Within) == 0, migrate.AllText);
+
+        await service.WaitUntilReadyAsync(Within);
+        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/jobs")).StatusCode);
+        Assert.DoesNotContain(service.Output.Concat(service.Errors), l => l.TrimStart().StartsWith("at ", StringComparison.Ordinal));
+    }
+
     /// <summary>Regression: a value of the wrong kind (a word where a number goes) ended the start-up with 42 lines of stack trace.</summary>
     [Fact]
     public async Task ASettingOfTheWrongKindExitsWithOneLineNamingTheKey()

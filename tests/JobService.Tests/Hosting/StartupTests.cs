@@ -96,29 +96,6 @@ public sealed class StartupTests
         Assert.Equal(["hooks.example.com", ".example.org"], options.AllowedHosts);
     }
 
-    [Fact]
-    public async Task ReadinessIsUnhealthyUntilTheMigrationsAreApplied()
-    {
-        await using var database = TestDatabase.Sqlite();
-        await using var app = App(database, [("Database:MigrateOnStartup", "false"), ("Service:Role", "api")]);
-        var client = app.CreateClient();
-
-        var ready = await client.GetAsync("/health/ready");
-
-        Assert.Equal(System.Net.HttpStatusCode.ServiceUnavailable, ready.StatusCode);
-        var report = System.Text.Json.JsonDocument.Parse(await ready.Content.ReadAsStringAsync()).RootElement;
-        Assert.Equal("unhealthy", report.GetProperty("status").GetString());
-        Assert.StartsWith("Migrations not applied", report.GetProperty("checks").GetProperty("database").GetProperty("description").GetString());
-        Assert.Equal(System.Net.HttpStatusCode.OK, (await client.GetAsync("/health/live")).StatusCode);
-
-        await app.Services.MigrateJobsDatabaseAsync(); // as `-- migrate` would, from another process
-        ready = await client.GetAsync("/health/ready");
-        Assert.Equal(System.Net.HttpStatusCode.OK, ready.StatusCode);
-        report = System.Text.Json.JsonDocument.Parse(await ready.Content.ReadAsStringAsync()).RootElement;
-        Assert.Equal("healthy", report.GetProperty("status").GetString());
-        Assert.True(report.GetProperty("checks").GetProperty("database").GetProperty("duration_ms").GetDouble() >= 0);
-    }
-
     [Theory]
     [InlineData("POST", "/health/ready")]
     [InlineData("DELETE", "/health/live")]
