@@ -50,4 +50,7 @@ public static class Scope
     public const string Admin = "admin";
 
     public static readonly IReadOnlyList<string> All = [JobsRead, JobsWrite, EventsRead, Admin];
+
+    /// <summary>Whether a key holding <paramref name="held"/> may do what <paramref name="scope"/> allows: admin may do anything.</summary>
+    public static bool Grants(IEnumerable<string> held, string scope) => held.Any(s => s == scope || s == Admin);
 }

@@ -13,8 +13,7 @@ public sealed class ScopeHandler : AuthorizationHandler<ScopeRequirement>
 {
     protected override Task HandleRequirementAsync(AuthorizationHandlerContext context, ScopeRequirement requirement)
     {
-        var scopes = context.User.FindAll(Caller.ClaimTypes.Scope).Select(c => c.Value).ToHashSet();
-        if (scopes.Contains(requirement.Scope) || scopes.Contains(Scope.Admin)) context.Succeed(requirement);
+        if (Scope.Grants(context.User.FindAll(Caller.ClaimTypes.Scope).Select(c => c.Value), requirement.Scope)) context.Succeed(requirement);
         return Task.CompletedTask;
     }
 }

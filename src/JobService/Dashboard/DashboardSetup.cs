@@ -87,8 +87,7 @@ public static class DashboardSetup
             return TypedResults.Problem(title: "Unauthorized", detail: "The API key is not valid (unknown, expired or revoked).", statusCode: StatusCodes.Status401Unauthorized);
         // Every page lists or shows jobs: a key that may not read them (events:read alone, say) would
         // sign in to blank pages, so it is told here instead.
-        var scopes = key.Scopes.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-        if (!scopes.Contains(Scope.JobsRead) && !scopes.Contains(Scope.Admin))
+        if (!Scope.Grants(key.Scopes.Split(' ', StringSplitOptions.RemoveEmptyEntries), Scope.JobsRead))
             return TypedResults.Problem(title: "Forbidden", statusCode: StatusCodes.Status403Forbidden,
                 detail: $"The dashboard shows jobs: this API key lacks the scope '{Scope.JobsRead}'.",
                 extensions: new Dictionary<string, object?> { ["missing_scope"] = Scope.JobsRead });

@@ -56,5 +56,8 @@ public sealed class WebhooksOptions
     /// <summary>How often a node looks for due deliveries when nothing woke it (a retry coming due, another node's job).</summary>
     [Range(50, 60_000)] public int PollIntervalMs { get; set; } = 1000;
 
-    public IReadOnlyList<TimeSpan> Schedule() => RetryDelays.Parse(RetrySchedule);
+    IReadOnlyList<TimeSpan>? _schedule;
+
+    /// <summary>RetrySchedule as waits, parsed once: the outbox reads its first wait in every completion that has a callback.</summary>
+    public IReadOnlyList<TimeSpan> Schedule() => _schedule ??= RetryDelays.Parse(RetrySchedule);
 }

@@ -100,7 +100,10 @@ public sealed class ServiceProcessTests
         using var http = new HttpClient { BaseAddress = new Uri(service.BaseUrl) };
 
         Assert.Equal(HttpStatusCode.ServiceUnavailable, (await http.GetAsync("/health/ready")).StatusCode);
-        Assert.Equal(HttpStatusCode.ServiceUnavailable, (await http.GetAsync("/jobs")).StatusCode);
+        var waiting = await http.GetAsync("/jobs");
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, waiting.StatusCode);
+        Assert.NotNull(waiting.Headers.RetryAfter);
+        Assert.Equal("Starting up", JsonDocument.Parse(await waiting.Content.ReadAsStringAsync()).RootElement.GetProperty("title").GetString());
         Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/health/live")).StatusCode);
         await using (var migrate = ServiceProcess.Start(environment, "migrate"))
             Assert.True(await migrate.ExitCodeAsync(Within) == 0, migrate.AllText);
