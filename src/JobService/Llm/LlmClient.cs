@@ -42,7 +42,7 @@ public sealed class LlmClient(IOptions<LlmOptions> options, TimeProvider time, I
 
         for (var retry = 0; ; retry++)
         {
-            var call = new Call(this, request, job, span, expect, providerName, model);
+            var call = new Call(this, request, job, span, expect, providerName, model, retry);
             using var observed = new Observability.ModelCallObservation(metrics, models, job.Type, providerName, model, request);
             try
             {
@@ -130,7 +130,7 @@ public sealed class LlmClient(IOptions<LlmOptions> options, TimeProvider time, I
             : 0;
 
     /// <summary>One HTTP call of a completion: its text as it streams, and what it spent.</summary>
-    sealed class Call(LlmClient client, ChatRequest request, IJobContext job, ProgressSpan span, int expected, string provider, string model)
+    sealed class Call(LlmClient client, ChatRequest request, IJobContext job, ProgressSpan span, int expected, string provider, string model, int retry)
     {
         readonly StringBuilder _text = new();
         readonly long _started = Stopwatch.GetTimestamp();
@@ -147,7 +147,9 @@ public sealed class LlmClient(IOptions<LlmOptions> options, TimeProvider time, I
             Chunks++; // one streamed chunk is one token for OpenAI-compatible servers
             job.ReportTokens(Chunks, expected);
             var share = Math.Min((double)Chunks / expected, 0.99);
-            await job.ReportProgressAsync(span.From + (span.To - span.From) * share, $"{span.Prefix}Generating… {Chunks} tokens");
+            // A retry's text and token count start again while the bar holds (it never goes down while the job runs): the message says why.
+            await job.ReportProgressAsync(span.From + (span.To - span.From) * share,
+                retry == 0 ? $"{span.Prefix}Generating… {Chunks} tokens" : $"{span.Prefix}Generating… {Chunks} tokens (retry {retry})");
         }
 
         public async Task<ChatResult> RecordAsync(StreamOutcome outcome, bool estimated)

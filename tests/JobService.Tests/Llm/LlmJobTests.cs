@@ -308,6 +308,31 @@ public sealed class LlmJobTests : IAsyncLifetime
     }
 
     /// <summary>
+    /// Regression: after a broken stream, the retry's token count started again from 1 under a bar
+    /// that holds where the broken call left it (progress never goes down while the job runs), and
+    /// nothing said why the count and the bar disagreed.
+    /// </summary>
+    [Fact]
+    public async Task ARetrysTokenCountSaysItIsARetryWhileTheBarHolds()
+    {
+        var pause = new TaskCompletionSource();
+        _server.Enqueue(new ChatReply { Chunks = Enumerable.Repeat("t ", 20).ToList(), BreakAfter = 10 },
+            new ChatReply { Chunks = Enumerable.Repeat("u ", 20).ToList(), BeforeChunk = i => i == 2 ? pause.Task : Task.CompletedTask });
+
+        var id = await _app.SubmitAsync(new { type = "text_generation", payload = new { prompt = "go", max_tokens = 20 } });
+        var paused = await _app.WaitForAsync(id, j => j.Message == "Generating… 2 tokens (retry 1)", "the retry paused at 2 tokens");
+        var bar = (await _app.EventsAsync(id)).Where(e => e.Kind == "progress").Select(e => JsonDocument.Parse(e.Data!).RootElement)
+            .Select(d => (Percent: d.GetProperty("progress").GetInt32(), Message: d.GetProperty("message").GetString()!)).ToList();
+        pause.SetResult();
+
+        var firstCall = bar.Where(p => !p.Message.Contains("(retry")).Max(p => p.Percent);
+        Assert.True(firstCall > 0, string.Join(" · ", bar));
+        Assert.True(paused.Progress >= firstCall, $"progress {paused.Progress} after {firstCall}: the bar went back with the retry");
+        Assert.Equal(bar.Select(p => p.Percent).Order(), bar.Select(p => p.Percent));
+        await _app.WaitForStatusAsync(id, JobStatus.Completed);
+    }
+
+    /// <summary>
     /// Regression: a 5xx was retried by the HTTP client and, around it, again by the LLM client:
     /// (1 + Llm:MaxRetries)² requests in one attempt (25 by default) instead of 1 + Llm:MaxRetries.
     /// </summary>
