@@ -28,6 +28,8 @@ public static class OpenApiSetup
             o.MapType<JsonNode>(() => new OpenApiSchema());
             o.UseAllOfToExtendReferenceSchemas(); // a property that is an object keeps its description (a bare $ref cannot carry one)
             o.OperationFilter<ParameterDocs>();
+            o.OperationFilter<OpenApiShapes.ProblemsAndHeaders>();
+            o.SchemaFilter<OpenApiShapes.RequiredFields>();
             // What Swagger UI's Authorize button sends: Authorization: Bearer <key> (when Auth:Enabled).
             o.AddSecurityDefinition("Bearer", new OpenApiSecurityScheme
             {

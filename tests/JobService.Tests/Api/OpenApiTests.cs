@@ -123,6 +123,99 @@ public sealed class OpenApiTests(SqliteApp app) : IClassFixture<SqliteApp>
         Assert.Contains(batch.EnumerateArray(), p => p.GetProperty("name").GetString() == "Idempotency-Key");
     }
 
+    /// <summary>
+    /// Regression: no schema listed what an answer always carries (a client generated from the
+    /// document made every field optional), and CreateJobRequest.type was nullable, not required.
+    /// Each answer here is checked against its schema: every required field present, none unknown.
+    /// </summary>
+    [Fact]
+    public async Task EveryAnswerCarriesTheFieldsItsSchemaRequiresAndNoOthers()
+    {
+        var document = await DocumentAsync();
+        var client = app.CreateClient();
+        var created = await client.PostAsync("/jobs", Http.Json("""{"type": "echo", "payload": {"text": "shapes"}}"""));
+        var id = (await created.ReadJsonAsync()).Str("id"); // this host runs no workers: the job stays pending, its nulls unset
+
+        foreach (var (path, operation) in new[] { ($"/jobs/{id}", "GetJob"), ("/jobs", "ListJobs"), ("/jobs/stats?window=1h&bucket=10m", "GetJobStats"),
+                     ("/job-types", "ListJobTypes"), ($"/jobs/{id}/logs", "GetJobLogs"), ("/workers", "ListWorkers") })
+        {
+            var schema = Operations(document).Single(o => o.Operation.TryGetProperty("operationId", out var name) && name.GetString() == operation)
+                .Operation.GetProperty("responses").GetProperty("200").GetProperty("content").GetProperty("application/json").GetProperty("schema");
+            var answer = await (await client.GetAsync(path)).ReadJsonAsync();
+            var each = answer.ValueKind == JsonValueKind.Array ? schema.GetProperty("items") : schema;
+            Assert.True(Parts(document, each).Any(p => p.TryGetProperty("required", out _)), $"{operation}: the schema requires nothing");
+            CheckAgainst(document, schema, answer, operation);
+        }
+
+        var request = document.GetProperty("components").GetProperty("schemas").GetProperty("CreateJobRequest");
+        Assert.Equal(["type"], request.GetProperty("required").EnumerateArray().Select(r => r.GetString()));
+        Assert.False(request.GetProperty("properties").GetProperty("type").TryGetProperty("nullable", out _), request.ToString());
+    }
+
+    /// <summary>Every field the schema requires is in the answer, and every field of the answer is in the schema, through $refs, allOf and arrays.</summary>
+    static void CheckAgainst(JsonElement document, JsonElement schema, JsonElement value, string where)
+    {
+        var parts = Parts(document, schema).ToList();
+        if (value.ValueKind == JsonValueKind.Array && parts.FirstOrDefault(p => p.TryGetProperty("items", out _)) is { ValueKind: JsonValueKind.Object } array)
+            foreach (var item in value.EnumerateArray()) CheckAgainst(document, array.GetProperty("items"), item, $"{where}[]");
+        var properties = parts.Where(p => p.TryGetProperty("properties", out _)).SelectMany(p => p.GetProperty("properties").EnumerateObject())
+            .ToDictionary(p => p.Name, p => p.Value);
+        if (value.ValueKind != JsonValueKind.Object || properties.Count == 0) return;
+        foreach (var name in parts.Where(p => p.TryGetProperty("required", out _)).SelectMany(p => p.GetProperty("required").EnumerateArray()))
+            Assert.True(value.TryGetProperty(name.GetString()!, out _), $"{where}: the answer lacks the required {name}: {value}");
+        var open = parts.Any(p => p.TryGetProperty("additionalProperties", out _));
+        foreach (var field in value.EnumerateObject())
+        {
+            if (properties.TryGetValue(field.Name, out var property)) CheckAgainst(document, property, field.Value, $"{where}.{field.Name}");
+            else Assert.True(open, $"{where}: the answer's {field.Name} is not in the schema");
+        }
+    }
+
+    /// <summary>A schema with its $ref followed and its allOf flattened.</summary>
+    static IEnumerable<JsonElement> Parts(JsonElement document, JsonElement schema)
+    {
+        if (schema.TryGetProperty("$ref", out var reference))
+            schema = document.GetProperty("components").GetProperty("schemas").GetProperty(reference.GetString()!.Split('/')[^1]);
+        yield return schema;
+        if (schema.TryGetProperty("allOf", out var all))
+            foreach (var part in all.EnumerateArray().SelectMany(p => Parts(document, p))) yield return part;
+    }
+
+    /// <summary>
+    /// Regression: the document had no 304, If-None-Match or ETag for GET /jobs/{id}, no Location
+    /// on a 201, and described a 409's and a 422's bodies without the fields a client acts on.
+    /// </summary>
+    [Fact]
+    public async Task ConditionalReadsCreationsAndProblemFieldsAreDescribedAsTheyAreAnswered()
+    {
+        var document = await DocumentAsync();
+        var client = app.CreateClient();
+        var get = document.GetProperty("paths").GetProperty("/jobs/{id}").GetProperty("get");
+        Assert.True(get.GetProperty("responses").TryGetProperty("304", out _));
+        Assert.True(get.GetProperty("responses").GetProperty("200").GetProperty("headers").TryGetProperty("ETag", out _));
+        Assert.Contains(get.GetProperty("parameters").EnumerateArray(), p => p.Str("name") == "If-None-Match" && p.Str("in") == "header");
+        var submit = document.GetProperty("paths").GetProperty("/jobs").GetProperty("post").GetProperty("responses");
+        Assert.True(submit.GetProperty("201").GetProperty("headers").TryGetProperty("Location", out _));
+
+        var created = await client.PostAsync("/jobs", Http.Json("""{"type": "echo", "payload": {"text": "cancel me twice"}, "run_at": "2999-01-01T00:00:00Z"}"""));
+        var id = (await created.ReadJsonAsync()).Str("id");
+        Assert.Equal($"/jobs/{id}", created.Headers.Location?.ToString());
+        await client.PostAsync($"/jobs/{id}/cancel", null);
+        var conflict = await (await client.PostAsync($"/jobs/{id}/cancel", null)).ShouldBeProblemAsync(HttpStatusCode.Conflict);
+        var conflictSchema = document.GetProperty("paths").GetProperty("/jobs/{id}/cancel").GetProperty("post").GetProperty("responses").GetProperty("409")
+            .GetProperty("content").GetProperty("application/problem+json").GetProperty("schema");
+        CheckAgainst(document, conflictSchema, conflict, "409");
+        Assert.Contains("current_status", conflictSchema.GetRawText() + document.GetProperty("components").GetProperty("schemas").GetProperty("TransitionConflictProblem").GetRawText());
+
+        var keyed = new HttpRequestMessage(HttpMethod.Post, "/jobs") { Content = Http.Json("""{"type": "echo", "payload": {"text": "a"}}""") };
+        keyed.Headers.Add("Idempotency-Key", $"shapes-{Guid.NewGuid()}");
+        var again = new HttpRequestMessage(HttpMethod.Post, "/jobs") { Content = Http.Json("""{"type": "echo", "payload": {"text": "b"}}""") };
+        again.Headers.Add("Idempotency-Key", keyed.Headers.GetValues("Idempotency-Key").Single());
+        await client.SendAsync(keyed);
+        var mismatch = await (await client.SendAsync(again)).ShouldBeProblemAsync(HttpStatusCode.UnprocessableEntity);
+        CheckAgainst(document, submit.GetProperty("422").GetProperty("content").GetProperty("application/problem+json").GetProperty("schema"), mismatch, "422");
+    }
+
     [Fact]
     public async Task TheDocumentUsesSnakeCaseAndLowerCaseStatuses()
     {
