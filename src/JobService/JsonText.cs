@@ -116,7 +116,7 @@ public static partial class JsonText
         var message = e.Message;
         var cut = message.IndexOf(" Path:", StringComparison.Ordinal);
         if (cut > 0) message = message[..cut];
-        message = ConvertedTo().Replace(message, "The value has the wrong JSON type or format.");
+        message = ConvertedTo().Replace(message, m => $"The value must be {Expected(FieldType(m.Groups["type"].Value, e.Path) ?? m.Groups["type"].Value)}.");
         message = UnmappedMember().Replace(message, " is not a known field.");
         return MissingRequired().Replace(message, "Required fields are missing: ${names}.");
     }
@@ -129,7 +129,41 @@ public static partial class JsonText
     [GeneratedRegex(@"JSON deserialization for type '[^']*' was missing required properties,? including: (?<names>.*?)\.?( Path:.*)?$", RegexOptions.Singleline)]
     private static partial Regex MissingRequired();
 
-    [GeneratedRegex(@"The JSON value could not be converted to [^ ]+\.")]
+    /// <summary>What a value of a .NET type is, in JSON's words ("System.Nullable`1[[System.Int32, System.Private.CoreLib, …]]": a whole number within its range).</summary>
+    public static string Expected(string type) => type.Replace("System.", "").Replace("Nullable`1", "").Replace("Nullable<", "")
+        .Split(',')[0].Trim('[', ']', '>') switch
+    {
+        "int" or "Int32" or "long" or "Int64" or "short" or "Int16" => "a whole number within its range",
+        "double" or "Double" or "decimal" or "Decimal" or "float" or "Single" => "a number",
+        "bool" or "Boolean" => "true or false",
+        "string" or "String" => "a string",
+        "Guid" => "a UUID",
+        "DateTime" or "DateTimeOffset" => "a time in ISO 8601 (2026-12-05T10:00:00Z), within the years 0001 to 9999 in UTC",
+        _ => "of the documented JSON type and form",
+    };
+
+    /// <summary>
+    /// The .NET type at a JSON path ($.jobs[0].priority) below one of the service's records: a record
+    /// whose constructor reads the value names itself in the error, not the field's type.
+    /// </summary>
+    static string? FieldType(string typeName, string? path)
+    {
+        var type = typeof(JsonText).Assembly.GetType(typeName);
+        if (type is null || path is null) return null;
+        foreach (Match segment in PathSegment().Matches(path))
+        {
+            type = segment.Groups["name"].Success
+                ? type.GetProperties().FirstOrDefault(p => JsonNamingPolicy.SnakeCaseLower.ConvertName(p.Name) == segment.Groups["name"].Value)?.PropertyType
+                : type.GetInterfaces().Append(type).FirstOrDefault(i => i.IsGenericType && i.GetGenericTypeDefinition() == typeof(IEnumerable<>))?.GetGenericArguments()[0];
+            if (type is null) return null;
+        }
+        return (Nullable.GetUnderlyingType(type) ?? type).Name;
+    }
+
+    [GeneratedRegex(@"\.(?<name>[A-Za-z0-9_]+)|\[(?<index>[0-9]+)\]")]
+    private static partial Regex PathSegment();
+
+    [GeneratedRegex(@"The JSON value could not be converted to (?<type>[^ ]+)\.")]
     private static partial Regex ConvertedTo();
 
     [GeneratedRegex(@" could not be mapped to any \.NET member contained in type '[^']*'\.")]

@@ -16,8 +16,8 @@ public sealed partial class ProblemExceptionHandler(IProblemDetailsService probl
     {
         var (status, title, detail, field) = exception switch
         {
-            BadHttpRequestException bad when Describe(bad, http.Request.Path) is var (text, name) => (bad.StatusCode, Title(bad.StatusCode), text, name),
-            _ when Data.DatabaseErrors.IsUnavailable(exception) => (StatusCodes.Status503ServiceUnavailable, "Database unavailable",
+            BadHttpRequestException bad when Describe(bad, http.Request.Path) is var (text, name) => (bad.StatusCode, Title(bad), text, name),
+            _ when Data.DatabaseErrors.IsUnavailable(exception) => (StatusCodes.Status503ServiceUnavailable, (string?)"Database unavailable",
                 "The service cannot reach its database right now; nothing was changed by this request unless it says otherwise. Try again shortly.", null),
             _ => (StatusCodes.Status500InternalServerError, "Internal error",
                 "The service failed to handle the request. The error has been logged with the request's trace id.", (string?)null),
@@ -39,12 +39,12 @@ public sealed partial class ProblemExceptionHandler(IProblemDetailsService probl
         return await problems.TryWriteAsync(new ProblemDetailsContext { HttpContext = http, ProblemDetails = problem });
     }
 
-    static string Title(int status) => status switch
+    /// <summary>The title, where it says more than the status's reason phrase (which the writer sets otherwise).</summary>
+    static string? Title(BadHttpRequestException bad) => bad.StatusCode switch
     {
+        StatusCodes.Status400BadRequest when bad.InnerException is JsonException => "The request body is invalid",
         StatusCodes.Status413PayloadTooLarge => "Request body too large",
-        StatusCodes.Status415UnsupportedMediaType => "Unsupported media type",
-        StatusCodes.Status405MethodNotAllowed => "Method not allowed",
-        _ => "Bad request",
+        _ => null,
     };
 
     /// <summary>Says what was wrong in the client's terms (JSON paths and field names, not .NET types), and the field when there is one.</summary>
@@ -63,7 +63,7 @@ public sealed partial class ProblemExceptionHandler(IProblemDetailsService probl
             var (type, name, value) = (m.Groups["type"].Value, JsonNamingPolicy.SnakeCaseLower.ConvertName(m.Groups["name"].Value), m.Groups["value"].Value);
             if (name == "id" && type.EndsWith("Guid", StringComparison.Ordinal))
                 return ($"The {IdNoun(path)} id in the path is not a UUID.", null);
-            return ($"{name} must be {Expected(type)}, not '{value.Clip(40)}'.", name);
+            return ($"{name} must be {JsonText.Expected(type)}, not '{value.Clip(40)}'.", name);
         }
         if (bad.Message.StartsWith("Implicit body inferred", StringComparison.Ordinal) || bad.Message.Contains("no body was provided", StringComparison.Ordinal))
             return ("The request needs a JSON body.", null);
@@ -72,16 +72,6 @@ public sealed partial class ProblemExceptionHandler(IProblemDetailsService probl
 
     static string IdNoun(PathString path) =>
         path.StartsWithSegments("/deliveries") ? "delivery" : path.StartsWithSegments("/api-keys") ? "API key" : "job";
-
-    static string Expected(string type) => type.Replace("Nullable<", "").TrimEnd('>') switch
-    {
-        "int" or "Int32" or "long" or "Int64" or "short" or "Int16" => "a whole number within its range",
-        "double" or "Double" or "decimal" or "Decimal" or "float" or "Single" => "a number",
-        "bool" or "Boolean" => "true or false",
-        "Guid" => "a UUID",
-        "DateTime" or "DateTimeOffset" => "a time in ISO 8601 (2026-12-05T10:00:00Z)",
-        _ => "of the documented form",
-    };
 
     [GeneratedRegex("""^Failed to bind parameter "(?<type>[^"]*) (?<name>[^" ]+)" from "(?<value>.*)"\.$""", RegexOptions.Singleline)]
     private static partial Regex BindFailure();

@@ -38,7 +38,10 @@ public sealed class ProblemJsonWriter(IOptions<ProblemDetailsOptions> options, I
         var http = context.HttpContext;
         var problem = context.ProblemDetails;
         problem.Status ??= http.Response.StatusCode;
-        problem.Title ??= ReasonPhrases.GetReasonPhrase(problem.Status.Value);
+        // A title that is only the status's reason phrase ("Unsupported Media Type", ASP.NET's default)
+        // is written as the service's own titles are, in sentence case ("Unsupported media type").
+        var phrase = ReasonPhrases.GetReasonPhrase(problem.Status.Value);
+        if (problem.Title is null || problem.Title == phrase) problem.Title = phrase.Length > 1 ? phrase[..1] + phrase[1..].ToLowerInvariant() : phrase;
         problem.Type ??= Types.GetValueOrDefault(problem.Status.Value);
         if (problem.Detail is null && problem is HttpValidationProblemDetails invalid) problem.Detail = Summary(invalid.Errors);
         problem.Extensions.TryAdd("trace_id", System.Diagnostics.Activity.Current?.Id ?? http.TraceIdentifier);

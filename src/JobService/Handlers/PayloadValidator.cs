@@ -56,7 +56,12 @@ public static class PayloadValidator
             Validator.TryValidateObject(value, new ValidationContext(value), results, validateAllProperties: true);
             foreach (var r in results)
                 foreach (var member in r.MemberNames.DefaultIfEmpty(""))
-                    errors.Add((member.Length == 0 ? path : $"{path}.{JsonNamingPolicy.SnakeCaseLower.ConvertName(member)}", r.ErrorMessage ?? "Invalid value."));
+                {
+                    var field = JsonNamingPolicy.SnakeCaseLower.ConvertName(member);
+                    // The message names the C# property ("The field MaxTokens must be…"); the client sent max_tokens.
+                    var message = member.Length == 0 ? r.ErrorMessage : r.ErrorMessage?.Replace($" {member} ", $" {field} ", StringComparison.Ordinal);
+                    errors.Add((member.Length == 0 ? path : $"{path}.{field}", message ?? "Invalid value."));
+                }
         }
         if (depth >= 8) return;
         foreach (var (property, snakeName) in shape.Properties)

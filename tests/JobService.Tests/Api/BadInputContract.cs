@@ -226,13 +226,18 @@ public abstract class BadInputContract(TestApp app) : IAsyncLifetime
     [InlineData("GET", "/jobs?limit=99999999999", null, "limit", "limit must be a whole number within its range, not '99999999999'.")]
     [InlineData("GET", "/jobs?created_after=notadate", null, "created_after", "created_after must be a time in ISO 8601")]
     [InlineData("POST", "/jobs", "{\"type\": \"greet\", \"payload\": {\"name\": 1}}", "payload.name", "must be of type string")]
-    [InlineData("POST", "/jobs", "{\"type\": \"greet\", \"priority\": \"high\", \"payload\": {\"name\": \"a\"}}", "priority", "wrong JSON type")]
+    [InlineData("POST", "/jobs", "{\"type\": \"greet\", \"priority\": \"high\", \"payload\": {\"name\": \"a\"}}", "priority", "The value must be a whole number within its range.")]
+    [InlineData("POST", "/jobs", "{\"type\": \"greet\", \"priority\": 99999999999, \"payload\": {\"name\": \"a\"}}", "priority", "The value must be a whole number within its range.")]
+    [InlineData("POST", "/jobs", "{\"type\": \"greet\", \"run_at\": true, \"payload\": {\"name\": \"a\"}}", "run_at", "The value must be a time in ISO 8601")]
+    [InlineData("GET", "/jobs?created_after=9999-12-31T23:59:59-10:00", null, "created_after", "within the years 0001 to 9999 in UTC")]
+    [InlineData("POST", "/jobs", "{\"type\": \"echo\", \"payload\": {\"text\": \"TOO_LONG\"}}", "payload.text", "The field text must be a string with a maximum length of 10000.")]
+    [InlineData("GET", "/jobs/stats?window=0s&bucket=10s", null, "window", "a whole number from 1 up and a unit")]
     [InlineData("POST", "/jobs", "", null, "The request needs a JSON body.")]
     [InlineData("POST", "/deliveries/not-a-uuid/redeliver", null, null, "The delivery id in the path is not a UUID.")]
     public async Task AValueThatCannotBeReadIsSaidInTheClientsTerms(string method, string path, string? body, string? field, string message)
     {
         var request = new HttpRequestMessage(new HttpMethod(method), path);
-        if (body is not null) request.Content = new StringContent(body, Encoding.UTF8, "application/json");
+        if (body is not null) request.Content = new StringContent(body.Replace("TOO_LONG", new string('x', 10_001)), Encoding.UTF8, "application/json");
 
         var response = await app.EnsureAvailable().CreateClient().SendAsync(request);
         var text = await response.Content.ReadAsStringAsync();
