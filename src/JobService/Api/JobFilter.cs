@@ -20,12 +20,18 @@ public sealed record JobFilter(
 {
     public const int MaxTypes = 50;
 
-    /// <summary>Checks every part; what is wrong goes into <paramref name="errors"/> under the field's name (<paramref name="at"/> in front).</summary>
+    /// <summary>
+    /// Checks every part; what is wrong goes into <paramref name="errors"/> under the field's name (<paramref name="at"/> in front).
+    /// A part left out is null; one given empty is refused, since it would match every job.
+    /// </summary>
     public static JobFilter Parse(IEnumerable<string>? statuses, IEnumerable<string>? types, DateTimeOffset? createdAfter, DateTimeOffset? createdBefore,
         string? idPrefix, JsonObject? payload, Dictionary<string, string[]> errors, string at = "")
     {
         var parsed = new List<JobStatus>();
         if (statuses?.Any(v => v is null) == true) errors[at + "status"] = ["status takes strings; the list holds a null."]; // a JSON body's [null]
+        // status= or "status": [] from a client that built an empty value would otherwise match every job: a bulk delete of all of them.
+        else if (statuses is not null && (!statuses.Any() || statuses.Any(v => Split([v]).Count == 0)))
+            errors[at + "status"] = [$"status is given empty: name one or more of {string.Join(", ", JobStatusNames.All)}, or leave it out."];
         foreach (var name in Split(statuses))
         {
             if (JobStatusNames.TryParse(name, out var status)) parsed.Add(status);
@@ -33,6 +39,8 @@ public sealed record JobFilter(
         }
         var typeNames = (types ?? []).OfType<string>().SelectMany(v => v.Split(',', StringSplitOptions.RemoveEmptyEntries)).ToList(); // untrimmed: "echo\n" is no type name
         if (types?.Any(v => v is null) == true) errors[at + "type"] = ["type takes strings; the list holds a null."];
+        else if (types is not null && (!types.Any() || types.Any(v => !v.Split(',').Any(t => t.Length > 0))))
+            errors[at + "type"] = ["type is given empty: name one or more job types, or leave it out."];
         foreach (var type in typeNames.Where(t => !JobTypeName.IsValid(t)))
             errors[at + "type"] = [$"'{type.Clip(50)}' is not a job type name ({JobTypeName.Rule})."];
         if (typeNames.Count > MaxTypes) errors[at + "type"] = [$"At most {MaxTypes} types."];

@@ -42,7 +42,7 @@ public static class JobQueries
         var payloadErrors = new List<string>();
         var payload = PayloadFilter.FromQuery(request.Query, payloadErrors); // payload.theme=fantasy
         if (payloadErrors.Count > 0) errors["payload"] = payloadErrors.ToArray();
-        var filter = JobFilter.Parse(status, type, createdAfter, createdBefore, idPrefix, payload, errors);
+        var filter = JobFilter.Parse(status is [] ? null : status, type is [] ? null : type, createdAfter, createdBefore, idPrefix, payload, errors); // []: not in the query
         if (limit is < 1 or > MaxLimit) errors["limit"] = [$"limit must be between 1 and {MaxLimit}."];
         if (offset is < 0 or > MaxOffset) errors["offset"] = [$"offset must be between 0 and {MaxOffset}; filter with created_before to go further back."];
         if (errors.Count > 0) return TypedResults.ValidationProblem(errors, title: "The query is invalid");
@@ -91,7 +91,7 @@ public static class JobQueries
         var caller = Caller.From(user);
         if (JobProblems.TenantRefusal(caller, tenantId) is { } refused) return refused;
         var (span, step) = (window is null ? null : StatsTimelineQuery.ParseDuration(window), bucket is null ? null : StatsTimelineQuery.ParseDuration(bucket));
-        const string Units = "window and bucket are a whole number and a unit: 90s, 15m, 1h, 7d.";
+        const string Units = "window and bucket are a whole number from 1 up and a unit (s, m, h or d): 90s, 15m, 1h, 7d.";
         var problem = (window, bucket) switch
         {
             (null, null) => null,

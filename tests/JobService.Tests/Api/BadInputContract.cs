@@ -37,6 +37,13 @@ public abstract class BadInputContract(TestApp app) : IAsyncLifetime
         { "half a surrogate pair in a payload filter", "GET", "/jobs?payload.name=%22%5Cud800%22", null, null, 400 },
         { "a null in a bulk filter's statuses", "POST", "/jobs/bulk/cancel", Json, "{\"filter\": {\"status\": [null]}}", 400 },
         { "a null in a bulk filter's types", "POST", "/jobs/bulk/cancel", Json, "{\"filter\": {\"type\": [null]}}", 400 },
+        // Given empty (a client that built an empty value), a filter would match every job: a bulk delete of all of them.
+        { "an empty status in a bulk filter", "POST", "/jobs/bulk/delete", Json, "{\"filter\": {\"status\": [\"\"]}}", 400 },
+        { "an empty list of statuses in a bulk filter", "POST", "/jobs/bulk/delete", Json, "{\"filter\": {\"status\": []}}", 400 },
+        { "an empty list of types in a bulk filter", "POST", "/jobs/bulk/delete", Json, "{\"filter\": {\"type\": []}}", 400 },
+        { "a type of only commas in a bulk filter", "POST", "/jobs/bulk/delete", Json, "{\"filter\": {\"type\": [\",\"]}}", 400 },
+        { "status= on a list", "GET", "/jobs?status=", null, null, 400 },
+        { "type= on a list", "GET", "/jobs?type=&status=failed", null, null, 400 },
         { "empty charset", "POST", "/jobs", "application/json; charset=", "{\"type\": \"greet\", \"payload\": {\"name\": \"a\"}}", 415 },
         { "UTF-7 charset, which .NET will not read", "POST", "/jobs", "application/json; charset=utf-7", "{\"type\": \"greet\", \"payload\": {\"name\": \"a\"}}", 415 },
         { "unknown top-level field", "POST", "/jobs", Json, "{\"type\": \"greet\", \"payload\": {\"name\": \"a\"}, \"colour\": \"red\"}", 400 },
@@ -163,6 +170,10 @@ public abstract class BadInputContract(TestApp app) : IAsyncLifetime
     [InlineData("POST", "/jobs/bulk/cancel", "{\"filter\": {\"tenant_id\": \"a b\"}}", "filter.tenant_id")]
     [InlineData("POST", "/jobs/bulk/cancel", "{\"filter\": {\"status\": [null]}}", "filter.status")]
     [InlineData("POST", "/jobs/bulk/cancel", "{\"filter\": {\"type\": [null]}}", "filter.type")]
+    [InlineData("POST", "/jobs/bulk/delete", "{\"filter\": {\"status\": [\" \"]}}", "filter.status")]
+    [InlineData("POST", "/jobs/bulk/delete", "{\"filter\": {\"type\": []}}", "filter.type")]
+    [InlineData("GET", "/jobs?status=", null, "status")]
+    [InlineData("GET", "/jobs?type=", null, "type")]
     [InlineData("GET", "/jobs?payload.name=a%00b", null, "payload")]
     [InlineData("GET", "/jobs?payload.name=%22%5Cud800%22", null, "payload")]
     [InlineData("POST", "/jobs", "{\"type\": \"greet\", \"payload\": {\"name\": \"a\\ud800\"}}", "payload")]
