@@ -98,7 +98,7 @@ public static class JobsApi
         if (await s.FindJobAsync(id, ct) is null) return JobProblems.NotFound(id); // another tenant's job does not exist
         var changed = await s.Transitions.CancelAsync(s.Db, id, ct);
         // A second cancel of a job already being stopped changes nothing and is answered like the first.
-        return await Outcome(s, id, changed is not null, "cancel", "pending or running", ct,
+        return await Outcome(s, id, changed, "cancel", "pending or running", ct,
             alreadyDone: j => j.Status == JobStatus.Running && j.CancelRequested);
     }
 
@@ -109,7 +109,7 @@ public static class JobsApi
         try
         {
             var changed = await s.Transitions.RequeueAsync(s.Db, id, $"POST /jobs/{id}/retry", s.MaxActiveJobs, ct);
-            return await Outcome(s, id, changed is not null, "retry", "failed or cancelled", ct);
+            return await Outcome(s, id, changed, "retry", "failed or cancelled", ct);
         }
         catch (Transitions.JobTransitions.QuotaExceededException quota)
         {
@@ -127,12 +127,29 @@ public static class JobsApi
             : JobProblems.NotFound(id);
     }
 
-    /// <summary>"Nothing changed" told apart: 404 when there is no such job, 409 naming its status when the transition is not allowed.</summary>
+    /// <summary>
+    /// "Nothing changed" told apart: 404 when there is no such job, 409 naming its status when the
+    /// transition is not allowed. A change is answered with the job as the transition left it: a
+    /// worker may claim or finish it between the commit and the read, and a 200 saying "completed"
+    /// would not tell the client whether its cancel took.
+    /// </summary>
     static async Task<Results<Ok<JobResponse>, ProblemHttpResult>> Outcome(
-        JobsServices s, Guid id, bool changed, string action, string allowed, CancellationToken ct, Func<Job, bool>? alreadyDone = null)
+        JobsServices s, Guid id, Transitions.JobRow? changed, string action, string allowed, CancellationToken ct, Func<Job, bool>? alreadyDone = null)
     {
         var job = await s.FindJobAsync(id, ct);
         if (job is null) return JobProblems.NotFound(id);
-        return changed || alreadyDone?.Invoke(job) == true ? TypedResults.Ok(JobResponse.From(job)) : JobProblems.Conflict(job.Status, action, allowed);
+        if (changed is not null) return TypedResults.Ok(JobResponse.From(AsLeftBy(job, changed)));
+        return alreadyDone?.Invoke(job) == true ? TypedResults.Ok(JobResponse.From(job)) : JobProblems.Conflict(job.Status, action, allowed);
+    }
+
+    /// <summary>The job read after a transition, with what the transition's own row says where a later change moved it on.</summary>
+    static Job AsLeftBy(Job job, Transitions.JobRow row)
+    {
+        if (job.EventSeq == row.EventSeq) return job;
+        (job.Status, job.Attempt, job.MaxAttempts, job.CancelRequested, job.Progress, job.Message, job.Error) =
+            (row.Status, row.Attempt, row.MaxAttempts, row.CancelRequested, row.Progress, row.Message, row.Error);
+        (job.RunAt, job.StartedAt, job.CompletedAt, job.EventSeq) = (row.RunAt, row.StartedAt, row.CompletedAt, row.EventSeq);
+        if (row.Status != JobStatus.Completed) job.Result = null; // a later run's answer was not there yet
+        return job;
     }
 }
