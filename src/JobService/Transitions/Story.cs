@@ -120,7 +120,7 @@ public static class Story
 
     public static JobEvent CancelRequested(JobRow r, DateTime now) =>
         Event(r, JobEventKinds.Status, now, "info", $"Cancel requested: the handler of attempt {r.Attempt} is being stopped",
-            Fields(("status", "running"), ("attempt", r.Attempt), ("cancel_requested", true)));
+            Fields(("status", "running"), ("attempt", r.Attempt), ("max_attempts", r.MaxAttempts), ("cancel_requested", true)));
 
     public static JobEvent Requeued(JobRow r, DateTime now, string source) =>
         Event(r, JobEventKinds.Status, now, "info", $"Queued again by {source}, with {r.MaxAttempts} attempt(s)",

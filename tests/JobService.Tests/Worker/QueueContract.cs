@@ -498,6 +498,9 @@ public abstract class QueueContract(TestApp app) : IAsyncLifetime
             Assert.Equal((await LoadAsync(id)).EventSeq, events[^1].Seq);
             Assert.Equal("created", events[0].Kind);
             Assert.All(events, e => Assert.False(string.IsNullOrEmpty(e.Message), $"{e.Kind} tells no story"));
+            foreach (var status in events.Where(e => e.Kind == "status")) // what docs/events.md promises every status event
+                Assert.All(new[] { "status", "attempt", "max_attempts" }, field =>
+                    Assert.True(System.Text.Json.JsonDocument.Parse(status.Data!).RootElement.TryGetProperty(field, out _), $"{status.Message}: no {field} in {status.Data}"));
         }
         Assert.Equal(["created", "cancelled", "status"], (await EventsAsync(ids[3])).Select(e => e.Kind));
         Assert.Equal(["created", "status", "status", "cancelled"], (await EventsAsync(ids[1])).Select(e => e.Kind));
