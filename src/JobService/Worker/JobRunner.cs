@@ -100,16 +100,20 @@ public sealed class JobRunner(
     async Task<bool> Failed(RunningJob running, string error, bool retryable, Exception e)
     {
         var job = running.Job;
+        // Logged once the outcome is written: a write that fails is tried again (RecordAsync), and a job
+        // whose lease runs out meanwhile is rescued, not retried by this worker.
         if (retryable && job.Attempt < job.MaxAttempts)
         {
             var delay = _backoff.After(job.Attempt);
-            log.LogWarning(e, "Attempt {Attempt} of {MaxAttempts} failed; retrying in {Delay:0.#} s: {Error}", job.Attempt, job.MaxAttempts, delay.TotalSeconds, error);
-            return await transitions.RetryLaterAsync(running.Lease, delay,
+            var retried = await transitions.RetryLaterAsync(running.Lease, delay,
                 $"Attempt {job.Attempt} of {job.MaxAttempts} failed; retrying in {delay.TotalSeconds:0.#} s", error, CancellationToken.None) is not null;
+            if (retried) log.LogWarning(e, "Attempt {Attempt} of {MaxAttempts} failed; retrying in {Delay:0.#} s: {Error}", job.Attempt, job.MaxAttempts, delay.TotalSeconds, error);
+            return retried;
         }
         var why = retryable ? $"Failed after {job.Attempt} of {job.MaxAttempts} attempts" : "Failed (not retryable)";
-        log.LogError(e, "{Message}: {Error}", why, error);
-        return await Finish(running, JobStatus.Failed, why, error, $"{why}: {error}");
+        var failed = await Finish(running, JobStatus.Failed, why, error, $"{why}: {error}");
+        if (failed) log.LogError(e, "{Message}: {Error}", why, error);
+        return failed;
     }
 
     /// <summary>How long a write of finished work waits before its next try: 0.25 s, doubling, at most 5 s.</summary>

@@ -6,6 +6,7 @@ using JobService.Data;
 using JobService.Hosting;
 using JobService.Tests.Infrastructure;
 using JobService.Worker;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace JobService.Tests.Worker;
 
@@ -115,6 +116,53 @@ public sealed class OutageTests
         Assert.Equal(1, job.Attempt);
         Assert.Equal(1, Scripts.RunsOf(key));
         JsonAssert.Equal("""{"attempt": 1}""", job.Result);
+        await app.StopAsync();
+        await database.DisposeAsync();
+    }
+
+    /// <summary>
+    /// Regression: "Attempt 1 of 3 failed; retrying" was logged before the retry was written, so
+    /// through an outage it was logged (with the handler's stack trace) once per failed write, and
+    /// also for a job whose lease ran out meanwhile, which the rescuer took instead. It is logged
+    /// once the retry is written.
+    /// </summary>
+    [Fact]
+    public async Task AFailedAttemptIsLoggedOnceItsRetryIsWrittenNotAtEveryTryThroughAnOutage()
+    {
+        using var cluster = LocalPostgres.Private();
+        var database = await TestDatabase.PostgresAsync(cluster.Server);
+        var logs = new LogCapture();
+        await using var app = new WorkerApp(database, new() { ["Worker:LeaseSeconds"] = "60", ["Worker:HeartbeatSeconds"] = "2" },
+            realClock: true, ownsDatabase: false, configure: services => services.AddSingleton<Serilog.Core.ILogEventSink>(logs));
+        var retries = 0;
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == JobServiceMetrics.MeterName && instrument.Name == "jobservice.worker.outcome_write_retries") l.EnableMeasurementEvents(instrument);
+        };
+        listener.SetMeasurementEventCallback<long>((_, value, _, _) => Interlocked.Add(ref retries, (int)value));
+        listener.Start();
+        var gate = new TaskCompletionSource();
+        var key = Scripts.Add(async ctx =>
+        {
+            await gate.Task;
+            if (ctx.Attempt == 1) throw new InvalidOperationException("the model's answer was no good");
+            return new { attempt = ctx.Attempt };
+        });
+        var id = await app.SubmitAsync(Scripts.Job(key, maxAttempts: 3));
+        await app.WaitForRunningHereAsync(id);
+
+        cluster.Stop();
+        gate.SetResult(); // failed while the database is away
+        await Poll.UntilAsync(() => Volatile.Read(ref retries) >= 3, "three failed writes of the retry", TimeSpan.FromSeconds(60));
+        cluster.Start();
+        var job = await app.WaitForAsync(id, j => j.Status == JobStatus.Completed, "the retry ran", TimeSpan.FromSeconds(60));
+
+        Assert.Equal(2, job.Attempt);
+
+        var lines = logs.Snapshot().Where(e => e.MessageTemplate.Text.StartsWith("Attempt {Attempt} of {MaxAttempts} failed; retrying")).ToList();
+        Assert.Single(lines);
+        Assert.Equal("the model's answer was no good", lines[0].Exception?.Message);
         await app.StopAsync();
         await database.DisposeAsync();
     }
