@@ -92,14 +92,8 @@ public sealed class OutageTests
         var database = await TestDatabase.PostgresAsync(cluster.Server);
         await using var app = new WorkerApp(database, new() { ["Worker:LeaseSeconds"] = "60", ["Worker:HeartbeatSeconds"] = "2" },
             realClock: true, ownsDatabase: false);
-        var retries = 0;
-        using var listener = new MeterListener();
-        listener.InstrumentPublished = (instrument, l) =>
-        {
-            if (instrument.Meter.Name == JobServiceMetrics.MeterName && instrument.Name == "jobservice.worker.outcome_write_retries") l.EnableMeasurementEvents(instrument);
-        };
-        listener.SetMeasurementEventCallback<long>((_, value, _, _) => Interlocked.Add(ref retries, (int)value));
-        listener.Start();
+        var retried = new System.Collections.Concurrent.ConcurrentBag<string>();
+        using var listener = ListenToWriteRetries(retried);
         var gate = new TaskCompletionSource();
         var key = Scripts.Add(async ctx => { await gate.Task; return new { attempt = ctx.Attempt }; });
         var id = await app.SubmitAsync(Scripts.Job(key));
@@ -108,7 +102,7 @@ public sealed class OutageTests
         cluster.Stop();
         gate.SetResult(); // finished while the database is away
         // Five failed writes take 0.25 + 0.5 + 1 + 2 + 4 s: past the 3.5 s after which the outcome used to be dropped.
-        await Poll.UntilAsync(() => Volatile.Read(ref retries) >= 5, "five failed outcome writes", TimeSpan.FromSeconds(60));
+        await Poll.UntilAsync(() => retried.Count >= 5, "five failed outcome writes", TimeSpan.FromSeconds(60));
         Assert.NotNull(app.Get<RunningJobs>().Find(id)); // still held, still renewed
         cluster.Start();
 
@@ -134,14 +128,8 @@ public sealed class OutageTests
         var logs = new LogCapture();
         await using var app = new WorkerApp(database, new() { ["Worker:LeaseSeconds"] = "60", ["Worker:HeartbeatSeconds"] = "2" },
             realClock: true, ownsDatabase: false, configure: services => services.AddSingleton<Serilog.Core.ILogEventSink>(logs));
-        var retries = 0;
-        using var listener = new MeterListener();
-        listener.InstrumentPublished = (instrument, l) =>
-        {
-            if (instrument.Meter.Name == JobServiceMetrics.MeterName && instrument.Name == "jobservice.worker.outcome_write_retries") l.EnableMeasurementEvents(instrument);
-        };
-        listener.SetMeasurementEventCallback<long>((_, value, _, _) => Interlocked.Add(ref retries, (int)value));
-        listener.Start();
+        var retried = new System.Collections.Concurrent.ConcurrentBag<string>();
+        using var listener = ListenToWriteRetries(retried);
         var gate = new TaskCompletionSource();
         var key = Scripts.Add(async ctx =>
         {
@@ -154,7 +142,7 @@ public sealed class OutageTests
 
         cluster.Stop();
         gate.SetResult(); // failed while the database is away
-        await Poll.UntilAsync(() => Volatile.Read(ref retries) >= 3, "three failed writes of the retry", TimeSpan.FromSeconds(60));
+        await Poll.UntilAsync(() => retried.Count >= 3, "three failed writes of the retry", TimeSpan.FromSeconds(60));
         cluster.Start();
         var job = await app.WaitForAsync(id, j => j.Status == JobStatus.Completed, "the retry ran", TimeSpan.FromSeconds(60));
 
@@ -180,16 +168,7 @@ public sealed class OutageTests
         await using var app = new WorkerApp(database, new() { ["Worker:LeaseSeconds"] = "60", ["Worker:HeartbeatSeconds"] = "2" },
             realClock: true, ownsDatabase: false);
         var retried = new System.Collections.Concurrent.ConcurrentBag<string>();
-        using var listener = new MeterListener();
-        listener.InstrumentPublished = (instrument, l) =>
-        {
-            if (instrument.Meter.Name == JobServiceMetrics.MeterName && instrument.Name == "jobservice.worker.outcome_write_retries") l.EnableMeasurementEvents(instrument);
-        };
-        listener.SetMeasurementEventCallback<long>((_, _, tags, _) =>
-        {
-            foreach (var tag in tags) if (tag.Key == "jobservice.write") retried.Add((string)tag.Value!);
-        });
-        listener.Start();
+        using var listener = ListenToWriteRetries(retried);
         var gate = new TaskCompletionSource();
         var key = Scripts.Add(async ctx =>
         {
@@ -213,6 +192,22 @@ public sealed class OutageTests
         Assert.Contains("usage", retried); // the usage's write waited, not the outcome of a failed attempt
         await app.StopAsync();
         await database.DisposeAsync();
+    }
+
+    /// <summary>Each failed write of finished work the worker will try again (its metric), by what it wrote: outcome, usage, log.</summary>
+    static MeterListener ListenToWriteRetries(System.Collections.Concurrent.ConcurrentBag<string> retried)
+    {
+        var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == JobServiceMetrics.MeterName && instrument.Name == "jobservice.worker.outcome_write_retries") l.EnableMeasurementEvents(instrument);
+        };
+        listener.SetMeasurementEventCallback<long>((_, _, tags, _) =>
+        {
+            foreach (var tag in tags) if (tag.Key == "jobservice.write") retried.Add((string)tag.Value!);
+        });
+        listener.Start();
+        return listener;
     }
 
     [Fact]
