@@ -329,6 +329,9 @@ public abstract class TenancyContract(AuthApp app)
 
         var problem = await refused.ShouldBeProblemAsync(HttpStatusCode.TooManyRequests);
         Assert.Equal(RateLimited.RateLimitType, problem.Str("type"));
+        // Regression: it said "over its request rate" and Retry-After: 1, which a reconnecting EventSource took as a pace.
+        Assert.Contains("RateLimits:StreamsPerKey", problem.Str("detail"));
+        Assert.Equal(TimeSpan.FromSeconds(RateLimited.StreamRetryAfterSeconds), refused.Headers.RetryAfter?.Delta);
         foreach (var stream in open) await stream.DisposeAsync();
     }
 
