@@ -44,8 +44,6 @@ public static class OpenApiSetup
     /// <summary>Describes each query, path and header parameter, and sets the request examples.</summary>
     sealed class ParameterDocs : IOperationFilter
     {
-        static readonly string[] Statuses = ["pending", "running", "completed", "failed", "cancelled"];
-
         public void Apply(OpenApiOperation operation, OperationFilterContext context)
         {
             foreach (var parameter in operation.Parameters?.OfType<OpenApiParameter>() ?? [])
@@ -64,7 +62,7 @@ public static class OpenApiSetup
                     break;
                 case "status":
                     p.Description = "One or more of pending, running, completed, failed, cancelled, lower case: repeat the parameter (status=failed&status=cancelled) or separate with commas.";
-                    if (schema?.Items is OpenApiSchema items) items.Enum = Statuses.Select(s => (JsonNode)JsonValue.Create(s)!).ToList();
+                    if (schema?.Items is OpenApiSchema items) items.Enum = Data.JobStatusNames.All.Select(s => (JsonNode)JsonValue.Create(s)!).ToList();
                     break;
                 case "type" when operation is "PauseJobType" or "ResumeJobType":
                     p.Description = "The job type to pause or resume (GET /job-types lists them).";

@@ -47,15 +47,13 @@ static class OpenApiShapes
     /// <summary>The extra fields of the problems a client acts on, and the headers of 201, 304, 429 and 503.</summary>
     public sealed class ProblemsAndHeaders : IOperationFilter
     {
-        static readonly string[] Statuses = ["pending", "running", "completed", "failed", "cancelled"];
-
         public void Apply(OpenApiOperation operation, OperationFilterContext context)
         {
             if (operation.Responses is not { } responses) return;
             var id = operation.OperationId;
             if (id is "CancelJob" or "RetryJob" or "DeleteJob")
                 Extend(responses, "409", context, "TransitionConflictProblem", "current_status",
-                    new OpenApiSchema { Type = JsonSchemaType.String, Enum = Statuses.Select(s => (JsonNode)JsonValue.Create(s)).ToList(),
+                    new OpenApiSchema { Type = JsonSchemaType.String, Enum = Data.JobStatusNames.All.Select(s => (JsonNode)JsonValue.Create(s)).ToList(),
                         Description = "The job's status, which the action is not allowed from." });
             if (id is "CreateJob" or "CreateJobBatch")
                 Extend(responses, "422", context, "IdempotencyMismatchProblem", "job_id",
