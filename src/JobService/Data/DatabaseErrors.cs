@@ -39,6 +39,18 @@ public static class DatabaseErrors
         return false;
     }
 
+    /// <summary>
+    /// A SQLite file this process cannot use, whatever it waits: not a database (26), corrupt (11),
+    /// read-only to it (8), or not openable, its folder missing or not its own (14, or the folder
+    /// not creatable). The start-up stops at once, as for a refused login.
+    /// </summary>
+    public static bool IsUnusableFile(Exception e)
+    {
+        for (Exception? x = e; x is not null; x = x.InnerException)
+            if (x is SqliteException { SqliteErrorCode: 8 or 11 or 14 or 26 } or UnauthorizedAccessException) return true;
+        return false;
+    }
+
     /// <summary>PostgreSQL aborted this transaction to break a deadlock: nothing of it was written, and running it again is safe.</summary>
     public static bool IsDeadlock(Exception e)
     {

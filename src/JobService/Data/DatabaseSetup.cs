@@ -1,3 +1,4 @@
+using JobService.Hosting;
 using System.Data.Common;
 using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
@@ -12,7 +13,7 @@ public static class DatabaseSetup
 
     public static IServiceCollection AddJobsDatabase(this IServiceCollection services, IConfiguration configuration)
     {
-        services.AddOptions<DatabaseOptions>().BindConfiguration(DatabaseOptions.Section)
+        services.AddOptions<DatabaseOptions>().BindSettings(DatabaseOptions.Section)
             .Configure(o => o.ConnectionString = configuration.GetConnectionString("Jobs") ?? (o.IsPostgres ? "" : DefaultSqliteConnection))
             .ValidateDataAnnotations().ValidateOnStart();
 
@@ -23,7 +24,7 @@ public static class DatabaseSetup
         services.AddPooledDbContextFactory<SqliteJobsDbContext>((sp, db) =>
         {
             var options = sp.GetRequiredService<IOptions<DatabaseOptions>>().Value;
-            db.UseSqlite(PrepareSqlite(options.ConnectionString)).AddInterceptors(new SqlitePragmasOnOpen(options.SqliteBusyTimeoutMs));
+            db.UseSqlite(PrepareSqlite(options.ConnectionString, options.SqliteBusyTimeoutMs)).AddInterceptors(new SqlitePragmasOnOpen(options.SqliteBusyTimeoutMs));
         });
         // One data source serves EF Core and the notification connection (PostgreSQL only; built when first asked for).
         services.AddSingleton(sp => DataSource(sp.GetRequiredService<IOptions<DatabaseOptions>>().Value.ConnectionString));
@@ -82,9 +83,15 @@ public static class DatabaseSetup
     }
 
     /// <summary>Creates the folder of a file database so that a fresh clone runs with nothing prepared.</summary>
-    internal static string PrepareSqlite(string connectionString)
+    internal static string PrepareSqlite(string connectionString, int busyTimeoutMs)
     {
         var builder = new SqliteConnectionStringBuilder(connectionString);
+        // Microsoft.Data.Sqlite retries a busy statement for its command timeout (30 s) after SQLite's own
+        // busy_timeout ran out: a writer waited about 30 s whatever Database:SqliteBusyTimeoutMs said.
+        // Unless the connection string sets one, it is the setting, rounded up to whole seconds.
+        if (!new System.Data.Common.DbConnectionStringBuilder { ConnectionString = connectionString }.Keys.Cast<string>()
+                .Any(k => k.Equals("Default Timeout", StringComparison.OrdinalIgnoreCase) || k.Equals("Command Timeout", StringComparison.OrdinalIgnoreCase)))
+            builder.DefaultTimeout = Math.Max(1, (int)Math.Ceiling(busyTimeoutMs / 1000.0));
         var path = builder.DataSource;
         if (!string.IsNullOrEmpty(path) && path != ":memory:" && builder.Mode != SqliteOpenMode.Memory)
         {

@@ -79,7 +79,7 @@ public sealed class JobsConnections(IServiceProvider services, IOptions<Database
     /// <summary>PostgreSQL's per-connection set-up is the data source's; SQLite's pragmas are run on every open.</summary>
     DbConnection OpenSqlite()
     {
-        var connection = new SqliteConnection(_sqlite ??= DatabaseSetup.PrepareSqlite(_options.ConnectionString));
+        var connection = new SqliteConnection(_sqlite ??= DatabaseSetup.PrepareSqlite(_options.ConnectionString, _options.SqliteBusyTimeoutMs));
         try
         {
             connection.Open();

@@ -125,7 +125,7 @@ public sealed class DatabaseReady
     }
 }
 
-/// <summary>The database did not answer within the start-up timeout, or refused the login; the message is the one line an operator reads.</summary>
+/// <summary>The database did not answer within the start-up timeout, refused the login, or is a file this process cannot use; the message is the one line an operator reads.</summary>
 public sealed class DatabaseUnavailableException(string message) : Exception(message);
 
 public static class DatabaseWait
@@ -143,13 +143,19 @@ public static class DatabaseWait
             string error;
             try
             {
-                await using (await services.GetRequiredService<JobsConnections>().OpenAsync(ct)) { }
+                await using (var connection = await services.GetRequiredService<JobsConnections>().OpenAsync(ct))
+                    if (!options.IsPostgres) await ProbeSqliteWriteAsync(connection, ct);
                 if (attempt > 1) log.LogInformation("The database at {Where} answers now", where);
                 return;
             }
             catch (Exception e) when (DatabaseErrors.IsLoginRefused(e))
             {
                 throw new DatabaseUnavailableException($"The database at {where} refused the login: {DatabaseErrors.OneLine(e)} (ConnectionStrings:Jobs)");
+            }
+            catch (Exception e) when (DatabaseErrors.IsUnusableFile(e))
+            {
+                throw new DatabaseUnavailableException($"The database at {where} cannot be used by this process: {DatabaseErrors.OneLine(e)} " +
+                                                       "(ConnectionStrings:Jobs; the file and its folder must be a SQLite database this user may write)");
             }
             catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
             {
@@ -166,6 +172,20 @@ public static class DatabaseWait
             await Task.Delay(wait, ct);
             delay = TimeSpan.FromSeconds(Math.Min(delay.TotalSeconds * 2, 10));
         }
+    }
+
+    /// <summary>
+    /// A SQLite file read-only to this process opens without a word, and every write then failed: a
+    /// service that said it was ready and answered 500. Writing the header's user_version (as it is)
+    /// finds it at the start.
+    /// </summary>
+    static async Task ProbeSqliteWriteAsync(System.Data.Common.DbConnection connection, CancellationToken ct)
+    {
+        await using var command = connection.CreateCommand();
+        command.CommandText = "PRAGMA user_version";
+        var version = Convert.ToInt64(await command.ExecuteScalarAsync(ct), System.Globalization.CultureInfo.InvariantCulture);
+        command.CommandText = $"PRAGMA user_version = {version}";
+        await command.ExecuteNonQueryAsync(ct);
     }
 
     static string Describe(DatabaseOptions options)

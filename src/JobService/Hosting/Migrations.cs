@@ -9,11 +9,15 @@ namespace JobService.Hosting;
 
 public static class Migrations
 {
-    /// <summary>Applies pending migrations. EF Core takes a database lock, so several instances may start at once.</summary>
+    /// <summary>
+    /// Applies pending migrations. EF Core takes a database lock, so several instances may start at
+    /// once (on SQLite behind an OS lock too: <see cref="SqliteMigrationLock"/>).
+    /// </summary>
     public static async Task MigrateJobsDatabaseAsync(this IServiceProvider services, CancellationToken ct = default)
     {
         var log = services.GetRequiredService<ILoggerFactory>().CreateLogger("JobService.Migrations");
-        var provider = services.GetRequiredService<IOptions<DatabaseOptions>>().Value.Provider;
+        var options = services.GetRequiredService<IOptions<DatabaseOptions>>().Value;
+        var provider = options.Provider;
         await using var scope = services.CreateAsyncScope();
         var pending = await PendingFromHistoryAsync(services.GetRequiredService<JobsConnections>(), log, ct)
             ?? (await scope.ServiceProvider.GetRequiredService<JobsDbContext>().Database.GetPendingMigrationsAsync(ct)).ToList();
@@ -23,6 +27,7 @@ public static class Migrations
             return;
         }
         var db = scope.ServiceProvider.GetRequiredService<JobsDbContext>();
+        await using var sqliteLock = options.IsPostgres ? null : await SqliteMigrationLock.TakeAsync(db.Database.GetConnectionString()!, log, ct);
         log.LogInformation("Applying {Count} migration(s) to the {Provider} database: {Migrations}", pending.Count, provider, pending);
         await db.Database.MigrateAsync(ct);
     }

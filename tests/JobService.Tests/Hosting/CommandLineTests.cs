@@ -51,6 +51,42 @@ public sealed class CommandLineTests
         Assert.True(File.Exists(path));
     }
 
+    /// <summary>
+    /// Regression: a process killed while it migrated a SQLite database left EF Core's lock row
+    /// (__EFMigrationsLock) behind, and every later start, the migrate verb too, waited for it for
+    /// ever. A lock whose holder is gone is now removed, with a warning.
+    /// </summary>
+    [Fact]
+    public async Task AMigrationLockLeftByAProcessKilledWhileMigratingDoesNotHoldTheNextStart()
+    {
+        var environment = OwnDatabase(out var path);
+        await using (var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={path}"))
+        {
+            await connection.OpenAsync();
+            await using var command = connection.CreateCommand();
+            // As EF Core leaves it when its process dies between taking the lock and the first migration.
+            command.CommandText = """
+                CREATE TABLE "__EFMigrationsLock" ("Id" INTEGER NOT NULL CONSTRAINT "PK___EFMigrationsLock" PRIMARY KEY, "Timestamp" TEXT NOT NULL);
+                INSERT INTO "__EFMigrationsLock" VALUES (1, '2026-12-05 17:30:49.2063005+00:00');
+                """;
+            await command.ExecuteNonQueryAsync();
+        }
+
+        await using var process = ServiceProcess.Start(environment, "migrate", "--Serilog:MinimumLevel", "Information");
+
+        Assert.True(await process.ExitCodeAsync(Within) == 0, process.AllText);
+        Assert.Contains("Removed the migration lock (__EFMigrationsLock)", process.AllText);
+    }
+
+    /// <summary>Regression: healthcheck without a URL probed port 8080, so a container given another port (ASPNETCORE_HTTP_PORTS) was unhealthy.</summary>
+    [Theory]
+    [InlineData(null, "http://127.0.0.1:8080/health/ready")]
+    [InlineData("9090", "http://127.0.0.1:9090/health/ready")]
+    [InlineData("9090;9091", "http://127.0.0.1:9090/health/ready")]
+    [InlineData("not-a-port", "http://127.0.0.1:8080/health/ready")]
+    public void HealthcheckWithoutAUrlProbesTheContainersOwnPort(string? ports, string url) =>
+        Assert.Equal(url, JobService.Hosting.HealthProbe.DefaultUrl(ports));
+
     [Fact]
     public async Task HelpPrintsTheCommands()
     {
