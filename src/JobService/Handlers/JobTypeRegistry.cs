@@ -30,6 +30,8 @@ public sealed class JobTypeRegistry
     /// <summary>Configuration (<c>Jobs:Types:{name}:TimeoutSeconds</c> and so on) wins over the code's defaults.</summary>
     static JobTypeDefinition WithOverrides(JobTypeDefinition d, IConfigurationSection section)
     {
+        if (Hosting.KnownSettings.Unknown(section, nameof(d.TimeoutSeconds), nameof(d.MaxAttempts), nameof(d.Concurrency)) is { } stray)
+            throw new Hosting.StartupRefusedException(stray);
         var result = d with
         {
             TimeoutSeconds = section.GetValue(nameof(d.TimeoutSeconds), d.TimeoutSeconds),

@@ -41,6 +41,7 @@ public static class LoggingSetup
     /// <param name="toStandardError">Every line on stderr: for a verb whose stdout is its answer (create-key prints the key).</param>
     public static WebApplicationBuilder AddJobServiceLogging(this WebApplicationBuilder builder, bool toStandardError = false)
     {
+        if (KnownSettings.Unknown(builder.Configuration.GetSection("Logs"), "Format") is { } stray) throw new StartupRefusedException(stray);
         var format = builder.Configuration["Logs:Format"] ?? "text";
         if (format is not ("text" or "json"))
             throw new StartupRefusedException($"Logs:Format must be 'text' or 'json', not '{format}'.");

@@ -39,13 +39,13 @@ public static class ServiceSetup
         services.AddSingleton<JobServiceMetrics>();
         services.AddJobServiceObservability(builder.Configuration);
         services.AddJobsDatabase(builder.Configuration);
-        services.AddOptions<ApiOptions>().BindConfiguration(ApiOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<ApiOptions>().BindSettings(ApiOptions.Section).ValidateDataAnnotations().ValidateOnStart();
 
         services.AddSingleton<JobTypeRegistry>();
         services.AddJobHandler<EchoHandler>();
         services.AddLlmJobTypes(builder.Configuration);
 
-        services.AddOptions<ServiceOptions>().BindConfiguration(ServiceOptions.Section).PostConfigure<IConfiguration>(ServiceOptions.ReadLists)
+        services.AddOptions<ServiceOptions>().BindSettings(ServiceOptions.Section).PostConfigure<IConfiguration>(ServiceOptions.ReadLists)
             .ValidateDataAnnotations().ValidateOnStart();
         services.AddJobTransitions();
         services.AddJobServiceAuth();

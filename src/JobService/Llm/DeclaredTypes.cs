@@ -19,9 +19,14 @@ public sealed record DeclaredType(
     public static IEnumerable<DeclaredType> FromConfiguration(IConfiguration configuration)
     {
         foreach (var section in configuration.GetSection("Llm:Types").GetChildren())
+        {
+            Refuse(Hosting.KnownSettings.Unknown(section, [.. TypeKeys, .. StepKeys]));
             yield return Read(section, [Step(section, section.Key)]);
+        }
         foreach (var section in configuration.GetSection("Llm:Pipelines").GetChildren())
         {
+            Refuse(Hosting.KnownSettings.Unknown(section, [.. TypeKeys, "System", "MaxTokens", "Steps", "Prompt", "OutputSchema"]));
+            foreach (var step in section.GetSection("Steps").GetChildren()) Refuse(Hosting.KnownSettings.Unknown(step, [.. StepKeys, "Name"]));
             // A pipeline's System and MaxTokens are every step's that sets none; a prompt or an output schema is a step's alone.
             if (section["Prompt"] is not null || section.GetSection("OutputSchema").Exists())
                 throw new InvalidOperationException($"{section.Path}: Prompt and OutputSchema belong to each of its Steps.");
@@ -30,6 +35,15 @@ public sealed record DeclaredType(
                 System = s["System"] ?? section["System"], MaxTokens = s.GetValue<int?>("MaxTokens") ?? section.GetValue<int?>("MaxTokens"),
             }).ToList());
         }
+    }
+
+    /// <summary>What a declared type reads (<see cref="Read"/>), and what a step reads (<see cref="Step"/>); any other key is a typo.</summary>
+    static readonly string[] TypeKeys = ["Description", "PayloadSchema", "Model", "Provider", "Temperature", "TimeoutSeconds", "MaxAttempts"],
+        StepKeys = ["Prompt", "System", "OutputSchema", "MaxTokens"];
+
+    static void Refuse(string? stray)
+    {
+        if (stray is not null) throw new Hosting.StartupRefusedException(stray);
     }
 
     static DeclaredType Read(IConfigurationSection s, IReadOnlyList<DeclaredStep> steps)

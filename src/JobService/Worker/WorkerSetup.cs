@@ -1,3 +1,4 @@
+using JobService.Hosting;
 using Microsoft.Extensions.Options;
 
 namespace JobService.Worker;
@@ -9,8 +10,8 @@ public static class WorkerSetup
     {
         services.AddSingleton<JobWakeup>();
         services.AddSingleton<RunningJobs>();
-        services.AddOptions<WorkerOptions>().BindConfiguration(WorkerOptions.Section).ValidateDataAnnotations().ValidateOnStart();
-        services.AddOptions<RetentionOptions>().BindConfiguration(RetentionOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<WorkerOptions>().BindSettings(WorkerOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<RetentionOptions>().BindSettings(RetentionOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<CompletionBatcher>();
         services.AddSingleton<ProgressBatcher>();
         services.AddSingleton<JobRunner>();

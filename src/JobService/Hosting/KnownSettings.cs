@@ -1,0 +1,65 @@
+using System.Reflection;
+using Microsoft.Extensions.Options;
+
+namespace JobService.Hosting;
+
+/// <summary>
+/// A key in one of the service's sections that nothing reads (<c>Worker:Concurency</c>,
+/// <c>Jobs:Types:echo:Timeout</c>) stops the start-up with one line naming it and what its section
+/// takes: a typo was silently the default. Other top-level sections (ASP.NET's, Serilog's) are theirs.
+/// </summary>
+public static class KnownSettings
+{
+    /// <summary>Binds <typeparamref name="T"/> from <paramref name="section"/>, refusing keys that none of its settings reads (<paramref name="readElsewhere"/>: keys other code reads).</summary>
+    public static OptionsBuilder<T> BindSettings<T>(this OptionsBuilder<T> options, string section, params string[] readElsewhere) where T : class
+    {
+        options.BindConfiguration(section);
+        options.Services.AddSingleton<IValidateOptions<T>>(sp => new Check<T>(sp.GetRequiredService<IConfiguration>().GetSection(section), readElsewhere));
+        return options;
+    }
+
+    /// <summary>What is wrong with the first key under <paramref name="section"/> that <paramref name="type"/> does not read, through nested settings; null when none.</summary>
+    public static string? Unknown(IConfigurationSection section, Type type, IReadOnlyCollection<string>? readElsewhere = null)
+    {
+        var properties = type.GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.CanWrite || IsCollection(p.PropertyType)).ToList();
+        foreach (var child in section.GetChildren())
+        {
+            if (readElsewhere?.Contains(child.Key, StringComparer.OrdinalIgnoreCase) == true) continue;
+            var property = properties.FirstOrDefault(p => p.Name.Equals(child.Key, StringComparison.OrdinalIgnoreCase));
+            if (property is null) return Refusal(child, properties.Select(p => p.Name));
+            if (Inner(child, property.PropertyType) is { } deeper) return deeper;
+        }
+        return null;
+    }
+
+    /// <summary>For a section read by hand: the first key not among <paramref name="names"/>, worded as a refusal; null when none.</summary>
+    public static string? Unknown(IConfigurationSection section, params string[] names) =>
+        section.GetChildren().FirstOrDefault(c => !names.Contains(c.Key, StringComparer.OrdinalIgnoreCase)) is { } stray ? Refusal(stray, names) : null;
+
+    static string? Inner(IConfigurationSection section, Type type)
+    {
+        type = Nullable.GetUnderlyingType(type) ?? type;
+        if (!section.GetChildren().Any()) return null; // a value
+        if (IsCollection(type))
+        {
+            var element = type.IsArray ? type.GetElementType()! : type.GetGenericArguments()[^1]; // a list's item, a dictionary's value
+            return section.GetChildren().Select(child => Inner(child, element)).FirstOrDefault(refusal => refusal is not null);
+        }
+        // .NET's own types (a JsonNode, a TimeSpan) are filled whole; the service's settings are walked.
+        return type.Namespace?.StartsWith("JobService", StringComparison.Ordinal) == true ? Unknown(section, type) : null;
+    }
+
+    static bool IsCollection(Type type) => type.IsArray || (type.IsGenericType && type.Namespace == "System.Collections.Generic");
+
+    static string Refusal(IConfigurationSection key, IEnumerable<string> known)
+    {
+        var parent = key.Path[..key.Path.LastIndexOf(':')];
+        return $"{key.Path} is not a setting: {parent} takes {string.Join(", ", known.Order(StringComparer.Ordinal))}.";
+    }
+
+    sealed class Check<T>(IConfigurationSection section, string[] readElsewhere) : IValidateOptions<T> where T : class
+    {
+        public ValidateOptionsResult Validate(string? name, T options) =>
+            Unknown(section, typeof(T), readElsewhere) is { } refusal ? ValidateOptionsResult.Fail(refusal) : ValidateOptionsResult.Success;
+    }
+}
