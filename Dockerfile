@@ -40,7 +40,8 @@ ENV ASPNETCORE_HTTP_PORTS=8080 \
     DOTNET_NOLOGO=1
 EXPOSE 8080
 VOLUME ["/app/data"]
-# The runtime image has no curl: the binary's own 'healthcheck' verb probes /health/ready.
+# The runtime image has no curl: the binary's own 'healthcheck' verb probes /health/ready on the
+# first of ASPNETCORE_HTTP_PORTS, so a container run with another port stays healthy.
 HEALTHCHECK --interval=15s --timeout=6s --start-period=20s --retries=3 \
-    CMD ["dotnet", "JobService.dll", "healthcheck", "http://127.0.0.1:8080/health/ready"]
+    CMD ["dotnet", "JobService.dll", "healthcheck"]
 ENTRYPOINT ["dotnet", "JobService.dll"]

@@ -3,7 +3,7 @@ using JobService.Hosting;
 
 // The container's HEALTHCHECK: the runtime image has no curl, so the binary asks itself.
 if (args is ["healthcheck", ..])
-    return await HealthProbe.RunAsync(args.Length > 1 ? args[1] : "http://127.0.0.1:8080/health/ready");
+    return await HealthProbe.RunAsync(args.Length > 1 ? args[1] : HealthProbe.DefaultUrl(Environment.GetEnvironmentVariable("ASPNETCORE_HTTP_PORTS")));
 if (CommandLine.UnknownVerb(args) is { } notACommand)
     return CommandLine.Refuse([notACommand]);
 if (args is ["help" or "--help" or "-h", .. var rest])
@@ -39,7 +39,23 @@ try
     }
 
     await app.PrepareJobServiceAsync();
-    await app.RunAsync();
+    await using (app)
+    {
+        try
+        {
+            await app.StartAsync();
+        }
+        catch
+        {
+            // The server already listens (it answers 503 while the start-up waits): stopped before the
+            // container is disposed, requests in flight end with their answers, not ObjectDisposedException.
+            using var stopping = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            try { await app.StopAsync(stopping.Token); }
+            catch (Exception) { } // what is told is why the start failed, below
+            throw;
+        }
+        await app.WaitForShutdownAsync();
+    }
     return 0;
 }
 catch (Exception e) when (StartupFailure.Describe(e) is { } line && StartupFailure.IsOwnProcess)

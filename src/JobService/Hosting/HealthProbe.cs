@@ -3,6 +3,16 @@ namespace JobService.Hosting;
 /// <summary><c>JobService healthcheck [url]</c>: exit 0 when the readiness endpoint answers 200.</summary>
 public static class HealthProbe
 {
+    /// <summary>
+    /// Without a URL: the readiness endpoint on the first of ASPNETCORE_HTTP_PORTS (the container's
+    /// port, 8080 in the image), so that a container given another port stays healthy.
+    /// </summary>
+    public static string DefaultUrl(string? httpPorts)
+    {
+        var first = httpPorts?.Split([';', ','], StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).FirstOrDefault();
+        return $"http://127.0.0.1:{(int.TryParse(first, out var port) && port is > 0 and < 65536 ? port : 8080)}/health/ready";
+    }
+
     public static async Task<int> RunAsync(string url)
     {
         if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))

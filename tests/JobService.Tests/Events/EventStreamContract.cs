@@ -185,7 +185,8 @@ public abstract class EventStreamContract
             while (!stop.IsCancellationRequested) await app.SubmitAsync(new { type = "greet", payload = new { name = "other" } });
         });
 
-        var ping = await stream.NextAsync(TimeSpan.FromSeconds(1 + 2), comments: true); // within HeartbeatSeconds, then a read interval
+        // Due within HeartbeatSeconds and a read interval; the wait is longer for a loaded machine: a stream that never pings waits for ever.
+        var ping = await stream.NextAsync(TimeSpan.FromSeconds(15), comments: true);
         stop.Cancel();
         await others;
 

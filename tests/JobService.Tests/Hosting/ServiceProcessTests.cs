@@ -141,6 +141,27 @@ public sealed class ServiceProcessTests
         AssertOneLineNaming(service, "ConnectionStrings:Jobs");
     }
 
+    /// <summary>Regression: a misspelt key in one of the service's sections was read by nothing, silently: the setting stayed its default.</summary>
+    [Theory]
+    [InlineData("Worker__Concurency", "3", "Worker:Concurency is not a setting: Worker takes", "Concurrency")]
+    [InlineData("Retention__CompletedHour", "1", "Retention:CompletedHour is not a setting", "CompletedHours")]
+    [InlineData("Jobs__Types__echo__Timeout", "5", "Jobs:Types:echo:Timeout is not a setting", "TimeoutSeconds")]
+    [InlineData("Llm__Types__generate_characters__MaxToken", "5", "Llm:Types:generate_characters:MaxToken is not a setting", "MaxTokens")]
+    [InlineData("Llm__Providers__local__BaseUri", "http://127.0.0.1:1/v1", "Llm:Providers:local:BaseUri is not a setting", "BaseUrl")]
+    [InlineData("Logs__Formatt", "json", "Logs:Formatt is not a setting", "Format")]
+    public async Task AKeyNoSettingReadsStopsTheStartNamingItAndWhatItsSectionTakes(string variable, string value, string said, string known)
+    {
+        await using var database = TestDatabase.Sqlite();
+        await using var service = ServiceProcess.Start(new Dictionary<string, string>
+        {
+            ["ConnectionStrings__Jobs"] = database.ConnectionString, [variable] = value,
+        });
+
+        Assert.Equal(1, await service.ExitCodeAsync(Within));
+        AssertOneLineNaming(service, said);
+        Assert.Contains(known, service.Errors.Single());
+    }
+
     [Fact]
     public async Task AnUnreachableDatabaseIsRetriedWhileReadinessSaysUnhealthyThenTheServiceExits()
     {
@@ -162,7 +183,19 @@ public sealed class ServiceProcessTests
         Assert.Equal("unhealthy", body.GetProperty("checks").GetProperty("database").GetProperty("status").GetString());
         Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/health/live")).StatusCode);
 
+        // A probe and a client keep asking until the process gives up: requests in flight when the
+        // start failed met a disposed container (ObjectDisposedException, logged with its stack trace).
+        using var exited = new CancellationTokenSource();
+        var asking = Task.Run(async () =>
+        {
+            while (!exited.IsCancellationRequested)
+                try { await Task.WhenAll(http.GetAsync("/health/ready", exited.Token), http.GetAsync("/jobs", exited.Token)); }
+                catch (Exception) { } // refused once it stopped listening
+        });
         Assert.Equal(1, await service.ExitCodeAsync(Within));
+        await exited.CancelAsync();
+        await asking;
+        Assert.DoesNotContain(service.Output.Concat(service.Errors), l => l.Contains("ObjectDisposedException") || l.Contains("Unhandled error"));
         var tries = service.Output.Where(l => l.Contains("does not answer (try", StringComparison.Ordinal)).ToList();
         Assert.True(tries.Count >= 2, service.AllText);
         Assert.All(tries, l => Assert.Contains($"127.0.0.1:{port}", l));
