@@ -18,6 +18,7 @@ public sealed class WebhookDispatcher(
     IOptions<WebhooksOptions> options, TimeProvider time, JobServiceMetrics metrics, ILogger<WebhookDispatcher> log) : BackgroundService
 {
     static readonly TimeSpan MaxRetryAfter = TimeSpan.FromHours(24);
+    readonly OutageLog _outage = new(log, "Claiming webhook deliveries");
     readonly string _sender = $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid().ToString("N")[..8]}";
 
     protected override async Task ExecuteAsync(CancellationToken stopping)
@@ -39,12 +40,13 @@ public sealed class WebhookDispatcher(
                 try
                 {
                     var due = await store.ClaimAsync(_sender, free, lease, stopping);
+                    _outage.Succeeded();
                     foreach (var delivery in due) sending.Add(SendAsync(delivery, schedule, stopping));
                     claimed = due.Count;
                 }
                 catch (Exception e) when (!stopping.IsCancellationRequested)
                 {
-                    log.LogWarning("Claiming webhook deliveries failed: {Error}", DatabaseErrors.OneLine(e));
+                    _outage.Failed(e);
                 }
             }
             if (claimed > 0 && claimed == free) continue; // a full batch: there may be more due

@@ -112,10 +112,13 @@ public sealed class JobContext : IJobContext
         try
         {
             await WriteDueAsync(all);
+            _progressWrites.Outage.Succeeded();
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            _log.LogWarning("Could not write the progress of job {JobId}: {Error}", JobId, Data.DatabaseErrors.OneLine(e)); // kept for the next tick
+            // Kept for the next tick. The database away is one line for every running job; anything else is this job's.
+            if (Data.DatabaseErrors.IsUnavailable(e)) _progressWrites.Outage.Failed(e);
+            else _log.LogWarning("Could not write the progress of job {JobId}: {Error}", JobId, Data.DatabaseErrors.OneLine(e));
         }
         finally
         {

@@ -79,7 +79,9 @@ public abstract class LeaseBatcher<T>(JobTransitions transitions, ILogger log)
         }
         catch (Exception e)
         {
-            log.LogWarning("Writing {Count} {What} failed: {Error}", batch.Count, What, Data.DatabaseErrors.OneLine(e));
+            // The database away: each caller tells it (an outcome's retries, the progress's outage line), not each batch.
+            log.Log(Data.DatabaseErrors.IsUnavailable(e) ? LogLevel.Debug : LogLevel.Warning, "Writing {Count} {What} failed: {Error}",
+                batch.Count, What, Data.DatabaseErrors.OneLine(e));
             foreach (var (_, done) in batch) done.TrySetException(e);
         }
     }

@@ -17,6 +17,7 @@ public sealed class PausedTypes(JobsConnections connections, IJobDriver driver, 
     IOptions<WorkerOptions> options, ILogger<PausedTypes> log) : BackgroundService
 {
     volatile IReadOnlyDictionary<string, DateTime?> _paused = new Dictionary<string, DateTime?>();
+    readonly OutageLog _outage = new(log, "Reading the paused job types (the last known ones still apply)");
     readonly JobWakeup _changed = new();
     readonly JobWakeup _read = new();
     readonly TaskCompletionSource _firstRead = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -52,13 +53,14 @@ public sealed class PausedTypes(JobsConnections connections, IJobDriver driver, 
         try
         {
             var now = await ReadTableAsync(ct);
+            _outage.Succeeded();
             var resumed = _paused.Keys.Except(now.Keys).Any();
             _paused = now;
             if (resumed) wakeup.Signal(); // its pending jobs may be claimed at once
         }
         catch (Exception e) when (!ct.IsCancellationRequested)
         {
-            log.LogWarning("Reading the paused job types failed: {Error}; the last known ones still apply", DatabaseErrors.OneLine(e));
+            _outage.Failed(e);
         }
         _read.Signal();
         _firstRead.TrySetResult();

@@ -5,11 +5,12 @@ public static class Periodic
 {
     /// <summary>
     /// Runs <paramref name="work"/> every <paramref name="interval"/> (first at once, or after one
-    /// interval); a failed round is logged and the next one goes ahead. Ends quietly when stopped.
+    /// interval); a failed round is logged (the database away: as <see cref="Data.OutageLog"/> tells it) and the next one goes ahead. Ends quietly when stopped.
     /// </summary>
     public static async Task RunAsync(string what, TimeSpan interval, bool startAtOnce, Func<CancellationToken, Task> work,
         TimeProvider time, ILogger log, CancellationToken ct)
     {
+        var outage = new Data.OutageLog(log, what);
         for (var wait = !startAtOnce; !ct.IsCancellationRequested; wait = true)
         {
             if (wait)
@@ -20,6 +21,7 @@ public static class Periodic
             try
             {
                 await work(ct);
+                outage.Succeeded();
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {
@@ -27,7 +29,7 @@ public static class Periodic
             }
             catch (Exception e) when (Data.DatabaseErrors.IsUnavailable(e))
             {
-                log.LogWarning("{Work} failed, the database is away: {Error}; next try in {Interval}", what, Data.DatabaseErrors.OneLine(e), interval);
+                outage.Failed(e);
             }
             catch (Exception e)
             {
