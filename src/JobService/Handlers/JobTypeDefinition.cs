@@ -46,7 +46,7 @@ public sealed record JobTypeDefinition(
                 return (JobTypeDefinition)typeof(JobTypeDefinition).GetMethod(nameof(ForHandler), BindingFlags.NonPublic | BindingFlags.Static)!
                     .MakeGenericMethod(handlerType, t.GetGenericArguments()[0]).Invoke(null, null)!;
         }
-        throw new InvalidOperationException($"{handlerType.Name} must derive from JobHandler<TPayload>.");
+        throw new Hosting.StartupRefusedException($"{handlerType.Name} must derive from JobHandler<TPayload>.");
     }
 
     /// <summary>Resolves the handler's constructor once, not per job.</summary>
@@ -61,7 +61,7 @@ public sealed record JobTypeDefinition(
     {
         var attribute = typeof(THandler).GetCustomAttributes(typeof(JobTypeAttribute), false)
             .OfType<JobTypeAttribute>().SingleOrDefault()
-            ?? throw new InvalidOperationException($"{typeof(THandler).Name} has no [JobType(\"name\")] attribute.");
+            ?? throw new Hosting.StartupRefusedException($"{typeof(THandler).Name} has no [JobType(\"name\")] attribute.");
         return new JobTypeDefinition(
             attribute.Name,
             attribute.Description,

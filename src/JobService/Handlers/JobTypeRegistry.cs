@@ -14,10 +14,10 @@ public sealed class JobTypeRegistry
         foreach (var declared in definitions)
         {
             if (!JobTypeName.IsValid(declared.Name))
-                throw new InvalidOperationException($"'{declared.Name}' is not a valid job type name: {JobTypeName.Rule}.");
+                throw new Hosting.StartupRefusedException($"'{declared.Name}' is not a valid job type name: {JobTypeName.Rule}.");
             var definition = WithOverrides(declared, configuration.GetSection($"Jobs:Types:{declared.Name}"));
             if (!_types.TryAdd(definition.Name, definition))
-                throw new InvalidOperationException(
+                throw new Hosting.StartupRefusedException(
                     $"Two job handlers declare the type '{definition.Name}'. Each type name must be registered once.");
         }
         // A misspelt type's settings would otherwise do nothing, silently.

@@ -32,7 +32,11 @@ public static partial class PayloadSchema
         {
             if (node is not JsonObject schema) return node;
             if (context.PropertyInfo is { } property) Publish(property, schema);
-            else if (context.TypeInfo.Kind == JsonTypeInfoKind.Object) RequireAnnotated(context.TypeInfo, schema);
+            else if (context.TypeInfo.Kind == JsonTypeInfoKind.Object)
+            {
+                RequireAnnotated(context.TypeInfo, schema);
+                PublishTimes(context.TypeInfo, schema);
+            }
             return schema;
         },
     };
@@ -43,8 +47,24 @@ public static partial class PayloadSchema
         schema["additionalProperties"] = false; // unknown fields are refused at submit
         // Submit checks payloads against this schema too: one it cannot read must stop the start-up, not every submit.
         if (JsonSchemaValidator.SchemaProblems(schema) is { Count: > 0 } problems)
-            throw new InvalidOperationException($"The payload schema of {typeof(TPayload).Name} cannot be published: {string.Join("; ", problems)}");
+            throw new Hosting.StartupRefusedException($"The payload schema of {typeof(TPayload).Name} cannot be published: {string.Join("; ", problems)}");
         return schema;
+    }
+
+    /// <summary>
+    /// A time is a string in ISO 8601. JobJson's own converter (UTC unless the time says otherwise)
+    /// hides that from the exporter, which publishes "any value"; set here, on the object that has
+    /// it, since the exporter rebuilds a property's "any value" schema after its transform.
+    /// </summary>
+    static void PublishTimes(JsonTypeInfo type, JsonObject schema)
+    {
+        foreach (var property in type.Properties)
+        {
+            var time = Nullable.GetUnderlyingType(property.PropertyType) ?? property.PropertyType;
+            if (time != typeof(DateTime) && time != typeof(DateTimeOffset) || schema["properties"]?[property.Name] is not JsonObject published) continue;
+            published["type"] = time == property.PropertyType ? "string" : new JsonArray("string", "null");
+            published["format"] = "date-time";
+        }
     }
 
     static void Publish(JsonPropertyInfo property, JsonObject schema)

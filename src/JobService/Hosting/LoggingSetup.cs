@@ -70,11 +70,10 @@ public static class LoggingSetup
                 .ReadFrom.Configuration(builder.Configuration, SinkAssemblies)
                 .ReadFrom.Services(services)
                 .Enrich.FromLogContext()
-                .Enrich.With<JobTagEnricher>()
                 .Filter.ByExcluding(StartupFailure.IsToldByProgram);
             LogEventLevel? stderrFrom = toStandardError ? LogEventLevel.Verbose : null;
             if (format == "json") config.WriteTo.Console(new RenderedCompactJsonFormatter(), standardErrorFromLevel: stderrFrom);
-            else config.WriteTo.Console(outputTemplate: TextTemplate, standardErrorFromLevel: stderrFrom);
+            else config.Enrich.With<JobTagEnricher>().WriteTo.Console(outputTemplate: TextTemplate, standardErrorFromLevel: stderrFrom); // JSON has JobId, JobType and Attempt as fields
         });
         return builder;
     }

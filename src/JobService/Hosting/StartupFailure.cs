@@ -16,6 +16,8 @@ public static partial class StartupFailure
         InvalidOperationException i when i.Message.StartsWith("Failed to convert configuration value", StringComparison.Ordinal) => i.Message,
         DatabaseUnavailableException d => d.Message,
         StartupRefusedException r => r.Message,
+        // Kestrel's "Failed to bind to address http://127.0.0.1:5000: address already in use.": a port another process holds.
+        IOException { InnerException: Microsoft.AspNetCore.Connections.AddressInUseException } io => $"{io.Message} (--urls or Urls picks another)",
         AggregateException { InnerExceptions.Count: 1 } a => Describe(a.InnerException!),
         _ => null,
     };

@@ -29,7 +29,7 @@ public sealed record DeclaredType(
             foreach (var step in section.GetSection("Steps").GetChildren()) Refuse(Hosting.KnownSettings.Unknown(step, [.. StepKeys, "Name"]));
             // A pipeline's System and MaxTokens are every step's that sets none; a prompt or an output schema is a step's alone.
             if (section["Prompt"] is not null || section.GetSection("OutputSchema").Exists())
-                throw new InvalidOperationException($"{section.Path}: Prompt and OutputSchema belong to each of its Steps.");
+                throw new Hosting.StartupRefusedException($"{section.Path}: Prompt and OutputSchema belong to each of its Steps.");
             yield return Read(section, section.GetSection("Steps").GetChildren().Select(s => Step(s, s["Name"] ?? s.Key) with
             {
                 System = s["System"] ?? section["System"], MaxTokens = s.GetValue<int?>("MaxTokens") ?? section.GetValue<int?>("MaxTokens"),
@@ -49,15 +49,15 @@ public sealed record DeclaredType(
     static DeclaredType Read(IConfigurationSection s, IReadOnlyList<DeclaredStep> steps)
     {
         if (steps.Count == 0 || steps.Any(step => string.IsNullOrWhiteSpace(step.Prompt)))
-            throw new InvalidOperationException($"{s.Path}: every step needs a Prompt.");
+            throw new Hosting.StartupRefusedException($"{s.Path}: every step needs a Prompt.");
         var schema = ConfigJson.ToObject(s.GetSection("PayloadSchema")) ?? new JsonObject { ["type"] = "object" };
         // Checked here, not at each submit: a schema the validator cannot read would refuse every job of the type.
         if (JsonSchemaValidator.SchemaProblems(schema, "PayloadSchema", refuseUnchecked: true) is { Count: > 0 } problems)
-            throw new InvalidOperationException($"{s.Path}: {string.Join("; ", problems)}.");
+            throw new Hosting.StartupRefusedException($"{s.Path}: {string.Join("; ", problems)}.");
         foreach (var step in steps.Where(step => step.OutputSchemaTemplate is not null))
             if (JsonSchemaValidator.CheckSchema(ConfigJson.WithoutWholePlaceholders(step.OutputSchemaTemplate!), $"{step.Name}'s OutputSchema",
                     clientLimits: false) is { Count: > 0 } outputProblems)
-                throw new InvalidOperationException($"{s.Path}: {string.Join("; ", outputProblems)}.");
+                throw new Hosting.StartupRefusedException($"{s.Path}: {string.Join("; ", outputProblems)}.");
         return new DeclaredType(s.Key, s["Description"], schema, steps, s["Model"], s["Provider"],
             s.GetValue<double?>("Temperature"), s.GetValue("TimeoutSeconds", 900), s.GetValue("MaxAttempts", 3));
     }

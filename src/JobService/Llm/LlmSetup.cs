@@ -27,7 +27,7 @@ public static class LlmSetup
         foreach (var declared in DeclaredType.FromConfiguration(configuration))
         {
             if (declared.Provider is { } named && !providers.Contains(named))
-                throw new InvalidOperationException($"Declared LLM type '{declared.Name}': {LlmClient.UnknownProvider(named, providers)}");
+                throw new Hosting.StartupRefusedException($"Declared LLM type '{declared.Name}': {LlmClient.UnknownProvider(named, providers)}");
             services.AddJobType(declared.ToDefinition());
         }
         return services;

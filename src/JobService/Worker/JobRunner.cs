@@ -107,14 +107,21 @@ public sealed class JobRunner(
             var delay = _backoff.After(job.Attempt);
             var retried = await transitions.RetryLaterAsync(running.Lease, delay,
                 $"Attempt {job.Attempt} of {job.MaxAttempts} failed; retrying in {delay.TotalSeconds:0.#} s", error, CancellationToken.None) is not null;
-            if (retried) log.LogWarning(e, "Attempt {Attempt} of {MaxAttempts} failed; retrying in {Delay:0.#} s: {Error}", job.Attempt, job.MaxAttempts, delay.TotalSeconds, error);
+            if (retried) log.LogWarning(Unexpected(e), "Attempt {Attempt} of {MaxAttempts} failed; retrying in {Delay:0.#} s: {Error}", job.Attempt, job.MaxAttempts, delay.TotalSeconds, error);
             return retried;
         }
         var why = retryable ? $"Failed after {job.Attempt} of {job.MaxAttempts} attempts" : "Failed (not retryable)";
         var failed = await Finish(running, JobStatus.Failed, why, error, $"{why}: {error}");
-        if (failed) log.LogError(e, "{Message}: {Error}", why, error);
+        if (failed) log.LogError(Unexpected(e), "{Message}: {Error}", why, error);
         return failed;
     }
+
+    /// <summary>
+    /// The exception, when its stack trace says something: not for a failure the line words whole (a
+    /// handler's NonRetryableJobException, a timeout, a provider's HTTP answer, the database away).
+    /// </summary>
+    static Exception? Unexpected(Exception e) =>
+        e is NonRetryableJobException or OperationCanceledException or System.ClientModel.ClientResultException || DatabaseErrors.IsUnavailable(e) ? null : e;
 
     /// <summary>How long a write of finished work waits before its next try: 0.25 s, doubling, at most 5 s.</summary>
     internal static TimeSpan FinishedWorkRetryWait(int attempt) => TimeSpan.FromMilliseconds(Math.Min(250 * Math.Pow(2, Math.Min(attempt, 16) - 1), 5_000));

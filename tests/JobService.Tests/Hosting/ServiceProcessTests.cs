@@ -162,6 +162,34 @@ public sealed class ServiceProcessTests
         Assert.Contains(known, service.Errors.Single());
     }
 
+    /// <summary>Regression: a port another process holds crashed the start with two stack traces and exit 134.</summary>
+    [Fact]
+    public async Task APortInUseStopsTheStartInOneLine()
+    {
+        using var holder = new TcpListener(IPAddress.Loopback, 0);
+        holder.Start();
+        var port = ((IPEndPoint)holder.LocalEndpoint).Port;
+        await using var database = TestDatabase.Sqlite();
+        await using var service = ServiceProcess.StartOnPort(port, new Dictionary<string, string> { ["ConnectionStrings__Jobs"] = database.ConnectionString });
+
+        Assert.Equal(1, await service.ExitCodeAsync(Within));
+        AssertOneLineNaming(service, "address already in use");
+    }
+
+    /// <summary>Regression: a job type declared wrong (a name that is no identifier, two handlers with one name) crashed the start with a stack trace and exit 134.</summary>
+    [Fact]
+    public async Task AJobTypeDeclaredWrongStopsTheStartInOneLine()
+    {
+        await using var database = TestDatabase.Sqlite();
+        await using var service = ServiceProcess.Start(new Dictionary<string, string>
+        {
+            ["ConnectionStrings__Jobs"] = database.ConnectionString, ["Llm__Types__SendEmail__Prompt"] = "Write an email about {topic}",
+        });
+
+        Assert.Equal(1, await service.ExitCodeAsync(Within));
+        AssertOneLineNaming(service, "'SendEmail' is not a valid job type name");
+    }
+
     [Fact]
     public async Task AnUnreachableDatabaseIsRetriedWhileReadinessSaysUnhealthyThenTheServiceExits()
     {
@@ -262,6 +290,7 @@ public sealed class ServiceProcessTests
         var request = Assert.Single(lines, l => l.GetProperty("@m").GetString()!.StartsWith("HTTP GET /jobs/", StringComparison.Ordinal));
         Assert.Equal(404, request.GetProperty("StatusCode").GetInt32());
         Assert.Equal("Serilog.AspNetCore.RequestLoggingMiddleware", request.GetProperty("SourceContext").GetString());
+        Assert.All(lines, l => Assert.False(l.TryGetProperty("JobTag", out _), l.ToString())); // the text format's prefix; JSON has the fields
     }
 
     /// <summary>Regression: a request with a key that is not valid logged three lines of the auth handler's before its own ("was not authenticated" twice, "was challenged").</summary>

@@ -28,7 +28,7 @@ public sealed class StartupTests
         await using var database = TestDatabase.Sqlite();
         await using var app = App(database, [], s => s.AddJobHandler<GreetHandler>().AddJobHandler<GreetHandler>());
 
-        var error = Assert.Throws<InvalidOperationException>(() => app.CreateClient());
+        var error = Assert.Throws<JobService.Hosting.StartupRefusedException>(() => app.CreateClient());
         Assert.Contains("'greet'", error.Message);
     }
 
@@ -38,7 +38,7 @@ public sealed class StartupTests
         await using var database = TestDatabase.Sqlite();
         await using var app = App(database, [("Llm:Types:SendEmail:Prompt", "Write an email about {topic}")]);
 
-        var error = Assert.Throws<InvalidOperationException>(() => app.CreateClient());
+        var error = Assert.Throws<JobService.Hosting.StartupRefusedException>(() => app.CreateClient());
         Assert.Contains("'SendEmail' is not a valid job type name", error.Message);
     }
 

@@ -31,9 +31,14 @@ public sealed class ServiceProcess : IAsyncDisposable
         StartOn("127.0.0.1", environment, args);
 
     /// <summary>Listening on <paramref name="host"/> (0.0.0.0: every address, as a container does); reached at 127.0.0.1 either way.</summary>
-    public static ServiceProcess StartOn(string host, IReadOnlyDictionary<string, string> environment, params string[] args)
+    public static ServiceProcess StartOn(string host, IReadOnlyDictionary<string, string> environment, params string[] args) =>
+        Launch(host, FreePort(), environment, args);
+
+    /// <summary>On a port the test chose (one another process holds, say).</summary>
+    public static ServiceProcess StartOnPort(int port, IReadOnlyDictionary<string, string> environment) => Launch("127.0.0.1", port, environment, []);
+
+    static ServiceProcess Launch(string host, int port, IReadOnlyDictionary<string, string> environment, string[] args)
     {
-        var port = FreePort();
         var start = new ProcessStartInfo("dotnet", [typeof(Program).Assembly.Location, .. args, "--urls", $"http://{host}:{port}"])
         {
             RedirectStandardOutput = true,

@@ -90,7 +90,7 @@ public sealed class ConfigJsonTests
             ["Llm:Types:tale:PayloadSchema:additionalProperties"] = "no",
         }).Build();
 
-        var e = Assert.Throws<InvalidOperationException>(() => DeclaredType.FromConfiguration(config).ToList());
+        var e = Assert.Throws<JobService.Hosting.StartupRefusedException>(() => DeclaredType.FromConfiguration(config).ToList());
 
         Assert.Equal("Llm:Types:tale: PayloadSchema.additionalProperties must be a schema: a JSON object, true or false.", e.Message);
     }
@@ -106,7 +106,7 @@ public sealed class ConfigJsonTests
             ["Llm:Types:tale:PayloadSchema:properties:theme:const"] = "sea",
         }).Build();
 
-        var e = Assert.Throws<InvalidOperationException>(() => DeclaredType.FromConfiguration(config).ToList());
+        var e = Assert.Throws<JobService.Hosting.StartupRefusedException>(() => DeclaredType.FromConfiguration(config).ToList());
 
         Assert.StartsWith("Llm:Types:tale: PayloadSchema.properties.theme.const is not supported", e.Message);
     }
@@ -128,7 +128,7 @@ public sealed class ConfigJsonTests
         };
         if (step.StartsWith("Llm:Pipelines")) settings[step + "Name"] = "outline";
 
-        var e = Assert.Throws<InvalidOperationException>(() => DeclaredType.FromConfiguration(new ConfigurationBuilder().AddInMemoryCollection(settings).Build()).ToList());
+        var e = Assert.Throws<JobService.Hosting.StartupRefusedException>(() => DeclaredType.FromConfiguration(new ConfigurationBuilder().AddInMemoryCollection(settings).Build()).ToList());
 
         Assert.StartsWith(message, e.Message);
     }
@@ -146,7 +146,7 @@ public sealed class ConfigJsonTests
             ["Llm:Pipelines:saga:Steps:0:Prompt"] = "Outline a tale of {theme}",
         }).Build();
 
-        var e = Assert.Throws<InvalidOperationException>(() => DeclaredType.FromConfiguration(config).ToList());
+        var e = Assert.Throws<JobService.Hosting.StartupRefusedException>(() => DeclaredType.FromConfiguration(config).ToList());
 
         Assert.Equal("Llm:Pipelines:saga: Prompt and OutputSchema belong to each of its Steps.", e.Message);
     }
@@ -162,7 +162,7 @@ public sealed class ConfigJsonTests
             ["Llm:Types:tale:Provider"] = "openai",
         }).Build();
 
-        var e = Assert.Throws<InvalidOperationException>(() => new ServiceCollection().AddLlmJobTypes(config));
+        var e = Assert.Throws<JobService.Hosting.StartupRefusedException>(() => new ServiceCollection().AddLlmJobTypes(config));
 
         Assert.Equal("Declared LLM type 'tale': Unknown LLM provider 'openai'. Configured: local, offline.", e.Message);
     }
