@@ -118,6 +118,7 @@ public static partial class JsonText
         if (cut > 0) message = message[..cut];
         message = ConvertedTo().Replace(message, m => $"The value must be {Expected(FieldType(m.Groups["type"].Value, e.Path) ?? m.Groups["type"].Value)}.");
         message = UnmappedMember().Replace(message, " is not a known field.");
+        message = DuplicateProperty().Replace(message, "The field '${name}' is given more than once.");
         return MissingRequired().Replace(message, "Required fields are missing: ${names}.");
     }
 
@@ -165,6 +166,9 @@ public static partial class JsonText
 
     [GeneratedRegex(@"The JSON value could not be converted to (?<type>[^ ]+)\.")]
     private static partial Regex ConvertedTo();
+
+    [GeneratedRegex(@"Duplicate property '(?<name>[^']*)' encountered during deserialization of type '[^']*'\.")]
+    private static partial Regex DuplicateProperty();
 
     [GeneratedRegex(@" could not be mapped to any \.NET member contained in type '[^']*'\.")]
     private static partial Regex UnmappedMember();

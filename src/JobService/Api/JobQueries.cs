@@ -68,7 +68,7 @@ public static class JobQueries
         var errors = new Dictionary<string, string[]>();
         if (limit is < 1 or > 1000) errors["limit"] = ["limit must be between 1 and 1000."];
         if (after is < 0) errors["after"] = ["after must be a sequence number of 0 or more."];
-        if (errors.Count > 0) return TypedResults.ValidationProblem(errors);
+        if (errors.Count > 0) return TypedResults.ValidationProblem(errors, title: "The query is invalid");
         var from = after ?? 0;
         var take = limit ?? 100;
         // The job's log is every event that tells a line: log events, and the service's own story on lifecycle events.

@@ -49,7 +49,7 @@ public static class JobTypePausesApi
         if (registry.Find(type) is not { } definition) return UnknownType(type, registry);
         var now = time.GetUtcNow().UtcDateTime;
         if (body?.Until is { } until && until.UtcDateTime <= now)
-            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["until"] = ["until must be in the future; leave it out to pause until resumed."] });
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["until"] = ["until must be in the future; leave it out to pause until resumed."] }, title: "The pause request is invalid");
         var who = Caller.From(user).KeyId is { } key ? $"key {key}" : "anonymous";
         var pause = new JobTypePause { Type = type, PausedUntil = body?.Until?.UtcDateTime, PausedAt = now, PausedBy = who };
         // One statement: a type paused again (or by two requests at once) has its row updated, not a second one refused.

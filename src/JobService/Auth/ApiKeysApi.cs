@@ -69,7 +69,7 @@ public static class ApiKeysApi
         JobsDbContext db, CancellationToken ct)
     {
         if (tenantId is not null && !TenantName.IsValid(tenantId))
-            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["tenant_id"] = [$"tenant_id is a tenant's id: {TenantName.Rule}."] });
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["tenant_id"] = [$"tenant_id is a tenant's id: {TenantName.Rule}."] }, title: "The query is invalid");
         var query = db.ApiKeys.AsNoTracking();
         if (tenantId is not null) query = query.Where(k => k.TenantId == tenantId);
         return TypedResults.Ok((await query.OrderBy(k => k.CreatedAt).ToListAsync(ct)).Select(ApiKeyResponse.From).ToList());

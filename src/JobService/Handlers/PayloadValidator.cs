@@ -60,6 +60,10 @@ public static class PayloadValidator
                     var field = JsonNamingPolicy.SnakeCaseLower.ConvertName(member);
                     // The message names the C# property ("The field MaxTokens must be…"); the client sent max_tokens.
                     var message = member.Length == 0 ? r.ErrorMessage : r.ErrorMessage?.Replace($" {member} ", $" {field} ", StringComparison.Ordinal);
+                    // AllowedValues names itself, not the values: say them, as the published enum does.
+                    if (message?.Contains(nameof(AllowedValuesAttribute), StringComparison.Ordinal) == true
+                        && value.GetType().GetProperty(member)?.GetCustomAttributes(typeof(AllowedValuesAttribute), true) is [AllowedValuesAttribute allowed, ..])
+                        message = $"The {field} field must be one of: {string.Join(", ", allowed.Values.Select(v => JsonSerializer.Serialize(v, JobJson.Options)))}.";
                     errors.Add((member.Length == 0 ? path : $"{path}.{field}", message ?? "Invalid value."));
                 }
         }

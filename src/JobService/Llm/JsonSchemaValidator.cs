@@ -12,8 +12,8 @@ namespace JobService.Llm;
 /// properties, required, additionalProperties, items, minItems, maxItems, enum, minLength,
 /// maxLength, pattern, minimum, maximum, exclusiveMinimum, exclusiveMaximum, allOf, and the
 /// schemas true and false. (JsonSchema.Net is not available here; this subset is what model
-/// answers and payloads need.) Errors are keyed by JSON path. Lengths count UTF-16 code units,
-/// as .NET's own length attributes do.
+/// answers and payloads need.) Errors are keyed by JSON path. Lengths count characters (code
+/// points), as JSON Schema does and a client's validator will: an emoji is one, not two UTF-16 units.
 /// </summary>
 public static class JsonSchemaValidator
 {
@@ -182,6 +182,15 @@ public static class JsonSchemaValidator
         }
     }
 
+    /// <summary>Code points: a surrogate pair is one character (the service refuses strings with half of one).</summary>
+    static int Characters(string s)
+    {
+        var count = s.Length;
+        foreach (var c in s)
+            if (char.IsLowSurrogate(c)) count--;
+        return count;
+    }
+
     /// <summary>A schema's keywords as <see cref="Check"/> reads them, read from the JSON once.</summary>
     public sealed class CompiledSchema
     {
@@ -266,8 +275,9 @@ public static class JsonSchemaValidator
             case JsonValueKind.String:
                 if (schema is { MinLength: null, MaxLength: null, Pattern: null }) break;
                 var s = value.GetString()!;
-                if (schema.MinLength is { } minLength && s.Length < minLength) Add($"must be at least {Show(minLength)} characters");
-                if (schema.MaxLength is { } maxLength && s.Length > maxLength) Add($"must be at most {Show(maxLength)} characters");
+                var characters = schema is { MinLength: null, MaxLength: null } ? 0 : Characters(s);
+                if (schema.MinLength is { } minLength && characters < minLength) Add($"must be at least {Show(minLength)} characters");
+                if (schema.MaxLength is { } maxLength && characters > maxLength) Add($"must be at most {Show(maxLength)} characters");
                 if (schema.Pattern is { } pattern)
                 {
                     var matches = Matches(s, pattern);

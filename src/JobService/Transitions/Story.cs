@@ -65,13 +65,16 @@ public static class Story
 
     public static JobEvent Usage(JobRow r, DateTime now, UsageRecord u)
     {
-        var line = $"Model call{(u.Step is null ? "" : $" ({u.Step})")}: {u.Model ?? "?"} via {u.Provider ?? "?"}, " +
+        // A handler's own count (RecordUsageAsync(prompt, completion, cost)) names no model or call: it is not one that "did not finish".
+        var told = u is { Model: null, Provider: null, FinishReason: null, DurationMs: null };
+        var line = told ? $"Usage recorded{(u.Step is null ? "" : $" ({u.Step})")}: {u.PromptTokens} prompt + {u.CompletionTokens} completion tokens, " +
+                          $"${u.CostUsd.ToString("0.######", CultureInfo.InvariantCulture)}" : $"Model call{(u.Step is null ? "" : $" ({u.Step})")}: {u.Model ?? "?"} via {u.Provider ?? "?"}, " +
                    $"{u.PromptTokens} prompt + {u.CompletionTokens} completion tokens{(u.Estimated ? " (estimated)" : "")}" +
                    (u.TimeToFirstTokenMs is { } ttft ? $", first token after {Seconds(ttft)}" : "") +
                    (u.DurationMs is { } d ? $", {Seconds(d)} in all" : "") +
                    $", ${u.CostUsd.ToString("0.######", CultureInfo.InvariantCulture)}, finish " +
                    u.FinishReason switch { null => "none: the call did not finish", "length" => "length: cut off by max_tokens", var f => f };
-        return Event(r, JobEventKinds.Usage, now, u.FinishReason == "length" || u.FinishReason is null ? "warning" : "info", line, Fields(
+        return Event(r, JobEventKinds.Usage, now, !told && u.FinishReason is "length" or null ? "warning" : "info", line, Fields(
             ("attempt", r.Attempt), ("model", u.Model), ("provider", u.Provider), ("step", u.Step), ("prompt_tokens", u.PromptTokens),
             ("completion_tokens", u.CompletionTokens), ("total_tokens", u.TotalTokens), ("cost_usd", u.CostUsd), ("estimated", u.Estimated),
             ("finish_reason", u.FinishReason), ("duration_ms", u.DurationMs), ("time_to_first_token_ms", u.TimeToFirstTokenMs)));

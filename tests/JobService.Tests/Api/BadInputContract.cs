@@ -243,6 +243,7 @@ public abstract class BadInputContract(TestApp app) : IAsyncLifetime
     [InlineData("GET", "/jobs?created_after=9999-12-31T23:59:59-10:00", null, "created_after", "within the years 0001 to 9999 in UTC")]
     [InlineData("POST", "/jobs", "{\"type\": \"echo\", \"payload\": {\"text\": \"TOO_LONG\"}}", "payload.text", "The field text must be a string with a maximum length of 10000.")]
     [InlineData("GET", "/jobs/stats?window=0s&bucket=10s", null, "window", "a whole number from 1 up and a unit")]
+    [InlineData("POST", "/jobs", "{\"type\": \"greet\", \"type\": \"greet\", \"payload\": {\"name\": \"a\"}}", null, "The field 'type' is given more than once.")]
     [InlineData("POST", "/jobs", "", null, "The request needs a JSON body.")]
     [InlineData("POST", "/deliveries/not-a-uuid/redeliver", null, null, "The delivery id in the path is not a UUID.")]
     public async Task AValueThatCannotBeReadIsSaidInTheClientsTerms(string method, string path, string? body, string? field, string message)

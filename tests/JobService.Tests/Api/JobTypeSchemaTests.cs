@@ -307,7 +307,8 @@ public sealed record AttributeSamplePayload(
     [property: Length(1, 3)] string[]? Tags = null,
     [property: MinLength(2), MaxLength(4)] string? Initials = null,
     [property: AllowedValues("red", "green", null)] string? Colour = null,
-    AttributeSampleItem[]? Items = null);
+    AttributeSampleItem[]? Items = null,
+    DateTimeOffset? Due = null);
 
 /// <summary>A C# payload's attributes, as published and as enforced at submit, agree on every sample.</summary>
 public sealed class JobTypeSchemaAttributeTests
@@ -330,6 +331,9 @@ public sealed class JobTypeSchemaAttributeTests
         Assert.Equal((1, 3), (properties["tags"]!["minItems"]!.GetValue<int>(), properties["tags"]!["maxItems"]!.GetValue<int>()));
         Assert.Equal((2, 4), (properties["initials"]!["minLength"]!.GetValue<int>(), properties["initials"]!["maxLength"]!.GetValue<int>()));
         JsonAssert.Equal("""["red", "green", null]""", properties["colour"]!["enum"]!.ToJsonString());
+        // Regression: a time was published as {} (JobJson's own converter hid it from the exporter), so 5 passed a client's check.
+        JsonAssert.Equal("""["string", "null"]""", properties["due"]!["type"]!.ToJsonString());
+        Assert.Equal("date-time", properties["due"]!["format"]!.GetValue<string>());
     }
 
     [Theory]
@@ -366,6 +370,8 @@ public sealed class JobTypeSchemaAttributeTests
     [InlineData($$"""{{{Base}}, "items": [{"kind": "a"}]}""", false)]
     [InlineData($$"""{{{Base}}, "items": [{"kind": "a", "size": 1, "colour": "red"}]}""", false)]
     [InlineData($$"""{{{Base}}, "items": [null]}""", false)]
+    [InlineData($$"""{{{Base}}, "due": "2030-01-01T00:00:00Z"}""", true)]
+    [InlineData($$"""{{{Base}}, "due": 5}""", false)]
     public void ThePublishedSchemaAndSubmitAgree(string payload, bool accepted)
     {
         var published = JsonNode.Parse(PayloadSchema.For<AttributeSamplePayload>().ToJsonString())!.AsObject(); // as a client reads it
@@ -375,5 +381,22 @@ public sealed class JobTypeSchemaAttributeTests
 
         Assert.True(accepted == (schemaErrors.Count == 0), $"schema: {JsonSerializer.Serialize(schemaErrors)}");
         Assert.True(accepted == (submitErrors.Count == 0), $"submit: {JsonSerializer.Serialize(submitErrors)}");
+    }
+
+    /// <summary>
+    /// Regression: a payload attribute's message named the C# property ("The field Initials must
+    /// be…") and AllowedValues named itself instead of the values ("…specified in AllowedValuesAttribute").
+    /// </summary>
+    [Theory]
+    [InlineData($$"""{{{Base}}, "colour": "blue"}""", "payload.colour", "The colour field must be one of: \"red\", \"green\", null.")]
+    [InlineData($$"""{{{Base}}, "initials": "ABCDE"}""", "payload.initials", "initials")]
+    public void APayloadRulesMessageNamesTheJsonFieldAndWhatItTakes(string payload, string field, string said)
+    {
+        var errors = PayloadValidator.Validate<AttributeSamplePayload>(JsonDocument.Parse(payload).RootElement);
+
+        var message = Assert.Single(errors[field]);
+        Assert.Contains(said, message);
+        Assert.DoesNotContain("Attribute", message);
+        Assert.DoesNotContain("Initials", message);
     }
 }

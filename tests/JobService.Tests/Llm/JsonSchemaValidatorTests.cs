@@ -31,6 +31,9 @@ public class JsonSchemaValidatorTests
     [InlineData("""{"maximum": 1}""", "1e400", """{"$": ["must be at most 1"]}""")] // beyond double: still above the bound
     [InlineData("""{"minLength": 2, "pattern": "^\\d+$"}""", "\"x\"", """{"$": ["must be at least 2 characters", "must match the pattern ^\\d+$"]}""")]
     [InlineData("""{"pattern": "^\\d+$"}""", "\"١٢\"", """{"$": ["must match the pattern ^\\d+$"]}""")] // ECMA's \d is 0-9 only
+    // Regression: lengths counted UTF-16 units, so an emoji was two characters where JSON Schema (and a client's validator) counts one.
+    [InlineData("""{"maxLength": 3}""", "\"😀😀😀\"", "{}")]
+    [InlineData("""{"minLength": 3}""", "\"😀😀\"", """{"$": ["must be at least 3 characters"]}""")]
     [InlineData("false", "{}", """{"$": ["is not allowed"]}""")]
     [InlineData("true", "{}", "{}")]
     public void EachKeywordSaysWhatIsWrongWhere(string schema, string value, string expected)

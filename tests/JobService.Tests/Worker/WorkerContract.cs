@@ -41,6 +41,23 @@ public abstract class WorkerContract
         JsonAssert.Equal("""{"huge": "1e200000", "tiny": "-1.5e-20000", "fine": 6.02e23}""", job.Result);
     }
 
+    /// <summary>
+    /// Regression: usage a handler counts itself (RecordUsageAsync(prompt, completion, cost), as
+    /// docs/handlers.md shows) was told as "Model call: ? via ?, …, finish none: the call did not finish", a warning.
+    /// </summary>
+    [Fact]
+    public async Task UsageAHandlerCountsItselfIsToldAsRecordedNotAsACallThatDidNotFinish()
+    {
+        await using var app = await StartAsync();
+        var key = Scripts.Add(async ctx => { await ctx.RecordUsageAsync(10, 20, 0.0012); return null; });
+
+        var id = await app.SubmitAsync(Scripts.Job(key));
+        await app.WaitForStatusAsync(id, JobStatus.Completed);
+
+        var usage = Assert.Single(await app.LogsAsync(id), e => e.Kind == "usage");
+        Assert.Equal(("info", "Usage recorded: 10 prompt + 20 completion tokens, $0.0012"), (usage.Level, usage.Message));
+    }
+
     /// <summary>PostgreSQL's jsonb refuses "\u0000": such a result is stored with U+FFFD, never failing the completion batch.</summary>
     [Fact]
     public async Task AResultWithANulCharacterCompletesWithItReplaced()
