@@ -44,7 +44,8 @@ public sealed class ProblemJsonWriter(IOptions<ProblemDetailsOptions> options, I
         if (problem.Title is null || problem.Title == phrase) problem.Title = phrase.Length > 1 ? phrase[..1] + phrase[1..].ToLowerInvariant() : phrase;
         problem.Type ??= Types.GetValueOrDefault(problem.Status.Value);
         if (problem.Detail is null && problem is HttpValidationProblemDetails invalid) problem.Detail = Summary(invalid.Errors);
-        problem.Extensions.TryAdd("trace_id", System.Diagnostics.Activity.Current?.Id ?? http.TraceIdentifier);
+        // The trace's id alone, as the logs (@tr), a job's events and its log lines carry it: an error's id finds them with one grep.
+        problem.Extensions.TryAdd("trace_id", System.Diagnostics.Activity.Current?.TraceId.ToHexString() ?? http.TraceIdentifier);
         options.Value.CustomizeProblemDetails?.Invoke(context);
         return new ValueTask(http.Response.WriteAsJsonAsync(problem, problem.GetType(), json.Value.SerializerOptions, "application/problem+json"));
     }

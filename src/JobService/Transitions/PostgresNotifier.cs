@@ -25,6 +25,9 @@ public sealed class PostgresNotifier(NpgsqlDataSource dataSource, IOptions<Servi
     public const string EventsChannel = "jobservice_events";
     public const string PausesChannel = "jobservice_pauses";
     const int MaxPayload = 7_900;
+    /// <summary>The reconnect's backoff's cap: a database back is heard within it (at 30 s, cancels and wake-ups waited 14–16 s for the poll).</summary>
+    static readonly TimeSpan MaxReconnectDelay = TimeSpan.FromSeconds(2);
+    readonly OutageLog _outage = new(log, "The notification connection");
     static readonly TimeSpan WaitSlice = TimeSpan.FromSeconds(1), ProbeEvery = TimeSpan.FromSeconds(15);
 
     /// <summary>
@@ -169,7 +172,7 @@ public sealed class PostgresNotifier(NpgsqlDataSource dataSource, IOptions<Servi
 
     async Task ListenLoopAsync(CancellationToken ct)
     {
-        var delay = TimeSpan.FromSeconds(1);
+        var delay = TimeSpan.FromMilliseconds(250);
         while (!ct.IsCancellationRequested)
         {
             try
@@ -182,7 +185,8 @@ public sealed class PostgresNotifier(NpgsqlDataSource dataSource, IOptions<Servi
                 await using (var listen = new NpgsqlCommand($"LISTEN {JobsChannel}; LISTEN {CancelChannel}; LISTEN {PausesChannel};{events}", connection))
                     await listen.ExecuteNonQueryAsync(ct);
                 log.LogInformation("Listening for job notifications");
-                delay = TimeSpan.FromSeconds(1);
+                _outage.Succeeded();
+                delay = TimeSpan.FromMilliseconds(250);
                 Received?.Invoke(new Notice.Reconnected());
                 _listening.TrySetResult();
                 try { await WaitForNoticesAsync(connection, ct); }
@@ -194,12 +198,10 @@ public sealed class PostgresNotifier(NpgsqlDataSource dataSource, IOptions<Servi
             }
             catch (Exception e)
             {
-                if (DatabaseErrors.IsUnavailable(e) || DatabaseErrors.IsLoginRefused(e))
-                    log.LogWarning("The notification connection failed: {Error}; reconnecting in {Delay}", DatabaseErrors.OneLine(e), delay);
-                else
-                    log.LogWarning(e, "The notification connection failed; reconnecting in {Delay}", delay);
+                if (DatabaseErrors.IsUnavailable(e) || DatabaseErrors.IsLoginRefused(e)) _outage.Failed(e);
+                else log.LogWarning(e, "The notification connection failed; reconnecting in {Delay}", delay);
                 try { await Task.Delay(delay, ct); } catch (OperationCanceledException) { return; }
-                delay = TimeSpan.FromSeconds(Math.Min(delay.TotalSeconds * 2, 30));
+                delay = TimeSpan.FromSeconds(Math.Min(delay.TotalSeconds * 2, MaxReconnectDelay.TotalSeconds));
             }
         }
     }
