@@ -3,7 +3,7 @@ using JobService.Hosting;
 
 // The container's HEALTHCHECK: the runtime image has no curl, so the binary asks itself.
 if (args is ["healthcheck", ..])
-    return await HealthProbe.RunAsync(args.Length > 1 ? args[1] : HealthProbe.DefaultUrl(Environment.GetEnvironmentVariable("ASPNETCORE_HTTP_PORTS")));
+    return await HealthProbe.RunAsync(args.Length > 1 ? args[1] : HealthProbe.DefaultUrl(Environment.GetEnvironmentVariable("ASPNETCORE_URLS"), Environment.GetEnvironmentVariable("ASPNETCORE_HTTP_PORTS")));
 if (CommandLine.UnknownVerb(args) is { } notACommand)
     return CommandLine.Refuse([notACommand]);
 if (args is ["help" or "--help" or "-h", .. var rest])

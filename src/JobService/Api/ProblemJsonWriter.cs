@@ -41,7 +41,8 @@ public sealed class ProblemJsonWriter(IOptions<ProblemDetailsOptions> options, I
         // A title that is only the status's reason phrase ("Unsupported Media Type", ASP.NET's default)
         // is written as the service's own titles are, in sentence case ("Unsupported media type").
         var phrase = ReasonPhrases.GetReasonPhrase(problem.Status.Value);
-        if (problem.Title is null || problem.Title == phrase) problem.Title = phrase.Length > 1 ? phrase[..1] + phrase[1..].ToLowerInvariant() : phrase;
+        if (problem.Title is null || problem.Title == phrase)
+            problem.Title = string.Join(' ', phrase.Split(' ').Select((word, i) => i == 0 || word.All(char.IsUpper) ? word : word.ToLowerInvariant())); // URI, HTTP kept
         problem.Type ??= Types.GetValueOrDefault(problem.Status.Value);
         if (problem.Detail is null && problem is HttpValidationProblemDetails invalid) problem.Detail = Summary(invalid.Errors);
         // The trace's id alone, as the logs (@tr), a job's events and its log lines carry it: an error's id finds them with one grep.

@@ -24,7 +24,8 @@ public sealed class DatabaseOptions : IValidatableObject
     [Range(0, 3_600)]
     public int StartupTimeoutSeconds { get; set; } = 60;
 
-    /// <summary>From <c>ConnectionStrings:Jobs</c>, not from this section.</summary>
+    /// <summary>From <c>ConnectionStrings:Jobs</c>, not from this section (Database:ConnectionString is refused as no setting).</summary>
+    [Hosting.NotASetting]
     public string ConnectionString { get; set; } = "";
 
     public bool IsPostgres => Provider == "postgres";

@@ -34,8 +34,8 @@ public static partial class PayloadSchema
             if (context.PropertyInfo is { } property) Publish(property, schema);
             else if (context.TypeInfo.Kind == JsonTypeInfoKind.Object)
             {
+                PublishTimes(context.TypeInfo, schema); // first: a [Required] time's null is then taken out like any other's
                 RequireAnnotated(context.TypeInfo, schema);
-                PublishTimes(context.TypeInfo, schema);
             }
             return schema;
         },

@@ -39,7 +39,8 @@ public static class PayloadValidator
         if (errors.Count > 0) return errors.GroupBy(e => e.Field).ToDictionary(g => g.Key, g => g.Select(e => e.Message).ToArray());
         // What the record lets through and the published schema does not (a null inside an
         // array, a digit outside 0-9 for an ECMA pattern's \d) is refused too: a client that
-        // validates against the published schema is never surprised by what runs.
+        // validates against the published schema is not surprised by what runs (a length beyond
+        // the Basic Multilingual Plane aside: DataAnnotations count UTF-16 units, the schema characters; docs/handlers.md).
         return JsonSchemaValidator.ValidateChecked(payload, Schema<TPayload>.Compiled, "payload");
     }
 

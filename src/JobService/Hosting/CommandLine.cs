@@ -14,7 +14,7 @@ public static class CommandLine
                JobService migrate [settings]              bring the database's schema up to date, then stop
                JobService create-key --tenant <tenant> --scopes <scopes,…> [--name <name>] [settings]
                JobService healthcheck [url]               exit 0 when url answers 200 (default: 127.0.0.1's
-                                                          /health/ready on ASPNETCORE_HTTP_PORTS' first port, else 8080)
+                                                          /health/ready at ASPNETCORE_URLS, else HTTP_PORTS, else 8080)
                JobService help
         settings: --Section:Key value, --Section:Key=value or Section:Key=value, for any key of appsettings.json
         """;

@@ -4,11 +4,17 @@ namespace JobService.Hosting;
 public static class HealthProbe
 {
     /// <summary>
-    /// Without a URL: the readiness endpoint on the first of ASPNETCORE_HTTP_PORTS (the container's
-    /// port, 8080 in the image), so that a container given another port stays healthy.
+    /// Without a URL: /health/ready on this host, at the first http address of ASPNETCORE_URLS (its
+    /// wildcard hosts as 127.0.0.1), else the first of ASPNETCORE_HTTP_PORTS (the image's 8080), so
+    /// that a container given another port stays healthy.
     /// </summary>
-    public static string DefaultUrl(string? httpPorts)
+    public static string DefaultUrl(string? urls, string? httpPorts)
     {
+        foreach (var url in urls?.Split(';', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries) ?? [])
+        {
+            var local = url.Replace("://+", "://127.0.0.1").Replace("://*", "://127.0.0.1").Replace("://0.0.0.0", "://127.0.0.1").Replace("://[::]", "://127.0.0.1");
+            if (Uri.TryCreate(local, UriKind.Absolute, out var uri) && uri.Scheme == "http") return $"http://{uri.Authority}/health/ready";
+        }
         var first = httpPorts?.Split([';', ','], StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).FirstOrDefault();
         return $"http://127.0.0.1:{(int.TryParse(first, out var port) && port is > 0 and < 65536 ? port : 8080)}/health/ready";
     }

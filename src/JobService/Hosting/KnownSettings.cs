@@ -21,12 +21,13 @@ public static class KnownSettings
     /// <summary>What is wrong with the first key under <paramref name="section"/> that <paramref name="type"/> does not read, through nested settings; null when none.</summary>
     public static string? Unknown(IConfigurationSection section, Type type, IReadOnlyCollection<string>? readElsewhere = null)
     {
-        var properties = type.GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.CanWrite || IsCollection(p.PropertyType)).ToList();
+        var properties = type.GetProperties(BindingFlags.Public | BindingFlags.Instance)
+            .Where(p => (p.CanWrite || IsCollection(p.PropertyType)) && !p.IsDefined(typeof(NotASettingAttribute))).ToList();
         foreach (var child in section.GetChildren())
         {
             if (readElsewhere?.Contains(child.Key, StringComparer.OrdinalIgnoreCase) == true) continue;
             var property = properties.FirstOrDefault(p => p.Name.Equals(child.Key, StringComparison.OrdinalIgnoreCase));
-            if (property is null) return Refusal(child, properties.Select(p => p.Name));
+            if (property is null) return Refusal(child, properties.Select(p => p.Name).Concat(readElsewhere ?? []));
             if (Inner(child, property.PropertyType) is { } deeper) return deeper;
         }
         return null;
@@ -63,3 +64,7 @@ public static class KnownSettings
             Unknown(section, typeof(T), readElsewhere) is { } refusal ? ValidateOptionsResult.Fail(refusal) : ValidateOptionsResult.Success;
     }
 }
+
+/// <summary>A settings class's property that is filled from elsewhere (DatabaseOptions.ConnectionString, from ConnectionStrings:Jobs), not from its section.</summary>
+[AttributeUsage(AttributeTargets.Property)]
+public sealed class NotASettingAttribute : Attribute;

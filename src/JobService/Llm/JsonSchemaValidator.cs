@@ -275,7 +275,8 @@ public static class JsonSchemaValidator
             case JsonValueKind.String:
                 if (schema is { MinLength: null, MaxLength: null, Pattern: null }) break;
                 var s = value.GetString()!;
-                var characters = schema is { MinLength: null, MaxLength: null } ? 0 : Characters(s);
+                // A string has between Length / 2 and Length characters: counted only when the bounds fall in between.
+                var characters = schema.MaxLength < s.Length || schema.MinLength > s.Length / 2 ? Characters(s) : s.Length;
                 if (schema.MinLength is { } minLength && characters < minLength) Add($"must be at least {Show(minLength)} characters");
                 if (schema.MaxLength is { } maxLength && characters > maxLength) Add($"must be at most {Show(maxLength)} characters");
                 if (schema.Pattern is { } pattern)

@@ -129,6 +129,18 @@ public sealed class LlmClient(IOptions<LlmOptions> options, TimeProvider time, I
             ? Api.UsdJson.Round(prompt / 1e6 * price.InputPerMillion + completion / 1e6 * price.OutputPerMillion)
             : 0;
 
+    /// <summary>
+    /// How far along a call is, 0 to 0.99: the tokens received against those expected, straight up to
+    /// 80 %; past that the bar slows and keeps moving, approaching 99 % as the answer runs to many
+    /// times what was expected (the bar at twice 88 %, ten times 92 %, a hundred times 94 %). Capped, an
+    /// answer longer than expected sat at 99 % for most of its run.
+    /// </summary>
+    internal static double Share(int received, int expected)
+    {
+        var x = (double)received / expected;
+        return x <= 0.8 ? x : 0.8 + 0.19 * (1 - 1 / (1 + Math.Log(x / 0.8)));
+    }
+
     /// <summary>One HTTP call of a completion: its text as it streams, and what it spent.</summary>
     sealed class Call(LlmClient client, ChatRequest request, IJobContext job, ProgressSpan span, int expected, string provider, string model, int retry)
     {
@@ -146,7 +158,7 @@ public sealed class LlmClient(IOptions<LlmOptions> options, TimeProvider time, I
             _text.Append(piece);
             Chunks++; // one streamed chunk is one token for OpenAI-compatible servers
             job.ReportTokens(Chunks, expected);
-            var share = Math.Min((double)Chunks / expected, 0.99);
+            var share = Share(Chunks, expected);
             // A retry's text and token count start again while the bar holds (it never goes down while the job runs): the message says why.
             await job.ReportProgressAsync(span.From + (span.To - span.From) * share,
                 retry == 0 ? $"{span.Prefix}Generating… {Chunks} tokens" : $"{span.Prefix}Generating… {Chunks} tokens (retry {retry})");

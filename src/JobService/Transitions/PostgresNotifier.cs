@@ -198,10 +198,12 @@ public sealed class PostgresNotifier(NpgsqlDataSource dataSource, IOptions<Servi
             }
             catch (Exception e)
             {
-                if (DatabaseErrors.IsUnavailable(e) || DatabaseErrors.IsLoginRefused(e)) _outage.Failed(e);
+                var away = DatabaseErrors.IsUnavailable(e);
+                if (away || DatabaseErrors.IsLoginRefused(e)) _outage.Failed(e);
                 else log.LogWarning(e, "The notification connection failed; reconnecting in {Delay}", delay);
                 try { await Task.Delay(delay, ct); } catch (OperationCanceledException) { return; }
-                delay = TimeSpan.FromSeconds(Math.Min(delay.TotalSeconds * 2, MaxReconnectDelay.TotalSeconds));
+                // The database away comes back by itself: looked for often. Anything else (a refused login, a bug) waits longer.
+                delay = TimeSpan.FromSeconds(Math.Min(delay.TotalSeconds * 2, away ? MaxReconnectDelay.TotalSeconds : 30));
             }
         }
     }

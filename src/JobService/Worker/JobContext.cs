@@ -112,7 +112,6 @@ public sealed class JobContext : IJobContext
         try
         {
             await WriteDueAsync(all);
-            _progressWrites.Outage.Succeeded();
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
@@ -157,6 +156,7 @@ public sealed class JobContext : IJobContext
         try
         {
             held = await _progressWrites.WriteAsync(new RunningWrite(_running.Lease, progress, output));
+            _progressWrites.Outage.Succeeded(); // a statement ran (most flushes have nothing due and write nothing)
         }
         catch
         {

@@ -100,21 +100,30 @@ public sealed class JobRunner(
     async Task<bool> Failed(RunningJob running, string error, bool retryable, Exception e)
     {
         var job = running.Job;
-        // Logged once the outcome is written: a write that fails is tried again (RecordAsync), and a job
-        // whose lease runs out meanwhile is rescued, not retried by this worker.
+        // Logged once the outcome is written, as it was written: a write that fails is tried again
+        // (RecordAsync); a cancel asked for meanwhile wins over a retry; and a job whose lease ran out
+        // is the rescuer's, not retried from here (its error is still told, with its stack trace).
         if (retryable && job.Attempt < job.MaxAttempts)
         {
             var delay = _backoff.After(job.Attempt);
-            var retried = await transitions.RetryLaterAsync(running.Lease, delay,
-                $"Attempt {job.Attempt} of {job.MaxAttempts} failed; retrying in {delay.TotalSeconds:0.#} s", error, CancellationToken.None) is not null;
-            if (retried) log.LogWarning(Unexpected(e), "Attempt {Attempt} of {MaxAttempts} failed; retrying in {Delay:0.#} s: {Error}", job.Attempt, job.MaxAttempts, delay.TotalSeconds, error);
-            return retried;
+            var row = await transitions.RetryLaterAsync(running.Lease, delay,
+                $"Attempt {job.Attempt} of {job.MaxAttempts} failed; retrying in {delay.TotalSeconds:0.#} s", error, CancellationToken.None);
+            if (row is { Status: JobStatus.Pending })
+                log.LogWarning(Unexpected(e), "Attempt {Attempt} of {MaxAttempts} failed; retrying in {Delay:0.#} s: {Error}", job.Attempt, job.MaxAttempts, delay.TotalSeconds, error);
+            else if (row is not null) log.LogInformation("Attempt {Attempt} of {MaxAttempts} failed ({Error}); a cancel was asked for, so it ends cancelled", job.Attempt, job.MaxAttempts, error);
+            else LostWith(e, job, error);
+            return row is not null;
         }
         var why = retryable ? $"Failed after {job.Attempt} of {job.MaxAttempts} attempts" : "Failed (not retryable)";
         var failed = await Finish(running, JobStatus.Failed, why, error, $"{why}: {error}");
         if (failed) log.LogError(Unexpected(e), "{Message}: {Error}", why, error);
+        else LostWith(e, job, error);
         return failed;
     }
+
+    /// <summary>A failure this worker could not write (the job is no longer its own): told here, or it would be nowhere.</summary>
+    void LostWith(Exception e, ClaimedJob job, string error) =>
+        log.LogWarning(Unexpected(e), "Attempt {Attempt} of {MaxAttempts} failed: {Error}; the job is no longer this worker's, so the failure is not written", job.Attempt, job.MaxAttempts, error);
 
     /// <summary>
     /// The exception, when its stack trace says something: not for a failure the line words whole (a

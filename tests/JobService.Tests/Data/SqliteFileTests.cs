@@ -59,13 +59,19 @@ public sealed class SqliteFileTests
             connection += ";Mode=ReadOnly"; // as a file this user may not write opens
         }
 
-        await using var process = ServiceProcess.Start(new Dictionary<string, string>
+        try
         {
-            ["ConnectionStrings__Jobs"] = connection, ["Database__StartupTimeoutSeconds"] = "3600",
-        });
+            await using var process = ServiceProcess.Start(new Dictionary<string, string>
+            {
+                ["ConnectionStrings__Jobs"] = connection, ["Database__StartupTimeoutSeconds"] = "3600",
+            });
 
-        Assert.True(await process.ExitCodeAsync(Within) == 1, process.AllText);
-        Assert.Contains(process.AllText.Split('\n'), l => l.Contains("cannot be used by this process") && l.Contains(said));
-        File.Delete(path);
+            Assert.True(await process.ExitCodeAsync(Within) == 1, process.AllText);
+            Assert.Contains(process.AllText.Split('\n'), l => l.Contains("cannot be used by this process") && l.Contains(said));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
     }
 }

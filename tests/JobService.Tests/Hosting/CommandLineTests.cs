@@ -67,8 +67,9 @@ public sealed class CommandLineTests
             // As EF Core leaves it when its process dies between taking the lock and the first migration.
             command.CommandText = """
                 CREATE TABLE "__EFMigrationsLock" ("Id" INTEGER NOT NULL CONSTRAINT "PK___EFMigrationsLock" PRIMARY KEY, "Timestamp" TEXT NOT NULL);
-                INSERT INTO "__EFMigrationsLock" VALUES (1, '2026-12-05 17:30:49.2063005+00:00');
+                INSERT INTO "__EFMigrationsLock" VALUES (1, @taken);
                 """;
+            command.Parameters.AddWithValue("@taken", (DateTimeOffset.UtcNow - TimeSpan.FromMinutes(6)).ToString("yyyy-MM-dd HH:mm:ss.fffffffzzz"));
             await command.ExecuteNonQueryAsync();
         }
 
@@ -80,12 +81,47 @@ public sealed class CommandLineTests
 
     /// <summary>Regression: healthcheck without a URL probed port 8080, so a container given another port (ASPNETCORE_HTTP_PORTS) was unhealthy.</summary>
     [Theory]
-    [InlineData(null, "http://127.0.0.1:8080/health/ready")]
-    [InlineData("9090", "http://127.0.0.1:9090/health/ready")]
-    [InlineData("9090;9091", "http://127.0.0.1:9090/health/ready")]
-    [InlineData("not-a-port", "http://127.0.0.1:8080/health/ready")]
-    public void HealthcheckWithoutAUrlProbesTheContainersOwnPort(string? ports, string url) =>
-        Assert.Equal(url, JobService.Hosting.HealthProbe.DefaultUrl(ports));
+    [InlineData(null, null, "http://127.0.0.1:8080/health/ready")]
+    [InlineData(null, "9090", "http://127.0.0.1:9090/health/ready")]
+    [InlineData(null, "9090;9091", "http://127.0.0.1:9090/health/ready")]
+    [InlineData(null, "not-a-port", "http://127.0.0.1:8080/health/ready")]
+    [InlineData("http://+:9000", "8080", "http://127.0.0.1:9000/health/ready")] // ASPNETCORE_URLS wins over HTTP_PORTS, as Kestrel reads them
+    [InlineData("https://*:9443;http://0.0.0.0:9001", null, "http://127.0.0.1:9001/health/ready")]
+    [InlineData("http://[::]:9002", null, "http://127.0.0.1:9002/health/ready")]
+    public void HealthcheckWithoutAUrlProbesTheContainersOwnPort(string? urls, string? ports, string url) =>
+        Assert.Equal(url, JobService.Hosting.HealthProbe.DefaultUrl(urls, ports));
+
+    /// <summary>
+    /// A young lock row may be a live migrator's without the OS lock (an older JobService, EF Core's
+    /// tools): waited for, not deleted, and the migration goes on once it is gone.
+    /// </summary>
+    [Fact]
+    public async Task AYoungMigrationLockIsWaitedForNotRemoved()
+    {
+        var environment = OwnDatabase(out var path);
+        await using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={path}");
+        await connection.OpenAsync();
+        await using (var command = connection.CreateCommand())
+        {
+            command.CommandText = """
+                CREATE TABLE "__EFMigrationsLock" ("Id" INTEGER NOT NULL CONSTRAINT "PK___EFMigrationsLock" PRIMARY KEY, "Timestamp" TEXT NOT NULL);
+                INSERT INTO "__EFMigrationsLock" VALUES (1, @taken);
+                """;
+            command.Parameters.AddWithValue("@taken", DateTimeOffset.UtcNow.ToString("yyyy-MM-dd HH:mm:ss.fffffffzzz"));
+            await command.ExecuteNonQueryAsync();
+        }
+
+        await using var process = ServiceProcess.Start(environment, "migrate", "--Serilog:MinimumLevel", "Information");
+        await process.WaitForOutputAsync("The migration lock of", Within);
+        await using (var release = connection.CreateCommand())
+        {
+            release.CommandText = "DELETE FROM \"__EFMigrationsLock\"";
+            await release.ExecuteNonQueryAsync(); // the other migrator finished
+        }
+
+        Assert.True(await process.ExitCodeAsync(Within) == 0, process.AllText);
+        Assert.DoesNotContain("Removed the migration lock", process.AllText);
+    }
 
     [Fact]
     public async Task HelpPrintsTheCommands()

@@ -149,6 +149,7 @@ public sealed class ServiceProcessTests
     [InlineData("Llm__Types__generate_characters__MaxToken", "5", "Llm:Types:generate_characters:MaxToken is not a setting", "MaxTokens")]
     [InlineData("Llm__Providers__local__BaseUri", "http://127.0.0.1:1/v1", "Llm:Providers:local:BaseUri is not a setting", "BaseUrl")]
     [InlineData("Logs__Formatt", "json", "Logs:Formatt is not a setting", "Format")]
+    [InlineData("Database__ConnectionString", "Data Source=elsewhere.db", "Database:ConnectionString is not a setting", "SqliteBusyTimeoutMs")]
     public async Task AKeyNoSettingReadsStopsTheStartNamingItAndWhatItsSectionTakes(string variable, string value, string said, string known)
     {
         await using var database = TestDatabase.Sqlite();

@@ -524,6 +524,32 @@ public sealed class LlmJobTests : IAsyncLifetime
         await _app.WaitForStatusAsync(id, JobStatus.Completed);
     }
 
+    /// <summary>
+    /// Regression: the bar was tokens received over tokens expected, capped at 99: an answer longer
+    /// than earlier ones sat at 99 % for most of its run (two walk-throughs saw 98–99 % after one
+    /// second of a twenty-second answer). Past 80 % it now slows and keeps moving.
+    /// </summary>
+    [Fact]
+    public async Task AnAnswerLongerThanExpectedKeepsTheBarMovingBelow99()
+    {
+        var pauses = new[] { new TaskCompletionSource(), new TaskCompletionSource() };
+        _server.Enqueue(new ChatReply
+        {
+            Chunks = Enumerable.Repeat("t ", 40).ToList(),
+            BeforeChunk = i => i switch { 20 => pauses[0].Task, 39 => pauses[1].Task, _ => Task.CompletedTask },
+        });
+
+        var id = await _app.SubmitAsync(new { type = "text_generation", payload = new { prompt = "a long one", max_tokens = 10 } }); // expects 10 at most
+        var twice = await _app.WaitForAsync(id, j => j.Message == "Generating… 20 tokens", "paused at 20 tokens");
+        pauses[0].SetResult();
+        var later = await _app.WaitForAsync(id, j => j.Message == "Generating… 39 tokens", "paused at 39 tokens");
+        pauses[1].SetResult();
+
+        Assert.True(twice.Progress >= 80 && twice.Progress < later.Progress && later.Progress < 99, $"{twice.Progress} then {later.Progress}");
+        Assert.Equal(100, (await _app.WaitForStatusAsync(id, JobStatus.Completed)).Progress);
+        Assert.Equal([49, 79, 82, 88, 92], new[] { 0.5, 0.8, 1, 2, 10 }.Select(x => (int)(99 * global::JobService.Llm.LlmClient.Share((int)(x * 1000), 1000))));
+    }
+
     [Fact]
     public async Task TheConfiguredTypesPayloadIsValidatedAtSubmit()
     {
