@@ -273,18 +273,18 @@ namespace JobService.Migrations.Postgres
                     NpgsqlIndexBuilderExtensions.HasMethod(b.HasIndex("Payload"), "gin");
                     NpgsqlIndexBuilderExtensions.HasOperators(b.HasIndex("Payload"), new[] { "jsonb_path_ops" });
 
-                    b.HasIndex("StartedAt")
-                        .HasDatabaseName("ix_jobs_started_at")
-                        .HasFilter("started_at IS NOT NULL");
-
                     b.HasIndex("TenantId", "IdempotencyKey")
                         .IsUnique()
                         .HasDatabaseName("ix_jobs_tenant_idempotency_key")
                         .HasFilter("idempotency_key IS NOT NULL");
 
-                    b.HasIndex("Status", "TenantId", "Priority", "RunAt", "Id")
-                        .IsDescending(false, false, true, false, false)
-                        .HasDatabaseName("ix_jobs_claim");
+                    b.HasIndex("TenantId", "Priority", "RunAt", "Id")
+                        .IsDescending(false, true, false, false)
+                        .HasDatabaseName("ix_jobs_claim")
+                        .HasFilter("status = 'pending'");
+
+                    b.HasIndex(new[] { "CreatedAt" }, "ix_jobs_unsuccessful_created_at")
+                        .HasFilter("status IN ('failed', 'cancelled')");
 
                     b.ToTable("jobs", (string)null);
                 });

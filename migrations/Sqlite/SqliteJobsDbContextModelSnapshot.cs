@@ -262,18 +262,15 @@ namespace JobService.Migrations.Sqlite
                         .HasDatabaseName("ix_jobs_lease")
                         .HasFilter("status = 'running'");
 
-                    b.HasIndex("StartedAt")
-                        .HasDatabaseName("ix_jobs_started_at")
-                        .HasFilter("started_at IS NOT NULL");
-
                     b.HasIndex("TenantId", "IdempotencyKey")
                         .IsUnique()
                         .HasDatabaseName("ix_jobs_tenant_idempotency_key")
                         .HasFilter("idempotency_key IS NOT NULL");
 
-                    b.HasIndex("Status", "TenantId", "Priority", "RunAt", "Id")
-                        .IsDescending(false, false, true, false, false)
-                        .HasDatabaseName("ix_jobs_claim");
+                    b.HasIndex("TenantId", "Priority", "RunAt", "Id")
+                        .IsDescending(false, true, false, false)
+                        .HasDatabaseName("ix_jobs_claim")
+                        .HasFilter("status = 'pending'");
 
                     b.ToTable("jobs", (string)null);
                 });

@@ -18,7 +18,7 @@ public sealed record StatsTimeline(
     IReadOnlyDictionary<string, TypeTimeline> ByType);
 
 public sealed record TimelineBucket(DateTime Start, int Created, int Completed, int Failed, int Cancelled,
-    [property: Description("From due (run_at) to claimed, of the jobs claimed in the bucket, in ms.")] Percentiles QueueWaitMs,
+    [property: Description("From due (run_at) to claimed, of the jobs claimed in the bucket that are running or finished (one waiting for a retry counts when claimed again), in ms.")] Percentiles QueueWaitMs,
     [property: Description("From started to finished, of the jobs completed or failed in the bucket, in ms.")] Percentiles RunMs,
     long TotalTokens, [property: JsonConverter(typeof(UsdJson))] double CostUsd);
 
@@ -35,8 +35,9 @@ public sealed record TypeTimeline(int Created, int Completed, int Failed, int Ca
 /// The time series behind the dashboard's overview, aggregated in SQL: counts and sums grouped
 /// by (type, bucket[, status]), and percentiles by ranking each bucket's samples with window
 /// functions (the same statement on both providers: SQLite has no percentile function). Each
-/// statement ranges over one time column, which has its index. The provider's pieces (time
-/// buckets, durations) are the <see cref="ReadDialect"/>'s.
+/// statement reads through indexes: a time column's range, or (the queue waits) the finished
+/// jobs' and the running ones'. The provider's pieces (time buckets, durations) are the
+/// <see cref="ReadDialect"/>'s.
 /// </summary>
 public static partial class StatsTimelineQuery
 {
@@ -83,10 +84,15 @@ public static partial class StatsTimelineQuery
             GROUP BY type, b, status
             """, parameters, r => (Type: r.GetString(0), Bucket: Int(r, 1), Status: r.GetString(2), Count: Int(r, 3), Tokens: (long)Number(r, 4),
                 Cost: Number(r, 5), RunMs: Number(r, 6), Runs: Int(r, 7)), ct);
-        var waits = await PercentilesAsync(db, driver, dialect.Bucket("started_at"), dialect.Millis("run_at", "started_at"),
-            $"started_at >= @from{scope}", parameters, ct);
+        // The jobs started since @from, through indexes a claim already writes (started_at has none
+        // of its own: DashboardTables): the finished ones, which finished after they started, and the
+        // running ones (ix_jobs_lease). One waiting for a retry counts when claimed again: its
+        // run_at is the retry's, so the wait of its last claim is no longer known.
+        var waits = await PercentilesAsync(db, driver, dialect.Bucket("started_at"), dialect.Millis("run_at", "started_at"), [
+            $"completed_at >= @from AND started_at >= @from{scope}",
+            $"status = 'running' AND started_at >= @from{scope}"], parameters, ct);
         var runs = await PercentilesAsync(db, driver, dialect.Bucket("completed_at"), dialect.Millis("started_at", "completed_at"),
-            $"completed_at >= @from AND status IN ('completed', 'failed') AND started_at IS NOT NULL{scope}", parameters, ct);
+            [$"completed_at >= @from AND status IN ('completed', 'failed') AND started_at IS NOT NULL{scope}"], parameters, ct);
         var owned = tenant is null ? db.Jobs.AsNoTracking() : db.Jobs.AsNoTracking().Where(j => j.TenantId == tenant);
         var oldest = await driver.ReadAsync(token => owned.Where(j => j.Status == JobStatus.Pending && j.RunAt <= now)
             .GroupBy(j => j.Type).Select(g => new { Type = g.Key, RunAt = g.Min(j => j.RunAt) }).ToListAsync(token), ct);
@@ -115,13 +121,17 @@ public static partial class StatsTimelineQuery
         return new StatsTimeline(windowText, bucketText, from, from + bucket * count, buckets, byType);
     }
 
-    /// <summary>p50 and p95 of a duration per bucket: each bucket's samples ranked, the first at or past the rank taken.</summary>
-    static async Task<Dictionary<int, Percentiles>> PercentilesAsync(JobsDbContext db, IJobDriver driver, string bucket, string millis, string where,
+    /// <summary>
+    /// p50 and p95 of a duration per bucket: each bucket's samples ranked, the first at or past the
+    /// rank taken. The samples are the jobs matching any of <paramref name="wheres"/>, which must not overlap.
+    /// </summary>
+    static async Task<Dictionary<int, Percentiles>> PercentilesAsync(JobsDbContext db, IJobDriver driver, string bucket, string millis, string[] wheres,
         Dictionary<string, object?> parameters, CancellationToken ct)
     {
+        var samples = string.Join("\n        UNION ALL ", wheres.Select(where => $"SELECT {bucket} AS b, {millis} AS ms FROM jobs WHERE {where}"));
         var rows = await RowsAsync(db, driver, $"""
             WITH samples AS (
-                SELECT {bucket} AS b, {millis} AS ms FROM jobs WHERE {where}),
+                {samples}),
             ranked AS (
                 SELECT b, ms, ROW_NUMBER() OVER (PARTITION BY b ORDER BY ms) AS n, COUNT(*) OVER (PARTITION BY b) AS total
                 FROM samples WHERE ms IS NOT NULL)

@@ -74,7 +74,11 @@ public sealed class JobTransitions(
     async Task EnforceQuotaAsync(TransitionTx tx, string tenant, int adding, int maxActive, CancellationToken ct, bool written = false)
     {
         await driver.LockTenantAsync(tx, tenant, ct);
-        await using var count = tx.Command("SELECT COUNT(*) FROM jobs WHERE tenant_id = @tenant AND status IN ('pending', 'running')");
+        // One count per state, each through its partial index (ix_jobs_claim, ix_jobs_lease).
+        await using var count = tx.Command("""
+            SELECT (SELECT COUNT(*) FROM jobs WHERE status = 'pending' AND tenant_id = @tenant)
+                + (SELECT COUNT(*) FROM jobs WHERE status = 'running' AND tenant_id = @tenant)
+            """);
         driver.Bind(count, "tenant", tenant);
         var active = Convert.ToInt64(await count.ExecutePreparedScalarAsync(ct)) - (written ? adding : 0);
         if (active + adding > maxActive) throw new QuotaExceededException(tenant, active, adding, maxActive);

@@ -21,7 +21,8 @@ namespace JobService.Data.CompiledModels.Postgres
                 typeof(Job),
                 baseEntityType,
                 propertyCount: 32,
-                unnamedIndexCount: 7,
+                unnamedIndexCount: 6,
+                namedIndexCount: 1,
                 keyCount: 1);
 
             var id = runtimeEntityType.AddProperty(
@@ -358,19 +359,20 @@ namespace JobService.Data.CompiledModels.Postgres
             index2.AddAnnotation("Relational:Name", "ix_jobs_payload");
 
             var index3 = runtimeEntityType.AddIndex(
-                new[] { startedAt });
-            index3.AddAnnotation("Relational:Filter", "started_at IS NOT NULL");
-            index3.AddAnnotation("Relational:Name", "ix_jobs_started_at");
-
-            var index4 = runtimeEntityType.AddIndex(
                 new[] { tenantId, idempotencyKey },
                 unique: true);
-            index4.AddAnnotation("Relational:Filter", "idempotency_key IS NOT NULL");
-            index4.AddAnnotation("Relational:Name", "ix_jobs_tenant_idempotency_key");
+            index3.AddAnnotation("Relational:Filter", "idempotency_key IS NOT NULL");
+            index3.AddAnnotation("Relational:Name", "ix_jobs_tenant_idempotency_key");
 
-            var index5 = runtimeEntityType.AddIndex(
-                new[] { status, tenantId, priority, runAt, id });
-            index5.AddAnnotation("Relational:Name", "ix_jobs_claim");
+            var index4 = runtimeEntityType.AddIndex(
+                new[] { tenantId, priority, runAt, id });
+            index4.AddAnnotation("Relational:Filter", "status = 'pending'");
+            index4.AddAnnotation("Relational:Name", "ix_jobs_claim");
+
+            var ix_jobs_unsuccessful_created_at = runtimeEntityType.AddIndex(
+                new[] { createdAt },
+                name: "ix_jobs_unsuccessful_created_at");
+            ix_jobs_unsuccessful_created_at.AddAnnotation("Relational:Filter", "status IN ('failed', 'cancelled')");
 
             return runtimeEntityType;
         }

@@ -12,7 +12,7 @@ namespace JobService.Data.CompiledModels.Postgres
     public partial class PostgresJobsDbContextModel
     {
         private PostgresJobsDbContextModel()
-            : base(skipDetectChanges: false, modelId: new Guid("5cd76304-520f-46de-92d6-d7d0e11bebfc"), entityTypeCount: 10)
+            : base(skipDetectChanges: false, modelId: new Guid("a3895d7b-650b-4726-a644-43e152fbad64"), entityTypeCount: 10)
         {
         }
 

@@ -20,7 +20,7 @@ namespace JobService.Data.CompiledModels.Sqlite
                 typeof(Job),
                 baseEntityType,
                 propertyCount: 32,
-                unnamedIndexCount: 6,
+                unnamedIndexCount: 5,
                 keyCount: 1);
 
             var id = runtimeEntityType.AddProperty(
@@ -318,19 +318,15 @@ namespace JobService.Data.CompiledModels.Sqlite
             index1.AddAnnotation("Relational:Name", "ix_jobs_lease");
 
             var index2 = runtimeEntityType.AddIndex(
-                new[] { startedAt });
-            index2.AddAnnotation("Relational:Filter", "started_at IS NOT NULL");
-            index2.AddAnnotation("Relational:Name", "ix_jobs_started_at");
-
-            var index3 = runtimeEntityType.AddIndex(
                 new[] { tenantId, idempotencyKey },
                 unique: true);
-            index3.AddAnnotation("Relational:Filter", "idempotency_key IS NOT NULL");
-            index3.AddAnnotation("Relational:Name", "ix_jobs_tenant_idempotency_key");
+            index2.AddAnnotation("Relational:Filter", "idempotency_key IS NOT NULL");
+            index2.AddAnnotation("Relational:Name", "ix_jobs_tenant_idempotency_key");
 
-            var index4 = runtimeEntityType.AddIndex(
-                new[] { status, tenantId, priority, runAt, id });
-            index4.AddAnnotation("Relational:Name", "ix_jobs_claim");
+            var index3 = runtimeEntityType.AddIndex(
+                new[] { tenantId, priority, runAt, id });
+            index3.AddAnnotation("Relational:Filter", "status = 'pending'");
+            index3.AddAnnotation("Relational:Name", "ix_jobs_claim");
 
             return runtimeEntityType;
         }

@@ -11,7 +11,7 @@ namespace JobService.Data.CompiledModels.Sqlite
     public partial class SqliteJobsDbContextModel
     {
         private SqliteJobsDbContextModel()
-            : base(skipDetectChanges: false, modelId: new Guid("7edca582-e8a7-4fd7-b1db-d18667edd3d8"), entityTypeCount: 10)
+            : base(skipDetectChanges: false, modelId: new Guid("d7b828ca-eb78-425a-8170-088759887693"), entityTypeCount: 10)
         {
         }
 
