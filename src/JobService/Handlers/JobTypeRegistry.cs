@@ -20,7 +20,9 @@ public sealed class JobTypeRegistry
                 throw new Hosting.StartupRefusedException(
                     $"Two job handlers declare the type '{definition.Name}'. Each type name must be registered once.");
         }
-        // A misspelt type's settings would otherwise do nothing, silently.
+        // A misspelt type's settings would otherwise do nothing, silently; so would a misspelt Types.
+        if (Hosting.KnownSettings.Unknown(configuration.GetSection("Jobs"), "Types") is { } stray)
+            throw new Hosting.StartupRefusedException(stray);
         foreach (var section in configuration.GetSection("Jobs:Types").GetChildren())
             if (!_types.ContainsKey(section.Key))
                 throw new Hosting.StartupRefusedException(

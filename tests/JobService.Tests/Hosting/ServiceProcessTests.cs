@@ -146,6 +146,7 @@ public sealed class ServiceProcessTests
     [InlineData("Worker__Concurency", "3", "Worker:Concurency is not a setting: Worker takes", "Concurrency")]
     [InlineData("Retention__CompletedHour", "1", "Retention:CompletedHour is not a setting", "CompletedHours")]
     [InlineData("Jobs__Types__echo__Timeout", "5", "Jobs:Types:echo:Timeout is not a setting", "TimeoutSeconds")]
+    [InlineData("Jobs__Type__echo__TimeoutSeconds", "5", "Jobs:Type is not a setting: Jobs takes", "Types")]
     [InlineData("Llm__Types__generate_characters__MaxToken", "5", "Llm:Types:generate_characters:MaxToken is not a setting", "MaxTokens")]
     [InlineData("Llm__Providers__local__BaseUri", "http://127.0.0.1:1/v1", "Llm:Providers:local:BaseUri is not a setting", "BaseUrl")]
     [InlineData("Logs__Formatt", "json", "Logs:Formatt is not a setting", "Format")]
