@@ -11,7 +11,7 @@ namespace JobService.Tests.Dashboard;
 public abstract partial class DashboardBrowserContract
 {
     const string AdminKey = "jsk_DashboardBrowserAdminKey01234567";
-    static readonly System.Text.RegularExpressions.Regex SignInPage = new("/dashboard/signin\\.html$");
+    static readonly System.Text.RegularExpressions.Regex SignInPage = new("/dashboard/signin\\.html(\\?ended)?(#.*)?$");
 
     /// <summary>The whole service with auth on, <see cref="AdminKey"/> its first admin.</summary>
     async Task<WorkerApp> AuthServiceAsync()
@@ -94,7 +94,8 @@ public abstract partial class DashboardBrowserContract
 
     /// <summary>
     /// Regressions: a tab signed out in another tab stayed on its page, toasting errors, instead of
-    /// going to sign in; and a key that may not read jobs signed in to blank pages.
+    /// going to sign in, which then neither said why nor went back to the page; and a key that may
+    /// not read jobs signed in to blank pages.
     /// </summary>
     [Fact]
     public async Task ATabSignedOutElsewhereGoesToSignInAndAKeyThatMayNotReadJobsIsToldWhy()
@@ -112,10 +113,15 @@ public abstract partial class DashboardBrowserContract
         await Expect(other).ToHaveURLAsync(SignInPage);
 
         await Expect(browser.Page).ToHaveURLAsync(SignInPage); // at its next read (the counts, every second here)
+        await Expect(browser.Page.Locator("#error")).ToContainTextAsync("Your session ended");
         await browser.Page.GetByLabel("API key").FillAsync(eventsOnly);
         await browser.Page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
         await Expect(browser.Page.Locator("#error")).ToHaveTextAsync("The dashboard shows jobs: this API key lacks the scope 'jobs:read'.");
         await Expect(browser.Page).ToHaveURLAsync(SignInPage);
+        await browser.Page.GetByLabel("API key").FillAsync(reader);
+        await browser.Page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
+        await Expect(browser.Page).ToHaveURLAsync(new System.Text.RegularExpressions.Regex("/dashboard/#/jobs$")); // back where it was
+        await browser.ReadyAsync();
     }
 
     /// <summary>An admin's list across tenants (tenant *) says whose each job is, for the rows listed and those that arrive live; a job's page says it too.</summary>

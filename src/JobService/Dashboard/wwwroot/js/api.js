@@ -31,8 +31,9 @@ export async function api(path, { method = 'GET', body, params } = {}) {
   const response = await fetch(path + query(params), { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   if (response.status === 204) return null;
   const data = await response.json().catch(() => null);
-  // Signed out in another tab, the session expired, or the key revoked: every page goes to sign in.
-  if (response.status === 401) location.href = 'signin.html';
+  // Signed out in another tab, the session expired, or the key revoked: every page goes to sign in,
+  // which comes back to this page (the hash) and says why when a session had been open.
+  if (response.status === 401) location.href = `signin.html${session.token ? '?ended' : ''}${location.hash}`;
   if (!response.ok) throw new ApiError(response.status, data);
   return data;
 }

@@ -2,7 +2,7 @@
 import { api, ApiError, session } from './api.js';
 import { bindThemePicker } from './theme.js';
 import { live, setLive, onLiveChange } from './live.js';
-import { h } from './dom.js';
+import { h, toast } from './dom.js';
 import * as overview from './pages/overview.js';
 import * as jobs from './pages/jobs.js';
 import * as job from './pages/job.js';
@@ -54,7 +54,10 @@ async function start() {
   live.statsSeconds = me.stats_refresh_seconds;
   const signOut = document.getElementById('sign-out');
   signOut.hidden = !me.auth_enabled;
-  signOut.addEventListener('click', async () => { await api('session', { method: 'DELETE' }); location.href = 'signin.html'; });
+  signOut.addEventListener('click', async () => {
+    try { await api('session', { method: 'DELETE' }); location.href = 'signin.html'; }
+    catch (error) { toast(`Not signed out: ${error.message}`, 'error'); } // still signed in: the session was not ended
+  });
   if (can('admin') && me.auth_enabled) {
     const box = document.getElementById('tenant-box');
     const input = document.getElementById('tenant');

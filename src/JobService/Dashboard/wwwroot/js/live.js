@@ -1,6 +1,7 @@
 // Live mode: pages follow the event streams and refresh their counts on a timer; pausing closes
 // the streams and stops the timers, resuming shows the page afresh.
 import { toast } from './dom.js';
+import { api } from './api.js';
 
 const listeners = new Set();
 export const live = { on: true, statsSeconds: 10 };
@@ -17,15 +18,39 @@ export function onLiveChange(listener) {
 
 /**
  * An EventSource with a handler per event name; data is parsed JSON. Returns a function that
- * closes it. The browser reconnects by itself (with Last-Event-ID) after a dropped stream.
+ * closes it. The browser reconnects by itself (with Last-Event-ID) after a dropped stream, but
+ * never after a refused one: a 503 while the service starts or its database is away, a 429, a
+ * 401 once signed out. Then this reads the session (a 401 there goes to sign in, as every read
+ * does) and opens the stream again from the last event it had, after 1 s, then 2, 4… up to 30 s,
+ * until it opens or is closed; `cut(true)` says it is cut, `cut(false)` that it is back.
+ * `again()` false leaves it closed (a job's stream after its end).
  */
-export function stream(url, handlers) {
-  const source = new EventSource(url);
-  for (const [name, handle] of Object.entries(handlers)) {
-    if (name === 'open' || name === 'error') source.addEventListener(name, handle);
-    else source.addEventListener(name, e => handle(JSON.parse(e.data), e));
-  }
-  return () => source.close();
+export function stream(url, handlers, { cut = () => {}, again = () => true } = {}) {
+  let source, timer, pause = 1000, lastId = null, closed = false;
+  const open = () => {
+    source = new EventSource(lastId === null ? url : resumed(url, lastId));
+    source.addEventListener('open', () => { pause = 1000; cut(false); });
+    source.addEventListener('error', () => {
+      if (closed || !again()) return;
+      cut(true); // the browser reconnecting (CONNECTING), or refused (CLOSED)
+      if (source.readyState !== EventSource.CLOSED) return;
+      api('session').catch(() => {}); // signed out: to sign in; anything else: the retry tells
+      timer = setTimeout(() => { if (!closed) open(); }, pause);
+      pause = Math.min(pause * 2, 30_000);
+    });
+    for (const [name, handle] of Object.entries(handlers)) {
+      source.addEventListener(name, e => { if (e.lastEventId) lastId = e.lastEventId; handle(JSON.parse(e.data), e); });
+    }
+  };
+  open();
+  return () => { closed = true; clearTimeout(timer); source.close(); };
+}
+
+/** The url with last_event_id set (what the browser's own reconnect sends as Last-Event-ID). */
+function resumed(url, lastId) {
+  const at = new URL(url, location.href);
+  at.searchParams.set('last_event_id', lastId);
+  return at.pathname + at.search;
 }
 
 /** Runs work now, then every Dashboard:StatsRefreshSeconds while live; returns a stop function. */

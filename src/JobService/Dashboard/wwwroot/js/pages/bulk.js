@@ -69,7 +69,7 @@ export function bulkBar({ rows, filter, total, reload }) {
       h('p', {}, h('b', { class: 'will' }, `${number(affected)} will be ${action.done}.`)),
       h('form', { method: 'dialog' },
         h('button', { value: 'cancel', class: 'secondary' }, 'Keep them'),
-        h('button', { value: 'go', class: name === 'delete' ? 'danger' : '' }, `${action.verb} ${number(affected)}`)));
+        h('button', { value: 'go', class: name === 'delete' ? 'danger' : '', disabled: affected === 0 }, `${action.verb} ${number(affected)}`)));
     document.body.append(dialog);
     dialog.addEventListener('close', async () => {
       dialog.remove();
@@ -80,9 +80,9 @@ export function bulkBar({ rows, filter, total, reload }) {
         result.hidden = false;
         Object.assign(result.dataset, { matched: answer.matched, affected: answer.affected, skipped: answer.skipped.length });
         result.textContent = `${action.verb}: ${number(answer.affected)} ${action.done}, ${number(answer.skipped.length)} skipped, of ${number(answer.matched)} matched.`;
-        if (name === 'delete' && !allMatching) {
+        if (name === 'delete') { // a delete has no event to show it: the rows it reached go (with "all matching", every row listed)
           const kept = new Set(answer.skipped.map(x => x.id));
-          for (const id of selected) if (!kept.has(id)) rows.get(id)?.tr.remove(); // a delete has no event to show it
+          for (const id of allMatching ? [...rows.keys()] : [...selected]) if (!kept.has(id)) { rows.get(id)?.tr.remove(); rows.delete(id); }
         }
         result.append(' ', h('button', { type: 'button', class: 'link', onclick: reload }, 'Refresh the list'));
         selected.clear();

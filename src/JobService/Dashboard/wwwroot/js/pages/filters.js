@@ -9,7 +9,7 @@ export function readFilter(params) {
   const filter = { status: params.getAll('status'), type: params.getAll('type'), payload: {} };
   for (const name of ['created_after', 'created_before', 'id_prefix']) if (params.get(name)) filter[name] = params.get(name);
   for (const [name, value] of params) if (name.startsWith('payload.')) filter.payload[name] = value;
-  filter.offset = Number(params.get('offset') ?? 0);
+  filter.offset = Math.max(0, Number.parseInt(params.get('offset') ?? '0', 10) || 0); // a link's offset=abc is the first page
   return filter;
 }
 
@@ -79,7 +79,8 @@ export function filterForm(filter, typeNames) {
     for (const option of form.type.selectedOptions) q.append('type', option.value);
     for (const name of ['created_after', 'created_before']) if (form[name].value) q.set(name, `${form[name].value}:00Z`);
     if (form.id_prefix.value.trim()) q.set('id_prefix', form.id_prefix.value.trim());
-    for (const part of form.payload.value.split(',').map(p => p.trim()).filter(Boolean)) {
+    // "theme=fantasy, count=3": a comma starts a new field only before a name and '=' (a value may hold commas).
+    for (const part of form.payload.value.split(/,(?=\s*[^=,\s]+\s*=)/).map(p => p.trim()).filter(Boolean)) {
       const at = part.indexOf('=');
       if (at > 0) q.append(`payload.${part.slice(0, at).trim()}`, part.slice(at + 1).trim());
     }

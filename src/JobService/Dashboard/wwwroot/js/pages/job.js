@@ -31,8 +31,10 @@ export function render(main, { id, can }) {
   const logList = h('ol', { class: 'log', id: 'log' });
   const level = h('select', { 'aria-label': 'Log level', onchange: drawLog }, ['all', 'info', 'warning', 'error'].map(l => h('option', { value: l }, l)));
   const search = h('input', { type: 'search', placeholder: 'Search the log', 'aria-label': 'Search the log', oninput: drawLog });
+  const cutNotice = h('p', { class: 'stream-cut', role: 'status', hidden: true },
+    'Live updates are interrupted: reconnecting. The page shows the job as it last heard.');
 
-  main.append(h('p', {}, h('a', { href: '#/jobs' }, '← Jobs')), head, actions, error,
+  main.append(h('p', {}, h('a', { href: '#/jobs' }, '← Jobs')), head, cutNotice, actions, error,
     h('section', {}, h('h2', {}, 'Timeline'), h('div', { class: 'scroll' }, h('table', {}, h('thead', {}, h('tr', {},
       ['Attempt', 'Claimed by', 'Started', 'Ended', 'Duration', 'Outcome'].map(t => h('th', {}, t)))), timeline))),
     h('section', { class: 'two' },
@@ -55,9 +57,9 @@ export function render(main, { id, can }) {
           h('dt', {}, 'Priority'), h('dd', {}, job.priority),
           h('dt', {}, 'Created'), h('dd', {}, time(job.created_at)),
           h('dt', {}, 'Run at'), h('dd', {}, time(job.run_at)),
-          h('dt', {}, 'Started'), h('dd', {}, time(job.started_at)),
+          h('dt', {}, 'Started'), h('dd', { id: 'started' }, time(job.started_at)),
           h('dt', {}, 'Completed'), h('dd', {}, time(job.completed_at)),
-          job.cancel_requested ? [h('dt', {}, 'Cancel'), h('dd', {}, 'requested: the handler is being stopped')] : '',
+          job.cancel_requested && !terminal.includes(job.status) ? [h('dt', {}, 'Cancel'), h('dd', {}, 'requested: the handler is being stopped')] : '',
           h('dt', {}, 'Tokens'), h('dd', {}, job.usage ? `${number(job.usage.total_tokens)} (${usd(job.usage.cost_usd)})` : '—'))));
     main.dataset.status = job.status;
     payload.textContent = JSON.stringify(job.payload, null, 2);
@@ -138,7 +140,8 @@ export function render(main, { id, can }) {
       else if (d.status === 'pending' && d.error) end(d.at, 'failed, retrying', d.error); // or rescued after a lost lease
       else if (d.status === 'pending' && open) end(d.at, 'handed back');
       else if (d.status === 'pending') { runs.push({ label: 'retried', started: d.at }); drawTimeline(); }
-      update({ status: d.status, attempt: d.attempt, cancel_requested: d.cancel_requested ?? (d.status === 'running' ? job.cancel_requested : false) }, d.at);
+      const claimed = d.status === 'running' && d.worker ? { started_at: d.at, completed_at: null } : {}; // a claim's time is its start
+      update({ status: d.status, attempt: d.attempt, cancel_requested: d.cancel_requested ?? (d.status === 'running' ? job.cancel_requested : false), ...claimed }, d.at);
     },
     progress: d => { if (ticks(d.at) >= ticks(job.updated_at)) { setProgress(head.querySelector('.progress'), d.progress, job.status); job.progress = d.progress; job.message = d.message ?? job.message; document.getElementById('message').textContent = job.message ?? ''; } },
     log: (d, e) => {
@@ -181,12 +184,18 @@ export function render(main, { id, can }) {
     job = first;
     drawHead();
     const logsOnly = () => api(`/jobs/${id}/logs`, { params: { limit: 1000 } }).then(page => { logs.push(...page.items.map(l => ({ ...l, at: l.time }))); drawLog(); });
-    // A stream refused (a key without events:read) is not retried by the browser: show the log as it stands.
-    handlers.error = e => { if (e.target.readyState === EventSource.CLOSED && logs.length === 0 && ended === null) logsOnly(); };
-    if (live.on) stops.push(stream(`/jobs/${id}/events?last_event_id=0`, handlers));
+    // A key without events:read has no stream: the log as it stands. A stream refused or cut is
+    // opened again from where it was, and said so meanwhile, until the job's end (then it is over).
+    if (live.on && can('events:read')) stops.push(stream(`/jobs/${id}/events?last_event_id=0`, handlers,
+      { cut: on => { cutNotice.hidden = !on; }, again: () => ended === null && !left }));
     else logsOnly();
     main.dataset.ready = 'true';
-  }).catch(e => { if (!left) main.append(h('p', { class: 'error', role: 'alert' }, e.status === 404 ? `There is no job ${id}.` : e.message)); });
+  }).catch(e => {
+    if (left) return;
+    const told = h('p', { class: 'error', role: 'alert' }, e.status === 404 ? `There is no job ${id}.` : e.message);
+    if (e.status === 404) main.replaceChildren(h('p', {}, h('a', { href: '#/jobs' }, '← Jobs')), told); // nothing of a job to show
+    else main.append(told);
+  });
 
   return () => { left = true; stops.forEach(stop => stop()); };
 }

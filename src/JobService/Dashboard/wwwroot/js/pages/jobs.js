@@ -20,6 +20,9 @@ export function render(main, { params, can }) {
   const totalText = h('span', { class: 'total' });
   const reload = () => window.dispatchEvent(new HashChangeEvent('hashchange'));
   const notice = h('p', { class: 'notice', hidden: true }, 'More jobs may match this filter now. ', h('button', { type: 'button', class: 'link', onclick: reload }, 'Show them'));
+  const cutNotice = h('p', { class: 'stream-cut', role: 'status', hidden: true }, can('events:read')
+    ? 'Live updates are interrupted: reconnecting. The rows show what the page last heard.'
+    : 'Live updates are off: this key cannot read events (events:read). Reload the page for the latest.');
   const pager = h('div', { class: 'pager' });
   const bulk = can('jobs:write') ? bulkBar({ rows, filter, total: () => total, reload }) : null;
   const everyTenant = session.tenant === '*'; // an admin's list across tenants says whose each job is
@@ -29,7 +32,7 @@ export function render(main, { params, can }) {
       h('th', { class: 'wide' }, 'Progress'), h('th', {}, 'Attempt'), h('th', {}, 'Created'))),
     body);
   const typeSlot = h('div');
-  main.append(h('h1', {}, 'Jobs'), counts, typeSlot, bulk?.bar ?? '', notice, h('div', { class: 'scroll' }, table), h('div', { class: 'foot' }, totalText, pager));
+  main.append(h('h1', {}, 'Jobs'), counts, typeSlot, bulk?.bar ?? '', notice, cutNotice, h('div', { class: 'scroll' }, table), h('div', { class: 'foot' }, totalText, pager));
 
   api('/job-types').then(types => typeSlot.replaceWith(filterForm(filter, types.map(t => t.type)))).catch(() => typeSlot.replaceWith(filterForm(filter, [])));
   stops.push(every(async () => {
@@ -45,7 +48,7 @@ export function render(main, { params, can }) {
     const tr = h('tr', { dataset: { jobId: job.id, status: job.status } },
       h('td', {}, box),
       h('td', {}, h('a', { href: `#/jobs/${job.id}`, title: job.id, class: 'mono' }, shortId(job.id))),
-      h('td', {}, job.type),
+      h('td', { class: 'type', title: job.type }, job.type),
       everyTenant ? h('td', { class: 'tenant' }, job.tenant_id) : '',
       h('td', { class: 'status' }, badge(job.status)),
       h('td', { class: 'wide' }, bar, message),
@@ -58,6 +61,7 @@ export function render(main, { params, can }) {
   function apply(kind, data) {
     const entry = rows.get(data.job_id);
     if (!entry) {
+      if (kind === 'snapshot') return; // a pending or running job the page's list left to another page
       if (kind === 'created' && admits(filter, data.job_type)) insert(data);
       // A job not listed may match now: new and of a status and type the filter takes (its other
       // fields are the server's to check), or changed into a status the filter asks for. Not a job
@@ -84,6 +88,11 @@ export function render(main, { params, can }) {
     rows.set(job.id, entry);
     body.querySelector('tr.empty')?.remove();
     body.prepend(entry.tr);
+    if (rows.size > pageSize) { // a page holds 50: the oldest row moves on to the next page
+      const last = body.lastElementChild;
+      rows.delete(last.dataset.jobId);
+      last.remove();
+    }
     total++;
     totalText.textContent = `${number(total)} matching`;
     pager.replaceChildren(...pagerLinks(params, filter.offset, rows.size, total));
@@ -95,13 +104,14 @@ export function render(main, { params, can }) {
   const streamOpen = new Promise(resolve => { opened = resolve; });
   const handlers = {
     'snapshot-list': list => { list.items.forEach(item => buffered('snapshot', item)); opened(); },
-    // Refused (a key without events:read) rather than dropped: the browser will not retry, so show the list as it is.
-    error: e => { if (e.target.readyState === EventSource.CLOSED) { notice.hidden = false; notice.firstChild.textContent = 'Live updates are off (the stream was refused). '; opened(); } },
   };
   for (const kind of ['created', 'status', 'progress', 'completed', 'failed', 'cancelled']) handlers[kind] = data => buffered(kind, data);
   function buffered(kind, data) { if (pending) pending.push([kind, data]); else apply(kind, data); }
-  if (live.on) stops.push(stream(`/events${query({ type: filter.type, ...tenantParams() })}`, handlers));
-  else opened();
+  // A stream refused or cut is opened again from its last event (the list is drawn meanwhile);
+  // a key without events:read shows the list as it is.
+  const cut = on => { cutNotice.hidden = !on; if (on) opened(); };
+  if (live.on && can('events:read')) stops.push(stream(`/events${query({ type: filter.type, ...tenantParams() })}`, handlers, { cut }));
+  else { cutNotice.hidden = live.on; opened(); }
 
   let left = false; // a list answering after the page was left must not mark the next page drawn (main is shared)
   streamOpen.then(() => api('/jobs', { params: { ...filterParams(filter), limit: pageSize, offset: filter.offset, ...tenantParams() } })).then(page => {
@@ -112,7 +122,8 @@ export function render(main, { params, can }) {
       rows.set(job.id, entry);
       body.append(entry.tr);
     }
-    if (page.items.length === 0) body.append(h('tr', { class: 'empty' }, h('td', { colspan: everyTenant ? 8 : 7, class: 'muted' }, 'No jobs match.')));
+    if (page.items.length === 0) body.append(h('tr', { class: 'empty' }, h('td', { colspan: everyTenant ? 8 : 7, class: 'muted' }, total === 0 ? 'No jobs match.'
+      : ['This page is past the list\'s end. ', h('a', { href: pageAt(params, 0) }, 'First page')])));
     totalText.textContent = `${number(total)} matching`;
     pager.replaceChildren(...pagerLinks(params, filter.offset, page.items.length, total));
     const early = pending;
@@ -128,11 +139,13 @@ function pick(data, names) {
   return Object.fromEntries(names.filter(n => data[n] !== undefined && data[n] !== null).map(n => [n, data[n]]));
 }
 
+const pageAt = (params, offset) => { const q = new URLSearchParams(params); q.set('offset', offset); return `#/jobs?${q}`; };
+
 function pagerLinks(params, offset, shown, total) {
-  const at = n => { const q = new URLSearchParams(params); q.set('offset', n); return `#/jobs?${q}`; };
+  const lastPage = Math.max(0, Math.floor((total - 1) / pageSize) * pageSize); // newer than a page past the end: the last one
   return [
-    offset > 0 ? h('a', { href: at(Math.max(0, offset - pageSize)), class: 'button secondary' }, '← Newer') : '',
+    offset > 0 && total > 0 ? h('a', { href: pageAt(params, Math.max(0, Math.min(offset - pageSize, lastPage))), class: 'button secondary' }, '← Newer') : '',
     h('span', { class: 'muted' }, shown ? `${offset + 1}–${offset + shown} of ${number(total)}` : ''),
-    offset + shown < total ? h('a', { href: at(offset + pageSize), class: 'button secondary' }, 'Older →') : '',
+    offset + shown < total && shown > 0 ? h('a', { href: pageAt(params, offset + pageSize), class: 'button secondary' }, 'Older →') : '',
   ];
 }

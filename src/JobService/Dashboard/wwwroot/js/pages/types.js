@@ -8,6 +8,7 @@ import { sparkline } from '../charts.js';
 
 export function render(main, { can }) {
   const body = h('tbody');
+  const lengths = new Map(); // type → the pause length chosen, kept across the table's redraws
   main.append(h('h1', {}, 'Types'), h('div', { class: 'scroll' }, h('table', { class: 'types' }, h('thead', {}, h('tr', {},
     ['Type', 'Pending', 'Running', 'Done', 'Failed', 'Cancelled', 'Last hour', 'Mean run', 'Errors', 'Tokens', 'Cost', 'Oldest wait', 'Claims', '']
       .map(t => h('th', {}, t)))), body)));
@@ -39,8 +40,9 @@ export function render(main, { can }) {
   function pauseControls(type) {
     if (type.paused) return h('button', { type: 'button', dataset: { action: 'resume' }, onclick: () => act(type.type, 'resume') }, 'Resume');
     // For how long: the pause ends by itself then (the API takes any time: {"until": …}).
-    const length = h('select', { 'aria-label': `Pause ${type.type} for` },
+    const length = h('select', { 'aria-label': `Pause ${type.type} for`, onchange: () => lengths.set(type.type, length.value) },
       [['', 'until resumed'], [15, 'for 15 min'], [60, 'for 1 hour'], [240, 'for 4 hours'], [1440, 'for a day']].map(([minutes, label]) => h('option', { value: minutes }, label)));
+    length.value = lengths.get(type.type) ?? '';
     const body = () => (length.value ? { until: new Date(Date.now() + Number(length.value) * 60_000).toISOString() } : {});
     return h('span', { class: 'pause' }, length,
       h('button', { type: 'button', class: 'danger', dataset: { action: 'pause' }, onclick: () => act(type.type, 'pause', body()) }, 'Pause'));
