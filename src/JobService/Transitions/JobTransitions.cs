@@ -324,13 +324,16 @@ public sealed class JobTransitions(
         return rows.SingleOrDefault();
     }
 
-    /// <summary>Shutdown: back to pending at once, and the attempt is given back (it was not the job's fault). A cancel wins.</summary>
+    /// <summary>
+    /// Shutdown: back to pending at once, and the attempt is given back (it was not the job's
+    /// fault), keeping its place in the queue (its run_at) as a rescued job does. A cancel wins.
+    /// </summary>
     public async Task<JobRow?> HandBackAsync(JobLease lease, CancellationToken ct, bool slotsBusy = false)
     {
         var rows = await FencedRowsAsync(lease, Now, $"""
             status = {CancelWins("'pending'")}, {EndedIfCancelled}, attempt = attempt - 1, progress = 0,
             message = CASE WHEN cancel_requested THEN 'Cancelled' ELSE @message END,
-            run_at = @now, updated_at = @now, locked_by = NULL, locked_until = NULL
+            updated_at = @now, locked_by = NULL, locked_until = NULL
             """, (r, now) => Story.HandedBack(r, now, lease.WorkerId, slotsBusy), ct,
             ("message", slotsBusy ? HandedBackSlotsBusy : HandedBackAtShutdown));
         return rows.SingleOrDefault();

@@ -286,7 +286,9 @@ public sealed class JobWorker(
         var grace = Delay(TimeSpan.FromSeconds(_options.ShutdownGraceSeconds), CancellationToken.None);
         if (await Task.WhenAny(all, grace) != all)
         {
-            log.LogWarning("Grace period over: handing back {Count} job(s) without spending their attempt", running.Count);
+            // Said as an intent: each hand-back is its own write, and one that cannot be written
+            // (the database away) is logged as left to the rescuer, whose retry spends the attempt.
+            log.LogWarning("Grace period over: stopping {Count} job(s) to hand them back without spending their attempt", running.Count);
             foreach (var run in running.All) run.Stop(StopReason.Shutdown);
         }
         await all;

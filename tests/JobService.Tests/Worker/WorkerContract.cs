@@ -711,7 +711,8 @@ public sealed class PostgresWorkerTests : WorkerContract
     /// Handlers that return during a claim's round trip let the next claim take as many more than the
     /// free slots: those wait here for a slot, held and leased, and never run more handlers than
     /// slots. One cancelled while it waits ends without its handler running; one that waits when a
-    /// handler returns takes that slot; at shutdown the rest are handed back, their attempt not spent.
+    /// handler returns takes that slot; at shutdown the rest are handed back, their attempt not spent
+    /// and their place in the queue kept.
     /// </summary>
     [Fact]
     public async Task JobsClaimedAheadWaitForASlotAndAreCancelledStartedOrHandedBack()
@@ -736,10 +737,13 @@ public sealed class PostgresWorkerTests : WorkerContract
         Assert.Equal([waiting[2]], running.WaitingJobs().Select(r => r.Job.Id));
 
         var database = app.Database;
+        var place = (await app.JobAsync(waiting[2])).RunAt;
+        app.Time.Advance(TimeSpan.FromSeconds(1)); // the hand-back's now is later than its run_at (within a heartbeat, 2 s: still waiting for a slot)
         await app.StopAsync(); // grace 0 s in these tests: the running ones are handed back too
         await using var after = database.CreateContext();
         var handedBack = await after.Jobs.AsNoTracking().SingleAsync(j => j.Id == waiting[2]);
         Assert.Equal((JobStatus.Pending, 0, JobTransitions.HandedBackAtShutdown), (handedBack.Status, handedBack.Attempt, handedBack.Message));
+        Assert.Equal(place, handedBack.RunAt); // its place in the queue kept (it was reset to the hand-back's now, behind the whole backlog)
         Assert.Equal(1, Scripts.RunsOf(waitingKey)); // only the one that got a slot ever ran
     }
 
