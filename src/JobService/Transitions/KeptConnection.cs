@@ -12,7 +12,7 @@ namespace JobService.Transitions;
 /// four backends, paid that (2–17 ms a time) four times over after its start, and again after
 /// each automatic ANALYZE of the jobs table (docs/benchmarks.md, twenty-sixth session). One user
 /// at a time: another caller meanwhile takes a pooled connection. A connection that is not open
-/// after its use (broken) is dropped, and one kept for <see cref="MaxAge"/> goes back to the pool,
+/// after its use (broken) or when taken is dropped, and one kept for <see cref="MaxAge"/> goes back to the pool,
 /// so that the pool's own rules (its lifetime, a failover's new primary) reach it too.
 /// </summary>
 public sealed class KeptConnection(JobsConnections connections) : IAsyncDisposable
@@ -32,7 +32,10 @@ public sealed class KeptConnection(JobsConnections connections) : IAsyncDisposab
             if (_idle is { } idle)
             {
                 _idle = null;
-                if (Stopwatch.GetElapsedTime(_keptSince) < MaxAge) return idle;
+                // One the server ended while it waited (a failover, a restart, pg_terminate_backend)
+                // can be closed by now: its next statement threw "Connection is not open", a stack
+                // trace in the log and a retry, where a pooled connection is checked when taken.
+                if (Stopwatch.GetElapsedTime(_keptSince) < MaxAge && idle.State == ConnectionState.Open) return idle;
                 aged = idle;
             }
         }

@@ -34,6 +34,28 @@ public sealed class KeptConnectionTests
         Assert.Equal(second, await BackendAsync(kept));
     }
 
+    /// <summary>
+    /// Regression: a kept connection closed while it waited (the server ended it: a failover, a
+    /// restart) was handed out as it was, and the next claim or outcome write threw "Connection is
+    /// not open", with a stack trace and a retry.
+    /// </summary>
+    [Fact]
+    public async Task OneClosedWhileItWaitedIsNotHandedOut()
+    {
+        await using var database = await TestDatabase.PostgresOrSkipAsync();
+        await using var kept = new KeptConnection(database.CreateConnections());
+        var connection = await kept.TakeAsync(default);
+        await kept.GiveBackAsync(connection);
+        await connection.CloseAsync(); // as the connection's own end, while it waits
+
+        var next = await kept.TakeAsync(default);
+
+        Assert.NotSame(connection, next);
+        Assert.Equal(System.Data.ConnectionState.Open, next.State);
+        await PidAsync(next);
+        await kept.GiveBackAsync(next);
+    }
+
     [Fact]
     public async Task WhileItIsInUseAnotherUserGetsAConnectionOfItsOwn()
     {
