@@ -263,10 +263,6 @@ namespace JobService.Migrations.Postgres
                     b.HasIndex("CreatedAt")
                         .HasDatabaseName("ix_jobs_created_at");
 
-                    b.HasIndex("LockedUntil")
-                        .HasDatabaseName("ix_jobs_lease")
-                        .HasFilter("status = 'running'");
-
                     b.HasIndex("Payload")
                         .HasDatabaseName("ix_jobs_payload");
 
@@ -277,6 +273,10 @@ namespace JobService.Migrations.Postgres
                         .IsUnique()
                         .HasDatabaseName("ix_jobs_tenant_idempotency_key")
                         .HasFilter("idempotency_key IS NOT NULL");
+
+                    b.HasIndex("TenantId", "LockedUntil")
+                        .HasDatabaseName("ix_jobs_lease")
+                        .HasFilter("status = 'running'");
 
                     b.HasIndex("TenantId", "Priority", "RunAt", "Id")
                         .IsDescending(false, true, false, false)

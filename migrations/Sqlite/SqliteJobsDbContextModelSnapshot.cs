@@ -258,14 +258,14 @@ namespace JobService.Migrations.Sqlite
                     b.HasIndex("CreatedAt")
                         .HasDatabaseName("ix_jobs_created_at");
 
-                    b.HasIndex("LockedUntil")
-                        .HasDatabaseName("ix_jobs_lease")
-                        .HasFilter("status = 'running'");
-
                     b.HasIndex("TenantId", "IdempotencyKey")
                         .IsUnique()
                         .HasDatabaseName("ix_jobs_tenant_idempotency_key")
                         .HasFilter("idempotency_key IS NOT NULL");
+
+                    b.HasIndex("TenantId", "LockedUntil")
+                        .HasDatabaseName("ix_jobs_lease")
+                        .HasFilter("status = 'running'");
 
                     b.HasIndex("TenantId", "Priority", "RunAt", "Id")
                         .IsDescending(false, true, false, false)

@@ -59,7 +59,6 @@ public sealed record JobFilter(
     {
         var jobs = (PayloadJson is null ? db.Jobs : dialect.JobsWithPayload(db, PayloadJson)).AsNoTracking();
         if (tenant is not null) jobs = jobs.Where(j => j.TenantId == tenant);
-        if (Statuses.Count > 0) jobs = jobs.Where(j => Statuses.Contains(j.Status));
         if (Types.Count == 1) { var type = Types[0]; jobs = jobs.Where(j => j.Type == type); }
         else if (Types.Count > 1) jobs = jobs.Where(j => Types.Contains(j.Type));
         if (CreatedAfter is { } after) jobs = jobs.Where(j => j.CreatedAt >= after);
@@ -70,7 +69,7 @@ public sealed record JobFilter(
             var (low, high) = (Id(IdPrefix, '0'), Id(IdPrefix, 'f'));
             jobs = jobs.Where(j => j.Id >= low && j.Id <= high);
         }
-        return jobs;
+        return Statuses.Count > 0 ? jobs.InStatuses(Statuses) : jobs;
     }
 
     /// <summary>The UUID the prefix starts, every later digit <paramref name="fill"/>.</summary>

@@ -86,11 +86,12 @@ public static partial class StatsTimelineQuery
                 Cost: Number(r, 5), RunMs: Number(r, 6), Runs: Int(r, 7)), ct);
         // The jobs started since @from, through indexes a claim already writes (started_at has none
         // of its own: DashboardTables): the finished ones, which finished after they started, and the
-        // running ones (ix_jobs_lease). One waiting for a retry counts when claimed again: its
-        // run_at is the retry's, so the wait of its last claim is no longer known.
+        // running ones (ix_jobs_lease). One waiting for a retry counts when claimed again, and one
+        // cancelled while it waited not at all: its run_at is the retry's, later than its last
+        // claim, so the wait of that claim is no longer known.
         var waits = await PercentilesAsync(db, driver, dialect.Bucket("started_at"), dialect.Millis("run_at", "started_at"), [
-            $"completed_at >= @from AND started_at >= @from{scope}",
-            $"status = 'running' AND started_at >= @from{scope}"], parameters, ct);
+            $"completed_at >= @from AND started_at >= @from AND (status <> 'cancelled' OR run_at <= started_at){scope}",
+            $"status = 'running' AND completed_at IS NULL AND started_at >= @from{scope}"], parameters, ct);
         var runs = await PercentilesAsync(db, driver, dialect.Bucket("completed_at"), dialect.Millis("started_at", "completed_at"),
             [$"completed_at >= @from AND status IN ('completed', 'failed') AND started_at IS NOT NULL{scope}"], parameters, ct);
         var owned = tenant is null ? db.Jobs.AsNoTracking() : db.Jobs.AsNoTracking().Where(j => j.TenantId == tenant);

@@ -79,11 +79,13 @@ public abstract class JobsDbContext(DbContextOptions options) : DbContext(option
             // queue, not the table's history. Running jobs are found by ix_jobs_lease.
             job.HasIndex(j => new { j.TenantId, j.Priority, j.RunAt, j.Id })
                 .HasDatabaseName("ix_jobs_claim").IsDescending(false, true, false, false).HasFilter("status = 'pending'");
-            // The rescuer: running jobs whose lease expired. Partial, as the dashboard's time indexes
-            // are: a job is written three times (submitted, claimed, finished) and on PostgreSQL each
-            // write adds an entry to every index whose filter the row meets, ~5 µs a row each
-            // (docs/benchmarks.md, twelfth session); a job enters this one only when claimed.
-            job.HasIndex(j => j.LockedUntil).HasDatabaseName("ix_jobs_lease").HasFilter("status = 'running'");
+            // Running jobs: a tenant's (its quota, the fair claim's running counts) and the rescuer's
+            // whose lease expired (it reads them all: as many as the fleet's slots). Partial, as the
+            // dashboard's time indexes are: a job is written three times (submitted, claimed,
+            // finished) and on PostgreSQL each write adds an entry to every index whose filter the
+            // row meets, ~5 µs a row each (docs/benchmarks.md, twelfth session); a job enters this
+            // one only when claimed.
+            job.HasIndex(j => new { j.TenantId, j.LockedUntil }).HasDatabaseName("ix_jobs_lease").HasFilter("status = 'running'");
             // Listing newest first, and retention by age.
             job.HasIndex(j => j.CreatedAt).HasDatabaseName("ix_jobs_created_at");
             // Idempotency keys are per tenant: two tenants' "order-42" are two jobs.

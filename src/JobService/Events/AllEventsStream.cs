@@ -135,11 +135,12 @@ public sealed class AllEventsStream(EventFilter filter, DateTime? cursor, IDbCon
     async Task<(string Json, Dictionary<Guid, long> Seqs)> SnapshotAsync(CancellationToken ct)
     {
         await using var db = await contexts.CreateDbContextAsync(ct);
-        var query = db.Jobs.AsNoTracking().Where(j => j.Status == JobStatus.Pending || j.Status == JobStatus.Running);
+        var query = db.Jobs.AsNoTracking();
         if (filter.Tenant is not null) query = query.Where(j => j.TenantId == filter.Tenant);
         if (filter.Types.Count > 0) query = query.Where(j => filter.Types.Contains(j.Type));
         if (filter.JobIds.Count > 0) query = query.Where(j => filter.JobIds.Contains(j.Id));
-        if (filter.Statuses.Count > 0) query = query.Where(j => filter.Statuses.Contains(j.Status));
+        JobStatus[] unfinished = [JobStatus.Pending, JobStatus.Running];
+        query = query.InStatuses(filter.Statuses.Count > 0 ? unfinished.Intersect(filter.Statuses) : unfinished);
         var total = await query.CountAsync(ct);
         var jobs = await query.OrderByDescending(j => j.CreatedAt).ThenByDescending(j => j.Id).Take(500).ToListAsync(ct);
         var items = string.Join(",", jobs.Select(j => EventJson.Job(JobResponse.From(j), j.EventSeq)));

@@ -350,19 +350,19 @@ namespace JobService.Data.CompiledModels.Postgres
             index0.AddAnnotation("Relational:Name", "ix_jobs_created_at");
 
             var index1 = runtimeEntityType.AddIndex(
-                new[] { lockedUntil });
-            index1.AddAnnotation("Relational:Filter", "status = 'running'");
-            index1.AddAnnotation("Relational:Name", "ix_jobs_lease");
+                new[] { payload });
+            index1.AddAnnotation("Relational:Name", "ix_jobs_payload");
 
             var index2 = runtimeEntityType.AddIndex(
-                new[] { payload });
-            index2.AddAnnotation("Relational:Name", "ix_jobs_payload");
-
-            var index3 = runtimeEntityType.AddIndex(
                 new[] { tenantId, idempotencyKey },
                 unique: true);
-            index3.AddAnnotation("Relational:Filter", "idempotency_key IS NOT NULL");
-            index3.AddAnnotation("Relational:Name", "ix_jobs_tenant_idempotency_key");
+            index2.AddAnnotation("Relational:Filter", "idempotency_key IS NOT NULL");
+            index2.AddAnnotation("Relational:Name", "ix_jobs_tenant_idempotency_key");
+
+            var index3 = runtimeEntityType.AddIndex(
+                new[] { tenantId, lockedUntil });
+            index3.AddAnnotation("Relational:Filter", "status = 'running'");
+            index3.AddAnnotation("Relational:Name", "ix_jobs_lease");
 
             var index4 = runtimeEntityType.AddIndex(
                 new[] { tenantId, priority, runAt, id });

@@ -12,7 +12,7 @@ namespace JobService.Data.CompiledModels.Postgres
     public partial class PostgresJobsDbContextModel
     {
         private PostgresJobsDbContextModel()
-            : base(skipDetectChanges: false, modelId: new Guid("a3895d7b-650b-4726-a644-43e152fbad64"), entityTypeCount: 10)
+            : base(skipDetectChanges: false, modelId: new Guid("1ac32c5e-92ff-440b-a46a-2e0a89144f9a"), entityTypeCount: 10)
         {
         }
 

@@ -313,15 +313,15 @@ namespace JobService.Data.CompiledModels.Sqlite
             index0.AddAnnotation("Relational:Name", "ix_jobs_created_at");
 
             var index1 = runtimeEntityType.AddIndex(
-                new[] { lockedUntil });
-            index1.AddAnnotation("Relational:Filter", "status = 'running'");
-            index1.AddAnnotation("Relational:Name", "ix_jobs_lease");
-
-            var index2 = runtimeEntityType.AddIndex(
                 new[] { tenantId, idempotencyKey },
                 unique: true);
-            index2.AddAnnotation("Relational:Filter", "idempotency_key IS NOT NULL");
-            index2.AddAnnotation("Relational:Name", "ix_jobs_tenant_idempotency_key");
+            index1.AddAnnotation("Relational:Filter", "idempotency_key IS NOT NULL");
+            index1.AddAnnotation("Relational:Name", "ix_jobs_tenant_idempotency_key");
+
+            var index2 = runtimeEntityType.AddIndex(
+                new[] { tenantId, lockedUntil });
+            index2.AddAnnotation("Relational:Filter", "status = 'running'");
+            index2.AddAnnotation("Relational:Name", "ix_jobs_lease");
 
             var index3 = runtimeEntityType.AddIndex(
                 new[] { tenantId, priority, runAt, id });
