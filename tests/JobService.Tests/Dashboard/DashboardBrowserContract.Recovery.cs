@@ -61,6 +61,37 @@ public abstract partial class DashboardBrowserContract
     }
 
     /// <summary>
+    /// A job's stream that is refused for good (here a 404 for every resume: as a job that ended
+    /// unseen gets a 204, or one deleted a 404) is not retried for ever: the page reads the job,
+    /// and once it has ended shows it afresh, finished.
+    /// </summary>
+    [Fact]
+    public async Task AJobsStreamRefusedForGoodShowsTheJobAfreshOnceItEnded()
+    {
+        var settings = LiveSettings(tokensPerSecond: 20);
+        settings["Events:MaxStreamSeconds"] = "1";
+        settings["Events:RetryMs"] = "200";
+        await using var app = await ServiceAsync(settings);
+        await using var browser = await DashboardPage.OpenAsync(app.BaseAddress);
+        var id = await app.SubmitAsync(new { type = "text_generation", payload = new { prompt = "A story about queues", max_tokens = 60 } });
+        var asked = 0;
+        await browser.Page.RouteAsync($"**/jobs/{id}/events**", async route =>
+        {
+            // The page's first stream and a page shown afresh start at last_event_id=0; the browser's
+            // own reconnect (the 2nd request) and every resume are refused.
+            var n = Interlocked.Increment(ref asked);
+            if (n != 2 && route.Request.Url.EndsWith("last_event_id=0", StringComparison.Ordinal)) await route.ContinueAsync();
+            else await route.FulfillAsync(new() { Status = 404, ContentType = "application/problem+json", Body = """{"title":"Not found","status":404}""" });
+        });
+
+        await browser.GoAsync($"#/jobs/{id}");
+        await app.WaitForStatusAsync(id, JobStatus.Completed);
+
+        await Expect(browser.Page.Locator("main#page")).ToHaveAttributeAsync("data-status", "completed", new() { Timeout = 60_000 });
+        await Expect(browser.Page.Locator("p.stream-cut")).ToBeHiddenAsync();
+    }
+
+    /// <summary>
     /// Regressions: the Jobs page added every new job at its top without a limit (1,050 rows on a
     /// page of 50 after a batch, and "Older →" then repeated them), and a list of pending jobs said
     /// "More jobs may match this filter now" as it opened, for the pending jobs on later pages.
@@ -106,6 +137,7 @@ public abstract partial class DashboardBrowserContract
         var echo = browser.Page.Locator("tr[data-type=echo]");
 
         await echo.GetByLabel("Pause echo for").SelectOptionAsync("60");
+        await browser.Page.EvaluateAsync("() => { document.querySelector('table.types').dataset.draws = 0; }"); // redraws after the choice
         await Expect(table).ToHaveAttributeAsync("data-draws", new System.Text.RegularExpressions.Regex("^([2-9]|[1-9][0-9]+)$"));
         await Expect(echo.GetByLabel("Pause echo for")).ToHaveValueAsync("60");
         await echo.Locator("button[data-action=pause]").ClickAsync();

@@ -17,25 +17,29 @@ export function onLiveChange(listener) {
 }
 
 /**
- * An EventSource with a handler per event name; data is parsed JSON. Returns a function that
+ * An EventSource with a handler per named event; data is parsed JSON. Returns a function that
  * closes it. The browser reconnects by itself (with Last-Event-ID) after a dropped stream, but
  * never after a refused one: a 503 while the service starts or its database is away, a 429, a
- * 401 once signed out. Then this reads the session (a 401 there goes to sign in, as every read
- * does) and opens the stream again from the last event it had, after 1 s, then 2, 4… up to 30 s,
- * until it opens or is closed; `cut(true)` says it is cut, `cut(false)` that it is back.
- * `again()` false leaves it closed (a job's stream after its end).
+ * 401 once signed out, a 204 or 404 for a job that ended or went. Then this asks `probe()` (by
+ * default the session: a 401 there goes to sign in, as every read does; a page may tell more) and
+ * opens the stream again from the last event it had, after 1 s, then 2, 4… up to 30 s, while
+ * `again()` says so. `cut(true)` says the stream is cut (refused, or not back within 2 s), `cut(false)` that it is back.
  */
-export function stream(url, handlers, { cut = () => {}, again = () => true } = {}) {
-  let source, timer, pause = 1000, lastId = null, closed = false;
+export function stream(url, handlers, { cut = () => {}, again = () => true, probe = () => api('session') } = {}) {
+  let source, timer, slow, pause = 1000, lastId = null, closed = false;
   const open = () => {
     source = new EventSource(lastId === null ? url : resumed(url, lastId));
-    source.addEventListener('open', () => { pause = 1000; cut(false); });
+    source.addEventListener('open', () => { pause = 1000; clearTimeout(slow); cut(false); });
     source.addEventListener('error', () => {
       if (closed || !again()) return;
-      cut(true); // the browser reconnecting (CONNECTING), or refused (CLOSED)
-      if (source.readyState !== EventSource.CLOSED) return;
-      api('session').catch(() => {}); // signed out: to sign in; anything else: the retry tells
-      timer = setTimeout(() => { if (!closed) open(); }, pause);
+      if (source.readyState !== EventSource.CLOSED) { // the browser reconnecting: said if it takes a while
+        clearTimeout(slow);
+        slow = setTimeout(() => { if (!closed) cut(true); }, 2000);
+        return;
+      }
+      cut(true);
+      Promise.resolve().then(probe).catch(() => {});
+      timer = setTimeout(() => { if (!closed && again()) open(); }, pause);
       pause = Math.min(pause * 2, 30_000);
     });
     for (const [name, handle] of Object.entries(handlers)) {
@@ -43,7 +47,7 @@ export function stream(url, handlers, { cut = () => {}, again = () => true } = {
     }
   };
   open();
-  return () => { closed = true; clearTimeout(timer); source.close(); };
+  return () => { closed = true; clearTimeout(timer); clearTimeout(slow); source.close(); };
 }
 
 /** The url with last_event_id set (what the browser's own reconnect sends as Last-Event-ID). */

@@ -71,6 +71,7 @@ export function bulkBar({ rows, filter, total, reload }) {
         h('button', { value: 'cancel', class: 'secondary' }, 'Keep them'),
         h('button', { value: 'go', class: name === 'delete' ? 'danger' : '', disabled: affected === 0 }, `${action.verb} ${number(affected)}`)));
     document.body.append(dialog);
+    const listed = allMatching ? [...rows.keys()] : [...selected]; // the rows this confirmation was about (rows may arrive meanwhile)
     dialog.addEventListener('close', async () => {
       dialog.remove();
       if (dialog.returnValue !== 'go') return;
@@ -82,7 +83,7 @@ export function bulkBar({ rows, filter, total, reload }) {
         result.textContent = `${action.verb}: ${number(answer.affected)} ${action.done}, ${number(answer.skipped.length)} skipped, of ${number(answer.matched)} matched.`;
         if (name === 'delete') { // a delete has no event to show it: the rows it reached go (with "all matching", every row listed)
           const kept = new Set(answer.skipped.map(x => x.id));
-          for (const id of allMatching ? [...rows.keys()] : [...selected]) if (!kept.has(id)) { rows.get(id)?.tr.remove(); rows.delete(id); }
+          for (const id of listed) if (!kept.has(id)) { rows.get(id)?.tr.remove(); rows.delete(id); }
         }
         result.append(' ', h('button', { type: 'button', class: 'link', onclick: reload }, 'Refresh the list'));
         selected.clear();

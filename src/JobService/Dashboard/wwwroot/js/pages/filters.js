@@ -80,7 +80,7 @@ export function filterForm(filter, typeNames) {
     for (const name of ['created_after', 'created_before']) if (form[name].value) q.set(name, `${form[name].value}:00Z`);
     if (form.id_prefix.value.trim()) q.set('id_prefix', form.id_prefix.value.trim());
     // "theme=fantasy, count=3": a comma starts a new field only before a name and '=' (a value may hold commas).
-    for (const part of form.payload.value.split(/,(?=\s*[^=,\s]+\s*=)/).map(p => p.trim()).filter(Boolean)) {
+    for (const part of form.payload.value.split(/,(?=\s*[^=,\s]+\s*=)/).map(p => p.trim().replace(/,+$/, '').trim()).filter(Boolean)) {
       const at = part.indexOf('=');
       if (at > 0) q.append(`payload.${part.slice(0, at).trim()}`, part.slice(at + 1).trim());
     }

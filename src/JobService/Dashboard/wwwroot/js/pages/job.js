@@ -185,10 +185,17 @@ export function render(main, { id, can }) {
     drawHead();
     const logsOnly = () => api(`/jobs/${id}/logs`, { params: { limit: 1000 } }).then(page => { logs.push(...page.items.map(l => ({ ...l, at: l.time }))); drawLog(); });
     // A key without events:read has no stream: the log as it stands. A stream refused or cut is
-    // opened again from where it was, and said so meanwhile, until the job's end (then it is over).
+    // opened again from where it was, and said so meanwhile, until the job's end. Refused for a job
+    // that ended unseen (204) or went (404): the page is shown afresh, as it now is.
+    let over = false;
+    const probe = () => api(`/jobs/${id}`).then(now => { if (terminal.includes(now.status)) over = true; }, e => { if (e.status === 404) over = true; else throw e; })
+      .then(() => { if (over && !left) window.dispatchEvent(new HashChangeEvent('hashchange')); });
     if (live.on && can('events:read')) stops.push(stream(`/jobs/${id}/events?last_event_id=0`, handlers,
-      { cut: on => { cutNotice.hidden = !on; }, again: () => ended === null && !left }));
-    else logsOnly();
+      { cut: on => { cutNotice.hidden = !on; }, again: () => ended === null && !over && !left, probe }));
+    else {
+      if (live.on) { cutNotice.textContent = 'Live updates are off: this key cannot read events (events:read). Reload the page for the latest.'; cutNotice.hidden = false; }
+      logsOnly();
+    }
     main.dataset.ready = 'true';
   }).catch(e => {
     if (left) return;

@@ -11,6 +11,7 @@ const pageSize = 50;
 export function render(main, { params, can }) {
   const filter = readFilter(params);
   const rows = new Map(); // job id → { job, tr, seq }
+  const seen = new Set(); // every job this page listed or added: a replayed 'created' of one moved on to the next page adds nothing
   const stops = [];
   let total = 0;
   let pending = []; // events that arrived before the list did
@@ -62,6 +63,7 @@ export function render(main, { params, can }) {
     const entry = rows.get(data.job_id);
     if (!entry) {
       if (kind === 'snapshot') return; // a pending or running job the page's list left to another page
+      if (kind === 'created' && seen.has(data.job_id)) return;
       if (kind === 'created' && admits(filter, data.job_type)) insert(data);
       // A job not listed may match now: new and of a status and type the filter takes (its other
       // fields are the server's to check), or changed into a status the filter asks for. Not a job
@@ -86,6 +88,7 @@ export function render(main, { params, can }) {
     const entry = rowOf(job);
     entry.seq = data.seq;
     rows.set(job.id, entry);
+    seen.add(job.id);
     body.querySelector('tr.empty')?.remove();
     body.prepend(entry.tr);
     if (rows.size > pageSize) { // a page holds 50: the oldest row moves on to the next page
@@ -100,10 +103,12 @@ export function render(main, { params, can }) {
 
   // The stream first, then the list: events from the stream's start (its snapshot-list) on are kept
   // until the list is drawn, then applied, so that nothing falls between the two reads.
-  let opened;
+  let opened, lists = 0;
   const streamOpen = new Promise(resolve => { opened = resolve; });
   const handlers = {
-    'snapshot-list': list => { list.items.forEach(item => buffered('snapshot', item)); opened(); },
+    // A second opening list: the stream resumed too late to replay what it missed (the cursor out
+    // of the replay window), so rows may be stale: the page is read afresh.
+    'snapshot-list': list => { if (++lists > 1) { reload(); return; } list.items.forEach(item => buffered('snapshot', item)); opened(); },
   };
   for (const kind of ['created', 'status', 'progress', 'completed', 'failed', 'cancelled']) handlers[kind] = data => buffered(kind, data);
   function buffered(kind, data) { if (pending) pending.push([kind, data]); else apply(kind, data); }
@@ -120,6 +125,7 @@ export function render(main, { params, can }) {
     for (const job of page.items) {
       const entry = rowOf(job);
       rows.set(job.id, entry);
+      seen.add(job.id);
       body.append(entry.tr);
     }
     if (page.items.length === 0) body.append(h('tr', { class: 'empty' }, h('td', { colspan: everyTenant ? 8 : 7, class: 'muted' }, total === 0 ? 'No jobs match.'
