@@ -43,6 +43,10 @@ public abstract class DashboardApiContract(ClockedApp app) : ClockedContract(app
         Assert.Empty(Ids(await ListAsync("payload.theme=Fantasy"))); // values compare exactly
         Assert.Empty(Ids(await ListAsync("payload.nothing=fantasy")));
         Assert.Equal(2, (await ListAsync("payload.theme=fantasy&limit=1")).GetProperty("total").GetInt32()); // counted in SQL, paged in SQL
+        // Several statuses are one query each (their partial indexes), each with the payload's filter.
+        var several = "payload.theme=fantasy&status=pending&status=running&status=completed";
+        Assert.Equal([fantasy, fantasyTwo], Ids(await ListAsync(several)));
+        Assert.Equal(2, (await ListAsync(several + "&limit=1")).GetProperty("total").GetInt32());
     }
 
     [Fact]

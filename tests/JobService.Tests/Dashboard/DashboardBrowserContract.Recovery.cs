@@ -74,14 +74,18 @@ public abstract partial class DashboardBrowserContract
         await using var app = await ServiceAsync(settings);
         await using var browser = await DashboardPage.OpenAsync(app.BaseAddress);
         var id = await app.SubmitAsync(new { type = "text_generation", payload = new { prompt = "A story about queues", max_tokens = 60 } });
-        var asked = 0;
+        var (asked, refused) = (0, 0);
         await browser.Page.RouteAsync($"**/jobs/{id}/events**", async route =>
         {
             // The page's first stream and a page shown afresh start at last_event_id=0; the browser's
             // own reconnect (the 2nd request) and every resume are refused.
             var n = Interlocked.Increment(ref asked);
             if (n != 2 && route.Request.Url.EndsWith("last_event_id=0", StringComparison.Ordinal)) await route.ContinueAsync();
-            else await route.FulfillAsync(new() { Status = 404, ContentType = "application/problem+json", Body = """{"title":"Not found","status":404}""" });
+            else
+            {
+                Interlocked.Increment(ref refused);
+                await route.FulfillAsync(new() { Status = 404, ContentType = "application/problem+json", Body = """{"title":"Not found","status":404}""" });
+            }
         });
 
         await browser.GoAsync($"#/jobs/{id}");
@@ -89,6 +93,7 @@ public abstract partial class DashboardBrowserContract
 
         await Expect(browser.Page.Locator("main#page")).ToHaveAttributeAsync("data-status", "completed", new() { Timeout = 60_000 });
         await Expect(browser.Page.Locator("p.stream-cut")).ToBeHiddenAsync();
+        Assert.True(refused >= 1, "the stream was never refused: the page did not meet what this tests");
     }
 
     /// <summary>

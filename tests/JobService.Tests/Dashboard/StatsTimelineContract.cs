@@ -96,6 +96,7 @@ public abstract class StatsTimelineContract(ClockedApp app) : ClockedContract(ap
             db.Jobs.Add(Row("echo", JobStatus.Failed, At(28, 0), At(28, 3), At(28, 9)));     // 3 s
             db.Jobs.Add(Row("echo", JobStatus.Pending, At(28, 0), At(28, 4), runAt: At(31, 0))); // failed, its retry due at 10:31
             db.Jobs.Add(Row("echo", JobStatus.Cancelled, At(28, 0), At(28, 5), At(28, 20), runAt: At(31, 0))); // cancelled while it waited for its retry
+            db.Jobs.Add(Row("echo", JobStatus.Running, At(20, 0), At(20, 9)));               // started before the window
             return await db.SaveChangesAsync();
         });
 

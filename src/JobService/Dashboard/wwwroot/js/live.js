@@ -29,12 +29,11 @@ export function stream(url, handlers, { cut = () => {}, again = () => true, prob
   let source, timer, slow, pause = 1000, lastId = null, closed = false;
   const open = () => {
     source = new EventSource(lastId === null ? url : resumed(url, lastId));
-    source.addEventListener('open', () => { pause = 1000; clearTimeout(slow); cut(false); });
+    source.addEventListener('open', () => { pause = 1000; clearTimeout(slow); slow = null; cut(false); });
     source.addEventListener('error', () => {
       if (closed || !again()) return;
-      if (source.readyState !== EventSource.CLOSED) { // the browser reconnecting: said if it takes a while
-        clearTimeout(slow);
-        slow = setTimeout(() => { if (!closed) cut(true); }, 2000);
+      if (source.readyState !== EventSource.CLOSED) { // the browser reconnecting: said if it takes a while (its tries may come faster)
+        slow ??= setTimeout(() => { slow = null; if (!closed && again()) cut(true); }, 2000);
         return;
       }
       cut(true);

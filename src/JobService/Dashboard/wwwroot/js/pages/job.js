@@ -187,9 +187,16 @@ export function render(main, { id, can }) {
     // A key without events:read has no stream: the log as it stands. A stream refused or cut is
     // opened again from where it was, and said so meanwhile, until the job's end. Refused for a job
     // that ended unseen (204) or went (404): the page is shown afresh, as it now is.
+    // A job drawn finished whose stream is refused (a 429, a 503, no end event stored) shows its
+    // log as it stands: shown afresh it would be refused again, at once, for ever.
     let over = false;
-    const probe = () => api(`/jobs/${id}`).then(now => { if (terminal.includes(now.status)) over = true; }, e => { if (e.status === 404) over = true; else throw e; })
-      .then(() => { if (over && !left) window.dispatchEvent(new HashChangeEvent('hashchange')); });
+    const shownAfresh = () => { if (!left) window.dispatchEvent(new HashChangeEvent('hashchange')); };
+    const probe = () => api(`/jobs/${id}`).then(now => {
+      if (!terminal.includes(now.status)) return;
+      over = true;
+      if (!terminal.includes(first.status)) shownAfresh();
+      else { cutNotice.hidden = true; if (logs.length === 0) logsOnly(); }
+    }, e => { if (e.status !== 404) throw e; over = true; shownAfresh(); }); // gone: the page says so, with no stream
     if (live.on && can('events:read')) stops.push(stream(`/jobs/${id}/events?last_event_id=0`, handlers,
       { cut: on => { cutNotice.hidden = !on; }, again: () => ended === null && !over && !left, probe }));
     else {

@@ -11,7 +11,6 @@ const pageSize = 50;
 export function render(main, { params, can }) {
   const filter = readFilter(params);
   const rows = new Map(); // job id → { job, tr, seq }
-  const seen = new Set(); // every job this page listed or added: a replayed 'created' of one moved on to the next page adds nothing
   const stops = [];
   let total = 0;
   let pending = []; // events that arrived before the list did
@@ -46,7 +45,7 @@ export function render(main, { params, can }) {
     const box = bulk ? bulk.rowBox(job.id) : '';
     const bar = progressBar(job.progress, job.status);
     const message = h('span', { class: 'message' }, job.message ?? '');
-    const tr = h('tr', { dataset: { jobId: job.id, status: job.status } },
+    const tr = h('tr', { dataset: { jobId: job.id, status: job.status, createdAt: job.created_at } },
       h('td', {}, box),
       h('td', {}, h('a', { href: `#/jobs/${job.id}`, title: job.id, class: 'mono' }, shortId(job.id))),
       h('td', { class: 'type', title: job.type }, job.type),
@@ -63,7 +62,9 @@ export function render(main, { params, can }) {
     const entry = rows.get(data.job_id);
     if (!entry) {
       if (kind === 'snapshot') return; // a pending or running job the page's list left to another page
-      if (kind === 'created' && seen.has(data.job_id)) return;
+      // A full page's oldest row is newer than a job moved on to the next page: a resumed stream's
+      // replayed 'created' of one adds nothing (no set of every id seen, which grew without end).
+      if (kind === 'created' && rows.size >= pageSize && ticks(data.at) <= ticks(body.lastElementChild?.dataset.createdAt)) return;
       if (kind === 'created' && admits(filter, data.job_type)) insert(data);
       // A job not listed may match now: new and of a status and type the filter takes (its other
       // fields are the server's to check), or changed into a status the filter asks for. Not a job
@@ -88,7 +89,6 @@ export function render(main, { params, can }) {
     const entry = rowOf(job);
     entry.seq = data.seq;
     rows.set(job.id, entry);
-    seen.add(job.id);
     body.querySelector('tr.empty')?.remove();
     body.prepend(entry.tr);
     if (rows.size > pageSize) { // a page holds 50: the oldest row moves on to the next page
@@ -107,8 +107,13 @@ export function render(main, { params, can }) {
   const streamOpen = new Promise(resolve => { opened = resolve; });
   const handlers = {
     // A second opening list: the stream resumed too late to replay what it missed (the cursor out
-    // of the replay window), so rows may be stale: the page is read afresh.
-    'snapshot-list': list => { if (++lists > 1) { reload(); return; } list.items.forEach(item => buffered('snapshot', item)); opened(); },
+    // of the replay window: a quiet view, a long cut), so a row may be stale. Its jobs are applied
+    // and the page offers to show the list afresh (not reloaded under the operator's selection).
+    'snapshot-list': list => {
+      list.items.forEach(item => buffered('snapshot', item));
+      if (++lists > 1) notice.hidden = false;
+      else opened();
+    },
   };
   for (const kind of ['created', 'status', 'progress', 'completed', 'failed', 'cancelled']) handlers[kind] = data => buffered(kind, data);
   function buffered(kind, data) { if (pending) pending.push([kind, data]); else apply(kind, data); }
@@ -125,7 +130,6 @@ export function render(main, { params, can }) {
     for (const job of page.items) {
       const entry = rowOf(job);
       rows.set(job.id, entry);
-      seen.add(job.id);
       body.append(entry.tr);
     }
     if (page.items.length === 0) body.append(h('tr', { class: 'empty' }, h('td', { colspan: everyTenant ? 8 : 7, class: 'muted' }, total === 0 ? 'No jobs match.'
