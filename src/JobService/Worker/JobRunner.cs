@@ -142,7 +142,9 @@ public sealed class JobRunner(
     /// Finished work is never thrown away: the outcome write is retried, with backoff, for as long
     /// as the lease may still be this worker's (the heartbeat keeps renewing it meanwhile, through
     /// a database outage too). Only once the lease has run out unrenewed is the job let go: then
-    /// the rescuer runs it again (at least once, never lost).
+    /// the rescuer runs it again (at least once, never lost). A job's first failed try and its
+    /// written outcome are told; the tries between are counted (jobservice.worker.outcome_write_retries) and
+    /// logged at Debug: through an outage every held job logged a line every few seconds.
     /// </summary>
     async Task<bool> RecordAsync(RunningJob running, Func<Task<bool>> record)
     {
@@ -150,17 +152,20 @@ public sealed class JobRunner(
         {
             try
             {
-                return await record();
+                var written = await record();
+                if (attempt > 1) log.LogInformation("Wrote the outcome of job {JobId} at try {Try}", running.Job.Id, attempt);
+                return written;
             }
             catch (Exception e) when (running.LeaseUntil > time.GetUtcNow().UtcDateTime)
             {
                 var wait = FinishedWorkRetryWait(attempt);
                 metrics.OutcomeWriteRetries.Add(1, new KeyValuePair<string, object?>("jobservice.write", "outcome"));
+                var level = attempt == 1 ? LogLevel.Warning : LogLevel.Debug;
                 if (DatabaseErrors.IsUnavailable(e))
-                    log.LogWarning("Writing the outcome of job {JobId} failed (try {Try}): {Error}; trying again in {Wait} while its lease lasts",
+                    log.Log(level, "Writing the outcome of job {JobId} failed (try {Try}): {Error}; trying again in {Wait} while its lease lasts",
                         running.Job.Id, attempt, DatabaseErrors.OneLine(e), wait);
                 else
-                    log.LogWarning(e, "Writing the outcome of job {JobId} failed (try {Try}); trying again in {Wait}", running.Job.Id, attempt, wait);
+                    log.Log(level, e, "Writing the outcome of job {JobId} failed (try {Try}); trying again in {Wait}", running.Job.Id, attempt, wait);
                 await Task.Delay(wait);
             }
             catch (Exception e)

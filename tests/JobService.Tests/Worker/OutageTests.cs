@@ -126,7 +126,7 @@ public sealed class OutageTests
         using var cluster = LocalPostgres.Private();
         var database = await TestDatabase.PostgresAsync(cluster.Server);
         var logs = new LogCapture();
-        await using var app = new WorkerApp(database, new() { ["Worker:LeaseSeconds"] = "60", ["Worker:HeartbeatSeconds"] = "2" },
+        await using var app = new WorkerApp(database, new() { ["Worker:LeaseSeconds"] = "60", ["Worker:HeartbeatSeconds"] = "2", ["Serilog:MinimumLevel"] = "Information" },
             realClock: true, ownsDatabase: false, configure: services => services.AddSingleton<Serilog.Core.ILogEventSink>(logs));
         var retried = new System.Collections.Concurrent.ConcurrentBag<string>();
         using var listener = ListenToWriteRetries(retried);
@@ -151,6 +151,10 @@ public sealed class OutageTests
         var lines = logs.Snapshot().Where(e => e.MessageTemplate.Text.StartsWith("Attempt {Attempt} of {MaxAttempts} failed; retrying")).ToList();
         Assert.Single(lines);
         Assert.Equal("the model's answer was no good", lines[0].Exception?.Message);
+        // The outcome write's tries: its first failure and its success told, not each of the 3+ tries between.
+        var told = logs.Snapshot().Where(e => e.Level >= Serilog.Events.LogEventLevel.Information && e.MessageTemplate.Text.StartsWith("Writing the outcome of job")).ToList();
+        Assert.Single(told);
+        Assert.Single(logs.Snapshot(), e => e.MessageTemplate.Text.StartsWith("Wrote the outcome of job {JobId} at try"));
         await app.StopAsync();
         await database.DisposeAsync();
     }
