@@ -44,7 +44,7 @@ public static class DashboardTables
         // GET /jobs/stats?window=…: finished jobs are grouped by this time (created_at has its index), and
         // retention finds them by it. Partial: every use is a range of times, and an unfinished job adds no entry.
         // Started jobs have no index of their own: each would cost every claim and outcome an entry,
-        // and the jobs started in a window are the finished, running and retry-waiting ones (StatsTimeline).
+        // and the queue waits read the jobs started in a window as the finished and the running ones (StatsTimeline).
         model.Entity<Job>(job =>
             job.HasIndex(j => j.CompletedAt).HasDatabaseName("ix_jobs_completed_at").HasFilter("completed_at IS NOT NULL"));
     }

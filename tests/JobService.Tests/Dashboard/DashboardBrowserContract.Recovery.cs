@@ -19,6 +19,15 @@ public abstract partial class DashboardBrowserContract
         }
         """;
 
+    /// <summary>A slow model's jobs, whose streams the server ends every second (the browser reconnects after 200 ms).</summary>
+    static Dictionary<string, string?> StreamsEndingEverySecond()
+    {
+        var settings = LiveSettings(tokensPerSecond: 20);
+        settings["Events:MaxStreamSeconds"] = "1";
+        settings["Events:RetryMs"] = "200";
+        return settings;
+    }
+
     /// <summary>
     /// Regression: a job's stream whose reconnect met a 503 (a restarting instance, the database
     /// away) was closed by the browser for good, and the page went on showing "running" with
@@ -28,10 +37,7 @@ public abstract partial class DashboardBrowserContract
     [Fact]
     public async Task AJobsStreamRefusedOnReconnectIsOpenedAgainFromItsLastEventAndThePageSaysSoMeanwhile()
     {
-        var settings = LiveSettings(tokensPerSecond: 20);
-        settings["Events:MaxStreamSeconds"] = "1";
-        settings["Events:RetryMs"] = "200";
-        await using var app = await ServiceAsync(settings);
+        await using var app = await ServiceAsync(StreamsEndingEverySecond());
         await using var browser = await DashboardPage.OpenAsync(app.BaseAddress);
         var id = await app.SubmitAsync(new { type = "text_generation", payload = new { prompt = "A story about queues", max_tokens = 80 } });
         var (asked, refused) = (0, 0);
@@ -68,10 +74,7 @@ public abstract partial class DashboardBrowserContract
     [Fact]
     public async Task AJobsStreamRefusedForGoodShowsTheJobAfreshOnceItEnded()
     {
-        var settings = LiveSettings(tokensPerSecond: 20);
-        settings["Events:MaxStreamSeconds"] = "1";
-        settings["Events:RetryMs"] = "200";
-        await using var app = await ServiceAsync(settings);
+        await using var app = await ServiceAsync(StreamsEndingEverySecond());
         await using var browser = await DashboardPage.OpenAsync(app.BaseAddress);
         var id = await app.SubmitAsync(new { type = "text_generation", payload = new { prompt = "A story about queues", max_tokens = 60 } });
         var (asked, refused) = (0, 0);
@@ -161,7 +164,7 @@ public abstract partial class DashboardBrowserContract
     public async Task AJobsPageShowsItsStartWhenClaimedAndNoCancelUnderWayOnceCancelled()
     {
         await using var app = await ServiceAsync();
-        var key = Scripts.Add(async ctx => { await Task.Delay(Timeout.Infinite, ctx.CancellationToken); return null; }); // runs until cancelled
+        var key = Scripts.Add(async ctx => { await new TaskCompletionSource().Task.WaitAsync(ctx.CancellationToken); return null; }); // runs until cancelled
         (await app.Client.PostAsync("/job-types/scripted/pause", null)).EnsureSuccessStatusCode();
         var id = await app.SubmitAsync(Scripts.Job(key, maxAttempts: 1));
         await using var browser = await DashboardPage.OpenAsync(app.BaseAddress);

@@ -1,6 +1,6 @@
 // Live mode: pages follow the event streams and refresh their counts on a timer; pausing closes
 // the streams and stops the timers, resuming shows the page afresh.
-import { toast } from './dom.js';
+import { h, toast } from './dom.js';
 import { api } from './api.js';
 
 const listeners = new Set();
@@ -47,6 +47,16 @@ export function stream(url, handlers, { cut = () => {}, again = () => true, prob
   };
   open();
   return () => { closed = true; clearTimeout(timer); clearTimeout(slow); source.close(); };
+}
+
+/**
+ * The line a page with streams shows when they are cut ("interrupted: reconnecting"), or, for a
+ * key without events:read (which gets no streams), at once while live: live updates are off.
+ */
+export function streamNotice(readsEvents) {
+  return h('p', { class: 'stream-cut', role: 'status', hidden: !(live.on && !readsEvents) }, readsEvents
+    ? 'Live updates are interrupted: reconnecting. The page shows what it last heard.'
+    : 'Live updates are off: this key cannot read events (events:read). Reload the page for the latest.');
 }
 
 /** The url with last_event_id set (what the browser's own reconnect sends as Last-Event-ID). */

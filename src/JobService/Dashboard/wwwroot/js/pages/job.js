@@ -3,7 +3,7 @@
 // replayed from its first event (last_event_id=0) and then live.
 import { api } from '../api.js';
 import { h, time, badge, progressBar, setProgress, ticks, duration, usd, number, toast } from '../dom.js';
-import { live, stream } from '../live.js';
+import { live, stream, streamNotice } from '../live.js';
 import { cloneDialog } from './clone.js';
 
 const terminal = ['completed', 'failed', 'cancelled'];
@@ -31,8 +31,7 @@ export function render(main, { id, can }) {
   const logList = h('ol', { class: 'log', id: 'log' });
   const level = h('select', { 'aria-label': 'Log level', onchange: drawLog }, ['all', 'info', 'warning', 'error'].map(l => h('option', { value: l }, l)));
   const search = h('input', { type: 'search', placeholder: 'Search the log', 'aria-label': 'Search the log', oninput: drawLog });
-  const cutNotice = h('p', { class: 'stream-cut', role: 'status', hidden: true },
-    'Live updates are interrupted: reconnecting. The page shows the job as it last heard.');
+  const cutNotice = streamNotice(can('events:read'));
 
   main.append(h('p', {}, h('a', { href: '#/jobs' }, '← Jobs')), head, cutNotice, actions, error,
     h('section', {}, h('h2', {}, 'Timeline'), h('div', { class: 'scroll' }, h('table', {}, h('thead', {}, h('tr', {},
@@ -199,10 +198,7 @@ export function render(main, { id, can }) {
     }, e => { if (e.status !== 404) throw e; over = true; shownAfresh(); }); // gone: the page says so, with no stream
     if (live.on && can('events:read')) stops.push(stream(`/jobs/${id}/events?last_event_id=0`, handlers,
       { cut: on => { cutNotice.hidden = !on; }, again: () => ended === null && !over && !left, probe }));
-    else {
-      if (live.on) { cutNotice.textContent = 'Live updates are off: this key cannot read events (events:read). Reload the page for the latest.'; cutNotice.hidden = false; }
-      logsOnly();
-    }
+    else logsOnly();
     main.dataset.ready = 'true';
   }).catch(e => {
     if (left) return;

@@ -2,7 +2,7 @@
 // bar and message), so nothing is polled; the counts come from GET /jobs/stats on a timer.
 import { api, query, session, tenantParams } from '../api.js';
 import { h, time, badge, progressBar, setProgress, ticks, statuses, shortId, number } from '../dom.js';
-import { live, stream, every } from '../live.js';
+import { live, stream, every, streamNotice } from '../live.js';
 import { readFilter, filterParams, filterForm, admits, mayMatch } from './filters.js';
 import { bulkBar } from './bulk.js';
 
@@ -20,9 +20,7 @@ export function render(main, { params, can }) {
   const totalText = h('span', { class: 'total' });
   const reload = () => window.dispatchEvent(new HashChangeEvent('hashchange'));
   const notice = h('p', { class: 'notice', hidden: true }, 'More jobs may match this filter now. ', h('button', { type: 'button', class: 'link', onclick: reload }, 'Show them'));
-  const cutNotice = h('p', { class: 'stream-cut', role: 'status', hidden: true }, can('events:read')
-    ? 'Live updates are interrupted: reconnecting. The rows show what the page last heard.'
-    : 'Live updates are off: this key cannot read events (events:read). Reload the page for the latest.');
+  const cutNotice = streamNotice(can('events:read'));
   const pager = h('div', { class: 'pager' });
   const bulk = can('jobs:write') ? bulkBar({ rows, filter, total: () => total, reload }) : null;
   const everyTenant = session.tenant === '*'; // an admin's list across tenants says whose each job is
@@ -121,7 +119,7 @@ export function render(main, { params, can }) {
   // a key without events:read shows the list as it is.
   const cut = on => { cutNotice.hidden = !on; if (on) opened(); };
   if (live.on && can('events:read')) stops.push(stream(`/events${query({ type: filter.type, ...tenantParams() })}`, handlers, { cut }));
-  else { cutNotice.hidden = live.on; opened(); }
+  else opened();
 
   let left = false; // a list answering after the page was left must not mark the next page drawn (main is shared)
   streamOpen.then(() => api('/jobs', { params: { ...filterParams(filter), limit: pageSize, offset: filter.offset, ...tenantParams() } })).then(page => {
