@@ -6,8 +6,8 @@ namespace JobService.Events;
 /// An open event stream's steps (read, send, wait for a poke), run until one says the stream
 /// ends or its time is up, through database outages. While the database is away the stream stays
 /// open: its headers are sent, so it cannot answer 503, and ending it would send the browser's
-/// EventSource to a reconnect that meets a 503 and gives up for good. It says one warning line per
-/// outage, pings as usual, and reads again when poked (the notification listener is back, so is
+/// EventSource to a reconnect that meets a 503 and gives up for good. The instance's streams say
+/// one warning line per outage together (<see cref="StreamOutage"/>), each pings as usual, and reads again when poked (the notification listener is back, so is
 /// the database) or at the poll fallback; its cursor has not moved, so nothing is skipped or sent twice.
 /// </summary>
 static class StreamLoop
@@ -17,24 +17,31 @@ static class StreamLoop
         EventsOptions o, CancellationToken ct)
     {
         if (Api.HeadAsGet.Asked(http)) return; // its headers are the whole answer: a stream held open would hold the connection
+        var outage = http.RequestServices.GetRequiredService<StreamOutage>();
         var away = false;
-        while (DateTime.UtcNow < ends)
+        try
         {
-            try
+            while (DateTime.UtcNow < ends)
             {
-                if (await step()) return;
-                if (away) Log(http).LogInformation("{Path}: the database is back; the stream goes on", http.Request.Path.Value);
-                away = false;
+                try
+                {
+                    var ended = await step();
+                    if (away) outage.Done(read: true);
+                    away = false;
+                    if (ended) return;
+                }
+                catch (Exception e) when (DatabaseErrors.IsUnavailable(e) && !ct.IsCancellationRequested)
+                {
+                    if (!away) outage.Waits(http.Request.Path.Value ?? "", e);
+                    away = true;
+                    await watch.WaitAsync(Until(ends, sse, o), ct);
+                    await sse.PingIfQuietAsync(o.HeartbeatSeconds);
+                }
             }
-            catch (Exception e) when (DatabaseErrors.IsUnavailable(e) && !ct.IsCancellationRequested)
-            {
-                if (!away)
-                    Log(http).LogWarning("{Path}: the database is away ({Error}); the stream stays open and reads again when it is back",
-                        http.Request.Path.Value, DatabaseErrors.OneLine(e));
-                away = true;
-                await watch.WaitAsync(Until(ends, sse, o), ct);
-                await sse.PingIfQuietAsync(o.HeartbeatSeconds);
-            }
+        }
+        finally
+        {
+            if (away) outage.Done(read: false); // ended while it waited: its client left, or its time is up
         }
     }
 
@@ -55,6 +62,4 @@ static class StreamLoop
         var wait = new[] { TimeSpan.FromSeconds(o.PollFallbackSeconds), ping, ends - now }.Min();
         return wait < TimeSpan.Zero ? TimeSpan.Zero : wait;
     }
-
-    static ILogger Log(HttpContext http) => http.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(StreamLoop));
 }

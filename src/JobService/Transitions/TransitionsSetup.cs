@@ -20,6 +20,7 @@ public static class TransitionsSetup
         services.AddSingleton<Worker.PostgresListener>();
         services.AddSingleton<Events.EventHub>();
         services.AddSingleton<Events.JobEventReads>();
+        services.AddSingleton<Events.StreamOutage>();
         services.AddHostedService<NotifierService>();
         return services;
     }

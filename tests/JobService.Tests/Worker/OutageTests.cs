@@ -44,27 +44,32 @@ public sealed class OutageTests
     /// <summary>
     /// Regression: an open event stream that read during an outage ended with a 500 in the log and
     /// its response cut off (a browser's reconnect then met a 503, and EventSource gives up on
-    /// one). It now stays open, pinging, and goes on once the database is back.
+    /// one). It now stays open, pinging, and goes on once the database is back. The instance's
+    /// streams tell the outage together: each told its own (a warning and a line per stream).
     /// </summary>
     [Fact]
     public async Task AnOpenEventStreamOutlivesADatabaseOutageAndGoesOnAfter()
     {
         using var cluster = LocalPostgres.Private();
         await using var database = await TestDatabase.PostgresAsync(cluster.Server);
+        var logs = new LogCapture();
         await using var app = new WorkerApp(database, new()
         {
             ["Service:Role"] = "api", // no worker: the job waits until it is cancelled
             ["Events:HeartbeatSeconds"] = "1",
             ["Events:PollFallbackSeconds"] = "1", // a quiet stream reads every second
-        }, realClock: true, ownsDatabase: false);
+            ["Serilog:MinimumLevel"] = "Information",
+        }, realClock: true, ownsDatabase: false, configure: services => services.AddSingleton<Serilog.Core.ILogEventSink>(logs));
         var id = await app.SubmitAsync(new { type = "greet", payload = new { name = "through" } });
         await using var job = await SseClient.OpenAsync(app.Client, $"/jobs/{id}/events");
+        await using var again = await SseClient.OpenAsync(app.Client, $"/jobs/{id}/events");
         await using var all = await SseClient.OpenAsync(app.Client, "/events");
         Assert.Equal("snapshot", (await job.NextAsync())!.Event);
+        Assert.Equal("snapshot", (await again.NextAsync())!.Event);
         Assert.Equal("snapshot-list", (await all.NextAsync())!.Event);
 
         cluster.Stop();
-        foreach (var stream in new[] { job, all })
+        foreach (var stream in new[] { job, again, all })
             for (var pings = 0; pings < 3;) // three seconds of reads that meet the outage
                 if ((await stream.NextAsync(comments: true))?.Event is not { } kind) Assert.Fail("A stream ended during the outage.");
                 else if (kind == ":") pings++;
@@ -72,12 +77,19 @@ public sealed class OutageTests
         await Poll.UntilAsync(async () => (await app.Client.PostAsync($"/jobs/{id}/cancel", null)).StatusCode == HttpStatusCode.OK,
             "the cancel goes through once the database is back", TimeSpan.FromSeconds(30));
 
-        foreach (var stream in new[] { job, all })
+        foreach (var stream in new[] { job, again, all })
         {
             SseEvent? e;
             do e = await stream.NextAsync(); while (e is not null && e.Event != "cancelled");
             Assert.NotNull(e); // the same stream told the cancel
         }
+
+        bool Told(string start) => logs.Snapshot().Any(e => e.MessageTemplate.Text.StartsWith(start));
+        await Poll.UntilAsync(() => Told("Event streams: the database is back"), "the streams' line once the last of them read again", TimeSpan.FromSeconds(30));
+        var lines = logs.Snapshot().Where(e => e.MessageTemplate.Text.StartsWith("Event streams:")).ToList();
+        Assert.Equal(2, lines.Count); // one warning for the three streams, one line when they went on
+        Assert.Equal(Serilog.Events.LogEventLevel.Warning, lines[0].Level);
+        Assert.Equal("3", lines[1].Properties["Streams"].ToString());
     }
 
     /// <summary>
