@@ -110,9 +110,14 @@ public static class Story
     public static JobEvent HandedBack(JobRow r, DateTime now, string worker, bool slotsBusy) => r.Status == JobStatus.Cancelled
         ? Terminal(r, now, "info", $"Worker {worker} stopped before the handler finished; a cancel was asked for, so it ends cancelled")
         : Event(r, JobEventKinds.Status, now, "info", slotsBusy
-                ? $"Handed back by worker {worker}, which claimed it ahead of a free slot and found none soon; the attempt is not counted"
-                : $"Handed back by worker {worker}, which was shutting down; the attempt is not counted",
+                ? $"{HandedBackBy} {worker}, which claimed it ahead of a free slot and found none soon; the attempt is not counted"
+                : $"{HandedBackBy} {worker}, which was shutting down; the attempt is not counted",
             Fields(("status", "pending"), ("attempt", r.Attempt), ("max_attempts", r.MaxAttempts), ("run_at", r.RunAt)));
+
+    const string HandedBackBy = "Handed back by worker";
+
+    /// <summary>Whether <paramref name="e"/> is a hand-back's (<see cref="HandedBack"/>): the job lost its worker and will run again.</summary>
+    public static bool IsHandBack(JobEvent e) => e.Kind == JobEventKinds.Status && e.Message?.StartsWith(HandedBackBy, StringComparison.Ordinal) == true;
 
     public static JobEvent Rescued(JobRow r, DateTime now, string why) => r.Status == JobStatus.Pending
         ? Event(r, JobEventKinds.Status, now, "warning", $"{why} It keeps its place in the queue.",

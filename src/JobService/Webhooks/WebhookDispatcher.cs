@@ -39,9 +39,10 @@ public sealed class WebhookDispatcher(
             {
                 try
                 {
+                    var leaseEnds = time.GetUtcNow().UtcDateTime + lease; // no later than the claim's own
                     var due = await store.ClaimAsync(_sender, free, lease, stopping);
                     _outage.Succeeded();
-                    foreach (var delivery in due) sending.Add(SendAsync(delivery, schedule, stopping));
+                    foreach (var delivery in due) sending.Add(SendAsync(delivery, schedule, leaseEnds));
                     claimed = due.Count;
                 }
                 catch (Exception e) when (!stopping.IsCancellationRequested)
@@ -56,22 +57,55 @@ public sealed class WebhookDispatcher(
         await Task.WhenAll(sending); // each has its own timeout
     }
 
-    async Task SendAsync(DueDelivery delivery, IReadOnlyList<TimeSpan> schedule, CancellationToken stopping)
+    async Task SendAsync(DueDelivery delivery, IReadOnlyList<TimeSpan> schedule, DateTime leaseEnds)
     {
         try
         {
             var startedAt = time.GetUtcNow().UtcDateTime;
             var sent = await sender.SendAsync(delivery, CancellationToken.None); // a send in flight finishes: its outcome must be written
             var outcome = Decide(delivery, sent.Status, sent.Error, sent.Body, sent.RetryAfter, sent.Blocked, sent.DurationMs, schedule);
-            if (!await store.RecordAsync(_sender, delivery, startedAt, outcome, CancellationToken.None)) return; // redelivered meanwhile
+            if (!await RecordAsync(delivery, startedAt, outcome, leaseEnds)) return; // redelivered meanwhile, or the lease ran out
             metrics.WebhookDelivered(outcome.Status == DeliveryStatus.Pending ? "retrying" : outcome.Status);
             var (level, line) = Line(delivery, outcome, schedule.Count);
             await transitions.NoteAsync(delivery.JobId, level, line, CancellationToken.None);
         }
         catch (Exception e)
         {
-            // The lease runs out and the delivery is sent again: at least once, the same webhook-id.
-            log.LogWarning("Webhook {DeliveryId} for job {JobId}: recording the attempt failed: {Error}", delivery.Id, delivery.JobId, DatabaseErrors.OneLine(e));
+            log.LogWarning("Webhook {DeliveryId} for job {JobId}: {Error}", delivery.Id, delivery.JobId, DatabaseErrors.OneLine(e));
+        }
+    }
+
+    /// <summary>
+    /// Records the attempt, trying again through a database outage while the lease holds, as a
+    /// worker does with a job's outcome: given up at once, the lease ran out and a delivery the
+    /// receiver had answered was sent again, with the answered attempt missing from its log. Once
+    /// the lease is out the delivery is left to be sent again (at least once, the same webhook-id).
+    /// </summary>
+    async Task<bool> RecordAsync(DueDelivery delivery, DateTime startedAt, AttemptOutcome outcome, DateTime leaseEnds)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                var recorded = await store.RecordAsync(_sender, delivery, startedAt, outcome, CancellationToken.None);
+                if (attempt > 1) log.LogInformation("Webhook {DeliveryId} for job {JobId}: recorded the attempt at try {Try}", delivery.Id, delivery.JobId, attempt);
+                return recorded;
+            }
+            catch (Exception e) when (DatabaseErrors.IsUnavailable(e) && time.GetUtcNow().UtcDateTime < leaseEnds)
+            {
+                var wait = Worker.JobRunner.FinishedWorkRetryWait(attempt);
+                metrics.OutcomeWriteRetries.Add(1, new KeyValuePair<string, object?>("jobservice.write", "webhook_attempt"));
+                if (attempt == 1)
+                    log.LogWarning("Webhook {DeliveryId} for job {JobId}: recording the attempt failed ({Error}); trying again while its lease lasts",
+                        delivery.Id, delivery.JobId, DatabaseErrors.OneLine(e));
+                await Task.Delay(wait);
+            }
+            catch (Exception e)
+            {
+                log.LogWarning("Webhook {DeliveryId} for job {JobId}: recording the attempt failed ({Error}); it will be sent again once its lease runs out",
+                    delivery.Id, delivery.JobId, DatabaseErrors.OneLine(e));
+                return false;
+            }
         }
     }
 

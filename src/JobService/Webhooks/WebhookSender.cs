@@ -82,7 +82,8 @@ public sealed class WebhookSender(IHttpClientFactory clients, WebhookSecrets sec
         {
             while (read < buffer.Length && await stream.ReadAsync(buffer.AsMemory(read), ct) is var n and > 0) read += n;
         }
-        catch (IOException) { } // the answer's status is what counts; a body cut off is kept as far as it came
+        // The answer's status is what counts: a body cut off, or stalled past the timeout, is kept as far as it came.
+        catch (Exception e) when (e is IOException or OperationCanceledException) { }
         return read == 0 ? null : Encoding.UTF8.GetString(buffer, 0, read).Clip(KeptChars);
     }
 

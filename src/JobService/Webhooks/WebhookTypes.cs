@@ -13,7 +13,8 @@ public static class WebhookTypes
 
     /// <summary>
     /// The webhook a transition calls for, if any: how it ended; started (claimed for an attempt);
-    /// retrying (an attempt failed or lost its worker, and the job will run again).
+    /// retrying (an attempt failed or lost its worker, or its worker handed it back, and the job
+    /// will run again: a receiver told it started is told it did not finish, before the next start).
     /// </summary>
     public static string? Of(Transitions.AppliedChange change) => change switch
     {
@@ -23,6 +24,7 @@ public static class WebhookTypes
         { Event.Kind: Data.JobEventKinds.Cancelled } => Cancelled,
         { Event.Kind: Data.JobEventKinds.Status, Row: { Status: Data.JobStatus.Running, CancelRequested: false } } => Started,
         { Event.Kind: Data.JobEventKinds.Status, Event.Level: "warning", Row: { Status: Data.JobStatus.Pending, Error: not null } } => Retrying,
+        { Row.Status: Data.JobStatus.Pending } when Transitions.Story.IsHandBack(change.Event!) => Retrying,
         _ => null,
     };
 

@@ -76,6 +76,15 @@ public sealed class WebhookReceiver : IAsyncDisposable
         response.Body.WriteAsync(System.Text.Encoding.UTF8.GetBytes(body)).AsTask().GetAwaiter().GetResult();
     });
 
+    /// <summary>The next answer: a status and the start of a body of <paramref name="length"/> bytes, sent at once (the rest never comes while a <see cref="HoldNext"/> holds).</summary>
+    public void AnswerPartly(int status, string start, int length) => _script.Enqueue(response =>
+    {
+        response.StatusCode = status;
+        response.ContentLength = length;
+        response.Body.WriteAsync(System.Text.Encoding.UTF8.GetBytes(start)).AsTask().GetAwaiter().GetResult();
+        response.Body.FlushAsync().GetAwaiter().GetResult();
+    });
+
     /// <summary>The next request received; fails after <paramref name="within"/>.</summary>
     public async Task<ReceivedWebhook> NextAsync(TimeSpan? within = null)
     {

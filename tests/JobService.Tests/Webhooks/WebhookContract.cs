@@ -408,6 +408,59 @@ public abstract class WebhookContract : IAsyncLifetime
         Assert.Equal(["job.completed", "job.started"], second);
     }
 
+    /// <summary>
+    /// Regression: a job handed back by a stopping worker (not its fault: the attempt is given
+    /// back) was told to a receiver as started, and then started again for the same attempt, with
+    /// nothing between. The hand-back is a job.retrying: it lost its worker and will run again.
+    /// </summary>
+    [Fact]
+    public async Task AJobHandedBackAtShutdownCallsRetrying()
+    {
+        var app = await StartAsync();
+        var id = await app.SubmitAsync(new { type = "scripted", payload = new { key = Scripts.Add(async ctx =>
+        {
+            await new TaskCompletionSource().Task.WaitAsync(ctx.CancellationToken); // only the stop ends it
+            return null;
+        }) }, callback_url = _receiver.Url.ToString(), callback_events = new[] { "job.started", "job.retrying", "job.completed" } });
+        await app.WaitForStatusAsync(id, JobStatus.Running);
+        var database = app.Database;
+
+        await app.StopAsync(); // as SIGTERM does: the job is handed back
+
+        await using var db = database.CreateContext();
+        var job = await db.Jobs.AsNoTracking().SingleAsync(j => j.Id == id);
+        Assert.Equal((JobStatus.Pending, 0, JobTransitions.HandedBackAtShutdown), (job.Status, job.Attempt, job.Message));
+        var written = await db.WebhookDeliveries.AsNoTracking().Where(d => d.JobId == id).OrderBy(d => d.CreatedAt).ThenBy(d => d.Id)
+            .Select(d => new { d.EventType, d.Body }).ToListAsync();
+        Assert.Equal(["job.started", "job.retrying"], written.Select(d => d.EventType));
+        var told = JsonDocument.Parse(written[1].Body).RootElement.GetProperty("data").GetProperty("job");
+        Assert.Equal(("pending", 0), (told.Str("status"), told.GetProperty("attempt").GetInt32()));
+    }
+
+    /// <summary>
+    /// Regression: a 2xx whose body stalled (its headers and a few bytes, then nothing) was
+    /// recorded as "no answer" once the timeout ran out, and sent again. The status is what counts.
+    /// </summary>
+    [Fact]
+    public async Task ASuccessWhoseBodyStallsIsDeliveredNotSentAgain()
+    {
+        var app = await StartAsync(new() { ["Webhooks:TimeoutSeconds"] = "1" });
+        var stalled = new TaskCompletionSource();
+        _receiver.AnswerPartly(200, "{\"ok\":", length: 100);
+        _receiver.HoldNext(stalled.Task);
+        var id = await app.SubmitAsync(Scripted(Returns(null), _receiver.Url.ToString()));
+        await _receiver.NextAsync();
+
+        var delivery = await DeliveryAfterAsync(app, id, 1);
+        stalled.SetResult();
+
+        Assert.Equal("succeeded", delivery.Str("status"));
+        var attempt = delivery.GetProperty("attempt_log")[0];
+        Assert.Equal(200, attempt.GetProperty("response_status").GetInt32());
+        Assert.Equal("{\"ok\":", attempt.Str("response_body"));
+        Assert.Single(_receiver.All);
+    }
+
     [Fact]
     public async Task ALargeResultIsLeftOutAndSaidSo()
     {

@@ -210,7 +210,51 @@ public sealed class OutageTests
         await database.DisposeAsync();
     }
 
-    /// <summary>Each failed write of finished work the worker will try again (its metric), by what it wrote: outcome, usage, log.</summary>
+    /// <summary>
+    /// Regression: a webhook the receiver answered while the database was away was not recorded
+    /// (one try), so it was sent again once its lease ran out, and the answered attempt was missing
+    /// from the delivery's log. The record is now tried again while the lease holds.
+    /// </summary>
+    [Fact]
+    public async Task AWebhookAnsweredWhileTheDatabaseIsAwayIsRecordedOnceItIsBackAndNotSentAgain()
+    {
+        using var cluster = LocalPostgres.Private();
+        var database = await TestDatabase.PostgresAsync(cluster.Server);
+        await using var receiver = await WebhookReceiver.StartAsync();
+        await using var app = new WorkerApp(database, new()
+        {
+            ["Webhooks:AllowPrivateNetworks"] = "true", ["Webhooks:AllowedPorts:0"] = receiver.Port.ToString(),
+        }, realClock: true, ownsDatabase: false);
+        var retried = new System.Collections.Concurrent.ConcurrentBag<string>();
+        using var listener = ListenToWriteRetries(retried);
+        var answer = new TaskCompletionSource();
+        receiver.HoldNext(answer.Task);
+        var id = await app.SubmitAsync(new { type = "scripted", payload = new { key = Scripts.Add(_ => Task.FromResult<object?>(null)) },
+            callback_url = receiver.Url.ToString() });
+        await receiver.NextAsync(); // the send is under way, its answer held
+
+        cluster.Stop();
+        answer.SetResult(); // a 200, while the database is away
+        await Poll.UntilAsync(() => retried.Contains("webhook_attempt"), "a failed record of the attempt", TimeSpan.FromSeconds(30));
+        cluster.Start();
+
+        JsonElement delivery = default;
+        await Poll.UntilAsync(async () =>
+        {
+            var response = await app.Client.GetAsync($"/jobs/{id}/deliveries");
+            if (!response.IsSuccessStatusCode) return false;
+            delivery = (await response.ReadJsonAsync()).GetProperty("items")[0];
+            return delivery.Str("status") != "pending";
+        }, "the delivery recorded (its lease runs for 50 s)", TimeSpan.FromSeconds(30), () => delivery.ToString());
+        Assert.Equal("succeeded", delivery.Str("status"));
+        var attempt = Assert.Single(delivery.GetProperty("attempt_log").EnumerateArray());
+        Assert.Equal(200, attempt.GetProperty("response_status").GetInt32());
+        Assert.Single(receiver.All);
+        await app.StopAsync();
+        await database.DisposeAsync();
+    }
+
+    /// <summary>Each failed write of finished work the worker will try again (its metric), by what it wrote: outcome, usage, log, webhook attempt.</summary>
     static MeterListener ListenToWriteRetries(System.Collections.Concurrent.ConcurrentBag<string> retried)
     {
         var listener = new MeterListener();
