@@ -43,12 +43,16 @@ public sealed class JobEventStream(Guid id, long? lastEventId, EventServices ser
                     last = job.EventSeq;
                     return JobRowIsFinished(job);
                 }
-                foreach (var e in events)
+                // A job's seqs have no gaps but what compaction dropped: one inside the read is a
+                // compacted range too. What comes before it is sent; the next read starts at the gap, with the snapshot.
+                var upToGap = 1;
+                while (upToGap < events.Count && events[upToGap].Seq == events[upToGap - 1].Seq + 1) upToGap++;
+                foreach (var e in events.Take(upToGap))
                 {
                     if (await SendAsync(sse, e, ct)) return true; // the terminal event: the stream ends
                     last = e.Seq;
                 }
-                if (events.Count == JobEventReads.Batch) return false;
+                if (upToGap < events.Count || events.Count == JobEventReads.Batch) return false;
                 await watch.WaitAsync(StreamLoop.Until(ends, sse, o), ct);
                 await sse.PingIfQuietAsync(o.HeartbeatSeconds);
                 return !await Auth.CallerCheck.StillValidAsync(http); // revoked, rotated or signed out: the reconnect meets the 401
@@ -60,12 +64,18 @@ public sealed class JobEventStream(Guid id, long? lastEventId, EventServices ser
         }
     }
 
-    /// <summary>The running attempt's text so far, from its output events up to the snapshot.</summary>
+    /// <summary>
+    /// The running attempt's text so far, from its output events after its claim up to the
+    /// snapshot. Not by the attempt's number alone: a run handed back, or cancelled and retried by
+    /// hand, shares its number with the next, and a snapshot of that one showed the earlier run's text.
+    /// </summary>
     async Task<string?> OutputSoFarAsync(Job job, CancellationToken ct)
     {
         await using var db = await services.Contexts.CreateDbContextAsync(ct);
+        var claimed = await db.JobEvents.Where(e => e.JobId == id && e.Kind == JobEventKinds.Status && e.Seq <= job.EventSeq
+            && e.Message!.StartsWith(Transitions.Story.ClaimedBy)).MaxAsync(e => (long?)e.Seq, ct) ?? 0;
         var outputs = await db.JobEvents.AsNoTracking()
-            .Where(e => e.JobId == id && e.Kind == JobEventKinds.Output && e.Seq <= job.EventSeq).OrderBy(e => e.Seq).ToListAsync(ct);
+            .Where(e => e.JobId == id && e.Kind == JobEventKinds.Output && e.Seq > claimed && e.Seq <= job.EventSeq).OrderBy(e => e.Seq).ToListAsync(ct);
         return EventJson.Output(outputs, job.Attempt);
     }
 

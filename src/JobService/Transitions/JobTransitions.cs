@@ -425,13 +425,20 @@ public sealed class JobTransitions(
         return rescued;
     }
 
-    /// <summary>Retention: deletes up to <paramref name="batch"/> jobs finished with this status before the cutoff, oldest first, with their events.</summary>
+    /// <summary>
+    /// Retention: deletes up to <paramref name="batch"/> jobs finished with this status before the
+    /// cutoff, oldest first, with their events and webhook deliveries. A job whose webhook is still
+    /// to be sent (a retry waiting, however long its receiver's Retry-After) waits for it: deleting
+    /// it dropped the delivery without a word.
+    /// </summary>
     public async Task<int> DeleteFinishedAsync(JobStatus status, DateTime cutoff, int batch, CancellationToken ct)
     {
         await using var tx = await BeginAsync(Now, ct);
         var rows = await UpdateAsync(tx, $"""
             DELETE FROM jobs WHERE id IN (
-                SELECT id FROM jobs WHERE status = @status AND completed_at < @cutoff ORDER BY completed_at LIMIT @batch)
+                SELECT id FROM jobs WHERE status = @status AND completed_at < @cutoff
+                    AND NOT EXISTS (SELECT 1 FROM webhook_deliveries AS d WHERE d.job_id = jobs.id AND d.status = 'pending')
+                ORDER BY completed_at LIMIT @batch)
             AND status = @status
             RETURNING {JobRow.Columns}
             """, ct, ("status", status.ToName()), ("cutoff", cutoff), ("batch", batch));

@@ -35,7 +35,10 @@ public static class Story
     /// JSON built here: its kind, level, and line as a <c>format()</c> template (<c>%s</c>: worker, attempt,
     /// attempts). The statement builds the same data as <see cref="Claimed"/>; a test compares them.
     /// </summary>
-    public static (string Kind, string Level, string Line) ClaimedTemplate => (JobEventKinds.Status, "info", "Claimed by worker %s for attempt %s of %s");
+    public static (string Kind, string Level, string Line) ClaimedTemplate => (JobEventKinds.Status, "info", ClaimedBy + "%s for attempt %s of %s");
+
+    /// <summary>How a claimed event's line starts: where a run's events begin (an attempt's number is not a run's: a hand-back gives it back, a manual retry starts again at 1).</summary>
+    public const string ClaimedBy = "Claimed by worker ";
 
     static readonly CompositeFormat ClaimedLine = Format(ClaimedTemplate.Line);
 

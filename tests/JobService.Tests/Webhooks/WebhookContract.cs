@@ -474,7 +474,7 @@ public abstract class WebhookContract : IAsyncLifetime
     }
 
     [Fact]
-    public async Task NoCallbackNoDeliveryAndADeletedJobTakesItsDeliveriesWithIt()
+    public async Task NoCallbackNoDeliveryAndRetentionWaitsForAJobsWebhookThenTakesItsDeliveriesWithIt()
     {
         var app = await StartAsync();
         var plain = await app.SubmitAsync(new { type = "scripted", payload = new { key = Returns(null) } });
@@ -486,11 +486,20 @@ public abstract class WebhookContract : IAsyncLifetime
         await _receiver.NextAsync();
         Assert.Equal("pending", (await DeliveryAfterAsync(app, failing, 1)).Str("status")); // waiting for its retry
 
-        // Retention deletes the finished job: its delivery goes with it, none is left to retry.
-        await app.Get<JobTransitions>().DeleteFinishedAsync(JobStatus.Completed, app.Time.GetUtcNow().UtcDateTime.AddDays(1), 100, default);
+        // Retention leaves a finished job whose webhook is still to be sent (regression: it deleted
+        // the job and dropped the delivery without a word) ...
+        var retention = app.Get<JobTransitions>();
+        Assert.Equal(1, await retention.DeleteFinishedAsync(JobStatus.Completed, app.Time.GetUtcNow().UtcDateTime.AddDays(1), 100, default)); // the plain one
+        var waiting = await DeliveryAfterAsync(app, failing, 1);
+        Assert.Equal("pending", waiting.Str("status"));
+
+        // ... and deletes it, its deliveries with it, once the webhook is done.
+        AdvanceTo(app, waiting.GetProperty("next_attempt_at").GetDateTime().ToUniversalTime());
+        Assert.Equal("succeeded", (await DeliveryAfterAsync(app, failing, 2)).Str("status"));
+        Assert.Equal(1, await retention.DeleteFinishedAsync(JobStatus.Completed, app.Time.GetUtcNow().UtcDateTime.AddDays(1), 100, default));
         Assert.Equal(0, await app.WithDbAsync(db => db.WebhookDeliveries.CountAsync()));
         Assert.Equal(0, await app.WithDbAsync(db => db.WebhookAttempts.CountAsync()));
-        Assert.Single(_receiver.All);
+        Assert.Equal(2, _receiver.All.Count);
     }
 }
 
