@@ -147,8 +147,10 @@ public abstract class EventStreamContract
 
         Assert.Equal("running", snapshot.Str("status"));
         Assert.False(snapshot.TryGetProperty("output", out var output), $"The snapshot's output: {output}");
-        var outputs = (await stream.ToEndAsync()).Where(e => e.Event == "output").Select(e => JsonDocument.Parse(e.Data).RootElement.Str("text"));
-        Assert.Equal(["the second"], outputs);
+        var got = await stream.ToEndAsync();
+        var outputs = got.Where(e => e.Event == "output").Select(e => JsonDocument.Parse(e.Data).RootElement.Str("text"));
+        Assert.True(outputs.SequenceEqual(["the second"]), $"snapshot {snapshot}; then {string.Join(" | ", got.Select(e => $"{e.Event} {e.Id} {e.Data}"))}; " +
+            $"stored {string.Join(" | ", (await app.EventsAsync(id)).Select(e => $"{e.Seq} {e.Kind} {e.Message} {e.Data}"))}");
     }
 
     [Fact]
