@@ -65,12 +65,23 @@ public sealed class LlmClient(IOptions<LlmOptions> options, TimeProvider time, I
                 await call.RecordSpentAsync();
                 throw new NonRetryableJobException($"The provider '{providerName}' refused the request ({e.Status}): {e.Message}", e);
             }
-            catch (Exception e) when (Retryable(e, ct) && retry < _options.MaxRetries)
+            catch (Exception e) when (Retryable(e, ct) && retry < _options.MaxRetries && !(RetryAfter(e) > MaxRetryWait))
             {
                 await call.RecordSpentAsync();
                 var delay = RetryAfter(e) ?? Backoff(retry);
-                await job.LogAsync(JobLogLevel.Warning, $"{Describe(e, call.Chunks, provider)}; retry {retry + 1} in {delay.TotalSeconds:0.##} s");
+                var why = $"{Describe(e, call.Chunks, provider)}; retry {retry + 1} in {delay.TotalSeconds:0.##} s";
+                await job.LogAsync(JobLogLevel.Warning, why);
+                await job.ReportProgressAsync(span.From, $"{span.Prefix}Waiting for {model}: {why}"); // the bar holds; the line says why it waits
                 await Task.Delay(delay, time, ct);
+            }
+            catch (Exception e) when (Retryable(e, ct) && RetryAfter(e) is { } after)
+            {
+                // A wait past what a call waits within an attempt, or the last retry's: the attempt ends,
+                // and the job's retry comes no sooner than the provider asked (it waited out the job's
+                // timeout in the call, then retried at once, the provider's word forgotten).
+                await call.RecordSpentAsync();
+                throw new RetryAfterJobException($"{Describe(e, call.Chunks, provider)} and asked to wait {after.TotalSeconds:0} s (Retry-After); " +
+                    "the job is retried no sooner", after, e);
             }
             catch
             {
@@ -97,15 +108,20 @@ public sealed class LlmClient(IOptions<LlmOptions> options, TimeProvider time, I
         _ => $"The request failed ({(e.InnerException ?? e).Message.Clip(200)})",
     };
 
-    /// <summary>What the provider's Retry-After asks for (seconds or an HTTP date), if it sent one.</summary>
+    /// <summary>The longest Retry-After a call waits out within the attempt (Llm:MaxRetryWaitSeconds); a longer one ends the attempt.</summary>
+    TimeSpan MaxRetryWait => TimeSpan.FromSeconds(_options.MaxRetryWaitSeconds);
+
+    /// <summary>What the provider's Retry-After asks for (seconds or an HTTP date), if it sent one; at most a day.</summary>
     TimeSpan? RetryAfter(Exception e)
     {
         if (e is not ClientResultException c || c.GetRawResponse() is not { } response
             || !response.Headers.TryGetValue("Retry-After", out var value) || value is null) return null;
-        if (int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var seconds)) return TimeSpan.FromSeconds(seconds);
-        return DateTimeOffset.TryParseExact(value.Trim(), "r", CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var at)
-            ? TimeSpan.FromTicks(Math.Max(0, (at - time.GetUtcNow()).Ticks))
-            : null;
+        TimeSpan? after = long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var seconds)
+            ? TimeSpan.FromSeconds(Math.Min(seconds, RetryAfterJobException.MaxAfter.TotalSeconds))
+            : DateTimeOffset.TryParseExact(value.Trim(), "r", CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var at)
+                ? TimeSpan.FromTicks(Math.Max(0, (at - time.GetUtcNow()).Ticks))
+                : null;
+        return after > RetryAfterJobException.MaxAfter ? RetryAfterJobException.MaxAfter : after;
     }
 
     /// <summary>Doubling from Llm:RetryBaseSeconds, with ±20 % jitter.</summary>

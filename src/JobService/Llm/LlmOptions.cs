@@ -28,6 +28,13 @@ public sealed class LlmOptions : IValidatableObject
     /// <summary>First retry delay when the provider sends no Retry-After; doubles per retry, with jitter.</summary>
     [Range(0.001, 3_600)] public double RetryBaseSeconds { get; set; } = 1;
 
+    /// <summary>
+    /// The longest Retry-After a call waits out within the attempt. A provider that asks for longer
+    /// (or still asks when the retries are used up) ends the attempt, and the job's retry is
+    /// scheduled no sooner than it asked (at most a day).
+    /// </summary>
+    [Range(1, 3_600)] public int MaxRetryWaitSeconds { get; set; } = 60;
+
     /// <summary>How often structured generation asks again with the validation errors.</summary>
     [Range(0, 20)] public int RepairAttempts { get; set; } = 2;
 

@@ -76,6 +76,7 @@ public sealed class ModelCallObservation : IDisposable
             OperationCanceledException or TimeoutException => "timeout",
             ClientResultException { Status: 429 } => "rate_limited",
             ClientResultException { Status: >= 500 } or BrokenStreamException or IOException => "server_error",
+            ClientResultException { Status: 0 } or HttpRequestException => "unavailable", // no answer: refused, unreachable
             _ => "error",
         };
         var tags = _genAi;

@@ -81,6 +81,11 @@ public sealed class JobRunner(
             JobTracing.Failed(activity, e);
             record = () => Failed(running, e.Message, retryable: false, e);
         }
+        catch (RetryAfterJobException e)
+        {
+            JobTracing.Failed(activity, e);
+            record = () => Failed(running, e.Message, retryable: true, e, notBefore: e.After);
+        }
         catch (Exception e)
         {
             JobTracing.Failed(activity, e);
@@ -97,15 +102,28 @@ public sealed class JobRunner(
             log.LogWarning("Job {JobId} attempt {Attempt}: this worker no longer holds it, so its outcome was not written", job.Id, job.Attempt);
     }
 
-    async Task<bool> Failed(RunningJob running, string error, bool retryable, Exception e)
+    async Task<bool> Failed(RunningJob running, string error, bool retryable, Exception e, TimeSpan? notBefore = null)
     {
         var job = running.Job;
+        // Failed while this worker stops (a provider down, its call's retries run out during the grace
+        // period): handed back, not counted, as what the grace period ends is. Spent, every job a
+        // stopping worker held failed for good through an outage that was no job's fault.
+        if (retryable && held.Closed)
+        {
+            var back = await transitions.HandBackAsync(running.Lease, CancellationToken.None);
+            if (back is { Status: JobStatus.Pending })
+                log.LogWarning("Attempt {Attempt} of {MaxAttempts} failed while this worker was stopping ({Error}); handed back without spending it",
+                    job.Attempt, job.MaxAttempts, error);
+            else if (back is null) LostWith(e, job, error);
+            return back is not null;
+        }
         // Logged once the outcome is written, as it was written: a write that fails is tried again
         // (RecordAsync); a cancel asked for meanwhile wins over a retry; and a job whose lease ran out
         // is the rescuer's, not retried from here (its error is still told, with its stack trace).
         if (retryable && job.Attempt < job.MaxAttempts)
         {
             var delay = _backoff.After(job.Attempt);
+            if (notBefore > delay) delay = notBefore.Value; // what the provider asked for, if longer
             var row = await transitions.RetryLaterAsync(running.Lease, delay,
                 $"Attempt {job.Attempt} of {job.MaxAttempts} failed; retrying in {delay.TotalSeconds:0.#} s", error, CancellationToken.None);
             if (row is { Status: JobStatus.Pending })

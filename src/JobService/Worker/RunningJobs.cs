@@ -201,6 +201,12 @@ public sealed class RunningJobs(IOptions<WorkerOptions> options)
         }
     }
 
+    /// <summary>Whether the worker is stopping (<see cref="Close"/>): what fails from now on is handed back, not counted.</summary>
+    public bool Closed
+    {
+        get { lock (_gate) return _closed; }
+    }
+
     /// <summary>The worker is stopping: no waiting job gets a slot from now on; returns those that were waiting.</summary>
     public List<RunningJob> Close()
     {

@@ -2,6 +2,7 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using JobService.Data;
 using JobService.Tests.Infrastructure;
+using Microsoft.EntityFrameworkCore;
 
 namespace JobService.Tests.Llm;
 
@@ -142,6 +143,76 @@ public sealed class LlmJobTests : IAsyncLifetime
         Assert.Equal(2, requests.Count);
         Assert.True(requests[1].At - requests[0].At >= TimeSpan.FromSeconds(0.95), $"retried after {(requests[1].At - requests[0].At).TotalSeconds:0.00} s, not after Retry-After: 1");
         Assert.Contains(await _app.LogsAsync(id), l => l.Level == "warning" && l.Message!.Contains("HTTP 429") && l.Message!.Contains("in 1 s"));
+    }
+
+    /// <summary>
+    /// Regression: a Retry-After longer than the job could wait was waited out in the call until the
+    /// job timed out ("Timed out after 60 s"), and the next attempt called at once, the provider's
+    /// word forgotten; one of 5,000,000 s threw from the timer with .NET's own message. The attempt
+    /// now ends at once and the job's retry is scheduled no sooner than asked, at most a day on.
+    /// </summary>
+    [Fact]
+    public async Task ARetryAfterLongerThanACallWaitsEndsTheAttemptAndTheRetryComesNoSooner()
+    {
+        foreach (var (asked, waited) in new[] { ("100", TimeSpan.FromSeconds(100)), ("5000000", TimeSpan.FromDays(1)) })
+        {
+            _server.Enqueue(new ChatReply { Status = 429, RetryAfter = asked, ErrorMessage = "Rate limit reached" });
+            var id = await _app.SubmitAsync(new { type = "text_generation", payload = new { prompt = "hi" }, max_attempts = 2 });
+
+            var job = await _app.WaitForAsync(id, j => j.Status == JobStatus.Pending && j.Attempt == 1, "waiting for its retry");
+
+            Assert.Equal(waited, job.RunAt - job.UpdatedAt); // the worker's backoff (2 s here) is shorter
+            Assert.StartsWith($"The provider answered HTTP 429 and asked to wait {waited.TotalSeconds:0} s (Retry-After)", job.Error);
+        }
+        Assert.Equal(2, _server.Requests.Count); // one call each: no retry inside the attempt
+    }
+
+    /// <summary>
+    /// Regression: a worker stopping while its provider was down went on retrying the calls in its
+    /// grace period, and when their retries ran out the attempts were spent: every job it held failed
+    /// (with max_attempts 1) for an outage that was no job's fault. It is now handed back.
+    /// </summary>
+    [Fact]
+    public async Task AnAttemptThatFailsWhileTheWorkerStopsIsHandedBackNotSpent()
+    {
+        var reached = new TaskCompletionSource();
+        var answer = new TaskCompletionSource();
+        _server.Enqueue(new ChatReply { BreakAfter = 0, BeforeChunk = _ => { reached.TrySetResult(); return answer.Task; } }, new ChatReply { Status = 503 });
+        var app = Start(new() { ["Worker:ShutdownGraceSeconds"] = "60", ["Llm:MaxRetries"] = "1", ["Llm:RetryBaseSeconds"] = "0.001" });
+        await using var _ = app;
+        var id = await app.SubmitAsync(new { type = "text_generation", payload = new { prompt = "go" }, max_attempts = 1 });
+        await reached.Task.WaitAsync(TimeSpan.FromSeconds(20)); // the call is under way
+        var database = app.Database;
+
+        var stopping = app.StopAsync(); // SIGTERM: running jobs get their grace period
+        var held = app.Get<JobService.Worker.RunningJobs>();
+        await Poll.UntilAsync(() => held.Closed, "the worker stopping", TimeSpan.FromSeconds(20));
+        answer.SetResult(); // the stream breaks, its retry meets a 503: the attempt fails in the grace period
+        await stopping;
+
+        await using var db = database.CreateContext();
+        var job = await db.Jobs.AsNoTracking().SingleAsync(j => j.Id == id);
+        Assert.Equal((JobStatus.Pending, 0, JobService.Transitions.JobTransitions.HandedBackAtShutdown), (job.Status, job.Attempt, job.Message));
+        Assert.Equal(2, _server.Requests.Count);
+    }
+
+    /// <summary>Regression: a provider that does not answer at all (connection refused) was counted as "error", with a 400's outcome: an outage did not show.</summary>
+    [Fact]
+    public async Task AProviderThatDoesNotAnswerIsCountedUnavailable()
+    {
+        var closed = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        closed.Start();
+        var port = ((System.Net.IPEndPoint)closed.LocalEndpoint).Port;
+        closed.Stop(); // nothing listens there now
+        var app = Start(new() { ["Llm:Providers:test:BaseUrl"] = $"http://127.0.0.1:{port}/v1", ["Llm:MaxRetries"] = "1" });
+        await using var _ = app;
+        using var recorder = new Observability.MeasurementRecorder(app.Get<JobService.Hosting.JobServiceMetrics>());
+
+        var id = await app.SubmitAsync(new { type = "text_generation", payload = new { prompt = "anyone?" }, max_attempts = 1 });
+        await app.WaitForStatusAsync(id, JobStatus.Failed);
+
+        await recorder.UntilAsync(() => recorder.Count("jobservice.llm.requests") == 2, "both calls counted");
+        Assert.Equal(2, recorder.Count("jobservice.llm.requests", ("outcome", "unavailable")));
     }
 
     [Fact]
