@@ -12,8 +12,7 @@ public sealed record EventFilter(string? Tenant, IReadOnlyList<string> Types, IR
 /// GET /events as it runs: one stream for many jobs. Events are read by time across jobs, so its
 /// ids are a cursor (<c>t</c> + the event's time in ticks), not a seq. Commits do not come in
 /// time order, so each read also looks back <see cref="Grace"/> and drops what this stream sent
-/// already (on PostgreSQL an event's time is the database's clock as its row is written, so
-/// neither nodes' clocks nor a lock its statement waited for put it further back than its commit's delay); a resumed stream replays from its cursor less that grace, and the client drops by
+/// already; a resumed stream replays from its cursor less that grace, and the client drops by
 /// (job_id, seq) what it had. A fresh stream, or a cursor older than Events:ReplayWindowMinutes
 /// (or later than any clock here could have written), starts with a <c>snapshot-list</c> of the matching unfinished jobs.
 /// </summary>
@@ -46,7 +45,7 @@ public sealed class AllEventsStream(EventFilter filter, DateTime? cursor, IDbCon
             // could be (not sent by this service; a stream resumed there would wait for nothing): a snapshot,
             // read before anything is sent, so that a database away now is still a 503.
             var snapshot = cursor is null || cursor < DateTime.UtcNow.AddMinutes(-o.ReplayWindowMinutes) || cursor > DateTime.UtcNow + FutureSkew;
-            var snapshotAt = snapshot ? await ClockAsync(ct) : default; // before the read: what commits during it is read after
+            var snapshotAt = DateTime.UtcNow; // before the read: what commits during it is read after
             var (json, seqs) = snapshot ? await SnapshotAsync(ct) : (null, listed);
             await sse.RetryAsync(TimeSpan.FromMilliseconds(o.RetryMs));
             if (snapshot)
@@ -98,18 +97,6 @@ public sealed class AllEventsStream(EventFilter filter, DateTime? cursor, IDbCon
         {
             // The client went away, or this instance is stopping.
         }
-    }
-
-    /// <summary>
-    /// The clock events' times are read on: on PostgreSQL the database's (an event's time is its
-    /// clock as the row is written, PostgresDriver.EventTime, whatever node wrote it); on SQLite
-    /// this process's, the only one writing.
-    /// </summary>
-    async Task<DateTime> ClockAsync(CancellationToken ct)
-    {
-        if (!postgres) return DateTime.UtcNow;
-        await using var db = await contexts.CreateDbContextAsync(ct);
-        return await db.Database.SqlQueryRaw<DateTime>("SELECT clock_timestamp() AS \"Value\"").SingleAsync(ct);
     }
 
     public static string Cursor(DateTime at) => "t" + at.Ticks;

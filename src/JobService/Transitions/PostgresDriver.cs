@@ -19,15 +19,6 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
 
     public string SkipLocked => "FOR UPDATE SKIP LOCKED";
 
-    /// <summary>
-    /// An event's time: the database's clock as the row is written (after whatever lock its
-    /// statement waited for), not the writing node's when its transaction began. GET /events reads
-    /// by this time and looks back only a couple of seconds for late commits, so a node whose clock
-    /// was a few seconds off, or a transition that waited seconds for a row lock, wrote events that
-    /// a list stream never sent (docs/events.md).
-    /// </summary>
-    public const string EventTime = "clock_timestamp()";
-
     public bool WritesCommitAlone => true;
 
     /// <summary>Three more tries, within about a second and a half, as EF Core's retrying strategy gave before.</summary>
@@ -79,10 +70,10 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
         told AS (
             INSERT INTO job_events (job_id, seq, kind, level, message, data, created_at)
             SELECT id, event_seq, @event_kind, @event_level, format(@event_line, @worker, attempt, max_attempts),
-                jsonb_build_object('status', 'running', 'attempt', attempt, 'max_attempts', max_attempts, 'worker', @worker), {EventTime}
+                jsonb_build_object('status', 'running', 'attempt', attempt, 'max_attempts', max_attempts, 'worker', @worker), @now
             FROM claimed)
         SELECT id, type, attempt, max_attempts, event_seq, run_at, payload, has_callback, calls_started FROM claimed{refused}
-        """.Replace("{calls_started}", FairClaim.CallsStarted).Replace("{EventTime}", EventTime);
+        """.Replace("{calls_started}", FairClaim.CallsStarted);
 
     /// <summary>
     /// A refusing claim's word that it took nothing because it refused (not because nothing was
@@ -161,7 +152,7 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
                     format(@event_line, CASE WHEN ran_ms < 1000 THEN round(ran_ms) || ' ms' ELSE trim_scale(round(ran_ms / 1000, 1)) || ' s' END,
                         attempt, max_attempts),
                     jsonb_build_object('status', 'completed', 'attempt', attempt, 'max_attempts', max_attempts, 'progress', 100,
-                        'message', 'Completed', 'error', NULL), {EventTime}
+                        'message', 'Completed', 'error', NULL), @now
                 FROM done)
             SELECT id, attempt, type, max_attempts, event_seq, started_at, has_callback FROM done
             """);
@@ -266,6 +257,7 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
         await using var insert = tx.Command(jobs.Count == 1 ? InsertOne : InsertMany);
         BindEventTemplate(insert, Story.CreatedTemplate);
         Bind(insert, "source", source);
+        Bind(insert, "now", tx.Now);
         var p = insert.Parameters;
         foreach (var shared in SharedColumns)
         {
@@ -342,21 +334,22 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
         SELECT id, event_seq, @event_kind, @event_level, format(@event_line, @source),
             jsonb_build_object('status', 'pending', 'type', type, 'priority', priority,
                 'run_at', to_char(run_at, 'YYYY-MM-DD"T"HH24:MI:SS') || rtrim(rtrim(to_char(run_at, '.US'), '0'), '.') || 'Z',
-                'max_attempts', max_attempts, 'message', @message), {EventTime}
+                'max_attempts', max_attempts, 'message', @message), @now
         FROM inserted
         """;
 
     public async Task InsertEventsAsync(TransitionTx tx, IReadOnlyList<JobEvent> events, CancellationToken ct)
     {
         if (events.Count == 0) return;
-        await using var insert = tx.Command($"""
+        await using var insert = tx.Command("""
             INSERT INTO job_events (job_id, seq, kind, level, message, data, created_at)
-            SELECT unnest(@job_ids), unnest(@seqs), unnest(@kinds), unnest(@levels), unnest(@messages), unnest(@data::jsonb[]), {EventTime}
+            SELECT unnest(@job_ids), unnest(@seqs), unnest(@kinds), unnest(@levels), unnest(@messages), unnest(@data::jsonb[]), unnest(@created)
             """);
         var p = insert.Parameters;
         p.Add(new NpgsqlParameter("job_ids", events.Select(e => e.JobId).ToArray()));
         p.Add(new NpgsqlParameter("seqs", events.Select(e => e.Seq).ToArray()));
         p.Add(new NpgsqlParameter("kinds", events.Select(e => e.Kind).ToArray()));
+        p.Add(new NpgsqlParameter("created", events.Select(e => e.CreatedAt).ToArray()));
         foreach (var (name, values) in new[] { ("levels", events.Select(e => e.Level)), ("messages", events.Select(e => e.Message)), ("data", events.Select(e => e.Data)) })
             p.Add(new NpgsqlParameter(name, NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = values.ToArray() });
         await insert.ExecutePreparedAsync(ct);
