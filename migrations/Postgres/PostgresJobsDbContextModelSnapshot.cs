@@ -466,6 +466,12 @@ namespace JobService.Migrations.Postgres
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("next_attempt_at");
 
+                    b.Property<string>("Receiver")
+                        .IsRequired()
+                        .HasMaxLength(2048)
+                        .HasColumnType("character varying(2048)")
+                        .HasColumnName("receiver");
+
                     b.Property<string>("Status")
                         .IsRequired()
                         .HasMaxLength(16)
@@ -493,6 +499,10 @@ namespace JobService.Migrations.Postgres
 
                     b.HasIndex("JobId")
                         .HasDatabaseName("ix_webhook_deliveries_job_id");
+
+                    b.HasIndex("Receiver")
+                        .HasDatabaseName("ix_webhook_deliveries_sending")
+                        .HasFilter("locked_by IS NOT NULL");
 
                     b.HasIndex("Status", "NextAttemptAt")
                         .HasDatabaseName("ix_webhook_deliveries_due");

@@ -452,6 +452,12 @@ namespace JobService.Migrations.Sqlite
                         .HasColumnType("TEXT")
                         .HasColumnName("next_attempt_at");
 
+                    b.Property<string>("Receiver")
+                        .IsRequired()
+                        .HasMaxLength(2048)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("receiver");
+
                     b.Property<string>("Status")
                         .IsRequired()
                         .HasMaxLength(16)
@@ -479,6 +485,10 @@ namespace JobService.Migrations.Sqlite
 
                     b.HasIndex("JobId")
                         .HasDatabaseName("ix_webhook_deliveries_job_id");
+
+                    b.HasIndex("Receiver")
+                        .HasDatabaseName("ix_webhook_deliveries_sending")
+                        .HasFilter("locked_by IS NOT NULL");
 
                     b.HasIndex("Status", "NextAttemptAt")
                         .HasDatabaseName("ix_webhook_deliveries_due");

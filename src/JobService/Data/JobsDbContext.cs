@@ -134,6 +134,7 @@ public abstract class JobsDbContext(DbContextOptions options) : DbContext(option
             d.Property(x => x.TenantId).HasColumnName("tenant_id").HasMaxLength(100);
             d.Property(x => x.EventType).HasColumnName("event_type").HasMaxLength(32);
             d.Property(x => x.Url).HasColumnName("url").HasMaxLength(2048);
+            d.Property(x => x.Receiver).HasColumnName("receiver").HasMaxLength(2048);
             d.Property(x => x.Body).HasColumnName("body");
             d.Property(x => x.Status).HasColumnName("status").HasMaxLength(16);
             d.Property(x => x.Attempts).HasColumnName("attempts");
@@ -146,6 +147,8 @@ public abstract class JobsDbContext(DbContextOptions options) : DbContext(option
             // The dispatcher's claim: due pending deliveries, oldest first.
             d.HasIndex(x => new { x.Status, x.NextAttemptAt }).HasDatabaseName("ix_webhook_deliveries_due");
             d.HasIndex(x => x.JobId).HasDatabaseName("ix_webhook_deliveries_job_id");
+            // What the claim counts per receiver: the deliveries being sent (a handful: the fleet's senders).
+            d.HasIndex(x => x.Receiver).HasDatabaseName("ix_webhook_deliveries_sending").HasFilter("locked_by IS NOT NULL");
             // A job's deliveries go with it (retention, DELETE /jobs/{id}): none is left behind without its job.
             d.HasOne<Job>().WithMany().HasForeignKey(x => x.JobId)
                 .HasConstraintName("fk_webhook_deliveries_jobs_job_id").OnDelete(DeleteBehavior.Cascade);

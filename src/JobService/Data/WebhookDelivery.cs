@@ -14,6 +14,8 @@ public sealed class WebhookDelivery
     /// <summary>job.completed, job.failed, job.cancelled, job.started or job.retrying.</summary>
     public required string EventType { get; set; }
     public required string Url { get; set; }
+    /// <summary>The URL's scheme, host and port (<see cref="Webhooks.CallbackUrls.Receiver"/>): what Webhooks:ConcurrencyPerReceiver counts by.</summary>
+    public required string Receiver { get; set; }
     public required string Body { get; set; }
     /// <summary>pending (waiting for its next attempt, or being sent), succeeded, failed (gave up), gone (410), blocked (an internal address).</summary>
     public required string Status { get; set; }

@@ -32,6 +32,13 @@ public static class CallbackUrls
         return null;
     }
 
+    /// <summary>
+    /// Where a callback goes, as Webhooks:ConcurrencyPerReceiver counts it: its scheme, host and
+    /// port (<c>https://api.example.com</c>, <c>http://10.0.0.5:8080</c>); a URL taken at submit always has them.
+    /// </summary>
+    public static string Receiver(string url) =>
+        Uri.TryCreate(url, UriKind.Absolute, out var uri) ? uri.GetLeftPart(UriPartial.Authority).ToLowerInvariant() : url;
+
     /// <summary>Webhooks:AllowedHosts, when set: the exact host, or a subdomain of an entry written ".example.com".</summary>
     public static bool HostAllowed(string host, WebhooksOptions options)
     {

@@ -40,7 +40,7 @@ public sealed class WebhookDispatcher(
                 try
                 {
                     var leaseEnds = time.GetUtcNow().UtcDateTime + lease; // no later than the claim's own
-                    var due = await store.ClaimAsync(_sender, free, lease, stopping);
+                    var due = await store.ClaimAsync(_sender, free, o.ConcurrencyPerReceiver, lease, stopping);
                     _outage.Succeeded();
                     foreach (var delivery in due) sending.Add(SendAsync(delivery, schedule, leaseEnds));
                     claimed = due.Count;
@@ -50,7 +50,7 @@ public sealed class WebhookDispatcher(
                     _outage.Failed(e);
                 }
             }
-            if (claimed > 0 && claimed == free) continue; // a full batch: there may be more due
+            if (claimed > 0) continue; // there may be more due: of receivers past the window, or beyond a full batch
             var poll = Task.Delay(TimeSpan.FromMilliseconds(o.PollIntervalMs), time, stopping);
             await Task.WhenAny([woken, poll, .. sending]).ContinueWith(_ => { }, CancellationToken.None);
         }

@@ -32,6 +32,7 @@ public sealed class WebhookOutbox(IOptions<WebhooksOptions> options, WebhookSign
             tx.Db.WebhookDeliveries.Add(new WebhookDelivery
             {
                 Id = Guid.CreateVersion7(), JobId = id, TenantId = job.TenantId, EventType = type!, Url = job.CallbackUrl,
+                Receiver = CallbackUrls.Receiver(job.CallbackUrl),
                 Body = Body(type!, job, tx.Now, options.Value), Status = DeliveryStatus.Pending, NextAttemptAt = first,
                 CreatedAt = tx.Now, UpdatedAt = tx.Now,
             });

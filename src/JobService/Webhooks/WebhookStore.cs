@@ -20,24 +20,46 @@ public sealed class WebhookStore(JobsConnections connections, IDbContextFactory<
 {
     DateTime Now => time.GetUtcNow().UtcDateTime;
 
-    public async Task<IReadOnlyList<DueDelivery>> ClaimAsync(string sender, int limit, TimeSpan lease, CancellationToken ct)
+    /// <summary>Deliveries to the candidate's receiver being sent now, by any node (a sender that died counts until its lease runs out).</summary>
+    const string Sending = """
+        SELECT count(*) FROM webhook_deliveries AS f
+        WHERE f.receiver = d.receiver AND f.locked_by IS NOT NULL AND f.status = 'pending' AND f.next_attempt_at > @now
+        """;
+
+    /// <summary>
+    /// Takes up to <paramref name="limit"/> due deliveries, oldest first, at most
+    /// <paramref name="perReceiver"/> to one receiver counting those being sent: taken oldest first
+    /// alone, one slow receiver's backlog filled every sender of the fleet and held everyone's
+    /// webhooks behind it (41 s for one that answers at once). The candidates are a window of the
+    /// oldest due whose receiver has room, ranked within each receiver.
+    /// </summary>
+    public async Task<IReadOnlyList<DueDelivery>> ClaimAsync(string sender, int limit, int perReceiver, TimeSpan lease, CancellationToken ct)
     {
         var now = Now;
         await using var tx = await TransitionTx.BeginAsync(connections, driver, now, selfCommitting: false, ct);
         await using var command = tx.Command($"""
             UPDATE webhook_deliveries SET attempts = attempts + 1, locked_by = @sender, next_attempt_at = @lease_until, updated_at = @now
             WHERE id IN (
-                SELECT id FROM webhook_deliveries
-                WHERE status = 'pending' AND next_attempt_at <= @now
+                SELECT id FROM (
+                    SELECT id, next_attempt_at, sending + ROW_NUMBER() OVER (PARTITION BY receiver ORDER BY next_attempt_at, id) AS place
+                    FROM (
+                        SELECT d.id, d.receiver, d.next_attempt_at, ({Sending}) AS sending
+                        FROM webhook_deliveries AS d
+                        WHERE d.status = 'pending' AND d.next_attempt_at <= @now AND ({Sending}) < @per_receiver
+                        ORDER BY d.next_attempt_at
+                        LIMIT @window
+                        {driver.SkipLocked}) AS due) AS ranked
+                WHERE place <= @per_receiver
                 ORDER BY next_attempt_at
-                LIMIT @limit
-                {driver.SkipLocked})
+                LIMIT @limit)
             RETURNING id, job_id, tenant_id, event_type, url, body, attempts
             """);
         driver.Bind(command, "sender", sender);
         driver.Bind(command, "now", now);
         driver.Bind(command, "lease_until", now + lease);
         driver.Bind(command, "limit", limit);
+        driver.Bind(command, "per_receiver", (long)perReceiver);
+        driver.Bind(command, "window", limit * perReceiver);
         var due = await tx.RowsAsync(command, r => new DueDelivery(r.GetGuid(0), r.GetGuid(1), r.GetString(2), r.GetString(3), r.GetString(4),
             r.GetString(5), r.GetInt32(6)), ct);
         await tx.CommitAsync(ct);

@@ -53,6 +53,12 @@ public sealed class WebhooksOptions
     /// <summary>Deliveries one node sends at once.</summary>
     [Range(1, 256)] public int Concurrency { get; set; } = 8;
 
+    /// <summary>
+    /// Deliveries to one receiver (a callback's scheme, host and port) being sent at once, across
+    /// every node: a slow or silent receiver takes at most this many senders, and the others' webhooks go on.
+    /// </summary>
+    [Range(1, 256)] public int ConcurrencyPerReceiver { get; set; } = 4;
+
     /// <summary>How often a node looks for due deliveries when nothing woke it (a retry coming due, another node's job).</summary>
     [Range(50, 60_000)] public int PollIntervalMs { get; set; } = 1000;
 

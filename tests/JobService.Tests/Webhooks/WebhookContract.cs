@@ -461,6 +461,36 @@ public abstract class WebhookContract : IAsyncLifetime
         Assert.Single(_receiver.All);
     }
 
+    /// <summary>
+    /// Regression: deliveries were taken oldest first alone, so a receiver that was slow to answer
+    /// filled every sender with its backlog, and another receiver's webhook waited behind it
+    /// (41 s in the walk-through). A receiver now has at most Webhooks:ConcurrencyPerReceiver sends at once.
+    /// </summary>
+    [Fact]
+    public async Task ASlowReceiverTakesAtMostItsShareOfTheSendersAndOthersGoOn()
+    {
+        await using var fast = await WebhookReceiver.StartAsync();
+        var app = await StartAsync(new()
+        {
+            ["Webhooks:Concurrency"] = "4", ["Webhooks:ConcurrencyPerReceiver"] = "2", ["Webhooks:AllowedPorts:1"] = fast.Port.ToString(),
+        });
+        var answer = new TaskCompletionSource();
+        for (var i = 0; i < 4; i++) _receiver.HoldNext(answer.Task); // the slow receiver answers when the test says
+        var slow = new List<Guid>();
+        for (var i = 0; i < 4; i++) slow.Add(await app.SubmitAsync(Scripted(Returns(null), _receiver.Url.ToString())));
+        await _receiver.NextAsync();
+        await _receiver.NextAsync(); // two of its four are being sent
+
+        var other = await app.SubmitAsync(Scripted(Returns(null), fast.Url.ToString()));
+        var hook = await fast.NextAsync(TimeSpan.FromSeconds(10));
+
+        Assert.Equal(other, JsonDocument.Parse(hook.Body).RootElement.GetProperty("data").GetProperty("job").Id());
+        Assert.Equal(2, _receiver.All.Count); // no more than its share while those two are held
+        answer.SetResult();
+        foreach (var id in slow) Assert.Equal("succeeded", (await DeliveryAfterAsync(app, id, 1)).Str("status"));
+        Assert.Equal(4, _receiver.All.Count);
+    }
+
     [Fact]
     public async Task ALargeResultIsLeftOutAndSaidSo()
     {

@@ -12,7 +12,7 @@ namespace JobService.Data.CompiledModels.Postgres
     public partial class PostgresJobsDbContextModel
     {
         private PostgresJobsDbContextModel()
-            : base(skipDetectChanges: false, modelId: new Guid("1ac32c5e-92ff-440b-a46a-2e0a89144f9a"), entityTypeCount: 10)
+            : base(skipDetectChanges: false, modelId: new Guid("0eaf59d1-51af-4c2e-a5c9-bd63d3f5d485"), entityTypeCount: 10)
         {
         }
 

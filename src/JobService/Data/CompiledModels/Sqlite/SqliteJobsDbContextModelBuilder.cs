@@ -11,7 +11,7 @@ namespace JobService.Data.CompiledModels.Sqlite
     public partial class SqliteJobsDbContextModel
     {
         private SqliteJobsDbContextModel()
-            : base(skipDetectChanges: false, modelId: new Guid("c2d6eeee-0aa0-4b8e-abfa-5bb44b3401dc"), entityTypeCount: 10)
+            : base(skipDetectChanges: false, modelId: new Guid("fd402b9b-a20c-47c9-8da0-041472461a81"), entityTypeCount: 10)
         {
         }
 

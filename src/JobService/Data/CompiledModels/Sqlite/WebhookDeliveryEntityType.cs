@@ -19,9 +19,9 @@ namespace JobService.Data.CompiledModels.Sqlite
                 "JobService.Data.WebhookDelivery",
                 typeof(WebhookDelivery),
                 baseEntityType,
-                propertyCount: 14,
+                propertyCount: 15,
                 foreignKeyCount: 1,
-                unnamedIndexCount: 2,
+                unnamedIndexCount: 3,
                 keyCount: 1);
 
             var id = runtimeEntityType.AddProperty(
@@ -108,6 +108,14 @@ namespace JobService.Data.CompiledModels.Sqlite
                 valueConverter: new JobsDbContext.UtcConverter());
             nextAttemptAt.AddAnnotation("Relational:ColumnName", "next_attempt_at");
 
+            var receiver = runtimeEntityType.AddProperty(
+                "Receiver",
+                typeof(string),
+                propertyInfo: typeof(WebhookDelivery).GetProperty("Receiver", BindingFlags.Public | BindingFlags.Instance | BindingFlags.DeclaredOnly),
+                fieldInfo: typeof(WebhookDelivery).GetField("<Receiver>k__BackingField", BindingFlags.NonPublic | BindingFlags.Instance | BindingFlags.DeclaredOnly),
+                maxLength: 2048);
+            receiver.AddAnnotation("Relational:ColumnName", "receiver");
+
             var status = runtimeEntityType.AddProperty(
                 "Status",
                 typeof(string),
@@ -151,8 +159,13 @@ namespace JobService.Data.CompiledModels.Sqlite
             index.AddAnnotation("Relational:Name", "ix_webhook_deliveries_job_id");
 
             var index0 = runtimeEntityType.AddIndex(
+                new[] { receiver });
+            index0.AddAnnotation("Relational:Filter", "locked_by IS NOT NULL");
+            index0.AddAnnotation("Relational:Name", "ix_webhook_deliveries_sending");
+
+            var index1 = runtimeEntityType.AddIndex(
                 new[] { status, nextAttemptAt });
-            index0.AddAnnotation("Relational:Name", "ix_webhook_deliveries_due");
+            index1.AddAnnotation("Relational:Name", "ix_webhook_deliveries_due");
 
             return runtimeEntityType;
         }
