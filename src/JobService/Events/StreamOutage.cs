@@ -12,7 +12,7 @@ public sealed class StreamOutage(ILogger<StreamOutage> log)
 {
     readonly Lock _gate = new();
     int _waiting; // streams now waiting for the database
-    int _waited;  // streams that waited in this outage
+    int _wentOn;  // streams of this outage that read again
 
     /// <summary>A stream's read met the outage (once per stream and outage).</summary>
     public void Waits(string path, Exception e)
@@ -20,21 +20,20 @@ public sealed class StreamOutage(ILogger<StreamOutage> log)
         lock (_gate)
         {
             if (_waiting++ == 0)
-            {
-                _waited = 0;
                 log.LogWarning("Event streams: the database is away ({Error}, first met by {Path}); open streams stay open and read again when it is back",
                     DatabaseErrors.OneLine(e), path);
-            }
-            _waited++;
         }
     }
 
-    /// <summary>A waiting stream read again (<paramref name="read"/>), or ended while it waited.</summary>
+    /// <summary>A waiting stream read again (<paramref name="read"/>), or ended while it waited (its client left, its time was up).</summary>
     public void Done(bool read)
     {
         lock (_gate)
         {
-            if (--_waiting == 0 && read) log.LogInformation("Event streams: the database is back; {Streams} streams that waited went on", _waited);
+            if (read) _wentOn++;
+            if (--_waiting > 0) return;
+            if (_wentOn > 0) log.LogInformation("Event streams: the database is back; {Streams} streams that waited went on", _wentOn);
+            _wentOn = 0;
         }
     }
 }

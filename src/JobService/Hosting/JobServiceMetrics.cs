@@ -24,7 +24,7 @@ public sealed class JobServiceMetrics
         Meter = meters.Create(MeterName);
         OutcomeWriteRetries = Meter.CreateCounter<long>("jobservice.worker.outcome_write_retries", "{write}",
             "Writes of finished work retried because the database failed, kept while the lease may be the worker's " +
-            "(jobservice.write: outcome, or a running job's log line or model usage)");
+            "(jobservice.write: outcome, a running job's log line or model usage, or a webhook attempt's answer: webhook_attempt)");
 
         JobsCreated = Meter.CreateCounter<long>("jobservice.jobs.created", "{job}",
             "Jobs stored by POST /jobs and POST /jobs/batch; an idempotent replay is not a new job");
@@ -37,7 +37,7 @@ public sealed class JobServiceMetrics
         EndToEnd = Seconds("jobservice.job.end_to_end", "From created to completed, failed or cancelled", JobSeconds);
 
         LlmRequests = Meter.CreateCounter<long>("jobservice.llm.requests", "{request}",
-            "Model calls by outcome: ok, rate_limited, server_error, timeout, cancelled, error (HTTP retries inside a call are in http.client.*)");
+            "Model calls by outcome: ok, rate_limited, server_error, timeout, cancelled, unavailable (no answer), error (HTTP retries inside a call are in http.client.*)");
         LlmTokens = Meter.CreateCounter<long>("jobservice.llm.tokens", "{token}",
             "Tokens recorded in the jobs' usage, by token_type input or output (estimated counts included, as the jobs' usage has them)");
         LlmCost = Meter.CreateCounter<double>("jobservice.llm.cost_usd", "{USD}", "USD recorded in the jobs' usage, from the price table");

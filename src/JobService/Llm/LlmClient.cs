@@ -74,14 +74,13 @@ public sealed class LlmClient(IOptions<LlmOptions> options, TimeProvider time, I
                 await job.ReportProgressAsync(span.From, $"{span.Prefix}Waiting for {model}: {why}"); // the bar holds; the line says why it waits
                 await Task.Delay(delay, time, ct);
             }
-            catch (Exception e) when (Retryable(e, ct) && RetryAfter(e) is { } after)
+            catch (Exception e) when (Retryable(e, ct) && RetryAfter(e) is { } after && after > TimeSpan.Zero)
             {
                 // A wait past what a call waits within an attempt, or the last retry's: the attempt ends,
                 // and the job's retry comes no sooner than the provider asked (it waited out the job's
                 // timeout in the call, then retried at once, the provider's word forgotten).
                 await call.RecordSpentAsync();
-                throw new RetryAfterJobException($"{Describe(e, call.Chunks, provider)} and asked to wait {after.TotalSeconds:0} s (Retry-After); " +
-                    "the job is retried no sooner", after, e);
+                throw new RetryAfterJobException($"{Describe(e, call.Chunks, provider)} and asked to wait {after.TotalSeconds:0} s (Retry-After)", after, e);
             }
             catch
             {
@@ -95,8 +94,15 @@ public sealed class LlmClient(IOptions<LlmOptions> options, TimeProvider time, I
     /// Worth asking again within the attempt, and not cancelled by the job: an answer that says
     /// "later" (408, 429, 5xx), no answer (a failed connection: status 0), or a stream that broke.
     /// </summary>
-    static bool Retryable(Exception e, CancellationToken job) => !job.IsCancellationRequested && e is BrokenStreamException or IOException
-        or HttpRequestException or OperationCanceledException or JsonException or ClientResultException { Status: 0 or 408 or 429 or >= 500 };
+    static bool Retryable(Exception e, CancellationToken job) => !job.IsCancellationRequested && (e is OperationCanceledException || NoAnswer(e));
+
+    /// <summary>
+    /// The provider gave no usable answer: no connection, an answer that says "later" (408, 429,
+    /// 5xx), or a stream that broke. What a call's retries end with when the provider is down; not
+    /// a silence past its timeout (a cancellation, like the job's own timeout).
+    /// </summary>
+    public static bool NoAnswer(Exception e) => e is BrokenStreamException or IOException or HttpRequestException or JsonException
+        or ClientResultException { Status: 0 or 408 or 429 or >= 500 };
 
     static string Describe(Exception e, int tokens, OpenAiChatBackend? provider) => e switch
     {

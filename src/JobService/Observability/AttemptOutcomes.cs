@@ -46,7 +46,7 @@ public static class AttemptOutcomes
                     : LostWorker(row) ? LeaseExpired : Cancelled;
             case JobEventKinds.Status when row.Status == JobStatus.Pending:
                 if (row.Message == RequeuedMessage) return null;
-                if (row.Message is JobTransitions.HandedBackAtShutdown or JobTransitions.HandedBackSlotsBusy) return HandedBack;
+                if (JobTransitions.IsHandBack(row)) return HandedBack;
                 return LostWorker(row) ? LeaseExpired : TimedOut.Value ? Timeout : Retry;
             default:
                 return null;

@@ -342,9 +342,12 @@ public sealed class JobTransitions(
     /// <summary>The message a job cancelled while pending is left with: before its first attempt, or between attempts (metrics count neither as an attempt's end).</summary>
     public const string CancelledBeforeStart = "Cancelled before it started", CancelledWaitingToRunAgain = "Cancelled while waiting to run again";
 
-    /// <summary>The message a handed-back job is left with (metrics tell a hand-back by it).</summary>
+    /// <summary>The message a handed-back job is left with (metrics and webhooks tell a hand-back by it: <see cref="IsHandBack"/>).</summary>
     public const string HandedBackAtShutdown = "Handed back by a worker that was shutting down",
         HandedBackSlotsBusy = "Handed back by a worker whose slots stayed busy";
+
+    /// <summary>Whether this row was just handed back (<see cref="HandBackAsync"/>): pending again, its attempt given back.</summary>
+    public static bool IsHandBack(JobRow row) => row.Status == JobStatus.Pending && row.Message is HandedBackAtShutdown or HandedBackSlotsBusy;
 
     /// <summary>
     /// Extends the leases of the jobs this worker runs (<paramref name="ids"/>) and returns those

@@ -119,9 +119,6 @@ public static class Story
 
     const string HandedBackBy = "Handed back by worker";
 
-    /// <summary>Whether <paramref name="e"/> is a hand-back's (<see cref="HandedBack"/>): the job lost its worker and will run again.</summary>
-    public static bool IsHandBack(JobEvent e) => e.Kind == JobEventKinds.Status && e.Message?.StartsWith(HandedBackBy, StringComparison.Ordinal) == true;
-
     public static JobEvent Rescued(JobRow r, DateTime now, string why) => r.Status == JobStatus.Pending
         ? Event(r, JobEventKinds.Status, now, "warning", $"{why} It keeps its place in the queue.",
             Fields(("status", "pending"), ("attempt", r.Attempt), ("max_attempts", r.MaxAttempts), ("run_at", r.RunAt), ("error", r.Error)))

@@ -42,7 +42,7 @@ public sealed class WebhookDispatcher(
                     var leaseEnds = time.GetUtcNow().UtcDateTime + lease; // no later than the claim's own
                     var due = await store.ClaimAsync(_sender, free, o.ConcurrencyPerReceiver, lease, stopping);
                     _outage.Succeeded();
-                    foreach (var delivery in due) sending.Add(SendAsync(delivery, schedule, leaseEnds));
+                    foreach (var delivery in due) sending.Add(SendAsync(delivery, schedule, leaseEnds, stopping));
                     claimed = due.Count;
                 }
                 catch (Exception e) when (!stopping.IsCancellationRequested)
@@ -57,14 +57,14 @@ public sealed class WebhookDispatcher(
         await Task.WhenAll(sending); // each has its own timeout
     }
 
-    async Task SendAsync(DueDelivery delivery, IReadOnlyList<TimeSpan> schedule, DateTime leaseEnds)
+    async Task SendAsync(DueDelivery delivery, IReadOnlyList<TimeSpan> schedule, DateTime leaseEnds, CancellationToken stopping)
     {
         try
         {
             var startedAt = time.GetUtcNow().UtcDateTime;
             var sent = await sender.SendAsync(delivery, CancellationToken.None); // a send in flight finishes: its outcome must be written
             var outcome = Decide(delivery, sent.Status, sent.Error, sent.Body, sent.RetryAfter, sent.Blocked, sent.DurationMs, schedule);
-            if (!await RecordAsync(delivery, startedAt, outcome, leaseEnds)) return; // redelivered meanwhile, or the lease ran out
+            if (!await RecordAsync(delivery, startedAt, outcome, leaseEnds, stopping)) return; // redelivered meanwhile, or the lease ran out
             metrics.WebhookDelivered(outcome.Status == DeliveryStatus.Pending ? "retrying" : outcome.Status);
             var (level, line) = Line(delivery, outcome, schedule.Count);
             await transitions.NoteAsync(delivery.JobId, level, line, CancellationToken.None);
@@ -79,9 +79,10 @@ public sealed class WebhookDispatcher(
     /// Records the attempt, trying again through a database outage while the lease holds, as a
     /// worker does with a job's outcome: given up at once, the lease ran out and a delivery the
     /// receiver had answered was sent again, with the answered attempt missing from its log. Once
-    /// the lease is out the delivery is left to be sent again (at least once, the same webhook-id).
+    /// the lease is out, or this node stops (the host's stop must not wait out the lease), the
+    /// delivery is left to be sent again (at least once, the same webhook-id).
     /// </summary>
-    async Task<bool> RecordAsync(DueDelivery delivery, DateTime startedAt, AttemptOutcome outcome, DateTime leaseEnds)
+    async Task<bool> RecordAsync(DueDelivery delivery, DateTime startedAt, AttemptOutcome outcome, DateTime leaseEnds, CancellationToken stopping)
     {
         for (var attempt = 1; ; attempt++)
         {
@@ -91,14 +92,14 @@ public sealed class WebhookDispatcher(
                 if (attempt > 1) log.LogInformation("Webhook {DeliveryId} for job {JobId}: recorded the attempt at try {Try}", delivery.Id, delivery.JobId, attempt);
                 return recorded;
             }
-            catch (Exception e) when (DatabaseErrors.IsUnavailable(e) && time.GetUtcNow().UtcDateTime < leaseEnds)
+            catch (Exception e) when (DatabaseErrors.IsUnavailable(e) && time.GetUtcNow().UtcDateTime < leaseEnds && !stopping.IsCancellationRequested)
             {
                 var wait = Worker.JobRunner.FinishedWorkRetryWait(attempt);
                 metrics.OutcomeWriteRetries.Add(1, new KeyValuePair<string, object?>("jobservice.write", "webhook_attempt"));
                 if (attempt == 1)
                     log.LogWarning("Webhook {DeliveryId} for job {JobId}: recording the attempt failed ({Error}); trying again while its lease lasts",
                         delivery.Id, delivery.JobId, DatabaseErrors.OneLine(e));
-                await Task.Delay(wait);
+                await Task.Delay(wait, stopping).ContinueWith(_ => { }, CancellationToken.None); // a stop ends the wait; the filter above then lets go
             }
             catch (Exception e)
             {

@@ -24,7 +24,7 @@ public static class WebhookTypes
         { Event.Kind: Data.JobEventKinds.Cancelled } => Cancelled,
         { Event.Kind: Data.JobEventKinds.Status, Row: { Status: Data.JobStatus.Running, CancelRequested: false } } => Started,
         { Event.Kind: Data.JobEventKinds.Status, Event.Level: "warning", Row: { Status: Data.JobStatus.Pending, Error: not null } } => Retrying,
-        { Row.Status: Data.JobStatus.Pending } when Transitions.Story.IsHandBack(change.Event!) => Retrying,
+        { Event.Kind: Data.JobEventKinds.Status } when Transitions.JobTransitions.IsHandBack(change.Row) => Retrying,
         _ => null,
     };
 

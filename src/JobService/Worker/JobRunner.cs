@@ -86,6 +86,14 @@ public sealed class JobRunner(
             JobTracing.Failed(activity, e);
             record = () => Failed(running, e.Message, retryable: true, e, notBefore: e.After);
         }
+        catch (Exception e) when (held.Closed && Llm.LlmClient.NoAnswer(e))
+        {
+            // Its worker is stopping and the model provider gave no answer (its call's retries ran out
+            // in the grace period): handed back, not spent, as what the grace period ends is. Spent, a
+            // rolling deploy during a provider outage failed every job its workers held, no job's fault.
+            JobTracing.Failed(activity, e);
+            record = () => HandedBackAfterAsync(running, e.Message);
+        }
         catch (Exception e)
         {
             JobTracing.Failed(activity, e);
@@ -102,21 +110,18 @@ public sealed class JobRunner(
             log.LogWarning("Job {JobId} attempt {Attempt}: this worker no longer holds it, so its outcome was not written", job.Id, job.Attempt);
     }
 
+    async Task<bool> HandedBackAfterAsync(RunningJob running, string error)
+    {
+        var back = await transitions.HandBackAsync(running.Lease, CancellationToken.None);
+        if (back is { Status: JobStatus.Pending })
+            log.LogWarning("Attempt {Attempt} of {MaxAttempts} got no answer from the model provider while this worker was stopping ({Error}); handed back without spending it",
+                running.Job.Attempt, running.Job.MaxAttempts, error);
+        return back is not null;
+    }
+
     async Task<bool> Failed(RunningJob running, string error, bool retryable, Exception e, TimeSpan? notBefore = null)
     {
         var job = running.Job;
-        // Failed while this worker stops (a provider down, its call's retries run out during the grace
-        // period): handed back, not counted, as what the grace period ends is. Spent, every job a
-        // stopping worker held failed for good through an outage that was no job's fault.
-        if (retryable && held.Closed)
-        {
-            var back = await transitions.HandBackAsync(running.Lease, CancellationToken.None);
-            if (back is { Status: JobStatus.Pending })
-                log.LogWarning("Attempt {Attempt} of {MaxAttempts} failed while this worker was stopping ({Error}); handed back without spending it",
-                    job.Attempt, job.MaxAttempts, error);
-            else if (back is null) LostWith(e, job, error);
-            return back is not null;
-        }
         // Logged once the outcome is written, as it was written: a write that fails is tried again
         // (RecordAsync); a cancel asked for meanwhile wins over a retry; and a job whose lease ran out
         // is the rescuer's, not retried from here (its error is still told, with its stack trace).
