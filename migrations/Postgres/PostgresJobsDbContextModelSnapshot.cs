@@ -322,11 +322,17 @@ namespace JobService.Migrations.Postgres
                         .HasColumnType("text")
                         .HasColumnName("message");
 
+                    b.Property<DateTime?>("WrittenAt")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("written_at")
+                        .HasDefaultValueSql("clock_timestamp()");
+
                     b.HasKey("JobId", "Seq")
                         .HasName("pk_job_events");
 
-                    b.HasIndex("CreatedAt")
-                        .HasDatabaseName("ix_job_events_created_at");
+                    b.HasIndex("WrittenAt")
+                        .HasDatabaseName("ix_job_events_written_at");
 
                     b.ToTable("job_events", (string)null);
                 });

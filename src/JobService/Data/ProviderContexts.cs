@@ -18,7 +18,18 @@ public sealed class PostgresJobsDbContext(DbContextOptions<PostgresJobsDbContext
             job.Property(j => j.Result).HasColumnType("jsonb");
             job.Property(j => j.UsageDetail).HasColumnType("jsonb");
         });
-        model.Entity<JobEvent>().Property(e => e.Data).HasColumnType("jsonb");
+        model.Entity<JobEvent>(e =>
+        {
+            e.Property(x => x.Data).HasColumnType("jsonb");
+            // GET /events reads events by when each was written on the database's clock (whichever node
+            // wrote it, after any row lock its statement waited for), not by created_at, the writing
+            // node's clock when its transaction began: a node a few seconds off, or a write that waited
+            // for a lock, put events further back than the stream looks back (AllEventsStream). Null in
+            // rows written before the column. created_at's index is SQLite's: one process, one clock.
+            e.Property<DateTime?>(Events.AllEventsStream.WrittenAt).HasColumnName("written_at").HasDefaultValueSql("clock_timestamp()");
+            e.HasIndex(Events.AllEventsStream.WrittenAt).HasDatabaseName("ix_job_events_written_at");
+            e.Metadata.RemoveIndex(e.Metadata.FindIndex(e.Metadata.FindProperty(nameof(JobEvent.CreatedAt))!)!);
+        });
         DashboardTables.ConfigurePostgres(model);
     }
 }

@@ -512,6 +512,54 @@ public sealed class PostgresEventStreamTests : EventStreamContract
     protected override Task<TestDatabase> CreateDatabaseAsync() => TestDatabase.PostgresOrSkipAsync();
 
     /// <summary>
+    /// Regression: GET /events reads by event time and looks back 2 s for late commits, and an
+    /// event's time was its writer's clock when its transaction began. An instance whose clock ran
+    /// 30 s ahead made a list stream skip every event written after its own; a cancel that waited
+    /// for a row lock while later events were written 3 s after it began was never sent. The stream
+    /// now reads PostgreSQL's events by written_at, the database's clock as each row was written.
+    /// </summary>
+    [Fact]
+    public async Task TheStreamOverManyJobsMissesNoEventOfAnInstanceWhoseClockIsAheadOrOfAWriteThatWaitedForALock()
+    {
+        var database = await CreateDatabaseAsync();
+        await using var __ = database;
+        await using var api = new WorkerApp(database, new() { ["Service:Role"] = "api" }, kestrel: true, ownsDatabase: false);
+        await using var ahead = new WorkerApp(database, new() { ["Service:Role"] = "api" }, ownsDatabase: false);
+        ahead.Time.Advance(TimeSpan.FromSeconds(30));
+        var later = DateTime.UtcNow.AddDays(1); // no worker: every job waits
+        var held = await api.SubmitAsync(new { type = "greet", payload = new { name = "held" }, run_at = later });
+        await using var stream = await SseClient.OpenAsync(api.Client, "/events?type=greet");
+        Assert.Equal("snapshot-list", (await stream.NextAsync())!.Event);
+
+        var fromAhead = await ahead.SubmitAsync(new { type = "greet", payload = new { name = "ahead" }, run_at = later });
+        Assert.Equal(fromAhead, JsonDocument.Parse((await stream.NextAsync())!.Data).RootElement.GetProperty("job_id").GetGuid());
+        var fromHere = await api.SubmitAsync(new { type = "greet", payload = new { name = "here" }, run_at = later });
+        Assert.Equal(fromHere, JsonDocument.Parse((await stream.NextAsync())!.Data).RootElement.GetProperty("job_id").GetGuid());
+
+        // A cancel that waits for a row lock held 3 s (past the stream's look-back) by another session.
+        await using var sql = new Npgsql.NpgsqlConnection(database.ConnectionString);
+        await sql.OpenAsync();
+        await using var tx = await sql.BeginTransactionAsync();
+        await using (var lockRow = new Npgsql.NpgsqlCommand($"SELECT id FROM jobs WHERE id = '{held}' FOR UPDATE", sql, tx)) await lockRow.ExecuteNonQueryAsync();
+        var cancel = api.Client.PostAsync($"/jobs/{held}/cancel", null);
+        await Poll.UntilAsync(async () =>
+        {
+            await using var waiting = new Npgsql.NpgsqlConnection(database.ConnectionString);
+            await waiting.OpenAsync();
+            await using var count = new Npgsql.NpgsqlCommand("SELECT count(*) FROM pg_locks WHERE locktype = 'transactionid' AND NOT granted", waiting);
+            return (long)(await count.ExecuteScalarAsync())! > 0;
+        }, "the cancel waiting for the row", TimeSpan.FromSeconds(30));
+        api.Time.Advance(TimeSpan.FromSeconds(3)); // the cancel waits on: this instance's next write comes 3 s after the cancel began
+        var other = await api.SubmitAsync(new { type = "greet", payload = new { name = "meanwhile" }, run_at = later });
+        Assert.Equal(other, JsonDocument.Parse((await stream.NextAsync())!.Data).RootElement.GetProperty("job_id").GetGuid());
+        await tx.CommitAsync();
+        Assert.Equal(HttpStatusCode.OK, (await cancel).StatusCode);
+
+        var cancelled = await stream.NextAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(("cancelled", held), (cancelled!.Event, JsonDocument.Parse(cancelled.Data).RootElement.GetProperty("job_id").GetGuid()));
+    }
+
+    /// <summary>
     /// Streams read together (one statement on PostgreSQL) where one stream's rows cannot be read,
     /// here an event whose time is past what .NET holds: the batch is read again a stream at a
     /// time, so that only that stream's read fails and the other's gets its events. The batch is

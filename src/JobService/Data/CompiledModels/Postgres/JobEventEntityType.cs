@@ -19,7 +19,7 @@ namespace JobService.Data.CompiledModels.Postgres
                 "JobService.Data.JobEvent",
                 typeof(JobEvent),
                 baseEntityType,
-                propertyCount: 7,
+                propertyCount: 8,
                 unnamedIndexCount: 1,
                 keyCount: 1);
 
@@ -91,14 +91,24 @@ namespace JobService.Data.CompiledModels.Postgres
             message.AddAnnotation("Npgsql:ValueGenerationStrategy", NpgsqlValueGenerationStrategy.None);
             message.AddAnnotation("Relational:ColumnName", "message");
 
+            var writtenAt = runtimeEntityType.AddProperty(
+                "WrittenAt",
+                typeof(DateTime?),
+                nullable: true,
+                valueGenerated: ValueGenerated.OnAdd,
+                valueConverter: new JobsDbContext.UtcConverter());
+            writtenAt.AddAnnotation("Npgsql:ValueGenerationStrategy", NpgsqlValueGenerationStrategy.None);
+            writtenAt.AddAnnotation("Relational:ColumnName", "written_at");
+            writtenAt.AddAnnotation("Relational:DefaultValueSql", "clock_timestamp()");
+
             var key = runtimeEntityType.AddKey(
                 new[] { jobId, seq });
             runtimeEntityType.SetPrimaryKey(key);
             key.AddAnnotation("Relational:Name", "pk_job_events");
 
             var index = runtimeEntityType.AddIndex(
-                new[] { createdAt });
-            index.AddAnnotation("Relational:Name", "ix_job_events_created_at");
+                new[] { writtenAt });
+            index.AddAnnotation("Relational:Name", "ix_job_events_written_at");
 
             return runtimeEntityType;
         }

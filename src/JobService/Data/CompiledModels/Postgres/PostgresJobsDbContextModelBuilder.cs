@@ -12,7 +12,7 @@ namespace JobService.Data.CompiledModels.Postgres
     public partial class PostgresJobsDbContextModel
     {
         private PostgresJobsDbContextModel()
-            : base(skipDetectChanges: false, modelId: new Guid("0eaf59d1-51af-4c2e-a5c9-bd63d3f5d485"), entityTypeCount: 10)
+            : base(skipDetectChanges: false, modelId: new Guid("c7db7d42-42ee-4981-ab45-08ef8073713c"), entityTypeCount: 10)
         {
         }
 
