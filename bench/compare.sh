@@ -24,6 +24,9 @@ for provider in ${PROVIDERS:-sqlite postgres}; do
   for run in $(seq "$RUNS"); do
     for side in a b; do
       dll="$WORK/$side/bench/JobService.Bench/bin/Release/net10.0/JobService.Bench.dll"
+      # Each side runs in its own tree: the service reads appsettings.json from there, and an older
+      # build refuses a key a newer appsettings.json has.
+      pushd "$WORK/$side" >/dev/null
       if [ $provider = postgres ]; then
         dotnet "$dll" drop-create --provider postgres --connection "$BENCH_PG" >/dev/null
         c="${BENCH_PG%;Database=*};Database=jobservice_bench"
@@ -35,6 +38,7 @@ for provider in ${PROVIDERS:-sqlite postgres}; do
       dotnet "$dll" work --provider $provider --connection "$c" --n "$N" --concurrency "$C" 2>/dev/null | tail -1 |
         python3 -c "import json,sys; r=json.load(sys.stdin); r.update(side='$side', rev='$(git rev-parse --short "$([ $side = a ] && echo "$A" || echo "$B")")', run=$run, load=$load); print(json.dumps(r))" >>"$OUT"
       tail -1 "$OUT"
+      popd >/dev/null
     done
   done
 done
