@@ -201,7 +201,7 @@ public sealed class RunningJobs(IOptions<WorkerOptions> options)
         }
     }
 
-    /// <summary>Whether the worker is stopping (<see cref="Close"/>): what fails from now on is handed back, not counted.</summary>
+    /// <summary>Whether the worker is stopping (<see cref="Close"/>): a job whose model provider gives no answer from now on is handed back, not counted (JobRunner).</summary>
     public bool Closed
     {
         get { lock (_gate) return _closed; }
