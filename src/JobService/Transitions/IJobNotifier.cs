@@ -6,8 +6,12 @@ public abstract record Notice
     /// <summary>Jobs became due: idle workers should claim.</summary>
     public sealed record JobsAvailable : Notice;
 
-    /// <summary>A running job's cancel was asked for: its handler's token fires where it runs.</summary>
-    public sealed record CancelRequested(Guid JobId) : Notice;
+    /// <summary>
+    /// A running job's cancel was asked for by its event <paramref name="Seq"/>: the handler's token
+    /// fires where it runs, unless that run was claimed after it (a later run of the job, retried at
+    /// once: the notice can arrive late, as a node's own does on its way back from the server).
+    /// </summary>
+    public sealed record CancelRequested(Guid JobId, long Seq) : Notice;
 
     /// <summary>Events up to <paramref name="Seq"/> were committed for the job.</summary>
     public sealed record EventsAppended(Guid JobId, long Seq) : Notice;

@@ -108,7 +108,7 @@ public sealed class JobTransitions(
             RETURNING {JobRow.Columns}
             """, ct, ("ids", driver.Ids(ids)));
         await ApplyAsync(tx, running, r => Story.CancelRequested(r, tx.Now), ct);
-        if (running.Count > 0) tx.AfterCommit(() => { foreach (var r in running) driver.Notifier.Publish(new Notice.CancelRequested(r.Id)); });
+        if (running.Count > 0) tx.AfterCommit(() => { foreach (var r in running) driver.Notifier.Publish(new Notice.CancelRequested(r.Id, r.EventSeq)); });
         await tx.CommitAsync(ct);
         return [.. pending, .. running];
     }
@@ -198,7 +198,7 @@ public sealed class JobTransitions(
         if (claimed.Count == 0) return ([], refused, false);
         await ApplyAsync(tx, claimed.Select(c => c.Row).ToList(), r => Story.Claimed(r, request.WorkerId, tx.Now), ct, stored: true);
         await tx.CommitAsync(ct);
-        return (claimed.Select(c => new ClaimedJob(c.Row.Id, c.Row.Type, c.Payload, c.Row.Attempt, c.Row.MaxAttempts, c.HasCallbackUrl)).ToList(), false,
+        return (claimed.Select(c => new ClaimedJob(c.Row.Id, c.Row.Type, c.Payload, c.Row.Attempt, c.Row.MaxAttempts, c.HasCallbackUrl, c.Row.EventSeq)).ToList(), false,
             claimed.Any(c => c.Row.HasCallback));
     }
 

@@ -40,8 +40,7 @@ public sealed class PostgresNotifier(NpgsqlDataSource dataSource, IOptions<Servi
     readonly SemaphoreSlim _pending = new(0), _urgent = new(0); // anything to send; a notice that must not wait
     readonly TaskCompletionSource _listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
     bool _jobsAvailable, _pausesChanged;
-    readonly HashSet<Guid> _cancels = [];
-    readonly Dictionary<Guid, long> _events = [];
+    readonly Dictionary<Guid, long> _cancels = [], _events = [];
 
     public event Action<Notice>? Received;
     public Task Listening => _listening.Task;
@@ -54,7 +53,7 @@ public sealed class PostgresNotifier(NpgsqlDataSource dataSource, IOptions<Servi
             {
                 case Notice.JobsAvailable: _jobsAvailable = true; break;
                 case Notice.PausesChanged: _pausesChanged = true; break;
-                case Notice.CancelRequested c: _cancels.Add(c.JobId); break;
+                case Notice.CancelRequested c: _cancels[c.JobId] = Math.Max(c.Seq, _cancels.GetValueOrDefault(c.JobId)); break;
                 case Notice.EventsAppended e: _events[e.JobId] = Math.Max(e.Seq, _events.GetValueOrDefault(e.JobId)); break;
             }
         }
@@ -157,7 +156,7 @@ public sealed class PostgresNotifier(NpgsqlDataSource dataSource, IOptions<Servi
         var notes = new List<(string, string)>();
         if (_jobsAvailable) notes.Add((JobsChannel, ""));
         if (_pausesChanged) notes.Add((PausesChannel, ""));
-        notes.AddRange(_cancels.Select(id => (CancelChannel, id.ToString())));
+        notes.AddRange(_cancels.Select(c => (CancelChannel, $"{c.Key}:{c.Value}")));
         var payload = new StringBuilder();
         foreach (var (id, seq) in _events)
         {
@@ -218,8 +217,11 @@ public sealed class PostgresNotifier(NpgsqlDataSource dataSource, IOptions<Servi
             case PausesChannel:
                 Received?.Invoke(new Notice.PausesChanged());
                 break;
-            case CancelChannel when Guid.TryParse(e.Payload, out var id):
-                Received?.Invoke(new Notice.CancelRequested(id));
+            case CancelChannel when e.Payload.Split(':') is [var job, var seq] && Guid.TryParse(job, out var id) && long.TryParse(seq, out var n):
+                Received?.Invoke(new Notice.CancelRequested(id, n));
+                break;
+            case CancelChannel when Guid.TryParse(e.Payload, out var id): // from a node of an earlier version: stops whatever runs
+                Received?.Invoke(new Notice.CancelRequested(id, long.MaxValue));
                 break;
             case EventsChannel:
                 foreach (var item in e.Payload.Split(',', StringSplitOptions.RemoveEmptyEntries))

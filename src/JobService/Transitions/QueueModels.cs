@@ -3,8 +3,12 @@ namespace JobService.Transitions;
 /// <summary>Who holds a job: every worker write is conditional on all three still being true.</summary>
 public sealed record JobLease(Guid JobId, int Attempt, string WorkerId);
 
-/// <summary>A job as a claim hands it to the worker; <paramref name="HasCallback"/>: it has a callback_url (fixed at submit).</summary>
-public sealed record ClaimedJob(Guid Id, string Type, string Payload, int Attempt, int MaxAttempts, bool HasCallback)
+/// <summary>
+/// A job as a claim hands it to the worker; <paramref name="HasCallback"/>: it has a callback_url
+/// (fixed at submit); <paramref name="ClaimSeq"/>: the claim's event, which tells this run from the
+/// job's earlier ones (an attempt number starts again when a job is retried by hand).
+/// </summary>
+public sealed record ClaimedJob(Guid Id, string Type, string Payload, int Attempt, int MaxAttempts, bool HasCallback, long ClaimSeq)
 {
     public JobLease Lease(string workerId) => new(Id, Attempt, workerId);
 }

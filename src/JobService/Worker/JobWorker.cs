@@ -269,7 +269,7 @@ public sealed class JobWorker(
         switch (notice)
         {
             case Notice.JobsAvailable or Notice.Reconnected: wakeup.Signal(); break;
-            case Notice.CancelRequested c: running.Cancel(c.JobId, StopReason.Cancelled); break;
+            case Notice.CancelRequested c: running.Cancel(c.JobId, c.Seq); break;
         }
     }
 

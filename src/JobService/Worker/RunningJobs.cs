@@ -222,5 +222,9 @@ public sealed class RunningJobs(IOptions<WorkerOptions> options)
     /// <summary>Handlers of this type running or waiting for a slot (what a type's concurrency limit counts).</summary>
     public int CountOfType(string type) => All.Count(j => j.Job.Type == type && !j.HandlerDone);
 
-    public void Cancel(Guid id, StopReason reason) => Find(id)?.Stop(reason);
+    /// <summary>Stops the job's run if it was claimed before the cancel (event <paramref name="seq"/>) was asked for.</summary>
+    public void Cancel(Guid id, long seq)
+    {
+        if (Find(id) is { } run && run.Job.ClaimSeq < seq) run.Stop(StopReason.Cancelled);
+    }
 }
