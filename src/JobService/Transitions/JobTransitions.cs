@@ -325,29 +325,48 @@ public sealed class JobTransitions(
     }
 
     /// <summary>
-    /// Shutdown: back to pending at once, and the attempt is given back (it was not the job's
-    /// fault), keeping its place in the queue (its run_at) as a rescued job does. A cancel wins.
+    /// Shutdown, or slots that stayed busy: back to pending at once, and the attempt is given back
+    /// (it was not the job's fault), keeping its place in the queue (its run_at) as a rescued job
+    /// does. A cancel wins.
     /// </summary>
     public async Task<JobRow?> HandBackAsync(JobLease lease, CancellationToken ct, bool slotsBusy = false)
     {
-        var rows = await FencedRowsAsync(lease, Now, $"""
-            status = {CancelWins("'pending'")}, {EndedIfCancelled}, attempt = attempt - 1, progress = 0,
-            message = CASE WHEN cancel_requested THEN 'Cancelled' ELSE @message END,
-            updated_at = @now, locked_by = NULL, locked_until = NULL
-            """, (r, now) => Story.HandedBack(r, now, lease.WorkerId, slotsBusy), ct,
+        var rows = await FencedRowsAsync(lease, Now, HandBackSet,
+            (r, now) => Story.HandedBack(r, now, lease.WorkerId, slotsBusy ? HandBack.SlotsBusy : HandBack.Shutdown), ct,
             ("message", slotsBusy ? HandedBackSlotsBusy : HandedBackAtShutdown));
         return rows.SingleOrDefault();
     }
+
+    /// <summary>
+    /// A service the job needs is down (<see cref="Handlers.ServiceUnavailableJobException"/>): handed
+    /// back as at shutdown, the attempt given back, but due no sooner than <paramref name="after"/>,
+    /// with <paramref name="why"/> as its error meanwhile. A cancel wins.
+    /// </summary>
+    public async Task<JobRow?> HandBackUnavailableAsync(JobLease lease, TimeSpan after, string why, CancellationToken ct)
+    {
+        var now = Now; // one clock reading: updated_at + after is run_at
+        var rows = await FencedRowsAsync(lease, now, $"{HandBackSet}, run_at = @run_at, error = @error",
+            (r, at) => Story.HandedBack(r, at, lease.WorkerId, HandBack.Unavailable), ct,
+            ("message", HandedBackUnavailable), ("run_at", now + after), ("error", why));
+        return rows.SingleOrDefault();
+    }
+
+    static readonly string HandBackSet = $"""
+        status = {CancelWins("'pending'")}, {EndedIfCancelled}, attempt = attempt - 1, progress = 0,
+        message = CASE WHEN cancel_requested THEN 'Cancelled' ELSE @message END,
+        updated_at = @now, locked_by = NULL, locked_until = NULL
+        """;
 
     /// <summary>The message a job cancelled while pending is left with: before its first attempt, or between attempts (metrics count neither as an attempt's end).</summary>
     public const string CancelledBeforeStart = "Cancelled before it started", CancelledWaitingToRunAgain = "Cancelled while waiting to run again";
 
     /// <summary>The message a handed-back job is left with (metrics and webhooks tell a hand-back by it: <see cref="IsHandBack"/>).</summary>
     public const string HandedBackAtShutdown = "Handed back by a worker that was shutting down",
-        HandedBackSlotsBusy = "Handed back by a worker whose slots stayed busy";
+        HandedBackSlotsBusy = "Handed back by a worker whose slots stayed busy",
+        HandedBackUnavailable = "Waiting for a service it needs, which is unavailable (see error)";
 
-    /// <summary>Whether this row was just handed back (<see cref="HandBackAsync"/>): pending again, its attempt given back.</summary>
-    public static bool IsHandBack(JobRow row) => row.Status == JobStatus.Pending && row.Message is HandedBackAtShutdown or HandedBackSlotsBusy;
+    /// <summary>Whether this row was just handed back (<see cref="HandBackAsync"/>, <see cref="HandBackUnavailableAsync"/>): pending again, its attempt given back.</summary>
+    public static bool IsHandBack(JobRow row) => row.Status == JobStatus.Pending && row.Message is HandedBackAtShutdown or HandedBackSlotsBusy or HandedBackUnavailable;
 
     /// <summary>
     /// Extends the leases of the jobs this worker runs (<paramref name="ids"/>) and returns those

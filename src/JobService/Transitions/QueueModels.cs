@@ -71,3 +71,6 @@ public sealed record ProgressReport(int Value, string? Message, (int Received, i
 
 /// <summary>Partial text the model produced since <paramref name="Offset"/> (0 after a new call restarted the text).</summary>
 public sealed record OutputPiece(int Offset, string Text);
+
+/// <summary>Why a worker gives a job back without spending its attempt: its shutdown, its slots busy, or a service the job needs down.</summary>
+public enum HandBack { Shutdown, SlotsBusy, Unavailable }

@@ -110,12 +110,16 @@ public static class Story
             $"Attempt {r.Attempt} of {r.MaxAttempts} failed: {error.TrimEnd('.')}. Retrying in {Seconds((r.RunAt - now).TotalMilliseconds)}",
             Fields(("status", "pending"), ("attempt", r.Attempt), ("max_attempts", r.MaxAttempts), ("run_at", r.RunAt), ("error", error)));
 
-    public static JobEvent HandedBack(JobRow r, DateTime now, string worker, bool slotsBusy) => r.Status == JobStatus.Cancelled
+    public static JobEvent HandedBack(JobRow r, DateTime now, string worker, HandBack why) => r.Status == JobStatus.Cancelled
         ? Terminal(r, now, "info", $"Worker {worker} stopped before the handler finished; a cancel was asked for, so it ends cancelled")
-        : Event(r, JobEventKinds.Status, now, "info", slotsBusy
-                ? $"{HandedBackBy} {worker}, which claimed it ahead of a free slot and found none soon; the attempt is not counted"
-                : $"{HandedBackBy} {worker}, which was shutting down; the attempt is not counted",
-            Fields(("status", "pending"), ("attempt", r.Attempt), ("max_attempts", r.MaxAttempts), ("run_at", r.RunAt)));
+        : why == HandBack.Unavailable
+            ? Event(r, JobEventKinds.Status, now, "warning",
+                $"{HandedBackBy} {worker}: {r.Error?.TrimEnd('.')}. It runs again in {Seconds((r.RunAt - now).TotalMilliseconds)}; the attempt is not counted",
+                Fields(("status", "pending"), ("attempt", r.Attempt), ("max_attempts", r.MaxAttempts), ("run_at", r.RunAt), ("error", r.Error)))
+            : Event(r, JobEventKinds.Status, now, "info", why == HandBack.SlotsBusy
+                    ? $"{HandedBackBy} {worker}, which claimed it ahead of a free slot and found none soon; the attempt is not counted"
+                    : $"{HandedBackBy} {worker}, which was shutting down; the attempt is not counted",
+                Fields(("status", "pending"), ("attempt", r.Attempt), ("max_attempts", r.MaxAttempts), ("run_at", r.RunAt)));
 
     const string HandedBackBy = "Handed back by worker";
 

@@ -81,6 +81,14 @@ public sealed class JobRunner(
             JobTracing.Failed(activity, e);
             record = () => Failed(running, e.Message, retryable: false, e);
         }
+        catch (ServiceUnavailableJobException e)
+        {
+            // A service the job needs is down: no fault of the job, so its attempt is not spent (an
+            // outage used up every queued job's attempts, about 50 s each). It waits, pending, and
+            // is told why in its error.
+            JobTracing.Failed(activity, e);
+            record = () => HandedBackUnavailableAsync(running, e);
+        }
         catch (RetryAfterJobException e)
         {
             JobTracing.Failed(activity, e);
@@ -116,6 +124,15 @@ public sealed class JobRunner(
         if (back is { Status: JobStatus.Pending })
             log.LogWarning("Attempt {Attempt} of {MaxAttempts} got no answer from the model provider while this worker was stopping ({Error}); handed back without spending it",
                 running.Job.Attempt, running.Job.MaxAttempts, error);
+        return back is not null;
+    }
+
+    async Task<bool> HandedBackUnavailableAsync(RunningJob running, ServiceUnavailableJobException e)
+    {
+        var back = await transitions.HandBackUnavailableAsync(running.Lease, e.After, e.Message, CancellationToken.None);
+        if (back is { Status: JobStatus.Pending }) // one line a job at Debug: the outage itself is told once, by what found it
+            log.LogDebug("Attempt {Attempt} of {MaxAttempts} handed back without spending it, to run again in {After:0.#} s: {Error}",
+                running.Job.Attempt, running.Job.MaxAttempts, e.After.TotalSeconds, e.Message);
         return back is not null;
     }
 

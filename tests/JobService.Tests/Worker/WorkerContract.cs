@@ -231,6 +231,33 @@ public abstract class WorkerContract
         await app.WaitForStatusAsync(id, JobStatus.Completed);
     }
 
+    /// <summary>
+    /// A handler whose service is down hands its job back without spending the attempt, due when it
+    /// said, and told why (the LLM client does so while a provider's breaker is open).
+    /// </summary>
+    [Fact]
+    public async Task AHandlerWhoseServiceIsDownHandsItsJobBackUnspentDueWhenItSaid()
+    {
+        await using var app = await StartAsync();
+        var runs = 0;
+        var key = Scripts.Add(_ => Interlocked.Increment(ref runs) == 1
+            ? throw new ServiceUnavailableJobException("The search index gave no answer", TimeSpan.FromSeconds(30))
+            : Task.FromResult<object?>(new { found = 3 }));
+        var id = await app.SubmitAsync(Scripts.Job(key, maxAttempts: 1));
+
+        var waiting = await app.WaitForAsync(id, j => j.Status == JobStatus.Pending && j.Message == JobTransitions.HandedBackUnavailable, "handed back");
+        Assert.Equal((0, "The search index gave no answer"), (waiting.Attempt, waiting.Error));
+        Assert.Equal(TimeSpan.FromSeconds(30), waiting.RunAt - waiting.UpdatedAt);
+        var told = (await app.EventsAsync(id)).Last();
+        Assert.Equal(("warning", "pending"), (told.Level, JsonDocument.Parse(told.Data!).RootElement.GetProperty("status").GetString()));
+        Assert.Contains("The search index gave no answer. It runs again in 30 s; the attempt is not counted", told.Message);
+
+        app.AdvanceAndWake(TimeSpan.FromSeconds(30));
+        var done = await app.WaitForStatusAsync(id, JobStatus.Completed);
+        Assert.Equal(1, done.Attempt); // its one attempt, not spent by the outage
+        Assert.Equal(2, Scripts.RunsOf(key));
+    }
+
     [Fact]
     public async Task ACancelFlagSetElsewhereReachesTheHandlerWithinOneHeartbeat()
     {
