@@ -38,6 +38,8 @@ public sealed class JobServiceMetrics
 
         LlmRequests = Meter.CreateCounter<long>("jobservice.llm.requests", "{request}",
             "Model calls by outcome: ok, rate_limited, server_error, timeout, cancelled, unavailable (no answer), error (HTTP retries inside a call are in http.client.*)");
+        LlmCallsHeld = Meter.CreateCounter<long>("jobservice.llm.calls_held", "{call}",
+            "Model calls not made because their provider's breaker was open (it gave no answer to many calls in a row), by provider; their jobs wait unspent");
         LlmTokens = Meter.CreateCounter<long>("jobservice.llm.tokens", "{token}",
             "Tokens recorded in the jobs' usage, by token_type input or output (estimated counts included, as the jobs' usage has them)");
         LlmCost = Meter.CreateCounter<double>("jobservice.llm.cost_usd", "{USD}", "USD recorded in the jobs' usage, from the price table");
@@ -63,6 +65,7 @@ public sealed class JobServiceMetrics
     public Histogram<double> RunDuration { get; }
     public Histogram<double> EndToEnd { get; }
     public Counter<long> LlmRequests { get; }
+    public Counter<long> LlmCallsHeld { get; }
     public Counter<long> LlmTokens { get; }
     public Counter<double> LlmCost { get; }
     public Histogram<double> LlmFirstToken { get; }

@@ -17,15 +17,21 @@ namespace JobService.Llm;
 /// connection, and a stream that breaks after it began (no finish reason, an error event, a dropped
 /// connection, a chunk that is not JSON, silence past the provider's timeout, which the SDK measures
 /// per request and per read). 400/401/403/404/422 fail the job at once. Each call and each retry is
-/// told in the job's log.
+/// told in the job's log. A provider that gives no answer to many calls in a row stops being called
+/// for a while (<see cref="ProviderBreaker"/>), and the jobs that would call it wait unspent.
 /// </summary>
 public sealed class LlmClient(IOptions<LlmOptions> options, TimeProvider time, IHttpClientFactory http, ExpectedTokens expected,
-    Hosting.JobServiceMetrics metrics, Observability.ModelLabels models)
+    Hosting.JobServiceMetrics metrics, Observability.ModelLabels models, ILogger<LlmClient> log)
 {
     readonly LlmOptions _options = options.Value;
     readonly Dictionary<string, OpenAiChatBackend> _providers = options.Value.Providers.ToDictionary(
         p => p.Key, p => new OpenAiChatBackend(p.Key, p.Value, http), StringComparer.Ordinal);
+    readonly Dictionary<string, ProviderBreaker> _breakers = options.Value.Providers.ToDictionary(
+        p => p.Key, p => new ProviderBreaker(p.Key, options.Value, time, log), StringComparer.Ordinal);
     readonly OfflineChatBackend _offline = new(options.Value.Offline, time);
+
+    /// <summary>The provider's breaker (<see cref="ProviderBreaker"/>); the offline provider has none.</summary>
+    public ProviderBreaker? BreakerOf(string provider) => _breakers.GetValueOrDefault(provider);
 
     public async Task<ChatResult> CompleteAsync(ChatRequest request, IJobContext job, ProgressSpan span)
     {
@@ -40,8 +46,10 @@ public sealed class LlmClient(IOptions<LlmOptions> options, TimeProvider time, I
                                             $"{request.Messages.Count} message(s), expecting about {expect} tokens");
         await job.ReportProgressAsync(span.From, $"{span.Prefix}Waiting for {model}…");
 
+        var breaker = BreakerOf(providerName);
         for (var retry = 0; ; retry++)
         {
+            if (breaker?.Refusal() is { } refused) throw Held(refused, providerName);
             var call = new Call(this, request, job, span, expect, providerName, model, retry);
             using var observed = new Observability.ModelCallObservation(metrics, models, job.Type, providerName, model, request);
             try
@@ -53,10 +61,11 @@ public sealed class LlmClient(IOptions<LlmOptions> options, TimeProvider time, I
                     throw new BrokenStreamException($"The stream ended after {call.Chunks} tokens without a finish reason (cut off, or an error event)");
                 var result = await call.RecordAsync(outcome, estimated: outcome.CompletionTokens is null);
                 observed.Succeeded(result);
+                breaker?.Answered();
                 expected.Observe(job.Type, request.Step, result);
                 return result;
             }
-            catch (Exception e) when (observed.Failed(e, ct)) // counts the call's outcome; never true, so never taken
+            catch (Exception e) when (observed.Failed(e, ct) || Tell(breaker, e, ct, call.Chunks, provider)) // counts the call's outcome; never true, so never taken
             {
                 throw;
             }
@@ -64,6 +73,11 @@ public sealed class LlmClient(IOptions<LlmOptions> options, TimeProvider time, I
             {
                 await call.RecordSpentAsync();
                 throw new NonRetryableJobException($"The provider '{providerName}' refused the request ({e.Status}): {e.Message}", e);
+            }
+            catch (Exception e) when (Retryable(e, ct) && breaker?.Refusal(e) is { } opened) // its breaker opened: the job waits unspent
+            {
+                await call.RecordSpentAsync();
+                throw Held(opened, providerName);
             }
             catch (Exception e) when (Retryable(e, ct) && retry < _options.MaxRetries && !(RetryAfter(e) > MaxRetryWait))
             {
@@ -88,6 +102,22 @@ public sealed class LlmClient(IOptions<LlmOptions> options, TimeProvider time, I
                 throw;
             }
         }
+    }
+
+    /// <summary>A call not made because its provider's breaker is open: counted, and the attempt ends unspent.</summary>
+    Exception Held(ServiceUnavailableJobException refused, string provider)
+    {
+        metrics.LlmCallsHeld.Add(1, new KeyValuePair<string, object?>("provider", provider));
+        return refused;
+    }
+
+    /// <summary>Tells the provider's breaker how a call ended (not when the job itself stopped it); never true.</summary>
+    static bool Tell(ProviderBreaker? breaker, Exception e, CancellationToken job, int tokens, OpenAiChatBackend? provider)
+    {
+        if (breaker is null || job.IsCancellationRequested) return false;
+        if (ProviderBreaker.Down(e, job)) breaker.Failed(Describe(e, tokens, provider));
+        else breaker.Answered();
+        return false;
     }
 
     /// <summary>

@@ -35,6 +35,16 @@ public sealed class LlmOptions : IValidatableObject
     /// </summary>
     [Range(1, 3_600)] public int MaxRetryWaitSeconds { get; set; } = 60;
 
+    /// <summary>
+    /// Calls in a row to one provider, from any of this process's jobs, that got no answer (no
+    /// connection, 408, 5xx, silence past its timeout) before its calls stop for a while and the jobs
+    /// that would make them wait without spending an attempt (<see cref="ProviderBreaker"/>). 0: never.
+    /// </summary>
+    [Range(0, 1_000_000)] public int BreakerFailures { get; set; } = 10;
+
+    /// <summary>How long a provider's calls stop once its breaker opens; twice as long after each probe that gets no answer, at most ten times this.</summary>
+    [Range(0.1, 3_600)] public double BreakerOpenSeconds { get; set; } = 30;
+
     /// <summary>How often structured generation asks again with the validation errors.</summary>
     [Range(0, 20)] public int RepairAttempts { get; set; } = 2;
 

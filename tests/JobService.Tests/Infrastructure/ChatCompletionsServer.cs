@@ -103,6 +103,9 @@ public sealed class ChatCompletionsServer : IAsyncDisposable
         return settings;
     }
 
+    /// <summary>Above 0: every request is answered with this status (a provider that is down), whatever is queued.</summary>
+    public int DownWith { get; set; }
+
     public void Enqueue(params ChatReply[] replies)
     {
         foreach (var reply in replies) _replies.Enqueue(reply);
@@ -115,7 +118,7 @@ public sealed class ChatCompletionsServer : IAsyncDisposable
         Requests.Enqueue(seen);
         FirstRequest.TrySetResult();
         http.RequestAborted.Register(() => seen.Aborted.TrySetResult());
-        var reply = _replies.TryDequeue(out var next) ? next : new ChatReply();
+        var reply = DownWith > 0 ? new ChatReply { Status = DownWith, ErrorMessage = "down" } : _replies.TryDequeue(out var next) ? next : new ChatReply();
         var model = body.TryGetProperty("model", out var m) ? m.GetString() : "unknown";
 
         if (reply.Status != 200)

@@ -3,6 +3,7 @@ using System.Text.Json;
 using JobService.Data;
 using JobService.Tests.Infrastructure;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace JobService.Tests.Llm;
 
@@ -194,6 +195,54 @@ public sealed class LlmJobTests : IAsyncLifetime
         var job = await db.Jobs.AsNoTracking().SingleAsync(j => j.Id == id);
         Assert.Equal((JobStatus.Pending, 0, JobService.Transitions.JobTransitions.HandedBackAtShutdown), (job.Status, job.Attempt, job.Message));
         Assert.Equal(2, _server.Requests.Count);
+    }
+
+    /// <summary>
+    /// Regression: during a provider outage every queued job called it, retried inside its attempt,
+    /// and spent the attempt (about 50 s each at the defaults): an outage of minutes failed them all.
+    /// After a few calls in a row without an answer the provider is not called for a while; the
+    /// jobs wait, handed back unspent and told why, and run once it answers again.
+    /// </summary>
+    [Fact]
+    public async Task AProviderThatIsDownIsNotCalledForAWhileAndItsJobsWaitUnspentUntilItAnswers()
+    {
+        _server.DownWith = 503;
+        var logs = new LogCapture();
+        var app = new WorkerApp(TestDatabase.Sqlite(), _server.ProviderSettings(new()
+        {
+            ["Llm:BreakerFailures"] = "2", ["Llm:BreakerOpenSeconds"] = "1", ["Llm:MaxRetries"] = "1", ["Llm:RetryBaseSeconds"] = "0.001",
+            ["Worker:LeaseSeconds"] = "300", ["Serilog:MinimumLevel"] = "Information",
+        }), realClock: true, configure: services => services.AddSingleton<Serilog.Core.ILogEventSink>(logs));
+        await using var _ = app;
+        using var recorder = new Observability.MeasurementRecorder(app.Get<JobService.Hosting.JobServiceMetrics>());
+        async Task<Guid> SubmitAsync(int i) => await app.SubmitAsync(new { type = "text_generation", payload = new { prompt = $"job {i}" }, max_attempts = 1 });
+        async Task<Job> WaitingAsync(Guid id)
+        {
+            var waiting = await app.WaitForAsync(id, j => j.Message == JobService.Transitions.JobTransitions.HandedBackUnavailable, "handed back unspent");
+            Assert.Equal((JobStatus.Pending, 0), (waiting.Status, waiting.Attempt));
+            Assert.StartsWith("The model provider 'test' gave no answer to ", waiting.Error);
+            Assert.Contains("(the last: The provider answered HTTP 503)", waiting.Error);
+            Assert.True(waiting.RunAt > waiting.UpdatedAt, $"due at once: {waiting.RunAt:O} after {waiting.UpdatedAt:O}");
+            return waiting;
+        }
+
+        // The first job's call and its retry get no answer: the second opens the breaker, and the job waits instead of failing.
+        List<Guid> ids = [await SubmitAsync(0)];
+        await WaitingAsync(ids[0]);
+        for (var i = 1; i < 6; i++) ids.Add(await SubmitAsync(i));
+        foreach (var id in ids[1..]) await WaitingAsync(id);
+        // Six jobs of two calls each made twelve calls without the breaker, and failed; here the
+        // later jobs make none while the breaker is open, but for one probe a window.
+        Assert.True(_server.Requests.Count < 12, $"{_server.Requests.Count} calls");
+        Assert.True(recorder.Count("jobservice.llm.calls_held", ("provider", "test")) >= 6);
+
+        _server.DownWith = 0;
+        foreach (var id in ids) Assert.Equal(1, (await app.WaitForStatusAsync(id, JobStatus.Completed)).Attempt);
+        var told = logs.Snapshot().Select(e => e.RenderMessage()).ToList();
+        Assert.Single(told, line => line.Contains("gave no answer to 2 calls in a row", StringComparison.Ordinal));
+        Assert.Single(told, line => line.Contains("answers again", StringComparison.Ordinal));
+        var events = await app.EventsAsync(ids[0]);
+        Assert.Contains(events, e => e.Level == "warning" && e.Message!.Contains("It runs again in") && e.Message!.Contains("the attempt is not counted"));
     }
 
     /// <summary>Regression: a provider that does not answer at all (connection refused) was counted as "error", with a 400's outcome: an outage did not show.</summary>
