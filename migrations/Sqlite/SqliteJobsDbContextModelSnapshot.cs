@@ -126,6 +126,10 @@ namespace JobService.Migrations.Sqlite
                         .HasColumnType("INTEGER")
                         .HasColumnName("cancel_requested");
 
+                    b.Property<string>("Checkpoint")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("checkpoint");
+
                     b.Property<DateTime?>("CompletedAt")
                         .HasColumnType("TEXT")
                         .HasColumnName("completed_at");

@@ -53,6 +53,12 @@ public sealed class Job
     /// <summary>The latest attempt's LLM usage detail as JSON (model, provider, estimated, steps); totals are the columns above.</summary>
     public string? UsageDetail { get; set; }
 
+    /// <summary>
+    /// What a handler kept for the job's later attempts (JSON: a pipeline's finished steps), so that a
+    /// retry does not do that work again (<see cref="Handlers.IJobContext.KeepAsync"/>). A retry by hand clears it.
+    /// </summary>
+    public string? Checkpoint { get; set; }
+
     // The lease held by the worker running the job; every worker write is fenced on it.
     public string? LockedBy { get; set; }
     public DateTime? LockedUntil { get; set; }

@@ -46,6 +46,7 @@ public abstract class JobsDbContext(DbContextOptions options) : DbContext(option
             job.Property(j => j.Message).HasColumnName("message").HasMaxLength(500);
             job.Property(j => j.Payload).HasColumnName("payload");
             job.Property(j => j.Result).HasColumnName("result");
+            job.Property(j => j.Checkpoint).HasColumnName("checkpoint");
             job.Property(j => j.Error).HasColumnName("error");
             job.Property(j => j.Priority).HasColumnName("priority");
             job.Property(j => j.Attempt).HasColumnName("attempt");

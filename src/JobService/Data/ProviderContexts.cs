@@ -17,6 +17,7 @@ public sealed class PostgresJobsDbContext(DbContextOptions<PostgresJobsDbContext
             job.Property(j => j.Payload).HasColumnType("jsonb");
             job.Property(j => j.Result).HasColumnType("jsonb");
             job.Property(j => j.UsageDetail).HasColumnType("jsonb");
+            job.Property(j => j.Checkpoint).HasColumnType("jsonb");
         });
         model.Entity<JobEvent>(e =>
         {

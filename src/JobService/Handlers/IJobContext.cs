@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Nodes;
 
 namespace JobService.Handlers;
 
@@ -48,6 +49,18 @@ public interface IJobContext
 
     /// <summary>LLM work: tokens received against tokens expected, sent with the next progress event.</summary>
     void ReportTokens(int received, int expected) { }
+
+    /// <summary>
+    /// Keeps <paramref name="state"/> for the job's later attempts (a retry after a failure, a run
+    /// after its worker died), with <paramref name="line"/> in its log, in one write made before it
+    /// returns: work done, such as a pipeline's finished steps, that a retry need not do again
+    /// (<see cref="KeptAsync"/>). It replaces what was kept before. A retry by hand
+    /// (<c>POST /jobs/{id}/retry</c>) starts without it.
+    /// </summary>
+    ValueTask KeepAsync(JsonNode state, string line);
+
+    /// <summary>What an earlier attempt kept (<see cref="KeepAsync"/>), or null.</summary>
+    ValueTask<JsonNode?> KeptAsync();
 }
 
 public enum JobLogLevel

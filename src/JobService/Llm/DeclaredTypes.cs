@@ -80,20 +80,34 @@ public sealed record DeclaredType(
     }
 }
 
-/// <summary>Runs a declared type: its steps in order, each step's output available to the next, progress weighted by step.</summary>
+/// <summary>
+/// Runs a declared type: its steps in order, each step's output available to the next, progress
+/// weighted by step. A pipeline keeps each finished step's output for a retry (<see cref="IJobContext.KeepAsync"/>),
+/// which goes on from the first step not finished instead of asking the model again for the others.
+/// </summary>
 public sealed class DeclaredTypeHandler(DeclaredType type, LlmClient llm, StructuredGenerator structured) : IJobHandler
 {
     public async Task<JsonNode?> ExecuteAsync(IJobContext context)
     {
         var fields = ConfigJson.Fields(context.Payload, type.PayloadSchema);
+        var pipeline = type.Steps.Count > 1;
+        var kept = pipeline && await context.KeptAsync() is JsonObject { } state ? state["steps"] as JsonObject : null;
         var outputs = new JsonObject();
         ChatResult? last = null;
-        var pipeline = type.Steps.Count > 1;
         for (var i = 0; i < type.Steps.Count; i++)
         {
             var step = type.Steps[i];
             var label = pipeline ? $"Step {i + 1} of {type.Steps.Count}: {step.Name}. " : "";
             var span = new ProgressSpan(99.0 * i / type.Steps.Count, 99.0 * (i + 1) / type.Steps.Count, label);
+            if (kept?[step.Name] is { } finished) // only while every step before it was finished too (see below)
+            {
+                outputs[step.Name] = finished.DeepClone();
+                fields[$"steps.{step.Name}"] = finished.DeepClone();
+                await context.LogAsync(JobLogLevel.Info, $"Step {i + 1} of {type.Steps.Count} ({step.Name}): finished by an earlier attempt, not asked again");
+                await context.ReportProgressAsync(span.To, $"{label}Finished by an earlier attempt");
+                continue;
+            }
+            kept = null; // a step asked again: what was kept after it came from another answer
             var messages = new List<ChatMessageSpec>();
             if (step.System is not null) messages.Add(new("system", ConfigJson.Fill(step.System, fields)));
             messages.Add(new("user", ConfigJson.Fill(step.Prompt, fields)));
@@ -118,7 +132,9 @@ public sealed class DeclaredTypeHandler(DeclaredType type, LlmClient llm, Struct
             }
             outputs[step.Name] = output;
             fields[$"steps.{step.Name}"] = output.DeepClone();
-            if (pipeline) await context.LogAsync(JobLogLevel.Info, $"Step {i + 1} of {type.Steps.Count} ({step.Name}) done: {last.CompletionTokens} tokens");
+            var line = $"Step {i + 1} of {type.Steps.Count} ({step.Name}) done: {last.CompletionTokens} tokens";
+            if (pipeline && i < type.Steps.Count - 1) await context.KeepAsync(new JsonObject { ["steps"] = outputs.DeepClone() }, $"{line}; kept for a retry");
+            else if (pipeline) await context.LogAsync(JobLogLevel.Info, line);
         }
         // The answer itself: a pipeline's outputs by step name, or the one step's. Model, provider and
         // per-step usage are in the job's usage.

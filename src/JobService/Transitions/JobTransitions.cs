@@ -126,7 +126,7 @@ public sealed class JobTransitions(
     {
         await using var tx = await TransitionTx.BeginAsync(db, driver, Now, ct);
         var rows = await UpdateAsync(tx, $"""
-            UPDATE jobs SET status = 'pending', attempt = 0, progress = 0, message = 'Queued for retry', error = NULL, result = NULL,
+            UPDATE jobs SET status = 'pending', attempt = 0, progress = 0, message = 'Queued for retry', error = NULL, result = NULL, checkpoint = NULL,
                 cancel_requested = FALSE, rescue_count = 0, run_at = @now, started_at = NULL, completed_at = NULL,
                 locked_by = NULL, locked_until = NULL, updated_at = @now, event_seq = event_seq + 1
             {driver.ListedIn("ids", "'failed', 'cancelled'")}
@@ -323,6 +323,15 @@ public sealed class JobTransitions(
             ("message", message), ("error", error), ("run_at", now + delay));
         return rows.SingleOrDefault();
     }
+
+    /// <summary>
+    /// What the job's earlier attempts kept (<see cref="Handlers.IJobContext.KeepAsync"/>), for the
+    /// attempt that holds it: null when nothing was kept (or the lease is no longer its own). A read:
+    /// what is kept is written with a log line (<see cref="WriteRunningAsync"/>).
+    /// </summary>
+    public async Task<string?> ReadKeptAsync(JobLease lease, CancellationToken ct) =>
+        (await connections.QueryAsync($"SELECT checkpoint FROM jobs WHERE {Fenced}", r => r.IsDBNull(0) ? null : r.GetString(0), ct, driver,
+            ("id", lease.JobId), ("attempt", lease.Attempt), ("worker", lease.WorkerId))).SingleOrDefault();
 
     /// <summary>
     /// Shutdown, or slots that stayed busy: back to pending at once, and the attempt is given back

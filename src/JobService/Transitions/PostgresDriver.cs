@@ -182,11 +182,12 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
                 total_tokens = CASE WHEN w.add_prompt IS NULL THEN j.total_tokens ELSE COALESCE(j.total_tokens, 0) + w.add_prompt + w.add_completion END,
                 cost_usd = CASE WHEN w.add_prompt IS NULL THEN j.cost_usd ELSE COALESCE(j.cost_usd, 0) + w.add_cost END,
                 usage_detail = COALESCE(w.new_detail, j.usage_detail),
+                checkpoint = COALESCE(w.new_checkpoint, j.checkpoint),
                 updated_at = CASE WHEN w.new_progress IS NULL AND w.add_prompt IS NULL THEN j.updated_at ELSE @now END,
                 event_seq = j.event_seq + w.new_events
             FROM (SELECT unnest(@ids) AS job_id, unnest(@attempts) AS held_attempt, unnest(@progress) AS new_progress,
                 unnest(@messages) AS new_message, unnest(@prompts) AS add_prompt, unnest(@completions) AS add_completion,
-                unnest(@costs) AS add_cost, unnest(@details) AS new_detail, unnest(@events) AS new_events,
+                unnest(@costs) AS add_cost, unnest(@details) AS new_detail, unnest(@checkpoints) AS new_checkpoint, unnest(@events) AS new_events,
                 @worker AS held_by, 'running' AS held_status) AS w
             WHERE j.id = w.job_id AND j.attempt = w.held_attempt AND j.locked_by = w.held_by AND j.status = w.held_status
             RETURNING {JobRow.Columns}
@@ -201,6 +202,7 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
         Bind(command, "completions", writes.Select(w => w.Usage?.Call.CompletionTokens).ToArray());
         Bind(command, "costs", writes.Select(w => w.Usage?.Call.CostUsd).ToArray());
         command.Parameters.Add(new NpgsqlParameter("details", NpgsqlDbType.Array | NpgsqlDbType.Jsonb) { Value = writes.Select(w => w.Usage?.Detail).ToArray() });
+        command.Parameters.Add(new NpgsqlParameter("checkpoints", NpgsqlDbType.Array | NpgsqlDbType.Jsonb) { Value = writes.Select(w => w.Keep).ToArray() });
         Bind(command, "events", writes.Select(w => w.Events).ToArray());
         return await tx.RowsAsync(command, JobRow.Read, ct, skipResults: 1);
     }

@@ -52,9 +52,11 @@ public sealed record HeldJob(Guid Id, int Attempt, bool CancelRequested);
 /// <summary>
 /// What a running job reports between its claim and its outcome, written together with other
 /// jobs' (<see cref="JobTransitions.WriteRunningAsync"/>): its progress, its new partial text, a
-/// model call's usage, a line in its log, or any of them.
+/// model call's usage, a line in its log, or any of them; with a log line, what the handler keeps
+/// for later attempts (<paramref name="Keep"/>, JSON replacing the stored checkpoint).
 /// </summary>
-public sealed record RunningWrite(JobLease Lease, ProgressReport? Progress, OutputPiece? Output, LogLine? Log = null, UsageWrite? Usage = null)
+public sealed record RunningWrite(JobLease Lease, ProgressReport? Progress, OutputPiece? Output, LogLine? Log = null, UsageWrite? Usage = null,
+    string? Keep = null)
 {
     /// <summary>The events it appends, in this order, each taking the next seq: progress, output, usage, log.</summary>
     public int Events => (Progress is null ? 0 : 1) + (Output is null ? 0 : 1) + (Usage is null ? 0 : 1) + (Log is null ? 0 : 1);

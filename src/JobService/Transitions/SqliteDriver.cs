@@ -207,6 +207,7 @@ public sealed class SqliteDriver(InProcessNotifier notifier) : IJobDriver
                 total_tokens = CASE WHEN @prompt IS NULL THEN total_tokens ELSE COALESCE(total_tokens, 0) + @prompt + @completion END,
                 cost_usd = CASE WHEN @prompt IS NULL THEN cost_usd ELSE COALESCE(cost_usd, 0) + @cost END,
                 usage_detail = COALESCE(@detail, usage_detail),
+                checkpoint = COALESCE(@checkpoint, checkpoint),
                 updated_at = CASE WHEN @progress IS NULL AND @prompt IS NULL THEN updated_at ELSE @now END,
                 event_seq = event_seq + @events
             WHERE id = @id AND attempt = @attempt AND locked_by = @worker AND status = 'running'
@@ -215,6 +216,7 @@ public sealed class SqliteDriver(InProcessNotifier notifier) : IJobDriver
         Bind(update, "worker", writes[0].Lease.WorkerId);
         var (id, attempt, progress, message, events) = (Add(update, "id"), Add(update, "attempt"), Add(update, "progress"), Add(update, "message"), Add(update, "events"));
         var (prompt, completion, cost, detail) = (Add(update, "prompt"), Add(update, "completion"), Add(update, "cost"), Add(update, "detail"));
+        var checkpoint = Add(update, "checkpoint");
         await update.PrepareAsync(ct);
         var written = new List<Guid>(writes.Count);
         foreach (var w in writes)
@@ -226,6 +228,7 @@ public sealed class SqliteDriver(InProcessNotifier notifier) : IJobDriver
             completion.Value = (object?)w.Usage?.Call.CompletionTokens ?? DBNull.Value;
             cost.Value = (object?)w.Usage?.Call.CostUsd ?? DBNull.Value;
             detail.Value = (object?)w.Usage?.Detail ?? DBNull.Value;
+            checkpoint.Value = (object?)w.Keep ?? DBNull.Value;
             if (await update.ExecuteNonQueryAsync(ct) == 1) written.Add(w.Lease.JobId);
         }
         if (written.Count == 0) return [];

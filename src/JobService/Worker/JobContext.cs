@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using JobService.Handlers;
 using JobService.Transitions;
 
@@ -21,6 +22,7 @@ public sealed class JobContext : IJobContext
     readonly TimeSpan _progressInterval, _outputInterval;
     readonly ILogger _log;
     readonly Hosting.JobServiceMetrics _metrics;
+    readonly JobTransitions _transitions;
     readonly Lock _gate = new();
     readonly SemaphoreSlim _writing = new(1, 1); // one write at a time per job: events keep their order
     int _progress;
@@ -35,9 +37,10 @@ public sealed class JobContext : IJobContext
     volatile bool _closed;
 
     public JobContext(RunningJob running, CancellationToken token, ProgressBatcher progressWrites, TimeProvider time,
-        TimeSpan progressInterval, TimeSpan outputInterval, ILogger log, Hosting.JobServiceMetrics metrics)
+        TimeSpan progressInterval, TimeSpan outputInterval, ILogger log, Hosting.JobServiceMetrics metrics, JobTransitions transitions)
     {
         _metrics = metrics;
+        _transitions = transitions;
         _running = running;
         _progressWrites = progressWrites;
         _time = time;
@@ -173,13 +176,21 @@ public sealed class JobContext : IJobContext
                 if (generation == _textGeneration) (_textSent, _textRestarted) = (output.Offset + output.Text.Length, false); // else a new call began meanwhile: it goes from 0
     }
 
-    public async ValueTask LogAsync(JobLogLevel level, string message)
+    public ValueTask LogAsync(JobLogLevel level, string message) => WriteLineAsync(level, message, keep: null);
+
+    /// <summary>The state and its line in one write, before it returns: a retry finds the state exactly when its line is in the log.</summary>
+    public ValueTask KeepAsync(JsonNode state, string line) => WriteLineAsync(JobLogLevel.Info, line, JsonText.ForStorage(state));
+
+    public async ValueTask<JsonNode?> KeptAsync() =>
+        await _transitions.ReadKeptAsync(_running.Lease, CancellationToken) is { } kept ? JsonNode.Parse(kept) : null;
+
+    async ValueTask WriteLineAsync(JobLogLevel level, string message, string? keep)
     {
         if (_closed) return;
         var name = level switch { JobLogLevel.Warning => "warning", JobLogLevel.Error => "error", _ => "info" };
         _log.Log(level switch { JobLogLevel.Warning => LogLevel.Warning, JobLogLevel.Error => LogLevel.Error, _ => LogLevel.Information },
             "Job log: {JobLogMessage}", message);
-        await WriteNowAsync(new RunningWrite(_running.Lease, null, null, new LogLine(name, JsonText.Storable(message.Clip(10_000)), Story.RecordedSpan())));
+        await WriteNowAsync(new RunningWrite(_running.Lease, null, null, new LogLine(name, JsonText.Storable(message.Clip(10_000)), Story.RecordedSpan()), Keep: keep));
     }
 
     /// <summary>Written before it returns (a model call is seconds long), in the worker's next batch: the totals grow while the job runs, and the call is told in the log.</summary>

@@ -42,7 +42,7 @@ public sealed class JobRunner(
         var type = registry.Find(job.Type)!; // claims only ask for registered types
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(type.TimeoutSeconds), time);
         using var token = CancellationTokenSource.CreateLinkedTokenSource(running.Token, timeout.Token);
-        var context = new JobContext(running, token.Token, progressWrites, time, _progressInterval, _outputInterval, log, metrics);
+        var context = new JobContext(running, token.Token, progressWrites, time, _progressInterval, _outputInterval, log, metrics, transitions);
         running.Context = context;
 
         Func<Task<bool>> record;

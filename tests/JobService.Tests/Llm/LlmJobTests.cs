@@ -574,6 +574,64 @@ public sealed class LlmJobTests : IAsyncLifetime
         Assert.Equal([("system", "Write like a sailor.", 7), ("system", "Write like a poet.", 300)], _server.Requests.Select(Asked));
     }
 
+    static Dictionary<string, string?> ThreeStepSaga() => new()
+    {
+        ["Llm:Pipelines:saga:Steps:0:Name"] = "outline",
+        ["Llm:Pipelines:saga:Steps:0:Prompt"] = "Outline a tale of {theme}",
+        ["Llm:Pipelines:saga:Steps:1:Name"] = "tale",
+        ["Llm:Pipelines:saga:Steps:1:Prompt"] = "Tell it: {steps.outline}",
+        ["Llm:Pipelines:saga:Steps:2:Name"] = "title",
+        ["Llm:Pipelines:saga:Steps:2:Prompt"] = "Title it: {steps.tale}",
+        ["Llm:MaxRetries"] = "1", ["Worker:RetryBaseSeconds"] = "0.05",
+    };
+
+    static List<string> Prompts(ChatCompletionsServer server) =>
+        [.. server.Requests.Select(r => r.Body.GetProperty("messages")[r.Body.GetProperty("messages").GetArrayLength() - 1].GetProperty("content").GetString()!)];
+
+    /// <summary>
+    /// Regression: a pipeline's retry asked the model again for every step an earlier attempt had
+    /// finished (paid for twice, and a new outline under an old tale's place). Each finished step is
+    /// kept with its log line; a retry goes on from the first step not finished.
+    /// </summary>
+    [Fact]
+    public async Task APipelinesRetryGoesOnFromTheFirstStepItHadNotFinished()
+    {
+        var app = Start(ThreeStepSaga());
+        await using var _ = app;
+        _server.Enqueue(new ChatReply { Chunks = ["three acts"] }, new ChatReply { Chunks = ["once upon"] },
+            new ChatReply { Status = 503 }, new ChatReply { Status = 503 }, // the title's call and its retry: the attempt fails
+            new ChatReply { Chunks = ["The Sea"] });
+
+        var id = await app.SubmitAsync(new { type = "saga", payload = new { theme = "the sea" }, max_attempts = 2 });
+        var job = await app.WaitForStatusAsync(id, JobStatus.Completed);
+
+        Assert.Equal(2, job.Attempt);
+        JsonAssert.Equal("""{"outline": "three acts", "tale": "once upon", "title": "The Sea"}""", job.Result);
+        Assert.Equal(["Outline a tale of the sea", "Tell it: three acts", "Title it: once upon", "Title it: once upon", "Title it: once upon"], Prompts(_server));
+        var lines = (await app.LogsAsync(id)).Select(l => l.Message).ToList();
+        Assert.Contains("Step 2 of 3 (tale) done: 3 tokens; kept for a retry", lines); // the server's usage says 3
+        Assert.Contains("Step 1 of 3 (outline): finished by an earlier attempt, not asked again", lines);
+        Assert.Contains("Step 2 of 3 (tale): finished by an earlier attempt, not asked again", lines);
+    }
+
+    /// <summary>A retry by hand starts the pipeline afresh: what was kept is cleared with the rest of the failed run.</summary>
+    [Fact]
+    public async Task APipelineRetriedByHandStartsAfresh()
+    {
+        var app = Start(ThreeStepSaga());
+        await using var _ = app;
+        _server.Enqueue(new ChatReply { Chunks = ["three acts"] }, new ChatReply { Status = 503 }, new ChatReply { Status = 503 });
+        var id = await app.SubmitAsync(new { type = "saga", payload = new { theme = "the sea" }, max_attempts = 1 });
+        await app.WaitForStatusAsync(id, JobStatus.Failed);
+
+        _server.Enqueue(new ChatReply { Chunks = ["two acts"] }, new ChatReply { Chunks = ["once"] }, new ChatReply { Chunks = ["Sea"] });
+        Assert.Equal(System.Net.HttpStatusCode.OK, (await app.Client.PostAsync($"/jobs/{id}/retry", null)).StatusCode);
+        var job = await app.WaitForStatusAsync(id, JobStatus.Completed);
+
+        JsonAssert.Equal("""{"outline": "two acts", "tale": "once", "title": "Sea"}""", job.Result);
+        Assert.Equal(["Outline a tale of the sea", "Tell it: three acts", "Tell it: three acts", "Outline a tale of the sea", "Tell it: two acts", "Title it: once"], Prompts(_server));
+    }
+
     [Fact]
     public async Task AStreamThatKeepsBreakingFailsTheAttemptInsteadOfCompleting()
     {

@@ -258,6 +258,30 @@ public abstract class WorkerContract
         Assert.Equal(2, Scripts.RunsOf(key));
     }
 
+    /// <summary>What a handler keeps reaches its later attempts, with its line in the log; a retry by hand starts without it.</summary>
+    [Fact]
+    public async Task WhatAnAttemptKeepsReachesTheNextAndARetryByHandStartsWithout()
+    {
+        await using var app = await StartAsync();
+        var seen = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        var key = Scripts.Add(async ctx =>
+        {
+            seen.Enqueue((await ctx.KeptAsync())?.ToJsonString() ?? "nothing");
+            if (ctx.Attempt == 1) await ctx.KeepAsync(new JsonObject { ["done"] = "step 1 of attempt 1" }, "Step 1 done; kept for a retry");
+            throw new InvalidOperationException("step 2 broke");
+        });
+        var id = await app.SubmitAsync(Scripts.Job(key, maxAttempts: 2));
+        await app.WaitForAsync(id, j => j.Status == JobStatus.Pending && j.Attempt == 1, "retrying after attempt 1");
+        Assert.Contains(await app.LogsAsync(id), l => l.Message == "Step 1 done; kept for a retry" && l.Level == "info");
+
+        app.AdvanceAndWake(TimeSpan.FromSeconds(2.5));
+        await app.WaitForStatusAsync(id, JobStatus.Failed);
+        Assert.Equal(System.Net.HttpStatusCode.OK, (await app.Client.PostAsync($"/jobs/{id}/retry", null)).StatusCode);
+        await app.WaitForAsync(id, j => j.Status == JobStatus.Pending && j.Attempt == 1, "retrying after the retry's attempt 1");
+
+        Assert.Equal(["nothing", """{"done":"step 1 of attempt 1"}""", "nothing"], seen);
+    }
+
     [Fact]
     public async Task ACancelFlagSetElsewhereReachesTheHandlerWithinOneHeartbeat()
     {

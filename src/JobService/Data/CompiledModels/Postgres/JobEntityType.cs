@@ -20,7 +20,7 @@ namespace JobService.Data.CompiledModels.Postgres
                 "JobService.Data.Job",
                 typeof(Job),
                 baseEntityType,
-                propertyCount: 32,
+                propertyCount: 33,
                 unnamedIndexCount: 6,
                 namedIndexCount: 1,
                 keyCount: 1);
@@ -72,6 +72,16 @@ namespace JobService.Data.CompiledModels.Postgres
                 sentinel: false);
             cancelRequested.AddAnnotation("Npgsql:ValueGenerationStrategy", NpgsqlValueGenerationStrategy.None);
             cancelRequested.AddAnnotation("Relational:ColumnName", "cancel_requested");
+
+            var checkpoint = runtimeEntityType.AddProperty(
+                "Checkpoint",
+                typeof(string),
+                propertyInfo: typeof(Job).GetProperty("Checkpoint", BindingFlags.Public | BindingFlags.Instance | BindingFlags.DeclaredOnly),
+                fieldInfo: typeof(Job).GetField("<Checkpoint>k__BackingField", BindingFlags.NonPublic | BindingFlags.Instance | BindingFlags.DeclaredOnly),
+                nullable: true);
+            checkpoint.AddAnnotation("Npgsql:ValueGenerationStrategy", NpgsqlValueGenerationStrategy.None);
+            checkpoint.AddAnnotation("Relational:ColumnName", "checkpoint");
+            checkpoint.AddAnnotation("Relational:ColumnType", "jsonb");
 
             var completedAt = runtimeEntityType.AddProperty(
                 "CompletedAt",

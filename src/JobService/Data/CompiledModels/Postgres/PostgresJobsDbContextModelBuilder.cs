@@ -12,7 +12,7 @@ namespace JobService.Data.CompiledModels.Postgres
     public partial class PostgresJobsDbContextModel
     {
         private PostgresJobsDbContextModel()
-            : base(skipDetectChanges: false, modelId: new Guid("c7db7d42-42ee-4981-ab45-08ef8073713c"), entityTypeCount: 10)
+            : base(skipDetectChanges: false, modelId: new Guid("4cf8263d-60bb-4d12-b30e-7b4a987a387d"), entityTypeCount: 10)
         {
         }
 

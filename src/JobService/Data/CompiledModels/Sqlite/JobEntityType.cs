@@ -19,7 +19,7 @@ namespace JobService.Data.CompiledModels.Sqlite
                 "JobService.Data.Job",
                 typeof(Job),
                 baseEntityType,
-                propertyCount: 32,
+                propertyCount: 33,
                 unnamedIndexCount: 5,
                 keyCount: 1);
 
@@ -65,6 +65,14 @@ namespace JobService.Data.CompiledModels.Sqlite
                 fieldInfo: typeof(Job).GetField("<CancelRequested>k__BackingField", BindingFlags.NonPublic | BindingFlags.Instance | BindingFlags.DeclaredOnly),
                 sentinel: false);
             cancelRequested.AddAnnotation("Relational:ColumnName", "cancel_requested");
+
+            var checkpoint = runtimeEntityType.AddProperty(
+                "Checkpoint",
+                typeof(string),
+                propertyInfo: typeof(Job).GetProperty("Checkpoint", BindingFlags.Public | BindingFlags.Instance | BindingFlags.DeclaredOnly),
+                fieldInfo: typeof(Job).GetField("<Checkpoint>k__BackingField", BindingFlags.NonPublic | BindingFlags.Instance | BindingFlags.DeclaredOnly),
+                nullable: true);
+            checkpoint.AddAnnotation("Relational:ColumnName", "checkpoint");
 
             var completedAt = runtimeEntityType.AddProperty(
                 "CompletedAt",

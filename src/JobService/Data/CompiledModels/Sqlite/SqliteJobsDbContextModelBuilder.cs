@@ -11,7 +11,7 @@ namespace JobService.Data.CompiledModels.Sqlite
     public partial class SqliteJobsDbContextModel
     {
         private SqliteJobsDbContextModel()
-            : base(skipDetectChanges: false, modelId: new Guid("fd402b9b-a20c-47c9-8da0-041472461a81"), entityTypeCount: 10)
+            : base(skipDetectChanges: false, modelId: new Guid("0e88f5af-0f53-4c6d-8d81-e8a6b20fb5cd"), entityTypeCount: 10)
         {
         }
 
