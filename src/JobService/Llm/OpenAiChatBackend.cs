@@ -16,6 +16,13 @@ public sealed record StreamOutcome(int? PromptTokens, int? CompletionTokens, str
 /// </summary>
 public sealed class OpenAiChatBackend(string name, LlmProviderOptions provider, IHttpClientFactory http)
 {
+    /// <summary>
+    /// How long a stream is read after its finish chunk, for the usage chunk that may follow. An
+    /// answer whose [DONE] never came waited out the provider's silence timeout (600 s) before it
+    /// was kept.
+    /// </summary>
+    public static readonly TimeSpan AfterFinish = TimeSpan.FromSeconds(5);
+
     readonly ApiKeyCredential _key = new(string.IsNullOrEmpty(provider.ApiKey) ? "no-key" : provider.ApiKey);
 
     public string Name => name;
@@ -37,20 +44,27 @@ public sealed class OpenAiChatBackend(string name, LlmProviderOptions provider, 
         if (request.JsonSchema is not null) options.ResponseFormat = ChatResponseFormat.CreateJsonObjectFormat();
         ChatTokenUsage? usage = null;
         string? finish = null;
+        using var tail = CancellationTokenSource.CreateLinkedTokenSource(ct);
         try
         {
-            await foreach (var update in client.GetChatClient(model).CompleteChatStreamingAsync(request.Normalized().Select(ToSdk), options, ct))
+            await foreach (var update in client.GetChatClient(model).CompleteChatStreamingAsync(request.Normalized().Select(ToSdk), options, tail.Token))
             {
                 foreach (var part in update.ContentUpdate)
                     if (!string.IsNullOrEmpty(part.Text)) await onText(part.Text);
-                if (update.FinishReason is { } reason) finish = Wire(reason);
+                if (update.FinishReason is { } reason && finish is null)
+                {
+                    finish = Wire(reason);
+                    tail.CancelAfter(AfterFinish);
+                }
                 if (update.Usage is not null) usage = update.Usage;
+                if (finish is not null && usage is not null) break; // the whole answer: only [DONE] is left to come
             }
         }
         catch (Exception) when (finish is not null && !ct.IsCancellationRequested)
         {
-            // The answer had finished: only its usage chunk or [DONE] was lost with the connection.
-            // The text is whole, so it is kept (usage counted, estimated), not paid for twice.
+            // The answer had finished: only its usage chunk or [DONE] was lost with the connection, or
+            // did not come in AfterFinish. The text is whole, so it is kept (usage counted, estimated
+            // when it never came), not paid for twice.
         }
         return new StreamOutcome(usage?.InputTokenCount, usage?.OutputTokenCount, finish);
     }

@@ -38,6 +38,8 @@ public sealed record ChatReply
     /// client has surely read the finish chunk before it meets the break.
     /// </summary>
     public bool CutAfterFinish { get; init; }
+    /// <summary>After the finish chunk and the usage, the stream stays open without [DONE] until this completes (or the client goes).</summary>
+    public Task? SilenceAfterFinish { get; init; }
 
     public static ChatReply Json(string json) => new() { Chunks = Split(json, 7), Usage = (20, 10) };
 
@@ -171,6 +173,7 @@ public sealed class ChatCompletionsServer : IAsyncDisposable
                     id = "chatcmpl-test", @object = "chat.completion.chunk", created = 1_700_000_000, model, choices = Array.Empty<object>(),
                     usage = new { prompt_tokens = u.Prompt, completion_tokens = u.Completion, total_tokens = u.Prompt + u.Completion },
                 });
+            if (reply.SilenceAfterFinish is not null) await reply.SilenceAfterFinish.WaitAsync(http.RequestAborted);
             await http.Response.WriteAsync("data: [DONE]\n\n", http.RequestAborted);
         }
         catch (OperationCanceledException) when (http.RequestAborted.IsCancellationRequested)

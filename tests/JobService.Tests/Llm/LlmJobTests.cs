@@ -504,6 +504,29 @@ public sealed class LlmJobTests : IAsyncLifetime
         Assert.True(JobService.Api.JobResponse.From(job).Usage!.Estimated);
     }
 
+    /// <summary>
+    /// Regression: an answer whose finish (and usage) came but whose [DONE] did not, the connection
+    /// left open, waited out the provider's silence timeout (600 s) before it was kept. The stream
+    /// is read at most a few seconds past its finish, and not at all once its usage came.
+    /// </summary>
+    [Fact]
+    public async Task AnAnswerWhoseDoneNeverComesIsKeptWithoutWaitingForTheSilenceTimeout()
+    {
+        var never = new TaskCompletionSource();
+        _server.Enqueue(new ChatReply { Chunks = ["all ", "of ", "it"], SilenceAfterFinish = never.Task },
+            new ChatReply { Chunks = ["no ", "usage"], Usage = null, SilenceAfterFinish = never.Task });
+
+        var withUsage = await _app.WaitForStatusAsync(await _app.SubmitAsync(new { type = "text_generation", payload = new { prompt = "go" } }), JobStatus.Completed);
+        var withoutUsage = await _app.WaitForStatusAsync(await _app.SubmitAsync(new { type = "text_generation", payload = new { prompt = "go" } }), JobStatus.Completed);
+
+        JsonAssert.Equal("""{"text": "all of it", "finish_reason": "stop", "truncated": false}""", withUsage.Result);
+        Assert.False(JobService.Api.JobResponse.From(withUsage).Usage!.Estimated); // the provider's own count
+        JsonAssert.Equal("""{"text": "no usage", "finish_reason": "stop", "truncated": false}""", withoutUsage.Result);
+        Assert.True(JobService.Api.JobResponse.From(withoutUsage).Usage!.Estimated);
+        Assert.Equal(2, _server.Requests.Count);
+        foreach (var request in _server.Requests) await request.Aborted.Task.WaitAsync(TimeSpan.FromSeconds(15)); // the client let the streams go
+    }
+
     /// <summary>Regression: a chunk that was not JSON failed the attempt at once with the parser's bare message.</summary>
     [Fact]
     public async Task AChunkThatIsNotJsonIsABrokenStreamRetriedWithinTheAttempt()
