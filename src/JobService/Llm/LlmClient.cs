@@ -96,6 +96,13 @@ public sealed class LlmClient(IOptions<LlmOptions> options, TimeProvider time, I
                 await call.RecordSpentAsync();
                 throw new RetryAfterJobException($"{Describe(e, call.Chunks, provider)} and asked to wait {after.TotalSeconds:0} s (Retry-After)", after, e);
             }
+            catch (Exception e) when (Unreachable(e) && !ct.IsCancellationRequested)
+            {
+                // Out of retries: the job's error says what a tenant may read (the .NET message names the provider's host and port).
+                await call.RecordSpentAsync();
+                throw new HttpRequestException((e as HttpRequestException ?? e.InnerException as HttpRequestException)?.HttpRequestError ?? HttpRequestError.Unknown,
+                    Describe(e, call.Chunks, provider), e);
+            }
             catch
             {
                 await call.RecordSpentAsync(); // cancelled, or out of retries: what it spent is still on the bill
@@ -141,8 +148,22 @@ public sealed class LlmClient(IOptions<LlmOptions> options, TimeProvider time, I
         JsonException => $"The stream broke after {tokens} token(s): a chunk that is not JSON ({e.Message.Clip(200)})",
         IOException => $"The stream broke after {tokens} token(s) ({e.Message.Clip(200)})",
         OperationCanceledException => $"The provider went silent past its timeout ({provider?.TimeoutSeconds} s) after {tokens} token(s)",
+        _ when Unreachable(e) => $"The provider '{provider?.Name}' could not be reached ({WhyUnreached(e)})",
         _ => $"The request failed ({(e.InnerException ?? e).Message.Clip(200)})",
     };
+
+    /// <summary>No connection to the provider (the SDK reports it as a status 0 around .NET's HttpRequestException).</summary>
+    static bool Unreachable(Exception e) => e is HttpRequestException or ClientResultException { Status: 0, InnerException: HttpRequestException };
+
+    /// <summary>Why, without the provider's address (.NET's message names the host and port, and a tenant reads the job's log): the socket's error, else the request's.</summary>
+    static string WhyUnreached(Exception e)
+    {
+        for (var x = e; x is not null; x = x.InnerException)
+            if (x is System.Net.Sockets.SocketException s) return s.SocketErrorCode.ToString();
+        for (var x = e; x is not null; x = x.InnerException)
+            if (x is HttpRequestException { HttpRequestError: not HttpRequestError.Unknown } h) return h.HttpRequestError.ToString();
+        return "no connection";
+    }
 
     /// <summary>The longest Retry-After a call waits out within the attempt (Llm:MaxRetryWaitSeconds); a longer one ends the attempt.</summary>
     TimeSpan MaxRetryWait => TimeSpan.FromSeconds(_options.MaxRetryWaitSeconds);

@@ -245,7 +245,11 @@ public sealed class LlmJobTests : IAsyncLifetime
         Assert.Contains(events, e => e.Level == "warning" && e.Message!.Contains("It runs again in") && e.Message!.Contains("the attempt is not counted"));
     }
 
-    /// <summary>Regression: a provider that does not answer at all (connection refused) was counted as "error", with a 400's outcome: an outage did not show.</summary>
+    /// <summary>
+    /// Regressions: a provider that does not answer at all (connection refused) was counted as
+    /// "error", with a 400's outcome: an outage did not show; and the job's error and log named the
+    /// provider's address, which a tenant has no business reading.
+    /// </summary>
     [Fact]
     public async Task AProviderThatDoesNotAnswerIsCountedUnavailable()
     {
@@ -258,7 +262,12 @@ public sealed class LlmJobTests : IAsyncLifetime
         using var recorder = new Observability.MeasurementRecorder(app.Get<JobService.Hosting.JobServiceMetrics>());
 
         var id = await app.SubmitAsync(new { type = "text_generation", payload = new { prompt = "anyone?" }, max_attempts = 1 });
-        await app.WaitForStatusAsync(id, JobStatus.Failed);
+        var job = await app.WaitForStatusAsync(id, JobStatus.Failed);
+
+        // What a tenant reads names the kind of failure, not the provider's address (an internal host and port).
+        Assert.StartsWith("The provider 'test' could not be reached (ConnectionRefused)", job.Error);
+        foreach (var line in (await app.LogsAsync(id)).Select(l => l.Message!).Append(job.Error!))
+            Assert.DoesNotContain(port.ToString(), line);
 
         await recorder.UntilAsync(() => recorder.Count("jobservice.llm.requests") == 2, "both calls counted");
         Assert.Equal(2, recorder.Count("jobservice.llm.requests", ("outcome", "unavailable")));
