@@ -8,7 +8,7 @@ using JobService.Worker;
 namespace JobService.Observability;
 
 /// <summary>
-/// The observable gauges: job counts and the oldest pending age (from <see cref="QueueSnapshot"/>),
+/// The observable gauges: job counts, the oldest pending age and the webhook backlog (from <see cref="QueueSnapshot"/>),
 /// this worker's slots, and this node's open event streams. Created with the MeterProvider (as
 /// its instrumentation), so with no exporter there are no callbacks at all.
 /// </summary>
@@ -21,6 +21,10 @@ public sealed class JobGauges
             "Jobs in the database by type and status (one GROUP BY, cached Metrics:GaugeCacheSeconds)");
         meter.CreateObservableGauge("jobservice.oldest_pending_age", () => OldestPending(queue.Current(), registry), "s",
             "How long the oldest due pending job of each type has waited (since the later of created and run_at); 0 when none waits");
+        meter.CreateObservableGauge("jobservice.webhook.backlog", () => Webhooks(queue.Current()), "{delivery}",
+            "Webhook deliveries not yet sent or given up: state=due (a sender may take it now) or waiting (a retry scheduled later)");
+        meter.CreateObservableGauge("jobservice.webhook.oldest_due_age", () => OldestDueWebhook(queue.Current()), "s",
+            "How long the oldest due webhook delivery has been due; 0 when none is");
         meter.CreateObservableGauge("jobservice.sse.connections", () => Streams(hub), "{connection}",
             "Open Server-Sent Events streams on this node: stream=job (GET /jobs/{id}/events) or all (GET /events)");
         if (services.GetService<RunningJobs>() is { } running)
@@ -48,6 +52,14 @@ public sealed class JobGauges
         foreach (var type in registry.Names.Union(snapshot.Groups.Select(g => g.Type)))
             yield return new(oldest.TryGetValue(type, out var since) ? Math.Max(0, (snapshot.ReadAt - since).TotalSeconds) : 0, new KeyValuePair<string, object?>("type", type));
     }
+
+    static IEnumerable<Measurement<int>> Webhooks(QueueSnapshot.Snapshot snapshot) => snapshot.Webhooks is { } w
+        ? [new(w.Due, new KeyValuePair<string, object?>("state", "due")), new(w.Waiting, new KeyValuePair<string, object?>("state", "waiting"))]
+        : [];
+
+    static IEnumerable<Measurement<double>> OldestDueWebhook(QueueSnapshot.Snapshot snapshot) => snapshot.Webhooks is { } w
+        ? [new(w.OldestDueSince is { } since ? Math.Max(0, (snapshot.ReadAt - since).TotalSeconds) : 0)]
+        : [];
 
     static IEnumerable<Measurement<int>> Streams(EventHub hub)
     {

@@ -7,7 +7,8 @@ namespace JobService.Observability;
 
 /// <summary>
 /// The jobs table in one GROUP BY (type, status): the counts, and per group the oldest moment a
-/// due job has been waiting since (the later of created_at and run_at). Read at most every
+/// due job has been waiting since (the later of created_at and run_at); and the webhook deliveries
+/// still to be sent (<see cref="Backlog"/>). Read at most every
 /// Metrics:GaugeCacheSeconds, however many exporters collect, so scrapes cost the database one
 /// aggregate query per interval; while the database is not ready, or when the read fails, there
 /// is nothing to report (a gap, not a stale value an alert would trust).
@@ -17,8 +18,14 @@ public sealed class QueueSnapshot(
 {
     public sealed record Group(string Type, JobStatus Status, int Count, DateTime? OldestDueSince);
 
+    /// <summary>
+    /// Webhook deliveries not yet sent or given up: due now (a sender may take them), waiting for a
+    /// scheduled retry, and since when the oldest due one has been due.
+    /// </summary>
+    public sealed record Backlog(int Due, int Waiting, DateTime? OldestDueSince);
+
     /// <summary>The groups and the clock reading they were read at.</summary>
-    public sealed record Snapshot(IReadOnlyList<Group> Groups, DateTime ReadAt)
+    public sealed record Snapshot(IReadOnlyList<Group> Groups, DateTime ReadAt, Backlog? Webhooks = null)
     {
         public static readonly Snapshot Empty = new([], default);
     }
@@ -66,6 +73,12 @@ public sealed class QueueSnapshot(
             FROM jobs GROUP BY type, status
             """, r => new Group(r.GetString(0), Transitions.JobRow.ParseStatus(r.GetString(1)), Convert.ToInt32(r.GetValue(2)),
                 r.IsDBNull(3) ? null : Transitions.JobRow.Utc(r.GetDateTime(3))), driver, ("now", now));
-        return new Snapshot(groups, now);
+        // The dispatcher's index (status, next_attempt_at) answers it: the pending rows alone.
+        var webhooks = connections.Query("""
+            SELECT COUNT(CASE WHEN next_attempt_at <= @now THEN 1 END), COUNT(*), MIN(CASE WHEN next_attempt_at <= @now THEN next_attempt_at END)
+            FROM webhook_deliveries WHERE status = 'pending'
+            """, r => new Backlog(Convert.ToInt32(r.GetValue(0)), Convert.ToInt32(r.GetValue(1)) - Convert.ToInt32(r.GetValue(0)),
+                r.IsDBNull(2) ? null : Transitions.JobRow.Utc(r.GetDateTime(2))), driver, ("now", now)).Single();
+        return new Snapshot(groups, now, webhooks);
     }
 }

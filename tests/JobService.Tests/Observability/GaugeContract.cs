@@ -70,6 +70,35 @@ public abstract class GaugeContract
         Assert.Equal(0, scrape.Sum("jobservice_oldest_pending_age_seconds", ("type", "scripted")));
     }
 
+    /// <summary>Regression: nothing told how many webhooks waited to be sent, or for how long (a receiver down piled them up unseen).</summary>
+    [Fact]
+    public async Task TheWebhookBacklogAndItsOldestDueAgeAgreeWithTheDatabase()
+    {
+        await using var app = await StartAsync(cacheSeconds: 0);
+        var t = app.Time.GetUtcNow().UtcDateTime;
+        var job = Row("echo", JobStatus.Completed, t.AddSeconds(-600));
+        WebhookDelivery Delivery(string status, DateTime? next) => new()
+        {
+            Id = Guid.CreateVersion7(), JobId = job.Id, TenantId = job.TenantId, EventType = "job.completed", Url = "https://example.com/hook",
+            Receiver = "https://example.com:443", Body = "{}", Status = status, NextAttemptAt = next, CreatedAt = t, UpdatedAt = t,
+        };
+        await using (var db = app.Database.CreateContext())
+        {
+            db.Jobs.Add(job);
+            db.WebhookDeliveries.AddRange(
+                Delivery("pending", t.AddSeconds(-40)), Delivery("pending", t.AddSeconds(-5)), // due: the oldest for 40 s
+                Delivery("pending", t.AddMinutes(5)),                                          // a retry scheduled later
+                Delivery("succeeded", null), Delivery("failed", null));
+            await db.SaveChangesAsync();
+        }
+
+        var scrape = await ScrapeAsync(app);
+
+        Assert.Equal(2, scrape.Sum("jobservice_webhook_backlog", ("state", "due")));
+        Assert.Equal(1, scrape.Sum("jobservice_webhook_backlog", ("state", "waiting")));
+        Assert.Equal(40, scrape.Sum("jobservice_webhook_oldest_due_age_seconds"), 3);
+    }
+
     [Fact]
     public async Task TheCountsAreReadAtMostOncePerCacheInterval()
     {
