@@ -20,15 +20,43 @@ namespace JobService.Llm;
 /// told in the job's log. A provider that gives no answer to many calls in a row stops being called
 /// for a while (<see cref="ProviderBreaker"/>), and the jobs that would call it wait unspent.
 /// </summary>
-public sealed class LlmClient(IOptions<LlmOptions> options, TimeProvider time, IHttpClientFactory http, ExpectedTokens expected,
-    Hosting.JobServiceMetrics metrics, Observability.ModelLabels models, ILogger<LlmClient> log)
+public sealed class LlmClient
 {
-    readonly LlmOptions _options = options.Value;
-    readonly Dictionary<string, OpenAiChatBackend> _providers = options.Value.Providers.ToDictionary(
-        p => p.Key, p => new OpenAiChatBackend(p.Key, p.Value, http), StringComparer.Ordinal);
-    readonly Dictionary<string, ProviderBreaker> _breakers = options.Value.Providers.ToDictionary(
-        p => p.Key, p => new ProviderBreaker(p.Key, options.Value, time, log), StringComparer.Ordinal);
-    readonly OfflineChatBackend _offline = new(options.Value.Offline, time);
+    readonly LlmOptions _options;
+    readonly TimeProvider _time;
+    readonly ExpectedTokens _expected;
+    readonly Hosting.JobServiceMetrics _metrics;
+    readonly Observability.ModelLabels _models;
+    readonly Transitions.JobTransitions _transitions;
+    readonly ILogger _log;
+    readonly Dictionary<string, OpenAiChatBackend> _providers;
+    readonly Dictionary<string, ProviderBreaker> _breakers;
+    readonly OfflineChatBackend _offline;
+
+    public LlmClient(IOptions<LlmOptions> options, TimeProvider time, IHttpClientFactory http, ExpectedTokens expected,
+        Hosting.JobServiceMetrics metrics, Observability.ModelLabels models, Transitions.JobTransitions transitions, ILogger<LlmClient> log)
+    {
+        (_options, _time, _expected, _metrics, _models, _transitions, _log) = (options.Value, time, expected, metrics, models, transitions, log);
+        _providers = _options.Providers.ToDictionary(p => p.Key, p => new OpenAiChatBackend(p.Key, p.Value, http), StringComparer.Ordinal);
+        _breakers = _options.Providers.ToDictionary(p => p.Key, p => new ProviderBreaker(p.Key, _options, time, log), StringComparer.Ordinal);
+        foreach (var breaker in _breakers.Values) breaker.Closed += provider => _ = ReleaseWaitingAsync(provider);
+        _offline = new(_options.Offline, time);
+    }
+
+    /// <summary>The jobs that waited for a provider whose breaker just closed are due now, not at the end of their wait.</summary>
+    async Task ReleaseWaitingAsync(string provider)
+    {
+        try
+        {
+            var released = await _transitions.ReleaseWaitingAsync(ProviderBreaker.MessageStart(provider), CancellationToken.None);
+            if (released > 0) _log.LogInformation("{Count} job(s) that waited for the model provider {Provider} are due now", released, provider);
+        }
+        catch (Exception e)
+        {
+            _log.LogWarning("Making the jobs that wait for the model provider {Provider} due failed ({Error}); each runs when its wait ends",
+                provider, Data.DatabaseErrors.OneLine(e));
+        }
+    }
 
     /// <summary>The provider's breaker (<see cref="ProviderBreaker"/>); the offline provider has none.</summary>
     public ProviderBreaker? BreakerOf(string provider) => _breakers.GetValueOrDefault(provider);
@@ -41,17 +69,18 @@ public sealed class LlmClient(IOptions<LlmOptions> options, TimeProvider time, I
             ? ("offline", OfflineChatBackend.Model)
             : (provider.Name, request.Model ?? provider.DefaultModel
                 ?? throw new NonRetryableJobException($"No model: the job names none and provider '{provider.Name}' has no DefaultModel."));
-        var expect = expected.For(job.Type, request.Step, model, request.MaxTokens, _options.DefaultExpectedTokens);
+        var breaker = BreakerOf(providerName);
+        if (breaker?.Refusal(job.JobId) is { } down) throw Held(down, providerName); // before a word of a call that is not made
+        var expect = _expected.For(job.Type, request.Step, model, request.MaxTokens, _options.DefaultExpectedTokens);
         await job.LogAsync(JobLogLevel.Info, $"Calling {model} via {providerName}{(request.Step is null ? "" : $" ({request.Step})")}: " +
                                             $"{request.Messages.Count} message(s), expecting about {expect} tokens");
         await job.ReportProgressAsync(span.From, $"{span.Prefix}Waiting for {model}…");
 
-        var breaker = BreakerOf(providerName);
         for (var retry = 0; ; retry++)
         {
-            if (breaker?.Refusal() is { } refused) throw Held(refused, providerName);
-            var call = new Call(this, request, job, span, expect, providerName, model, retry);
-            using var observed = new Observability.ModelCallObservation(metrics, models, job.Type, providerName, model, request);
+            if (retry > 0 && breaker?.Refusal(job.JobId) is { } refused) throw Held(refused, providerName);
+            var call = new Call(this, request, job, span, expect, providerName, model, retry, breaker);
+            using var observed = new Observability.ModelCallObservation(_metrics, _models, job.Type, providerName, model, request);
             try
             {
                 var outcome = provider is null
@@ -62,10 +91,10 @@ public sealed class LlmClient(IOptions<LlmOptions> options, TimeProvider time, I
                 var result = await call.RecordAsync(outcome, estimated: outcome.CompletionTokens is null);
                 observed.Succeeded(result);
                 breaker?.Answered();
-                expected.Observe(job.Type, request.Step, result);
+                _expected.Observe(job.Type, request.Step, result);
                 return result;
             }
-            catch (Exception e) when (observed.Failed(e, ct) || Tell(breaker, e, ct, call.Chunks, provider)) // counts the call's outcome; never true, so never taken
+            catch (Exception e) when (observed.Failed(e, ct) || Tell(breaker, job.JobId, e, ct, call.Chunks, provider)) // counts the call's outcome; never true, so never taken
             {
                 throw;
             }
@@ -74,7 +103,7 @@ public sealed class LlmClient(IOptions<LlmOptions> options, TimeProvider time, I
                 await call.RecordSpentAsync();
                 throw new NonRetryableJobException($"The provider '{providerName}' refused the request ({e.Status}): {e.Message}", e);
             }
-            catch (Exception e) when (Retryable(e, ct) && breaker?.Refusal(e) is { } opened) // its breaker opened: the job waits unspent
+            catch (Exception e) when (Retryable(e, ct) && breaker?.Refusal(job.JobId, e) is { } opened) // its breaker opened: the job waits unspent
             {
                 await call.RecordSpentAsync();
                 throw Held(opened, providerName);
@@ -86,7 +115,7 @@ public sealed class LlmClient(IOptions<LlmOptions> options, TimeProvider time, I
                 var why = $"{Describe(e, call.Chunks, provider)}; retry {retry + 1} in {delay.TotalSeconds:0.##} s";
                 await job.LogAsync(JobLogLevel.Warning, why);
                 await job.ReportProgressAsync(span.From, $"{span.Prefix}Waiting for {model}: {why}"); // the bar holds; the line says why it waits
-                await Task.Delay(delay, time, ct);
+                await Task.Delay(delay, _time, ct);
             }
             catch (Exception e) when (Retryable(e, ct) && RetryAfter(e) is { } after && after > TimeSpan.Zero)
             {
@@ -114,15 +143,15 @@ public sealed class LlmClient(IOptions<LlmOptions> options, TimeProvider time, I
     /// <summary>A call not made because its provider's breaker is open: counted, and the attempt ends unspent.</summary>
     Exception Held(ServiceUnavailableJobException refused, string provider)
     {
-        metrics.LlmCallsHeld.Add(1, new KeyValuePair<string, object?>("provider", provider));
+        _metrics.LlmCallsHeld.Add(1, new KeyValuePair<string, object?>("provider", provider));
         return refused;
     }
 
     /// <summary>Tells the provider's breaker how a call ended (not when the job itself stopped it); never true.</summary>
-    static bool Tell(ProviderBreaker? breaker, Exception e, CancellationToken job, int tokens, OpenAiChatBackend? provider)
+    static bool Tell(ProviderBreaker? breaker, Guid jobId, Exception e, CancellationToken job, int tokens, OpenAiChatBackend? provider)
     {
         if (breaker is null || job.IsCancellationRequested) return false;
-        if (ProviderBreaker.Down(e, job)) breaker.Failed(Describe(e, tokens, provider));
+        if (ProviderBreaker.Down(e, job)) breaker.Failed(jobId, Describe(e, tokens, provider));
         else breaker.Answered();
         return false;
     }
@@ -176,7 +205,7 @@ public sealed class LlmClient(IOptions<LlmOptions> options, TimeProvider time, I
         TimeSpan? after = long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var seconds)
             ? TimeSpan.FromSeconds(Math.Min(seconds, RetryAfterJobException.MaxAfter.TotalSeconds))
             : DateTimeOffset.TryParseExact(value.Trim(), "r", CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var at)
-                ? TimeSpan.FromTicks(Math.Max(0, (at - time.GetUtcNow()).Ticks))
+                ? TimeSpan.FromTicks(Math.Max(0, (at - _time.GetUtcNow()).Ticks))
                 : null;
         return after > RetryAfterJobException.MaxAfter ? RetryAfterJobException.MaxAfter : after;
     }
@@ -215,7 +244,8 @@ public sealed class LlmClient(IOptions<LlmOptions> options, TimeProvider time, I
     }
 
     /// <summary>One HTTP call of a completion: its text as it streams, and what it spent.</summary>
-    sealed class Call(LlmClient client, ChatRequest request, IJobContext job, ProgressSpan span, int expected, string provider, string model, int retry)
+    sealed class Call(LlmClient client, ChatRequest request, IJobContext job, ProgressSpan span, int expected, string provider, string model, int retry,
+        ProviderBreaker? breaker)
     {
         readonly StringBuilder _text = new();
         readonly long _started = Stopwatch.GetTimestamp();
@@ -226,6 +256,7 @@ public sealed class LlmClient(IOptions<LlmOptions> options, TimeProvider time, I
 
         public async ValueTask OnText(string piece)
         {
+            if (_firstToken is null) breaker?.Answered(); // the provider answers: a probe need not finish a long answer to say so
             _firstToken ??= Stopwatch.GetElapsedTime(_started).TotalMilliseconds;
             job.StreamText(piece, newCall: Chunks == 0);
             _text.Append(piece);

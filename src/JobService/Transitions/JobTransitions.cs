@@ -349,15 +349,35 @@ public sealed class JobTransitions(
     /// <summary>
     /// A service the job needs is down (<see cref="Handlers.ServiceUnavailableJobException"/>): handed
     /// back as at shutdown, the attempt given back, but due no sooner than <paramref name="after"/>,
-    /// with <paramref name="why"/> as its error meanwhile. A cancel wins.
+    /// its message saying why (<see cref="WaitingForAService"/>). A cancel wins.
     /// </summary>
     public async Task<JobRow?> HandBackUnavailableAsync(JobLease lease, TimeSpan after, string why, CancellationToken ct)
     {
         var now = Now; // one clock reading: updated_at + after is run_at
-        var rows = await FencedRowsAsync(lease, now, $"{HandBackSet}, run_at = @run_at, error = @error",
+        var rows = await FencedRowsAsync(lease, now, $"{HandBackSet}, run_at = @run_at",
             (r, at) => Story.HandedBack(r, at, lease.WorkerId, HandBack.Unavailable), ct,
-            ("message", HandedBackUnavailable), ("run_at", now + after), ("error", why));
+            ("message", (WaitingForAService + why).Clip(500)), ("run_at", now + after));
         return rows.SingleOrDefault();
+    }
+
+    /// <summary>
+    /// The jobs waiting for a service (<see cref="HandBackUnavailableAsync"/>) whose reason starts
+    /// with <paramref name="why"/> are due now: the service answers again (a model provider's
+    /// breaker closed) before their wait ended. Returns how many.
+    /// </summary>
+    public async Task<int> ReleaseWaitingAsync(string why, CancellationToken ct)
+    {
+        var prefix = WaitingForAService + why;
+        await using var tx = await BeginAsync(Now, ct);
+        var rows = await UpdateAsync(tx, $"""
+            UPDATE jobs SET run_at = @now, message = 'Waiting for a worker', updated_at = @now, event_seq = event_seq + 1
+            WHERE status = 'pending' AND run_at > @now AND substr(message, 1, {prefix.Length}) = @prefix
+            RETURNING {JobRow.Columns}
+            """, ct, ("prefix", prefix));
+        await ApplyAsync(tx, rows, r => Story.DueAgain(r, tx.Now), ct);
+        if (rows.Count > 0) tx.AfterCommit(() => driver.Notifier.Publish(new Notice.JobsAvailable()));
+        await tx.CommitAsync(ct);
+        return rows.Count;
     }
 
     static readonly string HandBackSet = $"""
@@ -371,11 +391,14 @@ public sealed class JobTransitions(
 
     /// <summary>The message a handed-back job is left with (metrics and webhooks tell a hand-back by it: <see cref="IsHandBack"/>).</summary>
     public const string HandedBackAtShutdown = "Handed back by a worker that was shutting down",
-        HandedBackSlotsBusy = "Handed back by a worker whose slots stayed busy",
-        HandedBackUnavailable = "Waiting for a service it needs, which is unavailable (see error)";
+        HandedBackSlotsBusy = "Handed back by a worker whose slots stayed busy";
+
+    /// <summary>How the message of a job handed back to wait for a service starts; the reason follows.</summary>
+    public const string WaitingForAService = "Waiting for a service it needs: ";
 
     /// <summary>Whether this row was just handed back (<see cref="HandBackAsync"/>, <see cref="HandBackUnavailableAsync"/>): pending again, its attempt given back.</summary>
-    public static bool IsHandBack(JobRow row) => row.Status == JobStatus.Pending && row.Message is HandedBackAtShutdown or HandedBackSlotsBusy or HandedBackUnavailable;
+    public static bool IsHandBack(JobRow row) => row.Status == JobStatus.Pending
+        && (row.Message is HandedBackAtShutdown or HandedBackSlotsBusy || row.Message?.StartsWith(WaitingForAService, StringComparison.Ordinal) == true);
 
     /// <summary>
     /// Extends the leases of the jobs this worker runs (<paramref name="ids"/>) and returns those

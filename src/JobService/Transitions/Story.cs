@@ -111,17 +111,23 @@ public static class Story
             Fields(("status", "pending"), ("attempt", r.Attempt), ("max_attempts", r.MaxAttempts), ("run_at", r.RunAt), ("error", error)));
 
     public static JobEvent HandedBack(JobRow r, DateTime now, string worker, HandBack why) => r.Status == JobStatus.Cancelled
-        ? Terminal(r, now, "info", $"Worker {worker} stopped before the handler finished; a cancel was asked for, so it ends cancelled")
+        ? Terminal(r, now, "info", why == HandBack.Unavailable
+            ? $"A service the job needs was unavailable on worker {worker}; a cancel was asked for, so it ends cancelled"
+            : $"Worker {worker} stopped before the handler finished; a cancel was asked for, so it ends cancelled")
         : why == HandBack.Unavailable
             ? Event(r, JobEventKinds.Status, now, "warning",
-                $"{HandedBackBy} {worker}: {r.Error?.TrimEnd('.')}. It runs again in {Seconds((r.RunAt - now).TotalMilliseconds)}; the attempt is not counted",
-                Fields(("status", "pending"), ("attempt", r.Attempt), ("max_attempts", r.MaxAttempts), ("run_at", r.RunAt), ("error", r.Error)))
+                $"{HandedBackBy} {worker}: {r.Message?[JobTransitions.WaitingForAService.Length..].TrimEnd('.')}. It runs again in {Seconds((r.RunAt - now).TotalMilliseconds)}; the attempt is not counted",
+                Fields(("status", "pending"), ("attempt", r.Attempt), ("max_attempts", r.MaxAttempts), ("run_at", r.RunAt), ("message", r.Message)))
             : Event(r, JobEventKinds.Status, now, "info", why == HandBack.SlotsBusy
                     ? $"{HandedBackBy} {worker}, which claimed it ahead of a free slot and found none soon; the attempt is not counted"
                     : $"{HandedBackBy} {worker}, which was shutting down; the attempt is not counted",
                 Fields(("status", "pending"), ("attempt", r.Attempt), ("max_attempts", r.MaxAttempts), ("run_at", r.RunAt)));
 
     const string HandedBackBy = "Handed back by worker";
+
+    /// <summary>A job that waited for a service is due now: the service answers again (<see cref="JobTransitions.ReleaseWaitingAsync"/>).</summary>
+    public static JobEvent DueAgain(JobRow r, DateTime now) => Event(r, JobEventKinds.Status, now, "info", "The service it waited for answers again: due now",
+        Fields(("status", "pending"), ("attempt", r.Attempt), ("max_attempts", r.MaxAttempts), ("run_at", r.RunAt)));
 
     public static JobEvent Rescued(JobRow r, DateTime now, string why) => r.Status == JobStatus.Pending
         ? Event(r, JobEventKinds.Status, now, "warning", $"{why} It keeps its place in the queue.",

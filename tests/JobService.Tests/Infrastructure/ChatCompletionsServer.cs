@@ -108,6 +108,9 @@ public sealed class ChatCompletionsServer : IAsyncDisposable
     /// <summary>Above 0: every request is answered with this status (a provider that is down), whatever is queued.</summary>
     public int DownWith { get; set; }
 
+    /// <summary>While <see cref="DownWith"/> is set: each answer waits for this first (the requests arrive, and are answered together).</summary>
+    public Task? DownGate { get; set; }
+
     public void Enqueue(params ChatReply[] replies)
     {
         foreach (var reply in replies) _replies.Enqueue(reply);
@@ -120,6 +123,7 @@ public sealed class ChatCompletionsServer : IAsyncDisposable
         Requests.Enqueue(seen);
         FirstRequest.TrySetResult();
         http.RequestAborted.Register(() => seen.Aborted.TrySetResult());
+        if (DownWith > 0 && DownGate is { } gate) await gate.WaitAsync(http.RequestAborted);
         var reply = DownWith > 0 ? new ChatReply { Status = DownWith, ErrorMessage = "down" } : _replies.TryDequeue(out var next) ? next : new ChatReply();
         var model = body.TryGetProperty("model", out var m) ? m.GetString() : "unknown";
 

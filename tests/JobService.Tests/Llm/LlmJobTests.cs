@@ -200,8 +200,8 @@ public sealed class LlmJobTests : IAsyncLifetime
     /// <summary>
     /// Regression: during a provider outage every queued job called it, retried inside its attempt,
     /// and spent the attempt (about 50 s each at the defaults): an outage of minutes failed them all.
-    /// After a few calls in a row without an answer the provider is not called for a while; the
-    /// jobs wait, handed back unspent and told why, and run once it answers again.
+    /// After a few calls in a row from more than one job got no answer, the provider is not called
+    /// for a while; the jobs wait, handed back unspent and told why, and run once it answers again.
     /// </summary>
     [Fact]
     public async Task AProviderThatIsDownIsNotCalledForAWhileAndItsJobsWaitUnspentUntilItAnswers()
@@ -210,39 +210,58 @@ public sealed class LlmJobTests : IAsyncLifetime
         var logs = new LogCapture();
         var app = new WorkerApp(TestDatabase.Sqlite(), _server.ProviderSettings(new()
         {
-            ["Llm:BreakerFailures"] = "2", ["Llm:BreakerOpenSeconds"] = "1", ["Llm:MaxRetries"] = "1", ["Llm:RetryBaseSeconds"] = "0.001",
+            ["Llm:BreakerFailures"] = "3", ["Llm:BreakerOpenSeconds"] = "3", ["Llm:MaxRetries"] = "1", ["Llm:RetryBaseSeconds"] = "0.001",
             ["Worker:LeaseSeconds"] = "300", ["Serilog:MinimumLevel"] = "Information",
         }), realClock: true, configure: services => services.AddSingleton<Serilog.Core.ILogEventSink>(logs));
         await using var _ = app;
         using var recorder = new Observability.MeasurementRecorder(app.Get<JobService.Hosting.JobServiceMetrics>());
         async Task<Guid> SubmitAsync(int i) => await app.SubmitAsync(new { type = "text_generation", payload = new { prompt = $"job {i}" }, max_attempts = 1 });
-        async Task<Job> WaitingAsync(Guid id)
+        async Task WaitingAsync(Guid id)
         {
-            var waiting = await app.WaitForAsync(id, j => j.Message == JobService.Transitions.JobTransitions.HandedBackUnavailable, "handed back unspent");
-            Assert.Equal((JobStatus.Pending, 0), (waiting.Status, waiting.Attempt));
-            Assert.StartsWith("The model provider 'test' gave no answer to ", waiting.Error);
-            Assert.Contains("(the last: The provider answered HTTP 503)", waiting.Error);
+            var waiting = await app.WaitForAsync(id, j => j.Message?.StartsWith(JobService.Transitions.JobTransitions.WaitingForAService) == true, "handed back unspent");
+            Assert.Equal((JobStatus.Pending, 0, null), (waiting.Status, waiting.Attempt, waiting.Error));
+            Assert.StartsWith("Waiting for a service it needs: The model provider 'test' gave no answer to 3 calls in a row (the last: The provider answered HTTP 503)", waiting.Message);
             Assert.True(waiting.RunAt > waiting.UpdatedAt, $"due at once: {waiting.RunAt:O} after {waiting.UpdatedAt:O}");
-            return waiting;
         }
 
-        // The first job's call and its retry get no answer: the second opens the breaker, and the job waits instead of failing.
-        List<Guid> ids = [await SubmitAsync(0)];
-        await WaitingAsync(ids[0]);
-        for (var i = 1; i < 6; i++) ids.Add(await SubmitAsync(i));
-        foreach (var id in ids[1..]) await WaitingAsync(id);
-        // Six jobs of two calls each made twelve calls without the breaker, and failed; here the
-        // later jobs make none while the breaker is open, but for one probe a window.
-        Assert.True(_server.Requests.Count < 12, $"{_server.Requests.Count} calls");
+        // Two jobs' calls, and a retry, get no answer: the breaker opens, and both jobs wait instead of failing.
+        var gate = new TaskCompletionSource();
+        _server.DownGate = gate.Task;
+        List<Guid> ids = [await SubmitAsync(0), await SubmitAsync(1)];
+        await Poll.UntilAsync(() => _server.Requests.Count == 2, "both jobs' first calls arrive", TimeSpan.FromSeconds(15));
+        _server.DownGate = null;
+        gate.SetResult(); // both answered 503; the first retry's 503 opens the breaker, the other's retry is not made or refused
+        foreach (var id in ids) await WaitingAsync(id);
+        Assert.InRange(_server.Requests.Count, 3, 4); // without the breaker: 4, and both jobs failed
+
+        // Jobs that come while it is open make no call (but for one probe, should the window end meanwhile) and tell of none.
+        for (var i = 2; i < 6; i++) ids.Add(await SubmitAsync(i));
+        foreach (var id in ids[2..]) await WaitingAsync(id);
+        var called = 0;
+        foreach (var id in ids[2..]) called += (await app.LogsAsync(id)).Any(l => l.Message!.StartsWith("Calling ")) ? 1 : 0;
+        Assert.True(called <= 1, $"{called} jobs told of a call while the breaker was open");
         Assert.True(recorder.Count("jobservice.llm.calls_held", ("provider", "test")) >= 6);
 
         _server.DownWith = 0;
         foreach (var id in ids) Assert.Equal(1, (await app.WaitForStatusAsync(id, JobStatus.Completed)).Attempt);
         var told = logs.Snapshot().Select(e => e.RenderMessage()).ToList();
-        Assert.Single(told, line => line.Contains("gave no answer to 2 calls in a row", StringComparison.Ordinal));
+        Assert.Single(told, line => line.Contains("gave no answer to 3 calls in a row", StringComparison.Ordinal));
         Assert.Single(told, line => line.Contains("answers again", StringComparison.Ordinal));
-        var events = await app.EventsAsync(ids[0]);
-        Assert.Contains(events, e => e.Level == "warning" && e.Message!.Contains("It runs again in") && e.Message!.Contains("the attempt is not counted"));
+        Assert.Contains(await app.EventsAsync(ids[0]), e => e.Level == "warning" && e.Message!.Contains("It runs again in") && e.Message!.Contains("the attempt is not counted"));
+    }
+
+    /// <summary>One job whose own request always fails (a prompt the model cannot take) is no outage: it fails, and the others go on.</summary>
+    [Fact]
+    public async Task OneJobWhoseRequestAlwaysFailsFailsAndOpensNoBreaker()
+    {
+        _server.Enqueue(Enumerable.Range(0, 6).Select(_ => new ChatReply { Status = 500 }).ToArray());
+        var app = Start(new() { ["Llm:BreakerFailures"] = "3", ["Llm:MaxRetries"] = "2", ["Llm:RetryBaseSeconds"] = "0.001", ["Worker:RetryBaseSeconds"] = "0.01" });
+        await using var _ = app;
+
+        var failed = await app.WaitForStatusAsync(await app.SubmitAsync(new { type = "text_generation", payload = new { prompt = "too long" }, max_attempts = 2 }), JobStatus.Failed);
+        Assert.Equal(2, failed.Attempt); // six calls in a row without an answer, all its own
+        Assert.Equal(1, (await app.WaitForStatusAsync(await app.SubmitAsync(new { type = "text_generation", payload = new { prompt = "fine" } }), JobStatus.Completed)).Attempt);
+        Assert.Equal(7, _server.Requests.Count);
     }
 
     /// <summary>

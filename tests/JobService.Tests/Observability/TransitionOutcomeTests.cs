@@ -176,6 +176,26 @@ public sealed class TransitionOutcomeTests
         Assert.Equal(["handed_back"], recorder.Outcomes("scripted"));
     }
 
+    /// <summary>A job handed back to wait for its service counts handed_back, and then success: one attempt in all.</summary>
+    [Fact]
+    public async Task AJobHandedBackToWaitForItsServiceCountsHandedBackThenSuccess()
+    {
+        var (app, recorder) = Start();
+        await using var _ = app;
+        using var __ = recorder;
+        var runs = 0;
+        var key = Scripts.Add(_ => Interlocked.Increment(ref runs) == 1
+            ? throw new ServiceUnavailableJobException("The index is down", TimeSpan.FromSeconds(5))
+            : Task.FromResult<object?>(null));
+        var id = await app.SubmitAsync(Scripts.Job(key));
+        await app.WaitForAsync(id, j => j.Message?.StartsWith(JobTransitions.WaitingForAService) == true, "waiting for its service");
+
+        app.AdvanceAndWake(TimeSpan.FromSeconds(5));
+        await app.WaitForStatusAsync(id, JobStatus.Completed);
+
+        Assert.Equal(["handed_back", "success"], await OutcomesAsync(recorder, 2));
+    }
+
     /// <summary>Counting waits for the commit: a transition that rolls back (here a later hook throws) is never counted.</summary>
     [Fact]
     public async Task ARolledBackTransitionIsNotCounted()
