@@ -7,7 +7,8 @@ namespace JobService.Webhooks;
 /// Addresses a callback must never reach unless <c>Webhooks:AllowPrivateNetworks</c> says so:
 /// this machine, private and link-local networks (the cloud metadata service at 169.254.169.254),
 /// carrier-grade NAT, multicast, reserved and documentation ranges. IPv4 written inside IPv6
-/// (mapped, compatible, NAT64) is judged as the IPv4 address it carries. One list, used at
+/// (mapped, compatible, 6to4, Teredo) is judged as the IPv4 address it carries; NAT64 is refused
+/// whole. One list, used at
 /// submit (IP literals, <c>localhost</c>) and when connecting (every resolved address).
 /// </summary>
 public static class BlockedNetworks
@@ -32,6 +33,15 @@ public static class BlockedNetworks
             // ::a.b.c.d (IPv4-compatible, deprecated but still routed by some stacks), other than :: and ::1
             if (bytes.AsSpan(0, 12).IndexOfAnyExcept((byte)0) < 0 && !(bytes[12] == 0 && bytes[13] == 0 && bytes[14] == 0 && bytes[15] <= 1))
                 return IsBlocked(new IPAddress(bytes.AsSpan(12, 4)));
+            // 6to4 (2002:a.b.c.d::/48): a relay sends it to a.b.c.d.
+            if (bytes[0] == 0x20 && bytes[1] == 0x02) return IsBlocked(new IPAddress(bytes.AsSpan(2, 4)));
+            // Teredo (2001:0:server::client): the server's IPv4, and the client's, stored inverted, both reached.
+            if (bytes[0] == 0x20 && bytes[1] == 0x01 && bytes[2] == 0 && bytes[3] == 0)
+            {
+                Span<byte> client = stackalloc byte[4];
+                for (var i = 0; i < 4; i++) client[i] = (byte)~bytes[12 + i];
+                return IsBlocked(new IPAddress(bytes.AsSpan(4, 4))) || IsBlocked(new IPAddress(client));
+            }
         }
         return Ranges.Any(r => r.Network.AddressFamily == address.AddressFamily && InRange(address, r.Network, r.Bits));
     }

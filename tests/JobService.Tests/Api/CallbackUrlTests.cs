@@ -34,6 +34,12 @@ public sealed class CallbackUrlTests
     [InlineData("http://[::127.0.0.1]/", false)]
     [InlineData("http://255.255.255.255/", false)]
     [InlineData("http://198.18.0.1/", false)]
+    [InlineData("http://[2002:7f00:1::1]/", false)] // 6to4 of 127.0.0.1 (regression: passed)
+    [InlineData("http://[2002:a9fe:a9fe::]/", false)] // 6to4 of the metadata service
+    [InlineData("http://[2002:808:808::1]/", true)] // 6to4 of 8.8.8.8
+    [InlineData("http://[2001:0:4136:e378:8000:63bf:80ff:fffe]/", false)] // Teredo: client 127.0.0.1 (inverted)
+    [InlineData("http://[2001:0:a00:1:8000:63bf:f7f7:f7f7]/", false)] // Teredo: server 10.0.0.1
+    [InlineData("http://[2001:0:4136:e378:8000:63bf:f7f7:fbfb]/", true)] // Teredo of public addresses (client 8.8.4.4)
     public void PublicAddressesPassAndInternalOnesDoNot(string url, bool allowed) =>
         Assert.Equal(allowed, CallbackUrls.Problem(url, new WebhooksOptions()) is null);
 
