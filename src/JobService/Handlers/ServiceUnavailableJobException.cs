@@ -3,7 +3,8 @@ namespace JobService.Handlers;
 /// <summary>
 /// Ends the attempt without spending it: a service the job needs is down (its model provider gives
 /// no answer), which is no fault of the job. The worker hands the job back, pending, to run again
-/// no sooner than <see cref="After"/>; the message is the job's <c>error</c> meanwhile. A job waits
+/// no sooner than <see cref="After"/>; its <c>message</c> says why meanwhile ("Waiting for a service it
+/// needs: " and this exception's message; <c>error</c> stays as it was). A job waits
 /// so through an outage of any length instead of using up its attempts on it; a handler that
 /// throws this for a fault of its own keeps its job waiting for ever, so it is for outages only.
 /// </summary>

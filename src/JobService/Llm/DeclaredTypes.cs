@@ -50,6 +50,9 @@ public sealed record DeclaredType(
     {
         if (steps.Count == 0 || steps.Any(step => string.IsNullOrWhiteSpace(step.Prompt)))
             throw new Hosting.StartupRefusedException($"{s.Path}: every step needs a Prompt.");
+        // A step's output is found by its name ({steps.NAME}, the result, what a retry takes as finished): two with one name would mix them.
+        if (steps.GroupBy(step => step.Name).FirstOrDefault(g => g.Count() > 1) is { } twice)
+            throw new Hosting.StartupRefusedException($"{s.Path}: two steps are named '{twice.Key}'; each step needs a name of its own.");
         var schema = ConfigJson.ToObject(s.GetSection("PayloadSchema")) ?? new JsonObject { ["type"] = "object" };
         // Checked here, not at each submit: a schema the validator cannot read would refuse every job of the type.
         if (JsonSchemaValidator.SchemaProblems(schema, "PayloadSchema", refuseUnchecked: true) is { Count: > 0 } problems)

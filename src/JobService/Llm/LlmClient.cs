@@ -63,7 +63,6 @@ public sealed class LlmClient
 
     public async Task<ChatResult> CompleteAsync(ChatRequest request, IJobContext job, ProgressSpan span)
     {
-        var ct = job.CancellationToken;
         var provider = Resolve(request);
         var (providerName, model) = provider is null
             ? ("offline", OfflineChatBackend.Model)
@@ -71,11 +70,24 @@ public sealed class LlmClient
                 ?? throw new NonRetryableJobException($"No model: the job names none and provider '{provider.Name}' has no DefaultModel."));
         var breaker = BreakerOf(providerName);
         if (breaker?.Refusal(job.JobId) is { } down) throw Held(down, providerName); // before a word of a call that is not made
-        var expect = _expected.For(job.Type, request.Step, model, request.MaxTokens, _options.DefaultExpectedTokens);
-        await job.LogAsync(JobLogLevel.Info, $"Calling {model} via {providerName}{(request.Step is null ? "" : $" ({request.Step})")}: " +
-                                            $"{request.Messages.Count} message(s), expecting about {expect} tokens");
-        await job.ReportProgressAsync(span.From, $"{span.Prefix}Waiting for {model}…");
+        try
+        {
+            var expect = _expected.For(job.Type, request.Step, model, request.MaxTokens, _options.DefaultExpectedTokens);
+            await job.LogAsync(JobLogLevel.Info, $"Calling {model} via {providerName}{(request.Step is null ? "" : $" ({request.Step})")}: " +
+                                                $"{request.Messages.Count} message(s), expecting about {expect} tokens");
+            await job.ReportProgressAsync(span.From, $"{span.Prefix}Waiting for {model}…");
+            return await CallWithRetriesAsync(request, job, span, provider, providerName, model, expect, breaker);
+        }
+        finally
+        {
+            breaker?.CallEnded(job.JobId);
+        }
+    }
 
+    async Task<ChatResult> CallWithRetriesAsync(ChatRequest request, IJobContext job, ProgressSpan span, OpenAiChatBackend? provider,
+        string providerName, string model, int expect, ProviderBreaker? breaker)
+    {
+        var ct = job.CancellationToken;
         for (var retry = 0; ; retry++)
         {
             if (retry > 0 && breaker?.Refusal(job.JobId) is { } refused) throw Held(refused, providerName);
@@ -151,7 +163,8 @@ public sealed class LlmClient
     static bool Tell(ProviderBreaker? breaker, Guid jobId, Exception e, CancellationToken job, int tokens, OpenAiChatBackend? provider)
     {
         if (breaker is null || job.IsCancellationRequested) return false;
-        if (ProviderBreaker.Down(e, job)) breaker.Failed(jobId, Describe(e, tokens, provider));
+        // A call that streamed tokens was answered (told at its first), however it ended after.
+        if (tokens == 0 && ProviderBreaker.Down(e, job)) breaker.Failed(jobId, Describe(e, tokens, provider));
         else breaker.Answered();
         return false;
     }

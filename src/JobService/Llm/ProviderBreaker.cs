@@ -58,6 +58,15 @@ public sealed class ProviderBreaker(string provider, LlmOptions options, TimePro
         }
     }
 
+    /// <summary>
+    /// The job's model call is over (answered, failed, or its retries used up): a probe job's later
+    /// attempts are refused like any other job's (let through, each spent its attempt in one window).
+    /// </summary>
+    public void CallEnded(Guid job)
+    {
+        lock (_gate) if (_probeJob == job) (_probeJob, _probeInFlight) = (null, false);
+    }
+
     /// <summary>The provider answered (a token, a whole answer, a 400 or a 429 too): the breaker closes.</summary>
     public void Answered()
     {

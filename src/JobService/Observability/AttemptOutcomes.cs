@@ -31,7 +31,7 @@ public static class AttemptOutcomes
     public static bool IsClaim(AppliedChange c) =>
         c.Event?.Kind == JobEventKinds.Status && c.Row.Status == JobStatus.Running && !c.Row.CancelRequested;
 
-    /// <summary>How the attempt this change ended went, or null when it ended none (a create, a claim, progress, a cancel of a pending job, a requeue).</summary>
+    /// <summary>How the attempt this change ended went, or null when it ended none (a create, a claim, progress, a cancel of a pending job, a requeue, a release).</summary>
     public static string? Of(AppliedChange c)
     {
         var row = c.Row;
@@ -45,7 +45,7 @@ public static class AttemptOutcomes
                 return row.Message is JobTransitions.CancelledBeforeStart or JobTransitions.CancelledWaitingToRunAgain ? null
                     : LostWorker(row) ? LeaseExpired : Cancelled;
             case JobEventKinds.Status when row.Status == JobStatus.Pending:
-                if (row.Message == RequeuedMessage) return null;
+                if (row.Message is RequeuedMessage or JobTransitions.DueAgain) return null; // the attempt ended when it was handed back
                 if (JobTransitions.IsHandBack(row)) return HandedBack;
                 return LostWorker(row) ? LeaseExpired : TimedOut.Value ? Timeout : Retry;
             default:

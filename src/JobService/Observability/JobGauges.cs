@@ -22,7 +22,7 @@ public sealed class JobGauges
         meter.CreateObservableGauge("jobservice.oldest_pending_age", () => OldestPending(queue.Current(), registry), "s",
             "How long the oldest due pending job of each type has waited (since the later of created and run_at); 0 when none waits");
         meter.CreateObservableGauge("jobservice.webhook.backlog", () => Webhooks(queue.Current()), "{delivery}",
-            "Webhook deliveries not yet sent or given up: state=due (a sender may take it now) or waiting (a retry scheduled later)");
+            "Webhook deliveries not yet sent or given up: state=due (a sender may take it now), sending (a sender holds it) or waiting (a retry scheduled later)");
         meter.CreateObservableGauge("jobservice.webhook.oldest_due_age", () => OldestDueWebhook(queue.Current()), "s",
             "How long the oldest due webhook delivery has been due; 0 when none is");
         meter.CreateObservableGauge("jobservice.sse.connections", () => Streams(hub), "{connection}",
@@ -54,7 +54,8 @@ public sealed class JobGauges
     }
 
     static IEnumerable<Measurement<int>> Webhooks(QueueSnapshot.Snapshot snapshot) => snapshot.Webhooks is { } w
-        ? [new(w.Due, new KeyValuePair<string, object?>("state", "due")), new(w.Waiting, new KeyValuePair<string, object?>("state", "waiting"))]
+        ? [new(w.Due, new KeyValuePair<string, object?>("state", "due")), new(w.Sending, new KeyValuePair<string, object?>("state", "sending")),
+           new(w.Waiting, new KeyValuePair<string, object?>("state", "waiting"))]
         : [];
 
     static IEnumerable<Measurement<double>> OldestDueWebhook(QueueSnapshot.Snapshot snapshot) => snapshot.Webhooks is { } w

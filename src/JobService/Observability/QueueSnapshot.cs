@@ -19,10 +19,10 @@ public sealed class QueueSnapshot(
     public sealed record Group(string Type, JobStatus Status, int Count, DateTime? OldestDueSince);
 
     /// <summary>
-    /// Webhook deliveries not yet sent or given up: due now (a sender may take them), waiting for a
-    /// scheduled retry, and since when the oldest due one has been due.
+    /// Webhook deliveries not yet sent or given up: due now (a sender may take them), being sent (a
+    /// sender holds them), waiting for a scheduled retry, and since when the oldest due one has been due.
     /// </summary>
-    public sealed record Backlog(int Due, int Waiting, DateTime? OldestDueSince);
+    public sealed record Backlog(int Due, int Sending, int Waiting, DateTime? OldestDueSince);
 
     /// <summary>The groups and the clock reading they were read at.</summary>
     public sealed record Snapshot(IReadOnlyList<Group> Groups, DateTime ReadAt, Backlog? Webhooks = null)
@@ -74,11 +74,14 @@ public sealed class QueueSnapshot(
             """, r => new Group(r.GetString(0), Transitions.JobRow.ParseStatus(r.GetString(1)), Convert.ToInt32(r.GetValue(2)),
                 r.IsDBNull(3) ? null : Transitions.JobRow.Utc(r.GetDateTime(3))), driver, ("now", now));
         // The dispatcher's index (status, next_attempt_at) answers it: the pending rows alone.
+        // A sender holds a delivery (locked_by) with next_attempt_at at its lease's end: sending, not waiting.
         var webhooks = connections.Query("""
-            SELECT COUNT(CASE WHEN next_attempt_at <= @now THEN 1 END), COUNT(*), MIN(CASE WHEN next_attempt_at <= @now THEN next_attempt_at END)
+            SELECT COUNT(CASE WHEN locked_by IS NULL AND next_attempt_at <= @now THEN 1 END), COUNT(locked_by), COUNT(*),
+                MIN(CASE WHEN locked_by IS NULL AND next_attempt_at <= @now THEN next_attempt_at END)
             FROM webhook_deliveries WHERE status = 'pending'
-            """, r => new Backlog(Convert.ToInt32(r.GetValue(0)), Convert.ToInt32(r.GetValue(1)) - Convert.ToInt32(r.GetValue(0)),
-                r.IsDBNull(2) ? null : Transitions.JobRow.Utc(r.GetDateTime(2))), driver, ("now", now)).Single();
-        return new Snapshot(groups, now, webhooks);
+            """, r => (Due: Convert.ToInt32(r.GetValue(0)), Sending: Convert.ToInt32(r.GetValue(1)), All: Convert.ToInt32(r.GetValue(2)),
+                Oldest: r.IsDBNull(3) ? (DateTime?)null : Transitions.JobRow.Utc(r.GetDateTime(3))), driver, ("now", now)).Single();
+        return new Snapshot(groups, now, new Backlog(webhooks.Due, webhooks.Sending, webhooks.All - webhooks.Due - webhooks.Sending, webhooks.Oldest));
+
     }
 }

@@ -369,9 +369,10 @@ public sealed class JobTransitions(
     {
         var prefix = WaitingForAService + why;
         await using var tx = await BeginAsync(Now, ct);
+        // substr counts characters (code points) on both databases, not .NET's UTF-16 units.
         var rows = await UpdateAsync(tx, $"""
-            UPDATE jobs SET run_at = @now, message = 'Waiting for a worker', updated_at = @now, event_seq = event_seq + 1
-            WHERE status = 'pending' AND run_at > @now AND substr(message, 1, {prefix.Length}) = @prefix
+            UPDATE jobs SET run_at = @now, message = '{DueAgain}', updated_at = @now, event_seq = event_seq + 1
+            WHERE status = 'pending' AND run_at > @now AND substr(message, 1, {prefix.EnumerateRunes().Count()}) = @prefix
             RETURNING {JobRow.Columns}
             """, ct, ("prefix", prefix));
         await ApplyAsync(tx, rows, r => Story.DueAgain(r, tx.Now), ct);
@@ -395,6 +396,9 @@ public sealed class JobTransitions(
 
     /// <summary>How the message of a job handed back to wait for a service starts; the reason follows.</summary>
     public const string WaitingForAService = "Waiting for a service it needs: ";
+
+    /// <summary>The message of a job that waited for a service and is due again (<see cref="ReleaseWaitingAsync"/>).</summary>
+    public const string DueAgain = "Due again: the service it waited for answers";
 
     /// <summary>Whether this row was just handed back (<see cref="HandBackAsync"/>, <see cref="HandBackUnavailableAsync"/>): pending again, its attempt given back.</summary>
     public static bool IsHandBack(JobRow row) => row.Status == JobStatus.Pending

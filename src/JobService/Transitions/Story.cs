@@ -127,7 +127,7 @@ public static class Story
 
     /// <summary>A job that waited for a service is due now: the service answers again (<see cref="JobTransitions.ReleaseWaitingAsync"/>).</summary>
     public static JobEvent DueAgain(JobRow r, DateTime now) => Event(r, JobEventKinds.Status, now, "info", "The service it waited for answers again: due now",
-        Fields(("status", "pending"), ("attempt", r.Attempt), ("max_attempts", r.MaxAttempts), ("run_at", r.RunAt)));
+        Fields(("status", "pending"), ("attempt", r.Attempt), ("max_attempts", r.MaxAttempts), ("run_at", r.RunAt), ("message", r.Message)));
 
     public static JobEvent Rescued(JobRow r, DateTime now, string why) => r.Status == JobStatus.Pending
         ? Event(r, JobEventKinds.Status, now, "warning", $"{why} It keeps its place in the queue.",

@@ -181,8 +181,22 @@ public sealed class JobContext : IJobContext
     /// <summary>The state and its line in one write, before it returns: a retry finds the state exactly when its line is in the log.</summary>
     public ValueTask KeepAsync(JsonNode state, string line) => WriteLineAsync(JobLogLevel.Info, line, JsonText.ForStorage(state));
 
-    public async ValueTask<JsonNode?> KeptAsync() =>
-        await _transitions.ReadKeptAsync(_running.Lease, CancellationToken) is { } kept ? JsonNode.Parse(kept) : null;
+    /// <summary>Read through a database outage while the lease may still be this worker's, as the writes are: a blip spent the attempt.</summary>
+    public async ValueTask<JsonNode?> KeptAsync()
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await _transitions.ReadKeptAsync(_running.Lease, CancellationToken) is { } kept ? JsonNode.Parse(kept) : null;
+            }
+            catch (Exception e) when (Data.DatabaseErrors.IsUnavailable(e) && _running.LeaseUntil > _time.GetUtcNow().UtcDateTime)
+            {
+                if (attempt == 1) _log.LogWarning("Reading what job {JobId}'s earlier attempts kept failed: {Error}; trying again while its lease lasts", JobId, Data.DatabaseErrors.OneLine(e));
+                await Task.Delay(JobRunner.FinishedWorkRetryWait(attempt), CancellationToken);
+            }
+        }
+    }
 
     async ValueTask WriteLineAsync(JobLogLevel level, string message, string? keep)
     {

@@ -111,6 +111,21 @@ public sealed class ConfigJsonTests
         Assert.StartsWith("Llm:Types:tale: PayloadSchema.properties.theme.const is not supported", e.Message);
     }
 
+    /// <summary>Regression: two steps of one name were taken; a retry then took the second as finished by the first, and the result kept one of them.</summary>
+    [Fact]
+    public void TwoStepsOfOneNameStopTheStartUp()
+    {
+        var settings = new Dictionary<string, string?>
+        {
+            ["Llm:Pipelines:saga:Steps:0:Name"] = "draft", ["Llm:Pipelines:saga:Steps:0:Prompt"] = "Draft {theme}",
+            ["Llm:Pipelines:saga:Steps:1:Name"] = "draft", ["Llm:Pipelines:saga:Steps:1:Prompt"] = "Again: {steps.draft}",
+        };
+
+        var e = Assert.Throws<JobService.Hosting.StartupRefusedException>(() => DeclaredType.FromConfiguration(new ConfigurationBuilder().AddInMemoryCollection(settings).Build()).ToList());
+
+        Assert.Equal("Llm:Pipelines:saga: two steps are named 'draft'; each step needs a name of its own.", e.Message);
+    }
+
     /// <summary>A declared output schema no answer can meet stops the start-up naming its step, as a payload schema does: not every job failing after its repairs.</summary>
     [Theory]
     [InlineData("Llm:Types:tale:", "type", "array", "Llm:Types:tale: tale's OutputSchema must allow a JSON object at its top")]

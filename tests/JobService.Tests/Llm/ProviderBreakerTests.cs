@@ -66,6 +66,8 @@ public sealed class ProviderBreakerTests
         Assert.Null(breaker.Refusal(C)); // the probe job's retry goes out
         breaker.Failed(C, "HTTP 503");
         Assert.Equal(TimeSpan.FromSeconds(60), breaker.Refusal(D)!.After); // its retry's failure does not double it again
+        breaker.CallEnded(C); // its retries used up: its next attempt waits like any job's (regression: each went out, and was spent)
+        Assert.NotNull(breaker.Refusal(C));
 
         foreach (var window in new[] { 120, 240, 300, 300 })
         {

@@ -77,8 +77,9 @@ public abstract class GaugeContract
         await using var app = await StartAsync(cacheSeconds: 0);
         var t = app.Time.GetUtcNow().UtcDateTime;
         var job = Row("echo", JobStatus.Completed, t.AddSeconds(-600));
-        WebhookDelivery Delivery(string status, DateTime? next) => new()
+        WebhookDelivery Delivery(string status, DateTime? next, string? sender = null) => new()
         {
+            LockedBy = sender,
             Id = Guid.CreateVersion7(), JobId = job.Id, TenantId = job.TenantId, EventType = "job.completed", Url = "https://example.com/hook",
             Receiver = "https://example.com:443", Body = "{}", Status = status, NextAttemptAt = next, CreatedAt = t, UpdatedAt = t,
         };
@@ -88,6 +89,7 @@ public abstract class GaugeContract
             db.WebhookDeliveries.AddRange(
                 Delivery("pending", t.AddSeconds(-40)), Delivery("pending", t.AddSeconds(-5)), // due: the oldest for 40 s
                 Delivery("pending", t.AddMinutes(5)),                                          // a retry scheduled later
+                Delivery("pending", t.AddSeconds(30), sender: "worker-1"),                      // being sent: its lease ends in 30 s
                 Delivery("succeeded", null), Delivery("failed", null));
             await db.SaveChangesAsync();
         }
@@ -96,6 +98,7 @@ public abstract class GaugeContract
 
         Assert.Equal(2, scrape.Sum("jobservice_webhook_backlog", ("state", "due")));
         Assert.Equal(1, scrape.Sum("jobservice_webhook_backlog", ("state", "waiting")));
+        Assert.Equal(1, scrape.Sum("jobservice_webhook_backlog", ("state", "sending")));
         Assert.Equal(40, scrape.Sum("jobservice_webhook_oldest_due_age_seconds"), 3);
     }
 

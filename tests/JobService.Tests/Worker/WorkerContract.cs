@@ -267,11 +267,11 @@ public abstract class WorkerContract
         string Script(string service) => Scripts.Add(_ => runs.AddOrUpdate(service, 1, (_, n) => n + 1) == 1
             ? throw new ServiceUnavailableJobException($"{service} gave no answer", TimeSpan.FromHours(1))
             : Task.FromResult<object?>(null));
-        var (index, mail) = (await app.SubmitAsync(Scripts.Job(Script("The index"))), await app.SubmitAsync(Scripts.Job(Script("The mail server"))));
+        var (index, mail) = (await app.SubmitAsync(Scripts.Job(Script("The 🚀 index"))), await app.SubmitAsync(Scripts.Job(Script("The mail server"))));
         foreach (var id in new[] { index, mail })
             await app.WaitForAsync(id, j => j.Message?.StartsWith(JobTransitions.WaitingForAService) == true, "waiting for its service");
 
-        Assert.Equal(1, await app.Get<JobTransitions>().ReleaseWaitingAsync("The index", CancellationToken.None));
+        Assert.Equal(1, await app.Get<JobTransitions>().ReleaseWaitingAsync("The 🚀 index", CancellationToken.None)); // a name beyond UTF-16's plane (regression: never matched)
 
         await app.WaitForStatusAsync(index, JobStatus.Completed); // the clock has not moved: the release made it due
         Assert.Contains(await app.EventsAsync(index), e => e.Message == "The service it waited for answers again: due now");

@@ -138,6 +138,7 @@ export function render(main, { id, can }) {
       else if (terminal.includes(d.status)) end(d.at, d.status, d.error); // an end that a retry since made history
       else if (d.status === 'pending' && d.error) end(d.at, 'failed, retrying', d.error); // or rescued after a lost lease
       else if (d.status === 'pending' && open) end(d.at, 'handed back');
+      else if (d.status === 'pending' && d.message?.startsWith('Due again')) { /* waited for a service, due now: no new run */ }
       else if (d.status === 'pending') { runs.push({ label: 'retried', started: d.at }); drawTimeline(); }
       const claimed = d.status === 'running' && d.worker ? { started_at: d.at, completed_at: null } : {}; // a claim's time is its start
       update({ status: d.status, attempt: d.attempt, cancel_requested: d.cancel_requested ?? (d.status === 'running' ? job.cancel_requested : false), ...claimed }, d.at);
