@@ -172,7 +172,7 @@ public abstract partial class DashboardBrowserContract
     {
         await using var app = await ServiceAsync();
         var key = Scripts.Add(async ctx => { await new TaskCompletionSource().Task.WaitAsync(ctx.CancellationToken); return null; }); // runs until cancelled
-        (await app.Client.PostAsync("/job-types/scripted/pause", null)).EnsureSuccessStatusCode();
+        await app.PauseAsync("scripted");
         var id = await app.SubmitAsync(Scripts.Job(key, maxAttempts: 1));
         await using var browser = await DashboardPage.OpenAsync(app.BaseAddress);
         await browser.GoAsync($"#/jobs/{id}");

@@ -48,7 +48,7 @@ public sealed class EventsSampleTests
         Assert.Equal(100, await page.Locator("progress").EvaluateAsync<double>("p => p.value"));
 
         // The type paused, so that the page is open (its snapshot drawn) before the job starts.
-        (await app.Client.PostAsync("/job-types/text_generation/pause", null)).EnsureSuccessStatusCode();
+        await app.PauseAsync("text_generation");
         var later = await app.SubmitAsync(new { type = "text_generation", payload = new { prompt = "A story about queues", max_tokens = 60 } });
         await Open(later);
         await Expect(page.Locator("#status")).ToHaveTextAsync("Waiting for a worker");

@@ -332,7 +332,7 @@ public abstract class EventStreamContract
     public async Task TheStreamOverManyJobsGoesOnPastABatchLargerThanOneRead()
     {
         await using var app = await StartAsync();
-        Assert.Equal(HttpStatusCode.OK, (await app.Client.PostAsync("/job-types/greet/pause", null)).StatusCode);
+        await app.PauseAsync("greet");
         await using var stream = await SseClient.OpenAsync(app.Client, "/events?type=greet");
         Assert.Equal("snapshot-list", (await stream.NextAsync())!.Event);
 

@@ -111,6 +111,22 @@ public sealed class WorkerApp(TestDatabase database, Dictionary<string, string?>
             job => $"Job {id} never became {what}: status {job.Status.ToName()}, attempt {job.Attempt}, error {job.Error}");
 
     /// <summary>Waits until this process's worker has registered the job among those it runs (so a heartbeat sees it).</summary>
+    /// <summary>
+    /// Pauses the type, and waits until this process's worker knows: it reads the pause a moment after
+    /// the answer (its notice), and until then may still claim (a test failed once so).
+    /// </summary>
+    public async Task PauseAsync(string type)
+    {
+        (await Client.PostAsync($"/job-types/{type}/pause", null)).EnsureSuccessStatusCode();
+        var paused = Get<JobService.Worker.PausedTypes>();
+        while (true)
+        {
+            var read = paused.NextRead; // taken before the check: a read that ends meanwhile still wakes us
+            if (paused.IsPaused(type, Time.GetUtcNow().UtcDateTime)) return;
+            await read.WaitAsync(TimeSpan.FromSeconds(15));
+        }
+    }
+
     public Task WaitForRunningHereAsync(Guid id) =>
         Poll.UntilAsync(() => Get<RunningJobs>().Find(id) is not null, $"job {id} runs in this process", TimeSpan.FromSeconds(15));
 
