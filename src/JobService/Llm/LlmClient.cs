@@ -164,7 +164,7 @@ public sealed class LlmClient
     {
         if (breaker is null || job.IsCancellationRequested) return false;
         // A call that streamed tokens was answered (told at its first), however it ended after.
-        if (tokens == 0 && ProviderBreaker.Down(e, job)) breaker.Failed(jobId, Describe(e, tokens, provider));
+        if (tokens == 0 && ProviderBreaker.Down(e)) breaker.Failed(jobId, Describe(e, tokens, provider));
         else breaker.Answered();
         return false;
     }

@@ -110,9 +110,8 @@ public sealed class ProviderBreaker(string provider, LlmOptions options, TimePro
 
     /// <summary>
     /// No answer: no connection, 408, 5xx, or silence past the provider's timeout (a cancellation
-    /// the job did not ask for). A 429 is an answer (the provider is up and says how long to wait),
+    /// the job did not ask for: the caller leaves those out). A 429 is an answer (the provider is up and says how long to wait),
     /// and so is a stream that broke after it began.
     /// </summary>
-    public static bool Down(Exception e, CancellationToken job) => !job.IsCancellationRequested
-        && e is OperationCanceledException or HttpRequestException or ClientResultException { Status: 0 or 408 or >= 500 };
+    public static bool Down(Exception e) => e is OperationCanceledException or HttpRequestException or ClientResultException { Status: 0 or 408 or >= 500 };
 }

@@ -181,22 +181,9 @@ public sealed class JobContext : IJobContext
     /// <summary>The state and its line in one write, before it returns: a retry finds the state exactly when its line is in the log.</summary>
     public ValueTask KeepAsync(JsonNode state, string line) => WriteLineAsync(JobLogLevel.Info, line, JsonText.ForStorage(state));
 
-    /// <summary>Read through a database outage while the lease may still be this worker's, as the writes are: a blip spent the attempt.</summary>
-    public async ValueTask<JsonNode?> KeptAsync()
-    {
-        for (var attempt = 1; ; attempt++)
-        {
-            try
-            {
-                return await _transitions.ReadKeptAsync(_running.Lease, CancellationToken) is { } kept ? JsonNode.Parse(kept) : null;
-            }
-            catch (Exception e) when (Data.DatabaseErrors.IsUnavailable(e) && _running.LeaseUntil > _time.GetUtcNow().UtcDateTime)
-            {
-                if (attempt == 1) _log.LogWarning("Reading what job {JobId}'s earlier attempts kept failed: {Error}; trying again while its lease lasts", JobId, Data.DatabaseErrors.OneLine(e));
-                await Task.Delay(JobRunner.FinishedWorkRetryWait(attempt), CancellationToken);
-            }
-        }
-    }
+    public async ValueTask<JsonNode?> KeptAsync() =>
+        await ThroughOutageAsync(() => _transitions.ReadKeptAsync(_running.Lease, CancellationToken), "what earlier attempts kept", counted: null)
+            is { } kept ? JsonNode.Parse(kept) : null;
 
     async ValueTask WriteLineAsync(JobLogLevel level, string message, string? keep)
     {
@@ -233,26 +220,36 @@ public sealed class JobContext : IJobContext
         await _writing.WaitAsync();
         try
         {
-            for (var attempt = 1; ; attempt++)
-            {
-                try
-                {
-                    if (!await _progressWrites.WriteAsync(write)) _running.Stop(StopReason.LeaseLost);
-                    return;
-                }
-                catch (Exception e) when (Data.DatabaseErrors.IsUnavailable(e) && _running.LeaseUntil > _time.GetUtcNow().UtcDateTime)
-                {
-                    _metrics.OutcomeWriteRetries.Add(1, new KeyValuePair<string, object?>("jobservice.write", write.Usage is null ? "log" : "usage"));
-                    if (attempt == 1)
-                        _log.LogWarning("Writing job {JobId}'s {What} failed: {Error}; trying again while its lease lasts",
-                            JobId, write.Usage is null ? "log line" : "model usage", Data.DatabaseErrors.OneLine(e));
-                    await Task.Delay(JobRunner.FinishedWorkRetryWait(attempt), CancellationToken);
-                }
-            }
+            if (!await ThroughOutageAsync(() => _progressWrites.WriteAsync(write), write.Usage is null ? "log line" : "model usage",
+                    counted: write.Usage is null ? "log" : "usage"))
+                _running.Stop(StopReason.LeaseLost);
         }
         finally
         {
             _writing.Release();
+        }
+    }
+
+    /// <summary>
+    /// A handler's write or read, tried again through a database outage while the lease may still be
+    /// this worker's, as the outcome is (<see cref="JobRunner"/>); the first failure is told, the
+    /// write retries counted (jobservice.worker.outcome_write_retries, tag <paramref name="counted"/>).
+    /// </summary>
+    async Task<T> ThroughOutageAsync<T>(Func<Task<T>> op, string what, string? counted)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await op();
+            }
+            catch (Exception e) when (Data.DatabaseErrors.IsUnavailable(e) && _running.LeaseUntil > _time.GetUtcNow().UtcDateTime)
+            {
+                if (counted is not null) _metrics.OutcomeWriteRetries.Add(1, new KeyValuePair<string, object?>("jobservice.write", counted));
+                if (attempt == 1)
+                    _log.LogWarning("Job {JobId}'s {What} failed to reach the database: {Error}; trying again while its lease lasts", JobId, what, Data.DatabaseErrors.OneLine(e));
+                await Task.Delay(JobRunner.FinishedWorkRetryWait(attempt), CancellationToken);
+            }
         }
     }
 
