@@ -20,7 +20,12 @@ public static class AuthSetup
         services.AddSingleton<ApiKeyStore>();
         services.AddSingleton<StreamTokens>();
         services.AddSingleton<ServiceSecretStore>();
-        services.AddAuthentication(ApiKeyAuthentication.SchemeName)
+        // AddAuthentication's parts without its AddDataProtection: nothing here protects data (no
+        // cookies, no antiforgery), and its hosted service read or created a key ring in the user's
+        // profile at every start (~25 ms of a worker's, and a warning in a container).
+        services.AddAuthenticationCore(o => o.DefaultScheme = ApiKeyAuthentication.SchemeName);
+        services.AddWebEncoders();
+        new Microsoft.AspNetCore.Authentication.AuthenticationBuilder(services)
             .AddScheme<Microsoft.AspNetCore.Authentication.AuthenticationSchemeOptions, ApiKeyAuthentication>(ApiKeyAuthentication.SchemeName, null);
         services.AddSingleton<IAuthorizationHandler, ScopeHandler>();
         services.AddSingleton<Microsoft.AspNetCore.Authorization.IAuthorizationMiddlewareResultHandler, ScopeDenied>();

@@ -110,6 +110,30 @@ public sealed class StartupTests
         Assert.Contains(method, problem.Str("detail"));
     }
 
+    /// <summary>
+    /// Nothing the service does protects data (API keys, no cookies, no antiforgery): it registers
+    /// no data protection, whose hosted service read or created a key ring in the user's profile at
+    /// every start, ~25 ms of a worker's (docs/benchmarks.md, thirty-third session). Its API keys
+    /// still authenticate.
+    /// </summary>
+    [Fact]
+    public async Task TheServiceStartsWithoutADataProtectionKeyRingAndItsKeysStillAuthenticate()
+    {
+        await using var database = TestDatabase.Sqlite();
+        await using var app = App(database, [("Auth:Enabled", "true"), ("Auth:BootstrapAdminKey", AdminKey)]);
+        var client = app.CreateClient();
+
+        var anonymous = await client.GetAsync("/jobs");
+        client.DefaultRequestHeaders.Authorization = new("Bearer", AdminKey);
+        var withKey = await client.GetAsync("/jobs");
+
+        Assert.Equal(System.Net.HttpStatusCode.Unauthorized, anonymous.StatusCode);
+        Assert.Equal(System.Net.HttpStatusCode.OK, withKey.StatusCode);
+        Assert.Null(app.Services.GetService<Microsoft.AspNetCore.DataProtection.IDataProtectionProvider>());
+    }
+
+    const string AdminKey = "jsk_startuptestsadminkey0123456789ab";
+
     [Fact]
     public async Task PostgresWithoutAConnectionStringFailsTheStartUpNamingTheKey()
     {
