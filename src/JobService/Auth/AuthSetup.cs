@@ -20,8 +20,9 @@ public static class AuthSetup
         services.AddSingleton<ApiKeyStore>();
         services.AddSingleton<StreamTokens>();
         services.AddSingleton<ServiceSecretStore>();
-        // AddAuthentication's parts without its AddDataProtection: nothing here protects data (no
-        // cookies, no antiforgery), and its hosted service read or created a key ring in the user's
+        // AddAuthentication's parts without its AddDataProtection: nothing here uses it (the
+        // dashboard seals its session cookie and antiforgery token with the service's own secret,
+        // DashboardSession), and its hosted service read or created a key ring in the user's
         // profile at every start (~25 ms of a worker's, and a warning in a container).
         services.AddAuthenticationCore(o => o.DefaultScheme = ApiKeyAuthentication.SchemeName);
         services.AddWebEncoders();
