@@ -90,9 +90,9 @@ public sealed class JobWorker(
 
     async Task ClaimLoopAsync(CancellationToken stopping)
     {
-        // Jitter the first claim so that a fleet restarted together does not claim in lockstep.
-        // Pacing like this (and the error backoff below) is wall-clock time, not the job clock.
-        await Task.Delay(Random.Shared.Next(0, 50), CancellationToken.None);
+        // No jitter before the first claim: claims of a fleet started together take disjoint rows
+        // (SKIP LOCKED; SQLite's write lock takes them in turn), as the claims of every worker
+        // woken by one notice do. The error backoff below is wall-clock time, not the job clock.
         var failures = 0;
         var rehearsed = false;
         while (!stopping.IsCancellationRequested)
