@@ -112,9 +112,9 @@ public sealed class StartupTests
 
     /// <summary>
     /// Nothing in the service uses ASP.NET Core's data protection (the dashboard seals its cookie
-    /// with the service's own secret): it registers none, whose hosted service read or created a key ring in the user's profile at
-    /// every start, ~25 ms of a worker's (docs/benchmarks.md, thirty-third session). Its API keys
-    /// still authenticate.
+    /// with the service's own secret): it registers none, whose hosted service read or created a
+    /// key ring in the user's profile at every start, ~25 ms of a worker's (docs/benchmarks.md,
+    /// thirty-third session). Its API keys still authenticate.
     /// </summary>
     [Fact]
     public async Task TheServiceStartsWithoutADataProtectionKeyRingAndItsKeysStillAuthenticate()
