@@ -50,6 +50,7 @@ public sealed class JobWorker(
         // meanwhile and meet its own stop with the host's time already spent, too late to hand back.
         using var stopped = CancellationTokenSource.CreateLinkedTokenSource(stoppingService, lifetime.ApplicationStopping);
         var stopping = stopped.Token;
+        _ = Task.Run(PreparePayloadReaders, CancellationToken.None); // while the database is waited for
         if (!await database.WaitAsync(stopping)) return;
         // Never a claim of a paused type because this worker has only just started.
         try { await paused.FirstRead.WaitAsync(stopping); } catch (OperationCanceledException) { return; }
@@ -159,10 +160,29 @@ public sealed class JobWorker(
     }
 
     /// <summary>
+    /// Each type's payload reader (System.Text.Json's contract for its payload), built once at the
+    /// start while the worker waits for the database, when a core is mostly idle: a worker that
+    /// starts on a backlog built it under its first job of each type (its handler started ~9 ms
+    /// later, docs/benchmarks.md, thirty-third session). Only a warm-up: a payload type it cannot
+    /// read fails its jobs with the reason, as it did.
+    /// </summary>
+    void PreparePayloadReaders()
+    {
+        try
+        {
+            foreach (var type in registry.All) type.PreparePayloadReader();
+        }
+        catch (Exception e)
+        {
+            log.LogDebug("Building the payload readers failed: {Error}", e.Message);
+        }
+    }
+
+    /// <summary>
     /// A worker that found nothing to do at its first claim runs its hot path once, rolled back
-    /// (<see cref="JobTransitions.RehearseAsync"/>), and builds its types' payload readers, so
-    /// that the first job does not wait for them to be compiled and built (an idle worker's first
-    /// job waited 70–90 ms). One that found work at once has no use for it: the real jobs do it.
+    /// (<see cref="JobTransitions.RehearseAsync"/>), so that the first job does not wait for it to
+    /// be compiled (an idle worker's first job waited 70–90 ms). One that found work at once has
+    /// no use for it: the real jobs do it.
     /// </summary>
     async Task RehearseIfIdleAsync(int claimed, CancellationToken stopping)
     {
@@ -171,7 +191,6 @@ public sealed class JobWorker(
         try
         {
             await transitions.RehearseAsync(WorkerId, stopping, _claimConnection);
-            foreach (var type in registry.All) type.PreparePayloadReader();
             log.LogDebug("Rehearsed the claim and completion path in {Ms:0} ms", System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
         }
         catch (Exception e)
