@@ -6,15 +6,24 @@ using JobService.Tests.Infrastructure;
 namespace JobService.Tests.Hosting;
 
 /// <summary>Auth as an operator meets it: out of the box, refused when exposed, and turned on with a first key.</summary>
-public sealed class AuthProcessTests
+public sealed class AuthProcessTests : IDisposable
 {
     static readonly TimeSpan Within = TimeSpan.FromSeconds(60);
     static readonly object Greet = new { type = "echo", payload = new { text = "hi" } };
+    readonly string _folder = Path.Combine(Path.GetTempPath(), "jobservice-tests", Guid.NewGuid().ToString("N"));
 
-    static Dictionary<string, string> OwnDatabase(out string path)
+    Dictionary<string, string> OwnDatabase(out string path)
     {
-        path = Path.Combine(Path.GetTempPath(), $"jobservice-auth-{Guid.NewGuid():N}.db");
+        Directory.CreateDirectory(_folder);
+        path = Path.Combine(_folder, $"auth-{Guid.NewGuid():N}.db");
         return new Dictionary<string, string> { ["ConnectionStrings__Jobs"] = $"Data Source={path}" };
+    }
+
+    /// <summary>A test's databases go with it (each run left nine in the temp folder, four files each).</summary>
+    public void Dispose()
+    {
+        try { Directory.Delete(_folder, recursive: true); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
     }
 
     /// <summary>The README's first command: auth off on loopback, and a job submitted with no key.</summary>
