@@ -82,6 +82,5 @@ public sealed class QueueSnapshot(
             """, r => (Due: Convert.ToInt32(r.GetValue(0)), Sending: Convert.ToInt32(r.GetValue(1)), All: Convert.ToInt32(r.GetValue(2)),
                 Oldest: r.IsDBNull(3) ? (DateTime?)null : Transitions.JobRow.Utc(r.GetDateTime(3))), driver, ("now", now)).Single();
         return new Snapshot(groups, now, new Backlog(webhooks.Due, webhooks.Sending, webhooks.All - webhooks.Due - webhooks.Sending, webhooks.Oldest));
-
     }
 }

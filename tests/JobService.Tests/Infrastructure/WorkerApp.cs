@@ -110,7 +110,6 @@ public sealed class WorkerApp(TestDatabase database, Dictionary<string, string?>
         Changes.UntilAsync(() => JobAsync(id), condition, within ?? TimeSpan.FromSeconds(15),
             job => $"Job {id} never became {what}: status {job.Status.ToName()}, attempt {job.Attempt}, error {job.Error}");
 
-    /// <summary>Waits until this process's worker has registered the job among those it runs (so a heartbeat sees it).</summary>
     /// <summary>
     /// Pauses the type, and waits until this process's worker knows: it reads the pause a moment after
     /// the answer (its notice), and until then may still claim (a test failed once so).
@@ -127,6 +126,7 @@ public sealed class WorkerApp(TestDatabase database, Dictionary<string, string?>
         }
     }
 
+    /// <summary>Waits until this process's worker has registered the job among those it runs (so a heartbeat sees it).</summary>
     public Task WaitForRunningHereAsync(Guid id) =>
         Poll.UntilAsync(() => Get<RunningJobs>().Find(id) is not null, $"job {id} runs in this process", TimeSpan.FromSeconds(15));
 
