@@ -68,8 +68,11 @@ public interface IJobDriver
     /// event JSON sent for each job. The jobs are one submission's: they share their tenant, status,
     /// message, times, request hash, trace parent and event seq (PostgreSQL sends those once and
     /// refuses a list that does not share them with an <see cref="ArgumentException"/>).
+    /// Returns true when the statement also notified every node's workers at its commit (PostgreSQL,
+    /// <see cref="PostgresNotifier.TryCarryWakeUp"/>): the caller then publishes
+    /// <see cref="Notice.JobsAvailable"/> with SentWithCommit.
     /// </summary>
-    Task InsertJobsAsync(TransitionTx tx, IReadOnlyList<Job> jobs, string source, CancellationToken ct);
+    Task<bool> InsertJobsAsync(TransitionTx tx, IReadOnlyList<Job> jobs, string source, CancellationToken ct);
 
     /// <summary>Appends events in one statement: PostgreSQL unnests arrays, SQLite unpacks one JSON array (json_each).</summary>
     Task InsertEventsAsync(TransitionTx tx, IReadOnlyList<JobEvent> events, CancellationToken ct);

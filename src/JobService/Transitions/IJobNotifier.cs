@@ -3,8 +3,12 @@ namespace JobService.Transitions;
 /// <summary>What one node tells every node (or, on SQLite, itself): hints, never the truth, which is the table.</summary>
 public abstract record Notice
 {
-    /// <summary>Jobs became due: idle workers should claim.</summary>
-    public sealed record JobsAvailable : Notice;
+    /// <summary>
+    /// Jobs became due: idle workers should claim. <paramref name="SentWithCommit"/>: the write's
+    /// own statement already notified every node (<see cref="PostgresNotifier.TryCarryWakeUp"/>), so
+    /// only this node's subscribers are told.
+    /// </summary>
+    public sealed record JobsAvailable(bool SentWithCommit = false) : Notice;
 
     /// <summary>
     /// A running job's cancel was asked for by its event <paramref name="Seq"/>: the handler's token
@@ -26,7 +30,8 @@ public abstract record Notice
 /// <summary>
 /// The driver's listen/notify. <see cref="Publish"/> is called after a commit and returns at
 /// once: PostgreSQL sends the notices outside the writing transaction (a NOTIFY inside it would
-/// serialise every commit), coalesced per node; SQLite hands them to this process's subscribers.
+/// serialise every commit), coalesced per node, except one insert at a time that carries its own
+/// wake-up (<see cref="PostgresNotifier.TryCarryWakeUp"/>); SQLite hands them to this process's subscribers.
 /// </summary>
 public interface IJobNotifier
 {

@@ -59,9 +59,9 @@ public sealed class JobTransitions(
             (job.EventSeq, job.RunAt, job.CreatedAt, job.UpdatedAt) = (1, JobsDbContext.ToUtc(job.RunAt), JobsDbContext.ToUtc(job.CreatedAt), JobsDbContext.ToUtc(job.UpdatedAt));
         // One statement for the batch (no change tracking per job) that words the created events
         // itself; the hooks see the same events, told here.
-        await driver.InsertJobsAsync(tx, jobs, source, ct);
+        var sent = await driver.InsertJobsAsync(tx, jobs, source, ct);
         await ApplyAsync(tx, jobs.Select(j => CreatedChange(j, source, tx.Now)).ToList(), stored: true, ct);
-        tx.AfterCommit(() => driver.Notifier.Publish(new Notice.JobsAvailable()));
+        tx.AfterCommit(() => driver.Notifier.Publish(new Notice.JobsAvailable(SentWithCommit: sent)));
         await tx.CommitAsync(ct);
     }
 

@@ -254,9 +254,23 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
     /// not share it is refused; what differs travels as arrays, or as plain values for a single job
     /// (POST /jobs), which PostgreSQL inserts without unnesting anything.
     /// </summary>
-    public async Task InsertJobsAsync(TransitionTx tx, IReadOnlyList<Job> jobs, string source, CancellationToken ct)
+    public async Task<bool> InsertJobsAsync(TransitionTx tx, IReadOnlyList<Job> jobs, string source, CancellationToken ct)
     {
-        await using var insert = tx.Command(jobs.Count == 1 ? InsertOne : InsertMany);
+        var carries = notifier.TryCarryWakeUp();
+        try
+        {
+            await InsertAsync(tx, jobs, source, carries, ct);
+            return carries;
+        }
+        finally
+        {
+            if (carries) notifier.WakeUpCarried();
+        }
+    }
+
+    async Task InsertAsync(TransitionTx tx, IReadOnlyList<Job> jobs, string source, bool wakeUp, CancellationToken ct)
+    {
+        await using var insert = tx.Command((jobs.Count == 1 ? InsertOne : InsertMany) + (wakeUp ? WakeUp : ""));
         BindEventTemplate(insert, Story.CreatedTemplate);
         Bind(insert, "source", source);
         Bind(insert, "now", tx.Now);
@@ -321,6 +335,9 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
     ];
 
     static readonly string InsertOne = InsertSql(one: true), InsertMany = InsertSql(one: false);
+
+    /// <summary>A second statement of the insert's batch: one implicit transaction, so the notice goes out at its commit.</summary>
+    const string WakeUp = $";\nSELECT pg_notify('{PostgresNotifier.JobsChannel}', '')";
 
     static string InsertSql(bool one) => $"""
         WITH inserted AS (

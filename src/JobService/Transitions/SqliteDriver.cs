@@ -257,7 +257,7 @@ public sealed class SqliteDriver(InProcessNotifier notifier) : IJobDriver
     /// unpacks. Their created events are worded from the stored rows (run_at from EF Core's text,
     /// whose trimmed fraction is already the event JSON's).
     /// </summary>
-    public async Task InsertJobsAsync(TransitionTx tx, IReadOnlyList<Job> jobs, string source, CancellationToken ct)
+    public async Task<bool> InsertJobsAsync(TransitionTx tx, IReadOnlyList<Job> jobs, string source, CancellationToken ct)
     {
         await using var insert = tx.Command("""
             INSERT INTO jobs (id, tenant_id, type, status, progress, message, payload, priority, attempt, max_attempts, run_at,
@@ -278,6 +278,7 @@ public sealed class SqliteDriver(InProcessNotifier notifier) : IJobDriver
             throw new DuplicateJobException(e);
         }
         await AppendEventsAsync(tx, CreatedEvents, Story.CreatedTemplate, Ids(jobs.Select(j => j.Id)), source, ct);
+        return false; // one process: its notifier tells its workers after the commit
     }
 
     /// <summary>The created events (<see cref="Story.CreatedTemplate"/>), from the stored rows; @by is who created them.</summary>

@@ -718,6 +718,74 @@ public sealed class PostgresWorkerTests : WorkerContract
     protected override Task<TestDatabase> CreateDatabaseAsync() => TestDatabase.PostgresOrSkipAsync();
 
     /// <summary>
+    /// A lone submit's wake-up is a NOTIFY in its own insert, sent by PostgreSQL at that commit: the
+    /// notifier here never runs its send loop, so a notice can come only from the statement, and it
+    /// comes from the backend that inserted. While another write carries one, the insert carries
+    /// none (the loop sends it, coalesced); and a rolled-back insert wakes nobody. A marker NOTIFY
+    /// sent after each insert shows what the insert sent: notices arrive in commit order.
+    /// </summary>
+    [Fact]
+    public async Task ALoneSubmitsWakeUpIsSentByItsOwnCommitAndOnlyThen()
+    {
+        await using var app = await StartAsync();
+        var notifier = new PostgresNotifier(app.Get<Npgsql.NpgsqlDataSource>(), Microsoft.Extensions.Options.Options.Create(new JobService.Hosting.ServiceOptions()),
+            Microsoft.Extensions.Logging.Abstractions.NullLogger<PostgresNotifier>.Instance); // never run: it sends nothing itself
+        var driver = new PostgresDriver(notifier);
+        var connections = app.Get<JobsConnections>();
+        await using var listener = new Npgsql.NpgsqlConnection(app.Database.ConnectionString);
+        await listener.OpenAsync();
+        var heard = System.Threading.Channels.Channel.CreateUnbounded<(int Pid, string Payload)>();
+        listener.Notification += (_, e) => heard.Writer.TryWrite((e.PID, e.Payload));
+        await using (var listen = new Npgsql.NpgsqlCommand($"LISTEN {PostgresNotifier.JobsChannel}", listener)) await listen.ExecuteNonQueryAsync();
+        var listening = true; // each wait a second at most: a cancel landing as WaitAsync starts can be lost (npgsql/npgsql#5975)
+        var waiting = Task.Run(async () => { while (Volatile.Read(ref listening)) await listener.WaitAsync(TimeSpan.FromSeconds(1)); });
+
+        async Task<(bool Carried, int Pid)> InsertAsync(bool commit)
+        {
+            var now = app.Time.GetUtcNow().UtcDateTime;
+            await using var tx = await TransitionTx.BeginAsync(connections, driver, now, selfCommitting: commit, CancellationToken.None);
+            var job = new Job { Id = Guid.CreateVersion7(), Type = "$nobody", Status = JobStatus.Pending, Payload = "{}",
+                MaxAttempts = 1, EventSeq = 1, Message = "Waiting", RunAt = now, CreatedAt = now, UpdatedAt = now };
+            var carried = await driver.InsertJobsAsync(tx, [job], "the test", CancellationToken.None);
+            return (carried, ((Npgsql.NpgsqlConnection)tx.Connection).ProcessID); // not committed: disposed, so rolled back
+        }
+        async Task<List<(int Pid, string Payload)>> HeardUntilMarkerAsync()
+        {
+            await using (var marker = app.Get<Npgsql.NpgsqlDataSource>().CreateCommand($"SELECT pg_notify('{PostgresNotifier.JobsChannel}', 'marker')"))
+                await marker.ExecuteNonQueryAsync();
+            var notices = new List<(int Pid, string Payload)>();
+            while (true)
+            {
+                var notice = await heard.Reader.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(15));
+                if (notice.Payload == "marker") return notices;
+                notices.Add(notice);
+            }
+        }
+
+        try
+        {
+            var lone = await InsertAsync(commit: true);
+            Assert.True(lone.Carried);
+            Assert.Equal(new[] { (lone.Pid, "") }, await HeardUntilMarkerAsync());
+
+            Assert.True(notifier.TryCarryWakeUp()); // another write carries one
+            var second = await InsertAsync(commit: true);
+            notifier.WakeUpCarried();
+            Assert.False(second.Carried);
+            Assert.Empty(await HeardUntilMarkerAsync());
+
+            var rolledBack = await InsertAsync(commit: false);
+            Assert.True(rolledBack.Carried);
+            Assert.Empty(await HeardUntilMarkerAsync());
+        }
+        finally
+        {
+            Volatile.Write(ref listening, false);
+            await waiting;
+        }
+    }
+
+    /// <summary>
     /// One slot: each job's handler returns while its row is locked by another session, so its
     /// outcome cannot be written yet. The slot is free all the same, and the next job runs; the
     /// earlier ones stay held (their leases are this worker's until the outcome is in). With
