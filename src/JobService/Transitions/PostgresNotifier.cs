@@ -40,6 +40,7 @@ public sealed class PostgresNotifier(NpgsqlDataSource dataSource, IOptions<Servi
     readonly SemaphoreSlim _pending = new(0), _urgent = new(0); // anything to send; a notice that must not wait
     readonly TaskCompletionSource _listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
     bool _jobsAvailable, _pausesChanged;
+    int _carrying; // 1 while an insert carries its own wake-up (TryCarryWakeUp)
     readonly Dictionary<Guid, long> _cancels = [], _events = [];
 
     public event Action<Notice>? Received;
@@ -81,8 +82,6 @@ public sealed class PostgresNotifier(NpgsqlDataSource dataSource, IOptions<Servi
 
     /// <summary>Ends <see cref="TryCarryWakeUp"/>'s turn, committed or not.</summary>
     public void WakeUpCarried() => Volatile.Write(ref _carrying, 0);
-
-    int _carrying;
 
     public Task RunAsync(CancellationToken ct) => Task.WhenAll(SendLoopAsync(ct), ListenLoopAsync(ct));
 
