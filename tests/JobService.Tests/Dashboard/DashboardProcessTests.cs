@@ -4,12 +4,14 @@ using JobService.Tests.Infrastructure;
 namespace JobService.Tests.Dashboard;
 
 /// <summary>The README's run command serves the dashboard; with auth off it is served only on loopback unless said otherwise.</summary>
-public sealed class DashboardProcessTests
+public sealed class DashboardProcessTests : IDisposable
 {
     static readonly TimeSpan Within = TimeSpan.FromSeconds(60);
+    readonly TempFolder _temp = new();
 
-    static Dictionary<string, string> OwnDatabase() =>
-        new() { ["ConnectionStrings__Jobs"] = $"Data Source={Path.Combine(Path.GetTempPath(), $"jobservice-dash-{Guid.NewGuid():N}.db")}" };
+    public void Dispose() => _temp.Dispose();
+
+    Dictionary<string, string> OwnDatabase() => new() { ["ConnectionStrings__Jobs"] = $"Data Source={_temp.NewDatabase("dash")}" };
 
     /// <summary>
     /// /health/ready turns healthy as the migration commits, a moment before the API stops answering

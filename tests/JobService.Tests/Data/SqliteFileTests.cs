@@ -5,9 +5,12 @@ using Microsoft.Data.Sqlite;
 namespace JobService.Tests.Data;
 
 /// <summary>The embedded database's file as an operator meets it: locked by another process, not a database, read-only.</summary>
-public sealed class SqliteFileTests
+public sealed class SqliteFileTests : IDisposable
 {
     static readonly TimeSpan Within = TimeSpan.FromSeconds(60);
+    readonly TempFolder _temp = new();
+
+    public void Dispose() => _temp.Dispose();
 
     /// <summary>
     /// Regression: Microsoft.Data.Sqlite retried a busy statement for its own 30 s command timeout
@@ -49,7 +52,7 @@ public sealed class SqliteFileTests
     [InlineData("read-only", "readonly database")]
     public async Task AFileTheServiceCannotUseStopsTheStartUpAtOnceSayingWhy(string kind, string said)
     {
-        var path = Path.Combine(Path.GetTempPath(), $"jobservice-file-{Guid.NewGuid():N}.db");
+        var path = _temp.NewDatabase("file");
         var connection = $"Data Source={path}";
         if (kind == "text") await File.WriteAllTextAsync(path, "hello, not a database\n");
         else
@@ -59,19 +62,12 @@ public sealed class SqliteFileTests
             connection += ";Mode=ReadOnly"; // as a file this user may not write opens
         }
 
-        try
+        await using var process = ServiceProcess.Start(new Dictionary<string, string>
         {
-            await using var process = ServiceProcess.Start(new Dictionary<string, string>
-            {
-                ["ConnectionStrings__Jobs"] = connection, ["Database__StartupTimeoutSeconds"] = "3600",
-            });
+            ["ConnectionStrings__Jobs"] = connection, ["Database__StartupTimeoutSeconds"] = "3600",
+        });
 
-            Assert.True(await process.ExitCodeAsync(Within) == 1, process.AllText);
-            Assert.Contains(process.AllText.Split('\n'), l => l.Contains("cannot be used by this process") && l.Contains(said));
-        }
-        finally
-        {
-            File.Delete(path);
-        }
+        Assert.True(await process.ExitCodeAsync(Within) == 1, process.AllText);
+        Assert.Contains(process.AllText.Split('\n'), l => l.Contains("cannot be used by this process") && l.Contains(said));
     }
 }

@@ -10,21 +10,15 @@ public sealed class AuthProcessTests : IDisposable
 {
     static readonly TimeSpan Within = TimeSpan.FromSeconds(60);
     static readonly object Greet = new { type = "echo", payload = new { text = "hi" } };
-    readonly string _folder = Path.Combine(Path.GetTempPath(), "jobservice-tests", Guid.NewGuid().ToString("N"));
+    readonly TempFolder _temp = new();
 
     Dictionary<string, string> OwnDatabase(out string path)
     {
-        Directory.CreateDirectory(_folder);
-        path = Path.Combine(_folder, $"auth-{Guid.NewGuid():N}.db");
+        path = _temp.NewDatabase("auth");
         return new Dictionary<string, string> { ["ConnectionStrings__Jobs"] = $"Data Source={path}" };
     }
 
-    /// <summary>A test's databases go with it (each run left nine in the temp folder, four files each).</summary>
-    public void Dispose()
-    {
-        try { Directory.Delete(_folder, recursive: true); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
-    }
+    public void Dispose() => _temp.Dispose();
 
     /// <summary>The README's first command: auth off on loopback, and a job submitted with no key.</summary>
     [Fact]

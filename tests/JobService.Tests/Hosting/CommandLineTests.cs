@@ -6,15 +6,18 @@ namespace JobService.Tests.Hosting;
 /// The binary's verbs as an operator types them: a word it does not know stops it before it
 /// touches the database, and says what it would take instead.
 /// </summary>
-public sealed class CommandLineTests
+public sealed class CommandLineTests : IDisposable
 {
     static readonly TimeSpan Within = TimeSpan.FromSeconds(60);
+    readonly TempFolder _temp = new();
 
-    static Dictionary<string, string> OwnDatabase(out string path)
+    Dictionary<string, string> OwnDatabase(out string path)
     {
-        path = Path.Combine(Path.GetTempPath(), $"jobservice-cli-{Guid.NewGuid():N}.db");
+        path = _temp.NewDatabase("cli");
         return new Dictionary<string, string> { ["ConnectionStrings__Jobs"] = $"Data Source={path}" };
     }
+
+    public void Dispose() => _temp.Dispose();
 
     /// <summary>Regression: the host ignores a bare word, so a misspelt verb served the whole API and ran its workers.</summary>
     [Theory]

@@ -9,15 +9,18 @@ namespace JobService.Tests.Hosting;
 /// HEAD as an uptime monitor sends it, over a real socket to the real server: the GET's status and
 /// headers, no body, and the connection free for the next request (a stream included).
 /// </summary>
-public sealed class HeadRequestTests
+public sealed class HeadRequestTests : IDisposable
 {
     static readonly TimeSpan Within = TimeSpan.FromSeconds(60);
+    readonly TempFolder _temp = new();
+
+    public void Dispose() => _temp.Dispose();
 
     /// <summary>Regression: minimal APIs route GET alone, so HEAD /health/ready and HEAD /jobs/{id} were 405s.</summary>
     [Fact]
     public async Task HeadIsAnsweredAsItsGetWithoutABody()
     {
-        var path = Path.Combine(Path.GetTempPath(), $"jobservice-head-{Guid.NewGuid():N}.db");
+        var path = _temp.NewDatabase("head");
         await using var service = ServiceProcess.Start(new Dictionary<string, string> { ["ConnectionStrings__Jobs"] = $"Data Source={path}" });
         await service.WaitUntilReadyAsync(Within);
         using var http = new HttpClient { BaseAddress = new Uri(service.BaseUrl) };

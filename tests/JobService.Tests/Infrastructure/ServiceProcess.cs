@@ -46,6 +46,7 @@ public sealed class ServiceProcess : IAsyncDisposable
             WorkingDirectory = Path.GetTempPath(),
         };
         start.Environment["DOTNET_ENVIRONMENT"] = "Production";
+        WithoutDiagnosticsFiles(start);
         foreach (var (key, value) in environment) start.Environment[key] = value;
         var process = new Process { StartInfo = start, EnableRaisingEvents = true };
         var service = new ServiceProcess(process, port);
@@ -107,6 +108,13 @@ public sealed class ServiceProcess : IAsyncDisposable
     }
 
     /// <summary>SIGTERM, as a deploy (or Ctrl+C) stops the service.</summary>
+    /// <summary>
+    /// A test's child process opens no diagnostics channel: the runtime's pipes and socket in the
+    /// temp folder are removed by a clean exit only, and most children end killed (a full run left
+    /// about eighty such files). Nothing attaches to them: the CI's hang report reads the test host.
+    /// </summary>
+    public static void WithoutDiagnosticsFiles(ProcessStartInfo start) => start.Environment["DOTNET_EnableDiagnostics"] = "0";
+
     public void Terminate()
     {
         using var kill = System.Diagnostics.Process.Start("kill", ["-TERM", _process.Id.ToString()])!;

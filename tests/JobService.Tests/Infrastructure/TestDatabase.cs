@@ -28,12 +28,10 @@ public sealed class TestDatabase : IAsyncDisposable
 
     public static TestDatabase Sqlite()
     {
-        var folder = Path.Combine(Path.GetTempPath(), "jobservice-tests", Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(folder);
-        return new TestDatabase("sqlite", $"Data Source={Path.Combine(folder, "jobs.db")}", () =>
+        var folder = new TempFolder();
+        return new TestDatabase("sqlite", $"Data Source={Path.Combine(folder.Path, "jobs.db")}", () =>
         {
-            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-            try { Directory.Delete(folder, recursive: true); } catch (IOException) { }
+            folder.Dispose();
             return ValueTask.CompletedTask;
         });
     }

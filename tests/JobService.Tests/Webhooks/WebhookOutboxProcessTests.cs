@@ -5,15 +5,18 @@ using JobService.Tests.Infrastructure;
 namespace JobService.Tests.Webhooks;
 
 /// <summary>The outbox across a SIGKILL: a delivery committed with its job's end is sent by the next process, once.</summary>
-public sealed class WebhookOutboxProcessTests
+public sealed class WebhookOutboxProcessTests : IDisposable
 {
     static readonly TimeSpan Within = TimeSpan.FromSeconds(60);
+    readonly TempFolder _temp = new();
+
+    public void Dispose() => _temp.Dispose();
 
     [Fact]
     public async Task ADeliveryCommittedBeforeAKillIsSentOnceAfterTheRestart()
     {
         await using var receiver = await WebhookReceiver.StartAsync();
-        var path = Path.Combine(Path.GetTempPath(), $"jobservice-outbox-{Guid.NewGuid():N}.db");
+        var path = _temp.NewDatabase("outbox");
         var environment = new Dictionary<string, string>
         {
             ["ConnectionStrings__Jobs"] = $"Data Source={path}",

@@ -90,6 +90,7 @@ public sealed class MultiProcessWorkerTests
             "--concurrency", "8", "--lease-seconds", "8", "--heartbeat-seconds", "1",
         ])
         { RedirectStandardOutput = true, RedirectStandardError = true };
+        ServiceProcess.WithoutDiagnosticsFiles(start); // killed below
         var process = Process.Start(start)!;
         var ready = new TaskCompletionSource();
         process.OutputDataReceived += (_, e) => { if (e.Data == "ready") ready.TrySetResult(); };
