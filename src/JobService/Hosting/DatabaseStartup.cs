@@ -30,6 +30,17 @@ public sealed class DatabaseStartup(IServiceProvider services, IOptions<Database
     /// <summary>Starts waiting for the database to answer, once (main thread only); the start-up awaits it.</summary>
     public void BeginWaiting() => _answering ??= Task.Run(() => services.WaitForDatabaseAsync(_stopped.Token));
 
+    /// <summary>
+    /// Stops the wait <see cref="BeginWaiting"/> began and returns once it has let go of the
+    /// database: a start refused by a bad setting leaves nothing running behind it (the wait's open
+    /// of a SQLite file created it again after a test had deleted its folder).
+    /// </summary>
+    public async Task AbandonAsync()
+    {
+        await _stopped.CancelAsync();
+        if (_answering is { } answering) await answering.ContinueWith(_ => { }, TaskScheduler.Default); // its outcome no longer matters
+    }
+
     public Task StartingAsync(CancellationToken ct)
     {
         BeginWaiting();

@@ -96,17 +96,25 @@ public static class ServiceSetup
     /// Checks the registry (two handlers with one type name stop the start-up here) and maps the
     /// endpoints. The database is waited for and migrated when the host starts (<see cref="DatabaseStartup"/>).
     /// </summary>
-    public static Task PrepareJobServiceAsync(this WebApplication app)
+    public static async Task PrepareJobServiceAsync(this WebApplication app)
     {
-        app.Services.GetRequiredService<DatabaseStartup>().BeginWaiting(); // the first connection's cost overlaps what follows
-        // Settings are checked before the host starts: a bad one stops here with its key named.
-        app.Services.GetService<IStartupValidator>()?.Validate();
-        var registry = app.Services.GetRequiredService<JobTypeRegistry>();
-        if (app.Services.GetRequiredService<IOptions<ServiceOptions>>().Value.RunsApi)
-            foreach (var type in registry.All) _ = type.PayloadSchema; // one that cannot be published stops the start, not every submit
+        var database = app.Services.GetRequiredService<DatabaseStartup>();
+        database.BeginWaiting(); // the first connection's cost overlaps what follows
+        try
+        {
+            // Settings are checked before the host starts: a bad one stops here with its key named.
+            app.Services.GetService<IStartupValidator>()?.Validate();
+            var registry = app.Services.GetRequiredService<JobTypeRegistry>();
+            if (app.Services.GetRequiredService<IOptions<ServiceOptions>>().Value.RunsApi)
+                foreach (var type in registry.All) _ = type.PayloadSchema; // one that cannot be published stops the start, not every submit
+        }
+        catch
+        {
+            await database.AbandonAsync();
+            throw;
+        }
         app.Services.LogLlmProviders();
         app.MapJobService();
-        return Task.CompletedTask;
     }
 
     static WebApplication MapJobService(this WebApplication app)
