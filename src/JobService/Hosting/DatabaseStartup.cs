@@ -38,7 +38,7 @@ public sealed class DatabaseStartup(IServiceProvider services, IOptions<Database
     public async Task AbandonAsync()
     {
         await _stopped.CancelAsync();
-        if (_answering is { } answering) await answering.ContinueWith(_ => { }, TaskScheduler.Default); // its outcome no longer matters
+        if (_answering is { } answering) await answering.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing); // its outcome no longer matters
     }
 
     public Task StartingAsync(CancellationToken ct)

@@ -128,7 +128,10 @@ public sealed class StartupTests
         var withKey = await client.GetAsync("/jobs");
 
         Assert.Equal(System.Net.HttpStatusCode.Unauthorized, anonymous.StatusCode);
+        Assert.Equal("application/problem+json", anonymous.Content.Headers.ContentType?.MediaType);
+        Assert.Equal(401, (await anonymous.ReadJsonAsync()).GetProperty("status").GetInt32());
         Assert.Equal(System.Net.HttpStatusCode.OK, withKey.StatusCode);
+        Assert.Equal(System.Text.Json.JsonValueKind.Array, (await withKey.ReadJsonAsync()).GetProperty("items").ValueKind);
         Assert.Null(app.Services.GetService<Microsoft.AspNetCore.DataProtection.IDataProtectionProvider>());
     }
 
