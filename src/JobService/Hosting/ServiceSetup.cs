@@ -36,6 +36,7 @@ public static class ServiceSetup
 
         var services = builder.Services;
         services.AddSingleton(TimeProvider.System);
+        services.AddHostedService<CompilerPriority>();
         services.AddSingleton<JobServiceMetrics>();
         services.AddJobServiceObservability(builder.Configuration);
         services.AddJobsDatabase(builder.Configuration);

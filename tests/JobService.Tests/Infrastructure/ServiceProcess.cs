@@ -16,6 +16,7 @@ public sealed class ServiceProcess : IAsyncDisposable
     readonly JobService.Worker.JobWakeup _printed = new(); // a line printed, or the process exited
 
     public int Port { get; }
+    public int ProcessId => _process.Id;
     public string BaseUrl => $"http://127.0.0.1:{Port}";
     public IReadOnlyCollection<string> Output => _out;
     public IReadOnlyCollection<string> Errors => _err;
@@ -107,7 +108,6 @@ public sealed class ServiceProcess : IAsyncDisposable
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
-    /// <summary>SIGTERM, as a deploy (or Ctrl+C) stops the service.</summary>
     /// <summary>
     /// A test's child process opens no diagnostics channel: the runtime's pipes and socket in the
     /// temp folder are removed by a clean exit only, and most children end killed (a full run left
@@ -115,6 +115,7 @@ public sealed class ServiceProcess : IAsyncDisposable
     /// </summary>
     public static void WithoutDiagnosticsFiles(ProcessStartInfo start) => start.Environment["DOTNET_EnableDiagnostics"] = "0";
 
+    /// <summary>SIGTERM, as a deploy (or Ctrl+C) stops the service.</summary>
     public void Terminate()
     {
         using var kill = System.Diagnostics.Process.Start("kill", ["-TERM", _process.Id.ToString()])!;

@@ -1,0 +1,66 @@
+using System.Runtime.InteropServices;
+
+namespace JobService.Hosting;
+
+/// <summary>
+/// Keeps the runtime's background compiler out of the way of the service's own work: on Linux,
+/// the thread on which .NET recompiles hot methods at a higher tier runs at the lowest CPU
+/// priority (nice 19). In a fresh process that thread recompiles thousands of framework and
+/// driver methods while the first jobs and requests come (about 0.9 s of CPU in a worker's first
+/// five seconds), and a claim or a submit that needs a core while it has one waited for it: the
+/// tail of an idle worker's pickup (docs/benchmarks.md, thirty-fifth session). At nice 19 it
+/// takes only what the service leaves, so the faster code still comes, a little later under full
+/// load; a drain's throughput did not change. The runtime starts that thread when it has methods
+/// to recompile and ends it after a few idle seconds, so the process's threads are looked at
+/// every 100 ms; only threads not seen at the last look are read. Elsewhere than Linux, nothing.
+/// </summary>
+public sealed class CompilerPriority(ILogger<CompilerPriority> log) : BackgroundService
+{
+    /// <summary>The runtime's name for the thread (".NET Tiered Compilation Worker") as Linux keeps it: 15 characters.</summary>
+    internal const string ThreadName = ".NET Tiered Com";
+    const int Lowest = 19, PrioProcess = 0; // setpriority(PRIO_PROCESS, tid, …) sets one thread's nice on Linux
+    static readonly TimeSpan Every = TimeSpan.FromMilliseconds(100);
+    HashSet<int> _seen = [];
+
+    [DllImport("libc", SetLastError = true)]
+    static extern int setpriority(int which, uint who, int prio);
+
+    protected override async Task ExecuteAsync(CancellationToken stopping)
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        try
+        {
+            using var timer = new PeriodicTimer(Every);
+            do LowerNewCompilerThreads(); while (await timer.WaitForNextTickAsync(stopping));
+        }
+        catch (OperationCanceledException) { }
+        catch (Exception e)
+        {
+            // Only a preference: a process without /proc (or one that may not renice) runs as it would have.
+            log.LogDebug("Lowering the background compiler's priority stopped: {Error}", e.Message);
+        }
+    }
+
+    /// <summary>Lowers each compiler thread that started since the last look; returns their thread ids.</summary>
+    internal IReadOnlyList<int> LowerNewCompilerThreads()
+    {
+        var lowered = new List<int>();
+        var now = new HashSet<int>();
+        foreach (var task in Directory.EnumerateDirectories("/proc/self/task"))
+        {
+            if (!int.TryParse(Path.GetFileName(task), out var tid) || !now.Add(tid) || _seen.Contains(tid)) continue;
+            try
+            {
+                if (File.ReadAllText(Path.Combine(task, "comm")).TrimEnd('\n') != ThreadName) continue;
+            }
+            catch (IOException) { continue; } // it ended meanwhile
+            if (setpriority(PrioProcess, (uint)tid, Lowest) == 0)
+            {
+                lowered.Add(tid);
+                log.LogDebug("The background compiler's thread {ThreadId} runs at nice {Nice}", tid, Lowest);
+            }
+        }
+        _seen = now; // what ended is forgotten: thread ids are reused
+        return lowered;
+    }
+}
