@@ -3,22 +3,25 @@ using System.Runtime.InteropServices;
 namespace JobService.Hosting;
 
 /// <summary>
-/// Keeps the runtime's background compiler out of the way of the service's own work: on Linux,
-/// the thread on which .NET recompiles hot methods at a higher tier runs at the lowest CPU
-/// priority (nice 19). In a fresh process that thread recompiles thousands of framework and
-/// driver methods while the first jobs and requests come (about 0.9 s of CPU in a worker's first
-/// five seconds), and a claim or a submit that needs a core while it has one waited for it: the
-/// tail of an idle worker's pickup (docs/benchmarks.md, thirty-fifth session). At nice 19 it
-/// takes only what the service leaves, so the faster code still comes, a little later under full
-/// load; a drain's throughput did not change. The runtime starts that thread when it has methods
-/// to recompile and ends it after a few idle seconds, so the process's threads are looked at
-/// every 100 ms; only threads not seen at the last look are read. Elsewhere than Linux, nothing.
+/// Keeps the runtime's background compiler from taking a core the service's own work is waiting
+/// for: on Linux, the thread on which .NET recompiles hot methods at a higher tier runs at nice 5.
+/// In a fresh process that thread recompiles thousands of framework and driver methods while the
+/// first jobs and requests come (about 0.9 s of CPU in a worker's first five seconds), and a
+/// claim or a submit that needed a core while it had one waited for it: the tail of an idle
+/// worker's pickup. At nice 5 a thread that wakes for a claim or a request gets the core first;
+/// under a sustained load the compiler still gets about a quarter of a busy thread's share, so
+/// the faster code still comes. Nice 19 starved it: `GET /jobs/{id}` under load stayed at half
+/// its speed. Figures: docs/benchmarks.md, thirty-fifth session. The runtime starts that thread
+/// when it has methods to recompile and ends it after a few idle seconds, so the process's
+/// threads are looked at every 100 ms; only threads not seen at the last look are read.
+/// Elsewhere than Linux, nothing.
 /// </summary>
 public sealed class CompilerPriority(ILogger<CompilerPriority> log) : BackgroundService
 {
     /// <summary>The runtime's name for the thread (".NET Tiered Compilation Worker") as Linux keeps it: 15 characters.</summary>
     internal const string ThreadName = ".NET Tiered Com";
-    const int Lowest = 19, PrioProcess = 0; // setpriority(PRIO_PROCESS, tid, …) sets one thread's nice on Linux
+    internal const int Nice = 5;
+    const int PrioProcess = 0; // setpriority(PRIO_PROCESS, tid, …) sets one thread's nice on Linux
     static readonly TimeSpan Every = TimeSpan.FromMilliseconds(100);
     HashSet<int> _seen = [];
 
@@ -54,10 +57,10 @@ public sealed class CompilerPriority(ILogger<CompilerPriority> log) : Background
                 if (File.ReadAllText(Path.Combine(task, "comm")).TrimEnd('\n') != ThreadName) continue;
             }
             catch (IOException) { continue; } // it ended meanwhile
-            if (setpriority(PrioProcess, (uint)tid, Lowest) == 0)
+            if (setpriority(PrioProcess, (uint)tid, Nice) == 0)
             {
                 lowered.Add(tid);
-                log.LogDebug("The background compiler's thread {ThreadId} runs at nice {Nice}", tid, Lowest);
+                log.LogDebug("The background compiler's thread {ThreadId} runs at nice {Nice}", tid, Nice);
             }
         }
         _seen = now; // what ended is forgotten: thread ids are reused
