@@ -117,6 +117,12 @@ public sealed class WorkerApp(TestDatabase database, Dictionary<string, string?>
     public async Task PauseAsync(string type)
     {
         (await Client.PostAsync($"/job-types/{type}/pause", null)).EnsureSuccessStatusCode();
+        await KnowsPausedAsync(type);
+    }
+
+    /// <summary>Waits until this process's worker has read the type's pause (made through any instance).</summary>
+    public async Task KnowsPausedAsync(string type)
+    {
         var paused = Get<JobService.Worker.PausedTypes>();
         while (true)
         {
