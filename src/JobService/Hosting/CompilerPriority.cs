@@ -3,29 +3,28 @@ using System.Runtime.InteropServices;
 namespace JobService.Hosting;
 
 /// <summary>
-/// Keeps the runtime's background compiler from taking a core the service's own work is waiting
-/// for: on Linux, the thread on which .NET recompiles hot methods at a higher tier runs at a nice
-/// 5 above the process's (nice 5 in a process at 0). In a fresh process that thread recompiles
-/// thousands of framework and driver methods while the first jobs and requests come (about 0.9 s
-/// of CPU in a worker's first five seconds), and a claim or a submit that needed a core while it
-/// had one waited for it: the tail of an idle worker's pickup. At nice 5 a thread that wakes for a claim or a request gets the core first;
-/// under a sustained load the compiler still gets about a quarter of a busy thread's share, so
-/// the faster code still comes. Nice 19 starved it: `GET /jobs/{id}` under load stayed at half
-/// its speed. Figures: docs/benchmarks.md, thirty-fifth session. The runtime starts that thread
-/// when it has methods to recompile and ends it after a few idle seconds, so the process's
-/// threads are looked at every 100 ms; only threads not seen at the last look are read.
-/// Elsewhere than Linux, nothing.
+/// Keeps the runtime's background compiler from taking a core the service's own work waits for:
+/// on Linux, the thread on which .NET recompiles hot methods at a higher tier runs at a nice
+/// <see cref="NiceAboveProcess"/> above the process's (5 in a process at 0). In a fresh process it
+/// recompiles thousands of methods while the first jobs and requests come, and a claim or a
+/// submit that needed a core while it had one waited for it: the tail of an idle worker's pickup.
+/// At nice 5 a thread that wakes for a claim or a request gets the core first, and under load the
+/// compiler still gets its share, so the faster code still comes (19 starved it). Figures and the
+/// trade: docs/decisions.md and docs/benchmarks.md, thirty-fifth session. The runtime starts that
+/// thread when it has work and ends it after a few idle seconds, so the process's threads are
+/// looked at every 100 ms. Elsewhere than Linux, nothing.
 /// </summary>
 public sealed class CompilerPriority(ILogger<CompilerPriority> log) : BackgroundService
 {
     /// <summary>The runtime's name for the thread (".NET Tiered Compilation Worker") as Linux keeps it: 15 characters.</summary>
     internal const string ThreadName = ".NET Tiered Com";
-    /// <summary>How much higher than the process's its nice is: 19 starved it under load (above).</summary>
-    internal const int Lower = 5;
+    internal const int NiceAboveProcess = 5;
     const int PrioProcess = 0; // setpriority(PRIO_PROCESS, tid, …) sets one thread's nice on Linux
     static readonly TimeSpan Every = TimeSpan.FromMilliseconds(100);
-    HashSet<int> _seen = [], _now = []; // thread ids at the last look and at this one
-    int? _nice;
+
+    // Each thread id at the last look: true once settled (lowered, or named otherwise at two looks:
+    // the runtime names a new thread just after it starts, so one look may read its creator's name).
+    Dictionary<int, bool> _last = [], _now = [];
 
     [DllImport("libc", SetLastError = true)]
     static extern int setpriority(int which, uint who, int prio);
@@ -41,35 +40,48 @@ public sealed class CompilerPriority(ILogger<CompilerPriority> log) : Background
         catch (OperationCanceledException) { }
         catch (Exception e)
         {
-            // Only a preference: a process without /proc (or one that may not renice) runs as it would have.
-            log.LogDebug("Lowering the background compiler's priority stopped: {Error}", e.Message);
+            // Only a preference: a process without /proc runs as it would have.
+            log.LogInformation("The background compiler's priority is left as it is: {Error}", e.Message);
         }
     }
 
     /// <summary>Lowers each compiler thread that started since the last look; returns their thread ids.</summary>
     internal IReadOnlyList<int> LowerNewCompilerThreads()
     {
-        // Relative to the process's own nice (its main thread's), so that a service started at a
-        // lower priority never has its compiler raised above it.
-        _nice ??= Math.Min(19, NiceOf("/proc/self/stat") + Lower);
         List<int>? lowered = null;
         _now.Clear();
         foreach (var task in Directory.EnumerateDirectories("/proc/self/task"))
         {
-            if (!int.TryParse(Path.GetFileName(task), out var tid) || !_now.Add(tid) || _seen.Contains(tid)) continue;
+            if (!int.TryParse(Path.GetFileName(task.AsSpan()), out var tid)) continue;
+            var seen = _last.TryGetValue(tid, out var settled);
+            if (settled) { _now[tid] = true; continue; }
             try
             {
-                if (File.ReadAllText(Path.Combine(task, "comm")).TrimEnd('\n') != ThreadName) continue;
+                var compiler = File.ReadAllText(Path.Combine(task, "comm")).TrimEnd('\n') == ThreadName;
+                _now[tid] = compiler || seen; // named otherwise at two looks: settled
+                if (compiler && Lower(tid, task)) (lowered ??= []).Add(tid);
             }
-            catch (IOException) { continue; } // it ended meanwhile
-            if (setpriority(PrioProcess, (uint)tid, _nice.Value) == 0)
-            {
-                (lowered ??= []).Add(tid);
-                log.LogDebug("The background compiler's thread {ThreadId} runs at nice {Nice}", tid, _nice);
-            }
+            catch (IOException) { } // it ended meanwhile
         }
-        (_seen, _now) = (_now, _seen); // what ended is forgotten: thread ids are reused
+        (_last, _now) = (_now, _last); // what ended is forgotten: thread ids are reused
         return lowered ?? [];
+    }
+
+    /// <summary>
+    /// To the process's nice (its main thread's, read now) + <see cref="NiceAboveProcess"/>, at most
+    /// 19, and never to a higher priority than the thread has (an operator may have lowered it).
+    /// </summary>
+    bool Lower(int tid, string task)
+    {
+        var nice = Math.Max(NiceOf(Path.Combine(task, "stat")), Math.Min(19, NiceOf("/proc/self/stat") + NiceAboveProcess));
+        if (setpriority(PrioProcess, (uint)tid, nice) == 0)
+        {
+            log.LogDebug("The background compiler's thread {ThreadId} runs at nice {Nice}", tid, nice);
+            return true;
+        }
+        log.LogInformation("The background compiler's thread {ThreadId} was left at its priority: setpriority failed (errno {Errno})",
+            tid, Marshal.GetLastPInvokeError());
+        return false;
     }
 
     /// <summary>A process's or thread's nice: field 19 of its stat, counted after the name in parentheses (which may hold spaces).</summary>
