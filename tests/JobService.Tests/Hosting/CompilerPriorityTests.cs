@@ -56,7 +56,8 @@ public sealed class CompilerPriorityTests
         await using var service = ServiceProcess.Start(new Dictionary<string, string>
         {
             ["ConnectionStrings__Jobs"] = database.ConnectionString,
-            ["DOTNET_TC_BackgroundWorkerTimeoutMs"] = "600000", // the runtime keeps its compiler thread once started, for the test to see
+            // The runtime keeps its compiler thread once started, for the test to see: an hour (the runtime reads hex).
+            ["DOTNET_TC_BackgroundWorkerTimeoutMs"] = "36EE80",
         });
         await service.WaitUntilReadyAsync(TimeSpan.FromSeconds(60));
         using var http = new HttpClient { BaseAddress = new Uri(service.BaseUrl) };
