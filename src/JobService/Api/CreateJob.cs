@@ -32,7 +32,10 @@ public static class CreateJob
         if (idempotencyKey is not null && await Replay(s.Db, job, ct) is { } replay) return replay;
         try
         {
-            await s.Transitions.CreateAsync(s.Db, [job], "POST /jobs", s.MaxActiveJobs, ct); // acknowledged from here on: the row is durable
+            // Acknowledged from here on: the row is durable. Without a key, stored with the submits
+            // that come while the one before them commits (JobTransitions.SubmitAsync).
+            if (idempotencyKey is null) await s.Transitions.SubmitAsync(s.Db, job, s.MaxActiveJobs);
+            else await s.Transitions.CreateAsync(s.Db, [job], "POST /jobs", s.MaxActiveJobs, ct);
         }
         catch (Transitions.JobTransitions.QuotaExceededException quota)
         {

@@ -65,9 +65,8 @@ public interface IJobDriver
     /// Their created events are appended by the same statement on PostgreSQL (a data-modifying CTE),
     /// by a second one on SQLite, worded by SQL from the stored rows (<see cref="Story.CreatedTemplate"/>,
     /// <paramref name="source"/> filling its <c>%s</c>): the same as <see cref="Story.Created"/>, with no
-    /// event JSON sent for each job. The jobs are one submission's: they share their tenant, status,
-    /// message, times, request hash, trace parent and event seq (PostgreSQL sends those once and
-    /// refuses a list that does not share them with an <see cref="ArgumentException"/>).
+    /// event JSON sent for each job. The jobs may be several submits' (a group commit): their
+    /// tenants, times, request hashes and trace parents may differ.
     /// Returns true when the statement also notified every node's workers at its commit (PostgreSQL,
     /// <see cref="PostgresNotifier.TryCarryWakeUp"/>): the caller then publishes
     /// <see cref="Notice.JobsAvailable"/> with SentWithCommit.

@@ -65,6 +65,23 @@ public sealed class JobTransitions(
         await tx.CommitAsync(ct);
     }
 
+    /// <summary>One group of submits per quota: every tenant's together without one, each tenant's apart with one.</summary>
+    readonly System.Collections.Concurrent.ConcurrentDictionary<(string? Tenant, int MaxActive), SubmitGroup> _submits = new();
+
+    /// <summary>
+    /// POST /jobs without an Idempotency-Key: <see cref="CreateAsync"/> for one job, stored with the
+    /// others submitted while the one before them commits (<see cref="SubmitGroup"/>). A quota is
+    /// checked for the group: a group past it has each job try alone, so that every submit is
+    /// answered as if it had come by itself. With a key, a duplicate would refuse the whole group:
+    /// those take <see cref="CreateAsync"/> alone.
+    /// </summary>
+    public Task SubmitAsync(JobsDbContext db, Job job, int maxActive) =>
+        _submits.GetOrAdd(maxActive == 0 ? (null, 0) : (job.TenantId, maxActive), _ => new SubmitGroup())
+            .StoreAsync(job, jobs => CreateAsync(db, jobs, "POST /jobs", maxActive, CancellationToken.None));
+
+    /// <summary>Submits waiting in <see cref="SubmitAsync"/> for the commit before them (for tests).</summary>
+    internal int SubmitsQueued => _submits.Values.Sum(g => g.Queued);
+
     /// <summary>
     /// Counts the tenant's pending and running jobs under a lock on the tenant (held to commit), so
     /// two instances submitting for one tenant at once cannot both pass the quota. With

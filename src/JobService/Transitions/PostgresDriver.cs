@@ -250,9 +250,9 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
     /// insert returns (<see cref="Story.CreatedTemplate"/>), run_at as the event JSON writes times
     /// (UTC, trailing zeros of the fraction trimmed). A second statement of seven arrays, built and
     /// sent for every job, made a 1,000-job batch a fifth slower (docs/benchmarks.md). What one
-    /// submission's jobs share (<see cref="SharedColumns"/>) is sent once, and a list whose jobs do
-    /// not share it is refused; what differs travels as arrays, or as plain values for a single job
-    /// (POST /jobs), which PostgreSQL inserts without unnesting anything.
+    /// submission's jobs share (<see cref="SharedColumns"/>) is sent once, or as arrays for the jobs
+    /// of several submits stored together; what differs travels as arrays, or as plain values for a
+    /// single job, which PostgreSQL inserts without unnesting anything.
     /// </summary>
     public async Task<bool> InsertJobsAsync(TransitionTx tx, IReadOnlyList<Job> jobs, string source, CancellationToken ct)
     {
@@ -270,19 +270,14 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
 
     async Task InsertAsync(TransitionTx tx, IReadOnlyList<Job> jobs, string source, bool wakeUp, CancellationToken ct)
     {
-        await using var insert = tx.Command((jobs.Count == 1 ? InsertOne : InsertMany) + (wakeUp ? WakeUp : ""));
+        var mixed = jobs.Count > 1 && SharedColumns.Any(c => c.Differs(jobs));
+        await using var insert = tx.Command((jobs.Count == 1 ? InsertOne : mixed ? InsertMixed : InsertMany) + (wakeUp ? WakeUp : ""));
         BindEventTemplate(insert, Story.CreatedTemplate);
         Bind(insert, "source", source);
         Bind(insert, "now", tx.Now);
         var p = insert.Parameters;
-        foreach (var shared in SharedColumns)
-        {
-            var value = shared.Value(jobs[0]);
-            if (jobs.Count > 1 && jobs.Any(j => !Equals(shared.Value(j), value)))
-                throw new ArgumentException($"The jobs of one insert share their {shared.Name}; these do not.", nameof(jobs));
-            p.Add(new NpgsqlParameter(shared.Name, shared.Type) { Value = value ?? DBNull.Value });
-        }
-        foreach (var column in PerJobColumns) p.Add(column.Parameter(jobs));
+        foreach (var shared in SharedColumns) p.Add(mixed ? shared.Values(jobs) : shared.Value(jobs[0]));
+        foreach (var column in PerJobColumns) p.Add(jobs.Count == 1 ? column.Value(jobs[0]) : column.Values(jobs));
         try
         {
             await insert.ExecutePreparedAsync(ct);
@@ -293,69 +288,90 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
         }
     }
 
-    /// <summary>A column every job of one submission has in common (one caller, one request, one moment, a new job): sent once.</summary>
-    sealed record SharedColumn(string Name, NpgsqlDbType Type, Func<Job, object?> Value);
-
-    static readonly SharedColumn[] SharedColumns =
-    [
-        new("tenant_id", NpgsqlDbType.Text, j => j.TenantId),
-        new("status", NpgsqlDbType.Text, j => j.Status.ToName()),
-        new("message", NpgsqlDbType.Text, j => j.Message),
-        new("created_at", NpgsqlDbType.TimestampTz, j => j.CreatedAt),
-        new("updated_at", NpgsqlDbType.TimestampTz, j => j.UpdatedAt),
-        new("request_hash", NpgsqlDbType.Text, j => j.RequestHash),
-        new("trace_parent", NpgsqlDbType.Text, j => j.TraceParent),
-        new("event_seq", NpgsqlDbType.Bigint, j => j.EventSeq),
-    ];
-
-    /// <summary>A column that differs from job to job within one submission: a value for a single job, an array for a batch.</summary>
-    abstract record PerJobColumn(string Name)
+    /// <summary>A column of the insert: one job's value as a parameter, or every job's as an array.</summary>
+    abstract record Column(string Name)
     {
-        public abstract NpgsqlParameter Parameter(IReadOnlyList<Job> jobs);
+        public abstract NpgsqlParameter Value(Job job);
+        public abstract NpgsqlParameter Values(IReadOnlyList<Job> jobs);
+        public abstract bool Differs(IReadOnlyList<Job> jobs);
     }
 
-    sealed record PerJobColumn<T>(string Name, NpgsqlDbType Type, Func<Job, T> Value) : PerJobColumn(Name)
+    sealed record Column<T>(string Name, NpgsqlDbType Type, Func<Job, T> Of) : Column(Name)
     {
-        public override NpgsqlParameter Parameter(IReadOnlyList<Job> jobs) => jobs.Count == 1
-            ? new NpgsqlParameter(Name, Type) { Value = (object?)Value(jobs[0]) ?? DBNull.Value }
-            : new NpgsqlParameter(Name, NpgsqlDbType.Array | Type) { Value = jobs.Select(Value).ToArray() };
+        public override NpgsqlParameter Value(Job job) => new(Name, Type) { Value = (object?)Of(job) ?? DBNull.Value };
+        public override NpgsqlParameter Values(IReadOnlyList<Job> jobs) => new(Name, NpgsqlDbType.Array | Type) { Value = jobs.Select(Of).ToArray() };
+        public override bool Differs(IReadOnlyList<Job> jobs)
+        {
+            var first = Of(jobs[0]);
+            for (var i = 1; i < jobs.Count; i++)
+                if (!EqualityComparer<T>.Default.Equals(Of(jobs[i]), first)) return true;
+            return false;
+        }
     }
 
-    static readonly PerJobColumn[] PerJobColumns =
+    /// <summary>
+    /// What the jobs of one submission (a POST /jobs/batch) have in common (one caller, one request,
+    /// one moment, a new job): sent once. Jobs of several submissions stored together
+    /// (<see cref="JobTransitions.CreateAsync"/>'s group commit) send them as arrays too.
+    /// </summary>
+    static readonly Column[] SharedColumns =
     [
-        new PerJobColumn<Guid>("id", NpgsqlDbType.Uuid, j => j.Id),
-        new PerJobColumn<string>("type", NpgsqlDbType.Text, j => j.Type),
-        new PerJobColumn<string>("payload", NpgsqlDbType.Text, j => j.Payload),
-        new PerJobColumn<int>("priority", NpgsqlDbType.Integer, j => j.Priority),
-        new PerJobColumn<int>("max_attempts", NpgsqlDbType.Integer, j => j.MaxAttempts),
-        new PerJobColumn<DateTime>("run_at", NpgsqlDbType.TimestampTz, j => j.RunAt),
-        new PerJobColumn<string?>("callback_url", NpgsqlDbType.Text, j => j.CallbackUrl),
-        new PerJobColumn<string?>("callback_events", NpgsqlDbType.Text, j => j.CallbackEvents),
-        new PerJobColumn<string?>("idempotency_key", NpgsqlDbType.Text, j => j.IdempotencyKey),
+        new Column<string>("tenant_id", NpgsqlDbType.Text, j => j.TenantId),
+        new Column<string>("status", NpgsqlDbType.Text, j => j.Status.ToName()),
+        new Column<string?>("message", NpgsqlDbType.Text, j => j.Message),
+        new Column<DateTime>("created_at", NpgsqlDbType.TimestampTz, j => j.CreatedAt),
+        new Column<DateTime>("updated_at", NpgsqlDbType.TimestampTz, j => j.UpdatedAt),
+        new Column<string?>("request_hash", NpgsqlDbType.Text, j => j.RequestHash),
+        new Column<string?>("trace_parent", NpgsqlDbType.Text, j => j.TraceParent),
+        new Column<long>("event_seq", NpgsqlDbType.Bigint, j => j.EventSeq),
     ];
 
-    static readonly string InsertOne = InsertSql(one: true), InsertMany = InsertSql(one: false);
+    /// <summary>A column that differs from job to job within one submission: a value for a single job, an array for several.</summary>
+    static readonly Column[] PerJobColumns =
+    [
+        new Column<Guid>("id", NpgsqlDbType.Uuid, j => j.Id),
+        new Column<string>("type", NpgsqlDbType.Text, j => j.Type),
+        new Column<string>("payload", NpgsqlDbType.Text, j => j.Payload),
+        new Column<int>("priority", NpgsqlDbType.Integer, j => j.Priority),
+        new Column<int>("max_attempts", NpgsqlDbType.Integer, j => j.MaxAttempts),
+        new Column<DateTime>("run_at", NpgsqlDbType.TimestampTz, j => j.RunAt),
+        new Column<string?>("callback_url", NpgsqlDbType.Text, j => j.CallbackUrl),
+        new Column<string?>("callback_events", NpgsqlDbType.Text, j => j.CallbackEvents),
+        new Column<string?>("idempotency_key", NpgsqlDbType.Text, j => j.IdempotencyKey),
+    ];
+
+    static readonly string InsertOne = InsertSql(one: true, mixed: false), InsertMany = InsertSql(one: false, mixed: false),
+        InsertMixed = InsertSql(one: false, mixed: true);
 
     /// <summary>A second statement of the insert's batch: one implicit transaction, so the notice goes out at its commit.</summary>
     const string WakeUp = $";\nSELECT pg_notify('{PostgresNotifier.JobsChannel}', '')";
 
-    static string InsertSql(bool one) => $"""
-        WITH inserted AS (
-            INSERT INTO jobs (id, tenant_id, type, status, progress, message, payload, priority, attempt, max_attempts, run_at,
-                cancel_requested, callback_url, callback_events, created_at, updated_at, idempotency_key, request_hash,
-                trace_parent, rescue_count, event_seq)
-            SELECT id, @tenant_id, type, @status, 0, @message, payload::jsonb, priority, 0, max_attempts, run_at,
-                FALSE, callback_url, callback_events, @created_at, @updated_at, idempotency_key, @request_hash,
-                @trace_parent, 0, @event_seq
-            FROM (SELECT {string.Join(", ", PerJobColumns.Select(c => one ? $"@{c.Name} AS {c.Name}" : $"unnest(@{c.Name}) AS {c.Name}"))}) AS j
-            RETURNING id, event_seq, type, priority, max_attempts, run_at AT TIME ZONE 'UTC' AS run_at)
-        INSERT INTO job_events (job_id, seq, kind, level, message, data, created_at)
-        SELECT id, event_seq, @event_kind, @event_level, format(@event_line, @source),
-            jsonb_build_object('status', 'pending', 'type', type, 'priority', priority,
-                'run_at', to_char(run_at, 'YYYY-MM-DD"T"HH24:MI:SS') || rtrim(rtrim(to_char(run_at, '.US'), '0'), '.') || 'Z',
-                'max_attempts', max_attempts, 'message', @message), @now
-        FROM inserted
-        """;
+    /// <summary>
+    /// The jobs from a list of columns (<c>j</c>), each a plain value for one job or an unnested
+    /// array; what they share is a parameter of its own, or with <paramref name="mixed"/> a listed column too.
+    /// </summary>
+    static string InsertSql(bool one, bool mixed)
+    {
+        var listed = one ? PerJobColumns : mixed ? [.. PerJobColumns, .. SharedColumns] : PerJobColumns;
+        string Shared(string name) => mixed ? name : "@" + name;
+        return $"""
+            WITH inserted AS (
+                INSERT INTO jobs (id, tenant_id, type, status, progress, message, payload, priority, attempt, max_attempts, run_at,
+                    cancel_requested, callback_url, callback_events, created_at, updated_at, idempotency_key, request_hash,
+                    trace_parent, rescue_count, event_seq)
+                SELECT id, {Shared("tenant_id")}, type, {Shared("status")}, 0, {Shared("message")}, payload::jsonb, priority, 0, max_attempts, run_at,
+                    FALSE, callback_url, callback_events, {Shared("created_at")}, {Shared("updated_at")}, idempotency_key, {Shared("request_hash")},
+                    {Shared("trace_parent")}, 0, {Shared("event_seq")}
+                FROM (SELECT {string.Join(", ", listed.Select(c => one ? $"@{c.Name} AS {c.Name}" : $"unnest(@{c.Name}) AS {c.Name}"))}) AS j
+                RETURNING id, event_seq, type, priority, max_attempts, run_at AT TIME ZONE 'UTC' AS run_at, message)
+            INSERT INTO job_events (job_id, seq, kind, level, message, data, created_at)
+            SELECT id, event_seq, @event_kind, @event_level, format(@event_line, @source),
+                jsonb_build_object('status', 'pending', 'type', type, 'priority', priority,
+                    'run_at', to_char(run_at, 'YYYY-MM-DD"T"HH24:MI:SS') || rtrim(rtrim(to_char(run_at, '.US'), '0'), '.') || 'Z',
+                    'max_attempts', max_attempts, 'message', message), @now
+            FROM inserted
+            """;
+    }
 
     public async Task InsertEventsAsync(TransitionTx tx, IReadOnlyList<JobEvent> events, CancellationToken ct)
     {

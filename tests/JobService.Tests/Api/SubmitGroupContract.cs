@@ -1,0 +1,157 @@
+using System.Net;
+using System.Net.Http.Json;
+using JobService.Data;
+using JobService.Tests.Infrastructure;
+using JobService.Transitions;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace JobService.Tests.Api;
+
+/// <summary>
+/// POST /jobs's group commit (<see cref="JobTransitions.SubmitAsync"/>), on both providers: submits
+/// that come while one commits are stored together, in one transaction, and each is still answered
+/// as if it had come alone. The database's writes are held from outside the service, so that the
+/// first submit is storing while the others queue behind it.
+/// </summary>
+public abstract class SubmitGroupContract(TestApp plain, AuthApp withKeys)
+{
+    static readonly object Greet = new { type = "greet", payload = new { name = "Ada" } };
+
+    /// <summary>Holds every write to the jobs table until disposed.</summary>
+    protected abstract Task<IAsyncDisposable> HoldWritesAsync(TestApp app);
+
+    /// <summary>
+    /// Runs the submits with the writes held: the first two, until one stores (held) and the other
+    /// queues behind it; then the rest, until all but that one are queued. Then the writes go.
+    /// </summary>
+    protected async Task<T[]> SubmitTogetherAsync<T>(TestApp app, IReadOnlyList<Func<Task<T>>> submits)
+    {
+        var transitions = app.Services.GetRequiredService<JobTransitions>();
+        var running = new List<Task<T>>();
+        await using (await HoldWritesAsync(app))
+        {
+            foreach (var (submit, i) in submits.Select((s, i) => (s, i)))
+            {
+                running.Add(Task.Run(submit));
+                if (i == 1) await QueuedAsync(1);
+            }
+            await QueuedAsync(submits.Count - 1);
+        }
+        return await Task.WhenAll(running);
+
+        Task QueuedAsync(int n) => Poll.UntilAsync(() => transitions.SubmitsQueued == n, $"{n} submits are queued", TimeSpan.FromSeconds(15));
+    }
+
+    /// <summary>POST /jobs, each request with a trace of its own (its traceparent: what the job's worker span links to).</summary>
+    static Func<Task<HttpResponseMessage>>[] Posts(HttpClient client, int n) =>
+        [.. Enumerable.Range(0, n).Select(_ => (Func<Task<HttpResponseMessage>>)(() =>
+        {
+            var request = new HttpRequestMessage(HttpMethod.Post, "/jobs") { Content = JsonContent.Create(Greet) };
+            request.Headers.Add("traceparent", $"00-{Guid.NewGuid():N}-{Guid.NewGuid():N}"[..52] + "-01");
+            return client.SendAsync(request);
+        }))];
+
+    [Fact]
+    public async Task SubmitsThatComeWhileOneCommitsAreStoredTogether()
+    {
+        var app = plain.EnsureAvailable();
+        var client = app.CreateClient();
+        var answers = await SubmitTogetherAsync(app, Posts(client, 5));
+
+        Assert.All(answers, a => Assert.Equal(HttpStatusCode.Created, a.StatusCode));
+        var bodies = new List<System.Text.Json.JsonElement>();
+        foreach (var answer in answers) bodies.Add(await answer.ReadJsonAsync());
+        var ids = bodies.Select(b => b.Id()).ToList();
+        var created = await app.WithDbAsync(db => db.JobEvents.Where(e => ids.Contains(e.JobId) && e.Kind == JobEventKinds.Created).ToListAsync());
+        Assert.Equal(5, created.Count);
+        // A transition's events carry its transaction's clock reading: the first alone, the other four in one.
+        Assert.Equal([1, 4], created.GroupBy(e => e.CreatedAt).Select(g => g.Count()).Order());
+        var traces = await app.WithDbAsync(db => db.Jobs.Where(j => ids.Contains(j.Id)).ToDictionaryAsync(j => j.Id, j => j.TraceParent));
+        foreach (var (answer, id) in answers.Zip(ids)) // each with its own request's trace
+            Assert.Equal(answer.RequestMessage!.Headers.GetValues("traceparent").Single()[3..35], traces[id]?[3..35]);
+        foreach (var body in bodies) // each stored as its own 201 said (times and all)
+            JsonAssert.Equal(body.GetRawText(), (await (await client.GetAsync($"/jobs/{body.Id()}")).ReadJsonAsync()).GetRawText());
+    }
+
+    [Fact]
+    public async Task AGroupPastItsTenantsQuotaIsAnsweredJobByJob()
+    {
+        var app = (AuthApp)withKeys.EnsureAvailable();
+        var (key, _) = await app.NewKeyAsync($"t-{Guid.NewGuid():N}"[..20], JobService.Auth.Scope.JobsRead, JobService.Auth.Scope.JobsWrite);
+        var client = app.ClientWith(key);
+        var fill = new { jobs = Enumerable.Repeat(Greet, AuthApp.MaxActiveJobs - 2).ToArray() };
+        Assert.Equal(HttpStatusCode.Created, (await client.PostAsJsonAsync("/jobs/batch", fill)).StatusCode);
+
+        // Room for two more: the first submit takes one alone; the three queued behind it are past
+        // the quota together, and one of them still fits.
+        var answers = await SubmitTogetherAsync(app, Posts(client, 4));
+
+        Assert.Equal(2, answers.Count(a => a.StatusCode == HttpStatusCode.Created));
+        Assert.Equal(2, answers.Count(a => a.StatusCode == HttpStatusCode.TooManyRequests));
+        Assert.Equal(AuthApp.MaxActiveJobs, (await (await client.GetAsync("/jobs/stats")).ReadJsonAsync()).GetProperty("total").GetInt32());
+    }
+}
+
+public sealed class SqliteSubmitGroupTests(SqliteApp plain, SqliteAuthApp withKeys)
+    : SubmitGroupContract(plain, withKeys), IClassFixture<SqliteApp>, IClassFixture<SqliteAuthApp>
+{
+    protected override async Task<IAsyncDisposable> HoldWritesAsync(TestApp app)
+    {
+        var turn = await app.Services.GetRequiredService<IJobDriver>().BeginWriteAsync(CancellationToken.None); // SQLite's one writer
+        return new Released(() => turn?.Dispose());
+    }
+
+    sealed class Released(Action release) : IAsyncDisposable
+    {
+        public ValueTask DisposeAsync()
+        {
+            release();
+            return ValueTask.CompletedTask;
+        }
+    }
+}
+
+public sealed class PostgresSubmitGroupTests(PostgresApp plain, PostgresAuthApp withKeys)
+    : SubmitGroupContract(plain, withKeys), IClassFixture<PostgresApp>, IClassFixture<PostgresAuthApp>
+{
+    protected override async Task<IAsyncDisposable> HoldWritesAsync(TestApp app)
+    {
+        var locker = new Npgsql.NpgsqlConnection(app.Database.ConnectionString + ";Pooling=false");
+        await locker.OpenAsync();
+        var held = await locker.BeginTransactionAsync();
+        await using (var command = new Npgsql.NpgsqlCommand("LOCK TABLE jobs IN SHARE MODE", locker, held)) await command.ExecuteNonQueryAsync(); // inserts wait
+        return locker; // closed: the transaction ends and the lock goes
+    }
+
+    /// <summary>
+    /// A job the database refuses (here a payload that is not JSON, which the API's validation
+    /// would have stopped; it is the fourth, so never the first, which stores alone) fails alone:
+    /// the group's statement is refused whole, and each of its jobs is then stored by itself.
+    /// </summary>
+    [Fact]
+    public async Task AJobTheDatabaseRefusesFailsAloneAndTheOthersAreStored()
+    {
+        var app = plain.EnsureAvailable();
+        var transitions = app.Services.GetRequiredService<JobTransitions>();
+        var jobs = Enumerable.Range(0, 5).Select(i => new Job
+        {
+            Id = Guid.NewGuid(), Type = "greet", TenantId = "default", Status = JobStatus.Pending, Message = "Waiting for a worker",
+            Payload = i == 3 ? "{not json" : """{"name": "Ada"}""", MaxAttempts = 3, RunAt = DateTime.UtcNow, CreatedAt = DateTime.UtcNow, UpdatedAt = DateTime.UtcNow,
+        }).ToList();
+
+        var outcomes = await SubmitTogetherAsync(app, [.. jobs.Select(job => (Func<Task<Exception?>>)(async () =>
+        {
+            await using var scope = app.Services.CreateAsyncScope();
+            try { await transitions.SubmitAsync(scope.ServiceProvider.GetRequiredService<JobsDbContext>(), job, maxActive: 0); return null; }
+            catch (Exception e) { return e; }
+        }))]);
+
+        var refused = Assert.IsType<Npgsql.PostgresException>(outcomes[3]);
+        Assert.Equal("22P02", refused.SqlState); // invalid text representation
+        Assert.All(outcomes.Where((_, i) => i != 3), Assert.Null);
+        var ids = jobs.Select(j => j.Id).ToList();
+        var stored = await app.WithDbAsync(db => db.Jobs.Where(j => ids.Contains(j.Id)).Select(j => j.Id).ToListAsync());
+        Assert.Equal(ids.Where((_, i) => i != 3).Order(), stored.Order());
+    }
+}
