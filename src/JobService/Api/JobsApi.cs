@@ -77,10 +77,10 @@ public static class JobsApi
 
     /// <summary>The job, with its event seq as ETag: a poller sending If-None-Match gets 304 while nothing changed.</summary>
     static async Task<Results<Ok<JobResponse>, StatusCodeHttpResult, ProblemHttpResult>> GetJob(
-        Guid id, JobsConnections connections, Transitions.IJobDriver driver, HttpContext http, CancellationToken ct)
+        Guid id, JobPolls polls, Transitions.IJobDriver driver, HttpContext http, CancellationToken ct)
     {
         var tenant = Caller.From(http.User).JobTenant;
-        if (await driver.ReadAsync(token => JobById.FindAsync(connections, driver, id, tenant, token), ct) is not { } job) return JobProblems.NotFound(id);
+        if (await driver.ReadAsync(_ => polls.FindAsync(id, tenant), ct) is not { } job) return JobProblems.NotFound(id);
         var etag = $"\"{job.EventSeq}\"";
         http.Response.Headers.ETag = etag;
         if (Matches(http.Request.Headers.IfNoneMatch, etag)) return TypedResults.StatusCode(StatusCodes.Status304NotModified);

@@ -49,6 +49,7 @@ public static class ServiceSetup
         services.AddOptions<ServiceOptions>().BindSettings(ServiceOptions.Section).PostConfigure<IConfiguration>(ServiceOptions.ReadLists)
             .ValidateDataAnnotations().ValidateOnStart();
         services.AddJobTransitions();
+        services.AddSingleton<Api.JobPolls>();
         services.AddJobServiceAuth();
         services.AddJobServiceDashboard();
         var role = builder.Configuration.GetSection(ServiceOptions.Section).Get<ServiceOptions>() ?? new ServiceOptions();

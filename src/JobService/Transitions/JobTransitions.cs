@@ -1,3 +1,4 @@
+using System.Data.Common;
 using JobService.Data;
 using JobService.Handlers;
 using Microsoft.EntityFrameworkCore;
@@ -66,18 +67,28 @@ public sealed class JobTransitions(
     }
 
     /// <summary>One group of submits per quota: every tenant's together without one, each tenant's apart with one.</summary>
-    readonly System.Collections.Concurrent.ConcurrentDictionary<(string? Tenant, int MaxActive), SubmitGroup> _submits = new();
+    readonly System.Collections.Concurrent.ConcurrentDictionary<(string? Tenant, int MaxActive), RunTogether<Job, Job>> _submits = new();
 
     /// <summary>
     /// POST /jobs without an Idempotency-Key: <see cref="CreateAsync"/> for one job, stored with the
-    /// others submitted while the one before them commits (<see cref="SubmitGroup"/>). A quota is
-    /// checked for the group: a group past it has each job try alone, so that every submit is
-    /// answered as if it had come by itself. With a key, a duplicate would refuse the whole group:
-    /// those take <see cref="CreateAsync"/> alone.
+    /// others submitted while the one before them commits (<see cref="RunTogether{TItem, TResult}"/>),
+    /// so that under load a submit is a row, not a transaction. A group's refusal that one job may
+    /// have caused (the database refused the statement, or the group is past the tenant's quota;
+    /// nothing was stored) has each job try alone, so that every submit is answered as if it had
+    /// come by itself; an outage fails them all, as it would have failed each. With a key, a
+    /// duplicate would refuse the whole group: those take <see cref="CreateAsync"/> alone.
     /// </summary>
-    public Task SubmitAsync(JobsDbContext db, Job job, int maxActive) =>
-        _submits.GetOrAdd(maxActive == 0 ? (null, 0) : (job.TenantId, maxActive), _ => new SubmitGroup())
-            .StoreAsync(job, jobs => CreateAsync(db, jobs, "POST /jobs", maxActive, CancellationToken.None));
+    public Task<Job> SubmitAsync(JobsDbContext db, Job job, int maxActive) =>
+        _submits.GetOrAdd(maxActive == 0 ? (null, 0) : (job.TenantId, maxActive), _ => new(MaxGroup)).RunAsync(job,
+            async jobs =>
+            {
+                await CreateAsync(db, jobs, "POST /jobs", maxActive, CancellationToken.None);
+                return jobs;
+            },
+            e => e is DbException or QuotaExceededException && !DatabaseErrors.IsUnavailable(e));
+
+    /// <summary>As many jobs as one POST /jobs/batch takes.</summary>
+    const int MaxGroup = 1000;
 
     /// <summary>Submits waiting in <see cref="SubmitAsync"/> for the commit before them (for tests).</summary>
     internal int SubmitsQueued => _submits.Values.Sum(g => g.Queued);
