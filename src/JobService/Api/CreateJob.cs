@@ -32,10 +32,9 @@ public static class CreateJob
         if (idempotencyKey is not null && await Replay(s.Db, job, ct) is { } replay) return replay;
         try
         {
-            // Acknowledged from here on: the row is durable. Without a key, stored with the submits
-            // that come while the one before them commits (JobTransitions.SubmitAsync).
-            if (idempotencyKey is null) await s.Transitions.SubmitAsync(s.Db, job, s.MaxActiveJobs);
-            else await s.Transitions.CreateAsync(s.Db, [job], "POST /jobs", s.MaxActiveJobs, ct);
+            // Stored with the submits that come while the one before them commits; acknowledged
+            // from here on: the row is durable.
+            await s.Transitions.SubmitAsync(s.Db, job, s.MaxActiveJobs);
         }
         catch (Transitions.JobTransitions.QuotaExceededException quota)
         {

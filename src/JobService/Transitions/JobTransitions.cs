@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Data.Common;
 using JobService.Data;
 using JobService.Handlers;
@@ -67,16 +68,15 @@ public sealed class JobTransitions(
     }
 
     /// <summary>One group of submits per quota: every tenant's together without one, each tenant's apart with one.</summary>
-    readonly System.Collections.Concurrent.ConcurrentDictionary<(string? Tenant, int MaxActive), RunTogether<Job, Job>> _submits = new();
+    readonly ConcurrentDictionary<(string? Tenant, int MaxActive), RunTogether<Job, Job>> _submits = new();
 
     /// <summary>
-    /// POST /jobs without an Idempotency-Key: <see cref="CreateAsync"/> for one job, stored with the
-    /// others submitted while the one before them commits (<see cref="RunTogether{TItem, TResult}"/>),
-    /// so that under load a submit is a row, not a transaction. A group's refusal that one job may
-    /// have caused (the database refused the statement, or the group is past the tenant's quota;
-    /// nothing was stored) has each job try alone, so that every submit is answered as if it had
-    /// come by itself; an outage fails them all, as it would have failed each. With a key, a
-    /// duplicate would refuse the whole group: those take <see cref="CreateAsync"/> alone.
+    /// POST /jobs: <see cref="CreateAsync"/> for one job, stored with the others submitted while the
+    /// one before them commits (<see cref="RunTogether{TItem, TResult}"/>), so that under load a
+    /// submit is a row, not a transaction. A group's refusal that one job may have caused (the
+    /// database refused the statement, a duplicate Idempotency-Key, or the group is past the
+    /// tenant's quota; nothing was stored) has each job try alone, so that every submit is answered
+    /// as if it had come by itself; an outage fails them all, as it would have failed each.
     /// </summary>
     public Task<Job> SubmitAsync(JobsDbContext db, Job job, int maxActive) =>
         _submits.GetOrAdd(maxActive == 0 ? (null, 0) : (job.TenantId, maxActive), _ => new(MaxGroup)).RunAsync(job,
@@ -85,7 +85,7 @@ public sealed class JobTransitions(
                 await CreateAsync(db, jobs, "POST /jobs", maxActive, CancellationToken.None);
                 return jobs;
             },
-            e => e is DbException or QuotaExceededException && !DatabaseErrors.IsUnavailable(e));
+            e => e is DbException or QuotaExceededException or DuplicateJobException && !DatabaseErrors.IsUnavailable(e));
 
     /// <summary>As many jobs as one POST /jobs/batch takes.</summary>
     const int MaxGroup = 1000;

@@ -312,7 +312,7 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
     /// <summary>
     /// What the jobs of one submission (a POST /jobs/batch) have in common (one caller, one request,
     /// one moment, a new job): sent once. Jobs of several submissions stored together
-    /// (<see cref="JobTransitions.CreateAsync"/>'s group commit) send them as arrays too.
+    /// (<see cref="JobTransitions.SubmitAsync"/>'s group commit) send them as arrays too.
     /// </summary>
     static readonly Column[] SharedColumns =
     [

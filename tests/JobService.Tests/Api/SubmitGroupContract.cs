@@ -74,6 +74,42 @@ public abstract class SubmitGroupContract(TestApp plain, AuthApp withKeys)
             JsonAssert.Equal(body.GetRawText(), (await (await client.GetAsync($"/jobs/{body.Id()}")).ReadJsonAsync()).GetRawText());
     }
 
+    /// <summary>
+    /// Requests racing with one Idempotency-Key meet in one group (none finds the key stored before
+    /// it queues): the group is refused whole, each then tries alone, and one job is stored. The
+    /// others are answered it (200) when their body is the same, a 422 when it differs.
+    /// </summary>
+    [Fact]
+    public async Task RequestsRacingWithOneIdempotencyKeyInAGroupStoreOneJob()
+    {
+        var app = plain.EnsureAvailable();
+        var client = app.CreateClient();
+        var key = $"race-{Guid.NewGuid():N}";
+        object[] bodies = [Greet, Greet, new { type = "greet", payload = new { name = "Bob" } }];
+        Func<Task<HttpResponseMessage>> Keyed(object body) => () =>
+        {
+            var request = new HttpRequestMessage(HttpMethod.Post, "/jobs") { Content = JsonContent.Create(body) };
+            request.Headers.Add("Idempotency-Key", key);
+            return client.SendAsync(request);
+        };
+
+        var answers = await SubmitTogetherAsync(app, [Posts(client, 1)[0], .. bodies.Select(Keyed)]); // the first, without a key, stores alone
+
+        Assert.Equal(HttpStatusCode.Created, answers[0].StatusCode);
+        var keyed = answers[1..];
+        var winner = Assert.Single(keyed, a => a.StatusCode == HttpStatusCode.Created);
+        var stored = (await winner.ReadJsonAsync()).Id();
+        var winnersBody = bodies[Array.IndexOf(keyed, winner)];
+        foreach (var (answer, body) in keyed.Zip(bodies).Where(p => p.First != winner))
+            if (body == winnersBody)
+            {
+                Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
+                Assert.Equal(stored, (await answer.ReadJsonAsync()).Id());
+            }
+            else Assert.Equal(HttpStatusCode.UnprocessableEntity, answer.StatusCode);
+        Assert.Equal(1, await app.WithDbAsync(db => db.Jobs.CountAsync(j => j.IdempotencyKey == key)));
+    }
+
     [Fact]
     public async Task AGroupPastItsTenantsQuotaIsAnsweredJobByJob()
     {
