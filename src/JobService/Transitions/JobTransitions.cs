@@ -67,8 +67,12 @@ public sealed class JobTransitions(
         await tx.CommitAsync(ct);
     }
 
-    /// <summary>One group of submits per quota: every tenant's together without one, each tenant's apart with one.</summary>
-    readonly ConcurrentDictionary<(string? Tenant, int MaxActive), RunTogether<Job, Job>> _submits = new();
+    /// <summary>
+    /// Every tenant's submits together without a quota; with one (the same for every keyed caller:
+    /// <see cref="Auth.TenantOptions.QuotaFor"/>), each tenant's apart, counted for the group.
+    /// </summary>
+    readonly RunTogether<Job, Job> _submits = new(MaxGroup);
+    readonly ConcurrentDictionary<string, RunTogether<Job, Job>> _tenantSubmits = new();
 
     /// <summary>
     /// POST /jobs: <see cref="CreateAsync"/> for one job, stored with the others submitted while the
@@ -79,7 +83,7 @@ public sealed class JobTransitions(
     /// as if it had come by itself; an outage fails them all, as it would have failed each.
     /// </summary>
     public Task<Job> SubmitAsync(JobsDbContext db, Job job, int maxActive) =>
-        _submits.GetOrAdd(maxActive == 0 ? (null, 0) : (job.TenantId, maxActive), _ => new(MaxGroup)).RunAsync(job,
+        (maxActive == 0 ? _submits : _tenantSubmits.GetOrAdd(job.TenantId, _ => new(MaxGroup))).RunAsync(job,
             async jobs =>
             {
                 await CreateAsync(db, jobs, "POST /jobs", maxActive, CancellationToken.None);
@@ -91,7 +95,7 @@ public sealed class JobTransitions(
     const int MaxGroup = 1000;
 
     /// <summary>Submits waiting in <see cref="SubmitAsync"/> for the commit before them (for tests).</summary>
-    internal int SubmitsQueued => _submits.Values.Sum(g => g.Queued);
+    internal int SubmitsQueued => _submits.Queued + _tenantSubmits.Values.Sum(g => g.Queued);
 
     /// <summary>
     /// Counts the tenant's pending and running jobs under a lock on the tenant (held to commit), so

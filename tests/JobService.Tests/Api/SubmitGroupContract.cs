@@ -40,7 +40,8 @@ public abstract class SubmitGroupContract(TestApp plain, AuthApp withKeys)
         }
         return await Task.WhenAll(running);
 
-        Task QueuedAsync(int n) => Poll.UntilAsync(() => transitions.SubmitsQueued == n, $"{n} submits are queued", TimeSpan.FromSeconds(15));
+        Task QueuedAsync(int n) => Poll.UntilAsync(() => Task.FromResult(transitions.SubmitsQueued == n), $"{n} submits are queued", TimeSpan.FromSeconds(15),
+            () => $"queued {transitions.SubmitsQueued}; the submits {string.Join(", ", running.Select(r => r.IsCompleted ? (r.IsFaulted ? r.Exception!.InnerException!.Message : r.Result!.ToString()) : "running"))}");
     }
 
     /// <summary>POST /jobs, each request with a trace of its own (its traceparent: what the job's worker span links to).</summary>
