@@ -68,6 +68,7 @@ public sealed class PostgresJobPollsTests(PostgresApp app, PostgresAuthApp withK
         Assert.Equal(adas, (await responses[0].ReadJsonAsync()).Id());
         Assert.Equal(bobs, (await responses[2].ReadJsonAsync()).Id());
 
-        Task QueuedAsync(int n) => Poll.UntilAsync(() => polls.Queued == n, $"{n} polls are queued", TimeSpan.FromSeconds(15));
+        Task QueuedAsync(int n) => Poll.UntilAsync(() => Task.FromResult(polls.Queued == n), $"{n} polls are queued", TimeSpan.FromSeconds(15),
+            () => $"queued {polls.Queued}; the polls {string.Join(", ", answers.Select(a => a.IsCompleted ? (a.IsFaulted ? a.Exception!.InnerException!.Message : a.Result.StatusCode.ToString()) : "running"))}");
     }
 }

@@ -29,6 +29,9 @@ public abstract class SubmitGroupContract(TestApp plain, AuthApp withKeys)
     {
         var transitions = app.Services.GetRequiredService<JobTransitions>();
         var running = new List<Task<T>>();
+        // Started and ready first: a service still preparing its database answers 503 at once, and nothing would queue.
+        var probe = app.CreateClient();
+        await Poll.UntilAsync(async () => (await probe.GetAsync("/health/ready")).IsSuccessStatusCode, "the service is ready", TimeSpan.FromSeconds(30));
         await using (await HoldWritesAsync(app))
         {
             foreach (var (submit, i) in submits.Select((s, i) => (s, i)))
