@@ -15,11 +15,12 @@ public sealed class JobPolls(JobsConnections connections, IJobDriver driver)
     const int MaxIds = 1000;
 
     readonly RunTogether<Guid, Job?> _reads = new(MaxIds);
+    Func<IReadOnlyList<Guid>, Task<IReadOnlyList<Job?>>> Read => field ??= ReadAsync; // made once: every poll passes it
     readonly string _listed = $"SELECT {JobById.Columns} FROM jobs WHERE {driver.IdIn("ids")}";
 
     /// <summary>The job if it belongs to <paramref name="tenant"/> (null: any tenant, for admin keys).</summary>
     public async Task<Job?> FindAsync(Guid id, string? tenant) =>
-        await _reads.RunAsync(id, ReadAsync, eachAlone: _ => false) is { } job && (tenant is null || job.TenantId == tenant) ? job : null;
+        await _reads.RunAsync(id, Read, eachAlone: _ => false) is { } job && (tenant is null || job.TenantId == tenant) ? job : null;
 
     /// <summary>Polls waiting for the read before them (for tests).</summary>
     internal int Queued => _reads.Queued;

@@ -89,7 +89,7 @@ public sealed class JobTransitions(
                 await CreateAsync(db, jobs, "POST /jobs", maxActive, CancellationToken.None);
                 return jobs;
             },
-            e => e is DbException or QuotaExceededException or DuplicateJobException && !DatabaseErrors.IsUnavailable(e));
+            e => (e is DbException or QuotaExceededException or DuplicateJobException) && !DatabaseErrors.IsUnavailable(e));
 
     /// <summary>As many jobs as one POST /jobs/batch takes.</summary>
     const int MaxGroup = 1000;
