@@ -25,6 +25,9 @@ public sealed class JobPolls(JobsConnections connections, IJobDriver driver)
     /// <summary>Polls waiting for the read before them (for tests).</summary>
     internal int Queued => _reads.Queued;
 
+    /// <summary>Polls in the group whose read runs now (for tests).</summary>
+    internal int Running => _reads.Running;
+
     /// <summary>The jobs of <paramref name="ids"/>, in their order (null: no such job).</summary>
     internal async Task<IReadOnlyList<Job?>> ReadAsync(IReadOnlyList<Guid> ids)
     {

@@ -16,11 +16,18 @@ public sealed class RunTogether<TItem, TResult>(int maxItems)
     readonly Lock _gate = new();
     readonly List<Waiting> _queue = [];
     bool _running;
+    int _inRun;
 
     /// <summary>Calls waiting for the statement before them (for tests).</summary>
     internal int Queued
     {
         get { lock (_gate) return _queue.Count; }
+    }
+
+    /// <summary>Items of the group whose statement runs now (for tests: a call that has arrived and not queued).</summary>
+    internal int Running
+    {
+        get { lock (_gate) return _inRun; }
     }
 
     enum Turn { Answered, RunTheQueue, RunAlone }
@@ -60,6 +67,7 @@ public sealed class RunTogether<TItem, TResult>(int maxItems)
         {
             group = _queue.GetRange(0, Math.Min(_queue.Count, maxItems)); // this one is first: queued first, or told to run as first
             _queue.RemoveRange(0, group.Count);
+            _inRun = group.Count;
         }
         IReadOnlyList<TResult>? results = null;
         Exception? failed = null;
@@ -84,6 +92,7 @@ public sealed class RunTogether<TItem, TResult>(int maxItems)
         {
             next = _queue.Count > 0 ? _queue[0] : null;
             _running = next is not null;
+            _inRun = 0;
         }
         next?.Next.SetResult(Turn.RunTheQueue);
         if (alone) return (await run([item]))[0];

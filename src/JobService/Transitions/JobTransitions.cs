@@ -97,6 +97,9 @@ public sealed class JobTransitions(
     /// <summary>Submits waiting in <see cref="SubmitAsync"/> for the commit before them (for tests).</summary>
     internal int SubmitsQueued => _submits.Queued + _tenantSubmits.Values.Sum(g => g.Queued);
 
+    /// <summary>Submits in the group whose insert runs now (for tests).</summary>
+    internal int SubmitsRunning => _submits.Running + _tenantSubmits.Values.Sum(g => g.Running);
+
     /// <summary>
     /// Counts the tenant's pending and running jobs under a lock on the tenant (held to commit), so
     /// two instances submitting for one tenant at once cannot both pass the quota. With

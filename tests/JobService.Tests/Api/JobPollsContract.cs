@@ -54,12 +54,11 @@ public sealed class PostgresJobPollsTests(PostgresApp app, PostgresAuthApp withK
             await locker.OpenAsync();
             await using var held = await locker.BeginTransactionAsync();
             await using (var command = new Npgsql.NpgsqlCommand("LOCK TABLE jobs IN ACCESS EXCLUSIVE MODE", locker, held)) await command.ExecuteNonQueryAsync();
-            foreach (var (get, i) in gets.Select((g, i) => (g, i)))
-            {
-                answers.Add(Task.Run(() => get.Client.GetAsync($"/jobs/{get.Id}")));
-                if (i == 1) await QueuedAsync(1); // one reads (held), one waits behind it
-            }
-            await QueuedAsync(gets.Length - 1);
+            // The first alone until it reads (held): one that came beside it would be read with it.
+            answers.Add(Task.Run(() => gets[0].Client.GetAsync($"/jobs/{gets[0].Id}")));
+            await UntilAsync(() => polls.Running == 1, "the first poll reads");
+            answers.AddRange(gets.Skip(1).Select(get => Task.Run(() => get.Client.GetAsync($"/jobs/{get.Id}"))));
+            await UntilAsync(() => polls.Queued == gets.Length - 1, $"{gets.Length - 1} polls are queued");
         } // the lock goes
         var responses = await Task.WhenAll(answers);
 
@@ -68,7 +67,7 @@ public sealed class PostgresJobPollsTests(PostgresApp app, PostgresAuthApp withK
         Assert.Equal(adas, (await responses[0].ReadJsonAsync()).Id());
         Assert.Equal(bobs, (await responses[2].ReadJsonAsync()).Id());
 
-        Task QueuedAsync(int n) => Poll.UntilAsync(() => Task.FromResult(polls.Queued == n), $"{n} polls are queued", TimeSpan.FromSeconds(15),
-            () => $"queued {polls.Queued}; the polls {string.Join(", ", answers.Select(a => a.IsCompleted ? (a.IsFaulted ? a.Exception!.InnerException!.Message : a.Result.StatusCode.ToString()) : "running"))}");
+        Task UntilAsync(Func<bool> condition, string what) => Poll.UntilAsync(() => Task.FromResult(condition()), what, TimeSpan.FromSeconds(15),
+            () => $"reading {polls.Running}, queued {polls.Queued}; the polls {string.Join(", ", answers.Select(a => a.IsCompleted ? (a.IsFaulted ? a.Exception!.InnerException!.Message : a.Result.StatusCode.ToString()) : "running"))}");
     }
 }
