@@ -44,6 +44,7 @@ public sealed class RunTogetherTests
         var first = together.RunAsync(1, runs.RunAsync, _ => false);
         await UntilAsync(() => runs.Count == 1, "the first call runs");
         Assert.Equal([1], runs[0].Items); // alone, at once
+        Assert.Equal(1, together.Running);
 
         var queued = Enumerable.Range(2, 3).Select(i => together.RunAsync(i, runs.RunAsync, _ => false)).ToList();
         await UntilAsync(() => together.Queued == 3, "three calls are queued");
@@ -53,10 +54,11 @@ public sealed class RunTogetherTests
         Assert.Equal("answer 1", await first);
         await UntilAsync(() => runs.Count == 2, "the queue runs");
         Assert.Equal([2, 3, 4], runs[1].Items);
+        Assert.Equal((0, 3), (together.Queued, together.Running));
         Assert.All(queued, q => Assert.False(q.IsCompleted));
         runs[1].Gate.SetResult();
         Assert.Equal(["answer 2", "answer 3", "answer 4"], await Task.WhenAll(queued));
-        Assert.Equal(0, together.Queued);
+        Assert.Equal((0, 0), (together.Queued, together.Running)); // the runner (2) returns after its turn has ended
 
         var later = together.RunAsync(5, runs.RunAsync, _ => false); // nothing running: alone, at once
         await UntilAsync(() => runs.Count == 3, "a later call runs");
