@@ -128,6 +128,13 @@ public abstract class SubmitGroupContract(TestApp plain, AuthApp withKeys)
 
         Assert.Equal(2, answers.Count(a => a.StatusCode == HttpStatusCode.Created));
         Assert.Equal(2, answers.Count(a => a.StatusCode == HttpStatusCode.TooManyRequests));
+        // Each refusal is the one its submit met alone (the tenant full, one job more), not the group's (three more, one short).
+        foreach (var refused in answers.Where(a => a.StatusCode == HttpStatusCode.TooManyRequests))
+        {
+            var problem = await refused.ReadJsonAsync();
+            Assert.Equal(AuthApp.MaxActiveJobs, problem.GetProperty("active_jobs").GetInt32());
+            Assert.Equal(AuthApp.MaxActiveJobs, problem.GetProperty("max_active_jobs").GetInt32());
+        }
         Assert.Equal(AuthApp.MaxActiveJobs, (await (await client.GetAsync("/jobs/stats")).ReadJsonAsync()).GetProperty("total").GetInt32());
     }
 }
