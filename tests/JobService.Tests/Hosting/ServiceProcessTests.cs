@@ -68,10 +68,11 @@ public sealed class ServiceProcessTests
     [Fact]
     public async Task ASigtermWhileWaitingForTheDatabaseStopsCleanly()
     {
+        using var refusing = new RefusingPort();
         await using var service = ServiceProcess.Start(new Dictionary<string, string>
         {
             ["Database__Provider"] = "postgres",
-            ["ConnectionStrings__Jobs"] = $"Host=127.0.0.1;Port={ClosedPort()};Username=jobs;Database=jobs;Timeout=2",
+            ["ConnectionStrings__Jobs"] = $"Host=127.0.0.1;Port={refusing.Port};Username=jobs;Database=jobs;Timeout=2",
             ["Database__StartupTimeoutSeconds"] = "120",
         });
         await service.WaitForOutputAsync("(try 1)", Within);
@@ -195,7 +196,8 @@ public sealed class ServiceProcessTests
     [Fact]
     public async Task AnUnreachableDatabaseIsRetriedWhileReadinessSaysUnhealthyThenTheServiceExits()
     {
-        var port = ClosedPort();
+        using var refusing = new RefusingPort();
+        var port = refusing.Port;
         await using var service = ServiceProcess.Start(new Dictionary<string, string>
         {
             ["Database__Provider"] = "postgres",
@@ -345,12 +347,5 @@ public sealed class ServiceProcessTests
         Assert.StartsWith("JobService could not start: ", line);
         Assert.Contains(key, line);
         Assert.DoesNotContain(service.Output.Concat(service.Errors), l => l.TrimStart().StartsWith("at ", StringComparison.Ordinal));
-    }
-
-    static int ClosedPort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port; // closed again when disposed: connections are refused
     }
 }

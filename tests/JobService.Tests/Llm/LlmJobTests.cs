@@ -272,10 +272,8 @@ public sealed class LlmJobTests : IAsyncLifetime
     [Fact]
     public async Task AProviderThatDoesNotAnswerIsCountedUnavailable()
     {
-        var closed = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        closed.Start();
-        var port = ((System.Net.IPEndPoint)closed.LocalEndpoint).Port;
-        closed.Stop(); // nothing listens there now
+        using var refusing = new RefusingPort();
+        var port = refusing.Port;
         var app = Start(new() { ["Llm:Providers:test:BaseUrl"] = $"http://127.0.0.1:{port}/v1", ["Llm:MaxRetries"] = "1" });
         await using var _ = app;
         using var recorder = new Observability.MeasurementRecorder(app.Get<JobService.Hosting.JobServiceMetrics>());
