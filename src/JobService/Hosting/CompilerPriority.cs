@@ -14,7 +14,7 @@ namespace JobService.Hosting;
 /// thread when it has work and ends it after a few idle seconds, so the process's threads are
 /// looked at every 100 ms. Elsewhere than Linux, nothing.
 /// </summary>
-public sealed class CompilerPriority(ILogger<CompilerPriority> log) : BackgroundService
+public sealed class CompilerPriority(ILogger<CompilerPriority> log) : IHostedService, IDisposable
 {
     /// <summary>The runtime's name for the thread (".NET Tiered Compilation Worker") as Linux keeps it: 15 characters.</summary>
     internal const string ThreadName = ".NET Tiered Com";
@@ -25,24 +25,41 @@ public sealed class CompilerPriority(ILogger<CompilerPriority> log) : Background
     // Each thread id at the last look: true once settled (lowered, or named otherwise at two looks:
     // the runtime names a new thread just after it starts, so one look may read its creator's name).
     Dictionary<int, bool> _last = [], _now = [];
+    readonly Lock _looking = new(); // a look that outlasts the period is not run beside the next
+    Timer? _timer;
 
     [DllImport("libc", SetLastError = true)]
     static extern int setpriority(int which, uint who, int prio);
 
-    protected override async Task ExecuteAsync(CancellationToken stopping)
+    /// <summary>
+    /// A timer, not a loop awaiting one: its stop is the timer's disposal, where a cancelled loop's
+    /// end (an exception through its awaits, on cold code) took ~9 ms of every graceful stop.
+    /// </summary>
+    public Task StartAsync(CancellationToken ct)
     {
-        if (!OperatingSystem.IsLinux()) return;
-        try
-        {
-            using var timer = new PeriodicTimer(Every);
-            do LowerNewCompilerThreads(); while (await timer.WaitForNextTickAsync(stopping));
-        }
-        catch (OperationCanceledException) { }
+        if (OperatingSystem.IsLinux()) _timer = new Timer(_ => Look(), null, TimeSpan.Zero, Every);
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken ct)
+    {
+        Dispose();
+        return Task.CompletedTask;
+    }
+
+    public void Dispose() => _timer?.Dispose();
+
+    void Look()
+    {
+        if (!_looking.TryEnter()) return;
+        try { LowerNewCompilerThreads(); }
         catch (Exception e)
         {
             // Only a preference: a process without /proc runs as it would have.
+            _timer?.Dispose();
             log.LogInformation("The background compiler's priority is left as it is: {Error}", e.Message);
         }
+        finally { _looking.Exit(); }
     }
 
     /// <summary>Lowers each compiler thread that started since the last look; returns their thread ids.</summary>
