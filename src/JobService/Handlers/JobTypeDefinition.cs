@@ -31,11 +31,12 @@ public sealed record JobTypeDefinition(
     public int Concurrency { get; init; }
 
     /// <summary>
-    /// Builds how the payload record is read (System.Text.Json's contract for it: reflection and
-    /// emitted accessors), which otherwise the type's first job pays for, 20–30 ms of its start.
-    /// An idle worker calls it for every type it runs (JobWorker's rehearsal).
+    /// Builds what a run of this type needs, which otherwise its first job pays for: how the
+    /// payload record is read (System.Text.Json's contract for it: reflection and emitted
+    /// accessors, 20–30 ms) and the handler's constructor call (a compiled expression, 3–10 ms).
+    /// A worker calls it for every type while it waits for the database (JobWorker).
     /// </summary>
-    public Action PreparePayloadReader { get; init; } = () => { };
+    public Action PrepareRun { get; init; } = () => { };
 
     /// <summary>The definition of a C# handler, from its <see cref="JobTypeAttribute"/> and payload record.</summary>
     public static JobTypeDefinition For(Type handlerType)
@@ -49,11 +50,15 @@ public sealed record JobTypeDefinition(
         throw new Hosting.StartupRefusedException($"{handlerType.Name} must derive from JobHandler<TPayload>.");
     }
 
-    /// <summary>Resolves the handler's constructor once, not per job.</summary>
-    static Func<IServiceProvider, IJobHandler> CreateFactory<THandler>() where THandler : IJobHandler
+    /// <summary>
+    /// Resolves the handler's constructor once, not per job, and not before a run needs it: made at
+    /// registration, each type's factory (an expression compiled to code) cost every start, the
+    /// API's included, ~10 ms of the host's configuration for the built-in types alone.
+    /// </summary>
+    static (Func<IServiceProvider, IJobHandler> Create, Action Prepare) LazyFactory<THandler>() where THandler : IJobHandler
     {
-        var factory = ActivatorUtilities.CreateFactory<THandler>([]);
-        return sp => factory(sp, null);
+        var factory = new Lazy<ObjectFactory<THandler>>(() => ActivatorUtilities.CreateFactory<THandler>([]));
+        return (sp => factory.Value(sp, null), () => _ = factory.Value);
     }
 
     static JobTypeDefinition ForHandler<THandler, TPayload>()
@@ -62,17 +67,22 @@ public sealed record JobTypeDefinition(
         var attribute = typeof(THandler).GetCustomAttributes(typeof(JobTypeAttribute), false)
             .OfType<JobTypeAttribute>().SingleOrDefault()
             ?? throw new Hosting.StartupRefusedException($"{typeof(THandler).Name} has no [JobType(\"name\")] attribute.");
+        var (create, prepare) = LazyFactory<THandler>();
         return new JobTypeDefinition(
             attribute.Name,
             attribute.Description,
             new Lazy<JsonObject>(Handlers.PayloadSchema.For<TPayload>),
             PayloadValidator.Validate<TPayload>,
-            CreateFactory<THandler>())
+            create)
         {
             TimeoutSeconds = attribute.TimeoutSeconds,
             MaxAttempts = attribute.MaxAttempts,
             Concurrency = attribute.Concurrency,
-            PreparePayloadReader = () => JobJson.Options.GetTypeInfo(typeof(TPayload)),
+            PrepareRun = () =>
+            {
+                JobJson.Options.GetTypeInfo(typeof(TPayload));
+                prepare();
+            },
         };
     }
 }

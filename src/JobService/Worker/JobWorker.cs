@@ -50,7 +50,7 @@ public sealed class JobWorker(
         // meanwhile and meet its own stop with the host's time already spent, too late to hand back.
         using var stopped = CancellationTokenSource.CreateLinkedTokenSource(stoppingService, lifetime.ApplicationStopping);
         var stopping = stopped.Token;
-        _ = Task.Run(PreparePayloadReaders, CancellationToken.None); // while the database is waited for
+        _ = Task.Run(PrepareRuns, CancellationToken.None); // while the database is waited for
         if (!await database.WaitAsync(stopping)) return;
         // Never a claim of a paused type because this worker has only just started.
         try { await paused.FirstRead.WaitAsync(stopping); } catch (OperationCanceledException) { return; }
@@ -160,21 +160,19 @@ public sealed class JobWorker(
     }
 
     /// <summary>
-    /// Each type's payload reader (System.Text.Json's contract for its payload), built once at the
-    /// start while the worker waits for the database, when a core is mostly idle: a worker that
-    /// starts on a backlog built it under its first job of each type (its handler started ~9 ms
-    /// later, docs/benchmarks.md, thirty-third session). Only a warm-up: a payload type it cannot
-    /// read fails its jobs with the reason, as it did.
+    /// What each type's runs need (its payload reader and its handler's factory, <see
+    /// cref="JobTypeDefinition.PrepareRun"/>), built once at the start while the worker waits for
+    /// the database, when a core is mostly idle: a worker that starts on a backlog built them under
+    /// its first job of each type (its handler started ~9 ms later, docs/benchmarks.md,
+    /// thirty-third session). Only a warm-up: a payload type it cannot read, or a handler it cannot
+    /// make, fails its jobs with the reason, as it did.
     /// </summary>
-    void PreparePayloadReaders()
+    void PrepareRuns()
     {
-        try
+        foreach (var type in registry.All)
         {
-            foreach (var type in registry.All) type.PreparePayloadReader();
-        }
-        catch (Exception e)
-        {
-            log.LogDebug("Building the payload readers failed: {Error}", e.Message);
+            try { type.PrepareRun(); }
+            catch (Exception e) { log.LogDebug("Preparing the runs of {Type} failed: {Error}", type.Name, e.Message); }
         }
     }
 
