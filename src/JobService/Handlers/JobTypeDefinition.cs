@@ -45,7 +45,8 @@ public sealed record JobTypeDefinition(
         {
             if (t.IsGenericType && t.GetGenericTypeDefinition() == typeof(JobHandler<>))
                 return (JobTypeDefinition)typeof(JobTypeDefinition).GetMethod(nameof(ForHandler), BindingFlags.NonPublic | BindingFlags.Static)!
-                    .MakeGenericMethod(handlerType, t.GetGenericArguments()[0]).Invoke(null, null)!;
+                    .MakeGenericMethod(handlerType, t.GetGenericArguments()[0])
+                    .Invoke(null, BindingFlags.DoNotWrapExceptions, null, null, null)!; // its refusals as they are, not in a TargetInvocationException
         }
         throw new Hosting.StartupRefusedException($"{handlerType.Name} must derive from JobHandler<TPayload>.");
     }
@@ -67,6 +68,12 @@ public sealed record JobTypeDefinition(
         var attribute = typeof(THandler).GetCustomAttributes(typeof(JobTypeAttribute), false)
             .OfType<JobTypeAttribute>().SingleOrDefault()
             ?? throw new Hosting.StartupRefusedException($"{typeof(THandler).Name} has no [JobType(\"name\")] attribute.");
+        // The factory is made at the first run; what it needs is checked now, so that a handler the
+        // worker could not make stops the start instead of failing each of its jobs.
+        var constructors = typeof(THandler).GetConstructors();
+        if (constructors.Length != 1 && constructors.Count(c => c.IsDefined(typeof(ActivatorUtilitiesConstructorAttribute), false)) != 1)
+            throw new Hosting.StartupRefusedException($"{typeof(THandler).Name} has {constructors.Length} public constructors: a handler needs " +
+                                                      "one (or one marked [ActivatorUtilitiesConstructor]) for the worker to make it.");
         var (create, prepare) = LazyFactory<THandler>();
         return new JobTypeDefinition(
             attribute.Name,

@@ -32,6 +32,43 @@ public sealed class StartupTests
         Assert.Contains("'greet'", error.Message);
     }
 
+    /// <summary>The handler's factory is made at its first run; a handler it could not make still stops the start, not each of its jobs.</summary>
+    [Fact]
+    public async Task AHandlerWithTwoPublicConstructorsFailsTheStartUp()
+    {
+        await using var database = TestDatabase.Sqlite();
+        await using var app = App(database, [], s => s.AddJobHandler<TwoConstructorsHandler>());
+
+        var error = Assert.Throws<JobService.Hosting.StartupRefusedException>(() => app.CreateClient());
+        Assert.Contains("TwoConstructorsHandler has 2 public constructors", error.Message);
+    }
+
+    /// <summary>Regression: the refusal came wrapped in a TargetInvocationException (the definition is made by reflection).</summary>
+    [Fact]
+    public async Task AHandlerWithoutAJobTypeAttributeFailsTheStartUp()
+    {
+        await using var database = TestDatabase.Sqlite();
+        await using var app = App(database, [], s => s.AddJobHandler<UnnamedHandler>());
+
+        var error = Assert.Throws<JobService.Hosting.StartupRefusedException>(() => app.CreateClient());
+        Assert.Contains("UnnamedHandler has no [JobType(\"name\")] attribute", error.Message);
+    }
+
+    sealed class UnnamedHandler : JobHandler<UnnamedHandler.Payload>
+    {
+        public sealed record Payload;
+        public override Task<object?> ExecuteAsync(Payload payload, IJobContext context) => Task.FromResult<object?>(null);
+    }
+
+    [JobType("two_constructors")]
+    sealed class TwoConstructorsHandler : JobHandler<TwoConstructorsHandler.Payload>
+    {
+        public sealed record Payload;
+        public TwoConstructorsHandler() { }
+        public TwoConstructorsHandler(TimeProvider time) => _ = time;
+        public override Task<object?> ExecuteAsync(Payload payload, IJobContext context) => Task.FromResult<object?>(null);
+    }
+
     [Fact]
     public async Task ATypeNameThatIsNotAnIdentifierFailsTheStartUp()
     {
