@@ -23,35 +23,26 @@ public sealed class StartupTests
         });
 
     [Fact]
-    public async Task TwoHandlersWithOneTypeNameFailTheStartUp()
-    {
-        await using var database = TestDatabase.Sqlite();
-        await using var app = App(database, [], s => s.AddJobHandler<GreetHandler>().AddJobHandler<GreetHandler>());
-
-        var error = Assert.Throws<JobService.Hosting.StartupRefusedException>(() => app.CreateClient());
-        Assert.Contains("'greet'", error.Message);
-    }
+    public Task TwoHandlersWithOneTypeNameFailTheStartUp() =>
+        AssertStartRefused(s => s.AddJobHandler<GreetHandler>().AddJobHandler<GreetHandler>(), "'greet'");
 
     /// <summary>The handler's factory is made at its first run; a handler it could not make still stops the start, not each of its jobs.</summary>
     [Fact]
-    public async Task AHandlerWithTwoPublicConstructorsFailsTheStartUp()
-    {
-        await using var database = TestDatabase.Sqlite();
-        await using var app = App(database, [], s => s.AddJobHandler<TwoConstructorsHandler>());
-
-        var error = Assert.Throws<JobService.Hosting.StartupRefusedException>(() => app.CreateClient());
-        Assert.Contains("TwoConstructorsHandler has 2 public constructors", error.Message);
-    }
+    public Task AHandlerWithTwoPublicConstructorsFailsTheStartUp() =>
+        AssertStartRefused(s => s.AddJobHandler<TwoConstructorsHandler>(), "TwoConstructorsHandler has 2 public constructors");
 
     /// <summary>Regression: the refusal came wrapped in a TargetInvocationException (the definition is made by reflection).</summary>
     [Fact]
-    public async Task AHandlerWithoutAJobTypeAttributeFailsTheStartUp()
+    public Task AHandlerWithoutAJobTypeAttributeFailsTheStartUp() =>
+        AssertStartRefused(s => s.AddJobHandler<UnnamedHandler>(), "UnnamedHandler has no [JobType(\"name\")] attribute");
+
+    static async Task AssertStartRefused(Action<IServiceCollection> handlers, string expected)
     {
         await using var database = TestDatabase.Sqlite();
-        await using var app = App(database, [], s => s.AddJobHandler<UnnamedHandler>());
+        await using var app = App(database, [], handlers);
 
         var error = Assert.Throws<JobService.Hosting.StartupRefusedException>(() => app.CreateClient());
-        Assert.Contains("UnnamedHandler has no [JobType(\"name\")] attribute", error.Message);
+        Assert.Contains(expected, error.Message);
     }
 
     sealed class UnnamedHandler : JobHandler<UnnamedHandler.Payload>
