@@ -56,6 +56,7 @@ static async Task<object> Work(BenchArgs a)
     var app = await BenchHost.StartAsync(a, "worker", "--Worker:ShutdownGraceSeconds=30");
     var hostStarted = Stopwatch.GetElapsedTime(started).TotalSeconds;
     var cpuStarted = Process.GetCurrentProcess().TotalProcessorTime; // the drain's CPU, without the host's start-up
+    var (allocatedStarted, gcsStarted) = (GC.GetTotalAllocatedBytes(), GC.CollectionCount(0));
     // Stopped (Ctrl+C, SIGTERM) before N jobs started, say how far it got instead of waiting for ever: with nothing
     // enqueued (`enqueue` first) no job ever starts.
     try { await enough.Task.WaitAsync(app.Lifetime.ApplicationStopping); }
@@ -65,6 +66,7 @@ static async Task<object> Work(BenchArgs a)
         throw new InvalidOperationException($"Stopped after {Volatile.Read(ref NoopHandler.Distinct)} of {a.N} jobs started; `enqueue` puts them in the queue first.");
     }
     var drainCpu = Process.GetCurrentProcess().TotalProcessorTime - cpuStarted;
+    var (drainAllocated, drainGcs) = (GC.GetTotalAllocatedBytes() - allocatedStarted, GC.CollectionCount(0) - gcsStarted);
     var finished = Stopwatch.GetTimestamp();
     var finishedAt = DateTime.UtcNow;
     // Throughput from the first job's start to the Nth: the host's own start-up is not the queue's speed.
@@ -85,6 +87,8 @@ static async Task<object> Work(BenchArgs a)
         seconds_until_stopped = stopped, completed_in_database = completed,
         ran_twice = NoopHandler.Runs.Count(r => r.Value > 1),
         cpu_seconds = Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds, drain_cpu_seconds = drainCpu.TotalSeconds,
+        // The drain's garbage: bytes allocated per job and the collections they cost (each one stops every thread).
+        drain_allocated_bytes_per_job = drainAllocated / a.N, drain_gen0_collections = drainGcs,
         // Where the whole window goes: host build and start (migration check included), then to the first handler start, then the stop.
         host_started_seconds = hostStarted,
         first_handler_seconds = (NoopHandler.StartedAt.Values.Min() - started) / (double)Stopwatch.Frequency,
