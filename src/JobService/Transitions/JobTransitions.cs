@@ -60,9 +60,9 @@ public sealed class JobTransitions(
         foreach (var job in jobs)
             (job.EventSeq, job.RunAt, job.CreatedAt, job.UpdatedAt) = (1, JobsDbContext.ToUtc(job.RunAt), JobsDbContext.ToUtc(job.CreatedAt), JobsDbContext.ToUtc(job.UpdatedAt));
         // One statement for the batch (no change tracking per job) that words the created events
-        // itself; the hooks see the same events, told here.
+        // itself; the hooks see their kind and level.
         var sent = await driver.InsertJobsAsync(tx, jobs, source, ct);
-        await ApplyAsync(tx, jobs.Select(j => CreatedChange(j, source, tx.Now)).ToList(), stored: true, ct);
+        await ApplyAsync(tx, jobs.Select(j => CreatedChange(j, tx.Now)).ToList(), stored: true, ct);
         tx.AfterCommit(() => driver.Notifier.Publish(new Notice.JobsAvailable(SentWithCommit: sent)));
         await tx.CommitAsync(ct);
     }
@@ -231,7 +231,7 @@ public sealed class JobTransitions(
         await using var tx = await BeginAsync(request.Now, ct, selfCommitting, on);
         var (claimed, refused) = await driver.ClaimAsync(tx, request, ct);
         if (claimed.Count == 0) return ([], refused, false);
-        await ApplyAsync(tx, claimed.Select(c => c.Row).ToList(), r => Story.Claimed(r, request.WorkerId, tx.Now), ct, stored: true);
+        await ApplyAsync(tx, claimed.Select(c => c.Row).ToList(), r => Story.StoredBySql(r, Story.ClaimedTemplate, tx.Now), ct, stored: true);
         await tx.CommitAsync(ct);
         return (claimed.Select(c => new ClaimedJob(c.Row.Id, c.Row.Type, c.Payload, c.Row.Attempt, c.Row.MaxAttempts, c.HasCallbackUrl, c.Row.EventSeq)).ToList(), false,
             claimed.Any(c => c.Row.HasCallback));
@@ -258,12 +258,12 @@ public sealed class JobTransitions(
         };
         const string source = "the worker's rehearsal";
         await driver.InsertJobsAsync(tx, [job], source, ct);
-        await ApplyAsync(tx, [CreatedChange(job, source, tx.Now)], stored: true, ct);
+        await ApplyAsync(tx, [CreatedChange(job, tx.Now)], stored: true, ct);
         var request = new ClaimRequest(workerId, 1, [new TypeQuota([type], 1)], tx.Now, tx.Now.AddMinutes(1));
         var claimed = (await driver.ClaimAsync(tx, request, ct)).Jobs.Select(c => c.Row).ToList();
-        await ApplyAsync(tx, claimed, r => Story.Claimed(r, workerId, tx.Now), ct, stored: true);
+        await ApplyAsync(tx, claimed, r => Story.StoredBySql(r, Story.ClaimedTemplate, tx.Now), ct, stored: true);
         var rows = await driver.CompleteAsync(tx, claimed.Select(r => new Completion(new JobLease(r.Id, r.Attempt, workerId), "{}", HasCallback: false)).ToList(), ct);
-        await ApplyAsync(tx, rows, r => Story.Completed(r, tx.Now), ct, stored: true);
+        await ApplyAsync(tx, rows, r => Story.StoredBySql(r, Story.CompletedTemplate, tx.Now), ct, stored: true);
         if (rows.Count != 1) throw new InvalidOperationException($"The rehearsal's job was not claimed and completed ({claimed.Count} claimed, {rows.Count} completed).");
     } // disposed uncommitted: rolled back
 
@@ -280,7 +280,7 @@ public sealed class JobTransitions(
         var alone = _writesCommitAlone && completions.All(c => !c.HasCallback);
         await using var tx = await BeginAsync(Now, ct, selfCommitting: alone, on);
         var rows = await driver.CompleteAsync(tx, completions, ct);
-        await ApplyAsync(tx, rows, r => Story.Completed(r, tx.Now), ct, stored: true);
+        await ApplyAsync(tx, rows, r => Story.StoredBySql(r, Story.CompletedTemplate, tx.Now), ct, stored: true);
         await tx.CommitAsync(ct);
         return rows.Select(r => r.Id).ToHashSet();
     }
@@ -643,10 +643,10 @@ public sealed class JobTransitions(
             tx.AfterCommit(() => { foreach (var e in events) driver.Notifier.Publish(new Notice.EventsAppended(e.JobId, e.Seq)); });
     }
 
-    static AppliedChange CreatedChange(Job j, string source, DateTime now)
+    static AppliedChange CreatedChange(Job j, DateTime now)
     {
         var row = JobRowOf(j);
-        return new AppliedChange(row, Story.Created(row, source, j.Priority, now));
+        return new AppliedChange(row, Story.StoredBySql(row, Story.CreatedTemplate, now));
     }
 
     static JobRow JobRowOf(Job j) => new(j.Id, j.Type, j.Status, j.Attempt, j.MaxAttempts, j.EventSeq, j.CancelRequested, j.Progress,
