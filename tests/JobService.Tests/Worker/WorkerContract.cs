@@ -715,6 +715,50 @@ public sealed class PostgresWorkerTests : WorkerContract
         }
     }
 
+    /// <summary>
+    /// Event notices go out several to a NOTIFY, split where a payload would pass PostgreSQL's
+    /// limit; every API node reads them back item by item. Four
+    /// hundred jobs' notices take two NOTIFYs and each comes back as sent; an item that is not
+    /// "id:seq" is skipped and the rest of its payload still read.
+    /// </summary>
+    [Fact]
+    public async Task EventNoticesComeBackAsEveryJobAndSeqSentAndAMalformedItemIsSkipped()
+    {
+        await using var database = await TestDatabase.PostgresOrSkipAsync();
+        await using var source = Npgsql.NpgsqlDataSource.Create(database.ConnectionString);
+        var notifier = new PostgresNotifier(source, Microsoft.Extensions.Options.Options.Create(new JobService.Hosting.ServiceOptions()),
+            Microsoft.Extensions.Logging.Abstractions.NullLogger<PostgresNotifier>.Instance);
+        var heard = System.Threading.Channels.Channel.CreateUnbounded<Notice.EventsAppended>();
+        notifier.Received += n => { if (n is Notice.EventsAppended e) heard.Writer.TryWrite(e); };
+        using var stop = new CancellationTokenSource();
+        var run = notifier.RunAsync(stop.Token);
+        await notifier.Listening.WaitAsync(TimeSpan.FromSeconds(15));
+
+        async Task<Dictionary<Guid, long>> HeardAsync(int count)
+        {
+            var got = new Dictionary<Guid, long>();
+            for (var i = 0; i < count; i++)
+            {
+                var e = await heard.Reader.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(15));
+                got[e.JobId] = e.Seq;
+            }
+            return got;
+        }
+
+        var sent = Enumerable.Range(1, 400).ToDictionary(_ => Guid.CreateVersion7(), i => (long)i * 1_000_003);
+        foreach (var (id, seq) in sent) notifier.Publish(new Notice.EventsAppended(id, seq));
+        Assert.Equal(sent.OrderBy(e => e.Key), (await HeardAsync(sent.Count)).OrderBy(e => e.Key));
+
+        var (one, two) = (Guid.CreateVersion7(), Guid.CreateVersion7());
+        await using (var notify = source.CreateCommand($"SELECT pg_notify('{PostgresNotifier.EventsChannel}', 'x:1,{one}:7,{two}:,:3,{two}:9')"))
+            await notify.ExecuteNonQueryAsync();
+        Assert.Equal(new Dictionary<Guid, long> { [one] = 7, [two] = 9 }, await HeardAsync(2));
+
+        await stop.CancelAsync();
+        await run.WaitAsync(TimeSpan.FromSeconds(15));
+        Assert.False(heard.Reader.TryRead(out var more), $"more notices than sent: {more}");
+    }
+
     protected override Task<TestDatabase> CreateDatabaseAsync() => TestDatabase.PostgresOrSkipAsync();
 
     /// <summary>
