@@ -1,6 +1,10 @@
 namespace JobService.Transitions;
 
-/// <summary>A job a transition changed, as it now stands, with the event it appended (none for a delete).</summary>
+/// <summary>
+/// A job a transition changed, as it now stands, with the event it appended (none for a delete).
+/// An event its statement's SQL wrote itself (created, claimed, completed) comes with its kind and
+/// level only (<see cref="Story.StoredBySql"/>): its line and data are in the database.
+/// </summary>
 public sealed record AppliedChange(JobRow Row, Data.JobEvent? Event);
 
 /// <summary>
