@@ -717,8 +717,8 @@ public sealed class PostgresWorkerTests : WorkerContract
 
     /// <summary>
     /// Event notices go out several to a NOTIFY, split where a payload would pass PostgreSQL's
-    /// limit; every API node reads them back item by item. Four
-    /// hundred jobs' notices take two NOTIFYs and each comes back as sent; an item that is not
+    /// limit; every API node reads them back item by item. Four hundred jobs' notices (about
+    /// 19,000 characters: three NOTIFYs at least) each come back as sent; an item that is not
     /// "id:seq" is skipped and the rest of its payload still read.
     /// </summary>
     [Fact]
