@@ -155,12 +155,10 @@ public static class Story
     /// at the kind and level, a notice at the seq). Worded again here for every job, they were a
     /// sixth of a drain's allocations (docs/benchmarks.md, thirty-ninth session).
     /// </summary>
-    public static JobEvent StoredBySql(JobRow r, (string Kind, string Level, string Line) template, DateTime now) => new()
-    {
-        JobId = r.Id, Seq = r.EventSeq, Kind = template.Kind, Level = template.Level, CreatedAt = now,
-    };
+    public static JobEvent StoredBySql(JobRow r, (string Kind, string Level, string Line) template, DateTime now) =>
+        Event(r, template.Kind, now, template.Level, message: null, data: null);
 
-    static JobEvent Event(JobRow r, string kind, DateTime now, string? level, string? message, string data) => new()
+    static JobEvent Event(JobRow r, string kind, DateTime now, string? level, string? message, string? data) => new()
     {
         JobId = r.Id, Seq = r.EventSeq, Kind = kind, Level = level, Message = message?.Clip(10_000), CreatedAt = now, Data = data,
     };
