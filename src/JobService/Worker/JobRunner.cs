@@ -40,10 +40,13 @@ public sealed class JobRunner(
         using var activity = JobTracing.StartProcess(job, traceParent);
         using var logScope = log.BeginScope(new AttemptLogScope(job));
         var type = registry.Find(job.Type)!; // claims only ask for registered types
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(type.TimeoutSeconds), time);
-        using var token = CancellationTokenSource.CreateLinkedTokenSource(running.Token, timeout.Token);
-        var context = new JobContext(running, token.Token, progressWrites, time, _progressInterval, _outputInterval, log, metrics, transitions);
+        var token = running.Token;
+        var context = new JobContext(running, token, progressWrites, time, _progressInterval, _outputInterval, log, metrics, transitions);
         running.Context = context;
+        // The timeout is one more reason to stop the job's own token: no second token, and none linked
+        // to it, for every job (three objects with their registrations, a twentieth of a drain's bytes).
+        var timeout = time.CreateTimer(static run => ((RunningJob)run!).Stop(StopReason.TimedOut), running,
+            TimeSpan.FromSeconds(type.TimeoutSeconds), Timeout.InfiniteTimeSpan);
 
         Func<Task<bool>> record;
         Task<System.Text.Json.Nodes.JsonNode?>? handling = null;
@@ -57,7 +60,7 @@ public sealed class JobRunner(
             var handler = type.CreateHandler(scope.ServiceProvider);
             handling = handler.ExecuteAsync(context);
             // WaitAsync: a handler that ignores its token still loses the job when the token fires.
-            var result = await handling.WaitAsync(token.Token);
+            var result = await handling.WaitAsync(token);
             var json = result is null ? null : JsonText.ForStorage(result);
             await context.FlushAsync(all: true); // watchers see all of the text before the job completes
             record = () => completions.CompleteAsync(new Completion(running.Lease, json, running.Job.HasCallback));
@@ -72,9 +75,9 @@ public sealed class JobRunner(
                 StopReason.Shutdown => async () => await transitions.HandBackAsync(running.Lease, CancellationToken.None) is not null,
                 StopReason.SlotsBusy => async () => await transitions.HandBackAsync(running.Lease, CancellationToken.None, slotsBusy: true) is not null,
                 StopReason.LeaseLost => () => Task.FromResult(false),
-                _ => () => AttemptOutcomes.TimedOutAsync(() => Failed(running, $"Timed out after {type.TimeoutSeconds} s.", retryable: true, e)),
+                _ /* TimedOut */ => () => AttemptOutcomes.TimedOutAsync(() => Failed(running, $"Timed out after {type.TimeoutSeconds} s.", retryable: true, e)),
             };
-            if (running.Reason is StopReason.None) JobTracing.Failed(activity, e, AttemptOutcomes.Timeout);
+            if (running.Reason is StopReason.TimedOut) JobTracing.Failed(activity, e, AttemptOutcomes.Timeout);
         }
         catch (NonRetryableJobException e)
         {
@@ -109,6 +112,7 @@ public sealed class JobRunner(
         }
         finally
         {
+            timeout.Dispose(); // the handler is done: its outcome is written whatever the time
             context.Close();
             held.HandlerDone(running); // the slot is free while the outcome is written
         }

@@ -16,6 +16,8 @@ public enum StopReason
     Shutdown,
     /// <summary>Claimed ahead, it waited too long for a slot: hand it back for another worker.</summary>
     SlotsBusy,
+    /// <summary>The handler ran past its type's timeout: the attempt fails, to be retried.</summary>
+    TimedOut,
 }
 
 /// <summary>One job this process is running: its lease and the token its handler watches.</summary>
