@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 
 namespace JobService.Tests.Infrastructure;
 
@@ -85,7 +83,7 @@ public static class LocalPostgres
         {
             _bin = bin;
             Folder = Directory.CreateTempSubdirectory("jobservice-pg-").FullName;
-            Port = FreePort();
+            Port = TestPorts.Free();
             if (_asRoot) Run("chown", "postgres", Folder);
             Pg("initdb", "-D", $"{Folder}/data", "--auth=trust", "-U", "postgres", "--no-sync");
         }
@@ -124,10 +122,4 @@ public static class LocalPostgres
             throw new InvalidOperationException($"{file} {string.Join(' ', args)} failed ({process.ExitCode}): {output.Result}{error}");
     }
 
-    static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 }

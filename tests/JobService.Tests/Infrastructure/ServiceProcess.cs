@@ -1,7 +1,5 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 
 namespace JobService.Tests.Infrastructure;
 
@@ -33,7 +31,7 @@ public sealed class ServiceProcess : IAsyncDisposable
 
     /// <summary>Listening on <paramref name="host"/> (0.0.0.0: every address, as a container does); reached at 127.0.0.1 either way.</summary>
     public static ServiceProcess StartOn(string host, IReadOnlyDictionary<string, string> environment, params string[] args) =>
-        Launch(host, FreePort(), environment, args);
+        Launch(host, TestPorts.Free(), environment, args);
 
     /// <summary>On a port the test chose (one another process holds, say).</summary>
     public static ServiceProcess StartOnPort(int port, IReadOnlyDictionary<string, string> environment) => Launch("127.0.0.1", port, environment, []);
@@ -101,12 +99,6 @@ public sealed class ServiceProcess : IAsyncDisposable
         }, "the service is ready", within, () => AllText);
     }
 
-    static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 
     /// <summary>
     /// A test's child process opens no diagnostics channel: the runtime's pipes and socket in the
