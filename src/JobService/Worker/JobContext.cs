@@ -24,16 +24,16 @@ public sealed class JobContext : IJobContext
     readonly Hosting.JobServiceMetrics _metrics;
     readonly JobTransitions _transitions;
     readonly Lock _gate = new();
-    readonly SemaphoreSlim _writing = new(1, 1); // one write at a time per job: events keep their order
+    SemaphoreSlim? _writing; // one write at a time per job, so that events keep their order: made by the first write (most jobs write none)
     int _progress;
     string? _message;
     (int Received, int Expected)? _tokens;
     bool _dirty;
     long _lastProgress, _lastOutput;
-    readonly StringBuilder _text = new();
+    StringBuilder? _text; // the model's text, from the first piece on
     int _textSent, _textGeneration;
     bool _textRestarted;
-    readonly List<UsageRecord> _calls = [];
+    List<UsageRecord>? _calls;
     volatile bool _closed;
 
     public JobContext(RunningJob running, CancellationToken token, ProgressBatcher progressWrites, TimeProvider time,
@@ -88,6 +88,7 @@ public sealed class JobContext : IJobContext
         if (_closed) return;
         lock (_gate)
         {
+            _text ??= new();
             if (newCall)
             {
                 _text.Clear();
@@ -109,9 +110,9 @@ public sealed class JobContext : IJobContext
     {
         if (_closed && !all) return;
         lock (_gate)
-            if (!_dirty && _text.Length == _textSent && !_textRestarted) return; // nothing to write: the usual case for a short job
-        if (all) await _writing.WaitAsync();
-        else if (!await _writing.WaitAsync(0)) return; // a write is under way; it or the next tick carries this
+            if (!_dirty && TextLength == _textSent && !_textRestarted) return; // nothing to write: the usual case for a short job
+        if (all) await Writing.WaitAsync();
+        else if (!await Writing.WaitAsync(0)) return; // a write is under way; it or the next tick carries this
         try
         {
             await WriteDueAsync(all);
@@ -124,9 +125,14 @@ public sealed class JobContext : IJobContext
         }
         finally
         {
-            _writing.Release();
+            _writing!.Release();
         }
     }
+
+    /// <summary>Made once, by whichever write comes first (a flush on the worker's timer, or the handler's).</summary>
+    SemaphoreSlim Writing => LazyInitializer.EnsureInitialized(ref _writing, static () => new SemaphoreSlim(1, 1));
+
+    int TextLength => _text?.Length ?? 0;
 
     /// <summary>
     /// The progress, if it changed and its interval is over, and the text not yet written, if its
@@ -145,10 +151,10 @@ public sealed class JobContext : IJobContext
                 (progress, _dirty) = (new ProgressReport(_progress, _message, _tokens), false);
             // Text not yet due rides along with a due progress: one write (and one read for every
             // watcher) instead of two a moment apart.
-            if ((_text.Length > _textSent || _textRestarted) && (all || progress is not null || Due(_lastOutput, _outputInterval)))
+            if ((TextLength > _textSent || _textRestarted) && (all || progress is not null || Due(_lastOutput, _outputInterval)))
             {
                 var offset = _textRestarted ? 0 : _textSent;
-                output = new OutputPiece(offset, _text.ToString(offset, _text.Length - offset));
+                output = new OutputPiece(offset, _text!.ToString(offset, _text.Length - offset));
             }
             generation = _textGeneration;
         }
@@ -201,7 +207,7 @@ public sealed class JobContext : IJobContext
         string detail;
         lock (_gate)
         {
-            _calls.Add(usage);
+            (_calls ??= []).Add(usage);
             detail = UsageDetail.ToJson(_calls);
         }
         await WriteNowAsync(new RunningWrite(_running.Lease, null, null, Usage: new UsageWrite(usage, detail)));
@@ -217,7 +223,7 @@ public sealed class JobContext : IJobContext
     /// </summary>
     async Task WriteNowAsync(RunningWrite write)
     {
-        await _writing.WaitAsync();
+        await Writing.WaitAsync();
         try
         {
             if (!await ThroughOutageAsync(() => _progressWrites.WriteAsync(write), write.Usage is null ? "log line" : "model usage",
@@ -226,7 +232,7 @@ public sealed class JobContext : IJobContext
         }
         finally
         {
-            _writing.Release();
+            _writing!.Release();
         }
     }
 
@@ -263,7 +269,10 @@ public sealed class JobContext : IJobContext
     /// </summary>
     public async Task WritesDoneAsync()
     {
-        await _writing.WaitAsync();
-        _writing.Release();
+        // None made: no write began (one that begins now finds the context closed, or is a late
+        // line from a handler that ignored its token, as it could be before).
+        if (Volatile.Read(ref _writing) is not { } writing) return;
+        await writing.WaitAsync();
+        writing.Release();
     }
 }
