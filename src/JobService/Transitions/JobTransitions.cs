@@ -282,7 +282,15 @@ public sealed class JobTransitions(
         var rows = await driver.CompleteAsync(tx, completions, ct);
         await ApplyAsync(tx, rows, r => Story.StoredBySql(r, Story.CompletedTemplate, tx.Now), ct, stored: true);
         await tx.CommitAsync(ct);
-        return rows.Select(r => r.Id).ToHashSet();
+        return IdsOf(rows);
+    }
+
+    /// <summary>The rows' ids, sized once (a batch is up to a thousand jobs).</summary>
+    static HashSet<Guid> IdsOf(IReadOnlyList<JobRow> rows)
+    {
+        var ids = new HashSet<Guid>(rows.Count);
+        for (var i = 0; i < rows.Count; i++) ids.Add(rows[i].Id);
+        return ids;
     }
 
     /// <summary>
@@ -315,7 +323,7 @@ public sealed class JobTransitions(
         }
         if (changes.Count > 0) await ApplyAsync(tx, changes, stored: false, ct);
         await tx.CommitAsync(ct);
-        return rows.Select(r => r.Id).ToHashSet();
+        return IdsOf(rows);
     }
 
     /// <summary>
