@@ -8,7 +8,8 @@ namespace JobService.Hosting;
 /// <summary>
 /// Serilog (Serilog.AspNetCore) as the logging provider. Levels come from the <c>Serilog</c>
 /// section; <c>Logs:Format</c> picks readable text or compact JSON lines on the console. Scopes
-/// become properties, so every line written while a job runs carries its JobId, JobType and Attempt.
+/// become properties, and every line written while a job runs carries its JobId, JobType and
+/// Attempt (<see cref="Worker.AttemptLog"/>).
 /// </summary>
 public static class LoggingSetup
 {
@@ -69,6 +70,7 @@ public static class LoggingSetup
                 .MinimumLevel.Override("Microsoft.Extensions.Diagnostics.HealthChecks", LogEventLevel.Fatal)
                 .ReadFrom.Configuration(builder.Configuration, SinkAssemblies)
                 .ReadFrom.Services(services)
+                .Enrich.With<Worker.AttemptLog>()
                 .Enrich.FromLogContext()
                 .Filter.ByExcluding(StartupFailure.IsToldByProgram);
             LogEventLevel? stderrFrom = toStandardError ? LogEventLevel.Verbose : null;

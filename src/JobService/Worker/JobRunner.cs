@@ -38,7 +38,7 @@ public sealed class JobRunner(
     {
         var job = running.Job;
         using var activity = JobTracing.StartProcess(job, traceParent);
-        using var logScope = log.BeginScope(new AttemptLogScope(job));
+        AttemptLog.Enter(job);
         var type = registry.Find(job.Type)!; // claims only ask for registered types
         var token = running.Token;
         var context = new JobContext(running, token, progressWrites, time, _progressInterval, _outputInterval, log, metrics, transitions);
@@ -220,25 +220,4 @@ public sealed class JobRunner(
             }
         }
     }
-}
-
-/// <summary>
-/// The properties every log line of an attempt carries (JobId, JobType, Attempt; LoggingSetup tags
-/// the line with them), made at the first line the attempt writes: a dictionary made for every
-/// job was the largest part of a scope most jobs never read.
-/// </summary>
-sealed class AttemptLogScope(ClaimedJob job) : IReadOnlyList<KeyValuePair<string, object>>
-{
-    KeyValuePair<string, object>[]? _properties;
-
-    KeyValuePair<string, object>[] Properties =>
-        _properties ??= [new("JobId", job.Id), new("JobType", job.Type), new("Attempt", job.Attempt)];
-
-    public int Count => 3;
-
-    public KeyValuePair<string, object> this[int index] => Properties[index];
-
-    public IEnumerator<KeyValuePair<string, object>> GetEnumerator() => ((IEnumerable<KeyValuePair<string, object>>)Properties).GetEnumerator();
-
-    System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
 }

@@ -107,6 +107,8 @@ public sealed class TraceTests : IAsyncLifetime
         // The attempt's log scope: every line its run writes says which job, type and attempt.
         Assert.Equal("\"text_generation\"", jobLine.Properties["JobType"].ToString());
         Assert.Equal("1", jobLine.Properties["Attempt"].ToString());
+        Assert.Equal($"\" [job {job.Id} text_generation #1]\"", jobLine.Properties["JobTag"].ToString()); // the text format's prefix
+        Assert.DoesNotContain("JobId", request.Properties.Keys); // a request's line is no attempt's
         // As Logs:Format=json writes it (CLEF): @tr and @sp lead to the trace.
         var json = new StringWriter();
         new RenderedCompactJsonFormatter().Format(jobLine, json);
