@@ -44,7 +44,7 @@ public sealed class JobRunner(
         var context = new JobContext(running, token, progressWrites, time, _progressInterval, _outputInterval, log, metrics, transitions);
         running.Context = context;
         // The timeout is one more reason to stop the job's own token: no second token, and none linked
-        // to it, for every job (three objects with their registrations, a twentieth of a drain's bytes).
+        // to it, for every job (three objects with their registrations, about 7 % of a drain's bytes).
         var timeout = time.CreateTimer(static run => ((RunningJob)run!).Stop(StopReason.TimedOut), running,
             TimeSpan.FromSeconds(type.TimeoutSeconds), Timeout.InfiniteTimeSpan);
 
