@@ -64,8 +64,7 @@ public interface IJobDriver
     /// <see cref="Job"/> holds. A duplicate Idempotency-Key throws <see cref="DuplicateJobException"/>.
     /// Their created events are appended by the same statement on PostgreSQL (a data-modifying CTE),
     /// by a second one on SQLite, worded by SQL from the stored rows (<see cref="Story.CreatedTemplate"/>,
-    /// <paramref name="source"/> filling its <c>%s</c>): the same as <see cref="Story.Created"/>, with no
-    /// event JSON sent for each job. The jobs may be several submits' (a group commit): their
+    /// <paramref name="source"/> filling its <c>%s</c>), with no event JSON sent for each job. The jobs may be several submits' (a group commit): their
     /// tenants, times, request hashes and trace parents may differ.
     /// Returns true when the statement also notified every node's workers at its commit (PostgreSQL,
     /// <see cref="PostgresNotifier.TryCarryWakeUp"/>): the caller then publishes

@@ -57,8 +57,7 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
 
     /// <summary>
     /// Marks the picked jobs running and appends their claimed events in the same statement
-    /// (<see cref="Story.ClaimedTemplate"/>: the same kind, level, line and data as
-    /// <see cref="Story.Claimed"/>), one round trip fewer per claim than a separate insert.
+    /// (worded from <see cref="Story.ClaimedTemplate"/>), one round trip fewer per claim than a separate insert.
     /// </summary>
     static readonly string MarkRunning = """
         claimed AS (

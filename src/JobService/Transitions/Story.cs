@@ -17,37 +17,20 @@ public static class Story
     /// <summary>
     /// The created event as the insert's SQL appends it itself (both providers), from the stored
     /// rows: kind, level, and line as a <c>format()</c> template (<c>%s</c>: who created it). A test
-    /// compares what it stores with <see cref="Created"/>; the hooks see <see cref="StoredBySql"/>.
+    /// holds what it stores to the wording and data it should have (the tests' <c>StoredEventWording</c>);
+    /// the hooks see <see cref="StoredBySql"/>.
     /// </summary>
     public static (string Kind, string Level, string Line) CreatedTemplate => (JobEventKinds.Created, "info", "Created by %s");
-
-    static readonly CompositeFormat CreatedLine = Format(CreatedTemplate.Line);
-
-    public static JobEvent Created(JobRow r, string source, int priority, DateTime now)
-    {
-        var (kind, level, _) = CreatedTemplate;
-        return Event(r, kind, now, level, string.Format(CultureInfo.InvariantCulture, CreatedLine, source),
-            Fields(("status", "pending"), ("type", r.Type), ("priority", priority), ("run_at", r.RunAt), ("max_attempts", r.MaxAttempts), ("message", r.Message)));
-    }
 
     /// <summary>
     /// The claim's event as the claim's SQL appends it itself (PostgreSQL's and SQLite's), with no
     /// JSON built here: its kind, level, and line as a <c>format()</c> template (<c>%s</c>: worker, attempt,
-    /// attempts). The statement builds the same data as <see cref="Claimed"/>; a test compares them.
+    /// attempts). A test holds what it stores to the wording and data it should have.
     /// </summary>
     public static (string Kind, string Level, string Line) ClaimedTemplate => (JobEventKinds.Status, "info", ClaimedBy + "%s for attempt %s of %s");
 
     /// <summary>How a claimed event's line starts: where a run's events begin (an attempt's number is not a run's: a hand-back gives it back, a manual retry starts again at 1).</summary>
     public const string ClaimedBy = "Claimed by worker ";
-
-    static readonly CompositeFormat ClaimedLine = Format(ClaimedTemplate.Line);
-
-    public static JobEvent Claimed(JobRow r, string worker, DateTime now)
-    {
-        var (kind, level, _) = ClaimedTemplate;
-        return Event(r, kind, now, level, string.Format(CultureInfo.InvariantCulture, ClaimedLine, worker, r.Attempt, r.MaxAttempts),
-            Fields(("status", "running"), ("attempt", r.Attempt), ("max_attempts", r.MaxAttempts), ("worker", worker)));
-    }
 
     public static JobEvent Progress(JobRow r, DateTime now, (int Received, int Expected)? tokens) =>
         Event(r, JobEventKinds.Progress, now, null, null, Fields(("progress", r.Progress), ("message", r.Message),
@@ -86,18 +69,10 @@ public static class Story
     /// <summary>
     /// The completion's event as the completion's SQL appends it itself (both providers): kind, level,
     /// and line as a <c>format()</c> template (<c>%s</c>: how long it ran, worded as
-    /// <see cref="Seconds"/> words it; attempt; attempts). A test compares it with <see cref="Completed"/>.
+    /// <see cref="Seconds"/> words it; attempt; attempts). A test holds what it stores to the wording and data it should have.
     /// </summary>
     public static (string Kind, string Level, string Line) CompletedTemplate =>
         (JobEventKinds.Completed, "info", "Completed in %s (attempt %s of %s)");
-
-    public static JobEvent Completed(JobRow r, DateTime now)
-    {
-        var (_, level, _) = CompletedTemplate;
-        return Terminal(r, now, level, string.Format(CultureInfo.InvariantCulture, CompletedLine, Seconds(Elapsed(r, now)), r.Attempt, r.MaxAttempts));
-    }
-
-    static readonly CompositeFormat CompletedLine = Format(CompletedTemplate.Line);
 
     /// <summary>A failed or cancelled end of a running attempt, as the runner worded it.</summary>
     public static JobEvent Finished(JobRow r, DateTime now, string line) =>
@@ -144,7 +119,7 @@ public static class Story
         Event(r, JobEventKinds.Status, now, "info", $"Queued again by {source}, with {r.MaxAttempts} attempt(s)",
             Fields(("status", "pending"), ("attempt", 0), ("max_attempts", r.MaxAttempts), ("run_at", r.RunAt)));
 
-    static JobEvent Terminal(JobRow r, DateTime now, string level, string line) =>
+    internal static JobEvent Terminal(JobRow r, DateTime now, string level, string line) =>
         Event(r, JobEventKinds.Terminal(r.Status), now, level, line, Fields(("status", r.Status.ToName()), ("attempt", r.Attempt),
             ("max_attempts", r.MaxAttempts), ("progress", r.Progress), ("message", r.Message), ("error", r.Error)));
 
@@ -158,7 +133,7 @@ public static class Story
     public static JobEvent StoredBySql(JobRow r, (string Kind, string Level, string Line) template, DateTime now) =>
         Event(r, template.Kind, now, template.Level, message: null, data: null);
 
-    static JobEvent Event(JobRow r, string kind, DateTime now, string? level, string? message, string? data) => new()
+    internal static JobEvent Event(JobRow r, string kind, DateTime now, string? level, string? message, string? data) => new()
     {
         JobId = r.Id, Seq = r.EventSeq, Kind = kind, Level = level, Message = message?.Clip(10_000), CreatedAt = now, Data = data,
     };
@@ -167,7 +142,7 @@ public static class Story
     /// A JSON object from name/value pairs, written directly: events are made for every job on the
     /// hot path, where serializing anonymous types costs reflection and allocations.
     /// </summary>
-    static string Fields(params (string Name, object? Value)[] fields)
+    internal static string Fields(params (string Name, object? Value)[] fields)
     {
         // One buffer and writer per thread, reset for each object: an event's data is built for every
         // job at a claim and an end, and a new writer each time was a fifth of a drain's allocations.
@@ -206,19 +181,9 @@ public static class Story
     /// <summary>An object made by <see cref="Fields"/>, nested in another.</summary>
     readonly record struct Nested(string Json);
 
-    /// <summary>
-    /// A <c>format()</c> template as .NET's composite format (its <c>%s</c> as <c>{0}</c>, <c>{1}</c>, …),
-    /// parsed once: lines filled for every job on the hot path, without splitting the template each time.
-    /// </summary>
-    static CompositeFormat Format(string template)
-    {
-        var parts = template.Split("%s").Select(part => part.Replace("{", "{{").Replace("}", "}}"));
-        return CompositeFormat.Parse(string.Concat(parts.Select((part, i) => i == 0 ? part : $"{{{i - 1}}}{part}")));
-    }
+    internal static double Elapsed(JobRow r, DateTime now) => r.StartedAt is { } started ? (now - started).TotalMilliseconds : 0;
 
-    static double Elapsed(JobRow r, DateTime now) => r.StartedAt is { } started ? (now - started).TotalMilliseconds : 0;
-
-    static string Seconds(double ms) => ms < 1000
+    internal static string Seconds(double ms) => ms < 1000
         ? $"{ms.ToString("0", CultureInfo.InvariantCulture)} ms"
         : $"{(ms / 1000).ToString("0.#", CultureInfo.InvariantCulture)} s";
 }

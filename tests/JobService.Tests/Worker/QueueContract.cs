@@ -616,7 +616,7 @@ public abstract class QueueContract(TestApp app) : IAsyncLifetime
     public async Task TheCreatedEventIsTheStorysWhicheverStatementWritesIt(int microseconds)
     {
         // The insert's SQL appends the created events itself, from Story.CreatedTemplate, wording
-        // run_at in SQL (each dialect its own way); what it stores must be exactly what Story.Created says.
+        // run_at in SQL (each dialect its own way); what it stores must be exactly what StoredEventWording.Created says.
         var runAt = new DateTime(2026, 11, 24, 8, 30, 15, DateTimeKind.Utc).AddTicks(microseconds * 10L);
         var job = new Job
         {
@@ -629,7 +629,7 @@ public abstract class QueueContract(TestApp app) : IAsyncLifetime
 
         var stored = Assert.Single(await EventsAsync(job.Id));
         var row = new JobRow(job.Id, "echo", JobStatus.Pending, 0, 4, 1, false, 0, "Waiting for a worker", null, runAt, null, null, null, false);
-        var told = Story.Created(row, source, -7, Now);
+        var told = StoredEventWording.Created(row, source, -7, Now);
         Assert.Equal("Created by key 'k-%s' 100%", stored.Message);
         AssertSameEvent(told, stored);
     }
@@ -638,7 +638,7 @@ public abstract class QueueContract(TestApp app) : IAsyncLifetime
     public async Task TheClaimedEventIsTheStorysWhicheverStatementWritesIt()
     {
         // The claim's SQL appends its events itself, from Story.ClaimedTemplate (PostgreSQL in the
-        // claim statement, SQLite in a second one); what it stores must be exactly what Story.Claimed says.
+        // claim statement, SQLite in a second one); what it stores must be exactly what StoredEventWording.Claimed says.
         var id = (await InsertAsync(1, maxAttempts: 4))[0];
         var worker = "w-%s-100%"; // format() must not read the worker's id as a template
 
@@ -646,7 +646,7 @@ public abstract class QueueContract(TestApp app) : IAsyncLifetime
 
         var stored = (await EventsAsync(id))[1];
         var row = JobRow.Claimed(id, claimed.Type, claimed.Attempt, claimed.MaxAttempts, stored.Seq, Now, false, Claim(worker, 5));
-        var told = Story.Claimed(row, worker, Now);
+        var told = StoredEventWording.Claimed(row, worker, Now);
         Assert.Equal("Claimed by worker w-%s-100% for attempt 1 of 4", stored.Message);
         AssertSameEvent(told, stored);
     }
@@ -661,7 +661,7 @@ public abstract class QueueContract(TestApp app) : IAsyncLifetime
     public async Task TheCompletedEventIsTheStorysWhicheverStatementWritesIt(double ranMs, string worded)
     {
         // The completion's SQL appends its events itself, from Story.CompletedTemplate, wording the
-        // time it ran in SQL (each dialect its own way); what it stores must be exactly what Story.Completed says.
+        // time it ran in SQL (each dialect its own way); what it stores must be exactly what StoredEventWording.Completed says.
         var id = (await InsertAsync(1, maxAttempts: 2))[0];
         var claimed = Assert.Single(await T.ClaimAsync(Claim("w1", 5), default));
         var startedAt = Now;
@@ -671,7 +671,7 @@ public abstract class QueueContract(TestApp app) : IAsyncLifetime
 
         var stored = (await EventsAsync(id))[^1];
         var row = JobRow.Completed(claimed.Lease("w1"), claimed.Type, claimed.MaxAttempts, stored.Seq, startedAt, false, Now);
-        var told = Story.Completed(row, Now);
+        var told = StoredEventWording.Completed(row, Now);
         Assert.Equal($"Completed in {worded} (attempt 1 of 2)", stored.Message);
         AssertSameEvent(told, stored);
     }
