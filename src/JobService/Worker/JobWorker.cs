@@ -179,12 +179,14 @@ public sealed class JobWorker(
     /// <summary>
     /// A worker that found nothing to do at its first claim runs its hot path once, rolled back
     /// (<see cref="JobTransitions.RehearseAsync"/>), so that the first job does not wait for it to
-    /// be compiled (an idle worker's first job waited 70–90 ms). One that found work at once has
-    /// no use for it: the real jobs do it.
+    /// be compiled (an idle worker's first job waited 70–90 ms), and reads a payload of each type
+    /// beside it (<see cref="JobTypeDefinition.RehearseRead"/>). One that found work at once has
+    /// no use for either: the real jobs do it.
     /// </summary>
     async Task RehearseIfIdleAsync(int claimed, CancellationToken stopping)
     {
         if (claimed > 0) return;
+        _ = Task.Run(() => { foreach (var type in registry.All) type.RehearseRead(); }, CancellationToken.None);
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         try
         {
