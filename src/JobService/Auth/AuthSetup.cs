@@ -14,9 +14,9 @@ public static class AuthSetup
 
     public static IServiceCollection AddJobServiceAuth(this IServiceCollection services)
     {
-        services.AddOptions<AuthOptions>().BindSettings(AuthOptions.Section).ValidateDataAnnotations().ValidateOnStart();
-        services.AddOptions<RateLimitOptions>().BindSettings(RateLimitOptions.Section).ValidateDataAnnotations().ValidateOnStart();
-        services.AddOptions<TenantOptions>().BindSettings(TenantOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<AuthOptions>().BindConfiguration(AuthOptions.Section).RefuseUnknownKeys(AuthOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<RateLimitOptions>().BindConfiguration(RateLimitOptions.Section).RefuseUnknownKeys(RateLimitOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<TenantOptions>().BindConfiguration(TenantOptions.Section).RefuseUnknownKeys(TenantOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<ApiKeyStore>();
         services.AddSingleton<StreamTokens>();
         services.AddSingleton<ServiceSecretStore>();

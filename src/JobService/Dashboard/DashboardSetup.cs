@@ -25,7 +25,7 @@ public static class DashboardSetup
 {
     public static IServiceCollection AddJobServiceDashboard(this IServiceCollection services)
     {
-        services.AddOptions<DashboardOptions>().BindSettings(DashboardOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<DashboardOptions>().BindConfiguration(DashboardOptions.Section).RefuseUnknownKeys(DashboardOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<ReadDialect>(sp => sp.GetRequiredService<IOptions<DatabaseOptions>>().Value.IsPostgres
             ? new PostgresReadDialect() : new SqliteReadDialect());
         services.AddSingleton<DashboardSession>();

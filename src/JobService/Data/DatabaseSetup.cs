@@ -13,7 +13,7 @@ public static class DatabaseSetup
 
     public static IServiceCollection AddJobsDatabase(this IServiceCollection services, IConfiguration configuration)
     {
-        services.AddOptions<DatabaseOptions>().BindSettings(DatabaseOptions.Section)
+        services.AddOptions<DatabaseOptions>().BindConfiguration(DatabaseOptions.Section).RefuseUnknownKeys(DatabaseOptions.Section)
             .Configure(o => o.ConnectionString = configuration.GetConnectionString("Jobs") ?? (o.IsPostgres ? "" : DefaultSqliteConnection))
             .ValidateDataAnnotations().ValidateOnStart();
 

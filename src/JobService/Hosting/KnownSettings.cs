@@ -10,10 +10,14 @@ namespace JobService.Hosting;
 /// </summary>
 public static class KnownSettings
 {
-    /// <summary>Binds <typeparamref name="T"/> from <paramref name="section"/>, refusing keys that none of its settings reads (<paramref name="readElsewhere"/>: keys other code reads).</summary>
-    public static OptionsBuilder<T> BindSettings<T>(this OptionsBuilder<T> options, string section, params string[] readElsewhere) where T : class
+    /// <summary>
+    /// Refuses keys under <paramref name="section"/> that none of <typeparamref name="T"/>'s settings
+    /// reads (<paramref name="readElsewhere"/>: keys other code reads). The binding itself stays at
+    /// the call site, BindConfiguration(section) on the named type: the build generates it there
+    /// (EnableConfigurationBindingGenerator), and cannot for a type parameter such as this one.
+    /// </summary>
+    public static OptionsBuilder<T> RefuseUnknownKeys<T>(this OptionsBuilder<T> options, string section, params string[] readElsewhere) where T : class
     {
-        options.BindConfiguration(section);
         options.Services.AddSingleton<IValidateOptions<T>>(sp => new Check<T>(sp.GetRequiredService<IConfiguration>().GetSection(section), readElsewhere));
         return options;
     }

@@ -40,13 +40,13 @@ public static class ServiceSetup
         services.AddSingleton<JobServiceMetrics>();
         services.AddJobServiceObservability(builder.Configuration);
         services.AddJobsDatabase(builder.Configuration);
-        services.AddOptions<ApiOptions>().BindSettings(ApiOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<ApiOptions>().BindConfiguration(ApiOptions.Section).RefuseUnknownKeys(ApiOptions.Section).ValidateDataAnnotations().ValidateOnStart();
 
         services.AddSingleton<JobTypeRegistry>();
         services.AddJobHandler<EchoHandler>();
         services.AddLlmJobTypes(builder.Configuration);
 
-        services.AddOptions<ServiceOptions>().BindSettings(ServiceOptions.Section).PostConfigure<IConfiguration>(ServiceOptions.ReadLists)
+        services.AddOptions<ServiceOptions>().BindConfiguration(ServiceOptions.Section).RefuseUnknownKeys(ServiceOptions.Section).PostConfigure<IConfiguration>(ServiceOptions.ReadLists)
             .ValidateDataAnnotations().ValidateOnStart();
         services.AddJobTransitions();
         services.AddSingleton<Api.JobPolls>();

@@ -11,7 +11,7 @@ public static class LlmSetup
     /// <summary>The LLM client, the built-in LLM job types, and the types declared in configuration.</summary>
     public static IServiceCollection AddLlmJobTypes(this IServiceCollection services, IConfiguration configuration)
     {
-        services.AddOptions<LlmOptions>().BindSettings(LlmOptions.Section, "Types", "Pipelines").ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<LlmOptions>().BindConfiguration(LlmOptions.Section).RefuseUnknownKeys(LlmOptions.Section, "Types", "Pipelines").ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<LlmClient>();
         services.AddSingleton<ExpectedTokens>();
         // The provider's HTTP client: no timeout and no retries of its own. The SDK times out silence, per

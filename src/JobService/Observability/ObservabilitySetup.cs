@@ -20,7 +20,7 @@ public static class ObservabilitySetup
 
     public static IServiceCollection AddJobServiceObservability(this IServiceCollection services, IConfiguration configuration)
     {
-        services.AddOptions<MetricsOptions>().BindSettings(MetricsOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<MetricsOptions>().BindConfiguration(MetricsOptions.Section).RefuseUnknownKeys(MetricsOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<ModelLabels>();
         services.AddSingleton<QueueSnapshot>();
         services.AddSingleton<JobGauges>();

@@ -10,7 +10,7 @@ public static class TransitionsSetup
     /// <summary>The transition seam, the provider's driver, and listen/notify on every node (API-only ones included).</summary>
     public static IServiceCollection AddJobTransitions(this IServiceCollection services)
     {
-        services.AddOptions<EventsOptions>().BindSettings(EventsOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<EventsOptions>().BindConfiguration(EventsOptions.Section).RefuseUnknownKeys(EventsOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<InProcessNotifier>();
         services.AddSingleton<PostgresNotifier>();
         services.AddSingleton<IJobDriver>(sp => sp.GetRequiredService<IOptions<DatabaseOptions>>().Value.IsPostgres

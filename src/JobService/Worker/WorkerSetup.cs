@@ -10,8 +10,8 @@ public static class WorkerSetup
     {
         services.AddSingleton<JobWakeup>();
         services.AddSingleton<RunningJobs>();
-        services.AddOptions<WorkerOptions>().BindSettings(WorkerOptions.Section).ValidateDataAnnotations().ValidateOnStart();
-        services.AddOptions<RetentionOptions>().BindSettings(RetentionOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<WorkerOptions>().BindConfiguration(WorkerOptions.Section).RefuseUnknownKeys(WorkerOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<RetentionOptions>().BindConfiguration(RetentionOptions.Section).RefuseUnknownKeys(RetentionOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<CompletionBatcher>();
         services.AddSingleton<ProgressBatcher>();
         services.AddSingleton<JobRunner>();
