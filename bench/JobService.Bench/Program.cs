@@ -55,6 +55,8 @@ static async Task<object> Work(BenchArgs a)
     var started = Stopwatch.GetTimestamp();
     var app = await BenchHost.StartAsync(a, "worker", "--Worker:ShutdownGraceSeconds=30");
     var hostStarted = Stopwatch.GetElapsedTime(started).TotalSeconds;
+    // What the start cost in the JIT (all threads): the methods no ReadyToRun image had code for.
+    var (jitMethodsStarted, jitMsStarted) = (System.Runtime.JitInfo.GetCompiledMethodCount(), System.Runtime.JitInfo.GetCompilationTime().TotalMilliseconds);
     var cpuStarted = Process.GetCurrentProcess().TotalProcessorTime; // the drain's CPU, without the host's start-up
     var (allocatedStarted, gcsStarted) = (GC.GetTotalAllocatedBytes(), GC.CollectionCount(0));
     // Stopped (Ctrl+C, SIGTERM) before N jobs started, say how far it got instead of waiting for ever: with nothing
@@ -91,6 +93,7 @@ static async Task<object> Work(BenchArgs a)
         drain_allocated_bytes_per_job = drainAllocated / a.N, drain_gen0_collections = drainGcs,
         // Where the whole window goes: host build and start (migration check included), then to the first handler start, then the stop.
         host_started_seconds = hostStarted,
+        jit_methods_at_host_started = jitMethodsStarted, jit_ms_at_host_started = jitMsStarted,
         first_handler_seconds = (NoopHandler.StartedAt.Values.Min() - started) / (double)Stopwatch.Frequency,
         stop_seconds = stopSeconds,
     };
