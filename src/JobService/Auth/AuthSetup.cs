@@ -12,7 +12,15 @@ public static class AuthSetup
     /// <summary>Policy names of the rate limiter.</summary>
     public const string SubmitLimit = "submit", ReadLimit = "read", StreamLimit = "streams";
 
-    public static IServiceCollection AddJobServiceAuth(this IServiceCollection services)
+    /// <param name="servesApi">
+    /// Whether this node serves the API (Service:Role all or api). A worker-only node serves /health
+    /// (open) and /metrics (behind its scrape token, ScrapeToken), no route that asks for a key: it
+    /// gets the settings and stores, not ASP.NET's authentication, authorization and rate limits.
+    /// With those registered, WebApplication adds their middleware itself, and the authorization
+    /// middleware builds every endpoint's request delegate as the host starts (its policy cache):
+    /// about 150 methods JIT-compiled before a worker's first claim (docs/benchmarks.md, forty-first session).
+    /// </param>
+    public static IServiceCollection AddJobServiceAuth(this IServiceCollection services, bool servesApi)
     {
         services.AddOptions<AuthOptions>().BindConfiguration(AuthOptions.Section).RefuseUnknownKeys(AuthOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<RateLimitOptions>().BindConfiguration(RateLimitOptions.Section).RefuseUnknownKeys(RateLimitOptions.Section).ValidateDataAnnotations().ValidateOnStart();
@@ -20,6 +28,9 @@ public static class AuthSetup
         services.AddSingleton<ApiKeyStore>();
         services.AddSingleton<StreamTokens>();
         services.AddSingleton<ServiceSecretStore>();
+        services.AddSingleton<Hosting.IStartedCheck, ExposedWithoutAuth>();
+        services.AddSingleton<Hosting.IStartupStep, BootstrapKeyStep>();
+        if (!servesApi) return services;
         // AddAuthentication's parts without its AddDataProtection: nothing here uses it (the
         // dashboard seals its session cookie and antiforgery token with the service's own secret,
         // DashboardSession), and its hosted service read or created a key ring in the user's
@@ -61,8 +72,6 @@ public static class AuthSetup
                 return RateLimitPartition.GetConcurrencyLimiter($"{Partition(http)}|{limit}", _ => new ConcurrencyLimiterOptions { PermitLimit = limit, QueueLimit = 0 });
             });
         });
-        services.AddSingleton<Hosting.IStartedCheck, ExposedWithoutAuth>();
-        services.AddSingleton<Hosting.IStartupStep, BootstrapKeyStep>();
         return services;
     }
 

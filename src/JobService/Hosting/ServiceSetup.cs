@@ -50,9 +50,9 @@ public static class ServiceSetup
             .ValidateDataAnnotations().ValidateOnStart();
         services.AddJobTransitions();
         services.AddSingleton<Api.JobPolls>();
-        services.AddJobServiceAuth();
-        services.AddJobServiceDashboard();
         var role = builder.Configuration.GetSection(ServiceOptions.Section).Get<ServiceOptions>() ?? new ServiceOptions();
+        services.AddJobServiceAuth(servesApi: role.RunsApi);
+        services.AddJobServiceDashboard();
         if (role.RunsWorkers) services.AddJobWorkers();
         services.AddJobServiceWebhooks(role.RunsWorkers);
 
@@ -133,10 +133,11 @@ public static class ServiceSetup
         app.UseMiddleware<RequestBodyLimit>();
         app.UseMiddleware<JsonCharset>();
         app.UseMiddleware<CrossSiteRefusal>();
-        app.UseJobServiceAuth();
+        var runsApi = app.Services.GetRequiredService<IOptions<ServiceOptions>>().Value.RunsApi;
+        if (runsApi) app.UseJobServiceAuth(); // a worker-only node has no route that asks for a key (AddJobServiceAuth)
         app.UseMiddleware<UnknownQuery>(); // after auth: a caller who may not ask learns nothing of what may be asked
 
-        if (app.Services.GetRequiredService<IOptions<ServiceOptions>>().Value.RunsApi)
+        if (runsApi)
         {
             app.UseSwagger(); // a worker-only instance has no API to describe
             app.UseSwaggerUI(o => o.DocumentTitle = "JobService");

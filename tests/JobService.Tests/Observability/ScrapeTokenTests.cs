@@ -60,6 +60,23 @@ public sealed class ScrapeTokenTests
         Assert.Equal(HttpStatusCode.OK, (await ScrapeAsync(open, null)).StatusCode);
     }
 
+    /// <summary>
+    /// A worker-only node has no route that asks for a key, so it has no authentication at all
+    /// (AuthSetup.AddJobServiceAuth): its scrape is still behind the token, and its probes open.
+    /// </summary>
+    [Fact]
+    public async Task OnAWorkerOnlyNodeWithAuthOnTheScrapeNeedsTheTokenAndTheProbesNothing()
+    {
+        await using var app = Start(new() { ["Service:Role"] = "worker", ["Auth:Enabled"] = "true", ["Metrics:ScrapeToken"] = "scrape-7f3c9a" });
+
+        await (await ScrapeAsync(app, null)).ShouldBeProblemAsync(HttpStatusCode.Unauthorized);
+        await (await ScrapeAsync(app, "scrape-7f3c9b")).ShouldBeProblemAsync(HttpStatusCode.Unauthorized);
+        Assert.Equal(HttpStatusCode.OK, (await ScrapeAsync(app, "scrape-7f3c9a")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await app.Client.GetAsync("/health/live")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await app.Client.GetAsync("/health/ready")).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await app.Client.GetAsync("/jobs")).StatusCode); // the API is another node's
+    }
+
     [Fact]
     public async Task WithPrometheusOffThereIsNoScrapeEndpoint()
     {
