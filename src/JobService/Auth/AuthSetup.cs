@@ -18,7 +18,7 @@ public static class AuthSetup
     /// gets the settings and stores, not ASP.NET's authentication, authorization and rate limits.
     /// With those registered, WebApplication adds their middleware itself, and the authorization
     /// middleware builds every endpoint's request delegate as the host starts (its policy cache):
-    /// about 150 methods JIT-compiled before a worker's first claim (docs/benchmarks.md, forty-first session).
+    /// about 130 methods JIT-compiled before a worker's first claim (docs/benchmarks.md, forty-first session).
     /// </param>
     public static IServiceCollection AddJobServiceAuth(this IServiceCollection services, bool servesApi)
     {
