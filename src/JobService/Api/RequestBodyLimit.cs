@@ -11,36 +11,37 @@ namespace JobService.Api;
 /// </summary>
 public sealed class RequestBodyLimit(RequestDelegate next, IOptions<ApiOptions> options)
 {
-    public async Task InvokeAsync(HttpContext http)
+    /// <summary>Not async on its common path (a body with its length, or none): every request passes here.</summary>
+    public Task InvokeAsync(HttpContext http)
     {
         var limit = options.Value.MaxRequestBodyBytes;
         if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } feature)
             feature.MaxRequestBodySize = limit + 1L; // never hit first: the checks below answer with a clear 413
 
         var length = http.Request.ContentLength;
-        if (length > limit)
+        if (length > limit) return TooLarge(http, limit);
+        if (length is null && HasBody(http.Request)) return BufferedThenNextAsync(http, limit);
+        return next(http);
+    }
+
+    /// <summary>A body without Content-Length (chunked), read whole up to the limit before the handler sees it.</summary>
+    async Task BufferedThenNextAsync(HttpContext http, int limit)
+    {
+        var buffer = new MemoryStream();
+        var chunk = new byte[16 * 1024];
+        int read;
+        while ((read = await ReadAsync(http, chunk)) != 0)
         {
-            await TooLarge(http, limit);
-            return;
-        }
-        if (length is null && HasBody(http.Request))
-        {
-            var buffer = new MemoryStream();
-            var chunk = new byte[16 * 1024];
-            int read;
-            while ((read = await ReadAsync(http, chunk)) != 0)
+            if (read < 0 || buffer.Length + read > limit)
             {
-                if (read < 0 || buffer.Length + read > limit)
-                {
-                    await TooLarge(http, limit);
-                    return;
-                }
-                buffer.Write(chunk, 0, read);
+                await TooLarge(http, limit);
+                return;
             }
-            buffer.Position = 0;
-            http.Request.Body = buffer;
-            http.Request.ContentLength = buffer.Length;
+            buffer.Write(chunk, 0, read);
         }
+        buffer.Position = 0;
+        http.Request.Body = buffer;
+        http.Request.ContentLength = buffer.Length;
         await next(http);
     }
 

@@ -12,15 +12,18 @@ namespace JobService.Dashboard;
 /// </summary>
 public sealed class DashboardAntiforgery(RequestDelegate next, DashboardSession sessions, IOptions<DashboardOptions> options)
 {
-    public async Task InvokeAsync(HttpContext http)
+    /// <summary>Not async for what needs no token (every API call with a key, every read): every request passes here.</summary>
+    public Task InvokeAsync(HttpContext http)
     {
         if (HttpMethods.IsGet(http.Request.Method) || HttpMethods.IsHead(http.Request.Method) || HttpMethods.IsOptions(http.Request.Method)
             || SessionCookie(http) is not { } cookie
             || (HttpMethods.IsPost(http.Request.Method) && http.Request.Path.Equals(options.Value.Path + "/session"))) // signing in again
-        {
-            await next(http);
-            return;
-        }
+            return next(http);
+        return CheckedThenNextAsync(http, cookie);
+    }
+
+    async Task CheckedThenNextAsync(HttpContext http, string cookie)
+    {
         if (await sessions.IsTokenValidAsync(cookie, http.Request.Headers[DashboardSession.TokenHeader].FirstOrDefault(), http.RequestAborted))
         {
             await next(http);

@@ -139,8 +139,10 @@ public static class ServiceSetup
 
         if (runsApi)
         {
-            app.UseSwagger(); // a worker-only instance has no API to describe
-            app.UseSwaggerUI(o => o.DocumentTitle = "JobService");
+            // A worker-only instance has no API to describe. Swagger's two middlewares match the path of
+            // every request they see (a route template, a regular expression): only /swagger's reach them.
+            app.UseWhen(http => http.Request.Path.StartsWithSegments("/swagger"),
+                swagger => swagger.UseSwagger().UseSwaggerUI(o => o.DocumentTitle = "JobService"));
             app.MapGet("/", () => Results.Redirect("/swagger")).ExcludeFromDescription();
             app.MapJobsApi();
             app.MapJobTypesApi();
