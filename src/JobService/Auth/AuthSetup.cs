@@ -43,9 +43,11 @@ public static class AuthSetup
         services.AddSingleton<Microsoft.AspNetCore.Authorization.IAuthorizationMiddlewareResultHandler, ScopeDenied>();
         services.AddAuthorization(o =>
         {
+            // No scheme named on the policies: the key scheme is the default, which the authentication
+            // middleware has already run, so they read HttpContext.User (naming it made every request
+            // authenticate again through the evaluator and merge a second principal).
             foreach (var scope in Scope.All)
-                o.AddPolicy(scope, p => p.AddAuthenticationSchemes(ApiKeyAuthentication.SchemeName).RequireAuthenticatedUser()
-                    .AddRequirements(new ScopeRequirement(scope)));
+                o.AddPolicy(scope, p => p.RequireAuthenticatedUser().AddRequirements(new ScopeRequirement(scope)));
         });
         services.AddRateLimiter(o =>
         {
