@@ -582,7 +582,7 @@ public sealed class JobTransitions(
         driver.Bind(select, "after_at", after?.CompletedAt ?? DateTime.UnixEpoch);
         driver.Bind(select, "after_id", after?.Id ?? Guid.Empty);
         driver.Bind(select, "batch", batch);
-        var taken = await tx.RowsAsync(select, r => (CompletedAt: DateTime.SpecifyKind(r.GetDateTime(0), DateTimeKind.Utc), Id: r.GetGuid(1)), ct);
+        var taken = await tx.RowsAsync(select, r => (CompletedAt: JobRow.Utc(r, 0), Id: r.GetGuid(1)), ct);
         if (taken.Count == 0) return null;
         await using var delete = tx.Command($"DELETE FROM job_events WHERE kind IN ('progress', 'output') AND {driver.IdIn("ids", "job_id")}");
         driver.Bind(delete, "ids", driver.Ids(taken.Select(t => t.Id)));

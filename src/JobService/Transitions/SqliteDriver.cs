@@ -76,7 +76,7 @@ public sealed class SqliteDriver(InProcessNotifier notifier) : IJobDriver
         if (request.Limit <= 0 || request.Quotas.Count == 0) return ClaimResult.None;
         await using var command = BindClaim(tx.Command(ClaimSql(request)), request);
         var claimed = await tx.RowsAsync(command, r => (Row: JobRow.Claimed(r.GetGuid(0), r.GetString(1), r.GetInt32(2), r.GetInt32(3), r.GetInt64(4),
-            r.GetDateTime(5), r.GetBoolean(8), request), Payload: r.GetString(6), HasCallbackUrl: r.GetBoolean(7)), ct);
+            JobRow.Utc(r, 5), r.GetBoolean(8), request), Payload: r.GetString(6), HasCallbackUrl: r.GetBoolean(7)), ct);
         if (claimed.Count > 0) await AppendEventsAsync(tx, ClaimedEvents, Story.ClaimedTemplate, Ids(claimed.Select(c => c.Row.Id)), request.WorkerId, ct);
         else if (request.RefuseWebhookCalls)
         {
@@ -192,7 +192,7 @@ public sealed class SqliteDriver(InProcessNotifier notifier) : IJobDriver
             SELECT id, type, max_attempts, event_seq, started_at, callback_url IS NOT NULL FROM jobs WHERE id IN (SELECT value FROM json_each(@ids))
             """);
         Bind(read, "ids", ids);
-        return await tx.RowsAsync(read, r => JobRow.Completed(written[r.GetGuid(0)].Lease, r.GetString(1), r.GetInt32(2), r.GetInt64(3), r.GetDateTime(4), r.GetBoolean(5), tx.Now), ct);
+        return await tx.RowsAsync(read, r => JobRow.Completed(written[r.GetGuid(0)].Lease, r.GetString(1), r.GetInt32(2), r.GetInt64(3), JobRow.Utc(r, 4), r.GetBoolean(5), tx.Now), ct);
     }
 
     /// <summary>One prepared UPDATE per job in the caller's transaction, then one SELECT of the rows written, as the completion does.</summary>
