@@ -39,8 +39,10 @@ public sealed record JobRow(
 
     internal static DateTime Utc(DateTime t) => DateTime.SpecifyKind(t, DateTimeKind.Utc); // SQLite hands text back without a kind
 
-    // Column readers for the statements that read jobs by hand (here and Api.JobById): nulls as null, times as UTC.
+    // Column readers for the statements that read jobs by hand (here, the drivers, Api.JobById): nulls as null, times as UTC.
     internal static DateTime Utc(DbDataReader r, int i) => Utc(r is SqliteDataReader ? SqliteTime(r, i) : r.GetDateTime(i));
+    internal static DateTime? Time(DbDataReader r, int i) => r.IsDBNull(i) ? null : Utc(r, i);
+    internal static string? Text(DbDataReader r, int i) => r.IsDBNull(i) ? null : r.GetString(i);
 
     /// <summary>
     /// SQLite keeps a time as text, in EF Core's format, which the service's own SQL writes too.
@@ -50,8 +52,6 @@ public sealed record JobRow(
     /// </summary>
     static DateTime SqliteTime(DbDataReader r, int i) =>
         DateTime.TryParseExact(r.GetString(i), "yyyy-MM-dd HH:mm:ss.FFFFFFF", CultureInfo.InvariantCulture, DateTimeStyles.None, out var t) ? t : r.GetDateTime(i);
-    internal static DateTime? Time(DbDataReader r, int i) => r.IsDBNull(i) ? null : Utc(r, i);
-    internal static string? Text(DbDataReader r, int i) => r.IsDBNull(i) ? null : r.GetString(i);
 
     internal static JobStatus ParseStatus(string name) =>
         JobStatusNames.TryParse(name, out var status) ? status : throw new InvalidOperationException($"Unknown job status '{name}' in the database.");
