@@ -38,7 +38,7 @@ public static class ObservabilitySetup
             otel.WithMetrics(metrics =>
             {
                 metrics.AddMeter(JobServiceMetrics.MeterName)
-                    .AddAspNetCoreInstrumentation()
+                    .AddMeter(AspNetCoreMeters)
                     .AddHttpClientInstrumentation()
                     .AddNpgsqlInstrumentation()
                     .AddInstrumentation(sp => sp.GetRequiredService<JobGauges>());
@@ -58,6 +58,19 @@ public static class ObservabilitySetup
         if (otlpTraces) otel.WithTracing(tracing => tracing.AddOtlpExporter());
         return services;
     }
+
+    /// <summary>
+    /// ASP.NET Core's meters that docs/observability.md lists, by name. Its instrumentation package
+    /// (<c>AddAspNetCoreInstrumentation</c>) would add every meter ASP.NET Core has, .NET 10's memory
+    /// pool, authentication and authorization meters among them: measurements on every request (the
+    /// pool's on every buffer rented and returned) that no documented metric or alert reads, about 2 %
+    /// of a <c>GET /jobs/{id}</c>'s CPU samples (docs/benchmarks.md, forty-third session).
+    /// </summary>
+    static readonly string[] AspNetCoreMeters =
+    [
+        "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel", "Microsoft.AspNetCore.Routing",
+        "Microsoft.AspNetCore.Diagnostics", "Microsoft.AspNetCore.RateLimiting",
+    ];
 
     /// <summary>GET /metrics (when Metrics:Prometheus:Enabled), behind the scrape token (<see cref="ScrapeToken"/>).</summary>
     public static WebApplication MapJobServiceMetrics(this WebApplication app)

@@ -77,6 +77,25 @@ public sealed class ScrapeTokenTests
         Assert.Equal(HttpStatusCode.NotFound, (await app.Client.GetAsync("/jobs")).StatusCode); // the API is another node's
     }
 
+    /// <summary>
+    /// Of ASP.NET Core's meters, the scrape has the ones docs/observability.md lists (routing's among
+    /// them), not .NET 10's authentication, authorization and memory pool meters, which measure every
+    /// request and which no documented metric reads. With auth on, a refused request is authenticated
+    /// and authorized, so those meters would have counted it.
+    /// </summary>
+    [Fact]
+    public async Task OfAspNetCoresMetersTheScrapeHasTheDocumentedOnesOnly()
+    {
+        await using var app = Start(new() { ["Auth:Enabled"] = "true", ["Metrics:ScrapeToken"] = "scrape-7f3c9a" });
+        await (await app.Client.GetAsync("/jobs")).ShouldBeProblemAsync(HttpStatusCode.Unauthorized);
+
+        var scrape = PrometheusText.Parse(await (await ScrapeAsync(app, "scrape-7f3c9a")).Content.ReadAsStringAsync());
+
+        Assert.Contains("aspnetcore_routing_match_attempts_total", scrape.Types.Keys);
+        Assert.DoesNotContain(scrape.Types.Keys, name =>
+            name.StartsWith("aspnetcore_authentication_") || name.StartsWith("aspnetcore_authorization_") || name.StartsWith("aspnetcore_memory_pool_"));
+    }
+
     [Fact]
     public async Task WithPrometheusOffThereIsNoScrapeEndpoint()
     {
