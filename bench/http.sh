@@ -15,6 +15,7 @@ C=${1:-32}; T=${2:-10}; WARM=${3:-30}; PORT=55490
 THREADS=$(( C < 2 ? C : 2 )) # wrk and pgbench refuse more threads than connections
 command -v wrk >/dev/null || { echo "wrk not found: apt-get install wrk" >&2; exit 1; }
 source bench/lib/postgres.sh
+source bench/lib/api.sh
 WORK=$(mktemp -d /tmp/jobservice-http.XXXXXX)
 SERVICE=
 trap '[ -n "$SERVICE" ] && kill "$SERVICE" 2>/dev/null; stop_postgres; rm -rf "$WORK"' EXIT
@@ -22,16 +23,7 @@ dotnet build -c Release src/JobService -v q -nologo >/dev/null
 start_postgres
 PGB=(-h 127.0.0.1 -p "$PG_PORT" -U postgres)
 
-cat >"$WORK/get.lua" <<'LUA'
-local ids = {}
-for line in io.lines(os.getenv("IDS_FILE")) do ids[#ids + 1] = line end
-request = function() return wrk.format("GET", "/jobs/" .. ids[math.random(#ids)]) end
-LUA
-cat >"$WORK/post.lua" <<'LUA'
-wrk.method = "POST"
-wrk.body = '{"type": "echo", "payload": {"text": "hello"}}'
-wrk.headers["Content-Type"] = "application/json"
-LUA
+write_wrk_scripts "$WORK"
 cat >"$WORK/wrk.py" <<'PY'
 import re, sys
 t = sys.stdin.read()
@@ -52,15 +44,8 @@ for provider in sqlite postgres; do
   if [ $provider = postgres ]; then
     psql "${PGB[@]}" -qc "CREATE DATABASE http_jobs"; connection="${BENCH_PG%;Database=*};Database=http_jobs"
   else connection="Data Source=$WORK/http.db"; fi
-  # The per-address rate limits (on by default, sized for one frontend) would answer most of the load 429.
-  Database__Provider=$provider ConnectionStrings__Jobs="$connection" Service__Role=api Serilog__MinimumLevel=Warning \
-    RateLimits__SubmitPerMinute=10000000 RateLimits__SubmitBurst=1000000 RateLimits__ReadsPerMinute=10000000 \
-    dotnet src/JobService/bin/Release/net10.0/JobService.dll --urls "http://127.0.0.1:$PORT" >"$WORK/service-$provider.log" 2>&1 &
-  SERVICE=$!
-  until curl -sf "http://127.0.0.1:$PORT/health/ready" >/dev/null; do sleep 0.2; done
-  python3 -c "import json; print(json.dumps({'jobs': [{'type': 'echo', 'payload': {'text': str(i)}} for i in range(1000)]}))" |
-    curl -sf -H 'Content-Type: application/json' --data-binary @- "http://127.0.0.1:$PORT/jobs/batch" |
-    python3 -c "import json, sys; print('\n'.join(j['id'] for j in json.load(sys.stdin)['items']))" >"$WORK/ids.txt"
+  start_api . $PORT $provider "$connection" "$WORK/service-$provider.log"; SERVICE=$API_PID
+  seed_jobs $PORT "$WORK/ids.txt"
   for endpoint in get post; do
     read -r rps p50 p99 bad <<<"$(measure $endpoint)"
     echo "$provider $endpoint: $rps requests/s, p50 $p50 ms, p99 $p99 ms, non-2xx $bad, load $(cut -d' ' -f1 /proc/loadavg)"
