@@ -63,8 +63,8 @@ public static class ObservabilitySetup
     /// ASP.NET Core's meters that docs/observability.md lists, by name. Its instrumentation package
     /// (<c>AddAspNetCoreInstrumentation</c>) would add every meter ASP.NET Core has, .NET 10's memory
     /// pool, authentication and authorization meters among them: measurements on every request (the
-    /// pool's on every buffer rented and returned) that no documented metric or alert reads, about 2 %
-    /// of a <c>GET /jobs/{id}</c>'s CPU samples (docs/benchmarks.md, forty-third session).
+    /// pool's on every buffer rented and returned) that no documented metric or alert reads: 1.5–6 %
+    /// of a <c>GET /jobs/{id}</c>'s CPU, measured side by side (docs/benchmarks.md, forty-third session).
     /// </summary>
     static readonly string[] AspNetCoreMeters =
     [
