@@ -9,6 +9,7 @@ using Microsoft.EntityFrameworkCore;
 // The benchmark tool. Each subcommand prints one JSON object as its last line.
 //   enqueue  --n N            N no-op jobs through POST /jobs/batch (1,000 a request), timed
 //   work     --n N            this process is one worker: run until N distinct jobs ran, stop gracefully
+//            [--allocations K]  also the K types that allocated most during the drain (sampled)
 //   latency  --n 200 --interval-ms 20   one job at a time into an idle worker: commit → handler start
 //   progress --tokens 5000 --token-ms 1 a handler reporting on every token: reports vs rows written
 //   run-worker --record FILE  a worker until killed, appending each run's job id to FILE (tests)
@@ -59,6 +60,8 @@ static async Task<object> Work(BenchArgs a)
     var (jitMethodsStarted, jitMsStarted) = (System.Runtime.JitInfo.GetCompiledMethodCount(), System.Runtime.JitInfo.GetCompilationTime().TotalMilliseconds);
     var cpuStarted = Process.GetCurrentProcess().TotalProcessorTime; // the drain's CPU, without the host's start-up
     var (allocatedStarted, gcsStarted) = (GC.GetTotalAllocatedBytes(), GC.CollectionCount(0));
+    var topAllocations = int.Parse(a.Get("allocations", "0"));
+    using var allocations = topAllocations > 0 ? new AllocationSampler() : null;
     // Stopped (Ctrl+C, SIGTERM) before N jobs started, say how far it got instead of waiting for ever: with nothing
     // enqueued (`enqueue` first) no job ever starts.
     try { await enough.Task.WaitAsync(app.Lifetime.ApplicationStopping); }
@@ -69,6 +72,9 @@ static async Task<object> Work(BenchArgs a)
     }
     var drainCpu = Process.GetCurrentProcess().TotalProcessorTime - cpuStarted;
     var (drainAllocated, drainGcs) = (GC.GetTotalAllocatedBytes() - allocatedStarted, GC.CollectionCount(0) - gcsStarted);
+    var (drainJitMethods, drainJitMs) = (System.Runtime.JitInfo.GetCompiledMethodCount() - jitMethodsStarted,
+        System.Runtime.JitInfo.GetCompilationTime().TotalMilliseconds - jitMsStarted);
+    var drainAllocations = allocations?.Top(topAllocations);
     var finished = Stopwatch.GetTimestamp();
     var finishedAt = DateTime.UtcNow;
     // Throughput from the first job's start to the Nth: the host's own start-up is not the queue's speed.
@@ -91,6 +97,10 @@ static async Task<object> Work(BenchArgs a)
         cpu_seconds = Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds, drain_cpu_seconds = drainCpu.TotalSeconds,
         // The drain's garbage: bytes allocated per job and the collections they cost (each one stops every thread).
         drain_allocated_bytes_per_job = drainAllocated / a.N, drain_gen0_collections = drainGcs,
+        // The runtime still compiling during the drain: hot code compiled again, optimized (and with dynamic PGO
+        // first instrumented), on its background thread, which takes a core's share from the drain.
+        drain_jit_methods = drainJitMethods, drain_jit_ms = drainJitMs,
+        drain_allocations = drainAllocations, // with --allocations N: the top N types by sampled bytes
         // Where the whole window goes: host build and start (migration check included), then to the first handler start, then the stop.
         host_started_seconds = hostStarted,
         jit_methods_at_host_started = jitMethodsStarted, jit_ms_at_host_started = jitMsStarted,
