@@ -84,7 +84,7 @@ public sealed class MultiProcessWorkerTests
     {
         var start = new ProcessStartInfo("dotnet",
         [
-            BenchDll(), "run-worker", "--provider", "postgres", "--connection", connection, "--record", record,
+            BenchTool.Dll(), "run-worker", "--provider", "postgres", "--connection", connection, "--record", record,
             // A lease of 8 heartbeats: a healthy worker starved of CPU for a few seconds must not
             // lose its jobs, or they would run twice for a reason other than the kill.
             "--concurrency", "8", "--lease-seconds", "8", "--heartbeat-seconds", "1",
@@ -126,16 +126,4 @@ public sealed class MultiProcessWorkerTests
         .GroupBy(id => id).ToDictionary(g => g.Key, g => g.Count());
 
     static int RunCount(string folder) => Directory.GetFiles(folder, "*.log").Sum(f => File.ReadAllLines(f).Length);
-
-
-    /// <summary>The benchmark tool hosts the real worker; it is built beside this test project.</summary>
-    static string BenchDll()
-    {
-        var here = AppContext.BaseDirectory; // …/tests/JobService.Tests/bin/{Configuration}/net10.0/
-        var configuration = new DirectoryInfo(here).Parent!.Name;
-        var root = Path.GetFullPath(Path.Combine(here, "../../../../.."));
-        var dll = Path.Combine(root, "bench/JobService.Bench/bin", configuration, "net10.0/JobService.Bench.dll");
-        Assert.True(File.Exists(dll), $"{dll} is missing: build the solution first.");
-        return dll;
-    }
 }
