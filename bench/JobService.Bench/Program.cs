@@ -74,9 +74,9 @@ static async Task<object> Work(BenchArgs a)
     var (drainAllocated, drainGcs) = (GC.GetTotalAllocatedBytes() - allocatedStarted, GC.CollectionCount(0) - gcsStarted);
     var (drainJitMethods, drainJitMs) = (System.Runtime.JitInfo.GetCompiledMethodCount() - jitMethodsStarted,
         System.Runtime.JitInfo.GetCompilationTime().TotalMilliseconds - jitMsStarted);
-    var drainAllocations = allocations?.Top(topAllocations);
     var finished = Stopwatch.GetTimestamp();
     var finishedAt = DateTime.UtcNow;
+    var drainAllocations = allocations?.Top(topAllocations); // stops the sample, outside the timed window
     // Throughput from the first job's start to the Nth: the host's own start-up is not the queue's speed.
     var handled = (finished - NoopHandler.StartedAt.Values.Min()) / (double)Stopwatch.Frequency;
     var stopping = Stopwatch.GetTimestamp();
@@ -97,10 +97,10 @@ static async Task<object> Work(BenchArgs a)
         cpu_seconds = Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds, drain_cpu_seconds = drainCpu.TotalSeconds,
         // The drain's garbage: bytes allocated per job and the collections they cost (each one stops every thread).
         drain_allocated_bytes_per_job = drainAllocated / a.N, drain_gen0_collections = drainGcs,
-        // The runtime still compiling during the drain: hot code compiled again, optimized (and with dynamic PGO
-        // first instrumented), on its background thread, which takes a core's share from the drain.
+        // The runtime still compiling during the drain: code met for the first time (the framework's generic code
+        // over the service's types, which no ReadyToRun image holds) and hot code compiled again, optimized.
         drain_jit_methods = drainJitMethods, drain_jit_ms = drainJitMs,
-        drain_allocations = drainAllocations, // with --allocations N: the top N types by sampled bytes
+        drain_allocations = drainAllocations, // with --allocations K: the K types with the most sampled bytes
         // Where the whole window goes: host build and start (migration check included), then to the first handler start, then the stop.
         host_started_seconds = hostStarted,
         jit_methods_at_host_started = jitMethodsStarted, jit_ms_at_host_started = jitMsStarted,
