@@ -23,7 +23,8 @@ public static class BenchTool
         using var process = Process.Start(start)!;
         var output = process.StandardOutput.ReadToEndAsync();
         var errors = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(3));
+        try { await process.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(3)); }
+        finally { if (!process.HasExited) process.Kill(entireProcessTree: true); } // a hung run does not outlive the test
         Assert.True(process.ExitCode == 0, $"bench {string.Join(' ', args)} exited with {process.ExitCode}: {await errors}");
         var last = (await output).TrimEnd().Split('\n')[^1];
         return JsonDocument.Parse(last).RootElement.Clone();
