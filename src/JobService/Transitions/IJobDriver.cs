@@ -20,7 +20,7 @@ public interface IJobDriver
     /// </summary>
     Task<ClaimResult> ClaimAsync(TransitionTx tx, ClaimRequest request, CancellationToken ct);
 
-    /// <summary>The claim statement as it runs for this request, for reading and for a test to print.</summary>
+    /// <summary>The claim's command text as it runs for this request (one instance per shape, <see cref="ClaimStatements"/>), for reading and for a test to print.</summary>
     string ClaimSql(ClaimRequest request);
 
     /// <summary>

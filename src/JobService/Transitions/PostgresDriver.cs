@@ -80,12 +80,20 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
     /// </summary>
     const string RefusedRow = "\n        UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL WHERE EXISTS (SELECT 1 FROM picked WHERE calls_started)";
 
-    public string ClaimSql(ClaimRequest request)
+    /// <summary>
+    /// Planned once per connection, not at every claim: a custom plan of this statement took
+    /// longer to make (about 0.9 ms) than to run. The generic plan's shape does not depend on the
+    /// values (jobs.id = ANY(ARRAY(…)) keeps the update on the primary key whatever the estimated
+    /// count), docs/benchmarks.md.
+    /// </summary>
+    readonly ClaimStatements _claims = new(request =>
     {
         var groups = string.Join(",\n", request.Quotas.Select((_, i) => string.Format(Group, i)));
         var mark = MarkRunning.Replace("{refusing}", FairClaim.Refusing(request)).Replace("{refused}", request.RefuseWebhookCalls ? RefusedRow : "");
-        return $"WITH RECURSIVE {FairClaim.Tenants},\n{groups},\n{FairClaim.Picked(request)},\n{mark}";
-    }
+        return $"{GenericPlan}WITH RECURSIVE {FairClaim.Tenants},\n{groups},\n{FairClaim.Picked(request)},\n{mark}";
+    });
+
+    public string ClaimSql(ClaimRequest request) => _claims.For(request);
 
     public async Task<ClaimResult> ClaimAsync(TransitionTx tx, ClaimRequest request, CancellationToken ct)
     {
@@ -97,11 +105,7 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
             await using var turn = tx.Command("SELECT pg_advisory_xact_lock(hashtext('jobservice.claim'))");
             await turn.ExecutePreparedAsync(ct);
         }
-        // Planned once per connection, not at every claim: a custom plan of this statement took
-        // longer to make (about 0.9 ms) than to run. The generic plan's shape does not depend on
-        // the values (jobs.id = ANY(ARRAY(…)) keeps the update on the primary key whatever the
-        // estimated count), docs/benchmarks.md.
-        await using var command = tx.Command(GenericPlan + ClaimSql(request));
+        await using var command = tx.Command(ClaimSql(request));
         Bind(command, "now", request.Now);
         Bind(command, "worker", request.WorkerId);
         Bind(command, "lease_until", request.LeaseUntil);

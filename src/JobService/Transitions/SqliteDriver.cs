@@ -62,8 +62,9 @@ public sealed class SqliteDriver(InProcessNotifier notifier) : IJobDriver
     /// <summary>Whether a refusing claim (<see cref="ClaimRequest.RefuseWebhookCalls"/>) that took nothing refused: its pick, looked at again in its transaction.</summary>
     const string PickCallsStarted = "SELECT EXISTS (SELECT 1 FROM picked WHERE calls_started)";
 
-    public string ClaimSql(ClaimRequest request) =>
-        Picking(request) + MarkRunning.Replace("{refusing}", FairClaim.Refusing(request));
+    readonly ClaimStatements _claims = new(request => Picking(request) + MarkRunning.Replace("{refusing}", FairClaim.Refusing(request)));
+
+    public string ClaimSql(ClaimRequest request) => _claims.For(request);
 
     static string Picking(ClaimRequest request)
     {

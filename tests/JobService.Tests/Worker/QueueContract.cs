@@ -700,6 +700,25 @@ public abstract class QueueContract(TestApp app) : IAsyncLifetime
     }
 
     /// <summary>
+    /// A claim's text is built once for each shape (<see cref="ClaimStatements"/>): claims that differ
+    /// only in their values run the same instance, and each shape has its own: more quotas, a
+    /// refusing claim, a tenant cap.
+    /// </summary>
+    [Fact]
+    public void EachShapeOfClaimHasItsOwnStatementBuiltOnce()
+    {
+        var driver = App.Services.GetRequiredService<IJobDriver>();
+
+        var usual = driver.ClaimSql(Claim("w1", 10));
+        Assert.Same(usual, driver.ClaimSql(Claim("w2", 500, new TypeQuota(["greet"], 7)) with { Now = Now.AddHours(1) }));
+        string[] shapes = [usual, driver.ClaimSql(Claim("w1", 10, new TypeQuota(["echo"], 10), new TypeQuota(["greet"], 2))),
+            driver.ClaimSql(Claim("w1", 10) with { RefuseWebhookCalls = true }), driver.ClaimSql(Claim("w1", 10) with { MaxRunningPerTenant = 3 })];
+        Assert.Equal(shapes.Length, shapes.Distinct().Count());
+        Assert.Contains("@max_running", shapes[3]);
+        Assert.DoesNotContain("@max_running", usual);
+    }
+
+    /// <summary>
     /// New jobs and their created events are stored together or not at all, also where the insert
     /// commits by itself (PostgreSQL: one batch, one implicit transaction). The job's created event
     /// is put in the way first (job_events has no foreign key to jobs), so the second statement fails.
