@@ -81,7 +81,8 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
     const string RefusedRow = "\n        UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL WHERE EXISTS (SELECT 1 FROM picked WHERE calls_started)";
 
     /// <summary>
-    /// Planned once per connection, not at every claim: a custom plan of this statement took
+    /// The claim's command text, built once for each shape (<see cref="ClaimStatements"/>), led by
+    /// <see cref="GenericPlan"/>: planned once per connection, not at every claim: a custom plan of this statement took
     /// longer to make (about 0.9 ms) than to run. The generic plan's shape does not depend on the
     /// values (jobs.id = ANY(ARRAY(…)) keeps the update on the primary key whatever the estimated
     /// count), docs/benchmarks.md.
