@@ -6,8 +6,9 @@ namespace JobService.Transitions;
 /// A driver's claim statements, each built once: the text depends only on the claim's shape (how
 /// many quotas, whether it refuses webhook calls, whether tenants are capped), never on its values,
 /// which are bound. Built for every claim, the text (about 3,500 characters, put together from six
-/// parts) was most of the 30 KB an idle worker's claim allocated, and an idle or trickle-fed worker
-/// claims once a second and twice a job (docs/benchmarks.md, forty-fifth session).
+/// parts) was two thirds of what an idle worker's claim allocated (31–39 KB, now 10–20), and an
+/// idle or trickle-fed worker claims once a second and twice a job (docs/benchmarks.md,
+/// forty-fifth session).
 /// </summary>
 public sealed class ClaimStatements(Func<ClaimRequest, string> build)
 {

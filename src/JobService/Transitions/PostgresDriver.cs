@@ -81,11 +81,11 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
     const string RefusedRow = "\n        UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL WHERE EXISTS (SELECT 1 FROM picked WHERE calls_started)";
 
     /// <summary>
-    /// The claim's command text, built once for each shape (<see cref="ClaimStatements"/>), led by
-    /// <see cref="GenericPlan"/>: planned once per connection, not at every claim: a custom plan of this statement took
-    /// longer to make (about 0.9 ms) than to run. The generic plan's shape does not depend on the
-    /// values (jobs.id = ANY(ARRAY(…)) keeps the update on the primary key whatever the estimated
-    /// count), docs/benchmarks.md.
+    /// The claim's command text, built once for each shape (<see cref="ClaimStatements"/>). It starts
+    /// with <see cref="GenericPlan"/>, so the claim is planned once per connection, not at every
+    /// claim: a custom plan of this statement took longer to make (about 0.9 ms) than to run. The
+    /// generic plan's shape does not depend on the values (jobs.id = ANY(ARRAY(…)) keeps the update
+    /// on the primary key whatever the estimated count), docs/benchmarks.md.
     /// </summary>
     readonly ClaimStatements _claims = new(request =>
     {
