@@ -119,8 +119,10 @@ static async Task<object> Latency(BenchArgs a)
     await transitions.Driver.Notifier.Listening;
     await Task.Delay(500); // the worker is up and idle
     var warmup = int.Parse(a.Get("warmup", "20")); // not measured: the first runs of each code path are JIT-compiled
+    var (allocatedBefore, gcsBefore) = (0L, 0);
     for (var i = -warmup; i < a.N; i++)
     {
+        if (i == 0) (allocatedBefore, gcsBefore) = (GC.GetTotalAllocatedBytes(precise: true), GC.CollectionCount(0));
         var id = Guid.CreateVersion7();
         var now = DateTime.UtcNow;
         var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -133,9 +135,14 @@ static async Task<object> Latency(BenchArgs a)
         if (i >= 0) samples.Add(Math.Max(0, (startedAt - committed) * 1000.0 / Stopwatch.Frequency));
         await Task.Delay(interval);
     }
+    // What the process allocated for each measured job (its insert, its claims, its run and completion,
+    // the idle worker's polls meanwhile and this loop's own), and the collections that made: the
+    // idle path's garbage, which the throughput runs' per-job figure does not show.
+    var (allocatedPerJob, gcs) = ((GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore) / a.N, GC.CollectionCount(0) - gcsBefore);
     samples.Sort();
     double P(double q) => samples[(int)Math.Min(samples.Count - 1, Math.Ceiling(q * samples.Count) - 1)];
-    return new { command = "latency", provider = a.Provider, n = a.N, p50_ms = P(0.50), p95_ms = P(0.95), p99_ms = P(0.99), max_ms = samples[^1] };
+    return new { command = "latency", provider = a.Provider, n = a.N, p50_ms = P(0.50), p95_ms = P(0.95), p99_ms = P(0.99), max_ms = samples[^1],
+        allocated_bytes_per_job = allocatedPerJob, gen0_collections = gcs };
 }
 
 static async Task<object> Progress(BenchArgs a)
