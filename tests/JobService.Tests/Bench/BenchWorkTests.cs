@@ -45,10 +45,10 @@ public sealed class BenchWorkTests : IDisposable
         var result = await BenchTool.RunAsync(["latency", .. database, "--n", "20", "--interval-ms", "1", "--warmup", "2"]);
 
         Assert.Equal(20, result.GetProperty("n").GetInt32());
-        Assert.True(result.GetProperty("p50_ms").GetDouble() <= result.GetProperty("max_ms").GetDouble());
+        Assert.True(result.GetProperty("max_ms").GetDouble() > 0); // the pickups were timed
         // A job's insert, claims, run and completion: tens of kilobytes (about 70 here), not the start-up's
         // allocations shared out (about 1.5 MB a job when counted from the process's start).
         Assert.InRange(result.GetProperty("allocated_bytes_per_job").GetInt64(), 1_000, 500_000);
-        Assert.True(result.GetProperty("gen0_collections").GetInt32() >= 0);
+        Assert.Equal(JsonValueKind.Number, result.GetProperty("gen0_collections").ValueKind); // how many depends on the GC's budgets: its presence only
     }
 }
