@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Before/after in one sitting: builds two commits of the service (git worktrees, Release) and
-# drains N no-op jobs with one worker process of each, alternating A, B, A, B…, on a fresh
+# drains N no-op jobs with one worker process of each, alternating A, B, B, A, A, B…, on a fresh
 # database per run, on SQLite and PostgreSQL; prints every run and the medians.
 #   [PROVIDERS=postgres] bash bench/compare.sh <rev-a> <rev-b> [runs=5] [N=20000] [concurrency=1000]
 # jobs/s is N over the worker process's whole life (host start to graceful stop, every
@@ -22,7 +22,10 @@ start_postgres
 OUT="$WORK/runs.jsonl"
 for provider in ${PROVIDERS:-sqlite postgres}; do
   for run in $(seq "$RUNS"); do
-    for side in a b; do
+    # Every other run B goes first: back-to-back runs are not alike (the second of each pair stopped
+    # sooner in docs/benchmarks.md's forty-fourth session), so neither build keeps one place.
+    order="a b"; [ $((run % 2)) = 0 ] && order="b a"
+    for side in $order; do
       dll="$WORK/$side/bench/JobService.Bench/bin/Release/net10.0/JobService.Bench.dll"
       # Each side runs in its own tree: the service reads appsettings.json from there, and an older
       # build refuses a key a newer appsettings.json has.
