@@ -95,13 +95,15 @@ public sealed class JobWorker(
         // (SKIP LOCKED; SQLite's write lock takes them in turn), as the claims of every worker
         // woken by one notice do. The error backoff below is wall-clock time, not the job clock.
         var failures = 0;
-        var rehearsed = false;
+        var claimedOnce = false;
         while (!stopping.IsCancellationRequested)
         {
             // Taken before looking for work, so that a signal sent after the look is not lost.
             var woken = wakeup.Next;
             var freed = running.SlotFreed;
-            var room = running.ClaimRoom(_returnedDuringLastClaim); // a slot frees when its handler returns, while the outcome is written
+            var room = claimedOnce
+                ? running.ClaimRoom(_returnedDuringLastClaim) // a slot frees when its handler returns, while the outcome is written
+                : running.FirstClaimRoom;
             var claimed = 0;
             if (room > 0)
             {
@@ -109,8 +111,8 @@ public sealed class JobWorker(
                 {
                     claimed = await ClaimAndStartAsync(room);
                     failures = 0;
-                    if (!rehearsed) await RehearseIfIdleAsync(claimed, stopping);
-                    rehearsed = true; // once: after the first claim that worked
+                    if (!claimedOnce) await RehearseIfIdleAsync(claimed, stopping);
+                    claimedOnce = true; // after the first claim that worked
                 }
                 catch (Exception e) when (!stopping.IsCancellationRequested)
                 {

@@ -18,4 +18,13 @@ public sealed class ClaimRoomTests
         Assert.Equal(2, RunningJobs.AheadPerSlot);
         Assert.Equal(room, Slots(3).ClaimRoom(returned));
     }
+
+    [Theory]
+    [InlineData(3, 3)]          // a small worker's first claim fills its slots
+    [InlineData(1_000, 250)]    // a large one's takes FirstClaimMax first
+    public void TheFirstClaimTakesTheFreeSlotsUpToFirstClaimMax(int slots, int room)
+    {
+        Assert.Equal(250, RunningJobs.FirstClaimMax);
+        Assert.Equal(room, Slots(slots).FirstClaimRoom);
+    }
 }

@@ -602,6 +602,41 @@ public abstract class WorkerContract
     }
 
     /// <summary>
+    /// A worker started on a backlog claims at most <see cref="RunningJobs.FirstClaimMax"/> jobs first, so
+    /// that handlers start while the rest are claimed, and then fills its other slots at once. A claim
+    /// stamps its jobs' started_at with its own time (the real clock here), so the earliest are the first claim's.
+    /// </summary>
+    [Fact]
+    public async Task AWorkerStartedOnABacklogClaimsAFirstShareThenFillsEverySlot()
+    {
+        const int slots = RunningJobs.FirstClaimMax + 50;
+        await using var api = await StartAsync(new() { ["Service:Role"] = "api" });
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var allStarted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var started = 0;
+        var held = Scripts.Add(async _ =>
+        {
+            if (Interlocked.Increment(ref started) == slots) allStarted.TrySetResult();
+            await release.Task;
+            return null;
+        });
+        var response = await api.Client.PostAsJsonAsync("/jobs/batch", new { jobs = Enumerable.Range(0, slots).Select(_ => Scripts.Job(held)) });
+        response.EnsureSuccessStatusCode();
+
+        await using var worker = new WorkerApp(api.Database, new()
+        {
+            ["Service:Role"] = "worker", ["Database:MigrateOnStartup"] = "false", ["Worker:Concurrency"] = slots.ToString(),
+        }, realClock: true);
+        _ = worker.Client; // starts its worker on the backlog
+        await allStarted.Task.WaitAsync(TimeSpan.FromSeconds(30)); // every slot filled, no poll waited for
+        var claimedAt = await api.WithDbAsync(db => db.Jobs.Select(j => j.StartedAt).ToListAsync());
+        release.SetResult();
+
+        Assert.Equal(slots, claimedAt.Count(t => t is not null));
+        Assert.Equal(RunningJobs.FirstClaimMax, claimedAt.Count(t => t == claimedAt.Min()));
+    }
+
+    /// <summary>
     /// A process that only runs workers never starts EF Core, whose first context cost a worker
     /// ~450 ms of start-up: its database wait, migration check, paused types, heartbeat row, claims,
     /// outcomes, lease renewals, readiness probes and metrics gauges all run on plain connections (JobsConnections).
