@@ -121,7 +121,7 @@ public sealed class RunningJobs(IOptions<WorkerOptions> options)
     /// The first claim's room: at most <see cref="FirstClaimMax"/> jobs. A worker started on a
     /// backlog starts no handler until its first claim has returned every row, and that claim runs
     /// its code for the first time in the process: 1,000 rows took 80–100 ms from sending to the
-    /// first handler, 250 about 35 ms less. The next claim goes out at once (the first took all it
+    /// first handler, 250 20–36 ms less. The next claim goes out at once (the first took all it
     /// asked for) and fills the other slots while those run (docs/benchmarks.md, forty-sixth session).
     /// </summary>
     public int FirstClaimRoom => Math.Min(ClaimRoom(0), FirstClaimMax);

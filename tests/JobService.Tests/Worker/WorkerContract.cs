@@ -628,7 +628,7 @@ public abstract class WorkerContract
             ["Service:Role"] = "worker", ["Database:MigrateOnStartup"] = "false", ["Worker:Concurrency"] = slots.ToString(),
         }, realClock: true);
         _ = worker.Client; // starts its worker on the backlog
-        await allStarted.Task.WaitAsync(TimeSpan.FromSeconds(30)); // every slot filled, no poll waited for
+        await allStarted.Task.WaitAsync(TimeSpan.FromSeconds(30)); // every slot filled
         var claimedAt = await api.WithDbAsync(db => db.Jobs.Select(j => j.StartedAt).ToListAsync());
         release.SetResult();
 
