@@ -36,8 +36,11 @@ COPY --from=build /app ./
 # The image's non-root 'app' user (UID 1654) owns only the SQLite data folder.
 RUN mkdir -p /app/data && chown app:app /app/data
 USER app
+# The start-up JIT profile (what the last start compiled, compiled ahead by the next on another
+# core) is kept where the app user may write: beside the binary it could not be.
 ENV ASPNETCORE_HTTP_PORTS=8080 \
-    DOTNET_NOLOGO=1
+    DOTNET_NOLOGO=1 \
+    Service__JitProfileDirectory=/app/data/jit-profiles
 EXPOSE 8080
 VOLUME ["/app/data"]
 # The runtime image has no curl: the binary's own 'healthcheck' verb probes /health/ready on the

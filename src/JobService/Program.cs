@@ -17,6 +17,8 @@ if (args is ["help" or "--help" or "-h", .. var rest])
 try
 {
     var builder = WebApplication.CreateBuilder(args);
+    if (args is ["migrate" or "create-key", ..]) // a verb's short run is no start for the service's next to learn from
+        builder.Configuration.AddInMemoryCollection([new($"{ServiceOptions.Section}:{nameof(ServiceOptions.JitProfileDirectory)}", "")]);
     builder.AddJobService(logsToStandardError: args is ["create-key", ..]); // its stdout is the key alone
     var app = builder.Build();
 

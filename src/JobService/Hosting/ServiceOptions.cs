@@ -22,6 +22,14 @@ public sealed class ServiceOptions : IValidatableObject
     /// </summary>
     public List<string> TrustedProxies { get; set; } = [];
 
+    /// <summary>
+    /// Where each process keeps the runtime's record of the methods it compiled in its first minute,
+    /// which the next start of the same role compiles ahead on another core (<see cref="StartupJitProfile"/>);
+    /// relative to the binary's folder. It must be writable (the Docker image points it into its data
+    /// volume); empty keeps none.
+    /// </summary>
+    public string JitProfileDirectory { get; set; } = "jit-profiles";
+
     public bool RunsApi => Role is "all" or "api";
     public bool RunsWorkers => Role is "all" or "worker";
 

@@ -32,6 +32,11 @@ public static class ServiceSetup
             Optional = true,
             FileProvider = new PhysicalFileProvider(AppContext.BaseDirectory),
         });
+        var service = builder.Configuration.GetSection(ServiceOptions.Section).Get<ServiceOptions>() ?? new ServiceOptions();
+        // First: the runtime compiles what the last start of this role compiled, on the idle core,
+        // while this thread builds the host. Only a known role names a file (the setting is checked later).
+        if (service.JitProfileDirectory is { Length: > 0 } profiles && (service.RunsApi || service.RunsWorkers))
+            StartupJitProfile.Start(Path.Combine(AppContext.BaseDirectory, profiles), service.Role);
         builder.AddJobServiceLogging(logsToStandardError);
 
         var services = builder.Services;
@@ -50,11 +55,10 @@ public static class ServiceSetup
             .ValidateDataAnnotations().ValidateOnStart();
         services.AddJobTransitions();
         services.AddSingleton<Api.JobPolls>();
-        var role = builder.Configuration.GetSection(ServiceOptions.Section).Get<ServiceOptions>() ?? new ServiceOptions();
-        services.AddJobServiceAuth(servesApi: role.RunsApi);
+        services.AddJobServiceAuth(servesApi: service.RunsApi);
         services.AddJobServiceDashboard();
-        if (role.RunsWorkers) services.AddJobWorkers();
-        services.AddJobServiceWebhooks(role.RunsWorkers);
+        if (service.RunsWorkers) services.AddJobWorkers();
+        services.AddJobServiceWebhooks(service.RunsWorkers);
 
         services.ConfigureHttpJsonOptions(o => JobJson.Configure(o.SerializerOptions));
         services.Configure<Microsoft.AspNetCore.Mvc.JsonOptions>(o => JobJson.Configure(o.JsonSerializerOptions));
@@ -116,6 +120,8 @@ public static class ServiceSetup
             throw;
         }
         app.Services.LogLlmProviders();
+        if (StartupJitProfile.Problem is { } problem)
+            app.Logger.LogInformation("The next start will not be faster: {Problem} (Service:JitProfileDirectory; empty turns this off)", problem);
         app.MapJobService();
     }
 
