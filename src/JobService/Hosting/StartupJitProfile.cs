@@ -9,7 +9,7 @@ namespace JobService.Hosting;
 /// process records which methods its first minute compiled, and the next start of the same role has
 /// the runtime compile them ahead on a thread of its own. Until the host is built a start runs on
 /// one thread, with the second core idle; the methods it would compile as it meets them are then
-/// ready (docs/benchmarks.md, forty-seventh session: the first handler about 90 ms sooner).
+/// ready (docs/benchmarks.md, forty-seventh session: the first handler 50–90 ms sooner).
 /// <para>
 /// A profile is a program's in a role (<c>JobService-worker</c>): another program hosting the service,
 /// or the same in another role, meets other methods. Each process records into a file of its own,
