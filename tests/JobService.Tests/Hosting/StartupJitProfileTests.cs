@@ -102,6 +102,22 @@ public sealed class StartupJitProfileTests : IDisposable
         Assert.False(Directory.Exists(profiles) && Directory.EnumerateFileSystemEntries(profiles).Any(), "migrate kept a profile");
     }
 
+    /// <summary>A folder the service cannot write costs the next start its head start, not this one: one line says so.</summary>
+    [Fact]
+    public async Task AFolderThatCannotBeWrittenIsOneLineAndTheServiceStartsAnyway()
+    {
+        if (!OperatingSystem.IsLinux()) Assert.Skip("/proc takes no folder on Linux only.");
+        await using var service = ServiceProcess.Start(new Dictionary<string, string>
+        {
+            ["ConnectionStrings__Jobs"] = $"Data Source={_folder.NewDatabase("jit")}",
+            ["Service__JitProfileDirectory"] = "/proc/jobservice-jit-profiles",
+        });
+
+        await service.WaitForOutputAsync("The next start will not be faster: no start-up profile is kept in /proc/jobservice-jit-profiles", Within);
+        await service.WaitUntilReadyAsync(Within);
+        Assert.Single(service.Output, l => l.Contains("The next start will not be faster", StringComparison.Ordinal));
+    }
+
     static async Task<int> RunUntilReadyThenStopAsync(Dictionary<string, string> environment, Action<int>? whileRunning = null)
     {
         await using var service = ServiceProcess.Start(environment);
