@@ -2,8 +2,9 @@
 # Before/after for the API's requests, side by side: builds two commits of the service (git
 # worktrees, Release), runs both at once (Service:Role=api, Serilog at Warning, rate limits out of
 # the way) on one PostgreSQL (or each on its own SQLite file), and loads them in turn with wrk in
-# short slices, A then B, round after round; prints the requests and the service's CPU of each
-# slice, then the totals.
+# short slices, A then B, then B then A, round after round (whichever goes second in a round meets
+# a machine the first has just warmed: alternated, neither always has it); prints the requests and
+# the service's CPU of each slice, then the totals.
 #   [PROVIDER=sqlite] [KINDS="get post"] bash bench/http-compare.sh <rev-a> <rev-b> [rounds=8] [slice seconds=5] [connections=32]
 # Why side by side: this machine's speed drifts by tens of percent within minutes, so runs one
 # after the other (bench/http.sh) need many repetitions to show a 5 % change; here both builds
@@ -42,7 +43,8 @@ load() { # side kind seconds -> requests completed
 for kind in ${KINDS:-get post}; do
   for side in a b; do load $side "$kind" $WARM >/dev/null; done
   for round in $(seq "$ROUNDS"); do
-    for side in a b; do
+    order="a b"; [ $((round % 2)) = 0 ] && order="b a"
+    for side in $order; do
       before=$(cpu_ticks "${PID[$side]}"); requests=$(load $side "$kind" "$SLICE"); after=$(cpu_ticks "${PID[$side]}")
       echo "$kind $side $round $requests $((after - before)) $(cut -d' ' -f1 /proc/loadavg)" | tee -a "$WORK/slices"
     done
