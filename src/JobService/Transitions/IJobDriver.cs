@@ -66,9 +66,9 @@ public interface IJobDriver
     /// by a second one on SQLite, worded by SQL from the stored rows (<see cref="Story.CreatedTemplate"/>,
     /// <paramref name="source"/> filling its <c>%s</c>), with no event JSON sent for each job. The jobs may be several submits' (a group commit): their
     /// tenants, times, request hashes and trace parents may differ.
-    /// Returns true when the statement also notified every node's workers at its commit (PostgreSQL,
-    /// <see cref="PostgresNotifier.TryCarryWakeUp"/>): the caller then publishes
-    /// <see cref="Notice.JobsAvailable"/> with SentWithCommit.
+    /// Returns true when the statement also notified every node of the new jobs and of their created
+    /// events at its commit (PostgreSQL, <see cref="PostgresNotifier.TryCarryWakeUp"/>): the caller then
+    /// publishes <see cref="Notice.JobsAvailable"/> and <see cref="Notice.EventsAppended"/> with SentWithCommit.
     /// </summary>
     Task<bool> InsertJobsAsync(TransitionTx tx, IReadOnlyList<Job> jobs, string source, CancellationToken ct);
 

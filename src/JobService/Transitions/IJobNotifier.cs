@@ -17,8 +17,11 @@ public abstract record Notice
     /// </summary>
     public sealed record CancelRequested(Guid JobId, long Seq) : Notice;
 
-    /// <summary>Events up to <paramref name="Seq"/> were committed for the job.</summary>
-    public sealed record EventsAppended(Guid JobId, long Seq) : Notice;
+    /// <summary>
+    /// Events up to <paramref name="Seq"/> were committed for the job. <paramref name="SentWithCommit"/>:
+    /// the write's own statement already notified every node, this one included.
+    /// </summary>
+    public sealed record EventsAppended(Guid JobId, long Seq, bool SentWithCommit = false) : Notice;
 
     /// <summary>A job type was paused or resumed: workers read job_type_pauses again.</summary>
     public sealed record PausesChanged : Notice;

@@ -62,7 +62,7 @@ public sealed class JobTransitions(
         // One statement for the batch (no change tracking per job) that words the created events
         // itself; the hooks see their kind and level.
         var sent = await driver.InsertJobsAsync(tx, jobs, source, ct);
-        await ApplyAsync(tx, jobs.Select(j => CreatedChange(j, tx.Now)).ToList(), stored: true, ct);
+        await ApplyAsync(tx, jobs.Select(j => CreatedChange(j, tx.Now)).ToList(), stored: true, ct, sentWithCommit: sent);
         tx.AfterCommit(() => driver.Notifier.Publish(new Notice.JobsAvailable(SentWithCommit: sent)));
         await tx.CommitAsync(ct);
     }
@@ -642,13 +642,14 @@ public sealed class JobTransitions(
     Task ApplyAsync(TransitionTx tx, IReadOnlyList<JobRow> rows, Func<JobRow, JobEvent?> describe, CancellationToken ct, bool stored = false) =>
         rows.Count == 0 ? Task.CompletedTask : ApplyAsync(tx, rows.Select(r => new AppliedChange(r, describe(r))).ToList(), stored, ct);
 
-    async Task ApplyAsync(TransitionTx tx, IReadOnlyList<AppliedChange> changes, bool stored, CancellationToken ct)
+    /// <param name="sentWithCommit">The statement that stored the events notified every node of them (<see cref="IJobDriver.InsertJobsAsync"/>).</param>
+    async Task ApplyAsync(TransitionTx tx, IReadOnlyList<AppliedChange> changes, bool stored, CancellationToken ct, bool sentWithCommit = false)
     {
         var events = changes.Where(c => c.Event is not null).Select(c => c.Event!).ToList();
         if (!stored) await driver.InsertEventsAsync(tx, events, ct);
         foreach (var hook in _hooks) await hook.OnAppliedAsync(tx, changes, ct);
         if (events.Count > 0)
-            tx.AfterCommit(() => { foreach (var e in events) driver.Notifier.Publish(new Notice.EventsAppended(e.JobId, e.Seq)); });
+            tx.AfterCommit(() => { foreach (var e in events) driver.Notifier.Publish(new Notice.EventsAppended(e.JobId, e.Seq, sentWithCommit)); });
     }
 
     static AppliedChange CreatedChange(Job j, DateTime now)

@@ -260,22 +260,25 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
     /// </summary>
     public async Task<bool> InsertJobsAsync(TransitionTx tx, IReadOnlyList<Job> jobs, string source, CancellationToken ct)
     {
-        var carries = notifier.TryCarryWakeUp();
+        if (!notifier.TryCarryWakeUp()) return await InsertAsync(tx, jobs, source, eventsNote: null, ct);
         try
         {
-            await InsertAsync(tx, jobs, source, carries, ct);
-            return carries;
+            // The created events' notice goes beside the wake-up when it fits in one notice; a bigger
+            // batch carries neither, and the loop sends both.
+            return await InsertAsync(tx, jobs, source, PostgresNotifier.EventsNote(jobs.Select(j => (j.Id, j.EventSeq))), ct);
         }
         finally
         {
-            if (carries) notifier.WakeUpCarried();
+            notifier.WakeUpCarried();
         }
     }
 
-    async Task InsertAsync(TransitionTx tx, IReadOnlyList<Job> jobs, string source, bool wakeUp, CancellationToken ct)
+    /// <summary>The insert, and with <paramref name="eventsNote"/> the wake-up and that notice at its commit: returns whether it carried them.</summary>
+    async Task<bool> InsertAsync(TransitionTx tx, IReadOnlyList<Job> jobs, string source, string? eventsNote, CancellationToken ct)
     {
         var mixed = jobs.Count > 1 && SharedColumns.Any(c => c.Differs(jobs));
-        await using var insert = tx.Command((jobs.Count == 1 ? InsertOne : mixed ? InsertMixed : InsertMany) + (wakeUp ? WakeUp : ""));
+        await using var insert = tx.Command((jobs.Count == 1 ? InsertOne : mixed ? InsertMixed : InsertMany) + (eventsNote is null ? "" : Notices));
+        if (eventsNote is not null) Bind(insert, "events_note", eventsNote);
         BindEventTemplate(insert, Story.CreatedTemplate);
         Bind(insert, "source", source);
         Bind(insert, "now", tx.Now);
@@ -285,6 +288,7 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
         try
         {
             await insert.ExecutePreparedAsync(ct);
+            return eventsNote is not null;
         }
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
         {
@@ -347,8 +351,8 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
     static readonly string InsertOne = InsertSql(one: true, mixed: false), InsertMany = InsertSql(one: false, mixed: false),
         InsertMixed = InsertSql(one: false, mixed: true);
 
-    /// <summary>A second statement of the insert's batch: one implicit transaction, so the notice goes out at its commit.</summary>
-    const string WakeUp = $";\nSELECT pg_notify('{PostgresNotifier.JobsChannel}', '')";
+    /// <summary>A second statement of the insert's batch: one implicit transaction, so the notices go out at its commit.</summary>
+    const string Notices = $";\nSELECT pg_notify('{PostgresNotifier.JobsChannel}', ''), pg_notify('{PostgresNotifier.EventsChannel}', @events_note)";
 
     /// <summary>
     /// The jobs from a list of columns (<c>j</c>), each a plain value for one job or an unnested

@@ -54,6 +54,7 @@ public sealed class PostgresNotifier(NpgsqlDataSource dataSource, IOptions<Servi
             Received?.Invoke(notice);
             return;
         }
+        if (notice is Notice.EventsAppended { SentWithCommit: true }) return; // every node hears it from the server, this one too
         lock (_gate)
         {
             switch (notice)
@@ -72,11 +73,13 @@ public sealed class PostgresNotifier(NpgsqlDataSource dataSource, IOptions<Servi
     }
 
     /// <summary>
-    /// Whether the insert about to run may carry its own wake-up (a NOTIFY in its statement, sent
-    /// by PostgreSQL at its commit): true for one insert of this node at a time, until its statement
-    /// returns (<see cref="WakeUpCarried"/>). A lone submit's workers then hear of it without the
-    /// send loop's hand-off and round trip after the commit (the harness's pickup p50 1.35–1.97 →
-    /// 0.48–0.90 ms, docs/benchmarks.md); under load the others' wake-ups go through the loop,
+    /// Whether the insert about to run may carry its own wake-up and its created events' notice (a
+    /// NOTIFY in its statement, sent by PostgreSQL at its commit): true for one insert of this node
+    /// at a time, until its statement returns (<see cref="WakeUpCarried"/>). A lone submit's workers
+    /// then hear of it without the send loop's hand-off and round trip after the commit (the
+    /// harness's pickup p50 1.35–1.97 → 0.48–0.90 ms, docs/benchmarks.md), and no second notifying
+    /// transaction (a commit flushed to disk, every listening backend woken) follows the insert's
+    /// while its job is being claimed; under load the others' notices go through the loop,
     /// coalesced, since PostgreSQL serialises the commits of notifying transactions.
     /// </summary>
     public bool TryCarryWakeUp() => Interlocked.CompareExchange(ref _carrying, 1, 0) == 0;
@@ -177,22 +180,45 @@ public sealed class PostgresNotifier(NpgsqlDataSource dataSource, IOptions<Servi
         if (_jobsAvailable) notes.Add((JobsChannel, ""));
         if (_pausesChanged) notes.Add((PausesChannel, ""));
         notes.AddRange(_cancels.Select(c => (CancelChannel, $"{c.Key}:{c.Value}")));
-        // "id:seq,id:seq,…", each item formatted in place: a busy worker tells two events a job, and a
-        // string for each was a twentieth of a drain's allocations.
         var payload = _payload.Clear();
-        Span<char> item = stackalloc char[64]; // a job id (36) and a seq (at most 20)
         foreach (var (id, seq) in _events)
         {
-            id.TryFormat(item, out var length);
-            item[length++] = ':';
-            seq.TryFormat(item[length..], out var digits, provider: System.Globalization.CultureInfo.InvariantCulture);
-            length += digits;
-            if (payload.Length + length + 1 > MaxPayload) { notes.Add((EventsChannel, payload.ToString())); payload.Clear(); }
-            if (payload.Length > 0) payload.Append(',');
-            payload.Append(item[..length]);
+            if (AppendEvent(payload, id, seq)) continue;
+            notes.Add((EventsChannel, payload.ToString()));
+            AppendEvent(payload.Clear(), id, seq);
         }
         if (payload.Length > 0) notes.Add((EventsChannel, payload.ToString()));
         return notes;
+    }
+
+    /// <summary>
+    /// The events channel's payload for one write's events, when they fit in one notice (null
+    /// otherwise): what an insert that carries its own wake-up sends beside it (<see cref="TryCarryWakeUp"/>).
+    /// </summary>
+    public static string? EventsNote(IEnumerable<(Guid JobId, long Seq)> events)
+    {
+        var payload = new StringBuilder();
+        foreach (var (id, seq) in events)
+            if (!AppendEvent(payload, id, seq)) return null;
+        return payload.ToString();
+    }
+
+    /// <summary>
+    /// Appends "id:seq" to an events payload ("id:seq,id:seq,…"), unless it would pass
+    /// <see cref="MaxPayload"/>. Each item is formatted in place: a busy worker tells two events a
+    /// job, and a string for each was a twentieth of a drain's allocations.
+    /// </summary>
+    static bool AppendEvent(StringBuilder payload, Guid id, long seq)
+    {
+        Span<char> item = stackalloc char[64]; // a job id (36) and a seq (at most 20)
+        id.TryFormat(item, out var length);
+        item[length++] = ':';
+        seq.TryFormat(item[length..], out var digits, provider: System.Globalization.CultureInfo.InvariantCulture);
+        length += digits;
+        if (payload.Length + length + 1 > MaxPayload) return false;
+        if (payload.Length > 0) payload.Append(',');
+        payload.Append(item[..length]);
+        return true;
     }
 
     async Task ListenLoopAsync(CancellationToken ct)

@@ -753,8 +753,9 @@ public sealed class PostgresWorkerTests : WorkerContract
     /// <summary>
     /// Event notices go out several to a NOTIFY, split where a payload would pass PostgreSQL's
     /// limit; every API node reads them back item by item. Four hundred jobs' notices (about
-    /// 19,000 characters: three NOTIFYs at least) each come back as sent; an item that is not
-    /// "id:seq" is skipped and the rest of its payload still read.
+    /// 19,000 characters: three NOTIFYs at least) each come back as sent, and one published as
+    /// sent with its write's commit does not go again; an item that is not "id:seq" is skipped and
+    /// the rest of its payload still read.
     /// </summary>
     [Fact]
     public async Task EventNoticesComeBackAsEveryJobAndSeqSentAndAMalformedItemIsSkipped()
@@ -781,6 +782,7 @@ public sealed class PostgresWorkerTests : WorkerContract
         }
 
         var sent = Enumerable.Range(1, 400).ToDictionary(_ => Guid.CreateVersion7(), i => (long)i * 1_000_003);
+        notifier.Publish(new Notice.EventsAppended(Guid.CreateVersion7(), 1, SentWithCommit: true));
         foreach (var (id, seq) in sent) notifier.Publish(new Notice.EventsAppended(id, seq));
         Assert.Equal(sent.OrderBy(e => e.Key), (await HeardAsync(sent.Count)).OrderBy(e => e.Key));
 
@@ -797,14 +799,15 @@ public sealed class PostgresWorkerTests : WorkerContract
     protected override Task<TestDatabase> CreateDatabaseAsync() => TestDatabase.PostgresOrSkipAsync();
 
     /// <summary>
-    /// A lone submit's wake-up is a NOTIFY in its own insert, sent by PostgreSQL at that commit: the
-    /// notifier here never runs its send loop, so a notice can come only from the statement, and it
-    /// comes from the backend that inserted. While another write carries one, the insert carries
-    /// none (the loop sends it, coalesced); and a rolled-back insert wakes nobody. A marker NOTIFY
-    /// sent after each insert shows what the insert sent: notices arrive in commit order.
+    /// A lone submit's wake-up and its created event's notice are NOTIFYs in its own insert, sent by
+    /// PostgreSQL at that commit: the notifier here never runs its send loop, so a notice can come
+    /// only from the statement, and it comes from the backend that inserted. While another write
+    /// carries one, the insert carries none (the loop sends them, coalesced); a batch whose events
+    /// do not fit in one notice carries none either; and a rolled-back insert wakes nobody. A marker
+    /// NOTIFY sent after each insert shows what the insert sent: notices arrive in commit order.
     /// </summary>
     [Fact]
-    public async Task ALoneSubmitsWakeUpIsSentByItsOwnCommitAndOnlyThen()
+    public async Task ALoneSubmitsNoticesAreSentByItsOwnCommitAndOnlyThen()
     {
         await using var app = await StartAsync();
         var notifier = new PostgresNotifier(app.Get<Npgsql.NpgsqlDataSource>(), Microsoft.Extensions.Options.Options.Create(new JobService.Hosting.ServiceOptions()),
@@ -813,26 +816,27 @@ public sealed class PostgresWorkerTests : WorkerContract
         var connections = app.Get<JobsConnections>();
         await using var listener = new Npgsql.NpgsqlConnection(app.Database.ConnectionString);
         await listener.OpenAsync();
-        var heard = System.Threading.Channels.Channel.CreateUnbounded<(int Pid, string Payload)>();
-        listener.Notification += (_, e) => heard.Writer.TryWrite((e.PID, e.Payload));
-        await using (var listen = new Npgsql.NpgsqlCommand($"LISTEN {PostgresNotifier.JobsChannel}", listener)) await listen.ExecuteNonQueryAsync();
+        var heard = System.Threading.Channels.Channel.CreateUnbounded<(int Pid, string Channel, string Payload)>();
+        listener.Notification += (_, e) => heard.Writer.TryWrite((e.PID, e.Channel, e.Payload));
+        await using (var listen = new Npgsql.NpgsqlCommand($"LISTEN {PostgresNotifier.JobsChannel}; LISTEN {PostgresNotifier.EventsChannel}", listener))
+            await listen.ExecuteNonQueryAsync();
         var listening = true; // each wait a second at most: a cancel landing as WaitAsync starts can be lost (npgsql/npgsql#5975)
         var waiting = Task.Run(async () => { while (Volatile.Read(ref listening)) await listener.WaitAsync(TimeSpan.FromSeconds(1)); });
 
-        async Task<(bool Carried, int Pid)> InsertAsync(bool commit)
+        async Task<(bool Carried, int Pid, Guid Id)> InsertAsync(bool commit, int count = 1)
         {
             var now = app.Time.GetUtcNow().UtcDateTime;
             await using var tx = await TransitionTx.BeginAsync(connections, driver, now, selfCommitting: commit, CancellationToken.None);
-            var job = new Job { Id = Guid.CreateVersion7(), Type = "$nobody", Status = JobStatus.Pending, Payload = "{}",
-                MaxAttempts = 1, EventSeq = 1, Message = "Waiting", RunAt = now, CreatedAt = now, UpdatedAt = now };
-            var carried = await driver.InsertJobsAsync(tx, [job], "the test", CancellationToken.None);
-            return (carried, ((Npgsql.NpgsqlConnection)tx.Connection).ProcessID); // not committed: disposed, so rolled back
+            var jobs = Enumerable.Range(0, count).Select(_ => new Job { Id = Guid.CreateVersion7(), Type = "$nobody", Status = JobStatus.Pending,
+                Payload = "{}", MaxAttempts = 1, EventSeq = 1, Message = "Waiting", RunAt = now, CreatedAt = now, UpdatedAt = now }).ToList();
+            var carried = await driver.InsertJobsAsync(tx, jobs, "the test", CancellationToken.None);
+            return (carried, ((Npgsql.NpgsqlConnection)tx.Connection).ProcessID, jobs[0].Id); // not committed: disposed, so rolled back
         }
-        async Task<List<(int Pid, string Payload)>> HeardUntilMarkerAsync()
+        async Task<List<(int Pid, string Channel, string Payload)>> HeardUntilMarkerAsync()
         {
             await using (var marker = app.Get<Npgsql.NpgsqlDataSource>().CreateCommand($"SELECT pg_notify('{PostgresNotifier.JobsChannel}', 'marker')"))
                 await marker.ExecuteNonQueryAsync();
-            var notices = new List<(int Pid, string Payload)>();
+            var notices = new List<(int Pid, string Channel, string Payload)>();
             while (true)
             {
                 var notice = await heard.Reader.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(15));
@@ -845,7 +849,12 @@ public sealed class PostgresWorkerTests : WorkerContract
         {
             var lone = await InsertAsync(commit: true);
             Assert.True(lone.Carried);
-            Assert.Equal(new[] { (lone.Pid, "") }, await HeardUntilMarkerAsync());
+            Assert.Equal(new[] { (lone.Pid, PostgresNotifier.JobsChannel, ""), (lone.Pid, PostgresNotifier.EventsChannel, $"{lone.Id}:1") },
+                await HeardUntilMarkerAsync());
+
+            var batch = await InsertAsync(commit: true, count: 250); // 250 "id:seq" items are more than one notice holds
+            Assert.False(batch.Carried);
+            Assert.Empty(await HeardUntilMarkerAsync());
 
             Assert.True(notifier.TryCarryWakeUp()); // another write carries one
             var second = await InsertAsync(commit: true);
