@@ -11,10 +11,9 @@ namespace JobService.Transitions;
 /// PostgreSQL LISTEN/NOTIFY for every node, API-only ones included. Sending: notices published
 /// after commits are coalesced (one wake-up, one cancel per job, the highest seq per job) and
 /// sent by one loop, outside any writing transaction, several to a NOTIFY payload (at most
-/// 8,000 bytes each). Wake-ups, cancels and pauses go at once; events alone wait
-/// <see cref="EventsGathering"/> and go at most every <see cref="EventsSpacing"/>, so that a busy
-/// worker's two events per job travel in a few notices a second rather than one per commit, and a
-/// lone short job's two in one. Listening: one connection from the shared data
+/// 8,000 bytes each). Wake-ups, cancels and pauses go at once; events alone go at most every
+/// <see cref="EventsSpacing"/>, so that a busy worker's two events per job travel in a few
+/// notices a second rather than one per commit. Listening: one connection from the shared data
 /// source; after every (re)connect subscribers hear <see cref="Notice.Reconnected"/>, since
 /// NOTIFY has no replay.
 /// Only nodes that serve the API listen for events.
@@ -36,14 +35,6 @@ public sealed class PostgresNotifier(NpgsqlDataSource dataSource, IOptions<Servi
     /// an event at most this much later under load, and at once when the last send was longer ago.
     /// </summary>
     public static readonly TimeSpan EventsSpacing = TimeSpan.FromMilliseconds(10);
-
-    /// <summary>
-    /// How long events alone wait for others, however long ago the last send was: a lone job's
-    /// claimed event then goes after its handler has started, not beside the start (each send is a
-    /// notifying transaction, its commit flushed to disk and every listening backend woken), and
-    /// with its completed event if the job is that short.
-    /// </summary>
-    public static readonly TimeSpan EventsGathering = TimeSpan.FromMilliseconds(3);
 
     readonly Lock _gate = new();
     readonly SemaphoreSlim _pending = new(0), _urgent = new(0); // anything to send; a notice that must not wait
@@ -107,8 +98,7 @@ public sealed class PostgresNotifier(NpgsqlDataSource dataSource, IOptions<Servi
             {
                 await _pending.WaitAsync(ct);
                 var spacing = EventsSpacing - Stopwatch.GetElapsedTime(lastSent);
-                var wait = spacing > EventsGathering ? spacing : EventsGathering;
-                if (_urgent.CurrentCount == 0) await _urgent.WaitAsync(wait, ct);
+                if (spacing > TimeSpan.Zero && _urgent.CurrentCount == 0) await _urgent.WaitAsync(spacing, ct);
                 while (_urgent.CurrentCount > 0) _urgent.Wait(0); // what it signalled goes in this send
             }
             catch (OperationCanceledException) { return; }
