@@ -34,7 +34,7 @@ public abstract record Notice
 /// The driver's listen/notify. <see cref="Publish"/> is called after a commit and returns at
 /// once: PostgreSQL sends the notices outside the writing transaction (a NOTIFY inside it would
 /// serialise every commit), coalesced per node, except one insert at a time that carries its own
-/// wake-up (<see cref="PostgresNotifier.TryCarryWakeUp"/>); SQLite hands them to this process's subscribers.
+/// wake-up and created events' notice (<see cref="PostgresNotifier.TryCarryWakeUp"/>); SQLite hands them to this process's subscribers.
 /// </summary>
 public interface IJobNotifier
 {
