@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Before/after in one sitting: builds two commits of the service (git worktrees, Release) and
 # drains N no-op jobs with one worker process of each, alternating A, B, B, A, A, B…, on a fresh
-# database per run, on SQLite and PostgreSQL; prints every run and the medians.
+# database per run, on SQLite and PostgreSQL; prints every run, the medians and each pair's ratio,
+# and on PostgreSQL the server's CPU a job (its backends' time, read from the kernel: it moves far
+# less with the machine's load than the wall clock does).
 #   [PROVIDERS=postgres] bash bench/compare.sh <rev-a> <rev-b> [runs=5] [N=20000] [concurrency=1000]
 # jobs/s is N over the worker process's whole life (host start to graceful stop, every
 # completion committed), the peer harness's definition; handler_jobs_per_second is first
@@ -38,8 +40,15 @@ for provider in ${PROVIDERS:-sqlite postgres}; do
       fi
       dotnet "$dll" enqueue --provider $provider --connection "$c" --n "$N" >/dev/null 2>&1
       load=$(cut -d' ' -f1 /proc/loadavg)
-      dotnet "$dll" work --provider $provider --connection "$c" --n "$N" --concurrency "$C" 2>/dev/null | tail -1 |
-        python3 -c "import json,sys; r=json.load(sys.stdin); r.update(side='$side', rev='$(git rev-parse --short "$([ $side = a ] && echo "$A" || echo "$B")")', run=$run, load=$load); print(json.dumps(r))" >>"$OUT"
+      if [ $provider = postgres ]; then pg_cpu0=$(postgres_children_cpu); fi
+      dotnet "$dll" work --provider $provider --connection "$c" --n "$N" --concurrency "$C" 2>/dev/null | tail -1 >"$WORK/run.json"
+      pg_cpu=null
+      if [ $provider = postgres ]; then
+        # The worker's backends are counted once they have exited (the server has reaped them).
+        until [ "$(psql_bench -Atc "SELECT count(*) FROM pg_stat_activity WHERE datname = 'jobservice_bench'")" = 0 ]; do :; done
+        pg_cpu=$(echo "$(postgres_children_cpu) $pg_cpu0" | awk '{print $1 - $2}')
+      fi
+      python3 -c "import json,sys; r=json.load(open('$WORK/run.json')); r.update(side='$side', rev='$(git rev-parse --short "$([ $side = a ] && echo "$A" || echo "$B")")', run=$run, load=$load, postgres_cpu_seconds=$pg_cpu); print(json.dumps(r))" >>"$OUT"
       tail -1 "$OUT"
       popd >/dev/null
     done
@@ -58,5 +67,18 @@ for provider in ("sqlite", "postgres"):
         med[side] = whole
         print(f"{provider} {side} {rs[0]['rev']}: median jobs/s {whole:,.0f} (host start to stop), {handler:,.0f} (first to Nth handler start); "
               f"ran_twice {sum(r['ran_twice'] for r in rs)}, completed {min(r['completed_in_database'] for r in rs)}..{max(r['completed_in_database'] for r in rs)}")
-    if len(med) == 2: print(f"{provider} b/a = {med['b'] / med['a']:.3f}")
+    if len(med) != 2: continue
+    # Each run's pair ran back to back, so its ratio meets less of the machine's drift than the medians do.
+    pairs = {r["run"]: {} for r in rows if r["provider"] == provider}
+    for r in rows:
+        if r["provider"] == provider: pairs[r["run"]][r["side"]] = r
+    ratios = [p["b"]["n"] / p["b"]["seconds_until_stopped"] / (p["a"]["n"] / p["a"]["seconds_until_stopped"]) for p in pairs.values() if len(p) == 2]
+    print(f"{provider} b/a = {med['b'] / med['a']:.3f} (medians); pairs " + " ".join(f"{x:.3f}" for x in ratios) +
+          f", median {statistics.median(ratios):.3f}, b ahead in {sum(x > 1 for x in ratios)} of {len(ratios)}")
+    cpu = {side: statistics.median(1e6 * r["postgres_cpu_seconds"] / r["n"] for r in rows if r["provider"] == provider and r["side"] == side)
+           for side in ("a", "b") if all(r.get("postgres_cpu_seconds") is not None for r in rows if r["provider"] == provider)}
+    if cpu:
+        cpu_ratios = [p["b"]["postgres_cpu_seconds"] / p["a"]["postgres_cpu_seconds"] for p in pairs.values() if len(p) == 2]
+        print(f"{provider} PostgreSQL CPU µs a job (its backends, start to stop): a {cpu['a']:.1f}, b {cpu['b']:.1f}; "
+              f"pairs b/a median {statistics.median(cpu_ratios):.3f}, b less in {sum(x < 1 for x in cpu_ratios)} of {len(cpu_ratios)}")
 PY

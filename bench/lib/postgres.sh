@@ -28,3 +28,14 @@ stop_postgres() {
   rm -rf "$PG_DIR"
   PG_DIR=
 }
+
+# psql on the throw-away server's postgres database.
+psql_bench() {
+  "$PG_BIN/psql" -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres "$@"
+}
+
+# CPU seconds the server's exited processes used (its backends once their clients closed):
+# the postmaster's reaped children's user + system time (/proc/PID/stat fields 16 and 17).
+postgres_children_cpu() {
+  awk -v hz="$(getconf CLK_TCK)" '{print ($16 + $17) / hz}' "/proc/$(head -1 "$PG_DIR/data/postmaster.pid")/stat"
+}
