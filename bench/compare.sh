@@ -2,8 +2,8 @@
 # Before/after in one sitting: builds two commits of the service (git worktrees, Release) and
 # drains N no-op jobs with one worker process of each, alternating A, B, B, A, A, B…, on a fresh
 # database per run, on SQLite and PostgreSQL; prints every run, the medians and each pair's ratio,
-# and on PostgreSQL the server's CPU a job (its backends' time, read from the kernel: it moves far
-# less with the machine's load than the wall clock does).
+# and on PostgreSQL the server's CPU a job (its backends' time, read from the kernel: the server's
+# work, which the wall clock mixes with the worker's and with waiting).
 #   [PROVIDERS=postgres] bash bench/compare.sh <rev-a> <rev-b> [runs=5] [N=20000] [concurrency=1000]
 # jobs/s is N over the worker process's whole life (host start to graceful stop, every
 # completion committed), the peer harness's definition; handler_jobs_per_second is first
@@ -45,7 +45,9 @@ for provider in ${PROVIDERS:-sqlite postgres}; do
       pg_cpu=null
       if [ $provider = postgres ]; then
         # The worker's backends are counted once they have exited (the server has reaped them).
-        until [ "$(psql_bench -Atc "SELECT count(*) FROM pg_stat_activity WHERE datname = 'jobservice_bench'")" = 0 ]; do :; done
+        for _ in $(seq 100); do
+          [ "$(psql_bench -Atc "SELECT count(*) FROM pg_stat_activity WHERE datname = 'jobservice_bench'")" = 0 ] && break
+        done
         pg_cpu=$(echo "$(postgres_children_cpu) $pg_cpu0" | awk '{print $1 - $2}')
       fi
       python3 -c "import json,sys; r=json.load(open('$WORK/run.json')); r.update(side='$side', rev='$(git rev-parse --short "$([ $side = a ] && echo "$A" || echo "$B")")', run=$run, load=$load, postgres_cpu_seconds=$pg_cpu); print(json.dumps(r))" >>"$OUT"
