@@ -14,7 +14,9 @@ A=${1:?usage: compare.sh <rev-a> <rev-b> [runs] [N] [concurrency]}; B=${2:?}
 RUNS=${3:-5}; N=${4:-20000}; C=${5:-1000}
 source bench/lib/postgres.sh
 WORK=$(mktemp -d /tmp/jobservice-compare.XXXXXX)
-trap 'stop_postgres; git worktree remove --force "$WORK/a" 2>/dev/null; git worktree remove --force "$WORK/b" 2>/dev/null; rm -rf "$WORK"' EXIT
+ROOT=$PWD
+# From the repository's folder: a run that fails inside a worktree would otherwise keep the other one.
+trap 'cd "$ROOT"; stop_postgres; git worktree remove --force "$WORK/a" 2>/dev/null; git worktree remove --force "$WORK/b" 2>/dev/null; rm -rf "$WORK"' EXIT
 for side in a b; do
   rev=$([ $side = a ] && echo "$A" || echo "$B")
   git worktree add --detach -q "$WORK/$side" "$rev"
@@ -42,7 +44,7 @@ for provider in ${PROVIDERS:-sqlite postgres}; do
       load=$(cut -d' ' -f1 /proc/loadavg)
       if [ $provider = postgres ]; then pg_cpu0=$(postgres_children_cpu); fi
       dotnet "$dll" work --provider $provider --connection "$c" --n "$N" --concurrency "$C" 2>/dev/null | tail -1 >"$WORK/run.json"
-      pg_cpu=null
+      pg_cpu=None # Python's null: the line below is Python
       if [ $provider = postgres ]; then
         # The worker's backends are counted once they have exited (the server has reaped them).
         for _ in $(seq 100); do
