@@ -676,6 +676,67 @@ public abstract class QueueContract(TestApp app) : IAsyncLifetime
         AssertSameEvent(told, stored);
     }
 
+    /// <summary>
+    /// The statements word what several jobs share once (PostgresDriver's MarkRunning): every job of
+    /// one insert, one claim and one completion must still be told with its own id, seq, attempt,
+    /// max_attempts, type, priority, run_at, message and time run, whichever jobs it was grouped with.
+    /// </summary>
+    [Fact]
+    public async Task EventsWrittenTogetherEachTellTheirOwnJob()
+    {
+        Job New(string type, int priority, int maxAttempts, TimeSpan runIn, string? message = "Waiting for a worker") => new()
+        {
+            Id = Guid.CreateVersion7(), Type = type, Payload = "{}", Priority = priority, MaxAttempts = maxAttempts, TenantId = "default",
+            RunAt = Now + runIn, CreatedAt = Now, UpdatedAt = Now, Message = message,
+        };
+        // a goes first and is claimed twice; b next; e and f share everything their created event
+        // reads; f's message differs from the rest (the insert then lists it per job, and a NULL groups too).
+        var (a, b, e, f) = (New("echo", 10, 3, TimeSpan.Zero), New("echo", 0, 3, TimeSpan.FromSeconds(-2)), New("echo", 0, 3, TimeSpan.Zero), New("echo", 0, 3, TimeSpan.Zero, null));
+        var (c, d, g) = (New("greet", 0, 4, TimeSpan.Zero), New("echo", -2, 7, TimeSpan.Zero), New("echo", -2, 7, TimeSpan.Zero, null));
+        Job[] jobs = [a, b, c, d, e, f, g];
+        await using (var db = await Contexts.CreateDbContextAsync())
+            await T.CreateAsync(db, jobs.ToList(), "a test", maxActive: 0, default);
+        foreach (var job in jobs)
+        {
+            var row = new JobRow(job.Id, job.Type, JobStatus.Pending, 0, job.MaxAttempts, 1, false, 0, job.Message, null, job.RunAt, null, null, null, false);
+            AssertSameEvent(StoredEventWording.Created(row, "a test", job.Priority, Now), (await EventsAsync(job.Id))[0]);
+        }
+
+        // a's first attempt is retried at once; then one claim takes a's second attempt and b's first.
+        var first = Assert.Single(await T.ClaimAsync(Claim("w1", 1), default));
+        Assert.Equal(a.Id, first.Id);
+        Assert.NotNull(await T.RetryLaterAsync(first.Lease("w1"), TimeSpan.Zero, "retry", "boom", default));
+        var claims = new List<(ClaimedJob Job, ClaimRequest Claim)>();
+        async Task ClaimAsync(int limit)
+        {
+            var claim = Claim("w1", limit);
+            claims.AddRange((await T.ClaimAsync(claim, default)).Select(job => (job, claim)));
+        }
+        await ClaimAsync(2);
+        _time.Advance(TimeSpan.FromMilliseconds(300));
+        await ClaimAsync(10);
+        Assert.Equal(new[] { a.Id, b.Id }.Order(), claims.Take(2).Select(x => x.Job.Id).Order());
+        Assert.Equal(jobs.Select(j => j.Id).Order(), claims.Select(x => x.Job.Id).Order());
+        Assert.Equal(2, claims.Single(x => x.Job.Id == a.Id).Job.Attempt);
+        foreach (var (job, claim) in claims)
+        {
+            var stored = (await EventsAsync(job.Id)).Last(x => x.Message?.StartsWith(Story.ClaimedBy, StringComparison.Ordinal) == true);
+            var row = JobRow.Claimed(job.Id, job.Type, job.Attempt, job.MaxAttempts, stored.Seq, Now, false, claim);
+            AssertSameEvent(StoredEventWording.Claimed(row, "w1", claim.Now), stored);
+        }
+
+        // One completion of all seven: a and b ran 1.55 s, the others 1.25 s (b, e and f share attempt and max_attempts).
+        _time.Advance(TimeSpan.FromMilliseconds(1_250));
+        Assert.Equal(jobs.Length, (await T.CompleteAsync(claims.Select(x => new Completion(x.Job.Lease("w1"), "{}")).ToList(), default)).Count);
+        foreach (var (job, claim) in claims)
+        {
+            var stored = (await EventsAsync(job.Id))[^1];
+            var told = StoredEventWording.Completed(JobRow.Completed(job.Lease("w1"), job.Type, job.MaxAttempts, stored.Seq, claim.Now, false, Now), Now);
+            Assert.EndsWith($"in {(claim.Now == claims[0].Claim.Now ? "1.6 s" : "1.3 s")} (attempt {job.Attempt} of {job.MaxAttempts})", stored.Message);
+            AssertSameEvent(told, stored);
+        }
+    }
+
     static void AssertSameEvent(JobEvent told, JobEvent stored)
     {
         Assert.Equal((told.Seq, told.Kind, told.Level, told.Message, told.CreatedAt), (stored.Seq, stored.Kind, stored.Level, stored.Message, stored.CreatedAt));
