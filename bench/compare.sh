@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Before/after in one sitting: builds two commits of the service (git worktrees, Release) and
 # drains N no-op jobs with one worker process of each, alternating A, B, B, A, A, B…, on a fresh
-# database per run, on SQLite and PostgreSQL; prints every run, the medians and each pair's ratio,
+# database per run (filled by that build's bulk enqueue, also measured), on SQLite and PostgreSQL;
+# prints every run, the medians and each pair's ratio,
 # and on PostgreSQL the server's CPU a job (its backends' time, read from the kernel: the server's
 # work, which the wall clock mixes with the worker's and with waiting).
 #   [PROVIDERS=postgres] bash bench/compare.sh <rev-a> <rev-b> [runs=5] [N=20000] [concurrency=1000]
@@ -40,7 +41,8 @@ for provider in ${PROVIDERS:-sqlite postgres}; do
       else
         rm -f "$WORK"/bench.db*; c="Data Source=$WORK/bench.db"
       fi
-      dotnet "$dll" enqueue --provider $provider --connection "$c" --n "$N" >/dev/null 2>&1
+      # The bulk enqueue (POST /jobs/batch, 1,000 jobs a request) that fills the queue is measured too.
+      enqueue=$(dotnet "$dll" enqueue --provider $provider --connection "$c" --n "$N" 2>/dev/null | tail -1 | python3 -c "import json,sys; print(json.load(sys.stdin)['jobs_per_second'])")
       load=$(cut -d' ' -f1 /proc/loadavg)
       if [ $provider = postgres ]; then pg_cpu0=$(postgres_children_cpu); fi
       dotnet "$dll" work --provider $provider --connection "$c" --n "$N" --concurrency "$C" 2>/dev/null | tail -1 >"$WORK/run.json"
@@ -52,7 +54,7 @@ for provider in ${PROVIDERS:-sqlite postgres}; do
         done
         pg_cpu=$(echo "$(postgres_children_cpu) $pg_cpu0" | awk '{print $1 - $2}')
       fi
-      python3 -c "import json,sys; r=json.load(open('$WORK/run.json')); r.update(side='$side', rev='$(git rev-parse --short "$([ $side = a ] && echo "$A" || echo "$B")")', run=$run, load=$load, postgres_cpu_seconds=$pg_cpu); print(json.dumps(r))" >>"$OUT"
+      python3 -c "import json,sys; r=json.load(open('$WORK/run.json')); r.update(enqueue_jobs_per_second=$enqueue, side='$side', rev='$(git rev-parse --short "$([ $side = a ] && echo "$A" || echo "$B")")', run=$run, load=$load, postgres_cpu_seconds=$pg_cpu); print(json.dumps(r))" >>"$OUT"
       tail -1 "$OUT"
       popd >/dev/null
     done
@@ -79,6 +81,10 @@ for provider in ("sqlite", "postgres"):
     ratios = [p["b"]["n"] / p["b"]["seconds_until_stopped"] / (p["a"]["n"] / p["a"]["seconds_until_stopped"]) for p in pairs.values() if len(p) == 2]
     print(f"{provider} b/a = {med['b'] / med['a']:.3f} (medians); pairs " + " ".join(f"{x:.3f}" for x in ratios) +
           f", median {statistics.median(ratios):.3f}, b ahead in {sum(x > 1 for x in ratios)} of {len(ratios)}")
+    enqueue = [p["b"]["enqueue_jobs_per_second"] / p["a"]["enqueue_jobs_per_second"] for p in pairs.values() if len(p) == 2]
+    print(f"{provider} bulk enqueue jobs/s: a {statistics.median(r['enqueue_jobs_per_second'] for r in rows if r['provider'] == provider and r['side'] == 'a'):,.0f}, "
+          f"b {statistics.median(r['enqueue_jobs_per_second'] for r in rows if r['provider'] == provider and r['side'] == 'b'):,.0f}; "
+          f"pairs b/a median {statistics.median(enqueue):.3f}, b ahead in {sum(x > 1 for x in enqueue)} of {len(enqueue)}")
     cpu = {side: statistics.median(1e6 * r["postgres_cpu_seconds"] / r["n"] for r in rows if r["provider"] == provider and r["side"] == side)
            for side in ("a", "b") if all(r.get("postgres_cpu_seconds") is not None for r in rows if r["provider"] == provider)}
     if cpu:
