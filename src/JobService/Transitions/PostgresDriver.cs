@@ -63,7 +63,7 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
     /// a claim share, so they are worded once for each pair: the rows are grouped by what the wording
     /// reads, and each group's ids and seqs are unnested beside its one line and data (array_agg
     /// keeps one order for all of a group's arrays). Each event's own <c>format</c> and
-    /// <c>jsonb_build_object</c> took about 5 µs of the server's time, 40 % of a 1,000-job claim's
+    /// <c>jsonb_build_object</c> took 3–5 µs of the server's time, 35–45 % of a 1,000-job claim's
     /// event insert (docs/benchmarks.md, fiftieth session). The completion and the insert word their
     /// events the same way. A GROUP BY, unlike a join back to the groups, also matches NULLs.
     /// </para>
@@ -386,8 +386,8 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
                 FROM (SELECT {string.Join(", ", listed.Select(c => one ? $"@{c.Name} AS {c.Name}" : $"unnest(@{c.Name}) AS {c.Name}"))}) AS j
                 RETURNING id, event_seq, type, priority, max_attempts, run_at AT TIME ZONE 'UTC' AS run_at, message)
             INSERT INTO job_events (job_id, seq, kind, level, message, data, created_at)
-            SELECT unnest(ids), unnest(seqs), @event_kind, @event_level, format(@event_line, @source), data, @now FROM (
-                SELECT array_agg(id) AS ids, array_agg(event_seq) AS seqs,
+            SELECT unnest(ids), unnest(seqs), @event_kind, @event_level, line, data, @now FROM (
+                SELECT array_agg(id) AS ids, array_agg(event_seq) AS seqs, format(@event_line, @source) AS line,
                     jsonb_build_object('status', 'pending', 'type', type, 'priority', priority,
                         'run_at', to_char(run_at, 'YYYY-MM-DD"T"HH24:MI:SS') || rtrim(rtrim(to_char(run_at, '.US'), '0'), '.') || 'Z',
                         'max_attempts', max_attempts, 'message', message) AS data
