@@ -263,9 +263,8 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
 
     /// <summary>
     /// The jobs and their created events in one statement: the events are worded from the rows the
-    /// insert returns (<see cref="Story.CreatedTemplate"/>), run_at as the event JSON writes times
-    /// (UTC, trailing zeros of the fraction trimmed), once for the jobs that share what their data
-    /// reads, as the claim words its events (MarkRunning). A second statement of seven arrays, built and
+    /// insert returns (<see cref="Story.CreatedTemplate"/>, <see cref="CreatedData"/>), once for a
+    /// submission's jobs that agree on it (<see cref="InsertSql"/>). A second statement of seven arrays, built and
     /// sent for every job, made a 1,000-job batch a fifth slower (docs/benchmarks.md). What one
     /// submission's jobs share (<see cref="SharedColumns"/>) is sent once, or as arrays for the jobs
     /// of several submits stored together; what differs travels as arrays, or as plain values for a
@@ -290,7 +289,8 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
     async Task<bool> InsertAsync(TransitionTx tx, IReadOnlyList<Job> jobs, string source, string? eventsNote, CancellationToken ct)
     {
         var mixed = jobs.Count > 1 && SharedColumns.Any(c => c.Differs(jobs));
-        await using var insert = tx.Command((jobs.Count == 1 ? InsertOne : mixed ? InsertMixed : InsertMany) + (eventsNote is null ? "" : Notices));
+        var sql = jobs.Count == 1 ? InsertOne : mixed ? InsertMixed : WordedColumns.Any(c => c.Differs(jobs)) ? InsertManyApart : InsertMany;
+        await using var insert = tx.Command(sql + (eventsNote is null ? "" : Notices));
         if (eventsNote is not null) Bind(insert, "events_note", eventsNote);
         BindEventTemplate(insert, Story.CreatedTemplate);
         Bind(insert, "source", source);
@@ -361,8 +361,21 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
         new Column<string?>("idempotency_key", NpgsqlDbType.Text, j => j.IdempotencyKey),
     ];
 
-    static readonly string InsertOne = InsertSql(one: true, mixed: false), InsertMany = InsertSql(one: false, mixed: false),
-        InsertMixed = InsertSql(one: false, mixed: true);
+    /// <summary>
+    /// The jobs' own columns a created event's data reads besides the message (<see cref="CreatedData"/>):
+    /// when a submission's jobs agree on them, their events are worded once.
+    /// </summary>
+    static readonly Column[] WordedColumns = PerJobColumns.Where(c => c.Name is "type" or "priority" or "max_attempts" or "run_at").ToArray();
+
+    static readonly string InsertOne = InsertSql(one: true, mixed: false, alike: false), InsertMany = InsertSql(one: false, mixed: false, alike: true),
+        InsertManyApart = InsertSql(one: false, mixed: false, alike: false), InsertMixed = InsertSql(one: false, mixed: true, alike: false);
+
+    /// <summary>A created event's data: the job as submitted, run_at as the event JSON writes times (UTC, trailing zeros of the fraction trimmed).</summary>
+    const string CreatedData = """
+        jsonb_build_object('status', 'pending', 'type', type, 'priority', priority,
+                'run_at', to_char(run_at, 'YYYY-MM-DD"T"HH24:MI:SS') || rtrim(rtrim(to_char(run_at, '.US'), '0'), '.') || 'Z',
+                'max_attempts', max_attempts, 'message', message)
+        """;
 
     /// <summary>A second statement of the insert's batch: one implicit transaction, so the notices go out at its commit.</summary>
     const string Notices = $";\nSELECT pg_notify('{PostgresNotifier.JobsChannel}', ''), pg_notify('{PostgresNotifier.EventsChannel}', @events_note)";
@@ -370,8 +383,13 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
     /// <summary>
     /// The jobs from a list of columns (<c>j</c>), each a plain value for one job or an unnested
     /// array; what they share is a parameter of its own, or with <paramref name="mixed"/> a listed column too.
+    /// With <paramref name="alike"/> (one submission's jobs that agree on what their created events
+    /// say) the events are grouped and worded once, as the claim words its events (MarkRunning);
+    /// otherwise row by row: grouping rows that all differ cost about 3 µs more an event than
+    /// wording each (docs/benchmarks.md, fiftieth session), and the submits a group commit stores
+    /// together differ at least in run_at.
     /// </summary>
-    static string InsertSql(bool one, bool mixed)
+    static string InsertSql(bool one, bool mixed, bool alike)
     {
         var listed = one ? PerJobColumns : mixed ? [.. PerJobColumns, .. SharedColumns] : PerJobColumns;
         string Shared(string name) => mixed ? name : "@" + name;
@@ -386,12 +404,14 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
                 FROM (SELECT {string.Join(", ", listed.Select(c => one ? $"@{c.Name} AS {c.Name}" : $"unnest(@{c.Name}) AS {c.Name}"))}) AS j
                 RETURNING id, event_seq, type, priority, max_attempts, run_at AT TIME ZONE 'UTC' AS run_at, message)
             INSERT INTO job_events (job_id, seq, kind, level, message, data, created_at)
-            SELECT unnest(ids), unnest(seqs), @event_kind, @event_level, line, data, @now FROM (
-                SELECT array_agg(id) AS ids, array_agg(event_seq) AS seqs, format(@event_line, @source) AS line,
-                    jsonb_build_object('status', 'pending', 'type', type, 'priority', priority,
-                        'run_at', to_char(run_at, 'YYYY-MM-DD"T"HH24:MI:SS') || rtrim(rtrim(to_char(run_at, '.US'), '0'), '.') || 'Z',
-                        'max_attempts', max_attempts, 'message', message) AS data
-                FROM inserted GROUP BY type, priority, run_at, max_attempts, message) AS worded
+            {(alike ? $"""
+                SELECT unnest(ids), unnest(seqs), @event_kind, @event_level, line, data, @now FROM (
+                    SELECT array_agg(id) AS ids, array_agg(event_seq) AS seqs, format(@event_line, @source) AS line,
+                        {CreatedData} AS data
+                    FROM inserted GROUP BY type, priority, run_at, max_attempts, message) AS worded
+                """ : $"""
+                SELECT id, event_seq, @event_kind, @event_level, format(@event_line, @source), {CreatedData}, @now FROM inserted
+                """)}
             """;
     }
 

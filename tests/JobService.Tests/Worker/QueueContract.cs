@@ -677,9 +677,10 @@ public abstract class QueueContract(TestApp app) : IAsyncLifetime
     }
 
     /// <summary>
-    /// The statements word what several jobs share once (PostgresDriver's MarkRunning): every job of
-    /// one insert, one claim and one completion must still be told with its own id, seq, attempt,
-    /// max_attempts, type, priority, run_at, message and time run, whichever jobs it was grouped with.
+    /// The statements word what several jobs share once (PostgresDriver's MarkRunning and InsertSql):
+    /// every job of an insert, a claim and a completion must still be told with its own id, seq,
+    /// attempt, max_attempts, type, priority, run_at, message and time run, whichever jobs it was
+    /// grouped with, and whichever way its insert was worded.
     /// </summary>
     [Fact]
     public async Task EventsWrittenTogetherEachTellTheirOwnJob()
@@ -689,13 +690,18 @@ public abstract class QueueContract(TestApp app) : IAsyncLifetime
             Id = Guid.CreateVersion7(), Type = type, Payload = "{}", Priority = priority, MaxAttempts = maxAttempts, TenantId = "default",
             RunAt = Now + runIn, CreatedAt = Now, UpdatedAt = Now, Message = message,
         };
-        // a goes first and is claimed twice; b next; e and f share everything their created event
-        // reads; f's message differs from the rest (the insert then lists it per job, and a NULL groups too).
-        var (a, b, e, f) = (New("echo", 10, 3, TimeSpan.Zero), New("echo", 0, 3, TimeSpan.FromSeconds(-2)), New("echo", 0, 3, TimeSpan.Zero), New("echo", 0, 3, TimeSpan.Zero, null));
-        var (c, d, g) = (New("greet", 0, 4, TimeSpan.Zero), New("echo", -2, 7, TimeSpan.Zero), New("echo", -2, 7, TimeSpan.Zero, null));
-        Job[] jobs = [a, b, c, d, e, f, g];
-        await using (var db = await Contexts.CreateDbContextAsync())
-            await T.CreateAsync(db, jobs.ToList(), "a test", maxActive: 0, default);
+        // a goes first and is claimed twice; b next. Three inserts: one submission whose jobs differ
+        // (each event worded apart), one whose jobs agree, with a NULL message (worded once), and
+        // jobs whose shared columns differ (as a group commit stores several submits).
+        var (a, b, c, d) = (New("echo", 10, 3, TimeSpan.Zero), New("echo", 0, 3, TimeSpan.FromSeconds(-2)), New("greet", 0, 4, TimeSpan.Zero), New("echo", -2, 7, TimeSpan.Zero));
+        var (e, f) = (New("echo", 0, 3, TimeSpan.Zero, null), New("echo", 0, 3, TimeSpan.Zero, null));
+        var (g, h) = (New("echo", -2, 7, TimeSpan.Zero, null), New("echo", -2, 7, TimeSpan.Zero));
+        Job[] jobs = [a, b, c, d, e, f, g, h];
+        foreach (var submission in new[] { new[] { a, b, c, d }, [e, f], [g, h] })
+        {
+            await using var db = await Contexts.CreateDbContextAsync();
+            await T.CreateAsync(db, submission.ToList(), "a test", maxActive: 0, default);
+        }
         foreach (var job in jobs)
         {
             var row = new JobRow(job.Id, job.Type, JobStatus.Pending, 0, job.MaxAttempts, 1, false, 0, job.Message, null, job.RunAt, null, null, null, false);
@@ -725,7 +731,7 @@ public abstract class QueueContract(TestApp app) : IAsyncLifetime
             AssertSameEvent(StoredEventWording.Claimed(row, "w1", claim.Now), stored);
         }
 
-        // One completion of all seven: a and b ran 1.55 s, the others 1.25 s (b, e and f share attempt and max_attempts).
+        // One completion of all eight: a and b ran 1.55 s, the others 1.25 s (b, e and f share attempt and max_attempts).
         _time.Advance(TimeSpan.FromMilliseconds(1_250));
         Assert.Equal(jobs.Length, (await T.CompleteAsync(claims.Select(x => new Completion(x.Job.Lease("w1"), "{}")).ToList(), default)).Count);
         foreach (var (job, claim) in claims)
