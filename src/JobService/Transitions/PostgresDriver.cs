@@ -64,8 +64,9 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
     /// reads, and each group's ids and seqs are unnested beside its one line and data (array_agg
     /// keeps one order for all of a group's arrays). Each event's own <c>format</c> and
     /// <c>jsonb_build_object</c> took 3–5 µs of the server's time, 35–45 % of a 1,000-job claim's
-    /// event insert (docs/benchmarks.md, fiftieth session). The completion and the insert word their
-    /// events the same way. A GROUP BY, unlike a join back to the groups, also matches NULLs.
+    /// event insert (docs/benchmarks.md, fiftieth session). The completion words its events the same
+    /// way, and so does the insert when its jobs agree (<see cref="InsertSql"/>). A GROUP BY, unlike a
+    /// join back to the groups, also holds NULLs together.
     /// </para>
     /// </summary>
     static readonly string MarkRunning = """
