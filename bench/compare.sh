@@ -2,9 +2,9 @@
 # Before/after in one sitting: builds two commits of the service (git worktrees, Release) and
 # drains N no-op jobs with one worker process of each, alternating A, B, B, A, A, B…, on a fresh
 # database per run (filled by that build's bulk enqueue, also measured), on SQLite and PostgreSQL;
-# prints every run, the medians and each pair's ratio,
-# and on PostgreSQL the server's CPU a job (its backends' time, read from the kernel: the server's
-# work, which the wall clock mixes with the worker's and with waiting).
+# prints every run, the medians and each pair's ratio, and on PostgreSQL the server's CPU a job
+# (its backends' time, read from the kernel: the server's work, which the wall clock mixes with
+# the worker's and with waiting).
 #   [PROVIDERS=postgres] bash bench/compare.sh <rev-a> <rev-b> [runs=5] [N=20000] [concurrency=1000]
 # jobs/s is N over the worker process's whole life (host start to graceful stop, every
 # completion committed), the peer harness's definition; handler_jobs_per_second is first
@@ -63,32 +63,33 @@ done
 python3 - "$OUT" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
+
+def whole(r): return r["n"] / r["seconds_until_stopped"]
+
+def compared(provider, label, measure, fmt=",.0f", less_is_better=False):
+    """Each build's median and each round's B/A: a round's pair ran back to back, so its ratio meets less of the machine's drift than the medians do."""
+    mine = [r for r in rows if r["provider"] == provider]
+    med = {side: statistics.median(measure(r) for r in mine if r["side"] == side) for side in "ab"}
+    rounds = {}
+    for r in mine: rounds.setdefault(r["run"], {})[r["side"]] = r
+    ratios = [measure(p["b"]) / measure(p["a"]) for p in rounds.values() if len(p) == 2]
+    better = sum(x < 1 if less_is_better else x > 1 for x in ratios)
+    print(f"{provider} {label}: a {med['a']:{fmt}}, b {med['b']:{fmt}}, b/a {med['b'] / med['a']:.3f} (medians); pairs "
+          + " ".join(f"{x:.3f}" for x in ratios)
+          + f", median {statistics.median(ratios):.3f}, b {'less' if less_is_better else 'ahead'} in {better} of {len(ratios)}")
+
 for provider in ("sqlite", "postgres"):
-    med = {}
+    sides = 0
     for side in ("a", "b"):
         rs = [r for r in rows if r["provider"] == provider and r["side"] == side]
         if not rs: continue
-        whole = statistics.median(r["n"] / r["seconds_until_stopped"] for r in rs)
-        handler = statistics.median(r["jobs_per_second"] for r in rs)
-        med[side] = whole
-        print(f"{provider} {side} {rs[0]['rev']}: median jobs/s {whole:,.0f} (host start to stop), {handler:,.0f} (first to Nth handler start); "
+        sides += 1
+        print(f"{provider} {side} {rs[0]['rev']}: median jobs/s {statistics.median(map(whole, rs)):,.0f} (host start to stop), "
+              f"{statistics.median(r['jobs_per_second'] for r in rs):,.0f} (first to Nth handler start); "
               f"ran_twice {sum(r['ran_twice'] for r in rs)}, completed {min(r['completed_in_database'] for r in rs)}..{max(r['completed_in_database'] for r in rs)}")
-    if len(med) != 2: continue
-    # Each run's pair ran back to back, so its ratio meets less of the machine's drift than the medians do.
-    pairs = {r["run"]: {} for r in rows if r["provider"] == provider}
-    for r in rows:
-        if r["provider"] == provider: pairs[r["run"]][r["side"]] = r
-    ratios = [p["b"]["n"] / p["b"]["seconds_until_stopped"] / (p["a"]["n"] / p["a"]["seconds_until_stopped"]) for p in pairs.values() if len(p) == 2]
-    print(f"{provider} b/a = {med['b'] / med['a']:.3f} (medians); pairs " + " ".join(f"{x:.3f}" for x in ratios) +
-          f", median {statistics.median(ratios):.3f}, b ahead in {sum(x > 1 for x in ratios)} of {len(ratios)}")
-    enqueue = [p["b"]["enqueue_jobs_per_second"] / p["a"]["enqueue_jobs_per_second"] for p in pairs.values() if len(p) == 2]
-    print(f"{provider} bulk enqueue jobs/s: a {statistics.median(r['enqueue_jobs_per_second'] for r in rows if r['provider'] == provider and r['side'] == 'a'):,.0f}, "
-          f"b {statistics.median(r['enqueue_jobs_per_second'] for r in rows if r['provider'] == provider and r['side'] == 'b'):,.0f}; "
-          f"pairs b/a median {statistics.median(enqueue):.3f}, b ahead in {sum(x > 1 for x in enqueue)} of {len(enqueue)}")
-    cpu = {side: statistics.median(1e6 * r["postgres_cpu_seconds"] / r["n"] for r in rows if r["provider"] == provider and r["side"] == side)
-           for side in ("a", "b") if all(r.get("postgres_cpu_seconds") is not None for r in rows if r["provider"] == provider)}
-    if cpu:
-        cpu_ratios = [p["b"]["postgres_cpu_seconds"] / p["a"]["postgres_cpu_seconds"] for p in pairs.values() if len(p) == 2]
-        print(f"{provider} PostgreSQL CPU µs a job (its backends, start to stop): a {cpu['a']:.1f}, b {cpu['b']:.1f}; "
-              f"pairs b/a median {statistics.median(cpu_ratios):.3f}, b less in {sum(x < 1 for x in cpu_ratios)} of {len(cpu_ratios)}")
+    if sides != 2: continue
+    compared(provider, "jobs/s, host start to stop", whole)
+    compared(provider, "bulk enqueue jobs/s", lambda r: r["enqueue_jobs_per_second"])
+    if provider == "postgres":
+        compared(provider, "PostgreSQL CPU µs a job (its backends, start to stop)", lambda r: 1e6 * r["postgres_cpu_seconds"] / r["n"], ".1f", less_is_better=True)
 PY
