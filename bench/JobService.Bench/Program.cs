@@ -42,6 +42,7 @@ static async Task<object> Enqueue(BenchArgs a)
         bodies.Add(JsonSerializer.Serialize(new { jobs = Enumerable.Range(0, Math.Min(1000, a.N - done)).Select(_ => new { type = "bench_noop", payload = new { hold_ms = hold } }) }));
     await WarmUpBatch(http);
     var requestsMs = new List<double>();
+    var cpuStarted = Process.GetCurrentProcess().TotalProcessorTime;
     var started = Stopwatch.GetTimestamp();
     foreach (var body in bodies)
     {
@@ -51,14 +52,18 @@ static async Task<object> Enqueue(BenchArgs a)
         requestsMs.Add(Stopwatch.GetElapsedTime(sent).TotalMilliseconds);
     }
     var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+    var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpuStarted;
     // Untimed, as the peer harness does before a timed worker: the planner's statistics for the
     // queue just filled (a claim's plan and cost depend on them), and the new rows written out.
     await using (var db = await app.Services.GetRequiredService<IDbContextFactory<JobsDbContext>>().CreateDbContextAsync())
         await db.Database.ExecuteSqlRawAsync(a.Provider == "postgres" ? "ANALYZE; CHECKPOINT" : "ANALYZE; PRAGMA wal_checkpoint(TRUNCATE)");
     // The first request pays for code met for the first time (a 1,000-job insert, its arrays); the
-    // median is the rate once it has run.
+    // median is the rate once it has run. The CPU is the process's (the client's share with the
+    // service's, the runtime's compiler and collector included) over the timed requests: it moves
+    // less with the machine's other load than the wall clock does.
     return new { command = "enqueue", provider = a.Provider, n = a.N, seconds, jobs_per_second = a.N / seconds,
-        first_request_ms = requestsMs[0], median_request_ms = requestsMs.Order().ElementAt(requestsMs.Count / 2) };
+        first_request_ms = requestsMs[0], median_request_ms = requestsMs.Order().ElementAt(requestsMs.Count / 2),
+        cpu_us_per_job = cpu.TotalMicroseconds / a.N };
 }
 
 static async Task WarmUpBatch(HttpClient http)
