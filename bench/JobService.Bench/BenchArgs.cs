@@ -19,6 +19,8 @@ public sealed class BenchArgs
             _values[args[i][2..]] = args[i + 1];
         }
         N = int.Parse(Get("n", "1000"));
+        // No command has anything to time with no jobs: work and latency waited forever for the Nth.
+        if (N < 1) throw new ArgumentException("--n must be at least 1.");
     }
 
     public string Get(string key, string fallback) => _values.GetValueOrDefault(key, fallback);
