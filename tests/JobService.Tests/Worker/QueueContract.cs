@@ -123,6 +123,18 @@ public abstract class QueueContract(TestApp app) : IAsyncLifetime
         Assert.Equal(greet.Order(), claimed.Where(j => j.Type == "greet").Select(j => j.Id).Order());
     }
 
+    [Fact]
+    public async Task AOneQuotaClaimAboveItsLimitTakesTheLimitInQueueOrder()
+    {
+        // One tenant and one quota is the claim's short way (FairClaim.Picked); the quota's own
+        // limit is above the claim's, as a type's concurrency can be above a worker's free slots.
+        var ids = await InsertAsync(5, priorityOf: i => i);
+
+        var claimed = await T.ClaimAsync(Claim("w1", 2, new TypeQuota(["echo"], 5)), default);
+
+        Assert.Equal(new[] { ids[4], ids[3] }.Order(), claimed.Select(j => j.Id).Order());
+    }
+
     /// <summary>Regression: a rescue used to set run_at = now + backoff, sending a job whose worker crashed to the back of the queue.</summary>
     [Fact]
     public async Task AnExpiredLeaseIsRescuedToPendingKeepingItsPlaceWithALogLine()
