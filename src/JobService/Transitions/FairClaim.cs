@@ -72,8 +72,8 @@ public static class FairClaim
                 ORDER BY share, priority DESC, run_at, id
                 LIMIT @limit
             """;
-        // A lone tenant's group is the pick as it is: it holds at most @limit0 jobs, and the drivers
-        // bind @limit0 as at most @limit. Each side's condition reads no row: PostgreSQL tests it
+        // A lone tenant's group is the pick as it is: it holds at most @limit0 jobs, which is at most
+        // @limit (ClaimRequest.GroupLimit). Each side's condition reads no row: PostgreSQL tests it
         // once and does not run the side it rules out (its plan says "never executed").
         var pick = request.Quotas.Count == 1 && request.MaxRunningPerTenant == 0
             ? $"""

@@ -127,7 +127,7 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
         for (var i = 0; i < request.Quotas.Count; i++)
         {
             Bind(command, $"types{i}", request.Quotas[i].Types.ToArray());
-            Bind(command, $"limit{i}", Math.Min(request.Quotas[i].Limit, request.Limit)); // no quota takes more than the free slots
+            Bind(command, $"limit{i}", request.GroupLimit(i));
         }
         var rows = await tx.RowsAsync(command, r => r.IsDBNull(0) ? default : (Row: JobRow.Claimed(r.GetGuid(0), r.GetString(1), r.GetInt32(2),
             r.GetInt32(3), r.GetInt64(4), r.GetDateTime(5), r.GetBoolean(8), request), Payload: r.GetString(6), HasCallbackUrl: r.GetBoolean(7)), ct, skipResults: 1);

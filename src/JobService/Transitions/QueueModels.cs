@@ -25,7 +25,14 @@ public sealed record TypeQuota(IReadOnlyList<string> Types, int Limit);
 /// outbox row may be due, <see cref="JobTransitions.ClaimAsync"/>).
 /// </summary>
 public sealed record ClaimRequest(string WorkerId, int Limit, IReadOnlyList<TypeQuota> Quotas, DateTime Now, DateTime LeaseUntil,
-    int MaxRunningPerTenant = 0, bool RefuseWebhookCalls = false);
+    int MaxRunningPerTenant = 0, bool RefuseWebhookCalls = false)
+{
+    /// <summary>
+    /// What quota <paramref name="i"/>'s group may take (its <c>@limit{i}</c>): no more than the free
+    /// slots. <see cref="FairClaim.Picked"/> relies on it: a lone group is the pick as it is.
+    /// </summary>
+    public int GroupLimit(int i) => Math.Min(Quotas[i].Limit, Limit);
+}
 
 /// <summary>
 /// What a claim took: each job's row (whose <see cref="JobRow.HasCallback"/> says whether its claim

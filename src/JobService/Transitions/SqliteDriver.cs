@@ -99,7 +99,7 @@ public sealed class SqliteDriver(InProcessNotifier notifier) : IJobDriver
         for (var i = 0; i < request.Quotas.Count; i++)
         {
             Bind(command, $"types{i}", JsonSerializer.Serialize(request.Quotas[i].Types));
-            Bind(command, $"limit{i}", Math.Min(request.Quotas[i].Limit, request.Limit)); // no quota takes more than the free slots
+            Bind(command, $"limit{i}", request.GroupLimit(i));
         }
         return command;
     }
