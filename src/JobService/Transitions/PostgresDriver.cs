@@ -292,7 +292,11 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
         var mixed = jobs.Count > 1 && SharedColumns.Any(c => c.Differs(jobs));
         var sql = jobs.Count == 1 ? InsertOne : mixed ? InsertMixed : WordedColumns.Any(c => c.Differs(jobs)) ? InsertManyApart : InsertMany;
         await using var insert = tx.Command(sql + (eventsNote is null ? "" : Notices));
-        if (eventsNote is not null) Bind(insert, "events_note", eventsNote);
+        if (eventsNote is not null)
+        {
+            Bind(insert, "node", notifier.NodeId);
+            Bind(insert, "events_note", eventsNote);
+        }
         BindEventTemplate(insert, Story.CreatedTemplate);
         Bind(insert, "source", source);
         Bind(insert, "now", tx.Now);
@@ -379,7 +383,7 @@ public sealed class PostgresDriver(PostgresNotifier notifier) : IJobDriver
         """;
 
     /// <summary>A second statement of the insert's batch: one implicit transaction, so the notices go out at its commit.</summary>
-    const string Notices = $";\nSELECT pg_notify('{PostgresNotifier.JobsChannel}', ''), pg_notify('{PostgresNotifier.EventsChannel}', @events_note)";
+    const string Notices = $";\nSELECT pg_notify('{PostgresNotifier.JobsChannel}', @node), pg_notify('{PostgresNotifier.EventsChannel}', @events_note)";
 
     /// <summary>
     /// The jobs from a list of columns (<c>j</c>), each a plain value for one job or an unnested

@@ -44,6 +44,14 @@ public sealed class PostgresNotifier(NpgsqlDataSource dataSource, IOptions<Servi
     readonly Dictionary<Guid, long> _cancels = [], _events = [];
     readonly StringBuilder _payload = new(MaxPayload); // under _gate, as the sets it is made from
 
+    /// <summary>
+    /// This process's name in its wake-ups' and pauses' payloads. It hears those of its own at once
+    /// (<see cref="Publish"/>), so their echo from the server is dropped: heard twice, a wake-up
+    /// that came while its job was being claimed made the worker claim once more for nothing.
+    /// Any other payload (another node's, or an earlier version's empty one) is heard.
+    /// </summary>
+    public string NodeId { get; } = Guid.NewGuid().ToString("N");
+
     public event Action<Notice>? Received;
     public Task Listening => _listening.Task;
 
@@ -177,8 +185,8 @@ public sealed class PostgresNotifier(NpgsqlDataSource dataSource, IOptions<Servi
     List<(string, string)> Payloads()
     {
         var notes = new List<(string, string)>();
-        if (_jobsAvailable) notes.Add((JobsChannel, ""));
-        if (_pausesChanged) notes.Add((PausesChannel, ""));
+        if (_jobsAvailable) notes.Add((JobsChannel, NodeId));
+        if (_pausesChanged) notes.Add((PausesChannel, NodeId));
         notes.AddRange(_cancels.Select(c => (CancelChannel, $"{c.Key}:{c.Value}")));
         var payload = _payload.Clear();
         foreach (var (id, seq) in _events)
@@ -263,10 +271,10 @@ public sealed class PostgresNotifier(NpgsqlDataSource dataSource, IOptions<Servi
     {
         switch (e.Channel)
         {
-            case JobsChannel:
+            case JobsChannel when e.Payload != NodeId:
                 Received?.Invoke(new Notice.JobsAvailable());
                 break;
-            case PausesChannel:
+            case PausesChannel when e.Payload != NodeId:
                 Received?.Invoke(new Notice.PausesChanged());
                 break;
             case CancelChannel when e.Payload.Split(':') is [var job, var seq] && Guid.TryParse(job, out var id) && long.TryParse(seq, out var n):

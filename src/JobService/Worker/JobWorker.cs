@@ -38,6 +38,7 @@ public sealed class JobWorker(
     const int MaxClaimBackoffMs = 2_000;
     volatile bool _draining;
     int _returnedDuringLastClaim; // as many may free during the next
+    readonly JobWakeup _outcomeWritten = new(); // signalled only under the tenants' cap, which counts outcomes written
     readonly KeptConnection _claimConnection = transitions.KeepConnection(); // every claim on one server backend
 
     /// <summary>Unique per process start: a restarted worker never mistakes its old leases for its own.</summary>
@@ -101,15 +102,16 @@ public sealed class JobWorker(
             // Taken before looking for work, so that a signal sent after the look is not lost.
             var woken = wakeup.Next;
             var freed = running.SlotFreed;
+            var written = _outcomeWritten.Next;
             var room = claimedOnce
                 ? running.ClaimRoom(_returnedDuringLastClaim) // a slot frees when its handler returns, while the outcome is written
                 : running.FirstClaimRoom;
-            var claimed = 0;
+            var (claimed, typeCapped, tenantCapped) = (0, false, false);
             if (room > 0)
             {
                 try
                 {
-                    claimed = await ClaimAndStartAsync(room);
+                    (claimed, typeCapped, tenantCapped) = await ClaimAndStartAsync(room);
                     failures = 0;
                     if (!claimedOnce) await RehearseIfIdleAsync(claimed, stopping);
                     claimedOnce = true; // after the first claim that worked
@@ -129,9 +131,18 @@ public sealed class JobWorker(
                 }
             }
             if (room > 0 && claimed == room) continue; // a full batch: there may be more waiting now
-            // No pause to gather freed slots: they free as handlers return, so the slots that free
-            // during one claim's round trip are what the next claim fills.
-            await Task.WhenAny(woken, freed, Delay(TimeSpan.FromMilliseconds(_options.PollIntervalMs), stopping));
+            // What can bring more: news (a notice of new work) and the poll (work come due), always.
+            // A slot that frees, when there was no room or a type's own limit held the claim back
+            // (its running jobs are counted here, and a handler that returns lifts it); no pause to
+            // gather freed slots: they free as handlers return, so the slots that free during one
+            // claim's round trip are what the next claim fills. An outcome written, when the
+            // tenants' cap held it back: that counts the jobs' rows. A claim that took fewer jobs
+            // than it had room for with no cap found every due job there was: woken by each freed
+            // slot, a worker fed one job at a time claimed twice a job, once for nothing.
+            var news = new List<Task>(4) { woken, Delay(TimeSpan.FromMilliseconds(_options.PollIntervalMs), stopping) };
+            if (room == 0 || typeCapped) news.Add(freed);
+            if (tenantCapped) news.Add(written);
+            await Task.WhenAny(news);
         }
     }
 
@@ -142,10 +153,13 @@ public sealed class JobWorker(
     /// (an LLM call) rarely return during a claim, so a busy worker does not take work another
     /// could start.
     /// </summary>
-    async Task<int> ClaimAndStartAsync(int room)
+    /// <returns>How many it claimed, and which cap may have held it back: a type's own limit, which
+    /// its jobs had reached or this claim filled, or the tenants' (MaxRunningPerTenant).</returns>
+    async Task<(int Claimed, bool TypeCapped, bool TenantCapped)> ClaimAndStartAsync(int room)
     {
-        var quotas = Quotas(room);
-        if (quotas.Count == 0) return 0;
+        var (quotas, aTypeIsFull) = Quotas(room);
+        var tenantCapped = tenants.Value.MaxRunningPerTenant > 0;
+        if (quotas.Count == 0) return (0, aTypeIsFull, tenantCapped);
         var now = time.GetUtcNow().UtcDateTime;
         var leaseUntil = now.AddSeconds(_options.LeaseSeconds);
         var returned = running.Returned;
@@ -158,7 +172,9 @@ public sealed class JobWorker(
         var links = await traceParents.ForAsync(jobs); // empty unless tracing is on; never throws
         foreach (var run in runs)
             run.Completion = RunAndReleaseAsync(run, links.GetValueOrDefault(run.Job.Id)); // set before it can end: it yields first
-        return jobs.Count;
+        // Only a type's own quota is below the room; the others' is the room, which a claim that took
+        // fewer jobs did not fill.
+        return (jobs.Count, aTypeIsFull || quotas.Any(q => q.Limit < room && jobs.Count(j => q.Types.Contains(j.Type)) == q.Limit), tenantCapped);
     }
 
     /// <summary>
@@ -204,11 +220,12 @@ public sealed class JobWorker(
 
     /// <summary>
     /// Unlimited types in one quota; each type with a per-worker limit in its own, sized by its free
-    /// slots. Paused types (POST /job-types/{type}/pause) are left out: the claim's SQL never sees them.
+    /// slots, or left out with none (said by ATypeIsFull). Paused types (POST /job-types/{type}/pause)
+    /// are left out: the claim's SQL never sees them.
     /// </summary>
-    List<TypeQuota> Quotas(int room)
+    (List<TypeQuota> Quotas, bool ATypeIsFull) Quotas(int room)
     {
-        var quotas = new List<TypeQuota>();
+        var (quotas, aTypeIsFull) = (new List<TypeQuota>(), false);
         var now = time.GetUtcNow().UtcDateTime;
         var types = registry.All.Where(t => !paused.IsPaused(t.Name, now)).ToList();
         var unlimited = types.Where(t => t.Concurrency == 0).Select(t => t.Name).ToList();
@@ -217,8 +234,9 @@ public sealed class JobWorker(
         {
             var free = type.Concurrency - running.CountOfType(type.Name);
             if (free > 0) quotas.Add(new TypeQuota([type.Name], free));
+            else aTypeIsFull = true;
         }
-        return quotas;
+        return (quotas, aTypeIsFull);
     }
 
     async Task RunAndReleaseAsync(RunningJob run, string? traceParent)
@@ -237,6 +255,7 @@ public sealed class JobWorker(
         finally
         {
             running.Remove(run);
+            if (tenants.Value.MaxRunningPerTenant > 0) _outcomeWritten.Signal();
         }
     }
 

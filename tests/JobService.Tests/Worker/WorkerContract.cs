@@ -675,6 +675,57 @@ public abstract class WorkerContract
         Assert.Equal(1, await api.WithDbAsync(db => db.WebhookDeliveries.CountAsync(d => d.JobId == hooked)));
     }
 
+    /// <summary>
+    /// Jobs one at a time, each submitted once the one before has completed: the worker claims once
+    /// for each. The claim that takes a job has room for more, so it found all there was, and the
+    /// slot the job frees wakes no claim (each job cost a second claim that found nothing); on
+    /// PostgreSQL the wake-up's echo from the server, which this node has heard already, wakes none
+    /// either. The clock stands still, so no poll claims.
+    /// </summary>
+    [Fact]
+    public async Task AWorkerFedOneJobAtATimeClaimsOnceForEach()
+    {
+        var claims = new ClaimCounter();
+        await using var app = new WorkerApp(await CreateDatabaseAsync(), configure: claims.Wrap);
+        await app.Get<IJobDriver>().Notifier.Listening.WaitAsync(TimeSpan.FromSeconds(15)); // the listener's own wake-up is behind us
+        async Task RunOneAsync() =>
+            await app.WaitForStatusAsync(await app.SubmitAsync(Scripts.Job(Scripts.Add(_ => Task.FromResult<object?>(null)))), JobStatus.Completed);
+        await RunOneAsync(); // the start's claims (the first, the rehearsal's) are behind us too
+        var before = claims.Count;
+
+        for (var i = 0; i < 5; i++) await RunOneAsync();
+
+        Assert.Equal(5, claims.Count - before);
+    }
+
+    /// <summary>
+    /// Two jobs hold what a cap allows (the type's own limit, or the tenant's), and a third is
+    /// submitted: its claim takes nothing, as the cap says. It starts once one of the first two is
+    /// done (its slot freed; for the tenant's cap, counted from the rows, its outcome written), with
+    /// no poll (the clock stands still) and no notice: a claim a cap held back waits for that too,
+    /// where one that found nothing to take waits only for news.
+    /// </summary>
+    [Theory]
+    [InlineData("Jobs:Types:scripted:Concurrency")]
+    [InlineData("Tenants:MaxRunningPerTenant")]
+    public async Task AJobACapHeldBackStartsWhenASlotFrees(string cap)
+    {
+        var claims = new ClaimCounter();
+        await using var app = new WorkerApp(await CreateDatabaseAsync(), new() { ["Worker:Concurrency"] = "8", [cap] = "2" }, configure: claims.Wrap);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var holding = Scripts.Add(async _ => { await release.Task; return null; });
+        foreach (var id in new[] { await app.SubmitAsync(Scripts.Job(holding)), await app.SubmitAsync(Scripts.Job(holding)) })
+            await app.WaitForStatusAsync(id, JobStatus.Running);
+
+        var claimed = claims.NextReturn;
+        var third = await app.SubmitAsync(Scripts.Job(Scripts.Add(_ => Task.FromResult<object?>(null))));
+        await claimed.WaitAsync(TimeSpan.FromSeconds(15));
+        Assert.Equal(JobStatus.Pending, (await app.JobAsync(third)).Status);
+
+        release.SetResult();
+        await app.WaitForStatusAsync(third, JobStatus.Completed);
+    }
+
     static void InterlockedMax(ref int target, int value)
     {
         int current;
@@ -804,7 +855,8 @@ public sealed class PostgresWorkerTests : WorkerContract
     /// only from the statement, and it comes from the backend that inserted. While another write
     /// carries one, the insert carries none (the loop sends them, coalesced); a batch whose events
     /// do not fit in one notice carries none either; and a rolled-back insert wakes nobody. A marker
-    /// NOTIFY sent after each insert shows what the insert sent: notices arrive in commit order.
+    /// NOTIFY sent after each insert shows what the insert sent: notices arrive in commit order. The
+    /// wake-up names the node that sent it, whose own listener drops it (it heard it at the commit).
     /// </summary>
     [Fact]
     public async Task ALoneSubmitsNoticesAreSentByItsOwnCommitAndOnlyThen()
@@ -849,7 +901,7 @@ public sealed class PostgresWorkerTests : WorkerContract
         {
             var lone = await InsertAsync(commit: true);
             Assert.True(lone.Carried);
-            Assert.Equal(new[] { (lone.Pid, PostgresNotifier.JobsChannel, ""), (lone.Pid, PostgresNotifier.EventsChannel, $"{lone.Id}:1") },
+            Assert.Equal(new[] { (lone.Pid, PostgresNotifier.JobsChannel, notifier.NodeId), (lone.Pid, PostgresNotifier.EventsChannel, $"{lone.Id}:1") },
                 await HeardUntilMarkerAsync());
 
             var batch = await InsertAsync(commit: true, count: 250); // 250 "id:seq" items are more than one notice holds
