@@ -106,14 +106,14 @@ public sealed class JobWorker(
             var room = claimedOnce
                 ? running.ClaimRoom(_returnedDuringLastClaim) // a slot frees when its handler returns, while the outcome is written
                 : running.FirstClaimRoom;
-            var (claimed, typeCapped, tenantCapped) = (0, false, false);
+            var claim = new ClaimTaken(0, false, false);
             if (room > 0)
             {
                 try
                 {
-                    (claimed, typeCapped, tenantCapped) = await ClaimAndStartAsync(room);
+                    claim = await ClaimAndStartAsync(room);
                     failures = 0;
-                    if (!claimedOnce) await RehearseIfIdleAsync(claimed, stopping);
+                    if (!claimedOnce) await RehearseIfIdleAsync(claim.Count, stopping);
                     claimedOnce = true; // after the first claim that worked
                 }
                 catch (Exception e) when (!stopping.IsCancellationRequested)
@@ -130,7 +130,7 @@ public sealed class JobWorker(
                     continue;
                 }
             }
-            if (room > 0 && claimed == room) continue; // a full batch: there may be more waiting now
+            if (room > 0 && claim.Count == room) continue; // a full batch: there may be more waiting now
             // What can bring more: news (a notice of new work) and the poll (work come due), always.
             // A slot that frees, when there was no room or a type's own limit held the claim back
             // (its running jobs are counted here, and a handler that returns lifts it); no pause to
@@ -140,8 +140,8 @@ public sealed class JobWorker(
             // than it had room for with no cap found every due job there was: woken by each freed
             // slot, a worker fed one job at a time claimed twice a job, once for nothing.
             var news = new List<Task>(4) { woken, Delay(TimeSpan.FromMilliseconds(_options.PollIntervalMs), stopping) };
-            if (room == 0 || typeCapped) news.Add(freed);
-            if (tenantCapped) news.Add(written);
+            if (room == 0 || claim.TypeCapped) news.Add(freed);
+            if (claim.TenantCapped) news.Add(written);
             await Task.WhenAny(news);
         }
     }
@@ -153,13 +153,11 @@ public sealed class JobWorker(
     /// (an LLM call) rarely return during a claim, so a busy worker does not take work another
     /// could start.
     /// </summary>
-    /// <returns>How many it claimed, and which cap may have held it back: a type's own limit, which
-    /// its jobs had reached or this claim filled, or the tenants' (MaxRunningPerTenant).</returns>
-    async Task<(int Claimed, bool TypeCapped, bool TenantCapped)> ClaimAndStartAsync(int room)
+    async Task<ClaimTaken> ClaimAndStartAsync(int room)
     {
         var (quotas, aTypeIsFull) = Quotas(room);
         var tenantCapped = tenants.Value.MaxRunningPerTenant > 0;
-        if (quotas.Count == 0) return (0, aTypeIsFull, tenantCapped);
+        if (quotas.Count == 0) return new(0, aTypeIsFull, tenantCapped);
         var now = time.GetUtcNow().UtcDateTime;
         var leaseUntil = now.AddSeconds(_options.LeaseSeconds);
         var returned = running.Returned;
@@ -174,8 +172,16 @@ public sealed class JobWorker(
             run.Completion = RunAndReleaseAsync(run, links.GetValueOrDefault(run.Job.Id)); // set before it can end: it yields first
         // Only a type's own quota is below the room; the others' is the room, which a claim that took
         // fewer jobs did not fill.
-        return (jobs.Count, aTypeIsFull || quotas.Any(q => q.Limit < room && jobs.Count(j => q.Types.Contains(j.Type)) == q.Limit), tenantCapped);
+        return new(jobs.Count, aTypeIsFull || quotas.Any(q => q.Limit < room && jobs.Count(j => q.Types.Contains(j.Type)) == q.Limit), tenantCapped);
     }
+
+    /// <summary>
+    /// What a claim took, and which cap may have held it back: a type's own limit, which its jobs had
+    /// reached or the claim filled, or the tenants' (MaxRunningPerTenant). A type of its own rather
+    /// than a tuple: the ReadyToRun image holds the framework's task code over it (over a tuple of
+    /// the framework's types, five more methods were JIT-compiled at the first claim).
+    /// </summary>
+    readonly record struct ClaimTaken(int Count, bool TypeCapped, bool TenantCapped);
 
     /// <summary>
     /// What each type's runs need (its payload reader and its handler's factory, <see
