@@ -7,8 +7,9 @@ namespace JobService.Tests.Infrastructure;
 
 /// <summary>
 /// Counts the claim statements a service runs, and says when one has returned: its driver, the
-/// real one, is wrapped in a proxy that passes every call on and watches <see cref="IJobDriver.ClaimAsync"/>. Give
-/// <see cref="Wrap"/> to a <see cref="WorkerApp"/> as its <c>configure</c>.
+/// real one, is wrapped in a proxy that passes every call on and watches
+/// <see cref="IJobDriver.ClaimAsync"/>. Give <see cref="Wrap"/> to a <see cref="WorkerApp"/> as its
+/// <c>configure</c>.
 /// </summary>
 public sealed class ClaimCounter
 {
