@@ -39,6 +39,7 @@ public sealed class JobWorker(
     volatile bool _draining;
     int _returnedDuringLastClaim; // as many may free during the next
     readonly JobWakeup _outcomeWritten = new(); // signalled only under the tenants' cap, which counts outcomes written
+    bool TenantsCapped => tenants.Value.MaxRunningPerTenant > 0;
     readonly KeptConnection _claimConnection = transitions.KeepConnection(); // every claim on one server backend
 
     /// <summary>Unique per process start: a restarted worker never mistakes its old leases for its own.</summary>
@@ -156,8 +157,7 @@ public sealed class JobWorker(
     async Task<ClaimTaken> ClaimAndStartAsync(int room)
     {
         var (quotas, aTypeIsFull) = Quotas(room);
-        var tenantCapped = tenants.Value.MaxRunningPerTenant > 0;
-        if (quotas.Count == 0) return new(0, aTypeIsFull, tenantCapped);
+        if (quotas.Count == 0) return new(0, aTypeIsFull, TenantsCapped);
         var now = time.GetUtcNow().UtcDateTime;
         var leaseUntil = now.AddSeconds(_options.LeaseSeconds);
         var returned = running.Returned;
@@ -172,7 +172,7 @@ public sealed class JobWorker(
             run.Completion = RunAndReleaseAsync(run, links.GetValueOrDefault(run.Job.Id)); // set before it can end: it yields first
         // Only a type's own quota is below the room; the others' is the room, which a claim that took
         // fewer jobs did not fill.
-        return new(jobs.Count, aTypeIsFull || quotas.Any(q => q.Limit < room && jobs.Count(j => q.Types.Contains(j.Type)) == q.Limit), tenantCapped);
+        return new(jobs.Count, aTypeIsFull || quotas.Any(q => q.Limit < room && jobs.Count(j => q.Types.Contains(j.Type)) == q.Limit), TenantsCapped);
     }
 
     /// <summary>
@@ -261,7 +261,7 @@ public sealed class JobWorker(
         finally
         {
             running.Remove(run);
-            if (tenants.Value.MaxRunningPerTenant > 0) _outcomeWritten.Signal();
+            if (TenantsCapped) _outcomeWritten.Signal();
         }
     }
 
