@@ -1,6 +1,7 @@
 using System.Reflection;
 using System.Runtime.ExceptionServices;
 using JobService.Transitions;
+using JobService.Worker;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace JobService.Tests.Infrastructure;
@@ -14,15 +15,13 @@ namespace JobService.Tests.Infrastructure;
 public sealed class ClaimCounter
 {
     int _count;
-    TaskCompletionSource _returned = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    readonly JobWakeup _returned = new();
 
     /// <summary>Claims begun.</summary>
     public int Count => Volatile.Read(ref _count);
 
     /// <summary>Completes when a claim statement has next returned: take it before what makes the worker claim.</summary>
-    public Task NextReturn => Volatile.Read(ref _returned).Task;
-
-    void Returned() => Interlocked.Exchange(ref _returned, new(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+    public Task NextReturn => _returned.Next;
 
     public void Wrap(IServiceCollection services)
     {
@@ -48,7 +47,7 @@ public sealed class ClaimCounter
             if (method!.Name != nameof(IJobDriver.ClaimAsync)) return Forward(method, args);
             Interlocked.Increment(ref _counter!._count);
             var claim = (Task)Forward(method, args)!;
-            claim.ContinueWith(_ => _counter.Returned(), TaskScheduler.Default);
+            claim.ContinueWith(_ => _counter._returned.Signal(), TaskScheduler.Default);
             return claim;
         }
 
